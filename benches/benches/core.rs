@@ -1,0 +1,120 @@
+//! Core-only benchmarks (no RocksDB): decide + apply per command, and replay (apply alone).
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ledger_core::{
+    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Decision, Event, Policy,
+    State, Timestamp, execute,
+};
+use uuid::Uuid;
+
+const ACCOUNTS: u64 = 10_000;
+const TRANSFERS: u64 = 100_000;
+
+fn command(n: u64, at: Timestamp, body: CommandBody) -> Command {
+    Command { id: CommandId(Uuid::from_u64_pair(1, n)), at, body }
+}
+
+/// 10,000 customers with a funded Class I and a Class II each, then transfers between uniformly
+/// spread accounts (a fixed LCG stands in for randomness so runs are comparable).
+fn workload() -> (Vec<Command>, Vec<Command>) {
+    let at = Timestamp::from_millis(1_767_225_600_000).unwrap_or(Timestamp::UNIX_EPOCH);
+    let policy = Policy::preset("default").unwrap_or_else(|err| unreachable!("preset: {err}"));
+    let mut setup = vec![command(
+        0,
+        at,
+        CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+    )];
+    let big = Amount::from_yuan(1_000_000).unwrap_or(Amount::ZERO);
+    for c in 1..=ACCOUNTS {
+        let open_i = CommandBody::OpenAccount {
+            account: AccountId(c * 10),
+            customer: CustomerId(c),
+            class: AccountClass::I,
+            binding: None,
+            verified_in_person: true,
+            with_card: false,
+        };
+        let open_ii = CommandBody::OpenAccount {
+            account: AccountId(c * 10 + 1),
+            customer: CustomerId(c),
+            class: AccountClass::II,
+            binding: Some(Binding::Account(AccountId(c * 10))),
+            verified_in_person: true,
+            with_card: false,
+        };
+        setup.push(command(setup.len() as u64, at, open_i));
+        setup.push(command(setup.len() as u64, at, open_ii));
+        setup.push(command(
+            setup.len() as u64,
+            at,
+            CommandBody::CashDeposit { account: AccountId(c * 10), amount: big },
+        ));
+    }
+    let mut lcg: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        lcg = lcg.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        lcg >> 33
+    };
+    let transfers = (0..TRANSFERS)
+        .map(|n| {
+            let from = AccountId((next() % ACCOUNTS + 1) * 10 + next() % 2);
+            let to = AccountId((next() % ACCOUNTS + 1) * 10 + next() % 2);
+            let amount = Amount::from_fen(next() % 500_000 + 1).unwrap_or(Amount::ZERO);
+            command(1_000_000 + n, at, CommandBody::InternalTransfer { from, to, amount })
+        })
+        .collect();
+    (setup, transfers)
+}
+
+fn bench_core(c: &mut Criterion) {
+    let (setup, transfers) = workload();
+    let mut ready = State::new();
+    for cmd in &setup {
+        let _ = execute(&mut ready, cmd);
+    }
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(TRANSFERS));
+    group.sample_size(10);
+    group.bench_function("decide_apply_100k_transfers", |b| {
+        b.iter_batched(
+            || ready.clone(),
+            |mut state| {
+                for cmd in &transfers {
+                    let _ = execute(&mut state, cmd);
+                }
+                state
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let mut state = ready.clone();
+    let events: Vec<Event> = transfers
+        .iter()
+        .filter_map(|cmd| match ledger_core::decide(&state, cmd) {
+            Decision::Append(events) => {
+                for event in &events {
+                    let _ = state.apply(event);
+                }
+                Some(events)
+            }
+            Decision::Retry { .. } => None,
+        })
+        .flatten()
+        .collect();
+    group.bench_function("apply_100k_events", |b| {
+        b.iter_batched(
+            || ready.clone(),
+            |mut state| {
+                for event in &events {
+                    let _ = state.apply(event);
+                }
+                state
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_core);
+criterion_main!(benches);

@@ -1,0 +1,142 @@
+//! Commands: what a client asks the ledger to do. Each carries a client-chosen id (the same id
+//! always gets the same answer) and the business time it applies at.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
+use crate::money::Amount;
+use crate::policy::Policy;
+use crate::time::Timestamp;
+
+/// A request to the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Command {
+    pub id: CommandId,
+    /// Business time; must not be earlier than the ledger's head.
+    pub at: Timestamp,
+    pub body: CommandBody,
+}
+
+/// What a Class II or III account is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// The same customer's Class I account in this ledger.
+    Account(AccountId),
+    /// An account at another bank, by reference (e.g. card number).
+    External { kind: ExternalKind, reference: String },
+}
+
+/// The kind of an external bound account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternalKind {
+    /// A same-name Class I account at another bank.
+    ClassI,
+    /// A same-name credit card.
+    CreditCard,
+}
+
+/// The kinds of command.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandBody {
+    OpenAccount {
+        account: AccountId,
+        customer: CustomerId,
+        class: AccountClass,
+        /// Required for Class II/III, refused for Class I.
+        binding: Option<Binding>,
+        /// The customer's identity was verified in person at opening.
+        verified_in_person: bool,
+        /// A physical card is issued with the account.
+        with_card: bool,
+    },
+    CloseAccount {
+        account: AccountId,
+    },
+    CashDeposit {
+        account: AccountId,
+        amount: Amount,
+    },
+    CashWithdrawal {
+        account: AccountId,
+        amount: Amount,
+    },
+    /// Between two accounts of this ledger.
+    InternalTransfer {
+        from: AccountId,
+        to: AccountId,
+        amount: Amount,
+    },
+    /// From an account outside the ledger.
+    InboundTransfer {
+        to: AccountId,
+        counterparty: String,
+        amount: Amount,
+    },
+    /// To an account outside the ledger.
+    OutboundTransfer {
+        from: AccountId,
+        counterparty: String,
+        amount: Amount,
+    },
+    /// Consumption or bill payment to a merchant.
+    Payment {
+        from: AccountId,
+        merchant: String,
+        amount: Amount,
+    },
+    WealthPurchase {
+        account: AccountId,
+        product: String,
+        amount: Amount,
+    },
+    WealthRedemption {
+        account: AccountId,
+        product: String,
+        amount: Amount,
+    },
+    /// Schedules a policy version, in force from `effective_from` until the next version.
+    ChangePolicy {
+        effective_from: Timestamp,
+        /// Boxed: a policy is large and rare, commands are small and many.
+        policy: Box<Policy>,
+    },
+}
+
+impl CommandBody {
+    /// The amount moved, for money-moving commands.
+    pub fn amount(&self) -> Option<Amount> {
+        match self {
+            CommandBody::CashDeposit { amount, .. }
+            | CommandBody::CashWithdrawal { amount, .. }
+            | CommandBody::InternalTransfer { amount, .. }
+            | CommandBody::InboundTransfer { amount, .. }
+            | CommandBody::OutboundTransfer { amount, .. }
+            | CommandBody::Payment { amount, .. }
+            | CommandBody::WealthPurchase { amount, .. }
+            | CommandBody::WealthRedemption { amount, .. } => Some(*amount),
+            CommandBody::OpenAccount { .. } | CommandBody::CloseAccount { .. } | CommandBody::ChangePolicy { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The snake_case name of the command kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CommandBody::OpenAccount { .. } => "open_account",
+            CommandBody::CloseAccount { .. } => "close_account",
+            CommandBody::CashDeposit { .. } => "cash_deposit",
+            CommandBody::CashWithdrawal { .. } => "cash_withdrawal",
+            CommandBody::InternalTransfer { .. } => "internal_transfer",
+            CommandBody::InboundTransfer { .. } => "inbound_transfer",
+            CommandBody::OutboundTransfer { .. } => "outbound_transfer",
+            CommandBody::Payment { .. } => "payment",
+            CommandBody::WealthPurchase { .. } => "wealth_purchase",
+            CommandBody::WealthRedemption { .. } => "wealth_redemption",
+            CommandBody::ChangePolicy { .. } => "change_policy",
+        }
+    }
+}

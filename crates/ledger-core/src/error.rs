@@ -1,0 +1,37 @@
+//! The error type of ledger-core's boundary: malformed input that never became a command.
+//! Business rejections are not errors: they are [`crate::RejectReason`] values.
+
+/// Why a text or number is not a valid amount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AmountError {
+    #[error("amount is negative")]
+    Negative,
+    #[error("amount has more than two decimal places (the smallest unit is 0.01 CNY)")]
+    TooManyDecimals,
+    #[error("amount is larger than the ledger's maximum of 10^16 CNY")]
+    TooLarge,
+    #[error("amount is not a decimal number such as 12.34")]
+    Malformed,
+    #[error("amount is a floating-point number; write it as a string such as \"12.34\"")]
+    Float,
+}
+
+/// Errors at the ledger-core boundary.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("invalid amount: {0}")]
+    Amount(#[from] AmountError),
+    #[error("invalid time: {0}")]
+    Time(String),
+    #[error("invalid policy: {0}")]
+    Policy(String),
+    #[error("event does not fit the state: {0}")]
+    Replay(String),
+    #[error("unknown policy preset {0:?} (known: default, pboc-2018, pboc-2016)")]
+    UnknownPreset(String),
+}
+
+/// `Result` with ledger-core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

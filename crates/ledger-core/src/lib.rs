@@ -1,0 +1,28 @@
+//! # ledger-core
+//!
+//! The pure domain of tiered-ledger: China's Class I/II/III personal account rules as data
+//! ([`Policy`]), the [`Command`]s a bank submits, the [`Event`]s that record what happened
+//! (rejections included), [`decide`] (all business logic) and [`State::apply`] (none).
+//!
+//! Invariants: no I/O, no clock, no threads. Replaying the events from [`State::new`] rebuilds
+//! the same state exactly.
+
+mod command;
+mod decide;
+mod error;
+mod event;
+mod ids;
+mod money;
+mod policy;
+mod state;
+mod time;
+
+pub use command::{Binding, Command, CommandBody, ExternalKind};
+pub use decide::{Decision, TEXT_CHARS_MAX, decide, execute};
+pub use error::{AmountError, Error, Result};
+pub use event::{BindingProblem, BucketUsage, Event, EventBody, Leg, Period, Posting, PostingKind, RejectReason};
+pub use ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
+pub use money::Amount;
+pub use policy::{BindingRule, Bucket, ClassRules, ClassTable, Flow, Permission, Policy};
+pub use state::{Account, PolicyVersion, State};
+pub use time::{BeijingDay, BeijingYear, Timestamp};

@@ -1,0 +1,179 @@
+//! The ledger's state and `apply`: folding events into state. No business logic lives here:
+//! events carry the figures to record.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Binding;
+use crate::error::{Error, Result};
+use crate::event::{BucketUsage, Event, EventBody, Leg};
+use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
+use crate::money::Amount;
+use crate::policy::{Flow, Policy};
+use crate::time::Timestamp;
+
+/// One account as the ledger knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub customer: CustomerId,
+    pub class: AccountClass,
+    pub status: AccountStatus,
+    pub binding: Option<Binding>,
+    pub verified_in_person: bool,
+    pub with_card: bool,
+    pub balance: Amount,
+    /// Has received money from its bound account at least once.
+    pub funded_from_bound: bool,
+    /// Use per limit bucket, by bucket name.
+    pub usage: Vec<BucketUsage>,
+}
+
+impl Account {
+    /// The stored use of bucket `name`, if the account ever used it.
+    pub fn bucket_usage(&self, name: &str) -> Option<&BucketUsage> {
+        self.usage.iter().find(|usage| usage.bucket == name)
+    }
+}
+
+/// A policy and the time it is in force from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub effective_from: Timestamp,
+    pub policy: Policy,
+}
+
+/// Everything `decide` needs. Rebuilt exactly by applying the log's events from empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    accounts: HashMap<AccountId, Account>,
+    /// Accounts per customer, in opening order.
+    customers: HashMap<CustomerId, Vec<AccountId>>,
+    /// Sorted by `effective_from`, strictly increasing.
+    policies: Vec<PolicyVersion>,
+    /// The sequence number (1-based ordinal in the log) of each command's first event.
+    answers: HashMap<CommandId, u64>,
+    /// Business time of the last event.
+    head_at: Option<Timestamp>,
+    /// Number of events applied; the next event gets `event_count + 1`.
+    event_count: u64,
+}
+
+impl State {
+    /// An empty ledger: no accounts, no policy.
+    pub fn new() -> State {
+        State::default()
+    }
+
+    /// The account `id`, open or closed.
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    /// All accounts, in no particular order.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    /// The accounts of `customer`, in opening order.
+    pub fn customer_accounts(&self, customer: CustomerId) -> impl Iterator<Item = &Account> {
+        self.customers.get(&customer).into_iter().flatten().filter_map(|id| self.accounts.get(id))
+    }
+
+    /// The policy in force at `at`: the latest version whose effective time is not after `at`.
+    pub fn policy_at(&self, at: Timestamp) -> Option<&Policy> {
+        let index = self.policies.partition_point(|version| version.effective_from <= at);
+        index.checked_sub(1).and_then(|i| self.policies.get(i)).map(|version| &version.policy)
+    }
+
+    /// Every scheduled policy version, by effective time.
+    pub fn policy_versions(&self) -> &[PolicyVersion] {
+        &self.policies
+    }
+
+    /// The sequence number of the first event answering `command`, if it was seen.
+    pub fn answer_seq(&self, command: CommandId) -> Option<u64> {
+        self.answers.get(&command).copied()
+    }
+
+    /// Business time of the last event.
+    pub fn head_at(&self) -> Option<Timestamp> {
+        self.head_at
+    }
+
+    /// Number of events applied.
+    pub fn event_count(&self) -> u64 {
+        self.event_count
+    }
+
+    /// Records `event`. Fails only if the event contradicts the state (a log that was not
+    /// produced by `decide` on this state); the state is then unchanged.
+    pub fn apply(&mut self, event: &Event) -> Result<()> {
+        if self.head_at.is_some_and(|head| event.at < head) {
+            return Err(Error::Replay(format!("event time {} is before the head", event.at)));
+        }
+        match &event.body {
+            EventBody::AccountOpened { account, customer, class, binding, verified_in_person, with_card } => {
+                if self.accounts.contains_key(account) {
+                    return Err(Error::Replay(format!("account {account} opened twice")));
+                }
+                self.accounts.insert(
+                    *account,
+                    Account {
+                        id: *account,
+                        customer: *customer,
+                        class: *class,
+                        status: AccountStatus::Open,
+                        binding: binding.clone(),
+                        verified_in_person: *verified_in_person,
+                        with_card: *with_card,
+                        balance: Amount::ZERO,
+                        funded_from_bound: false,
+                        usage: Vec::new(),
+                    },
+                );
+                self.customers.entry(*customer).or_default().push(*account);
+            }
+            EventBody::AccountClosed { account } => {
+                let found = self.accounts.get_mut(account);
+                let found = found.ok_or_else(|| Error::Replay(format!("closing unknown account {account}")))?;
+                found.status = AccountStatus::Closed;
+            }
+            EventBody::Posted(posting) => {
+                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                    if !self.accounts.contains_key(&leg.account) {
+                        return Err(Error::Replay(format!("posting to unknown account {}", leg.account)));
+                    }
+                }
+                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                    self.record_leg(leg);
+                }
+            }
+            EventBody::PolicyScheduled { effective_from, policy } => {
+                // A new version supersedes every version from the same time on.
+                self.policies.retain(|version| version.effective_from < *effective_from);
+                self.policies.push(PolicyVersion { effective_from: *effective_from, policy: (**policy).clone() });
+            }
+            EventBody::Rejected { .. } => {}
+        }
+        self.event_count += 1;
+        self.answers.entry(event.command_id).or_insert(self.event_count);
+        self.head_at = Some(event.at);
+        Ok(())
+    }
+
+    fn record_leg(&mut self, leg: &Leg) {
+        let Some(account) = self.accounts.get_mut(&leg.account) else { return };
+        account.balance = leg.balance_after;
+        if leg.flow == Flow::TransferInBound {
+            account.funded_from_bound = true;
+        }
+        for after in &leg.usage_after {
+            match account.usage.iter_mut().find(|usage| usage.bucket == after.bucket) {
+                Some(usage) => *usage = after.clone(),
+                None => account.usage.push(after.clone()),
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Business time and the Beijing calendar the limits are counted in.
+//!
+//! A "day" is the natural day in Beijing time (UTC+8, no daylight saving) and a "year" the
+//! calendar year in Beijing time, whatever the UTC date says.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::tz::Offset;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+const MS_PER_DAY: i64 = 86_400_000;
+const BEIJING_OFFSET_MS: i64 = 8 * 3_600_000;
+
+fn beijing() -> Offset {
+    Offset::constant(8)
+}
+
+/// An instant of business time, kept to the whole millisecond.
+///
+/// Invariant: within jiff's range (years -9999..=9999) and a whole number of milliseconds, so
+/// the millisecond count round-trips exactly through every encoding.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(jiff::Timestamp);
+
+impl Timestamp {
+    /// The Unix epoch, 1970-01-01T00:00:00Z.
+    pub const UNIX_EPOCH: Timestamp = Timestamp(jiff::Timestamp::UNIX_EPOCH);
+
+    /// The instant `ms` milliseconds after the Unix epoch.
+    pub fn from_millis(ms: i64) -> Result<Timestamp, Error> {
+        jiff::Timestamp::from_millisecond(ms).map(Timestamp).map_err(|err| Error::Time(err.to_string()))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn as_millis(self) -> i64 {
+        self.0.as_millisecond()
+    }
+
+    /// The Beijing natural day this instant falls in.
+    pub fn beijing_day(self) -> BeijingDay {
+        let day = (self.as_millis() + BEIJING_OFFSET_MS).div_euclid(MS_PER_DAY);
+        // |day| < 4 million for jiff's range, so it fits in i32.
+        BeijingDay(day as i32)
+    }
+
+    /// The Beijing calendar year this instant falls in.
+    pub fn beijing_year(self) -> BeijingYear {
+        BeijingYear(beijing().to_datetime(self.0).year())
+    }
+
+    /// The first instant of the next Beijing natural day.
+    pub fn next_beijing_midnight(self) -> Result<Timestamp, Error> {
+        let day = i64::from(self.beijing_day().0) + 1;
+        Timestamp::from_millis(day * MS_PER_DAY - BEIJING_OFFSET_MS)
+    }
+
+    /// `self + ms` milliseconds.
+    pub fn plus_millis(self, ms: i64) -> Result<Timestamp, Error> {
+        let sum = self.as_millis().checked_add(ms).ok_or_else(|| Error::Time("time overflow".into()))?;
+        Timestamp::from_millis(sum)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in Beijing time, e.g. `2026-01-01T00:00:00+08:00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.display_with_offset(beijing()))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = Error;
+
+    /// Parses RFC 3339 with an explicit offset (`Z`, `+08:00`, ...). Sub-millisecond digits are
+    /// refused rather than silently dropped.
+    fn from_str(text: &str) -> Result<Timestamp, Error> {
+        let ts: jiff::Timestamp = text.parse().map_err(|err: jiff::Error| Error::Time(format!("{text:?}: {err}")))?;
+        if ts.subsec_nanosecond() % 1_000_000 != 0 {
+            return Err(Error::Time(format!("{text:?}: finer than a millisecond")));
+        }
+        Ok(Timestamp(ts))
+    }
+}
+
+/// Human-readable formats carry RFC 3339 text; binary formats the millisecond count.
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_i64(self.as_millis())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            let ms = i64::deserialize(deserializer)?;
+            Timestamp::from_millis(ms).map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// A Beijing natural day, counted from 1970-01-01 (Beijing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BeijingDay(pub i32);
+
+/// A Beijing calendar year, e.g. `BeijingYear(2026)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BeijingYear(pub i16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn beijing_midnight_splits_days_whatever_the_utc_date() {
+        // 23:59:59+08:00 and 00:00:00+08:00 the next day share a UTC date but not a Beijing day.
+        let before = ts("2026-03-01T23:59:59+08:00");
+        let after = ts("2026-03-02T00:00:00+08:00");
+        assert_eq!(before.beijing_day().0 + 1, after.beijing_day().0);
+        assert_eq!(ts("2026-03-01T15:59:59Z").beijing_day(), before.beijing_day());
+        assert_eq!(ts("2026-03-01T16:00:00Z").beijing_day(), after.beijing_day());
+    }
+
+    #[test]
+    fn beijing_new_year_splits_years() {
+        let cases = [
+            ("2025-12-31T23:59:59.999+08:00", 2025),
+            ("2026-01-01T00:00:00+08:00", 2026),
+            ("2025-12-31T16:00:00Z", 2026),
+            ("2025-12-31T15:59:59Z", 2025),
+        ];
+        for (text, year) in cases {
+            assert_eq!(ts(text).beijing_year(), BeijingYear(year), "{text}");
+        }
+    }
+
+    #[test]
+    fn next_midnight_is_the_start_of_the_next_beijing_day() {
+        let t = ts("2026-03-01T23:30:00+08:00");
+        assert_eq!(t.next_beijing_midnight().unwrap(), ts("2026-03-02T00:00:00+08:00"));
+        let t = ts("2026-03-02T00:00:00+08:00");
+        assert_eq!(t.next_beijing_midnight().unwrap(), ts("2026-03-03T00:00:00+08:00"));
+    }
+
+    #[test]
+    fn parsing_refuses_missing_offsets_and_sub_millisecond_digits() {
+        assert!("2026-03-01T10:00:00".parse::<Timestamp>().is_err());
+        assert!("2026-03-01T10:00:00.0001Z".parse::<Timestamp>().is_err());
+        assert!("yesterday".parse::<Timestamp>().is_err());
+        assert_eq!(ts("2026-03-01T10:00:00.123Z").as_millis() % 1000, 123);
+        assert_eq!(ts("2026-03-01T02:00:00Z").to_string(), "2026-03-01T10:00:00+08:00");
+    }
+
+    #[test]
+    fn millisecond_range_is_checked() {
+        assert!(Timestamp::from_millis(i64::MAX).is_err());
+        assert!(Timestamp::from_millis(i64::MIN).is_err());
+        assert_eq!(Timestamp::from_millis(0).unwrap(), Timestamp::UNIX_EPOCH);
+    }
+}

@@ -1,0 +1,840 @@
+//! Model-based property test: random command sequences (many customers, all classes, times
+//! that cross Beijing midnight and New Year, retries, backdated commands, policy changes) run
+//! against ledger-core and against a small reference model written here from docs/RULES.md.
+//! Every decision (with its figures) and every balance must agree, and the invariants hold:
+//! no bucket above its cap, money conserved, log times non-decreasing, retries answered
+//! identically, replay of the events equal to the live state.
+
+#![expect(clippy::unwrap_used, reason = "the reference model fails loudly; proptest reports the sequence")]
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::ToSpan;
+use ledger_core::{
+    AccountClass, AccountId, Amount, Binding, BindingProblem, Command, CommandBody, CommandId, CustomerId, Decision,
+    Event, EventBody, ExternalKind, Flow, Period, Permission, Policy, PostingKind, RejectReason, State, Timestamp,
+};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const DAY_MS: i64 = 86_400_000;
+const TEXT_CHARS_MAX: usize = 128;
+
+// ---------------------------------------------------------------------------------------------
+// The reference model.
+
+#[derive(Clone, Debug)]
+struct MAccount {
+    customer: u64,
+    class: AccountClass,
+    open: bool,
+    binding: Option<Binding>,
+    verified: bool,
+    balance: u64,
+    funded_from_bound: bool,
+    /// bucket -> (beijing day, used that day, beijing year, used that year), in fen.
+    usage: BTreeMap<String, (i64, u64, i32, u64)>,
+}
+
+#[derive(Default)]
+struct Model {
+    accounts: BTreeMap<u64, MAccount>,
+    policies: Vec<(i64, Policy)>,
+    head_ms: Option<i64>,
+    answers: HashMap<Uuid, Result<(), RejectReason>>,
+    inflow_fen: u128,
+    outflow_fen: u128,
+}
+
+fn beijing_day(ms: i64) -> i64 {
+    (ms + 8 * 3_600_000).div_euclid(DAY_MS)
+}
+
+fn beijing_year(ms: i64) -> i32 {
+    let date = jiff::civil::date(1970, 1, 1).checked_add(beijing_day(ms).days()).unwrap();
+    i32::from(date.year())
+}
+
+fn fen(amount: u64) -> Amount {
+    Amount::from_fen(amount).unwrap()
+}
+
+fn text_ok(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= TEXT_CHARS_MAX
+}
+
+type Outcome = Result<(), RejectReason>;
+/// (bucket, beijing day, used that day, beijing year, used that year), in fen.
+type UsageRow = (String, i64, u64, i32, u64);
+
+impl Model {
+    fn policy(&self, ms: i64) -> Option<&Policy> {
+        self.policies.iter().rev().find(|(from, _)| *from <= ms).map(|(_, policy)| policy)
+    }
+
+    fn live(&self, id: AccountId) -> Result<&MAccount, RejectReason> {
+        match self.accounts.get(&id.0) {
+            None => Err(RejectReason::UnknownAccount { account: id }),
+            Some(acc) if !acc.open => Err(RejectReason::AccountClosed { account: id }),
+            Some(acc) => Ok(acc),
+        }
+    }
+
+    /// The decision for `command`, applied to the model when accepted.
+    fn step(&mut self, command: &Command) -> Outcome {
+        let ms = command.at.as_millis();
+        let outcome = self.decide(command, ms);
+        self.head_ms = Some(self.head_ms.map_or(ms, |head| head.max(ms)));
+        self.answers.insert(command.id.0, outcome.clone());
+        outcome
+    }
+
+    fn decide(&mut self, command: &Command, ms: i64) -> Outcome {
+        if let Some(head) = self.head_ms.filter(|head| ms < *head) {
+            return Err(RejectReason::TimeBeforeHead {
+                requested_at: command.at,
+                head_at: Timestamp::from_millis(head).unwrap(),
+            });
+        }
+        if let CommandBody::ChangePolicy { effective_from, policy } = &command.body {
+            if let Err(err) = policy.validate() {
+                return Err(RejectReason::InvalidPolicy { detail: err.to_string() });
+            }
+            let from = effective_from.as_millis();
+            if let Some(head) = self.head_ms.filter(|head| from < *head) {
+                return Err(RejectReason::PolicyEffectiveInPast {
+                    effective_from: *effective_from,
+                    head_at: Timestamp::from_millis(head).unwrap(),
+                });
+            }
+            self.policies.retain(|(at, _)| *at < from);
+            self.policies.push((from, (**policy).clone()));
+            return Ok(());
+        }
+        let policy = self.policy(ms).cloned().ok_or(RejectReason::NoPolicyInForce)?;
+        if command.body.amount().is_some_and(|amount| amount.fen() == 0) {
+            return Err(RejectReason::ZeroAmount);
+        }
+        use CommandBody as C;
+        let bad_text =
+            |field: &str| RejectReason::InvalidText { field: field.into(), max_chars: TEXT_CHARS_MAX as u32 };
+        match &command.body {
+            C::OpenAccount { account, customer, class, binding, verified_in_person, with_card } => {
+                self.open(&policy, *account, *customer, *class, binding, *verified_in_person, *with_card)
+            }
+            C::CloseAccount { account } => {
+                let acc = self.live(*account)?;
+                if acc.balance != 0 {
+                    return Err(RejectReason::NonZeroBalance { account: *account, balance: fen(acc.balance) });
+                }
+                let dependents = self
+                    .accounts
+                    .values()
+                    .filter(|other| other.open && other.binding == Some(Binding::Account(*account)))
+                    .count() as u32;
+                if dependents > 0 {
+                    return Err(RejectReason::BoundAccountsOpen { account: *account, open: dependents });
+                }
+                self.accounts.get_mut(&account.0).unwrap().open = false;
+                Ok(())
+            }
+            C::CashDeposit { account, amount } => self.post(
+                &policy,
+                ms,
+                PostingKind::CashDeposit,
+                amount.fen(),
+                None,
+                Some((*account, Flow::CashDeposit)),
+            ),
+            C::CashWithdrawal { account, amount } => self.post(
+                &policy,
+                ms,
+                PostingKind::CashWithdrawal,
+                amount.fen(),
+                Some((*account, Flow::CashWithdrawal)),
+                None,
+            ),
+            C::InternalTransfer { from, to, amount } => {
+                if from == to {
+                    return Err(RejectReason::SameAccount { account: *from });
+                }
+                let out_bound = self.live(*from)?.binding == Some(Binding::Account(*to));
+                let in_bound = self.live(*to)?.binding == Some(Binding::Account(*from));
+                let out = if out_bound { Flow::TransferOutBound } else { Flow::TransferOutOther };
+                let inn = if in_bound { Flow::TransferInBound } else { Flow::TransferInOther };
+                self.post(
+                    &policy,
+                    ms,
+                    PostingKind::InternalTransfer,
+                    amount.fen(),
+                    Some((*from, out)),
+                    Some((*to, inn)),
+                )
+            }
+            C::InboundTransfer { to, counterparty, amount } => {
+                if !text_ok(counterparty) {
+                    return Err(bad_text("counterparty"));
+                }
+                let bound = matches!(&self.live(*to)?.binding, Some(Binding::External { reference, .. }) if reference == counterparty);
+                let flow = if bound { Flow::TransferInBound } else { Flow::TransferInOther };
+                self.post(&policy, ms, PostingKind::InboundTransfer, amount.fen(), None, Some((*to, flow)))
+            }
+            C::OutboundTransfer { from, counterparty, amount } => {
+                if !text_ok(counterparty) {
+                    return Err(bad_text("counterparty"));
+                }
+                let bound = matches!(&self.live(*from)?.binding, Some(Binding::External { reference, .. }) if reference == counterparty);
+                let flow = if bound { Flow::TransferOutBound } else { Flow::TransferOutOther };
+                self.post(&policy, ms, PostingKind::OutboundTransfer, amount.fen(), Some((*from, flow)), None)
+            }
+            C::Payment { from, merchant, amount } => {
+                if !text_ok(merchant) {
+                    return Err(bad_text("merchant"));
+                }
+                self.post(&policy, ms, PostingKind::Payment, amount.fen(), Some((*from, Flow::Payment)), None)
+            }
+            C::WealthPurchase { account, product, amount } => {
+                if !text_ok(product) {
+                    return Err(bad_text("product"));
+                }
+                self.post(
+                    &policy,
+                    ms,
+                    PostingKind::WealthPurchase,
+                    amount.fen(),
+                    Some((*account, Flow::WealthPurchase)),
+                    None,
+                )
+            }
+            C::WealthRedemption { account, product, amount } => {
+                if !text_ok(product) {
+                    return Err(bad_text("product"));
+                }
+                self.post(
+                    &policy,
+                    ms,
+                    PostingKind::WealthRedemption,
+                    amount.fen(),
+                    None,
+                    Some((*account, Flow::WealthRedemption)),
+                )
+            }
+            C::ChangePolicy { .. } => unreachable!(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "mirrors the command's fields")]
+    fn open(
+        &mut self,
+        policy: &Policy,
+        account: AccountId,
+        customer: CustomerId,
+        class: AccountClass,
+        binding: &Option<Binding>,
+        verified: bool,
+        with_card: bool,
+    ) -> Outcome {
+        if self.accounts.contains_key(&account.0) {
+            return Err(RejectReason::AccountExists { account });
+        }
+        let rules = policy.rules(class);
+        if let Some(max_open) = rules.max_open_accounts {
+            let open =
+                self.accounts.values().filter(|a| a.customer == customer.0 && a.class == class && a.open).count();
+            if open >= max_open as usize {
+                return Err(RejectReason::AccountCountExceeded { customer, class, max_open });
+            }
+        }
+        match (rules.binding.required, binding) {
+            (true, None) => return Err(RejectReason::BindingRequired { class }),
+            (false, Some(_)) => return Err(RejectReason::BindingNotAllowed { class }),
+            (true, Some(Binding::Account(bound))) => {
+                let problem = match self.accounts.get(&bound.0) {
+                    None => Some(BindingProblem::UnknownAccount),
+                    Some(b) if !b.open => Some(BindingProblem::AccountClosed),
+                    Some(b) if b.class != AccountClass::I => Some(BindingProblem::NotClassI),
+                    Some(b) if b.customer != customer.0 => Some(BindingProblem::OtherCustomer),
+                    Some(_) => None,
+                };
+                if let Some(problem) = problem {
+                    return Err(RejectReason::InvalidBinding { problem });
+                }
+            }
+            (true, Some(Binding::External { kind, reference })) => {
+                if !text_ok(reference) {
+                    return Err(RejectReason::InvalidBinding { problem: BindingProblem::BadReference });
+                }
+                if *kind == ExternalKind::CreditCard && !rules.binding.credit_card_allowed {
+                    return Err(RejectReason::InvalidBinding { problem: BindingProblem::CreditCardNotAllowed });
+                }
+            }
+            (false, None) => {}
+        }
+        if with_card {
+            match rules.card {
+                Permission::Allowed => {}
+                Permission::InPersonOnly if verified => {}
+                Permission::InPersonOnly => {
+                    return Err(RejectReason::InPersonVerificationRequired { class, flow: None });
+                }
+                Permission::Forbidden => return Err(RejectReason::CardNotAllowed { class }),
+            }
+        }
+        self.accounts.insert(
+            account.0,
+            MAccount {
+                customer: customer.0,
+                class,
+                open: true,
+                binding: binding.clone(),
+                verified,
+                balance: 0,
+                funded_from_bound: false,
+                usage: BTreeMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn check_buckets(
+        &self,
+        policy: &Policy,
+        ms: i64,
+        id: AccountId,
+        flow: Flow,
+        amount: u64,
+    ) -> Result<Vec<UsageRow>, RejectReason> {
+        let acc = &self.accounts[&id.0];
+        let (day, year) = (beijing_day(ms), beijing_year(ms));
+        let mut out = Vec::new();
+        for bucket in policy.rules(acc.class).buckets.iter().filter(|b| b.flows.contains(&flow)) {
+            let (d, du, y, yu) = acc.usage.get(&bucket.name).cloned().unwrap_or((day, 0, year, 0));
+            let day_used = if d == day && y == year { du } else { 0 };
+            let year_used = if y == year { yu } else { 0 };
+            for (period, cap, used) in
+                [(Period::Day, bucket.day_cap, day_used), (Period::Year, bucket.year_cap, year_used)]
+            {
+                if let Some(cap) = cap
+                    && used + amount > cap.fen()
+                {
+                    return Err(RejectReason::LimitExceeded {
+                        account: id,
+                        bucket: bucket.name.clone(),
+                        period,
+                        cap,
+                        used: fen(used),
+                        requested: fen(amount),
+                    });
+                }
+            }
+            out.push((bucket.name.clone(), day, day_used + amount, year, year_used + amount));
+        }
+        Ok(out)
+    }
+
+    fn post(
+        &mut self,
+        policy: &Policy,
+        ms: i64,
+        kind: PostingKind,
+        amount: u64,
+        debit: Option<(AccountId, Flow)>,
+        credit: Option<(AccountId, Flow)>,
+    ) -> Outcome {
+        for (id, _) in debit.iter().chain(credit.iter()) {
+            self.live(*id)?;
+        }
+        for (id, flow) in debit.iter().chain(credit.iter()) {
+            let acc = &self.accounts[&id.0];
+            match policy.rules(acc.class).permission(*flow) {
+                Permission::Allowed => {}
+                Permission::InPersonOnly if acc.verified => {}
+                Permission::InPersonOnly => {
+                    return Err(RejectReason::InPersonVerificationRequired { class: acc.class, flow: Some(*flow) });
+                }
+                Permission::Forbidden => {
+                    return Err(RejectReason::FlowNotAllowed { account: *id, class: acc.class, flow: *flow });
+                }
+            }
+        }
+        if let Some((id, flow)) = credit {
+            let acc = &self.accounts[&id.0];
+            if flow == Flow::TransferInOther
+                && policy.rules(acc.class).first_inflow_from_bound
+                && !acc.funded_from_bound
+            {
+                return Err(RejectReason::FirstFundingFromBoundRequired { account: id });
+            }
+        }
+        let mut debit_usage = Vec::new();
+        if let Some((id, flow)) = debit {
+            let balance = self.accounts[&id.0].balance;
+            if balance < amount {
+                return Err(RejectReason::InsufficientFunds {
+                    account: id,
+                    balance: fen(balance),
+                    requested: fen(amount),
+                });
+            }
+            debit_usage = self.check_buckets(policy, ms, id, flow, amount)?;
+        }
+        let mut credit_usage = Vec::new();
+        if let Some((id, flow)) = credit {
+            credit_usage = self.check_buckets(policy, ms, id, flow, amount)?;
+            let acc = &self.accounts[&id.0];
+            let after = acc.balance + amount;
+            if let Some(cap) = policy.rules(acc.class).balance_cap
+                && (after > cap.fen() || after > Amount::MAX_FEN)
+            {
+                return Err(RejectReason::BalanceCapExceeded {
+                    account: id,
+                    cap,
+                    balance: fen(acc.balance),
+                    requested: fen(amount),
+                });
+            }
+            if after > Amount::MAX_FEN {
+                return Err(RejectReason::BalanceOverflow { account: id });
+            }
+        }
+        for ((id, flow), usage, sign) in [(debit, debit_usage, -1i8), (credit, credit_usage, 1)]
+            .into_iter()
+            .filter_map(|(side, usage, sign)| side.map(|s| (s, usage, sign)))
+        {
+            let acc = self.accounts.get_mut(&id.0).unwrap();
+            if sign < 0 {
+                acc.balance -= amount
+            } else {
+                acc.balance += amount
+            }
+            if flow == Flow::TransferInBound {
+                acc.funded_from_bound = true;
+            }
+            for (name, day, du, year, yu) in usage {
+                acc.usage.insert(name, (day, du, year, yu));
+            }
+        }
+        match kind {
+            PostingKind::CashDeposit | PostingKind::InboundTransfer | PostingKind::WealthRedemption => {
+                self.inflow_fen += u128::from(amount)
+            }
+            PostingKind::CashWithdrawal
+            | PostingKind::OutboundTransfer
+            | PostingKind::Payment
+            | PostingKind::WealthPurchase => self.outflow_fen += u128::from(amount),
+            PostingKind::InternalTransfer => {}
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators.
+
+#[derive(Clone, Debug)]
+enum Op {
+    Open { account: u64, customer: u64, class: AccountClass, binding: Option<Binding>, verified: bool, card: bool },
+    Close(u64),
+    Deposit(u64, u64),
+    Withdraw(u64, u64),
+    Transfer(u64, u64, u64),
+    Inbound(u64, String, u64),
+    Outbound(u64, String, u64),
+    Pay(u64, u64),
+    Buy(u64, u64),
+    Redeem(u64, u64),
+    Policy { preset: &'static str, delay_ms: i64 },
+    Retry(usize),
+}
+
+/// Account ids are `customer * 10 + slot` for customers 1..=4 and slots 0..=3; slot 0 is meant
+/// for the customer's Class I account, so most generated bindings and transfers are plausible.
+fn account() -> impl Strategy<Value = u64> {
+    (1u64..=4, 0u64..=3).prop_map(|(customer, slot)| customer * 10 + slot)
+}
+
+fn amount_fen() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        3 => 1u64..=300_000,
+        2 => 999_000u64..=1_000_100,
+        1 => Just(200_000u64),
+        1 => Just(1_000_000u64),
+        1 => 1u64..=25_000_000,
+        1 => Just(0u64),
+    ]
+}
+
+fn counterparty() -> impl Strategy<Value = String> {
+    prop_oneof![8 => (0u8..4).prop_map(|n| format!("EXT-{n}")), 1 => Just(String::new()), 1 => Just("y".repeat(129))]
+}
+
+fn class() -> impl Strategy<Value = AccountClass> {
+    prop_oneof![Just(AccountClass::I), Just(AccountClass::II), Just(AccountClass::III)]
+}
+
+fn open_op() -> impl Strategy<Value = Op> {
+    let binding = prop_oneof![
+        6 => Just(None), // replaced by the own Class I account below
+        1 => Just(Some(Binding::Account(AccountId(0)))), // replaced by a random account below
+        2 => (any::<bool>(), 0u8..4).prop_map(|(card, n)| Some(Binding::External {
+            kind: if card { ExternalKind::CreditCard } else { ExternalKind::ClassI },
+            reference: format!("EXT-{n}"),
+        })),
+    ];
+    (
+        account(),
+        prop::bool::weighted(0.9),
+        class(),
+        prop::bool::weighted(0.85),
+        binding,
+        account(),
+        prop::bool::weighted(0.8),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(account, usual, any_class, usual_class, binding, other, verified, card)| {
+            let customer = if usual { account / 10 } else { other / 10 };
+            let class = if !usual_class {
+                any_class
+            } else {
+                match account % 10 {
+                    0 => AccountClass::I,
+                    1 | 2 => AccountClass::II,
+                    _ => AccountClass::III,
+                }
+            };
+            let binding = match binding {
+                None if class == AccountClass::I => None,
+                None => Some(Binding::Account(AccountId(account / 10 * 10))),
+                Some(Binding::Account(_)) => Some(Binding::Account(AccountId(other))),
+                external => external,
+            };
+            Op::Open { account, customer, class, binding, verified, card }
+        })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let id = account;
+    prop_oneof![
+        3 => open_op(),
+        1 => id().prop_map(Op::Close),
+        4 => (id(), amount_fen()).prop_map(|(a, m)| Op::Deposit(a, m)),
+        2 => (id(), amount_fen()).prop_map(|(a, m)| Op::Withdraw(a, m)),
+        10 => (id(), id(), amount_fen()).prop_map(|(a, b, m)| Op::Transfer(a, b, m)),
+        3 => (id(), counterparty(), amount_fen()).prop_map(|(a, c, m)| Op::Inbound(a, c, m)),
+        3 => (id(), counterparty(), amount_fen()).prop_map(|(a, c, m)| Op::Outbound(a, c, m)),
+        6 => (id(), amount_fen()).prop_map(|(a, m)| Op::Pay(a, m)),
+        1 => (id(), amount_fen()).prop_map(|(a, m)| Op::Buy(a, m)),
+        1 => (id(), amount_fen()).prop_map(|(a, m)| Op::Redeem(a, m)),
+        1 => (prop_oneof![Just("default"), Just("pboc-2018"), Just("pboc-2016"), Just("tight")], prop_oneof![Just(0i64), Just(3_600_000), Just(DAY_MS), Just(-60_000)])
+            .prop_map(|(preset, delay_ms)| Op::Policy { preset, delay_ms }),
+        2 => any::<usize>().prop_map(Op::Retry),
+    ]
+}
+
+/// Each customer's Class I (funded), one Class II and one Class III bound to it, a Class II
+/// funded from its bound account: the starting point of every sequence.
+fn prologue() -> Vec<(i64, Op)> {
+    let mut ops = Vec::new();
+    for customer in 1..=4u64 {
+        let base = customer * 10;
+        let bound = Some(Binding::Account(AccountId(base)));
+        ops.push(Op::Open {
+            account: base,
+            customer,
+            class: AccountClass::I,
+            binding: None,
+            verified: true,
+            card: false,
+        });
+        ops.push(Op::Deposit(base, 50_000_000));
+        ops.push(Op::Open {
+            account: base + 1,
+            customer,
+            class: AccountClass::II,
+            binding: bound.clone(),
+            verified: true,
+            card: false,
+        });
+        ops.push(Op::Open {
+            account: base + 3,
+            customer,
+            class: AccountClass::III,
+            binding: bound,
+            verified: true,
+            card: false,
+        });
+        ops.push(Op::Transfer(base, base + 1, 5_000_000));
+        ops.push(Op::Transfer(base, base + 3, 100_000));
+    }
+    ops.into_iter().map(|op| (0, op)).collect()
+}
+
+/// `default` with small caps (day 3,000, year 6,000 per bucket; III balance 5,000), so short
+/// sequences reach yearly caps.
+fn tight_policy() -> Policy {
+    let mut policy = Policy::preset("default").unwrap();
+    policy.name = "tight".into();
+    for rules in [&mut policy.class.class_ii, &mut policy.class.class_iii] {
+        for bucket in &mut rules.buckets {
+            bucket.day_cap = Some(fen(300_000));
+            bucket.year_cap = Some(fen(600_000));
+        }
+    }
+    policy.class.class_iii.balance_cap = Some(fen(500_000));
+    policy
+}
+
+/// Milliseconds to move the clock before a step: mostly small, sometimes hours or days (so
+/// sequences cross Beijing midnight and New Year), sometimes backwards.
+fn time_step() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        8 => Just(0i64),
+        8 => 1i64..=3_600_000,
+        4 => 3_600_000i64..=30 * 3_600_000,
+        2 => DAY_MS..=40 * DAY_MS,
+        1 => -600_000i64..0,
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The property.
+
+fn body_of(op: &Op, now_ms: i64, policies: &HashMap<&'static str, Policy>) -> Option<CommandBody> {
+    let a = |id: u64| AccountId(id);
+    let f = fen;
+    Some(match op.clone() {
+        Op::Open { account, customer, class, binding, verified, card } => CommandBody::OpenAccount {
+            account: a(account),
+            customer: CustomerId(customer),
+            class,
+            binding,
+            verified_in_person: verified,
+            with_card: card,
+        },
+        Op::Close(id) => CommandBody::CloseAccount { account: a(id) },
+        Op::Deposit(id, m) => CommandBody::CashDeposit { account: a(id), amount: f(m) },
+        Op::Withdraw(id, m) => CommandBody::CashWithdrawal { account: a(id), amount: f(m) },
+        Op::Transfer(x, y, m) => CommandBody::InternalTransfer { from: a(x), to: a(y), amount: f(m) },
+        Op::Inbound(id, c, m) => CommandBody::InboundTransfer { to: a(id), counterparty: c, amount: f(m) },
+        Op::Outbound(id, c, m) => CommandBody::OutboundTransfer { from: a(id), counterparty: c, amount: f(m) },
+        Op::Pay(id, m) => CommandBody::Payment { from: a(id), merchant: "Shop".into(), amount: f(m) },
+        Op::Buy(id, m) => CommandBody::WealthPurchase { account: a(id), product: "WM".into(), amount: f(m) },
+        Op::Redeem(id, m) => CommandBody::WealthRedemption { account: a(id), product: "WM".into(), amount: f(m) },
+        Op::Policy { preset, delay_ms } => CommandBody::ChangePolicy {
+            effective_from: Timestamp::from_millis(now_ms + delay_ms).unwrap(),
+            policy: Box::new(policies[preset].clone()),
+        },
+        Op::Retry(_) => return None,
+    })
+}
+
+fn check_sequence(
+    initial: &'static str,
+    steps: &[(i64, Op)],
+    stats: &mut BTreeMap<String, u64>,
+) -> Result<(), TestCaseError> {
+    let policies: HashMap<&'static str, Policy> = ["default", "pboc-2018", "pboc-2016"]
+        .into_iter()
+        .map(|name| (name, Policy::preset(name).unwrap()))
+        .chain([("tight", tight_policy())])
+        .collect();
+    let mut state = State::new();
+    let mut model = Model::default();
+    let mut events: Vec<Event> = Vec::new();
+    // 2025-12-30 18:00 Beijing: sequences cross midnight and New Year.
+    let mut now_ms = "2025-12-30T18:00:00+08:00".parse::<Timestamp>().unwrap().as_millis();
+    let genesis = Command {
+        id: CommandId(Uuid::from_u128(0)),
+        at: Timestamp::from_millis(now_ms).unwrap(),
+        body: CommandBody::ChangePolicy {
+            effective_from: Timestamp::UNIX_EPOCH,
+            policy: Box::new(policies[initial].clone()),
+        },
+    };
+    let mut all = vec![genesis];
+    for (n, (dt, op)) in prologue().iter().chain(steps).enumerate() {
+        now_ms += dt;
+        let at = Timestamp::from_millis(now_ms).unwrap();
+        let command = match body_of(op, now_ms, &policies) {
+            Some(body) => Command { id: CommandId(Uuid::from_u128(n as u128 + 1)), at, body },
+            None => match op {
+                Op::Retry(pick) => Command { at, ..all[pick % all.len()].clone() },
+                _ => unreachable!("body_of is None only for retries"),
+            },
+        };
+        all.push(command);
+    }
+    for command in all {
+        let decision = ledger_core::decide(&state, &command);
+        match decision {
+            Decision::Retry { seq } => {
+                let original = model.answers.get(&command.id.0).cloned();
+                prop_assert!(original.is_some(), "core says retry of an id the model never saw");
+                let event = &events[(seq - 1) as usize];
+                prop_assert_eq!(event.command_id, command.id);
+                let core_answer = match &event.body {
+                    EventBody::Rejected { reason, .. } => Err(reason.clone()),
+                    _ => Ok(()),
+                };
+                prop_assert_eq!(core_answer, original.unwrap(), "retry answered differently");
+                *stats.entry("retry".into()).or_default() += 1;
+            }
+            Decision::Append(new) => {
+                prop_assert!(
+                    !model.answers.contains_key(&command.id.0),
+                    "model saw this id; core did not treat it as a retry"
+                );
+                prop_assert_eq!(new.len(), 1);
+                let event = new[0].clone();
+                let expected = model.step(&command);
+                let got = match &event.body {
+                    EventBody::Rejected { reason, .. } => Err(reason.clone()),
+                    _ => Ok(()),
+                };
+                prop_assert_eq!(&got, &expected, "decision differs for {:?}", command);
+                let key = match &got {
+                    Err(reason) => match reason {
+                        RejectReason::LimitExceeded { period, .. } => format!("LIMIT_EXCEEDED/{period:?}"),
+                        other => other.code().to_owned(),
+                    },
+                    Ok(()) => format!("accepted/{}", command.body.kind()),
+                };
+                *stats.entry(key).or_default() += 1;
+                if events.last().is_some_and(|previous| previous.at.beijing_year() != event.at.beijing_year()) {
+                    *stats.entry("crossed Beijing New Year".into()).or_default() += 1;
+                }
+                if let Some(previous) = events.last() {
+                    prop_assert!(previous.at <= event.at, "log time went backwards");
+                }
+                if let EventBody::Posted(posting) = &event.body {
+                    let policy = state.policy_at(event.at).unwrap().clone();
+                    for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                        let class = state.account(leg.account).unwrap().class;
+                        for usage in &leg.usage_after {
+                            let bucket = policy.rules(class).buckets.iter().find(|b| b.name == usage.bucket).unwrap();
+                            prop_assert!(bucket.day_cap.is_none_or(|cap| usage.day_used <= cap), "day cap exceeded");
+                            prop_assert!(bucket.year_cap.is_none_or(|cap| usage.year_used <= cap), "year cap exceeded");
+                            prop_assert_eq!(usage.day, event.at.beijing_day());
+                        }
+                    }
+                }
+                state.apply(&event).unwrap();
+                events.push(event);
+            }
+        }
+        // Every balance agrees; money is conserved.
+        let mut total: u128 = 0;
+        for (id, acc) in &model.accounts {
+            let core = state.account(AccountId(*id));
+            prop_assert!(core.is_some(), "account {} missing in core", id);
+            let core = core.unwrap();
+            prop_assert_eq!(core.balance.fen(), acc.balance, "balance of {}", id);
+            prop_assert_eq!(core.status == ledger_core::AccountStatus::Open, acc.open);
+            total += u128::from(acc.balance);
+        }
+        prop_assert_eq!(state.accounts().count(), model.accounts.len());
+        prop_assert_eq!(total + model.outflow_fen, model.inflow_fen, "money not conserved");
+    }
+    // Replay from empty rebuilds the same state exactly.
+    let mut replayed = State::new();
+    for event in &events {
+        replayed.apply(event).unwrap();
+    }
+    prop_assert_eq!(replayed, state);
+    Ok(())
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 20_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn core_agrees_with_the_reference_model(
+        initial in prop_oneof![Just("default"), Just("pboc-2018"), Just("tight")],
+        steps in prop::collection::vec((time_step(), op()), 1..80),
+    ) {
+        check_sequence(initial, &steps, &mut BTreeMap::new())?;
+    }
+}
+
+/// The model must be able to disagree: a core that ignored the caps would be caught.
+#[test]
+fn the_model_catches_a_cap_violation() {
+    let mut model = Model::default();
+    let policy = Policy::preset("default").unwrap();
+    let t = |text: &str| text.parse::<Timestamp>().unwrap();
+    let command =
+        |n: u128, body| Command { id: CommandId(Uuid::from_u128(n)), at: t("2026-03-02T10:00:00+08:00"), body };
+    let steps = [
+        CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        CommandBody::OpenAccount {
+            account: AccountId(1),
+            customer: CustomerId(1),
+            class: AccountClass::I,
+            binding: None,
+            verified_in_person: true,
+            with_card: false,
+        },
+        CommandBody::OpenAccount {
+            account: AccountId(2),
+            customer: CustomerId(1),
+            class: AccountClass::II,
+            binding: Some(Binding::Account(AccountId(1))),
+            verified_in_person: true,
+            with_card: false,
+        },
+        CommandBody::CashDeposit { account: AccountId(1), amount: fen(5_000_000) },
+        CommandBody::InternalTransfer { from: AccountId(1), to: AccountId(2), amount: fen(5_000_000) },
+    ];
+    for (n, body) in steps.into_iter().enumerate() {
+        assert_eq!(model.step(&command(n as u128, body)), Ok(()));
+    }
+    let over = CommandBody::Payment { from: AccountId(2), merchant: "Shop".into(), amount: fen(1_000_001) };
+    assert_eq!(model.step(&command(99, over)).map_err(|r| r.code()), Err("LIMIT_EXCEEDED"));
+}
+
+/// The generator reaches every outcome that matters; prints the counts.
+#[test]
+fn generated_sequences_cover_the_rules() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = (
+        prop_oneof![Just("default"), Just("pboc-2018"), Just("tight")],
+        prop::collection::vec((time_step(), op()), 1..80),
+    );
+    let mut stats = BTreeMap::new();
+    for _ in 0..2_000 {
+        let (initial, steps) = strategy.new_tree(&mut runner).unwrap().current();
+        check_sequence(initial, &steps, &mut stats).unwrap();
+    }
+    println!("outcomes over 2,000 deterministic sequences: {stats:#?}");
+    for key in [
+        "accepted/cash_deposit",
+        "accepted/internal_transfer",
+        "accepted/payment",
+        "accepted/outbound_transfer",
+        "accepted/inbound_transfer",
+        "accepted/wealth_purchase",
+        "accepted/close_account",
+        "accepted/change_policy",
+        "LIMIT_EXCEEDED/Day",
+        "LIMIT_EXCEEDED/Year",
+        "INSUFFICIENT_FUNDS",
+        "TIME_BEFORE_HEAD",
+        "ACCOUNT_COUNT_EXCEEDED",
+        "INVALID_BINDING",
+        "BALANCE_CAP_EXCEEDED",
+        "FLOW_NOT_ALLOWED",
+        "FIRST_FUNDING_FROM_BOUND_REQUIRED",
+        "POLICY_EFFECTIVE_IN_PAST",
+        "ZERO_AMOUNT",
+        "INVALID_TEXT",
+        "retry",
+        "crossed Beijing New Year",
+    ] {
+        assert!(stats.get(key).copied().unwrap_or(0) > 0, "no sequence reached {key}: {stats:?}");
+    }
+}
