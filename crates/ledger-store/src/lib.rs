@@ -1,5 +1,32 @@
 //! # ledger-store
 //!
-//! The durable side of tiered-ledger: the RocksDB event log with its hash chain, read models, the
-//! single-writer engine and the embedding API. Not built yet; this crate only reserves its place
-//! in the workspace (and its RocksDB build in the target directory).
+//! The durable side of tiered-ledger: an append-only, hash-chained event log in RocksDB, read
+//! models projected from it, and the single-writer engine behind the embedding API
+//! ([`Ledger`]). The on-disk format is described in docs/FORMAT.md.
+//!
+//! ```no_run
+//! use ledger_core::{AccountClass, AccountId, CommandBody, CustomerId, Policy, Timestamp};
+//! use ledger_store::{Ledger, LedgerOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ledger = Ledger::open("/var/lib/bank/ledger", LedgerOptions::default())?;
+//! let policy = Box::new(Policy::preset("pboc-2018")?);
+//! ledger.submit(ledger.command(CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }))?;
+//! let open = CommandBody::OpenAccount {
+//!     account: AccountId(6222_0001), customer: CustomerId(42), class: AccountClass::I,
+//!     binding: None, verified_in_person: true, with_card: true,
+//! };
+//! let receipt = ledger.submit(ledger.command(open))?;
+//! assert!(receipt.is_accepted());
+//! println!("balance: {:?}", ledger.balance(AccountId(6222_0001))?);
+//! # Ok(()) }
+//! ```
+
+pub mod codec;
+mod engine;
+mod error;
+mod store;
+
+pub use engine::{BucketReport, Clock, FakeClock, Ledger, LedgerOptions, Receipt, SystemClock, UsageReport};
+pub use error::{Error, Result};
+pub use store::{Head, HistoryPage, Mismatch, ReplayReport, VerifyReport};

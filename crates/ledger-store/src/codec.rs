@@ -1,0 +1,290 @@
+//! Every byte the store writes is encoded here (see docs/FORMAT.md). Keys are big-endian so
+//! RocksDB's byte order is numeric order. Values are bincode 2.0.1 (serde) with the explicit
+//! configuration [`config`]; changing any of this is a format change and needs a version bump.
+
+use ledger_core::{Account, AccountId, CustomerId, Event, PolicyVersion, State};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The on-disk format version, stored under `meta/format` and in every record and snapshot.
+pub const FORMAT_VERSION: u8 = 1;
+/// Domain tag of an event hash.
+pub const EVENT_HASH_DOMAIN: &[u8; 24] = b"tiered-ledger/event/v1\0\0";
+/// Domain tag of a snapshot checksum.
+pub const SNAPSHOT_HASH_DOMAIN: &[u8; 24] = b"tiered-ledger/snapshot/1";
+/// Largest value bincode may decode, so a corrupted length never allocates without bound.
+pub const DECODE_BYTES_MAX: usize = 1 << 30;
+
+/// A SHA-256 digest.
+pub type Hash = [u8; 32];
+/// The previous hash of the first record.
+pub const GENESIS_PREV: Hash = [0; 32];
+
+/// Record header: version (1) + previous hash (32) + own hash (32).
+pub const RECORD_HEADER_LEN: usize = 1 + 32 + 32;
+
+/// Little-endian, variable-length integers, at most [`DECODE_BYTES_MAX`] per value.
+pub fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<DECODE_BYTES_MAX>()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|err| Error::Codec(err.to_string()))
+}
+
+/// Decodes a whole value: trailing bytes are an error.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config()).map_err(|err| err.to_string())?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes", bytes.len() - used));
+    }
+    Ok(value)
+}
+
+/// The exact bytes an event is hashed and stored as.
+pub fn encode_event(event: &Event) -> Result<Vec<u8>> {
+    encode(event)
+}
+
+/// Decodes an event stored at `seq`.
+pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<Event> {
+    decode(bytes).map_err(|detail| Error::Corruption { seq, detail: format!("event does not decode: {detail}") })
+}
+
+/// `SHA-256(EVENT_HASH_DOMAIN || seq as u64 big-endian || prev || event_bytes)`.
+pub fn event_hash(seq: u64, prev: &Hash, event_bytes: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(EVENT_HASH_DOMAIN);
+    hasher.update(seq.to_be_bytes());
+    hasher.update(prev);
+    hasher.update(event_bytes);
+    hasher.finalize().into()
+}
+
+/// A log record: the chain link and the encoded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub prev: Hash,
+    pub hash: Hash,
+    pub event_bytes: Vec<u8>,
+}
+
+impl Record {
+    /// Links `event_bytes` at `seq` after `prev`.
+    pub fn new(seq: u64, prev: Hash, event_bytes: Vec<u8>) -> Record {
+        let hash = event_hash(seq, &prev, &event_bytes);
+        Record { prev, hash, event_bytes }
+    }
+
+    /// `version || prev || hash || event_bytes`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + self.event_bytes.len());
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&self.prev);
+        out.extend_from_slice(&self.hash);
+        out.extend_from_slice(&self.event_bytes);
+        out
+    }
+
+    /// Parses the record stored at `seq` and checks its own hash (not yet its link).
+    pub fn decode(seq: u64, bytes: &[u8]) -> Result<Record> {
+        let corrupt = |detail: String| Error::Corruption { seq, detail };
+        if bytes.len() < RECORD_HEADER_LEN {
+            return Err(corrupt(format!("record is {} bytes, shorter than its header", bytes.len())));
+        }
+        if bytes[0] != FORMAT_VERSION {
+            return Err(corrupt(format!("record format version {} (expected {FORMAT_VERSION})", bytes[0])));
+        }
+        let mut prev = [0u8; 32];
+        let mut hash = [0u8; 32];
+        prev.copy_from_slice(&bytes[1..33]);
+        hash.copy_from_slice(&bytes[33..65]);
+        let record = Record { prev, hash, event_bytes: bytes[RECORD_HEADER_LEN..].to_vec() };
+        let computed = event_hash(seq, &record.prev, &record.event_bytes);
+        if computed != record.hash {
+            return Err(corrupt(format!(
+                "hash mismatch: stored {}, computed {}",
+                hex::encode(record.hash),
+                hex::encode(computed)
+            )));
+        }
+        Ok(record)
+    }
+
+    /// Checks that this record (at `seq`) follows a record whose hash is `expected_prev`.
+    pub fn check_link(&self, seq: u64, expected_prev: &Hash) -> Result<()> {
+        if &self.prev != expected_prev {
+            return Err(Error::Corruption {
+                seq,
+                detail: format!(
+                    "broken link: previous hash {} but the record before hashes to {}",
+                    hex::encode(self.prev),
+                    hex::encode(expected_prev)
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Key of the record at `seq` in the `log` column family.
+pub fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// The sequence number a `log` key stands for.
+pub fn decode_seq_key(key: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| Error::Corruption { seq: 0, detail: format!("log key of {} bytes", key.len()) })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// Key of an account in the `accounts` column family.
+pub fn account_key(account: AccountId) -> [u8; 8] {
+    account.0.to_be_bytes()
+}
+
+/// Key of `account` under `customer` in the `customers` column family (value empty).
+pub fn customer_key(customer: CustomerId, account: AccountId) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&customer.0.to_be_bytes());
+    key[8..].copy_from_slice(&account.0.to_be_bytes());
+    key
+}
+
+/// Key of event `seq` touching `account` in the `history` column family (value empty).
+pub fn history_key(account: AccountId, seq: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&account.0.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Splits a 16-byte index key into its two big-endian halves.
+pub fn split_index_key(key: &[u8]) -> Option<(u64, u64)> {
+    let first: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    let second: [u8; 8] = key.get(8..16)?.try_into().ok()?;
+    (key.len() == 16).then(|| (u64::from_be_bytes(first), u64::from_be_bytes(second)))
+}
+
+/// The account read model.
+pub fn encode_account(account: &Account) -> Result<Vec<u8>> {
+    encode(account)
+}
+
+/// Decodes an account read model.
+pub fn decode_account(bytes: &[u8]) -> Result<Account> {
+    decode(bytes).map_err(|detail| Error::ReadModel(format!("account does not decode: {detail}")))
+}
+
+/// The policy schedule read model.
+pub fn encode_policies(versions: &[PolicyVersion]) -> Result<Vec<u8>> {
+    encode(&versions)
+}
+
+/// Decodes the policy schedule read model.
+pub fn decode_policies(bytes: &[u8]) -> Result<Vec<PolicyVersion>> {
+    decode(bytes).map_err(|detail| Error::ReadModel(format!("policies do not decode: {detail}")))
+}
+
+/// The head: `seq (u64 BE) || hash`.
+pub fn encode_head(seq: u64, hash: &Hash) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..8].copy_from_slice(&seq.to_be_bytes());
+    out[8..].copy_from_slice(hash);
+    out
+}
+
+/// Decodes the head.
+pub fn decode_head(bytes: &[u8]) -> Result<(u64, Hash)> {
+    if bytes.len() != 40 {
+        return Err(Error::Corruption { seq: 0, detail: format!("head record of {} bytes", bytes.len()) });
+    }
+    let mut seq = [0u8; 8];
+    let mut hash = [0u8; 32];
+    seq.copy_from_slice(&bytes[..8]);
+    hash.copy_from_slice(&bytes[8..]);
+    Ok((u64::from_be_bytes(seq), hash))
+}
+
+fn snapshot_checksum(seq: u64, hash: &Hash, body: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(SNAPSHOT_HASH_DOMAIN);
+    hasher.update(seq.to_be_bytes());
+    hasher.update(hash);
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+/// A snapshot of the state after event `seq` (whose hash is `hash`):
+/// `version || seq (u64 BE) || hash || checksum || bincode(State)`, where
+/// `checksum = SHA-256(SNAPSHOT_HASH_DOMAIN || seq BE || hash || body)`.
+pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State) -> Result<Vec<u8>> {
+    let body = encode(state)?;
+    let checksum = snapshot_checksum(seq, hash, &body);
+    let mut out = Vec::with_capacity(1 + 8 + 32 + 32 + body.len());
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(hash);
+    out.extend_from_slice(&checksum);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decodes and checks a snapshot; returns `(seq, hash, state)`.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<(u64, Hash, State)> {
+    let corrupt = |seq: u64, detail: String| Error::Corruption { seq, detail: format!("snapshot: {detail}") };
+    if bytes.len() < 73 || bytes[0] != FORMAT_VERSION {
+        return Err(corrupt(0, "bad header".into()));
+    }
+    let mut seq = [0u8; 8];
+    let mut hash = [0u8; 32];
+    let mut checksum = [0u8; 32];
+    seq.copy_from_slice(&bytes[1..9]);
+    hash.copy_from_slice(&bytes[9..41]);
+    checksum.copy_from_slice(&bytes[41..73]);
+    let seq = u64::from_be_bytes(seq);
+    let body = &bytes[73..];
+    if snapshot_checksum(seq, &hash, body) != checksum {
+        return Err(corrupt(seq, "checksum mismatch".into()));
+    }
+    let state = decode(body).map_err(|detail| corrupt(seq, detail))?;
+    Ok((seq, hash, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flipped_bit_anywhere_in_a_record_is_caught_with_its_seq() {
+        let record = Record::new(7, [9; 32], vec![1, 2, 3, 4]);
+        let bytes = record.encode();
+        assert_eq!(Record::decode(7, &bytes).unwrap(), record);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            let result = Record::decode(7, &bad);
+            match result {
+                Err(Error::Corruption { seq: 7, .. }) => {}
+                other => panic!("flip at byte {i} not caught: {other:?}"),
+            }
+        }
+        assert!(Record::decode(8, &bytes).is_err(), "the seq is part of the hash");
+    }
+
+    #[test]
+    fn keys_sort_numerically() {
+        assert!(seq_key(255) < seq_key(256));
+        assert!(history_key(AccountId(1), u64::MAX) < history_key(AccountId(2), 0));
+        assert_eq!(split_index_key(&customer_key(CustomerId(5), AccountId(6))), Some((5, 6)));
+        assert_eq!(decode_head(&encode_head(3, &[1; 32])).unwrap(), (3, [1; 32]));
+    }
+}

@@ -1,0 +1,586 @@
+//! The single-writer engine and the embedding API.
+//!
+//! Any number of threads hold a [`Ledger`] and submit commands. One writer thread owns the
+//! state: it takes every request waiting in the channel (up to `batch_len_max` commands),
+//! decides, encodes and hash-chains them, writes the events, indexes and read models in one
+//! RocksDB `WriteBatch` with one fsync, and only then answers each caller (group commit).
+//! If that write fails, no caller is told "accepted" and the writer reloads its state from disk,
+//! so memory never runs ahead of what is durable.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use ledger_core::{
+    Account, AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Decision, Event, EventBody,
+    RejectReason, State, Timestamp, decide,
+};
+use rocksdb::WriteBatch;
+
+use crate::codec::{self, Record};
+use crate::error::{Error, Result};
+use crate::store::{
+    CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_LOG, CF_META, HistoryPage, Head, META_HEAD, META_POLICIES,
+    ReplayReport, Store, VerifyReport,
+};
+
+/// Where business time comes from when the embedder does not give it.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+/// The machine's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+        Timestamp::from_millis(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+}
+
+/// A clock tests set by hand.
+#[derive(Debug)]
+pub struct FakeClock {
+    ms: AtomicI64,
+}
+
+impl FakeClock {
+    pub fn new(start: Timestamp) -> FakeClock {
+        FakeClock { ms: AtomicI64::new(start.as_millis()) }
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        self.ms.store(at.as_millis(), Ordering::SeqCst);
+    }
+
+    pub fn advance_millis(&self, ms: i64) {
+        self.ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.ms.load(Ordering::SeqCst)).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+}
+
+/// How a ledger runs.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    pub clock: Arc<dyn Clock>,
+    /// Most commands committed in one write batch (one fsync).
+    pub batch_len_max: usize,
+    /// A snapshot is written after this many events (and on a clean close).
+    pub snapshot_every_events: u64,
+    /// fsync every batch before acknowledging it. Only tests of speed without durability turn
+    /// this off.
+    pub sync: bool,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> LedgerOptions {
+        LedgerOptions { clock: Arc::new(SystemClock), batch_len_max: 8_192, snapshot_every_events: 1_000_000, sync: true }
+    }
+}
+
+/// The answer to one command: the event recorded for it (an acceptance or a rejection) and its
+/// sequence number. A retried command id gets its first receipt again, with `duplicate` set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub event: Event,
+    pub duplicate: bool,
+}
+
+impl Receipt {
+    /// The rejection, if the command was rejected.
+    pub fn rejection(&self) -> Option<&RejectReason> {
+        match &self.event.body {
+            EventBody::Rejected { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// True if the command was accepted.
+    pub fn is_accepted(&self) -> bool {
+        self.rejection().is_none()
+    }
+}
+
+/// Use of one limit bucket, now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketReport {
+    pub bucket: String,
+    pub day_used: Amount,
+    pub day_cap: Option<Amount>,
+    pub day_remaining: Option<Amount>,
+    pub year_used: Amount,
+    pub year_cap: Option<Amount>,
+    pub year_remaining: Option<Amount>,
+}
+
+/// Limit use of one account at a time, under the policy in force then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageReport {
+    pub account: AccountId,
+    pub class: AccountClass,
+    pub at: Timestamp,
+    pub policy: Option<String>,
+    pub buckets: Vec<BucketReport>,
+}
+
+enum Request {
+    Submit { commands: Vec<Command>, reply: Sender<Result<Vec<Receipt>>> },
+    Snapshot { reply: Sender<Result<()>> },
+    State { reply: Sender<State> },
+    Close { reply: Sender<Result<()>> },
+}
+
+/// A handle to an open ledger. Cheap to clone and to share between threads; the ledger closes
+/// (writing a snapshot) when the last handle is dropped or [`Ledger::close`] is called.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<Store>,
+    tx: Sender<RequestBox>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// `Request` is not `Debug`; the channel carries it boxed in a wrapper that is.
+struct RequestBox(Request);
+
+impl fmt::Debug for RequestBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Request::Submit { .. } => "Submit",
+            Request::Snapshot { .. } => "Snapshot",
+            Request::State { .. } => "State",
+            Request::Close { .. } => "Close",
+        })
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        if self.tx.send(RequestBox(Request::Close { reply })).is_ok() {
+            let _ = answer.recv();
+        }
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path`: loads the latest snapshot, replays and checks
+    /// the log after it, and starts the writer thread.
+    pub fn open(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger> {
+        if options.batch_len_max == 0 {
+            return Err(Error::InvalidArgument("batch_len_max must be at least 1".into()));
+        }
+        let store = Arc::new(Store::open(path.as_ref())?);
+        let (state, head) = store.load_state()?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let writer = Writer {
+            store: Arc::clone(&store),
+            state,
+            head,
+            events_since_snapshot: 0,
+            failed: None,
+            options: options.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|err| Error::Io(format!("starting the writer thread: {err}")))?;
+        Ok(Ledger { shared: Arc::new(Shared { store, tx, writer: Mutex::new(Some(handle)), clock: options.clock }) })
+    }
+
+    fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.shared.tx.send(RequestBox(make(reply))).map_err(|_| Error::Stopped("the writer has exited".into()))?;
+        answer.recv().map_err(|_| Error::Stopped("the writer has exited".into()))
+    }
+
+    /// Decides and durably records one command. Blocks until its batch is on disk.
+    pub fn submit(&self, command: Command) -> Result<Receipt> {
+        let mut receipts = self.submit_batch(vec![command])?;
+        receipts.pop().ok_or_else(|| Error::Stopped("no receipt returned".into()))
+    }
+
+    /// Decides and durably records `commands` in order; one receipt per command, in order.
+    /// Either all are recorded or (on an I/O error) none.
+    pub fn submit_batch(&self, commands: Vec<Command>) -> Result<Vec<Receipt>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.request(|reply| Request::Submit { commands, reply })?
+    }
+
+    /// A command with a fresh random id, at the clock's time.
+    pub fn command(&self, body: CommandBody) -> Command {
+        Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body }
+    }
+
+    /// The clock's time.
+    pub fn now(&self) -> Timestamp {
+        self.shared.clock.now()
+    }
+
+    /// The committed head: last sequence number and hash.
+    pub fn head(&self) -> Result<Head> {
+        self.shared.store.head()
+    }
+
+    /// An account as of the last commit.
+    pub fn account(&self, account: AccountId) -> Result<Option<Account>> {
+        self.shared.store.account(account)
+    }
+
+    /// An account's balance as of the last commit.
+    pub fn balance(&self, account: AccountId) -> Result<Option<Amount>> {
+        Ok(self.account(account)?.map(|account| account.balance))
+    }
+
+    /// The accounts of a customer, open and closed, by account number.
+    pub fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
+        self.shared.store.customer_accounts(customer)
+    }
+
+    /// Limit use and what remains, now (by the clock).
+    pub fn usage(&self, account: AccountId) -> Result<Option<UsageReport>> {
+        self.usage_at(account, self.now())
+    }
+
+    /// Limit use and what remains at `at`, under the policy in force at `at`.
+    pub fn usage_at(&self, account: AccountId, at: Timestamp) -> Result<Option<UsageReport>> {
+        let Some(found) = self.account(account)? else { return Ok(None) };
+        let versions = self.shared.store.policies()?;
+        let index = versions.partition_point(|version| version.effective_from <= at);
+        let policy = index.checked_sub(1).and_then(|i| versions.get(i)).map(|version| &version.policy);
+        let (day, year) = (at.beijing_day(), at.beijing_year());
+        let buckets = policy
+            .map(|policy| {
+                policy
+                    .rules(found.class)
+                    .buckets
+                    .iter()
+                    .map(|bucket| {
+                        let (day_used, year_used) = found
+                            .bucket_usage(&bucket.name)
+                            .map_or((Amount::ZERO, Amount::ZERO), |usage| usage.used_at(day, year));
+                        BucketReport {
+                            bucket: bucket.name.clone(),
+                            day_used,
+                            day_cap: bucket.day_cap,
+                            day_remaining: bucket.day_cap.map(|cap| cap.saturating_sub(day_used)),
+                            year_used,
+                            year_cap: bucket.year_cap,
+                            year_remaining: bucket.year_cap.map(|cap| cap.saturating_sub(year_used)),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(UsageReport {
+            account,
+            class: found.class,
+            at,
+            policy: policy.map(|policy| policy.name.clone()),
+            buckets,
+        }))
+    }
+
+    /// One page of the events that touched `account`, oldest first, optionally within a time
+    /// range; pass the page's `next_after_seq` back as `after_seq` for the next page.
+    pub fn history(
+        &self,
+        account: AccountId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<HistoryPage> {
+        if limit == 0 {
+            return Err(Error::InvalidArgument("history limit must be at least 1".into()));
+        }
+        self.shared.store.history(account, from, to, after_seq, limit)
+    }
+
+    /// The event at `seq`, its hash and link checked.
+    pub fn event(&self, seq: u64) -> Result<Event> {
+        self.shared.store.event(seq)
+    }
+
+    /// Walks the hash chain from `from_seq` (1 = genesis) to the head; see [`VerifyReport`].
+    pub fn verify(&self, from_seq: u64, expect_head: Option<Head>) -> Result<VerifyReport> {
+        self.shared.store.verify(from_seq, expect_head)
+    }
+
+    /// Rebuilds the state from genesis and compares it with the stored read models.
+    pub fn replay(&self) -> Result<ReplayReport> {
+        self.shared.store.replay().map(|(_, report)| report)
+    }
+
+    /// The state rebuilt from genesis, ignoring snapshots.
+    pub fn replayed_state(&self) -> Result<State> {
+        self.shared.store.replay().map(|(state, _)| state)
+    }
+
+    /// A copy of the writer's live state (after the last commit).
+    pub fn live_state(&self) -> Result<State> {
+        self.request(|reply| Request::State { reply })
+    }
+
+    /// Writes the events `from_seq..=to_seq` as JSON Lines (docs/FORMAT.md).
+    pub fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn std::io::Write) -> Result<u64> {
+        self.shared.store.export(from_seq, to_seq, out)
+    }
+
+    /// A consistent online copy of the ledger in `dir` (which must not exist yet).
+    pub fn backup(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.shared.store.backup(dir.as_ref())
+    }
+
+    /// Writes a snapshot now.
+    pub fn snapshot(&self) -> Result<()> {
+        self.request(|reply| Request::Snapshot { reply })?
+    }
+
+    /// Writes a snapshot and stops the writer. Other handles then get [`Error::Stopped`].
+    pub fn close(self) -> Result<()> {
+        let result = self.request(|reply| Request::Close { reply })?;
+        if let Ok(mut writer) = self.shared.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            handle.join().map_err(|_| Error::Stopped("the writer thread panicked".into()))?;
+        }
+        result
+    }
+}
+
+struct Writer {
+    store: Arc<Store>,
+    state: State,
+    head: Head,
+    events_since_snapshot: u64,
+    /// Set when the state could not be reloaded after a failed write: every request fails.
+    failed: Option<String>,
+    options: LedgerOptions,
+}
+
+/// A batch being assembled: the write batch and what the callers will be told.
+struct Pending {
+    batch: WriteBatch,
+    first_seq: u64,
+    events: Vec<Event>,
+    touched: HashSet<AccountId>,
+    policies_changed: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<RequestBox>) {
+        while let Ok(RequestBox(first)) = rx.recv() {
+            let mut submits = Vec::new();
+            let mut controls = Vec::new();
+            let mut commands = 0;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Submit { commands: batch, reply } => {
+                        commands += batch.len();
+                        submits.push((batch, reply));
+                    }
+                    control => controls.push(control),
+                }
+                if commands < self.options.batch_len_max {
+                    next = rx.try_recv().ok().map(|RequestBox(request)| request);
+                }
+            }
+            if !submits.is_empty() {
+                self.commit(submits);
+            }
+            for control in controls {
+                match control {
+                    Request::Snapshot { reply } => {
+                        let _ = reply.send(self.snapshot());
+                    }
+                    Request::State { reply } => {
+                        let _ = reply.send(self.state.clone());
+                    }
+                    Request::Close { reply } => {
+                        let _ = reply.send(self.snapshot());
+                        return;
+                    }
+                    Request::Submit { .. } => {}
+                }
+            }
+        }
+        let _ = self.snapshot();
+    }
+
+    fn snapshot(&mut self) -> Result<()> {
+        if let Some(reason) = &self.failed {
+            return Err(Error::Stopped(reason.clone()));
+        }
+        if self.head.seq == 0 {
+            return Ok(());
+        }
+        self.store.write_snapshot(&self.state, self.head)?;
+        self.events_since_snapshot = 0;
+        Ok(())
+    }
+
+    fn commit(&mut self, submits: Vec<(Vec<Command>, Sender<Result<Vec<Receipt>>>)>) {
+        if let Some(reason) = &self.failed {
+            for (_, reply) in submits {
+                let _ = reply.send(Err(Error::Stopped(reason.clone())));
+            }
+            return;
+        }
+        let start_head = self.head;
+        let mut pending = Pending {
+            batch: WriteBatch::default(),
+            first_seq: self.head.seq + 1,
+            events: Vec::new(),
+            touched: HashSet::new(),
+            policies_changed: false,
+        };
+        let mut answers = Vec::with_capacity(submits.len());
+        let mut outcome = Ok(());
+        for (commands, _) in &submits {
+            match self.decide_all(commands, &mut pending) {
+                Ok(receipts) => answers.push(receipts),
+                Err(err) => {
+                    outcome = Err(err);
+                    break;
+                }
+            }
+        }
+        let appended = pending.events.len() as u64;
+        let outcome = outcome.and_then(|()| self.finish(pending)).and_then(|batch| self.store.write(batch, self.options.sync));
+        match outcome {
+            Ok(()) => {
+                for ((_, reply), receipts) in submits.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(receipts));
+                }
+                self.events_since_snapshot += appended;
+                if self.events_since_snapshot >= self.options.snapshot_every_events {
+                    // A failed snapshot costs only a longer replay at the next open.
+                    let _ = self.snapshot();
+                }
+            }
+            Err(err) => {
+                for (_, reply) in submits {
+                    let _ = reply.send(Err(err.clone()));
+                }
+                self.recover(start_head);
+            }
+        }
+    }
+
+    fn decide_all(&mut self, commands: &[Command], pending: &mut Pending) -> Result<Vec<Receipt>> {
+        let mut receipts = Vec::with_capacity(commands.len());
+        for command in commands {
+            match decide(&self.state, command) {
+                Decision::Retry { seq } => {
+                    let event = match seq.checked_sub(pending.first_seq) {
+                        Some(index) => pending.events.get(index as usize).cloned().ok_or_else(|| Error::Corruption {
+                            seq,
+                            detail: "retry points past the batch".into(),
+                        })?,
+                        None => self.store.event(seq)?,
+                    };
+                    receipts.push(Receipt { seq, event, duplicate: true });
+                }
+                Decision::Append(events) => {
+                    for event in events {
+                        let seq = self.append(&event, pending)?;
+                        receipts.push(Receipt { seq, event, duplicate: false });
+                    }
+                }
+            }
+        }
+        Ok(receipts)
+    }
+
+    /// Encodes, chains and stages `event`, applies it, and stages its index entries.
+    fn append(&mut self, event: &Event, pending: &mut Pending) -> Result<u64> {
+        let seq = self.head.seq + 1;
+        let record = Record::new(seq, self.head.hash, codec::encode_event(event)?);
+        self.state.apply(event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
+        pending.batch.put_cf(self.store.cf(CF_LOG)?, codec::seq_key(seq), record.encode());
+        let history = self.store.cf(CF_HISTORY)?;
+        let mut touch = |account: AccountId, batch: &mut WriteBatch| {
+            pending.touched.insert(account);
+            batch.put_cf(history, codec::history_key(account, seq), []);
+        };
+        match &event.body {
+            EventBody::AccountOpened { account, customer, .. } => {
+                touch(*account, &mut pending.batch);
+                pending.batch.put_cf(self.store.cf(CF_CUSTOMERS)?, codec::customer_key(*customer, *account), []);
+            }
+            EventBody::AccountClosed { account } => touch(*account, &mut pending.batch),
+            EventBody::Posted(posting) => {
+                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                    touch(leg.account, &mut pending.batch);
+                }
+            }
+            EventBody::PolicyScheduled { .. } => pending.policies_changed = true,
+            EventBody::Rejected { .. } => {}
+        }
+        self.head = Head { seq, hash: record.hash };
+        pending.events.push(event.clone());
+        Ok(seq)
+    }
+
+    /// Adds the read models (each touched account once) and the head to the batch.
+    fn finish(&self, mut pending: Pending) -> Result<WriteBatch> {
+        let accounts = self.store.cf(CF_ACCOUNTS)?;
+        for id in &pending.touched {
+            if let Some(account) = self.state.account(*id) {
+                pending.batch.put_cf(accounts, codec::account_key(*id), codec::encode_account(account)?);
+            }
+        }
+        let meta = self.store.cf(CF_META)?;
+        if pending.policies_changed {
+            pending.batch.put_cf(meta, META_POLICIES, codec::encode_policies(self.state.policy_versions())?);
+        }
+        pending.batch.put_cf(meta, META_HEAD, codec::encode_head(self.head.seq, &self.head.hash));
+        Ok(pending.batch)
+    }
+
+    /// After a failed batch: reload the state from disk (the batch never reached it).
+    fn recover(&mut self, expected: Head) {
+        match self.store.load_state() {
+            Ok((state, head)) => {
+                if head != expected {
+                    self.failed = Some(format!(
+                        "after a failed write the log's head is {} instead of {}",
+                        head.to_text(),
+                        expected.to_text()
+                    ));
+                }
+                self.state = state;
+                self.head = head;
+            }
+            Err(err) => self.failed = Some(format!("could not reload after a failed write: {err}")),
+        }
+    }
+}

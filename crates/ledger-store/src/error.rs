@@ -1,0 +1,45 @@
+//! The error type of ledger-store's boundary. Business rejections are not errors: they are
+//! receipts carrying a [`ledger_core::RejectReason`].
+
+/// Errors from the store and the engine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database could not be read or written (disk full, permissions, ...). A batch that
+    /// fails this way is not committed: none of its commands happened.
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    /// A log record or snapshot does not check out: the ledger was damaged or tampered with.
+    #[error("corruption at sequence {seq}: {detail}")]
+    Corruption { seq: u64, detail: String },
+    /// A stored read model does not decode.
+    #[error("read model damaged: {0}")]
+    ReadModel(String),
+    /// A value could not be encoded.
+    #[error("encoding failed: {0}")]
+    Codec(String),
+    /// The database was written by a format this build does not read.
+    #[error("unsupported on-disk format version {found} (this build reads {supported})")]
+    UnsupportedFormat { found: u8, supported: u8 },
+    /// An expected head (recorded by an auditor) is not in the log.
+    #[error("head mismatch: {0}")]
+    HeadMismatch(String),
+    /// The engine has stopped (closed, or failed and could not recover).
+    #[error("the ledger engine is not running: {0}")]
+    Stopped(String),
+    /// A domain error from ledger-core.
+    #[error(transparent)]
+    Core(#[from] ledger_core::Error),
+    /// A bad argument to an API call.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl From<rocksdb::Error> for Error {
+    fn from(err: rocksdb::Error) -> Error {
+        Error::Io(err.into_string())
+    }
+}
+
+/// `Result` with ledger-store's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,420 @@
+//! The RocksDB side: column families, reading and checking the log, loading state from a
+//! snapshot plus the log tail, read models, verification, export and backup. The only module
+//! besides `error` that names rocksdb.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use ledger_core::{Account, AccountId, CustomerId, Event, PolicyVersion, State, Timestamp};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+
+use crate::codec::{self, GENESIS_PREV, Hash, Record};
+use crate::error::{Error, Result};
+
+pub(crate) const CF_LOG: &str = "log";
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+pub(crate) const CF_CUSTOMERS: &str = "customers";
+pub(crate) const CF_HISTORY: &str = "history";
+pub(crate) const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
+
+pub(crate) const META_FORMAT: &[u8] = b"format";
+pub(crate) const META_HEAD: &[u8] = b"head";
+pub(crate) const META_POLICIES: &[u8] = b"policies";
+pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
+
+/// The chain's head: the last sequence number and its hash (seq 0 and zeros when empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: Hash,
+}
+
+impl Head {
+    /// The head of an empty ledger.
+    pub const EMPTY: Head = Head { seq: 0, hash: GENESIS_PREV };
+
+    /// `SEQ:HEX`, the form auditors record and `--expect-head` takes.
+    pub fn to_text(&self) -> String {
+        format!("{}:{}", self.seq, hex::encode(self.hash))
+    }
+
+    /// Parses `SEQ:HEX`.
+    pub fn parse(text: &str) -> Result<Head> {
+        let bad = || Error::InvalidArgument(format!("expected SEQ:HASH (64 hex digits), got {text:?}"));
+        let (seq, hash) = text.split_once(':').ok_or_else(bad)?;
+        let seq = seq.trim().parse().map_err(|_| bad())?;
+        let bytes = hex::decode(hash.trim()).map_err(|_| bad())?;
+        let hash: Hash = bytes.try_into().map_err(|_| bad())?;
+        Ok(Head { seq, hash })
+    }
+}
+
+/// What `verify` walked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub from_seq: u64,
+    pub events_checked: u64,
+    pub head: Head,
+}
+
+/// One difference between the stored read models and a replay of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    pub account: AccountId,
+    pub field: String,
+    pub expected: String,
+    pub found: String,
+}
+
+/// What a replay from genesis found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub events: u64,
+    pub head: Head,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// A page of an account's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub entries: Vec<(u64, Event)>,
+    /// Pass as `after_seq` to get the next page; `None` when this is the last.
+    pub next_after_seq: Option<u64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    db: DB,
+}
+
+impl Store {
+    pub(crate) fn open(path: &Path) -> Result<Store> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let descriptors = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, descriptors)?;
+        let store = Store { db };
+        match store.db.get_cf(store.cf(CF_META)?, META_FORMAT)? {
+            Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => {}
+            Some(found) => {
+                return Err(Error::UnsupportedFormat {
+                    found: found.first().copied().unwrap_or(0),
+                    supported: codec::FORMAT_VERSION,
+                });
+            }
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(store.cf(CF_META)?, META_FORMAT, [codec::FORMAT_VERSION]);
+                store.write(batch, true)?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
+    }
+
+    /// Commits `batch` atomically; with `sync`, only after it is on disk.
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// The committed head.
+    pub(crate) fn head(&self) -> Result<Head> {
+        match self.db.get_cf(self.cf(CF_META)?, META_HEAD)? {
+            None => Ok(Head::EMPTY),
+            Some(bytes) => codec::decode_head(&bytes).map(|(seq, hash)| Head { seq, hash }),
+        }
+    }
+
+    /// The record at `seq`, its own hash checked.
+    pub(crate) fn record(&self, seq: u64) -> Result<Record> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_LOG)?, codec::seq_key(seq))?
+            .ok_or_else(|| Error::Corruption { seq, detail: "record missing".into() })?;
+        Record::decode(seq, &bytes)
+    }
+
+    /// The event at `seq`, its hash and its link to the record before checked.
+    pub(crate) fn event(&self, seq: u64) -> Result<Event> {
+        let record = self.record(seq)?;
+        let prev = if seq <= 1 { GENESIS_PREV } else { self.record(seq - 1)?.hash };
+        record.check_link(seq, &prev)?;
+        codec::decode_event(seq, &record.event_bytes)
+    }
+
+    /// Walks the log from `from_seq` (whose predecessor hashes to `prev`) to its end or to
+    /// `to_seq`, checking that sequence numbers are gap-free and every hash and link holds, and
+    /// calls `visit` on each record. Returns the last record's head (or the start when the log
+    /// ends before it).
+    pub(crate) fn walk(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        prev: Hash,
+        mut visit: impl FnMut(u64, &Record) -> Result<()>,
+    ) -> Result<Head> {
+        let mut expected_seq = from_seq;
+        let mut head = Head { seq: from_seq.saturating_sub(1), hash: prev };
+        let start = codec::seq_key(from_seq);
+        for item in self.db.iterator_cf(self.cf(CF_LOG)?, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item?;
+            let seq = codec::decode_seq_key(&key)?;
+            if seq > to_seq {
+                break;
+            }
+            if seq != expected_seq {
+                return Err(Error::Corruption { seq: expected_seq, detail: format!("record missing (next is {seq})") });
+            }
+            let record = Record::decode(seq, &value)?;
+            record.check_link(seq, &head.hash)?;
+            visit(seq, &record)?;
+            head = Head { seq, hash: record.hash };
+            expected_seq += 1;
+        }
+        Ok(head)
+    }
+
+    /// The state as of the head: the latest snapshot (if it checks out against the chain) plus
+    /// the log after it. Checks the whole tail and that it ends exactly at the committed head.
+    pub(crate) fn load_state(&self) -> Result<(State, Head)> {
+        let (mut state, start) = match self.db.get_cf(self.cf(CF_META)?, META_SNAPSHOT)? {
+            None => (State::new(), Head::EMPTY),
+            Some(bytes) => {
+                let (seq, hash, state) = codec::decode_snapshot(&bytes)?;
+                if self.record(seq)?.hash != hash {
+                    return Err(Error::Corruption { seq, detail: "snapshot does not match the log's hash".into() });
+                }
+                (state, Head { seq, hash })
+            }
+        };
+        let head = self.walk(start.seq + 1, u64::MAX, start.hash, |seq, record| {
+            let event = codec::decode_event(seq, &record.event_bytes)?;
+            state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
+        })?;
+        let committed = self.head()?;
+        if committed != head {
+            return Err(Error::Corruption {
+                seq: committed.seq.max(head.seq),
+                detail: format!("log ends at {} but the committed head is {}", head.to_text(), committed.to_text()),
+            });
+        }
+        Ok((state, head))
+    }
+
+    pub(crate) fn write_snapshot(&self, state: &State, head: Head) -> Result<()> {
+        let bytes = codec::encode_snapshot(head.seq, &head.hash, state)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META)?, META_SNAPSHOT, bytes);
+        self.write(batch, true)
+    }
+
+    /// Walks the chain from `from_seq` (default 1) to the end; with `expect_head`, also proves
+    /// the log still holds that head (catches truncation and rewrites after it was recorded).
+    pub(crate) fn verify(&self, from_seq: u64, expect_head: Option<Head>) -> Result<VerifyReport> {
+        let from_seq = from_seq.max(1);
+        let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
+        let mut events_checked = 0;
+        let head = self.walk(from_seq, u64::MAX, prev, |seq, record| {
+            codec::decode_event(seq, &record.event_bytes)?;
+            events_checked += 1;
+            Ok(())
+        })?;
+        let committed = self.head()?;
+        if committed != head {
+            return Err(Error::Corruption {
+                seq: committed.seq.max(head.seq),
+                detail: format!("log ends at {} but the committed head is {}", head.to_text(), committed.to_text()),
+            });
+        }
+        if let Some(expected) = expect_head {
+            if expected.seq > head.seq {
+                return Err(Error::HeadMismatch(format!(
+                    "the log ends at sequence {} but the recorded head is {}: truncated",
+                    head.seq,
+                    expected.to_text()
+                )));
+            }
+            let found = if expected.seq == 0 { GENESIS_PREV } else { self.record(expected.seq)?.hash };
+            if found != expected.hash {
+                return Err(Error::HeadMismatch(format!(
+                    "sequence {} hashes to {}, not the recorded {}: rewritten",
+                    expected.seq,
+                    hex::encode(found),
+                    hex::encode(expected.hash)
+                )));
+            }
+        }
+        Ok(VerifyReport { from_seq, events_checked, head })
+    }
+
+    /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models.
+    pub(crate) fn replay(&self) -> Result<(State, ReplayReport)> {
+        let mut state = State::new();
+        let mut events = 0;
+        let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
+            let event = codec::decode_event(seq, &record.event_bytes)?;
+            events += 1;
+            state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
+        })?;
+        let mut mismatches = Vec::new();
+        let mut stored: BTreeMap<u64, Account> = BTreeMap::new();
+        for item in self.db.iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
+            let (_, value) = item?;
+            let account = codec::decode_account(&value)?;
+            stored.insert(account.id.0, account);
+        }
+        let mut replayed: Vec<&Account> = state.accounts().collect();
+        replayed.sort_by_key(|account| account.id);
+        for expected in replayed {
+            match stored.remove(&expected.id.0) {
+                None => mismatches.push(Mismatch {
+                    account: expected.id,
+                    field: "account".into(),
+                    expected: "present".into(),
+                    found: "missing".into(),
+                }),
+                Some(found) => compare_accounts(expected, &found, &mut mismatches),
+            }
+        }
+        for (id, _) in stored {
+            mismatches.push(Mismatch {
+                account: AccountId(id),
+                field: "account".into(),
+                expected: "absent".into(),
+                found: "present".into(),
+            });
+        }
+        let stored_policies = self.policies()?;
+        if stored_policies != state.policy_versions() {
+            mismatches.push(Mismatch {
+                account: AccountId(0),
+                field: "policies".into(),
+                expected: format!("{} version(s)", state.policy_versions().len()),
+                found: format!("{} version(s)", stored_policies.len()),
+            });
+        }
+        Ok((state, ReplayReport { events, head, mismatches }))
+    }
+
+    pub(crate) fn account(&self, account: AccountId) -> Result<Option<Account>> {
+        self.db.get_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account))?.map(|b| codec::decode_account(&b)).transpose()
+    }
+
+    pub(crate) fn policies(&self) -> Result<Vec<PolicyVersion>> {
+        match self.db.get_cf(self.cf(CF_META)?, META_POLICIES)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => codec::decode_policies(&bytes),
+        }
+    }
+
+    pub(crate) fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
+        let start = codec::customer_key(customer, AccountId(0));
+        let mut accounts = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_CUSTOMERS)?, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, _) = item?;
+            let Some((owner, account)) = codec::split_index_key(&key) else {
+                return Err(Error::ReadModel("customer index key of the wrong length".into()));
+            };
+            if owner != customer.0 {
+                break;
+            }
+            let found = self.account(AccountId(account))?;
+            accounts.push(found.ok_or_else(|| Error::ReadModel(format!("indexed account {account} is missing")))?);
+        }
+        Ok(accounts)
+    }
+
+    pub(crate) fn history(
+        &self,
+        account: AccountId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<HistoryPage> {
+        let start = codec::history_key(account, after_seq.map_or(0, |seq| seq.saturating_add(1)));
+        let mut entries = Vec::new();
+        let mut next_after_seq = None;
+        for item in self.db.iterator_cf(self.cf(CF_HISTORY)?, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, _) = item?;
+            let Some((owner, seq)) = codec::split_index_key(&key) else {
+                return Err(Error::ReadModel("history index key of the wrong length".into()));
+            };
+            if owner != account.0 {
+                break;
+            }
+            let event = self.event(seq)?;
+            if from.is_some_and(|from| event.at < from) {
+                continue;
+            }
+            // Times never decrease along the log: past `to`, nothing later can match.
+            if to.is_some_and(|to| event.at > to) {
+                break;
+            }
+            if entries.len() == limit {
+                next_after_seq = entries.last().map(|(seq, _): &(u64, Event)| *seq);
+                break;
+            }
+            entries.push((seq, event));
+        }
+        Ok(HistoryPage { entries, next_after_seq })
+    }
+
+    /// Writes records `from_seq..=to_seq` as JSON Lines (see docs/FORMAT.md), checking the chain
+    /// as it goes. Returns the number of records written.
+    pub(crate) fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn Write) -> Result<u64> {
+        let from_seq = from_seq.max(1);
+        let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
+        let mut written = 0;
+        let io = |err: std::io::Error| Error::Io(format!("writing the export: {err}"));
+        self.walk(from_seq, to_seq.unwrap_or(u64::MAX), prev, |seq, record| {
+            let event = codec::decode_event(seq, &record.event_bytes)?;
+            let line = serde_json::json!({
+                "seq": seq,
+                "prev_hash": hex::encode(record.prev),
+                "hash": hex::encode(record.hash),
+                "event_hex": hex::encode(&record.event_bytes),
+                "event": event,
+            });
+            serde_json::to_writer(&mut *out, &line).map_err(|err| Error::Io(format!("writing the export: {err}")))?;
+            out.write_all(b"\n").map_err(io)?;
+            written += 1;
+            Ok(())
+        })?;
+        out.flush().map_err(io)?;
+        Ok(written)
+    }
+
+    /// A consistent copy of the whole database in `dir` (which must not exist).
+    pub(crate) fn backup(&self, dir: &Path) -> Result<()> {
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        checkpoint.create_checkpoint(dir)?;
+        Ok(())
+    }
+}
+
+fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
+    let mut check = |field: &str, expected_text: String, found_text: String| {
+        if expected_text != found_text {
+            mismatches.push(Mismatch { account: expected.id, field: field.into(), expected: expected_text, found: found_text });
+        }
+    };
+    check("balance", expected.balance.to_string(), found.balance.to_string());
+    check("status", format!("{:?}", expected.status), format!("{:?}", found.status));
+    check("customer", expected.customer.to_string(), found.customer.to_string());
+    check("class", expected.class.to_string(), found.class.to_string());
+    check("binding", format!("{:?}", expected.binding), format!("{:?}", found.binding));
+    check("funded_from_bound", expected.funded_from_bound.to_string(), found.funded_from_bound.to_string());
+    check("usage", format!("{:?}", expected.usage), format!("{:?}", found.usage));
+    check("verified_in_person", expected.verified_in_person.to_string(), found.verified_in_person.to_string());
+    check("with_card", expected.with_card.to_string(), found.with_card.to_string());
+}

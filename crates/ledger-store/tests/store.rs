@@ -1,0 +1,315 @@
+//! The engine on real RocksDB files: round trips through close and reopen, replay, snapshots,
+//! idempotency across restarts, read models, corruption detection and backups.
+
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
+
+use std::sync::Arc;
+
+use ledger_core::{
+    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
+};
+use ledger_store::{Error, FakeClock, Head, Ledger, LedgerOptions};
+use uuid::Uuid;
+
+fn at(text: &str) -> Timestamp {
+    format!("{}+08:00", text.replace(' ', "T")).parse().unwrap()
+}
+
+fn cny(text: &str) -> Amount {
+    text.parse().unwrap()
+}
+
+fn options(clock: &Arc<FakeClock>) -> LedgerOptions {
+    LedgerOptions { clock: clock.clone(), ..LedgerOptions::default() }
+}
+
+fn cmd(id: u128, time: &str, body: CommandBody) -> Command {
+    Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body }
+}
+
+fn policy(id: u128, name: &str) -> Command {
+    let body = CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(Policy::preset(name).unwrap()) };
+    Command { id: CommandId(Uuid::from_u128(id)), at: Timestamp::UNIX_EPOCH, body }
+}
+
+fn open(account: u64, customer: u64, class: AccountClass, bound: Option<u64>) -> CommandBody {
+    CommandBody::OpenAccount {
+        account: AccountId(account),
+        customer: CustomerId(customer),
+        class,
+        binding: bound.map(|b| Binding::Account(AccountId(b))),
+        verified_in_person: true,
+        with_card: false,
+    }
+}
+
+/// Customer `c` gets Class I `c*10` with 100,000 and Class II `c*10+1` with 20,000.
+fn customer_setup(c: u64, base_id: u128, time: &str) -> Vec<Command> {
+    vec![
+        cmd(base_id, time, open(c * 10, c, AccountClass::I, None)),
+        cmd(base_id + 1, time, CommandBody::CashDeposit { account: AccountId(c * 10), amount: cny("100000") }),
+        cmd(base_id + 2, time, open(c * 10 + 1, c, AccountClass::II, Some(c * 10))),
+        cmd(base_id + 3, time, CommandBody::InternalTransfer { from: AccountId(c * 10), to: AccountId(c * 10 + 1), amount: cny("20000") }),
+    ]
+}
+
+#[test]
+fn many_threads_round_trip_through_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    assert!(ledger.submit(policy(1, "default")).unwrap().is_accepted());
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                let mut accepted = 0;
+                let mut rejected = 0;
+                for c in (t * 25 + 1)..=(t * 25 + 25) {
+                    let base = u128::from(c) * 1_000;
+                    // One business time for all threads: interleaving must not backdate anything.
+                    for receipt in ledger.submit_batch(customer_setup(c, base, "2026-03-02 10:00:00")).unwrap() {
+                        assert!(receipt.is_accepted(), "{receipt:?}");
+                    }
+                    // Payments one by one until the daily cap rejects one.
+                    for n in 0..5 {
+                        let pay = CommandBody::Payment { from: AccountId(c * 10 + 1), merchant: "Shop".into(), amount: cny("3000") };
+                        let receipt = ledger.submit(cmd(base + 10 + n, "2026-03-02 10:00:00", pay)).unwrap();
+                        if receipt.is_accepted() { accepted += 1 } else { rejected += 1 }
+                    }
+                }
+                (accepted, rejected)
+            })
+        })
+        .collect();
+    let (mut accepted, mut rejected) = (0, 0);
+    for thread in threads {
+        let (a, r) = thread.join().unwrap();
+        accepted += a;
+        rejected += r;
+    }
+    // 3 x 3,000 fit in 10,000 a day; the 4th and 5th are rejected, for each of 100 customers.
+    assert_eq!((accepted, rejected), (300, 200));
+    let head = ledger.head().unwrap();
+    assert_eq!(head.seq, 1 + 100 * 4 + 100 * 5);
+    let live = ledger.live_state().unwrap();
+    assert_eq!(ledger.replayed_state().unwrap(), live, "replay from genesis equals the live state");
+    assert!(ledger.replay().unwrap().mismatches.is_empty(), "read models equal a replay");
+    ledger.close().unwrap();
+
+    let reopened = Ledger::open(dir.path(), options(&clock)).unwrap();
+    assert_eq!(reopened.head().unwrap(), head);
+    assert_eq!(reopened.live_state().unwrap(), live, "snapshot-based state equals the state before close");
+    assert_eq!(reopened.balance(AccountId(11)).unwrap(), Some(cny("11000")));
+    let report = reopened.verify(1, Some(head)).unwrap();
+    assert_eq!((report.events_checked, report.head), (head.seq, head));
+}
+
+#[test]
+fn retried_ids_get_the_same_receipt_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    let pay = |amount: &str| CommandBody::Payment { from: AccountId(11), merchant: "Shop".into(), amount: cny(amount) };
+    let accepted = ledger.submit(cmd(200, "2026-03-02 23:00:00", pay("100"))).unwrap();
+    let rejected = ledger.submit(cmd(201, "2026-03-02 23:00:00", pay("10000.01"))).unwrap();
+    assert!(accepted.is_accepted());
+    assert_eq!(rejected.rejection().map(|r| r.code()), Some("LIMIT_EXCEEDED"));
+    // Within one batch too: the second copy is answered from the batch itself.
+    let twice = ledger.submit_batch(vec![cmd(202, "2026-03-02 23:01:00", pay("1")), cmd(202, "2026-03-02 23:01:00", pay("1"))]).unwrap();
+    assert!(!twice[0].duplicate && twice[1].duplicate && twice[0].seq == twice[1].seq);
+    drop(ledger);
+
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    let head = ledger.head().unwrap();
+    // The next Beijing day: the rejected payment would now fit, but the answer stays.
+    let again_ok = ledger.submit(cmd(200, "2026-03-03 09:00:00", pay("100"))).unwrap();
+    let again_rejected = ledger.submit(cmd(201, "2026-03-03 09:00:00", pay("10000.01"))).unwrap();
+    assert_eq!((again_ok.seq, &again_ok.event, again_ok.duplicate), (accepted.seq, &accepted.event, true));
+    assert_eq!((again_rejected.seq, &again_rejected.event, again_rejected.duplicate), (rejected.seq, &rejected.event, true));
+    assert_eq!(ledger.head().unwrap(), head, "retries append nothing");
+}
+
+#[test]
+fn read_models_answer_balance_usage_accounts_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 12:00:00")));
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "pboc-2018")).unwrap();
+    ledger.submit_batch(customer_setup(7, 100, "2026-03-02 09:00:00")).unwrap();
+    let pay = |id: u128, time: &str, amount: &str| {
+        cmd(id, time, CommandBody::Payment { from: AccountId(71), merchant: "Shop".into(), amount: cny(amount) })
+    };
+    ledger.submit_batch(vec![pay(200, "2026-03-02 10:00:00", "2500.50"), pay(201, "2026-03-02 11:00:00", "1000")]).unwrap();
+
+    assert_eq!(ledger.balance(AccountId(71)).unwrap(), Some(cny("16499.50")));
+    assert_eq!(ledger.balance(AccountId(99)).unwrap(), None);
+    let usage = ledger.usage(AccountId(71)).unwrap().unwrap();
+    let out = usage.buckets.iter().find(|b| b.bucket == "out").unwrap();
+    assert_eq!((out.day_used, out.day_remaining, out.year_used), (cny("3500.50"), Some(cny("6499.50")), cny("3500.50")));
+    clock.set(at("2026-03-03 00:00:00"));
+    let next_day = ledger.usage(AccountId(71)).unwrap().unwrap();
+    let out = next_day.buckets.iter().find(|b| b.bucket == "out").unwrap();
+    assert_eq!((out.day_used, out.day_remaining, out.year_used), (Amount::ZERO, Some(cny("10000")), cny("3500.50")));
+
+    let accounts: Vec<u64> = ledger.customer_accounts(CustomerId(7)).unwrap().iter().map(|a| a.id.0).collect();
+    assert_eq!(accounts, vec![70, 71]);
+    assert!(ledger.customer_accounts(CustomerId(8)).unwrap().is_empty());
+
+    // Account 71: opened, funded, two payments = 4 events; pages of 3.
+    let page = ledger.history(AccountId(71), None, None, None, 3).unwrap();
+    assert_eq!(page.entries.len(), 3);
+    let rest = ledger.history(AccountId(71), None, None, page.next_after_seq, 3).unwrap();
+    assert_eq!((rest.entries.len(), rest.next_after_seq), (1, None));
+    let morning = ledger.history(AccountId(71), Some(at("2026-03-02 09:30:00")), Some(at("2026-03-02 10:30:00")), None, 10).unwrap();
+    assert_eq!(morning.entries.len(), 1);
+    assert!(matches!(ledger.history(AccountId(71), None, None, None, 0), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn snapshots_and_replay_agree_and_a_damaged_snapshot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let frequent = LedgerOptions { snapshot_every_events: 7, ..options(&clock) };
+    let ledger = Ledger::open(dir.path(), frequent.clone()).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    for c in 1..=10u64 {
+        for command in customer_setup(c, u128::from(c) * 100, "2026-03-02 09:00:00") {
+            ledger.submit(command).unwrap();
+        }
+    }
+    let live = ledger.live_state().unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), frequent).unwrap();
+    assert_eq!(ledger.live_state().unwrap(), live);
+    assert_eq!(ledger.replayed_state().unwrap(), live);
+    drop(ledger);
+
+    // Flip one byte in the stored snapshot: opening must name the damage, not load it.
+    {
+        let db = raw_db(dir.path());
+        let meta = db.cf_handle("meta").unwrap();
+        let mut snapshot = db.get_cf(meta, b"snapshot").unwrap().unwrap();
+        let last = snapshot.len() - 1;
+        snapshot[last] ^= 0x01;
+        db.put_cf(meta, b"snapshot", snapshot).unwrap();
+    }
+    match Ledger::open(dir.path(), options(&clock)) {
+        Err(Error::Corruption { seq, detail }) => assert!(seq == 41 && detail.contains("snapshot"), "{seq} {detail}"),
+        other => panic!("a damaged snapshot must be refused: {other:?}"),
+    }
+}
+
+fn raw_db(path: &std::path::Path) -> rocksdb::DB {
+    let cfs = ["log", "accounts", "customers", "history", "meta"];
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
+}
+
+#[test]
+fn a_flipped_byte_in_a_record_is_reported_at_its_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    ledger.submit_batch(customer_setup(2, 200, "2026-03-02 09:00:00")).unwrap();
+    let head = ledger.head().unwrap();
+    assert_eq!(head.seq, 9);
+    drop(ledger);
+    // Positions across the record: version, prev hash, own hash, event body (first and last).
+    for (seq, position) in [(3u64, 0usize), (4, 5), (5, 40), (6, 70), (7, usize::MAX)] {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        {
+            let db = raw_db(copy.path());
+            let log = db.cf_handle("log").unwrap();
+            let mut record = db.get_cf(log, seq.to_be_bytes()).unwrap().unwrap();
+            let index = position.min(record.len() - 1);
+            record[index] ^= 0x80;
+            db.put_cf(log, seq.to_be_bytes(), record).unwrap();
+        }
+        // Open trusts the snapshot taken at close (seq 9), so it succeeds; verify walks it all.
+        let ledger = Ledger::open(copy.path(), options(&clock)).unwrap();
+        match ledger.verify(1, None) {
+            Err(Error::Corruption { seq: found, .. }) => assert_eq!(found, seq, "byte {position}"),
+            other => panic!("flip at seq {seq} byte {position} not caught: {other:?}"),
+        }
+        match ledger.event(seq) {
+            Err(Error::Corruption { seq: found, .. }) => assert_eq!(found, seq),
+            other => panic!("reading seq {seq} must fail: {other:?}"),
+        }
+    }
+    // A deleted tail record: the log no longer reaches the committed head.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    {
+        let db = raw_db(copy.path());
+        db.delete_cf(db.cf_handle("log").unwrap(), 9u64.to_be_bytes()).unwrap();
+    }
+    match Ledger::open(copy.path(), options(&clock)) {
+        Err(Error::Corruption { seq: 9, .. }) => {}
+        other => panic!("a missing record must be caught at open: {other:?}"),
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn verify_with_an_expected_head_catches_truncation_and_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    let recorded = ledger.head().unwrap();
+    assert!(ledger.verify(1, Some(recorded)).is_ok());
+    let parsed = Head::parse(&recorded.to_text()).unwrap();
+    assert_eq!(parsed, recorded);
+    let beyond = Head { seq: recorded.seq + 1, hash: recorded.hash };
+    assert!(matches!(ledger.verify(1, Some(beyond)), Err(Error::HeadMismatch(m)) if m.contains("truncated")));
+    let rewritten = Head { seq: recorded.seq, hash: [7; 32] };
+    assert!(matches!(ledger.verify(1, Some(rewritten)), Err(Error::HeadMismatch(m)) if m.contains("rewritten")));
+    assert!(Head::parse("5:zz").is_err());
+}
+
+#[test]
+fn a_backup_opens_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    let backup_root = tempfile::tempdir().unwrap();
+    let backup_dir = backup_root.path().join("copy");
+    ledger.backup(&backup_dir).unwrap();
+    // The original keeps going; the copy stays at the moment of the backup.
+    let head = ledger.head().unwrap();
+    ledger.submit_batch(customer_setup(2, 200, "2026-03-02 09:00:00")).unwrap();
+    let copy = Ledger::open(&backup_dir, options(&clock)).unwrap();
+    assert_eq!(copy.head().unwrap(), head);
+    assert_eq!(copy.verify(1, Some(head)).unwrap().events_checked, head.seq);
+    assert!(copy.replay().unwrap().mismatches.is_empty());
+    assert!(ledger.backup(&backup_dir).is_err(), "an existing directory is refused");
+}
+
+#[test]
+fn an_unknown_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    drop(Ledger::open(dir.path(), options(&clock)).unwrap());
+    {
+        let db = raw_db(dir.path());
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format", [99u8]).unwrap();
+    }
+    assert_eq!(
+        Ledger::open(dir.path(), options(&clock)).err(),
+        Some(Error::UnsupportedFormat { found: 99, supported: 1 })
+    );
+}
