@@ -28,10 +28,7 @@ pub const RECORD_HEADER_LEN: usize = 1 + 32 + 32;
 
 /// Little-endian, variable-length integers, at most [`DECODE_BYTES_MAX`] per value.
 pub fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
-        .with_little_endian()
-        .with_variable_int_encoding()
-        .with_limit::<DECODE_BYTES_MAX>()
+    bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<DECODE_BYTES_MAX>()
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -140,9 +137,8 @@ pub fn seq_key(seq: u64) -> [u8; 8] {
 
 /// The sequence number a `log` key stands for.
 pub fn decode_seq_key(key: &[u8]) -> Result<u64> {
-    let bytes: [u8; 8] = key
-        .try_into()
-        .map_err(|_| Error::Corruption { seq: 0, detail: format!("log key of {} bytes", key.len()) })?;
+    let bytes: [u8; 8] =
+        key.try_into().map_err(|_| Error::Corruption { seq: 0, detail: format!("log key of {} bytes", key.len()) })?;
     Ok(u64::from_be_bytes(bytes))
 }
 

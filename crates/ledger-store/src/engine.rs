@@ -24,8 +24,8 @@ use rocksdb::WriteBatch;
 use crate::codec::{self, Record};
 use crate::error::{Error, Result};
 use crate::store::{
-    CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_LOG, CF_META, HistoryPage, Head, META_HEAD, META_POLICIES,
-    ReplayReport, Store, VerifyReport,
+    CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_LOG, CF_META, Head, HistoryPage, META_HEAD, META_POLICIES, ReplayReport,
+    Store, VerifyReport,
 };
 
 /// Where business time comes from when the embedder does not give it.
@@ -87,7 +87,12 @@ pub struct LedgerOptions {
 
 impl Default for LedgerOptions {
     fn default() -> LedgerOptions {
-        LedgerOptions { clock: Arc::new(SystemClock), batch_len_max: 8_192, snapshot_every_events: 1_000_000, sync: true }
+        LedgerOptions {
+            clock: Arc::new(SystemClock),
+            batch_len_max: 8_192,
+            snapshot_every_events: 1_000_000,
+            sync: true,
+        }
     }
 }
 
@@ -375,6 +380,9 @@ impl Ledger {
     }
 }
 
+/// One caller's commands and where to send their receipts.
+type Submit = (Vec<Command>, Sender<Result<Vec<Receipt>>>);
+
 struct Writer {
     store: Arc<Store>,
     state: State,
@@ -447,7 +455,7 @@ impl Writer {
         Ok(())
     }
 
-    fn commit(&mut self, submits: Vec<(Vec<Command>, Sender<Result<Vec<Receipt>>>)>) {
+    fn commit(&mut self, submits: Vec<Submit>) {
         if let Some(reason) = &self.failed {
             for (_, reply) in submits {
                 let _ = reply.send(Err(Error::Stopped(reason.clone())));
@@ -474,7 +482,8 @@ impl Writer {
             }
         }
         let appended = pending.events.len() as u64;
-        let outcome = outcome.and_then(|()| self.finish(pending)).and_then(|batch| self.store.write(batch, self.options.sync));
+        let outcome =
+            outcome.and_then(|()| self.finish(pending)).and_then(|batch| self.store.write(batch, self.options.sync));
         match outcome {
             Ok(()) => {
                 for ((_, reply), receipts) in submits.into_iter().zip(answers) {
@@ -500,13 +509,13 @@ impl Writer {
         for command in commands {
             match decide(&self.state, command) {
                 Decision::Retry { seq } => {
-                    let event = match seq.checked_sub(pending.first_seq) {
-                        Some(index) => pending.events.get(index as usize).cloned().ok_or_else(|| Error::Corruption {
-                            seq,
-                            detail: "retry points past the batch".into(),
-                        })?,
-                        None => self.store.event(seq)?,
-                    };
+                    let event =
+                        match seq.checked_sub(pending.first_seq) {
+                            Some(index) => pending.events.get(index as usize).cloned().ok_or_else(|| {
+                                Error::Corruption { seq, detail: "retry points past the batch".into() }
+                            })?,
+                            None => self.store.event(seq)?,
+                        };
                     receipts.push(Receipt { seq, event, duplicate: true });
                 }
                 Decision::Append(events) => {

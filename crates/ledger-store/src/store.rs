@@ -162,10 +162,10 @@ impl Store {
         prev: Hash,
         mut visit: impl FnMut(u64, &Record) -> Result<()>,
     ) -> Result<Head> {
-        let mut expected_seq = from_seq;
         let mut head = Head { seq: from_seq.saturating_sub(1), hash: prev };
         let start = codec::seq_key(from_seq);
-        for item in self.db.iterator_cf(self.cf(CF_LOG)?, IteratorMode::From(&start, Direction::Forward)) {
+        let records = self.db.iterator_cf(self.cf(CF_LOG)?, IteratorMode::From(&start, Direction::Forward));
+        for (expected_seq, item) in (from_seq..).zip(records) {
             let (key, value) = item?;
             let seq = codec::decode_seq_key(&key)?;
             if seq > to_seq {
@@ -178,7 +178,6 @@ impl Store {
             record.check_link(seq, &head.hash)?;
             visit(seq, &record)?;
             head = Head { seq, hash: record.hash };
-            expected_seq += 1;
         }
         Ok(head)
     }
@@ -306,7 +305,10 @@ impl Store {
     }
 
     pub(crate) fn account(&self, account: AccountId) -> Result<Option<Account>> {
-        self.db.get_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account))?.map(|b| codec::decode_account(&b)).transpose()
+        self.db
+            .get_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account))?
+            .map(|b| codec::decode_account(&b))
+            .transpose()
     }
 
     pub(crate) fn policies(&self) -> Result<Vec<PolicyVersion>> {
@@ -405,7 +407,12 @@ impl Store {
 fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
     let mut check = |field: &str, expected_text: String, found_text: String| {
         if expected_text != found_text {
-            mismatches.push(Mismatch { account: expected.id, field: field.into(), expected: expected_text, found: found_text });
+            mismatches.push(Mismatch {
+                account: expected.id,
+                field: field.into(),
+                expected: expected_text,
+                found: found_text,
+            });
         }
     };
     check("balance", expected.balance.to_string(), found.balance.to_string());

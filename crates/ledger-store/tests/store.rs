@@ -28,7 +28,10 @@ fn cmd(id: u128, time: &str, body: CommandBody) -> Command {
 }
 
 fn policy(id: u128, name: &str) -> Command {
-    let body = CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(Policy::preset(name).unwrap()) };
+    let body = CommandBody::ChangePolicy {
+        effective_from: Timestamp::UNIX_EPOCH,
+        policy: Box::new(Policy::preset(name).unwrap()),
+    };
     Command { id: CommandId(Uuid::from_u128(id)), at: Timestamp::UNIX_EPOCH, body }
 }
 
@@ -49,7 +52,11 @@ fn customer_setup(c: u64, base_id: u128, time: &str) -> Vec<Command> {
         cmd(base_id, time, open(c * 10, c, AccountClass::I, None)),
         cmd(base_id + 1, time, CommandBody::CashDeposit { account: AccountId(c * 10), amount: cny("100000") }),
         cmd(base_id + 2, time, open(c * 10 + 1, c, AccountClass::II, Some(c * 10))),
-        cmd(base_id + 3, time, CommandBody::InternalTransfer { from: AccountId(c * 10), to: AccountId(c * 10 + 1), amount: cny("20000") }),
+        cmd(
+            base_id + 3,
+            time,
+            CommandBody::InternalTransfer { from: AccountId(c * 10), to: AccountId(c * 10 + 1), amount: cny("20000") },
+        ),
     ]
 }
 
@@ -73,7 +80,11 @@ fn many_threads_round_trip_through_close_and_reopen() {
                     }
                     // Payments one by one until the daily cap rejects one.
                     for n in 0..5 {
-                        let pay = CommandBody::Payment { from: AccountId(c * 10 + 1), merchant: "Shop".into(), amount: cny("3000") };
+                        let pay = CommandBody::Payment {
+                            from: AccountId(c * 10 + 1),
+                            merchant: "Shop".into(),
+                            amount: cny("3000"),
+                        };
                         let receipt = ledger.submit(cmd(base + 10 + n, "2026-03-02 10:00:00", pay)).unwrap();
                         if receipt.is_accepted() { accepted += 1 } else { rejected += 1 }
                     }
@@ -118,7 +129,9 @@ fn retried_ids_get_the_same_receipt_across_a_restart() {
     assert!(accepted.is_accepted());
     assert_eq!(rejected.rejection().map(|r| r.code()), Some("LIMIT_EXCEEDED"));
     // Within one batch too: the second copy is answered from the batch itself.
-    let twice = ledger.submit_batch(vec![cmd(202, "2026-03-02 23:01:00", pay("1")), cmd(202, "2026-03-02 23:01:00", pay("1"))]).unwrap();
+    let twice = ledger
+        .submit_batch(vec![cmd(202, "2026-03-02 23:01:00", pay("1")), cmd(202, "2026-03-02 23:01:00", pay("1"))])
+        .unwrap();
     assert!(!twice[0].duplicate && twice[1].duplicate && twice[0].seq == twice[1].seq);
     drop(ledger);
 
@@ -128,7 +141,10 @@ fn retried_ids_get_the_same_receipt_across_a_restart() {
     let again_ok = ledger.submit(cmd(200, "2026-03-03 09:00:00", pay("100"))).unwrap();
     let again_rejected = ledger.submit(cmd(201, "2026-03-03 09:00:00", pay("10000.01"))).unwrap();
     assert_eq!((again_ok.seq, &again_ok.event, again_ok.duplicate), (accepted.seq, &accepted.event, true));
-    assert_eq!((again_rejected.seq, &again_rejected.event, again_rejected.duplicate), (rejected.seq, &rejected.event, true));
+    assert_eq!(
+        (again_rejected.seq, &again_rejected.event, again_rejected.duplicate),
+        (rejected.seq, &rejected.event, true)
+    );
     assert_eq!(ledger.head().unwrap(), head, "retries append nothing");
 }
 
@@ -142,13 +158,18 @@ fn read_models_answer_balance_usage_accounts_and_history() {
     let pay = |id: u128, time: &str, amount: &str| {
         cmd(id, time, CommandBody::Payment { from: AccountId(71), merchant: "Shop".into(), amount: cny(amount) })
     };
-    ledger.submit_batch(vec![pay(200, "2026-03-02 10:00:00", "2500.50"), pay(201, "2026-03-02 11:00:00", "1000")]).unwrap();
+    ledger
+        .submit_batch(vec![pay(200, "2026-03-02 10:00:00", "2500.50"), pay(201, "2026-03-02 11:00:00", "1000")])
+        .unwrap();
 
     assert_eq!(ledger.balance(AccountId(71)).unwrap(), Some(cny("16499.50")));
     assert_eq!(ledger.balance(AccountId(99)).unwrap(), None);
     let usage = ledger.usage(AccountId(71)).unwrap().unwrap();
     let out = usage.buckets.iter().find(|b| b.bucket == "out").unwrap();
-    assert_eq!((out.day_used, out.day_remaining, out.year_used), (cny("3500.50"), Some(cny("6499.50")), cny("3500.50")));
+    assert_eq!(
+        (out.day_used, out.day_remaining, out.year_used),
+        (cny("3500.50"), Some(cny("6499.50")), cny("3500.50"))
+    );
     clock.set(at("2026-03-03 00:00:00"));
     let next_day = ledger.usage(AccountId(71)).unwrap().unwrap();
     let out = next_day.buckets.iter().find(|b| b.bucket == "out").unwrap();
@@ -163,7 +184,9 @@ fn read_models_answer_balance_usage_accounts_and_history() {
     assert_eq!(page.entries.len(), 3);
     let rest = ledger.history(AccountId(71), None, None, page.next_after_seq, 3).unwrap();
     assert_eq!((rest.entries.len(), rest.next_after_seq), (1, None));
-    let morning = ledger.history(AccountId(71), Some(at("2026-03-02 09:30:00")), Some(at("2026-03-02 10:30:00")), None, 10).unwrap();
+    let morning = ledger
+        .history(AccountId(71), Some(at("2026-03-02 09:30:00")), Some(at("2026-03-02 10:30:00")), None, 10)
+        .unwrap();
     assert_eq!(morning.entries.len(), 1);
     assert!(matches!(ledger.history(AccountId(71), None, None, None, 0), Err(Error::InvalidArgument(_))));
 }

@@ -1,0 +1,36 @@
+//! A back office embedding the ledger: open, submit, query. `cargo run -p ledger-store --example back_office`
+use ledger_core::{AccountClass::*, AccountId, Binding, CommandBody::*, CustomerId, Policy, Timestamp};
+use ledger_store::{Ledger, LedgerOptions};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("back-office-{}", std::process::id()));
+    let ledger = Ledger::open(&dir, LedgerOptions::default())?; // Clone it into every thread.
+    let policy = Box::new(Policy::preset("pboc-2018")?);
+    ledger.submit(ledger.command(ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }))?;
+    let (vault, wallet, customer) = (AccountId(6222_0001), AccountId(6222_0002), CustomerId(42));
+    let binding = Some(Binding::Account(vault));
+    let (verified_in_person, with_card) = (true, false);
+    ledger.submit_batch(vec![
+        ledger.command(OpenAccount {
+            account: vault,
+            customer,
+            class: I,
+            binding: None,
+            verified_in_person,
+            with_card,
+        }),
+        ledger.command(OpenAccount { account: wallet, customer, class: II, binding, verified_in_person, with_card }),
+        ledger.command(CashDeposit { account: vault, amount: "50000".parse()? }),
+        ledger.command(InternalTransfer { from: vault, to: wallet, amount: "20000".parse()? }),
+    ])?;
+    let pay = ledger.submit(ledger.command(Payment {
+        from: wallet,
+        merchant: "Metro".into(),
+        amount: "10000.01".parse()?,
+    }))?;
+    println!("payment: {}", pay.rejection().map_or("accepted".into(), |reason| reason.to_string()));
+    println!("wallet: {:?} CNY, limits today: {:?}", ledger.balance(wallet)?, ledger.usage(wallet)?);
+    println!("head for auditors: {}", ledger.head()?.to_text());
+    ledger.close()?;
+    Ok(std::fs::remove_dir_all(dir)?)
+}

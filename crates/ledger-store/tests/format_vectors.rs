@@ -1,0 +1,111 @@
+//! docs/FORMAT.md's test vectors are recomputed here: fixed events → exact bytes → chained hashes.
+//! A change to the encoding, the hash or the record layout fails this test (and needs a format
+//! version bump and a migration test).
+
+#![expect(clippy::unwrap_used, reason = "fixed inputs; a failure is a format change")]
+
+use ledger_core::{
+    AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Flow, Leg, Posting,
+    PostingKind, RejectReason, Timestamp,
+};
+use ledger_store::codec::{self, GENESIS_PREV, Record};
+use uuid::Uuid;
+
+/// The three events of the vectors: an account opened, a cash deposit, a rejected withdrawal.
+pub fn vector_events() -> Vec<Event> {
+    let at: Timestamp = "2026-01-01T00:00:00+08:00".parse().unwrap();
+    let id = |n: u128| CommandId(Uuid::from_u128(n));
+    let amount = Amount::from_fen(12_345).unwrap();
+    vec![
+        Event {
+            command_id: id(1),
+            at,
+            body: EventBody::AccountOpened {
+                account: AccountId(1001),
+                customer: CustomerId(7),
+                class: AccountClass::I,
+                binding: None,
+                verified_in_person: true,
+                with_card: false,
+            },
+        },
+        Event {
+            command_id: id(2),
+            at,
+            body: EventBody::Posted(Posting {
+                kind: PostingKind::CashDeposit,
+                amount,
+                counterparty: None,
+                debit: None,
+                credit: Some(Leg {
+                    account: AccountId(1001),
+                    flow: Flow::CashDeposit,
+                    balance_after: amount,
+                    usage_after: vec![],
+                }),
+            }),
+        },
+        Event {
+            command_id: id(3),
+            at,
+            body: EventBody::Rejected {
+                command: CommandBody::CashWithdrawal {
+                    account: AccountId(1001),
+                    amount: Amount::from_fen(20_000).unwrap(),
+                },
+                reason: RejectReason::InsufficientFunds {
+                    account: AccountId(1001),
+                    balance: amount,
+                    requested: Amount::from_fen(20_000).unwrap(),
+                },
+            },
+        },
+    ]
+}
+
+fn render() -> Vec<String> {
+    let mut lines = vec!["| seq | event bytes (hex) | prev hash | hash |".to_owned(), "|---|---|---|---|".to_owned()];
+    let mut prev = GENESIS_PREV;
+    for (index, event) in vector_events().iter().enumerate() {
+        let seq = index as u64 + 1;
+        let bytes = codec::encode_event(event).unwrap();
+        assert_eq!(&codec::decode_event(seq, &bytes).unwrap(), event, "round trip");
+        let record = Record::new(seq, prev, bytes.clone());
+        lines.push(format!(
+            "| {seq} | `{}` | `{}` | `{}` |",
+            hex::encode(&bytes),
+            hex::encode(prev),
+            hex::encode(record.hash)
+        ));
+        prev = record.hash;
+    }
+    lines
+}
+
+#[test]
+fn format_md_vectors_match_the_code() {
+    let doc = include_str!("../../../docs/FORMAT.md");
+    let section = doc.split("## Test vectors").nth(1).expect("docs/FORMAT.md has a ## Test vectors section");
+    let found: Vec<&str> =
+        section.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect();
+    let expected = render();
+    assert_eq!(found, expected, "docs/FORMAT.md test vectors differ from the code; expected:\n{}", expected.join("\n"));
+}
+
+#[test]
+fn unused_command_type_still_encodes() {
+    // Commands are not stored on their own, but rejected ones are inside events: they round-trip.
+    let command = Command {
+        id: CommandId(Uuid::from_u128(9)),
+        at: Timestamp::UNIX_EPOCH,
+        body: CommandBody::CloseAccount { account: AccountId(1) },
+    };
+    let event = Event {
+        command_id: command.id,
+        at: command.at,
+        body: EventBody::Rejected { command: command.body, reason: RejectReason::NoPolicyInForce },
+    };
+    let bytes = codec::encode_event(&event).unwrap();
+    assert_eq!(codec::decode_event(1, &bytes).unwrap(), event);
+    assert!(codec::decode_event(1, &[bytes.as_slice(), &[0]].concat()).is_err(), "trailing bytes are corruption");
+}
