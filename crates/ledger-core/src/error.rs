@@ -27,6 +27,8 @@ pub enum Error {
     Time(String),
     #[error("invalid policy: {0}")]
     Policy(String),
+    #[error("malformed command: {0}")]
+    Command(String),
     #[error("event does not fit the state: {0}")]
     Replay(String),
     #[error("unknown policy preset {0:?} (known: default, pboc-2018, pboc-2016)")]

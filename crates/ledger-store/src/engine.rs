@@ -158,10 +158,9 @@ pub struct Ledger {
 
 #[derive(Debug)]
 struct Shared {
-    store: Arc<Store>,
+    reader: Reader,
     tx: Sender<RequestBox>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    clock: Arc<dyn Clock>,
 }
 
 /// `Request` is not `Debug`; the channel carries it boxed in a wrapper that is.
@@ -214,7 +213,8 @@ impl Ledger {
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|err| Error::Io(format!("starting the writer thread: {err}")))?;
-        Ok(Ledger { shared: Arc::new(Shared { store, tx, writer: Mutex::new(Some(handle)), clock: options.clock }) })
+        let reader = Reader { store, clock: options.clock };
+        Ok(Ledger { shared: Arc::new(Shared { reader, tx, writer: Mutex::new(Some(handle)) }) })
     }
 
     fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T> {
@@ -243,19 +243,56 @@ impl Ledger {
         Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body }
     }
 
+    /// A copy of the writer's live state (after the last commit).
+    pub fn live_state(&self) -> Result<State> {
+        self.request(|reply| Request::State { reply })
+    }
+
+    /// Writes a snapshot now.
+    pub fn snapshot(&self) -> Result<()> {
+        self.request(|reply| Request::Snapshot { reply })?
+    }
+
+    /// Writes a snapshot and stops the writer. Other handles then get [`Error::Stopped`].
+    pub fn close(self) -> Result<()> {
+        let result = self.request(|reply| Request::Close { reply })?;
+        if let Ok(mut writer) = self.shared.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            handle.join().map_err(|_| Error::Stopped("the writer thread panicked".into()))?;
+        }
+        result
+    }
+}
+
+/// Read access to a ledger: queries, verification, replay, export and backup. Every [`Ledger`]
+/// derefs to one; [`Reader::open`] opens a ledger read-only (for auditors, and for queries while
+/// another process runs it).
+#[derive(Clone, Debug)]
+pub struct Reader {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Reader {
+    /// Opens the ledger at `path` read-only: nothing is written and no lock is taken.
+    pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Reader> {
+        Ok(Reader { store: Arc::new(Store::open_read_only(path.as_ref())?), clock })
+    }
+
     /// The clock's time.
     pub fn now(&self) -> Timestamp {
-        self.shared.clock.now()
+        self.clock.now()
     }
 
     /// The committed head: last sequence number and hash.
     pub fn head(&self) -> Result<Head> {
-        self.shared.store.head()
+        self.store.head()
     }
 
     /// An account as of the last commit.
     pub fn account(&self, account: AccountId) -> Result<Option<Account>> {
-        self.shared.store.account(account)
+        self.store.account(account)
     }
 
     /// An account's balance as of the last commit.
@@ -265,7 +302,7 @@ impl Ledger {
 
     /// The accounts of a customer, open and closed, by account number.
     pub fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
-        self.shared.store.customer_accounts(customer)
+        self.store.customer_accounts(customer)
     }
 
     /// Limit use and what remains, now (by the clock).
@@ -276,7 +313,7 @@ impl Ledger {
     /// Limit use and what remains at `at`, under the policy in force at `at`.
     pub fn usage_at(&self, account: AccountId, at: Timestamp) -> Result<Option<UsageReport>> {
         let Some(found) = self.account(account)? else { return Ok(None) };
-        let versions = self.shared.store.policies()?;
+        let versions = self.store.policies()?;
         let index = versions.partition_point(|version| version.effective_from <= at);
         let policy = index.checked_sub(1).and_then(|i| versions.get(i)).map(|version| &version.policy);
         let (day, year) = (at.beijing_day(), at.beijing_year());
@@ -325,58 +362,66 @@ impl Ledger {
         if limit == 0 {
             return Err(Error::InvalidArgument("history limit must be at least 1".into()));
         }
-        self.shared.store.history(account, from, to, after_seq, limit)
+        self.store.history(account, from, to, after_seq, limit)
     }
 
     /// The event at `seq`, its hash and link checked.
     pub fn event(&self, seq: u64) -> Result<Event> {
-        self.shared.store.event(seq)
+        self.store.event(seq)
     }
 
     /// Walks the hash chain from `from_seq` (1 = genesis) to the head; see [`VerifyReport`].
     pub fn verify(&self, from_seq: u64, expect_head: Option<Head>) -> Result<VerifyReport> {
-        self.shared.store.verify(from_seq, expect_head)
+        self.store.verify(from_seq, expect_head, &mut |_| {})
+    }
+
+    /// [`Reader::verify`], calling `progress` with each sequence number checked.
+    pub fn verify_with_progress(
+        &self,
+        from_seq: u64,
+        expect_head: Option<Head>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport> {
+        self.store.verify(from_seq, expect_head, progress)
     }
 
     /// Rebuilds the state from genesis and compares it with the stored read models.
     pub fn replay(&self) -> Result<ReplayReport> {
-        self.shared.store.replay().map(|(_, report)| report)
+        self.store.replay(&mut |_| {}).map(|(_, report)| report)
+    }
+
+    /// [`Reader::replay`], also returning the replayed state and calling `progress` with each
+    /// sequence number applied.
+    pub fn replay_with_progress(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
+        self.store.replay(progress)
     }
 
     /// The state rebuilt from genesis, ignoring snapshots.
     pub fn replayed_state(&self) -> Result<State> {
-        self.shared.store.replay().map(|(state, _)| state)
+        self.store.replay(&mut |_| {}).map(|(state, _)| state)
     }
 
-    /// A copy of the writer's live state (after the last commit).
-    pub fn live_state(&self) -> Result<State> {
-        self.request(|reply| Request::State { reply })
+    /// The state a fresh open would load: the latest snapshot plus the log after it.
+    pub fn snapshot_state(&self) -> Result<State> {
+        self.store.load_state().map(|(state, _)| state)
     }
 
     /// Writes the events `from_seq..=to_seq` as JSON Lines (docs/FORMAT.md).
     pub fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn std::io::Write) -> Result<u64> {
-        self.shared.store.export(from_seq, to_seq, out)
+        self.store.export(from_seq, to_seq, out)
     }
 
     /// A consistent online copy of the ledger in `dir` (which must not exist yet).
     pub fn backup(&self, dir: impl AsRef<Path>) -> Result<()> {
-        self.shared.store.backup(dir.as_ref())
+        self.store.backup(dir.as_ref())
     }
+}
 
-    /// Writes a snapshot now.
-    pub fn snapshot(&self) -> Result<()> {
-        self.request(|reply| Request::Snapshot { reply })?
-    }
+impl std::ops::Deref for Ledger {
+    type Target = Reader;
 
-    /// Writes a snapshot and stops the writer. Other handles then get [`Error::Stopped`].
-    pub fn close(self) -> Result<()> {
-        let result = self.request(|reply| Request::Close { reply })?;
-        if let Ok(mut writer) = self.shared.writer.lock()
-            && let Some(handle) = writer.take()
-        {
-            handle.join().map_err(|_| Error::Stopped("the writer thread panicked".into()))?;
-        }
-        result
+    fn deref(&self) -> &Reader {
+        &self.shared.reader
     }
 }
 

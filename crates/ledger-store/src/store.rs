@@ -90,6 +90,23 @@ pub(crate) struct Store {
 }
 
 impl Store {
+    /// Opens read-only (no lock taken, nothing written): for auditors and queries, also on a
+    /// ledger another process is running.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.join("CURRENT").exists() {
+            return Err(Error::Io(format!("no ledger at {}", path.display())));
+        }
+        let db = DB::open_cf_for_read_only(&Options::default(), path, COLUMN_FAMILIES, false)?;
+        let store = Store { db };
+        match store.db.get_cf(store.cf(CF_META)?, META_FORMAT)? {
+            Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => Ok(store),
+            found => Err(Error::UnsupportedFormat {
+                found: found.and_then(|f| f.first().copied()).unwrap_or(0),
+                supported: codec::FORMAT_VERSION,
+            }),
+        }
+    }
+
     pub(crate) fn open(path: &Path) -> Result<Store> {
         let mut options = Options::default();
         options.create_if_missing(true);
@@ -218,13 +235,19 @@ impl Store {
 
     /// Walks the chain from `from_seq` (default 1) to the end; with `expect_head`, also proves
     /// the log still holds that head (catches truncation and rewrites after it was recorded).
-    pub(crate) fn verify(&self, from_seq: u64, expect_head: Option<Head>) -> Result<VerifyReport> {
+    pub(crate) fn verify(
+        &self,
+        from_seq: u64,
+        expect_head: Option<Head>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport> {
         let from_seq = from_seq.max(1);
         let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
         let mut events_checked = 0;
         let head = self.walk(from_seq, u64::MAX, prev, |seq, record| {
             codec::decode_event(seq, &record.event_bytes)?;
             events_checked += 1;
+            progress(seq);
             Ok(())
         })?;
         let committed = self.head()?;
@@ -256,12 +279,13 @@ impl Store {
     }
 
     /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models.
-    pub(crate) fn replay(&self) -> Result<(State, ReplayReport)> {
+    pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
         let mut state = State::new();
         let mut events = 0;
         let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
             let event = codec::decode_event(seq, &record.event_bytes)?;
             events += 1;
+            progress(seq);
             state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
         })?;
         let mut mismatches = Vec::new();
