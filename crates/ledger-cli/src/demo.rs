@@ -1,131 +1,208 @@
-//! `ledger-cli demo`: run the generated workload through the ledger and check the result.
+//! `ledger-cli demo`: the main job. A generated workload runs through the engine on a fresh
+//! embedded database (a temporary directory unless `--keep DIR`), then the ledger is closed,
+//! reopened read-only, verified from genesis and replayed; money must be conserved.
 
-use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use ledger_core::{Decision, Event, EventBody, Policy, PostingKind, State, execute};
+use ledger_core::{EventBody, Policy, PostingKind};
+use ledger_store::{Ledger, LedgerOptions, Reader, SystemClock};
 use serde::Serialize;
 
+use crate::ops::{ReasonCounts, check_failed};
 use crate::workload::{WorkloadSpec, generate};
+use crate::{Cli, progress};
 
-/// What `demo` prints.
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct DemoSpec {
+    pub customers: u64,
+    pub days: u32,
+    pub commands_per_customer_day: u32,
+    pub seed: u64,
+    pub policy: String,
+    pub batch: usize,
+    pub keep: Option<PathBuf>,
+}
+
+/// What `demo` reports.
 #[derive(Debug, Serialize)]
 pub struct DemoReport {
+    pub db: PathBuf,
     pub policy: String,
     pub customers: u64,
     pub days: u32,
-    pub commands: usize,
+    pub commands: u64,
     pub accepted: u64,
     pub rejected: u64,
-    pub retries: u64,
-    pub rejected_by_reason: BTreeMap<String, u64>,
-    pub accepted_by_kind: BTreeMap<String, u64>,
-    pub events: u64,
-    pub decide_seconds: f64,
+    pub duplicates: u64,
+    pub rejected_by_reason: ReasonCounts,
+    pub accepted_by_kind: ReasonCounts,
+    pub submit_seconds: f64,
     pub commands_per_second: f64,
+    pub batch_latency_p50_ms: f64,
+    pub batch_latency_p99_ms: f64,
+    pub verify_seconds: f64,
+    pub events_verified: u64,
     pub replay_seconds: f64,
-    pub replay_matches: bool,
+    pub replay_mismatches: usize,
+    pub snapshot_matches_replay: bool,
     pub total_balance: String,
     pub money_conserved: bool,
+    pub head: String,
 }
 
-pub fn run(spec: WorkloadSpec, policy_name: &str) -> anyhow::Result<DemoReport> {
-    let policy = Policy::preset(policy_name).with_context(|| format!("loading policy {policy_name}"))?;
-    let commands = generate(spec, policy)?;
-    let mut state = State::new();
-    let mut events: Vec<Event> = Vec::with_capacity(commands.len());
-    let mut report = DemoReport {
-        policy: policy_name.to_owned(),
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
+    if spec.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let db = match &spec.keep {
+        Some(dir) if dir.exists() => bail!("{} already exists; --keep takes a new directory", dir.display()),
+        Some(dir) => dir.clone(),
+        None => temp.path().join("demo-ledger"),
+    };
+    let policy = Policy::preset(&spec.policy).with_context(|| format!("loading policy {}", spec.policy))?;
+    let start_ms = "2025-12-29T00:00:00+08:00".parse::<ledger_core::Timestamp>()?.as_millis();
+    let workload = WorkloadSpec {
         customers: spec.customers,
         days: spec.days,
-        commands: commands.len(),
+        commands_per_customer_day: spec.commands_per_customer_day,
+        seed: spec.seed,
+        start_ms,
+    };
+    let commands = generate(workload, policy)?;
+    let total = commands.len() as u64;
+
+    let ledger = Ledger::open(&db, LedgerOptions::default()).context("opening the demo ledger")?;
+    let mut report = DemoReport {
+        db: db.clone(),
+        policy: spec.policy.clone(),
+        customers: spec.customers,
+        days: spec.days,
+        commands: total,
         accepted: 0,
         rejected: 0,
-        retries: 0,
-        rejected_by_reason: BTreeMap::new(),
-        accepted_by_kind: BTreeMap::new(),
-        events: 0,
-        decide_seconds: 0.0,
+        duplicates: 0,
+        rejected_by_reason: ReasonCounts::new(),
+        accepted_by_kind: ReasonCounts::new(),
+        submit_seconds: 0.0,
         commands_per_second: 0.0,
+        batch_latency_p50_ms: 0.0,
+        batch_latency_p99_ms: 0.0,
+        verify_seconds: 0.0,
+        events_verified: 0,
         replay_seconds: 0.0,
-        replay_matches: false,
+        replay_mismatches: 0,
+        snapshot_matches_replay: false,
         total_balance: String::new(),
         money_conserved: false,
+        head: String::new(),
     };
-    let started = Instant::now();
-    for command in &commands {
-        match execute(&mut state, command)? {
-            Decision::Retry { .. } => report.retries += 1,
-            Decision::Append(new) => events.extend(new),
-        }
-    }
-    report.decide_seconds = started.elapsed().as_secs_f64();
-    report.commands_per_second = commands.len() as f64 / report.decide_seconds.max(1e-9);
-
     let (mut inflow, mut outflow) = (0u128, 0u128);
-    for event in &events {
-        match &event.body {
-            EventBody::Rejected { reason, .. } => {
-                report.rejected += 1;
-                *report.rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1;
+    let mut latencies_ms = Vec::new();
+    let bar = progress::bar(total, "commands");
+    let started = Instant::now();
+    for chunk in commands.chunks(spec.batch) {
+        let batch_started = Instant::now();
+        let receipts = ledger.submit_batch(chunk.to_vec())?;
+        latencies_ms.push(batch_started.elapsed().as_secs_f64() * 1e3);
+        for receipt in receipts {
+            if receipt.duplicate {
+                report.duplicates += 1;
+                continue;
             }
-            body => {
-                report.accepted += 1;
-                let kind = match body {
-                    EventBody::Posted(posting) => {
-                        let fen = u128::from(posting.amount.fen());
-                        match posting.kind {
-                            PostingKind::CashDeposit | PostingKind::InboundTransfer | PostingKind::WealthRedemption => {
-                                inflow += fen
+            match &receipt.event.body {
+                EventBody::Rejected { reason, .. } => {
+                    report.rejected += 1;
+                    *report.rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1;
+                }
+                body => {
+                    report.accepted += 1;
+                    let kind = match body {
+                        EventBody::Posted(posting) => {
+                            let fen = u128::from(posting.amount.fen());
+                            match posting.kind {
+                                PostingKind::CashDeposit
+                                | PostingKind::InboundTransfer
+                                | PostingKind::WealthRedemption => inflow += fen,
+                                PostingKind::CashWithdrawal
+                                | PostingKind::OutboundTransfer
+                                | PostingKind::Payment
+                                | PostingKind::WealthPurchase => outflow += fen,
+                                PostingKind::InternalTransfer => {}
                             }
-                            PostingKind::CashWithdrawal
-                            | PostingKind::OutboundTransfer
-                            | PostingKind::Payment
-                            | PostingKind::WealthPurchase => outflow += fen,
-                            PostingKind::InternalTransfer => {}
+                            format!("{:?}", posting.kind)
                         }
-                        format!("{:?}", posting.kind)
-                    }
-                    EventBody::AccountOpened { .. } => "AccountOpened".into(),
-                    EventBody::AccountClosed { .. } => "AccountClosed".into(),
-                    EventBody::PolicyScheduled { .. } => "PolicyScheduled".into(),
-                    EventBody::Rejected { .. } => unreachable!(),
-                };
-                *report.accepted_by_kind.entry(kind).or_default() += 1;
+                        EventBody::AccountOpened { .. } => "AccountOpened".into(),
+                        EventBody::AccountClosed { .. } => "AccountClosed".into(),
+                        _ => "PolicyScheduled".into(),
+                    };
+                    *report.accepted_by_kind.entry(kind).or_default() += 1;
+                }
             }
         }
+        bar.inc(chunk.len() as u64);
     }
-    report.events = events.len() as u64;
+    bar.finish_and_clear();
+    report.submit_seconds = started.elapsed().as_secs_f64();
+    report.commands_per_second = total as f64 / report.submit_seconds.max(1e-9);
+    latencies_ms.sort_by(f64::total_cmp);
+    report.batch_latency_p50_ms = percentile(&latencies_ms, 0.50);
+    report.batch_latency_p99_ms = percentile(&latencies_ms, 0.99);
+    ledger.close()?;
 
+    let reader = Reader::open(&db, std::sync::Arc::new(SystemClock)).context("reopening the demo ledger")?;
     let started = Instant::now();
-    let mut replayed = State::new();
-    for event in &events {
-        replayed.apply(event)?;
-    }
+    let verified = reader.verify(1, None).context("verifying the demo ledger")?;
+    report.verify_seconds = started.elapsed().as_secs_f64();
+    report.events_verified = verified.events_checked;
+    report.head = verified.head.to_text();
+    let started = Instant::now();
+    let (replayed, replay) = reader.replay_with_progress(&mut |_| {})?;
     report.replay_seconds = started.elapsed().as_secs_f64();
-    report.replay_matches = replayed == state;
-
-    let total: u128 = state.accounts().map(|account| u128::from(account.balance.fen())).sum();
-    report.total_balance = format!("{}.{:02}", total / 100, total % 100);
-    report.money_conserved = total + outflow == inflow;
-    if !report.replay_matches || !report.money_conserved {
-        bail!(
-            "demo check failed: replay matches = {}, money conserved = {}",
-            report.replay_matches,
-            report.money_conserved
-        );
+    report.replay_mismatches = replay.mismatches.len();
+    report.snapshot_matches_replay = reader.snapshot_state()? == replayed;
+    let balances: u128 = replayed.accounts().map(|account| u128::from(account.balance.fen())).sum();
+    report.total_balance = format!("{}.{:02}", balances / 100, balances % 100);
+    report.money_conserved = balances + outflow == inflow;
+    drop(reader);
+    if spec.keep.is_none() {
+        drop(temp);
     }
     Ok(report)
 }
 
-pub fn print_human(report: &DemoReport) {
-    println!("tiered-ledger demo (policy {}, ledger-core only: the durable store is not wired in yet)", report.policy);
+pub fn run(cli: &Cli, spec: &DemoSpec) -> anyhow::Result<ExitCode> {
+    let report = execute(spec)?;
+    let ok = report.replay_mismatches == 0 && report.snapshot_matches_replay && report.money_conserved;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_human(&report, spec.keep.is_some());
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
+}
+
+fn print_human(report: &DemoReport, kept: bool) {
     println!(
-        "  customers {} (Class I + II + III each), {} Beijing days across New Year",
-        report.customers, report.days
+        "tiered-ledger demo: policy {}, {} customers (Class I + II + III each), {} Beijing days across New Year",
+        report.policy, report.customers, report.days
     );
-    println!("  commands  {} ({} retried ids answered from the log)", report.commands, report.retries);
+    println!(
+        "  commands  {} submitted in batches, {} retried ids answered from the log",
+        report.commands, report.duplicates
+    );
     println!("  accepted  {}", report.accepted);
     for (kind, count) in &report.accepted_by_kind {
         println!("    {kind:<22} {count}");
@@ -134,12 +211,20 @@ pub fn print_human(report: &DemoReport) {
     for (reason, count) in &report.rejected_by_reason {
         println!("    {reason:<34} {count}");
     }
-    println!("  decide+apply {:.3} s, {:.0} commands/s", report.decide_seconds, report.commands_per_second);
     println!(
-        "  replay of {} events {:.3} s: state matches = {}",
-        report.events, report.replay_seconds, report.replay_matches
+        "  durable throughput {:.0} commands/s ({:.2} s; batch latency p50 {:.1} ms, p99 {:.1} ms; fsync per batch)",
+        report.commands_per_second, report.submit_seconds, report.batch_latency_p50_ms, report.batch_latency_p99_ms
     );
-    println!("  total balance {} CNY; money conserved = {}", report.total_balance, report.money_conserved);
+    println!("  verify: {} events, hash chain intact, {:.2} s", report.events_verified, report.verify_seconds);
+    println!(
+        "  replay: {:.2} s, read-model mismatches {}, snapshot state matches replay: {}",
+        report.replay_seconds, report.replay_mismatches, report.snapshot_matches_replay
+    );
+    println!("  total balance {} CNY; money conserved: {}", report.total_balance, report.money_conserved);
+    println!("  head {}", report.head);
+    if kept {
+        println!("  ledger kept at {}", report.db.display());
+    }
 }
 
 #[cfg(test)]
@@ -148,15 +233,25 @@ mod tests {
 
     #[test]
     fn a_small_demo_checks_out_and_hits_limits() {
-        let start_ms = "2025-12-30T00:00:00+08:00".parse::<ledger_core::Timestamp>().unwrap().as_millis();
         for policy in ["default", "pboc-2018"] {
-            let spec = WorkloadSpec { customers: 200, days: 4, commands_per_customer_day: 8, seed: 7, start_ms };
-            let report = run(spec, policy).unwrap();
-            assert!(report.replay_matches && report.money_conserved);
-            assert!(report.retries > 0, "{report:?}");
+            let spec = DemoSpec {
+                customers: 150,
+                days: 4,
+                commands_per_customer_day: 8,
+                seed: 7,
+                policy: policy.into(),
+                batch: 500,
+                keep: None,
+            };
+            let report = execute(&spec).unwrap();
+            assert!(
+                report.money_conserved && report.snapshot_matches_replay && report.replay_mismatches == 0,
+                "{report:?}"
+            );
+            assert!(report.duplicates > 0, "{report:?}");
             assert!(report.rejected_by_reason.contains_key("LIMIT_EXCEEDED"), "{report:?}");
-            assert_eq!(report.accepted + report.rejected, report.events);
-            assert_eq!(report.events + report.retries, report.commands as u64);
+            assert_eq!(report.accepted + report.rejected, report.events_verified);
+            assert_eq!(report.events_verified + report.duplicates, report.commands);
         }
     }
 }

@@ -1,29 +1,114 @@
 //! ledger-cli: the operators' and auditors' tool for tiered-ledger.
 //!
-//! Exit codes: 0 ok, 1 a check failed, 2 usage or I/O error.
+//! Exit codes: 0 ok; 1 a check failed, a command was rejected or an input line was malformed;
+//! 2 usage or I/O error.
 
 mod demo;
+mod import;
+mod ops;
+mod progress;
 mod workload;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use ledger_core::Timestamp;
+use ledger_store::{Clock, FakeClock, SystemClock};
 
 #[derive(Debug, Parser)]
-#[command(name = "ledger-cli", version, about = "Operate and audit a tiered-ledger")]
-struct Cli {
+#[command(name = "ledger-cli", version, about = "Operate and audit a tiered-ledger", max_term_width = 100)]
+pub struct Cli {
+    /// The ledger's directory.
+    #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger.db")]
+    pub db: PathBuf,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Use this time (RFC 3339) as "now" instead of the system clock.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub now: Option<Timestamp>,
     #[command(subcommand)]
-    command: Cmd,
+    pub command: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Run a generated day-and-year workload (thousands of customers, all classes, limit hits,
-    /// wealth purchases, transfers across Beijing midnight and New Year), then replay and check it.
+pub enum Cmd {
+    /// Create a ledger with a policy: a preset name (default, pboc-2018, pboc-2016) or a TOML/JSON file.
+    Init {
+        #[arg(long, default_value = "default")]
+        policy: String,
+    },
+    /// Submit one command given as JSON (argument, or standard input when absent or "-").
+    Submit {
+        #[arg(value_name = "JSON")]
+        command: Option<String>,
+    },
+    /// Stream a JSON Lines file of commands through the engine in batches.
+    Import {
+        file: PathBuf,
+        /// Write one result line (JSON) per input line here.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Commands per batch (one fsync each).
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+    },
+    /// Rebuild every read model from the log and compare with the stored ones.
+    Replay,
+    /// Walk the hash chain: decodability, gap-free sequence, every hash and link.
+    Verify {
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Also prove the log still contains this head (SEQ:HASH), recorded earlier.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+    },
+    /// The current sequence number and hash, for an auditor to record.
+    Head,
+    /// An account's balance.
+    Balance { account: u64 },
+    /// Today's and this year's limit use and what remains, per bucket.
+    Usage {
+        account: u64,
+        /// At this time instead of now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+    },
+    /// The events that touched an account, oldest first.
+    History {
+        account: u64,
+        #[arg(long)]
+        from: Option<Timestamp>,
+        #[arg(long)]
+        to: Option<Timestamp>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after this sequence number (the previous page's last).
+        #[arg(long)]
+        after: Option<u64>,
+    },
+    /// A customer's accounts.
+    Accounts { customer: u64 },
+    /// Write the events as JSON Lines with seq, prev hash, hash and the exact bytes (hex).
+    Export {
+        /// Output file, or "-" for standard output.
+        file: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// A consistent copy of the ledger in DIR (which must not exist), opened and verified.
+    Backup { dir: PathBuf },
+    /// The main job: a generated day-and-year workload (thousands of customers, all classes,
+    /// limit hits, wealth purchases, transfers across Beijing midnight and New Year) run through
+    /// the engine on a fresh embedded database, then verified and replayed.
     Demo {
         #[arg(long, default_value_t = 5_000)]
         customers: u64,
-        /// Beijing days to simulate, starting 2025-12-29 so the run crosses New Year.
+        /// Beijing days to simulate, from 2025-12-29, so the run crosses New Year.
         #[arg(long, default_value_t = 7)]
         days: u32,
         #[arg(long, default_value_t = 6)]
@@ -33,35 +118,34 @@ enum Cmd {
         /// Policy preset: default, pboc-2018 or pboc-2016.
         #[arg(long, default_value = "default")]
         policy: String,
-        /// Print the report as JSON.
+        /// Commands per submitted batch.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Keep the demo ledger in this directory (must not exist) instead of a temporary one.
         #[arg(long)]
-        json: bool,
+        keep: Option<PathBuf>,
     },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
+impl Cli {
+    fn clock(&self) -> Arc<dyn Clock> {
+        match self.now {
+            Some(now) => Arc::new(FakeClock::new(now)),
+            None => Arc::new(SystemClock),
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Cmd::Demo { customers, days, commands_per_customer_day, seed, policy, json } => {
-            let start_ms = "2025-12-29T00:00:00+08:00".parse::<ledger_core::Timestamp>()?.as_millis();
-            let spec = workload::WorkloadSpec { customers, days, commands_per_customer_day, seed, start_ms };
-            let report = demo::run(spec, &policy)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                demo::print_human(&report);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match ops::run(&cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if cli.json {
+                println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
             }
-            Ok(ExitCode::SUCCESS)
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -54,7 +54,7 @@ impl AccountClass {
 
 impl fmt::Display for AccountClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             AccountClass::I => "I",
             AccountClass::II => "II",
             AccountClass::III => "III",

@@ -478,7 +478,7 @@ impl Writer {
                         let _ = reply.send(self.state.clone());
                     }
                     Request::Close { reply } => {
-                        let _ = reply.send(self.snapshot());
+                        let _ = reply.send(self.snapshot().and_then(|()| self.store.flush()));
                         return;
                     }
                     Request::Submit { .. } => {}

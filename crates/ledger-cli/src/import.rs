@@ -1,0 +1,172 @@
+//! `ledger-cli import FILE.jsonl`: stream commands through the engine in batches. Every input
+//! line gets one result line (in input order) in `--results`; a malformed line is reported with
+//! its line number and reason and does not stop the rest. Re-running an import is idempotent:
+//! command ids already answered get their first answer again (`duplicate`).
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use ledger_core::{Command, parse_command};
+use serde_json::{Value, json};
+
+use crate::ops::{ReasonCounts, check_failed, open_ledger, receipt_json};
+use crate::{Cli, progress};
+
+#[derive(Default)]
+struct Summary {
+    lines: u64,
+    accepted: u64,
+    rejected: u64,
+    duplicates: u64,
+    malformed: u64,
+    rejected_by_reason: ReasonCounts,
+    first_malformed: Option<String>,
+}
+
+/// A line waiting for its batch: either a command to submit or its parse error.
+enum Pending {
+    Command(u64, Command),
+    Malformed(u64, String),
+}
+
+pub fn run(cli: &Cli, file: &Path, results: Option<&Path>, batch_len_max: usize) -> anyhow::Result<ExitCode> {
+    if batch_len_max == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = BufReader::new(input);
+    let mut results = match results {
+        Some(path) => {
+            Some(BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
+        }
+        None => None,
+    };
+    let ledger = open_ledger(cli)?;
+    let bar = progress::bar(size, "bytes");
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut commands = 0;
+    let mut line = String::new();
+    let mut line_no = 0u64;
+    let mut read_bytes = 0u64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .with_context(|| format!("reading {} at line {}", file.display(), line_no + 1))?;
+        if read == 0 {
+            break;
+        }
+        line_no += 1;
+        read_bytes += read as u64;
+        let text = line.trim();
+        if text.is_empty() {
+            pending.push(Pending::Malformed(line_no, "blank line".into()));
+        } else {
+            match parse_command(text, ledger.now()) {
+                Ok(command) => {
+                    pending.push(Pending::Command(line_no, command));
+                    commands += 1;
+                }
+                Err(err) => pending.push(Pending::Malformed(line_no, err.to_string())),
+            }
+        }
+        if commands >= batch_len_max {
+            flush(&ledger, &mut pending, &mut results, &mut summary)?;
+            commands = 0;
+            bar.set_position(read_bytes);
+            bar.set_message(format!(
+                "{:.0} commands/s",
+                summary.lines as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            ));
+        }
+    }
+    flush(&ledger, &mut pending, &mut results, &mut summary)?;
+    bar.finish_and_clear();
+    if let Some(out) = results.as_mut() {
+        out.flush().context("writing the results")?;
+    }
+    let head = ledger.head()?;
+    ledger.close()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let answered = summary.accepted + summary.rejected + summary.duplicates;
+    let per_second = answered as f64 / seconds.max(1e-9);
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "file": file, "lines": summary.lines, "accepted": summary.accepted, "rejected": summary.rejected,
+                "rejected_by_reason": summary.rejected_by_reason, "duplicates": summary.duplicates,
+                "malformed": summary.malformed, "seconds": seconds, "commands_per_second": per_second,
+                "head": head.to_text(),
+            })
+        );
+    } else {
+        println!("imported {}: {} lines in {seconds:.2} s ({per_second:.0} commands/s)", file.display(), summary.lines);
+        println!("  accepted    {}", summary.accepted);
+        println!("  rejected    {}", summary.rejected);
+        for (reason, count) in &summary.rejected_by_reason {
+            println!("    {reason:<34} {count}");
+        }
+        println!("  duplicates  {} (answered before: same answer)", summary.duplicates);
+        println!("  malformed   {}", summary.malformed);
+        if let Some(first) = &summary.first_malformed {
+            println!("    first: {first}");
+        }
+        println!("  head {}", head.to_text());
+    }
+    Ok(if summary.malformed == 0 { ExitCode::SUCCESS } else { check_failed() })
+}
+
+fn flush(
+    ledger: &ledger_store::Ledger,
+    pending: &mut Vec<Pending>,
+    results: &mut Option<BufWriter<std::fs::File>>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let commands: Vec<Command> = pending
+        .iter()
+        .filter_map(|p| match p {
+            Pending::Command(_, command) => Some(command.clone()),
+            Pending::Malformed(..) => None,
+        })
+        .collect();
+    let mut receipts = ledger.submit_batch(commands).context("submitting a batch")?.into_iter();
+    for entry in pending.drain(..) {
+        summary.lines += 1;
+        let result: Value = match entry {
+            Pending::Malformed(line, error) => {
+                summary.malformed += 1;
+                summary.first_malformed.get_or_insert_with(|| format!("line {line}: {error}"));
+                json!({ "line": line, "status": "malformed", "error": error })
+            }
+            Pending::Command(line, command) => {
+                let receipt = receipts.next().context("the engine returned fewer receipts than commands")?;
+                match (receipt.duplicate, receipt.rejection()) {
+                    (true, _) => summary.duplicates += 1,
+                    (false, None) => summary.accepted += 1,
+                    (false, Some(reason)) => {
+                        summary.rejected += 1;
+                        *summary.rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1;
+                    }
+                }
+                let mut value = receipt_json(&receipt);
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("event");
+                    object.insert("line".into(), json!(line));
+                    object.insert("id".into(), json!(command.id.0));
+                }
+                value
+            }
+        };
+        if let Some(out) = results.as_mut() {
+            writeln!(out, "{result}").context("writing the results")?;
+        }
+    }
+    Ok(())
+}

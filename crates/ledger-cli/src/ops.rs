@@ -1,0 +1,481 @@
+//! The subcommands. Each prints a human report, or JSON with `--json`, and returns the exit code.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use ledger_core::{AccountId, CommandBody, CustomerId, Event, EventBody, Policy, Timestamp, parse_command};
+use ledger_store::{Error as StoreError, Head, Ledger, LedgerOptions, Reader, Receipt};
+use serde_json::{Value, json};
+
+use crate::{Cli, Cmd, demo, import, progress};
+
+/// Exit code 1: a check failed or a command was rejected.
+pub fn check_failed() -> ExitCode {
+    ExitCode::from(1)
+}
+
+pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Cmd::Init { policy } => init(cli, policy),
+        Cmd::Submit { command } => submit(cli, command.as_deref()),
+        Cmd::Import { file, results, batch } => import::run(cli, file, results.as_deref(), *batch),
+        Cmd::Replay => replay(cli),
+        Cmd::Verify { from, expect_head } => verify(cli, *from, expect_head.as_deref()),
+        Cmd::Head => head(cli),
+        Cmd::Balance { account } => balance(cli, AccountId(*account)),
+        Cmd::Usage { account, at } => usage(cli, AccountId(*account), *at),
+        Cmd::History { account, from, to, limit, after } => {
+            history(cli, AccountId(*account), *from, *to, *limit, *after)
+        }
+        Cmd::Accounts { customer } => accounts(cli, CustomerId(*customer)),
+        Cmd::Export { file, from, to } => export(cli, file, *from, *to),
+        Cmd::Backup { dir } => backup(cli, dir),
+        Cmd::Demo { customers, days, commands_per_customer_day, seed, policy, batch, keep } => {
+            let spec = demo::DemoSpec {
+                customers: *customers,
+                days: *days,
+                commands_per_customer_day: *commands_per_customer_day,
+                seed: *seed,
+                policy: policy.clone(),
+                batch: *batch,
+                keep: keep.clone(),
+            };
+            demo::run(cli, &spec)
+        }
+    }
+}
+
+/// Opens the ledger for writing (starting the writer thread).
+pub fn open_ledger(cli: &Cli) -> anyhow::Result<Ledger> {
+    let options = LedgerOptions { clock: cli.clock(), ..LedgerOptions::default() };
+    Ledger::open(&cli.db, options).with_context(|| format!("opening the ledger at {}", cli.db.display()))
+}
+
+/// Opens the ledger read-only (no lock: works next to a running writer).
+fn open_reader(cli: &Cli) -> anyhow::Result<Reader> {
+    Reader::open(&cli.db, cli.clock()).with_context(|| format!("opening the ledger at {} read-only", cli.db.display()))
+}
+
+fn print_json(value: &Value) {
+    println!("{value}");
+}
+
+fn load_policy(spec: &str) -> anyhow::Result<Policy> {
+    if Policy::preset_names().any(|name| name == spec) {
+        return Ok(Policy::preset(spec)?);
+    }
+    let path = Path::new(spec);
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{spec:?} is neither a preset (default, pboc-2018, pboc-2016) nor a readable file"))?;
+    let policy = if path.extension().is_some_and(|ext| ext == "json") {
+        Policy::from_json_str(&text)
+    } else {
+        Policy::from_toml_str(&text)
+    };
+    policy.with_context(|| format!("loading the policy file {spec}"))
+}
+
+fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
+    let policy = load_policy(spec)?;
+    let ledger = open_ledger(cli)?;
+    if ledger.head()?.seq > 0 {
+        bail!(
+            "{} already holds a ledger (head {}); init only creates new ones",
+            cli.db.display(),
+            ledger.head()?.to_text()
+        );
+    }
+    let name = policy.name.clone();
+    // The genesis command has a fixed id and time: the same init on the same inputs gives the
+    // same hashes, and recording it at the epoch lets historical commands be imported after it.
+    let command = ledger_core::Command {
+        id: ledger_core::CommandId(uuid::Uuid::nil()),
+        at: Timestamp::UNIX_EPOCH,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+    };
+    let receipt = ledger.submit(command)?;
+    if let Some(reason) = receipt.rejection() {
+        bail!("the policy was refused: {reason}");
+    }
+    let head = ledger.head()?;
+    ledger.close()?;
+    if cli.json {
+        print_json(&json!({ "db": cli.db, "policy": name, "head": head.to_text() }));
+    } else {
+        println!("created ledger {} with policy {name}; head {}", cli.db.display(), head.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON shape of a receipt (also the import result of an answered line).
+pub fn receipt_json(receipt: &Receipt) -> Value {
+    match receipt.rejection() {
+        None => {
+            json!({ "status": if receipt.duplicate { "duplicate" } else { "accepted" }, "seq": receipt.seq, "event": receipt.event })
+        }
+        Some(reason) => json!({
+            "status": if receipt.duplicate { "duplicate" } else { "rejected" },
+            "seq": receipt.seq,
+            "reason": reason.code(),
+            "detail": reason.to_string(),
+            "event": receipt.event,
+        }),
+    }
+}
+
+fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
+    let text = match text {
+        Some(text) if text != "-" => text.to_owned(),
+        _ => {
+            let mut buffer = String::new();
+            std::io::stdin().read_to_string(&mut buffer).context("reading the command from standard input")?;
+            buffer
+        }
+    };
+    let ledger = open_ledger(cli)?;
+    let command = match parse_command(text.trim(), ledger.now()) {
+        Ok(command) => command,
+        Err(err) => {
+            if cli.json {
+                print_json(&json!({ "status": "malformed", "error": err.to_string() }));
+            } else {
+                println!("malformed: {err}");
+            }
+            return Ok(check_failed());
+        }
+    };
+    let receipt = ledger.submit(command)?;
+    ledger.close()?;
+    if cli.json {
+        print_json(&receipt_json(&receipt));
+    } else {
+        let duplicate = if receipt.duplicate { " (a retry: the first answer)" } else { "" };
+        match receipt.rejection() {
+            None => println!("accepted: seq {}{duplicate}", receipt.seq),
+            Some(reason) => println!("rejected: seq {} {reason}{duplicate}", receipt.seq),
+        }
+    }
+    Ok(if receipt.is_accepted() { ExitCode::SUCCESS } else { check_failed() })
+}
+
+fn rate(count: u64, started: Instant) -> f64 {
+    count as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}
+
+fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let reader = open_reader(cli)?;
+    let head = reader.head()?;
+    let bar = progress::bar(head.seq, "events");
+    let started = Instant::now();
+    let (replayed, report) = reader.replay_with_progress(&mut |seq| {
+        if seq % 4096 == 0 {
+            bar.set_position(seq);
+        }
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let snapshot_matches = reader.snapshot_state()? == replayed;
+    let ok = report.mismatches.is_empty() && snapshot_matches;
+    if cli.json {
+        let mismatches: Vec<Value> = report
+            .mismatches
+            .iter()
+            .map(|m| json!({ "account": m.account.0, "field": m.field, "expected": m.expected, "found": m.found }))
+            .collect();
+        print_json(&json!({
+            "ok": ok,
+            "events": report.events,
+            "seconds": seconds,
+            "events_per_second": rate(report.events, started),
+            "head": report.head.to_text(),
+            "snapshot_matches_replay": snapshot_matches,
+            "mismatches": mismatches,
+        }));
+    } else {
+        println!(
+            "replayed {} events in {seconds:.2} s ({:.0} events/s); head {}",
+            report.events,
+            rate(report.events, started),
+            report.head.to_text()
+        );
+        println!("snapshot + tail state matches the replay: {}", if snapshot_matches { "yes" } else { "NO" });
+        if report.mismatches.is_empty() {
+            println!("read models: no mismatch");
+        }
+        for m in &report.mismatches {
+            println!("MISMATCH account {} {}: expected {}, found {}", m.account, m.field, m.expected, m.found);
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
+}
+
+fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result<ExitCode> {
+    let expect = expect_head.map(Head::parse).transpose()?;
+    let reader = open_reader(cli)?;
+    let total = reader.head().map(|head| head.seq).unwrap_or(0);
+    let bar = progress::bar(total, "events");
+    let started = Instant::now();
+    let result = reader.verify_with_progress(from, expect, &mut |seq| {
+        if seq % 4096 == 0 {
+            bar.set_position(seq);
+        }
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            if cli.json {
+                print_json(&json!({
+                    "ok": true,
+                    "from": report.from_seq,
+                    "events_checked": report.events_checked,
+                    "head": report.head.to_text(),
+                    "events_per_second": rate(report.events_checked, started),
+                }));
+            } else {
+                println!(
+                    "OK: {} events verified from seq {} ({:.0} events/s); head {}",
+                    report.events_checked,
+                    report.from_seq,
+                    rate(report.events_checked, started),
+                    report.head.to_text()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err @ (StoreError::Corruption { .. } | StoreError::HeadMismatch(_))) => {
+            let seq = match &err {
+                StoreError::Corruption { seq, .. } => Some(*seq),
+                _ => None,
+            };
+            if cli.json {
+                print_json(&json!({ "ok": false, "first_bad_seq": seq, "error": err.to_string() }));
+            } else {
+                println!("FAILED: {err}");
+            }
+            Ok(check_failed())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn head(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let head = open_reader(cli)?.head()?;
+    if cli.json {
+        print_json(&json!({ "seq": head.seq, "hash": hex::encode(head.hash), "head": head.to_text() }));
+    } else {
+        println!("{}", head.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unknown_account(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
+    if cli.json {
+        print_json(&json!({ "error": format!("account {account} does not exist") }));
+    } else {
+        println!("account {account} does not exist");
+    }
+    Ok(check_failed())
+}
+
+fn balance(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
+    let Some(found) = open_reader(cli)?.account(account)? else { return unknown_account(cli, account) };
+    if cli.json {
+        print_json(
+            &json!({ "account": account.0, "balance": found.balance, "class": found.class, "status": found.status }),
+        );
+    } else {
+        let status = format!("{:?}", found.status).to_lowercase();
+        println!("account {account}: {} CNY (Class {}, {status})", found.balance, found.class);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn opt(amount: Option<ledger_core::Amount>) -> String {
+    amount.map_or("-".into(), |a| a.to_string())
+}
+
+fn usage(cli: &Cli, account: AccountId, at: Option<Timestamp>) -> anyhow::Result<ExitCode> {
+    let reader = open_reader(cli)?;
+    let at = at.unwrap_or_else(|| reader.now());
+    let Some(report) = reader.usage_at(account, at)? else { return unknown_account(cli, account) };
+    if cli.json {
+        let buckets: Vec<Value> = report
+            .buckets
+            .iter()
+            .map(|b| {
+                json!({
+                    "bucket": b.bucket, "day_used": b.day_used, "day_cap": b.day_cap, "day_remaining": b.day_remaining,
+                    "year_used": b.year_used, "year_cap": b.year_cap, "year_remaining": b.year_remaining,
+                })
+            })
+            .collect();
+        print_json(
+            &json!({ "account": account.0, "class": report.class, "at": report.at, "policy": report.policy, "buckets": buckets }),
+        );
+    } else {
+        println!(
+            "account {account} (Class {}) at {}, policy {}",
+            report.class,
+            report.at,
+            report.policy.as_deref().unwrap_or("(none in force)")
+        );
+        if report.buckets.is_empty() {
+            println!("no limit buckets for this class");
+        } else {
+            println!(
+                "{:<8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                "bucket", "day used", "day cap", "day left", "year used", "year cap", "year left"
+            );
+            for b in &report.buckets {
+                println!(
+                    "{:<8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                    b.bucket,
+                    b.day_used.to_string(),
+                    opt(b.day_cap),
+                    opt(b.day_remaining),
+                    b.year_used.to_string(),
+                    opt(b.year_cap),
+                    opt(b.year_remaining)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One history line for `account`: what the event did to it.
+fn describe(account: AccountId, event: &Event) -> (String, String, String) {
+    match &event.body {
+        EventBody::AccountOpened { class, .. } => ("opened".into(), format!("Class {class}"), String::new()),
+        EventBody::AccountClosed { .. } => ("closed".into(), String::new(), String::new()),
+        EventBody::Posted(posting) => {
+            let kind =
+                serde_json::to_value(posting.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let debit = posting.debit.as_ref().filter(|leg| leg.account == account);
+            let credit = posting.credit.as_ref().filter(|leg| leg.account == account);
+            let (signed, after) = match (debit, credit) {
+                (Some(leg), _) => (format!("-{}", posting.amount), leg.balance_after.to_string()),
+                (_, Some(leg)) => (format!("+{}", posting.amount), leg.balance_after.to_string()),
+                _ => (posting.amount.to_string(), String::new()),
+            };
+            (
+                kind,
+                signed,
+                format!(
+                    "balance {after}{}",
+                    posting.counterparty.as_ref().map(|c| format!("  {c}")).unwrap_or_default()
+                ),
+            )
+        }
+        EventBody::PolicyScheduled { .. } => ("policy".into(), String::new(), String::new()),
+        EventBody::Rejected { reason, .. } => ("rejected".into(), reason.code().into(), String::new()),
+    }
+}
+
+fn history(
+    cli: &Cli,
+    account: AccountId,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    limit: usize,
+    after: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let reader = open_reader(cli)?;
+    if reader.account(account)?.is_none() {
+        return unknown_account(cli, account);
+    }
+    let page = reader.history(account, from, to, after, limit)?;
+    if cli.json {
+        let entries: Vec<Value> =
+            page.entries.iter().map(|(seq, event)| json!({ "seq": seq, "event": event })).collect();
+        print_json(&json!({ "account": account.0, "entries": entries, "next_after": page.next_after_seq }));
+    } else {
+        for (seq, event) in &page.entries {
+            let (kind, amount, rest) = describe(account, event);
+            let line = format!("{seq:<8}  {}  {kind:<18} {amount:>14}  {rest}", event.at);
+            println!("{}", line.trim_end());
+        }
+        if let Some(next) = page.next_after_seq {
+            println!("(more: --after {next})");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn accounts(cli: &Cli, customer: CustomerId) -> anyhow::Result<ExitCode> {
+    let list = open_reader(cli)?.customer_accounts(customer)?;
+    if cli.json {
+        let accounts: Vec<Value> = list
+            .iter()
+            .map(|a| json!({ "account": a.id.0, "class": a.class, "status": a.status, "balance": a.balance, "binding": a.binding }))
+            .collect();
+        print_json(&json!({ "customer": customer.0, "accounts": accounts }));
+    } else if list.is_empty() {
+        println!("customer {customer} has no accounts");
+    } else {
+        for a in &list {
+            let bound = match &a.binding {
+                Some(ledger_core::Binding::Account(id)) => format!("bound to {id}"),
+                Some(ledger_core::Binding::External { reference, .. }) => format!("bound to {reference}"),
+                None => String::new(),
+            };
+            let status = format!("{:?}", a.status).to_lowercase();
+            let line =
+                format!("{:<12}  Class {:<3}  {status:<6}  {:>16}  {bound}", a.id.0, a.class, a.balance.to_string());
+            println!("{}", line.trim_end());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>) -> anyhow::Result<ExitCode> {
+    let reader = open_reader(cli)?;
+    let written = if file == Path::new("-") {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        reader.export(from, to, &mut out)?
+    } else {
+        let handle = std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?;
+        let mut out = std::io::BufWriter::new(handle);
+        reader.export(from, to, &mut out)?
+    };
+    if file != Path::new("-") {
+        if cli.json {
+            print_json(&json!({ "file": file, "records": written }));
+        } else {
+            println!("exported {written} records to {}", file.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backup(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
+    if dir.exists() {
+        bail!("{} already exists; a backup goes into a new directory", dir.display());
+    }
+    let ledger = open_ledger(cli)?;
+    ledger.backup(dir).with_context(|| format!("writing the backup to {}", dir.display()))?;
+    ledger.close()?;
+    let copy = Reader::open(dir, cli.clock()).context("opening the backup")?;
+    let report = copy.verify(1, None).context("verifying the backup")?;
+    let replay = copy.replay().context("replaying the backup")?;
+    if cli.json {
+        print_json(
+            &json!({ "dir": dir, "events_verified": report.events_checked, "head": report.head.to_text(), "mismatches": replay.mismatches.len() }),
+        );
+    } else {
+        println!(
+            "backup written to {} and verified: {} events, head {}",
+            dir.display(),
+            report.events_checked,
+            report.head.to_text()
+        );
+    }
+    Ok(if replay.mismatches.is_empty() { ExitCode::SUCCESS } else { check_failed() })
+}
+
+/// Counts per reason code, for summaries.
+pub type ReasonCounts = BTreeMap<String, u64>;

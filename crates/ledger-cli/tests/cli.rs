@@ -1,0 +1,289 @@
+//! End to end: the built `ledger-cli` binary on temporary directories.
+
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use expect_test::expect;
+use serde_json::Value;
+
+const NOW: &str = "2026-03-02T12:00:00+08:00";
+
+/// Runs `ledger-cli --db DB --now NOW ARGS`; returns (exit code, stdout, stderr).
+fn cli(db: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger-cli"))
+        .arg("--db")
+        .arg(db)
+        .args(["--now", NOW])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+}
+
+fn id(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// Customer 7: Class I 70, Class II 71 (pboc-2018), with limit breaches and bad lines.
+fn import_file(dir: &Path) -> PathBuf {
+    let lines = [
+        format!(
+            r#"{{"type":"open_account","id":"{}","at":"2026-03-02T09:00:00+08:00","account":70,"customer":7,"class":"I","verified_in_person":true}}"#,
+            id(1)
+        ),
+        format!(
+            r#"{{"type":"cash_deposit","id":"{}","at":"2026-03-02T09:00:00+08:00","account":70,"amount":"100000"}}"#,
+            id(2)
+        ),
+        format!(
+            r#"{{"type":"open_account","id":"{}","at":"2026-03-02T09:00:00+08:00","account":71,"customer":7,"class":"II","binding":{{"account":70}},"verified_in_person":true}}"#,
+            id(3)
+        ),
+        format!(
+            r#"{{"type":"internal_transfer","id":"{}","at":"2026-03-02T09:30:00+08:00","from":70,"to":71,"amount":"20000"}}"#,
+            id(4)
+        ),
+        format!(
+            r#"{{"type":"payment","id":"{}","at":"2026-03-02T10:00:00+08:00","from":71,"merchant":"Metro","amount":"6000"}}"#,
+            id(5)
+        ),
+        format!(
+            r#"{{"type":"payment","id":"{}","at":"2026-03-02T10:05:00+08:00","from":71,"merchant":"Metro","amount":"4000.01"}}"#,
+            id(6)
+        ),
+        format!(r#"{{"type":"teleport","id":"{}"}}"#, id(7)),
+        "not json at all".to_owned(),
+        format!(r#"{{"type":"payment","id":"{}","from":71,"merchant":"Metro","amount":"1.234"}}"#, id(9)),
+        String::new(),
+        format!(
+            r#"{{"type":"outbound_transfer","id":"{}","at":"2026-03-02T10:10:00+08:00","from":71,"counterparty":"EXT-1","amount":"4000"}}"#,
+            id(11)
+        ),
+        format!(
+            r#"{{"type":"open_account","id":"{}","at":"2026-03-02T10:20:00+08:00","account":73,"customer":7,"class":"III","binding":{{"account":70}}}}"#,
+            id(12)
+        ),
+        format!(
+            r#"{{"type":"cash_deposit","id":"{}","at":"2026-03-02T10:20:00+08:00","account":73,"amount":"100"}}"#,
+            id(13)
+        ),
+        format!(
+            r#"{{"type":"payment","id":"{}","at":"2026-03-02T10:00:00+08:00","from":71,"merchant":"Metro","amount":"6000"}}"#,
+            id(5)
+        ),
+    ];
+    let path = dir.join("commands.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn operators_and_auditors_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    let (code, out, err) = cli(&db, &["init", "--policy", "pboc-2018"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = cli(&db, &["init"]);
+    assert_eq!(code, 2, "a second init is refused");
+    assert!(err.contains("already holds a ledger"), "{err}");
+
+    // Import: malformed lines are reported with their line numbers and do not stop the rest.
+    let file = import_file(dir.path());
+    let results = dir.path().join("results.jsonl");
+    let (code, out, err) =
+        cli(&db, &["--json", "import", file.to_str().unwrap(), "--results", results.to_str().unwrap()]);
+    assert_eq!(code, 1, "malformed lines make the import exit 1: {out}{err}");
+    let summary = json(&out);
+    assert_eq!((summary["accepted"].as_u64(), summary["rejected"].as_u64()), (Some(7), Some(2)), "{summary}");
+    assert_eq!((summary["malformed"].as_u64(), summary["duplicates"].as_u64()), (Some(4), Some(1)), "{summary}");
+    assert_eq!(summary["rejected_by_reason"]["LIMIT_EXCEEDED"], 1);
+    assert_eq!(summary["rejected_by_reason"]["FLOW_NOT_ALLOWED"], 1);
+    let lines: Vec<Value> = std::fs::read_to_string(&results).unwrap().lines().map(json).collect();
+    assert_eq!(lines.len(), 14, "one result per input line");
+    for (index, line) in lines.iter().enumerate() {
+        assert_eq!(line["line"].as_u64(), Some(index as u64 + 1));
+    }
+    assert_eq!(lines[5]["reason"], "LIMIT_EXCEEDED");
+    assert_eq!(lines[6]["status"], "malformed");
+    assert!(lines[6]["error"].as_str().unwrap().contains("teleport"), "{}", lines[6]);
+    assert!(lines[8]["error"].as_str().unwrap().contains("decimal"), "{}", lines[8]);
+    assert_eq!(lines[9]["error"], "blank line");
+    assert_eq!((lines[13]["status"].as_str(), &lines[13]["seq"]), (Some("duplicate"), &lines[4]["seq"]));
+    let (_, head_text, _) = cli(&db, &["head"]);
+
+    // Re-running the same import changes nothing: every answered line is a duplicate.
+    let (code, out, _) = cli(&db, &["--json", "import", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let again = json(&out);
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(10)), "{again}");
+    assert_eq!(cli(&db, &["head"]).1, head_text);
+
+    // Queries, human output.
+    let (code, out, _) = cli(&db, &["balance", "71"]);
+    assert_eq!(code, 0);
+    expect![[r#"
+        account 71: 10000.00 CNY (Class II, open)
+    "#]]
+    .assert_eq(&out);
+    let (_, out, _) = cli(&db, &["usage", "71"]);
+    expect![[r#"
+        account 71 (Class II) at 2026-03-02T12:00:00+08:00, policy pboc-2018
+        bucket       day used      day cap     day left    year used     year cap    year left
+        in               0.00     10000.00     10000.00         0.00    200000.00    200000.00
+        out          10000.00     10000.00         0.00     10000.00    200000.00    190000.00
+    "#]]
+    .assert_eq(&out);
+    let (_, out, _) = cli(&db, &["history", "71", "--limit", "3"]);
+    expect![[r#"
+        4         2026-03-02T09:00:00+08:00  opened                   Class II
+        5         2026-03-02T09:30:00+08:00  internal_transfer       +20000.00  balance 20000.00
+        6         2026-03-02T10:00:00+08:00  payment                  -6000.00  balance 14000.00  Metro
+        (more: --after 6)
+    "#]]
+    .assert_eq(&out);
+    let (_, out, _) = cli(&db, &["accounts", "7"]);
+    expect![[r#"
+        70            Class I    open            80000.00
+        71            Class II   open            10000.00  bound to 70
+        73            Class III  open                0.00  bound to 70
+    "#]]
+    .assert_eq(&out);
+    let (code, out, _) = cli(&db, &["balance", "99"]);
+    assert_eq!((code, out.trim()), (1, "account 99 does not exist"));
+
+    // Queries, JSON.
+    let usage = json(&cli(&db, &["--json", "usage", "71"]).1);
+    assert_eq!(usage["buckets"][1]["bucket"], "out");
+    assert_eq!(
+        (usage["buckets"][1]["day_used"].as_str(), usage["buckets"][1]["day_remaining"].as_str()),
+        (Some("10000.00"), Some("0.00"))
+    );
+    let tomorrow = json(&cli(&db, &["--json", "usage", "71", "--at", "2026-03-03T00:00:00+08:00"]).1);
+    assert_eq!(tomorrow["buckets"][1]["day_remaining"], "10000.00");
+    let history = json(
+        &cli(
+            &db,
+            &["--json", "history", "71", "--from", "2026-03-02T09:45:00+08:00", "--to", "2026-03-02T10:05:00+08:00"],
+        )
+        .1,
+    );
+    assert_eq!(history["entries"].as_array().unwrap().len(), 1);
+
+    // Submit: a rejection exits 1 with its reason; a malformed command exits 1 too.
+    let over = format!(r#"{{"type":"payment","id":"{}","from":71,"merchant":"Metro","amount":"0.01"}}"#, id(20));
+    let (code, out, _) = cli(&db, &["submit", &over]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("rejected: seq 11 LIMIT_EXCEEDED"), "{out}");
+    let (code, out, _) = cli(&db, &["submit", "{\"type\":\"payment\"}"]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("malformed:"), "{out}");
+
+    // Verify, with the head an auditor recorded.
+    let (code, out, _) = cli(&db, &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, head, _) = cli(&db, &["head"]);
+    let (code, out, _) = cli(&db, &["verify", "--expect-head", head.trim()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = cli(&db, &["verify", "--expect-head", &format!("99:{}", "ab".repeat(32))]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("truncated"), "{out}");
+
+    // Replay: no mismatch on an untouched ledger.
+    let (code, out, _) = cli(&db, &["replay"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read models: no mismatch"), "{out}");
+
+    // Export, checked by the independent Python verifier.
+    let export = dir.path().join("export.jsonl");
+    let (code, out, _) = cli(&db, &["export", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let verifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_export.py");
+    let python =
+        Command::new("python3").arg(&verifier).arg(&export).args(["--expect-head", head.trim()]).output().unwrap();
+    assert!(python.status.success(), "{}", String::from_utf8_lossy(&python.stdout));
+
+    // Backup: opens and verifies.
+    let backup = dir.path().join("backup");
+    let (code, out, err) = cli(&db, &["backup", backup.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(cli(&backup, &["verify"]).0, 0);
+
+    // One byte flipped inside a database file: verify names the record.
+    let record5: Value = std::fs::read_to_string(&export).unwrap().lines().nth(4).map(json).unwrap();
+    let hash5 = hex_bytes(record5["hash"].as_str().unwrap());
+    let mut flipped = false;
+    for entry in std::fs::read_dir(&db).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(at) = bytes.windows(32).position(|w| w == hash5.as_slice()) {
+            bytes[at + 32] ^= 0x01; // the first byte of record 5's event
+            std::fs::write(&path, bytes).unwrap();
+            flipped = true;
+            break;
+        }
+    }
+    assert!(flipped, "record 5 was not found in the database files");
+    let (code, out, _) = cli(&db, &["verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("corruption at sequence 5"), "{out}");
+    let (code, out, _) = cli(&db, &["--json", "verify"]);
+    assert_eq!((code, json(&out)["first_bad_seq"].as_u64()), (1, Some(5)), "{out}");
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = cli(&dir.path().join("missing"), &["verify"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no ledger at"), "{err}");
+    let (code, _, _) = cli(dir.path(), &["balance", "not-a-number"]);
+    assert_eq!(code, 2);
+    let (code, _, err) = cli(&dir.path().join("x"), &["init", "--policy", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("neither a preset"), "{err}");
+}
+
+#[test]
+fn demo_runs_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = cli(&dir.path().join("unused"), &["--json", "demo", "--customers", "50", "--days", "3"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report = json(&out);
+    assert_eq!(report["money_conserved"], true);
+    assert_eq!(report["replay_mismatches"], 0);
+    assert!(report["head"].as_str().unwrap().contains(':'));
+}
+
+#[test]
+fn every_example_in_commands_md_is_accepted() {
+    let doc = include_str!("../../../docs/COMMANDS.md");
+    let block = doc.split("```jsonl").nth(1).unwrap().split("```").next().unwrap();
+    let lines: Vec<&str> = block.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 13);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    assert_eq!(cli(&db, &["init", "--policy", "pboc-2018"]).0, 0);
+    let mut kinds = std::collections::BTreeSet::new();
+    for line in lines {
+        kinds.insert(json(line)["type"].as_str().unwrap().to_owned());
+        let (code, out, err) = cli(&db, &["submit", line]);
+        assert_eq!(code, 0, "{line}\n{out}{err}");
+        assert!(out.starts_with("accepted"), "{out}");
+    }
+    assert_eq!(kinds.len(), 11, "one example per command type: {kinds:?}");
+}
