@@ -21,6 +21,7 @@ struct Summary {
     accepted: u64,
     rejected: u64,
     duplicates: u64,
+    conflicts: u64,
     malformed: u64,
     rejected_by_reason: ReasonCounts,
     first_malformed: Option<String>,
@@ -94,7 +95,7 @@ pub fn run(cli: &Cli, file: &Path, results: Option<&Path>, batch_len_max: usize)
     let head = ledger.head()?;
     ledger.close()?;
     let seconds = started.elapsed().as_secs_f64();
-    let answered = summary.accepted + summary.rejected + summary.duplicates;
+    let answered = summary.accepted + summary.rejected + summary.duplicates + summary.conflicts;
     let per_second = answered as f64 / seconds.max(1e-9);
     if cli.json {
         println!(
@@ -102,6 +103,7 @@ pub fn run(cli: &Cli, file: &Path, results: Option<&Path>, batch_len_max: usize)
             json!({
                 "file": file, "lines": summary.lines, "accepted": summary.accepted, "rejected": summary.rejected,
                 "rejected_by_reason": summary.rejected_by_reason, "duplicates": summary.duplicates,
+                "conflicts": summary.conflicts,
                 "malformed": summary.malformed, "seconds": seconds, "commands_per_second": per_second,
                 "head": head.to_text(),
             })
@@ -114,13 +116,14 @@ pub fn run(cli: &Cli, file: &Path, results: Option<&Path>, batch_len_max: usize)
             println!("    {reason:<34} {count}");
         }
         println!("  duplicates  {} (answered before: same answer)", summary.duplicates);
+        println!("  conflicts   {} (id already used for a different request: nothing done)", summary.conflicts);
         println!("  malformed   {}", summary.malformed);
         if let Some(first) = &summary.first_malformed {
             println!("    first: {first}");
         }
         println!("  head {}", head.to_text());
     }
-    Ok(if summary.malformed == 0 { ExitCode::SUCCESS } else { check_failed() })
+    Ok(if summary.malformed == 0 && summary.conflicts == 0 { ExitCode::SUCCESS } else { check_failed() })
 }
 
 fn flush(
@@ -148,6 +151,7 @@ fn flush(
             Pending::Command(line, command) => {
                 let receipt = receipts.next().context("the engine returned fewer receipts than commands")?;
                 match (receipt.duplicate, receipt.rejection()) {
+                    _ if receipt.conflict => summary.conflicts += 1,
                     (true, _) => summary.duplicates += 1,
                     (false, None) => summary.accepted += 1,
                     (false, Some(reason)) => {

@@ -113,6 +113,15 @@ fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
 
 /// The JSON shape of a receipt (also the import result of an answered line).
 pub fn receipt_json(receipt: &Receipt) -> Value {
+    if receipt.conflict {
+        return json!({
+            "status": "conflict",
+            "seq": receipt.seq,
+            "reason": "ID_CONFLICT",
+            "detail": format!("the id was used at seq {} for a different request; nothing was done", receipt.seq),
+            "event": receipt.event,
+        });
+    }
     match receipt.rejection() {
         None => {
             json!({ "status": if receipt.duplicate { "duplicate" } else { "accepted" }, "seq": receipt.seq, "event": receipt.event })
@@ -155,6 +164,10 @@ fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
     } else {
         let duplicate = if receipt.duplicate { " (a retry: the first answer)" } else { "" };
         match receipt.rejection() {
+            _ if receipt.conflict => println!(
+                "conflict: ID_CONFLICT: the id was used at seq {} for a different request; nothing was done",
+                receipt.seq
+            ),
             None => println!("accepted: seq {}{duplicate}", receipt.seq),
             Some(reason) => println!("rejected: seq {} {reason}{duplicate}", receipt.seq),
         }

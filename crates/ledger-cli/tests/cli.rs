@@ -185,6 +185,10 @@ fn operators_and_auditors_workflow() {
     let (code, out, _) = cli(&db, &["submit", &over]);
     assert_eq!(code, 1);
     assert!(out.starts_with("rejected: seq 11 LIMIT_EXCEEDED"), "{out}");
+    let reused = format!(r#"{{"type":"payment","id":"{}","from":71,"merchant":"Metro","amount":"1"}}"#, id(5));
+    let (code, out, _) = cli(&db, &["submit", &reused]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("conflict: ID_CONFLICT: the id was used at seq 6"), "{out}");
     let (code, out, _) = cli(&db, &["submit", "{\"type\":\"payment\"}"]);
     assert_eq!(code, 1);
     assert!(out.starts_with("malformed:"), "{out}");

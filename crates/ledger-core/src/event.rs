@@ -50,6 +50,56 @@ pub enum EventBody {
     },
 }
 
+impl Event {
+    /// The request this event answered, rebuilt from what the event records (business time
+    /// aside). A retry whose body differs from it reuses the id for another request: a conflict.
+    pub fn request(&self) -> Option<CommandBody> {
+        Some(match &self.body {
+            EventBody::AccountOpened { account, customer, class, binding, verified_in_person, with_card } => {
+                CommandBody::OpenAccount {
+                    account: *account,
+                    customer: *customer,
+                    class: *class,
+                    binding: binding.clone(),
+                    verified_in_person: *verified_in_person,
+                    with_card: *with_card,
+                }
+            }
+            EventBody::AccountClosed { account } => CommandBody::CloseAccount { account: *account },
+            EventBody::PolicyScheduled { effective_from, policy } => {
+                CommandBody::ChangePolicy { effective_from: *effective_from, policy: policy.clone() }
+            }
+            EventBody::Rejected { command, .. } => command.clone(),
+            EventBody::Posted(posting) => {
+                let debit = posting.debit.as_ref().map(|leg| leg.account);
+                let credit = posting.credit.as_ref().map(|leg| leg.account);
+                let text = posting.counterparty.clone();
+                let amount = posting.amount;
+                match posting.kind {
+                    PostingKind::CashDeposit => CommandBody::CashDeposit { account: credit?, amount },
+                    PostingKind::CashWithdrawal => CommandBody::CashWithdrawal { account: debit?, amount },
+                    PostingKind::InternalTransfer => {
+                        CommandBody::InternalTransfer { from: debit?, to: credit?, amount }
+                    }
+                    PostingKind::InboundTransfer => {
+                        CommandBody::InboundTransfer { to: credit?, counterparty: text?, amount }
+                    }
+                    PostingKind::OutboundTransfer => {
+                        CommandBody::OutboundTransfer { from: debit?, counterparty: text?, amount }
+                    }
+                    PostingKind::Payment => CommandBody::Payment { from: debit?, merchant: text?, amount },
+                    PostingKind::WealthPurchase => {
+                        CommandBody::WealthPurchase { account: debit?, product: text?, amount }
+                    }
+                    PostingKind::WealthRedemption => {
+                        CommandBody::WealthRedemption { account: credit?, product: text?, amount }
+                    }
+                }
+            }
+        })
+    }
+}
+
 /// An accepted movement of money.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Posting {

@@ -686,6 +686,7 @@ fn check_sequence(
                 );
                 prop_assert_eq!(new.len(), 1);
                 let event = new[0].clone();
+                prop_assert_eq!(event.request(), Some(command.body.clone()), "the event must record its request");
                 let expected = model.step(&command);
                 let got = match &event.body {
                     EventBody::Rejected { reason, .. } => Err(reason.clone()),

@@ -97,12 +97,15 @@ impl Default for LedgerOptions {
 }
 
 /// The answer to one command: the event recorded for it (an acceptance or a rejection) and its
-/// sequence number. A retried command id gets its first receipt again, with `duplicate` set.
+/// sequence number. A retried command id gets its first receipt again, with `duplicate` set; if
+/// the retry's request differs from the first (business time aside), `conflict` is also set and
+/// nothing is done: the id belongs to the first request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
     pub seq: u64,
     pub event: Event,
     pub duplicate: bool,
+    pub conflict: bool,
 }
 
 impl Receipt {
@@ -114,9 +117,9 @@ impl Receipt {
         }
     }
 
-    /// True if the command was accepted.
+    /// True if the command (not a conflicting reuse of its id) was accepted.
     pub fn is_accepted(&self) -> bool {
-        self.rejection().is_none()
+        !self.conflict && self.rejection().is_none()
     }
 }
 
@@ -561,12 +564,13 @@ impl Writer {
                             })?,
                             None => self.store.event(seq)?,
                         };
-                    receipts.push(Receipt { seq, event, duplicate: true });
+                    let conflict = event.request().as_ref() != Some(&command.body);
+                    receipts.push(Receipt { seq, event, duplicate: true, conflict });
                 }
                 Decision::Append(events) => {
                     for event in events {
                         let seq = self.append(&event, pending)?;
-                        receipts.push(Receipt { seq, event, duplicate: false });
+                        receipts.push(Receipt { seq, event, duplicate: false, conflict: false });
                     }
                 }
             }

@@ -146,6 +146,14 @@ fn retried_ids_get_the_same_receipt_across_a_restart() {
         (rejected.seq, &rejected.event, true)
     );
     assert_eq!(ledger.head().unwrap(), head, "retries append nothing");
+    assert!(!again_ok.conflict && !again_rejected.conflict);
+
+    // The same id with a different request is a conflict: nothing happens, the first answer shows.
+    let reused = ledger.submit(cmd(200, "2026-03-03 09:00:00", pay("999"))).unwrap();
+    assert!(reused.conflict && reused.duplicate && !reused.is_accepted());
+    assert_eq!((reused.seq, &reused.event), (accepted.seq, &accepted.event));
+    assert_eq!(ledger.head().unwrap(), head);
+    assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("19899")));
 }
 
 #[test]
