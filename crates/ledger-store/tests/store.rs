@@ -272,6 +272,22 @@ fn a_flipped_byte_in_a_record_is_reported_at_its_sequence() {
             other => panic!("reading seq {seq} must fail: {other:?}"),
         }
     }
+    // A flipped byte in a record's key: the record is gone from its place in the sequence.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    {
+        let db = raw_db(copy.path());
+        let log = db.cf_handle("log").unwrap();
+        let record = db.get_cf(log, 4u64.to_be_bytes()).unwrap().unwrap();
+        db.delete_cf(log, 4u64.to_be_bytes()).unwrap();
+        db.put_cf(log, (4u64 | 1 << 56).to_be_bytes(), record).unwrap();
+    }
+    let ledger = Ledger::open(copy.path(), options(&clock)).unwrap();
+    match ledger.verify(1, None) {
+        Err(Error::Corruption { seq: 4, detail }) => assert!(detail.contains("missing"), "{detail}"),
+        other => panic!("a moved key must be caught at seq 4: {other:?}"),
+    }
+    drop(ledger);
     // A deleted tail record: the log no longer reaches the committed head.
     let copy = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), copy.path());

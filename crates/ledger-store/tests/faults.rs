@@ -1,0 +1,167 @@
+//! Disk faults on a real small filesystem (a tmpfs this test mounts; CI runs as root): a full
+//! disk during a batch and a read-only filesystem. The batch is refused with a typed error,
+//! callers are told, nothing is half-written, and the ledger reopens cleanly.
+
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::Arc;
+
+use ledger_core::{AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
+use ledger_store::{Error, FakeClock, Ledger, LedgerOptions, Reader};
+use uuid::Uuid;
+
+/// A tmpfs mounted for the test, unmounted on drop.
+struct Tmpfs {
+    point: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let point = dir.path().join("mnt");
+        std::fs::create_dir(&point).unwrap();
+        mount(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", point.to_str().unwrap()]);
+        Tmpfs { point, _dir: dir }
+    }
+
+    fn remount(&self, options: &str) {
+        mount(&["-o", &format!("remount,{options}"), self.point.to_str().unwrap()]);
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Process::new("umount").arg("-l").arg(&self.point).status();
+    }
+}
+
+fn mount(args: &[&str]) {
+    let status = Process::new("mount").args(args).status();
+    match status {
+        Ok(status) if status.success() => {}
+        other => panic!(
+            "mount {args:?} failed ({other:?}): the disk-fault tests need root to mount a tmpfs (CI runs as root)"
+        ),
+    }
+}
+
+fn at() -> Timestamp {
+    "2026-03-02T09:00:00+08:00".parse().unwrap()
+}
+
+fn options() -> LedgerOptions {
+    LedgerOptions { clock: Arc::new(FakeClock::new(at())), ..LedgerOptions::default() }
+}
+
+fn genesis(ledger: &Ledger) {
+    let policy = Box::new(Policy::preset("default").unwrap());
+    let body = CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy };
+    ledger.submit(Command { id: CommandId(Uuid::from_u128(1)), at: at(), body }).unwrap();
+    let open = CommandBody::OpenAccount {
+        account: AccountId(1),
+        customer: CustomerId(1),
+        class: AccountClass::I,
+        binding: None,
+        verified_in_person: true,
+        with_card: false,
+    };
+    ledger.submit(Command { id: CommandId(Uuid::from_u128(2)), at: at(), body: open }).unwrap();
+}
+
+/// A batch of deposits whose events are large (long product names on redemptions).
+fn batch(n: u128) -> Vec<Command> {
+    (0..500u128)
+        .map(|i| Command {
+            id: CommandId(Uuid::from_u128(1_000_000 * (n + 1) + i)),
+            at: at(),
+            body: CommandBody::WealthRedemption {
+                account: AccountId(1),
+                product: "P".repeat(128),
+                amount: Amount::from_fen(1).unwrap(),
+            },
+        })
+        .collect()
+}
+
+fn check_reopens(path: &Path, acknowledged: &[Command], refused: &[Command]) {
+    let ledger = Ledger::open(path, options()).unwrap();
+    let head = ledger.head().unwrap();
+    assert_eq!(ledger.verify(1, Some(head)).unwrap().events_checked, head.seq);
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
+    let state = ledger.live_state().unwrap();
+    for command in acknowledged {
+        assert!(state.answer_seq(command.id).is_some(), "acknowledged {} lost", command.id);
+    }
+    for command in refused {
+        assert_eq!(state.answer_seq(command.id), None, "a refused batch was half-written: {}", command.id);
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_the_batch_and_loses_nothing_acknowledged() {
+    let fs = Tmpfs::mount("6m");
+    let path = fs.point.join("ledger");
+    let ledger = Ledger::open(&path, options()).unwrap();
+    genesis(&ledger);
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..400 {
+        let commands = batch(n);
+        match ledger.submit_batch(commands.clone()) {
+            Ok(receipts) => {
+                assert!(receipts.iter().all(|r| r.is_accepted()));
+                acknowledged.extend(commands);
+            }
+            Err(Error::Io(message)) => {
+                assert!(message.to_lowercase().contains("space"), "{message}");
+                refused = commands;
+                break;
+            }
+            Err(other) => panic!("a full disk must be an I/O error, not {other:?}"),
+        }
+    }
+    assert!(!refused.is_empty(), "the 6 MiB filesystem never filled up");
+    assert!(!acknowledged.is_empty());
+    // Callers keep being told while the disk is full; nothing is acknowledged by mistake.
+    let head_before = ledger.head().unwrap();
+    match ledger.submit_batch(batch(9_999)) {
+        Ok(receipts) => panic!("a write on a full disk was acknowledged: {} receipts", receipts.len()),
+        Err(Error::Io(_) | Error::Stopped(_)) => {}
+        Err(other) => panic!("unexpected error {other:?}"),
+    }
+    assert_eq!(ledger.head().unwrap(), head_before);
+    drop(ledger);
+    fs.remount("size=256m");
+    check_reopens(&path, &acknowledged, &refused);
+    println!(
+        "disk full: {} commands acknowledged before the disk filled; the refused batch of {} is absent",
+        acknowledged.len(),
+        refused.len()
+    );
+}
+
+#[test]
+fn a_read_only_filesystem_is_refused_clearly_and_still_verifies() {
+    let fs = Tmpfs::mount("64m");
+    let path = fs.point.join("ledger");
+    let ledger = Ledger::open(&path, options()).unwrap();
+    genesis(&ledger);
+    let acknowledged = batch(1);
+    ledger.submit_batch(acknowledged.clone()).unwrap();
+    ledger.close().unwrap();
+    fs.remount("ro");
+    match Ledger::open(&path, options()) {
+        Err(Error::Io(message)) => assert!(message.to_lowercase().contains("read-only"), "{message}"),
+        other => panic!("opening for writing on a read-only filesystem must fail clearly: {other:?}"),
+    }
+    // Auditors can still read and verify it.
+    let reader = Reader::open(&path, Arc::new(FakeClock::new(at()))).unwrap();
+    let head = reader.head().unwrap();
+    assert_eq!(reader.verify(1, Some(head)).unwrap().events_checked, head.seq);
+    drop(reader);
+    fs.remount("rw");
+    check_reopens(&path, &acknowledged, &[]);
+}
