@@ -1,8 +1,6 @@
 //! Many submitting threads plus readers during commits: every caller's receipts are in order,
 //! readers never see the head go back, and the result equals a replay.
 
-#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
