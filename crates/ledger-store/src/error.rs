@@ -35,11 +35,5 @@ pub enum Error {
     InvalidArgument(String),
 }
 
-impl From<rocksdb::Error> for Error {
-    fn from(err: rocksdb::Error) -> Error {
-        Error::Io(err.into_string())
-    }
-}
-
 /// `Result` with ledger-store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -445,6 +445,12 @@ impl Store {
     }
 }
 
+impl From<rocksdb::Error> for Error {
+    fn from(err: rocksdb::Error) -> Error {
+        Error::Io(err.into_string())
+    }
+}
+
 /// RocksDB's own checksums failing while reading record `seq` is corruption at that sequence.
 fn storage_error(seq: u64, err: rocksdb::Error) -> Error {
     if err.kind() == rocksdb::ErrorKind::Corruption {

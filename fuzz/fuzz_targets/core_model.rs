@@ -1,0 +1,158 @@
+//! Stateful: arbitrary command sequences drive ledger-core's decide/apply and the reference model
+//! of crates/ledger-core/tests/reference; every decision and balance must agree, money is
+//! conserved, and replaying the events rebuilds the same state.
+#![no_main]
+
+#[path = "../../crates/ledger-core/tests/reference/mod.rs"]
+mod reference;
+
+use ledger_core::{
+    AccountClass, AccountId, Binding, Command, CommandBody, CommandId, CustomerId, Decision, EventBody, ExternalKind,
+    Policy, RejectReason, State, Timestamp, decide,
+};
+use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use reference::{DAY_MS, Model, fen};
+use uuid::Uuid;
+
+fn account(u: &mut Unstructured) -> Result<AccountId> {
+    Ok(AccountId(u64::from(u.int_in_range(1u8..=4)?) * 10 + u64::from(u.int_in_range(0u8..=3)?)))
+}
+
+fn amount(u: &mut Unstructured) -> Result<ledger_core::Amount> {
+    let fen_count = match u.int_in_range(0u8..=3)? {
+        0 => u64::from(u.int_in_range(0u32..=300_000)?),
+        1 => u64::from(u.int_in_range(999_000u32..=1_000_100)?),
+        2 => u64::from(u.arbitrary::<u32>()?),
+        _ => u.int_in_range(0u64..=ledger_core::Amount::MAX_FEN)?,
+    };
+    Ok(fen(fen_count))
+}
+
+fn text(u: &mut Unstructured) -> Result<String> {
+    Ok(match u.int_in_range(0u8..=5)? {
+        0 => String::new(),
+        1 => "z".repeat(129),
+        n => format!("EXT-{}", n % 4),
+    })
+}
+
+fn body(u: &mut Unstructured, now_ms: i64, policies: &[Policy; 3]) -> Result<CommandBody> {
+    Ok(match u.int_in_range(0u8..=10)? {
+        0 => {
+            let account = account(u)?;
+            let class = [AccountClass::I, AccountClass::II, AccountClass::III][usize::from(u.int_in_range(0u8..=2)?)];
+            let binding = match u.int_in_range(0u8..=3)? {
+                0 => None,
+                1 => Some(Binding::Account(AccountId(account.0 / 10 * 10))),
+                2 => Some(Binding::Account(account_any(u)?)),
+                _ => Some(Binding::External {
+                    kind: if u.arbitrary()? { ExternalKind::CreditCard } else { ExternalKind::ClassI },
+                    reference: text(u)?,
+                }),
+            };
+            CommandBody::OpenAccount {
+                account,
+                customer: CustomerId(u64::from(u.int_in_range(1u8..=4)?)),
+                class,
+                binding,
+                verified_in_person: u.arbitrary()?,
+                with_card: u.arbitrary()?,
+            }
+        }
+        1 => CommandBody::CloseAccount { account: account(u)? },
+        2 => CommandBody::CashDeposit { account: account(u)?, amount: amount(u)? },
+        3 => CommandBody::CashWithdrawal { account: account(u)?, amount: amount(u)? },
+        4 => CommandBody::InternalTransfer { from: account(u)?, to: account(u)?, amount: amount(u)? },
+        5 => CommandBody::InboundTransfer { to: account(u)?, counterparty: text(u)?, amount: amount(u)? },
+        6 => CommandBody::OutboundTransfer { from: account(u)?, counterparty: text(u)?, amount: amount(u)? },
+        7 => CommandBody::Payment { from: account(u)?, merchant: text(u)?, amount: amount(u)? },
+        8 => CommandBody::WealthPurchase { account: account(u)?, product: text(u)?, amount: amount(u)? },
+        9 => CommandBody::WealthRedemption { account: account(u)?, product: text(u)?, amount: amount(u)? },
+        _ => {
+            let delay = [0, 3_600_000, DAY_MS, -60_000][usize::from(u.int_in_range(0u8..=3)?)];
+            let policy = policies[usize::from(u.int_in_range(0u8..=2)?)].clone();
+            let effective_from = Timestamp::from_millis(now_ms + delay).unwrap_or(Timestamp::UNIX_EPOCH);
+            CommandBody::ChangePolicy { effective_from, policy: Box::new(policy) }
+        }
+    })
+}
+
+fn account_any(u: &mut Unstructured) -> Result<AccountId> {
+    Ok(AccountId(u64::from(u.int_in_range(0u8..=50)?)))
+}
+
+fn run(u: &mut Unstructured) -> Result<()> {
+    let policies = ["default", "pboc-2018", "pboc-2016"].map(|name| Policy::preset(name).expect("preset"));
+    let mut now_ms = 1_767_088_800_000; // 2025-12-30T18:00:00+08:00
+    let mut commands = vec![Command {
+        id: CommandId(Uuid::from_u128(0)),
+        at: Timestamp::from_millis(now_ms).expect("time"),
+        body: CommandBody::ChangePolicy {
+            effective_from: Timestamp::UNIX_EPOCH,
+            policy: Box::new(policies[usize::from(u.int_in_range(0u8..=1)?)].clone()),
+        },
+    }];
+    for n in 1..=u.int_in_range(1u8..=120)? {
+        now_ms += match u.int_in_range(0u8..=5)? {
+            0 | 1 => 0,
+            2 => i64::from(u.int_in_range(1u32..=3_600_000)?),
+            3 => i64::from(u.int_in_range(3_600_000u32..=108_000_000)?),
+            4 => DAY_MS * i64::from(u.int_in_range(1u8..=40)?),
+            _ => -i64::from(u.int_in_range(1u32..=600_000)?),
+        };
+        let at = Timestamp::from_millis(now_ms).expect("time");
+        let command = if u.int_in_range(0u8..=15)? == 0 {
+            let pick = usize::from(u.arbitrary::<u8>()?) % commands.len();
+            Command { at, ..commands[pick].clone() }
+        } else {
+            Command { id: CommandId(Uuid::from_u128(u128::from(n))), at, body: body(u, now_ms, &policies)? }
+        };
+        commands.push(command);
+    }
+
+    let mut state = State::new();
+    let mut model = Model::default();
+    let mut events = Vec::new();
+    for command in &commands {
+        match decide(&state, command) {
+            Decision::Retry { seq } => {
+                let original: &ledger_core::Event = &events[(seq - 1) as usize];
+                let answer = match &original.body {
+                    EventBody::Rejected { reason, .. } => Err(reason.clone()),
+                    _ => Ok(()),
+                };
+                assert_eq!(Some(&answer), model.answers.get(&command.id.0), "retry answered differently");
+            }
+            Decision::Append(new) => {
+                assert!(!model.answers.contains_key(&command.id.0));
+                for event in new {
+                    let got: std::result::Result<(), RejectReason> = match &event.body {
+                        EventBody::Rejected { reason, .. } => Err(reason.clone()),
+                        _ => Ok(()),
+                    };
+                    assert_eq!(got, model.step(command), "decision differs for {command:?}");
+                    state.apply(&event).expect("apply");
+                    events.push(event);
+                }
+            }
+        }
+        let mut total = 0u128;
+        for (id, acc) in &model.accounts {
+            let core = state.account(AccountId(*id)).expect("account in core");
+            assert_eq!(core.balance.fen(), acc.balance);
+            total += u128::from(acc.balance);
+        }
+        assert_eq!(total + model.outflow_fen, model.inflow_fen, "money not conserved");
+    }
+    let mut replayed = State::new();
+    for event in &events {
+        replayed.apply(event).expect("replay");
+    }
+    assert_eq!(replayed, state);
+    Ok(())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = run(&mut Unstructured::new(data));
+});
