@@ -1,5 +1,7 @@
 //! Core-only benchmarks (no RocksDB): decide + apply per command, and replay (apply alone).
 
+#![expect(clippy::unwrap_used, reason = "a benchmark stops on a setup failure")]
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ledger_core::{
     AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Decision, Event, Policy,
@@ -17,14 +19,14 @@ fn command(n: u64, at: Timestamp, body: CommandBody) -> Command {
 /// 10,000 customers with a funded Class I and a Class II each, then transfers between uniformly
 /// spread accounts (a fixed LCG stands in for randomness so runs are comparable).
 fn workload() -> (Vec<Command>, Vec<Command>) {
-    let at = Timestamp::from_millis(1_767_225_600_000).unwrap_or(Timestamp::UNIX_EPOCH);
-    let policy = Policy::preset("default").unwrap_or_else(|err| unreachable!("preset: {err}"));
+    let at = Timestamp::from_millis(1_767_225_600_000).unwrap();
+    let policy = Policy::preset("default").unwrap();
     let mut setup = vec![command(
         0,
         at,
         CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
     )];
-    let big = Amount::from_yuan(1_000_000).unwrap_or(Amount::ZERO);
+    let big = Amount::from_yuan(1_000_000).unwrap();
     for c in 1..=ACCOUNTS {
         let open_i = CommandBody::OpenAccount {
             account: AccountId(c * 10),
@@ -59,7 +61,7 @@ fn workload() -> (Vec<Command>, Vec<Command>) {
         .map(|n| {
             let from = AccountId((next() % ACCOUNTS + 1) * 10 + next() % 2);
             let to = AccountId((next() % ACCOUNTS + 1) * 10 + next() % 2);
-            let amount = Amount::from_fen(next() % 500_000 + 1).unwrap_or(Amount::ZERO);
+            let amount = Amount::from_fen(next() % 500_000 + 1).unwrap();
             command(1_000_000 + n, at, CommandBody::InternalTransfer { from, to, amount })
         })
         .collect();

@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok; 1 a check failed, a command was rejected or an input line was malformed;
 //! 2 usage or I/O error.
 
+mod benchmark;
 mod demo;
 mod import;
 mod ops;
@@ -122,6 +123,28 @@ pub enum Cmd {
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
         /// Keep the demo ledger in this directory (must not exist) instead of a temporary one.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
+    /// TigerBeetle's benchmark workload: transfers between random accounts in batches from one
+    /// client, durable, with every rule and the hash chain on; then close, open, verify, replay.
+    Benchmark {
+        #[arg(long, default_value_t = 10_000)]
+        accounts: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        transfers: u64,
+        /// Transfers per batch (one fsync each).
+        #[arg(long, default_value_t = 8_189)]
+        batch: usize,
+        #[arg(long, value_enum, default_value = "uniform")]
+        distribution: benchmark::Distribution,
+        /// Customers with Class I, II and III accounts (II/III transfers hit limits) instead of
+        /// Class I accounts only.
+        #[arg(long)]
+        mix: bool,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Keep the ledger in this directory (must not exist).
         #[arg(long)]
         keep: Option<PathBuf>,
     },

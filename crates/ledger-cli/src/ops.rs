@@ -11,7 +11,7 @@ use ledger_core::{AccountId, CommandBody, CustomerId, Event, EventBody, Policy, 
 use ledger_store::{Error as StoreError, Head, Ledger, LedgerOptions, Reader, Receipt};
 use serde_json::{Value, json};
 
-use crate::{Cli, Cmd, demo, import, progress};
+use crate::{Cli, Cmd, benchmark, demo, import, progress};
 
 /// Exit code 1: a check failed or a command was rejected.
 pub fn check_failed() -> ExitCode {
@@ -45,6 +45,18 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 keep: keep.clone(),
             };
             demo::run(cli, &spec)
+        }
+        Cmd::Benchmark { accounts, transfers, batch, distribution, mix, seed, keep } => {
+            let spec = benchmark::BenchSpec {
+                accounts: *accounts,
+                transfers: *transfers,
+                batch: *batch,
+                distribution: *distribution,
+                mix: *mix,
+                seed: *seed,
+                keep: keep.clone(),
+            };
+            benchmark::run(cli, &spec)
         }
     }
 }

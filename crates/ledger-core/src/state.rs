@@ -1,7 +1,7 @@
 //! The ledger's state and `apply`: folding events into state. No business logic lives here:
 //! events carry the figures to record.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 

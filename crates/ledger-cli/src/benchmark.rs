@@ -1,0 +1,308 @@
+//! `ledger-cli benchmark`: the TigerBeetle benchmark's workload on this ledger. Accounts, then
+//! transfers between random accounts in batches from one client, durable (fsync per batch), with
+//! every class rule and the hash chain on. Then close, open, verify and replay are timed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::ValueEnum;
+use ledger_core::{
+    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
+};
+use ledger_store::{Ledger, LedgerOptions, Reader, SystemClock};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::ops::ReasonCounts;
+use crate::{Cli, progress};
+
+/// How transfer accounts are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    Uniform,
+    /// Zipf (s = 1): a few hot accounts take most transfers.
+    Zipf,
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    pub accounts: u64,
+    pub transfers: u64,
+    pub batch: usize,
+    pub distribution: Distribution,
+    pub mix: bool,
+    pub seed: u64,
+    pub keep: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub accounts: u64,
+    pub transfers: u64,
+    pub batch: usize,
+    pub distribution: Distribution,
+    pub mix: bool,
+    pub accepted: u64,
+    pub rejected_by_reason: ReasonCounts,
+    pub seconds: f64,
+    pub transfers_per_second: f64,
+    pub batch_latency_ms_p50: f64,
+    pub batch_latency_ms_p99: f64,
+    pub batch_latency_ms_p100: f64,
+    pub peak_rss_mib: f64,
+    pub events: u64,
+    pub db_mib: f64,
+    pub close_seconds: f64,
+    pub open_seconds: f64,
+    pub verify_seconds: f64,
+    pub verify_events_per_second: f64,
+    pub replay_seconds: f64,
+    pub replay_events_per_second: f64,
+}
+
+/// Peak resident memory of this process (VmHWM), MiB; 0 where /proc is unavailable.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
+}
+
+/// Draws account indexes `0..n`.
+struct Picker {
+    cdf: Vec<f64>,
+}
+
+impl Picker {
+    fn new(n: u64, distribution: Distribution) -> Picker {
+        let cdf = match distribution {
+            Distribution::Uniform => Vec::new(),
+            Distribution::Zipf => {
+                let mut sum = 0.0;
+                let mut cdf: Vec<f64> = (1..=n)
+                    .map(|k| {
+                        sum += 1.0 / k as f64;
+                        sum
+                    })
+                    .collect();
+                for value in &mut cdf {
+                    *value /= sum;
+                }
+                cdf
+            }
+        };
+        Picker { cdf }
+    }
+
+    fn pick(&self, rng: &mut StdRng, n: u64) -> u64 {
+        if self.cdf.is_empty() {
+            return rng.random_range(0..n);
+        }
+        let x: f64 = rng.random();
+        self.cdf.partition_point(|c| *c < x).min(self.cdf.len() - 1) as u64
+    }
+}
+
+/// Setup commands and transfers. Plain: `accounts` funded Class I accounts. Mix: customers with
+/// a Class I, II and III account each (II/III bound to the I), so II/III transfers hit limits.
+fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>, Vec<Command>)> {
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    let mut n: u128 = 0;
+    let mut cmd = |body| {
+        n += 1;
+        Command { id: CommandId(Uuid::from_u64_pair(spec.seed, n as u64)), at, body }
+    };
+    let policy = Box::new(Policy::preset("default")?);
+    let mut setup = vec![cmd(CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })];
+    let big = Amount::from_yuan(10_000_000)?;
+    let ids: Vec<AccountId> = if spec.mix {
+        let customers = spec.accounts.div_ceil(3);
+        for c in 1..=customers {
+            let (i, ii, iii) = (AccountId(c * 10), AccountId(c * 10 + 1), AccountId(c * 10 + 3));
+            let open = |account, class, binding| CommandBody::OpenAccount {
+                account,
+                customer: CustomerId(c),
+                class,
+                binding,
+                verified_in_person: true,
+                with_card: false,
+            };
+            setup.push(cmd(open(i, AccountClass::I, None)));
+            setup.push(cmd(CommandBody::CashDeposit { account: i, amount: big }));
+            setup.push(cmd(open(ii, AccountClass::II, Some(Binding::Account(i)))));
+            setup.push(cmd(open(iii, AccountClass::III, Some(Binding::Account(i)))));
+            setup.push(cmd(CommandBody::InternalTransfer { from: i, to: ii, amount: Amount::from_yuan(50_000)? }));
+            setup.push(cmd(CommandBody::InternalTransfer { from: i, to: iii, amount: Amount::from_yuan(5_000)? }));
+        }
+        (1..=customers).flat_map(|c| [AccountId(c * 10), AccountId(c * 10 + 1), AccountId(c * 10 + 3)]).collect()
+    } else {
+        for a in 1..=spec.accounts {
+            let open = CommandBody::OpenAccount {
+                account: AccountId(a),
+                customer: CustomerId(a),
+                class: AccountClass::I,
+                binding: None,
+                verified_in_person: true,
+                with_card: false,
+            };
+            setup.push(cmd(open));
+            setup.push(cmd(CommandBody::CashDeposit { account: AccountId(a), amount: big }));
+        }
+        (1..=spec.accounts).map(AccountId).collect()
+    };
+    let picker = Picker::new(ids.len() as u64, spec.distribution);
+    let max_fen = if spec.mix { 300_000 } else { 10_000 };
+    let mut transfers = Vec::with_capacity(spec.transfers as usize);
+    for _ in 0..spec.transfers {
+        let from = ids[picker.pick(&mut rng, ids.len() as u64) as usize];
+        let mut to = ids[picker.pick(&mut rng, ids.len() as u64) as usize];
+        if to == from {
+            to = ids[(picker.pick(&mut rng, ids.len() as u64) as usize + 1) % ids.len()];
+        }
+        let amount = Amount::from_fen(rng.random_range(1..=max_fen))?;
+        transfers.push(cmd(CommandBody::InternalTransfer { from, to, amount }));
+    }
+    Ok((setup, transfers))
+}
+
+pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
+    if spec.batch == 0 || spec.accounts < 2 {
+        bail!("--batch must be at least 1 and --accounts at least 2");
+    }
+    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let db = match &spec.keep {
+        Some(dir) if dir.exists() => bail!("{} already exists; --keep takes a new directory", dir.display()),
+        Some(dir) => dir.clone(),
+        None => temp.path().join("bench-ledger"),
+    };
+    let at = Timestamp::from_millis(1_772_416_800_000)?; // 2026-03-02T10:00:00+08:00
+    let (setup, transfers) = workload(spec, at)?;
+    let ledger = Ledger::open(&db, LedgerOptions { batch_len_max: spec.batch.max(8_192), ..LedgerOptions::default() })?;
+    for chunk in setup.chunks(8_192) {
+        ledger.submit_batch(chunk.to_vec())?;
+    }
+    let bar = progress::bar(spec.transfers, "transfers");
+    let mut latencies = Vec::with_capacity(transfers.len() / spec.batch + 1);
+    let mut accepted = 0;
+    let mut rejected_by_reason = ReasonCounts::new();
+    let started = Instant::now();
+    let mut chunks = transfers.chunks(spec.batch);
+    for chunk in &mut chunks {
+        let batch_started = Instant::now();
+        let receipts = ledger.submit_batch(chunk.to_vec())?;
+        latencies.push(batch_started.elapsed().as_secs_f64() * 1e3);
+        for receipt in &receipts {
+            match receipt.rejection() {
+                None => accepted += 1,
+                Some(reason) => *rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1,
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let events = ledger.head()?.seq;
+    let started = Instant::now();
+    ledger.close()?;
+    let close_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let reopened = Ledger::open(&db, LedgerOptions::default())?;
+    let open_seconds = started.elapsed().as_secs_f64();
+    reopened.close()?;
+    let reader = Reader::open(&db, Arc::new(SystemClock))?;
+    let started = Instant::now();
+    reader.verify(1, None)?;
+    let verify_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let replay = reader.replay()?;
+    let replay_seconds = started.elapsed().as_secs_f64();
+    if !replay.mismatches.is_empty() {
+        bail!("replay found {} read-model mismatches", replay.mismatches.len());
+    }
+    latencies.sort_by(f64::total_cmp);
+    let report = BenchReport {
+        accounts: spec.accounts,
+        transfers: spec.transfers,
+        batch: spec.batch,
+        distribution: spec.distribution,
+        mix: spec.mix,
+        accepted,
+        rejected_by_reason,
+        seconds,
+        transfers_per_second: spec.transfers as f64 / seconds.max(1e-9),
+        batch_latency_ms_p50: percentile(&latencies, 0.50),
+        batch_latency_ms_p99: percentile(&latencies, 0.99),
+        batch_latency_ms_p100: percentile(&latencies, 1.0),
+        peak_rss_mib: peak_rss_mib(),
+        events,
+        db_mib: dir_bytes(&db) as f64 / (1024.0 * 1024.0),
+        close_seconds,
+        open_seconds,
+        verify_seconds,
+        verify_events_per_second: events as f64 / verify_seconds.max(1e-9),
+        replay_seconds,
+        replay_events_per_second: events as f64 / replay_seconds.max(1e-9),
+    };
+    drop(reader);
+    drop(temp);
+    Ok(report)
+}
+
+pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
+    let report = execute(spec)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "benchmark: {} accounts{}, {} transfers ({:?}), batches of {}, one client, fsync per batch",
+        report.accounts,
+        if report.mix { " (Class I/II/III mix)" } else { "" },
+        report.transfers,
+        report.distribution,
+        report.batch
+    );
+    println!(
+        "  {:.0} transfers/s ({:.2} s); accepted {}",
+        report.transfers_per_second, report.seconds, report.accepted
+    );
+    for (reason, count) in &report.rejected_by_reason {
+        println!("    rejected {reason:<30} {count}");
+    }
+    println!(
+        "  batch latency p50 {:.1} ms, p99 {:.1} ms, p100 {:.1} ms",
+        report.batch_latency_ms_p50, report.batch_latency_ms_p99, report.batch_latency_ms_p100
+    );
+    println!(
+        "  peak memory {:.0} MiB; {} events, database {:.0} MiB",
+        report.peak_rss_mib, report.events, report.db_mib
+    );
+    println!("  close {:.2} s, open {:.2} s", report.close_seconds, report.open_seconds);
+    println!("  verify {:.2} s ({:.0} events/s)", report.verify_seconds, report.verify_events_per_second);
+    println!("  replay {:.2} s ({:.0} events/s)", report.replay_seconds, report.replay_events_per_second);
+    Ok(ExitCode::SUCCESS)
+}
