@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::ValueEnum;
 use ledger_core::{
     AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
@@ -19,6 +19,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::ops::ReasonCounts;
+use crate::scratch::{ScratchDb, percentile};
 use crate::{Cli, progress};
 
 /// How transfer accounts are drawn.
@@ -83,13 +84,6 @@ fn dir_bytes(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
         .unwrap_or(0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
 /// Draws account indexes `0..n`.
@@ -193,12 +187,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if spec.batch == 0 || spec.accounts < 2 {
         bail!("--batch must be at least 1 and --accounts at least 2");
     }
-    let temp = tempfile::tempdir().context("creating a temporary directory")?;
-    let db = match &spec.keep {
-        Some(dir) if dir.exists() => bail!("{} already exists; --keep takes a new directory", dir.display()),
-        Some(dir) => dir.clone(),
-        None => temp.path().join("bench-ledger"),
-    };
+    let scratch = ScratchDb::new(spec.keep.as_deref(), "bench-ledger")?;
+    let db = scratch.path.clone();
     let at = Timestamp::from_millis(1_772_416_800_000)?; // 2026-03-02T10:00:00+08:00
     let (setup, transfers) = workload(spec, at)?;
     let ledger = Ledger::open(&db, LedgerOptions { batch_len_max: spec.batch.max(8_192), ..LedgerOptions::default() })?;
@@ -268,7 +258,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         replay_events_per_second: events as f64 / replay_seconds.max(1e-9),
     };
     drop(reader);
-    drop(temp);
+    drop(scratch);
     Ok(report)
 }
 

@@ -12,6 +12,7 @@ use ledger_store::{Ledger, LedgerOptions, Reader, SystemClock};
 use serde::Serialize;
 
 use crate::ops::{ReasonCounts, check_failed};
+use crate::scratch::{ScratchDb, percentile};
 use crate::workload::{WorkloadSpec, generate};
 use crate::{Cli, progress};
 
@@ -54,24 +55,12 @@ pub struct DemoReport {
     pub head: String,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
     if spec.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let temp = tempfile::tempdir().context("creating a temporary directory")?;
-    let db = match &spec.keep {
-        Some(dir) if dir.exists() => bail!("{} already exists; --keep takes a new directory", dir.display()),
-        Some(dir) => dir.clone(),
-        None => temp.path().join("demo-ledger"),
-    };
+    let scratch = ScratchDb::new(spec.keep.as_deref(), "demo-ledger")?;
+    let db = scratch.path.clone();
     let policy = Policy::preset(&spec.policy).with_context(|| format!("loading policy {}", spec.policy))?;
     let start_ms = "2025-12-29T00:00:00+08:00".parse::<ledger_core::Timestamp>()?.as_millis();
     let workload = WorkloadSpec {
@@ -177,9 +166,7 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
     report.total_balance = format!("{}.{:02}", balances / 100, balances % 100);
     report.money_conserved = balances + outflow == inflow;
     drop(reader);
-    if spec.keep.is_none() {
-        drop(temp);
-    }
+    drop(scratch);
     Ok(report)
 }
 

@@ -8,6 +8,7 @@ mod demo;
 mod import;
 mod ops;
 mod progress;
+mod scratch;
 mod workload;
 
 use std::path::PathBuf;

@@ -44,6 +44,15 @@ pub struct PolicyVersion {
     pub policy: Policy,
 }
 
+impl PolicyVersion {
+    /// Of `versions` (sorted by effective time), the policy in force at `at`: the latest version
+    /// whose effective time is not after `at`.
+    pub fn in_force(versions: &[PolicyVersion], at: Timestamp) -> Option<&Policy> {
+        let index = versions.partition_point(|version| version.effective_from <= at);
+        index.checked_sub(1).and_then(|i| versions.get(i)).map(|version| &version.policy)
+    }
+}
+
 /// Everything `decide` needs. Rebuilt exactly by applying the log's events from empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -83,8 +92,7 @@ impl State {
 
     /// The policy in force at `at`: the latest version whose effective time is not after `at`.
     pub fn policy_at(&self, at: Timestamp) -> Option<&Policy> {
-        let index = self.policies.partition_point(|version| version.effective_from <= at);
-        index.checked_sub(1).and_then(|i| self.policies.get(i)).map(|version| &version.policy)
+        PolicyVersion::in_force(&self.policies, at)
     }
 
     /// Every scheduled policy version, by effective time.

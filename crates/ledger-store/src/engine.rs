@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use ledger_core::{
     Account, AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Decision, Event, EventBody,
-    RejectReason, State, Timestamp, decide,
+    PolicyVersion, RejectReason, State, Timestamp, decide,
 };
 use rocksdb::WriteBatch;
 
@@ -317,8 +317,7 @@ impl Reader {
     pub fn usage_at(&self, account: AccountId, at: Timestamp) -> Result<Option<UsageReport>> {
         let Some(found) = self.account(account)? else { return Ok(None) };
         let versions = self.store.policies()?;
-        let index = versions.partition_point(|version| version.effective_from <= at);
-        let policy = index.checked_sub(1).and_then(|i| versions.get(i)).map(|version| &version.policy);
+        let policy = PolicyVersion::in_force(&versions, at);
         let (day, year) = (at.beijing_day(), at.beijing_year());
         let buckets = policy
             .map(|policy| {

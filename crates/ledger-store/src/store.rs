@@ -224,13 +224,7 @@ impl Store {
             let event = codec::decode_event(seq, &record.event_bytes)?;
             state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
         })?;
-        let committed = self.head()?;
-        if committed != head {
-            return Err(Error::Corruption {
-                seq: committed.seq.max(head.seq),
-                detail: format!("log ends at {} but the committed head is {}", head.to_text(), committed.to_text()),
-            });
-        }
+        self.check_reaches_head(head)?;
         Ok((state, head))
     }
 
@@ -239,6 +233,18 @@ impl Store {
     pub(crate) fn flush(&self) -> Result<()> {
         for name in COLUMN_FAMILIES {
             self.db.flush_cf(self.cf(name)?)?;
+        }
+        Ok(())
+    }
+
+    /// The log, walked to its end, must end exactly at the committed head.
+    fn check_reaches_head(&self, head: Head) -> Result<()> {
+        let committed = self.head()?;
+        if committed != head {
+            return Err(Error::Corruption {
+                seq: committed.seq.max(head.seq),
+                detail: format!("log ends at {} but the committed head is {}", head.to_text(), committed.to_text()),
+            });
         }
         Ok(())
     }
@@ -267,13 +273,7 @@ impl Store {
             progress(seq);
             Ok(())
         })?;
-        let committed = self.head()?;
-        if committed != head {
-            return Err(Error::Corruption {
-                seq: committed.seq.max(head.seq),
-                detail: format!("log ends at {} but the committed head is {}", head.to_text(), committed.to_text()),
-            });
-        }
+        self.check_reaches_head(head)?;
         if let Some(expected) = expect_head {
             if expected.seq > head.seq {
                 return Err(Error::HeadMismatch(format!(
