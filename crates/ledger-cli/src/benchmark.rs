@@ -57,6 +57,10 @@ pub struct BenchReport {
     pub batch_latency_ms_p99: f64,
     pub batch_latency_ms_p100: f64,
     pub peak_rss_mib: f64,
+    /// Share of the writer's busy time: deciding/applying/encoding/hashing, staging, RocksDB write.
+    pub writer_decide_share: f64,
+    pub writer_stage_share: f64,
+    pub writer_write_share: f64,
     pub events: u64,
     pub db_mib: f64,
     pub close_seconds: f64,
@@ -215,6 +219,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     }
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let stats = ledger.stats()?;
+    let busy = (stats.decide_nanos + stats.stage_nanos + stats.write_nanos).max(1) as f64;
     let events = ledger.head()?.seq;
     let started = Instant::now();
     ledger.close()?;
@@ -248,6 +254,9 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         batch_latency_ms_p99: percentile(&latencies, 0.99),
         batch_latency_ms_p100: percentile(&latencies, 1.0),
         peak_rss_mib: peak_rss_mib(),
+        writer_decide_share: stats.decide_nanos as f64 / busy,
+        writer_stage_share: stats.stage_nanos as f64 / busy,
+        writer_write_share: stats.write_nanos as f64 / busy,
         events,
         db_mib: dir_bytes(&db) as f64 / (1024.0 * 1024.0),
         close_seconds,
@@ -286,6 +295,12 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
     println!(
         "  batch latency p50 {:.1} ms, p99 {:.1} ms, p100 {:.1} ms",
         report.batch_latency_ms_p50, report.batch_latency_ms_p99, report.batch_latency_ms_p100
+    );
+    println!(
+        "  writer time: decide+apply+encode+hash {:.0}%, staging {:.0}%, RocksDB write+fsync {:.0}%",
+        report.writer_decide_share * 100.0,
+        report.writer_stage_share * 100.0,
+        report.writer_write_share * 100.0
     );
     println!(
         "  peak memory {:.0} MiB; {} events, database {:.0} MiB",

@@ -145,7 +145,21 @@ pub struct UsageReport {
     pub buckets: Vec<BucketReport>,
 }
 
+/// Where the writer's time went since the ledger was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    pub batches: u64,
+    pub commands: u64,
+    /// Deciding, applying, encoding and hash-chaining.
+    pub decide_nanos: u64,
+    /// Staging the history index, read models and head into the write batch.
+    pub stage_nanos: u64,
+    /// RocksDB's write of the batch, WAL fsync included.
+    pub write_nanos: u64,
+}
+
 enum Request {
+    Stats { reply: Sender<WriterStats> },
     Submit { commands: Vec<Command>, reply: Sender<Result<Vec<Receipt>>> },
     Snapshot { reply: Sender<Result<()>> },
     State { reply: Sender<State> },
@@ -173,6 +187,7 @@ impl fmt::Debug for RequestBox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.0 {
             Request::Submit { .. } => "Submit",
+            Request::Stats { .. } => "Stats",
             Request::Snapshot { .. } => "Snapshot",
             Request::State { .. } => "State",
             Request::Close { .. } => "Close",
@@ -211,6 +226,7 @@ impl Ledger {
             events_since_snapshot: 0,
             failed: None,
             options: options.clone(),
+            stats: WriterStats::default(),
         };
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -249,6 +265,11 @@ impl Ledger {
     /// A copy of the writer's live state (after the last commit).
     pub fn live_state(&self) -> Result<State> {
         self.request(|reply| Request::State { reply })
+    }
+
+    /// Where the writer's time went since opening.
+    pub fn stats(&self) -> Result<WriterStats> {
+        self.request(|reply| Request::Stats { reply })
     }
 
     /// Writes a snapshot now.
@@ -438,6 +459,7 @@ struct Writer {
     /// Set when the state could not be reloaded after a failed write: every request fails.
     failed: Option<String>,
     options: LedgerOptions,
+    stats: WriterStats,
 }
 
 /// A batch being assembled: the write batch and what the callers will be told.
@@ -482,6 +504,9 @@ impl Writer {
                     Request::State { reply } => {
                         let _ = reply.send(self.state.clone());
                     }
+                    Request::Stats { reply } => {
+                        let _ = reply.send(self.stats);
+                    }
                     Request::Close { reply } => {
                         let _ = reply.send(self.snapshot().and_then(|()| self.store.flush()));
                         return;
@@ -523,6 +548,7 @@ impl Writer {
         };
         let mut answers = Vec::with_capacity(submits.len());
         let mut outcome = Ok(());
+        let started = std::time::Instant::now();
         for (commands, _) in &submits {
             match self.decide_all(commands, &mut pending) {
                 Ok(receipts) => answers.push(receipts),
@@ -533,8 +559,18 @@ impl Writer {
             }
         }
         let appended = pending.events.len() as u64;
-        let outcome =
-            outcome.and_then(|()| self.finish(pending)).and_then(|batch| self.store.write(batch, self.options.sync));
+        let decided = std::time::Instant::now();
+        let staged = outcome.and_then(|()| self.finish(pending));
+        let written = std::time::Instant::now();
+        let outcome = staged.and_then(|batch| self.store.write(batch, self.options.sync));
+        let nanos = |from: std::time::Instant, to: std::time::Instant| {
+            u64::try_from(to.duration_since(from).as_nanos()).unwrap_or(u64::MAX)
+        };
+        self.stats.batches += 1;
+        self.stats.commands += submits.iter().map(|(commands, _)| commands.len() as u64).sum::<u64>();
+        self.stats.decide_nanos += nanos(started, decided);
+        self.stats.stage_nanos += nanos(decided, written);
+        self.stats.write_nanos += nanos(written, std::time::Instant::now());
         match outcome {
             Ok(()) => {
                 for ((_, reply), receipts) in submits.into_iter().zip(answers) {

@@ -27,6 +27,8 @@ mod engine;
 mod error;
 mod store;
 
-pub use engine::{BucketReport, Clock, FakeClock, Ledger, LedgerOptions, Reader, Receipt, SystemClock, UsageReport};
+pub use engine::{
+    BucketReport, Clock, FakeClock, Ledger, LedgerOptions, Reader, Receipt, SystemClock, UsageReport, WriterStats,
+};
 pub use error::{Error, Result};
 pub use store::{Head, HistoryPage, Mismatch, ReplayReport, VerifyReport};
