@@ -61,7 +61,9 @@ pub struct State {
     customers: HashMap<CustomerId, Vec<AccountId>>,
     /// Sorted by `effective_from`, strictly increasing.
     policies: Vec<PolicyVersion>,
-    /// The sequence number (1-based ordinal in the log) of each command's first event.
+    /// The sequence number (1-based ordinal in the log) of each command's first event. Not part
+    /// of the serde form: snapshots store it as a flat table (see `answers` / `restore_answers`).
+    #[serde(skip)]
     answers: HashMap<CommandId, u64>,
     /// Business time of the last event.
     head_at: Option<Timestamp>,
@@ -103,6 +105,19 @@ impl State {
     /// The sequence number of the first event answering `command`, if it was seen.
     pub fn answer_seq(&self, command: CommandId) -> Option<u64> {
         self.answers.get(&command).copied()
+    }
+
+    /// Every answered command id with the sequence number of its first event, in no order.
+    pub fn answers(&self) -> impl ExactSizeIterator<Item = (CommandId, u64)> + '_ {
+        self.answers.iter().map(|(id, seq)| (*id, *seq))
+    }
+
+    /// Replaces the answered-id index (when loading a snapshot that stores it apart).
+    pub fn restore_answers(&mut self, answers: impl ExactSizeIterator<Item = (CommandId, u64)>) {
+        let mut map = HashMap::default();
+        map.reserve(answers.len());
+        map.extend(answers);
+        self.answers = map;
     }
 
     /// Business time of the last event.

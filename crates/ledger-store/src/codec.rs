@@ -2,7 +2,7 @@
 //! RocksDB's byte order is numeric order. Values are bincode 2.0.1 (serde) with the explicit
 //! configuration [`config`]; changing any of this is a format change and needs a version bump.
 
-use ledger_core::{Account, AccountId, CustomerId, Event, PolicyVersion, State};
+use ledger_core::{Account, AccountId, CommandId, CustomerId, Event, PolicyVersion, State};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -91,6 +91,27 @@ impl Record {
 
     /// Parses the record stored at `seq` and checks its own hash (not yet its link).
     pub fn decode(seq: u64, bytes: &[u8]) -> Result<Record> {
+        let record = RecordRef::decode(seq, bytes)?;
+        Ok(Record { prev: record.prev, hash: record.hash, event_bytes: record.event_bytes.to_vec() })
+    }
+
+    /// Checks that this record (at `seq`) follows a record whose hash is `expected_prev`.
+    pub fn check_link(&self, seq: u64, expected_prev: &Hash) -> Result<()> {
+        check_link(seq, &self.prev, expected_prev)
+    }
+}
+
+/// A record read in place (no copy of the event bytes): what walks over the log use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub prev: Hash,
+    pub hash: Hash,
+    pub event_bytes: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    /// Parses the record stored at `seq` and checks its own hash (not yet its link).
+    pub fn decode(seq: u64, bytes: &'a [u8]) -> Result<RecordRef<'a>> {
         let corrupt = |detail: String| Error::Corruption { seq, detail };
         if bytes.len() < RECORD_HEADER_LEN {
             return Err(corrupt(format!("record is {} bytes, shorter than its header", bytes.len())));
@@ -102,8 +123,8 @@ impl Record {
         let mut hash = [0u8; 32];
         prev.copy_from_slice(&bytes[1..33]);
         hash.copy_from_slice(&bytes[33..65]);
-        let record = Record { prev, hash, event_bytes: bytes[RECORD_HEADER_LEN..].to_vec() };
-        let computed = event_hash(seq, &record.prev, &record.event_bytes);
+        let record = RecordRef { prev, hash, event_bytes: &bytes[RECORD_HEADER_LEN..] };
+        let computed = event_hash(seq, &record.prev, record.event_bytes);
         if computed != record.hash {
             return Err(corrupt(format!(
                 "hash mismatch: stored {}, computed {}",
@@ -116,18 +137,22 @@ impl Record {
 
     /// Checks that this record (at `seq`) follows a record whose hash is `expected_prev`.
     pub fn check_link(&self, seq: u64, expected_prev: &Hash) -> Result<()> {
-        if &self.prev != expected_prev {
-            return Err(Error::Corruption {
-                seq,
-                detail: format!(
-                    "broken link: previous hash {} but the record before hashes to {}",
-                    hex::encode(self.prev),
-                    hex::encode(expected_prev)
-                ),
-            });
-        }
-        Ok(())
+        check_link(seq, &self.prev, expected_prev)
     }
+}
+
+fn check_link(seq: u64, prev: &Hash, expected_prev: &Hash) -> Result<()> {
+    if prev != expected_prev {
+        return Err(Error::Corruption {
+            seq,
+            detail: format!(
+                "broken link: previous hash {} but the record before hashes to {}",
+                hex::encode(prev),
+                hex::encode(expected_prev)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Key of the record at `seq` in the `log` column family.
@@ -220,10 +245,22 @@ fn snapshot_checksum(seq: u64, hash: &Hash, body: &[u8]) -> Hash {
 }
 
 /// A snapshot of the state after event `seq` (whose hash is `hash`):
-/// `version || seq (u64 BE) || hash || checksum || bincode(State)`, where
-/// `checksum = SHA-256(SNAPSHOT_HASH_DOMAIN || seq BE || hash || body)`.
+/// `version || seq (u64 BE) || hash || checksum || body`, where
+/// `checksum = SHA-256(SNAPSHOT_HASH_DOMAIN || seq BE || hash || body)` and
+/// `body = state_len (u64 BE) || bincode(State) || answers_len (u64 BE) || answers`, each answer
+/// 24 bytes: the command id (16 bytes) and the sequence number of its first event (u64 BE). The
+/// answered-id index is a flat table because it holds one entry per command ever submitted.
 pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State) -> Result<Vec<u8>> {
-    let body = encode(state)?;
+    let state_bytes = encode(state)?;
+    let answers = state.answers();
+    let mut body = Vec::with_capacity(16 + state_bytes.len() + answers.len() * 24);
+    body.extend_from_slice(&(state_bytes.len() as u64).to_be_bytes());
+    body.extend_from_slice(&state_bytes);
+    body.extend_from_slice(&(answers.len() as u64).to_be_bytes());
+    for (id, first_seq) in answers {
+        body.extend_from_slice(id.0.as_bytes());
+        body.extend_from_slice(&first_seq.to_be_bytes());
+    }
     let checksum = snapshot_checksum(seq, hash, &body);
     let mut out = Vec::with_capacity(1 + 8 + 32 + 32 + body.len());
     out.push(FORMAT_VERSION);
@@ -251,8 +288,31 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(u64, Hash, State)> {
     if snapshot_checksum(seq, &hash, body) != checksum {
         return Err(corrupt(seq, "checksum mismatch".into()));
     }
-    let state = decode(body).map_err(|detail| corrupt(seq, detail))?;
+    let (state_len, rest) = split_u64(body).ok_or_else(|| corrupt(seq, "no state length".into()))?;
+    let state_len = usize::try_from(state_len).map_err(|_| corrupt(seq, "state length".into()))?;
+    let (state_bytes, rest) = (rest.get(..state_len), rest.get(state_len..));
+    let (Some(state_bytes), Some(rest)) = (state_bytes, rest) else {
+        return Err(corrupt(seq, "state shorter than its length".into()));
+    };
+    let mut state: State = decode(state_bytes).map_err(|detail| corrupt(seq, detail))?;
+    let (count, table) = split_u64(rest).ok_or_else(|| corrupt(seq, "no answer count".into()))?;
+    if u64::try_from(table.len()).ok() != count.checked_mul(24) {
+        return Err(corrupt(seq, format!("answer table of {} bytes for {count} answers", table.len())));
+    }
+    state.restore_answers(table.chunks_exact(24).map(|entry| {
+        let mut id = [0u8; 16];
+        let mut first_seq = [0u8; 8];
+        id.copy_from_slice(&entry[..16]);
+        first_seq.copy_from_slice(&entry[16..]);
+        (CommandId(uuid::Uuid::from_bytes(id)), u64::from_be_bytes(first_seq))
+    }));
     Ok((seq, hash, state))
+}
+
+/// Splits a big-endian u64 off the front of `bytes`.
+fn split_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let head: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(head), bytes.get(8..)?))
 }
 
 #[cfg(test)]
@@ -274,6 +334,18 @@ mod tests {
             }
         }
         assert!(Record::decode(8, &bytes).is_err(), "the seq is part of the hash");
+    }
+
+    #[test]
+    fn snapshots_round_trip_with_their_answer_table() {
+        let mut state = State::new();
+        let answers: Vec<_> = (1..=1000u64).map(|n| (CommandId(uuid::Uuid::from_u64_pair(n, n)), n)).collect();
+        state.restore_answers(answers.into_iter());
+        let bytes = encode_snapshot(1000, &[4; 32], &state).unwrap();
+        let (seq, hash, back) = decode_snapshot(&bytes).unwrap();
+        assert_eq!((seq, hash, &back), (1000, [4; 32], &state));
+        let cut = &bytes[..bytes.len() - 1];
+        assert!(matches!(decode_snapshot(cut), Err(Error::Corruption { .. })));
     }
 
     #[test]

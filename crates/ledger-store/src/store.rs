@@ -11,7 +11,7 @@ use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
 };
 
-use crate::codec::{self, GENESIS_PREV, Hash, Record};
+use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef};
 use crate::error::{Error, Result};
 
 pub(crate) const CF_LOG: &str = "log";
@@ -180,7 +180,7 @@ impl Store {
         from_seq: u64,
         to_seq: u64,
         prev: Hash,
-        mut visit: impl FnMut(u64, &Record) -> Result<()>,
+        mut visit: impl FnMut(u64, &RecordRef<'_>) -> Result<()>,
     ) -> Result<Head> {
         let mut head = Head { seq: from_seq.saturating_sub(1), hash: prev };
         let start = codec::seq_key(from_seq);
@@ -188,22 +188,26 @@ impl Store {
         // where RocksDB's block checksum could only name the block's first one.
         let mut options = ReadOptions::default();
         options.set_verify_checksums(false);
-        let records =
-            self.db.iterator_cf_opt(self.cf(CF_LOG)?, options, IteratorMode::From(&start, Direction::Forward));
-        for (expected_seq, item) in (from_seq..).zip(records) {
-            let (key, value) = item.map_err(|err| storage_error(expected_seq, err))?;
-            let seq = codec::decode_seq_key(&key)?;
+        // A raw iterator lends key and value in place: no allocation per record.
+        let mut records = self.db.raw_iterator_cf_opt(self.cf(CF_LOG)?, options);
+        records.seek(start);
+        let mut expected_seq = from_seq;
+        while let (Some(key), Some(value)) = (records.key(), records.value()) {
+            let seq = codec::decode_seq_key(key)?;
             if seq > to_seq {
                 break;
             }
             if seq != expected_seq {
                 return Err(Error::Corruption { seq: expected_seq, detail: format!("record missing (next is {seq})") });
             }
-            let record = Record::decode(seq, &value)?;
+            let record = RecordRef::decode(seq, value)?;
             record.check_link(seq, &head.hash)?;
             visit(seq, &record)?;
             head = Head { seq, hash: record.hash };
+            expected_seq += 1;
+            records.next();
         }
+        records.status().map_err(|err| storage_error(expected_seq, err))?;
         Ok(head)
     }
 
@@ -221,7 +225,7 @@ impl Store {
             }
         };
         let head = self.walk(start.seq + 1, u64::MAX, start.hash, |seq, record| {
-            let event = codec::decode_event(seq, &record.event_bytes)?;
+            let event = codec::decode_event(seq, record.event_bytes)?;
             state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
         })?;
         self.check_reaches_head(head)?;
@@ -268,7 +272,7 @@ impl Store {
         let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
         let mut events_checked = 0;
         let head = self.walk(from_seq, u64::MAX, prev, |seq, record| {
-            codec::decode_event(seq, &record.event_bytes)?;
+            codec::decode_event(seq, record.event_bytes)?;
             events_checked += 1;
             progress(seq);
             Ok(())
@@ -300,7 +304,7 @@ impl Store {
         let mut state = State::new();
         let mut events = 0;
         let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
-            let event = codec::decode_event(seq, &record.event_bytes)?;
+            let event = codec::decode_event(seq, record.event_bytes)?;
             events += 1;
             progress(seq);
             state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
@@ -420,12 +424,12 @@ impl Store {
         let mut written = 0;
         let io = |err: std::io::Error| Error::Io(format!("writing the export: {err}"));
         self.walk(from_seq, to_seq.unwrap_or(u64::MAX), prev, |seq, record| {
-            let event = codec::decode_event(seq, &record.event_bytes)?;
+            let event = codec::decode_event(seq, record.event_bytes)?;
             let line = serde_json::json!({
                 "seq": seq,
                 "prev_hash": hex::encode(record.prev),
                 "hash": hex::encode(record.hash),
-                "event_hex": hex::encode(&record.event_bytes),
+                "event_hex": hex::encode(record.event_bytes),
                 "event": event,
             });
             serde_json::to_writer(&mut *out, &line).map_err(|err| Error::Io(format!("writing the export: {err}")))?;
