@@ -21,6 +21,11 @@ pub(crate) const CF_HISTORY: &str = "history";
 pub(crate) const CF_META: &str = "meta";
 const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
 
+/// Below this many records a walk runs on one core.
+const PARALLEL_WALK_MIN: u64 = 1_000;
+/// Events per message from the replay reader to the applier.
+const REPLAY_CHUNK: usize = 1_024;
+
 pub(crate) const META_FORMAT: &[u8] = b"format";
 pub(crate) const META_HEAD: &[u8] = b"head";
 pub(crate) const META_POLICIES: &[u8] = b"policies";
@@ -270,13 +275,30 @@ impl Store {
     ) -> Result<VerifyReport> {
         let from_seq = from_seq.max(1);
         let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
-        let mut events_checked = 0;
-        let head = self.walk(from_seq, u64::MAX, prev, |seq, record| {
-            codec::decode_event(seq, record.event_bytes)?;
-            events_checked += 1;
-            progress(seq);
-            Ok(())
-        })?;
+        let span = self.head()?.seq.saturating_sub(from_seq);
+        let (head, events_checked) = if span < PARALLEL_WALK_MIN {
+            self.verify_range(from_seq, u64::MAX, prev, progress)?
+        } else {
+            // Two halves on two cores. The second starts from record `mid`'s stored hash, which
+            // the first half checks (own hash and link): the chain is still checked end to end.
+            let mid = from_seq + span / 2;
+            let (first, second) = std::thread::scope(|scope| {
+                let second = scope.spawn(|| -> Result<(Head, u64)> {
+                    let prev = self.record(mid)?.hash;
+                    self.verify_range(mid + 1, u64::MAX, prev, &mut |_| {})
+                });
+                let first =
+                    self.verify_range(from_seq, mid, prev, &mut |seq| progress(from_seq + (seq - from_seq) * 2));
+                let second = second.join().unwrap_or_else(|_| Err(Error::Stopped("a verify thread panicked".into())));
+                (first, second)
+            });
+            let (first_head, first_count) = first?;
+            if first_head.seq != mid {
+                return Err(Error::Corruption { seq: first_head.seq + 1, detail: "record missing".into() });
+            }
+            let (head, second_count) = second?;
+            (head, first_count + second_count)
+        };
         self.check_reaches_head(head)?;
         if let Some(expected) = expect_head {
             if expected.seq > head.seq {
@@ -299,16 +321,66 @@ impl Store {
         Ok(VerifyReport { from_seq, events_checked, head })
     }
 
+    /// Checks records `from_seq..=to_seq` (hash, link, decodability); returns the head reached
+    /// and the number of records checked.
+    fn verify_range(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        prev: Hash,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Head, u64)> {
+        let mut count = 0;
+        let head = self.walk(from_seq, to_seq, prev, |seq, record| {
+            codec::decode_event(seq, record.event_bytes)?;
+            count += 1;
+            if count % 4096 == 0 {
+                progress(seq);
+            }
+            Ok(())
+        })?;
+        Ok((head, count))
+    }
+
     /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models.
+    /// Two stages on two cores: one thread reads, checks and decodes records, this one applies.
     pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
         let mut state = State::new();
         let mut events = 0;
-        let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
-            let event = codec::decode_event(seq, record.event_bytes)?;
-            events += 1;
-            progress(seq);
-            state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
-        })?;
+        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
+        let (walked, applied) = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || -> Result<Head> {
+                let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+                let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
+                    chunk.push((seq, codec::decode_event(seq, record.event_bytes)?));
+                    if chunk.len() == REPLAY_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
+                        chunks_tx.send(full).map_err(|_| Error::Stopped("replay stopped".into()))?;
+                    }
+                    Ok(())
+                })?;
+                if !chunk.is_empty() {
+                    chunks_tx.send(chunk).map_err(|_| Error::Stopped("replay stopped".into()))?;
+                }
+                Ok(head)
+            });
+            let mut applied = Ok(());
+            'chunks: while let Ok(chunk) = chunks_rx.recv() {
+                for (seq, event) in chunk {
+                    if let Err(err) = state.apply(&event) {
+                        applied = Err(Error::Corruption { seq, detail: err.to_string() });
+                        break 'chunks;
+                    }
+                    events += 1;
+                }
+                progress(events);
+            }
+            drop(chunks_rx);
+            let walked = reader.join().unwrap_or_else(|_| Err(Error::Stopped("the replay reader panicked".into())));
+            (walked, applied)
+        });
+        applied?;
+        let head = walked?;
         let mut mismatches = Vec::new();
         let mut stored: BTreeMap<u64, Account> = BTreeMap::new();
         for item in self.db.iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start) {

@@ -363,3 +363,42 @@ fn an_unknown_format_version_is_refused() {
         Some(Error::UnsupportedFormat { found: 99, supported: 1 })
     );
 }
+
+#[test]
+fn verify_on_two_cores_names_the_exact_record_on_either_side_of_the_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    for c in 1..=750u64 {
+        ledger.submit_batch(customer_setup(c, u128::from(c) * 10, "2026-03-02 09:00:00")).unwrap();
+    }
+    let head = ledger.head().unwrap();
+    assert_eq!(head.seq, 3_001);
+    assert_eq!(ledger.verify(1, Some(head)).unwrap().events_checked, 3_001);
+    let replayed = ledger.replay().unwrap();
+    assert_eq!((replayed.events, replayed.mismatches.len()), (3_001, 0));
+    drop(ledger);
+    // The split point is 1 + 3_000 / 2 = 1_501: flip records around it and at both ends.
+    for seq in [1u64, 1_500, 1_501, 1_502, 3_001] {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        {
+            let db = raw_db(copy.path());
+            let log = db.cf_handle("log").unwrap();
+            let mut record = db.get_cf(log, seq.to_be_bytes()).unwrap().unwrap();
+            let last = record.len() - 1;
+            record[last] ^= 0x04;
+            db.put_cf(log, seq.to_be_bytes(), record).unwrap();
+        }
+        let reader = ledger_store::Reader::open(copy.path(), clock.clone()).unwrap();
+        match reader.verify(1, None) {
+            Err(Error::Corruption { seq: found, .. }) => assert_eq!(found, seq),
+            other => panic!("flip at {seq} not caught: {other:?}"),
+        }
+        match reader.replay() {
+            Err(Error::Corruption { seq: found, .. }) => assert_eq!(found, seq),
+            other => panic!("replay must stop at {seq}: {other:?}"),
+        }
+    }
+}
