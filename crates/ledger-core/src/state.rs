@@ -112,6 +112,11 @@ impl State {
         self.answers.iter().map(|(id, seq)| (*id, *seq))
     }
 
+    /// Makes room for `events` more answered ids (a replay knows how many are coming).
+    pub fn reserve_answers(&mut self, events: usize) {
+        self.answers.reserve(events);
+    }
+
     /// Replaces the answered-id index (when loading a snapshot that stores it apart).
     pub fn restore_answers(&mut self, answers: impl ExactSizeIterator<Item = (CommandId, u64)>) {
         let mut map = HashMap::default();

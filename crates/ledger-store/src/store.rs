@@ -346,6 +346,7 @@ impl Store {
     /// Two stages on two cores: one thread reads, checks and decodes records, this one applies.
     pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
         let mut state = State::new();
+        state.reserve_answers(usize::try_from(self.head()?.seq).unwrap_or(0));
         let mut events = 0;
         let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
         let (walked, applied) = std::thread::scope(|scope| {
@@ -537,6 +538,9 @@ fn storage_error(seq: u64, err: rocksdb::Error) -> Error {
 }
 
 fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
+    if expected == found {
+        return;
+    }
     let mut check = |field: &str, expected_text: String, found_text: String| {
         if expected_text != found_text {
             mismatches.push(Mismatch {
