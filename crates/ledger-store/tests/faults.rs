@@ -165,3 +165,96 @@ fn a_read_only_filesystem_is_refused_clearly_and_still_verifies() {
     fs.remount("rw");
     check_reopens(&path, &acknowledged, &[]);
 }
+
+const READ_ONLY_CHILD: &str = "LEDGER_READ_ONLY_CHILD";
+
+/// The writer side of the read-only test: runs as an unprivileged user (root ignores file
+/// permissions), writes batches until the directory turns read-only under it, and reports each
+/// batch as `ACK` (acknowledged) or `REFUSED` (an error came back), one id per line.
+fn read_only_child(dir: &str) -> ! {
+    use std::io::Write;
+    let ledger = Ledger::open(dir, options()).unwrap();
+    genesis(&ledger);
+    let mut refusals = 0;
+    for n in 0..100_000u128 {
+        let commands = batch(n);
+        let result = ledger.submit_batch(commands.clone());
+        let mut out = std::io::stdout().lock();
+        let word = if result.is_ok() { "ACK" } else { "REFUSED" };
+        for command in &commands {
+            writeln!(out, "{word} {}", command.id.0).unwrap();
+        }
+        if let Err(err) = result {
+            writeln!(out, "ERROR {err}").unwrap();
+            refusals += 1;
+        }
+        out.flush().unwrap();
+        if refusals == 3 {
+            break;
+        }
+    }
+    std::process::exit(0)
+}
+
+#[test]
+fn a_directory_turning_read_only_during_batches_refuses_them_and_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(dir) = std::env::var(READ_ONLY_CHILD) {
+        read_only_child(&dir);
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("ledger");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(root.path(), Some(65_534), Some(65_534)).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65_534), Some(65_534)).unwrap();
+    let mut child = Process::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["a_directory_turning_read_only_during_batches_refuses_them_and_loses_nothing", "--exact", "--nocapture"])
+        .env(READ_ONLY_CHILD, &dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("setpriv is needed to run the writer unprivileged: {err}"));
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut acknowledged, mut refused, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    let mut made_read_only = false;
+    for line in lines {
+        let line = line.unwrap();
+        let mut words = line.splitn(2, ' ');
+        match (words.next(), words.next()) {
+            (Some("ACK"), Some(id)) => acknowledged.push(id.parse::<Uuid>().unwrap()),
+            (Some("REFUSED"), Some(id)) => refused.push(id.parse::<Uuid>().unwrap()),
+            (Some("ERROR"), Some(message)) => errors.push(message.to_owned()),
+            _ => {}
+        }
+        if !made_read_only && acknowledged.len() >= 10_000 {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+            made_read_only = true;
+        }
+    }
+    let status = child.wait().unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(status.success(), "the writer child failed: {status}");
+    assert!(made_read_only, "the child stopped before the directory was made read-only");
+    assert!(!refused.is_empty(), "no batch was refused after the directory turned read-only");
+    assert!(errors.iter().all(|e| e.to_lowercase().contains("permission") || e.contains("not running")), "{errors:?}");
+    let ledger = Ledger::open(&dir, options()).unwrap();
+    let head = ledger.head().unwrap();
+    assert_eq!(ledger.verify(1, Some(head)).unwrap().events_checked, head.seq);
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
+    let state = ledger.live_state().unwrap();
+    for id in &acknowledged {
+        assert!(state.answer_seq(CommandId(*id)).is_some(), "acknowledged {id} lost");
+    }
+    for id in &refused {
+        assert_eq!(state.answer_seq(CommandId(*id)), None, "refused {id} was written");
+    }
+    println!(
+        "read-only directory: {} commands acknowledged, then {} refused ({})",
+        acknowledged.len(),
+        refused.len(),
+        errors.first().map_or("", String::as_str)
+    );
+}
