@@ -39,6 +39,7 @@ pub struct BenchSpec {
     pub distribution: Distribution,
     pub mix: bool,
     pub seed: u64,
+    pub snapshot_every: u64,
     pub keep: Option<PathBuf>,
 }
 
@@ -195,7 +196,12 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let db = scratch.path.clone();
     let at = Timestamp::from_millis(1_772_416_800_000)?; // 2026-03-02T10:00:00+08:00
     let (setup, transfers) = workload(spec, at)?;
-    let ledger = Ledger::open(&db, LedgerOptions { batch_len_max: spec.batch.max(8_192), ..LedgerOptions::default() })?;
+    let options = LedgerOptions {
+        batch_len_max: spec.batch.max(8_192),
+        snapshot_every_events: spec.snapshot_every.max(1),
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(&db, options)?;
     for chunk in setup.chunks(8_192) {
         ledger.submit_batch(chunk.to_vec())?;
     }

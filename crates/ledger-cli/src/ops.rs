@@ -46,7 +46,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             demo::run(cli, &spec)
         }
-        Cmd::Benchmark { accounts, transfers, batch, distribution, mix, seed, keep } => {
+        Cmd::Benchmark { accounts, transfers, batch, distribution, mix, seed, snapshot_every, keep } => {
             let spec = benchmark::BenchSpec {
                 accounts: *accounts,
                 transfers: *transfers,
@@ -54,6 +54,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 distribution: *distribution,
                 mix: *mix,
                 seed: *seed,
+                snapshot_every: *snapshot_every,
                 keep: keep.clone(),
             };
             benchmark::run(cli, &spec)
