@@ -227,7 +227,6 @@ impl Ledger {
             failed: None,
             options: options.clone(),
             stats: WriterStats::default(),
-            snapshotting: None,
         };
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -461,8 +460,6 @@ struct Writer {
     failed: Option<String>,
     options: LedgerOptions,
     stats: WriterStats,
-    /// The periodic snapshot being written in the background, if any (at most one at a time).
-    snapshotting: Option<JoinHandle<Result<()>>>,
 }
 
 /// A batch being assembled: the write batch and what the callers will be told.
@@ -521,12 +518,7 @@ impl Writer {
         let _ = self.snapshot();
     }
 
-    /// Writes a snapshot now, after any background one has finished.
     fn snapshot(&mut self) -> Result<()> {
-        if let Some(handle) = self.snapshotting.take() {
-            // Its result does not matter: this snapshot supersedes it.
-            let _ = handle.join();
-        }
         if let Some(reason) = &self.failed {
             return Err(Error::Stopped(reason.clone()));
         }
@@ -536,26 +528,6 @@ impl Writer {
         self.store.write_snapshot(&self.state, self.head)?;
         self.events_since_snapshot = 0;
         Ok(())
-    }
-
-    /// Starts a periodic snapshot of the committed state on another thread, so encoding and
-    /// writing it do not stall commits; skipped while the previous one is still being written.
-    fn snapshot_in_background(&mut self) {
-        if self.snapshotting.as_ref().is_some_and(|handle| !handle.is_finished()) {
-            return;
-        }
-        if let Some(handle) = self.snapshotting.take() {
-            let _ = handle.join();
-        }
-        let (store, state, head) = (Arc::clone(&self.store), self.state.clone(), self.head);
-        let spawned = std::thread::Builder::new()
-            .name("ledger-snapshot".into())
-            .spawn(move || store.write_snapshot(&state, head));
-        // Without a thread, the snapshot waits for the next trigger or the close.
-        if let Ok(handle) = spawned {
-            self.snapshotting = Some(handle);
-            self.events_since_snapshot = 0;
-        }
     }
 
     fn commit(&mut self, submits: Vec<Submit>) {
@@ -607,7 +579,7 @@ impl Writer {
                 self.events_since_snapshot += appended;
                 if self.events_since_snapshot >= self.options.snapshot_every_events {
                     // A failed snapshot costs only a longer replay at the next open.
-                    self.snapshot_in_background();
+                    let _ = self.snapshot();
                 }
             }
             Err(err) => {
