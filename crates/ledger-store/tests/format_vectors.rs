@@ -93,7 +93,7 @@ fn format_md_vectors_match_the_code() {
 }
 
 #[test]
-fn unused_command_type_still_encodes() {
+fn a_rejected_command_round_trips_and_trailing_bytes_are_corruption() {
     // Commands are not stored on their own, but rejected ones are inside events: they round-trip.
     let command = Command {
         id: CommandId(Uuid::from_u128(9)),
