@@ -176,29 +176,14 @@ pub struct Ledger {
 #[derive(Debug)]
 struct Shared {
     reader: Reader,
-    tx: Sender<RequestBox>,
+    tx: Sender<Request>,
     writer: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// `Request` is not `Debug`; the channel carries it boxed in a wrapper that is.
-struct RequestBox(Request);
-
-impl fmt::Debug for RequestBox {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.0 {
-            Request::Submit { .. } => "Submit",
-            Request::Stats { .. } => "Stats",
-            Request::Snapshot { .. } => "Snapshot",
-            Request::State { .. } => "State",
-            Request::Close { .. } => "Close",
-        })
-    }
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        if self.tx.send(RequestBox(Request::Close { reply })).is_ok() {
+        if self.tx.send(Request::Close { reply }).is_ok() {
             let _ = answer.recv();
         }
         if let Ok(mut writer) = self.writer.lock()
@@ -238,7 +223,7 @@ impl Ledger {
 
     fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        self.shared.tx.send(RequestBox(make(reply))).map_err(|_| Error::Stopped("the writer has exited".into()))?;
+        self.shared.tx.send(make(reply)).map_err(|_| Error::Stopped("the writer has exited".into()))?;
         answer.recv().map_err(|_| Error::Stopped("the writer has exited".into()))
     }
 
@@ -466,7 +451,11 @@ struct Writer {
 struct Pending {
     batch: WriteBatch,
     first_seq: u64,
-    events: Vec<Event>,
+    /// Every caller's receipts, in order.
+    receipts: Vec<Receipt>,
+    /// For each new sequence number from `first_seq`, its receipt's position in `receipts`
+    /// (an in-batch retry is answered from there).
+    new_at: Vec<usize>,
     touched: HashSet<AccountId>,
     /// History index keys, staged in key order at the end: RocksDB's memtable inserts ascending
     /// keys far faster than random ones (the profile in docs/PERFORMANCE.md).
@@ -475,8 +464,8 @@ struct Pending {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<RequestBox>) {
-        while let Ok(RequestBox(first)) = rx.recv() {
+    fn run(mut self, rx: Receiver<Request>) {
+        while let Ok(first) = rx.recv() {
             let mut submits = Vec::new();
             let mut controls = Vec::new();
             let mut commands = 0;
@@ -490,7 +479,7 @@ impl Writer {
                     control => controls.push(control),
                 }
                 if commands < self.options.batch_len_max {
-                    next = rx.try_recv().ok().map(|RequestBox(request)| request);
+                    next = rx.try_recv().ok();
                 }
             }
             if !submits.is_empty() {
@@ -541,26 +530,26 @@ impl Writer {
         let mut pending = Pending {
             batch: WriteBatch::default(),
             first_seq: self.head.seq + 1,
-            events: Vec::new(),
+            receipts: Vec::new(),
+            new_at: Vec::new(),
             touched: HashSet::new(),
             history: Vec::new(),
             policies_changed: false,
         };
-        let mut answers = Vec::with_capacity(submits.len());
+        let mut counts = Vec::with_capacity(submits.len());
         let mut outcome = Ok(());
         let started = std::time::Instant::now();
         for (commands, _) in &submits {
-            match self.decide_all(commands, &mut pending) {
-                Ok(receipts) => answers.push(receipts),
-                Err(err) => {
-                    outcome = Err(err);
-                    break;
-                }
+            let before = pending.receipts.len();
+            if let Err(err) = self.decide_all(commands, &mut pending) {
+                outcome = Err(err);
+                break;
             }
+            counts.push(pending.receipts.len() - before);
         }
-        let appended = pending.events.len() as u64;
+        let appended = pending.new_at.len() as u64;
         let decided = std::time::Instant::now();
-        let staged = outcome.and_then(|()| self.finish(pending));
+        let staged = outcome.and_then(|()| self.finish(&mut pending));
         let written = std::time::Instant::now();
         let outcome = staged.and_then(|batch| self.store.write(batch, self.options.sync));
         let nanos = |from: std::time::Instant, to: std::time::Instant| {
@@ -573,8 +562,9 @@ impl Writer {
         self.stats.write_nanos += nanos(written, std::time::Instant::now());
         match outcome {
             Ok(()) => {
-                for ((_, reply), receipts) in submits.into_iter().zip(answers) {
-                    let _ = reply.send(Ok(receipts));
+                let mut receipts = pending.receipts.into_iter();
+                for ((_, reply), count) in submits.into_iter().zip(counts) {
+                    let _ = reply.send(Ok(receipts.by_ref().take(count).collect()));
                 }
                 self.events_since_snapshot += appended;
                 if self.events_since_snapshot >= self.options.snapshot_every_events {
@@ -591,30 +581,33 @@ impl Writer {
         }
     }
 
-    fn decide_all(&mut self, commands: &[Command], pending: &mut Pending) -> Result<Vec<Receipt>> {
-        let mut receipts = Vec::with_capacity(commands.len());
+    /// Decides `commands`, appending their receipts to `pending.receipts`.
+    fn decide_all(&mut self, commands: &[Command], pending: &mut Pending) -> Result<()> {
         for command in commands {
             match decide(&self.state, command) {
                 Decision::Retry { seq } => {
-                    let event =
-                        match seq.checked_sub(pending.first_seq) {
-                            Some(index) => pending.events.get(index as usize).cloned().ok_or_else(|| {
-                                Error::Corruption { seq, detail: "retry points past the batch".into() }
-                            })?,
-                            None => self.store.event(seq)?,
-                        };
+                    let event = match seq.checked_sub(pending.first_seq) {
+                        Some(index) => pending
+                            .new_at
+                            .get(index as usize)
+                            .and_then(|at| pending.receipts.get(*at))
+                            .map(|receipt| receipt.event.clone())
+                            .ok_or_else(|| Error::Corruption { seq, detail: "retry points past the batch".into() })?,
+                        None => self.store.event(seq)?,
+                    };
                     let conflict = event.request().as_ref() != Some(&command.body);
-                    receipts.push(Receipt { seq, event, duplicate: true, conflict });
+                    pending.receipts.push(Receipt { seq, event, duplicate: true, conflict });
                 }
                 Decision::Append(events) => {
                     for event in events {
                         let seq = self.append(&event, pending)?;
-                        receipts.push(Receipt { seq, event, duplicate: false, conflict: false });
+                        pending.new_at.push(pending.receipts.len());
+                        pending.receipts.push(Receipt { seq, event, duplicate: false, conflict: false });
                     }
                 }
             }
         }
-        Ok(receipts)
+        Ok(())
     }
 
     /// Encodes, chains and stages `event`, applies it, and stages its index entries.
@@ -642,20 +635,19 @@ impl Writer {
             EventBody::Rejected { .. } => {}
         }
         self.head = Head { seq, hash: record.hash };
-        pending.events.push(event.clone());
         Ok(seq)
     }
 
     /// Adds the history index, the read models (each touched account once) and the head to the
     /// batch, each in key order.
-    fn finish(&self, mut pending: Pending) -> Result<WriteBatch> {
+    fn finish(&self, pending: &mut Pending) -> Result<WriteBatch> {
         let history = self.store.cf(CF_HISTORY)?;
         pending.history.sort_unstable();
         for key in &pending.history {
             pending.batch.put_cf(history, key, []);
         }
         let accounts = self.store.cf(CF_ACCOUNTS)?;
-        let mut touched: Vec<AccountId> = pending.touched.into_iter().collect();
+        let mut touched: Vec<AccountId> = pending.touched.drain().collect();
         touched.sort_unstable();
         for id in touched {
             if let Some(account) = self.state.account(id) {
@@ -667,7 +659,7 @@ impl Writer {
             pending.batch.put_cf(meta, META_POLICIES, codec::encode_policies(self.state.policy_versions())?);
         }
         pending.batch.put_cf(meta, META_HEAD, codec::encode_head(self.head.seq, &self.head.hash));
-        Ok(pending.batch)
+        Ok(std::mem::take(&mut pending.batch))
     }
 
     /// After a failed batch: reload the state from disk (the batch never reached it).
