@@ -4,8 +4,8 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ledger_core::{
-    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Decision, Event, Policy,
-    State, Timestamp, execute,
+    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Decision, Event, EventBody,
+    Policy, State, Timestamp, execute,
 };
 use uuid::Uuid;
 
@@ -99,7 +99,7 @@ fn bench_core(c: &mut Criterion) {
                 }
                 Some(events)
             }
-            Decision::Retry { .. } => None,
+            Decision::Retry { .. } | Decision::Due(_) => None,
         })
         .flatten()
         .collect();
@@ -118,5 +118,59 @@ fn bench_core(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_core);
+/// Risk-list screening: 100,000 outbound transfers decided against an empty list and against a
+/// list of 1,000,000 counterparties (every tenth transfer goes to a listed one).
+fn bench_risk_screening(c: &mut Criterion) {
+    let (setup, _) = workload();
+    let mut empty = State::new();
+    for cmd in &setup {
+        let _ = execute(&mut empty, cmd);
+    }
+    let at = empty.head_at().unwrap();
+    let mut listed = empty.clone();
+    for n in 0..1_000_000u64 {
+        let event = Event {
+            command_id: CommandId(Uuid::from_u64_pair(2, n)),
+            at,
+            body: EventBody::RiskListed {
+                counterparty: format!("6217-0000-{n:010}"),
+                reason: "telecom fraud".into(),
+                source: "shared list".into(),
+            },
+        };
+        listed.apply(&event).unwrap();
+    }
+    let transfers: Vec<Command> = (0..100_000u64)
+        .map(|n| {
+            // Every tenth counterparty is listed; the rest share the prefix but are not.
+            let counterparty =
+                if n % 10 == 0 { format!("6217-0000-{:010}", n * 7) } else { format!("6217-0001-{n:010}") };
+            let body = CommandBody::OutboundTransfer {
+                from: AccountId((n % ACCOUNTS + 1) * 10),
+                counterparty,
+                amount: Amount::from_fen(100).unwrap(),
+            };
+            command(3_000_000 + n, at, body)
+        })
+        .collect();
+    let mut group = c.benchmark_group("risk_screening");
+    group.throughput(Throughput::Elements(transfers.len() as u64));
+    group.sample_size(10);
+    for (name, state) in [("decide_100k_outbound_empty_list", &empty), ("decide_100k_outbound_1m_listed", &listed)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut rejected = 0u32;
+                for cmd in &transfers {
+                    if let Decision::Append(events) = ledger_core::decide(state, cmd) {
+                        rejected += u32::from(matches!(events[0].body, EventBody::Rejected { .. }));
+                    }
+                }
+                rejected
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_core, bench_risk_screening);
 criterion_main!(benches);

@@ -1,14 +1,17 @@
 //! Stateful: arbitrary command sequences drive ledger-core's decide/apply and the reference model
 //! of crates/ledger-core/tests/reference; every decision and balance must agree, money is
-//! conserved, and replaying the events rebuilds the same state.
+//! conserved, reserved funds never exceed the balance, and replaying the events rebuilds the
+//! same state. Protections are in the mix (locks, night lock, personal limits, risk list,
+//! large-transaction holds, delayed transfers, ticks).
 #![no_main]
 
 #[path = "../../crates/ledger-core/tests/reference/mod.rs"]
 mod reference;
 
 use ledger_core::{
-    AccountClass, AccountId, Binding, Command, CommandBody, CommandId, CustomerId, Decision, EventBody, ExternalKind,
-    Policy, RejectReason, State, Timestamp, decide,
+    AccountClass, AccountId, Actor, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId, Decision,
+    EventBody, ExternalKind, Flow, NightWindow, PersonalLimits, Policy, ProtectionSettings, RejectReason, State,
+    Timestamp, decide,
 };
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -37,8 +40,76 @@ fn text(u: &mut Unstructured) -> Result<String> {
     })
 }
 
-fn body(u: &mut Unstructured, now_ms: i64, policies: &[Policy; 3]) -> Result<CommandBody> {
-    Ok(match u.int_in_range(0u8..=10)? {
+fn recent(u: &mut Unstructured, n: u8) -> Result<CommandId> {
+    let back = u.int_in_range(1u8..=4)?;
+    Ok(CommandId(Uuid::from_u128(u128::from(n.saturating_sub(back)))))
+}
+
+fn body(u: &mut Unstructured, now_ms: i64, n: u8, policies: &[Policy; 3]) -> Result<CommandBody> {
+    Ok(match u.int_in_range(0u8..=21)? {
+        11 | 12 => CommandBody::DelayedTransfer {
+            from: account(u)?,
+            counterparty: text(u)?,
+            amount: amount(u)?,
+            arrival: if u.arbitrary()? { Arrival::Normal } else { Arrival::NextDay },
+        },
+        13 => CommandBody::ConfirmHold { hold: recent(u, n)? },
+        14 => CommandBody::DeclineHold { hold: recent(u, n)? },
+        15 => CommandBody::CancelTransfer { transfer: recent(u, n)? },
+        16 => CommandBody::Tick,
+        17 => {
+            let flows = [Flow::Payment, Flow::TransferOutOther, Flow::CashWithdrawal, Flow::CashDeposit];
+            let picked = usize::from(u.int_in_range(0u8..=4)?);
+            CommandBody::LockAccount {
+                account: account(u)?,
+                by: if u.arbitrary()? { Actor::Bank } else { Actor::Customer },
+                flows: flows.get(picked).map(|flow| vec![*flow]).unwrap_or_default(),
+                reason: text(u)?,
+            }
+        }
+        18 => CommandBody::UnlockAccount {
+            account: account(u)?,
+            by: if u.arbitrary()? { Actor::Bank } else { Actor::Customer },
+        },
+        19 => {
+            let window = if u.arbitrary()? {
+                let start = ClockTime::new(u.int_in_range(0u16..=23)?, 0).expect("hour");
+                let end = ClockTime::new(u.int_in_range(0u16..=23)?, 0).expect("hour");
+                Some(NightWindow { start, end })
+            } else {
+                None
+            };
+            CommandBody::SetNightLock { account: account(u)?, window }
+        }
+        20 => {
+            let cap = |u: &mut Unstructured| -> Result<Option<ledger_core::Amount>> {
+                Ok(if u.arbitrary()? { Some(amount(u)?) } else { None })
+            };
+            let limits = PersonalLimits { per_transaction: cap(u)?, per_day: cap(u)? };
+            CommandBody::SetPersonalLimits { account: account(u)?, limits }
+        }
+        21 => {
+            if u.arbitrary()? {
+                let counterparty = text(u)?;
+                let (reason, source) = ("fraud".to_owned(), "list".to_owned());
+                if u.arbitrary()? {
+                    CommandBody::ListRisk { counterparty, reason, source }
+                } else {
+                    CommandBody::UnlistRisk { counterparty, reason, source }
+                }
+            } else {
+                let threshold = if u.arbitrary()? { Some(amount(u)?) } else { None };
+                let delay = [0, 3_600_000, -60_000][usize::from(u.int_in_range(0u8..=2)?)];
+                CommandBody::ChangeProtections {
+                    effective_from: Timestamp::from_millis(now_ms + delay).unwrap_or(Timestamp::UNIX_EPOCH),
+                    settings: ProtectionSettings {
+                        large_transaction_threshold: threshold,
+                        hold_expiry_minutes: u.int_in_range(0u32..=120)?,
+                        normal_arrival_delay_minutes: u.int_in_range(0u32..=240)?,
+                    },
+                }
+            }
+        }
         0 => {
             let account = account(u)?;
             let class = [AccountClass::I, AccountClass::II, AccountClass::III][usize::from(u.int_in_range(0u8..=2)?)];
@@ -106,7 +177,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
             let pick = usize::from(u.arbitrary::<u8>()?) % commands.len();
             Command { at, ..commands[pick].clone() }
         } else {
-            Command { id: CommandId(Uuid::from_u128(u128::from(n))), at, body: body(u, now_ms, &policies)? }
+            Command { id: CommandId(Uuid::from_u128(u128::from(n))), at, body: body(u, now_ms, n, &policies)? }
         };
         commands.push(command);
     }
@@ -115,7 +186,19 @@ fn run(u: &mut Unstructured) -> Result<()> {
     let mut model = Model::default();
     let mut events = Vec::new();
     for command in &commands {
-        match decide(&state, command) {
+        let mut core_due = Vec::new();
+        let decision = loop {
+            match decide(&state, command) {
+                Decision::Due(event) => {
+                    core_due.push(event.command_id.0);
+                    state.apply(&event).expect("apply due");
+                    events.push(event);
+                }
+                other => break other,
+            }
+        };
+        match decision {
+            Decision::Due(_) => unreachable!("handled above"),
             Decision::Retry { seq } => {
                 let original: &ledger_core::Event = &events[(seq - 1) as usize];
                 let answer = match &original.body {
@@ -132,6 +215,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
                         _ => Ok(()),
                     };
                     assert_eq!(got, model.step(command), "decision differs for {command:?}");
+                    let model_due: Vec<Uuid> = model.last_due.iter().map(|(id, _)| *id).collect();
+                    assert_eq!(core_due, model_due, "what came due differs before {command:?}");
                     state.apply(&event).expect("apply");
                     events.push(event);
                 }
@@ -141,6 +226,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
         for (id, acc) in &model.accounts {
             let core = state.account(AccountId(*id)).expect("account in core");
             assert_eq!(core.balance.fen(), acc.balance);
+            assert_eq!(state.reserved(AccountId(*id)).fen(), acc.reserved, "reserved");
+            assert!(acc.reserved <= acc.balance, "reserved above the balance");
             total += u128::from(acc.balance);
         }
         assert_eq!(total + model.outflow_fen, model.inflow_fen, "money not conserved");

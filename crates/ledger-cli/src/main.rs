@@ -70,8 +70,17 @@ pub enum Cmd {
     },
     /// The current sequence number and hash, for an auditor to record.
     Head,
-    /// An account's balance.
+    /// An account's balance, with what holds and delayed transfers reserve and what is available.
     Balance { account: u64 },
+    /// An account's protections: security locks, personal limits, night lock, pending outflows.
+    Protections { account: u64 },
+    /// Outflows held for verification or scheduled (delayed arrival), of one account or all.
+    Pending { account: Option<u64> },
+    /// Is a counterparty account on the risk list? Exit 1 when it is.
+    RiskCheck { counterparty: String },
+    /// Advance the ledger's time to now (or --now): expire holds and execute delayed transfers
+    /// that are due. Any later command does the same first; this is for quiet periods.
+    Tick,
     /// Today's and this year's limit use and what remains, per bucket.
     Usage {
         account: u64,

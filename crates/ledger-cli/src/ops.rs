@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use ledger_core::{AccountId, CommandBody, CustomerId, Event, EventBody, Policy, Timestamp, parse_command};
+use ledger_core::{
+    AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Policy, Release, Reservation,
+    Settlement, Stage, Timestamp, parse_command,
+};
 use ledger_store::{Error as StoreError, Head, Ledger, LedgerOptions, Reader, Receipt};
 use serde_json::{Value, json};
 
@@ -27,6 +30,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Verify { from, expect_head } => verify(cli, *from, expect_head.as_deref()),
         Cmd::Head => head(cli),
         Cmd::Balance { account } => balance(cli, AccountId(*account)),
+        Cmd::Protections { account } => protections(cli, AccountId(*account)),
+        Cmd::Pending { account } => pending(cli, account.map(AccountId)),
+        Cmd::RiskCheck { counterparty } => risk_check(cli, counterparty),
+        Cmd::Tick => tick(cli),
         Cmd::Usage { account, at } => usage(cli, AccountId(*account), *at),
         Cmd::History { account, from, to, limit, after } => {
             history(cli, AccountId(*account), *from, *to, *limit, *after)
@@ -176,12 +183,22 @@ fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
         print_json(&receipt_json(&receipt));
     } else {
         let duplicate = if receipt.duplicate { " (a retry: the first answer)" } else { "" };
+        let pending = match &receipt.event.body {
+            EventBody::Reserved { reservation, .. } => match reservation.stage {
+                Stage::AwaitingVerification { expires_at } => {
+                    format!(" (held for verification until {expires_at}: confirm_hold or decline_hold)")
+                }
+                Stage::Scheduled { due_at } => format!(" (scheduled for {due_at}; cancel_transfer until then)"),
+            },
+            EventBody::HoldConfirmed { due_at, .. } => format!(" (scheduled for {due_at})"),
+            _ => String::new(),
+        };
         match receipt.rejection() {
             _ if receipt.conflict => println!(
                 "conflict: ID_CONFLICT: the id was used at seq {} for a different request; nothing was done",
                 receipt.seq
             ),
-            None => println!("accepted: seq {}{duplicate}", receipt.seq),
+            None => println!("accepted: seq {}{pending}{duplicate}", receipt.seq),
             Some(reason) => println!("rejected: seq {} {reason}{duplicate}", receipt.seq),
         }
     }
@@ -308,16 +325,129 @@ fn unknown_account(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
 }
 
 fn balance(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
-    let Some(found) = open_reader(cli)?.account(account)? else { return unknown_account(cli, account) };
+    let reader = open_reader(cli)?;
+    let Some(found) = reader.account(account)? else { return unknown_account(cli, account) };
+    let reserved = reader.protections(account)?.map_or(Amount::ZERO, |p| p.reserved);
+    let available = found.balance.checked_sub(reserved).unwrap_or(Amount::ZERO);
     if cli.json {
-        print_json(
-            &json!({ "account": account.0, "balance": found.balance, "class": found.class, "status": found.status }),
-        );
+        print_json(&json!({
+            "account": account.0, "balance": found.balance, "reserved": reserved, "available": available,
+            "class": found.class, "status": found.status,
+        }));
     } else {
         let status = format!("{:?}", found.status).to_lowercase();
-        println!("account {account}: {} CNY (Class {}, {status})", found.balance, found.class);
+        let held = if reserved.is_zero() {
+            String::new()
+        } else {
+            format!("; {reserved} reserved by pending outflows, {available} available")
+        };
+        println!("account {account}: {} CNY (Class {}, {status}){held}", found.balance, found.class);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn pending_line(r: &Reservation) -> String {
+    let kind = serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let stage = match r.stage {
+        Stage::AwaitingVerification { expires_at } => format!("held until {expires_at}"),
+        Stage::Scheduled { due_at } => format!("due {due_at}"),
+    };
+    let arrival = r.arrival.map_or("real time".to_owned(), |a| format!("{a:?}").to_lowercase());
+    let to = r.counterparty.as_deref().unwrap_or("cash");
+    format!("{}  account {}  {kind} {} to {to}  ({arrival}, {stage})", r.id, r.account, r.amount)
+}
+
+fn protections(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
+    let reader = open_reader(cli)?;
+    let Some(found) = reader.account(account)? else { return unknown_account(cli, account) };
+    let protections = reader.protections(account)?.unwrap_or_default();
+    let pending = reader.pending(Some(account))?;
+    let available = found.balance.checked_sub(protections.reserved).unwrap_or(Amount::ZERO);
+    if cli.json {
+        print_json(&json!({
+            "account": account.0, "balance": found.balance, "available": available, "protections": protections,
+            "pending": pending,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("account {account} (Class {}): balance {}, available {available}", found.class, found.balance);
+    if protections.locks.is_empty() {
+        println!("security lock   none");
+    }
+    for lock in &protections.locks {
+        let flows = if lock.flows.is_empty() {
+            "every outflow".to_owned()
+        } else {
+            lock.flows.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+        };
+        println!("security lock   by the {}: {flows} ({})", lock.by, lock.reason);
+    }
+    let cap = |cap: Option<Amount>| cap.map_or("none".to_owned(), |c| c.to_string());
+    println!(
+        "personal limits per transaction {}, per day {}",
+        cap(protections.limits.per_transaction),
+        cap(protections.limits.per_day)
+    );
+    match protections.night {
+        Some(window) => println!("night lock      {window} Beijing time"),
+        None => println!("night lock      none"),
+    }
+    println!("reserved        {} in {} pending outflow(s)", protections.reserved, pending.len());
+    for r in &pending {
+        println!("  {}", pending_line(r));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pending(cli: &Cli, account: Option<AccountId>) -> anyhow::Result<ExitCode> {
+    let list = open_reader(cli)?.pending(account)?;
+    if cli.json {
+        print_json(&json!({ "pending": list }));
+    } else if list.is_empty() {
+        println!("no pending outflows");
+    } else {
+        for r in &list {
+            println!("{}", pending_line(r));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn risk_check(cli: &Cli, counterparty: &str) -> anyhow::Result<ExitCode> {
+    let listed = open_reader(cli)?.risk_listed(counterparty)?;
+    if cli.json {
+        print_json(&json!({ "counterparty": counterparty, "listed": listed.is_some(), "listed_seq": listed }));
+    } else {
+        match listed {
+            Some(seq) => println!("{counterparty:?} is on the risk list (listed at seq {seq}; see `history`/`export`)"),
+            None => println!("{counterparty:?} is not on the risk list"),
+        }
+    }
+    Ok(if listed.is_some() { check_failed() } else { ExitCode::SUCCESS })
+}
+
+fn tick(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let ledger = open_ledger(cli)?;
+    let at = ledger.now();
+    let before = ledger.head()?.seq;
+    // One id per (head, time): repeating the same tick is answered as a retry.
+    let id = uuid::Uuid::from_u64_pair(0x7469_636b_0000_0000 | (before >> 32), (before << 32) ^ at.as_millis() as u64);
+    let receipt = ledger.submit(Command { id: CommandId(id), at, body: CommandBody::Tick })?;
+    ledger.close()?;
+    let handled = receipt.seq.saturating_sub(before + 1);
+    if cli.json {
+        let mut value = receipt_json(&receipt);
+        value["due_handled"] = json!(handled);
+        print_json(&value);
+    } else {
+        match receipt.rejection() {
+            None => {
+                println!("time advanced to {at}: {handled} hold(s) or delayed transfer(s) handled; seq {}", receipt.seq)
+            }
+            Some(reason) => println!("rejected: seq {} {reason}", receipt.seq),
+        }
+    }
+    Ok(if receipt.is_accepted() { ExitCode::SUCCESS } else { check_failed() })
 }
 
 fn opt(amount: Option<ledger_core::Amount>) -> String {
@@ -399,6 +529,54 @@ fn describe(account: AccountId, event: &Event) -> (String, String, String) {
         }
         EventBody::PolicyScheduled { .. } => ("policy".into(), String::new(), String::new()),
         EventBody::Rejected { reason, .. } => ("rejected".into(), reason.code().into(), String::new()),
+        EventBody::AccountLocked { lock, .. } => {
+            let flows = if lock.flows.is_empty() {
+                "every outflow".to_owned()
+            } else {
+                lock.flows.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
+            };
+            ("locked".into(), String::new(), format!("by the {}: {flows} ({})", lock.by, lock.reason))
+        }
+        EventBody::AccountUnlocked { by, .. } => ("unlocked".into(), String::new(), format!("by the {by}")),
+        EventBody::PersonalLimitsSet { limits, .. } => {
+            let cap = |cap: Option<Amount>| cap.map_or("none".to_owned(), |c| c.to_string());
+            let text = format!("per transaction {}, per day {}", cap(limits.per_transaction), cap(limits.per_day));
+            ("personal limits".into(), String::new(), text)
+        }
+        EventBody::NightLockSet { window, .. } => {
+            ("night lock".into(), String::new(), window.map_or("off".to_owned(), |w| w.to_string()))
+        }
+        EventBody::RiskListed { counterparty, .. } => ("risk listed".into(), String::new(), counterparty.clone()),
+        EventBody::RiskUnlisted { counterparty, .. } => ("risk unlisted".into(), String::new(), counterparty.clone()),
+        EventBody::ProtectionsScheduled { .. } => ("protections".into(), String::new(), String::new()),
+        EventBody::Reserved { reservation: r, .. } => {
+            let (kind, when) = match r.stage {
+                Stage::AwaitingVerification { expires_at } => ("held", format!("until {expires_at}")),
+                Stage::Scheduled { due_at } => ("scheduled", format!("due {due_at}")),
+            };
+            let to = r.counterparty.as_deref().unwrap_or("cash");
+            (kind.into(), format!("({})", r.amount), format!("{when}  {to}"))
+        }
+        EventBody::HoldConfirmed { due_at, .. } => ("hold confirmed".into(), String::new(), format!("due {due_at}")),
+        EventBody::ReservationSettled { settlement, posting, .. } => {
+            let kind = match settlement {
+                Settlement::Confirmed => "confirmed",
+                Settlement::Due => "executed",
+            };
+            let after = posting.debit.as_ref().map(|leg| leg.balance_after.to_string()).unwrap_or_default();
+            let to = posting.counterparty.as_deref().unwrap_or("cash");
+            (kind.into(), format!("-{}", posting.amount), format!("balance {after}  {to}"))
+        }
+        EventBody::ReservationReleased { release, .. } => {
+            let why = match release {
+                Release::Declined => "declined".to_owned(),
+                Release::Expired => "expired".to_owned(),
+                Release::Cancelled => "cancelled".to_owned(),
+                Release::Stopped { reason } => format!("stopped: {}", reason.code()),
+            };
+            ("released".into(), String::new(), why)
+        }
+        EventBody::TimeAdvanced => ("tick".into(), String::new(), String::new()),
     }
 }
 

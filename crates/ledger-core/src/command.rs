@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
 use crate::money::Amount;
-use crate::policy::Policy;
+use crate::policy::{Flow, Policy};
+use crate::protect::{Actor, Arrival, NightWindow, PersonalLimits, ProtectionSettings};
 use crate::time::Timestamp;
 
 /// A request to the ledger.
@@ -103,6 +104,68 @@ pub enum CommandBody {
         /// Boxed: a policy is large and rare, commands are small and many.
         policy: Box<Policy>,
     },
+    // Protections (docs/RULES.md, "Protections"). New variants go last: the log encodes the index.
+    /// Places (or replaces) `by`'s security lock on the account's outflows.
+    LockAccount {
+        account: AccountId,
+        by: Actor,
+        /// Outflows to lock; empty locks every outflow.
+        flows: Vec<Flow>,
+        reason: String,
+    },
+    /// Lifts `by`'s security lock.
+    UnlockAccount {
+        account: AccountId,
+        by: Actor,
+    },
+    /// The customer's own caps; `None` clears a cap.
+    SetPersonalLimits {
+        account: AccountId,
+        limits: PersonalLimits,
+    },
+    /// Sets or (with `None`) clears the night lock.
+    SetNightLock {
+        account: AccountId,
+        window: Option<NightWindow>,
+    },
+    /// Flags a counterparty account for fraud: outbound transfers to it are rejected.
+    ListRisk {
+        counterparty: String,
+        reason: String,
+        source: String,
+    },
+    UnlistRisk {
+        counterparty: String,
+        reason: String,
+        source: String,
+    },
+    /// Schedules protection settings, in force from `effective_from` until the next version.
+    ChangeProtections {
+        effective_from: Timestamp,
+        settings: ProtectionSettings,
+    },
+    /// An outbound transfer with normal or next-day arrival: funds and limit use are reserved
+    /// now, the money leaves when it comes due.
+    DelayedTransfer {
+        from: AccountId,
+        counterparty: String,
+        amount: Amount,
+        arrival: Arrival,
+    },
+    /// The customer confirms an outflow held for large-transaction verification.
+    ConfirmHold {
+        hold: CommandId,
+    },
+    /// The customer declines a held outflow: funds and limit use are released.
+    DeclineHold {
+        hold: CommandId,
+    },
+    /// The customer cancels a delayed transfer before it executes.
+    CancelTransfer {
+        transfer: CommandId,
+    },
+    /// Advances the ledger's time: holds expire and delayed transfers execute up to `at`.
+    Tick,
 }
 
 impl CommandBody {
@@ -116,10 +179,9 @@ impl CommandBody {
             | CommandBody::OutboundTransfer { amount, .. }
             | CommandBody::Payment { amount, .. }
             | CommandBody::WealthPurchase { amount, .. }
-            | CommandBody::WealthRedemption { amount, .. } => Some(*amount),
-            CommandBody::OpenAccount { .. } | CommandBody::CloseAccount { .. } | CommandBody::ChangePolicy { .. } => {
-                None
-            }
+            | CommandBody::WealthRedemption { amount, .. }
+            | CommandBody::DelayedTransfer { amount, .. } => Some(*amount),
+            _ => None,
         }
     }
 
@@ -137,6 +199,18 @@ impl CommandBody {
             CommandBody::WealthPurchase { .. } => "wealth_purchase",
             CommandBody::WealthRedemption { .. } => "wealth_redemption",
             CommandBody::ChangePolicy { .. } => "change_policy",
+            CommandBody::LockAccount { .. } => "lock_account",
+            CommandBody::UnlockAccount { .. } => "unlock_account",
+            CommandBody::SetPersonalLimits { .. } => "set_personal_limits",
+            CommandBody::SetNightLock { .. } => "set_night_lock",
+            CommandBody::ListRisk { .. } => "list_risk",
+            CommandBody::UnlistRisk { .. } => "unlist_risk",
+            CommandBody::ChangeProtections { .. } => "change_protections",
+            CommandBody::DelayedTransfer { .. } => "delayed_transfer",
+            CommandBody::ConfirmHold { .. } => "confirm_hold",
+            CommandBody::DeclineHold { .. } => "decline_hold",
+            CommandBody::CancelTransfer { .. } => "cancel_transfer",
+            CommandBody::Tick => "tick",
         }
     }
 }

@@ -2,15 +2,20 @@
 //! append; it changes nothing itself, so a rejected command changes nothing at all.
 //!
 //! Check order (documented in docs/RULES.md, mirrored by the reference model in the tests):
-//! retry → time → policy in force → input (amount, texts, same account) → accounts exist and
-//! are open → permissions (debit side, then credit side) → first funding from the bound
-//! account → funds → debit buckets → credit buckets → balance cap → overflow.
+//! retry → holds and delayed transfers due by the command's time (each a `Decision::Due`) →
+//! time → policy in force → input (amount, texts, same account) → accounts exist and are open →
+//! permissions (debit side, then credit side) → security lock → night lock → risk list → first
+//! funding from the bound account → funds (net of reservations) → personal limits → debit
+//! buckets → credit buckets → balance cap → overflow → hold for verification or schedule.
 
 use crate::command::{Binding, Command, CommandBody, ExternalKind};
 use crate::event::{BindingProblem, BucketUsage, Event, EventBody, Leg, Period, Posting, PostingKind, RejectReason};
-use crate::ids::{AccountClass, AccountId, AccountStatus, CustomerId};
+use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{ClassRules, Flow, Permission, Policy};
+use crate::protect::{
+    Arrival, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits, Release, Reservation, SecurityLock, Settlement, Stage,
+};
 use crate::state::{Account, State};
 use crate::time::Timestamp;
 
@@ -24,12 +29,21 @@ pub enum Decision {
     Append(Vec<Event>),
     /// The command id was seen before: its answer is the event at this sequence number.
     Retry { seq: u64 },
+    /// A hold expired or a delayed transfer came due at or before the command's time. Append
+    /// and apply this event (it answers no new command: it carries the reservation's id), then
+    /// decide the command again.
+    Due(Event),
 }
 
 /// Decides `command` against `state`.
 pub fn decide(state: &State, command: &Command) -> Decision {
     if let Some(seq) = state.answer_seq(command.id) {
         return Decision::Retry { seq };
+    }
+    if state.head_at().is_none_or(|head| command.at >= head)
+        && let Some(reservation) = state.first_due(command.at)
+    {
+        return Decision::Due(due_event(state, reservation));
     }
     let (at, body) = match decide_body(state, command) {
         Ok(body) => (command.at, body),
@@ -47,24 +61,75 @@ fn decide_body(state: &State, command: &Command) -> Result<EventBody, RejectReas
     if let Some(head_at) = state.head_at().filter(|head| at < *head) {
         return Err(RejectReason::TimeBeforeHead { requested_at: at, head_at });
     }
-    if let CommandBody::ChangePolicy { effective_from, policy } = &command.body {
-        return decide_policy(state, *effective_from, policy);
+    match &command.body {
+        CommandBody::ChangePolicy { effective_from, policy } => return decide_policy(state, *effective_from, policy),
+        CommandBody::ChangeProtections { effective_from, settings } => {
+            settings.validate().map_err(|detail| RejectReason::InvalidProtection { detail })?;
+            if let Some(head_at) = state.head_at().filter(|head| effective_from < head) {
+                return Err(RejectReason::PolicyEffectiveInPast { effective_from: *effective_from, head_at });
+            }
+            return Ok(EventBody::ProtectionsScheduled { effective_from: *effective_from, settings: settings.clone() });
+        }
+        CommandBody::Tick => return Ok(EventBody::TimeAdvanced),
+        CommandBody::ListRisk { counterparty, reason, source }
+        | CommandBody::UnlistRisk { counterparty, reason, source } => {
+            check_text("counterparty", counterparty)?;
+            check_text("reason", reason)?;
+            check_text("source", source)?;
+            let listing = matches!(command.body, CommandBody::ListRisk { .. });
+            let listed = state.risk_listed(counterparty).is_some();
+            if listing == listed {
+                return Err(RejectReason::RiskListUnchanged { counterparty: counterparty.clone(), listed });
+            }
+            let (counterparty, reason, source) = (counterparty.clone(), reason.clone(), source.clone());
+            return Ok(if listing {
+                EventBody::RiskListed { counterparty, reason, source }
+            } else {
+                EventBody::RiskUnlisted { counterparty, reason, source }
+            });
+        }
+        CommandBody::ConfirmHold { hold } => {
+            let reservation = awaiting_verification(state, *hold)?;
+            return match reservation.arrival {
+                Some(arrival) => {
+                    let due_at = arrival.due_at(at, &state.protection_settings_at(at));
+                    Ok(EventBody::HoldConfirmed { id: *hold, due_at })
+                }
+                None => match stop_reason(state, reservation) {
+                    Some(reason) => Err(reason),
+                    None => settle(state, reservation, Settlement::Confirmed),
+                },
+            };
+        }
+        CommandBody::DeclineHold { hold } => {
+            let reservation = awaiting_verification(state, *hold)?;
+            return Ok(release(state, reservation, Release::Declined));
+        }
+        CommandBody::CancelTransfer { transfer } => {
+            let reservation = state.reservation(*transfer).ok_or(RejectReason::UnknownPending { id: *transfer })?;
+            if reservation.arrival.is_none() {
+                let detail = "a real-time outflow held for verification is declined, not cancelled".to_owned();
+                return Err(RejectReason::PendingActionNotAllowed { id: *transfer, detail });
+            }
+            return Ok(release(state, reservation, Release::Cancelled));
+        }
+        _ => {}
     }
     let policy = state.policy_at(at).ok_or(RejectReason::NoPolicyInForce)?;
     if command.body.amount().is_some_and(Amount::is_zero) {
         return Err(RejectReason::ZeroAmount);
     }
-    let ctx = Ctx { state, policy, at };
+    let ctx = Ctx { state, policy, at, id: command.id };
     match &command.body {
         CommandBody::OpenAccount { account, customer, class, binding, verified_in_person, with_card } => {
             ctx.open(*account, *customer, *class, binding.as_ref(), *verified_in_person, *with_card)
         }
         CommandBody::CloseAccount { account } => ctx.close(*account),
         CommandBody::CashDeposit { account, amount } => {
-            ctx.post(PostingKind::CashDeposit, *amount, None, None, Some((*account, Flow::CashDeposit)))
+            ctx.post(PostingKind::CashDeposit, *amount, None, None, Some((*account, Flow::CashDeposit)), None)
         }
         CommandBody::CashWithdrawal { account, amount } => {
-            ctx.post(PostingKind::CashWithdrawal, *amount, None, Some((*account, Flow::CashWithdrawal)), None)
+            ctx.post(PostingKind::CashWithdrawal, *amount, None, Some((*account, Flow::CashWithdrawal)), None, None)
         }
         CommandBody::InternalTransfer { from, to, amount } => {
             if from == to {
@@ -82,7 +147,8 @@ fn decide_body(state: &State, command: &Command) -> Result<EventBody, RejectReas
             } else {
                 Flow::TransferInOther
             };
-            ctx.post(PostingKind::InternalTransfer, *amount, None, Some((*from, out_flow)), Some((*to, in_flow)))
+            let debit = Some((*from, out_flow));
+            ctx.post(PostingKind::InternalTransfer, *amount, None, debit, Some((*to, in_flow)), None)
         }
         CommandBody::InboundTransfer { to, counterparty, amount } => {
             check_text("counterparty", counterparty)?;
@@ -91,33 +157,157 @@ fn decide_body(state: &State, command: &Command) -> Result<EventBody, RejectReas
             } else {
                 Flow::TransferInOther
             };
-            ctx.post(PostingKind::InboundTransfer, *amount, Some(counterparty), None, Some((*to, flow)))
+            ctx.post(PostingKind::InboundTransfer, *amount, Some(counterparty), None, Some((*to, flow)), None)
         }
         CommandBody::OutboundTransfer { from, counterparty, amount } => {
-            check_text("counterparty", counterparty)?;
-            let flow = if bound_to_external(ctx.open_account(*from)?, counterparty) {
-                Flow::TransferOutBound
-            } else {
-                Flow::TransferOutOther
-            };
-            ctx.post(PostingKind::OutboundTransfer, *amount, Some(counterparty), Some((*from, flow)), None)
+            ctx.outbound(*from, counterparty, *amount, None)
+        }
+        CommandBody::DelayedTransfer { from, counterparty, amount, arrival } => {
+            ctx.outbound(*from, counterparty, *amount, Some(*arrival))
         }
         CommandBody::Payment { from, merchant, amount } => {
             check_text("merchant", merchant)?;
-            ctx.post(PostingKind::Payment, *amount, Some(merchant), Some((*from, Flow::Payment)), None)
+            ctx.post(PostingKind::Payment, *amount, Some(merchant), Some((*from, Flow::Payment)), None, None)
         }
         CommandBody::WealthPurchase { account, product, amount } => {
             check_text("product", product)?;
             let debit = Some((*account, Flow::WealthPurchase));
-            ctx.post(PostingKind::WealthPurchase, *amount, Some(product), debit, None)
+            ctx.post(PostingKind::WealthPurchase, *amount, Some(product), debit, None, None)
         }
         CommandBody::WealthRedemption { account, product, amount } => {
             check_text("product", product)?;
             let credit = Some((*account, Flow::WealthRedemption));
-            ctx.post(PostingKind::WealthRedemption, *amount, Some(product), None, credit)
+            ctx.post(PostingKind::WealthRedemption, *amount, Some(product), None, credit, None)
         }
-        CommandBody::ChangePolicy { .. } => Err(RejectReason::NoPolicyInForce),
+        CommandBody::LockAccount { account, by, flows, reason } => {
+            ctx.open_account(*account)?;
+            check_text("reason", reason)?;
+            if let Some(flow) = flows.iter().find(|flow| !flow.is_outflow()) {
+                return Err(RejectReason::InvalidProtection { detail: format!("{flow} is not an outflow") });
+            }
+            let lock = SecurityLock { by: *by, flows: flows.clone(), reason: reason.clone() };
+            Ok(EventBody::AccountLocked { account: *account, lock })
+        }
+        CommandBody::UnlockAccount { account, by } => {
+            ctx.open_account(*account)?;
+            let locked = state.protections(*account).is_some_and(|p| p.locks.iter().any(|lock| lock.by == *by));
+            if !locked {
+                return Err(RejectReason::NotLocked { account: *account, by: *by });
+            }
+            Ok(EventBody::AccountUnlocked { account: *account, by: *by })
+        }
+        CommandBody::SetPersonalLimits { account, limits } => ctx.personal_limits(*account, *limits),
+        CommandBody::SetNightLock { account, window } => {
+            ctx.open_account(*account)?;
+            if window.is_some_and(|window| window.start == window.end) {
+                let detail = "the night window's start and end are the same time".to_owned();
+                return Err(RejectReason::InvalidProtection { detail });
+            }
+            Ok(EventBody::NightLockSet { account: *account, window: *window })
+        }
+        // Decided before the policy check.
+        CommandBody::ChangePolicy { .. }
+        | CommandBody::ChangeProtections { .. }
+        | CommandBody::Tick
+        | CommandBody::ListRisk { .. }
+        | CommandBody::UnlistRisk { .. }
+        | CommandBody::ConfirmHold { .. }
+        | CommandBody::DeclineHold { .. }
+        | CommandBody::CancelTransfer { .. } => Err(RejectReason::NoPolicyInForce),
     }
+}
+
+/// The event for a reservation that is due: an expired hold is released; a delayed transfer
+/// is executed unless a protection placed since stops it.
+fn due_event(state: &State, reservation: &Reservation) -> Event {
+    let due_at = reservation.stage.due_at();
+    let at = state.head_at().map_or(due_at, |head| head.max(due_at));
+    let body = match reservation.stage {
+        Stage::AwaitingVerification { .. } => release(state, reservation, Release::Expired),
+        Stage::Scheduled { .. } => match stop_reason(state, reservation) {
+            Some(reason) => release(state, reservation, Release::Stopped { reason }),
+            None => settle(state, reservation, Settlement::Due)
+                .unwrap_or_else(|reason| release(state, reservation, Release::Stopped { reason })),
+        },
+    };
+    Event { command_id: reservation.id, at, body }
+}
+
+fn awaiting_verification(state: &State, id: CommandId) -> Result<&Reservation, RejectReason> {
+    let reservation = state.reservation(id).ok_or(RejectReason::UnknownPending { id })?;
+    match reservation.stage {
+        Stage::AwaitingVerification { .. } => Ok(reservation),
+        Stage::Scheduled { .. } => {
+            let detail = "it is a scheduled transfer, not a hold awaiting verification".to_owned();
+            Err(RejectReason::PendingActionNotAllowed { id, detail })
+        }
+    }
+}
+
+/// What stops a reservation at confirmation or execution: a risk listing or a security lock
+/// placed after it was accepted.
+fn stop_reason(state: &State, reservation: &Reservation) -> Option<RejectReason> {
+    if reservation.kind == PostingKind::OutboundTransfer
+        && let Some(counterparty) = &reservation.counterparty
+        && let Some(listed_seq) = state.risk_listed(counterparty)
+    {
+        return Some(RejectReason::RiskListedCounterparty { counterparty: counterparty.clone(), listed_seq });
+    }
+    let lock = state.protections(reservation.account).and_then(|p| p.lock_for(reservation.flow));
+    lock.map(|lock| RejectReason::AccountLocked { account: reservation.account, flow: reservation.flow, by: lock.by })
+}
+
+/// Posts a reservation: the balance moves now; its limit use was counted at acceptance.
+fn settle(state: &State, reservation: &Reservation, settlement: Settlement) -> Result<EventBody, RejectReason> {
+    let id = reservation.account;
+    let account = state.account(id).ok_or(RejectReason::UnknownAccount { account: id })?;
+    let balance_after = account.balance.checked_sub(reservation.amount).ok_or(RejectReason::InsufficientFunds {
+        account: id,
+        balance: account.balance,
+        requested: reservation.amount,
+    })?;
+    let usage_after = reservation.buckets.iter().filter_map(|name| account.bucket_usage(name).cloned()).collect();
+    let debit = Leg { account: id, flow: reservation.flow, balance_after, usage_after };
+    Ok(EventBody::ReservationSettled {
+        id: reservation.id,
+        settlement,
+        posting: Posting {
+            kind: reservation.kind,
+            amount: reservation.amount,
+            counterparty: reservation.counterparty.clone(),
+            debit: Some(debit),
+            credit: None,
+        },
+    })
+}
+
+/// Releases a reservation: its use is taken back from the day and year it was counted in (when
+/// the stored use is still of that day or year).
+fn release(state: &State, reservation: &Reservation, release: Release) -> EventBody {
+    let day = reservation.requested_at.beijing_day();
+    let year = reservation.requested_at.beijing_year();
+    let amount = reservation.amount;
+    let usage_after = state
+        .account(reservation.account)
+        .map(|account| {
+            reservation
+                .buckets
+                .iter()
+                .filter_map(|name| account.bucket_usage(name))
+                .map(|usage| {
+                    let mut after = usage.clone();
+                    if after.year == year {
+                        after.year_used = after.year_used.checked_sub(amount).unwrap_or(Amount::ZERO);
+                        if after.day == day {
+                            after.day_used = after.day_used.checked_sub(amount).unwrap_or(Amount::ZERO);
+                        }
+                    }
+                    after
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    EventBody::ReservationReleased { id: reservation.id, account: reservation.account, release, usage_after }
 }
 
 fn decide_policy(state: &State, effective_from: Timestamp, policy: &Policy) -> Result<EventBody, RejectReason> {
@@ -144,6 +334,7 @@ struct Ctx<'a> {
     state: &'a State,
     policy: &'a Policy,
     at: Timestamp,
+    id: CommandId,
 }
 
 impl<'a> Ctx<'a> {
@@ -243,6 +434,96 @@ impl<'a> Ctx<'a> {
         Ok(EventBody::AccountClosed { account })
     }
 
+    fn outbound(
+        &self,
+        from: AccountId,
+        counterparty: &String,
+        amount: Amount,
+        arrival: Option<Arrival>,
+    ) -> Result<EventBody, RejectReason> {
+        check_text("counterparty", counterparty)?;
+        let flow = if bound_to_external(self.open_account(from)?, counterparty) {
+            Flow::TransferOutBound
+        } else {
+            Flow::TransferOutOther
+        };
+        self.post(PostingKind::OutboundTransfer, amount, Some(counterparty), Some((from, flow)), None, arrival)
+    }
+
+    fn personal_limits(&self, account: AccountId, limits: PersonalLimits) -> Result<EventBody, RejectReason> {
+        let acc = self.open_account(account)?;
+        let caps = [(PersonalLimit::PerTransaction, limits.per_transaction), (PersonalLimit::PerDay, limits.per_day)];
+        if caps.iter().any(|(_, cap)| cap.is_some_and(Amount::is_zero)) {
+            let detail = "a personal limit of zero: lock the account instead".to_owned();
+            return Err(RejectReason::InvalidProtection { detail });
+        }
+        if let (Some(per_transaction), Some(per_day)) = (limits.per_transaction, limits.per_day)
+            && per_transaction > per_day
+        {
+            let detail = format!("per-transaction limit {per_transaction} is above the per-day limit {per_day}");
+            return Err(RejectReason::InvalidProtection { detail });
+        }
+        // The tightest daily cap of the policy over the flows personal limits cover.
+        let ceiling = self
+            .policy
+            .rules(acc.class)
+            .buckets
+            .iter()
+            .filter(|bucket| bucket.flows.iter().any(|flow| PERSONAL_LIMIT_FLOWS.contains(flow)))
+            .filter_map(|bucket| bucket.day_cap)
+            .min();
+        if let Some(policy_cap) = ceiling {
+            for (limit, cap) in caps {
+                if let Some(requested) = cap.filter(|cap| *cap > policy_cap) {
+                    return Err(RejectReason::PersonalLimitAbovePolicy { account, limit, requested, policy_cap });
+                }
+            }
+        }
+        Ok(EventBody::PersonalLimitsSet { account, limits })
+    }
+
+    /// The customer's and the bank's protections on an outflow: locks, night lock, risk list.
+    fn guard(&self, account: &Account, flow: Flow, screen: Option<&String>) -> Result<(), RejectReason> {
+        if let Some(protections) = self.state.protections(account.id) {
+            if let Some(lock) = protections.lock_for(flow) {
+                return Err(RejectReason::AccountLocked { account: account.id, flow, by: lock.by });
+            }
+            if let Some(window) = protections.night.filter(|window| flow.is_outflow() && window.contains(self.at)) {
+                return Err(RejectReason::NightLocked { account: account.id, flow, window });
+            }
+        }
+        if let Some(counterparty) = screen
+            && let Some(listed_seq) = self.state.risk_listed(counterparty)
+        {
+            return Err(RejectReason::RiskListedCounterparty { counterparty: counterparty.clone(), listed_seq });
+        }
+        Ok(())
+    }
+
+    fn personal_check(&self, account: &Account, flow: Flow, amount: Amount) -> Result<(), RejectReason> {
+        let Some(protections) = self.state.protections(account.id) else { return Ok(()) };
+        if !PERSONAL_LIMIT_FLOWS.contains(&flow) {
+            return Ok(());
+        }
+        let exceeded = |limit, cap, used| RejectReason::PersonalLimitExceeded {
+            account: account.id,
+            limit,
+            cap,
+            used,
+            requested: amount,
+        };
+        if let Some(cap) = protections.limits.per_transaction.filter(|cap| amount > *cap) {
+            return Err(exceeded(PersonalLimit::PerTransaction, cap, Amount::ZERO));
+        }
+        if let Some(cap) = protections.limits.per_day {
+            let used = protections.personal_used_on(self.at.beijing_day());
+            if used.checked_add(amount).is_none_or(|sum| sum > cap) {
+                return Err(exceeded(PersonalLimit::PerDay, cap, used));
+            }
+        }
+        Ok(())
+    }
+
     fn permit(&self, account: &Account, flow: Flow) -> Result<(), RejectReason> {
         match self.policy.rules(account.class).permission(flow) {
             Permission::Allowed => Ok(()),
@@ -294,11 +575,16 @@ impl<'a> Ctx<'a> {
         counterparty: Option<&String>,
         debit: Option<(AccountId, Flow)>,
         credit: Option<(AccountId, Flow)>,
+        arrival: Option<Arrival>,
     ) -> Result<EventBody, RejectReason> {
         let debit = debit.map(|(id, flow)| self.open_account(id).map(|acc| (acc, flow))).transpose()?;
         let credit = credit.map(|(id, flow)| self.open_account(id).map(|acc| (acc, flow))).transpose()?;
         for (account, flow) in debit.iter().chain(credit.iter()) {
             self.permit(account, *flow)?;
+        }
+        if let Some((account, flow)) = debit {
+            let screen = counterparty.filter(|_| kind == PostingKind::OutboundTransfer);
+            self.guard(account, flow, screen)?;
         }
         if let Some((account, flow)) = credit {
             let rules = self.policy.rules(account.class);
@@ -313,6 +599,16 @@ impl<'a> Ctx<'a> {
                     balance: account.balance,
                     requested: amount,
                 })?;
+                let reserved = self.state.reserved(account.id);
+                if balance_after < reserved {
+                    return Err(RejectReason::FundsReserved {
+                        account: account.id,
+                        balance: account.balance,
+                        reserved,
+                        requested: amount,
+                    });
+                }
+                self.personal_check(account, flow, amount)?;
                 let usage_after = self.usage_after(account, flow, amount)?;
                 Some(Leg { account: account.id, flow, balance_after, usage_after })
             }
@@ -337,6 +633,27 @@ impl<'a> Ctx<'a> {
             }
             None => None,
         };
+        if let Some(leg) = &debit_leg
+            && credit_leg.is_none()
+            && let Some(stage) = self.reservation_stage(leg.flow, amount, arrival)
+        {
+            let personal = PERSONAL_LIMIT_FLOWS.contains(&leg.flow)
+                && self.state.protections(leg.account).is_some_and(|p| p.limits.per_day.is_some());
+            let reservation = Reservation {
+                id: self.id,
+                kind,
+                account: leg.account,
+                flow: leg.flow,
+                counterparty: counterparty.cloned(),
+                amount,
+                arrival,
+                requested_at: self.at,
+                stage,
+                buckets: leg.usage_after.iter().map(|usage| usage.bucket.clone()).collect(),
+                personal,
+            };
+            return Ok(EventBody::Reserved { reservation, usage_after: leg.usage_after.clone() });
+        }
         Ok(EventBody::Posted(Posting {
             kind,
             amount,
@@ -347,13 +664,42 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Decides `command` and applies its events to `state`. Returns the decision.
+impl Ctx<'_> {
+    /// Whether an accepted debit-only outflow waits: held for verification above the large-
+    /// transaction threshold, else scheduled by its arrival mode; `None` posts it now.
+    fn reservation_stage(&self, flow: Flow, amount: Amount, arrival: Option<Arrival>) -> Option<Stage> {
+        let settings = self.state.protection_settings_at(self.at);
+        let large = settings.large_transaction_threshold.is_some_and(|threshold| amount > threshold);
+        if large && PERSONAL_LIMIT_FLOWS.contains(&flow) {
+            let expiry_ms = i64::from(settings.hold_expiry_minutes) * 60_000;
+            return Some(Stage::AwaitingVerification { expires_at: self.at.plus_millis(expiry_ms).unwrap_or(self.at) });
+        }
+        arrival.map(|arrival| Stage::Scheduled { due_at: arrival.due_at(self.at, &settings) })
+    }
+}
+
+/// Decides `command` and applies the events to `state`: first any that came due (returned in
+/// `due`), then the answer. Returns the answer's decision.
 pub fn execute(state: &mut State, command: &Command) -> crate::error::Result<Decision> {
-    let decision = decide(state, command);
-    if let Decision::Append(events) = &decision {
-        for event in events {
-            state.apply(event)?;
+    execute_with_due(state, command, &mut Vec::new())
+}
+
+/// [`execute`], collecting the due events it applied into `due`.
+pub fn execute_with_due(state: &mut State, command: &Command, due: &mut Vec<Event>) -> crate::error::Result<Decision> {
+    loop {
+        let decision = decide(state, command);
+        match &decision {
+            Decision::Due(event) => {
+                state.apply(event)?;
+                due.push(event.clone());
+            }
+            Decision::Append(events) => {
+                for event in events {
+                    state.apply(event)?;
+                }
+                return Ok(decision);
+            }
+            Decision::Retry { .. } => return Ok(decision),
         }
     }
-    Ok(decision)
 }

@@ -10,6 +10,10 @@ use crate::command::{Binding, CommandBody};
 use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{Flow, Policy};
+use crate::protect::{
+    Actor, NightWindow, PersonalLimit, PersonalLimits, ProtectionSettings, Release, Reservation, SecurityLock,
+    Settlement,
+};
 use crate::time::{BeijingDay, BeijingYear, Timestamp};
 
 /// One entry of the log.
@@ -48,6 +52,65 @@ pub enum EventBody {
         command: CommandBody,
         reason: RejectReason,
     },
+    // Protections. New variants go last: the log encodes the index.
+    AccountLocked {
+        account: AccountId,
+        lock: SecurityLock,
+    },
+    AccountUnlocked {
+        account: AccountId,
+        by: Actor,
+    },
+    PersonalLimitsSet {
+        account: AccountId,
+        limits: PersonalLimits,
+    },
+    NightLockSet {
+        account: AccountId,
+        window: Option<NightWindow>,
+    },
+    RiskListed {
+        counterparty: String,
+        reason: String,
+        source: String,
+    },
+    RiskUnlisted {
+        counterparty: String,
+        reason: String,
+        source: String,
+    },
+    ProtectionsScheduled {
+        effective_from: Timestamp,
+        settings: ProtectionSettings,
+    },
+    /// An outflow accepted but not posted: held for verification or scheduled. Its funds are
+    /// reserved and its limit use counted (`usage_after`, for the buckets it counts in).
+    Reserved {
+        reservation: Reservation,
+        usage_after: Vec<BucketUsage>,
+    },
+    /// A held delayed transfer was confirmed; it is now scheduled for `due_at`.
+    HoldConfirmed {
+        id: CommandId,
+        due_at: Timestamp,
+    },
+    /// A reservation was posted (`posting` has the debit figures; its use was already counted).
+    /// When it came due, the event carries the reservation's command id.
+    ReservationSettled {
+        id: CommandId,
+        settlement: Settlement,
+        posting: Posting,
+    },
+    /// A reservation ended without a posting; funds and limit use are released (`usage_after`).
+    /// When it expired or was stopped, the event carries the reservation's command id.
+    ReservationReleased {
+        id: CommandId,
+        account: AccountId,
+        release: Release,
+        usage_after: Vec<BucketUsage>,
+    },
+    /// The answer to a `Tick`: every hold and delayed transfer due by now was handled before it.
+    TimeAdvanced,
 }
 
 impl Event {
@@ -70,6 +133,55 @@ impl Event {
                 CommandBody::ChangePolicy { effective_from: *effective_from, policy: policy.clone() }
             }
             EventBody::Rejected { command, .. } => command.clone(),
+            EventBody::AccountLocked { account, lock } => CommandBody::LockAccount {
+                account: *account,
+                by: lock.by,
+                flows: lock.flows.clone(),
+                reason: lock.reason.clone(),
+            },
+            EventBody::AccountUnlocked { account, by } => CommandBody::UnlockAccount { account: *account, by: *by },
+            EventBody::PersonalLimitsSet { account, limits } => {
+                CommandBody::SetPersonalLimits { account: *account, limits: *limits }
+            }
+            EventBody::NightLockSet { account, window } => {
+                CommandBody::SetNightLock { account: *account, window: *window }
+            }
+            EventBody::RiskListed { counterparty, reason, source } => CommandBody::ListRisk {
+                counterparty: counterparty.clone(),
+                reason: reason.clone(),
+                source: source.clone(),
+            },
+            EventBody::RiskUnlisted { counterparty, reason, source } => CommandBody::UnlistRisk {
+                counterparty: counterparty.clone(),
+                reason: reason.clone(),
+                source: source.clone(),
+            },
+            EventBody::ProtectionsScheduled { effective_from, settings } => {
+                CommandBody::ChangeProtections { effective_from: *effective_from, settings: settings.clone() }
+            }
+            EventBody::Reserved { reservation: r, .. } => {
+                let (from, amount, text) = (r.account, r.amount, r.counterparty.clone());
+                match (r.arrival, r.kind) {
+                    (Some(arrival), _) => CommandBody::DelayedTransfer { from, counterparty: text?, amount, arrival },
+                    (None, PostingKind::OutboundTransfer) => {
+                        CommandBody::OutboundTransfer { from, counterparty: text?, amount }
+                    }
+                    (None, PostingKind::Payment) => CommandBody::Payment { from, merchant: text?, amount },
+                    (None, PostingKind::CashWithdrawal) => CommandBody::CashWithdrawal { account: from, amount },
+                    (None, _) => return None,
+                }
+            }
+            EventBody::HoldConfirmed { id, .. } => CommandBody::ConfirmHold { hold: *id },
+            EventBody::ReservationSettled { id, settlement, .. } => match settlement {
+                Settlement::Confirmed => CommandBody::ConfirmHold { hold: *id },
+                Settlement::Due => return None,
+            },
+            EventBody::ReservationReleased { id, release, .. } => match release {
+                Release::Declined => CommandBody::DeclineHold { hold: *id },
+                Release::Cancelled => CommandBody::CancelTransfer { transfer: *id },
+                Release::Expired | Release::Stopped { .. } => return None,
+            },
+            EventBody::TimeAdvanced => CommandBody::Tick,
             EventBody::Posted(posting) => {
                 let debit = posting.debit.as_ref().map(|leg| leg.account);
                 let credit = posting.credit.as_ref().map(|leg| leg.account);
@@ -273,11 +385,66 @@ pub enum RejectReason {
         effective_from: Timestamp,
         head_at: Timestamp,
     },
+    // Protections. New variants go last: the log encodes the index.
+    AccountLocked {
+        account: AccountId,
+        flow: Flow,
+        by: Actor,
+    },
+    NotLocked {
+        account: AccountId,
+        by: Actor,
+    },
+    PersonalLimitExceeded {
+        account: AccountId,
+        limit: PersonalLimit,
+        cap: Amount,
+        used: Amount,
+        requested: Amount,
+    },
+    PersonalLimitAbovePolicy {
+        account: AccountId,
+        limit: PersonalLimit,
+        requested: Amount,
+        policy_cap: Amount,
+    },
+    NightLocked {
+        account: AccountId,
+        flow: Flow,
+        window: NightWindow,
+    },
+    /// `listed_seq` is the event that listed it (reason and source are there).
+    RiskListedCounterparty {
+        counterparty: String,
+        listed_seq: u64,
+    },
+    /// Listing a listed counterparty, or unlisting one that is not listed.
+    RiskListUnchanged {
+        counterparty: String,
+        listed: bool,
+    },
+    /// The balance covers the request but part of it is reserved by holds or delayed transfers.
+    FundsReserved {
+        account: AccountId,
+        balance: Amount,
+        reserved: Amount,
+        requested: Amount,
+    },
+    UnknownPending {
+        id: CommandId,
+    },
+    PendingActionNotAllowed {
+        id: CommandId,
+        detail: String,
+    },
+    InvalidProtection {
+        detail: String,
+    },
 }
 
 impl RejectReason {
     /// Every reason code, for documentation and tests.
-    pub const CODES: [&'static str; 24] = [
+    pub const CODES: [&'static str; 35] = [
         "TIME_BEFORE_HEAD",
         "NO_POLICY_IN_FORCE",
         "ZERO_AMOUNT",
@@ -302,6 +469,17 @@ impl RejectReason {
         "BOUND_ACCOUNTS_OPEN",
         "INVALID_POLICY",
         "POLICY_EFFECTIVE_IN_PAST",
+        "ACCOUNT_LOCKED",
+        "NOT_LOCKED",
+        "PERSONAL_LIMIT_EXCEEDED",
+        "PERSONAL_LIMIT_ABOVE_POLICY",
+        "NIGHT_LOCKED",
+        "RISK_LISTED_COUNTERPARTY",
+        "RISK_LIST_UNCHANGED",
+        "FUNDS_RESERVED",
+        "UNKNOWN_PENDING",
+        "PENDING_ACTION_NOT_ALLOWED",
+        "INVALID_PROTECTION",
     ];
 
     /// The stable reason code, e.g. `LIMIT_EXCEEDED`.
@@ -331,6 +509,17 @@ impl RejectReason {
             RejectReason::BoundAccountsOpen { .. } => "BOUND_ACCOUNTS_OPEN",
             RejectReason::InvalidPolicy { .. } => "INVALID_POLICY",
             RejectReason::PolicyEffectiveInPast { .. } => "POLICY_EFFECTIVE_IN_PAST",
+            RejectReason::AccountLocked { .. } => "ACCOUNT_LOCKED",
+            RejectReason::NotLocked { .. } => "NOT_LOCKED",
+            RejectReason::PersonalLimitExceeded { .. } => "PERSONAL_LIMIT_EXCEEDED",
+            RejectReason::PersonalLimitAbovePolicy { .. } => "PERSONAL_LIMIT_ABOVE_POLICY",
+            RejectReason::NightLocked { .. } => "NIGHT_LOCKED",
+            RejectReason::RiskListedCounterparty { .. } => "RISK_LISTED_COUNTERPARTY",
+            RejectReason::RiskListUnchanged { .. } => "RISK_LIST_UNCHANGED",
+            RejectReason::FundsReserved { .. } => "FUNDS_RESERVED",
+            RejectReason::UnknownPending { .. } => "UNKNOWN_PENDING",
+            RejectReason::PendingActionNotAllowed { .. } => "PENDING_ACTION_NOT_ALLOWED",
+            RejectReason::InvalidProtection { .. } => "INVALID_PROTECTION",
         }
     }
 }
@@ -393,6 +582,35 @@ impl fmt::Display for RejectReason {
             RejectReason::PolicyEffectiveInPast { effective_from, head_at } => {
                 write!(f, "{code}: effective time {effective_from} is before the ledger head {head_at}")
             }
+            RejectReason::AccountLocked { account, flow, by } => {
+                write!(f, "{code}: account {account} is locked by the {by} for {flow}")
+            }
+            RejectReason::NotLocked { account, by } => write!(f, "{code}: account {account} has no {by} lock"),
+            RejectReason::PersonalLimitExceeded { account, limit, cap, used, requested } => write!(
+                f,
+                "{code}: account {account} personal {limit:?} limit {cap}, used {used}, requested {requested}"
+            ),
+            RejectReason::PersonalLimitAbovePolicy { account, limit, requested, policy_cap } => write!(
+                f,
+                "{code}: account {account} personal {limit:?} limit {requested} is above the policy's {policy_cap}"
+            ),
+            RejectReason::NightLocked { account, flow, window } => {
+                write!(f, "{code}: account {account} is night-locked {window} (Beijing time) for {flow}")
+            }
+            RejectReason::RiskListedCounterparty { counterparty, listed_seq } => {
+                write!(f, "{code}: counterparty {counterparty:?} is on the risk list (listed at seq {listed_seq})")
+            }
+            RejectReason::RiskListUnchanged { counterparty, listed } => {
+                let state = if *listed { "already" } else { "not" };
+                write!(f, "{code}: counterparty {counterparty:?} is {state} on the risk list")
+            }
+            RejectReason::FundsReserved { account, balance, reserved, requested } => write!(
+                f,
+                "{code}: account {account} holds {balance} of which {reserved} is reserved, {requested} requested"
+            ),
+            RejectReason::UnknownPending { id } => write!(f, "{code}: no pending hold or transfer {id}"),
+            RejectReason::PendingActionNotAllowed { id, detail } => write!(f, "{code}: pending {id}: {detail}"),
+            RejectReason::InvalidProtection { detail } => write!(f, "{code}: {detail}"),
         }
     }
 }

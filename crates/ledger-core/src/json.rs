@@ -9,7 +9,8 @@ use crate::command::{Binding, Command, CommandBody};
 use crate::error::{Error, Result};
 use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
 use crate::money::Amount;
-use crate::policy::Policy;
+use crate::policy::{Flow, Policy};
+use crate::protect::{Actor, Arrival, NightWindow, PersonalLimits, ProtectionSettings};
 use crate::time::Timestamp;
 
 /// Longest accepted command line, in bytes.
@@ -69,6 +70,7 @@ pub enum CommandJson {
         counterparty: String,
         amount: Amount,
     },
+    /// `arrival`: `real_time` (the default), `normal` (2 hours later) or `next_day`.
     OutboundTransfer {
         id: Uuid,
         #[serde(default)]
@@ -76,6 +78,8 @@ pub enum CommandJson {
         from: u64,
         counterparty: String,
         amount: Amount,
+        #[serde(default)]
+        arrival: ArrivalJson,
     },
     Payment {
         id: Uuid,
@@ -112,6 +116,103 @@ pub enum CommandJson {
         #[serde(default)]
         policy: Option<Box<Policy>>,
     },
+    LockAccount {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        account: u64,
+        by: Actor,
+        /// Empty or absent: every outflow.
+        #[serde(default)]
+        flows: Vec<Flow>,
+        reason: String,
+    },
+    UnlockAccount {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        account: u64,
+        by: Actor,
+    },
+    /// An absent cap is cleared.
+    SetPersonalLimits {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        account: u64,
+        #[serde(default)]
+        per_transaction: Option<Amount>,
+        #[serde(default)]
+        per_day: Option<Amount>,
+    },
+    /// An absent or null window clears the night lock.
+    SetNightLock {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        account: u64,
+        #[serde(default)]
+        window: Option<NightWindow>,
+    },
+    ListRisk {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        counterparty: String,
+        reason: String,
+        source: String,
+    },
+    UnlistRisk {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        counterparty: String,
+        reason: String,
+        source: String,
+    },
+    ChangeProtections {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        effective_from: Timestamp,
+        settings: ProtectionSettings,
+    },
+    ConfirmHold {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        hold: Uuid,
+    },
+    DeclineHold {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        hold: Uuid,
+    },
+    CancelTransfer {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+        transfer: Uuid,
+    },
+    Tick {
+        id: Uuid,
+        #[serde(default)]
+        at: Option<Timestamp>,
+    },
+}
+
+/// The arrival mode of an outbound transfer, as written in JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrivalJson {
+    /// 实时到账: posted at once.
+    #[default]
+    RealTime,
+    /// 普通到账.
+    Normal,
+    /// 次日到账.
+    NextDay,
 }
 
 impl CommandJson {
@@ -145,8 +246,18 @@ impl CommandJson {
             CommandJson::InboundTransfer { id, at, to, counterparty, amount } => {
                 (id, at, CommandBody::InboundTransfer { to: AccountId(to), counterparty, amount })
             }
-            CommandJson::OutboundTransfer { id, at, from, counterparty, amount } => {
-                (id, at, CommandBody::OutboundTransfer { from: AccountId(from), counterparty, amount })
+            CommandJson::OutboundTransfer { id, at, from, counterparty, amount, arrival } => {
+                let from = AccountId(from);
+                let body = match arrival {
+                    ArrivalJson::RealTime => CommandBody::OutboundTransfer { from, counterparty, amount },
+                    ArrivalJson::Normal => {
+                        CommandBody::DelayedTransfer { from, counterparty, amount, arrival: Arrival::Normal }
+                    }
+                    ArrivalJson::NextDay => {
+                        CommandBody::DelayedTransfer { from, counterparty, amount, arrival: Arrival::NextDay }
+                    }
+                };
+                (id, at, body)
             }
             CommandJson::Payment { id, at, from, merchant, amount } => {
                 (id, at, CommandBody::Payment { from: AccountId(from), merchant, amount })
@@ -168,6 +279,37 @@ impl CommandJson {
                 };
                 (id, at, CommandBody::ChangePolicy { effective_from, policy: Box::new(policy) })
             }
+            CommandJson::LockAccount { id, at, account, by, flows, reason } => {
+                (id, at, CommandBody::LockAccount { account: AccountId(account), by, flows, reason })
+            }
+            CommandJson::UnlockAccount { id, at, account, by } => {
+                (id, at, CommandBody::UnlockAccount { account: AccountId(account), by })
+            }
+            CommandJson::SetPersonalLimits { id, at, account, per_transaction, per_day } => {
+                let limits = PersonalLimits { per_transaction, per_day };
+                (id, at, CommandBody::SetPersonalLimits { account: AccountId(account), limits })
+            }
+            CommandJson::SetNightLock { id, at, account, window } => {
+                (id, at, CommandBody::SetNightLock { account: AccountId(account), window })
+            }
+            CommandJson::ListRisk { id, at, counterparty, reason, source } => {
+                (id, at, CommandBody::ListRisk { counterparty, reason, source })
+            }
+            CommandJson::UnlistRisk { id, at, counterparty, reason, source } => {
+                (id, at, CommandBody::UnlistRisk { counterparty, reason, source })
+            }
+            CommandJson::ChangeProtections { id, at, effective_from, settings } => {
+                settings
+                    .validate()
+                    .map_err(|detail| Error::Command(format!("invalid protection settings: {detail}")))?;
+                (id, at, CommandBody::ChangeProtections { effective_from, settings })
+            }
+            CommandJson::ConfirmHold { id, at, hold } => (id, at, CommandBody::ConfirmHold { hold: CommandId(hold) }),
+            CommandJson::DeclineHold { id, at, hold } => (id, at, CommandBody::DeclineHold { hold: CommandId(hold) }),
+            CommandJson::CancelTransfer { id, at, transfer } => {
+                (id, at, CommandBody::CancelTransfer { transfer: CommandId(transfer) })
+            }
+            CommandJson::Tick { id, at } => (id, at, CommandBody::Tick),
         };
         Ok(Command { id: CommandId(id), at: at.unwrap_or(default_at), body })
     }
@@ -204,6 +346,13 @@ mod tests {
             format!(
                 r#"{{"type":"change_policy","id":"{id}","effective_from":"2026-06-01T00:00:00+08:00","preset":"pboc-2018"}}"#
             ),
+            format!(
+                r#"{{"type":"outbound_transfer","id":"{id}","from":1,"counterparty":"X","amount":"1","arrival":"next_day"}}"#
+            ),
+            format!(
+                r#"{{"type":"set_night_lock","id":"{id}","account":1,"window":{{"start":"23:00","end":"06:00"}}}}"#
+            ),
+            format!(r#"{{"type":"tick","id":"{id}"}}"#),
         ];
         for line in &ok {
             let command = parse_command(line, now()).unwrap();
@@ -213,6 +362,14 @@ mod tests {
         assert_eq!(paid.at, "2026-03-01T08:00:00+08:00".parse().unwrap());
         assert_eq!(paid.body.amount(), Some("88.50".parse().unwrap()));
         assert_eq!(parse_command(&ok[0], now()).unwrap().at, now());
+        assert!(matches!(
+            parse_command(&ok[4], now()).unwrap().body,
+            CommandBody::DelayedTransfer { arrival: Arrival::NextDay, .. }
+        ));
+        let CommandBody::SetNightLock { window: Some(window), .. } = parse_command(&ok[5], now()).unwrap().body else {
+            panic!("not a night lock");
+        };
+        assert_eq!((window.start.to_string(), window.end.to_string()), ("23:00".into(), "06:00".into()));
     }
 
     #[test]
@@ -234,6 +391,17 @@ mod tests {
                 r#"{{"type":"change_policy","id":"{id}","effective_from":"2026-06-01T00:00:00Z","preset":"nope"}}"#
             ),
             format!(r#"{{"type":"payment","id":"{id}","from":1,"merchant":"M","amount":"99999999999999999999"}}"#),
+            format!(
+                r#"{{"type":"outbound_transfer","id":"{id}","from":1,"counterparty":"X","amount":"1","arrival":"later"}}"#
+            ),
+            format!(
+                r#"{{"type":"set_night_lock","id":"{id}","account":1,"window":{{"start":"23:00","end":"24:00"}}}}"#
+            ),
+            format!(r#"{{"type":"set_night_lock","id":"{id}","account":1,"window":{{"start":"9:00","end":"10:00"}}}}"#),
+            format!(r#"{{"type":"lock_account","id":"{id}","account":1,"by":"thief","reason":"r"}}"#),
+            format!(
+                r#"{{"type":"change_protections","id":"{id}","effective_from":"2026-06-01T00:00:00Z","settings":{{"hold_expiry_minutes":0}}}}"#
+            ),
             "x".repeat(COMMAND_LINE_BYTES_MAX + 1),
         ];
         for line in &bad {

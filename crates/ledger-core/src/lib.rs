@@ -15,16 +15,21 @@ mod ids;
 mod json;
 mod money;
 mod policy;
+mod protect;
 mod state;
 mod time;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
-pub use decide::{Decision, TEXT_CHARS_MAX, decide, execute};
+pub use decide::{Decision, TEXT_CHARS_MAX, decide, execute, execute_with_due};
 pub use error::{AmountError, Error, Result};
 pub use event::{BindingProblem, BucketUsage, Event, EventBody, Leg, Period, Posting, PostingKind, RejectReason};
 pub use ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
-pub use json::{COMMAND_LINE_BYTES_MAX, CommandJson, parse_command};
+pub use json::{ArrivalJson, COMMAND_LINE_BYTES_MAX, CommandJson, parse_command};
 pub use money::Amount;
 pub use policy::{BindingRule, Bucket, ClassRules, ClassTable, Flow, Permission, Policy};
+pub use protect::{
+    Actor, Arrival, ClockTime, NightWindow, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits, ProtectionSettings,
+    Protections, Release, Reservation, SecurityLock, Settlement, Stage,
+};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp};

@@ -21,6 +21,8 @@ impl Amount {
     pub const MAX_FEN: u64 = 1_000_000_000_000_000_000;
     /// Zero fen.
     pub const ZERO: Amount = Amount(0);
+    /// The largest amount, [`Amount::MAX_FEN`] fen.
+    pub const MAX: Amount = Amount(Self::MAX_FEN);
 
     /// An amount of `fen` fen; fails above [`Amount::MAX_FEN`].
     pub fn from_fen(fen: u64) -> Result<Amount, AmountError> {

@@ -1,6 +1,8 @@
 //! The ledger's state and `apply`: folding events into state. No business logic lives here:
 //! events carry the figures to record.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +13,7 @@ use crate::event::{BucketUsage, Event, EventBody, Leg};
 use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{Flow, Policy};
+use crate::protect::{PERSONAL_LIMIT_FLOWS, ProtectionSettings, Protections, Reservation, Stage};
 use crate::time::Timestamp;
 
 /// One account as the ledger knows it.
@@ -69,6 +72,16 @@ pub struct State {
     head_at: Option<Timestamp>,
     /// Number of events applied; the next event gets `event_count + 1`.
     event_count: u64,
+    /// Protections of the accounts that use any (locks, limits, night lock, reservations).
+    protections: HashMap<AccountId, Protections>,
+    /// Held and scheduled outflows, by the command that asked for them.
+    reservations: BTreeMap<CommandId, Reservation>,
+    /// `(due time, id)` of every reservation: the order the ledger acts on them.
+    due: BTreeSet<(Timestamp, CommandId)>,
+    /// Risk-listed counterparties and the sequence number of the event that listed each.
+    risk_list: HashMap<String, u64>,
+    /// Protection settings by effective time, strictly increasing; defaults before the first.
+    protection_settings: Vec<(Timestamp, ProtectionSettings)>,
 }
 
 impl State {
@@ -125,6 +138,61 @@ impl State {
         self.answers = map;
     }
 
+    /// The protections of `account`, if it ever used one.
+    pub fn protections(&self, account: AccountId) -> Option<&Protections> {
+        self.protections.get(&account)
+    }
+
+    /// Every account's protections, in no particular order.
+    pub fn all_protections(&self) -> impl Iterator<Item = (AccountId, &Protections)> {
+        self.protections.iter().map(|(id, protections)| (*id, protections))
+    }
+
+    /// Funds of `account` reserved by holds and delayed transfers.
+    pub fn reserved(&self, account: AccountId) -> Amount {
+        self.protections.get(&account).map_or(Amount::ZERO, |p| p.reserved)
+    }
+
+    /// The pending (held or scheduled) outflow asked for by command `id`.
+    pub fn reservation(&self, id: CommandId) -> Option<&Reservation> {
+        self.reservations.get(&id)
+    }
+
+    /// Every pending outflow, by command id.
+    pub fn reservations(&self) -> impl Iterator<Item = &Reservation> {
+        self.reservations.values()
+    }
+
+    /// The first reservation the ledger must act on at or before `at`, if any.
+    pub fn first_due(&self, at: Timestamp) -> Option<&Reservation> {
+        let (due_at, id) = self.due.first()?;
+        if *due_at > at {
+            return None;
+        }
+        self.reservations.get(id)
+    }
+
+    /// The sequence number of the event that risk-listed `counterparty`, if it is listed.
+    pub fn risk_listed(&self, counterparty: &str) -> Option<u64> {
+        self.risk_list.get(counterparty).copied()
+    }
+
+    /// Every risk-listed counterparty with the sequence number that listed it, in no order.
+    pub fn risk_list(&self) -> impl ExactSizeIterator<Item = (&str, u64)> {
+        self.risk_list.iter().map(|(counterparty, seq)| (counterparty.as_str(), *seq))
+    }
+
+    /// The protection settings in force at `at` (the defaults before any version).
+    pub fn protection_settings_at(&self, at: Timestamp) -> ProtectionSettings {
+        let index = self.protection_settings.partition_point(|(from, _)| *from <= at);
+        index.checked_sub(1).and_then(|i| self.protection_settings.get(i)).map(|(_, s)| s.clone()).unwrap_or_default()
+    }
+
+    /// Every scheduled protection-settings version, by effective time.
+    pub fn protection_versions(&self) -> &[(Timestamp, ProtectionSettings)] {
+        &self.protection_settings
+    }
+
     /// Business time of the last event.
     pub fn head_at(&self) -> Option<Timestamp> {
         self.head_at
@@ -177,18 +245,106 @@ impl State {
                 for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
                     self.record_leg(leg);
                 }
+                if let Some(leg) = &posting.debit
+                    && PERSONAL_LIMIT_FLOWS.contains(&leg.flow)
+                    && let Some(protections) = self.protections.get_mut(&leg.account)
+                    && protections.limits.per_day.is_some()
+                {
+                    let day = event.at.beijing_day();
+                    let used = protections.personal_used_on(day);
+                    protections.personal_day = day;
+                    protections.personal_day_used = used.checked_add(posting.amount).unwrap_or(Amount::MAX);
+                }
             }
             EventBody::PolicyScheduled { effective_from, policy } => {
                 // A new version supersedes every version from the same time on.
                 self.policies.retain(|version| version.effective_from < *effective_from);
                 self.policies.push(PolicyVersion { effective_from: *effective_from, policy: (**policy).clone() });
             }
-            EventBody::Rejected { .. } => {}
+            EventBody::Rejected { .. } | EventBody::TimeAdvanced => {}
+            EventBody::AccountLocked { account, lock } => {
+                let protections = self.protections_mut(*account)?;
+                protections.locks.retain(|held| held.by != lock.by);
+                protections.locks.push(lock.clone());
+            }
+            EventBody::AccountUnlocked { account, by } => {
+                self.protections_mut(*account)?.locks.retain(|held| held.by != *by);
+            }
+            EventBody::PersonalLimitsSet { account, limits } => self.protections_mut(*account)?.limits = *limits,
+            EventBody::NightLockSet { account, window } => self.protections_mut(*account)?.night = *window,
+            EventBody::RiskListed { counterparty, .. } => {
+                self.risk_list.insert(counterparty.clone(), self.event_count + 1);
+            }
+            EventBody::RiskUnlisted { counterparty, .. } => {
+                self.risk_list.remove(counterparty);
+            }
+            EventBody::ProtectionsScheduled { effective_from, settings } => {
+                self.protection_settings.retain(|(from, _)| from < effective_from);
+                self.protection_settings.push((*effective_from, settings.clone()));
+            }
+            EventBody::Reserved { reservation, usage_after } => {
+                if self.reservations.contains_key(&reservation.id) {
+                    return Err(Error::Replay(format!("reservation {} made twice", reservation.id)));
+                }
+                let protections = self.protections_mut(reservation.account)?;
+                protections.reserved = protections.reserved.checked_add(reservation.amount).unwrap_or(Amount::MAX);
+                if reservation.personal {
+                    let day = reservation.requested_at.beijing_day();
+                    let used = protections.personal_used_on(day);
+                    protections.personal_day = day;
+                    protections.personal_day_used = used.checked_add(reservation.amount).unwrap_or(Amount::MAX);
+                }
+                self.record_usage(reservation.account, usage_after);
+                self.due.insert((reservation.stage.due_at(), reservation.id));
+                self.reservations.insert(reservation.id, reservation.clone());
+            }
+            EventBody::HoldConfirmed { id, due_at } => {
+                let reservation = self.reservations.get_mut(id);
+                let reservation = reservation.ok_or_else(|| Error::Replay(format!("confirming unknown hold {id}")))?;
+                self.due.remove(&(reservation.stage.due_at(), *id));
+                reservation.stage = Stage::Scheduled { due_at: *due_at };
+                self.due.insert((*due_at, *id));
+            }
+            EventBody::ReservationSettled { id, posting, .. } => {
+                let leg =
+                    posting.debit.as_ref().ok_or_else(|| Error::Replay(format!("settling {id} without a debit")))?;
+                self.end_reservation(*id)?;
+                self.record_leg(leg);
+            }
+            EventBody::ReservationReleased { id, usage_after, .. } => {
+                let reservation = self.end_reservation(*id)?;
+                if reservation.personal
+                    && let Some(protections) = self.protections.get_mut(&reservation.account)
+                    && protections.personal_day == reservation.requested_at.beijing_day()
+                {
+                    let used = protections.personal_day_used;
+                    protections.personal_day_used = used.checked_sub(reservation.amount).unwrap_or(Amount::ZERO);
+                }
+                self.record_usage(reservation.account, usage_after);
+            }
         }
         self.event_count += 1;
         self.answers.entry(event.command_id).or_insert(self.event_count);
         self.head_at = Some(event.at);
         Ok(())
+    }
+
+    fn protections_mut(&mut self, account: AccountId) -> Result<&mut Protections> {
+        if !self.accounts.contains_key(&account) {
+            return Err(Error::Replay(format!("protection on unknown account {account}")));
+        }
+        Ok(self.protections.entry(account).or_default())
+    }
+
+    /// Removes reservation `id` and its funds from the account's reserved total.
+    fn end_reservation(&mut self, id: CommandId) -> Result<Reservation> {
+        let reservation =
+            self.reservations.remove(&id).ok_or_else(|| Error::Replay(format!("unknown reservation {id}")))?;
+        self.due.remove(&(reservation.stage.due_at(), id));
+        if let Some(protections) = self.protections.get_mut(&reservation.account) {
+            protections.reserved = protections.reserved.checked_sub(reservation.amount).unwrap_or(Amount::ZERO);
+        }
+        Ok(reservation)
     }
 
     fn record_leg(&mut self, leg: &Leg) {
@@ -197,7 +353,12 @@ impl State {
         if leg.flow == Flow::TransferInBound {
             account.funded_from_bound = true;
         }
-        for after in &leg.usage_after {
+        self.record_usage(leg.account, &leg.usage_after);
+    }
+
+    fn record_usage(&mut self, account: AccountId, usage_after: &[BucketUsage]) {
+        let Some(account) = self.accounts.get_mut(&account) else { return };
+        for after in usage_after {
             match account.usage.iter_mut().find(|usage| usage.bucket == after.bucket) {
                 Some(usage) => *usage = after.clone(),
                 None => account.usage.push(after.clone()),

@@ -51,6 +51,13 @@ impl Timestamp {
         BeijingYear(beijing().to_datetime(self.0).year())
     }
 
+    /// Minutes since Beijing midnight, 0..1440.
+    pub fn beijing_minute_of_day(self) -> u16 {
+        let ms = (self.as_millis() + BEIJING_OFFSET_MS).rem_euclid(MS_PER_DAY);
+        // ms < 86,400,000, so the minute is below 1440.
+        (ms / 60_000) as u16
+    }
+
     /// The first instant of the next Beijing natural day.
     pub fn next_beijing_midnight(self) -> Result<Timestamp, Error> {
         let day = i64::from(self.beijing_day().0) + 1;
@@ -115,7 +122,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// A Beijing natural day, counted from 1970-01-01 (Beijing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BeijingDay(pub i32);
 
 /// A Beijing calendar year, e.g. `BeijingYear(2026)`.
@@ -159,6 +166,13 @@ mod tests {
         assert_eq!(t.next_beijing_midnight().unwrap(), ts("2026-03-02T00:00:00+08:00"));
         let t = ts("2026-03-02T00:00:00+08:00");
         assert_eq!(t.next_beijing_midnight().unwrap(), ts("2026-03-03T00:00:00+08:00"));
+    }
+
+    #[test]
+    fn minute_of_day_is_counted_from_beijing_midnight() {
+        assert_eq!(ts("2026-03-01T23:00:00+08:00").beijing_minute_of_day(), 23 * 60);
+        assert_eq!(ts("2026-03-01T16:05:59Z").beijing_minute_of_day(), 5);
+        assert_eq!(ts("1969-12-31T23:59:00+08:00").beijing_minute_of_day(), 1439);
     }
 
     #[test]

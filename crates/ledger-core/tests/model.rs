@@ -3,15 +3,20 @@
 //! against ledger-core and against a small reference model written here from docs/RULES.md.
 //! Every decision (with its figures) and every balance must agree, and the invariants hold:
 //! no bucket above its cap, money conserved, log times non-decreasing, retries answered
-//! identically, replay of the events equal to the live state.
+//! identically, replay of the events equal to the live state. Protections are in the mix:
+//! locks, night lock, personal limits, risk list, large-transaction holds (confirmed, declined,
+//! expired) and delayed transfers (executed, cancelled, stopped); what comes due must agree
+//! too, and for every account reserved ≤ balance (held + available = balance) with the
+//! reserved total equal to its pending outflows.
 
 #![expect(clippy::unwrap_used, reason = "the reference model fails loudly; proptest reports the sequence")]
 
 use std::collections::{BTreeMap, HashMap};
 
 use ledger_core::{
-    AccountClass, AccountId, Binding, Command, CommandBody, CommandId, CustomerId, Decision, Event, EventBody,
-    ExternalKind, Policy, RejectReason, State, Timestamp,
+    AccountClass, AccountId, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId,
+    Decision, Event, EventBody, ExternalKind, Flow, NightWindow, PersonalLimits, Policy, ProtectionSettings,
+    RejectReason, Release, Stage, State, Timestamp,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -37,6 +42,17 @@ enum Op {
     Redeem(u64, u64),
     Policy { preset: &'static str, delay_ms: i64 },
     Retry(usize),
+    Delayed(u64, String, u64, bool),
+    Confirm(usize),
+    Decline(usize),
+    Cancel(usize),
+    Tick,
+    Lock(u64, bool, Vec<Flow>),
+    Unlock(u64, bool),
+    Night(u64, Option<(u16, u16)>),
+    Limits(u64, Option<u64>, Option<u64>),
+    Risk(bool, String),
+    Protections { threshold_fen: Option<u64>, delay_ms: i64 },
 }
 
 /// Account ids are `customer * 10 + slot` for customers 1..=4 and slots 0..=3; slot 0 is meant
@@ -120,6 +136,21 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (prop_oneof![Just("default"), Just("pboc-2018"), Just("pboc-2016"), Just("tight")], prop_oneof![Just(0i64), Just(3_600_000), Just(DAY_MS), Just(-60_000)])
             .prop_map(|(preset, delay_ms)| Op::Policy { preset, delay_ms }),
         2 => any::<usize>().prop_map(Op::Retry),
+        3 => (id(), counterparty(), amount_fen(), any::<bool>()).prop_map(|(a, c, m, n)| Op::Delayed(a, c, m, n)),
+        2 => any::<usize>().prop_map(Op::Confirm),
+        1 => any::<usize>().prop_map(Op::Decline),
+        2 => any::<usize>().prop_map(Op::Cancel),
+        1 => Just(Op::Tick),
+        1 => (id(), any::<bool>(), prop_oneof![3 => Just(vec![]), 1 => Just(vec![Flow::Payment]), 1 => Just(vec![Flow::TransferOutOther]), 1 => Just(vec![Flow::CashDeposit])])
+            .prop_map(|(a, bank, flows)| Op::Lock(a, bank, flows)),
+        1 => (id(), any::<bool>()).prop_map(|(a, bank)| Op::Unlock(a, bank)),
+        1 => (id(), prop_oneof![Just(None), Just(Some((23 * 60, 6 * 60))), Just(Some((12 * 60, 13 * 60))), Just(Some((60, 60)))])
+            .prop_map(|(a, window)| Op::Night(a, window)),
+        1 => (id(), prop_oneof![Just(None), Just(Some(50_000u64)), Just(Some(200_000)), Just(Some(0))], prop_oneof![Just(None), Just(Some(300_000u64)), Just(Some(900_000)), Just(Some(2_000_000))])
+            .prop_map(|(a, t, d)| Op::Limits(a, t, d)),
+        1 => (any::<bool>(), counterparty()).prop_map(|(list, c)| Op::Risk(list, c)),
+        1 => (prop_oneof![Just(None), Just(Some(100_000u64)), Just(Some(500_000)), Just(Some(0))], prop_oneof![Just(0i64), Just(3_600_000), Just(-60_000)])
+            .prop_map(|(threshold_fen, delay_ms)| Op::Protections { threshold_fen, delay_ms }),
     ]
 }
 
@@ -158,6 +189,8 @@ fn prologue() -> Vec<(i64, Op)> {
         ops.push(Op::Transfer(base, base + 1, 5_000_000));
         ops.push(Op::Transfer(base, base + 3, 100_000));
     }
+    // Outflows above 8,000.00 are held for verification.
+    ops.push(Op::Protections { threshold_fen: Some(800_000), delay_ms: 0 });
     ops.into_iter().map(|op| (0, op)).collect()
 }
 
@@ -216,7 +249,49 @@ fn body_of(op: &Op, now_ms: i64, policies: &HashMap<&'static str, Policy>) -> Op
             effective_from: Timestamp::from_millis(now_ms + delay_ms).unwrap(),
             policy: Box::new(policies[preset].clone()),
         },
-        Op::Retry(_) => return None,
+        Op::Delayed(id, c, m, next_day) => CommandBody::DelayedTransfer {
+            from: a(id),
+            counterparty: c,
+            amount: f(m),
+            arrival: if next_day { Arrival::NextDay } else { Arrival::Normal },
+        },
+        Op::Tick => CommandBody::Tick,
+        Op::Lock(id, bank, flows) => CommandBody::LockAccount {
+            account: a(id),
+            by: if bank { Actor::Bank } else { Actor::Customer },
+            flows,
+            reason: "suspected fraud".into(),
+        },
+        Op::Unlock(id, bank) => {
+            CommandBody::UnlockAccount { account: a(id), by: if bank { Actor::Bank } else { Actor::Customer } }
+        }
+        Op::Night(id, window) => CommandBody::SetNightLock {
+            account: a(id),
+            window: window.map(|(start, end)| NightWindow {
+                start: ClockTime::new(start / 60, start % 60).unwrap(),
+                end: ClockTime::new(end / 60, end % 60).unwrap(),
+            }),
+        },
+        Op::Limits(id, per_transaction, per_day) => CommandBody::SetPersonalLimits {
+            account: a(id),
+            limits: PersonalLimits { per_transaction: per_transaction.map(f), per_day: per_day.map(f) },
+        },
+        Op::Risk(list, counterparty) => {
+            let (reason, source) = ("telecom fraud".to_owned(), "融安e信".to_owned());
+            if list {
+                CommandBody::ListRisk { counterparty, reason, source }
+            } else {
+                CommandBody::UnlistRisk { counterparty, reason, source }
+            }
+        }
+        Op::Protections { threshold_fen, delay_ms } => CommandBody::ChangeProtections {
+            effective_from: Timestamp::from_millis(now_ms + delay_ms).unwrap(),
+            settings: ProtectionSettings {
+                large_transaction_threshold: threshold_fen.map(|t| Amount::from_fen(t).unwrap()),
+                ..ProtectionSettings::default()
+            },
+        },
+        Op::Retry(_) | Op::Confirm(_) | Op::Decline(_) | Op::Cancel(_) => return None,
     })
 }
 
@@ -249,17 +324,49 @@ fn check_sequence(
         let at = Timestamp::from_millis(now_ms).unwrap();
         let command = match body_of(op, now_ms, &policies) {
             Some(body) => Command { id: CommandId(Uuid::from_u128(n as u128 + 1)), at, body },
-            None => match op {
-                Op::Retry(pick) => Command { at, ..all[pick % all.len()].clone() },
-                _ => unreachable!("body_of is None only for retries"),
-            },
+            None => {
+                // Pending actions name one of the last 4 commands.
+                let recent = |pick: &usize| CommandId(all[all.len() - 1 - pick % all.len().min(4)].id.0);
+                let id = CommandId(Uuid::from_u128(n as u128 + 1));
+                match op {
+                    Op::Retry(pick) => Command { at, ..all[pick % all.len()].clone() },
+                    Op::Confirm(pick) => Command { id, at, body: CommandBody::ConfirmHold { hold: recent(pick) } },
+                    Op::Decline(pick) => Command { id, at, body: CommandBody::DeclineHold { hold: recent(pick) } },
+                    Op::Cancel(pick) => {
+                        Command { id, at, body: CommandBody::CancelTransfer { transfer: recent(pick) } }
+                    }
+                    _ => unreachable!("body_of is None only for retries and pending actions"),
+                }
+            }
         };
         all.push(command);
     }
     for command in all {
-        let decision = ledger_core::decide(&state, &command);
+        let mut core_due = Vec::new();
+        let decision = loop {
+            match ledger_core::decide(&state, &command) {
+                Decision::Due(event) => {
+                    let outcome = match &event.body {
+                        EventBody::ReservationSettled { .. } => "settled",
+                        EventBody::ReservationReleased { release: Release::Expired, .. } => "expired",
+                        EventBody::ReservationReleased { release: Release::Stopped { .. }, .. } => "stopped",
+                        other => return Err(TestCaseError::fail(format!("unexpected due event {other:?}"))),
+                    };
+                    if let Some(previous) = events.last() {
+                        prop_assert!(previous.at <= event.at, "log time went backwards at a due event");
+                    }
+                    *stats.entry(format!("due/{outcome}")).or_default() += 1;
+                    core_due.push((event.command_id.0, outcome));
+                    state.apply(&event).unwrap();
+                    events.push(event);
+                }
+                other => break other,
+            }
+        };
         match decision {
+            Decision::Due(_) => unreachable!("handled above"),
             Decision::Retry { seq } => {
+                prop_assert!(core_due.is_empty(), "a retry is answered before anything comes due");
                 let original = model.answers.get(&command.id.0).cloned();
                 prop_assert!(original.is_some(), "core says retry of an id the model never saw");
                 let event = &events[(seq - 1) as usize];
@@ -280,6 +387,7 @@ fn check_sequence(
                 let event = new[0].clone();
                 prop_assert_eq!(event.request(), Some(command.body.clone()), "the event must record its request");
                 let expected = model.step(&command);
+                prop_assert_eq!(&core_due, &model.last_due, "what came due differs before {:?}", command);
                 let got = match &event.body {
                     EventBody::Rejected { reason, .. } => Err(reason.clone()),
                     _ => Ok(()),
@@ -290,7 +398,13 @@ fn check_sequence(
                         RejectReason::LimitExceeded { period, .. } => format!("LIMIT_EXCEEDED/{period:?}"),
                         other => other.code().to_owned(),
                     },
-                    Ok(()) => format!("accepted/{}", command.body.kind()),
+                    Ok(()) => match &event.body {
+                        EventBody::Reserved { reservation, .. } => match reservation.stage {
+                            Stage::AwaitingVerification { .. } => format!("held/{}", command.body.kind()),
+                            Stage::Scheduled { .. } => format!("scheduled/{}", command.body.kind()),
+                        },
+                        _ => format!("accepted/{}", command.body.kind()),
+                    },
                 };
                 *stats.entry(key).or_default() += 1;
                 if events.last().is_some_and(|previous| previous.at.beijing_year() != event.at.beijing_year()) {
@@ -324,7 +438,15 @@ fn check_sequence(
             prop_assert_eq!(core.balance.fen(), acc.balance, "balance of {}", id);
             prop_assert_eq!(core.status == ledger_core::AccountStatus::Open, acc.open);
             total += u128::from(acc.balance);
+            // Held + available = balance: what is reserved never exceeds the balance, and it
+            // is exactly the sum of the account's pending outflows.
+            let reserved = state.reserved(AccountId(*id));
+            prop_assert_eq!(reserved.fen(), acc.reserved, "reserved of {}", id);
+            prop_assert!(reserved <= core.balance, "reserved above the balance of {}", id);
+            let pending: u64 = state.reservations().filter(|r| r.account.0 == *id).map(|r| r.amount.fen()).sum();
+            prop_assert_eq!(pending, reserved.fen(), "pending outflows of {} do not add up", id);
         }
+        prop_assert_eq!(state.reservations().count(), model.reservations.len());
         prop_assert_eq!(state.accounts().count(), model.accounts.len());
         prop_assert_eq!(total + model.outflow_fen, model.inflow_fen, "money not conserved");
     }
@@ -427,6 +549,20 @@ fn generated_sequences_cover_the_rules() {
         "INVALID_TEXT",
         "retry",
         "crossed Beijing New Year",
+        "held/payment",
+        "held/outbound_transfer",
+        "scheduled/delayed_transfer",
+        "accepted/confirm_hold",
+        "accepted/decline_hold",
+        "accepted/cancel_transfer",
+        "due/settled",
+        "due/expired",
+        "due/stopped",
+        "ACCOUNT_LOCKED",
+        "NIGHT_LOCKED",
+        "PERSONAL_LIMIT_EXCEEDED",
+        "RISK_LISTED_COUNTERPARTY",
+        "FUNDS_RESERVED",
     ] {
         assert!(stats.get(key).copied().unwrap_or(0) > 0, "no sequence reached {key}: {stats:?}");
     }

@@ -130,6 +130,7 @@ fn appended(decision: Decision) -> EventBody {
             events.remove(0).body
         }
         Decision::Retry { seq } => panic!("unexpected retry of seq {seq}"),
+        Decision::Due(event) => panic!("execute applies due events itself: {event:?}"),
     }
 }
 
@@ -959,8 +960,8 @@ fn retried_ids_get_the_same_answer_even_after_the_day_rolls_over() {
 
 #[test]
 fn every_reason_code_is_covered_by_a_row() {
-    // Guard: a new RejectReason without a row here fails this test.
-    let source = include_str!("rules.rs");
+    // Guard: a new RejectReason without a row here (or in the protections table) fails this test.
+    let source = [include_str!("rules.rs"), include_str!("protections.rs")].concat();
     for code in RejectReason::CODES {
         let variant: String = code.split('_').map(|w| format!("{}{}", &w[..1], w[1..].to_lowercase())).collect();
         assert!(

@@ -2,15 +2,24 @@
 //! RocksDB's byte order is numeric order. Values are bincode 2.0.1 (serde) with the explicit
 //! configuration [`config`]; changing any of this is a format change and needs a version bump.
 
-use ledger_core::{Account, AccountId, CommandId, CustomerId, Event, PolicyVersion, State};
+use ledger_core::{
+    Account, AccountId, CommandId, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections, Reservation,
+    State, Timestamp,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The on-disk format version, stored under `meta/format` and in every record and snapshot.
+/// The on-disk format version, stored under `meta/format` and in every record. Version 1 logs
+/// stay valid: later event, command and reason kinds were only appended (bincode encodes an
+/// enum variant by its index), so every version-1 record decodes to the same event.
 pub const FORMAT_VERSION: u8 = 1;
+/// The snapshot layout version (the first byte of a snapshot). A snapshot of an older version
+/// is superseded, not corrupt: the state is rebuilt from the log and a new snapshot written.
+/// Version 1 predates protections (its `State` has no protection fields).
+pub const SNAPSHOT_VERSION: u8 = 2;
 /// Domain tag of an event hash.
 pub const EVENT_HASH_DOMAIN: &[u8; 24] = b"tiered-ledger/event/v1\0\0";
 /// Domain tag of a snapshot checksum.
@@ -215,6 +224,72 @@ pub fn decode_policies(bytes: &[u8]) -> Result<Vec<PolicyVersion>> {
     decode(bytes).map_err(|detail| Error::ReadModel(format!("policies do not decode: {detail}")))
 }
 
+/// Key prefix of the protections read model: `protections/ || account (u64 BE)`.
+pub const PROTECTIONS_PREFIX: &[u8] = b"protections/";
+/// Key prefix of the pending (held or scheduled) outflows: `pending/ || command id (16 bytes)`.
+pub const PENDING_PREFIX: &[u8] = b"pending/";
+/// Key prefix of the risk list: `risk/ || counterparty (UTF-8)`; the value is the listing seq.
+pub const RISK_PREFIX: &[u8] = b"risk/";
+
+fn prefixed(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + rest.len());
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(rest);
+    key
+}
+
+/// `protections/ || account (u64 BE)`.
+pub fn protections_key(account: AccountId) -> Vec<u8> {
+    prefixed(PROTECTIONS_PREFIX, &account.0.to_be_bytes())
+}
+
+/// `pending/ || command id`.
+pub fn pending_key(id: CommandId) -> Vec<u8> {
+    prefixed(PENDING_PREFIX, id.0.as_bytes())
+}
+
+/// `risk/ || counterparty`.
+pub fn risk_key(counterparty: &str) -> Vec<u8> {
+    prefixed(RISK_PREFIX, counterparty.as_bytes())
+}
+
+/// The protections read model of one account.
+pub fn encode_protections(protections: &Protections) -> Result<Vec<u8>> {
+    encode(protections)
+}
+
+/// Decodes the protections read model of one account.
+pub fn decode_protections(bytes: &[u8]) -> Result<Protections> {
+    decode(bytes).map_err(|detail| Error::ReadModel(format!("protections do not decode: {detail}")))
+}
+
+/// A pending outflow's read model.
+pub fn encode_reservation(reservation: &Reservation) -> Result<Vec<u8>> {
+    encode(reservation)
+}
+
+/// Decodes a pending outflow's read model.
+pub fn decode_reservation(bytes: &[u8]) -> Result<Reservation> {
+    decode(bytes).map_err(|detail| Error::ReadModel(format!("pending outflow does not decode: {detail}")))
+}
+
+/// The protection settings schedule read model.
+pub fn encode_protection_settings(versions: &[(Timestamp, ProtectionSettings)]) -> Result<Vec<u8>> {
+    encode(&versions)
+}
+
+/// Decodes the protection settings schedule read model.
+pub fn decode_protection_settings(bytes: &[u8]) -> Result<Vec<(Timestamp, ProtectionSettings)>> {
+    decode(bytes).map_err(|detail| Error::ReadModel(format!("protection settings do not decode: {detail}")))
+}
+
+/// A risk-list entry's value: the listing seq (u64 BE).
+pub fn decode_risk_seq(bytes: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] =
+        bytes.try_into().map_err(|_| Error::ReadModel("risk-list entry of the wrong length".into()))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
 /// The head: `seq (u64 BE) || hash`.
 pub fn encode_head(seq: u64, hash: &Hash) -> [u8; 40] {
     let mut out = [0u8; 40];
@@ -263,7 +338,7 @@ pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State) -> Result<Vec<u8>> 
     }
     let checksum = snapshot_checksum(seq, hash, &body);
     let mut out = Vec::with_capacity(1 + 8 + 32 + 32 + body.len());
-    out.push(FORMAT_VERSION);
+    out.push(SNAPSHOT_VERSION);
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(hash);
     out.extend_from_slice(&checksum);
@@ -271,10 +346,14 @@ pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State) -> Result<Vec<u8>> 
     Ok(out)
 }
 
-/// Decodes and checks a snapshot; returns `(seq, hash, state)`.
-pub fn decode_snapshot(bytes: &[u8]) -> Result<(u64, Hash, State)> {
+/// Decodes and checks a snapshot; returns `(seq, hash, state)`, or `None` for a snapshot of an
+/// older layout version (superseded: rebuild the state from the log).
+pub fn decode_snapshot(bytes: &[u8]) -> Result<Option<(u64, Hash, State)>> {
     let corrupt = |seq: u64, detail: String| Error::Corruption { seq, detail: format!("snapshot: {detail}") };
-    if bytes.len() < 73 || bytes[0] != FORMAT_VERSION {
+    if bytes.first().is_some_and(|version| *version < SNAPSHOT_VERSION) {
+        return Ok(None);
+    }
+    if bytes.len() < 73 || bytes[0] != SNAPSHOT_VERSION {
         return Err(corrupt(0, "bad header".into()));
     }
     let mut seq = [0u8; 8];
@@ -306,7 +385,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(u64, Hash, State)> {
         first_seq.copy_from_slice(&entry[16..]);
         (CommandId(uuid::Uuid::from_bytes(id)), u64::from_be_bytes(first_seq))
     }));
-    Ok((seq, hash, state))
+    Ok(Some((seq, hash, state)))
 }
 
 /// Splits a big-endian u64 off the front of `bytes`.
@@ -342,7 +421,7 @@ mod tests {
         let answers: Vec<_> = (1..=1000u64).map(|n| (CommandId(uuid::Uuid::from_u64_pair(n, n)), n)).collect();
         state.restore_answers(answers.into_iter());
         let bytes = encode_snapshot(1000, &[4; 32], &state).unwrap();
-        let (seq, hash, back) = decode_snapshot(&bytes).unwrap();
+        let (seq, hash, back) = decode_snapshot(&bytes).unwrap().unwrap();
         assert_eq!((seq, hash, &back), (1000, [4; 32], &state));
         let cut = &bytes[..bytes.len() - 1];
         assert!(matches!(decode_snapshot(cut), Err(Error::Corruption { .. })));

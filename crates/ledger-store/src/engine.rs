@@ -17,15 +17,15 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use ledger_core::{
     Account, AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Decision, Event, EventBody,
-    PolicyVersion, RejectReason, State, Timestamp, decide,
+    PolicyVersion, ProtectionSettings, Protections, RejectReason, Reservation, State, Timestamp, decide,
 };
 use rocksdb::WriteBatch;
 
 use crate::codec::{self, Record};
 use crate::error::{Error, Result};
 use crate::store::{
-    CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_LOG, CF_META, Head, HistoryPage, META_HEAD, META_POLICIES, ReplayReport,
-    Store, VerifyReport,
+    CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_LOG, CF_META, Head, HistoryPage, META_HEAD, META_POLICIES,
+    META_PROTECTION_SETTINGS, ReplayReport, Store, VerifyReport,
 };
 
 /// Where business time comes from when the embedder does not give it.
@@ -309,6 +309,38 @@ impl Reader {
         Ok(self.account(account)?.map(|account| account.balance))
     }
 
+    /// An account's protections (locks, personal limits, night lock, reserved funds) as of the
+    /// last commit; `None` if it never used one.
+    pub fn protections(&self, account: AccountId) -> Result<Option<Protections>> {
+        self.store.protections(account)
+    }
+
+    /// Funds of `account` free to move: the balance less what holds and delayed transfers reserve.
+    pub fn available(&self, account: AccountId) -> Result<Option<Amount>> {
+        let Some(found) = self.account(account)? else { return Ok(None) };
+        let reserved = self.protections(account)?.map_or(Amount::ZERO, |p| p.reserved);
+        Ok(Some(found.balance.checked_sub(reserved).unwrap_or(Amount::ZERO)))
+    }
+
+    /// Pending outflows (held for verification or scheduled), of one account or of all, by
+    /// command id.
+    pub fn pending(&self, account: Option<AccountId>) -> Result<Vec<Reservation>> {
+        let all = self.store.pending()?;
+        Ok(all.into_iter().filter(|r| account.is_none_or(|account| r.account == account)).collect())
+    }
+
+    /// The sequence number of the event that risk-listed `counterparty`, if it is listed now.
+    pub fn risk_listed(&self, counterparty: &str) -> Result<Option<u64>> {
+        self.store.risk_listed(counterparty)
+    }
+
+    /// The protection settings in force at `at` (defaults before any version).
+    pub fn protection_settings_at(&self, at: Timestamp) -> Result<ProtectionSettings> {
+        let versions = self.store.protection_settings()?;
+        let index = versions.partition_point(|(from, _)| *from <= at);
+        Ok(index.checked_sub(1).and_then(|i| versions.get(i)).map(|(_, s)| s.clone()).unwrap_or_default())
+    }
+
     /// The accounts of a customer, open and closed, by account number.
     pub fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
         self.store.customer_accounts(customer)
@@ -461,6 +493,10 @@ struct Pending {
     /// keys far faster than random ones (the profile in docs/PERFORMANCE.md).
     history: Vec<[u8; 16]>,
     policies_changed: bool,
+    protections_touched: HashSet<AccountId>,
+    pending_changed: HashSet<CommandId>,
+    risk_changed: HashSet<String>,
+    protection_settings_changed: bool,
 }
 
 impl Writer {
@@ -535,6 +571,10 @@ impl Writer {
             touched: HashSet::new(),
             history: Vec::new(),
             policies_changed: false,
+            protections_touched: HashSet::new(),
+            pending_changed: HashSet::new(),
+            risk_changed: HashSet::new(),
+            protection_settings_changed: false,
         };
         let mut counts = Vec::with_capacity(submits.len());
         let mut outcome = Ok(());
@@ -581,10 +621,18 @@ impl Writer {
         }
     }
 
-    /// Decides `commands`, appending their receipts to `pending.receipts`.
+    /// Decides `commands`, appending their receipts to `pending.receipts`. Events that came due
+    /// before a command (expired holds, executed or stopped delayed transfers) are appended
+    /// ahead of its answer; they get no receipt of their own.
     fn decide_all(&mut self, commands: &[Command], pending: &mut Pending) -> Result<()> {
         for command in commands {
-            match decide(&self.state, command) {
+            let mut decision = decide(&self.state, command);
+            while let Decision::Due(event) = decision {
+                self.append(&event, pending)?;
+                pending.new_at.push(usize::MAX);
+                decision = decide(&self.state, command);
+            }
+            match decision {
                 Decision::Retry { seq } => {
                     let event = match seq.checked_sub(pending.first_seq) {
                         Some(index) => pending
@@ -605,6 +653,7 @@ impl Writer {
                         pending.receipts.push(Receipt { seq, event, duplicate: false, conflict: false });
                     }
                 }
+                Decision::Due(_) => {}
             }
         }
         Ok(())
@@ -632,7 +681,41 @@ impl Writer {
                 }
             }
             EventBody::PolicyScheduled { .. } => pending.policies_changed = true,
-            EventBody::Rejected { .. } => {}
+            EventBody::Rejected { .. } | EventBody::TimeAdvanced => {}
+            EventBody::AccountLocked { account, .. }
+            | EventBody::AccountUnlocked { account, .. }
+            | EventBody::PersonalLimitsSet { account, .. }
+            | EventBody::NightLockSet { account, .. } => {
+                touch(*account);
+                pending.protections_touched.insert(*account);
+            }
+            EventBody::RiskListed { counterparty, .. } | EventBody::RiskUnlisted { counterparty, .. } => {
+                pending.risk_changed.insert(counterparty.clone());
+            }
+            EventBody::ProtectionsScheduled { .. } => pending.protection_settings_changed = true,
+            EventBody::Reserved { reservation, .. } => {
+                touch(reservation.account);
+                pending.protections_touched.insert(reservation.account);
+                pending.pending_changed.insert(reservation.id);
+            }
+            EventBody::HoldConfirmed { id, .. } => {
+                if let Some(reservation) = self.state.reservation(*id) {
+                    touch(reservation.account);
+                }
+                pending.pending_changed.insert(*id);
+            }
+            EventBody::ReservationSettled { id, posting, .. } => {
+                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                    touch(leg.account);
+                    pending.protections_touched.insert(leg.account);
+                }
+                pending.pending_changed.insert(*id);
+            }
+            EventBody::ReservationReleased { id, account, .. } => {
+                touch(*account);
+                pending.protections_touched.insert(*account);
+                pending.pending_changed.insert(*id);
+            }
         }
         self.head = Head { seq, hash: record.hash };
         Ok(seq)
@@ -657,6 +740,35 @@ impl Writer {
         let meta = self.store.cf(CF_META)?;
         if pending.policies_changed {
             pending.batch.put_cf(meta, META_POLICIES, codec::encode_policies(self.state.policy_versions())?);
+        }
+        if pending.protection_settings_changed {
+            let versions = codec::encode_protection_settings(self.state.protection_versions())?;
+            pending.batch.put_cf(meta, META_PROTECTION_SETTINGS, versions);
+        }
+        let mut protected: Vec<AccountId> = pending.protections_touched.drain().collect();
+        protected.sort_unstable();
+        for id in protected {
+            if let Some(protections) = self.state.protections(id) {
+                pending.batch.put_cf(meta, codec::protections_key(id), codec::encode_protections(protections)?);
+            }
+        }
+        let mut reservations: Vec<CommandId> = pending.pending_changed.drain().collect();
+        reservations.sort_unstable();
+        for id in reservations {
+            match self.state.reservation(id) {
+                Some(reservation) => {
+                    pending.batch.put_cf(meta, codec::pending_key(id), codec::encode_reservation(reservation)?)
+                }
+                None => pending.batch.delete_cf(meta, codec::pending_key(id)),
+            }
+        }
+        let mut risk: Vec<String> = pending.risk_changed.drain().collect();
+        risk.sort_unstable();
+        for counterparty in risk {
+            match self.state.risk_listed(&counterparty) {
+                Some(seq) => pending.batch.put_cf(meta, codec::risk_key(&counterparty), seq.to_be_bytes()),
+                None => pending.batch.delete_cf(meta, codec::risk_key(&counterparty)),
+            }
         }
         pending.batch.put_cf(meta, META_HEAD, codec::encode_head(self.head.seq, &self.head.hash));
         Ok(std::mem::take(&mut pending.batch))

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use ledger_core::{Account, AccountId, CustomerId, Event, PolicyVersion, State, Timestamp};
+use ledger_core::{
+    Account, AccountId, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections, Reservation, State,
+    Timestamp,
+};
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
 };
@@ -30,6 +33,7 @@ pub(crate) const META_FORMAT: &[u8] = b"format";
 pub(crate) const META_HEAD: &[u8] = b"head";
 pub(crate) const META_POLICIES: &[u8] = b"policies";
 pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
+pub(crate) const META_PROTECTION_SETTINGS: &[u8] = b"protection-settings";
 
 /// The chain's head: the last sequence number and its hash (seq 0 and zeros when empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,13 +225,16 @@ impl Store {
     pub(crate) fn load_state(&self) -> Result<(State, Head)> {
         let (mut state, start) = match self.db.get_cf(self.cf(CF_META)?, META_SNAPSHOT)? {
             None => (State::new(), Head::EMPTY),
-            Some(bytes) => {
-                let (seq, hash, state) = codec::decode_snapshot(&bytes)?;
-                if self.record(seq)?.hash != hash {
-                    return Err(Error::Corruption { seq, detail: "snapshot does not match the log's hash".into() });
+            Some(bytes) => match codec::decode_snapshot(&bytes)? {
+                // An older snapshot layout: rebuild from the log (the next snapshot replaces it).
+                None => (State::new(), Head::EMPTY),
+                Some((seq, hash, state)) => {
+                    if self.record(seq)?.hash != hash {
+                        return Err(Error::Corruption { seq, detail: "snapshot does not match the log's hash".into() });
+                    }
+                    (state, Head { seq, hash })
                 }
-                (state, Head { seq, hash })
-            }
+            },
         };
         let head = self.walk(start.seq + 1, u64::MAX, start.hash, |seq, record| {
             let event = codec::decode_event(seq, record.event_bytes)?;
@@ -419,7 +426,55 @@ impl Store {
                 found: format!("{} version(s)", stored_policies.len()),
             });
         }
+        self.compare_protections(&state, &mut mismatches)?;
         Ok((state, ReplayReport { events, head, mismatches }))
+    }
+
+    /// The protection read models against the replayed state (each compared as a whole).
+    fn compare_protections(&self, state: &State, mismatches: &mut Vec<Mismatch>) -> Result<()> {
+        let mut expected: Vec<(AccountId, Protections)> =
+            state.all_protections().map(|(id, p)| (id, p.clone())).collect();
+        expected.sort_by_key(|(id, _)| *id);
+        let found = self.all_protections()?;
+        if found != expected {
+            let first = expected.iter().zip(&found).find(|(a, b)| a != b).map_or(AccountId(0), |(a, _)| a.0);
+            mismatches.push(Mismatch {
+                account: first,
+                field: "protections".into(),
+                expected: format!("{} account(s)", expected.len()),
+                found: format!("{} account(s), differing", found.len()),
+            });
+        }
+        let expected: Vec<&Reservation> = state.reservations().collect();
+        let found = self.pending()?;
+        if found.iter().ne(expected.iter().copied()) {
+            mismatches.push(Mismatch {
+                account: AccountId(0),
+                field: "pending".into(),
+                expected: format!("{} pending outflow(s)", expected.len()),
+                found: format!("{} pending outflow(s), differing", found.len()),
+            });
+        }
+        let mut expected: Vec<(String, u64)> = state.risk_list().map(|(c, seq)| (c.to_owned(), seq)).collect();
+        expected.sort_unstable();
+        let found = self.risk_list()?;
+        if found != expected {
+            mismatches.push(Mismatch {
+                account: AccountId(0),
+                field: "risk_list".into(),
+                expected: format!("{} listed", expected.len()),
+                found: format!("{} listed, differing", found.len()),
+            });
+        }
+        if self.protection_settings()? != state.protection_versions() {
+            mismatches.push(Mismatch {
+                account: AccountId(0),
+                field: "protection_settings".into(),
+                expected: format!("{} version(s)", state.protection_versions().len()),
+                found: "different".into(),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn account(&self, account: AccountId) -> Result<Option<Account>> {
@@ -427,6 +482,69 @@ impl Store {
             .get_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account))?
             .map(|b| codec::decode_account(&b))
             .transpose()
+    }
+
+    pub(crate) fn protections(&self, account: AccountId) -> Result<Option<Protections>> {
+        self.db
+            .get_cf(self.cf(CF_META)?, codec::protections_key(account))?
+            .map(|b| codec::decode_protections(&b))
+            .transpose()
+    }
+
+    /// Every meta entry under `prefix`, in key order.
+    fn meta_prefix(&self, prefix: &[u8], mut each: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        let mode = IteratorMode::From(prefix, Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(CF_META)?, mode) {
+            let (key, value) = item?;
+            let Some(rest) = key.strip_prefix(prefix) else { break };
+            each(rest, &value)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pending(&self) -> Result<Vec<Reservation>> {
+        let mut all = Vec::new();
+        self.meta_prefix(codec::PENDING_PREFIX, |_, value| {
+            all.push(codec::decode_reservation(value)?);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    pub(crate) fn all_protections(&self) -> Result<Vec<(AccountId, Protections)>> {
+        let mut all = Vec::new();
+        self.meta_prefix(codec::PROTECTIONS_PREFIX, |key, value| {
+            let id: [u8; 8] =
+                key.try_into().map_err(|_| Error::ReadModel("protections key of the wrong length".into()))?;
+            all.push((AccountId(u64::from_be_bytes(id)), codec::decode_protections(value)?));
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    pub(crate) fn risk_list(&self) -> Result<Vec<(String, u64)>> {
+        let mut all = Vec::new();
+        self.meta_prefix(codec::RISK_PREFIX, |key, value| {
+            let counterparty =
+                String::from_utf8(key.to_vec()).map_err(|_| Error::ReadModel("risk-list key is not UTF-8".into()))?;
+            all.push((counterparty, codec::decode_risk_seq(value)?));
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    pub(crate) fn risk_listed(&self, counterparty: &str) -> Result<Option<u64>> {
+        self.db
+            .get_cf(self.cf(CF_META)?, codec::risk_key(counterparty))?
+            .map(|b| codec::decode_risk_seq(&b))
+            .transpose()
+    }
+
+    pub(crate) fn protection_settings(&self) -> Result<Vec<(Timestamp, ProtectionSettings)>> {
+        match self.db.get_cf(self.cf(CF_META)?, META_PROTECTION_SETTINGS)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => codec::decode_protection_settings(&bytes),
+        }
     }
 
     pub(crate) fn policies(&self) -> Result<Vec<PolicyVersion>> {
