@@ -12,10 +12,15 @@ const NOW: &str = "2026-03-02T12:00:00+08:00";
 
 /// Runs `ledger-cli --db DB --now NOW ARGS`; returns (exit code, stdout, stderr).
 fn cli(db: &Path, args: &[&str]) -> (i32, String, String) {
+    cli_at(db, NOW, args)
+}
+
+/// Runs `ledger-cli --db DB --now TIME ARGS`.
+fn cli_at(db: &Path, now: &str, args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_ledger-cli"))
         .arg("--db")
         .arg(db)
-        .args(["--now", NOW])
+        .args(["--now", now])
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -277,6 +282,7 @@ fn demo_runs_and_reports() {
 fn every_example_in_commands_md_is_accepted() {
     let doc = include_str!("../../../docs/COMMANDS.md");
     let block = doc.split("```jsonl").nth(1).unwrap().split("```").next().unwrap();
+    let protections = doc.split("```jsonl").nth(2).unwrap().split("```").next().unwrap();
     let lines: Vec<&str> = block.lines().filter(|line| !line.trim().is_empty()).collect();
     assert_eq!(lines.len(), 13);
     let dir = tempfile::tempdir().unwrap();
@@ -290,4 +296,86 @@ fn every_example_in_commands_md_is_accepted() {
         assert!(out.starts_with("accepted"), "{out}");
     }
     assert_eq!(kinds.len(), 11, "one example per command type: {kinds:?}");
+
+    // The protection examples continue the same ledger; every line is accepted.
+    let lines: Vec<&str> = protections.lines().filter(|line| !line.trim().is_empty()).collect();
+    let mut outputs = Vec::new();
+    for line in &lines {
+        kinds.insert(json(line)["type"].as_str().unwrap().to_owned());
+        let (code, out, err) = cli(&db, &["submit", line]);
+        assert_eq!(code, 0, "{line}\n{out}{err}");
+        assert!(out.starts_with("accepted"), "{out}");
+        outputs.push(out);
+    }
+    assert_eq!(kinds.len(), 22, "one example per command type: {kinds:?}");
+    assert!(outputs[6].contains("held for verification until 2026-03-02T18:00:00+08:00"), "{}", outputs[6]);
+    assert!(outputs[8].contains("scheduled for 2026-03-03T00:00:00+08:00"), "{}", outputs[8]);
+    assert!(outputs[9].contains("scheduled for 2026-03-02T20:00:00+08:00"), "{}", outputs[9]);
+
+    // The held 8,000 was confirmed, the 6,000 declined, the 600 cancelled; the tick at midnight
+    // executed the 1,500 next-day transfer: 42,000 - 8,000 - 1,500.
+    let (code, out, _) = cli(&db, &["balance", "70"]);
+    assert_eq!((code, out.trim()), (0, "account 70: 32500.00 CNY (Class I, open)"));
+    let (code, out, _) = cli(&db, &["pending"]);
+    assert_eq!((code, out.trim()), (0, "no pending outflows"));
+    let (_, history, _) = cli(&db, &["history", "70", "--json"]);
+    let kinds_of: Vec<String> = json(&history)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["event"]["body"].as_object().unwrap().keys().next().unwrap().clone())
+        .collect();
+    for kind in ["reserved", "reservation_settled", "reservation_released"] {
+        assert!(kinds_of.iter().any(|k| k == kind), "{kind} not in {kinds_of:?}");
+    }
+    let (_, text, _) = cli(&db, &["history", "70"]);
+    for word in ["held", "confirmed", "scheduled", "executed", "released", "cancelled", "declined"] {
+        assert!(text.contains(word), "history lacks {word}:\n{text}");
+    }
+    let (code, out, _) = cli(&db, &["protections", "71"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("personal limits per transaction 2000.00, per day 5000.00"), "{out}");
+    assert!(out.contains("night lock      23:00-06:00 Beijing time"), "{out}");
+
+    // Rejections by the protections exit 1 with their reason code.
+    let night = r#"{"type":"payment","id":"5d7e0c1a-0000-4000-8000-000000000101","at":"2026-03-03T05:59:00+08:00","from":71,"merchant":"24h store","amount":"5"}"#;
+    let (code, out, _) = cli(&db, &["submit", night]);
+    assert_eq!(code, 1);
+    assert!(out.contains("NIGHT_LOCKED"), "{out}");
+    let over = r#"{"type":"payment","id":"5d7e0c1a-0000-4000-8000-000000000102","at":"2026-03-03T09:00:00+08:00","from":71,"merchant":"shop","amount":"2000.01"}"#;
+    let (code, out, _) = cli(&db, &["submit", over]);
+    assert_eq!(code, 1);
+    assert!(out.contains("PERSONAL_LIMIT_EXCEEDED"), "{out}");
+    let list = r#"{"type":"list_risk","id":"5d7e0c1a-0000-4000-8000-000000000103","at":"2026-03-03T09:00:00+08:00","counterparty":"CCB-6217-0000-7777","reason":"fraud","source":"police"}"#;
+    assert_eq!(cli(&db, &["submit", list]).0, 0);
+    let (code, out, _) = cli(&db, &["risk-check", "CCB-6217-0000-7777"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("is on the risk list"), "{out}");
+    assert_eq!(cli(&db, &["risk-check", "CCB-6217-0000-6666"]).0, 0, "unlisted above");
+    let hit = r#"{"type":"outbound_transfer","id":"5d7e0c1a-0000-4000-8000-000000000104","at":"2026-03-03T09:00:00+08:00","from":70,"counterparty":"CCB-6217-0000-7777","amount":"100"}"#;
+    let (code, out, _) = cli(&db, &["submit", hit]);
+    assert_eq!(code, 1);
+    assert!(out.contains("RISK_LISTED_COUNTERPARTY"), "{out}");
+    assert_eq!(cli(&db, &["balance", "70"]).1.trim(), "account 70: 32500.00 CNY (Class I, open)");
+
+    // A delayed transfer executed by `ledger-cli tick` once its time has come.
+    let later = r#"{"type":"outbound_transfer","id":"5d7e0c1a-0000-4000-8000-000000000105","at":"2026-03-03T09:00:00+08:00","from":70,"counterparty":"ICBC-1","amount":"100","arrival":"normal"}"#;
+    assert_eq!(cli(&db, &["submit", later]).0, 0);
+    let (code, out, _) = cli(&db, &["balance", "70"]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "account 70: 32500.00 CNY (Class I, open); 100.00 reserved by pending outflows, 32400.00 available")
+    );
+    let (code, out, _) = cli_at(&db, "2026-03-03T10:59:59+08:00", &["tick"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 hold(s) or delayed transfer(s) handled"), "{out}");
+    let (code, out, _) = cli_at(&db, "2026-03-03T11:00:00+08:00", &["tick"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("1 hold(s) or delayed transfer(s) handled"), "{out}");
+    assert_eq!(cli(&db, &["balance", "70"]).1.trim(), "account 70: 32400.00 CNY (Class I, open)");
+    let (code, out, _) = cli(&db, &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = cli(&db, &["replay"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("read models: no mismatch"), "{out}");
 }
