@@ -5,13 +5,14 @@
 #![expect(clippy::unwrap_used, reason = "fixed inputs; a failure is a format change")]
 
 use ledger_core::{
-    AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Flow, Leg, Posting,
-    PostingKind, RejectReason, Timestamp,
+    AccountClass, AccountId, Amount, Arrival, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Flow, Leg,
+    Posting, PostingKind, RejectReason, Reservation, Stage, Timestamp,
 };
 use ledger_store::codec::{self, GENESIS_PREV, Record};
 use uuid::Uuid;
 
-/// The three events of the vectors: an account opened, a cash deposit, a rejected withdrawal.
+/// The events of the vectors: an account opened, a cash deposit, a rejected withdrawal, and (a
+/// protection event, appended as variant 12) a next-day transfer of 50.00 reserved.
 pub fn vector_events() -> Vec<Event> {
     let at: Timestamp = "2026-01-01T00:00:00+08:00".parse().unwrap();
     let id = |n: u128| CommandId(Uuid::from_u128(n));
@@ -58,6 +59,26 @@ pub fn vector_events() -> Vec<Event> {
                     balance: amount,
                     requested: Amount::from_fen(20_000).unwrap(),
                 },
+            },
+        },
+        Event {
+            command_id: id(4),
+            at,
+            body: EventBody::Reserved {
+                reservation: Reservation {
+                    id: id(4),
+                    kind: PostingKind::OutboundTransfer,
+                    account: AccountId(1001),
+                    flow: Flow::TransferOutOther,
+                    counterparty: Some("CCB-1".into()),
+                    amount: Amount::from_fen(5_000).unwrap(),
+                    arrival: Some(Arrival::NextDay),
+                    requested_at: at,
+                    stage: Stage::Scheduled { due_at: "2026-01-02T00:00:00+08:00".parse().unwrap() },
+                    buckets: vec![],
+                    personal: false,
+                },
+                usage_after: vec![],
             },
         },
     ]

@@ -136,7 +136,7 @@ fn the_python_verifier_agrees_with_the_format_md_vectors() {
         // ["", seq, event, prev, hash, ""]
         lines.push(serde_json::json!({"seq": cells[1].parse::<u64>().unwrap(), "event_hex": cells[2], "prev_hash": cells[3], "hash": cells[4]}).to_string());
     }
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vectors.jsonl");
     std::fs::write(&path, lines.join("\n")).unwrap();
