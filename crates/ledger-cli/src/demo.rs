@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use ledger_core::{EventBody, Policy, PostingKind};
+use ledger_core::{EventBody, Policy, PostingKind, Release, Settlement, Stage};
 use ledger_store::{Ledger, LedgerOptions, Reader, SystemClock};
 use serde::Serialize;
 
@@ -41,6 +41,11 @@ pub struct DemoReport {
     pub duplicates: u64,
     pub rejected_by_reason: ReasonCounts,
     pub accepted_by_kind: ReasonCounts,
+    /// Holds that expired and delayed transfers executed or stopped when their time came (events
+    /// that answer no command of their own).
+    pub due_events: u64,
+    /// Held or scheduled outflows left at the end (the closing tick leaves none).
+    pub pending_at_end: usize,
     pub submit_seconds: f64,
     pub commands_per_second: f64,
     pub batch_latency_p50_ms: f64,
@@ -93,12 +98,13 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
         events_verified: 0,
         replay_seconds: 0.0,
         replay_mismatches: 0,
+        due_events: 0,
+        pending_at_end: 0,
         snapshot_matches_replay: false,
         total_balance: String::new(),
         money_conserved: false,
         head: String::new(),
     };
-    let (mut inflow, mut outflow) = (0u128, 0u128);
     let mut latencies_ms = Vec::new();
     let bar = progress::bar(total, "commands");
     let started = Instant::now();
@@ -119,23 +125,12 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
                 body => {
                     report.accepted += 1;
                     let kind = match body {
-                        EventBody::Posted(posting) => {
-                            let fen = u128::from(posting.amount.fen());
-                            match posting.kind {
-                                PostingKind::CashDeposit
-                                | PostingKind::InboundTransfer
-                                | PostingKind::WealthRedemption => inflow += fen,
-                                PostingKind::CashWithdrawal
-                                | PostingKind::OutboundTransfer
-                                | PostingKind::Payment
-                                | PostingKind::WealthPurchase => outflow += fen,
-                                PostingKind::InternalTransfer => {}
-                            }
-                            format!("{:?}", posting.kind)
-                        }
-                        EventBody::AccountOpened { .. } => "AccountOpened".into(),
-                        EventBody::AccountClosed { .. } => "AccountClosed".into(),
-                        _ => "PolicyScheduled".into(),
+                        EventBody::Posted(posting) => format!("{:?}", posting.kind),
+                        EventBody::Reserved { reservation, .. } => match reservation.stage {
+                            Stage::AwaitingVerification { .. } => "Held".into(),
+                            Stage::Scheduled { .. } => "Scheduled".into(),
+                        },
+                        other => variant_name(other),
                     };
                     *report.accepted_by_kind.entry(kind).or_default() += 1;
                 }
@@ -162,12 +157,47 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
     report.replay_seconds = started.elapsed().as_secs_f64();
     report.replay_mismatches = replay.mismatches.len();
     report.snapshot_matches_replay = reader.snapshot_state()? == replayed;
+    // Money in and out, from the log itself (due executions included).
+    let (mut inflow, mut outflow) = (0u128, 0u128);
+    for seq in 1..=verified.head.seq {
+        let event = reader.event(seq)?;
+        let posting = match &event.body {
+            EventBody::Posted(posting) => posting,
+            EventBody::ReservationSettled { posting, settlement, .. } => {
+                if *settlement == Settlement::Due {
+                    report.due_events += 1;
+                }
+                posting
+            }
+            EventBody::ReservationReleased { release: Release::Expired | Release::Stopped { .. }, .. } => {
+                report.due_events += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        let fen = u128::from(posting.amount.fen());
+        match posting.kind {
+            PostingKind::CashDeposit | PostingKind::InboundTransfer | PostingKind::WealthRedemption => inflow += fen,
+            PostingKind::CashWithdrawal
+            | PostingKind::OutboundTransfer
+            | PostingKind::Payment
+            | PostingKind::WealthPurchase => outflow += fen,
+            PostingKind::InternalTransfer => {}
+        }
+    }
+    report.pending_at_end = replayed.reservations().count();
     let balances: u128 = replayed.accounts().map(|account| u128::from(account.balance.fen())).sum();
     report.total_balance = format!("{}.{:02}", balances / 100, balances % 100);
     report.money_conserved = balances + outflow == inflow;
     drop(reader);
     drop(scratch);
     Ok(report)
+}
+
+/// The name of an event's variant, e.g. `ReservationSettled`.
+fn variant_name(body: &EventBody) -> String {
+    let text = format!("{body:?}");
+    text.split([' ', '(', '{']).next().unwrap_or_default().to_owned()
 }
 
 pub fn run(cli: &Cli, spec: &DemoSpec) -> anyhow::Result<ExitCode> {
@@ -198,6 +228,10 @@ fn print_human(report: &DemoReport, kept: bool) {
     for (reason, count) in &report.rejected_by_reason {
         println!("    {reason:<34} {count}");
     }
+    println!(
+        "  came due  {} (holds expired, delayed transfers executed or stopped); pending at the end {}",
+        report.due_events, report.pending_at_end
+    );
     println!(
         "  durable throughput {:.0} commands/s ({:.2} s; batch latency p50 {:.1} ms, p99 {:.1} ms; fsync per batch)",
         report.commands_per_second, report.submit_seconds, report.batch_latency_p50_ms, report.batch_latency_p99_ms
@@ -237,8 +271,16 @@ mod tests {
             );
             assert!(report.duplicates > 0, "{report:?}");
             assert!(report.rejected_by_reason.contains_key("LIMIT_EXCEEDED"), "{report:?}");
-            assert_eq!(report.accepted + report.rejected, report.events_verified);
-            assert_eq!(report.events_verified + report.duplicates, report.commands);
+            for code in ["RISK_LISTED_COUNTERPARTY", "NIGHT_LOCKED", "PERSONAL_LIMIT_EXCEEDED"] {
+                assert!(report.rejected_by_reason.contains_key(code), "no {code}: {report:?}");
+            }
+            for kind in ["Held", "Scheduled", "ReservationSettled", "ReservationReleased", "TimeAdvanced"] {
+                assert!(report.accepted_by_kind.contains_key(kind), "no {kind}: {report:?}");
+            }
+            assert!(report.due_events > 0, "{report:?}");
+            assert_eq!(report.pending_at_end, 0, "the closing tick handles every hold and delayed transfer");
+            assert_eq!(report.accepted + report.rejected + report.due_events, report.events_verified);
+            assert_eq!(report.events_verified - report.due_events + report.duplicates, report.commands);
         }
     }
 }

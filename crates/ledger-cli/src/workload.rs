@@ -1,9 +1,13 @@
 //! A generated day-and-year workload for `demo`: thousands of customers with a Class I, a Class
 //! II and a Class III account each, everyday payments and transfers across Beijing midnight and
-//! New Year, limit hits, wealth purchases, and a few retried command ids.
+//! New Year, limit hits, wealth purchases, and a few retried command ids. The bank's protections
+//! are on: large Class I transfers are held (most confirmed, some declined, the rest expire),
+//! some Class II transfers use normal or next-day arrival (a few cancelled), some counterparties
+//! are risk-listed, some customers set a night lock, personal limits or a security lock.
 
 use ledger_core::{
-    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
+    AccountClass, AccountId, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId,
+    Flow, NightWindow, PersonalLimits, Policy, ProtectionSettings, Timestamp,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,6 +25,10 @@ pub struct WorkloadSpec {
 }
 
 const DAY_MS: i64 = 86_400_000;
+/// Outflows above this are held for verification.
+const LARGE_YUAN: u64 = 50_000;
+/// Every this many customers' external accounts (`EXT-n`) are on the risk list.
+const RISK_EVERY: u64 = 50;
 
 fn fen(rng: &mut StdRng, low_yuan: u64, high_yuan: u64) -> anyhow::Result<Amount> {
     Ok(Amount::from_fen(rng.random_range(low_yuan * 100..=high_yuan * 100))?)
@@ -48,6 +56,21 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
         at: start,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
     });
+    let settings =
+        ProtectionSettings { large_transaction_threshold: Some(Amount::from_yuan(LARGE_YUAN)?), ..Default::default() };
+    commands.push(Command {
+        id: next_id(&mut rng),
+        at: start,
+        body: CommandBody::ChangeProtections { effective_from: start, settings },
+    });
+    for listed in (RISK_EVERY..=spec.customers).step_by(RISK_EVERY as usize) {
+        let body = CommandBody::ListRisk {
+            counterparty: format!("EXT-{listed}"),
+            reason: "telecom fraud".into(),
+            source: "demo shared list".into(),
+        };
+        commands.push(Command { id: next_id(&mut rng), at: start, body });
+    }
     for customer in 1..=spec.customers {
         let owner = CustomerId(customer);
         let bound = Some(Binding::Account(class_i(customer)));
@@ -91,9 +114,35 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
         for body in opening {
             commands.push(Command { id: next_id(&mut rng), at: start, body });
         }
+        let mut protections = Vec::new();
+        if rng.random_bool(0.1) {
+            let (start, end) = (ClockTime::new(23, 0), ClockTime::new(6, 0));
+            if let (Some(start), Some(end)) = (start, end) {
+                let window = Some(NightWindow { start, end });
+                protections.push(CommandBody::SetNightLock { account: class_ii(customer), window });
+            }
+        }
+        if rng.random_bool(0.1) {
+            let limits = PersonalLimits {
+                per_transaction: Some(Amount::from_yuan(2_000)?),
+                per_day: Some(Amount::from_yuan(5_000)?),
+            };
+            protections.push(CommandBody::SetPersonalLimits { account: class_ii(customer), limits });
+        }
+        if rng.random_bool(0.02) {
+            protections.push(CommandBody::LockAccount {
+                account: class_iii(customer),
+                by: Actor::Customer,
+                flows: vec![Flow::Payment],
+                reason: "phone lost".into(),
+            });
+        }
+        for body in protections {
+            commands.push(Command { id: next_id(&mut rng), at: start, body });
+        }
     }
     for day in 0..i64::from(spec.days) {
-        let mut today: Vec<(i64, CommandBody)> = Vec::new();
+        let mut today: Vec<(i64, CommandId, CommandBody)> = Vec::new();
         for customer in 1..=spec.customers {
             for _ in 0..spec.commands_per_customer_day {
                 // Skew towards the evening so many days end with activity right before midnight.
@@ -113,6 +162,12 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
                         from: class_iii(customer),
                         merchant: "Metro".into(),
                         amount: fen(&mut rng, 2, 1_500)?,
+                    },
+                    40..=49 if rng.random_bool(0.3) => CommandBody::DelayedTransfer {
+                        from: class_ii(customer),
+                        counterparty: format!("EXT-{other}"),
+                        amount: fen(&mut rng, 100, 8_000)?,
+                        arrival: if rng.random_bool(0.5) { Arrival::Normal } else { Arrival::NextDay },
                     },
                     40..=49 => CommandBody::OutboundTransfer {
                         from: class_ii(customer),
@@ -166,18 +221,43 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
                         amount: fen(&mut rng, 1_000, 200_000)?,
                     },
                 };
-                today.push((day * DAY_MS + ms_in_day, body));
+                let id = next_id(&mut rng);
+                // Follow-ups: held outflows are mostly confirmed, some declined (the rest
+                // expire); some delayed transfers are cancelled. Kept within the same day.
+                let later = |minutes: i64| day * DAY_MS + (ms_in_day + minutes * 60_000).min(DAY_MS - 1);
+                let follow_up = match &body {
+                    CommandBody::OutboundTransfer { amount, .. } if *amount > Amount::from_yuan(LARGE_YUAN)? => {
+                        match rng.random_range(0..10u32) {
+                            0..=6 => Some((later(5), CommandBody::ConfirmHold { hold: id })),
+                            7 => Some((later(5), CommandBody::DeclineHold { hold: id })),
+                            _ => None,
+                        }
+                    }
+                    CommandBody::DelayedTransfer { .. } if rng.random_bool(0.15) => {
+                        Some((later(10), CommandBody::CancelTransfer { transfer: id }))
+                    }
+                    _ => None,
+                };
+                today.push((day * DAY_MS + ms_in_day, id, body));
+                if let Some((ms, body)) = follow_up {
+                    today.push((ms, next_id(&mut rng), body));
+                }
             }
         }
-        today.sort_by_key(|(ms, _)| *ms);
-        for (ms, body) in today {
+        // Stable: a follow-up at the same millisecond stays after its command.
+        today.sort_by_key(|(ms, _, _)| *ms);
+        for (ms, id, body) in today {
             let at = start.plus_millis(ms)?;
-            let command = Command { id: next_id(&mut rng), at, body };
+            let command = Command { id, at, body };
             // About 1% of commands are sent twice (a client retrying after a timeout).
             let retry = rng.random_bool(0.01).then(|| command.clone());
             commands.push(command);
             commands.extend(retry);
         }
     }
+    // Close the run three hours after the last day: what is still held expires, what is
+    // scheduled executes.
+    let end = start.plus_millis(i64::from(spec.days) * DAY_MS + 3 * 3_600_000)?;
+    commands.push(Command { id: next_id(&mut rng), at: end, body: CommandBody::Tick });
     Ok(commands)
 }

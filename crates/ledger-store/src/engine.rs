@@ -679,6 +679,12 @@ impl Writer {
                 for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
                     touch(leg.account);
                 }
+                // A posting can move the personal day use of an account with protections.
+                if let Some(leg) = &posting.debit
+                    && self.state.protections(leg.account).is_some()
+                {
+                    pending.protections_touched.insert(leg.account);
+                }
             }
             EventBody::PolicyScheduled { .. } => pending.policies_changed = true,
             EventBody::Rejected { .. } | EventBody::TimeAdvanced => {}

@@ -161,10 +161,17 @@ fn protections_are_durable_replayable_and_chained() {
     let mut expected = vec![None; 14];
     expected.extend([Some("RISK_LISTED_COUNTERPARTY"), Some("NIGHT_LOCKED")]);
     assert_eq!(codes, expected);
+    // Posted under a per-day personal limit, in a batch of its own: the protections read model
+    // (personal day use) moves too.
+    let withdrawal = CommandBody::CashWithdrawal { account: AccountId(11), amount: cny("100") };
+    assert!(ledger.submit(cmd(15, "2026-03-02 10:07:00", withdrawal)).unwrap().is_accepted());
     assert_eq!(ledger.available(AccountId(10)).unwrap(), Some(cny("74000")));
-    assert_eq!(ledger.available(AccountId(11)).unwrap(), Some(cny("17000")));
+    assert_eq!(ledger.available(AccountId(11)).unwrap(), Some(cny("16900")));
+    assert_eq!(ledger.protections(AccountId(11)).unwrap().unwrap().personal_day_used, cny("3100"));
     let risk_seq = ledger.risk_listed("CCB-666").unwrap();
     assert_eq!(risk_seq, Some(10));
+    let replay = ledger.replay().unwrap();
+    assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
     ledger.close().unwrap();
 
     // Reopen (from the snapshot written at close): everything is still there.
@@ -186,8 +193,8 @@ fn protections_are_durable_replayable_and_chained() {
     assert_eq!(receipts[0].seq, head + 3, "expiry, execution, then the tick's answer");
     assert!(ledger.pending(None).unwrap().is_empty());
     assert_eq!(ledger.balance(AccountId(10)).unwrap(), Some(cny("80000")));
-    assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("17000")));
-    assert_eq!(ledger.available(AccountId(11)).unwrap(), Some(cny("17000")));
+    assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("16900")));
+    assert_eq!(ledger.available(AccountId(11)).unwrap(), Some(cny("16900")));
     let history = kinds(&ledger, 11);
     for kind in ["reserved", "cancelled", "executed", "locked", "limits"] {
         assert!(history.iter().any(|k| k == kind), "history of 11 lacks {kind}: {history:?}");
