@@ -121,6 +121,16 @@ impl Receipt {
     pub fn is_accepted(&self) -> bool {
         !self.conflict && self.rejection().is_none()
     }
+
+    /// The reservation, if the command was accepted but not posted: an outflow held for
+    /// large-transaction verification or a delayed transfer (its funds and limit use are
+    /// reserved until it is confirmed, executed, declined, cancelled or expires).
+    pub fn pending(&self) -> Option<&Reservation> {
+        match &self.event.body {
+            EventBody::Reserved { reservation, .. } => Some(reservation),
+            _ => None,
+        }
+    }
 }
 
 /// Use of one limit bucket, now.

@@ -157,6 +157,8 @@ fn protections_are_durable_replayable_and_chained() {
         cmd(13, "2026-03-02 10:06:30", CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("10") }),
     ];
     let receipts = ledger.submit_batch(setup).unwrap();
+    let pending: Vec<u128> = receipts.iter().filter_map(|r| r.pending()).map(|r| r.id.0.as_u128()).collect();
+    assert_eq!(pending, vec![hold, next_day, normal], "accepted, not posted");
     let codes: Vec<_> = receipts.iter().map(|r| r.rejection().map(|reason| reason.code())).collect();
     let mut expected = vec![None; 14];
     expected.extend([Some("RISK_LISTED_COUNTERPARTY"), Some("NIGHT_LOCKED")]);
