@@ -11,24 +11,15 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "a table test fails loudly on the row that breaks")]
 
 use ledger_core::{
-    AccountClass, AccountId, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId,
-    Decision, EventBody, Flow, NightWindow, PersonalLimit, PersonalLimits, Policy, ProtectionSettings, RejectReason,
-    Release, State, Timestamp, decide,
+    AccountClass, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId, Decision,
+    EventBody, Flow, NightWindow, PersonalLimit, PersonalLimits, Policy, ProtectionSettings, RejectReason, Release,
+    State, Timestamp, decide,
 };
 use uuid::Uuid;
 
-/// Business time in Beijing, `"2026-03-02 10:00:00"`.
-fn at(text: &str) -> Timestamp {
-    format!("{}+08:00", text.replace(' ', "T")).parse().unwrap()
-}
+mod common;
 
-fn cny(text: &str) -> Amount {
-    text.parse().unwrap()
-}
-
-fn acc(id: u64) -> AccountId {
-    AccountId(id)
-}
+use common::{acc, at, cny};
 
 /// Command ids the rows refer to (a hold to confirm, a transfer to cancel).
 const T1: u128 = 9001;

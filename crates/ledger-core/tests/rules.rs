@@ -7,23 +7,14 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "a table test fails loudly on the row that breaks")]
 
 use ledger_core::{
-    AccountClass, AccountId, Amount, Binding, BindingProblem, Command, CommandBody, CommandId, CustomerId, Decision,
-    EventBody, ExternalKind, Flow, Period, Policy, RejectReason, State, Timestamp, execute,
+    AccountClass, Amount, Binding, BindingProblem, Command, CommandBody, CommandId, CustomerId, Decision, EventBody,
+    ExternalKind, Flow, Period, Policy, RejectReason, State, Timestamp, execute,
 };
 use uuid::Uuid;
 
-/// Business time in Beijing, `"2026-03-02 10:00:00"`.
-fn at(text: &str) -> Timestamp {
-    format!("{}+08:00", text.replace(' ', "T")).parse().unwrap()
-}
+mod common;
 
-fn cny(text: &str) -> Amount {
-    text.parse().unwrap()
-}
-
-fn acc(id: u64) -> AccountId {
-    AccountId(id)
-}
+use common::{acc, at, cny};
 
 const T0: &str = "2026-03-02 10:00:00";
 
