@@ -2,7 +2,8 @@
 //! `LEDGER_CRASH_CHILD` set) with several submitting threads; it prints `ACK <id> <seq>` only
 //! after `submit` returned. The parent kills it at a random moment, then reopens the ledger,
 //! verifies the chain from genesis, checks replay equals the read models, and that every
-//! acknowledged command id is present with the sequence number it was acknowledged with.
+//! acknowledged command id is present with the sequence number it was acknowledged with. The
+//! load includes held outflows and delayed transfers, which expire and execute during it.
 //!
 //! `LEDGER_CRASH_KILLS` sets the number of kills (default 200; a fresh ledger every 25 kills
 //! keeps each check short). A process kill keeps what the OS already has; power loss is not
@@ -14,9 +15,13 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command as Process, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use ledger_core::{AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
+use ledger_core::{
+    AccountClass, AccountId, Amount, Arrival, Command, CommandBody, CommandId, CustomerId, EventBody, Policy,
+    ProtectionSettings, Timestamp,
+};
 use ledger_store::{Ledger, LedgerOptions, SystemClock};
 use uuid::Uuid;
 
@@ -33,6 +38,20 @@ fn child(dir: &str) -> ! {
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
     };
     ledger.submit(genesis).unwrap();
+    // Holds above 50.00 expire after a minute; normal-arrival transfers execute a minute after
+    // acceptance. Business time advances a second per batch, so both come due during the load.
+    let settings = ProtectionSettings {
+        large_transaction_threshold: Some(Amount::from_fen(5_000).unwrap()),
+        hold_expiry_minutes: 1,
+        normal_arrival_delay_minutes: 1,
+    };
+    let protections = Command {
+        id: CommandId(Uuid::from_u128(2)),
+        at,
+        body: CommandBody::ChangeProtections { effective_from: at, settings },
+    };
+    ledger.submit(protections).unwrap();
+    let clock_ms = Arc::new(AtomicI64::new(at.as_millis()));
     let opens = (1..=ACCOUNTS)
         .map(|a| Command {
             id: CommandId(Uuid::from_u128(1000 + u128::from(a))),
@@ -51,6 +70,7 @@ fn child(dir: &str) -> ! {
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let ledger = ledger.clone();
+            let clock_ms = clock_ms.clone();
             std::thread::spawn(move || {
                 let mut n: u64 = t;
                 loop {
@@ -58,11 +78,15 @@ fn child(dir: &str) -> ! {
                     let from = AccountId((n >> 33) % ACCOUNTS + 1);
                     let to = AccountId((n >> 17) % ACCOUNTS + 1);
                     let amount = Amount::from_fen((n >> 40) % 10_000 + 1).unwrap();
-                    let body = if n.is_multiple_of(3) {
-                        CommandBody::CashDeposit { account: from, amount }
-                    } else {
-                        CommandBody::InternalTransfer { from, to, amount }
+                    let counterparty = format!("EXT-{}", n % 7);
+                    let body = match n % 6 {
+                        0 | 1 => CommandBody::CashDeposit { account: from, amount },
+                        2 | 3 => CommandBody::InternalTransfer { from, to, amount },
+                        4 => CommandBody::OutboundTransfer { from, counterparty, amount },
+                        _ => CommandBody::DelayedTransfer { from, counterparty, amount, arrival: Arrival::Normal },
                     };
+                    // Threads race for times: a batch that loses is rejected TIME_BEFORE_HEAD.
+                    let at = Timestamp::from_millis(clock_ms.fetch_add(1_000, Ordering::Relaxed)).unwrap();
                     let commands: Vec<Command> = (0..(n % 4 + 1))
                         .map(|_| Command { id: CommandId(Uuid::new_v4()), at, body: body.clone() })
                         .collect();
@@ -92,6 +116,7 @@ fn sigkill_during_load_loses_nothing_acknowledged() {
     let mut acknowledged: HashMap<Uuid, u64> = HashMap::new();
     let mut acknowledged_total = 0usize;
     let mut events_checked = 0u64;
+    let mut protection_events: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let started = Instant::now();
     for round in 0..kills {
@@ -140,13 +165,28 @@ fn sigkill_during_load_loses_nothing_acknowledged() {
         for (id, seq) in &acknowledged {
             assert_eq!(state.answer_seq(CommandId(*id)), Some(*seq), "round {round}: acknowledged {id} lost");
         }
+        if round % 25 == 24 || round + 1 == kills {
+            // What the protections did in this ledger's life (held, executed when due, expired).
+            for seq in 1..=head.seq {
+                let kind = match ledger.event(seq).unwrap().body {
+                    EventBody::Reserved { .. } => "reserved",
+                    EventBody::ReservationSettled { .. } => "executed when due",
+                    EventBody::ReservationReleased { .. } => "expired",
+                    _ => continue,
+                };
+                *protection_events.entry(kind).or_default() += 1;
+            }
+        }
         drop(ledger);
+    }
+    for kind in ["reserved", "executed when due", "expired"] {
+        assert!(protection_events.get(kind).copied().unwrap_or(0) > 0, "no {kind} event: {protection_events:?}");
     }
     acknowledged_total += acknowledged.len();
     assert!(acknowledged_total > kills as usize, "the children acknowledged too little to test anything");
     println!(
         "crash test: {kills} SIGKILLs survived; {acknowledged_total} acknowledged commands all present; \
-         {events_checked} events re-verified after the kills; {:.1} s",
+         {events_checked} events re-verified after the kills; protections: {protection_events:?}; {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
