@@ -1,5 +1,5 @@
 //! Stored bytes are untrusted on read: decoding arbitrary bytes as a record, an event, a head, a
-//! snapshot, an account or policies returns a value or a typed error, never a panic; an event
+//! snapshot, an account, policies or a protection read model returns a value or a typed error, never a panic; an event
 //! that decodes re-encodes to bytes that decode to the same event.
 #![no_main]
 
@@ -19,6 +19,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = codec::decode_snapshot(data);
     let _ = codec::decode_account(data);
     let _ = codec::decode_policies(data);
+    let _ = codec::decode_protections(data);
+    let _ = codec::decode_reservation(data);
+    let _ = codec::decode_protection_settings(data);
+    let _ = codec::decode_risk_seq(data);
     if let Ok(event) = codec::decode_event(seq, data) {
         let bytes = codec::encode_event(&event).expect("a decoded event encodes");
         let again = codec::decode_event(seq, &bytes).expect("re-encoded bytes decode");
