@@ -1,5 +1,5 @@
 //! A back office embedding the ledger: open, submit, query. `cargo run -p ledger-store --example back_office`
-use ledger_core::{AccountClass::*, AccountId, Binding, CommandBody::*, CustomerId, Policy, Timestamp};
+use ledger_core::{AccountClass::*, AccountId, Arrival, Binding, CommandBody::*, CustomerId, Policy, Timestamp};
 use ledger_store::{Ledger, LedgerOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,6 +30,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }))?;
     println!("payment: {}", pay.rejection().map_or("accepted".into(), |reason| reason.to_string()));
     println!("wallet: {:?} CNY, limits today: {:?}", ledger.balance(wallet)?, ledger.usage(wallet)?);
+    // A next-day transfer: accepted now, its funds and limit use reserved until 00:00 Beijing.
+    let later = ledger.submit(ledger.command(DelayedTransfer {
+        from: wallet,
+        counterparty: "CCB-6217-0000-2222".into(),
+        amount: "800".parse()?,
+        arrival: Arrival::NextDay,
+    }))?;
+    let pending = later.pending().map(|reservation| reservation.stage);
+    println!("transfer: {pending:?}; available {:?} CNY", ledger.available(wallet)?);
     println!("head for auditors: {}", ledger.head()?.to_text());
     ledger.close()?;
     Ok(std::fs::remove_dir_all(dir)?)
