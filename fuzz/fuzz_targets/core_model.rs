@@ -40,6 +40,16 @@ fn text(u: &mut Unstructured) -> Result<String> {
     })
 }
 
+/// A set of flows, mostly outflows (an inflow makes the settings invalid).
+fn flow_set(u: &mut Unstructured) -> Result<Vec<Flow>> {
+    let all = [Flow::CashWithdrawal, Flow::TransferOutBound, Flow::TransferOutOther, Flow::Payment, Flow::WealthPurchase];
+    let mut flows: Vec<Flow> = all.into_iter().filter(|_| u.arbitrary::<bool>().unwrap_or(true)).collect();
+    if u.int_in_range(0u8..=15)? == 0 {
+        flows.push(Flow::CashDeposit);
+    }
+    Ok(flows)
+}
+
 fn recent(u: &mut Unstructured, n: u8) -> Result<CommandId> {
     let back = u.int_in_range(1u8..=4)?;
     Ok(CommandId(Uuid::from_u128(u128::from(n.saturating_sub(back)))))
@@ -106,6 +116,9 @@ fn body(u: &mut Unstructured, now_ms: i64, n: u8, policies: &[Policy; 3]) -> Res
                         large_transaction_threshold: threshold,
                         hold_expiry_minutes: u.int_in_range(0u32..=120)?,
                         normal_arrival_delay_minutes: u.int_in_range(0u32..=240)?,
+                        personal_limit_flows: flow_set(u)?,
+                        verification_flows: flow_set(u)?,
+                        night_lock_flows: flow_set(u)?,
                     },
                 }
             }

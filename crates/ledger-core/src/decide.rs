@@ -13,9 +13,7 @@ use crate::event::{BindingProblem, BucketUsage, Event, EventBody, Leg, Period, P
 use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{ClassRules, Flow, Permission, Policy};
-use crate::protect::{
-    Arrival, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits, Release, Reservation, SecurityLock, Settlement, Stage,
-};
+use crate::protect::{Arrival, PersonalLimit, PersonalLimits, Release, Reservation, SecurityLock, Settlement, Stage};
 use crate::state::{Account, State};
 use crate::time::Timestamp;
 
@@ -92,7 +90,7 @@ fn decide_body(state: &State, command: &Command) -> Result<EventBody, RejectReas
             let reservation = awaiting_verification(state, *hold)?;
             return match reservation.arrival {
                 Some(arrival) => {
-                    let due_at = arrival.due_at(at, &state.protection_settings_at(at));
+                    let due_at = arrival.due_at(at, state.protection_settings_at(at));
                     Ok(EventBody::HoldConfirmed { id: *hold, due_at })
                 }
                 None => match stop_reason(state, reservation) {
@@ -464,12 +462,13 @@ impl<'a> Ctx<'a> {
             return Err(RejectReason::InvalidProtection { detail });
         }
         // The tightest daily cap of the policy over the flows personal limits cover.
+        let covered = &self.state.protection_settings_at(self.at).personal_limit_flows;
         let ceiling = self
             .policy
             .rules(acc.class)
             .buckets
             .iter()
-            .filter(|bucket| bucket.flows.iter().any(|flow| PERSONAL_LIMIT_FLOWS.contains(flow)))
+            .filter(|bucket| bucket.flows.iter().any(|flow| covered.contains(flow)))
             .filter_map(|bucket| bucket.day_cap)
             .min();
         if let Some(policy_cap) = ceiling {
@@ -488,7 +487,10 @@ impl<'a> Ctx<'a> {
             if let Some(lock) = protections.lock_for(flow) {
                 return Err(RejectReason::AccountLocked { account: account.id, flow, by: lock.by });
             }
-            if let Some(window) = protections.night.filter(|window| flow.is_outflow() && window.contains(self.at)) {
+            let night_flows = &self.state.protection_settings_at(self.at).night_lock_flows;
+            if let Some(window) =
+                protections.night.filter(|window| night_flows.contains(&flow) && window.contains(self.at))
+            {
                 return Err(RejectReason::NightLocked { account: account.id, flow, window });
             }
         }
@@ -502,7 +504,7 @@ impl<'a> Ctx<'a> {
 
     fn personal_check(&self, account: &Account, flow: Flow, amount: Amount) -> Result<(), RejectReason> {
         let Some(protections) = self.state.protections(account.id) else { return Ok(()) };
-        if !PERSONAL_LIMIT_FLOWS.contains(&flow) {
+        if !self.state.protection_settings_at(self.at).personal_limit_flows.contains(&flow) {
             return Ok(());
         }
         let exceeded = |limit, cap, used| RejectReason::PersonalLimitExceeded {
@@ -637,7 +639,7 @@ impl<'a> Ctx<'a> {
             && credit_leg.is_none()
             && let Some(stage) = self.reservation_stage(leg.flow, amount, arrival)
         {
-            let personal = PERSONAL_LIMIT_FLOWS.contains(&leg.flow)
+            let personal = self.state.protection_settings_at(self.at).personal_limit_flows.contains(&leg.flow)
                 && self.state.protections(leg.account).is_some_and(|p| p.limits.per_day.is_some());
             let reservation = Reservation {
                 id: self.id,
@@ -670,11 +672,11 @@ impl Ctx<'_> {
     fn reservation_stage(&self, flow: Flow, amount: Amount, arrival: Option<Arrival>) -> Option<Stage> {
         let settings = self.state.protection_settings_at(self.at);
         let large = settings.large_transaction_threshold.is_some_and(|threshold| amount > threshold);
-        if large && PERSONAL_LIMIT_FLOWS.contains(&flow) {
+        if large && settings.verification_flows.contains(&flow) {
             let expiry_ms = i64::from(settings.hold_expiry_minutes) * 60_000;
             return Some(Stage::AwaitingVerification { expires_at: self.at.plus_millis(expiry_ms).unwrap_or(self.at) });
         }
-        arrival.map(|arrival| Stage::Scheduled { due_at: arrival.due_at(self.at, &settings) })
+        arrival.map(|arrival| Stage::Scheduled { due_at: arrival.due_at(self.at, settings) })
     }
 }
 

@@ -28,8 +28,8 @@ pub use json::{ArrivalJson, COMMAND_LINE_BYTES_MAX, CommandJson, parse_command};
 pub use money::Amount;
 pub use policy::{BindingRule, Bucket, ClassRules, ClassTable, Flow, Permission, Policy};
 pub use protect::{
-    Actor, Arrival, ClockTime, NightWindow, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits, ProtectionSettings,
-    Protections, Release, Reservation, SecurityLock, Settlement, Stage,
+    Actor, Arrival, ClockTime, NightWindow, OUTFLOWS, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits,
+    ProtectionSettings, Protections, Release, Reservation, SecurityLock, Settlement, Stage,
 };
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp};

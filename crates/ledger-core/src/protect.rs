@@ -46,7 +46,7 @@ impl SecurityLock {
     }
 }
 
-/// A customer's own caps (交易限额个性化定制) on the flows in [`PERSONAL_LIMIT_FLOWS`].
+/// A customer's own caps (交易限额个性化定制) on the settings' `personal_limit_flows`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PersonalLimits {
     pub per_transaction: Option<Amount>,
@@ -61,9 +61,13 @@ pub enum PersonalLimit {
     PerDay,
 }
 
-/// Outflows to third parties: what personal limits and large-transaction verification cover.
-/// Moving money to one's own bound account or into the bank's wealth products is not covered.
+/// Outflows to third parties: what personal limits and large-transaction verification cover by
+/// default. Moving money to one's own bound account or into the bank's wealth products is not.
 pub const PERSONAL_LIMIT_FLOWS: [Flow; 3] = [Flow::CashWithdrawal, Flow::TransferOutOther, Flow::Payment];
+
+/// Every outflow: what the night lock covers by default.
+pub const OUTFLOWS: [Flow; 5] =
+    [Flow::CashWithdrawal, Flow::TransferOutBound, Flow::TransferOutOther, Flow::Payment, Flow::WealthPurchase];
 
 /// A time of day in Beijing, to the minute (`"23:00"` in text formats, minutes in binary ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -179,6 +183,24 @@ pub struct ProtectionSettings {
     /// The delay of a normal-arrival transfer (2 hours by notice 261号).
     #[serde(default = "default_normal_arrival_delay_minutes")]
     pub normal_arrival_delay_minutes: u32,
+    /// Outflows a customer's personal limits count (default [`PERSONAL_LIMIT_FLOWS`]).
+    #[serde(default = "default_personal_limit_flows")]
+    pub personal_limit_flows: Vec<Flow>,
+    /// Outflows held above the threshold (default [`PERSONAL_LIMIT_FLOWS`]); only outflows that
+    /// leave the ledger (no ledger account credited) are ever held.
+    #[serde(default = "default_personal_limit_flows")]
+    pub verification_flows: Vec<Flow>,
+    /// Outflows the night lock stops (default: every outflow; press reports differ, rules.md).
+    #[serde(default = "default_night_lock_flows")]
+    pub night_lock_flows: Vec<Flow>,
+}
+
+fn default_personal_limit_flows() -> Vec<Flow> {
+    PERSONAL_LIMIT_FLOWS.to_vec()
+}
+
+fn default_night_lock_flows() -> Vec<Flow> {
+    OUTFLOWS.to_vec()
 }
 
 fn default_hold_expiry_minutes() -> u32 {
@@ -195,9 +217,16 @@ impl Default for ProtectionSettings {
             large_transaction_threshold: None,
             hold_expiry_minutes: default_hold_expiry_minutes(),
             normal_arrival_delay_minutes: default_normal_arrival_delay_minutes(),
+            personal_limit_flows: default_personal_limit_flows(),
+            verification_flows: default_personal_limit_flows(),
+            night_lock_flows: default_night_lock_flows(),
         }
     }
 }
+
+/// The settings in force before any version is scheduled.
+pub(crate) static DEFAULT_SETTINGS: std::sync::LazyLock<ProtectionSettings> =
+    std::sync::LazyLock::new(ProtectionSettings::default);
 
 impl ProtectionSettings {
     /// Checks what serde cannot.
@@ -207,6 +236,16 @@ impl ProtectionSettings {
         }
         if self.hold_expiry_minutes == 0 || self.normal_arrival_delay_minutes == 0 {
             return Err("hold_expiry_minutes and normal_arrival_delay_minutes must be above zero".into());
+        }
+        let lists = [
+            ("personal_limit_flows", &self.personal_limit_flows),
+            ("verification_flows", &self.verification_flows),
+            ("night_lock_flows", &self.night_lock_flows),
+        ];
+        for (name, flows) in lists {
+            if let Some(flow) = flows.iter().find(|flow| !flow.is_outflow()) {
+                return Err(format!("{name}: {flow} is not an outflow"));
+            }
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use crate::event::{BucketUsage, Event, EventBody, Leg};
 use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{Flow, Policy};
-use crate::protect::{PERSONAL_LIMIT_FLOWS, ProtectionSettings, Protections, Reservation, Stage};
+use crate::protect::{DEFAULT_SETTINGS, ProtectionSettings, Protections, Reservation, Stage};
 use crate::time::Timestamp;
 
 /// One account as the ledger knows it.
@@ -183,9 +183,10 @@ impl State {
     }
 
     /// The protection settings in force at `at` (the defaults before any version).
-    pub fn protection_settings_at(&self, at: Timestamp) -> ProtectionSettings {
+    pub fn protection_settings_at(&self, at: Timestamp) -> &ProtectionSettings {
         let index = self.protection_settings.partition_point(|(from, _)| *from <= at);
-        index.checked_sub(1).and_then(|i| self.protection_settings.get(i)).map(|(_, s)| s.clone()).unwrap_or_default()
+        let version = index.checked_sub(1).and_then(|i| self.protection_settings.get(i));
+        version.map_or(&*DEFAULT_SETTINGS, |(_, settings)| settings)
     }
 
     /// Every scheduled protection-settings version, by effective time.
@@ -245,10 +246,12 @@ impl State {
                 for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
                     self.record_leg(leg);
                 }
-                if let Some(leg) = &posting.debit
-                    && PERSONAL_LIMIT_FLOWS.contains(&leg.flow)
+                let counted = |state: &State, leg: &Leg| {
+                    state.protections.get(&leg.account).is_some_and(|p| p.limits.per_day.is_some())
+                        && state.protection_settings_at(event.at).personal_limit_flows.contains(&leg.flow)
+                };
+                if let Some(leg) = posting.debit.as_ref().filter(|leg| counted(self, leg))
                     && let Some(protections) = self.protections.get_mut(&leg.account)
-                    && protections.limits.per_day.is_some()
                 {
                     let day = event.at.beijing_day();
                     let used = protections.personal_used_on(day);

@@ -52,7 +52,7 @@ enum Op {
     Night(u64, Option<(u16, u16)>),
     Limits(u64, Option<u64>, Option<u64>),
     Risk(bool, String),
-    Protections { threshold_fen: Option<u64>, delay_ms: i64 },
+    Protections { threshold_fen: Option<u64>, delay_ms: i64, flows: u8 },
 }
 
 /// Account ids are `customer * 10 + slot` for customers 1..=4 and slots 0..=3; slot 0 is meant
@@ -137,6 +137,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(preset, delay_ms)| Op::Policy { preset, delay_ms }),
         2 => any::<usize>().prop_map(Op::Retry),
         3 => (id(), counterparty(), amount_fen(), any::<bool>()).prop_map(|(a, c, m, n)| Op::Delayed(a, c, m, n)),
+        // Reserve most of a Class III balance, so later outflows meet reserved funds.
+        1 => (1u64..=4, any::<bool>()).prop_map(|(c, n)| Op::Delayed(c * 10 + 3, "EXT-1".into(), 70_000, n)),
         2 => any::<usize>().prop_map(Op::Confirm),
         1 => any::<usize>().prop_map(Op::Decline),
         2 => any::<usize>().prop_map(Op::Cancel),
@@ -149,13 +151,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (id(), prop_oneof![Just(None), Just(Some(50_000u64)), Just(Some(200_000)), Just(Some(0))], prop_oneof![Just(None), Just(Some(300_000u64)), Just(Some(900_000)), Just(Some(2_000_000))])
             .prop_map(|(a, t, d)| Op::Limits(a, t, d)),
         1 => (any::<bool>(), counterparty()).prop_map(|(list, c)| Op::Risk(list, c)),
-        1 => (prop_oneof![Just(None), Just(Some(100_000u64)), Just(Some(500_000)), Just(Some(0))], prop_oneof![Just(0i64), Just(3_600_000), Just(-60_000)])
-            .prop_map(|(threshold_fen, delay_ms)| Op::Protections { threshold_fen, delay_ms }),
+        1 => (prop_oneof![Just(None), Just(Some(100_000u64)), Just(Some(500_000)), Just(Some(0))], prop_oneof![Just(0i64), Just(3_600_000), Just(-60_000)], 0u8..5)
+            .prop_map(|(threshold_fen, delay_ms, flows)| Op::Protections { threshold_fen, delay_ms, flows }),
     ]
 }
 
-/// Each customer's Class I (funded), one Class II and one Class III bound to it, a Class II
-/// funded from its bound account: the starting point of every sequence.
+/// Each customer's Class I (funded), one Class II and one Class III bound to it, both funded
+/// from the bound account (but customer 4's Class III): the starting point of every sequence.
 fn prologue() -> Vec<(i64, Op)> {
     let mut ops = Vec::new();
     for customer in 1..=4u64 {
@@ -187,10 +189,13 @@ fn prologue() -> Vec<(i64, Op)> {
             card: false,
         });
         ops.push(Op::Transfer(base, base + 1, 5_000_000));
-        ops.push(Op::Transfer(base, base + 3, 100_000));
+        // Customer 4's Class III waits for its first funding from the bound account.
+        if customer != 4 {
+            ops.push(Op::Transfer(base, base + 3, 100_000));
+        }
     }
     // Outflows above 8,000.00 are held for verification.
-    ops.push(Op::Protections { threshold_fen: Some(800_000), delay_ms: 0 });
+    ops.push(Op::Protections { threshold_fen: Some(800_000), delay_ms: 0, flows: 0 });
     ops.into_iter().map(|op| (0, op)).collect()
 }
 
@@ -284,13 +289,24 @@ fn body_of(op: &Op, now_ms: i64, policies: &HashMap<&'static str, Policy>) -> Op
                 CommandBody::UnlistRisk { counterparty, reason, source }
             }
         }
-        Op::Protections { threshold_fen, delay_ms } => CommandBody::ChangeProtections {
-            effective_from: Timestamp::from_millis(now_ms + delay_ms).unwrap(),
-            settings: ProtectionSettings {
+        Op::Protections { threshold_fen, delay_ms, flows } => {
+            let mut settings = ProtectionSettings {
                 large_transaction_threshold: threshold_fen.map(|t| Amount::from_fen(t).unwrap()),
                 ..ProtectionSettings::default()
-            },
-        },
+            };
+            // Mostly the defaults; sometimes narrower flow sets, or an invalid one.
+            match flows {
+                1 => settings.night_lock_flows = vec![Flow::CashWithdrawal, Flow::Payment],
+                2 => settings.personal_limit_flows = vec![Flow::Payment],
+                3 => settings.verification_flows = vec![Flow::TransferOutOther],
+                4 => settings.night_lock_flows = vec![Flow::CashDeposit],
+                _ => {}
+            }
+            CommandBody::ChangeProtections {
+                effective_from: Timestamp::from_millis(now_ms + delay_ms).unwrap(),
+                settings,
+            }
+        }
         Op::Retry(_) | Op::Confirm(_) | Op::Decline(_) | Op::Cancel(_) => return None,
     })
 }

@@ -835,6 +835,66 @@ fn delayed_arrival_table() {
     rows.into_iter().for_each(run);
 }
 
+/// The flows each protection covers are settings (rules.md: reports differ on what the night
+/// lock blocks); the defaults are in the other tables.
+#[test]
+fn protection_flow_settings_table() {
+    use Then::*;
+    let t = "2026-03-02 10:00:00";
+    let narrow = |night: &[Flow], personal: &[Flow], verification: &[Flow]| CommandBody::ChangeProtections {
+        effective_from: at(t),
+        settings: ProtectionSettings {
+            large_transaction_threshold: Some(cny("5000")),
+            night_lock_flows: night.to_vec(),
+            personal_limit_flows: personal.to_vec(),
+            verification_flows: verification.to_vec(),
+            ..ProtectionSettings::default()
+        },
+    };
+    let cards_only = [Flow::CashWithdrawal, Flow::Payment];
+    let rows = vec![
+        row(
+            "a night lock on cash and card payments only lets a transfer through at night",
+            vec![(t, AUTO, narrow(&cards_only, &[], &[])), (t, AUTO, night(12, "23:00", "06:00"))],
+            ("2026-03-02 23:30:00", AUTO, outbound(12, "CCB-1", "100")),
+            vec![Accepted],
+        ),
+        row(
+            "...and still stops a payment",
+            vec![(t, AUTO, narrow(&cards_only, &[], &[])), (t, AUTO, night(12, "23:00", "06:00"))],
+            ("2026-03-02 23:30:00", AUTO, pay(12, "100")),
+            vec![Code("NIGHT_LOCKED")],
+        ),
+        row(
+            "personal limits on payments only leave withdrawals alone",
+            vec![(t, AUTO, narrow(&[], &[Flow::Payment], &[])), (t, AUTO, limits(12, Some("100"), None))],
+            (t, AUTO, withdraw(12, "500")),
+            vec![Accepted],
+        ),
+        row(
+            "verification of transfers only: a large payment posts at once",
+            vec![(t, AUTO, narrow(&[], &[], &[Flow::TransferOutOther]))],
+            (t, AUTO, pay(12, "6000")),
+            vec![Accepted, Pending(0), Balance(12, "44000")],
+        ),
+        row(
+            "verification of transfers only: a large transfer is held",
+            vec![(t, AUTO, narrow(&[], &[], &[Flow::TransferOutOther]))],
+            (t, AUTO, outbound(12, "CCB-1", "6000")),
+            vec![Accepted, Pending(1)],
+        ),
+        row(
+            "a flow list naming an inflow is refused",
+            vec![],
+            (t, AUTO, narrow(&[Flow::CashDeposit], &[], &[])),
+            vec![Reason(RejectReason::InvalidProtection {
+                detail: "night_lock_flows: cash_deposit is not an outflow".into(),
+            })],
+        ),
+    ];
+    rows.into_iter().for_each(run);
+}
+
 /// The replay of a protection-heavy log rebuilds the live state exactly.
 #[test]
 fn protections_replay_to_the_same_state() {

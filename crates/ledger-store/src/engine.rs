@@ -346,9 +346,9 @@ impl Reader {
 
     /// The protection settings in force at `at` (defaults before any version).
     pub fn protection_settings_at(&self, at: Timestamp) -> Result<ProtectionSettings> {
-        let versions = self.store.protection_settings()?;
+        let mut versions = self.store.protection_settings()?;
         let index = versions.partition_point(|(from, _)| *from <= at);
-        Ok(index.checked_sub(1).and_then(|i| versions.get(i)).map(|(_, s)| s.clone()).unwrap_or_default())
+        Ok(index.checked_sub(1).map(|i| versions.swap_remove(i).1).unwrap_or_default())
     }
 
     /// The accounts of a customer, open and closed, by account number.

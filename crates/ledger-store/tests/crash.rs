@@ -44,6 +44,7 @@ fn child(dir: &str) -> ! {
         large_transaction_threshold: Some(Amount::from_fen(5_000).unwrap()),
         hold_expiry_minutes: 1,
         normal_arrival_delay_minutes: 1,
+        ..ProtectionSettings::default()
     };
     let protections = Command {
         id: CommandId(Uuid::from_u128(2)),

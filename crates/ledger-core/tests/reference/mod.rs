@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::ToSpan;
 use ledger_core::{
     AccountClass, AccountId, Actor, Amount, Arrival, Binding, BindingProblem, Command, CommandBody, CommandId,
-    CustomerId, ExternalKind, Flow, Period, Permission, PersonalLimit, Policy, PostingKind, RejectReason, Timestamp,
+    CustomerId, ExternalKind, Flow, Period, Permission, PersonalLimit, Policy, PostingKind, ProtectionSettings,
+    RejectReason, Timestamp,
 };
 use uuid::Uuid;
 
@@ -54,14 +55,11 @@ pub struct MReservation {
     personal: bool,
 }
 
-/// Protection settings: (large-transaction threshold in fen, hold expiry minutes, normal delay minutes).
-type Settings = (Option<u64>, u32, u32);
-
 #[derive(Default)]
 pub struct Model {
     pub accounts: BTreeMap<u64, MAccount>,
     policies: Vec<(i64, Policy)>,
-    settings: Vec<(i64, Settings)>,
+    settings: Vec<(i64, ProtectionSettings)>,
     head_ms: Option<i64>,
     pub answers: HashMap<Uuid, Result<(), RejectReason>>,
     pub inflow_fen: u128,
@@ -149,8 +147,27 @@ impl Model {
         outcome
     }
 
-    fn settings(&self, ms: i64) -> Settings {
-        self.settings.iter().rev().find(|(from, _)| *from <= ms).map_or((None, 30, 120), |(_, s)| *s)
+    /// The settings in force at `ms`; before any version: no verification, holds expire after
+    /// 30 minutes, normal arrival 2 hours, personal limits and verification on cash withdrawals,
+    /// transfers to others and payments, the night lock on every outflow.
+    fn settings(&self, ms: i64) -> ProtectionSettings {
+        self.settings.iter().rev().find(|(from, _)| *from <= ms).map_or_else(
+            || ProtectionSettings {
+                large_transaction_threshold: None,
+                hold_expiry_minutes: 30,
+                normal_arrival_delay_minutes: 120,
+                personal_limit_flows: vec![Flow::CashWithdrawal, Flow::TransferOutOther, Flow::Payment],
+                verification_flows: vec![Flow::CashWithdrawal, Flow::TransferOutOther, Flow::Payment],
+                night_lock_flows: vec![
+                    Flow::CashWithdrawal,
+                    Flow::TransferOutBound,
+                    Flow::TransferOutOther,
+                    Flow::Payment,
+                    Flow::WealthPurchase,
+                ],
+            },
+            |(_, s)| s.clone(),
+        )
     }
 
     fn process_due(&mut self, ms: i64) {
@@ -238,6 +255,16 @@ impl Model {
                         detail: "hold_expiry_minutes and normal_arrival_delay_minutes must be above zero".into(),
                     }));
                 }
+                for (name, flows) in [
+                    ("personal_limit_flows", &settings.personal_limit_flows),
+                    ("verification_flows", &settings.verification_flows),
+                    ("night_lock_flows", &settings.night_lock_flows),
+                ] {
+                    if let Some(flow) = flows.iter().find(|flow| !flow.is_outflow()) {
+                        let detail = format!("{name}: {flow} is not an outflow");
+                        return Some(Err(RejectReason::InvalidProtection { detail }));
+                    }
+                }
                 let from = effective_from.as_millis();
                 if let Some(head) = self.head_ms.filter(|head| from < *head) {
                     return Some(Err(RejectReason::PolicyEffectiveInPast {
@@ -246,9 +273,7 @@ impl Model {
                     }));
                 }
                 self.settings.retain(|(at, _)| *at < from);
-                let threshold = settings.large_transaction_threshold.map(|t| t.fen());
-                self.settings
-                    .push((from, (threshold, settings.hold_expiry_minutes, settings.normal_arrival_delay_minutes)));
+                self.settings.push((from, settings.clone()));
                 Ok(())
             }
             C::Tick => Ok(()),
@@ -277,7 +302,7 @@ impl Model {
                 };
                 match r.arrival {
                     Some(arrival) => {
-                        let due_ms = due_ms(arrival, ms, self.settings(ms).2);
+                        let due_ms = due_ms(arrival, ms, self.settings(ms).normal_arrival_delay_minutes);
                         let r = self.reservations.get_mut(&hold.0).unwrap();
                         r.awaiting = false;
                         r.due_ms = due_ms;
@@ -446,7 +471,7 @@ impl Model {
                         detail: format!("per-transaction limit {t} is above the per-day limit {d}"),
                     });
                 }
-                let personal_flows = [Flow::CashWithdrawal, Flow::TransferOutOther, Flow::Payment];
+                let personal_flows = self.settings(ms).personal_limit_flows;
                 let ceiling = policy
                     .rules(class)
                     .buckets
@@ -707,7 +732,7 @@ impl Model {
             if let Some(by) = lock_for(acc, flow) {
                 return Err(RejectReason::AccountLocked { account: id, flow, by });
             }
-            if let Some((start, end)) = acc.night.filter(|_| flow.is_outflow()) {
+            if let Some((start, end)) = acc.night.filter(|_| self.settings(ms).night_lock_flows.contains(&flow)) {
                 let minute = ((ms + 8 * 3_600_000).rem_euclid(DAY_MS) / 60_000) as u16;
                 let inside =
                     if start <= end { start <= minute && minute < end } else { minute >= start || minute < end };
@@ -757,7 +782,7 @@ impl Model {
                     requested: fen(amount),
                 });
             }
-            if [Flow::CashWithdrawal, Flow::TransferOutOther, Flow::Payment].contains(&flow) {
+            if self.settings(ms).personal_limit_flows.contains(&flow) {
                 if let Some(cap) = acc.per_transaction.filter(|cap| amount > *cap) {
                     return Err(RejectReason::PersonalLimitExceeded {
                         account: id,
@@ -802,9 +827,11 @@ impl Model {
             }
         }
         if let (Some((account, flow)), None) = (debit, credit) {
-            let (threshold, expiry_minutes, delay_minutes) = self.settings(ms);
-            let personal_flow = [Flow::CashWithdrawal, Flow::TransferOutOther, Flow::Payment].contains(&flow);
-            let large = threshold.is_some_and(|t| amount > t) && personal_flow;
+            let settings = self.settings(ms);
+            let (expiry_minutes, delay_minutes) = (settings.hold_expiry_minutes, settings.normal_arrival_delay_minutes);
+            let personal_flow = settings.personal_limit_flows.contains(&flow);
+            let threshold = settings.large_transaction_threshold.map(|t| t.fen());
+            let large = threshold.is_some_and(|t| amount > t) && settings.verification_flows.contains(&flow);
             let stage = if large {
                 Some((true, ms + i64::from(expiry_minutes) * 60_000))
             } else {
@@ -843,6 +870,7 @@ impl Model {
                 return Ok(());
             }
         }
+        let personal_flows = self.settings(ms).personal_limit_flows;
         for ((id, flow), usage, sign) in [(debit, debit_usage, -1i8), (credit, credit_usage, 1)]
             .into_iter()
             .filter_map(|(side, usage, sign)| side.map(|s| (s, usage, sign)))
@@ -850,9 +878,7 @@ impl Model {
             let acc = self.accounts.get_mut(&id.0).unwrap();
             if sign < 0 {
                 acc.balance -= amount;
-                if acc.per_day.is_some()
-                    && [Flow::CashWithdrawal, Flow::TransferOutOther, Flow::Payment].contains(&flow)
-                {
+                if acc.per_day.is_some() && personal_flows.contains(&flow) {
                     let day = beijing_day(ms);
                     let used = if acc.personal.0 == day { acc.personal.1 } else { 0 };
                     acc.personal = (day, used + amount);
