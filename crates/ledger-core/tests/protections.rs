@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 mod common;
 
-use common::{acc, at, cny};
+use common::{acc, at, cny, deposit, inbound, outbound, pay, transfer, withdraw};
 
 /// Command ids the rows refer to (a hold to confirm, a transfer to cancel).
 const T1: u128 = 9001;
@@ -41,26 +41,8 @@ fn open(id: u64, customer: u64, class: AccountClass, bound: Option<u64>) -> Comm
         with_card: false,
     }
 }
-fn deposit(id: u64, amount: &str) -> CommandBody {
-    CommandBody::CashDeposit { account: acc(id), amount: cny(amount) }
-}
-fn withdraw(id: u64, amount: &str) -> CommandBody {
-    CommandBody::CashWithdrawal { account: acc(id), amount: cny(amount) }
-}
-fn transfer(from: u64, to: u64, amount: &str) -> CommandBody {
-    CommandBody::InternalTransfer { from: acc(from), to: acc(to), amount: cny(amount) }
-}
-fn inbound(to: u64, amount: &str) -> CommandBody {
-    CommandBody::InboundTransfer { to: acc(to), counterparty: "ICBC-6222-1".into(), amount: cny(amount) }
-}
-fn outbound(from: u64, counterparty: &str, amount: &str) -> CommandBody {
-    CommandBody::OutboundTransfer { from: acc(from), counterparty: counterparty.into(), amount: cny(amount) }
-}
 fn delayed(from: u64, counterparty: &str, amount: &str, arrival: Arrival) -> CommandBody {
     CommandBody::DelayedTransfer { from: acc(from), counterparty: counterparty.into(), amount: cny(amount), arrival }
-}
-fn pay(from: u64, amount: &str) -> CommandBody {
-    CommandBody::Payment { from: acc(from), merchant: "Supermarket".into(), amount: cny(amount) }
 }
 fn lock(id: u64, by: Actor, flows: &[Flow]) -> CommandBody {
     CommandBody::LockAccount { account: acc(id), by, flows: flows.to_vec(), reason: "phone lost".into() }
@@ -296,7 +278,7 @@ fn security_lock_table() {
         row(
             "inflows still arrive on a locked account",
             vec![(t, AUTO, lock(12, Bank, &[]))],
-            (t, AUTO, inbound(12, "100")),
+            (t, AUTO, inbound(12, "ICBC-6222-1", "100")),
             vec![Accepted, Balance(12, "50100")],
         ),
         row(
@@ -476,7 +458,7 @@ fn night_lock_table() {
         row(
             "inflows pass at night",
             vec![("2026-03-02 10:00:00", AUTO, night(12, "23:00", "06:00"))],
-            ("2026-03-02 23:30:00", AUTO, inbound(12, "10")),
+            ("2026-03-02 23:30:00", AUTO, inbound(12, "ICBC-6222-1", "10")),
             vec![Accepted],
         ),
         row(

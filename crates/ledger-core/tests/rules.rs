@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 mod common;
 
-use common::{acc, at, cny};
+use common::{acc, at, cny, deposit, inbound, outbound, pay, transfer, withdraw};
 
 const T0: &str = "2026-03-02 10:00:00";
 
@@ -36,24 +36,6 @@ fn open_ii(id: u64, customer: u64, bound: u64) -> CommandBody {
 }
 fn open_iii(id: u64, customer: u64, bound: u64) -> CommandBody {
     open(id, customer, AccountClass::III, Some(Binding::Account(acc(bound))))
-}
-fn deposit(id: u64, amount: &str) -> CommandBody {
-    CommandBody::CashDeposit { account: acc(id), amount: cny(amount) }
-}
-fn withdraw(id: u64, amount: &str) -> CommandBody {
-    CommandBody::CashWithdrawal { account: acc(id), amount: cny(amount) }
-}
-fn transfer(from: u64, to: u64, amount: &str) -> CommandBody {
-    CommandBody::InternalTransfer { from: acc(from), to: acc(to), amount: cny(amount) }
-}
-fn inbound(to: u64, counterparty: &str, amount: &str) -> CommandBody {
-    CommandBody::InboundTransfer { to: acc(to), counterparty: counterparty.into(), amount: cny(amount) }
-}
-fn outbound(from: u64, counterparty: &str, amount: &str) -> CommandBody {
-    CommandBody::OutboundTransfer { from: acc(from), counterparty: counterparty.into(), amount: cny(amount) }
-}
-fn pay(from: u64, amount: &str) -> CommandBody {
-    CommandBody::Payment { from: acc(from), merchant: "Supermarket".into(), amount: cny(amount) }
 }
 fn buy(id: u64, amount: &str) -> CommandBody {
     CommandBody::WealthPurchase { account: acc(id), product: "WM-90D".into(), amount: cny(amount) }
