@@ -28,14 +28,7 @@ fn workload() -> (Vec<Command>, Vec<Command>) {
     )];
     let big = Amount::from_yuan(1_000_000).unwrap();
     for c in 1..=ACCOUNTS {
-        let open_i = CommandBody::OpenAccount {
-            account: AccountId(c * 10),
-            customer: CustomerId(c),
-            class: AccountClass::I,
-            binding: None,
-            verified_in_person: true,
-            with_card: false,
-        };
+        let open_i = CommandBody::open_class_i(AccountId(c * 10), CustomerId(c));
         let open_ii = CommandBody::OpenAccount {
             account: AccountId(c * 10 + 1),
             customer: CustomerId(c),

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ledger_core::{AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
+use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
 use ledger_store::codec::{self, GENESIS_PREV, Record};
 use ledger_store::{Ledger, LedgerOptions};
 use uuid::Uuid;
@@ -29,14 +29,7 @@ fn ledger(dir: &std::path::Path) -> Ledger {
     let policy = Box::new(Policy::preset("default").unwrap());
     let mut setup = vec![command(CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })];
     for a in 1..=ACCOUNTS {
-        setup.push(command(CommandBody::OpenAccount {
-            account: AccountId(a),
-            customer: CustomerId(a),
-            class: AccountClass::I,
-            binding: None,
-            verified_in_person: true,
-            with_card: false,
-        }));
+        setup.push(command(CommandBody::open_class_i(AccountId(a), CustomerId(a))));
         setup.push(command(CommandBody::CashDeposit {
             account: AccountId(a),
             amount: Amount::from_yuan(10_000_000).unwrap(),

@@ -160,14 +160,7 @@ fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>, Ve
         (1..=customers).flat_map(|c| [AccountId(c * 10), AccountId(c * 10 + 1), AccountId(c * 10 + 3)]).collect()
     } else {
         for a in 1..=spec.accounts {
-            let open = CommandBody::OpenAccount {
-                account: AccountId(a),
-                customer: CustomerId(a),
-                class: AccountClass::I,
-                binding: None,
-                verified_in_person: true,
-                with_card: false,
-            };
+            let open = CommandBody::open_class_i(AccountId(a), CustomerId(a));
             setup.push(cmd(open));
             setup.push(cmd(CommandBody::CashDeposit { account: AccountId(a), amount: big }));
         }

@@ -169,6 +169,19 @@ pub enum CommandBody {
 }
 
 impl CommandBody {
+    /// Opens a Class I account for `customer`, identity verified in person, no card: the usual
+    /// opening in setups, tests and benchmarks.
+    pub fn open_class_i(account: AccountId, customer: CustomerId) -> CommandBody {
+        CommandBody::OpenAccount {
+            account,
+            customer,
+            class: AccountClass::I,
+            binding: None,
+            verified_in_person: true,
+            with_card: false,
+        }
+    }
+
     /// The amount moved, for money-moving commands.
     pub fn amount(&self) -> Option<Amount> {
         match self {

@@ -501,14 +501,7 @@ fn the_model_catches_a_cap_violation() {
         |n: u128, body| Command { id: CommandId(Uuid::from_u128(n)), at: t("2026-03-02T10:00:00+08:00"), body };
     let steps = [
         CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
-        CommandBody::OpenAccount {
-            account: AccountId(1),
-            customer: CustomerId(1),
-            class: AccountClass::I,
-            binding: None,
-            verified_in_person: true,
-            with_card: false,
-        },
+        CommandBody::open_class_i(AccountId(1), CustomerId(1)),
         CommandBody::OpenAccount {
             account: AccountId(2),
             customer: CustomerId(1),

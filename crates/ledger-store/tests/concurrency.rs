@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ledger_core::{AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
+use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
 use ledger_store::{FakeClock, Ledger, LedgerOptions};
 use uuid::Uuid;
 
@@ -19,14 +19,7 @@ fn submitters_and_readers_see_a_consistent_ordered_ledger() {
     ledger.submit(cmd(1, CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })).unwrap();
     let opens = (1..=8u64)
         .flat_map(|a| {
-            let open = CommandBody::OpenAccount {
-                account: AccountId(a),
-                customer: CustomerId(a),
-                class: AccountClass::I,
-                binding: None,
-                verified_in_person: true,
-                with_card: false,
-            };
+            let open = CommandBody::open_class_i(AccountId(a), CustomerId(a));
             let fund = CommandBody::CashDeposit { account: AccountId(a), amount: Amount::from_yuan(1_000).unwrap() };
             [cmd(10 + u128::from(a) * 2, open), cmd(11 + u128::from(a) * 2, fund)]
         })

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use ledger_core::{
-    AccountClass, AccountId, Amount, Arrival, Command, CommandBody, CommandId, CustomerId, EventBody, Policy,
-    ProtectionSettings, Timestamp,
+    AccountId, Amount, Arrival, Command, CommandBody, CommandId, CustomerId, EventBody, Policy, ProtectionSettings,
+    Timestamp,
 };
 use ledger_store::{Ledger, LedgerOptions, SystemClock};
 use uuid::Uuid;
@@ -57,14 +57,7 @@ fn child(dir: &str) -> ! {
         .map(|a| Command {
             id: CommandId(Uuid::from_u128(1000 + u128::from(a))),
             at,
-            body: CommandBody::OpenAccount {
-                account: AccountId(a),
-                customer: CustomerId(a),
-                class: AccountClass::I,
-                binding: None,
-                verified_in_person: true,
-                with_card: false,
-            },
+            body: CommandBody::open_class_i(AccountId(a), CustomerId(a)),
         })
         .collect();
     ledger.submit_batch(opens).unwrap();

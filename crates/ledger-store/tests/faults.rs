@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::sync::Arc;
 
-use ledger_core::{AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
+use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
 use ledger_store::{Error, FakeClock, Ledger, LedgerOptions, Reader};
 use uuid::Uuid;
 
@@ -60,14 +60,7 @@ fn genesis(ledger: &Ledger) {
     let policy = Box::new(Policy::preset("default").unwrap());
     let body = CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy };
     ledger.submit(Command { id: CommandId(Uuid::from_u128(1)), at: at(), body }).unwrap();
-    let open = CommandBody::OpenAccount {
-        account: AccountId(1),
-        customer: CustomerId(1),
-        class: AccountClass::I,
-        binding: None,
-        verified_in_person: true,
-        with_card: false,
-    };
+    let open = CommandBody::open_class_i(AccountId(1), CustomerId(1));
     ledger.submit(Command { id: CommandId(Uuid::from_u128(2)), at: at(), body: open }).unwrap();
 }
 
