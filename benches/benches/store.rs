@@ -25,7 +25,7 @@ fn command(body: CommandBody) -> Command {
 
 /// A ledger with `ACCOUNTS` funded Class I accounts.
 fn ledger(dir: &std::path::Path) -> Ledger {
-    let ledger = Ledger::open(dir, LedgerOptions::default()).unwrap();
+    let ledger = Ledger::create(dir, LedgerOptions::default()).unwrap();
     let policy = Box::new(Policy::preset("default").unwrap());
     let mut setup = vec![command(CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })];
     for a in 1..=ACCOUNTS {

@@ -194,7 +194,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         snapshot_every_events: spec.snapshot_every.max(1),
         ..LedgerOptions::default()
     };
-    let ledger = Ledger::open(&db, options)?;
+    let ledger = Ledger::create(&db, options)?;
     for chunk in setup.chunks(8_192) {
         ledger.submit_batch(chunk.to_vec())?;
     }

@@ -78,7 +78,7 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
     let commands = generate(workload, policy)?;
     let total = commands.len() as u64;
 
-    let ledger = Ledger::open(&db, LedgerOptions::default()).context("opening the demo ledger")?;
+    let ledger = Ledger::create(&db, LedgerOptions::default()).context("opening the demo ledger")?;
     let mut report = DemoReport {
         db: db.clone(),
         policy: spec.policy.clone(),

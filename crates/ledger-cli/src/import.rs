@@ -1,6 +1,7 @@
 //! `ledger-cli import FILE.jsonl`: stream commands through the engine in batches. Every input
-//! line gets one result line (in input order) in `--results`; a malformed line is reported with
-//! its line number and reason and does not stop the rest. Re-running an import is idempotent:
+//! line that is not blank gets one result line (in input order) in `--results`; a malformed line
+//! (bad JSON, not UTF-8, an unknown field...) is reported with its line number and reason and
+//! does not stop the rest. Blank lines are skipped. Re-running an import is idempotent:
 //! command ids already answered get their first answer again (`duplicate`).
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -13,6 +14,7 @@ use ledger_core::{Command, parse_command};
 use serde_json::{Value, json};
 
 use crate::ops::{ReasonCounts, check_failed, open_ledger, receipt_json};
+use crate::out::{self, say};
 use crate::{Cli, progress};
 
 #[derive(Default)]
@@ -33,49 +35,56 @@ enum Pending {
     Malformed(u64, String),
 }
 
-pub fn run(cli: &Cli, file: &Path, results: Option<&Path>, batch_len_max: usize) -> anyhow::Result<ExitCode> {
+pub fn run(
+    cli: &Cli,
+    file: &Path,
+    results: Option<&Path>,
+    batch_len_max: usize,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
     if batch_len_max == 0 {
         bail!("--batch must be at least 1");
     }
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::new(input);
+    if let Some(path) = results.filter(|path| out::same_file(file, path)) {
+        bail!("--results {} is the input file itself; it would be overwritten", path.display());
+    }
+    // The ledger first: a missing ledger must not leave a results file behind.
+    let ledger = open_ledger(cli)?;
     let mut results = match results {
-        Some(path) => {
-            Some(BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
-        }
+        Some(path) => Some(BufWriter::new(out::create_private(path, force)?)),
         None => None,
     };
-    let ledger = open_ledger(cli)?;
     let bar = progress::bar(size, "bytes");
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut pending: Vec<Pending> = Vec::new();
     let mut commands = 0;
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut line_no = 0u64;
     let mut read_bytes = 0u64;
     loop {
         line.clear();
         let read = reader
-            .read_line(&mut line)
+            .read_until(b'\n', &mut line)
             .with_context(|| format!("reading {} at line {}", file.display(), line_no + 1))?;
         if read == 0 {
             break;
         }
         line_no += 1;
         read_bytes += read as u64;
-        let text = line.trim();
-        if text.is_empty() {
-            pending.push(Pending::Malformed(line_no, "blank line".into()));
-        } else {
-            match parse_command(text, ledger.now()) {
+        match std::str::from_utf8(&line).map(str::trim) {
+            Ok("") => {}
+            Ok(text) => match parse_command(text, ledger.now()) {
                 Ok(command) => {
                     pending.push(Pending::Command(line_no, command));
                     commands += 1;
                 }
                 Err(err) => pending.push(Pending::Malformed(line_no, err.to_string())),
-            }
+            },
+            Err(err) => pending.push(Pending::Malformed(line_no, format!("not valid UTF-8: {err}"))),
         }
         if commands >= batch_len_max {
             flush(&ledger, &mut pending, &mut results, &mut summary)?;
@@ -109,19 +118,19 @@ pub fn run(cli: &Cli, file: &Path, results: Option<&Path>, batch_len_max: usize)
             })
         );
     } else {
-        println!("imported {}: {} lines in {seconds:.2} s ({per_second:.0} commands/s)", file.display(), summary.lines);
-        println!("  accepted    {}", summary.accepted);
-        println!("  rejected    {}", summary.rejected);
+        say!("imported {}: {} lines in {seconds:.2} s ({per_second:.0} commands/s)", file.display(), summary.lines);
+        say!("  accepted    {}", summary.accepted);
+        say!("  rejected    {}", summary.rejected);
         for (reason, count) in &summary.rejected_by_reason {
-            println!("    {reason:<34} {count}");
+            say!("    {reason:<34} {count}");
         }
-        println!("  duplicates  {} (answered before: same answer)", summary.duplicates);
-        println!("  conflicts   {} (id already used for a different request: nothing done)", summary.conflicts);
-        println!("  malformed   {}", summary.malformed);
+        say!("  duplicates  {} (answered before: same answer)", summary.duplicates);
+        say!("  conflicts   {} (id already used for a different request: nothing done)", summary.conflicts);
+        say!("  malformed   {}", summary.malformed);
         if let Some(first) = &summary.first_malformed {
-            println!("    first: {first}");
+            say!("    first: {first}");
         }
-        println!("  head {}", head.to_text());
+        say!("  head {}", head.to_text());
     }
     Ok(if summary.malformed == 0 && summary.conflicts == 0 { ExitCode::SUCCESS } else { check_failed() })
 }

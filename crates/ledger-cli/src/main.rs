@@ -7,6 +7,7 @@ mod benchmark;
 mod demo;
 mod import;
 mod ops;
+mod out;
 mod progress;
 mod scratch;
 mod workload;
@@ -31,6 +32,9 @@ pub struct Cli {
     /// Use this time (RFC 3339) as "now" instead of the system clock.
     #[arg(long, global = true, value_name = "TIME")]
     pub now: Option<Timestamp>,
+    /// Commands dated more than this many seconds ahead of now are rejected (TIME_AHEAD_OF_CLOCK).
+    #[arg(long, global = true, env = "LEDGER_MAX_AHEAD_SECONDS", default_value_t = 300, value_name = "SECONDS")]
+    pub max_ahead_seconds: u64,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -56,9 +60,15 @@ pub enum Cmd {
         /// Commands per batch (one fsync each).
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
+        /// Replace an existing results file (never a symbolic link, never the input).
+        #[arg(long)]
+        force: bool,
     },
-    /// Rebuild every read model from the log and compare with the stored ones.
+    /// Rebuild every read model from the log and compare with the stored ones and the indexes.
     Replay,
+    /// Drop and rebuild every read model and index from the log (the ledger must not be open
+    /// elsewhere), then replay to prove them equal. For damage that `replay` reports.
+    RebuildIndexes,
     /// Walk the hash chain: decodability, gap-free sequence, every hash and link.
     Verify {
         /// First sequence number to check (its link to the record before is checked too).
@@ -111,6 +121,9 @@ pub enum Cmd {
         from: u64,
         #[arg(long)]
         to: Option<u64>,
+        /// Replace an existing file (never a symbolic link).
+        #[arg(long)]
+        force: bool,
     },
     /// A consistent copy of the ledger in DIR (which must not exist), opened and verified.
     Backup { dir: PathBuf },
@@ -177,6 +190,9 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
+    // A ledger holds customers' financial data: every file and directory this process creates
+    // (RocksDB's included) is private to its owner, whatever the inherited umask.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     match ops::run(&cli) {
         Ok(code) => code,
@@ -184,7 +200,7 @@ fn main() -> ExitCode {
             if cli.json {
                 println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", out::safe(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }

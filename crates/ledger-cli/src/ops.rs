@@ -14,6 +14,7 @@ use ledger_core::{
 use ledger_store::{Error as StoreError, Head, Ledger, LedgerOptions, Reader, Receipt};
 use serde_json::{Value, json};
 
+use crate::out::{self, say};
 use crate::{Cli, Cmd, benchmark, demo, import, progress};
 
 /// Exit code 1: a check failed or a command was rejected.
@@ -25,8 +26,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Cmd::Init { policy } => init(cli, policy),
         Cmd::Submit { command } => submit(cli, command.as_deref()),
-        Cmd::Import { file, results, batch } => import::run(cli, file, results.as_deref(), *batch),
+        Cmd::Import { file, results, batch, force } => import::run(cli, file, results.as_deref(), *batch, *force),
         Cmd::Replay => replay(cli),
+        Cmd::RebuildIndexes => rebuild_indexes(cli),
         Cmd::Verify { from, expect_head } => verify(cli, *from, expect_head.as_deref()),
         Cmd::Head => head(cli),
         Cmd::Balance { account } => balance(cli, AccountId(*account)),
@@ -39,7 +41,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             history(cli, AccountId(*account), *from, *to, *limit, *after)
         }
         Cmd::Accounts { customer } => accounts(cli, CustomerId(*customer)),
-        Cmd::Export { file, from, to } => export(cli, file, *from, *to),
+        Cmd::Export { file, from, to, force } => export(cli, file, *from, *to, *force),
         Cmd::Backup { dir } => backup(cli, dir),
         Cmd::Demo { customers, days, commands_per_customer_day, seed, policy, batch, keep } => {
             let spec = demo::DemoSpec {
@@ -69,15 +71,37 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens the ledger for writing (starting the writer thread).
+/// The options every writing subcommand runs with.
+pub fn ledger_options(cli: &Cli) -> LedgerOptions {
+    LedgerOptions {
+        clock: cli.clock(),
+        max_ahead_of_clock: Some(std::time::Duration::from_secs(cli.max_ahead_seconds)),
+        ..LedgerOptions::default()
+    }
+}
+
+/// Opens the existing ledger for writing (starting the writer thread). Creates nothing.
 pub fn open_ledger(cli: &Cli) -> anyhow::Result<Ledger> {
-    let options = LedgerOptions { clock: cli.clock(), ..LedgerOptions::default() };
-    Ledger::open(&cli.db, options).with_context(|| format!("opening the ledger at {}", cli.db.display()))
+    Ledger::open(&cli.db, ledger_options(cli)).map_err(|err| opening_failed(cli, err))
 }
 
 /// Opens the ledger read-only (no lock: works next to a running writer).
 fn open_reader(cli: &Cli) -> anyhow::Result<Reader> {
-    Reader::open(&cli.db, cli.clock()).with_context(|| format!("opening the ledger at {} read-only", cli.db.display()))
+    Reader::open(&cli.db, cli.clock()).map_err(|err| opening_failed(cli, err))
+}
+
+/// What the operator reads when a ledger does not open, with what to do about it.
+fn opening_failed(cli: &Cli, err: StoreError) -> anyhow::Error {
+    let db = cli.db.display();
+    match err {
+        StoreError::Corruption { .. } | StoreError::Damaged(_) => anyhow::anyhow!(
+            "the ledger at {db} is damaged and was not opened: {err}\n\
+             Nothing was written. Keep this directory as evidence, restore the last backup \
+             (`ledger-cli backup` copy) and re-import the commands since (docs/RELIABILITY.md)."
+        ),
+        StoreError::NotALedger(_) => anyhow::Error::new(err),
+        other => anyhow::Error::new(other).context(format!("opening the ledger at {db}")),
+    }
 }
 
 fn print_json(value: &Value) {
@@ -101,14 +125,12 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
 
 fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(spec)?;
-    let ledger = open_ledger(cli)?;
-    if ledger.head()?.seq > 0 {
-        bail!(
-            "{} already holds a ledger (head {}); init only creates new ones",
-            cli.db.display(),
-            ledger.head()?.to_text()
-        );
-    }
+    let ledger = Ledger::create(&cli.db, ledger_options(cli)).map_err(|err| match err {
+        StoreError::NotALedger(_) if cli.db.join("LEDGER").exists() => {
+            anyhow::anyhow!("{} already holds a ledger; init only creates new ones", cli.db.display())
+        }
+        other => anyhow::Error::new(other).context(format!("creating a ledger at {}", cli.db.display())),
+    })?;
     let name = policy.name.clone();
     // The genesis command has a fixed id and time: the same init on the same inputs gives the
     // same hashes, and recording it at the epoch lets historical commands be imported after it.
@@ -126,7 +148,7 @@ fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     if cli.json {
         print_json(&json!({ "db": cli.db, "policy": name, "head": head.to_text() }));
     } else {
-        println!("created ledger {} with policy {name}; head {}", cli.db.display(), head.to_text());
+        say!("created ledger {} with policy {name}; head {}", cli.db.display(), head.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -172,7 +194,7 @@ fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
             if cli.json {
                 print_json(&json!({ "status": "malformed", "error": err.to_string() }));
             } else {
-                println!("malformed: {err}");
+                say!("malformed: {err}");
             }
             return Ok(check_failed());
         }
@@ -194,12 +216,12 @@ fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
             _ => String::new(),
         };
         match receipt.rejection() {
-            _ if receipt.conflict => println!(
+            _ if receipt.conflict => say!(
                 "conflict: ID_CONFLICT: the id was used at seq {} for a different request; nothing was done",
                 receipt.seq
             ),
-            None => println!("accepted: seq {}{pending}{duplicate}", receipt.seq),
-            Some(reason) => println!("rejected: seq {} {reason}{duplicate}", receipt.seq),
+            None => say!("accepted: seq {}{pending}{duplicate}", receipt.seq),
+            Some(reason) => say!("rejected: seq {} {reason}{duplicate}", receipt.seq),
         }
     }
     Ok(if receipt.is_accepted() { ExitCode::SUCCESS } else { check_failed() })
@@ -239,18 +261,18 @@ fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
             "mismatches": mismatches,
         }));
     } else {
-        println!(
+        say!(
             "replayed {} events in {seconds:.2} s ({:.0} events/s); head {}",
             report.events,
             rate(report.events, started),
             report.head.to_text()
         );
-        println!("snapshot + tail state matches the replay: {}", if snapshot_matches { "yes" } else { "NO" });
+        say!("snapshot + tail state matches the replay: {}", if snapshot_matches { "yes" } else { "NO" });
         if report.mismatches.is_empty() {
-            println!("read models: no mismatch");
+            say!("read models: no mismatch");
         }
         for m in &report.mismatches {
-            println!("MISMATCH account {} {}: expected {}, found {}", m.account, m.field, m.expected, m.found);
+            say!("MISMATCH account {} {}: expected {}, found {}", m.account, m.field, m.expected, m.found);
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
@@ -258,7 +280,12 @@ fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result<ExitCode> {
     let expect = expect_head.map(Head::parse).transpose()?;
-    let reader = open_reader(cli)?;
+    let reader = match Reader::open(&cli.db, cli.clock()) {
+        Ok(reader) => reader,
+        // Damage found while opening is a failed check, like damage found while walking.
+        Err(err @ StoreError::Corruption { .. }) => return verify_failed(cli, &err),
+        Err(err) => return Err(opening_failed(cli, err)),
+    };
     let total = reader.head().map(|head| head.seq).unwrap_or(0);
     let bar = progress::bar(total, "events");
     let started = Instant::now();
@@ -279,7 +306,7 @@ fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result<Exi
                     "events_per_second": rate(report.events_checked, started),
                 }));
             } else {
-                println!(
+                say!(
                     "OK: {} events verified from seq {} ({:.0} events/s); head {}",
                     report.events_checked,
                     report.from_seq,
@@ -289,20 +316,45 @@ fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result<Exi
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(err @ (StoreError::Corruption { .. } | StoreError::HeadMismatch(_))) => {
-            let seq = match &err {
-                StoreError::Corruption { seq, .. } => Some(*seq),
-                _ => None,
-            };
-            if cli.json {
-                print_json(&json!({ "ok": false, "first_bad_seq": seq, "error": err.to_string() }));
-            } else {
-                println!("FAILED: {err}");
-            }
-            Ok(check_failed())
-        }
+        Err(err @ (StoreError::Corruption { .. } | StoreError::HeadMismatch(_))) => verify_failed(cli, &err),
         Err(err) => Err(err.into()),
     }
+}
+
+fn verify_failed(cli: &Cli, err: &StoreError) -> anyhow::Result<ExitCode> {
+    let seq = match err {
+        StoreError::Corruption { seq, .. } => Some(*seq),
+        _ => None,
+    };
+    if cli.json {
+        print_json(&json!({ "ok": false, "first_bad_seq": seq, "error": err.to_string() }));
+    } else {
+        say!("FAILED: {err}");
+    }
+    Ok(check_failed())
+}
+
+fn rebuild_indexes(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let total = open_reader(cli)?.head()?.seq;
+    let bar = progress::bar(total, "events");
+    let started = Instant::now();
+    let report = Ledger::rebuild_read_models(&cli.db, &mut |events| bar.set_position(events))
+        .map_err(|err| opening_failed(cli, err))?;
+    bar.finish_and_clear();
+    let ok = report.mismatches.is_empty();
+    if cli.json {
+        print_json(&json!({ "ok": ok, "events": report.events, "head": report.head.to_text(),
+            "seconds": started.elapsed().as_secs_f64(), "mismatches": report.mismatches.len() }));
+    } else {
+        say!(
+            "rebuilt every read model and index from {} events in {:.2} s; head {}; replay: {}",
+            report.events,
+            started.elapsed().as_secs_f64(),
+            report.head.to_text(),
+            if ok { "no mismatch".to_owned() } else { format!("{} mismatch(es)", report.mismatches.len()) }
+        );
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
 }
 
 fn head(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -310,7 +362,7 @@ fn head(cli: &Cli) -> anyhow::Result<ExitCode> {
     if cli.json {
         print_json(&json!({ "seq": head.seq, "hash": hex::encode(head.hash), "head": head.to_text() }));
     } else {
-        println!("{}", head.to_text());
+        say!("{}", head.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -319,7 +371,7 @@ fn unknown_account(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
     if cli.json {
         print_json(&json!({ "error": format!("account {account} does not exist") }));
     } else {
-        println!("account {account} does not exist");
+        say!("account {account} does not exist");
     }
     Ok(check_failed())
 }
@@ -341,7 +393,7 @@ fn balance(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
         } else {
             format!("; {reserved} reserved by pending outflows, {available} available")
         };
-        println!("account {account}: {} CNY (Class {}, {status}){held}", found.balance, found.class);
+        say!("account {account}: {} CNY (Class {}, {status}){held}", found.balance, found.class);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -370,9 +422,9 @@ fn protections(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
         }));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("account {account} (Class {}): balance {}, available {available}", found.class, found.balance);
+    say!("account {account} (Class {}): balance {}, available {available}", found.class, found.balance);
     if protections.locks.is_empty() {
-        println!("security lock   none");
+        say!("security lock   none");
     }
     for lock in &protections.locks {
         let flows = if lock.flows.is_empty() {
@@ -380,21 +432,21 @@ fn protections(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
         } else {
             lock.flows.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
         };
-        println!("security lock   by the {}: {flows} ({})", lock.by, lock.reason);
+        say!("security lock   by the {}: {flows} ({})", lock.by, lock.reason);
     }
     let cap = |cap: Option<Amount>| cap.map_or("none".to_owned(), |c| c.to_string());
-    println!(
+    say!(
         "personal limits per transaction {}, per day {}",
         cap(protections.limits.per_transaction),
         cap(protections.limits.per_day)
     );
     match protections.night {
-        Some(window) => println!("night lock      {window} Beijing time"),
-        None => println!("night lock      none"),
+        Some(window) => say!("night lock      {window} Beijing time"),
+        None => say!("night lock      none"),
     }
-    println!("reserved        {} in {} pending outflow(s)", protections.reserved, pending.len());
+    say!("reserved        {} in {} pending outflow(s)", protections.reserved, pending.len());
     for r in &pending {
-        println!("  {}", pending_line(r));
+        say!("  {}", pending_line(r));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -404,10 +456,10 @@ fn pending(cli: &Cli, account: Option<AccountId>) -> anyhow::Result<ExitCode> {
     if cli.json {
         print_json(&json!({ "pending": list }));
     } else if list.is_empty() {
-        println!("no pending outflows");
+        say!("no pending outflows");
     } else {
         for r in &list {
-            println!("{}", pending_line(r));
+            say!("{}", pending_line(r));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -419,8 +471,8 @@ fn risk_check(cli: &Cli, counterparty: &str) -> anyhow::Result<ExitCode> {
         print_json(&json!({ "counterparty": counterparty, "listed": listed.is_some(), "listed_seq": listed }));
     } else {
         match listed {
-            Some(seq) => println!("{counterparty:?} is on the risk list (listed at seq {seq}; see `history`/`export`)"),
-            None => println!("{counterparty:?} is not on the risk list"),
+            Some(seq) => say!("{counterparty:?} is on the risk list (listed at seq {seq}; see `history`/`export`)"),
+            None => say!("{counterparty:?} is not on the risk list"),
         }
     }
     Ok(if listed.is_some() { check_failed() } else { ExitCode::SUCCESS })
@@ -442,9 +494,9 @@ fn tick(cli: &Cli) -> anyhow::Result<ExitCode> {
     } else {
         match receipt.rejection() {
             None => {
-                println!("time advanced to {at}: {handled} hold(s) or delayed transfer(s) handled; seq {}", receipt.seq)
+                say!("time advanced to {at}: {handled} hold(s) or delayed transfer(s) handled; seq {}", receipt.seq)
             }
-            Some(reason) => println!("rejected: seq {} {reason}", receipt.seq),
+            Some(reason) => say!("rejected: seq {} {reason}", receipt.seq),
         }
     }
     Ok(if receipt.is_accepted() { ExitCode::SUCCESS } else { check_failed() })
@@ -473,21 +525,27 @@ fn usage(cli: &Cli, account: AccountId, at: Option<Timestamp>) -> anyhow::Result
             &json!({ "account": account.0, "class": report.class, "at": report.at, "policy": report.policy, "buckets": buckets }),
         );
     } else {
-        println!(
+        say!(
             "account {account} (Class {}) at {}, policy {}",
             report.class,
             report.at,
             report.policy.as_deref().unwrap_or("(none in force)")
         );
         if report.buckets.is_empty() {
-            println!("no limit buckets for this class");
+            say!("no limit buckets for this class");
         } else {
-            println!(
+            say!(
                 "{:<8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
-                "bucket", "day used", "day cap", "day left", "year used", "year cap", "year left"
+                "bucket",
+                "day used",
+                "day cap",
+                "day left",
+                "year used",
+                "year cap",
+                "year left"
             );
             for b in &report.buckets {
-                println!(
+                say!(
                     "{:<8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
                     b.bucket,
                     b.day_used.to_string(),
@@ -601,10 +659,10 @@ fn history(
         for (seq, event) in &page.entries {
             let (kind, amount, rest) = describe(account, event);
             let line = format!("{seq:<8}  {}  {kind:<18} {amount:>14}  {rest}", event.at);
-            println!("{}", line.trim_end());
+            say!("{}", line.trim_end());
         }
         if let Some(next) = page.next_after_seq {
-            println!("(more: --after {next})");
+            say!("(more: --after {next})");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -619,7 +677,7 @@ fn accounts(cli: &Cli, customer: CustomerId) -> anyhow::Result<ExitCode> {
             .collect();
         print_json(&json!({ "customer": customer.0, "accounts": accounts }));
     } else if list.is_empty() {
-        println!("customer {customer} has no accounts");
+        say!("customer {customer} has no accounts");
     } else {
         for a in &list {
             let bound = match &a.binding {
@@ -630,19 +688,24 @@ fn accounts(cli: &Cli, customer: CustomerId) -> anyhow::Result<ExitCode> {
             let status = format!("{:?}", a.status).to_lowercase();
             let line =
                 format!("{:<12}  Class {:<3}  {status:<6}  {:>16}  {bound}", a.id.0, a.class, a.balance.to_string());
-            println!("{}", line.trim_end());
+            say!("{}", line.trim_end());
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>) -> anyhow::Result<ExitCode> {
+fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>, force: bool) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let written = if file == Path::new("-") {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         reader.export(from, to, &mut out)?
     } else {
-        let handle = std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?;
+        // A bad range fails before the file exists.
+        if let Some(to) = to.filter(|to| *to < from) {
+            bail!("--to {to} is before --from {from}");
+        }
+        reader.export(from, Some(from), &mut std::io::sink())?;
+        let handle = out::create_private(file, force)?;
         let mut out = std::io::BufWriter::new(handle);
         reader.export(from, to, &mut out)?
     };
@@ -650,7 +713,7 @@ fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>) -> anyhow::Result<
         if cli.json {
             print_json(&json!({ "file": file, "records": written }));
         } else {
-            println!("exported {written} records to {}", file.display());
+            say!("exported {written} records to {}", file.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -660,9 +723,10 @@ fn backup(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
     if dir.exists() {
         bail!("{} already exists; a backup goes into a new directory", dir.display());
     }
-    let ledger = open_ledger(cli)?;
+    // Read-only: a backup works next to a running writer and never creates a ledger at --db.
+    let ledger = open_reader(cli)?;
     ledger.backup(dir).with_context(|| format!("writing the backup to {}", dir.display()))?;
-    ledger.close()?;
+    drop(ledger);
     let copy = Reader::open(dir, cli.clock()).context("opening the backup")?;
     let report = copy.verify(1, None).context("verifying the backup")?;
     let replay = copy.replay().context("replaying the backup")?;
@@ -671,7 +735,7 @@ fn backup(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
             &json!({ "dir": dir, "events_verified": report.events_checked, "head": report.head.to_text(), "mismatches": replay.mismatches.len() }),
         );
     } else {
-        println!(
+        say!(
             "backup written to {} and verified: {} events, head {}",
             dir.display(),
             report.events_checked,

@@ -2,7 +2,7 @@
 //! append; it changes nothing itself, so a rejected command changes nothing at all.
 //!
 //! Check order (documented in docs/RULES.md, mirrored by the reference model in the tests):
-//! retry → holds and delayed transfers due by the command's time (each a `Decision::Due`) →
+//! retry → time ahead of the clock (only under an [`Admission`] bound) → holds and delayed transfers due by the command's time (each a `Decision::Due`) →
 //! time → policy in force → input (amount, texts, same account) → accounts exist and are open →
 //! permissions (debit side, then credit side) → security lock → night lock → risk list → first
 //! funding from the bound account → funds (net of reservations) → personal limits → debit
@@ -33,10 +33,31 @@ pub enum Decision {
     Due(Event),
 }
 
-/// Decides `command` against `state`.
+/// What the caller of [`decide_in`] knows beyond the state: the ledger's clock. Replays never
+/// decide, so a bound taken from a clock does not make the log depend on the clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Business times after this are refused with `TIME_AHEAD_OF_CLOCK` (the clock's time plus
+    /// the accepted skew); `None` accepts any time.
+    pub latest_at: Option<Timestamp>,
+}
+
+/// Decides `command` against `state`, accepting any business time.
 pub fn decide(state: &State, command: &Command) -> Decision {
+    decide_in(state, command, Admission::default())
+}
+
+/// Decides `command` against `state` under `admission`.
+pub fn decide_in(state: &State, command: &Command, admission: Admission) -> Decision {
     if let Some(seq) = state.answer_seq(command.id) {
         return Decision::Retry { seq };
+    }
+    if let Some(latest_accepted) = admission.latest_at.filter(|latest| command.at > *latest) {
+        // Recorded at the head's time: the refused time must not become the ledger's time.
+        let at = state.head_at().unwrap_or(Timestamp::UNIX_EPOCH);
+        let reason = RejectReason::TimeAheadOfClock { requested_at: command.at, latest_accepted };
+        let body = EventBody::Rejected { command: command.body.clone(), reason };
+        return Decision::Append(vec![Event { command_id: command.id, at, body }]);
     }
     if state.head_at().is_none_or(|head| command.at >= head)
         && let Some(reservation) = state.first_due(command.at)

@@ -440,11 +440,17 @@ pub enum RejectReason {
     InvalidProtection {
         detail: String,
     },
+    /// The business time is further ahead of the ledger's clock than the ledger accepts (a typo
+    /// such as a wrong year would otherwise move the ledger's time past every later command).
+    TimeAheadOfClock {
+        requested_at: Timestamp,
+        latest_accepted: Timestamp,
+    },
 }
 
 impl RejectReason {
     /// Every reason code, for documentation and tests.
-    pub const CODES: [&'static str; 35] = [
+    pub const CODES: [&'static str; 36] = [
         "TIME_BEFORE_HEAD",
         "NO_POLICY_IN_FORCE",
         "ZERO_AMOUNT",
@@ -480,6 +486,7 @@ impl RejectReason {
         "UNKNOWN_PENDING",
         "PENDING_ACTION_NOT_ALLOWED",
         "INVALID_PROTECTION",
+        "TIME_AHEAD_OF_CLOCK",
     ];
 
     /// The stable reason code, e.g. `LIMIT_EXCEEDED`.
@@ -520,6 +527,7 @@ impl RejectReason {
             RejectReason::UnknownPending { .. } => "UNKNOWN_PENDING",
             RejectReason::PendingActionNotAllowed { .. } => "PENDING_ACTION_NOT_ALLOWED",
             RejectReason::InvalidProtection { .. } => "INVALID_PROTECTION",
+            RejectReason::TimeAheadOfClock { .. } => "TIME_AHEAD_OF_CLOCK",
         }
     }
 }
@@ -611,6 +619,10 @@ impl fmt::Display for RejectReason {
             RejectReason::UnknownPending { id } => write!(f, "{code}: no pending hold or transfer {id}"),
             RejectReason::PendingActionNotAllowed { id, detail } => write!(f, "{code}: pending {id}: {detail}"),
             RejectReason::InvalidProtection { detail } => write!(f, "{code}: {detail}"),
+            RejectReason::TimeAheadOfClock { requested_at, latest_accepted } => write!(
+                f,
+                "{code}: business time {requested_at} is ahead of the ledger's clock; the latest accepted now is {latest_accepted}"
+            ),
         }
     }
 }

@@ -20,7 +20,7 @@ mod state;
 mod time;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
-pub use decide::{Decision, TEXT_CHARS_MAX, decide, execute, execute_with_due};
+pub use decide::{Admission, Decision, TEXT_CHARS_MAX, decide, decide_in, execute, execute_with_due};
 pub use error::{AmountError, Error, Result};
 pub use event::{BindingProblem, BucketUsage, Event, EventBody, Leg, Period, Posting, PostingKind, RejectReason};
 pub use ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};

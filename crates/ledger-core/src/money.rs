@@ -99,18 +99,23 @@ impl fmt::Debug for Amount {
 impl FromStr for Amount {
     type Err = AmountError;
 
-    /// Parses `"123"`, `"123.4"` or `"123.45"` (CNY). Signs, exponents and more than two
-    /// decimal places are rejected.
+    /// Parses `"123"`, `"123.4"` or `"123.45"` (CNY): digits, then optionally a point and one or
+    /// two digits; nothing else (no spaces, signs, exponents, a bare or leading point, or a third
+    /// decimal even if it is zero).
     fn from_str(text: &str) -> Result<Amount, AmountError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(AmountError::Malformed);
-        }
         if text.starts_with('-') {
             return Err(AmountError::Negative);
         }
-        if !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        let (integer, decimals) = match text.split_once('.') {
+            Some((integer, decimals)) => (integer, Some(decimals)),
+            None => (text, None),
+        };
+        if !all_digits(integer) || decimals.is_some_and(|decimals| !all_digits(decimals)) {
             return Err(AmountError::Malformed);
+        }
+        if decimals.is_some_and(|decimals| decimals.len() > 2) {
+            return Err(AmountError::TooManyDecimals);
         }
         // The maximum (10^16 CNY) has 17 integer digits: anything longer is too large, however
         // the decimal parser would word it.
@@ -187,8 +192,14 @@ mod tests {
             ("10000", Ok(1_000_000)),
             ("10000.00", Ok(1_000_000)),
             ("10000.01", Ok(1_000_001)),
-            ("1.230", Ok(123)),
+            ("1.230", Err(AmountError::TooManyDecimals)),
             ("1.5", Ok(150)),
+            (" 5", Err(AmountError::Malformed)),
+            ("5 ", Err(AmountError::Malformed)),
+            ("5.", Err(AmountError::Malformed)),
+            (".5", Err(AmountError::Malformed)),
+            ("5.-1", Err(AmountError::Malformed)),
+            ("٥", Err(AmountError::Malformed)),
             ("1.234", Err(AmountError::TooManyDecimals)),
             ("0.001", Err(AmountError::TooManyDecimals)),
             ("-1.00", Err(AmountError::Negative)),

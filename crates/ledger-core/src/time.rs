@@ -87,14 +87,70 @@ impl fmt::Debug for Timestamp {
 impl FromStr for Timestamp {
     type Err = Error;
 
-    /// Parses RFC 3339 with an explicit offset (`Z`, `+08:00`, ...). Sub-millisecond digits are
-    /// refused rather than silently dropped.
+    /// Parses RFC 3339 with an explicit offset (`Z`, `+08:00`, ...): exactly
+    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`. Leap seconds (`:60`), offsets beyond ±23:59
+    /// and sub-millisecond digits are refused rather than silently adjusted.
     fn from_str(text: &str) -> Result<Timestamp, Error> {
+        check_rfc3339_shape(text).map_err(|why| Error::Time(format!("{text:?}: {why}")))?;
         let ts: jiff::Timestamp = text.parse().map_err(|err: jiff::Error| Error::Time(format!("{text:?}: {err}")))?;
         if ts.subsec_nanosecond() % 1_000_000 != 0 {
             return Err(Error::Time(format!("{text:?}: finer than a millisecond")));
         }
         Ok(Timestamp(ts))
+    }
+}
+
+/// The strict RFC 3339 grammar `FromStr` accepts, before jiff reads the value.
+fn check_rfc3339_shape(text: &str) -> Result<(), &'static str> {
+    const SHAPE: &str = "expected RFC 3339 such as 2026-03-02T10:00:00+08:00";
+    let bytes = text.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Result<u32, &'static str> {
+        let part = bytes.get(range).ok_or(SHAPE)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return Err(SHAPE);
+        }
+        Ok(part.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    let at = |index: usize, expected: u8| if bytes.get(index) == Some(&expected) { Ok(()) } else { Err(SHAPE) };
+    number(0..4)?;
+    at(4, b'-')?;
+    number(5..7)?;
+    at(7, b'-')?;
+    number(8..10)?;
+    at(10, b'T')?;
+    if number(11..13)? > 23 {
+        return Err("hour above 23");
+    }
+    at(13, b':')?;
+    if number(14..16)? > 59 {
+        return Err("minute above 59");
+    }
+    at(16, b':')?;
+    if number(17..19)? > 59 {
+        return Err("second above 59 (leap seconds are not accepted)");
+    }
+    let mut rest = &bytes[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return Err(SHAPE);
+        }
+        rest = &fraction[digits..];
+    }
+    match rest {
+        b"Z" => Ok(()),
+        [sign, h1, h2, b':', m1, m2] if *sign == b'+' || *sign == b'-' => {
+            let digits = [h1, h2, m1, m2];
+            if !digits.iter().all(|d| d.is_ascii_digit()) {
+                return Err(SHAPE);
+            }
+            let (hours, minutes) = ((h1 - b'0') * 10 + (h2 - b'0'), (m1 - b'0') * 10 + (m2 - b'0'));
+            if hours > 23 || minutes > 59 {
+                return Err("offset beyond ±23:59");
+            }
+            Ok(())
+        }
+        _ => Err("expected an offset: Z or ±HH:MM"),
     }
 }
 
@@ -135,6 +191,39 @@ mod tests {
 
     fn ts(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_strict_rfc3339_only() {
+        // (text, accepted as); None = refused.
+        let cases: &[(&str, Option<&str>)] = &[
+            ("2026-03-02T10:00:00+08:00", Some("2026-03-02T10:00:00+08:00")),
+            ("2026-03-02T02:00:00Z", Some("2026-03-02T10:00:00+08:00")),
+            ("2026-03-02T02:00:00.5Z", Some("2026-03-02T10:00:00.5+08:00")),
+            ("2026-03-02T10:00:00.123+08:00", Some("2026-03-02T10:00:00.123+08:00")),
+            ("2026-03-02T23:59:59-23:59", Some("2026-03-04T07:58:59+08:00")),
+            ("2026-03-02T10:00:00.1234+08:00", None),
+            ("2026-03-02T23:59:60+08:00", None),
+            ("2026-03-02T10:00:00+25:00", None),
+            ("2026-03-02T10:00:00+24:00", None),
+            ("2026-03-02T10:00:00+08:60", None),
+            ("2026-03-02T10:00:00", None),
+            ("2026-03-02T10:00+08:00", None),
+            ("2026-03-02 10:00:00+08:00", None),
+            ("2026-03-02t10:00:00z", None),
+            (" 2026-03-02T10:00:00+08:00", None),
+            ("2026-03-02T10:00:00+08:00 ", None),
+            ("2026-03-02T10:00:00+0800", None),
+            ("2026-03-02T10:00:00+08:00[Asia/Shanghai]", None),
+            ("2026-02-30T10:00:00+08:00", None),
+            ("2026-03-02T24:00:00+08:00", None),
+            ("2026-03-02T10:00:00.+08:00", None),
+            ("+2026-03-02T10:00:00+08:00", None),
+        ];
+        for (text, expected) in cases {
+            let got = text.parse::<Timestamp>().ok().map(|t| t.to_string());
+            assert_eq!(got.as_deref(), *expected, "parsing {text:?}");
+        }
     }
 
     #[test]

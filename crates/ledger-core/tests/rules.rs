@@ -7,8 +7,8 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "a table test fails loudly on the row that breaks")]
 
 use ledger_core::{
-    AccountClass, Amount, Binding, BindingProblem, Command, CommandBody, CommandId, CustomerId, Decision, EventBody,
-    ExternalKind, Flow, Period, Policy, RejectReason, State, Timestamp, execute,
+    AccountClass, Admission, Amount, Binding, BindingProblem, Command, CommandBody, CommandId, CustomerId, Decision,
+    EventBody, ExternalKind, Flow, Period, Policy, RejectReason, State, Timestamp, decide_in, execute,
 };
 use uuid::Uuid;
 
@@ -929,6 +929,51 @@ fn retried_ids_get_the_same_answer_even_after_the_day_rolls_over() {
     assert_eq!(execute(&mut state, &next_day).unwrap(), Decision::Retry { seq: seq_over });
     assert_eq!(execute(&mut state, &ok).unwrap(), Decision::Retry { seq: seq_ok });
     assert_eq!(state.event_count(), events, "a retry appends nothing");
+}
+
+#[test]
+fn business_times_ahead_of_the_clock_are_refused_without_moving_the_ledger_time() {
+    // Given a ledger whose head is at T0 and a clock that accepts up to 10:05:00 (T0 + 5 min):
+    // (when: a deposit at, then: accepted, or refused with the latest accepted time).
+    let latest = at("2026-03-02 10:05:00");
+    let rows: [(&str, Option<Timestamp>); 6] = [
+        ("2026-03-02 10:00:00", None),
+        ("2026-03-02 10:05:00", None),
+        ("2026-03-02 10:05:01", Some(latest)),
+        ("2027-03-02 10:00:00", Some(latest)),
+        ("2100-01-01 00:00:00", Some(latest)),
+        ("2025-03-02 10:00:00", None), // the past is TIME_BEFORE_HEAD's business, not this guard's
+    ];
+    for (time, refused) in rows {
+        let mut n = 0;
+        let mut state = State::new();
+        appended(execute(&mut state, &policy_command(Policy::preset("default").unwrap(), &mut n)).unwrap());
+        for (t, body) in setup() {
+            appended(execute(&mut state, &command(t, body, &mut n)).unwrap());
+        }
+        appended(execute(&mut state, &command(T0, deposit(11, "1"), &mut n)).unwrap());
+        let before = (business_view(&state), state.head_at());
+        let when = command(time, deposit(11, "100"), &mut n);
+        let decision = decide_in(&state, &when, Admission { latest_at: Some(latest) });
+        let Decision::Append(events) = decision else { panic!("{time}: {decision:?}") };
+        match (refused, &events[0].body) {
+            (Some(latest_accepted), EventBody::Rejected { reason, .. }) => {
+                let expected = RejectReason::TimeAheadOfClock { requested_at: at(time), latest_accepted };
+                assert_eq!(reason, &expected, "{time}");
+                assert_eq!(events[0].at, at(T0), "{time}: recorded at the head's time, not the refused one");
+                state.apply(&events[0]).unwrap();
+                assert_eq!((business_view(&state), state.head_at()), before, "{time}: a refusal moved the ledger");
+                // The ledger keeps working at the clock's time.
+                let next = command("2026-03-02 10:01:00", deposit(11, "1"), &mut n);
+                assert!(matches!(appended(execute(&mut state, &next).unwrap()), EventBody::Posted(_)), "{time}");
+            }
+            (None, EventBody::Rejected { reason, .. }) => {
+                assert_ne!(reason.code(), "TIME_AHEAD_OF_CLOCK", "{time}: refused: {reason}");
+            }
+            (None, _) => {}
+            (Some(_), accepted) => panic!("{time}: accepted, expected TIME_AHEAD_OF_CLOCK: {accepted:?}"),
+        }
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@ use ledger_store::{Ledger, LedgerOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("back-office-{}", std::process::id()));
-    let ledger = Ledger::open(&dir, LedgerOptions::default())?; // Clone it into every thread.
+    let ledger = Ledger::create(&dir, LedgerOptions::default())?; // Clone it into every thread.
     let policy = Box::new(Policy::preset("pboc-2018")?);
     ledger.submit(ledger.command(ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }))?;
     let (vault, wallet, customer) = (AccountId(6222_0001), AccountId(6222_0002), CustomerId(42));

@@ -310,6 +310,44 @@ pub fn decode_head(bytes: &[u8]) -> Result<(u64, Hash)> {
     Ok((u64::from_be_bytes(seq), hash))
 }
 
+/// The marker file's whole content: what makes a directory a tiered-ledger (`init` writes it
+/// first; every open checks it before RocksDB touches anything).
+pub const MARKER_TEXT: &[u8] = b"tiered-ledger\nformat 1\n";
+
+/// Domain tag of the head witness's checksum.
+pub const WITNESS_HASH_DOMAIN: &[u8; 24] = b"tiered-ledger/witness/1\0";
+
+/// Length of the head witness file.
+pub const WITNESS_LEN: usize = 8 + 32 + 8;
+
+/// The head witness: `seq (u64 BE) || hash || checksum`, the checksum being the first 8 bytes of
+/// `SHA-256(WITNESS_HASH_DOMAIN || seq BE || hash)`. It names a head that was acknowledged.
+pub fn encode_witness(seq: u64, hash: &Hash) -> [u8; WITNESS_LEN] {
+    let mut out = [0u8; WITNESS_LEN];
+    out[..40].copy_from_slice(&encode_head(seq, hash));
+    let checksum = witness_checksum(&out[..40]);
+    out[40..].copy_from_slice(&checksum);
+    out
+}
+
+/// Decodes a head witness; `None` when its length or checksum is wrong (torn or damaged).
+pub fn decode_witness(bytes: &[u8]) -> Option<(u64, Hash)> {
+    if bytes.len() != WITNESS_LEN || bytes[40..] != witness_checksum(&bytes[..40]) {
+        return None;
+    }
+    decode_head(&bytes[..40]).ok()
+}
+
+fn witness_checksum(head: &[u8]) -> [u8; 8] {
+    let mut hasher = Sha256::new();
+    hasher.update(WITNESS_HASH_DOMAIN);
+    hasher.update(head);
+    let digest: Hash = hasher.finalize().into();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
+
 fn snapshot_checksum(seq: u64, hash: &Hash, body: &[u8]) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(SNAPSHOT_HASH_DOMAIN);

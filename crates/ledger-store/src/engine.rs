@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use ledger_core::{
-    Account, AccountClass, AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Decision, Event, EventBody,
-    PolicyVersion, ProtectionSettings, Protections, RejectReason, Reservation, State, Timestamp, decide,
+    Account, AccountClass, AccountId, Admission, Amount, Command, CommandBody, CommandId, CustomerId, Decision, Event,
+    EventBody, PolicyVersion, ProtectionSettings, Protections, RejectReason, Reservation, State, Timestamp, decide_in,
 };
 use rocksdb::WriteBatch;
 
@@ -25,7 +25,7 @@ use crate::codec::{self, Record};
 use crate::error::{Error, Result};
 use crate::store::{
     CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_LOG, CF_META, Head, HistoryPage, META_HEAD, META_POLICIES,
-    META_PROTECTION_SETTINGS, ReplayReport, Store, VerifyReport,
+    META_PROTECTION_SETTINGS, ReplayReport, Store, Tuning, VerifyReport,
 };
 
 /// Where business time comes from when the embedder does not give it.
@@ -72,6 +72,10 @@ impl Clock for FakeClock {
     }
 }
 
+/// The default of [`LedgerOptions::max_ahead_of_clock`]: five minutes, well above the skew of
+/// clocks kept by NTP and well below a mistyped day or year.
+pub const DEFAULT_MAX_AHEAD_OF_CLOCK: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How a ledger runs.
 #[derive(Clone, Debug)]
 pub struct LedgerOptions {
@@ -83,6 +87,12 @@ pub struct LedgerOptions {
     /// fsync every batch before acknowledging it. Only tests of speed without durability turn
     /// this off.
     pub sync: bool,
+    /// Commands dated further ahead of the clock than this are rejected (`TIME_AHEAD_OF_CLOCK`);
+    /// `None` accepts any future time. Past times (historical imports) are never affected.
+    pub max_ahead_of_clock: Option<std::time::Duration>,
+    /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
+    /// means more frequent flushes and write-ahead log rotation.
+    pub write_buffer_bytes: Option<usize>,
 }
 
 impl Default for LedgerOptions {
@@ -92,6 +102,8 @@ impl Default for LedgerOptions {
             batch_len_max: 8_192,
             snapshot_every_events: 1_000_000,
             sync: true,
+            max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
+            write_buffer_bytes: None,
         }
     }
 }
@@ -205,13 +217,30 @@ impl Drop for Shared {
 }
 
 impl Ledger {
-    /// Opens (or creates) the ledger at `path`: loads the latest snapshot, replays and checks
-    /// the log after it, and starts the writer thread.
+    /// Creates a new, empty ledger at `path`, which must be absent or an empty directory (it is
+    /// created with mode 0700), and opens it.
+    pub fn create(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger> {
+        check_options(&options)?;
+        Ledger::start(Store::create(path.as_ref(), tuning(&options))?, options)
+    }
+
+    /// Opens the existing ledger at `path`: loads the latest snapshot, replays and checks the log
+    /// after it, and starts the writer thread. Creates nothing: a path that holds no ledger is
+    /// [`Error::NotALedger`], and a log that lost acknowledged records is [`Error::Corruption`].
     pub fn open(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger> {
-        if options.batch_len_max == 0 {
-            return Err(Error::InvalidArgument("batch_len_max must be at least 1".into()));
-        }
-        let store = Arc::new(Store::open(path.as_ref())?);
+        check_options(&options)?;
+        Ledger::start(Store::open(path.as_ref(), tuning(&options))?, options)
+    }
+
+    /// Rebuilds every read model and index of the ledger at `path` from its log (which is
+    /// checked from genesis as it is read), for a ledger whose derived keys are damaged. Needs
+    /// the ledger closed; `progress` gets the events applied so far.
+    pub fn rebuild_read_models(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
+        Store::open(path.as_ref(), Tuning::default())?.rebuild_read_models(progress)
+    }
+
+    fn start(store: Store, options: LedgerOptions) -> Result<Ledger> {
+        let store = Arc::new(store);
         let (state, head) = store.load_state()?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer = Writer {
@@ -282,6 +311,17 @@ impl Ledger {
         }
         result
     }
+}
+
+fn tuning(options: &LedgerOptions) -> Tuning {
+    Tuning { write_buffer_bytes: options.write_buffer_bytes }
+}
+
+fn check_options(options: &LedgerOptions) -> Result<()> {
+    if options.batch_len_max == 0 {
+        return Err(Error::InvalidArgument("batch_len_max must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// Read access to a ledger: queries, verification, replay, export and backup. Every [`Ledger`]
@@ -492,6 +532,10 @@ struct Writer {
 /// A batch being assembled: the write batch and what the callers will be told.
 struct Pending {
     batch: WriteBatch,
+    /// The sequence number of the event being staged.
+    seq: u64,
+    /// Customer index keys of accounts opened in this batch.
+    customers: Vec<[u8; 16]>,
     first_seq: u64,
     /// Every caller's receipts, in order.
     receipts: Vec<Receipt>,
@@ -507,6 +551,37 @@ struct Pending {
     pending_changed: HashSet<CommandId>,
     risk_changed: HashSet<String>,
     protection_settings_changed: bool,
+}
+
+impl crate::project::Dirty for Pending {
+    fn account(&mut self, account: AccountId) {
+        self.touched.insert(account);
+        self.history.push(codec::history_key(account, self.seq));
+    }
+
+    fn customer(&mut self, customer: CustomerId, account: AccountId) {
+        self.customers.push(codec::customer_key(customer, account));
+    }
+
+    fn protections(&mut self, account: AccountId) {
+        self.protections_touched.insert(account);
+    }
+
+    fn pending(&mut self, id: CommandId) {
+        self.pending_changed.insert(id);
+    }
+
+    fn risk(&mut self, counterparty: &str) {
+        self.risk_changed.insert(counterparty.to_owned());
+    }
+
+    fn policies(&mut self) {
+        self.policies_changed = true;
+    }
+
+    fn protection_settings(&mut self) {
+        self.protection_settings_changed = true;
+    }
 }
 
 impl Writer {
@@ -543,7 +618,9 @@ impl Writer {
                         let _ = reply.send(self.stats);
                     }
                     Request::Close { reply } => {
-                        let _ = reply.send(self.snapshot().and_then(|()| self.store.flush()));
+                        let closed =
+                            self.snapshot().and_then(|()| self.store.flush()).and_then(|()| self.store.sync_witness());
+                        let _ = reply.send(closed);
                         return;
                     }
                     Request::Submit { .. } => {}
@@ -551,6 +628,16 @@ impl Writer {
             }
         }
         let _ = self.snapshot();
+    }
+
+    /// The latest business time accepted now: the clock plus the allowed skew.
+    fn admission(&self) -> Admission {
+        let latest_at = self.options.max_ahead_of_clock.map(|ahead| {
+            let ahead_ms = i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX);
+            let now = self.options.clock.now();
+            Timestamp::from_millis(now.as_millis().saturating_add(ahead_ms)).unwrap_or(now)
+        });
+        Admission { latest_at }
     }
 
     fn snapshot(&mut self) -> Result<()> {
@@ -573,8 +660,11 @@ impl Writer {
             return;
         }
         let start_head = self.head;
+        let admission = self.admission();
         let mut pending = Pending {
             batch: WriteBatch::default(),
+            seq: self.head.seq,
+            customers: Vec::new(),
             first_seq: self.head.seq + 1,
             receipts: Vec::new(),
             new_at: Vec::new(),
@@ -591,7 +681,7 @@ impl Writer {
         let started = std::time::Instant::now();
         for (commands, _) in &submits {
             let before = pending.receipts.len();
-            if let Err(err) = self.decide_all(commands, &mut pending) {
+            if let Err(err) = self.decide_all(commands, admission, &mut pending) {
                 outcome = Err(err);
                 break;
             }
@@ -602,6 +692,8 @@ impl Writer {
         let staged = outcome.and_then(|()| self.finish(&mut pending));
         let written = std::time::Instant::now();
         let outcome = staged.and_then(|batch| self.store.write(batch, self.options.sync));
+        // Durable now: record the head as acknowledged before anyone is told.
+        let outcome = outcome.and_then(|()| self.store.record_witness(self.head));
         let nanos = |from: std::time::Instant, to: std::time::Instant| {
             u64::try_from(to.duration_since(from).as_nanos()).unwrap_or(u64::MAX)
         };
@@ -634,13 +726,13 @@ impl Writer {
     /// Decides `commands`, appending their receipts to `pending.receipts`. Events that came due
     /// before a command (expired holds, executed or stopped delayed transfers) are appended
     /// ahead of its answer; they get no receipt of their own.
-    fn decide_all(&mut self, commands: &[Command], pending: &mut Pending) -> Result<()> {
+    fn decide_all(&mut self, commands: &[Command], admission: Admission, pending: &mut Pending) -> Result<()> {
         for command in commands {
-            let mut decision = decide(&self.state, command);
+            let mut decision = decide_in(&self.state, command, admission);
             while let Decision::Due(event) = decision {
                 self.append(&event, pending)?;
                 pending.new_at.push(usize::MAX);
-                decision = decide(&self.state, command);
+                decision = decide_in(&self.state, command, admission);
             }
             match decision {
                 Decision::Retry { seq } => {
@@ -675,64 +767,8 @@ impl Writer {
         let record = Record::new(seq, self.head.hash, codec::encode_event(event)?);
         self.state.apply(event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
         pending.batch.put_cf(self.store.cf(CF_LOG)?, codec::seq_key(seq), record.encode());
-        let mut touch = |account: AccountId| {
-            pending.touched.insert(account);
-            pending.history.push(codec::history_key(account, seq));
-        };
-        match &event.body {
-            EventBody::AccountOpened { account, customer, .. } => {
-                touch(*account);
-                pending.batch.put_cf(self.store.cf(CF_CUSTOMERS)?, codec::customer_key(*customer, *account), []);
-            }
-            EventBody::AccountClosed { account } => touch(*account),
-            EventBody::Posted(posting) => {
-                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-                    touch(leg.account);
-                }
-                // A posting can move the personal day use of an account with protections.
-                if let Some(leg) = &posting.debit
-                    && self.state.protections(leg.account).is_some()
-                {
-                    pending.protections_touched.insert(leg.account);
-                }
-            }
-            EventBody::PolicyScheduled { .. } => pending.policies_changed = true,
-            EventBody::Rejected { .. } | EventBody::TimeAdvanced => {}
-            EventBody::AccountLocked { account, .. }
-            | EventBody::AccountUnlocked { account, .. }
-            | EventBody::PersonalLimitsSet { account, .. }
-            | EventBody::NightLockSet { account, .. } => {
-                touch(*account);
-                pending.protections_touched.insert(*account);
-            }
-            EventBody::RiskListed { counterparty, .. } | EventBody::RiskUnlisted { counterparty, .. } => {
-                pending.risk_changed.insert(counterparty.clone());
-            }
-            EventBody::ProtectionsScheduled { .. } => pending.protection_settings_changed = true,
-            EventBody::Reserved { reservation, .. } => {
-                touch(reservation.account);
-                pending.protections_touched.insert(reservation.account);
-                pending.pending_changed.insert(reservation.id);
-            }
-            EventBody::HoldConfirmed { id, .. } => {
-                if let Some(reservation) = self.state.reservation(*id) {
-                    touch(reservation.account);
-                }
-                pending.pending_changed.insert(*id);
-            }
-            EventBody::ReservationSettled { id, posting, .. } => {
-                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-                    touch(leg.account);
-                    pending.protections_touched.insert(leg.account);
-                }
-                pending.pending_changed.insert(*id);
-            }
-            EventBody::ReservationReleased { id, account, .. } => {
-                touch(*account);
-                pending.protections_touched.insert(*account);
-                pending.pending_changed.insert(*id);
-            }
-        }
+        pending.seq = seq;
+        crate::project::dirty(&self.state, event, pending);
         self.head = Head { seq, hash: record.hash };
         Ok(seq)
     }
@@ -740,6 +776,10 @@ impl Writer {
     /// Adds the history index, the read models (each touched account once) and the head to the
     /// batch, each in key order.
     fn finish(&self, pending: &mut Pending) -> Result<WriteBatch> {
+        let customers = self.store.cf(CF_CUSTOMERS)?;
+        for key in &pending.customers {
+            pending.batch.put_cf(customers, key, []);
+        }
         let history = self.store.cf(CF_HISTORY)?;
         pending.history.sort_unstable();
         for key in &pending.history {

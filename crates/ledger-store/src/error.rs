@@ -30,6 +30,14 @@ pub enum Error {
     /// A domain error from ledger-core.
     #[error(transparent)]
     Core(#[from] ledger_core::Error),
+    /// There is no ledger at the path, or something that is not one (another program's files,
+    /// a non-empty directory given to `create`). Nothing was created or changed.
+    #[error("{0}")]
+    NotALedger(String),
+    /// The ledger directory is damaged outside the log (a missing RocksDB `CURRENT`, a missing
+    /// or unreadable head witness). Nothing was opened for writing.
+    #[error("the ledger is damaged: {0}")]
+    Damaged(String),
     /// A bad argument to an API call.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -9,7 +9,7 @@
 //! use ledger_store::{Ledger, LedgerOptions};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let ledger = Ledger::open("/var/lib/bank/ledger", LedgerOptions::default())?;
+//! let ledger = Ledger::create("/var/lib/bank/ledger", LedgerOptions::default())?;
 //! let policy = Box::new(Policy::preset("pboc-2018")?);
 //! ledger.submit(ledger.command(CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }))?;
 //! let open = CommandBody::OpenAccount {
@@ -25,10 +25,13 @@
 pub mod codec;
 mod engine;
 mod error;
+mod layout;
+mod project;
 mod store;
 
 pub use engine::{
-    BucketReport, Clock, FakeClock, Ledger, LedgerOptions, Reader, Receipt, SystemClock, UsageReport, WriterStats,
+    BucketReport, Clock, DEFAULT_MAX_AHEAD_OF_CLOCK, FakeClock, Ledger, LedgerOptions, Reader, Receipt, SystemClock,
+    UsageReport, WriterStats,
 };
 pub use error::{Error, Result};
 pub use store::{Head, HistoryPage, Mismatch, ReplayReport, VerifyReport};

@@ -2,7 +2,7 @@
 //! snapshot plus the log tail, read models, verification, export and backup. The only module
 //! besides `error` that names rocksdb.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
@@ -11,11 +11,14 @@ use ledger_core::{
     Timestamp,
 };
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Direction, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions,
 };
 
 use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef};
 use crate::error::{Error, Result};
+use crate::layout::{self, Found, Witness};
+use crate::project::{Dirty, HistoryDigest};
 
 pub(crate) const CF_LOG: &str = "log";
 pub(crate) const CF_ACCOUNTS: &str = "accounts";
@@ -24,6 +27,8 @@ pub(crate) const CF_HISTORY: &str = "history";
 pub(crate) const CF_META: &str = "meta";
 const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
 
+/// History index entries per write while rebuilding.
+const REBUILD_BATCH_LEN: usize = 100_000;
 /// Below this many records a walk runs on one core.
 const PARALLEL_WALK_MIN: u64 = 1_000;
 /// Events per message from the replay reader to the applier.
@@ -98,19 +103,135 @@ pub struct HistoryPage {
 #[derive(Debug)]
 pub(crate) struct Store {
     db: DB,
+    /// The head witness, for a store opened for writing.
+    witness: Option<Witness>,
+}
+
+/// Attempts at a read-only open that meets a file the writer removed meanwhile.
+const READ_ONLY_OPEN_ATTEMPTS: u32 = 50;
+
+/// Options shared by every open: nothing is created, and the write-ahead log is recovered with
+/// `mode`.
+fn db_options(mode: DBRecoveryMode) -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(false);
+    options.create_missing_column_families(false);
+    options.set_wal_recovery_mode(mode);
+    options.set_paranoid_checks(true);
+    options
+}
+
+fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDescriptor> {
+    COLUMN_FAMILIES.iter().map(move |name| ColumnFamilyDescriptor::new(*name, tuning.cf_options()))
+}
+
+/// RocksDB settings a ledger may choose (everything else is RocksDB's default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tuning {
+    /// Memtable size per column family; `None`: RocksDB's default (64 MiB).
+    pub(crate) write_buffer_bytes: Option<usize>,
+}
+
+impl Tuning {
+    fn cf_options(self) -> Options {
+        let mut options = Options::default();
+        if let Some(bytes) = self.write_buffer_bytes {
+            options.set_write_buffer_size(bytes);
+        }
+        options
+    }
 }
 
 impl Store {
-    /// Opens read-only (no lock taken, nothing written): for auditors and queries, also on a
-    /// ledger another process is running.
-    pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
-        if !path.join("CURRENT").exists() {
-            return Err(Error::Io(format!("no ledger at {}", path.display())));
+    /// Creates a new ledger at `path` (absent or an empty directory).
+    pub(crate) fn create(path: &Path, tuning: Tuning) -> Result<Store> {
+        layout::create_new(path)?;
+        let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
+        let mut store = Store { db, witness: None };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(store.cf(CF_META)?, META_FORMAT, [codec::FORMAT_VERSION]);
+        store.write(batch, true)?;
+        store.witness = Some(Witness::open(path)?);
+        Ok(store)
+    }
+
+    /// Opens the existing ledger at `path` for writing. Refuses, before RocksDB touches anything,
+    /// a path that is not a ledger; refuses a ledger whose log lost acknowledged records.
+    ///
+    /// The write-ahead log is recovered with absolute consistency. When that fails, a read-only
+    /// point-in-time view decides: if its log still reaches the head witness, the damage is an
+    /// unacknowledged write cut short by a crash, and the ledger opens without it; otherwise
+    /// acknowledged records are gone and opening fails, naming them.
+    pub(crate) fn open(path: &Path, tuning: Tuning) -> Result<Store> {
+        let found = layout::check_existing(path)?;
+        if found == Found::Unmarked {
+            check_column_families(path)?;
         }
-        let db = DB::open_cf_for_read_only(&Options::default(), path, COLUMN_FAMILIES, false)?;
-        let store = Store { db };
-        match store.db.get_cf(store.cf(CF_META)?, META_FORMAT)? {
-            Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => Ok(store),
+        let witness = layout::read_witness(path, found)?;
+        let absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+        let db = match DB::open_cf_descriptors(&absolute, path, descriptors(tuning)) {
+            Ok(db) => db,
+            Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
+                let view = Store::open_view(path)?;
+                let head = view.head()?;
+                drop(view);
+                if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
+                    return Err(lost_records(head, witness, &err.into_string()));
+                }
+                DB::open_cf_descriptors(&db_options(DBRecoveryMode::PointInTime), path, descriptors(tuning))?
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let mut store = Store { db, witness: None };
+        store.check_witness(witness)?;
+        if found == Found::Unmarked {
+            let head = store.head()?;
+            layout::mark_existing(path, (head.seq, head.hash))?;
+        }
+        store.witness = Some(Witness::open(path)?);
+        Ok(store)
+    }
+
+    /// Opens read-only (no lock taken, nothing written): for auditors and queries, also on a
+    /// ledger another process is running. Checks the marker, the format and the head witness.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
+        let found = layout::check_existing(path)?;
+        if found == Found::Unmarked {
+            check_column_families(path)?;
+        }
+        let mut attempt = 0;
+        loop {
+            // The witness first: whatever it names was durable before the view below opens.
+            let witness = layout::read_witness(path, found)?;
+            match Store::open_view(path) {
+                Ok(store) => {
+                    store.check_witness(witness)?;
+                    return Ok(store);
+                }
+                // A running writer removed a write-ahead log file between RocksDB's listing and
+                // its read (a memtable flush): open again.
+                Err(Error::Io(text)) if attempt < READ_ONLY_OPEN_ATTEMPTS && vanished_file(&text) => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// A read-only, point-in-time view with no checks of ours.
+    fn open_view(path: &Path) -> Result<Store> {
+        let options = db_options(DBRecoveryMode::PointInTime);
+        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false)?;
+        Ok(Store { db, witness: None })
+    }
+
+    fn check_format(&self) -> Result<()> {
+        match self.db.get_cf(self.cf(CF_META)?, META_FORMAT)? {
+            Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => Ok(()),
             found => Err(Error::UnsupportedFormat {
                 found: found.and_then(|f| f.first().copied()).unwrap_or(0),
                 supported: codec::FORMAT_VERSION,
@@ -118,28 +239,40 @@ impl Store {
         }
     }
 
-    pub(crate) fn open(path: &Path) -> Result<Store> {
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        let descriptors = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, path, descriptors)?;
-        let store = Store { db };
-        match store.db.get_cf(store.cf(CF_META)?, META_FORMAT)? {
-            Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => {}
-            Some(found) => {
-                return Err(Error::UnsupportedFormat {
-                    found: found.first().copied().unwrap_or(0),
-                    supported: codec::FORMAT_VERSION,
-                });
-            }
-            None => {
-                let mut batch = WriteBatch::default();
-                batch.put_cf(store.cf(CF_META)?, META_FORMAT, [codec::FORMAT_VERSION]);
-                store.write(batch, true)?;
-            }
+    /// The log must still hold the acknowledged head the witness names (checked first: a log
+    /// that lost everything lost its format key too), in a format this build reads.
+    fn check_witness(&self, witness: Option<(u64, Hash)>) -> Result<()> {
+        let head = self.head()?;
+        if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
+            return Err(lost_records(head, witness, "the log ends early"));
         }
-        Ok(store)
+        self.check_format()?;
+        let Some((seq, hash)) = witness else { return Ok(()) };
+        if seq > 0 && self.record(seq)?.hash != hash {
+            return Err(Error::Corruption {
+                seq,
+                detail: format!(
+                    "record {seq} differs from the acknowledged head witness ({}): the log was rewritten",
+                    hex::encode(hash)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `head` in the witness (a writable store only).
+    pub(crate) fn record_witness(&self, head: Head) -> Result<()> {
+        match &self.witness {
+            Some(witness) => witness.record(head.seq, &head.hash),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn sync_witness(&self) -> Result<()> {
+        match &self.witness {
+            Some(witness) => witness.sync(),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
@@ -281,6 +414,7 @@ impl Store {
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport> {
         let from_seq = from_seq.max(1);
+        self.check_from(from_seq, None)?;
         let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
         let span = self.head()?.seq.saturating_sub(from_seq);
         let (head, events_checked) = if span < PARALLEL_WALK_MIN {
@@ -328,6 +462,21 @@ impl Store {
         Ok(VerifyReport { from_seq, events_checked, head })
     }
 
+    /// A range that starts past the head (or ends before it starts) is a usage error, not damage.
+    fn check_from(&self, from_seq: u64, to_seq: Option<u64>) -> Result<()> {
+        let head = self.head()?;
+        if from_seq > 1 && from_seq > head.seq {
+            return Err(Error::InvalidArgument(format!(
+                "--from {from_seq} is past the head (seq {}): nothing to read there",
+                head.seq
+            )));
+        }
+        if let Some(to_seq) = to_seq.filter(|to| *to < from_seq) {
+            return Err(Error::InvalidArgument(format!("--to {to_seq} is before --from {from_seq}")));
+        }
+        Ok(())
+    }
+
     /// Checks records `from_seq..=to_seq` (hash, link, decodability); returns the head reached
     /// and the number of records checked.
     fn verify_range(
@@ -349,9 +498,27 @@ impl Store {
         Ok((head, count))
     }
 
-    /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models.
-    /// Two stages on two cores: one thread reads, checks and decodes records, this one applies.
+    /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models
+    /// and indexes.
     pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
+        let mut history = HistoryCollector::default();
+        let (state, head, events) = self.replay_log(progress, &mut |state, seq, event| {
+            history.collect(state, seq, event);
+            Ok(())
+        })?;
+        let mut report = self.compare_read_models(&state, head, events)?;
+        self.compare_indexes(&state, &history.digests, &mut report.mismatches);
+        Ok((state, report))
+    }
+
+    /// Applies the log from genesis to a new state, checking every record; calls `on_event`
+    /// after each event is applied. Two stages on two cores: one thread reads, checks and
+    /// decodes records, this one applies.
+    fn replay_log(
+        &self,
+        progress: &mut dyn FnMut(u64),
+        on_event: &mut dyn FnMut(&State, u64, &Event) -> Result<()>,
+    ) -> Result<(State, Head, u64)> {
         let mut state = State::new();
         state.reserve_answers(usize::try_from(self.head()?.seq).unwrap_or(0));
         let mut events = 0;
@@ -379,6 +546,10 @@ impl Store {
                         applied = Err(Error::Corruption { seq, detail: err.to_string() });
                         break 'chunks;
                     }
+                    if let Err(err) = on_event(&state, seq, &event) {
+                        applied = Err(err);
+                        break 'chunks;
+                    }
                     events += 1;
                 }
                 progress(events);
@@ -389,6 +560,12 @@ impl Store {
         });
         applied?;
         let head = walked?;
+        self.check_reaches_head(head)?;
+        Ok((state, head, events))
+    }
+
+    /// The stored read models against `state`.
+    fn compare_read_models(&self, state: &State, head: Head, events: u64) -> Result<ReplayReport> {
         let mut mismatches = Vec::new();
         let mut stored: BTreeMap<u64, Account> = BTreeMap::new();
         for item in self.db.iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
@@ -426,8 +603,131 @@ impl Store {
                 found: format!("{} version(s)", stored_policies.len()),
             });
         }
-        self.compare_protections(&state, &mut mismatches)?;
-        Ok((state, ReplayReport { events, head, mismatches }))
+        self.compare_protections(state, &mut mismatches)?;
+        Ok(ReplayReport { events, head, mismatches })
+    }
+
+    /// The history and customer indexes against the replay: per account, the number of history
+    /// entries and a digest of their sequence numbers; the customer index as a set. Every index
+    /// block is read with RocksDB's checksums on, so damage shows here, not in a later query.
+    fn compare_indexes(&self, state: &State, expected: &HashMap<u64, HistoryDigest>, mismatches: &mut Vec<Mismatch>) {
+        let unreadable = |field: &str, err: String| Mismatch {
+            account: AccountId(0),
+            field: field.into(),
+            expected: "readable".into(),
+            found: format!("unreadable ({err}); run `ledger-cli rebuild-indexes`"),
+        };
+        let mut stored: HashMap<u64, HistoryDigest> = HashMap::new();
+        let history = self.scan_index(CF_HISTORY, &mut |account, seq| stored.entry(account).or_default().add(seq));
+        match history {
+            Err(err) => mismatches.push(unreadable("history index", err)),
+            Ok(()) => {
+                let mut accounts: Vec<u64> = expected.keys().chain(stored.keys()).copied().collect();
+                accounts.sort_unstable();
+                accounts.dedup();
+                for account in accounts {
+                    let (want, got) = (expected.get(&account).copied(), stored.get(&account).copied());
+                    if want != got {
+                        let entries = |d: Option<HistoryDigest>| d.map_or(0, |d| d.entries);
+                        mismatches.push(Mismatch {
+                            account: AccountId(account),
+                            field: "history index".into(),
+                            expected: format!("{} entries", entries(want)),
+                            found: format!("{} entries, differing", entries(got)),
+                        });
+                    }
+                }
+            }
+        }
+        let mut expected_customers: Vec<(u64, u64)> = state.accounts().map(|a| (a.customer.0, a.id.0)).collect();
+        expected_customers.sort_unstable();
+        let mut stored_customers = Vec::new();
+        match self.scan_index(CF_CUSTOMERS, &mut |customer, account| stored_customers.push((customer, account))) {
+            Err(err) => mismatches.push(unreadable("customer index", err)),
+            Ok(()) => {
+                if stored_customers != expected_customers {
+                    let first =
+                        expected_customers.iter().zip(&stored_customers).find(|(a, b)| a != b).map_or(0, |(a, _)| a.1);
+                    mismatches.push(Mismatch {
+                        account: AccountId(first),
+                        field: "customer index".into(),
+                        expected: format!("{} entries", expected_customers.len()),
+                        found: format!("{} entries, differing", stored_customers.len()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Every key of a two-part index, checksums verified.
+    fn scan_index(&self, cf: &str, each: &mut dyn FnMut(u64, u64)) -> std::result::Result<(), String> {
+        let mut options = ReadOptions::default();
+        options.set_verify_checksums(true);
+        let mut keys = self.db.raw_iterator_cf_opt(self.cf(cf).map_err(|err| err.to_string())?, options);
+        keys.seek_to_first();
+        while let Some(key) = keys.key() {
+            let (high, low) = codec::split_index_key(key).ok_or_else(|| "a key of the wrong length".to_owned())?;
+            each(high, low);
+            keys.next();
+        }
+        keys.status().map_err(rocksdb::Error::into_string)
+    }
+
+    /// Drops and rebuilds every read model and index from the log (see
+    /// `Ledger::rebuild_read_models`), then replays again to prove them equal.
+    pub(crate) fn rebuild_read_models(mut self, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
+        // Dropping a column family discards its files, damaged blocks included.
+        for name in [CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS] {
+            self.db.drop_cf(name)?;
+            self.db.create_cf(name, &Tuning::default().cf_options())?;
+        }
+        let meta = self.cf(CF_META)?;
+        let mut batch = WriteBatch::default();
+        for key in [META_POLICIES, META_PROTECTION_SETTINGS, META_SNAPSHOT] {
+            batch.delete_cf(meta, key);
+        }
+        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX] {
+            batch.delete_range_cf(meta, prefix, prefix_end(prefix).as_slice());
+        }
+        self.write(batch, true)?;
+        let mut history = HistoryCollector::default();
+        let mut staged = WriteBatch::default();
+        let (state, head, _) = self.replay_log(progress, &mut |state, seq, event| {
+            history.this_event.clear();
+            crate::project::dirty(state, event, &mut history);
+            history.this_event.sort_unstable();
+            history.this_event.dedup();
+            for account in &history.this_event {
+                staged.put_cf(self.cf(CF_HISTORY)?, codec::history_key(*account, seq), []);
+            }
+            if staged.len() >= REBUILD_BATCH_LEN {
+                self.write(std::mem::take(&mut staged), false)?;
+            }
+            Ok(())
+        })?;
+        self.write(staged, false)?;
+        let mut batch = WriteBatch::default();
+        for account in state.accounts() {
+            batch.put_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account.id), codec::encode_account(account)?);
+            batch.put_cf(self.cf(CF_CUSTOMERS)?, codec::customer_key(account.customer, account.id), []);
+        }
+        batch.put_cf(meta, META_POLICIES, codec::encode_policies(state.policy_versions())?);
+        batch.put_cf(meta, META_PROTECTION_SETTINGS, codec::encode_protection_settings(state.protection_versions())?);
+        for (id, protections) in state.all_protections() {
+            batch.put_cf(meta, codec::protections_key(id), codec::encode_protections(protections)?);
+        }
+        for reservation in state.reservations() {
+            batch.put_cf(meta, codec::pending_key(reservation.id), codec::encode_reservation(reservation)?);
+        }
+        for (counterparty, seq) in state.risk_list() {
+            batch.put_cf(meta, codec::risk_key(counterparty), seq.to_be_bytes());
+        }
+        self.write(batch, true)?;
+        if head.seq > 0 {
+            self.write_snapshot(&state, head)?;
+        }
+        self.flush()?;
+        self.replay(&mut |_| {}).map(|(_, report)| report)
     }
 
     /// The protection read models against the replayed state (each compared as a whole).
@@ -611,6 +911,7 @@ impl Store {
     /// as it goes. Returns the number of records written.
     pub(crate) fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn Write) -> Result<u64> {
         let from_seq = from_seq.max(1);
+        self.check_from(from_seq, to_seq)?;
         let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
         let mut written = 0;
         let io = |err: std::io::Error| Error::Io(format!("writing the export: {err}"));
@@ -633,10 +934,20 @@ impl Store {
     }
 
     /// A consistent copy of the whole database in `dir` (which must not exist).
+    /// The copy is a complete ledger: marker, and a head witness at a head it certainly holds.
     pub(crate) fn backup(&self, dir: &Path) -> Result<()> {
+        if dir.exists() {
+            return Err(Error::InvalidArgument(format!(
+                "{} already exists; a backup goes into a new directory",
+                dir.display()
+            )));
+        }
+        // Read before the checkpoint: the copy holds at least this head.
+        let head = self.head()?;
         let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
         checkpoint.create_checkpoint(dir)?;
-        Ok(())
+        layout::restrict_dir(dir)?;
+        layout::mark_existing(dir, (head.seq, head.hash))
     }
 }
 
@@ -644,6 +955,87 @@ impl From<rocksdb::Error> for Error {
     fn from(err: rocksdb::Error) -> Error {
         Error::Io(err.into_string())
     }
+}
+
+/// The history index entries a replay expects, as per-account digests.
+#[derive(Default)]
+struct HistoryCollector {
+    this_event: Vec<AccountId>,
+    digests: HashMap<u64, HistoryDigest>,
+}
+
+impl HistoryCollector {
+    fn collect(&mut self, state: &State, seq: u64, event: &Event) {
+        self.this_event.clear();
+        crate::project::dirty(state, event, self);
+        // An event touching an account twice has one index entry for it.
+        self.this_event.sort_unstable();
+        self.this_event.dedup();
+        for account in &self.this_event {
+            self.digests.entry(account.0).or_default().add(seq);
+        }
+    }
+}
+
+impl Dirty for HistoryCollector {
+    fn account(&mut self, account: AccountId) {
+        self.this_event.push(account);
+    }
+    fn customer(&mut self, _: CustomerId, _: AccountId) {}
+    fn protections(&mut self, _: AccountId) {}
+    fn pending(&mut self, _: ledger_core::CommandId) {}
+    fn risk(&mut self, _: &str) {}
+    fn policies(&mut self) {}
+    fn protection_settings(&mut self) {}
+}
+
+/// The first key after every key that starts with `prefix` (whose last byte is below 0xff).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+/// Acknowledged records after `head` up to the witness are gone.
+fn lost_records(head: Head, witness: (u64, Hash), cause: &str) -> Error {
+    Error::Corruption {
+        seq: head.seq + 1,
+        detail: format!(
+            "records {}..={} were acknowledged (head witness {}:{}) but the log ends at {}: the write-ahead \
+             log was damaged, truncated or deleted ({cause}). Do not write to this ledger: restore the last \
+             backup and re-import the commands since (docs/RELIABILITY.md)",
+            head.seq + 1,
+            witness.0,
+            witness.0,
+            hex::encode(witness.1),
+            head.seq
+        ),
+    }
+}
+
+/// A RocksDB error about a file that vanished under a read-only open.
+fn vanished_file(text: &str) -> bool {
+    text.contains("No such file or directory")
+}
+
+/// A directory without our marker is opened only if RocksDB lists exactly our column families
+/// (a ledger written before the marker); another program's database is left untouched.
+fn check_column_families(path: &Path) -> Result<()> {
+    let mut found = DB::list_cf(&Options::default(), path)
+        .map_err(|err| Error::NotALedger(format!("no ledger at {}: {}", path.display(), err.into_string())))?;
+    found.retain(|name| name != "default");
+    found.sort_unstable();
+    let mut ours: Vec<&str> = COLUMN_FAMILIES.to_vec();
+    ours.sort_unstable();
+    if found != ours {
+        return Err(Error::NotALedger(format!(
+            "{} is a RocksDB database but not a tiered-ledger (column families {found:?}); nothing was changed",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// RocksDB's own checksums failing while reading record `seq` is corruption at that sequence.

@@ -13,7 +13,7 @@ fn submitters_and_readers_see_a_consistent_ordered_ledger() {
     let at: Timestamp = "2026-03-02T09:00:00+08:00".parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let options = LedgerOptions { clock: Arc::new(FakeClock::new(at)), batch_len_max: 64, ..LedgerOptions::default() };
-    let ledger = Ledger::open(dir.path(), options).unwrap();
+    let ledger = Ledger::create(dir.path(), options).unwrap();
     let cmd = move |id: u128, body| Command { id: CommandId(Uuid::from_u128(id)), at, body };
     let policy = Box::new(Policy::preset("default").unwrap());
     ledger.submit(cmd(1, CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })).unwrap();

@@ -106,7 +106,14 @@ fn sigkill_during_load_loses_nothing_acknowledged() {
         child(&dir);
     }
     let kills: u32 = std::env::var("LEDGER_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let mut dir = tempfile::tempdir().unwrap();
+    // The parent creates each ledger: children only ever open one (a kill during creation is
+    // init's business, not this test's).
+    let fresh = || {
+        let dir = tempfile::tempdir().unwrap();
+        Ledger::create(dir.path(), LedgerOptions::default()).unwrap().close().unwrap();
+        dir
+    };
+    let mut dir = fresh();
     let mut acknowledged: HashMap<Uuid, u64> = HashMap::new();
     let mut acknowledged_total = 0usize;
     let mut events_checked = 0u64;
@@ -117,7 +124,7 @@ fn sigkill_during_load_loses_nothing_acknowledged() {
         if round % 25 == 0 && round > 0 {
             acknowledged_total += acknowledged.len();
             acknowledged.clear();
-            dir = tempfile::tempdir().unwrap();
+            dir = fresh();
         }
         let mut process = Process::new(std::env::current_exe().unwrap())
             .args(["sigkill_during_load_loses_nothing_acknowledged", "--exact", "--nocapture", "--test-threads=1"])

@@ -97,7 +97,7 @@ fn check_reopens(path: &Path, acknowledged: &[Command], refused: &[Command]) {
 fn a_full_disk_refuses_the_batch_and_loses_nothing_acknowledged() {
     let fs = Tmpfs::mount("6m");
     let path = fs.point.join("ledger");
-    let ledger = Ledger::open(&path, options()).unwrap();
+    let ledger = Ledger::create(&path, options()).unwrap();
     genesis(&ledger);
     let mut acknowledged = Vec::new();
     let mut refused = Vec::new();
@@ -140,7 +140,7 @@ fn a_full_disk_refuses_the_batch_and_loses_nothing_acknowledged() {
 fn a_read_only_filesystem_is_refused_clearly_and_still_verifies() {
     let fs = Tmpfs::mount("64m");
     let path = fs.point.join("ledger");
-    let ledger = Ledger::open(&path, options()).unwrap();
+    let ledger = Ledger::create(&path, options()).unwrap();
     genesis(&ledger);
     let acknowledged = batch(1);
     ledger.submit_batch(acknowledged.clone()).unwrap();
@@ -166,7 +166,7 @@ const READ_ONLY_CHILD: &str = "LEDGER_READ_ONLY_CHILD";
 /// batch as `ACK` (acknowledged) or `REFUSED` (an error came back), one id per line.
 fn read_only_child(dir: &str) -> ! {
     use std::io::Write;
-    let ledger = Ledger::open(dir, options()).unwrap();
+    let ledger = Ledger::create(dir, options()).unwrap();
     genesis(&ledger);
     let mut refusals = 0;
     for n in 0..100_000u128 {

@@ -26,8 +26,10 @@ fn cmd(id: u128, time: &str, body: CommandBody) -> Command {
     Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body }
 }
 
+/// These tests date their commands by hand across the day, ahead of the fake clock: the
+/// admission bound on future times is tested in tests/operator_safety.rs.
 fn options(clock: &Arc<FakeClock>) -> LedgerOptions {
-    LedgerOptions { clock: clock.clone(), ..LedgerOptions::default() }
+    LedgerOptions { clock: clock.clone(), max_ahead_of_clock: None, ..LedgerOptions::default() }
 }
 
 fn open(account: u64, class: AccountClass, bound: Option<u64>) -> CommandBody {
@@ -67,7 +69,7 @@ fn protections_are_durable_replayable_and_chained() {
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
     let t = "2026-03-02 10:00:00";
     let (hold, next_day, normal) = (501, 502, 503);
-    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
     let setup = vec![
         Command {
             id: CommandId(Uuid::from_u128(1)),

@@ -1,0 +1,99 @@
+//! What the CLI writes for people: lines escaped so client text cannot drive the terminal, and
+//! report files created privately without following links or replacing files by accident.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+/// The mode of every file the CLI creates (exports, results).
+pub const FILE_MODE: u32 = 0o600;
+
+/// Prints one human-readable line, escaped with [`safe`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::out::safe(&format!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// `text` with every character that could move the cursor, clear the screen, ring the bell,
+/// reorder text or hide characters written as an escape (`\n`, `\u{1b}`, `\u{202e}`, ...); a
+/// backslash is doubled so an escape cannot be forged. Everything else, Chinese included, stays.
+pub fn safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || is_format_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Invisible formatting characters: bidirectional controls (RLO and friends), zero-width
+/// characters, the soft hyphen and the byte-order mark.
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+}
+
+/// Creates `path` for a report: mode 0600, never through a symbolic link, and never over an
+/// existing file unless `force` (which replaces a regular file, never a link).
+pub fn create_private(path: &Path, force: bool) -> anyhow::Result<File> {
+    match fs::symlink_metadata(path) {
+        Ok(found) if found.file_type().is_symlink() => {
+            bail!("{} is a symbolic link; refusing to write through it", path.display())
+        }
+        Ok(found) if !found.is_file() => bail!("{} exists and is not a regular file", path.display()),
+        Ok(_) if !force => bail!("{} already exists; pass --force to replace it", path.display()),
+        Ok(_) => fs::remove_file(path).with_context(|| format!("replacing {}", path.display()))?,
+        Err(err) if err.kind() == ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("checking {}", path.display())),
+    }
+    // create_new: O_EXCL, so a link planted meanwhile is not followed either.
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// True when both paths name the same file (links included).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe;
+
+    #[test]
+    fn escapes_what_could_drive_a_terminal_and_keeps_the_rest() {
+        let cases = [
+            ("Beijing Metro", "Beijing Metro"),
+            ("北京地铁 便利店", "北京地铁 便利店"),
+            ("Metro\nFORGED seq 99", "Metro\\nFORGED seq 99"),
+            ("a\u{1b}[2Jb", "a\\u{1b}[2Jb"),
+            ("bell\u{7}", "bell\\u{7}"),
+            ("nul\0", "nul\\u{0}"),
+            ("\u{202e}evil", "\\u{202e}evil"),
+            ("zero\u{200b}width", "zero\\u{200b}width"),
+            ("c1\u{9b}", "c1\\u{9b}"),
+            ("back\\slash", "back\\\\slash"),
+            ("tab\there\r", "tab\\there\\r"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(safe(text), shown, "{text:?}");
+        }
+    }
+}
