@@ -3,45 +3,14 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use expect_test::expect;
 use serde_json::Value;
 
-const NOW: &str = "2026-03-02T12:00:00+08:00";
+mod common;
 
-/// Runs `ledger-cli --db DB --now NOW ARGS`; returns (exit code, stdout, stderr).
-fn cli(db: &Path, args: &[&str]) -> (i32, String, String) {
-    cli_at(db, NOW, args)
-}
-
-/// When a back office submits a dated command: at its business time (the ledger refuses times
-/// ahead of its clock), or at `NOW` when it has none.
-fn submitted_at(line: &str) -> &str {
-    let start = line.find(r#""at":""#).map(|i| i + 6);
-    start.and_then(|i| line[i..].find('"').map(|end| &line[i..i + end])).unwrap_or(NOW)
-}
-
-/// Runs `ledger-cli --db DB --now TIME ARGS`.
-fn cli_at(db: &Path, now: &str, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_ledger-cli"))
-        .arg("--db")
-        .arg(db)
-        .args(["--now", now])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
-}
+use common::{NOW, cli, cli_at, json, submitted_at};
 
 fn id(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012}")

@@ -130,3 +130,24 @@ fn a_rejected_command_round_trips_and_trailing_bytes_are_corruption() {
     assert_eq!(codec::decode_event(1, &bytes).unwrap(), event);
     assert!(codec::decode_event(1, &[bytes.as_slice(), &[0]].concat()).is_err(), "trailing bytes are corruption");
 }
+
+#[test]
+fn format_md_marker_and_witness_vectors_match_the_code() {
+    let doc = include_str!("../../../docs/FORMAT.md");
+    assert_eq!(codec::MARKER_TEXT, b"tiered-ledger\nformat 1\n");
+    assert!(doc.contains("exactly `tiered-ledger\\nformat 1\\n` (23 bytes)"));
+    assert_eq!(codec::MARKER_TEXT.len(), 23);
+    let empty = hex::encode(codec::encode_witness(0, &GENESIS_PREV));
+    assert_eq!(empty, format!("{}{}54e3c1759eb328cb", "00".repeat(8), "00".repeat(32)));
+    assert!(doc.contains("`54e3c1759eb328cb`"));
+    let mut prev = GENESIS_PREV;
+    for (index, event) in vector_events().iter().enumerate() {
+        prev = Record::new(index as u64 + 1, prev, codec::encode_event(event).unwrap()).hash;
+    }
+    let head = hex::encode(codec::encode_witness(4, &prev));
+    assert!(doc.contains(&format!("`{head}`")), "docs/FORMAT.md lacks the witness vector {head}");
+    assert_eq!(codec::decode_witness(&codec::encode_witness(4, &prev)), Some((4, prev)));
+    let mut torn = codec::encode_witness(4, &prev);
+    torn[10] ^= 1;
+    assert_eq!(codec::decode_witness(&torn), None, "a damaged witness does not decode");
+}

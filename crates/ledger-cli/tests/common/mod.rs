@@ -1,0 +1,44 @@
+//! Helpers shared by the end-to-end tests: run the built binary, read its JSON.
+
+#![allow(dead_code, reason = "each test file uses its own subset")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+pub const NOW: &str = "2026-03-02T12:00:00+08:00";
+
+/// Runs `ledger-cli --db DB --now NOW ARGS`; returns (exit code, stdout, stderr).
+pub fn cli(db: &Path, args: &[&str]) -> (i32, String, String) {
+    cli_at(db, NOW, args)
+}
+
+/// When a back office submits a dated command: at its business time (the ledger refuses times
+/// ahead of its clock), or at `NOW` when it has none.
+pub fn submitted_at(line: &str) -> &str {
+    let start = line.find(r#""at":""#).map(|i| i + 6);
+    start.and_then(|i| line[i..].find('"').map(|end| &line[i..i + end])).unwrap_or(NOW)
+}
+
+/// Runs `ledger-cli --db DB --now TIME ARGS`.
+pub fn cli_at(db: &Path, now: &str, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger-cli"))
+        .arg("--db")
+        .arg(db)
+        .args(["--now", now])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn json(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+}

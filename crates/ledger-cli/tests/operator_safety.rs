@@ -1,0 +1,324 @@
+//! Operator safety end to end (issue 11): the built `ledger-cli` against typos, damage, hostile
+//! text and careless file arguments. Each case names the probe it answers in docs/RELIABILITY.md.
+
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+mod common;
+
+use common::{cli, cli_at, json};
+
+const DEPOSIT: &str = r#"{"type":"cash_deposit","id":"00000000-0000-4000-8000-000000000002","at":"2026-03-02T09:00:00+08:00","account":70,"amount":"100"}"#;
+const OPEN: &str = r#"{"type":"open_account","id":"00000000-0000-4000-8000-000000000001","at":"2026-03-02T09:00:00+08:00","account":70,"customer":7,"class":"I","verified_in_person":true}"#;
+
+fn ledger(dir: &Path) -> PathBuf {
+    let db = dir.join("ledger");
+    assert_eq!(cli(&db, &["init"]).0, 0);
+    assert_eq!(cli(&db, &["submit", OPEN]).0, 0);
+    assert_eq!(cli(&db, &["submit", DEPOSIT]).0, 0);
+    db
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+#[test]
+fn writers_never_create_a_ledger_where_db_points() {
+    // Probe 3: `--db /tmp/typo.db tick` created a ledger; submit/import recorded NO_POLICY_IN_FORCE.
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.db");
+    let file = dir.path().join("day.jsonl");
+    std::fs::write(&file, format!("{DEPOSIT}\n")).unwrap();
+    let backup = dir.path().join("copy");
+    let runs: [&[&str]; 9] = [
+        &["tick"],
+        &["submit", DEPOSIT],
+        &["import", file.to_str().unwrap()],
+        &["backup", backup.to_str().unwrap()],
+        &["verify"],
+        &["replay"],
+        &["rebuild-indexes"],
+        &["balance", "70"],
+        &["export", "-"],
+    ];
+    for args in runs {
+        let (code, out, err) = cli(&typo, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("no ledger at"), "{args:?}: {err}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+        assert!(!backup.exists(), "{args:?} created a backup");
+    }
+    // An empty directory is not a ledger either, and stays empty.
+    std::fs::create_dir(&typo).unwrap();
+    assert_eq!(cli(&typo, &["tick"]).0, 2);
+    assert!(listing(&typo).is_empty(), "{:?}", listing(&typo));
+}
+
+#[test]
+fn init_needs_an_empty_directory_and_leaves_other_files_alone() {
+    // Probe 4: init in a non-empty directory renamed the user's LOG and added RocksDB files.
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("LOG"), "mine").unwrap();
+    let (code, _, err) = cli(&mine, &["init"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(listing(&mine), ["LOG"]);
+    assert_eq!(std::fs::read_to_string(mine.join("LOG")).unwrap(), "mine");
+    // A second init of a ledger is refused too (probe from the first release).
+    let db = ledger(dir.path());
+    let (code, _, err) = cli(&db, &["init"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already holds a ledger"), "{err}");
+}
+
+#[test]
+fn a_damaged_write_ahead_log_is_refused_with_what_to_do() {
+    // Probes 1 and 2: a damaged WAL, or CURRENT and the WAL lost; the operator is told what to do.
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    // The last writes live in the write-ahead log until a flush; a closed ledger flushed them,
+    // so delete the tables' source instead: the CURRENT file.
+    let lost = dir.path().join("lost");
+    std::fs::create_dir(&lost).unwrap();
+    for entry in std::fs::read_dir(&db).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), lost.join(entry.file_name())).unwrap();
+    }
+    std::fs::remove_file(lost.join("CURRENT")).unwrap();
+    let before = listing(&lost);
+    for args in [&["submit", DEPOSIT][..], &["verify"], &["tick"]] {
+        let (code, out, err) = cli(&lost, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("damaged") && err.contains("backup"), "{args:?}: {err}");
+    }
+    assert_eq!(listing(&lost), before, "a refused open changed the directory");
+}
+
+#[test]
+fn a_far_future_business_time_is_refused_and_the_ledger_keeps_working() {
+    // Probe 7: one command dated 2100 froze the ledger (every later command TIME_BEFORE_HEAD).
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let typo = DEPOSIT.replace("000000000002", "000000000003").replace("2026-03-02T09:00:00", "2100-01-01T00:00:00");
+    let (code, out, _) = cli(&db, &["submit", &typo]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("TIME_AHEAD_OF_CLOCK"), "{out}");
+    let next = DEPOSIT.replace("000000000002", "000000000004").replace("09:00:00", "11:59:00");
+    let (code, out, _) = cli(&db, &["submit", &next]);
+    assert_eq!(code, 0, "the ledger still takes commands at the clock's time: {out}");
+    // The bound is a setting.
+    let later = DEPOSIT.replace("000000000002", "000000000005").replace("09:00:00", "18:00:00");
+    assert_eq!(cli(&db, &["--max-ahead-seconds", "86400", "submit", &later]).0, 0);
+}
+
+#[test]
+fn import_refuses_its_own_input_as_results_and_reads_bad_bytes_as_a_malformed_line() {
+    // Probes 8 and 9.
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let file = dir.path().join("day.jsonl");
+    let second = DEPOSIT.replace("000000000002", "000000000010");
+    let third = DEPOSIT.replace("000000000002", "000000000011");
+    let mut bytes = format!("{second}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"type\":\"cash_deposit\",\"id\":\"\xff\xfe\"}\n");
+    bytes.extend_from_slice(format!("{third}\n\n   \n").as_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let hard = dir.path().join("hard.jsonl");
+    std::fs::hard_link(&file, &hard).unwrap();
+    for results in [&file, &link, &hard] {
+        let (code, _, err) =
+            cli(&db, &["import", file.to_str().unwrap(), "--results", results.to_str().unwrap(), "--force"]);
+        assert_eq!(code, 2, "{}: {err}", results.display());
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "the input was changed");
+    }
+    let results = dir.path().join("results.jsonl");
+    let (code, out, err) =
+        cli(&db, &["--json", "import", file.to_str().unwrap(), "--results", results.to_str().unwrap()]);
+    assert_eq!(code, 1, "one malformed line: {out}{err}");
+    let summary = json(&out);
+    assert_eq!((summary["accepted"].as_u64(), summary["malformed"].as_u64()), (Some(2), Some(1)), "{summary}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&results).unwrap().lines().map(json).collect();
+    assert_eq!(lines.len(), 3, "blank lines get no result");
+    assert_eq!((lines[1]["line"].as_u64(), lines[1]["status"].as_str()), (Some(2), Some("malformed")));
+    assert!(lines[1]["error"].as_str().unwrap().contains("UTF-8"), "{}", lines[1]);
+    assert_eq!((lines[2]["line"].as_u64(), lines[2]["status"].as_str()), (Some(3), Some("accepted")));
+    // The results file exists now: refused without --force, replaced with it.
+    assert_eq!(cli(&db, &["import", file.to_str().unwrap(), "--results", results.to_str().unwrap()]).0, 2);
+    assert_eq!(cli(&db, &["import", file.to_str().unwrap(), "--results", results.to_str().unwrap(), "--force"]).0, 1);
+}
+
+#[test]
+fn range_arguments_past_the_head_are_usage_errors() {
+    // Probe 11.
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    for args in [&["verify", "--from", "4"][..], &["verify", "--from", "999"], &["export", "-", "--from", "99"]] {
+        let (code, out, err) = cli(&db, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("past the head") && !out.contains("corruption"), "{args:?}: {out}{err}");
+    }
+    assert_eq!(cli(&db, &["verify", "--from", "3"]).0, 0);
+}
+
+#[test]
+fn files_are_private_and_outputs_never_follow_links_or_clobber() {
+    // Probe 12: under umask 022 the ledger was 0755/0644; export followed symlinks and replaced files.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    let run = |args: &[&str]| {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg("umask 022; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_ledger-cli"))
+            .arg("--db")
+            .arg(&db)
+            .args(["--now", common::NOW])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    assert_eq!(run(&["init"]).0, 0);
+    assert_eq!(run(&["submit", OPEN]).0, 0);
+    let export = dir.path().join("export.jsonl");
+    assert_eq!(run(&["export", export.to_str().unwrap()]).0, 0);
+    let backup = dir.path().join("backup");
+    assert_eq!(run(&["backup", backup.to_str().unwrap()]).0, 0);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for root in [&db, &backup] {
+        assert_eq!(mode(root), 0o700, "{}", root.display());
+        for entry in std::fs::read_dir(root).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+    assert_eq!(mode(&export), 0o600);
+    // An existing file: refused, then replaced with --force.
+    let (code, err) = run(&["export", export.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(run(&["export", export.to_str().unwrap(), "--force"]).0, 0);
+    // A symbolic link (say to a file the attacker wants overwritten): never followed.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let trap = dir.path().join("trap.jsonl");
+    std::os::unix::fs::symlink(&victim, &trap).unwrap();
+    for force in [false, true] {
+        let mut args = vec!["export", trap.to_str().unwrap()];
+        if force {
+            args.push("--force");
+        }
+        let (code, err) = run(&args);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn client_text_cannot_drive_the_terminal() {
+    // Probe 13: a merchant "Metro\nFORGED seq 99 ..." forged a whole history line.
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let nasty = "Metro\nFORGED seq 99 cash_deposit 70 +1000000.00\u{1b}[2J\u{7}\u{202e}txe";
+    let payment = serde_json::json!({
+        "type": "payment", "id": "00000000-0000-4000-8000-000000000020", "at": "2026-03-02T10:00:00+08:00",
+        "from": 70, "merchant": nasty, "amount": "1",
+    })
+    .to_string();
+    assert_eq!(cli(&db, &["submit", &payment]).0, 0);
+    let (code, out, _) = cli(&db, &["history", "70"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "one line per event:\n{out}");
+    assert!(!out.lines().any(|line| line.starts_with("FORGED")), "{out}");
+    assert!(out.contains("Metro\\nFORGED") && out.contains("\\u{1b}[2J") && out.contains("\\u{202e}"), "{out}");
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{out:?}");
+    // JSON output keeps the exact text (escaped by JSON itself).
+    let (_, out, _) = cli(&db, &["--json", "history", "70"]);
+    assert!(out.contains(&serde_json::to_string(nasty).unwrap()[1..20]), "{out}");
+    // A risk-list entry and a refused listing are shown escaped too.
+    let (_, out, _) = cli(&db, &["risk-check", "A\u{1b}]0;pwned\u{7}"]);
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+}
+
+#[test]
+fn amounts_and_times_are_as_strict_as_the_docs_say() {
+    // Probe 14: "1.230", " 5", "5.", ".5", +25:00 and 23:59:60 were accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let refused = [
+        (r#""amount":"1.230""#, r#""at":"2026-03-02T09:00:00+08:00""#),
+        (r#""amount":" 5""#, r#""at":"2026-03-02T09:00:00+08:00""#),
+        (r#""amount":"5.""#, r#""at":"2026-03-02T09:00:00+08:00""#),
+        (r#""amount":".5""#, r#""at":"2026-03-02T09:00:00+08:00""#),
+        (r#""amount":"5""#, r#""at":"2026-03-02T09:00:00+25:00""#),
+        (r#""amount":"5""#, r#""at":"2026-03-02T23:59:60+08:00""#),
+    ];
+    for (n, (amount, at)) in refused.iter().enumerate() {
+        let line = format!(
+            r#"{{"type":"cash_deposit","id":"00000000-0000-4000-8000-0000000003{n:02}",{at},"account":70,{amount}}}"#
+        );
+        let (code, out, _) = cli_at(&db, "2026-03-03T12:00:00+08:00", &["submit", &line]);
+        assert_eq!(code, 1, "{line}: {out}");
+        assert!(out.starts_with("malformed"), "{line}: {out}");
+    }
+    let (code, out, _) = cli(&db, &["balance", "70"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("100.00"), "nothing was posted: {out}");
+}
+
+#[test]
+fn rebuild_indexes_repairs_what_replay_reports() {
+    // Probe 6 (the table-level damage is tested in ledger-store's tests/operator_safety.rs).
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let (code, out, _) = cli(&db, &["rebuild-indexes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replay: no mismatch"), "{out}");
+    assert_eq!(cli(&db, &["replay"]).0, 0);
+    assert_eq!(cli(&db, &["history", "70"]).1.lines().count(), 2);
+}
+
+#[test]
+fn the_demo_ledger_exports_and_the_auditors_verifier_decodes_every_event() {
+    // Probe 5 on a realistic ledger: every event kind the demo produces decodes in Python and
+    // agrees with its readable form.
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("demo");
+    let (code, out, err) = cli(
+        &dir.path().join("unused"),
+        &["demo", "--customers", "60", "--days", "3", "--keep", keep.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let export = dir.path().join("demo.jsonl");
+    assert_eq!(cli(&keep, &["export", export.to_str().unwrap()]).0, 0);
+    let head = cli(&keep, &["head"]).1;
+    let verifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_export.py");
+    let output =
+        Command::new("python3").arg(&verifier).arg(&export).args(["--expect-head", head.trim()]).output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    let kinds: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(|line| {
+            let body = &json(line)["event"]["body"];
+            body.as_object().map_or_else(|| body.as_str().unwrap().to_owned(), |o| o.keys().next().unwrap().clone())
+        })
+        .collect();
+    assert!(kinds.len() >= 8, "the demo should cover many event kinds: {kinds:?}");
+}
