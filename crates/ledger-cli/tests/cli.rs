@@ -1,6 +1,6 @@
 //! End to end: the built `ledger-cli` binary on temporary directories.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{NOW, cli, cli_at, json, submitted_at};
+use common::{cli, cli_at, json, submitted_at};
 
 fn id(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012}")

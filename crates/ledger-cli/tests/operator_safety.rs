@@ -1,7 +1,7 @@
 //! Operator safety end to end (issue 11): the built `ledger-cli` against typos, damage, hostile
 //! text and careless file arguments. Each case names the probe it answers in docs/RELIABILITY.md.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
