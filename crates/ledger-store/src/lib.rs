@@ -22,16 +22,19 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 pub mod codec;
-mod engine;
 mod error;
 mod layout;
+mod ledger;
 mod project;
+mod reader;
 mod store;
+mod writer;
 
-pub use engine::{
-    BucketReport, Clock, DEFAULT_MAX_AHEAD_OF_CLOCK, FakeClock, Ledger, LedgerOptions, Reader, Receipt, SystemClock,
-    UsageReport, WriterStats,
-};
+pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, Result};
+pub use ledger::{DEFAULT_MAX_AHEAD_OF_CLOCK, Ledger, LedgerOptions, Receipt};
+pub use reader::{BucketReport, Reader, UsageReport};
 pub use store::{Head, HistoryPage, Mismatch, ReplayReport, VerifyReport};
+pub use writer::WriterStats;

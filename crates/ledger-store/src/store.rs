@@ -107,6 +107,35 @@ pub(crate) struct Store {
     witness: Option<Witness>,
 }
 
+/// The tables of the log and its derived keys, as the writer names them (RocksDB: column families).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Table {
+    Log = 0,
+    Accounts = 1,
+    Customers = 2,
+    History = 3,
+    Meta = 4,
+}
+
+/// Writes staged for one atomic commit: the writer's side of the storage seam. The writer stages
+/// puts and deletes by [`Table`] and hands the result to [`Store::commit`]; it never names the
+/// storage engine, so a second backend supplies its own `Staged` and `commit`. RocksDB: one
+/// `WriteBatch`, column family handles resolved once.
+pub(crate) struct Staged<'a> {
+    batch: WriteBatch,
+    tables: [&'a ColumnFamily; 5],
+}
+
+impl Staged<'_> {
+    pub(crate) fn put(&mut self, table: Table, key: &[u8], value: &[u8]) {
+        self.batch.put_cf(self.tables[table as usize], key, value);
+    }
+
+    pub(crate) fn delete(&mut self, table: Table, key: &[u8]) {
+        self.batch.delete_cf(self.tables[table as usize], key);
+    }
+}
+
 /// Attempts at a read-only open that meets a file the writer removed meanwhile.
 const READ_ONLY_OPEN_ATTEMPTS: u32 = 50;
 
@@ -258,6 +287,18 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// An empty set of staged writes.
+    pub(crate) fn staged(&self) -> Result<Staged<'_>> {
+        let tables =
+            [self.cf(CF_LOG)?, self.cf(CF_ACCOUNTS)?, self.cf(CF_CUSTOMERS)?, self.cf(CF_HISTORY)?, self.cf(CF_META)?];
+        Ok(Staged { batch: WriteBatch::default(), tables })
+    }
+
+    /// Commits `staged` atomically; with `sync`, only after it is on disk.
+    pub(crate) fn commit(&self, staged: Staged<'_>, sync: bool) -> Result<()> {
+        self.write(staged.batch, sync)
     }
 
     /// Records `head` in the witness (a writable store only).

@@ -1,0 +1,235 @@
+//! The embedding API: [`Ledger`], a thread-safe handle on an open ledger, its options and the
+//! [`Receipt`] every command gets.
+//!
+//! Any number of threads hold a [`Ledger`] and submit commands. One writer thread
+//! (`writer.rs`) owns the state and answers each caller only after its batch is durable.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use ledger_core::{Command, CommandBody, CommandId, Event, EventBody, RejectReason, Reservation, State};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::reader::Reader;
+use crate::store::{ReplayReport, Store, Tuning};
+use crate::writer::{Writer, WriterStats};
+
+/// The default of [`LedgerOptions::max_ahead_of_clock`]: five minutes, well above the skew of
+/// clocks kept by NTP and well below a mistyped day or year.
+pub const DEFAULT_MAX_AHEAD_OF_CLOCK: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How a ledger runs.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    pub clock: Arc<dyn Clock>,
+    /// Most commands committed in one write batch (one fsync).
+    pub batch_len_max: usize,
+    /// A snapshot is written after this many events (and on a clean close).
+    pub snapshot_every_events: u64,
+    /// fsync every batch before acknowledging it. Only tests of speed without durability turn
+    /// this off.
+    pub sync: bool,
+    /// Commands dated further ahead of the clock than this are rejected (`TIME_AHEAD_OF_CLOCK`);
+    /// `None` accepts any future time. Past times (historical imports) are never affected.
+    pub max_ahead_of_clock: Option<std::time::Duration>,
+    /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
+    /// means more frequent flushes and write-ahead log rotation.
+    pub write_buffer_bytes: Option<usize>,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> LedgerOptions {
+        LedgerOptions {
+            clock: Arc::new(SystemClock),
+            batch_len_max: 8_192,
+            snapshot_every_events: 1_000_000,
+            sync: true,
+            max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
+            write_buffer_bytes: None,
+        }
+    }
+}
+
+/// The answer to one command: the event recorded for it (an acceptance or a rejection) and its
+/// sequence number. A retried command id gets its first receipt again, with `duplicate` set; if
+/// the retry's request differs from the first (business time aside), `conflict` is also set and
+/// nothing is done: the id belongs to the first request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub event: Event,
+    pub duplicate: bool,
+    pub conflict: bool,
+}
+
+impl Receipt {
+    /// The rejection, if the command was rejected.
+    pub fn rejection(&self) -> Option<&RejectReason> {
+        match &self.event.body {
+            EventBody::Rejected { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// True if the command (not a conflicting reuse of its id) was accepted.
+    pub fn is_accepted(&self) -> bool {
+        !self.conflict && self.rejection().is_none()
+    }
+
+    /// The reservation, if the command was accepted but not posted: an outflow held for
+    /// large-transaction verification or a delayed transfer (its funds and limit use are
+    /// reserved until it is confirmed, executed, declined, cancelled or expires).
+    pub fn pending(&self) -> Option<&Reservation> {
+        match &self.event.body {
+            EventBody::Reserved { reservation, .. } => Some(reservation),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) enum Request {
+    Stats { reply: Sender<WriterStats> },
+    Submit { commands: Vec<Command>, reply: Sender<Result<Vec<Receipt>>> },
+    Snapshot { reply: Sender<Result<()>> },
+    State { reply: Sender<State> },
+    Close { reply: Sender<Result<()>> },
+}
+
+/// A handle to an open ledger. Cheap to clone and to share between threads; the ledger closes
+/// (writing a snapshot) when the last handle is dropped or [`Ledger::close`] is called.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    reader: Reader,
+    tx: Sender<Request>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        if self.tx.send(Request::Close { reply }).is_ok() {
+            let _ = answer.recv();
+        }
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Ledger {
+    /// Creates a new, empty ledger at `path`, which must be absent or an empty directory (it is
+    /// created with mode 0700), and opens it.
+    pub fn create(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger> {
+        check_options(&options)?;
+        Ledger::start(Store::create(path.as_ref(), tuning(&options))?, options)
+    }
+
+    /// Opens the existing ledger at `path`: loads the latest snapshot, replays and checks the log
+    /// after it, and starts the writer thread. Creates nothing: a path that holds no ledger is
+    /// [`Error::NotALedger`], and a log that lost acknowledged records is [`Error::Corruption`].
+    pub fn open(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger> {
+        check_options(&options)?;
+        Ledger::start(Store::open(path.as_ref(), tuning(&options))?, options)
+    }
+
+    /// Rebuilds every read model and index of the ledger at `path` from its log (which is
+    /// checked from genesis as it is read), for a ledger whose derived keys are damaged. Needs
+    /// the ledger closed; `progress` gets the events applied so far.
+    pub fn rebuild_read_models(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
+        Store::open(path.as_ref(), Tuning::default())?.rebuild_read_models(progress)
+    }
+
+    fn start(store: Store, options: LedgerOptions) -> Result<Ledger> {
+        let store = Arc::new(store);
+        let (state, head) = store.load_state()?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let writer = Writer::new(Arc::clone(&store), state, head, options.clone());
+        let handle = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|err| Error::Io(format!("starting the writer thread: {err}")))?;
+        let reader = Reader { store, clock: options.clock };
+        Ok(Ledger { shared: Arc::new(Shared { reader, tx, writer: Mutex::new(Some(handle)) }) })
+    }
+
+    fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.shared.tx.send(make(reply)).map_err(|_| Error::Stopped("the writer has exited".into()))?;
+        answer.recv().map_err(|_| Error::Stopped("the writer has exited".into()))
+    }
+
+    /// Decides and durably records one command. Blocks until its batch is on disk.
+    pub fn submit(&self, command: Command) -> Result<Receipt> {
+        let mut receipts = self.submit_batch(vec![command])?;
+        receipts.pop().ok_or_else(|| Error::Stopped("no receipt returned".into()))
+    }
+
+    /// Decides and durably records `commands` in order; one receipt per command, in order.
+    /// Either all are recorded or (on an I/O error) none.
+    pub fn submit_batch(&self, commands: Vec<Command>) -> Result<Vec<Receipt>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.request(|reply| Request::Submit { commands, reply })?
+    }
+
+    /// A command with a fresh random id, at the clock's time.
+    pub fn command(&self, body: CommandBody) -> Command {
+        Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body }
+    }
+
+    /// A copy of the writer's live state (after the last commit).
+    pub fn live_state(&self) -> Result<State> {
+        self.request(|reply| Request::State { reply })
+    }
+
+    /// Where the writer's time went since opening.
+    pub fn stats(&self) -> Result<WriterStats> {
+        self.request(|reply| Request::Stats { reply })
+    }
+
+    /// Writes a snapshot now.
+    pub fn snapshot(&self) -> Result<()> {
+        self.request(|reply| Request::Snapshot { reply })?
+    }
+
+    /// Writes a snapshot and stops the writer. Other handles then get [`Error::Stopped`].
+    pub fn close(self) -> Result<()> {
+        let result = self.request(|reply| Request::Close { reply })?;
+        if let Ok(mut writer) = self.shared.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            handle.join().map_err(|_| Error::Stopped("the writer thread panicked".into()))?;
+        }
+        result
+    }
+}
+
+fn tuning(options: &LedgerOptions) -> Tuning {
+    Tuning { write_buffer_bytes: options.write_buffer_bytes }
+}
+
+fn check_options(options: &LedgerOptions) -> Result<()> {
+    if options.batch_len_max == 0 {
+        return Err(Error::InvalidArgument("batch_len_max must be at least 1".into()));
+    }
+    Ok(())
+}
+
+impl std::ops::Deref for Ledger {
+    type Target = Reader;
+
+    fn deref(&self) -> &Reader {
+        &self.shared.reader
+    }
+}

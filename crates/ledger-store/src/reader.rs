@@ -1,0 +1,219 @@
+//! Read access to a ledger: queries, reports, verification, replay, export and backup. Every
+//! [`Ledger`](crate::Ledger) derefs to a [`Reader`]; [`Reader::open`] opens one read-only.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ledger_core::{
+    Account, AccountClass, AccountId, Amount, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections,
+    Reservation, State, Timestamp,
+};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::store::{Head, HistoryPage, ReplayReport, Store, VerifyReport};
+
+/// Use of one limit bucket, now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketReport {
+    pub bucket: String,
+    pub day_used: Amount,
+    pub day_cap: Option<Amount>,
+    pub day_remaining: Option<Amount>,
+    pub year_used: Amount,
+    pub year_cap: Option<Amount>,
+    pub year_remaining: Option<Amount>,
+}
+
+/// Limit use of one account at a time, under the policy in force then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageReport {
+    pub account: AccountId,
+    pub class: AccountClass,
+    pub at: Timestamp,
+    pub policy: Option<String>,
+    pub buckets: Vec<BucketReport>,
+}
+
+/// Read access to a ledger: queries, verification, replay, export and backup. Every [`Ledger`]
+/// derefs to one; [`Reader::open`] opens a ledger read-only (for auditors, and for queries while
+/// another process runs it).
+#[derive(Clone, Debug)]
+pub struct Reader {
+    pub(crate) store: Arc<Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Reader {
+    /// Opens the ledger at `path` read-only: nothing is written and no lock is taken.
+    pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Reader> {
+        Ok(Reader { store: Arc::new(Store::open_read_only(path.as_ref())?), clock })
+    }
+
+    /// The clock's time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The committed head: last sequence number and hash.
+    pub fn head(&self) -> Result<Head> {
+        self.store.head()
+    }
+
+    /// An account as of the last commit.
+    pub fn account(&self, account: AccountId) -> Result<Option<Account>> {
+        self.store.account(account)
+    }
+
+    /// An account's balance as of the last commit.
+    pub fn balance(&self, account: AccountId) -> Result<Option<Amount>> {
+        Ok(self.account(account)?.map(|account| account.balance))
+    }
+
+    /// An account's protections (locks, personal limits, night lock, reserved funds) as of the
+    /// last commit; `None` if it never used one.
+    pub fn protections(&self, account: AccountId) -> Result<Option<Protections>> {
+        self.store.protections(account)
+    }
+
+    /// Funds of `account` free to move: the balance less what holds and delayed transfers reserve.
+    pub fn available(&self, account: AccountId) -> Result<Option<Amount>> {
+        let Some(found) = self.account(account)? else { return Ok(None) };
+        let reserved = self.protections(account)?.map_or(Amount::ZERO, |p| p.reserved);
+        Ok(Some(found.balance.checked_sub(reserved).unwrap_or(Amount::ZERO)))
+    }
+
+    /// Pending outflows (held for verification or scheduled), of one account or of all, by
+    /// command id.
+    pub fn pending(&self, account: Option<AccountId>) -> Result<Vec<Reservation>> {
+        let all = self.store.pending()?;
+        Ok(all.into_iter().filter(|r| account.is_none_or(|account| r.account == account)).collect())
+    }
+
+    /// The sequence number of the event that risk-listed `counterparty`, if it is listed now.
+    pub fn risk_listed(&self, counterparty: &str) -> Result<Option<u64>> {
+        self.store.risk_listed(counterparty)
+    }
+
+    /// The protection settings in force at `at` (defaults before any version).
+    pub fn protection_settings_at(&self, at: Timestamp) -> Result<ProtectionSettings> {
+        let mut versions = self.store.protection_settings()?;
+        let index = versions.partition_point(|(from, _)| *from <= at);
+        Ok(index.checked_sub(1).map(|i| versions.swap_remove(i).1).unwrap_or_default())
+    }
+
+    /// The accounts of a customer, open and closed, by account number.
+    pub fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
+        self.store.customer_accounts(customer)
+    }
+
+    /// Limit use and what remains, now (by the clock).
+    pub fn usage(&self, account: AccountId) -> Result<Option<UsageReport>> {
+        self.usage_at(account, self.now())
+    }
+
+    /// Limit use and what remains at `at`, under the policy in force at `at`.
+    pub fn usage_at(&self, account: AccountId, at: Timestamp) -> Result<Option<UsageReport>> {
+        let Some(found) = self.account(account)? else { return Ok(None) };
+        let versions = self.store.policies()?;
+        let policy = PolicyVersion::in_force(&versions, at);
+        let (day, year) = (at.beijing_day(), at.beijing_year());
+        let buckets = policy
+            .map(|policy| {
+                policy
+                    .rules(found.class)
+                    .buckets
+                    .iter()
+                    .map(|bucket| {
+                        let (day_used, year_used) = found
+                            .bucket_usage(&bucket.name)
+                            .map_or((Amount::ZERO, Amount::ZERO), |usage| usage.used_at(day, year));
+                        BucketReport {
+                            bucket: bucket.name.clone(),
+                            day_used,
+                            day_cap: bucket.day_cap,
+                            day_remaining: bucket.day_cap.map(|cap| cap.saturating_sub(day_used)),
+                            year_used,
+                            year_cap: bucket.year_cap,
+                            year_remaining: bucket.year_cap.map(|cap| cap.saturating_sub(year_used)),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(UsageReport {
+            account,
+            class: found.class,
+            at,
+            policy: policy.map(|policy| policy.name.clone()),
+            buckets,
+        }))
+    }
+
+    /// One page of the events that touched `account`, oldest first, optionally within a time
+    /// range; pass the page's `next_after_seq` back as `after_seq` for the next page.
+    pub fn history(
+        &self,
+        account: AccountId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<HistoryPage> {
+        if limit == 0 {
+            return Err(Error::InvalidArgument("history limit must be at least 1".into()));
+        }
+        self.store.history(account, from, to, after_seq, limit)
+    }
+
+    /// The event at `seq`, its hash and link checked.
+    pub fn event(&self, seq: u64) -> Result<Event> {
+        self.store.event(seq)
+    }
+
+    /// Walks the hash chain from `from_seq` (1 = genesis) to the head; see [`VerifyReport`].
+    pub fn verify(&self, from_seq: u64, expect_head: Option<Head>) -> Result<VerifyReport> {
+        self.store.verify(from_seq, expect_head, &mut |_| {})
+    }
+
+    /// [`Reader::verify`], calling `progress` with each sequence number checked.
+    pub fn verify_with_progress(
+        &self,
+        from_seq: u64,
+        expect_head: Option<Head>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport> {
+        self.store.verify(from_seq, expect_head, progress)
+    }
+
+    /// Rebuilds the state from genesis and compares it with the stored read models.
+    pub fn replay(&self) -> Result<ReplayReport> {
+        self.store.replay(&mut |_| {}).map(|(_, report)| report)
+    }
+
+    /// [`Reader::replay`], also returning the replayed state and calling `progress` with each
+    /// sequence number applied.
+    pub fn replay_with_progress(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
+        self.store.replay(progress)
+    }
+
+    /// The state rebuilt from genesis, ignoring snapshots.
+    pub fn replayed_state(&self) -> Result<State> {
+        self.store.replay(&mut |_| {}).map(|(state, _)| state)
+    }
+
+    /// The state a fresh open would load: the latest snapshot plus the log after it.
+    pub fn snapshot_state(&self) -> Result<State> {
+        self.store.load_state().map(|(state, _)| state)
+    }
+
+    /// Writes the events `from_seq..=to_seq` as JSON Lines (docs/FORMAT.md).
+    pub fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn std::io::Write) -> Result<u64> {
+        self.store.export(from_seq, to_seq, out)
+    }
+
+    /// A consistent online copy of the ledger in `dir` (which must not exist yet).
+    pub fn backup(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.store.backup(dir.as_ref())
+    }
+}
