@@ -2,13 +2,12 @@
 //! transfers between random accounts in batches from one client, durable (fsync per batch), with
 //! every class rule and the hash chain on. Then close, open, verify and replay are timed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
-use clap::ValueEnum;
 use ledger_core::{
     AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
 };
@@ -18,30 +17,10 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::ops::ReasonCounts;
+use crate::args::{BenchSpec, Cli, Distribution};
+use crate::out::ReasonCounts;
+use crate::progress;
 use crate::scratch::{ScratchDb, percentile};
-use crate::{Cli, progress};
-
-/// How transfer accounts are drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Distribution {
-    Uniform,
-    /// Zipf (s = 1): a few hot accounts take most transfers.
-    Zipf,
-}
-
-#[derive(Clone, Debug)]
-pub struct BenchSpec {
-    pub accounts: u64,
-    pub transfers: u64,
-    pub batch: usize,
-    pub distribution: Distribution,
-    pub mix: bool,
-    pub seed: u64,
-    pub snapshot_every: u64,
-    pub keep: Option<PathBuf>,
-}
 
 #[derive(Debug, Serialize)]
 pub struct BenchReport {

@@ -11,22 +11,11 @@ use ledger_core::{EventBody, Policy, PostingKind, Release, Settlement, Stage};
 use ledger_store::{Ledger, LedgerOptions, Reader, SystemClock};
 use serde::Serialize;
 
-use crate::ops::{ReasonCounts, check_failed};
+use crate::args::{Cli, DemoSpec};
+use crate::out::{ReasonCounts, check_failed};
+use crate::progress;
 use crate::scratch::{ScratchDb, percentile};
 use crate::workload::{WorkloadSpec, generate};
-use crate::{Cli, progress};
-
-/// What to run.
-#[derive(Clone, Debug)]
-pub struct DemoSpec {
-    pub customers: u64,
-    pub days: u32,
-    pub commands_per_customer_day: u32,
-    pub seed: u64,
-    pub policy: String,
-    pub batch: usize,
-    pub keep: Option<PathBuf>,
-}
 
 /// What `demo` reports.
 #[derive(Debug, Serialize)]

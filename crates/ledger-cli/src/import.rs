@@ -13,9 +13,10 @@ use anyhow::{Context, bail};
 use ledger_core::{Command, parse_command};
 use serde_json::{Value, json};
 
-use crate::ops::{ReasonCounts, check_failed, open_ledger, receipt_json};
-use crate::out::{self, say};
-use crate::{Cli, progress};
+use crate::args::Cli;
+use crate::open::open_ledger;
+use crate::out::{self, ReasonCounts, check_failed, receipt_json, say};
+use crate::progress;
 
 #[derive(Default)]
 struct Summary {

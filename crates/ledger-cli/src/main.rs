@@ -3,189 +3,48 @@
 //! Exit codes: 0 ok; 1 a check failed, a command was rejected or an input line was malformed;
 //! 2 usage or I/O error.
 
+mod args;
 mod benchmark;
 mod demo;
 mod import;
+mod open;
 mod ops;
 mod out;
 mod progress;
 mod scratch;
 mod workload;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
-use ledger_core::Timestamp;
-use ledger_store::{Clock, FakeClock, SystemClock};
+use clap::Parser;
+use ledger_core::{AccountId, CustomerId};
 
-#[derive(Debug, Parser)]
-#[command(name = "ledger-cli", version, about = "Operate and audit a tiered-ledger", max_term_width = 100)]
-pub struct Cli {
-    /// The ledger's directory.
-    #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger.db")]
-    pub db: PathBuf,
-    /// Print results as JSON.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Use this time (RFC 3339) as "now" instead of the system clock.
-    #[arg(long, global = true, value_name = "TIME")]
-    pub now: Option<Timestamp>,
-    /// Commands dated more than this many seconds ahead of now are rejected (TIME_AHEAD_OF_CLOCK).
-    #[arg(long, global = true, env = "LEDGER_MAX_AHEAD_SECONDS", default_value_t = 300, value_name = "SECONDS")]
-    pub max_ahead_seconds: u64,
-    #[command(subcommand)]
-    pub command: Cmd,
-}
+use crate::args::{Cli, Cmd};
 
-#[derive(Debug, Subcommand)]
-pub enum Cmd {
-    /// Create a ledger with a policy: a preset name (default, pboc-2018, pboc-2016) or a TOML/JSON file.
-    Init {
-        #[arg(long, default_value = "default")]
-        policy: String,
-    },
-    /// Submit one command given as JSON (argument, or standard input when absent or "-").
-    Submit {
-        #[arg(value_name = "JSON")]
-        command: Option<String>,
-    },
-    /// Stream a JSON Lines file of commands through the engine in batches.
-    Import {
-        file: PathBuf,
-        /// Write one result line (JSON) per input line here.
-        #[arg(long)]
-        results: Option<PathBuf>,
-        /// Commands per batch (one fsync each).
-        #[arg(long, default_value_t = 1_000)]
-        batch: usize,
-        /// Replace an existing results file (never a symbolic link, never the input).
-        #[arg(long)]
-        force: bool,
-    },
-    /// Rebuild every read model from the log and compare with the stored ones and the indexes.
-    Replay,
-    /// Drop and rebuild every read model and index from the log (the ledger must not be open
-    /// elsewhere), then replay to prove them equal. For damage that `replay` reports.
-    RebuildIndexes,
-    /// Walk the hash chain: decodability, gap-free sequence, every hash and link.
-    Verify {
-        /// First sequence number to check (its link to the record before is checked too).
-        #[arg(long, default_value_t = 1)]
-        from: u64,
-        /// Also prove the log still contains this head (SEQ:HASH), recorded earlier.
-        #[arg(long, value_name = "SEQ:HASH")]
-        expect_head: Option<String>,
-    },
-    /// The current sequence number and hash, for an auditor to record.
-    Head,
-    /// An account's balance, with what holds and delayed transfers reserve and what is available.
-    Balance { account: u64 },
-    /// An account's protections: security locks, personal limits, night lock, pending outflows.
-    Protections { account: u64 },
-    /// Outflows held for verification or scheduled (delayed arrival), of one account or all.
-    Pending { account: Option<u64> },
-    /// Is a counterparty account on the risk list? Exit 1 when it is.
-    RiskCheck { counterparty: String },
-    /// Advance the ledger's time to now (or --now): expire holds and execute delayed transfers
-    /// that are due. Any later command does the same first; this is for quiet periods.
-    Tick,
-    /// Today's and this year's limit use and what remains, per bucket.
-    Usage {
-        account: u64,
-        /// At this time instead of now.
-        #[arg(long)]
-        at: Option<Timestamp>,
-    },
-    /// The events that touched an account, oldest first.
-    History {
-        account: u64,
-        #[arg(long)]
-        from: Option<Timestamp>,
-        #[arg(long)]
-        to: Option<Timestamp>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Continue after this sequence number (the previous page's last).
-        #[arg(long)]
-        after: Option<u64>,
-    },
-    /// A customer's accounts.
-    Accounts { customer: u64 },
-    /// Write the events as JSON Lines with seq, prev hash, hash and the exact bytes (hex).
-    Export {
-        /// Output file, or "-" for standard output.
-        file: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        from: u64,
-        #[arg(long)]
-        to: Option<u64>,
-        /// Replace an existing file (never a symbolic link).
-        #[arg(long)]
-        force: bool,
-    },
-    /// A consistent copy of the ledger in DIR (which must not exist), opened and verified.
-    Backup { dir: PathBuf },
-    /// The main job: a generated workload run on a fresh embedded ledger, verified and replayed.
-    ///
-    /// Thousands of customers with a Class I, II and III account each, Beijing days across New
-    /// Year, payments, transfers, wealth products, limit hits and retried ids; fsync per batch.
-    Demo {
-        #[arg(long, default_value_t = 5_000)]
-        customers: u64,
-        /// Beijing days to simulate, from 2025-12-29, so the run crosses New Year.
-        #[arg(long, default_value_t = 7)]
-        days: u32,
-        #[arg(long, default_value_t = 6)]
-        commands_per_customer_day: u32,
-        #[arg(long, default_value_t = 2026)]
-        seed: u64,
-        /// Policy preset: default, pboc-2018 or pboc-2016.
-        #[arg(long, default_value = "default")]
-        policy: String,
-        /// Commands per submitted batch.
-        #[arg(long, default_value_t = 1_000)]
-        batch: usize,
-        /// Keep the demo ledger in this directory (must not exist) instead of a temporary one.
-        #[arg(long)]
-        keep: Option<PathBuf>,
-    },
-    /// TigerBeetle's benchmark workload, durable, with every rule and the hash chain on.
-    ///
-    /// Transfers between random accounts in batches from one client, one fsync per batch; then
-    /// close, open, verify and replay are timed (figures in docs/PERFORMANCE.md).
-    Benchmark {
-        #[arg(long, default_value_t = 10_000)]
-        accounts: u64,
-        #[arg(long, default_value_t = 1_000_000)]
-        transfers: u64,
-        /// Transfers per batch (one fsync each).
-        #[arg(long, default_value_t = 8_189)]
-        batch: usize,
-        #[arg(long, value_enum, default_value = "uniform")]
-        distribution: benchmark::Distribution,
-        /// Customers with Class I, II and III accounts (II/III transfers hit limits) instead of
-        /// Class I accounts only.
-        #[arg(long)]
-        mix: bool,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Events between the writer's periodic snapshots.
-        #[arg(long, default_value_t = 1_000_000)]
-        snapshot_every: u64,
-        /// Keep the ledger in this directory (must not exist).
-        #[arg(long)]
-        keep: Option<PathBuf>,
-    },
-}
-
-impl Cli {
-    fn clock(&self) -> Arc<dyn Clock> {
-        match self.now {
-            Some(now) => Arc::new(FakeClock::new(now)),
-            None => Arc::new(SystemClock),
+/// The CLI's dispatch: one subcommand, one function.
+fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Cmd::Init { policy } => ops::init(cli, policy),
+        Cmd::Submit { command } => ops::submit(cli, command.as_deref()),
+        Cmd::Import { file, results, batch, force } => import::run(cli, file, results.as_deref(), *batch, *force),
+        Cmd::Replay => ops::replay(cli),
+        Cmd::RebuildIndexes => ops::rebuild_indexes(cli),
+        Cmd::Verify { from, expect_head } => ops::verify(cli, *from, expect_head.as_deref()),
+        Cmd::Head => ops::head(cli),
+        Cmd::Balance { account } => ops::balance(cli, AccountId(*account)),
+        Cmd::Protections { account } => ops::protections(cli, AccountId(*account)),
+        Cmd::Pending { account } => ops::pending(cli, account.map(AccountId)),
+        Cmd::RiskCheck { counterparty } => ops::risk_check(cli, counterparty),
+        Cmd::Tick => ops::tick(cli),
+        Cmd::Usage { account, at } => ops::usage(cli, AccountId(*account), *at),
+        Cmd::History { account, from, to, limit, after } => {
+            ops::history(cli, AccountId(*account), *from, *to, *limit, *after)
         }
+        Cmd::Accounts { customer } => ops::accounts(cli, CustomerId(*customer)),
+        Cmd::Export { file, from, to, force } => ops::export(cli, file, *from, *to, *force),
+        Cmd::Backup { dir } => ops::backup(cli, dir),
+        Cmd::Demo(spec) => demo::run(cli, spec),
+        Cmd::Benchmark(spec) => benchmark::run(cli, spec),
     }
 }
 
@@ -194,7 +53,7 @@ fn main() -> ExitCode {
     // (RocksDB's included) is private to its owner, whatever the inherited umask.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
-    match ops::run(&cli) {
+    match dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {
             if cli.json {

@@ -1,6 +1,5 @@
 //! The subcommands. Each prints a human report, or JSON with `--json`, and returns the exit code.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,102 +10,13 @@ use ledger_core::{
     AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Policy, Release, Reservation,
     Settlement, Stage, Timestamp, parse_command,
 };
-use ledger_store::{Error as StoreError, Head, Ledger, LedgerOptions, Reader, Receipt};
+use ledger_store::{Error as StoreError, Head, Ledger, Reader};
 use serde_json::{Value, json};
 
-use crate::out::{self, say};
-use crate::{Cli, Cmd, benchmark, demo, import, progress};
-
-/// Exit code 1: a check failed or a command was rejected.
-pub fn check_failed() -> ExitCode {
-    ExitCode::from(1)
-}
-
-pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    match &cli.command {
-        Cmd::Init { policy } => init(cli, policy),
-        Cmd::Submit { command } => submit(cli, command.as_deref()),
-        Cmd::Import { file, results, batch, force } => import::run(cli, file, results.as_deref(), *batch, *force),
-        Cmd::Replay => replay(cli),
-        Cmd::RebuildIndexes => rebuild_indexes(cli),
-        Cmd::Verify { from, expect_head } => verify(cli, *from, expect_head.as_deref()),
-        Cmd::Head => head(cli),
-        Cmd::Balance { account } => balance(cli, AccountId(*account)),
-        Cmd::Protections { account } => protections(cli, AccountId(*account)),
-        Cmd::Pending { account } => pending(cli, account.map(AccountId)),
-        Cmd::RiskCheck { counterparty } => risk_check(cli, counterparty),
-        Cmd::Tick => tick(cli),
-        Cmd::Usage { account, at } => usage(cli, AccountId(*account), *at),
-        Cmd::History { account, from, to, limit, after } => {
-            history(cli, AccountId(*account), *from, *to, *limit, *after)
-        }
-        Cmd::Accounts { customer } => accounts(cli, CustomerId(*customer)),
-        Cmd::Export { file, from, to, force } => export(cli, file, *from, *to, *force),
-        Cmd::Backup { dir } => backup(cli, dir),
-        Cmd::Demo { customers, days, commands_per_customer_day, seed, policy, batch, keep } => {
-            let spec = demo::DemoSpec {
-                customers: *customers,
-                days: *days,
-                commands_per_customer_day: *commands_per_customer_day,
-                seed: *seed,
-                policy: policy.clone(),
-                batch: *batch,
-                keep: keep.clone(),
-            };
-            demo::run(cli, &spec)
-        }
-        Cmd::Benchmark { accounts, transfers, batch, distribution, mix, seed, snapshot_every, keep } => {
-            let spec = benchmark::BenchSpec {
-                accounts: *accounts,
-                transfers: *transfers,
-                batch: *batch,
-                distribution: *distribution,
-                mix: *mix,
-                seed: *seed,
-                snapshot_every: *snapshot_every,
-                keep: keep.clone(),
-            };
-            benchmark::run(cli, &spec)
-        }
-    }
-}
-
-/// The options every writing subcommand runs with.
-pub fn ledger_options(cli: &Cli) -> LedgerOptions {
-    LedgerOptions {
-        clock: cli.clock(),
-        max_ahead_of_clock: Some(std::time::Duration::from_secs(cli.max_ahead_seconds)),
-        ..LedgerOptions::default()
-    }
-}
-
-/// Opens the existing ledger for writing (starting the writer thread). Creates nothing.
-pub fn open_ledger(cli: &Cli) -> anyhow::Result<Ledger> {
-    Ledger::open(&cli.db, ledger_options(cli)).map_err(|err| opening_failed(cli, err))
-}
-
-/// Opens the ledger read-only (no lock: works next to a running writer).
-fn open_reader(cli: &Cli) -> anyhow::Result<Reader> {
-    Reader::open(&cli.db, cli.clock()).map_err(|err| opening_failed(cli, err))
-}
-
-/// What the operator reads when a ledger does not open, with what to do about it.
-fn opening_failed(cli: &Cli, err: StoreError) -> anyhow::Error {
-    let db = cli.db.display();
-    match err {
-        StoreError::Corruption { .. } | StoreError::Damaged(_) => anyhow::anyhow!(
-            "the ledger at {db} is damaged and was not opened: {err}\n\
-             Nothing was written. Keep this directory as evidence, restore the last backup \
-             (`ledger-cli backup` copy) and re-import the commands since (docs/RELIABILITY.md)."
-        ),
-        StoreError::NotALedger(_) => anyhow::Error::new(err),
-        other => anyhow::Error::new(other).context(format!("opening the ledger at {db}")),
-    }
-}
-
-fn print_json(value: &Value) {
-    println!("{value}");
-}
+use crate::args::Cli;
+use crate::open::{ledger_options, open_ledger, open_reader, opening_failed};
+use crate::out::{self, check_failed, print_json, receipt_json, say};
+use crate::progress;
 
 fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     if Policy::preset_names().any(|name| name == spec) {
@@ -123,7 +33,7 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     policy.with_context(|| format!("loading the policy file {spec}"))
 }
 
-fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
+pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(spec)?;
     let ledger = Ledger::create(&cli.db, ledger_options(cli)).map_err(|err| match err {
         StoreError::NotALedger(_) if cli.db.join("LEDGER").exists() => {
@@ -153,32 +63,7 @@ fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The JSON shape of a receipt (also the import result of an answered line).
-pub fn receipt_json(receipt: &Receipt) -> Value {
-    if receipt.conflict {
-        return json!({
-            "status": "conflict",
-            "seq": receipt.seq,
-            "reason": "ID_CONFLICT",
-            "detail": format!("the id was used at seq {} for a different request; nothing was done", receipt.seq),
-            "event": receipt.event,
-        });
-    }
-    match receipt.rejection() {
-        None => {
-            json!({ "status": if receipt.duplicate { "duplicate" } else { "accepted" }, "seq": receipt.seq, "event": receipt.event })
-        }
-        Some(reason) => json!({
-            "status": if receipt.duplicate { "duplicate" } else { "rejected" },
-            "seq": receipt.seq,
-            "reason": reason.code(),
-            "detail": reason.to_string(),
-            "event": receipt.event,
-        }),
-    }
-}
-
-fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
+pub fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
     let text = match text {
         Some(text) if text != "-" => text.to_owned(),
         _ => {
@@ -231,7 +116,7 @@ fn rate(count: u64, started: Instant) -> f64 {
     count as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
-fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let head = reader.head()?;
     let bar = progress::bar(head.seq, "events");
@@ -278,7 +163,7 @@ fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
 }
 
-fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result<ExitCode> {
+pub fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result<ExitCode> {
     let expect = expect_head.map(Head::parse).transpose()?;
     let reader = match Reader::open(&cli.db, cli.clock()) {
         Ok(reader) => reader,
@@ -334,7 +219,7 @@ fn verify_failed(cli: &Cli, err: &StoreError) -> anyhow::Result<ExitCode> {
     Ok(check_failed())
 }
 
-fn rebuild_indexes(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub fn rebuild_indexes(cli: &Cli) -> anyhow::Result<ExitCode> {
     let total = open_reader(cli)?.head()?.seq;
     let bar = progress::bar(total, "events");
     let started = Instant::now();
@@ -357,7 +242,7 @@ fn rebuild_indexes(cli: &Cli) -> anyhow::Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
 }
 
-fn head(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub fn head(cli: &Cli) -> anyhow::Result<ExitCode> {
     let head = open_reader(cli)?.head()?;
     if cli.json {
         print_json(&json!({ "seq": head.seq, "hash": hex::encode(head.hash), "head": head.to_text() }));
@@ -376,7 +261,7 @@ fn unknown_account(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
     Ok(check_failed())
 }
 
-fn balance(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
+pub fn balance(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let Some(found) = reader.account(account)? else { return unknown_account(cli, account) };
     let reserved = reader.protections(account)?.map_or(Amount::ZERO, |p| p.reserved);
@@ -409,7 +294,7 @@ fn pending_line(r: &Reservation) -> String {
     format!("{}  account {}  {kind} {} to {to}  ({arrival}, {stage})", r.id, r.account, r.amount)
 }
 
-fn protections(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
+pub fn protections(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let Some(found) = reader.account(account)? else { return unknown_account(cli, account) };
     let protections = reader.protections(account)?.unwrap_or_default();
@@ -451,7 +336,7 @@ fn protections(cli: &Cli, account: AccountId) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn pending(cli: &Cli, account: Option<AccountId>) -> anyhow::Result<ExitCode> {
+pub fn pending(cli: &Cli, account: Option<AccountId>) -> anyhow::Result<ExitCode> {
     let list = open_reader(cli)?.pending(account)?;
     if cli.json {
         print_json(&json!({ "pending": list }));
@@ -465,7 +350,7 @@ fn pending(cli: &Cli, account: Option<AccountId>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn risk_check(cli: &Cli, counterparty: &str) -> anyhow::Result<ExitCode> {
+pub fn risk_check(cli: &Cli, counterparty: &str) -> anyhow::Result<ExitCode> {
     let listed = open_reader(cli)?.risk_listed(counterparty)?;
     if cli.json {
         print_json(&json!({ "counterparty": counterparty, "listed": listed.is_some(), "listed_seq": listed }));
@@ -478,7 +363,7 @@ fn risk_check(cli: &Cli, counterparty: &str) -> anyhow::Result<ExitCode> {
     Ok(if listed.is_some() { check_failed() } else { ExitCode::SUCCESS })
 }
 
-fn tick(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub fn tick(cli: &Cli) -> anyhow::Result<ExitCode> {
     let ledger = open_ledger(cli)?;
     let at = ledger.now();
     let before = ledger.head()?.seq;
@@ -506,7 +391,7 @@ fn opt(amount: Option<ledger_core::Amount>) -> String {
     amount.map_or("-".into(), |a| a.to_string())
 }
 
-fn usage(cli: &Cli, account: AccountId, at: Option<Timestamp>) -> anyhow::Result<ExitCode> {
+pub fn usage(cli: &Cli, account: AccountId, at: Option<Timestamp>) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let at = at.unwrap_or_else(|| reader.now());
     let Some(report) = reader.usage_at(account, at)? else { return unknown_account(cli, account) };
@@ -638,7 +523,7 @@ fn describe(account: AccountId, event: &Event) -> (String, String, String) {
     }
 }
 
-fn history(
+pub fn history(
     cli: &Cli,
     account: AccountId,
     from: Option<Timestamp>,
@@ -668,7 +553,7 @@ fn history(
     Ok(ExitCode::SUCCESS)
 }
 
-fn accounts(cli: &Cli, customer: CustomerId) -> anyhow::Result<ExitCode> {
+pub fn accounts(cli: &Cli, customer: CustomerId) -> anyhow::Result<ExitCode> {
     let list = open_reader(cli)?.customer_accounts(customer)?;
     if cli.json {
         let accounts: Vec<Value> = list
@@ -694,7 +579,7 @@ fn accounts(cli: &Cli, customer: CustomerId) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>, force: bool) -> anyhow::Result<ExitCode> {
+pub fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>, force: bool) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let written = if file == Path::new("-") {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -719,7 +604,7 @@ fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>, force: bool) -> an
     Ok(ExitCode::SUCCESS)
 }
 
-fn backup(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn backup(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
     if dir.exists() {
         bail!("{} already exists; a backup goes into a new directory", dir.display());
     }
@@ -744,6 +629,3 @@ fn backup(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
     }
     Ok(if replay.mismatches.is_empty() { ExitCode::SUCCESS } else { check_failed() })
 }
-
-/// Counts per reason code, for summaries.
-pub type ReasonCounts = BTreeMap<String, u64>;

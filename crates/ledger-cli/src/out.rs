@@ -6,10 +6,53 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
 use anyhow::{Context, bail};
+use ledger_store::Receipt;
+use serde_json::{Value, json};
 
 /// The mode of every file the CLI creates (exports, results).
 pub const FILE_MODE: u32 = 0o600;
+
+/// Exit code 1: a check failed or a command was rejected.
+pub fn check_failed() -> ExitCode {
+    ExitCode::from(1)
+}
+
+/// Counts per reason code, for summaries.
+pub type ReasonCounts = BTreeMap<String, u64>;
+
+/// Prints one JSON value on a line (JSON escapes client text itself).
+pub fn print_json(value: &Value) {
+    println!("{value}");
+}
+
+/// The JSON shape of a receipt (also the import result of an answered line).
+pub fn receipt_json(receipt: &Receipt) -> Value {
+    if receipt.conflict {
+        return json!({
+            "status": "conflict",
+            "seq": receipt.seq,
+            "reason": "ID_CONFLICT",
+            "detail": format!("the id was used at seq {} for a different request; nothing was done", receipt.seq),
+            "event": receipt.event,
+        });
+    }
+    match receipt.rejection() {
+        None => {
+            json!({ "status": if receipt.duplicate { "duplicate" } else { "accepted" }, "seq": receipt.seq, "event": receipt.event })
+        }
+        Some(reason) => json!({
+            "status": if receipt.duplicate { "duplicate" } else { "rejected" },
+            "seq": receipt.seq,
+            "reason": reason.code(),
+            "detail": reason.to_string(),
+            "event": receipt.event,
+        }),
+    }
+}
 
 /// Prints one human-readable line, escaped with [`safe`].
 macro_rules! say {

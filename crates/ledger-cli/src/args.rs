@@ -1,0 +1,196 @@
+//! The command line: global options and one variant per subcommand (clap).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ledger_core::Timestamp;
+use ledger_store::{Clock, FakeClock, SystemClock};
+
+use serde::Serialize;
+
+#[derive(Debug, Parser)]
+#[command(name = "ledger-cli", version, about = "Operate and audit a tiered-ledger", max_term_width = 100)]
+pub struct Cli {
+    /// The ledger's directory.
+    #[arg(long, global = true, env = "LEDGER_DB", default_value = "ledger.db")]
+    pub db: PathBuf,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Use this time (RFC 3339) as "now" instead of the system clock.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub now: Option<Timestamp>,
+    /// Commands dated more than this many seconds ahead of now are rejected (TIME_AHEAD_OF_CLOCK).
+    #[arg(long, global = true, env = "LEDGER_MAX_AHEAD_SECONDS", default_value_t = 300, value_name = "SECONDS")]
+    pub max_ahead_seconds: u64,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create a ledger with a policy: a preset name (default, pboc-2018, pboc-2016) or a TOML/JSON file.
+    Init {
+        #[arg(long, default_value = "default")]
+        policy: String,
+    },
+    /// Submit one command given as JSON (argument, or standard input when absent or "-").
+    Submit {
+        #[arg(value_name = "JSON")]
+        command: Option<String>,
+    },
+    /// Stream a JSON Lines file of commands through the engine in batches.
+    Import {
+        file: PathBuf,
+        /// Write one result line (JSON) per input line here.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Commands per batch (one fsync each).
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Replace an existing results file (never a symbolic link, never the input).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rebuild every read model from the log and compare with the stored ones and the indexes.
+    Replay,
+    /// Drop and rebuild every read model and index from the log (the ledger must not be open
+    /// elsewhere), then replay to prove them equal. For damage that `replay` reports.
+    RebuildIndexes,
+    /// Walk the hash chain: decodability, gap-free sequence, every hash and link.
+    Verify {
+        /// First sequence number to check (its link to the record before is checked too).
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Also prove the log still contains this head (SEQ:HASH), recorded earlier.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+    },
+    /// The current sequence number and hash, for an auditor to record.
+    Head,
+    /// An account's balance, with what holds and delayed transfers reserve and what is available.
+    Balance { account: u64 },
+    /// An account's protections: security locks, personal limits, night lock, pending outflows.
+    Protections { account: u64 },
+    /// Outflows held for verification or scheduled (delayed arrival), of one account or all.
+    Pending { account: Option<u64> },
+    /// Is a counterparty account on the risk list? Exit 1 when it is.
+    RiskCheck { counterparty: String },
+    /// Advance the ledger's time to now (or --now): expire holds and execute delayed transfers
+    /// that are due. Any later command does the same first; this is for quiet periods.
+    Tick,
+    /// Today's and this year's limit use and what remains, per bucket.
+    Usage {
+        account: u64,
+        /// At this time instead of now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+    },
+    /// The events that touched an account, oldest first.
+    History {
+        account: u64,
+        #[arg(long)]
+        from: Option<Timestamp>,
+        #[arg(long)]
+        to: Option<Timestamp>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after this sequence number (the previous page's last).
+        #[arg(long)]
+        after: Option<u64>,
+    },
+    /// A customer's accounts.
+    Accounts { customer: u64 },
+    /// Write the events as JSON Lines with seq, prev hash, hash and the exact bytes (hex).
+    Export {
+        /// Output file, or "-" for standard output.
+        file: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long)]
+        to: Option<u64>,
+        /// Replace an existing file (never a symbolic link).
+        #[arg(long)]
+        force: bool,
+    },
+    /// A consistent copy of the ledger in DIR (which must not exist), opened and verified.
+    Backup { dir: PathBuf },
+    /// The main job: a generated workload run on a fresh embedded ledger, verified and replayed.
+    ///
+    /// Thousands of customers with a Class I, II and III account each, Beijing days across New
+    /// Year, payments, transfers, wealth products, limit hits and retried ids; fsync per batch.
+    Demo(DemoSpec),
+    /// TigerBeetle's benchmark workload, durable, with every rule and the hash chain on.
+    ///
+    /// Transfers between random accounts in batches from one client, one fsync per batch; then
+    /// close, open, verify and replay are timed (figures in docs/PERFORMANCE.md).
+    Benchmark(BenchSpec),
+}
+
+impl Cli {
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        match self.now {
+            Some(now) => Arc::new(FakeClock::new(now)),
+            None => Arc::new(SystemClock),
+        }
+    }
+}
+
+/// `demo`: what to run.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DemoSpec {
+    #[arg(long, default_value_t = 5_000)]
+    pub customers: u64,
+    /// Beijing days to simulate, from 2025-12-29, so the run crosses New Year.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    #[arg(long, default_value_t = 6)]
+    pub commands_per_customer_day: u32,
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Policy preset: default, pboc-2018 or pboc-2016.
+    #[arg(long, default_value = "default")]
+    pub policy: String,
+    /// Commands per submitted batch.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Keep the demo ledger in this directory (must not exist) instead of a temporary one.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+}
+
+/// `benchmark`: what to run.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BenchSpec {
+    #[arg(long, default_value_t = 10_000)]
+    pub accounts: u64,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub transfers: u64,
+    /// Transfers per batch (one fsync each).
+    #[arg(long, default_value_t = 8_189)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub distribution: Distribution,
+    /// Customers with Class I, II and III accounts (II/III transfers hit limits) instead of
+    /// Class I accounts only.
+    #[arg(long)]
+    pub mix: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Events between the writer's periodic snapshots.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub snapshot_every: u64,
+    /// Keep the ledger in this directory (must not exist).
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+}
+
+/// How transfer accounts are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    Uniform,
+    /// Zipf (s = 1): a few hot accounts take most transfers.
+    Zipf,
+}

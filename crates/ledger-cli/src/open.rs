@@ -1,0 +1,39 @@
+//! Opening the ledger `--db` names, the same way for every subcommand, and what the operator
+//! reads when it does not open.
+
+use ledger_store::{Error as StoreError, Ledger, LedgerOptions, Reader};
+
+use crate::args::Cli;
+
+/// The options every writing subcommand runs with.
+pub fn ledger_options(cli: &Cli) -> LedgerOptions {
+    LedgerOptions {
+        clock: cli.clock(),
+        max_ahead_of_clock: Some(std::time::Duration::from_secs(cli.max_ahead_seconds)),
+        ..LedgerOptions::default()
+    }
+}
+
+/// Opens the existing ledger for writing (starting the writer thread). Creates nothing.
+pub fn open_ledger(cli: &Cli) -> anyhow::Result<Ledger> {
+    Ledger::open(&cli.db, ledger_options(cli)).map_err(|err| opening_failed(cli, err))
+}
+
+/// Opens the ledger read-only (no lock: works next to a running writer).
+pub fn open_reader(cli: &Cli) -> anyhow::Result<Reader> {
+    Reader::open(&cli.db, cli.clock()).map_err(|err| opening_failed(cli, err))
+}
+
+/// What the operator reads when a ledger does not open, with what to do about it.
+pub fn opening_failed(cli: &Cli, err: StoreError) -> anyhow::Error {
+    let db = cli.db.display();
+    match err {
+        StoreError::Corruption { .. } | StoreError::Damaged(_) => anyhow::anyhow!(
+            "the ledger at {db} is damaged and was not opened: {err}\n\
+             Nothing was written. Keep this directory as evidence, restore the last backup \
+             (`ledger-cli backup` copy) and re-import the commands since (docs/RELIABILITY.md)."
+        ),
+        StoreError::NotALedger(_) => anyhow::Error::new(err),
+        other => anyhow::Error::new(other).context(format!("opening the ledger at {db}")),
+    }
+}
