@@ -199,17 +199,10 @@ fn run(u: &mut Unstructured) -> Result<()> {
     let mut model = Model::default();
     let mut events = Vec::new();
     for command in &commands {
-        let mut core_due = Vec::new();
-        let decision = loop {
-            match decide(&state, command) {
-                Decision::Due(event) => {
-                    core_due.push(event.command_id.0);
-                    state.apply(&event).expect("apply due");
-                    events.push(event);
-                }
-                other => break other,
-            }
-        };
+        let mut due_events = Vec::new();
+        let decision = ledger_core::apply_due_then_decide(&mut state, command, &mut due_events).expect("apply due");
+        let core_due: Vec<_> = due_events.iter().map(|event| event.command_id.0).collect();
+        events.extend(due_events);
         match decision {
             Decision::Due(_) => unreachable!("handled above"),
             Decision::Retry { seq } => {

@@ -194,7 +194,21 @@ impl CommandBody {
             | CommandBody::WealthPurchase { amount, .. }
             | CommandBody::WealthRedemption { amount, .. }
             | CommandBody::DelayedTransfer { amount, .. } => Some(*amount),
-            _ => None,
+            // Listed one by one: a new command that moves money must say so here.
+            CommandBody::OpenAccount { .. }
+            | CommandBody::CloseAccount { .. }
+            | CommandBody::ChangePolicy { .. }
+            | CommandBody::LockAccount { .. }
+            | CommandBody::UnlockAccount { .. }
+            | CommandBody::SetPersonalLimits { .. }
+            | CommandBody::SetNightLock { .. }
+            | CommandBody::ListRisk { .. }
+            | CommandBody::UnlistRisk { .. }
+            | CommandBody::ChangeProtections { .. }
+            | CommandBody::ConfirmHold { .. }
+            | CommandBody::DeclineHold { .. }
+            | CommandBody::CancelTransfer { .. }
+            | CommandBody::Tick => None,
         }
     }
 

@@ -15,21 +15,30 @@ mod ids;
 mod json;
 mod money;
 mod policy;
+mod posting;
 mod protect;
+mod reject;
+mod reserve;
 mod state;
 mod time;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
-pub use decide::{Admission, Decision, TEXT_CHARS_MAX, decide, decide_in, execute, execute_with_due};
+pub use decide::{
+    Admission, Decision, DueSink, TEXT_CHARS_MAX, apply_due_then_decide, decide, decide_after_due, decide_in, execute,
+    execute_with_due,
+};
 pub use error::{AmountError, Error, Result};
-pub use event::{BindingProblem, BucketUsage, Event, EventBody, Leg, Period, Posting, PostingKind, RejectReason};
+pub use event::{Event, EventBody};
 pub use ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 pub use json::{ArrivalJson, COMMAND_LINE_BYTES_MAX, CommandJson, parse_command};
 pub use money::Amount;
 pub use policy::{BindingRule, Bucket, ClassRules, ClassTable, Flow, Permission, Policy};
+pub use posting::{BucketUsage, Leg, Posting, PostingKind};
 pub use protect::{
     Actor, Arrival, ClockTime, NightWindow, OUTFLOWS, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits,
-    ProtectionSettings, Protections, Release, Reservation, SecurityLock, Settlement, Stage,
+    ProtectionSettings, Protections, SecurityLock,
 };
+pub use reject::{BindingProblem, Period, RejectReason};
+pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
-pub use time::{BeijingDay, BeijingYear, Timestamp};
+pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};

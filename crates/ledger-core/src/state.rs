@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::Binding;
 use crate::error::{Error, Result};
-use crate::event::{BucketUsage, Event, EventBody, Leg};
+use crate::event::{Event, EventBody};
 use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{Flow, Policy};
-use crate::protect::{DEFAULT_SETTINGS, ProtectionSettings, Protections, Reservation, Stage};
-use crate::time::Timestamp;
+use crate::posting::{BucketUsage, Leg};
+use crate::protect::{DEFAULT_SETTINGS, ProtectionSettings, Protections};
+use crate::reserve::{Reservation, Stage};
+use crate::time::{Timestamp, in_force_at};
 
 /// One account as the ledger knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +53,7 @@ impl PolicyVersion {
     /// Of `versions` (sorted by effective time), the policy in force at `at`: the latest version
     /// whose effective time is not after `at`.
     pub fn in_force(versions: &[PolicyVersion], at: Timestamp) -> Option<&Policy> {
-        let index = versions.partition_point(|version| version.effective_from <= at);
-        index.checked_sub(1).and_then(|i| versions.get(i)).map(|version| &version.policy)
+        in_force_at(versions, at, |version| version.effective_from).map(|version| &version.policy)
     }
 }
 
@@ -184,8 +185,7 @@ impl State {
 
     /// The protection settings in force at `at` (the defaults before any version).
     pub fn protection_settings_at(&self, at: Timestamp) -> &ProtectionSettings {
-        let index = self.protection_settings.partition_point(|(from, _)| *from <= at);
-        let version = index.checked_sub(1).and_then(|i| self.protection_settings.get(i));
+        let version = in_force_at(&self.protection_settings, at, |(from, _)| *from);
         version.map_or(&*DEFAULT_SETTINGS, |(_, settings)| settings)
     }
 

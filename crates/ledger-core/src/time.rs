@@ -100,6 +100,14 @@ impl FromStr for Timestamp {
     }
 }
 
+/// Of `versions`, sorted by effective time, the one in force at `at`: the latest whose effective
+/// time (`effective_from`) is not after `at`; `None` before the first. The one lookup every
+/// versioned setting (policies, protection settings) uses.
+pub fn in_force_at<T>(versions: &[T], at: Timestamp, effective_from: impl Fn(&T) -> Timestamp) -> Option<&T> {
+    let index = versions.partition_point(|version| effective_from(version) <= at);
+    index.checked_sub(1).and_then(|i| versions.get(i))
+}
+
 /// The strict RFC 3339 grammar `FromStr` accepts, before jiff reads the value.
 fn check_rfc3339_shape(text: &str) -> Result<(), &'static str> {
     const SHAPE: &str = "expected RFC 3339 such as 2026-03-02T10:00:00+08:00";

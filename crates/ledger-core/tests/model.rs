@@ -359,28 +359,24 @@ fn check_sequence(
     }
     for command in all {
         let mut core_due = Vec::new();
-        let decision = loop {
-            match ledger_core::decide(&state, &command) {
-                Decision::Due(event) => {
-                    let outcome = match &event.body {
-                        EventBody::ReservationSettled { .. } => "settled",
-                        EventBody::ReservationReleased { release: Release::Expired, .. } => "expired",
-                        EventBody::ReservationReleased { release: Release::Stopped { .. }, .. } => "stopped",
-                        other => return Err(TestCaseError::fail(format!("unexpected due event {other:?}"))),
-                    };
-                    if let Some(previous) = events.last() {
-                        prop_assert!(previous.at <= event.at, "log time went backwards at a due event");
-                    }
-                    *stats.entry(format!("due/{outcome}")).or_default() += 1;
-                    core_due.push((event.command_id.0, outcome));
-                    state.apply(&event).unwrap();
-                    events.push(event);
-                }
-                other => break other,
+        let mut due_events = Vec::new();
+        let decision = ledger_core::apply_due_then_decide(&mut state, &command, &mut due_events).unwrap();
+        for event in due_events {
+            let outcome = match &event.body {
+                EventBody::ReservationSettled { .. } => "settled",
+                EventBody::ReservationReleased { release: Release::Expired, .. } => "expired",
+                EventBody::ReservationReleased { release: Release::Stopped { .. }, .. } => "stopped",
+                other => return Err(TestCaseError::fail(format!("unexpected due event {other:?}"))),
+            };
+            if let Some(previous) = events.last() {
+                prop_assert!(previous.at <= event.at, "log time went backwards at a due event");
             }
-        };
+            *stats.entry(format!("due/{outcome}")).or_default() += 1;
+            core_due.push((event.command_id.0, outcome));
+            events.push(event);
+        }
         match decision {
-            Decision::Due(_) => unreachable!("handled above"),
+            Decision::Due(_) => return Err(TestCaseError::fail("apply_due_then_decide returned a due event")),
             Decision::Retry { seq } => {
                 prop_assert!(core_due.is_empty(), "a retry is answered before anything comes due");
                 let original = model.answers.get(&command.id.0).cloned();

@@ -13,7 +13,7 @@
 use ledger_core::{
     AccountClass, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId, Decision,
     EventBody, Flow, NightWindow, PersonalLimit, PersonalLimits, Policy, ProtectionSettings, RejectReason, Release,
-    State, Timestamp, decide,
+    State, Timestamp, apply_due_then_decide,
 };
 use uuid::Uuid;
 
@@ -154,26 +154,25 @@ fn business_view(state: &State) -> String {
 /// Applies what is due by `command`, then decides it. Returns the due outcomes, the state
 /// before the answer, and the answer.
 fn step(state: &mut State, command: &Command) -> (Vec<&'static str>, String, EventBody) {
-    let mut due = Vec::new();
-    loop {
-        match decide(state, command) {
-            Decision::Due(event) => {
-                due.push(match &event.body {
-                    EventBody::ReservationSettled { .. } => "settled",
-                    EventBody::ReservationReleased { release: Release::Expired, .. } => "expired",
-                    EventBody::ReservationReleased { release: Release::Stopped { .. }, .. } => "stopped",
-                    other => panic!("unexpected due event {other:?}"),
-                });
-                state.apply(&event).unwrap();
-            }
-            Decision::Append(events) => {
-                let before = business_view(state);
-                assert_eq!(events.len(), 1);
-                state.apply(&events[0]).unwrap();
-                return (due, before, events[0].body.clone());
-            }
-            Decision::Retry { seq } => panic!("unexpected retry of seq {seq}"),
+    let mut due_events = Vec::new();
+    let decision = apply_due_then_decide(state, command, &mut due_events).unwrap();
+    let due = due_events
+        .iter()
+        .map(|event| match &event.body {
+            EventBody::ReservationSettled { .. } => "settled",
+            EventBody::ReservationReleased { release: Release::Expired, .. } => "expired",
+            EventBody::ReservationReleased { release: Release::Stopped { .. }, .. } => "stopped",
+            other => panic!("unexpected due event {other:?}"),
+        })
+        .collect();
+    match decision {
+        Decision::Append(events) => {
+            let before = business_view(state);
+            assert_eq!(events.len(), 1);
+            state.apply(&events[0]).unwrap();
+            (due, before, events[0].body.clone())
         }
+        other => panic!("unexpected {other:?}"),
     }
 }
 

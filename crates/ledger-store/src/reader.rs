@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ledger_core::{
     Account, AccountClass, AccountId, Amount, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections,
-    Reservation, State, Timestamp,
+    Reservation, State, Timestamp, in_force_at,
 };
 
 use crate::clock::Clock;
@@ -97,9 +97,8 @@ impl Reader {
 
     /// The protection settings in force at `at` (defaults before any version).
     pub fn protection_settings_at(&self, at: Timestamp) -> Result<ProtectionSettings> {
-        let mut versions = self.store.protection_settings()?;
-        let index = versions.partition_point(|(from, _)| *from <= at);
-        Ok(index.checked_sub(1).map(|i| versions.swap_remove(i).1).unwrap_or_default())
+        let versions = self.store.protection_settings()?;
+        Ok(in_force_at(&versions, at, |(from, _)| *from).map(|(_, settings)| settings.clone()).unwrap_or_default())
     }
 
     /// The accounts of a customer, open and closed, by account number.

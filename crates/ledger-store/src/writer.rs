@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
-use ledger_core::{AccountId, Admission, Command, CommandId, CustomerId, Decision, Event, State, Timestamp, decide_in};
+use ledger_core::{
+    AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, State, Timestamp, decide_after_due,
+};
 
 use crate::codec::{self, Record};
 use crate::error::{Error, Result};
@@ -55,8 +57,8 @@ pub(crate) struct StagedBatch<'a> {
     /// Every caller's receipts, in order.
     receipts: Vec<Receipt>,
     /// For each new sequence number from `first_seq`, its receipt's position in `receipts`
-    /// (an in-batch retry is answered from there).
-    new_at: Vec<usize>,
+    /// (an in-batch retry is answered from there); `None` for a due event, which has no receipt.
+    new_at: Vec<Option<usize>>,
     touched: HashSet<AccountId>,
     /// History index keys, staged in key order at the end: RocksDB's memtable inserts ascending
     /// keys far faster than random ones (the profile in docs/PERFORMANCE.md).
@@ -96,6 +98,26 @@ impl crate::project::Dirty for StagedBatch<'_> {
 
     fn protection_settings(&mut self) {
         self.protection_settings_changed = true;
+    }
+}
+
+/// Due events go into the batch being staged, ahead of the command they came due before.
+struct DueInBatch<'w, 'b> {
+    writer: &'w mut Writer,
+    pending: &'w mut StagedBatch<'b>,
+}
+
+impl DueSink for DueInBatch<'_, '_> {
+    type Error = Error;
+
+    fn state(&self) -> &State {
+        &self.writer.state
+    }
+
+    fn append_due(&mut self, event: Event) -> Result<()> {
+        self.writer.append(&event, self.pending)?;
+        self.pending.new_at.push(None);
+        Ok(())
     }
 }
 
@@ -257,19 +279,14 @@ impl Writer {
     /// ahead of its answer; they get no receipt of their own.
     fn decide_all(&mut self, commands: &[Command], admission: Admission, pending: &mut StagedBatch<'_>) -> Result<()> {
         for command in commands {
-            let mut decision = decide_in(&self.state, command, admission);
-            while let Decision::Due(event) = decision {
-                self.append(&event, pending)?;
-                pending.new_at.push(usize::MAX);
-                decision = decide_in(&self.state, command, admission);
-            }
+            let decision = decide_after_due(&mut DueInBatch { writer: self, pending }, command, admission)?;
             match decision {
                 Decision::Retry { seq } => {
                     let event = match seq.checked_sub(pending.first_seq) {
                         Some(index) => pending
                             .new_at
                             .get(index as usize)
-                            .and_then(|at| pending.receipts.get(*at))
+                            .and_then(|at| at.and_then(|at| pending.receipts.get(at)))
                             .map(|receipt| receipt.event.clone())
                             .ok_or_else(|| Error::Corruption { seq, detail: "retry points past the batch".into() })?,
                         None => self.store.event(seq)?,
@@ -280,11 +297,11 @@ impl Writer {
                 Decision::Append(events) => {
                     for event in events {
                         let seq = self.append(&event, pending)?;
-                        pending.new_at.push(pending.receipts.len());
+                        pending.new_at.push(Some(pending.receipts.len()));
                         pending.receipts.push(Receipt { seq, event, duplicate: false, conflict: false });
                     }
                 }
-                Decision::Due(_) => {}
+                Decision::Due(_) => debug_assert!(false, "decide_after_due handles every due event"),
             }
         }
         Ok(())
