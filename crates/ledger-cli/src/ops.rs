@@ -134,7 +134,7 @@ pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
         let mismatches: Vec<Value> = report
             .mismatches
             .iter()
-            .map(|m| json!({ "account": m.account.0, "field": m.field, "expected": m.expected, "found": m.found }))
+            .map(|m| json!({ "account": m.account.map(|a| a.0), "field": m.field, "expected": m.expected, "found": m.found }))
             .collect();
         print_json(&json!({
             "ok": ok,
@@ -157,7 +157,8 @@ pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
             say!("read models: no mismatch");
         }
         for m in &report.mismatches {
-            say!("MISMATCH account {} {}: expected {}, found {}", m.account, m.field, m.expected, m.found);
+            let scope = m.account.map_or_else(|| "ledger-wide".to_owned(), |a| format!("account {a}"));
+            say!("MISMATCH {scope} {}: expected {}, found {}", m.field, m.expected, m.found);
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { check_failed() })

@@ -14,7 +14,7 @@ use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{ClassRules, Flow, Permission, Policy};
 use crate::posting::{BucketUsage, Leg, Posting, PostingKind};
-use crate::protect::{Arrival, PersonalLimit, PersonalLimits, SecurityLock};
+use crate::protect::{Actor, Arrival, NightWindow, PersonalLimit, PersonalLimits, ProtectionSettings, SecurityLock};
 use crate::reject::{BindingProblem, Period, RejectReason};
 use crate::reserve::{Release, Reservation, Settlement, Stage};
 use crate::state::{Account, State};
@@ -83,160 +83,151 @@ fn decide_body(state: &State, command: &Command) -> Result<EventBody, RejectReas
     if let Some(head_at) = state.head_at().filter(|head| at < *head) {
         return Err(RejectReason::TimeBeforeHead { requested_at: at, head_at });
     }
+    // One arm per command. The first group needs no policy in force; every other command is
+    // decided by a `Ctx`, which requires one (and a non-zero amount).
     match &command.body {
-        CommandBody::ChangePolicy { effective_from, policy } => return decide_policy(state, *effective_from, policy),
+        CommandBody::ChangePolicy { effective_from, policy } => decide_policy(state, *effective_from, policy),
         CommandBody::ChangeProtections { effective_from, settings } => {
-            settings.validate().map_err(|detail| RejectReason::InvalidProtection { detail })?;
-            if let Some(head_at) = state.head_at().filter(|head| effective_from < head) {
-                return Err(RejectReason::PolicyEffectiveInPast { effective_from: *effective_from, head_at });
-            }
-            return Ok(EventBody::ProtectionsScheduled { effective_from: *effective_from, settings: settings.clone() });
+            decide_protections(state, *effective_from, settings)
         }
-        CommandBody::Tick => return Ok(EventBody::TimeAdvanced),
-        CommandBody::ListRisk { counterparty, reason, source }
-        | CommandBody::UnlistRisk { counterparty, reason, source } => {
-            check_text("counterparty", counterparty)?;
-            check_text("reason", reason)?;
-            check_text("source", source)?;
-            let listing = matches!(command.body, CommandBody::ListRisk { .. });
-            let listed = state.risk_listed(counterparty).is_some();
-            if listing == listed {
-                return Err(RejectReason::RiskListUnchanged { counterparty: counterparty.clone(), listed });
-            }
-            let (counterparty, reason, source) = (counterparty.clone(), reason.clone(), source.clone());
-            return Ok(if listing {
-                EventBody::RiskListed { counterparty, reason, source }
-            } else {
-                EventBody::RiskUnlisted { counterparty, reason, source }
-            });
+        CommandBody::Tick => Ok(EventBody::TimeAdvanced),
+        CommandBody::ListRisk { counterparty, reason, source } => {
+            decide_risk_list(state, RiskListing { counterparty, reason, source, listing: true })
         }
-        CommandBody::ConfirmHold { hold } => {
-            let reservation = awaiting_verification(state, *hold)?;
-            return match reservation.arrival {
-                Some(arrival) => {
-                    let due_at = arrival.due_at(at, state.protection_settings_at(at));
-                    Ok(EventBody::HoldConfirmed { id: *hold, due_at })
-                }
-                None => match stop_reason(state, reservation) {
-                    Some(reason) => Err(reason),
-                    None => settle(state, reservation, Settlement::Confirmed),
-                },
-            };
+        CommandBody::UnlistRisk { counterparty, reason, source } => {
+            decide_risk_list(state, RiskListing { counterparty, reason, source, listing: false })
         }
+        CommandBody::ConfirmHold { hold } => confirm_hold(state, at, *hold),
         CommandBody::DeclineHold { hold } => {
             let reservation = awaiting_verification(state, *hold)?;
-            return Ok(release(state, reservation, Release::Declined));
+            Ok(release(state, reservation, Release::Declined))
         }
-        CommandBody::CancelTransfer { transfer } => {
-            let reservation = state.reservation(*transfer).ok_or(RejectReason::UnknownPending { id: *transfer })?;
-            if reservation.arrival.is_none() {
-                let detail = "a real-time outflow held for verification is declined, not cancelled".to_owned();
-                return Err(RejectReason::PendingActionNotAllowed { id: *transfer, detail });
-            }
-            return Ok(release(state, reservation, Release::Cancelled));
-        }
-        _ => {}
-    }
-    let policy = state.policy_at(at).ok_or(RejectReason::NoPolicyInForce)?;
-    if command.body.amount().is_some_and(Amount::is_zero) {
-        return Err(RejectReason::ZeroAmount);
-    }
-    let ctx = Ctx { state, policy, at, id: command.id };
-    match &command.body {
+        CommandBody::CancelTransfer { transfer } => cancel_transfer(state, *transfer),
         CommandBody::OpenAccount { account, customer, class, binding, verified_in_person, with_card } => {
-            ctx.open(*account, *customer, *class, binding.as_ref(), *verified_in_person, *with_card)
+            let opening = Opening {
+                account: *account,
+                customer: *customer,
+                class: *class,
+                binding: binding.as_ref(),
+                verified_in_person: *verified_in_person,
+                with_card: *with_card,
+            };
+            Ctx::new(state, command)?.open(opening)
         }
-        CommandBody::CloseAccount { account } => ctx.close(*account),
-        CommandBody::CashDeposit { account, amount } => {
-            ctx.post(PostingKind::CashDeposit, *amount, None, None, Some((*account, Flow::CashDeposit)), None)
-        }
-        CommandBody::CashWithdrawal { account, amount } => {
-            ctx.post(PostingKind::CashWithdrawal, *amount, None, Some((*account, Flow::CashWithdrawal)), None, None)
-        }
+        CommandBody::CloseAccount { account } => Ctx::new(state, command)?.close(*account),
+        CommandBody::CashDeposit { account, amount } => Ctx::new(state, command)?
+            .post(Post { credit: Some((*account, Flow::CashDeposit)), ..Post::new(PostingKind::CashDeposit, *amount) }),
+        CommandBody::CashWithdrawal { account, amount } => Ctx::new(state, command)?.post(Post {
+            debit: Some((*account, Flow::CashWithdrawal)),
+            ..Post::new(PostingKind::CashWithdrawal, *amount)
+        }),
         CommandBody::InternalTransfer { from, to, amount } => {
-            if from == to {
-                return Err(RejectReason::SameAccount { account: *from });
-            }
-            let from_acc = ctx.open_account(*from)?;
-            let to_acc = ctx.open_account(*to)?;
-            let out_flow = if from_acc.binding == Some(Binding::Account(*to)) {
-                Flow::TransferOutBound
-            } else {
-                Flow::TransferOutOther
-            };
-            let in_flow = if to_acc.binding == Some(Binding::Account(*from)) {
-                Flow::TransferInBound
-            } else {
-                Flow::TransferInOther
-            };
-            let debit = Some((*from, out_flow));
-            ctx.post(PostingKind::InternalTransfer, *amount, None, debit, Some((*to, in_flow)), None)
+            Ctx::new(state, command)?.internal_transfer(*from, *to, *amount)
         }
         CommandBody::InboundTransfer { to, counterparty, amount } => {
-            check_text("counterparty", counterparty)?;
-            let flow = if bound_to_external(ctx.open_account(*to)?, counterparty) {
-                Flow::TransferInBound
-            } else {
-                Flow::TransferInOther
-            };
-            ctx.post(PostingKind::InboundTransfer, *amount, Some(counterparty), None, Some((*to, flow)), None)
+            Ctx::new(state, command)?.inbound(*to, counterparty, *amount)
         }
         CommandBody::OutboundTransfer { from, counterparty, amount } => {
-            ctx.outbound(*from, counterparty, *amount, None)
+            Ctx::new(state, command)?.outbound(*from, counterparty, *amount, None)
         }
         CommandBody::DelayedTransfer { from, counterparty, amount, arrival } => {
-            ctx.outbound(*from, counterparty, *amount, Some(*arrival))
+            Ctx::new(state, command)?.outbound(*from, counterparty, *amount, Some(*arrival))
         }
         CommandBody::Payment { from, merchant, amount } => {
+            let ctx = Ctx::new(state, command)?;
             check_text("merchant", merchant)?;
-            ctx.post(PostingKind::Payment, *amount, Some(merchant), Some((*from, Flow::Payment)), None, None)
+            ctx.post(Post {
+                text: Some(merchant),
+                debit: Some((*from, Flow::Payment)),
+                ..Post::new(PostingKind::Payment, *amount)
+            })
         }
         CommandBody::WealthPurchase { account, product, amount } => {
+            let ctx = Ctx::new(state, command)?;
             check_text("product", product)?;
-            let debit = Some((*account, Flow::WealthPurchase));
-            ctx.post(PostingKind::WealthPurchase, *amount, Some(product), debit, None, None)
+            ctx.post(Post {
+                text: Some(product),
+                debit: Some((*account, Flow::WealthPurchase)),
+                ..Post::new(PostingKind::WealthPurchase, *amount)
+            })
         }
         CommandBody::WealthRedemption { account, product, amount } => {
+            let ctx = Ctx::new(state, command)?;
             check_text("product", product)?;
-            let credit = Some((*account, Flow::WealthRedemption));
-            ctx.post(PostingKind::WealthRedemption, *amount, Some(product), None, credit, None)
+            ctx.post(Post {
+                text: Some(product),
+                credit: Some((*account, Flow::WealthRedemption)),
+                ..Post::new(PostingKind::WealthRedemption, *amount)
+            })
         }
         CommandBody::LockAccount { account, by, flows, reason } => {
-            ctx.open_account(*account)?;
-            check_text("reason", reason)?;
-            if let Some(flow) = flows.iter().find(|flow| !flow.is_outflow()) {
-                return Err(RejectReason::InvalidProtection { detail: format!("{flow} is not an outflow") });
-            }
             let lock = SecurityLock { by: *by, flows: flows.clone(), reason: reason.clone() };
-            Ok(EventBody::AccountLocked { account: *account, lock })
+            Ctx::new(state, command)?.lock(*account, lock)
         }
-        CommandBody::UnlockAccount { account, by } => {
-            ctx.open_account(*account)?;
-            let locked = state.protections(*account).is_some_and(|p| p.locks.iter().any(|lock| lock.by == *by));
-            if !locked {
-                return Err(RejectReason::NotLocked { account: *account, by: *by });
-            }
-            Ok(EventBody::AccountUnlocked { account: *account, by: *by })
+        CommandBody::UnlockAccount { account, by } => Ctx::new(state, command)?.unlock(*account, *by),
+        CommandBody::SetPersonalLimits { account, limits } => {
+            Ctx::new(state, command)?.personal_limits(*account, *limits)
         }
-        CommandBody::SetPersonalLimits { account, limits } => ctx.personal_limits(*account, *limits),
-        CommandBody::SetNightLock { account, window } => {
-            ctx.open_account(*account)?;
-            if window.is_some_and(|window| window.start == window.end) {
-                let detail = "the night window's start and end are the same time".to_owned();
-                return Err(RejectReason::InvalidProtection { detail });
-            }
-            Ok(EventBody::NightLockSet { account: *account, window: *window })
-        }
-        // Decided before the policy check.
-        CommandBody::ChangePolicy { .. }
-        | CommandBody::ChangeProtections { .. }
-        | CommandBody::Tick
-        | CommandBody::ListRisk { .. }
-        | CommandBody::UnlistRisk { .. }
-        | CommandBody::ConfirmHold { .. }
-        | CommandBody::DeclineHold { .. }
-        | CommandBody::CancelTransfer { .. } => Err(RejectReason::NoPolicyInForce),
+        CommandBody::SetNightLock { account, window } => Ctx::new(state, command)?.night_lock(*account, *window),
     }
+}
+
+fn decide_protections(
+    state: &State,
+    effective_from: Timestamp,
+    settings: &ProtectionSettings,
+) -> Result<EventBody, RejectReason> {
+    settings.validate().map_err(|detail| RejectReason::InvalidProtection { detail })?;
+    if let Some(head_at) = state.head_at().filter(|head| effective_from < *head) {
+        return Err(RejectReason::PolicyEffectiveInPast { effective_from, head_at });
+    }
+    Ok(EventBody::ProtectionsScheduled { effective_from, settings: settings.clone() })
+}
+
+/// A `list_risk` or `unlist_risk` command.
+struct RiskListing<'c> {
+    counterparty: &'c String,
+    reason: &'c String,
+    source: &'c String,
+    listing: bool,
+}
+
+fn decide_risk_list(state: &State, request: RiskListing<'_>) -> Result<EventBody, RejectReason> {
+    let RiskListing { counterparty, reason, source, listing } = request;
+    check_text("counterparty", counterparty)?;
+    check_text("reason", reason)?;
+    check_text("source", source)?;
+    let listed = state.risk_listed(counterparty).is_some();
+    if listing == listed {
+        return Err(RejectReason::RiskListUnchanged { counterparty: counterparty.clone(), listed });
+    }
+    let (counterparty, reason, source) = (counterparty.clone(), reason.clone(), source.clone());
+    Ok(if listing {
+        EventBody::RiskListed { counterparty, reason, source }
+    } else {
+        EventBody::RiskUnlisted { counterparty, reason, source }
+    })
+}
+
+fn confirm_hold(state: &State, at: Timestamp, hold: CommandId) -> Result<EventBody, RejectReason> {
+    let reservation = awaiting_verification(state, hold)?;
+    if let Some(arrival) = reservation.arrival {
+        let due_at = arrival.due_at(at, state.protection_settings_at(at));
+        return Ok(EventBody::HoldConfirmed { id: hold, due_at });
+    }
+    if let Some(reason) = stop_reason(state, reservation) {
+        return Err(reason);
+    }
+    settle(state, reservation, Settlement::Confirmed)
+}
+
+fn cancel_transfer(state: &State, transfer: CommandId) -> Result<EventBody, RejectReason> {
+    let reservation = state.reservation(transfer).ok_or(RejectReason::UnknownPending { id: transfer })?;
+    if reservation.arrival.is_none() {
+        let detail = "a real-time outflow held for verification is declined, not cancelled".to_owned();
+        return Err(RejectReason::PendingActionNotAllowed { id: transfer, detail });
+    }
+    Ok(release(state, reservation, Release::Cancelled))
 }
 
 /// The event for a reservation that is due: an expired hold is released; a delayed transfer
@@ -352,6 +343,7 @@ fn bound_to_external(account: &Account, counterparty: &str) -> bool {
     matches!(&account.binding, Some(Binding::External { reference, .. }) if reference == counterparty)
 }
 
+/// What deciding a command under the policy in force needs.
 struct Ctx<'a> {
     state: &'a State,
     policy: &'a Policy,
@@ -359,7 +351,44 @@ struct Ctx<'a> {
     id: CommandId,
 }
 
+/// An `open_account` command.
+struct Opening<'c> {
+    account: AccountId,
+    customer: CustomerId,
+    class: AccountClass,
+    binding: Option<&'c Binding>,
+    verified_in_person: bool,
+    with_card: bool,
+}
+
+/// A posting to decide: its kind and amount, the counterparty, merchant or product text, the
+/// debit and credit sides (account and flow), and for a delayed transfer its arrival.
+struct Post<'c> {
+    kind: PostingKind,
+    amount: Amount,
+    text: Option<&'c String>,
+    debit: Option<(AccountId, Flow)>,
+    credit: Option<(AccountId, Flow)>,
+    arrival: Option<Arrival>,
+}
+
+impl Post<'_> {
+    fn new(kind: PostingKind, amount: Amount) -> Self {
+        Post { kind, amount, text: None, debit: None, credit: None, arrival: None }
+    }
+}
+
 impl<'a> Ctx<'a> {
+    /// Guards every command decided under a policy shares, in order: a policy in force, then a
+    /// non-zero amount.
+    fn new(state: &'a State, command: &Command) -> Result<Ctx<'a>, RejectReason> {
+        let policy = state.policy_at(command.at).ok_or(RejectReason::NoPolicyInForce)?;
+        if command.body.amount().is_some_and(Amount::is_zero) {
+            return Err(RejectReason::ZeroAmount);
+        }
+        Ok(Ctx { state, policy, at: command.at, id: command.id })
+    }
+
     fn open_account(&self, id: AccountId) -> Result<&'a Account, RejectReason> {
         let account = self.state.account(id).ok_or(RejectReason::UnknownAccount { account: id })?;
         if account.status == AccountStatus::Closed {
@@ -368,15 +397,8 @@ impl<'a> Ctx<'a> {
         Ok(account)
     }
 
-    fn open(
-        &self,
-        account: AccountId,
-        customer: CustomerId,
-        class: AccountClass,
-        binding: Option<&Binding>,
-        verified_in_person: bool,
-        with_card: bool,
-    ) -> Result<EventBody, RejectReason> {
+    fn open(&self, opening: Opening<'_>) -> Result<EventBody, RejectReason> {
+        let Opening { account, customer, class, binding, verified_in_person, with_card } = opening;
         if self.state.account(account).is_some() {
             return Err(RejectReason::AccountExists { account });
         }
@@ -469,7 +491,76 @@ impl<'a> Ctx<'a> {
         } else {
             Flow::TransferOutOther
         };
-        self.post(PostingKind::OutboundTransfer, amount, Some(counterparty), Some((from, flow)), None, arrival)
+        self.post(Post {
+            text: Some(counterparty),
+            debit: Some((from, flow)),
+            arrival,
+            ..Post::new(PostingKind::OutboundTransfer, amount)
+        })
+    }
+
+    fn inbound(&self, to: AccountId, counterparty: &String, amount: Amount) -> Result<EventBody, RejectReason> {
+        check_text("counterparty", counterparty)?;
+        let flow = if bound_to_external(self.open_account(to)?, counterparty) {
+            Flow::TransferInBound
+        } else {
+            Flow::TransferInOther
+        };
+        self.post(Post {
+            text: Some(counterparty),
+            credit: Some((to, flow)),
+            ..Post::new(PostingKind::InboundTransfer, amount)
+        })
+    }
+
+    fn internal_transfer(&self, from: AccountId, to: AccountId, amount: Amount) -> Result<EventBody, RejectReason> {
+        if from == to {
+            return Err(RejectReason::SameAccount { account: from });
+        }
+        let from_account = self.open_account(from)?;
+        let to_account = self.open_account(to)?;
+        let out_flow = if from_account.binding == Some(Binding::Account(to)) {
+            Flow::TransferOutBound
+        } else {
+            Flow::TransferOutOther
+        };
+        let in_flow = if to_account.binding == Some(Binding::Account(from)) {
+            Flow::TransferInBound
+        } else {
+            Flow::TransferInOther
+        };
+        self.post(Post {
+            debit: Some((from, out_flow)),
+            credit: Some((to, in_flow)),
+            ..Post::new(PostingKind::InternalTransfer, amount)
+        })
+    }
+
+    fn lock(&self, account: AccountId, lock: SecurityLock) -> Result<EventBody, RejectReason> {
+        self.open_account(account)?;
+        check_text("reason", &lock.reason)?;
+        if let Some(flow) = lock.flows.iter().find(|flow| !flow.is_outflow()) {
+            return Err(RejectReason::InvalidProtection { detail: format!("{flow} is not an outflow") });
+        }
+        Ok(EventBody::AccountLocked { account, lock })
+    }
+
+    fn unlock(&self, account: AccountId, by: Actor) -> Result<EventBody, RejectReason> {
+        self.open_account(account)?;
+        let locked = self.state.protections(account).is_some_and(|p| p.locks.iter().any(|lock| lock.by == by));
+        if !locked {
+            return Err(RejectReason::NotLocked { account, by });
+        }
+        Ok(EventBody::AccountUnlocked { account, by })
+    }
+
+    fn night_lock(&self, account: AccountId, window: Option<NightWindow>) -> Result<EventBody, RejectReason> {
+        self.open_account(account)?;
+        if window.is_some_and(|window| window.start == window.end) {
+            let detail = "the night window's start and end are the same time".to_owned();
+            return Err(RejectReason::InvalidProtection { detail });
+        }
+        Ok(EventBody::NightLockSet { account, window })
     }
 
     fn personal_limits(&self, account: AccountId, limits: PersonalLimits) -> Result<EventBody, RejectReason> {
@@ -594,15 +685,8 @@ impl<'a> Ctx<'a> {
         Ok(after)
     }
 
-    fn post(
-        &self,
-        kind: PostingKind,
-        amount: Amount,
-        counterparty: Option<&String>,
-        debit: Option<(AccountId, Flow)>,
-        credit: Option<(AccountId, Flow)>,
-        arrival: Option<Arrival>,
-    ) -> Result<EventBody, RejectReason> {
+    fn post(&self, post: Post<'_>) -> Result<EventBody, RejectReason> {
+        let Post { kind, amount, text: counterparty, debit, credit, arrival } = post;
         let debit = debit.map(|(id, flow)| self.open_account(id).map(|acc| (acc, flow))).transpose()?;
         let credit = credit.map(|(id, flow)| self.open_account(id).map(|acc| (acc, flow))).transpose()?;
         for (account, flow) in debit.iter().chain(credit.iter()) {
@@ -618,47 +702,8 @@ impl<'a> Ctx<'a> {
                 return Err(RejectReason::FirstFundingFromBoundRequired { account: account.id });
             }
         }
-        let debit_leg = match debit {
-            Some((account, flow)) => {
-                let balance_after = account.balance.checked_sub(amount).ok_or(RejectReason::InsufficientFunds {
-                    account: account.id,
-                    balance: account.balance,
-                    requested: amount,
-                })?;
-                let reserved = self.state.reserved(account.id);
-                if balance_after < reserved {
-                    return Err(RejectReason::FundsReserved {
-                        account: account.id,
-                        balance: account.balance,
-                        reserved,
-                        requested: amount,
-                    });
-                }
-                self.personal_check(account, flow, amount)?;
-                let usage_after = self.usage_after(account, flow, amount)?;
-                Some(Leg { account: account.id, flow, balance_after, usage_after })
-            }
-            None => None,
-        };
-        let credit_leg = match credit {
-            Some((account, flow)) => {
-                let usage_after = self.usage_after(account, flow, amount)?;
-                let balance_after =
-                    account.balance.checked_add(amount).ok_or(RejectReason::BalanceOverflow { account: account.id });
-                if let Some(cap) = self.policy.rules(account.class).balance_cap
-                    && !balance_after.as_ref().is_ok_and(|after| *after <= cap)
-                {
-                    return Err(RejectReason::BalanceCapExceeded {
-                        account: account.id,
-                        cap,
-                        balance: account.balance,
-                        requested: amount,
-                    });
-                }
-                Some(Leg { account: account.id, flow, balance_after: balance_after?, usage_after })
-            }
-            None => None,
-        };
+        let debit_leg = debit.map(|(account, flow)| self.debit_leg(account, flow, amount)).transpose()?;
+        let credit_leg = credit.map(|(account, flow)| self.credit_leg(account, flow, amount)).transpose()?;
         if let Some(leg) = &debit_leg
             && credit_leg.is_none()
             && let Some(stage) = self.reservation_stage(leg.flow, amount, arrival)
@@ -691,6 +736,46 @@ impl<'a> Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The debit side's guards, in order: funds, funds net of reservations, personal limits,
+    /// then the policy's buckets.
+    fn debit_leg(&self, account: &Account, flow: Flow, amount: Amount) -> Result<Leg, RejectReason> {
+        let balance_after = account.balance.checked_sub(amount).ok_or(RejectReason::InsufficientFunds {
+            account: account.id,
+            balance: account.balance,
+            requested: amount,
+        })?;
+        let reserved = self.state.reserved(account.id);
+        if balance_after < reserved {
+            return Err(RejectReason::FundsReserved {
+                account: account.id,
+                balance: account.balance,
+                reserved,
+                requested: amount,
+            });
+        }
+        self.personal_check(account, flow, amount)?;
+        let usage_after = self.usage_after(account, flow, amount)?;
+        Ok(Leg { account: account.id, flow, balance_after, usage_after })
+    }
+
+    /// The credit side's guards, in order: the policy's buckets, the balance cap, overflow.
+    fn credit_leg(&self, account: &Account, flow: Flow, amount: Amount) -> Result<Leg, RejectReason> {
+        let usage_after = self.usage_after(account, flow, amount)?;
+        let balance_after =
+            account.balance.checked_add(amount).ok_or(RejectReason::BalanceOverflow { account: account.id });
+        if let Some(cap) = self.policy.rules(account.class).balance_cap
+            && !balance_after.as_ref().is_ok_and(|after| *after <= cap)
+        {
+            return Err(RejectReason::BalanceCapExceeded {
+                account: account.id,
+                cap,
+                balance: account.balance,
+                requested: amount,
+            });
+        }
+        Ok(Leg { account: account.id, flow, balance_after: balance_after?, usage_after })
+    }
+
     /// Whether an accepted debit-only outflow waits: held for verification above the large-
     /// transaction threshold, else scheduled by its arrival mode; `None` posts it now.
     fn reservation_stage(&self, flow: Flow, amount: Amount, arrival: Option<Arrival>) -> Option<Stage> {

@@ -16,7 +16,7 @@ use crate::policy::{Flow, Policy};
 use crate::posting::{BucketUsage, Leg};
 use crate::protect::{DEFAULT_SETTINGS, ProtectionSettings, Protections};
 use crate::reserve::{Reservation, Stage};
-use crate::time::{Timestamp, in_force_at};
+use crate::time::{BeijingDay, Timestamp, in_force_at};
 
 /// One account as the ledger knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,21 +215,19 @@ impl State {
                 if self.accounts.contains_key(account) {
                     return Err(Error::Replay(format!("account {account} opened twice")));
                 }
-                self.accounts.insert(
-                    *account,
-                    Account {
-                        id: *account,
-                        customer: *customer,
-                        class: *class,
-                        status: AccountStatus::Open,
-                        binding: binding.clone(),
-                        verified_in_person: *verified_in_person,
-                        with_card: *with_card,
-                        balance: Amount::ZERO,
-                        funded_from_bound: false,
-                        usage: Vec::new(),
-                    },
-                );
+                let opened = Account {
+                    id: *account,
+                    customer: *customer,
+                    class: *class,
+                    status: AccountStatus::Open,
+                    binding: binding.clone(),
+                    verified_in_person: *verified_in_person,
+                    with_card: *with_card,
+                    balance: Amount::ZERO,
+                    funded_from_bound: false,
+                    usage: Vec::new(),
+                };
+                self.accounts.insert(*account, opened);
                 self.customers.entry(*customer).or_default().push(*account);
             }
             EventBody::AccountClosed { account } => {
@@ -237,28 +235,7 @@ impl State {
                 let found = found.ok_or_else(|| Error::Replay(format!("closing unknown account {account}")))?;
                 found.status = AccountStatus::Closed;
             }
-            EventBody::Posted(posting) => {
-                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-                    if !self.accounts.contains_key(&leg.account) {
-                        return Err(Error::Replay(format!("posting to unknown account {}", leg.account)));
-                    }
-                }
-                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-                    self.record_leg(leg);
-                }
-                let counted = |state: &State, leg: &Leg| {
-                    state.protections.get(&leg.account).is_some_and(|p| p.limits.per_day.is_some())
-                        && state.protection_settings_at(event.at).personal_limit_flows.contains(&leg.flow)
-                };
-                if let Some(leg) = posting.debit.as_ref().filter(|leg| counted(self, leg))
-                    && let Some(protections) = self.protections.get_mut(&leg.account)
-                {
-                    let day = event.at.beijing_day();
-                    let used = protections.personal_used_on(day);
-                    protections.personal_day = day;
-                    protections.personal_day_used = used.checked_add(posting.amount).unwrap_or(Amount::MAX);
-                }
-            }
+            EventBody::Posted(posting) => self.apply_posting(posting, event.at)?,
             EventBody::PolicyScheduled { effective_from, policy } => {
                 // A new version supersedes every version from the same time on.
                 self.policies.retain(|version| version.effective_from < *effective_from);
@@ -285,22 +262,7 @@ impl State {
                 self.protection_settings.retain(|(from, _)| from < effective_from);
                 self.protection_settings.push((*effective_from, settings.clone()));
             }
-            EventBody::Reserved { reservation, usage_after } => {
-                if self.reservations.contains_key(&reservation.id) {
-                    return Err(Error::Replay(format!("reservation {} made twice", reservation.id)));
-                }
-                let protections = self.protections_mut(reservation.account)?;
-                protections.reserved = protections.reserved.checked_add(reservation.amount).unwrap_or(Amount::MAX);
-                if reservation.personal {
-                    let day = reservation.requested_at.beijing_day();
-                    let used = protections.personal_used_on(day);
-                    protections.personal_day = day;
-                    protections.personal_day_used = used.checked_add(reservation.amount).unwrap_or(Amount::MAX);
-                }
-                self.record_usage(reservation.account, usage_after);
-                self.due.insert((reservation.stage.due_at(), reservation.id));
-                self.reservations.insert(reservation.id, reservation.clone());
-            }
+            EventBody::Reserved { reservation, usage_after } => self.apply_reserved(reservation, usage_after)?,
             EventBody::HoldConfirmed { id, due_at } => {
                 let reservation = self.reservations.get_mut(id);
                 let reservation = reservation.ok_or_else(|| Error::Replay(format!("confirming unknown hold {id}")))?;
@@ -313,22 +275,97 @@ impl State {
                     posting.debit.as_ref().ok_or_else(|| Error::Replay(format!("settling {id} without a debit")))?;
                 self.end_reservation(*id)?;
                 self.record_leg(leg);
+                self.check_reserved_within_balance(leg.account)?;
             }
-            EventBody::ReservationReleased { id, usage_after, .. } => {
-                let reservation = self.end_reservation(*id)?;
-                if reservation.personal
-                    && let Some(protections) = self.protections.get_mut(&reservation.account)
-                    && protections.personal_day == reservation.requested_at.beijing_day()
-                {
-                    let used = protections.personal_day_used;
-                    protections.personal_day_used = used.checked_sub(reservation.amount).unwrap_or(Amount::ZERO);
-                }
-                self.record_usage(reservation.account, usage_after);
-            }
+            EventBody::ReservationReleased { id, usage_after, .. } => self.apply_released(*id, usage_after)?,
         }
         self.event_count += 1;
         self.answers.entry(event.command_id).or_insert(self.event_count);
         self.head_at = Some(event.at);
+        Ok(())
+    }
+
+    fn apply_posting(&mut self, posting: &crate::posting::Posting, at: Timestamp) -> Result<()> {
+        for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+            if !self.accounts.contains_key(&leg.account) {
+                return Err(Error::Replay(format!("posting to unknown account {}", leg.account)));
+            }
+        }
+        // Personal day use moves only for a debit on a flow personal limits cover, of an account
+        // with a per-day limit.
+        let personal = posting.debit.as_ref().filter(|leg| {
+            self.protections.get(&leg.account).is_some_and(|p| p.limits.per_day.is_some())
+                && self.protection_settings_at(at).personal_limit_flows.contains(&leg.flow)
+        });
+        let personal = match personal {
+            Some(leg) => Some((leg.account, self.personal_use_after(leg.account, at.beijing_day(), posting.amount)?)),
+            None => None,
+        };
+        for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+            self.record_leg(leg);
+        }
+        if let Some((account, (day, used))) = personal
+            && let Some(protections) = self.protections.get_mut(&account)
+        {
+            (protections.personal_day, protections.personal_day_used) = (day, used);
+        }
+        if let Some(leg) = &posting.debit {
+            self.check_reserved_within_balance(leg.account)?;
+        }
+        Ok(())
+    }
+
+    fn apply_reserved(&mut self, reservation: &Reservation, usage_after: &[BucketUsage]) -> Result<()> {
+        if self.reservations.contains_key(&reservation.id) {
+            return Err(Error::Replay(format!("reservation {} made twice", reservation.id)));
+        }
+        let personal = match reservation.personal {
+            true => {
+                let day = reservation.requested_at.beijing_day();
+                Some(self.personal_use_after(reservation.account, day, reservation.amount)?)
+            }
+            false => None,
+        };
+        let protections = self.protections_mut(reservation.account)?;
+        let reserved = protections.reserved.checked_add(reservation.amount);
+        protections.reserved = reserved.ok_or_else(|| Error::Replay("reserved funds overflow".into()))?;
+        if let Some((day, used)) = personal {
+            (protections.personal_day, protections.personal_day_used) = (day, used);
+        }
+        self.record_usage(reservation.account, usage_after);
+        self.due.insert((reservation.stage.due_at(), reservation.id));
+        self.reservations.insert(reservation.id, reservation.clone());
+        self.check_reserved_within_balance(reservation.account)
+    }
+
+    fn apply_released(&mut self, id: CommandId, usage_after: &[BucketUsage]) -> Result<()> {
+        let reservation = self.end_reservation(id)?;
+        if reservation.personal
+            && let Some(protections) = self.protections.get_mut(&reservation.account)
+            && protections.personal_day == reservation.requested_at.beijing_day()
+        {
+            let used = protections.personal_day_used.checked_sub(reservation.amount);
+            protections.personal_day_used = used
+                .ok_or_else(|| Error::Replay(format!("releasing {id} gives back more personal use than was used")))?;
+        }
+        self.record_usage(reservation.account, usage_after);
+        Ok(())
+    }
+
+    /// The account's personal day use after adding `amount` on `day` (a new day starts at zero).
+    fn personal_use_after(&self, account: AccountId, day: BeijingDay, amount: Amount) -> Result<(BeijingDay, Amount)> {
+        let used = self.protections.get(&account).map_or(Amount::ZERO, |p| p.personal_used_on(day));
+        let after = used.checked_add(amount).ok_or_else(|| Error::Replay("personal day use overflows".into()))?;
+        Ok((day, after))
+    }
+
+    /// Invariant: what holds and delayed transfers reserve never exceeds the balance.
+    fn check_reserved_within_balance(&self, account: AccountId) -> Result<()> {
+        let balance = self.accounts.get(&account).map_or(Amount::ZERO, |a| a.balance);
+        let reserved = self.reserved(account);
+        if reserved > balance {
+            return Err(Error::Replay(format!("account {account} reserves {reserved} of a balance of {balance}")));
+        }
         Ok(())
     }
 
@@ -342,11 +379,16 @@ impl State {
     /// Removes reservation `id` and its funds from the account's reserved total.
     fn end_reservation(&mut self, id: CommandId) -> Result<Reservation> {
         let reservation =
+            self.reservations.get(&id).ok_or_else(|| Error::Replay(format!("unknown reservation {id}")))?;
+        let reserved = self.reserved(reservation.account).checked_sub(reservation.amount);
+        let reserved = reserved.ok_or_else(|| Error::Replay(format!("ending {id} frees more than was reserved")))?;
+        let account = reservation.account;
+        if let Some(protections) = self.protections.get_mut(&account) {
+            protections.reserved = reserved;
+        }
+        let reservation =
             self.reservations.remove(&id).ok_or_else(|| Error::Replay(format!("unknown reservation {id}")))?;
         self.due.remove(&(reservation.stage.due_at(), id));
-        if let Some(protections) = self.protections.get_mut(&reservation.account) {
-            protections.reserved = protections.reserved.checked_sub(reservation.amount).unwrap_or(Amount::ZERO);
-        }
         Ok(reservation)
     }
 

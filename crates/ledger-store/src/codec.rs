@@ -171,8 +171,7 @@ pub fn seq_key(seq: u64) -> [u8; 8] {
 
 /// The sequence number a `log` key stands for.
 pub fn decode_seq_key(key: &[u8]) -> Result<u64> {
-    let bytes: [u8; 8] =
-        key.try_into().map_err(|_| Error::Corruption { seq: 0, detail: format!("log key of {} bytes", key.len()) })?;
+    let bytes: [u8; 8] = key.try_into().map_err(|_| Error::Damaged(format!("a log key of {} bytes", key.len())))?;
     Ok(u64::from_be_bytes(bytes))
 }
 
@@ -301,7 +300,7 @@ pub fn encode_head(seq: u64, hash: &Hash) -> [u8; 40] {
 /// Decodes the head.
 pub fn decode_head(bytes: &[u8]) -> Result<(u64, Hash)> {
     if bytes.len() != 40 {
-        return Err(Error::Corruption { seq: 0, detail: format!("head record of {} bytes", bytes.len()) });
+        return Err(Error::Damaged(format!("the committed head (meta/head) is {} bytes, not 40", bytes.len())));
     }
     let mut seq = [0u8; 8];
     let mut hash = [0u8; 32];

@@ -78,7 +78,8 @@ pub struct VerifyReport {
 /// One difference between the stored read models and a replay of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {
-    pub account: AccountId,
+    /// The account the difference is in; `None` for a ledger-wide read model or index.
+    pub account: Option<AccountId>,
     pub field: String,
     pub expected: String,
     pub found: String,
@@ -619,7 +620,7 @@ impl Store {
         for expected in replayed {
             match stored.remove(&expected.id.0) {
                 None => mismatches.push(Mismatch {
-                    account: expected.id,
+                    account: Some(expected.id),
                     field: "account".into(),
                     expected: "present".into(),
                     found: "missing".into(),
@@ -629,7 +630,7 @@ impl Store {
         }
         for (id, _) in stored {
             mismatches.push(Mismatch {
-                account: AccountId(id),
+                account: Some(AccountId(id)),
                 field: "account".into(),
                 expected: "absent".into(),
                 found: "present".into(),
@@ -638,7 +639,7 @@ impl Store {
         let stored_policies = self.policies()?;
         if stored_policies != state.policy_versions() {
             mismatches.push(Mismatch {
-                account: AccountId(0),
+                account: None,
                 field: "policies".into(),
                 expected: format!("{} version(s)", state.policy_versions().len()),
                 found: format!("{} version(s)", stored_policies.len()),
@@ -653,7 +654,7 @@ impl Store {
     /// block is read with RocksDB's checksums on, so damage shows here, not in a later query.
     fn compare_indexes(&self, state: &State, expected: &HashMap<u64, HistoryDigest>, mismatches: &mut Vec<Mismatch>) {
         let unreadable = |field: &str, err: String| Mismatch {
-            account: AccountId(0),
+            account: None,
             field: field.into(),
             expected: "readable".into(),
             found: format!("unreadable ({err}); run `ledger-cli rebuild-indexes`"),
@@ -671,7 +672,7 @@ impl Store {
                     if want != got {
                         let entries = |d: Option<HistoryDigest>| d.map_or(0, |d| d.entries);
                         mismatches.push(Mismatch {
-                            account: AccountId(account),
+                            account: Some(AccountId(account)),
                             field: "history index".into(),
                             expected: format!("{} entries", entries(want)),
                             found: format!("{} entries, differing", entries(got)),
@@ -687,10 +688,13 @@ impl Store {
             Err(err) => mismatches.push(unreadable("customer index", err)),
             Ok(()) => {
                 if stored_customers != expected_customers {
-                    let first =
-                        expected_customers.iter().zip(&stored_customers).find(|(a, b)| a != b).map_or(0, |(a, _)| a.1);
+                    let first = expected_customers
+                        .iter()
+                        .zip(&stored_customers)
+                        .find(|(a, b)| a != b)
+                        .map(|(a, _)| AccountId(a.1));
                     mismatches.push(Mismatch {
-                        account: AccountId(first),
+                        account: first,
                         field: "customer index".into(),
                         expected: format!("{} entries", expected_customers.len()),
                         found: format!("{} entries, differing", stored_customers.len()),
@@ -778,7 +782,7 @@ impl Store {
         expected.sort_by_key(|(id, _)| *id);
         let found = self.all_protections()?;
         if found != expected {
-            let first = expected.iter().zip(&found).find(|(a, b)| a != b).map_or(AccountId(0), |(a, _)| a.0);
+            let first = expected.iter().zip(&found).find(|(a, b)| a != b).map(|(a, _)| a.0);
             mismatches.push(Mismatch {
                 account: first,
                 field: "protections".into(),
@@ -790,7 +794,7 @@ impl Store {
         let found = self.pending()?;
         if found.iter().ne(expected.iter().copied()) {
             mismatches.push(Mismatch {
-                account: AccountId(0),
+                account: None,
                 field: "pending".into(),
                 expected: format!("{} pending outflow(s)", expected.len()),
                 found: format!("{} pending outflow(s), differing", found.len()),
@@ -801,7 +805,7 @@ impl Store {
         let found = self.risk_list()?;
         if found != expected {
             mismatches.push(Mismatch {
-                account: AccountId(0),
+                account: None,
                 field: "risk_list".into(),
                 expected: format!("{} listed", expected.len()),
                 found: format!("{} listed, differing", found.len()),
@@ -809,7 +813,7 @@ impl Store {
         }
         if self.protection_settings()? != state.protection_versions() {
             mismatches.push(Mismatch {
-                account: AccountId(0),
+                account: None,
                 field: "protection_settings".into(),
                 expected: format!("{} version(s)", state.protection_versions().len()),
                 found: "different".into(),
@@ -1095,7 +1099,7 @@ fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mi
     let mut check = |field: &str, expected_text: String, found_text: String| {
         if expected_text != found_text {
             mismatches.push(Mismatch {
-                account: expected.id,
+                account: Some(expected.id),
                 field: field.into(),
                 expected: expected_text,
                 found: found_text,

@@ -312,6 +312,11 @@ impl Writer {
         let seq = self.head.seq + 1;
         let record = Record::new(seq, self.head.hash, codec::encode_event(event)?);
         self.state.apply(event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
+        // Invariant: the state has applied exactly the events of the log.
+        if self.state.event_count() != seq {
+            let detail = format!("the state holds {} events after appending seq {seq}", self.state.event_count());
+            return Err(Error::Corruption { seq, detail });
+        }
         pending.batch.put(Table::Log, &codec::seq_key(seq), &record.encode());
         pending.seq = seq;
         crate::project::dirty(&self.state, event, pending);
