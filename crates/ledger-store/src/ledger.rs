@@ -9,94 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
-use ledger_core::{Command, CommandBody, CommandId, Event, EventBody, RejectReason, Reservation, State};
+use ledger_core::{Command, CommandBody, CommandId, State};
 
-use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::options::{LedgerOptions, check_options, tuning};
 use crate::reader::Reader;
+use crate::receipt::{Receipt, Request, WriterStats};
 use crate::store::{ReplayReport, Store, Tuning};
-use crate::writer::{Writer, WriterStats};
-
-/// The default of [`LedgerOptions::max_ahead_of_clock`]: five minutes, well above the skew of
-/// clocks kept by NTP and well below a mistyped day or year.
-pub const DEFAULT_MAX_AHEAD_OF_CLOCK: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// How a ledger runs.
-#[derive(Clone, Debug)]
-pub struct LedgerOptions {
-    pub clock: Arc<dyn Clock>,
-    /// Most commands committed in one write batch (one fsync).
-    pub batch_len_max: usize,
-    /// A snapshot is written after this many events (and on a clean close).
-    pub snapshot_every_events: u64,
-    /// fsync every batch before acknowledging it. Only tests of speed without durability turn
-    /// this off.
-    pub sync: bool,
-    /// Commands dated further ahead of the clock than this are rejected (`TIME_AHEAD_OF_CLOCK`);
-    /// `None` accepts any future time. Past times (historical imports) are never affected.
-    pub max_ahead_of_clock: Option<std::time::Duration>,
-    /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
-    /// means more frequent flushes and write-ahead log rotation.
-    pub write_buffer_bytes: Option<usize>,
-}
-
-impl Default for LedgerOptions {
-    fn default() -> LedgerOptions {
-        LedgerOptions {
-            clock: Arc::new(SystemClock),
-            batch_len_max: 8_192,
-            snapshot_every_events: 1_000_000,
-            sync: true,
-            max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
-            write_buffer_bytes: None,
-        }
-    }
-}
-
-/// The answer to one command: the event recorded for it (an acceptance or a rejection) and its
-/// sequence number. A retried command id gets its first receipt again, with `duplicate` set; if
-/// the retry's request differs from the first (business time aside), `conflict` is also set and
-/// nothing is done: the id belongs to the first request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    pub seq: u64,
-    pub event: Event,
-    pub duplicate: bool,
-    pub conflict: bool,
-}
-
-impl Receipt {
-    /// The rejection, if the command was rejected.
-    pub fn rejection(&self) -> Option<&RejectReason> {
-        match &self.event.body {
-            EventBody::Rejected { reason, .. } => Some(reason),
-            _ => None,
-        }
-    }
-
-    /// True if the command (not a conflicting reuse of its id) was accepted.
-    pub fn is_accepted(&self) -> bool {
-        !self.conflict && self.rejection().is_none()
-    }
-
-    /// The reservation, if the command was accepted but not posted: an outflow held for
-    /// large-transaction verification or a delayed transfer (its funds and limit use are
-    /// reserved until it is confirmed, executed, declined, cancelled or expires).
-    pub fn pending(&self) -> Option<&Reservation> {
-        match &self.event.body {
-            EventBody::Reserved { reservation, .. } => Some(reservation),
-            _ => None,
-        }
-    }
-}
-
-pub(crate) enum Request {
-    Stats { reply: Sender<WriterStats> },
-    Submit { commands: Vec<Command>, reply: Sender<Result<Vec<Receipt>>> },
-    Snapshot { reply: Sender<Result<()>> },
-    State { reply: Sender<State> },
-    Close { reply: Sender<Result<()>> },
-}
+use crate::writer::Writer;
 
 /// A handle to an open ledger. Cheap to clone and to share between threads; the ledger closes
 /// (writing a snapshot) when the last handle is dropped or [`Ledger::close`] is called.
@@ -213,17 +133,6 @@ impl Ledger {
         }
         result
     }
-}
-
-fn tuning(options: &LedgerOptions) -> Tuning {
-    Tuning { write_buffer_bytes: options.write_buffer_bytes }
-}
-
-fn check_options(options: &LedgerOptions) -> Result<()> {
-    if options.batch_len_max == 0 {
-        return Err(Error::InvalidArgument("batch_len_max must be at least 1".into()));
-    }
-    Ok(())
 }
 
 impl std::ops::Deref for Ledger {

@@ -16,21 +16,9 @@ use ledger_core::{
 
 use crate::codec::{self, Record};
 use crate::error::{Error, Result};
-use crate::ledger::{LedgerOptions, Receipt, Request};
+use crate::options::LedgerOptions;
+use crate::receipt::{Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
-
-/// Where the writer's time went since the ledger was opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriterStats {
-    pub batches: u64,
-    pub commands: u64,
-    /// Deciding, applying, encoding and hash-chaining.
-    pub decide_nanos: u64,
-    /// Staging the history index, read models and head into the write batch.
-    pub stage_nanos: u64,
-    /// RocksDB's write of the batch, WAL fsync included.
-    pub write_nanos: u64,
-}
 
 /// One caller's commands and where to send their receipts.
 pub(crate) type Submit = (Vec<Command>, Sender<Result<Vec<Receipt>>>);

@@ -45,3 +45,57 @@ fn ledger_core_does_no_io_and_reads_no_clock() {
         }
     }
 }
+
+/// Per crate, the modules each `src/*.rs` names as `crate::module`.
+fn module_graph(krate: &str) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let prefix = format!("{krate}/src/");
+    let mut graph = std::collections::BTreeMap::new();
+    for (name, text) in sources().into_iter().filter(|(name, _)| name.starts_with(&prefix)) {
+        let module = name.trim_start_matches(&prefix).trim_end_matches(".rs").to_owned();
+        let mut uses = std::collections::BTreeSet::new();
+        for (at, _) in text.match_indices("crate::") {
+            let rest = &text[at + "crate::".len()..];
+            let target: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !target.is_empty() && target != module {
+                uses.insert(target);
+            }
+        }
+        // `use crate::{a, b}` names several.
+        for (at, _) in text.match_indices("use crate::{") {
+            let rest = &text[at + "use crate::{".len()..];
+            let list = &rest[..rest.find('}').unwrap_or(0)];
+            for item in list.split(',') {
+                let target: String =
+                    item.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if !target.is_empty() && target != module && target.chars().next().is_some_and(char::is_lowercase) {
+                    uses.insert(target);
+                }
+            }
+        }
+        graph.insert(module, uses);
+    }
+    graph
+}
+
+#[test]
+fn no_module_depends_on_itself_through_others() {
+    for krate in ["ledger-core", "ledger-store", "ledger-cli"] {
+        let graph = module_graph(krate);
+        // Depth-first search for a path back to the start.
+        for start in graph.keys() {
+            let mut stack: Vec<Vec<String>> = vec![vec![start.clone()]];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(path) = stack.pop() {
+                let last = path.last().unwrap();
+                for next in graph.get(last).into_iter().flatten().filter(|next| *next != "main" && *next != "lib") {
+                    assert!(next != start, "{krate}: module circle {} -> {next}", path.join(" -> "));
+                    if seen.insert(next.clone()) {
+                        let mut longer = path.clone();
+                        longer.push(next.clone());
+                        stack.push(longer);
+                    }
+                }
+            }
+        }
+    }
+}

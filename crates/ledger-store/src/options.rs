@@ -1,0 +1,54 @@
+//! How a ledger runs: [`LedgerOptions`].
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::store::Tuning;
+
+/// The default of [`LedgerOptions::max_ahead_of_clock`]: five minutes, well above the skew of
+/// clocks kept by NTP and well below a mistyped day or year.
+pub const DEFAULT_MAX_AHEAD_OF_CLOCK: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How a ledger runs.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    pub clock: Arc<dyn Clock>,
+    /// Most commands committed in one write batch (one fsync).
+    pub batch_len_max: usize,
+    /// A snapshot is written after this many events (and on a clean close).
+    pub snapshot_every_events: u64,
+    /// fsync every batch before acknowledging it. Only tests of speed without durability turn
+    /// this off.
+    pub sync: bool,
+    /// Commands dated further ahead of the clock than this are rejected (`TIME_AHEAD_OF_CLOCK`);
+    /// `None` accepts any future time. Past times (historical imports) are never affected.
+    pub max_ahead_of_clock: Option<std::time::Duration>,
+    /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
+    /// means more frequent flushes and write-ahead log rotation.
+    pub write_buffer_bytes: Option<usize>,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> LedgerOptions {
+        LedgerOptions {
+            clock: Arc::new(SystemClock),
+            batch_len_max: 8_192,
+            snapshot_every_events: 1_000_000,
+            sync: true,
+            max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
+            write_buffer_bytes: None,
+        }
+    }
+}
+
+pub(crate) fn tuning(options: &LedgerOptions) -> Tuning {
+    Tuning { write_buffer_bytes: options.write_buffer_bytes }
+}
+
+pub(crate) fn check_options(options: &LedgerOptions) -> Result<()> {
+    if options.batch_len_max == 0 {
+        return Err(Error::InvalidArgument("batch_len_max must be at least 1".into()));
+    }
+    Ok(())
+}
