@@ -420,9 +420,10 @@ pub fn usage(cli: &Cli, account: AccountId, at: Option<Timestamp>) -> anyhow::Re
         if report.buckets.is_empty() {
             say!("no limit buckets for this class");
         } else {
+            let names = report.buckets.iter().map(|b| out::width(&b.bucket)).max().unwrap_or(0).max(8);
             say!(
-                "{:<8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
-                "bucket",
+                "{} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                out::pad("bucket", names),
                 "day used",
                 "day cap",
                 "day left",
@@ -432,8 +433,8 @@ pub fn usage(cli: &Cli, account: AccountId, at: Option<Timestamp>) -> anyhow::Re
             );
             for b in &report.buckets {
                 say!(
-                    "{:<8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
-                    b.bucket,
+                    "{} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                    out::pad(&b.bucket, names),
                     b.day_used.to_string(),
                     opt(b.day_cap),
                     opt(b.day_remaining),

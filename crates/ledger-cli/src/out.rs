@@ -80,6 +80,17 @@ pub fn safe(text: &str) -> String {
     out
 }
 
+/// Terminal columns `text` takes: a Chinese character takes two.
+pub fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` padded with spaces to `columns` terminal columns, so tables with Chinese merchant,
+/// counterparty or bucket names stay aligned.
+pub fn pad(text: &str, columns: usize) -> String {
+    format!("{text}{}", " ".repeat(columns.saturating_sub(width(text))))
+}
+
 /// Invisible formatting characters: bidirectional controls (RLO and friends), zero-width
 /// characters, the soft hyphen and the byte-order mark.
 fn is_format_char(c: char) -> bool {
@@ -118,7 +129,24 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::safe;
+    use super::{pad, safe, width};
+
+    #[test]
+    fn pads_by_terminal_columns_not_bytes_or_chars() {
+        // (text, columns it takes, padded to 10)
+        let cases = [
+            ("day", 3, "day       "),
+            ("日累计", 6, "日累计    "),
+            ("北京Metro", 9, "北京Metro "),
+            ("", 0, "          "),
+        ];
+        for (text, columns, padded) in cases {
+            assert_eq!(width(text), columns, "{text}");
+            assert_eq!(pad(text, 10), padded, "{text}");
+            assert_eq!(width(&pad(text, 10)), 10, "{text}");
+        }
+        assert_eq!(pad("longer than ten", 10), "longer than ten", "never truncates");
+    }
 
     #[test]
     fn escapes_what_could_drive_a_terminal_and_keeps_the_rest() {
