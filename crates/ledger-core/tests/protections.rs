@@ -11,25 +11,31 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "a table test fails loudly on the row that breaks")]
 
 use ledger_core::{
-    AccountClass, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId, Decision,
-    EventBody, Flow, NightWindow, PersonalLimit, PersonalLimits, Policy, ProtectionSettings, RejectReason, Release,
-    State, Timestamp, apply_due_then_decide,
+    AccountClass, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CustomerId, Decision, Flow,
+    NightWindow, PersonalLimit, PersonalLimits, Policy, ProtectionSettings, RejectReason, State, Timestamp,
 };
-use uuid::Uuid;
 
 mod common;
 
+use common::table::{AUTO, Case, Then, cid, run};
 use common::{acc, at, cny, deposit, inbound, outbound, pay, transfer, withdraw};
+
+/// A protections row: on the default preset, after `setup()`.
+fn row(
+    name: &'static str,
+    given: Vec<(&'static str, u128, CommandBody)>,
+    when: (&'static str, u128, CommandBody),
+    then: Vec<Then>,
+) -> Case {
+    let given = setup().into_iter().chain(given).map(Into::into).collect();
+    Case { name, preset: "default", given, when: when.into(), then }
+}
 
 /// Command ids the rows refer to (a hold to confirm, a transfer to cancel).
 const T1: u128 = 9001;
 const T2: u128 = 9002;
-fn cid(label: u128) -> CommandId {
-    CommandId(Uuid::from_u128(label))
-}
 
 const T0: &str = "2026-03-02 09:00:00";
-const AUTO: u128 = 0;
 
 fn open(id: u64, customer: u64, class: AccountClass, bound: Option<u64>) -> CommandBody {
     CommandBody::OpenAccount {
@@ -111,144 +117,7 @@ fn setup() -> Vec<(&'static str, u128, CommandBody)> {
     ]
 }
 
-enum Then {
-    Accepted,
-    Code(&'static str),
-    Reason(RejectReason),
-    /// What came due before `when`, in order: `settled`, `expired` or `stopped`.
-    Due(&'static [&'static str]),
-    Balance(u64, &'static str),
-    Reserved(u64, &'static str),
-    /// Day use of a bucket on the Beijing day of `when`.
-    DayUsed(u64, &'static str, &'static str),
-    YearUsed(u64, &'static str, &'static str),
-    Pending(usize),
-}
-
-struct Row {
-    name: &'static str,
-    given: Vec<(&'static str, u128, CommandBody)>,
-    when: (&'static str, u128, CommandBody),
-    then: Vec<Then>,
-}
-
-fn row(
-    name: &'static str,
-    given: Vec<(&'static str, u128, CommandBody)>,
-    when: (&'static str, u128, CommandBody),
-    then: Vec<Then>,
-) -> Row {
-    Row { name, given, when, then }
-}
-
 /// Accounts, protections and pending outflows: everything a rejection must leave untouched.
-fn business_view(state: &State) -> String {
-    let mut accounts: Vec<_> = state.accounts().cloned().collect();
-    accounts.sort_by_key(|account| account.id);
-    let mut protections: Vec<_> = state.all_protections().map(|(id, p)| (id, p.clone())).collect();
-    protections.sort_by_key(|(id, _)| *id);
-    let pending: Vec<_> = state.reservations().cloned().collect();
-    format!("{accounts:?}\n{protections:?}\n{pending:?}")
-}
-
-/// Applies what is due by `command`, then decides it. Returns the due outcomes, the state
-/// before the answer, and the answer.
-fn step(state: &mut State, command: &Command) -> (Vec<&'static str>, String, EventBody) {
-    let mut due_events = Vec::new();
-    let decision = apply_due_then_decide(state, command, &mut due_events).unwrap();
-    let due = due_events
-        .iter()
-        .map(|event| match &event.body {
-            EventBody::ReservationSettled { .. } => "settled",
-            EventBody::ReservationReleased { release: Release::Expired, .. } => "expired",
-            EventBody::ReservationReleased { release: Release::Stopped { .. }, .. } => "stopped",
-            other => panic!("unexpected due event {other:?}"),
-        })
-        .collect();
-    match decision {
-        Decision::Append(events) => {
-            let before = business_view(state);
-            assert_eq!(events.len(), 1);
-            state.apply(&events[0]).unwrap();
-            (due, before, events[0].body.clone())
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
-fn run(row: Row) {
-    let name = row.name;
-    let mut state = State::new();
-    let mut n = 0u128;
-    let mut command = |time: &str, label: u128, body: CommandBody| {
-        n += 1;
-        let id = if label == AUTO { n } else { label };
-        Command { id: cid(id), at: at(time), body }
-    };
-    let genesis = CommandBody::ChangePolicy {
-        effective_from: Timestamp::UNIX_EPOCH,
-        policy: Box::new(Policy::preset("default").unwrap()),
-    };
-    let first = Command { at: Timestamp::UNIX_EPOCH, ..command(T0, AUTO, genesis) };
-    step(&mut state, &first);
-    for (index, (time, label, body)) in setup().into_iter().chain(row.given).enumerate() {
-        let (_, _, answer) = step(&mut state, &command(time, label, body));
-        assert!(!matches!(answer, EventBody::Rejected { .. }), "{name}: given step {index} rejected: {answer:?}");
-    }
-    let (time, label, body) = row.when;
-    let when = command(time, label, body);
-    let (due, before, answer) = step(&mut state, &when);
-    let rejection = match &answer {
-        EventBody::Rejected { reason, .. } => Some(reason.clone()),
-        _ => None,
-    };
-    if rejection.is_some() {
-        assert_eq!(business_view(&state), before, "{name}: a rejection changed the state");
-    }
-    let (day, year) = (when.at.beijing_day(), when.at.beijing_year());
-    let mut saw_due = false;
-    for then in row.then {
-        match then {
-            Then::Accepted => assert!(rejection.is_none(), "{name}: rejected: {rejection:?}"),
-            Then::Code(code) => {
-                assert_eq!(rejection.as_ref().map(RejectReason::code), Some(code), "{name}: {rejection:?}")
-            }
-            Then::Reason(expected) => assert_eq!(rejection.as_ref(), Some(&expected), "{name}"),
-            Then::Due(expected) => {
-                saw_due = true;
-                assert_eq!(due, expected, "{name}: what came due");
-            }
-            Then::Balance(id, amount) => {
-                assert_eq!(state.account(acc(id)).unwrap().balance, cny(amount), "{name}: balance of {id}")
-            }
-            Then::Reserved(id, amount) => assert_eq!(state.reserved(acc(id)), cny(amount), "{name}: reserved of {id}"),
-            Then::DayUsed(id, bucket, amount) => {
-                let used = state
-                    .account(acc(id))
-                    .unwrap()
-                    .bucket_usage(bucket)
-                    .map_or(Amount::ZERO, |u| u.used_at(day, year).0);
-                assert_eq!(used, cny(amount), "{name}: day use of {id}/{bucket}");
-            }
-            Then::YearUsed(id, bucket, amount) => {
-                let used = state
-                    .account(acc(id))
-                    .unwrap()
-                    .bucket_usage(bucket)
-                    .map_or(Amount::ZERO, |u| u.used_at(day, year).1);
-                assert_eq!(used, cny(amount), "{name}: year use of {id}/{bucket}");
-            }
-            Then::Pending(count) => assert_eq!(state.reservations().count(), count, "{name}: pending outflows"),
-        }
-        // Held + available = balance, always.
-        for account in state.accounts() {
-            assert!(state.reserved(account.id) <= account.balance, "{name}: reserved above balance");
-        }
-    }
-    if !saw_due {
-        assert!(due.is_empty(), "{name}: unexpected due events {due:?}");
-    }
-}
 
 #[test]
 fn security_lock_table() {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 mod common;
 
+use common::table::{self, Case, Then, business_view};
 use common::{acc, at, cny, deposit, inbound, outbound, pay, transfer, withdraw};
 
 const T0: &str = "2026-03-02 10:00:00";
@@ -68,13 +69,7 @@ fn with_setup(steps: Vec<(&'static str, CommandBody)>) -> Vec<(&'static str, Com
     all
 }
 
-enum Then {
-    Accepted,
-    Code(&'static str),
-    Reason(RejectReason),
-}
-
-struct Case {
+struct Rule {
     name: &'static str,
     preset: &'static str,
     given: Vec<(&'static str, CommandBody)>,
@@ -107,39 +102,10 @@ fn appended(decision: Decision) -> EventBody {
     }
 }
 
-/// Accounts (sorted) and policy versions: everything a rejection must leave untouched.
-fn business_view(state: &State) -> (Vec<ledger_core::Account>, Vec<ledger_core::PolicyVersion>) {
-    let mut accounts: Vec<_> = state.accounts().cloned().collect();
-    accounts.sort_by_key(|account| account.id);
-    (accounts, state.policy_versions().to_vec())
-}
-
-fn run(case: Case) {
-    let mut n = 0;
-    let mut state = State::new();
-    let policy = Policy::preset(case.preset).unwrap();
-    let first = appended(execute(&mut state, &policy_command(policy, &mut n)).unwrap());
-    assert!(matches!(first, EventBody::PolicyScheduled { .. }), "{}: {first:?}", case.name);
-    for (step, (time, body)) in case.given.into_iter().enumerate() {
-        let body = appended(execute(&mut state, &command(time, body, &mut n)).unwrap());
-        assert!(!matches!(body, EventBody::Rejected { .. }), "{}: given step {step} rejected: {body:?}", case.name);
-    }
-    let before = business_view(&state);
-    let (time, body) = case.when;
-    let outcome = appended(execute(&mut state, &command(time, body, &mut n)).unwrap());
-    match (case.then, outcome) {
-        (Then::Accepted, EventBody::Rejected { reason, .. }) => panic!("{}: rejected: {reason}", case.name),
-        (Then::Accepted, _) => {}
-        (Then::Code(code), EventBody::Rejected { reason, .. }) => {
-            assert_eq!(reason.code(), code, "{}: {reason}", case.name);
-            assert_eq!(business_view(&state), before, "{}: a rejection changed the state", case.name);
-        }
-        (Then::Reason(expected), EventBody::Rejected { reason, .. }) => {
-            assert_eq!(reason, expected, "{}", case.name);
-            assert_eq!(business_view(&state), before, "{}: a rejection changed the state", case.name);
-        }
-        (_, accepted) => panic!("{}: accepted, expected a rejection: {accepted:?}", case.name),
-    }
+/// A rule row runs in the shared harness (tests/common/table.rs).
+fn run(rule: Rule) {
+    let given = rule.given.into_iter().map(Into::into).collect();
+    table::run(Case { name: rule.name, preset: rule.preset, given, when: rule.when.into(), then: vec![rule.then] });
 }
 
 fn limit(account: u64, bucket: &str, period: Period, cap: &str, used: &str, requested: &str) -> Then {
@@ -191,10 +157,10 @@ fn both_presets(
     given: Vec<(&'static str, CommandBody)>,
     when: CommandBody,
     then: fn() -> Then,
-) -> [Case; 2] {
+) -> [Rule; 2] {
     [
-        Case { name, preset: "default", given: given.clone(), when: (T0, when.clone()), then: then() },
-        Case { name, preset: "pboc-2018", given, when: (T0, when), then: then() },
+        Rule { name, preset: "default", given: given.clone(), when: (T0, when.clone()), then: then() },
+        Rule { name, preset: "pboc-2018", given, when: (T0, when), then: then() },
     ]
 }
 
@@ -202,21 +168,21 @@ fn both_presets(
 fn class_rules_table() {
     let mut cases = vec![
         // Class I: full function, no limits, no overdraft.
-        Case {
+        Rule {
             name: "I: no limits",
             preset: "default",
             given: setup(),
             when: (T0, withdraw(11, "500000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "I: large outbound",
             preset: "pboc-2018",
             given: setup(),
             when: (T0, outbound(11, "EXT-9", "900000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "I: no overdraft",
             preset: "pboc-2018",
             given: setup(),
@@ -228,35 +194,35 @@ fn class_rules_table() {
             }),
         },
         // Class II OUT bucket: exact at the boundary.
-        Case {
+        Rule {
             name: "II: exactly 10,000.00 out in a day",
             preset: "default",
             given: with_setup(vec![(T0, pay(12, "6000"))]),
             when: (T0, outbound(12, "EXT-9", "4000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II: 0.01 over the daily out cap",
             preset: "default",
             given: with_setup(vec![(T0, pay(12, "6000")), (T0, outbound(12, "EXT-9", "4000"))]),
             when: (T0, pay(12, "0.01")),
             then: limit(12, "out", Period::Day, "10000", "10000", "0.01"),
         },
-        Case {
+        Rule {
             name: "II: 10,000.01 at once",
             preset: "pboc-2018",
             given: setup(),
             when: (T0, pay(12, "10000.01")),
             then: limit(12, "out", Period::Day, "10000", "0", "10000.01"),
         },
-        Case {
+        Rule {
             name: "II: cash withdrawal counts in out",
             preset: "pboc-2018",
             given: with_setup(vec![(T0, pay(12, "9999"))]),
             when: (T0, withdraw(12, "1.01")),
             then: limit(12, "out", Period::Day, "10000", "9999", "1.01"),
         },
-        Case {
+        Rule {
             name: "II: internal transfer to a non-bound account counts in out",
             preset: "default",
             given: with_setup(vec![(T0, pay(12, "9000"))]),
@@ -264,14 +230,14 @@ fn class_rules_table() {
             then: limit(12, "out", Period::Day, "10000", "9000", "1000.01"),
         },
         // Beijing natural day, whatever the UTC date.
-        Case {
+        Rule {
             name: "II: a new Beijing day at 00:00:00+08:00",
             preset: "default",
             given: with_setup(vec![("2026-03-02 23:59:59", pay(12, "10000"))]),
             when: ("2026-03-03 00:00:00", pay(12, "10000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II: 10:00 and 23:59:59 (15:59:59Z) are one Beijing day",
             preset: "default",
             given: with_setup(vec![(T0, pay(12, "10000"))]),
@@ -279,14 +245,14 @@ fn class_rules_table() {
             then: limit(12, "out", Period::Day, "10000", "10000", "0.01"),
         },
         // Year cap in the Beijing calendar year.
-        Case {
+        Rule {
             name: "II: 200,000 in a year, then 0.01 more",
             preset: "default",
             given: twenty_days_of_10k_payments(),
             when: ("2026-01-21 09:00:00", pay(12, "0.01")),
             then: limit(12, "out", Period::Year, "200000", "200000", "0.01"),
         },
-        Case {
+        Rule {
             name: "II: a new Beijing year resets the year cap",
             preset: "default",
             given: twenty_days_of_10k_payments(),
@@ -294,14 +260,14 @@ fn class_rules_table() {
             then: Then::Accepted,
         },
         // IN bucket.
-        Case {
+        Rule {
             name: "II: inbound from others counts in in",
             preset: "pboc-2018",
             given: with_setup(vec![(T0, inbound(12, "EXT-1", "10000"))]),
             when: (T0, deposit(12, "0.01")),
             then: limit(12, "in", Period::Day, "10000", "10000", "0.01"),
         },
-        Case {
+        Rule {
             name: "II: inbound from a non-bound ledger account counts in in",
             preset: "default",
             given: with_setup(vec![(T0, transfer(21, 12, "10000"))]),
@@ -309,35 +275,35 @@ fn class_rules_table() {
             then: limit(12, "in", Period::Day, "10000", "10000", "0.01"),
         },
         // Exemptions.
-        Case {
+        Rule {
             name: "II: transfers with the bound account are exempt",
             preset: "pboc-2018",
             given: with_setup(vec![(T0, pay(12, "10000"))]),
             when: (T0, transfer(12, 11, "40000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II: transfers from the bound account are exempt",
             preset: "default",
             given: with_setup(vec![(T0, inbound(12, "EXT-1", "10000"))]),
             when: (T0, transfer(11, 12, "100000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II: wealth purchase is exempt",
             preset: "pboc-2018",
             given: with_setup(vec![(T0, pay(12, "10000"))]),
             when: (T0, buy(12, "40000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II: wealth redemption is exempt",
             preset: "default",
             given: with_setup(vec![(T0, buy(12, "40000")), (T0, inbound(12, "EXT-1", "10000"))]),
             when: (T0, redeem(12, "40000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II: external bound account is exempt",
             preset: "pboc-2018",
             given: vec![
@@ -356,7 +322,7 @@ fn class_rules_table() {
             then: Then::Accepted,
         },
         // Cash and card need in-person verification under pboc-2018.
-        Case {
+        Rule {
             name: "II (pboc-2018): cash without in-person verification",
             preset: "pboc-2018",
             given: vec![
@@ -379,7 +345,7 @@ fn class_rules_table() {
                 flow: Some(Flow::CashDeposit),
             }),
         },
-        Case {
+        Rule {
             name: "II (default): cash without in-person verification is allowed",
             preset: "default",
             given: vec![
@@ -399,14 +365,14 @@ fn class_rules_table() {
             when: (T0, deposit(12, "100")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II (pboc-2018): cash with in-person verification",
             preset: "pboc-2018",
             given: setup(),
             when: (T0, deposit(12, "100")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "II (pboc-2018): card without in-person verification",
             preset: "pboc-2018",
             given: vec![(T0, open_i(11, 1))],
@@ -424,7 +390,7 @@ fn class_rules_table() {
             then: Then::Reason(RejectReason::InPersonVerificationRequired { class: AccountClass::II, flow: None }),
         },
         // Class III.
-        Case {
+        Rule {
             name: "III: no card",
             preset: "default",
             given: vec![(T0, open_i(11, 1))],
@@ -441,7 +407,7 @@ fn class_rules_table() {
             ),
             then: Then::Reason(RejectReason::CardNotAllowed { class: AccountClass::III }),
         },
-        Case {
+        Rule {
             name: "III: no cash",
             preset: "default",
             given: setup(),
@@ -452,7 +418,7 @@ fn class_rules_table() {
                 flow: Flow::CashDeposit,
             }),
         },
-        Case {
+        Rule {
             name: "III: no cash withdrawal",
             preset: "pboc-2018",
             given: setup(),
@@ -463,7 +429,7 @@ fn class_rules_table() {
                 flow: Flow::CashWithdrawal,
             }),
         },
-        Case {
+        Rule {
             name: "III: no wealth products",
             preset: "pboc-2018",
             given: setup(),
@@ -474,14 +440,14 @@ fn class_rules_table() {
                 flow: Flow::WealthPurchase,
             }),
         },
-        Case {
+        Rule {
             name: "III (default): 10,000/day out",
             preset: "default",
             given: with_setup(vec![(T0, transfer(11, 13, "20000")), (T0, pay(13, "10000"))]),
             when: (T0, pay(13, "0.01")),
             then: limit(13, "out", Period::Day, "10000", "10000", "0.01"),
         },
-        Case {
+        Rule {
             name: "III (pboc-2018): 2,000/day out",
             preset: "pboc-2018",
             given: with_setup(vec![
@@ -493,7 +459,7 @@ fn class_rules_table() {
             when: (T0, pay(13, "0.01")),
             then: limit(13, "out", Period::Day, "2000", "2000", "0.01"),
         },
-        Case {
+        Rule {
             name: "III (pboc-2018): 50,000/year out",
             preset: "pboc-2018",
             given: {
@@ -509,7 +475,7 @@ fn class_rules_table() {
             when: ("2026-05-01 09:00:00", pay(13, "0.01")),
             then: limit(13, "out", Period::Year, "50000", "50000", "0.01"),
         },
-        Case {
+        Rule {
             name: "III (pboc-2018): balance cap 2,000 holds for bound inflows too",
             preset: "pboc-2018",
             given: with_setup(vec![(T0, transfer(11, 13, "1000"))]),
@@ -521,14 +487,14 @@ fn class_rules_table() {
                 requested: cny("0.01"),
             }),
         },
-        Case {
+        Rule {
             name: "III (pboc-2018): balance exactly at the cap",
             preset: "pboc-2018",
             given: setup(),
             when: (T0, transfer(11, 13, "1000")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "III (pboc-2018): 5,000/day in from non-bound accounts",
             preset: "pboc-2018",
             given: with_setup(vec![
@@ -542,14 +508,14 @@ fn class_rules_table() {
             when: (T0, inbound(13, "EXT-1", "0.01")),
             then: limit(13, "in", Period::Day, "5000", "5000", "0.01"),
         },
-        Case {
+        Rule {
             name: "III: first funding must come from the bound account",
             preset: "default",
             given: vec![(T0, open_i(11, 1)), (T0, open_iii(13, 1, 11))],
             when: (T0, inbound(13, "EXT-1", "10")),
             then: Then::Reason(RejectReason::FirstFundingFromBoundRequired { account: acc(13) }),
         },
-        Case {
+        Rule {
             name: "III: after a bound funding, others may pay in",
             preset: "pboc-2018",
             given: vec![
@@ -562,7 +528,7 @@ fn class_rules_table() {
             then: Then::Accepted,
         },
         // Account counts per customer.
-        Case {
+        Rule {
             name: "one Class I per customer",
             preset: "pboc-2018",
             given: setup(),
@@ -573,7 +539,7 @@ fn class_rules_table() {
                 max_open: 1,
             }),
         },
-        Case {
+        Rule {
             name: "default: one Class III per customer",
             preset: "default",
             given: setup(),
@@ -584,14 +550,14 @@ fn class_rules_table() {
                 max_open: 1,
             }),
         },
-        Case {
+        Rule {
             name: "pboc-2018: a second Class III",
             preset: "pboc-2018",
             given: setup(),
             when: (T0, open_iii(14, 1, 11)),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "pboc-2018: at most 5 Class III",
             preset: "pboc-2018",
             given: with_setup(vec![
@@ -607,7 +573,7 @@ fn class_rules_table() {
                 max_open: 5,
             }),
         },
-        Case {
+        Rule {
             name: "at most 5 Class II",
             preset: "default",
             given: with_setup(vec![
@@ -623,7 +589,7 @@ fn class_rules_table() {
                 max_open: 5,
             }),
         },
-        Case {
+        Rule {
             name: "a closed account does not count",
             preset: "default",
             given: with_setup(vec![(T0, transfer(13, 11, "1000")), (T0, close(13))]),
@@ -631,49 +597,49 @@ fn class_rules_table() {
             then: Then::Accepted,
         },
         // Binding.
-        Case {
+        Rule {
             name: "II needs a binding",
             preset: "default",
             given: vec![(T0, open_i(11, 1))],
             when: (T0, open(12, 1, AccountClass::II, None)),
             then: Then::Reason(RejectReason::BindingRequired { class: AccountClass::II }),
         },
-        Case {
+        Rule {
             name: "I takes no binding",
             preset: "default",
             given: vec![(T0, open_i(21, 2))],
             when: (T0, open(11, 1, AccountClass::I, Some(Binding::Account(acc(21))))),
             then: Then::Reason(RejectReason::BindingNotAllowed { class: AccountClass::I }),
         },
-        Case {
+        Rule {
             name: "binding to another customer's Class I",
             preset: "pboc-2018",
             given: setup(),
             when: (T0, open_ii(14, 2, 11)),
             then: Then::Reason(RejectReason::InvalidBinding { problem: BindingProblem::OtherCustomer }),
         },
-        Case {
+        Rule {
             name: "binding to a Class II",
             preset: "default",
             given: setup(),
             when: (T0, open_ii(14, 1, 12)),
             then: Then::Reason(RejectReason::InvalidBinding { problem: BindingProblem::NotClassI }),
         },
-        Case {
+        Rule {
             name: "binding to an unknown account",
             preset: "default",
             given: setup(),
             when: (T0, open_ii(14, 1, 99)),
             then: Then::Reason(RejectReason::InvalidBinding { problem: BindingProblem::UnknownAccount }),
         },
-        Case {
+        Rule {
             name: "binding to a closed account",
             preset: "default",
             given: vec![(T0, open_i(11, 1)), (T0, close(11))],
             when: (T0, open_ii(12, 1, 11)),
             then: Then::Reason(RejectReason::InvalidBinding { problem: BindingProblem::AccountClosed }),
         },
-        Case {
+        Rule {
             name: "external binding needs a reference",
             preset: "default",
             given: vec![],
@@ -688,7 +654,7 @@ fn class_rules_table() {
             ),
             then: Then::Reason(RejectReason::InvalidBinding { problem: BindingProblem::BadReference }),
         },
-        Case {
+        Rule {
             name: "credit card binding",
             preset: "pboc-2018",
             given: vec![],
@@ -703,7 +669,7 @@ fn class_rules_table() {
             ),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "credit card binding before 2016-12 (pboc-2016 forbids nothing: policy decides)",
             preset: "pboc-2016",
             given: vec![],
@@ -719,35 +685,35 @@ fn class_rules_table() {
             then: Then::Accepted,
         },
         // Closing.
-        Case {
+        Rule {
             name: "close needs a zero balance",
             preset: "default",
             given: setup(),
             when: (T0, close(12)),
             then: Then::Reason(RejectReason::NonZeroBalance { account: acc(12), balance: cny("50000") }),
         },
-        Case {
+        Rule {
             name: "close a bound Class I with open II/III",
             preset: "default",
             given: with_setup(vec![(T0, transfer(11, 21, "949000"))]),
             when: (T0, close(11)),
             then: Then::Reason(RejectReason::BoundAccountsOpen { account: acc(11), open: 2 }),
         },
-        Case {
+        Rule {
             name: "close at zero",
             preset: "pboc-2018",
             given: with_setup(vec![(T0, transfer(12, 11, "50000"))]),
             when: (T0, close(12)),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "no posting to a closed account",
             preset: "default",
             given: with_setup(vec![(T0, transfer(12, 11, "50000")), (T0, close(12))]),
             when: (T0, transfer(11, 12, "1")),
             then: Then::Reason(RejectReason::AccountClosed { account: acc(12) }),
         },
-        Case {
+        Rule {
             name: "close twice",
             preset: "default",
             given: with_setup(vec![(T0, transfer(12, 11, "50000")), (T0, close(12))]),
@@ -755,7 +721,7 @@ fn class_rules_table() {
             then: Then::Reason(RejectReason::AccountClosed { account: acc(12) }),
         },
         // Input and time.
-        Case {
+        Rule {
             name: "time before the head",
             preset: "default",
             given: with_setup(vec![("2026-03-03 00:00:00", pay(12, "1"))]),
@@ -765,42 +731,42 @@ fn class_rules_table() {
                 head_at: at("2026-03-03 00:00:00"),
             }),
         },
-        Case {
+        Rule {
             name: "the same time as the head is fine",
             preset: "default",
             given: with_setup(vec![("2026-03-03 00:00:00", pay(12, "1"))]),
             when: ("2026-03-03 00:00:00", pay(12, "1")),
             then: Then::Accepted,
         },
-        Case {
+        Rule {
             name: "unknown account",
             preset: "default",
             given: setup(),
             when: (T0, pay(99, "1")),
             then: Then::Reason(RejectReason::UnknownAccount { account: acc(99) }),
         },
-        Case {
+        Rule {
             name: "account exists",
             preset: "default",
             given: setup(),
             when: (T0, open_i(21, 3)),
             then: Then::Reason(RejectReason::AccountExists { account: acc(21) }),
         },
-        Case {
+        Rule {
             name: "same account",
             preset: "default",
             given: setup(),
             when: (T0, transfer(11, 11, "1")),
             then: Then::Reason(RejectReason::SameAccount { account: acc(11) }),
         },
-        Case {
+        Rule {
             name: "balance overflow",
             preset: "default",
             given: with_setup(vec![(T0, deposit(21, "9999999999900000"))]),
             when: (T0, deposit(21, "0.01")),
             then: Then::Reason(RejectReason::BalanceOverflow { account: acc(21) }),
         },
-        Case {
+        Rule {
             name: "policy with a zero cap",
             preset: "default",
             given: vec![],
@@ -817,7 +783,7 @@ fn class_rules_table() {
             ),
             then: Then::Code("INVALID_POLICY"),
         },
-        Case {
+        Rule {
             name: "policy effective in the past",
             preset: "default",
             given: setup(),
@@ -833,7 +799,7 @@ fn class_rules_table() {
                 head_at: at(T0),
             }),
         },
-        Case {
+        Rule {
             name: "policy from now on",
             preset: "default",
             given: setup(),

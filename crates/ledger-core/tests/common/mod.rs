@@ -5,6 +5,8 @@
 
 use ledger_core::{AccountId, Amount, CommandBody, Timestamp};
 
+pub mod table;
+
 /// Business time in Beijing, `"2026-03-02 10:00:00"`.
 pub fn at(text: &str) -> Timestamp {
     format!("{}+08:00", text.replace(' ', "T")).parse().unwrap()
