@@ -8,7 +8,7 @@
 //! listed by `Due`; a rejected `when` must leave accounts, protections and pending outflows
 //! exactly as they were after those due events.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "a table test fails loudly on the row that breaks")]
+#![expect(clippy::unwrap_used, reason = "a table test fails loudly on the row that breaks")]
 
 use ledger_core::{
     AccountClass, Actor, Amount, Arrival, Binding, ClockTime, Command, CommandBody, CustomerId, Decision, Flow,
