@@ -4,7 +4,7 @@
 //! must all be accepted; `when` is checked against `then`. A rejected `when` must leave every
 //! account and policy exactly as it was.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "a table test fails loudly on the row that breaks")]
+#![expect(clippy::panic, reason = "a table test fails loudly on the row that breaks")]
 
 use ledger_core::{
     AccountClass, Admission, Amount, Binding, BindingProblem, Command, CommandBody, CommandId, CustomerId, Decision,
