@@ -160,6 +160,35 @@ fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>, Ve
     Ok((setup, transfers))
 }
 
+/// Submits the transfers in batches of `spec.batch`; returns the seconds taken, each batch's
+/// latency in ms, the accepted count and the rejections by reason.
+fn submit_timed(
+    ledger: &Ledger,
+    transfers: &[Command],
+    spec: &BenchSpec,
+) -> anyhow::Result<(f64, Vec<f64>, u64, ReasonCounts)> {
+    let bar = progress::bar(spec.transfers, "transfers");
+    let mut latencies = Vec::with_capacity(transfers.len() / spec.batch + 1);
+    let mut accepted = 0;
+    let mut rejected_by_reason = ReasonCounts::new();
+    let started = Instant::now();
+    for chunk in transfers.chunks(spec.batch) {
+        let batch_started = Instant::now();
+        let receipts = ledger.submit_batch(chunk.to_vec())?;
+        latencies.push(batch_started.elapsed().as_secs_f64() * 1e3);
+        for receipt in &receipts {
+            match receipt.rejection() {
+                None => accepted += 1,
+                Some(reason) => *rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1,
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    Ok((seconds, latencies, accepted, rejected_by_reason))
+}
+
 pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if spec.batch == 0 || spec.accounts < 2 {
         bail!("--batch must be at least 1 and --accounts at least 2");
@@ -177,26 +206,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     for chunk in setup.chunks(8_192) {
         ledger.submit_batch(chunk.to_vec())?;
     }
-    let bar = progress::bar(spec.transfers, "transfers");
-    let mut latencies = Vec::with_capacity(transfers.len() / spec.batch + 1);
-    let mut accepted = 0;
-    let mut rejected_by_reason = ReasonCounts::new();
-    let started = Instant::now();
-    let mut chunks = transfers.chunks(spec.batch);
-    for chunk in &mut chunks {
-        let batch_started = Instant::now();
-        let receipts = ledger.submit_batch(chunk.to_vec())?;
-        latencies.push(batch_started.elapsed().as_secs_f64() * 1e3);
-        for receipt in &receipts {
-            match receipt.rejection() {
-                None => accepted += 1,
-                Some(reason) => *rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1,
-            }
-        }
-        bar.inc(chunk.len() as u64);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    let (seconds, mut latencies, accepted, rejected_by_reason) = submit_timed(&ledger, &transfers, spec)?;
     let stats = ledger.stats()?;
     let busy = (stats.decide_nanos + stats.stage_nanos + stats.write_nanos).max(1) as f64;
     let events = ledger.head()?.seq;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use ledger_core::{EventBody, Policy, PostingKind, Release, Settlement, Stage};
-use ledger_store::{Ledger, LedgerOptions, Reader, SystemClock};
+use ledger_core::{Command, EventBody, Policy, PostingKind, Release, Settlement, Stage};
+use ledger_store::{Ledger, LedgerOptions, Reader, Receipt, SystemClock};
 use serde::Serialize;
 
 use crate::args::{Cli, DemoSpec};
@@ -18,7 +18,7 @@ use crate::scratch::{ScratchDb, percentile};
 use crate::workload::{WorkloadSpec, generate};
 
 /// What `demo` reports.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct DemoReport {
     pub db: PathBuf,
     pub policy: String,
@@ -65,77 +65,70 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
         start_ms,
     };
     let commands = generate(workload, policy)?;
-    let total = commands.len() as u64;
-
-    let ledger = Ledger::create(&db, LedgerOptions::default()).context("opening the demo ledger")?;
     let mut report = DemoReport {
         db: db.clone(),
         policy: spec.policy.clone(),
         customers: spec.customers,
         days: spec.days,
-        commands: total,
-        accepted: 0,
-        rejected: 0,
-        duplicates: 0,
-        rejected_by_reason: ReasonCounts::new(),
-        accepted_by_kind: ReasonCounts::new(),
-        submit_seconds: 0.0,
-        commands_per_second: 0.0,
-        batch_latency_p50_ms: 0.0,
-        batch_latency_p99_ms: 0.0,
-        verify_seconds: 0.0,
-        events_verified: 0,
-        replay_seconds: 0.0,
-        replay_mismatches: 0,
-        due_events: 0,
-        pending_at_end: 0,
-        snapshot_matches_replay: false,
-        total_balance: String::new(),
-        money_conserved: false,
-        head: String::new(),
+        commands: commands.len() as u64,
+        ..DemoReport::default()
     };
+    let ledger = Ledger::create(&db, LedgerOptions::default()).context("opening the demo ledger")?;
+    submit_all(&ledger, &commands, spec.batch, &mut report)?;
+    ledger.close()?;
+    check_closed_ledger(&db, &mut report)?;
+    drop(scratch);
+    Ok(report)
+}
+
+/// Submits `commands` in batches of `batch`, counting answers and batch latencies.
+fn submit_all(ledger: &Ledger, commands: &[Command], batch: usize, report: &mut DemoReport) -> anyhow::Result<()> {
     let mut latencies_ms = Vec::new();
-    let bar = progress::bar(total, "commands");
+    let bar = progress::bar(report.commands, "commands");
     let started = Instant::now();
-    for chunk in commands.chunks(spec.batch) {
+    for chunk in commands.chunks(batch) {
         let batch_started = Instant::now();
         let receipts = ledger.submit_batch(chunk.to_vec())?;
         latencies_ms.push(batch_started.elapsed().as_secs_f64() * 1e3);
         for receipt in receipts {
-            if receipt.duplicate {
-                report.duplicates += 1;
-                continue;
-            }
-            match &receipt.event.body {
-                EventBody::Rejected { reason, .. } => {
-                    report.rejected += 1;
-                    *report.rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1;
-                }
-                body => {
-                    report.accepted += 1;
-                    let kind = match body {
-                        EventBody::Posted(posting) => format!("{:?}", posting.kind),
-                        EventBody::Reserved { reservation, .. } => match reservation.stage {
-                            Stage::AwaitingVerification { .. } => "Held".into(),
-                            Stage::Scheduled { .. } => "Scheduled".into(),
-                        },
-                        other => variant_name(other),
-                    };
-                    *report.accepted_by_kind.entry(kind).or_default() += 1;
-                }
-            }
+            count_answer(&receipt, report);
         }
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     report.submit_seconds = started.elapsed().as_secs_f64();
-    report.commands_per_second = total as f64 / report.submit_seconds.max(1e-9);
+    report.commands_per_second = report.commands as f64 / report.submit_seconds.max(1e-9);
     latencies_ms.sort_by(f64::total_cmp);
     report.batch_latency_p50_ms = percentile(&latencies_ms, 0.50);
     report.batch_latency_p99_ms = percentile(&latencies_ms, 0.99);
-    ledger.close()?;
+    Ok(())
+}
 
-    let reader = Reader::open(&db, std::sync::Arc::new(SystemClock)).context("reopening the demo ledger")?;
+fn count_answer(receipt: &Receipt, report: &mut DemoReport) {
+    if receipt.duplicate {
+        report.duplicates += 1;
+        return;
+    }
+    let kind = match &receipt.event.body {
+        EventBody::Rejected { reason, .. } => {
+            report.rejected += 1;
+            *report.rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1;
+            return;
+        }
+        EventBody::Posted(posting) => format!("{:?}", posting.kind),
+        EventBody::Reserved { reservation, .. } => match reservation.stage {
+            Stage::AwaitingVerification { .. } => "Held".into(),
+            Stage::Scheduled { .. } => "Scheduled".into(),
+        },
+        other => variant_name(other),
+    };
+    report.accepted += 1;
+    *report.accepted_by_kind.entry(kind).or_default() += 1;
+}
+
+/// Reopens the closed ledger read-only: verify, replay, snapshot = replay, money conserved.
+fn check_closed_ledger(db: &std::path::Path, report: &mut DemoReport) -> anyhow::Result<()> {
+    let reader = Reader::open(db, std::sync::Arc::new(SystemClock)).context("reopening the demo ledger")?;
     let started = Instant::now();
     let verified = reader.verify(1, None).context("verifying the demo ledger")?;
     report.verify_seconds = started.elapsed().as_secs_f64();
@@ -146,9 +139,19 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
     report.replay_seconds = started.elapsed().as_secs_f64();
     report.replay_mismatches = replay.mismatches.len();
     report.snapshot_matches_replay = reader.snapshot_state()? == replayed;
-    // Money in and out, from the log itself (due executions included).
+    let (inflow, outflow) = money_flows(&reader, verified.head.seq, report)?;
+    report.pending_at_end = replayed.reservations().count();
+    let balances: u128 = replayed.accounts().map(|account| u128::from(account.balance.fen())).sum();
+    report.total_balance = format!("{}.{:02}", balances / 100, balances % 100);
+    report.money_conserved = balances + outflow == inflow;
+    Ok(())
+}
+
+/// Money into and out of the ledger, in fen, from the log itself (due executions included);
+/// counts the events that came due on the way.
+fn money_flows(reader: &Reader, head: u64, report: &mut DemoReport) -> anyhow::Result<(u128, u128)> {
     let (mut inflow, mut outflow) = (0u128, 0u128);
-    for seq in 1..=verified.head.seq {
+    for seq in 1..=head {
         let event = reader.event(seq)?;
         let posting = match &event.body {
             EventBody::Posted(posting) => posting,
@@ -174,13 +177,7 @@ pub fn execute(spec: &DemoSpec) -> anyhow::Result<DemoReport> {
             PostingKind::InternalTransfer => {}
         }
     }
-    report.pending_at_end = replayed.reservations().count();
-    let balances: u128 = replayed.accounts().map(|account| u128::from(account.balance.fen())).sum();
-    report.total_balance = format!("{}.{:02}", balances / 100, balances % 100);
-    report.money_conserved = balances + outflow == inflow;
-    drop(reader);
-    drop(scratch);
-    Ok(report)
+    Ok((inflow, outflow))
 }
 
 /// The name of an event's variant, e.g. `ReservationSettled`.

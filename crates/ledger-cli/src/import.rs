@@ -104,7 +104,12 @@ pub fn run(
     }
     let head = ledger.head()?;
     ledger.close()?;
-    let seconds = started.elapsed().as_secs_f64();
+    print_summary(cli, file, &summary, started.elapsed().as_secs_f64(), head);
+    Ok(if summary.malformed == 0 && summary.conflicts == 0 { ExitCode::SUCCESS } else { check_failed() })
+}
+
+/// The import's closing report, human or JSON.
+fn print_summary(cli: &Cli, file: &Path, summary: &Summary, seconds: f64, head: ledger_store::Head) {
     let answered = summary.accepted + summary.rejected + summary.duplicates + summary.conflicts;
     let per_second = answered as f64 / seconds.max(1e-9);
     if cli.json {
@@ -133,7 +138,6 @@ pub fn run(
         }
         say!("  head {}", head.to_text());
     }
-    Ok(if summary.malformed == 0 && summary.conflicts == 0 { ExitCode::SUCCESS } else { check_failed() })
 }
 
 fn flush(
