@@ -11,7 +11,7 @@ mod reference;
 use ledger_core::{
     AccountClass, AccountId, Actor, Arrival, Binding, ClockTime, Command, CommandBody, CommandId, CustomerId, Decision,
     EventBody, ExternalKind, Flow, NightWindow, PersonalLimits, Policy, ProtectionSettings, RejectReason, State,
-    Timestamp, decide,
+    Timestamp,
 };
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;

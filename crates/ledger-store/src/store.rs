@@ -1,6 +1,7 @@
-//! The RocksDB side: column families, reading and checking the log, loading state from a
-//! snapshot plus the log tail, read models, verification, export and backup. The only module
-//! besides `error` that names rocksdb.
+//! The RocksDB side: opening (after the directory checks of `layout`), column families, staging
+//! and committing writes, reading and checking the log, loading state from a snapshot plus the
+//! log tail, read models, verification, export, backup and rebuild. The only module that names
+//! rocksdb (tests/structure.rs checks it).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
