@@ -1,0 +1,479 @@
+//! What auditors and operators run over the whole log: verify, replay with the read-model and
+//! index checks, rebuild, export and backup.
+
+use super::*;
+
+impl Store {
+    /// Walks the chain from `from_seq` (default 1) to the end; with `expect_head`, also proves
+    /// the log still holds that head (catches truncation and rewrites after it was recorded).
+    pub(crate) fn verify(
+        &self,
+        from_seq: u64,
+        expect_head: Option<Head>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport> {
+        let from_seq = from_seq.max(1);
+        self.check_from(from_seq, None)?;
+        let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
+        let span = self.head()?.seq.saturating_sub(from_seq);
+        let (head, events_checked) = if span < PARALLEL_WALK_MIN {
+            self.verify_range(from_seq, u64::MAX, prev, progress)?
+        } else {
+            // Two halves on two cores. The second starts from record `mid`'s stored hash, which
+            // the first half checks (own hash and link): the chain is still checked end to end.
+            let mid = from_seq + span / 2;
+            let (first, second) = std::thread::scope(|scope| {
+                let second = scope.spawn(|| -> Result<(Head, u64)> {
+                    let prev = self.record(mid)?.hash;
+                    self.verify_range(mid + 1, u64::MAX, prev, &mut |_| {})
+                });
+                let first =
+                    self.verify_range(from_seq, mid, prev, &mut |seq| progress(from_seq + (seq - from_seq) * 2));
+                let second = second.join().unwrap_or_else(|_| Err(Error::Stopped("a verify thread panicked".into())));
+                (first, second)
+            });
+            let (first_head, first_count) = first?;
+            if first_head.seq != mid {
+                return Err(Error::Corruption { seq: first_head.seq + 1, detail: "record missing".into() });
+            }
+            let (head, second_count) = second?;
+            (head, first_count + second_count)
+        };
+        self.check_reaches_head(head)?;
+        if let Some(expected) = expect_head {
+            if expected.seq > head.seq {
+                return Err(Error::HeadMismatch(format!(
+                    "the log ends at sequence {} but the recorded head is {}: truncated",
+                    head.seq,
+                    expected.to_text()
+                )));
+            }
+            let found = if expected.seq == 0 { GENESIS_PREV } else { self.record(expected.seq)?.hash };
+            if found != expected.hash {
+                return Err(Error::HeadMismatch(format!(
+                    "sequence {} hashes to {}, not the recorded {}: rewritten",
+                    expected.seq,
+                    hex::encode(found),
+                    hex::encode(expected.hash)
+                )));
+            }
+        }
+        Ok(VerifyReport { from_seq, events_checked, head })
+    }
+    /// A range that starts past the head (or ends before it starts) is a usage error, not damage.
+    fn check_from(&self, from_seq: u64, to_seq: Option<u64>) -> Result<()> {
+        let head = self.head()?;
+        if from_seq > 1 && from_seq > head.seq {
+            return Err(Error::InvalidArgument(format!(
+                "--from {from_seq} is past the head (seq {}): nothing to read there",
+                head.seq
+            )));
+        }
+        if let Some(to_seq) = to_seq.filter(|to| *to < from_seq) {
+            return Err(Error::InvalidArgument(format!("--to {to_seq} is before --from {from_seq}")));
+        }
+        Ok(())
+    }
+    /// Checks records `from_seq..=to_seq` (hash, link, decodability); returns the head reached
+    /// and the number of records checked.
+    fn verify_range(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        prev: Hash,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Head, u64)> {
+        let mut count = 0;
+        let head = self.walk(from_seq, to_seq, prev, |seq, record| {
+            codec::decode_event(seq, record.event_bytes)?;
+            count += 1;
+            if count % 4096 == 0 {
+                progress(seq);
+            }
+            Ok(())
+        })?;
+        Ok((head, count))
+    }
+    /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models
+    /// and indexes.
+    pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
+        let mut history = HistoryCollector::default();
+        let (state, head, events) = self.replay_log(progress, &mut |state, seq, event| {
+            history.collect(state, seq, event);
+            Ok(())
+        })?;
+        let mut report = self.compare_read_models(&state, head, events)?;
+        self.compare_indexes(&state, &history.digests, &mut report.mismatches);
+        Ok((state, report))
+    }
+    /// Applies the log from genesis to a new state, checking every record; calls `on_event`
+    /// after each event is applied. Two stages on two cores: one thread reads, checks and
+    /// decodes records, this one applies.
+    fn replay_log(
+        &self,
+        progress: &mut dyn FnMut(u64),
+        on_event: &mut dyn FnMut(&State, u64, &Event) -> Result<()>,
+    ) -> Result<(State, Head, u64)> {
+        let mut state = State::new();
+        state.reserve_answers(usize::try_from(self.head()?.seq).unwrap_or(0));
+        let mut events = 0;
+        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
+        let (walked, applied) = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || -> Result<Head> {
+                let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+                let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
+                    chunk.push((seq, codec::decode_event(seq, record.event_bytes)?));
+                    if chunk.len() == REPLAY_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
+                        chunks_tx.send(full).map_err(|_| Error::Stopped("replay stopped".into()))?;
+                    }
+                    Ok(())
+                })?;
+                if !chunk.is_empty() {
+                    chunks_tx.send(chunk).map_err(|_| Error::Stopped("replay stopped".into()))?;
+                }
+                Ok(head)
+            });
+            let mut applied = Ok(());
+            'chunks: while let Ok(chunk) = chunks_rx.recv() {
+                for (seq, event) in chunk {
+                    if let Err(err) = state.apply(&event) {
+                        applied = Err(Error::Corruption { seq, detail: err.to_string() });
+                        break 'chunks;
+                    }
+                    if let Err(err) = on_event(&state, seq, &event) {
+                        applied = Err(err);
+                        break 'chunks;
+                    }
+                    events += 1;
+                }
+                progress(events);
+            }
+            drop(chunks_rx);
+            let walked = reader.join().unwrap_or_else(|_| Err(Error::Stopped("the replay reader panicked".into())));
+            (walked, applied)
+        });
+        applied?;
+        let head = walked?;
+        self.check_reaches_head(head)?;
+        Ok((state, head, events))
+    }
+    /// The stored read models against `state`.
+    fn compare_read_models(&self, state: &State, head: Head, events: u64) -> Result<ReplayReport> {
+        let mut mismatches = Vec::new();
+        let mut stored: BTreeMap<u64, Account> = BTreeMap::new();
+        for item in self.db.iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
+            let (_, value) = item?;
+            let account = codec::decode_account(&value)?;
+            stored.insert(account.id.0, account);
+        }
+        let mut replayed: Vec<&Account> = state.accounts().collect();
+        replayed.sort_by_key(|account| account.id);
+        for expected in replayed {
+            match stored.remove(&expected.id.0) {
+                None => mismatches.push(Mismatch {
+                    account: Some(expected.id),
+                    field: "account".into(),
+                    expected: "present".into(),
+                    found: "missing".into(),
+                }),
+                Some(found) => compare_accounts(expected, &found, &mut mismatches),
+            }
+        }
+        for (id, _) in stored {
+            mismatches.push(Mismatch {
+                account: Some(AccountId(id)),
+                field: "account".into(),
+                expected: "absent".into(),
+                found: "present".into(),
+            });
+        }
+        let stored_policies = self.policies()?;
+        if stored_policies != state.policy_versions() {
+            mismatches.push(Mismatch {
+                account: None,
+                field: "policies".into(),
+                expected: format!("{} version(s)", state.policy_versions().len()),
+                found: format!("{} version(s)", stored_policies.len()),
+            });
+        }
+        self.compare_protections(state, &mut mismatches)?;
+        Ok(ReplayReport { events, head, mismatches })
+    }
+    /// The history and customer indexes against the replay: per account, the number of history
+    /// entries and a digest of their sequence numbers; the customer index as a set. Every index
+    /// block is read with RocksDB's checksums on, so damage shows here, not in a later query.
+    fn compare_indexes(&self, state: &State, expected: &HashMap<u64, HistoryDigest>, mismatches: &mut Vec<Mismatch>) {
+        let unreadable = |field: &str, err: String| Mismatch {
+            account: None,
+            field: field.into(),
+            expected: "readable".into(),
+            found: format!("unreadable ({err}); run `ledger-cli rebuild-indexes`"),
+        };
+        let mut stored: HashMap<u64, HistoryDigest> = HashMap::new();
+        let history = self.scan_index(CF_HISTORY, &mut |account, seq| stored.entry(account).or_default().add(seq));
+        match history {
+            Err(err) => mismatches.push(unreadable("history index", err)),
+            Ok(()) => {
+                let mut accounts: Vec<u64> = expected.keys().chain(stored.keys()).copied().collect();
+                accounts.sort_unstable();
+                accounts.dedup();
+                for account in accounts {
+                    let (want, got) = (expected.get(&account).copied(), stored.get(&account).copied());
+                    if want != got {
+                        let entries = |d: Option<HistoryDigest>| d.map_or(0, |d| d.entries);
+                        mismatches.push(Mismatch {
+                            account: Some(AccountId(account)),
+                            field: "history index".into(),
+                            expected: format!("{} entries", entries(want)),
+                            found: format!("{} entries, differing", entries(got)),
+                        });
+                    }
+                }
+            }
+        }
+        let mut expected_customers: Vec<(u64, u64)> = state.accounts().map(|a| (a.customer.0, a.id.0)).collect();
+        expected_customers.sort_unstable();
+        let mut stored_customers = Vec::new();
+        match self.scan_index(CF_CUSTOMERS, &mut |customer, account| stored_customers.push((customer, account))) {
+            Err(err) => mismatches.push(unreadable("customer index", err)),
+            Ok(()) => {
+                if stored_customers != expected_customers {
+                    let first = expected_customers
+                        .iter()
+                        .zip(&stored_customers)
+                        .find(|(a, b)| a != b)
+                        .map(|(a, _)| AccountId(a.1));
+                    mismatches.push(Mismatch {
+                        account: first,
+                        field: "customer index".into(),
+                        expected: format!("{} entries", expected_customers.len()),
+                        found: format!("{} entries, differing", stored_customers.len()),
+                    });
+                }
+            }
+        }
+    }
+    /// Every key of a two-part index, checksums verified.
+    fn scan_index(&self, cf: &str, each: &mut dyn FnMut(u64, u64)) -> std::result::Result<(), String> {
+        let mut options = ReadOptions::default();
+        options.set_verify_checksums(true);
+        let mut keys = self.db.raw_iterator_cf_opt(self.cf(cf).map_err(|err| err.to_string())?, options);
+        keys.seek_to_first();
+        while let Some(key) = keys.key() {
+            let (high, low) = codec::split_index_key(key).ok_or_else(|| "a key of the wrong length".to_owned())?;
+            each(high, low);
+            keys.next();
+        }
+        keys.status().map_err(rocksdb::Error::into_string)
+    }
+    /// Drops and rebuilds every read model and index from the log (see
+    /// `Ledger::rebuild_read_models`), then replays again to prove them equal.
+    pub(crate) fn rebuild_read_models(mut self, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
+        // Dropping a column family discards its files, damaged blocks included.
+        for name in [CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS] {
+            self.db.drop_cf(name)?;
+            self.db.create_cf(name, &Tuning::default().cf_options())?;
+        }
+        let meta = self.cf(CF_META)?;
+        let mut batch = WriteBatch::default();
+        for key in [META_POLICIES, META_PROTECTION_SETTINGS, META_SNAPSHOT] {
+            batch.delete_cf(meta, key);
+        }
+        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX] {
+            batch.delete_range_cf(meta, prefix, prefix_end(prefix).as_slice());
+        }
+        self.write(batch, true)?;
+        let mut history = HistoryCollector::default();
+        let mut staged = WriteBatch::default();
+        let (state, head, _) = self.replay_log(progress, &mut |state, seq, event| {
+            history.this_event.clear();
+            crate::project::dirty(state, event, &mut history);
+            history.this_event.sort_unstable();
+            history.this_event.dedup();
+            for account in &history.this_event {
+                staged.put_cf(self.cf(CF_HISTORY)?, codec::history_key(*account, seq), []);
+            }
+            if staged.len() >= REBUILD_BATCH_LEN {
+                self.write(std::mem::take(&mut staged), false)?;
+            }
+            Ok(())
+        })?;
+        self.write(staged, false)?;
+        let mut batch = WriteBatch::default();
+        for account in state.accounts() {
+            batch.put_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account.id), codec::encode_account(account)?);
+            batch.put_cf(self.cf(CF_CUSTOMERS)?, codec::customer_key(account.customer, account.id), []);
+        }
+        batch.put_cf(meta, META_POLICIES, codec::encode_policies(state.policy_versions())?);
+        batch.put_cf(meta, META_PROTECTION_SETTINGS, codec::encode_protection_settings(state.protection_versions())?);
+        for (id, protections) in state.all_protections() {
+            batch.put_cf(meta, codec::protections_key(id), codec::encode_protections(protections)?);
+        }
+        for reservation in state.reservations() {
+            batch.put_cf(meta, codec::pending_key(reservation.id), codec::encode_reservation(reservation)?);
+        }
+        for (counterparty, seq) in state.risk_list() {
+            batch.put_cf(meta, codec::risk_key(counterparty), seq.to_be_bytes());
+        }
+        self.write(batch, true)?;
+        if head.seq > 0 {
+            self.write_snapshot(&state, head)?;
+        }
+        self.flush()?;
+        self.replay(&mut |_| {}).map(|(_, report)| report)
+    }
+    /// The protection read models against the replayed state (each compared as a whole).
+    fn compare_protections(&self, state: &State, mismatches: &mut Vec<Mismatch>) -> Result<()> {
+        let mut expected: Vec<(AccountId, Protections)> =
+            state.all_protections().map(|(id, p)| (id, p.clone())).collect();
+        expected.sort_by_key(|(id, _)| *id);
+        let found = self.all_protections()?;
+        if found != expected {
+            let first = expected.iter().zip(&found).find(|(a, b)| a != b).map(|(a, _)| a.0);
+            mismatches.push(Mismatch {
+                account: first,
+                field: "protections".into(),
+                expected: format!("{} account(s)", expected.len()),
+                found: format!("{} account(s), differing", found.len()),
+            });
+        }
+        let expected: Vec<&Reservation> = state.reservations().collect();
+        let found = self.pending()?;
+        if found.iter().ne(expected.iter().copied()) {
+            mismatches.push(Mismatch {
+                account: None,
+                field: "pending".into(),
+                expected: format!("{} pending outflow(s)", expected.len()),
+                found: format!("{} pending outflow(s), differing", found.len()),
+            });
+        }
+        let mut expected: Vec<(String, u64)> = state.risk_list().map(|(c, seq)| (c.to_owned(), seq)).collect();
+        expected.sort_unstable();
+        let found = self.risk_list()?;
+        if found != expected {
+            mismatches.push(Mismatch {
+                account: None,
+                field: "risk_list".into(),
+                expected: format!("{} listed", expected.len()),
+                found: format!("{} listed, differing", found.len()),
+            });
+        }
+        if self.protection_settings()? != state.protection_versions() {
+            mismatches.push(Mismatch {
+                account: None,
+                field: "protection_settings".into(),
+                expected: format!("{} version(s)", state.protection_versions().len()),
+                found: "different".into(),
+            });
+        }
+        Ok(())
+    }
+    /// Writes records `from_seq..=to_seq` as JSON Lines (see docs/FORMAT.md), checking the chain
+    /// as it goes. Returns the number of records written.
+    pub(crate) fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn Write) -> Result<u64> {
+        let from_seq = from_seq.max(1);
+        self.check_from(from_seq, to_seq)?;
+        let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
+        let mut written = 0;
+        let io = |err: std::io::Error| Error::Io(format!("writing the export: {err}"));
+        self.walk(from_seq, to_seq.unwrap_or(u64::MAX), prev, |seq, record| {
+            let event = codec::decode_event(seq, record.event_bytes)?;
+            let line = serde_json::json!({
+                "seq": seq,
+                "prev_hash": hex::encode(record.prev),
+                "hash": hex::encode(record.hash),
+                "event_hex": hex::encode(record.event_bytes),
+                "event": event,
+            });
+            serde_json::to_writer(&mut *out, &line).map_err(|err| Error::Io(format!("writing the export: {err}")))?;
+            out.write_all(b"\n").map_err(io)?;
+            written += 1;
+            Ok(())
+        })?;
+        out.flush().map_err(io)?;
+        Ok(written)
+    }
+    /// A consistent copy of the whole database in `dir` (which must not exist).
+    /// The copy is a complete ledger: marker, and a head witness at a head it certainly holds.
+    pub(crate) fn backup(&self, dir: &Path) -> Result<()> {
+        if dir.exists() {
+            return Err(Error::InvalidArgument(format!(
+                "{} already exists; a backup goes into a new directory",
+                dir.display()
+            )));
+        }
+        // Read before the checkpoint: the copy holds at least this head.
+        let head = self.head()?;
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        checkpoint.create_checkpoint(dir)?;
+        layout::restrict_dir(dir)?;
+        layout::mark_existing(dir, (head.seq, head.hash))
+    }
+}
+
+/// The history index entries a replay expects, as per-account digests.
+#[derive(Default)]
+struct HistoryCollector {
+    this_event: Vec<AccountId>,
+    digests: HashMap<u64, HistoryDigest>,
+}
+
+impl HistoryCollector {
+    fn collect(&mut self, state: &State, seq: u64, event: &Event) {
+        self.this_event.clear();
+        crate::project::dirty(state, event, self);
+        // An event touching an account twice has one index entry for it.
+        self.this_event.sort_unstable();
+        self.this_event.dedup();
+        for account in &self.this_event {
+            self.digests.entry(account.0).or_default().add(seq);
+        }
+    }
+}
+
+impl Dirty for HistoryCollector {
+    fn account(&mut self, account: AccountId) {
+        self.this_event.push(account);
+    }
+    fn customer(&mut self, _: CustomerId, _: AccountId) {}
+    fn protections(&mut self, _: AccountId) {}
+    fn pending(&mut self, _: ledger_core::CommandId) {}
+    fn risk(&mut self, _: &str) {}
+    fn policies(&mut self) {}
+    fn protection_settings(&mut self) {}
+}
+
+/// The first key after every key that starts with `prefix` (whose last byte is below 0xff).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
+    if expected == found {
+        return;
+    }
+    let mut check = |field: &str, expected_text: String, found_text: String| {
+        if expected_text != found_text {
+            mismatches.push(Mismatch {
+                account: Some(expected.id),
+                field: field.into(),
+                expected: expected_text,
+                found: found_text,
+            });
+        }
+    };
+    check("balance", expected.balance.to_string(), found.balance.to_string());
+    check("status", format!("{:?}", expected.status), format!("{:?}", found.status));
+    check("customer", expected.customer.to_string(), found.customer.to_string());
+    check("class", expected.class.to_string(), found.class.to_string());
+    check("binding", format!("{:?}", expected.binding), format!("{:?}", found.binding));
+    check("funded_from_bound", expected.funded_from_bound.to_string(), found.funded_from_bound.to_string());
+    check("usage", format!("{:?}", expected.usage), format!("{:?}", found.usage));
+    check("verified_in_person", expected.verified_in_person.to_string(), found.verified_in_person.to_string());
+    check("with_card", expected.with_card.to_string(), found.with_card.to_string());
+}

@@ -1,0 +1,489 @@
+//! The RocksDB side: opening (after the directory checks of `layout`), column families, staging
+//! and committing writes, reading and checking the log, loading state from a snapshot plus the
+//! log tail. Reading read models is in `models`, whole-log work (verify, replay, rebuild, export,
+//! backup) in `audit`. Only this folder names rocksdb (tests/structure.rs checks it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use ledger_core::{
+    Account, AccountId, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections, Reservation, State,
+    Timestamp,
+};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Direction, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions,
+};
+
+use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef};
+use crate::error::{Error, Result};
+use crate::layout::{self, Found, Witness};
+use crate::project::{Dirty, HistoryDigest};
+
+mod audit;
+mod models;
+
+pub(crate) const CF_LOG: &str = "log";
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+pub(crate) const CF_CUSTOMERS: &str = "customers";
+pub(crate) const CF_HISTORY: &str = "history";
+pub(crate) const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
+
+/// History index entries per write while rebuilding.
+const REBUILD_BATCH_LEN: usize = 100_000;
+/// Below this many records a walk runs on one core.
+const PARALLEL_WALK_MIN: u64 = 1_000;
+/// Events per message from the replay reader to the applier.
+const REPLAY_CHUNK: usize = 1_024;
+
+pub(crate) const META_FORMAT: &[u8] = b"format";
+pub(crate) const META_HEAD: &[u8] = b"head";
+pub(crate) const META_POLICIES: &[u8] = b"policies";
+pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
+pub(crate) const META_PROTECTION_SETTINGS: &[u8] = b"protection-settings";
+
+/// The chain's head: the last sequence number and its hash (seq 0 and zeros when empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: Hash,
+}
+
+impl Head {
+    /// The head of an empty ledger.
+    pub const EMPTY: Head = Head { seq: 0, hash: GENESIS_PREV };
+
+    /// `SEQ:HEX`, the form auditors record and `--expect-head` takes.
+    pub fn to_text(&self) -> String {
+        format!("{}:{}", self.seq, hex::encode(self.hash))
+    }
+
+    /// Parses `SEQ:HEX`.
+    pub fn parse(text: &str) -> Result<Head> {
+        let bad = || Error::InvalidArgument(format!("expected SEQ:HASH (64 hex digits), got {text:?}"));
+        let (seq, hash) = text.split_once(':').ok_or_else(bad)?;
+        let seq = seq.trim().parse().map_err(|_| bad())?;
+        let bytes = hex::decode(hash.trim()).map_err(|_| bad())?;
+        let hash: Hash = bytes.try_into().map_err(|_| bad())?;
+        Ok(Head { seq, hash })
+    }
+}
+
+/// What `verify` walked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub from_seq: u64,
+    pub events_checked: u64,
+    pub head: Head,
+}
+
+/// One difference between the stored read models and a replay of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The account the difference is in; `None` for a ledger-wide read model or index.
+    pub account: Option<AccountId>,
+    pub field: String,
+    pub expected: String,
+    pub found: String,
+}
+
+/// What a replay from genesis found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub events: u64,
+    pub head: Head,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// A page of an account's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub entries: Vec<(u64, Event)>,
+    /// Pass as `after_seq` to get the next page; `None` when this is the last.
+    pub next_after_seq: Option<u64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    db: DB,
+    /// The head witness, for a store opened for writing.
+    witness: Option<Witness>,
+}
+
+/// The tables of the log and its derived keys, as the writer names them (RocksDB: column families).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Table {
+    Log = 0,
+    Accounts = 1,
+    Customers = 2,
+    History = 3,
+    Meta = 4,
+}
+
+/// Writes staged for one atomic commit: the writer's side of the storage seam. The writer stages
+/// puts and deletes by [`Table`] and hands the result to [`Store::commit`]; it never names the
+/// storage engine, so a second backend supplies its own `Staged` and `commit`. RocksDB: one
+/// `WriteBatch`, column family handles resolved once.
+pub(crate) struct Staged<'a> {
+    batch: WriteBatch,
+    tables: [&'a ColumnFamily; 5],
+}
+
+impl Staged<'_> {
+    pub(crate) fn put(&mut self, table: Table, key: &[u8], value: &[u8]) {
+        self.batch.put_cf(self.tables[table as usize], key, value);
+    }
+
+    pub(crate) fn delete(&mut self, table: Table, key: &[u8]) {
+        self.batch.delete_cf(self.tables[table as usize], key);
+    }
+}
+
+/// Attempts at a read-only open that meets a file the writer removed meanwhile.
+const READ_ONLY_OPEN_ATTEMPTS: u32 = 50;
+
+/// Options shared by every open: nothing is created, and the write-ahead log is recovered with
+/// `mode`.
+fn db_options(mode: DBRecoveryMode) -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(false);
+    options.create_missing_column_families(false);
+    options.set_wal_recovery_mode(mode);
+    options.set_paranoid_checks(true);
+    options
+}
+
+fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDescriptor> {
+    COLUMN_FAMILIES.iter().map(move |name| ColumnFamilyDescriptor::new(*name, tuning.cf_options()))
+}
+
+/// RocksDB settings a ledger may choose (everything else is RocksDB's default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tuning {
+    /// Memtable size per column family; `None`: RocksDB's default (64 MiB).
+    pub(crate) write_buffer_bytes: Option<usize>,
+}
+
+impl Tuning {
+    fn cf_options(self) -> Options {
+        let mut options = Options::default();
+        if let Some(bytes) = self.write_buffer_bytes {
+            options.set_write_buffer_size(bytes);
+        }
+        options
+    }
+}
+
+impl Store {
+    /// Creates a new ledger at `path` (absent or an empty directory).
+    pub(crate) fn create(path: &Path, tuning: Tuning) -> Result<Store> {
+        layout::create_new(path)?;
+        let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
+        let mut store = Store { db, witness: None };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(store.cf(CF_META)?, META_FORMAT, [codec::FORMAT_VERSION]);
+        store.write(batch, true)?;
+        store.witness = Some(Witness::open(path)?);
+        Ok(store)
+    }
+    /// Opens the existing ledger at `path` for writing. Refuses, before RocksDB touches anything,
+    /// a path that is not a ledger; refuses a ledger whose log lost acknowledged records.
+    ///
+    /// The write-ahead log is recovered with absolute consistency. When that fails, a read-only
+    /// point-in-time view decides: if its log still reaches the head witness, the damage is an
+    /// unacknowledged write cut short by a crash, and the ledger opens without it; otherwise
+    /// acknowledged records are gone and opening fails, naming them.
+    pub(crate) fn open(path: &Path, tuning: Tuning) -> Result<Store> {
+        let found = layout::check_existing(path)?;
+        if found == Found::Unmarked {
+            check_column_families(path)?;
+        }
+        let witness = layout::read_witness(path, found)?;
+        let absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+        let db = match DB::open_cf_descriptors(&absolute, path, descriptors(tuning)) {
+            Ok(db) => db,
+            Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
+                let view = Store::open_view(path)?;
+                let head = view.head()?;
+                drop(view);
+                if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
+                    return Err(lost_records(head, witness, &err.into_string()));
+                }
+                DB::open_cf_descriptors(&db_options(DBRecoveryMode::PointInTime), path, descriptors(tuning))?
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let mut store = Store { db, witness: None };
+        store.check_witness(witness)?;
+        if found == Found::Unmarked {
+            let head = store.head()?;
+            layout::mark_existing(path, (head.seq, head.hash))?;
+        }
+        store.witness = Some(Witness::open(path)?);
+        Ok(store)
+    }
+    /// Opens read-only (no lock taken, nothing written): for auditors and queries, also on a
+    /// ledger another process is running. Checks the marker, the format and the head witness.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
+        let found = layout::check_existing(path)?;
+        if found == Found::Unmarked {
+            check_column_families(path)?;
+        }
+        let mut attempt = 0;
+        loop {
+            // The witness first: whatever it names was durable before the view below opens.
+            let witness = layout::read_witness(path, found)?;
+            match Store::open_view(path) {
+                Ok(store) => {
+                    store.check_witness(witness)?;
+                    return Ok(store);
+                }
+                // A running writer removed a write-ahead log file between RocksDB's listing and
+                // its read (a memtable flush): open again.
+                Err(Error::Io(text)) if attempt < READ_ONLY_OPEN_ATTEMPTS && vanished_file(&text) => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    /// A read-only, point-in-time view with no checks of ours.
+    fn open_view(path: &Path) -> Result<Store> {
+        let options = db_options(DBRecoveryMode::PointInTime);
+        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false)?;
+        Ok(Store { db, witness: None })
+    }
+    fn check_format(&self) -> Result<()> {
+        match self.db.get_cf(self.cf(CF_META)?, META_FORMAT)? {
+            Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => Ok(()),
+            found => Err(Error::UnsupportedFormat {
+                found: found.and_then(|f| f.first().copied()).unwrap_or(0),
+                supported: codec::FORMAT_VERSION,
+            }),
+        }
+    }
+    /// The log must still hold the acknowledged head the witness names (checked first: a log
+    /// that lost everything lost its format key too), in a format this build reads.
+    fn check_witness(&self, witness: Option<(u64, Hash)>) -> Result<()> {
+        let head = self.head()?;
+        if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
+            return Err(lost_records(head, witness, "the log ends early"));
+        }
+        self.check_format()?;
+        let Some((seq, hash)) = witness else { return Ok(()) };
+        if seq > 0 && self.record(seq)?.hash != hash {
+            return Err(Error::Corruption {
+                seq,
+                detail: format!(
+                    "record {seq} differs from the acknowledged head witness ({}): the log was rewritten",
+                    hex::encode(hash)
+                ),
+            });
+        }
+        Ok(())
+    }
+    /// An empty set of staged writes.
+    pub(crate) fn staged(&self) -> Result<Staged<'_>> {
+        let tables =
+            [self.cf(CF_LOG)?, self.cf(CF_ACCOUNTS)?, self.cf(CF_CUSTOMERS)?, self.cf(CF_HISTORY)?, self.cf(CF_META)?];
+        Ok(Staged { batch: WriteBatch::default(), tables })
+    }
+    /// Commits `staged` atomically; with `sync`, only after it is on disk.
+    pub(crate) fn commit(&self, staged: Staged<'_>, sync: bool) -> Result<()> {
+        self.write(staged.batch, sync)
+    }
+    /// Records `head` in the witness (a writable store only).
+    pub(crate) fn record_witness(&self, head: Head) -> Result<()> {
+        match &self.witness {
+            Some(witness) => witness.record(head.seq, &head.hash),
+            None => Ok(()),
+        }
+    }
+    pub(crate) fn sync_witness(&self) -> Result<()> {
+        match &self.witness {
+            Some(witness) => witness.sync(),
+            None => Ok(()),
+        }
+    }
+    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
+    }
+    /// Commits `batch` atomically; with `sync`, only after it is on disk.
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+    /// The committed head.
+    pub(crate) fn head(&self) -> Result<Head> {
+        match self.db.get_cf(self.cf(CF_META)?, META_HEAD)? {
+            None => Ok(Head::EMPTY),
+            Some(bytes) => codec::decode_head(&bytes).map(|(seq, hash)| Head { seq, hash }),
+        }
+    }
+    /// The record at `seq`, its own hash checked.
+    pub(crate) fn record(&self, seq: u64) -> Result<Record> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_LOG)?, codec::seq_key(seq))
+            .map_err(|err| storage_error(seq, err))?
+            .ok_or_else(|| Error::Corruption { seq, detail: "record missing".into() })?;
+        Record::decode(seq, &bytes)
+    }
+    /// The event at `seq`, its hash and its link to the record before checked.
+    pub(crate) fn event(&self, seq: u64) -> Result<Event> {
+        let record = self.record(seq)?;
+        let prev = if seq <= 1 { GENESIS_PREV } else { self.record(seq - 1)?.hash };
+        record.check_link(seq, &prev)?;
+        codec::decode_event(seq, &record.event_bytes)
+    }
+    /// Walks the log from `from_seq` (whose predecessor hashes to `prev`) to its end or to
+    /// `to_seq`, checking that sequence numbers are gap-free and every hash and link holds, and
+    /// calls `visit` on each record. Returns the last record's head (or the start when the log
+    /// ends before it).
+    pub(crate) fn walk(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        prev: Hash,
+        mut visit: impl FnMut(u64, &RecordRef<'_>) -> Result<()>,
+    ) -> Result<Head> {
+        let mut head = Head { seq: from_seq.saturating_sub(1), hash: prev };
+        let start = codec::seq_key(from_seq);
+        // Our own per-record hash is the integrity check here: it names the exact damaged record,
+        // where RocksDB's block checksum could only name the block's first one.
+        let mut options = ReadOptions::default();
+        options.set_verify_checksums(false);
+        // A raw iterator lends key and value in place: no allocation per record.
+        let mut records = self.db.raw_iterator_cf_opt(self.cf(CF_LOG)?, options);
+        records.seek(start);
+        let mut expected_seq = from_seq;
+        while let (Some(key), Some(value)) = (records.key(), records.value()) {
+            let seq = codec::decode_seq_key(key)?;
+            if seq > to_seq {
+                break;
+            }
+            if seq != expected_seq {
+                return Err(Error::Corruption { seq: expected_seq, detail: format!("record missing (next is {seq})") });
+            }
+            let record = RecordRef::decode(seq, value)?;
+            record.check_link(seq, &head.hash)?;
+            visit(seq, &record)?;
+            head = Head { seq, hash: record.hash };
+            expected_seq += 1;
+            records.next();
+        }
+        records.status().map_err(|err| storage_error(expected_seq, err))?;
+        Ok(head)
+    }
+    /// The state as of the head: the latest snapshot (if it checks out against the chain) plus
+    /// the log after it. Checks the whole tail and that it ends exactly at the committed head.
+    pub(crate) fn load_state(&self) -> Result<(State, Head)> {
+        let (mut state, start) = match self.db.get_cf(self.cf(CF_META)?, META_SNAPSHOT)? {
+            None => (State::new(), Head::EMPTY),
+            Some(bytes) => match codec::decode_snapshot(&bytes)? {
+                // An older snapshot layout: rebuild from the log (the next snapshot replaces it).
+                None => (State::new(), Head::EMPTY),
+                Some((seq, hash, state)) => {
+                    if self.record(seq)?.hash != hash {
+                        return Err(Error::Corruption { seq, detail: "snapshot does not match the log's hash".into() });
+                    }
+                    (state, Head { seq, hash })
+                }
+            },
+        };
+        let head = self.walk(start.seq + 1, u64::MAX, start.hash, |seq, record| {
+            let event = codec::decode_event(seq, record.event_bytes)?;
+            state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
+        })?;
+        self.check_reaches_head(head)?;
+        Ok((state, head))
+    }
+    /// Flushes every column family's memtable to SST files (on a clean close: the next open
+    /// reads tables instead of replaying the write-ahead log).
+    pub(crate) fn flush(&self) -> Result<()> {
+        for name in COLUMN_FAMILIES {
+            self.db.flush_cf(self.cf(name)?)?;
+        }
+        Ok(())
+    }
+    /// The log, walked to its end, must end exactly at the committed head.
+    fn check_reaches_head(&self, head: Head) -> Result<()> {
+        let committed = self.head()?;
+        if committed != head {
+            return Err(Error::Corruption {
+                seq: committed.seq.max(head.seq),
+                detail: format!("log ends at {} but the committed head is {}", head.to_text(), committed.to_text()),
+            });
+        }
+        Ok(())
+    }
+    pub(crate) fn write_snapshot(&self, state: &State, head: Head) -> Result<()> {
+        let bytes = codec::encode_snapshot(head.seq, &head.hash, state)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META)?, META_SNAPSHOT, bytes);
+        self.write(batch, true)
+    }
+}
+
+impl From<rocksdb::Error> for Error {
+    fn from(err: rocksdb::Error) -> Error {
+        Error::Io(err.into_string())
+    }
+}
+
+/// Acknowledged records after `head` up to the witness are gone.
+fn lost_records(head: Head, witness: (u64, Hash), cause: &str) -> Error {
+    Error::Corruption {
+        seq: head.seq + 1,
+        detail: format!(
+            "records {}..={} were acknowledged (head witness {}:{}) but the log ends at {}: the write-ahead \
+             log was damaged, truncated or deleted ({cause}). Do not write to this ledger: restore the last \
+             backup and re-import the commands since (docs/RELIABILITY.md)",
+            head.seq + 1,
+            witness.0,
+            witness.0,
+            hex::encode(witness.1),
+            head.seq
+        ),
+    }
+}
+
+/// A RocksDB error about a file that vanished under a read-only open.
+fn vanished_file(text: &str) -> bool {
+    text.contains("No such file or directory")
+}
+
+/// A directory without our marker is opened only if RocksDB lists exactly our column families
+/// (a ledger written before the marker); another program's database is left untouched.
+fn check_column_families(path: &Path) -> Result<()> {
+    let mut found = DB::list_cf(&Options::default(), path)
+        .map_err(|err| Error::NotALedger(format!("no ledger at {}: {}", path.display(), err.into_string())))?;
+    found.retain(|name| name != "default");
+    found.sort_unstable();
+    let mut ours: Vec<&str> = COLUMN_FAMILIES.to_vec();
+    ours.sort_unstable();
+    if found != ours {
+        return Err(Error::NotALedger(format!(
+            "{} is a RocksDB database but not a tiered-ledger (column families {found:?}); nothing was changed",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// RocksDB's own checksums failing while reading record `seq` is corruption at that sequence.
+fn storage_error(seq: u64, err: rocksdb::Error) -> Error {
+    if err.kind() == rocksdb::ErrorKind::Corruption {
+        Error::Corruption { seq, detail: format!("storage checksum: {}", err.into_string()) }
+    } else {
+        Error::from(err)
+    }
+}

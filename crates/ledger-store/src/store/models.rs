@@ -1,0 +1,126 @@
+//! Reading the read models: accounts, protections, pending outflows, the risk list, versions,
+//! the customer and history indexes.
+
+use super::*;
+
+impl Store {
+    pub(crate) fn account(&self, account: AccountId) -> Result<Option<Account>> {
+        self.db
+            .get_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account))?
+            .map(|b| codec::decode_account(&b))
+            .transpose()
+    }
+    pub(crate) fn protections(&self, account: AccountId) -> Result<Option<Protections>> {
+        self.db
+            .get_cf(self.cf(CF_META)?, codec::protections_key(account))?
+            .map(|b| codec::decode_protections(&b))
+            .transpose()
+    }
+    /// Every meta entry under `prefix`, in key order.
+    fn meta_prefix(&self, prefix: &[u8], mut each: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        let mode = IteratorMode::From(prefix, Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(CF_META)?, mode) {
+            let (key, value) = item?;
+            let Some(rest) = key.strip_prefix(prefix) else { break };
+            each(rest, &value)?;
+        }
+        Ok(())
+    }
+    pub(crate) fn pending(&self) -> Result<Vec<Reservation>> {
+        let mut all = Vec::new();
+        self.meta_prefix(codec::PENDING_PREFIX, |_, value| {
+            all.push(codec::decode_reservation(value)?);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+    pub(crate) fn all_protections(&self) -> Result<Vec<(AccountId, Protections)>> {
+        let mut all = Vec::new();
+        self.meta_prefix(codec::PROTECTIONS_PREFIX, |key, value| {
+            let id: [u8; 8] =
+                key.try_into().map_err(|_| Error::ReadModel("protections key of the wrong length".into()))?;
+            all.push((AccountId(u64::from_be_bytes(id)), codec::decode_protections(value)?));
+            Ok(())
+        })?;
+        Ok(all)
+    }
+    pub(crate) fn risk_list(&self) -> Result<Vec<(String, u64)>> {
+        let mut all = Vec::new();
+        self.meta_prefix(codec::RISK_PREFIX, |key, value| {
+            let counterparty =
+                String::from_utf8(key.to_vec()).map_err(|_| Error::ReadModel("risk-list key is not UTF-8".into()))?;
+            all.push((counterparty, codec::decode_risk_seq(value)?));
+            Ok(())
+        })?;
+        Ok(all)
+    }
+    pub(crate) fn risk_listed(&self, counterparty: &str) -> Result<Option<u64>> {
+        self.db
+            .get_cf(self.cf(CF_META)?, codec::risk_key(counterparty))?
+            .map(|b| codec::decode_risk_seq(&b))
+            .transpose()
+    }
+    pub(crate) fn protection_settings(&self) -> Result<Vec<(Timestamp, ProtectionSettings)>> {
+        match self.db.get_cf(self.cf(CF_META)?, META_PROTECTION_SETTINGS)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => codec::decode_protection_settings(&bytes),
+        }
+    }
+    pub(crate) fn policies(&self) -> Result<Vec<PolicyVersion>> {
+        match self.db.get_cf(self.cf(CF_META)?, META_POLICIES)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => codec::decode_policies(&bytes),
+        }
+    }
+    pub(crate) fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
+        let start = codec::customer_key(customer, AccountId(0));
+        let mut accounts = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_CUSTOMERS)?, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, _) = item?;
+            let Some((owner, account)) = codec::split_index_key(&key) else {
+                return Err(Error::ReadModel("customer index key of the wrong length".into()));
+            };
+            if owner != customer.0 {
+                break;
+            }
+            let found = self.account(AccountId(account))?;
+            accounts.push(found.ok_or_else(|| Error::ReadModel(format!("indexed account {account} is missing")))?);
+        }
+        Ok(accounts)
+    }
+    pub(crate) fn history(
+        &self,
+        account: AccountId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<HistoryPage> {
+        let start = codec::history_key(account, after_seq.map_or(0, |seq| seq.saturating_add(1)));
+        let mut entries = Vec::new();
+        let mut next_after_seq = None;
+        for item in self.db.iterator_cf(self.cf(CF_HISTORY)?, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, _) = item?;
+            let Some((owner, seq)) = codec::split_index_key(&key) else {
+                return Err(Error::ReadModel("history index key of the wrong length".into()));
+            };
+            if owner != account.0 {
+                break;
+            }
+            let event = self.event(seq)?;
+            if from.is_some_and(|from| event.at < from) {
+                continue;
+            }
+            // Times never decrease along the log: past `to`, nothing later can match.
+            if to.is_some_and(|to| event.at > to) {
+                break;
+            }
+            if entries.len() == limit {
+                next_after_seq = entries.last().map(|(seq, _): &(u64, Event)| *seq);
+                break;
+            }
+            entries.push((seq, event));
+        }
+        Ok(HistoryPage { entries, next_after_seq })
+    }
+}
