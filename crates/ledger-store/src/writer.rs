@@ -32,7 +32,14 @@ pub(crate) struct Writer {
     failed: Option<String>,
     options: LedgerOptions,
     stats: WriterStats,
+    /// When the head witness was last made durable (it is synced at most every
+    /// `WITNESS_SYNC_INTERVAL`, and on close).
+    witness_synced: std::time::Instant,
 }
+
+/// How stale the durable head witness may be after a power loss (a process kill loses nothing:
+/// the kernel has the write).
+const WITNESS_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The batch being staged: the write batch and what the callers will be told.
 pub(crate) struct StagedBatch<'a> {
@@ -111,7 +118,16 @@ impl DueSink for DueInBatch<'_, '_> {
 
 impl Writer {
     pub(crate) fn new(store: Arc<Store>, state: State, head: Head, options: LedgerOptions) -> Writer {
-        Writer { store, state, head, events_since_snapshot: 0, failed: None, options, stats: WriterStats::default() }
+        Writer {
+            store,
+            state,
+            head,
+            events_since_snapshot: 0,
+            failed: None,
+            options,
+            stats: WriterStats::default(),
+            witness_synced: std::time::Instant::now(),
+        }
     }
 
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
@@ -233,6 +249,13 @@ impl Writer {
         let outcome = staged.and_then(|()| store.commit(pending.batch, self.options.sync));
         // Durable now: record the head as acknowledged before anyone is told.
         let outcome = outcome.and_then(|()| self.store.record_witness(self.head));
+        let outcome = outcome.and_then(|()| {
+            if !self.options.sync || self.witness_synced.elapsed() < WITNESS_SYNC_INTERVAL {
+                return Ok(());
+            }
+            self.witness_synced = std::time::Instant::now();
+            self.store.sync_witness()
+        });
         let nanos = |from: std::time::Instant, to: std::time::Instant| {
             u64::try_from(to.duration_since(from).as_nanos()).unwrap_or(u64::MAX)
         };
