@@ -53,20 +53,17 @@ pub(crate) fn create_new(path: &Path) -> Result<()> {
                     path.display()
                 )));
             }
-            fs::set_permissions(path, fs::Permissions::from_mode(DIR_MODE))
-                .map_err(|err| io("restricting", path, &err))?;
         }
         Err(err) if err.kind() == ErrorKind::NotFound => {
             DirBuilder::new().recursive(true).mode(DIR_MODE).create(path).map_err(|err| io("creating", path, &err))?;
-            // The mode given to mkdir is masked by the umask: set it explicitly.
-            fs::set_permissions(path, fs::Permissions::from_mode(DIR_MODE))
-                .map_err(|err| io("restricting", path, &err))?;
         }
         Err(err) if err.kind() == ErrorKind::NotADirectory => {
             return Err(Error::NotALedger(format!("{} is not a directory", path.display())));
         }
         Err(err) => return Err(io("reading", path, &err)),
     }
+    // The mode given to mkdir is masked by the umask, and an existing empty directory keeps its own.
+    restrict_dir(path)?;
     write_new_file(&path.join(MARKER_FILE), codec::MARKER_TEXT)?;
     write_new_file(&path.join(WITNESS_FILE), &codec::encode_witness(0, &codec::GENESIS_PREV))?;
     sync_dir(path)

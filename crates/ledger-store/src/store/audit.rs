@@ -287,11 +287,7 @@ impl Store {
         let mut history = HistoryCollector::default();
         let mut staged = WriteBatch::default();
         let (state, head, _) = self.replay_log(progress, &mut |state, seq, event| {
-            history.this_event.clear();
-            crate::project::dirty(state, event, &mut history);
-            history.this_event.sort_unstable();
-            history.this_event.dedup();
-            for account in &history.this_event {
+            for account in history.accounts_touched(state, event) {
                 staged.put_cf(self.cf(CF_HISTORY)?, codec::history_key(*account, seq), []);
             }
             if staged.len() >= REBUILD_BATCH_LEN {
@@ -420,12 +416,19 @@ struct HistoryCollector {
 }
 
 impl HistoryCollector {
-    fn collect(&mut self, state: &State, seq: u64, event: &Event) {
+    /// The accounts whose history index holds `event` (just applied to `state`), each once.
+    fn accounts_touched(&mut self, state: &State, event: &Event) -> &[AccountId] {
         self.this_event.clear();
         crate::project::dirty(state, event, self);
         // An event touching an account twice has one index entry for it.
         self.this_event.sort_unstable();
         self.this_event.dedup();
+        &self.this_event
+    }
+
+    /// Adds `event`'s index entries to the per-account digests.
+    fn collect(&mut self, state: &State, seq: u64, event: &Event) {
+        self.accounts_touched(state, event);
         for account in &self.this_event {
             self.digests.entry(account.0).or_default().add(seq);
         }

@@ -199,10 +199,7 @@ impl Store {
     /// unacknowledged write cut short by a crash, and the ledger opens without it; otherwise
     /// acknowledged records are gone and opening fails, naming them.
     pub(crate) fn open(path: &Path, tuning: Tuning) -> Result<Store> {
-        let found = layout::check_existing(path)?;
-        if found == Found::Unmarked {
-            check_column_families(path)?;
-        }
+        let found = check_directory(path)?;
         let witness = layout::read_witness(path, found)?;
         let absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
         let db = match DB::open_cf_descriptors(&absolute, path, descriptors(tuning)) {
@@ -230,10 +227,7 @@ impl Store {
     /// Opens read-only (no lock taken, nothing written): for auditors and queries, also on a
     /// ledger another process is running. Checks the marker, the format and the head witness.
     pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
-        let found = layout::check_existing(path)?;
-        if found == Found::Unmarked {
-            check_column_families(path)?;
-        }
+        let found = check_directory(path)?;
         let mut attempt = 0;
         loop {
             // The witness first: whatever it names was durable before the view below opens.
@@ -459,6 +453,16 @@ fn lost_records(head: Head, witness: (u64, Hash), cause: &str) -> Error {
 /// A RocksDB error about a file that vanished under a read-only open.
 fn vanished_file(text: &str) -> bool {
     text.contains("No such file or directory")
+}
+
+/// What is at `path`, checked before RocksDB opens anything: a marked ledger, or an unmarked one
+/// (from before the marker) whose column families are ours.
+fn check_directory(path: &Path) -> Result<Found> {
+    let found = layout::check_existing(path)?;
+    if found == Found::Unmarked {
+        check_column_families(path)?;
+    }
+    Ok(found)
 }
 
 /// A directory without our marker is opened only if RocksDB lists exactly our column families
