@@ -177,10 +177,10 @@ impl Writer {
 
     /// The latest business time accepted now: the clock plus the allowed skew.
     fn admission(&self) -> Admission {
-        let latest_at = self.options.max_ahead_of_clock.map(|ahead| {
-            let ahead_ms = i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX);
-            let now = self.options.clock.now();
-            Timestamp::from_millis(now.as_millis().saturating_add(ahead_ms)).unwrap_or(now)
+        // A bound past the last representable time bounds nothing: every time is within it.
+        let latest_at = self.options.max_ahead_of_clock.and_then(|ahead| {
+            let ahead_ms = i64::try_from(ahead.as_millis()).ok()?;
+            Timestamp::from_millis(self.options.clock.now().as_millis().checked_add(ahead_ms)?).ok()
         });
         Admission { latest_at }
     }

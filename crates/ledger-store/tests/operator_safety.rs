@@ -284,6 +284,21 @@ fn a_command_dated_far_ahead_of_the_clock_is_refused_and_the_ledger_keeps_workin
     assert_eq!(old.rejection().map(|r| r.code()), Some("TIME_BEFORE_HEAD"));
 }
 
+#[test]
+fn a_skew_beyond_the_last_representable_time_bounds_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    // (allowed skew, is a command dated 2100 accepted?)
+    let rows = [(std::time::Duration::from_secs(u64::MAX), true), (std::time::Duration::from_secs(300), false)];
+    for (index, (ahead, accepted)) in rows.into_iter().enumerate() {
+        let options = LedgerOptions { max_ahead_of_clock: Some(ahead), ..options(&clock) };
+        let ledger = Ledger::create(root.path().join(format!("db{index}")), options).unwrap();
+        populate(&ledger, 0);
+        let far = ledger.submit(cmd(60_000, "2100-01-01 00:00:00", deposit(1, 100))).unwrap();
+        assert_eq!(far.is_accepted(), accepted, "skew {ahead:?}: {far:?}");
+    }
+}
+
 fn history_sst(db: &Path) -> PathBuf {
     let raw = rocksdb::DB::open_cf_for_read_only(
         &rocksdb::Options::default(),
