@@ -72,7 +72,18 @@ pub(crate) fn create_new(path: &Path) -> Result<()> {
 /// Marks a ledger written before the marker existed (its column families were checked), with a
 /// witness of its current head.
 pub(crate) fn mark_existing(path: &Path, head: (u64, Hash)) -> Result<()> {
-    write_new_file(&path.join(WITNESS_FILE), &codec::encode_witness(head.0, &head.1))?;
+    // A witness left by a marking that stopped before the marker is replaced, not an error: the
+    // directory is still unmarked, so nothing relied on it.
+    let witness = path.join(WITNESS_FILE);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(&witness)
+        .map_err(|err| io("creating", &witness, &err))?;
+    file.write_all(&codec::encode_witness(head.0, &head.1)).map_err(|err| io("writing", &witness, &err))?;
+    file.sync_all().map_err(|err| io("syncing", &witness, &err))?;
     write_new_file(&path.join(MARKER_FILE), codec::MARKER_TEXT)?;
     sync_dir(path)
 }

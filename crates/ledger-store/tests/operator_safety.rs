@@ -299,6 +299,24 @@ fn a_skew_beyond_the_last_representable_time_bounds_nothing() {
     }
 }
 
+#[test]
+fn marking_a_ledger_from_before_the_marker_survives_an_interrupted_first_try() {
+    // A ledger written before the marker existed; its first writer open stopped after writing the
+    // witness and before the marker (a crash between the two files).
+    let root = tempfile::tempdir().unwrap();
+    let legacy = root.path().join("legacy");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ledger-v1"), &legacy);
+    assert!(!legacy.join("LEDGER").exists(), "the fixture predates the marker");
+    std::fs::write(legacy.join("HEAD-WITNESS"), [0u8; 7]).unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-03 09:00:00")));
+    let ledger = Ledger::open(&legacy, LedgerOptions { max_ahead_of_clock: None, ..options(&clock) }).unwrap();
+    let head = ledger.head().unwrap();
+    ledger.close().unwrap();
+    assert!(legacy.join("LEDGER").exists());
+    let reader = Reader::open(&legacy, clock).unwrap();
+    assert_eq!(reader.verify(1, Some(head)).unwrap().events_checked, head.seq);
+}
+
 fn history_sst(db: &Path) -> PathBuf {
     let raw = rocksdb::DB::open_cf_for_read_only(
         &rocksdb::Options::default(),
