@@ -40,6 +40,12 @@ pub enum Cmd {
         #[arg(value_name = "JSON")]
         command: Option<String>,
     },
+    /// Dry run: decide one command (JSON, as for submit) against the current state and record
+    /// nothing. Exit 0 if it would be accepted, 1 if not.
+    Check {
+        #[arg(value_name = "JSON")]
+        command: Option<String>,
+    },
     /// Stream a JSON Lines file of commands through the engine in batches.
     Import {
         file: PathBuf,

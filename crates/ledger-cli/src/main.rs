@@ -25,7 +25,8 @@ use crate::args::{Cli, Cmd};
 fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Cmd::Init { policy } => ops::init(cli, policy),
-        Cmd::Submit { command } => ops::submit(cli, command.as_deref()),
+        Cmd::Submit { command } => ops::submit(cli, command.as_deref(), false),
+        Cmd::Check { command } => ops::submit(cli, command.as_deref(), true),
         Cmd::Import { file, results, batch, force } => import::run(cli, file, results.as_deref(), *batch, *force),
         Cmd::Replay => ops::replay(cli),
         Cmd::RebuildIndexes => ops::rebuild_indexes(cli),

@@ -63,15 +63,21 @@ pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
-    let text = match text {
-        Some(text) if text != "-" => text.to_owned(),
+/// The command text: the argument, or standard input when absent or "-".
+fn command_text(text: Option<&str>) -> anyhow::Result<String> {
+    match text {
+        Some(text) if text != "-" => Ok(text.to_owned()),
         _ => {
             let mut buffer = String::new();
             std::io::stdin().read_to_string(&mut buffer).context("reading the command from standard input")?;
-            buffer
+            Ok(buffer)
         }
-    };
+    }
+}
+
+/// Submits one command, or with `dry_run` only decides it against the current state.
+pub fn submit(cli: &Cli, text: Option<&str>, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let text = command_text(text)?;
     let ledger = open_ledger(cli)?;
     let command = match parse_command(text.trim(), ledger.now()) {
         Ok(command) => command,
@@ -84,10 +90,14 @@ pub fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
             return Ok(check_failed());
         }
     };
-    let receipt = ledger.submit(command)?;
+    let receipt = if dry_run { ledger.check(command)? } else { ledger.submit(command)? };
     ledger.close()?;
     if cli.json {
-        print_json(&receipt_json(&receipt));
+        let mut value = receipt_json(&receipt);
+        if dry_run {
+            value["dry_run"] = json!(true);
+        }
+        print_json(&value);
     } else {
         let duplicate = if receipt.duplicate { " (a retry: the first answer)" } else { "" };
         let pending = match &receipt.event.body {
@@ -100,13 +110,14 @@ pub fn submit(cli: &Cli, text: Option<&str>) -> anyhow::Result<ExitCode> {
             EventBody::HoldConfirmed { due_at, .. } => format!(" (scheduled for {due_at})"),
             _ => String::new(),
         };
+        let (would, nothing) = if dry_run { ("would be ", "; dry run: nothing was recorded") } else { ("", "") };
         match receipt.rejection() {
             _ if receipt.conflict => say!(
                 "conflict: ID_CONFLICT: the id was used at seq {} for a different request; nothing was done",
                 receipt.seq
             ),
-            None => say!("accepted: seq {}{pending}{duplicate}", receipt.seq),
-            Some(reason) => say!("rejected: seq {} {reason}{duplicate}", receipt.seq),
+            None => say!("{would}accepted: seq {}{pending}{duplicate}{nothing}", receipt.seq),
+            Some(reason) => say!("{would}rejected: seq {} {reason}{duplicate}{nothing}", receipt.seq),
         }
     }
     Ok(if receipt.is_accepted() { ExitCode::SUCCESS } else { check_failed() })

@@ -31,27 +31,7 @@ pub fn print_json(value: &Value) {
 
 /// The JSON shape of a receipt (also the import result of an answered line).
 pub fn receipt_json(receipt: &Receipt) -> Value {
-    if receipt.conflict {
-        return json!({
-            "status": "conflict",
-            "seq": receipt.seq,
-            "reason": "ID_CONFLICT",
-            "detail": format!("the id was used at seq {} for a different request; nothing was done", receipt.seq),
-            "event": receipt.event,
-        });
-    }
-    match receipt.rejection() {
-        None => {
-            json!({ "status": if receipt.duplicate { "duplicate" } else { "accepted" }, "seq": receipt.seq, "event": receipt.event })
-        }
-        Some(reason) => json!({
-            "status": if receipt.duplicate { "duplicate" } else { "rejected" },
-            "seq": receipt.seq,
-            "reason": reason.code(),
-            "detail": reason.to_string(),
-            "event": receipt.event,
-        }),
-    }
+    serde_json::to_value(receipt.answer()).unwrap_or_else(|err| json!({ "status": "error", "error": err.to_string() }))
 }
 
 /// Prints one human-readable line, escaped with [`safe`].

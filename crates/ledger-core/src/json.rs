@@ -315,6 +315,89 @@ impl CommandJson {
     }
 }
 
+impl From<&Command> for CommandJson {
+    /// The JSON form of `command` (its time always written): `into_command` of it gives
+    /// `command` back.
+    fn from(command: &Command) -> CommandJson {
+        let id = command.id.0;
+        let at = Some(command.at);
+        match command.body.clone() {
+            CommandBody::OpenAccount { account, customer, class, binding, verified_in_person, with_card } => {
+                CommandJson::OpenAccount {
+                    id,
+                    at,
+                    account: account.0,
+                    customer: customer.0,
+                    class,
+                    binding,
+                    verified_in_person,
+                    with_card,
+                }
+            }
+            CommandBody::CloseAccount { account } => CommandJson::CloseAccount { id, at, account: account.0 },
+            CommandBody::CashDeposit { account, amount } => CommandJson::CashDeposit { id, at, account: account.0, amount },
+            CommandBody::CashWithdrawal { account, amount } => {
+                CommandJson::CashWithdrawal { id, at, account: account.0, amount }
+            }
+            CommandBody::InternalTransfer { from, to, amount } => {
+                CommandJson::InternalTransfer { id, at, from: from.0, to: to.0, amount }
+            }
+            CommandBody::InboundTransfer { to, counterparty, amount } => {
+                CommandJson::InboundTransfer { id, at, to: to.0, counterparty, amount }
+            }
+            CommandBody::OutboundTransfer { from, counterparty, amount } => {
+                CommandJson::OutboundTransfer { id, at, from: from.0, counterparty, amount, arrival: ArrivalJson::RealTime }
+            }
+            CommandBody::DelayedTransfer { from, counterparty, amount, arrival } => {
+                let arrival = match arrival {
+                    Arrival::Normal => ArrivalJson::Normal,
+                    Arrival::NextDay => ArrivalJson::NextDay,
+                };
+                CommandJson::OutboundTransfer { id, at, from: from.0, counterparty, amount, arrival }
+            }
+            CommandBody::Payment { from, merchant, amount } => {
+                CommandJson::Payment { id, at, from: from.0, merchant, amount }
+            }
+            CommandBody::WealthPurchase { account, product, amount } => {
+                CommandJson::WealthPurchase { id, at, account: account.0, product, amount }
+            }
+            CommandBody::WealthRedemption { account, product, amount } => {
+                CommandJson::WealthRedemption { id, at, account: account.0, product, amount }
+            }
+            CommandBody::ChangePolicy { effective_from, policy } => {
+                CommandJson::ChangePolicy { id, at, effective_from, preset: None, policy: Some(policy) }
+            }
+            CommandBody::LockAccount { account, by, flows, reason } => {
+                CommandJson::LockAccount { id, at, account: account.0, by, flows, reason }
+            }
+            CommandBody::UnlockAccount { account, by } => CommandJson::UnlockAccount { id, at, account: account.0, by },
+            CommandBody::SetPersonalLimits { account, limits } => CommandJson::SetPersonalLimits {
+                id,
+                at,
+                account: account.0,
+                per_transaction: limits.per_transaction,
+                per_day: limits.per_day,
+            },
+            CommandBody::SetNightLock { account, window } => {
+                CommandJson::SetNightLock { id, at, account: account.0, window }
+            }
+            CommandBody::ListRisk { counterparty, reason, source } => {
+                CommandJson::ListRisk { id, at, counterparty, reason, source }
+            }
+            CommandBody::UnlistRisk { counterparty, reason, source } => {
+                CommandJson::UnlistRisk { id, at, counterparty, reason, source }
+            }
+            CommandBody::ChangeProtections { effective_from, settings } => {
+                CommandJson::ChangeProtections { id, at, effective_from, settings }
+            }
+            CommandBody::ConfirmHold { hold } => CommandJson::ConfirmHold { id, at, hold: hold.0 },
+            CommandBody::DeclineHold { hold } => CommandJson::DeclineHold { id, at, hold: hold.0 },
+            CommandBody::CancelTransfer { transfer } => CommandJson::CancelTransfer { id, at, transfer: transfer.0 },
+            CommandBody::Tick => CommandJson::Tick { id, at },
+        }
+    }
+}
+
 /// Parses one JSON command; `default_at` fills a missing `at`.
 pub fn parse_command(text: &str, default_at: Timestamp) -> Result<Command> {
     if text.len() > COMMAND_LINE_BYTES_MAX {
@@ -357,6 +440,9 @@ mod tests {
         for line in &ok {
             let command = parse_command(line, now()).unwrap();
             assert_eq!(command.id.0.to_string(), id);
+            // The JSON written for a command reads back as the same command.
+            let written = serde_json::to_string(&CommandJson::from(&command)).unwrap();
+            assert_eq!(parse_command(&written, Timestamp::UNIX_EPOCH).unwrap(), command, "{written}");
         }
         let paid = parse_command(&ok[1], now()).unwrap();
         assert_eq!(paid.at, "2026-03-01T08:00:00+08:00".parse().unwrap());

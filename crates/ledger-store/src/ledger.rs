@@ -103,6 +103,13 @@ impl Ledger {
         self.request(|reply| Request::Submit { commands, reply })?
     }
 
+    /// A dry run: decides `command` against the current state, as a submission now would,
+    /// and records nothing. The receipt's `seq` is the one a submission now would get; a
+    /// command that is only a retry of an answered id gets that first answer (`duplicate`).
+    pub fn check(&self, command: Command) -> Result<Receipt> {
+        self.request(|reply| Request::Check { command: Box::new(command), reply })?
+    }
+
     /// A command with a fresh random id, at the clock's time.
     pub fn command(&self, body: CommandBody) -> Command {
         Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body }

@@ -39,5 +39,5 @@ pub use error::{Error, Result};
 pub use ledger::Ledger;
 pub use options::{DEFAULT_MAX_AHEAD_OF_CLOCK, LedgerOptions};
 pub use reader::{BucketReport, Reader, UsageReport};
-pub use receipt::{Receipt, WriterStats};
+pub use receipt::{Answer, AnswerStatus, BatchReport, CommitObserver, Receipt, WriterStats};
 pub use store::{Head, HistoryPage, Mismatch, ReplayReport, VerifyReport};

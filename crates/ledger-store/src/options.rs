@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::receipt::CommitObserver;
 use crate::store::Tuning;
 
 /// The default of [`LedgerOptions::max_ahead_of_clock`]: five minutes, well above the skew of
@@ -27,6 +28,8 @@ pub struct LedgerOptions {
     /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
     /// means more frequent flushes and write-ahead log rotation.
     pub write_buffer_bytes: Option<usize>,
+    /// Told of every batch after its commit (metrics).
+    pub observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl Default for LedgerOptions {
@@ -38,6 +41,7 @@ impl Default for LedgerOptions {
             sync: true,
             max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
             write_buffer_bytes: None,
+            observer: None,
         }
     }
 }

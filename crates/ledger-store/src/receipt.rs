@@ -3,6 +3,7 @@
 
 use crossbeam_channel::Sender;
 use ledger_core::{Command, Event, EventBody, RejectReason, Reservation, State};
+use serde::Serialize;
 
 use crate::error::Result;
 
@@ -43,9 +44,90 @@ impl Receipt {
     }
 }
 
+/// What a caller was told about one command, in the JSON shape shared by `ledger-cli import`
+/// results, `ledger-cli submit --json` and ledger-server (docs/COMMANDS.md, docs/SERVER.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Answer {
+    pub status: AnswerStatus,
+    /// The event's sequence number (for a dry run: the one it would get if submitted now).
+    pub seq: u64,
+    /// The reason code of a rejection or `ID_CONFLICT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The rejection's figures in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The event recorded (or, for a conflict, the one recorded for the first use of the id),
+    /// as in `ledger-cli export` (docs/FORMAT.md).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub event: Event,
+}
+
+/// The four outcomes of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerStatus {
+    Accepted,
+    Rejected,
+    /// A retry of an id already answered: the first answer again.
+    Duplicate,
+    /// `ID_CONFLICT`: the id was used before for a different request; nothing was done.
+    Conflict,
+}
+
+impl Receipt {
+    /// The receipt as an [`Answer`].
+    pub fn answer(&self) -> Answer {
+        let event = self.event.clone();
+        if self.conflict {
+            return Answer {
+                status: AnswerStatus::Conflict,
+                seq: self.seq,
+                reason: Some("ID_CONFLICT".into()),
+                detail: Some(format!("the id was used at seq {} for a different request; nothing was done", self.seq)),
+                event,
+            };
+        }
+        let status = match (self.duplicate, self.rejection()) {
+            (true, _) => AnswerStatus::Duplicate,
+            (false, None) => AnswerStatus::Accepted,
+            (false, Some(_)) => AnswerStatus::Rejected,
+        };
+        let reason = self.rejection().map(|reason| reason.code().to_owned());
+        let detail = self.rejection().map(ToString::to_string);
+        Answer { status, seq: self.seq, reason, detail, event }
+    }
+}
+
+/// Told after every batch the writer tried to commit (for metrics); called on the writer
+/// thread, so it must be quick.
+pub trait CommitObserver: std::fmt::Debug + Send + Sync {
+    fn batch_done(&self, batch: &BatchReport);
+}
+
+/// One batch, for a [`CommitObserver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Commands in the batch (answered or not).
+    pub commands: u64,
+    /// Events appended (due events included).
+    pub events: u64,
+    pub decide: std::time::Duration,
+    pub stage: std::time::Duration,
+    /// The write of the batch, WAL fsync included.
+    pub write: std::time::Duration,
+    /// The head after the batch (unchanged when it failed).
+    pub head_seq: u64,
+    /// False when the batch failed and nobody was told "accepted".
+    pub committed: bool,
+}
+
 pub(crate) enum Request {
     Stats { reply: Sender<WriterStats> },
     Submit { commands: Vec<Command>, reply: Sender<Result<Vec<Receipt>>> },
+    Check { command: Box<Command>, reply: Sender<Result<Receipt>> },
     Snapshot { reply: Sender<Result<()>> },
     State { reply: Sender<State> },
     Close { reply: Sender<Result<()>> },

@@ -17,7 +17,7 @@ use ledger_core::{
 use crate::codec::{self, Record};
 use crate::error::{Error, Result};
 use crate::options::LedgerOptions;
-use crate::receipt::{Receipt, Request, WriterStats};
+use crate::receipt::{BatchReport, Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
 
 /// One caller's commands and where to send their receipts.
@@ -116,6 +116,30 @@ impl DueSink for DueInBatch<'_, '_> {
     }
 }
 
+/// The state a dry run decides against: the live state until something comes due before the
+/// command, then a copy with the due events applied (the live state is never touched).
+struct Scratch<'a> {
+    live: &'a State,
+    copy: Option<State>,
+    due: u64,
+}
+
+impl DueSink for Scratch<'_> {
+    type Error = Error;
+
+    fn state(&self) -> &State {
+        self.copy.as_ref().unwrap_or(self.live)
+    }
+
+    fn append_due(&mut self, event: Event) -> Result<()> {
+        let seq = self.live.event_count() + self.due + 1;
+        let copy = self.copy.get_or_insert_with(|| self.live.clone());
+        copy.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
+        self.due += 1;
+        Ok(())
+    }
+}
+
 impl Writer {
     pub(crate) fn new(store: Arc<Store>, state: State, head: Head, options: LedgerOptions) -> Writer {
         Writer {
@@ -161,6 +185,9 @@ impl Writer {
                     }
                     Request::Stats { reply } => {
                         let _ = reply.send(self.stats);
+                    }
+                    Request::Check { command, reply } => {
+                        let _ = reply.send(self.check(&command));
                     }
                     Request::Close { reply } => {
                         let closed =
@@ -264,6 +291,17 @@ impl Writer {
         self.stats.decide_nanos += nanos(started, decided);
         self.stats.stage_nanos += nanos(decided, written);
         self.stats.write_nanos += nanos(written, std::time::Instant::now());
+        if let Some(observer) = &self.options.observer {
+            observer.batch_done(&BatchReport {
+                commands: submits.iter().map(|(commands, _)| commands.len() as u64).sum(),
+                events: appended,
+                decide: decided.duration_since(started),
+                stage: written.duration_since(decided),
+                write: written.elapsed(),
+                head_seq: if outcome.is_ok() { self.head.seq } else { start_head.seq },
+                committed: outcome.is_ok(),
+            });
+        }
         match outcome {
             Ok(()) => {
                 let mut receipts = pending.receipts.into_iter();
@@ -282,6 +320,31 @@ impl Writer {
                 }
                 self.recover(start_head);
             }
+        }
+    }
+
+    /// A dry run of `command` against the live state: what [`Writer::commit`] would answer now.
+    /// Nothing is staged; the state is copied only when something comes due first.
+    fn check(&self, command: &Command) -> Result<Receipt> {
+        if let Some(reason) = &self.failed {
+            return Err(Error::Stopped(reason.clone()));
+        }
+        let mut scratch = Scratch { live: &self.state, copy: None, due: 0 };
+        match decide_after_due(&mut scratch, command, self.admission())? {
+            Decision::Retry { seq } => {
+                let event = self.store.event(seq)?;
+                let conflict = event.request().as_ref() != Some(&command.body);
+                Ok(Receipt { seq, event, duplicate: true, conflict })
+            }
+            Decision::Append(mut events) if events.len() == 1 => {
+                let seq = self.head.seq + scratch.due + 1;
+                let event = events.pop().ok_or_else(|| Error::Stopped("no event decided".into()))?;
+                Ok(Receipt { seq, event, duplicate: false, conflict: false })
+            }
+            Decision::Append(events) => {
+                Err(Error::InvalidArgument(format!("a dry run decided {} events; one was expected", events.len())))
+            }
+            Decision::Due(_) => Err(Error::InvalidArgument("a dry run ended on a due event".into())),
         }
     }
 

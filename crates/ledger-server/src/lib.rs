@@ -1,0 +1,16 @@
+//! # ledger-server
+//!
+//! tiered-ledger over HTTP/1.1 and JSON: a thin shell around one [`ledger_store::Ledger`]
+//! handle. Commands and batches (group commit), dry runs, queries, change data capture,
+//! metrics, bearer tokens with roles. docs/SERVER.md describes every endpoint.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod serve;
+pub mod views;
+
+pub use error::{Error, Result};

@@ -1,0 +1,115 @@
+//! `ledger-server`: serve a ledger over HTTP/JSON (docs/SERVER.md).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ledger_server::auth::{Role, digest, new_token};
+use ledger_server::config::{Config, Tls};
+
+#[derive(Debug, Parser)]
+#[command(name = "ledger-server", version, about = "Serve a tiered-ledger over HTTP/JSON", max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Serve the ledger until SIGTERM or SIGINT (then finish requests in flight and close it).
+    Serve {
+        /// A TOML config file (docs/SERVER.md); the flags below override it.
+        #[arg(long, env = "LEDGER_SERVER_CONFIG")]
+        config: Option<PathBuf>,
+        /// The ledger's directory (an existing ledger; `ledger-cli init` creates one).
+        #[arg(long, env = "LEDGER_DB")]
+        db: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8650; port 0 lets the kernel pick).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// TLS certificate chain (PEM); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM); needs --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Log JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Make a new random bearer token; prints it once and the config entry holding its hash.
+    Token {
+        #[arg(long, value_parser = ["back-office", "operator", "auditor"])]
+        role: String,
+        /// Who will hold it (shown in logs).
+        #[arg(long)]
+        name: String,
+    },
+    /// Print the OpenAPI 3 description (the same as GET /v1/openapi.json).
+    Openapi,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Serve { config, db, listen, tls_cert, tls_key, log_json } => {
+            let mut loaded = match config.as_deref().map(Config::load).transpose() {
+                Ok(loaded) => loaded.unwrap_or_default(),
+                Err(err) => return fail(&err.to_string()),
+            };
+            loaded.db = db.or(loaded.db);
+            loaded.listen = listen.unwrap_or(loaded.listen);
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                loaded.tls = Some(Tls { cert, key });
+            }
+            loaded.log_json |= log_json;
+            init_logs(loaded.log_json);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(err) => return fail(&format!("starting the runtime: {err}")),
+            };
+            match runtime.block_on(ledger_server::serve::run(loaded)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(&err.to_string()),
+            }
+        }
+        Cmd::Token { role, name } => {
+            let token = match new_token() {
+                Ok(token) => token,
+                Err(err) => return fail(&format!("no randomness: {err}")),
+            };
+            let role: Role = match toml::Value::String(role).try_into() {
+                Ok(role) => role,
+                Err(err) => return fail(&err.to_string()),
+            };
+            println!("# the token (give it to {name:?}; it is not stored anywhere):");
+            println!("# {token}");
+            println!("[[tokens]]");
+            println!("name = {}", toml::Value::String(name));
+            println!("role = \"{}\"", role.name());
+            println!("sha256 = \"{}\"", hex::encode(digest(&token)));
+            ExitCode::SUCCESS
+        }
+        Cmd::Openapi => {
+            print!("{}", ledger_server::openapi::json());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("ledger-server: {message}");
+    ExitCode::from(2)
+}

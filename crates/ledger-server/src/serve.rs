@@ -1,0 +1,159 @@
+//! Starting and stopping: the router, the listener (plain or TLS), request logs, graceful
+//! shutdown on SIGTERM or SIGINT.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ledger_store::{Ledger, LedgerOptions};
+use tokio::sync::{Semaphore, watch};
+
+use crate::api::{self, ApiError, AppState, Shared};
+use crate::auth::Tokens;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, Observer, RequestLabels};
+
+/// Every route, with the body limit, request timeout and request log.
+pub fn router(state: AppState) -> Router {
+    let body_bytes_max = state.0.limits.body_bytes_max;
+    Router::new()
+        .route("/v1/commands", post(api::post_command))
+        .route("/v1/batches", post(api::post_batch))
+        .route("/v1/check", post(api::post_check))
+        .route("/v1/head", get(api::get_head))
+        .route("/v1/accounts/{account}/balance", get(api::get_balance))
+        .route("/v1/accounts/{account}/usage", get(api::get_usage))
+        .route("/v1/accounts/{account}/history", get(api::get_history))
+        .route("/v1/accounts/{account}/protections", get(api::get_protections))
+        .route("/v1/customers/{customer}/accounts", get(api::get_accounts))
+        .route("/v1/pending", get(api::get_pending))
+        .route("/v1/risk-list/{counterparty}", get(api::get_risk))
+        .route("/v1/events", get(api::get_events))
+        .route("/v1/openapi.json", get(api::get_openapi))
+        .route("/metrics", get(api::get_metrics))
+        .route("/healthz", get(api::get_healthz))
+        .route("/readyz", get(api::get_readyz))
+        .route_layer(middleware::from_fn_with_state(state.clone(), log_request))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .with_state(state)
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Bounds the request's time (408) and logs one line for it: id, method, route, status,
+/// latency. A client's `x-request-id` is kept (at most 64 characters, logged escaped).
+async fn log_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |path| path.as_str()).to_owned();
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.chars().take(64).collect::<String>())
+        .unwrap_or_else(|| format!("r{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed)));
+    let timeout = Duration::from_secs(state.0.limits.request_timeout_seconds);
+    let mut response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("no answer within {} s; a command may still be recorded: retry with the same id", timeout.as_secs()),
+        )
+        .into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    tracing::info!(request_id = ?id, %method, %route, status, latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
+    state.0.metrics.requests.get_or_create(&RequestLabels { route, status }).inc();
+    response
+}
+
+/// Opens the ledger, serves until SIGTERM or SIGINT, then stops accepting, lets requests in
+/// flight finish (their batches are fsynced and answered) and closes the ledger.
+pub async fn run(config: Config) -> Result<()> {
+    config.check()?;
+    let db = config.db.clone().ok_or_else(|| Error::Config("no ledger path".into()))?;
+    let metrics = Arc::new(Metrics::new());
+    let (head_tx, head_rx) = watch::channel(0);
+    let observer = Arc::new(Observer { metrics: Arc::clone(&metrics), head: head_tx });
+    let options = LedgerOptions {
+        max_ahead_of_clock: Some(Duration::from_secs(config.max_ahead_seconds)),
+        observer: Some(Arc::clone(&observer) as Arc<dyn ledger_store::CommitObserver>),
+        ..LedgerOptions::default()
+    };
+    let ledger = tokio::task::spawn_blocking(move || Ledger::open(db, options))
+        .await
+        .map_err(|err| Error::Io(err.to_string()))??;
+    let head = ledger.head()?;
+    observer.head.send_replace(head.seq);
+    metrics.head_seq.set(i64::try_from(head.seq).unwrap_or(i64::MAX));
+    let state = AppState(Arc::new(Shared {
+        ledger: ledger.clone(),
+        tokens: Tokens::new(&config.tokens),
+        limits: config.limits,
+        metrics,
+        head: head_rx,
+        queue: Arc::new(Semaphore::new(config.limits.queue_commands_max)),
+        ready: AtomicBool::new(true),
+    }));
+    let app = router(state.clone());
+    let handle = axum_server::Handle::new();
+    let grace = Duration::from_secs(config.limits.shutdown_grace_seconds);
+    tokio::spawn(stop_on_signal(handle.clone(), state.clone(), grace));
+    tokio::spawn(announce(handle.clone(), config.tls.is_some(), head.to_text()));
+    let served = match &config.tls {
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(|err| Error::Config(format!("TLS certificate or key: {err}")))?;
+            axum_server::bind_rustls(config.listen, rustls).handle(handle).serve(app.into_make_service()).await
+        }
+        None => axum_server::bind(config.listen).handle(handle).serve(app.into_make_service()).await,
+    };
+    served.map_err(|err| Error::Io(format!("serving on {}: {err}", config.listen)))?;
+    // No handler holds the ledger any more: close it (snapshot, flush, witness).
+    drop(state);
+    tokio::task::spawn_blocking(move || ledger.close()).await.map_err(|err| Error::Io(err.to_string()))??;
+    tracing::info!("ledger closed");
+    Ok(())
+}
+
+/// Prints the bound address once listening (with port 0 the kernel picks it): scripts and
+/// tests read this line.
+async fn announce(handle: axum_server::Handle, tls: bool, head: String) {
+    if let Some(addr) = handle.listening().await {
+        let scheme = if tls { "https" } else { "http" };
+        println!("listening on {scheme}://{addr}");
+        tracing::info!(%addr, %head, "listening");
+    }
+}
+
+async fn stop_on_signal(handle: axum_server::Handle, state: AppState, grace: Duration) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    state.0.ready.store(false, Ordering::Relaxed);
+    handle.graceful_shutdown(Some(grace));
+}

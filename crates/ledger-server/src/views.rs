@@ -1,0 +1,227 @@
+//! The JSON bodies the server answers with (the same keys as `ledger-cli --json`), and their
+//! OpenAPI schemas. Money is a decimal string in yuan ("10000.00"), never a float.
+
+use ledger_core::{Account, Amount, Binding, Event, Protections, Reservation};
+use ledger_store::{Answer, BucketReport, Head, UsageReport};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error: a stable code a program can act on, and the reason in words.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ErrorView {
+    /// `unauthorized`, `forbidden`, `malformed`, `too_large`, `batch_too_long`, `busy`,
+    /// `not_found`, `ahead_of_head`, `timeout`, `unavailable`, `storage`.
+    pub error: String,
+    pub detail: String,
+}
+
+/// The log's head: the last record's sequence number and hash.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HeadView {
+    pub seq: u64,
+    /// Hex SHA-256 of the last record (64 zeros for an empty log).
+    pub hash: String,
+    /// `SEQ:HASH`, as `ledger-cli verify --expect-head` takes it.
+    pub head: String,
+}
+
+impl From<Head> for HeadView {
+    fn from(head: Head) -> HeadView {
+        HeadView { seq: head.seq, hash: hex::encode(head.hash), head: head.to_text() }
+    }
+}
+
+/// The answers to a batch, one per command, in order.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    pub results: Vec<Answer>,
+}
+
+/// A dry run's answer: what a submission now would be told. Nothing was recorded.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CheckView {
+    #[serde(flatten)]
+    pub answer: Answer,
+    /// Always true.
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BalanceView {
+    pub account: u64,
+    #[schema(value_type = String, example = "1200.00")]
+    pub balance: Amount,
+    /// Held by pending outflows (holds for verification, delayed transfers).
+    #[schema(value_type = String)]
+    pub reserved: Amount,
+    #[schema(value_type = String)]
+    pub available: Amount,
+    /// "I", "II" or "III".
+    #[schema(value_type = String)]
+    pub class: ledger_core::AccountClass,
+    /// "open" or "closed".
+    #[schema(value_type = String)]
+    pub status: ledger_core::AccountStatus,
+}
+
+impl BalanceView {
+    pub fn new(account: &Account, reserved: Amount) -> BalanceView {
+        BalanceView {
+            account: account.id.0,
+            balance: account.balance,
+            reserved,
+            available: account.balance.checked_sub(reserved).unwrap_or(Amount::ZERO),
+            class: account.class,
+            status: account.status,
+        }
+    }
+}
+
+/// One limit bucket: used today and this year, the caps of the policy in force, what remains.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BucketView {
+    pub bucket: String,
+    #[schema(value_type = String)]
+    pub day_used: Amount,
+    #[schema(value_type = Option<String>)]
+    pub day_cap: Option<Amount>,
+    #[schema(value_type = Option<String>)]
+    pub day_remaining: Option<Amount>,
+    #[schema(value_type = String)]
+    pub year_used: Amount,
+    #[schema(value_type = Option<String>)]
+    pub year_cap: Option<Amount>,
+    #[schema(value_type = Option<String>)]
+    pub year_remaining: Option<Amount>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UsageView {
+    pub account: u64,
+    #[schema(value_type = String)]
+    pub class: ledger_core::AccountClass,
+    /// The time the usage is for (RFC 3339).
+    #[schema(value_type = String)]
+    pub at: ledger_core::Timestamp,
+    /// The policy in force then.
+    pub policy: Option<String>,
+    pub buckets: Vec<BucketView>,
+}
+
+impl From<UsageReport> for UsageView {
+    fn from(report: UsageReport) -> UsageView {
+        let bucket = |b: BucketReport| BucketView {
+            bucket: b.bucket,
+            day_used: b.day_used,
+            day_cap: b.day_cap,
+            day_remaining: b.day_remaining,
+            year_used: b.year_used,
+            year_cap: b.year_cap,
+            year_remaining: b.year_remaining,
+        };
+        UsageView {
+            account: report.account.0,
+            class: report.class,
+            at: report.at,
+            policy: report.policy,
+            buckets: report.buckets.into_iter().map(bucket).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub seq: u64,
+    #[schema(value_type = Object)]
+    pub event: Event,
+}
+
+/// One page of an account's history, oldest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HistoryView {
+    pub account: u64,
+    pub entries: Vec<HistoryEntry>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub account: u64,
+    #[schema(value_type = String)]
+    pub class: ledger_core::AccountClass,
+    #[schema(value_type = String)]
+    pub status: ledger_core::AccountStatus,
+    #[schema(value_type = String)]
+    pub balance: Amount,
+    #[schema(value_type = Option<Object>)]
+    pub binding: Option<Binding>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AccountsView {
+    pub customer: u64,
+    pub accounts: Vec<AccountView>,
+}
+
+impl AccountsView {
+    pub fn new(customer: u64, accounts: &[Account]) -> AccountsView {
+        let view = |a: &Account| AccountView {
+            account: a.id.0,
+            class: a.class,
+            status: a.status,
+            balance: a.balance,
+            binding: a.binding.clone(),
+        };
+        AccountsView { customer, accounts: accounts.iter().map(view).collect() }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProtectionsView {
+    pub account: u64,
+    #[schema(value_type = String)]
+    pub balance: Amount,
+    #[schema(value_type = String)]
+    pub available: Amount,
+    /// Security locks, personal limits, night lock, reserved amount.
+    #[schema(value_type = Object)]
+    pub protections: Protections,
+    #[schema(value_type = Vec<Object>)]
+    pub pending: Vec<Reservation>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PendingView {
+    /// Outflows held for verification or scheduled (delayed arrival).
+    #[schema(value_type = Vec<Object>)]
+    pub pending: Vec<Reservation>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RiskView {
+    pub counterparty: String,
+    pub listed: bool,
+    /// The sequence number of the listing event.
+    pub listed_seq: Option<u64>,
+}
+
+/// A page of the log for a follower (change data capture).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventsView {
+    /// Records after `after`, in order, each as one line of `ledger-cli export`: seq,
+    /// prev_hash, hash, event_hex (the exact bytes hashed) and event.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<serde_json::Value>,
+    /// Pass as `after` next time: the last record's seq (or `after` when there were none).
+    pub next_after: u64,
+    /// The head when the page was read (it may be past the page).
+    pub head: HeadView,
+}
+
+/// `GET /readyz`, `GET /healthz`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    pub status: String,
+    pub head_seq: u64,
+}
