@@ -402,6 +402,53 @@ def disagreement(decoded, shown, path="event"):
     return None if ok else f"{path}: the bytes say {want}, the readable form says {json.dumps(shown)}"
 
 
+class RecordError(Exception):
+    """A record that fails a check; `malformed` when it is not a record at all."""
+
+    def __init__(self, message, malformed=False):
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def record_seq(record):
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    return parse_seq(record["seq"], "seq")
+
+
+def check_record(record, expected_seq, prev_hash):
+    """Checks one export record (a parsed JSON object) as the successor of the record hashing to
+    `prev_hash`: its seq is `expected_seq`, it links to `prev_hash`, its hash recomputes from its
+    bytes, and its bytes decode to its readable event. Returns its hash; raises RecordError.
+    Used by main() and by followers of a server's /v1/events (clients/python)."""
+    try:
+        seq = record_seq(record)
+        stored_prev = parse_hash(record["prev_hash"], "prev_hash")
+        stored_hash = parse_hash(record["hash"], "hash")
+        if not isinstance(record["event_hex"], str):
+            raise ValueError("event_hex is not a hex string")
+        event = bytes.fromhex(record["event_hex"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise RecordError(str(err), malformed=True) from err
+    if seq != expected_seq:
+        raise RecordError(f"seq {expected_seq}: missing (the next record holds seq {seq})")
+    if stored_prev != prev_hash:
+        raise RecordError(f"seq {seq}: broken link: prev_hash {stored_prev.hex()} but the record before hashes to {prev_hash.hex()}")
+    computed = hashlib.sha256(DOMAIN + seq.to_bytes(8, "big") + stored_prev + event).digest()
+    if computed != stored_hash:
+        raise RecordError(f"seq {seq}: hash mismatch: stored {stored_hash.hex()}, computed {computed.hex()}")
+    try:
+        decoded = decode_event(event)
+    except DecodeError as err:
+        raise RecordError(f"seq {seq}: the event bytes do not decode: {err}") from err
+    if "event" not in record:
+        raise RecordError(f"seq {seq}: no readable event")
+    differs = disagreement(decoded, record["event"])
+    if differs:
+        raise RecordError(f"seq {seq}: the readable event disagrees with its bytes: {differs}")
+    return computed
+
+
 def main(argv):
     args = argv[1:]
     expect_head = None
@@ -447,14 +494,7 @@ def main(argv):
                 continue
             try:
                 record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-                seq = parse_seq(record["seq"], "seq")
-                stored_prev = parse_hash(record["prev_hash"], "prev_hash")
-                stored_hash = parse_hash(record["hash"], "hash")
-                if not isinstance(record["event_hex"], str):
-                    raise ValueError("event_hex is not a hex string")
-                event = bytes.fromhex(record["event_hex"])
+                seq = record_seq(record)
             except (ValueError, KeyError, TypeError) as err:
                 return fail(f"line {line_no}: not a record: {err}")
             if expected_seq is None:
@@ -468,22 +508,10 @@ def main(argv):
                         "a partial export is verified only with --expect-prev HASH (the hash of the record before it)"
                     )
                 expected_seq = seq
-            if seq != expected_seq:
-                return fail(f"seq {expected_seq}: missing (line {line_no} holds seq {seq})")
-            if stored_prev != prev_hash:
-                return fail(f"seq {seq}: broken link: prev_hash {stored_prev.hex()} but the record before hashes to {prev_hash.hex()}")
-            computed = hashlib.sha256(DOMAIN + seq.to_bytes(8, "big") + stored_prev + event).digest()
-            if computed != stored_hash:
-                return fail(f"seq {seq}: hash mismatch: stored {stored_hash.hex()}, computed {computed.hex()}")
             try:
-                decoded = decode_event(event)
-            except DecodeError as err:
-                return fail(f"seq {seq}: the event bytes do not decode: {err}")
-            if "event" not in record:
-                return fail(f"seq {seq}: no readable event")
-            differs = disagreement(decoded, record["event"])
-            if differs:
-                return fail(f"seq {seq}: the readable event disagrees with its bytes: {differs}")
+                computed = check_record(record, expected_seq, prev_hash)
+            except RecordError as err:
+                return fail(f"line {line_no}: not a record: {err}" if err.malformed else str(err))
             if expect_head is not None and seq == expect_head[0]:
                 if computed != expect_head[1]:
                     return fail(f"seq {seq}: hashes to {computed.hex()}, not the recorded {expect_head[1].hex()}: rewritten")

@@ -108,6 +108,19 @@ fn operators_and_auditors_workflow() {
     assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(10)), "{again}");
     assert_eq!(cli(&db, &["head"]).1, head_text);
 
+    // Dry runs: what a submission would be told; nothing is recorded.
+    let pay = r#"{"type":"payment","id":"0c0c0c0c-0000-4000-8000-000000000001","from":71,"merchant":"Metro","amount":"0.01"}"#;
+    let (code, out, _) = cli(&db, &["check", pay]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("would be rejected: seq ") && out.contains("LIMIT_EXCEEDED"), "{out}");
+    assert!(out.contains("dry run: nothing was recorded"), "{out}");
+    let deposit = r#"{"type":"cash_deposit","id":"0c0c0c0c-0000-4000-8000-000000000002","account":71,"amount":"5"}"#;
+    let (code, out, _) = cli(&db, &["--json", "check", deposit]);
+    assert_eq!(code, 0, "{out}");
+    let dry = json(&out);
+    assert_eq!((dry["status"].as_str(), dry["dry_run"].as_bool()), (Some("accepted"), Some(true)), "{dry}");
+    assert_eq!(cli(&db, &["head"]).1, head_text, "a dry run appends nothing");
+
     // Queries, human output.
     let (code, out, _) = cli(&db, &["balance", "71"]);
     assert_eq!(code, 0);

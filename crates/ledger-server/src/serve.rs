@@ -157,3 +157,53 @@ async fn stop_on_signal(handle: axum_server::Handle, state: AppState, grace: Dur
     state.0.ready.store(false, Ordering::Relaxed);
     handle.graceful_shutdown(Some(grace));
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use axum::body::Body;
+    use axum::http::header;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::auth::Role;
+    use crate::config::{Limits, TokenEntry};
+
+    /// A router over a fresh ledger whose writer queue has room for `queue` commands.
+    fn app(queue: usize) -> (tempfile::TempDir, Ledger, Router) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::create(dir.path().join("l"), LedgerOptions::default()).unwrap();
+        let token = TokenEntry { name: "t".into(), role: Role::Operator, sha256: hex::encode(crate::auth::digest("t")) };
+        let (_, head) = watch::channel(0);
+        let state = AppState(Arc::new(Shared {
+            ledger: ledger.clone(),
+            tokens: Tokens::new(&[token]),
+            limits: Limits { queue_commands_max: queue, ..Limits::default() },
+            metrics: Arc::new(Metrics::new()),
+            head,
+            queue: Arc::new(Semaphore::new(queue)),
+            ready: AtomicBool::new(true),
+        }));
+        (dir, ledger, router(state))
+    }
+
+    fn tick() -> Request {
+        let body = r#"{"type":"tick","id":"00000000-0000-4000-8000-000000000001"}"#;
+        Request::post("/v1/commands").header(header::AUTHORIZATION, "Bearer t").body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_writer_queue_answers_503_with_retry_after_and_appends_nothing() {
+        let (_dir, ledger, full) = app(0);
+        let response = full.oneshot(tick()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "busy");
+        assert_eq!(ledger.head().unwrap().seq, 0);
+        let (_dir, ledger, room) = app(1);
+        assert_eq!(room.oneshot(tick()).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(ledger.head().unwrap().seq, 1);
+    }
+}

@@ -265,3 +265,47 @@ fn a_format_1_ledger_opens_upgrades_its_snapshot_and_takes_protections() {
     assert!(ledger.replay().unwrap().mismatches.is_empty());
     assert_eq!(ledger.protections(AccountId(71)).unwrap().unwrap().locks.len(), 1);
 }
+
+#[test]
+fn a_dry_run_decides_after_what_comes_due_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let t = "2026-03-02 10:00:00";
+    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    let policy = CommandBody::ChangePolicy {
+        effective_from: Timestamp::UNIX_EPOCH,
+        policy: Box::new(Policy::preset("default").unwrap()),
+    };
+    let threshold = ProtectionSettings { large_transaction_threshold: Some(cny("5000")), ..ProtectionSettings::default() };
+    let setup = vec![
+        Command { id: CommandId(Uuid::from_u128(1)), at: Timestamp::UNIX_EPOCH, body: policy },
+        cmd(2, t, CommandBody::ChangeProtections { effective_from: at(t), settings: threshold }),
+        cmd(3, t, open(10, AccountClass::I, None)),
+        cmd(4, t, CommandBody::CashDeposit { account: AccountId(10), amount: cny("10000") }),
+        // Held for verification: 6,000 reserved until it is confirmed, declined or expires.
+        cmd(5, t, CommandBody::OutboundTransfer { from: AccountId(10), counterparty: "CCB-1".into(), amount: cny("6000") }),
+    ];
+    assert!(ledger.submit_batch(setup).unwrap().iter().all(|r| r.is_accepted()));
+    assert!(ledger.submit(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") })).unwrap().rejection().is_some());
+    let head = ledger.head().unwrap();
+    let state = ledger.live_state().unwrap();
+
+    // A day later the hold has expired: the dry run sees the release first, then the withdrawal.
+    let later = cmd(7, "2026-03-03 10:00:00", CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") });
+    let dry = ledger.check(later.clone()).unwrap();
+    assert!(dry.is_accepted(), "{:?}", dry.rejection());
+    assert_eq!(dry.seq, head.seq + 2, "the expiry comes first");
+    assert_eq!(ledger.head().unwrap(), head, "a dry run appends nothing");
+    assert_eq!(ledger.live_state().unwrap(), state, "a dry run changes no state");
+    assert_eq!(ledger.pending(Some(AccountId(10))).unwrap().len(), 1, "the hold is still pending");
+    // A retried id is answered as a retry, and a conflicting one as a conflict; neither appends.
+    let retried = ledger.check(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") })).unwrap();
+    assert!(retried.duplicate && !retried.conflict && retried.seq == head.seq);
+    let reused = ledger.check(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("1") })).unwrap();
+    assert!(reused.duplicate && reused.conflict);
+
+    let real = ledger.submit(later).unwrap();
+    assert_eq!((real.seq, &real.event), (dry.seq, &dry.event), "the submission agrees with the dry run");
+    assert_eq!(kinds(&ledger, 10).last().map(String::as_str), Some("posted"));
+    ledger.close().unwrap();
+}

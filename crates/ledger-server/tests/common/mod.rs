@@ -1,0 +1,240 @@
+//! A real `ledger-server` process on loopback for the tests: a fresh ledger, a config with one
+//! token per role, start (port picked by the kernel), SIGTERM or SIGKILL, and an HTTP client.
+#![allow(dead_code, reason = "each test file uses part of the harness")]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ledger_core::{CommandBody, CommandId, Policy, Timestamp};
+use ledger_store::{Ledger, LedgerOptions};
+use serde_json::Value;
+
+pub const BACK_OFFICE: &str = "tok-back-office-0123456789";
+pub const OPERATOR: &str = "tok-operator-0123456789";
+pub const AUDITOR: &str = "tok-auditor-0123456789";
+
+/// How long a server may take to start or stop before the test fails.
+const START_STOP_MAX: Duration = Duration::from_secs(60);
+
+/// Creates a ledger at `db` with the pboc-2018 policy as its genesis, as `ledger-cli init` does.
+pub fn create_ledger(db: &Path) {
+    let ledger = Ledger::create(db, LedgerOptions::default()).unwrap();
+    let command = ledger_core::Command {
+        id: CommandId(uuid::Uuid::nil()),
+        at: Timestamp::UNIX_EPOCH,
+        body: CommandBody::ChangePolicy {
+            effective_from: Timestamp::UNIX_EPOCH,
+            policy: Box::new(Policy::preset("pboc-2018").unwrap()),
+        },
+    };
+    assert!(ledger.submit(command).unwrap().is_accepted());
+    ledger.close().unwrap();
+}
+
+/// The config file: the three tokens, and `extra` (TOML, e.g. a `[limits]` table).
+pub fn write_config(path: &Path, extra: &str) {
+    let mut text = String::from(extra);
+    for (name, role, token) in [("core", "back-office", BACK_OFFICE), ("ops", "operator", OPERATOR), ("audit", "auditor", AUDITOR)] {
+        let digest = hex::encode(ledger_server::auth::digest(token));
+        text.push_str(&format!("\n[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{digest}\"\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `ledger-server serve` on the ledger at `db` with the config at `config`, and waits
+    /// until it listens.
+    pub fn start(db: &Path, config: &Path, flags: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-server"))
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        let line = match rx.recv_timeout(START_STOP_MAX) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not start: {}", err_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default());
+            }
+        };
+        let url = line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
+        Server { child: Some(child), url, stderr: err_rx }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |child| child.id() as i32)
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns the exit code and stderr.
+    pub fn stop(&mut self) -> (Option<i32>, String) {
+        let Some(mut child) = self.child.take() else { return (None, String::new()) };
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let deadline = std::time::Instant::now() + START_STOP_MAX;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let stderr = self.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+                return (status.code(), stderr);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not stop within {START_STOP_MAX:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP client holding one token (or none).
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    pub url: String,
+    pub token: Option<String>,
+}
+
+/// A status and a JSON body (Null when the body is not JSON), and the headers asked for.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after: Option<String>,
+}
+
+impl Client {
+    pub fn new(url: &str, token: Option<&str>) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Client { agent, url: url.to_owned(), token: token.map(str::to_owned) }
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Result<Reply, ureq::Error> {
+        let mut request = self.agent.post(format!("{}{path}", self.url)).header("Content-Type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::reply(request.send(body.as_bytes())?)
+    }
+
+    pub fn post_bytes(&self, path: &str, body: &[u8]) -> Result<Reply, ureq::Error> {
+        let mut request = self.agent.post(format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::reply(request.send(body)?)
+    }
+
+    pub fn get(&self, path: &str) -> Result<Reply, ureq::Error> {
+        let mut request = self.agent.get(format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::reply(request.call()?)
+    }
+
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        let mut response = self.agent.get(format!("{}{path}", self.url)).call().unwrap();
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+    }
+
+    fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
+        let status = response.status().as_u16();
+        let retry_after =
+            response.headers().get("retry-after").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        let text = response.body_mut().with_config().limit(256 << 20).read_to_string()?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Reply { status, body, retry_after })
+    }
+
+    /// The head's seq (as the given token sees it: use an auditor or back-office client).
+    pub fn head_seq(&self) -> u64 {
+        let reply = self.get("/v1/head").unwrap();
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.body["seq"].as_u64().unwrap()
+    }
+}
+
+/// A working directory for one test: the ledger at `db`, the config at `config`.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(extra_config: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ledger");
+        let config = dir.path().join("server.toml");
+        create_ledger(&db);
+        write_config(&config, extra_config);
+        Workspace { dir, db, config }
+    }
+
+    pub fn start(&self) -> Server {
+        Server::start(&self.db, &self.config, &[])
+    }
+}
+
+/// A command's JSON with a deterministic id from `n` and a time `n` seconds into a fixed
+/// Beijing morning.
+pub fn at(n: u64) -> String {
+    let base: Timestamp = "2026-03-02T09:00:00+08:00".parse().unwrap();
+    base.plus_millis(n as i64 * 1000).unwrap().to_string()
+}
+
+pub fn id(n: u64) -> String {
+    uuid::Uuid::from_u64_pair(0x7465_7374_0000_0000, n).to_string()
+}

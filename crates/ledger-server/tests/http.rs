@@ -1,0 +1,243 @@
+//! ledger-server over real HTTP on loopback: every endpoint, the role matrix, and refused input
+//! (each with the documented status and error code, and nothing appended).
+#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod common;
+
+use common::{AUDITOR, BACK_OFFICE, Client, OPERATOR, Workspace, at, id};
+use serde_json::{Value, json};
+
+fn open(n: u64, account: u64, customer: u64, class: &str, binding: Option<u64>) -> String {
+    let binding = binding.map_or(Value::Null, |b| json!({ "account": b }));
+    json!({ "type": "open_account", "id": id(n), "at": at(n), "account": account, "customer": customer,
+            "class": class, "binding": binding, "verified_in_person": class == "I" })
+    .to_string()
+}
+
+fn payment(n: u64, from: u64, amount: &str) -> String {
+    json!({ "type": "payment", "id": id(n), "at": at(n), "from": from, "merchant": "Metro", "amount": amount }).to_string()
+}
+
+#[test]
+fn every_endpoint_answers_and_a_dry_run_never_appends() {
+    let work = Workspace::new("");
+    let mut server = work.start();
+    let office = Client::new(&server.url, Some(BACK_OFFICE));
+    let operator = Client::new(&server.url, Some(OPERATOR));
+    let auditor = Client::new(&server.url, Some(AUDITOR));
+
+    // Commands: one at a time and as a JSON Lines batch.
+    for (n, body) in [(1, open(1, 10, 7, "I", None)), (2, open(2, 11, 7, "II", Some(10)))] {
+        let reply = office.post("/v1/commands", &body).unwrap();
+        assert_eq!((reply.status, reply.body["status"].as_str()), (200, Some("accepted")), "{n}: {reply:?}");
+    }
+    let jsonl = format!(
+        "{}\n\n{}\n",
+        json!({ "type": "cash_deposit", "id": id(3), "at": at(3), "account": 10, "amount": "50000" }),
+        json!({ "type": "internal_transfer", "id": id(4), "at": at(4), "from": 10, "to": 11, "amount": "20000.00" })
+    );
+    let batch = office.post_bytes("/v1/batches", jsonl.as_bytes()).unwrap();
+    assert_eq!(batch.status, 200, "{batch:?}");
+    let results = batch.body["results"].as_array().unwrap();
+    assert_eq!(results.iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [4, 5]);
+    let array = format!("[{}, {}]", payment(5, 11, "4000"), payment(6, 11, "4000"));
+    let batch = office.post("/v1/batches", &array).unwrap();
+    assert_eq!(batch.body["results"][1]["status"], "accepted", "{batch:?}");
+
+    // A dry run answers what a submission would, and appends nothing; the submission agrees.
+    let over = payment(7, 11, "2000.01");
+    let head = auditor.head_seq();
+    let dry = office.post("/v1/check", &over).unwrap();
+    assert_eq!(dry.status, 200);
+    assert_eq!((dry.body["dry_run"].as_bool(), dry.body["status"].as_str()), (Some(true), Some("rejected")));
+    assert_eq!(dry.body["reason"], "LIMIT_EXCEEDED");
+    assert_eq!(auditor.head_seq(), head, "a dry run appends nothing");
+    let real = office.post("/v1/commands", &over).unwrap();
+    assert_eq!(real.status, 200, "a rejection is an answer");
+    for key in ["status", "seq", "reason", "detail", "event"] {
+        assert_eq!(real.body[key], dry.body[key], "{key}: the dry run and the submission agree");
+    }
+    let detail = real.body["detail"].as_str().unwrap();
+    assert!(detail.contains("cap 10000.00") && detail.contains("used 8000.00"), "figures: {detail}");
+    let fits = payment(8, 11, "2000.00");
+    assert_eq!(office.post("/v1/check", &fits).unwrap().body["status"], "accepted");
+    assert_eq!(auditor.head_seq(), head + 1);
+
+    // A retry gets the first answer; a reused id for another request is 409 ID_CONFLICT.
+    let retry = office.post("/v1/commands", &over).unwrap();
+    assert_eq!((retry.status, retry.body["status"].as_str(), retry.body["seq"].as_u64()), (200, Some("duplicate"), real.body["seq"].as_u64()));
+    let conflict = office.post("/v1/commands", &payment(7, 11, "1.00")).unwrap();
+    assert_eq!((conflict.status, conflict.body["reason"].as_str()), (409, Some("ID_CONFLICT")));
+    assert_eq!(auditor.head_seq(), head + 1, "a retry and a conflict append nothing");
+
+    // Operator commands.
+    let listed = json!({ "type": "list_risk", "id": id(9), "at": at(9), "counterparty": "6217-FRAUD", "reason": "fraud", "source": "test" });
+    assert_eq!(operator.post("/v1/commands", &listed.to_string()).unwrap().body["status"], "accepted");
+    let tick = json!({ "type": "tick", "id": id(10), "at": at(10) });
+    assert_eq!(operator.post("/v1/commands", &tick.to_string()).unwrap().body["status"], "accepted");
+
+    // Queries.
+    let balance = office.get("/v1/accounts/11/balance").unwrap();
+    assert_eq!((balance.body["balance"].as_str(), balance.body["class"].as_str()), (Some("12000.00"), Some("II")));
+    let usage = auditor.get(&format!("/v1/accounts/11/usage?at={}", at(11).replace('+', "%2B"))).unwrap();
+    let out = usage.body["buckets"].as_array().unwrap().iter().find(|b| b["bucket"] == "out").unwrap().clone();
+    assert_eq!((out["day_used"].as_str(), out["day_remaining"].as_str()), (Some("8000.00"), Some("2000.00")), "{usage:?}");
+    let page = office.get("/v1/accounts/11/history?limit=2").unwrap();
+    assert_eq!(page.body["entries"].as_array().unwrap().len(), 2);
+    let after = page.body["next_after"].as_u64().unwrap();
+    let rest = office.get(&format!("/v1/accounts/11/history?after={after}&limit=100")).unwrap();
+    assert!(rest.body["next_after"].is_null());
+    assert!(rest.body["entries"][0]["seq"].as_u64().unwrap() > after);
+    let accounts = office.get("/v1/customers/7/accounts").unwrap();
+    assert_eq!(accounts.body["accounts"].as_array().unwrap().len(), 2);
+    let protections = office.get("/v1/accounts/10/protections").unwrap();
+    assert_eq!(protections.body["balance"], "30000.00", "{protections:?}");
+    assert_eq!(office.get("/v1/pending").unwrap().body["pending"], json!([]));
+    let risk = office.get("/v1/risk-list/6217-FRAUD").unwrap();
+    assert_eq!((risk.body["listed"].as_bool(), risk.body["listed_seq"].as_u64()), (Some(true), Some(head + 2)));
+    assert_eq!(office.get("/v1/risk-list/clean").unwrap().body["listed"], false);
+    let missing = office.get("/v1/accounts/999/balance").unwrap();
+    assert_eq!((missing.status, missing.body["error"].as_str()), (404, Some("not_found")));
+    let head = auditor.get("/v1/head").unwrap().body;
+    assert_eq!(head["head"], format!("{}:{}", head["seq"], head["hash"].as_str().unwrap()));
+
+    // Change data capture: pages in order, linked, ending at the head.
+    let events = auditor.get("/v1/events?after=0&limit=3").unwrap();
+    assert_eq!(events.body["records"].as_array().unwrap().len(), 3);
+    assert_eq!(events.body["next_after"], 3);
+    let tail = auditor.get("/v1/events?after=3&limit=1000").unwrap();
+    let records = tail.body["records"].as_array().unwrap();
+    assert_eq!(records[0]["prev_hash"], events.body["records"][2]["hash"]);
+    assert_eq!(records.last().unwrap()["hash"], head["hash"]);
+    let waited = std::time::Instant::now();
+    let idle = auditor.get(&format!("/v1/events?after={}&wait=1", head["seq"])).unwrap();
+    assert_eq!((idle.status, idle.body["records"].as_array().unwrap().len()), (200, 0));
+    assert!(waited.elapsed() >= std::time::Duration::from_millis(900), "long poll waited");
+    let ahead = auditor.get(&format!("/v1/events?after={}", head["seq"].as_u64().unwrap() + 5)).unwrap();
+    assert_eq!((ahead.status, ahead.body["error"].as_str()), (409, Some("ahead_of_head")));
+
+    // Operations.
+    assert_eq!(office.get("/healthz").unwrap().status, 200);
+    assert_eq!(office.get("/readyz").unwrap().body["status"], "ready");
+    let (status, metrics) = office.get_text("/metrics");
+    assert_eq!(status, 200);
+    for needle in [
+        "ledger_commands_total{kind=\"payment\",outcome=\"rejected\"} 1",
+        "ledger_commands_total{kind=\"payment\",outcome=\"conflict\"} 1",
+        "ledger_write_seconds_count",
+        "ledger_commit_seconds_bucket",
+        "ledger_batch_commands_count",
+        "ledger_queue_commands 0",
+        &format!("ledger_head_seq {}", head["seq"]),
+    ] {
+        assert!(metrics.contains(needle), "metrics lack {needle:?}:\n{metrics}");
+    }
+    let (status, served) = office.get_text("/v1/openapi.json");
+    assert_eq!((status, served), (200, ledger_server::openapi::json()));
+
+    let (code, stderr) = server.stop();
+    assert_eq!(code, Some(0), "a clean stop on SIGTERM: {stderr}");
+    let reader = ledger_store::Reader::open(&work.db, std::sync::Arc::new(ledger_store::SystemClock)).unwrap();
+    assert_eq!(reader.head().unwrap().to_text(), head["head"].as_str().unwrap());
+    assert!(reader.replay().unwrap().mismatches.is_empty());
+}
+
+#[test]
+fn the_role_matrix() {
+    let work = Workspace::new("");
+    let server = work.start();
+    let setup = Client::new(&server.url, Some(OPERATOR));
+    assert_eq!(setup.post("/v1/commands", &open(1, 10, 7, "I", None)).unwrap().status, 200);
+    let mut n = 100;
+    let mut fresh = |kind: &str| {
+        n += 1;
+        match kind {
+            "submit" => json!({ "type": "cash_deposit", "id": id(n), "at": at(n), "account": 10, "amount": "1" }).to_string(),
+            _ => json!({ "type": "tick", "id": id(n), "at": at(n) }).to_string(),
+        }
+    };
+    // (token, [submit, operate, batch, check, query, events]) → the status each class gets.
+    let table: [(Option<&str>, [u16; 6]); 5] = [
+        (Some(BACK_OFFICE), [200, 403, 200, 200, 200, 403]),
+        (Some(OPERATOR), [200, 200, 200, 200, 200, 403]),
+        (Some(AUDITOR), [403, 403, 403, 403, 200, 200]),
+        (None, [401; 6]),
+        (Some("not-a-token"), [401; 6]),
+    ];
+    let watcher = Client::new(&server.url, Some(AUDITOR));
+    for (token, expected) in table {
+        let client = Client::new(&server.url, token);
+        let before = watcher.head_seq();
+        let got = [
+            client.post("/v1/commands", &fresh("submit")).unwrap(),
+            client.post("/v1/commands", &fresh("operate")).unwrap(),
+            client.post("/v1/batches", &format!("[{}]", fresh("submit"))).unwrap(),
+            client.post("/v1/check", &fresh("submit")).unwrap(),
+            client.get("/v1/accounts/10/balance").unwrap(),
+            client.get("/v1/events?after=0&limit=1").unwrap(),
+        ];
+        let statuses: Vec<u16> = got.iter().map(|reply| reply.status).collect();
+        assert_eq!(statuses, expected, "token {token:?}");
+        for reply in got.iter().filter(|reply| reply.status >= 400) {
+            let code = if reply.status == 401 { "unauthorized" } else { "forbidden" };
+            assert_eq!(reply.body["error"], code, "{reply:?}");
+        }
+        let appended = expected[..3].iter().filter(|status| **status == 200).count() as u64;
+        assert_eq!(watcher.head_seq(), before + appended, "token {token:?}: only allowed commands appended");
+    }
+    // A batch holding one command the role may not send is refused whole.
+    let office = Client::new(&server.url, Some(BACK_OFFICE));
+    let before = watcher.head_seq();
+    let mixed = office.post("/v1/batches", &format!("[{}, {}]", fresh("submit"), fresh("operate"))).unwrap();
+    assert_eq!(mixed.status, 403);
+    assert_eq!(watcher.head_seq(), before);
+}
+
+#[test]
+fn refused_input_gets_the_documented_status_and_appends_nothing() {
+    let work = Workspace::new("[limits]\nbody_bytes_max = 4096\nbatch_len_max = 3\nqueue_commands_max = 100\n");
+    let server = work.start();
+    let office = Client::new(&server.url, Some(BACK_OFFICE));
+    let head = office.head_seq();
+    let deposit = |n: u64| json!({ "type": "cash_deposit", "id": id(n), "at": at(n), "account": 10, "amount": "1" });
+    let big = format!(
+        "{{\"type\":\"payment\",\"id\":\"{}\",\"from\":1,\"merchant\":\"{}\",\"amount\":\"1\"}}",
+        id(1),
+        "x".repeat(5000)
+    );
+    let four = format!("[{}]", (1..=4).map(|n| deposit(n).to_string()).collect::<Vec<_>>().join(","));
+    // (what, path, body, status, error code, words the detail must hold)
+    let table: Vec<(&str, &str, Vec<u8>, u16, &str, &str)> = vec![
+        ("not JSON", "/v1/commands", b"{\"type\": ".to_vec(), 400, "malformed", "EOF"),
+        ("unknown field", "/v1/commands", br#"{"type":"tick","id":"00000000-0000-4000-8000-000000000001","colour":1}"#.to_vec(), 400, "malformed", "unknown field `colour`"),
+        ("wrong type", "/v1/commands", format!(r#"{{"type":"cash_deposit","id":"{}","account":"ten","amount":"1"}}"#, id(2)).into_bytes(), 400, "malformed", "invalid type"),
+        ("float amount", "/v1/commands", format!(r#"{{"type":"cash_deposit","id":"{}","account":10,"amount":1.5}}"#, id(3)).into_bytes(), 400, "malformed", "amount"),
+        ("unknown type", "/v1/commands", br#"{"type":"mint","id":"00000000-0000-4000-8000-000000000001"}"#.to_vec(), 400, "malformed", "unknown variant `mint`"),
+        ("not UTF-8", "/v1/commands", vec![0xff, 0xfe, b'{'], 400, "malformed", "UTF-8"),
+        ("oversized body", "/v1/commands", big.into_bytes(), 413, "too_large", ""),
+        ("batch too long", "/v1/batches", four.into_bytes(), 400, "batch_too_long", "at most 3"),
+        ("empty batch", "/v1/batches", b"[]".to_vec(), 400, "malformed", "no command"),
+        ("one bad line", "/v1/batches", format!("{}\n{{\"type\":\"tick\"}}\n", deposit(5)).into_bytes(), 400, "malformed", "line 2"),
+        ("one bad element", "/v1/batches", format!("[{}, 7]", deposit(6)).into_bytes(), 400, "malformed", "command [1]"),
+    ];
+    for (what, path, body, status, code, words) in table {
+        let reply = office.post_bytes(path, &body).unwrap();
+        assert_eq!((reply.status, reply.body["error"].as_str()), (status, Some(code)), "{what}: {reply:?}");
+        assert!(reply.body["detail"].as_str().unwrap().contains(words), "{what}: {reply:?}");
+        assert_eq!(office.head_seq(), head, "{what}: nothing appended");
+    }
+    for (what, path, status) in [
+        ("bad account", "/v1/accounts/ten/balance", 400),
+        ("bad time", "/v1/accounts/10/usage?at=yesterday", 400),
+        ("unknown parameter", "/v1/pending?acount=10", 400),
+        ("history limit", "/v1/accounts/10/history?limit=0", 400),
+        ("no such route", "/v2/commands", 404),
+    ] {
+        let reply = office.get(path).unwrap();
+        assert_eq!(reply.status, status, "{what}: {reply:?}");
+        assert!(reply.body["error"].is_string(), "{what}: JSON error body: {reply:?}");
+    }
+    let auditor = Client::new(&server.url, Some(AUDITOR));
+    assert_eq!(auditor.get("/v1/events?after=0&limit=0").unwrap().status, 400);
+    assert_eq!(auditor.get("/v1/events?after=0&limit=10001").unwrap().status, 400);
+}
