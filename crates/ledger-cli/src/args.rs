@@ -132,6 +132,12 @@ pub enum Cmd {
     /// Transfers between random accounts in batches from one client, one fsync per batch; then
     /// close, open, verify and replay are timed (figures in docs/PERFORMANCE.md).
     Benchmark(BenchSpec),
+    /// Drive a running ledger-server over HTTP with the benchmark's workload, next to the
+    /// embedded benchmark on the same workload in the same run (benches/server.sh starts one).
+    ///
+    /// Batches of each --batch size from each --connections count, then --singles-clients
+    /// clients sending one command per request (group commit gathers them).
+    BenchServer(BenchServerSpec),
 }
 
 impl Cli {
@@ -190,6 +196,42 @@ pub struct BenchSpec {
     /// Keep the ledger in this directory (must not exist).
     #[arg(long)]
     pub keep: Option<PathBuf>,
+}
+
+/// `bench-server`: what to run.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BenchServerSpec {
+    /// The server, e.g. http://127.0.0.1:8650 (on a fresh ledger made by `init`).
+    #[arg(long)]
+    pub url: String,
+    /// A back-office or operator token.
+    #[arg(long, env = "LEDGER_TOKEN", hide_env_values = true)]
+    pub token: String,
+    #[arg(long, default_value_t = 10_000)]
+    pub accounts: u64,
+    /// Transfers per (batch size, connections) run.
+    #[arg(long, default_value_t = 200_000)]
+    pub transfers: u64,
+    /// Batch sizes to run.
+    #[arg(long, value_delimiter = ',', default_value = "1000,8189")]
+    pub batch: Vec<usize>,
+    /// Concurrent connections to run each batch size with.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub connections: Vec<usize>,
+    /// Clients sending single commands, one request each.
+    #[arg(long, default_value_t = 64)]
+    pub singles_clients: usize,
+    /// Single commands to send in all (0 skips this part).
+    #[arg(long, default_value_t = 20_000)]
+    pub singles: u64,
+    /// Skip the embedded benchmark.
+    #[arg(long)]
+    pub no_embedded: bool,
+    /// Ask for brief answers (`?brief=true`: status, seq, reason and figures, no event).
+    #[arg(long)]
+    pub brief: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 /// How transfer accounts are drawn.

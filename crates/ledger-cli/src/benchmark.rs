@@ -105,9 +105,12 @@ impl Picker {
     }
 }
 
+/// The business time of every benchmark command: 2026-03-02T10:00:00+08:00.
+pub const WORKLOAD_AT_MS: i64 = 1_772_416_800_000;
+
 /// Setup commands and transfers. Plain: `accounts` funded Class I accounts. Mix: customers with
 /// a Class I, II and III account each (II/III bound to the I), so II/III transfers hit limits.
-fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>, Vec<Command>)> {
+pub fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>, Vec<Command>)> {
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let mut n: u128 = 0;
     let mut cmd = |body| {
@@ -195,7 +198,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     }
     let scratch = ScratchDb::new(spec.keep.as_deref(), "bench-ledger")?;
     let db = scratch.path.clone();
-    let at = Timestamp::from_millis(1_772_416_800_000)?; // 2026-03-02T10:00:00+08:00
+    let at = Timestamp::from_millis(WORKLOAD_AT_MS)?;
     let (setup, transfers) = workload(spec, at)?;
     let options = LedgerOptions {
         batch_len_max: spec.batch.max(8_192),

@@ -4,6 +4,7 @@
 //! 2 usage or I/O error.
 
 mod args;
+mod bench_server;
 mod benchmark;
 mod demo;
 mod import;
@@ -46,6 +47,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Backup { dir } => ops::backup(cli, dir),
         Cmd::Demo(spec) => demo::run(cli, spec),
         Cmd::Benchmark(spec) => benchmark::run(cli, spec),
+        Cmd::BenchServer(spec) => bench_server::run(cli, spec),
     }
 }
 

@@ -165,12 +165,20 @@ impl AppState {
         })?;
         let kinds: Vec<&'static str> = commands.iter().map(|command| command.body.kind()).collect();
         let started = Instant::now();
-        let receipts = self
-            .blocking(move |ledger| match dry_run {
-                false => ledger.submit_batch(commands),
-                true => commands.into_iter().map(|command| ledger.check(command)).collect(),
-            })
-            .await;
+        let receipts = if dry_run {
+            self.blocking(move |ledger| commands.into_iter().map(|command| ledger.check(command)).collect()).await
+        } else {
+            // Straight to the writer's queue: no thread waits; the writer hands the receipts
+            // back once the batch is durable.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.0.ledger.submit_batch_then(commands, move |receipts| {
+                let _ = tx.send(receipts);
+            });
+            match rx.await {
+                Ok(receipts) => receipts.map_err(ApiError::from),
+                Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the writer stopped")),
+            }
+        };
         drop(permit);
         let receipts = receipts?;
         if !dry_run {
@@ -195,11 +203,25 @@ fn permit(caller: &Caller, access: Access) -> ApiResult<()> {
 }
 
 fn outcome(receipt: &Receipt) -> &'static str {
-    match receipt.answer().status {
+    match receipt.status() {
         AnswerStatus::Accepted => "accepted",
         AnswerStatus::Rejected => "rejected",
         AnswerStatus::Duplicate => "duplicate",
         AnswerStatus::Conflict => "conflict",
+    }
+}
+
+/// `?brief=true`: answers without their events (status, seq, reason and figures only).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerParams {
+    /// Leave each answer's event out (default false).
+    pub brief: Option<bool>,
+}
+
+impl AnswerParams {
+    fn answer(&self, receipt: &Receipt) -> Answer {
+        if self.brief.unwrap_or(false) { receipt.brief_answer() } else { receipt.answer() }
     }
 }
 
@@ -221,6 +243,13 @@ fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<V
         )
     };
     let commands = if text.trim_start().starts_with('[') {
+        // The common case in one pass; on any error, again element by element to say which.
+        if let Ok(parsed) = serde_json::from_str::<Vec<CommandJson>>(text)
+            && parsed.len() <= batch_len_max
+            && let Ok(commands) = parsed.into_iter().map(|json| json.into_command(now)).collect::<Result<Vec<_>, _>>()
+        {
+            return non_empty(commands);
+        }
         let values: Vec<serde_json::Value> =
             serde_json::from_str(text).map_err(|err| ApiError::malformed(format!("the batch array: {err}")))?;
         if values.len() > batch_len_max {
@@ -249,6 +278,10 @@ fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<V
         }
         commands
     };
+    non_empty(commands)
+}
+
+fn non_empty(commands: Vec<Command>) -> ApiResult<Vec<Command>> {
     if commands.is_empty() {
         return Err(ApiError::malformed("the batch holds no command"));
     }
@@ -259,7 +292,7 @@ fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<V
 ///
 /// The body is one command as in docs/COMMANDS.md (a JSONL line). Every answer is 200
 /// (a rejection is an answer, with its reason code and figures), except `ID_CONFLICT`: 409.
-#[utoipa::path(post, path = "/v1/commands", tag = "commands",
+#[utoipa::path(post, path = "/v1/commands", tag = "commands", params(AnswerParams),
     request_body(content = Object, description = "One command (docs/COMMANDS.md)", content_type = "application/json"),
     responses(
         (status = 200, description = "Accepted, rejected (with reason) or duplicate (the first answer)", body = Answer),
@@ -272,9 +305,11 @@ fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<V
 pub async fn post_command(
     State(state): State<AppState>,
     headers: HeaderMap,
+    params: Result<Query<AnswerParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let caller = state.caller(&headers)?;
+    let Query(params) = params?;
     let body = body?;
     let command = parse_one(&body, state.0.ledger.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
     permit(&caller, access_of(&command.body))?;
@@ -282,7 +317,7 @@ pub async fn post_command(
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
     let status = if receipt.conflict { StatusCode::CONFLICT } else { StatusCode::OK };
-    Ok((status, Json(receipt.answer())).into_response())
+    Ok((status, Json(params.answer(&receipt))).into_response())
 }
 
 /// Submit a batch.
@@ -290,7 +325,7 @@ pub async fn post_command(
 /// Up to `batch_len_max` commands (default 8,189) as a JSON array or JSON Lines, decided in
 /// order and committed with one fsync. All commands must parse and be allowed for the role,
 /// or nothing is submitted.
-#[utoipa::path(post, path = "/v1/batches", tag = "commands",
+#[utoipa::path(post, path = "/v1/batches", tag = "commands", params(AnswerParams),
     request_body(content = Vec<Object>, description = "A JSON array of commands, or JSON Lines (application/x-ndjson)"),
     responses(
         (status = 200, description = "One answer per command, in order", body = BatchView),
@@ -302,9 +337,11 @@ pub async fn post_command(
 pub async fn post_batch(
     State(state): State<AppState>,
     headers: HeaderMap,
+    params: Result<Query<AnswerParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BatchView>> {
     let caller = state.caller(&headers)?;
+    let Query(params) = params?;
     let body = body?;
     let commands = parse_batch(&body, state.0.ledger.now(), state.0.limits.batch_len_max)
         .inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
@@ -312,7 +349,7 @@ pub async fn post_batch(
         permit(&caller, access_of(&command.body))?;
     }
     let receipts = state.submit(commands, false).await?;
-    Ok(Json(BatchView { results: receipts.iter().map(Receipt::answer).collect() }))
+    Ok(Json(BatchView { results: receipts.iter().map(|receipt| params.answer(receipt)).collect() }))
 }
 
 /// Dry run.

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,19 +62,23 @@ fn a_follower_misses_nothing_and_gets_nothing_twice_across_a_restart() {
     let open = json!({ "type": "open_account", "id": common::id(0), "account": 1, "customer": 1, "class": "I", "verified_in_person": true });
     assert_eq!(office.post("/v1/commands", &open.to_string()).unwrap().status, 200);
 
-    let done = Arc::new(AtomicBool::new(false));
+    // The head the follower must reach (0 until the writing is over).
+    let target = Arc::new(AtomicU64::new(0));
     let follower = {
-        let (url, done) = (Arc::clone(&url), Arc::clone(&done));
+        let (url, target) = (Arc::clone(&url), Arc::clone(&target));
         std::thread::spawn(move || {
             let mut follower = Follower { after: 0, prev: [0; 32], seqs: Vec::new() };
             let mut reconnects = 0;
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
             loop {
+                assert!(std::time::Instant::now() < deadline, "the follower did not reach the head in time");
                 let client = Client::new(&url.lock().unwrap(), Some(AUDITOR));
                 if !follower.poll(&client) {
                     reconnects += 1;
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                if done.load(Ordering::SeqCst) && follower.poll(&client) && follower.poll(&client) {
+                let until = target.load(Ordering::SeqCst);
+                if until != 0 && follower.after >= until {
                     return (follower, reconnects);
                 }
             }
@@ -95,10 +99,10 @@ fn a_follower_misses_nothing_and_gets_nothing_twice_across_a_restart() {
         assert_eq!(office.post("/v1/batches", &deposits(1 + n * 30, 30)).unwrap().status, 200);
     }
     let head = office.get("/v1/head").unwrap().body;
-    done.store(true, Ordering::SeqCst);
-    let (follower, reconnects) = follower.join().unwrap();
     let head_seq = head["seq"].as_u64().unwrap();
-    assert_eq!(follower.seqs, (1..=head_seq).collect::<Vec<_>>(), "every record once, in order");
+    target.store(head_seq, Ordering::SeqCst);
+    let (follower, reconnects) = follower.join().unwrap();
+    assert!(follower.seqs.iter().copied().eq(1..=head_seq), "every record once, in order: {} records", follower.seqs.len());
     assert_eq!(hex::encode(follower.prev), head["hash"].as_str().unwrap());
     assert!(reconnects >= 1, "the follower saw the restart");
 }

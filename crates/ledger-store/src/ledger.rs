@@ -100,7 +100,29 @@ impl Ledger {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
-        self.request(|reply| Request::Submit { commands, reply })?
+        self.request(|reply: Sender<Result<Vec<Receipt>>>| Request::Submit {
+            commands,
+            done: Box::new(move |receipts| {
+                let _ = reply.send(receipts);
+            }),
+        })?
+    }
+
+    /// [`Ledger::submit_batch`] without blocking: returns once the commands are queued, and the
+    /// writer thread calls `done` with the receipts once their batch is durable (or with the
+    /// error that kept it from being recorded). `done` must be quick: hand the receipts on (an
+    /// async server sends them to the waiting request). Not calling it is impossible short of
+    /// the process dying; if the writer has exited, `done` gets [`Error::Stopped`] at once.
+    pub fn submit_batch_then(&self, commands: Vec<Command>, done: impl FnOnce(Result<Vec<Receipt>>) + Send + 'static) {
+        if commands.is_empty() {
+            return done(Ok(Vec::new()));
+        }
+        let request = Request::Submit { commands, done: Box::new(done) };
+        if let Err(crossbeam_channel::SendError(request)) = self.shared.tx.send(request)
+            && let Request::Submit { done, .. } = request
+        {
+            done(Err(Error::Stopped("the writer has exited".into())));
+        }
     }
 
     /// A dry run: decides `command` against the current state, as a submission now would,

@@ -59,9 +59,10 @@ pub struct Answer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The event recorded (or, for a conflict, the one recorded for the first use of the id),
-    /// as in `ledger-cli export` (docs/FORMAT.md).
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub event: Event,
+    /// as in `ledger-cli export` (docs/FORMAT.md). Left out of brief answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub event: Option<Event>,
 }
 
 /// The four outcomes of a command.
@@ -78,26 +79,33 @@ pub enum AnswerStatus {
 }
 
 impl Receipt {
-    /// The receipt as an [`Answer`].
-    pub fn answer(&self) -> Answer {
-        let event = self.event.clone();
-        if self.conflict {
-            return Answer {
-                status: AnswerStatus::Conflict,
-                seq: self.seq,
-                reason: Some("ID_CONFLICT".into()),
-                detail: Some(format!("the id was used at seq {} for a different request; nothing was done", self.seq)),
-                event,
-            };
+    /// Which of the four outcomes this is.
+    pub fn status(&self) -> AnswerStatus {
+        match (self.conflict, self.duplicate, self.rejection()) {
+            (true, _, _) => AnswerStatus::Conflict,
+            (false, true, _) => AnswerStatus::Duplicate,
+            (false, false, None) => AnswerStatus::Accepted,
+            (false, false, Some(_)) => AnswerStatus::Rejected,
         }
-        let status = match (self.duplicate, self.rejection()) {
-            (true, _) => AnswerStatus::Duplicate,
-            (false, None) => AnswerStatus::Accepted,
-            (false, Some(_)) => AnswerStatus::Rejected,
+    }
+
+    /// The receipt as an [`Answer`], with its event.
+    pub fn answer(&self) -> Answer {
+        Answer { event: Some(self.event.clone()), ..self.brief_answer() }
+    }
+
+    /// The receipt as an [`Answer`] without the event: status, seq, reason and figures.
+    pub fn brief_answer(&self) -> Answer {
+        let status = self.status();
+        let (reason, detail) = match (status, self.rejection()) {
+            (AnswerStatus::Conflict, _) => (
+                Some("ID_CONFLICT".to_owned()),
+                Some(format!("the id was used at seq {} for a different request; nothing was done", self.seq)),
+            ),
+            (_, Some(reason)) => (Some(reason.code().to_owned()), Some(reason.to_string())),
+            (_, None) => (None, None),
         };
-        let reason = self.rejection().map(|reason| reason.code().to_owned());
-        let detail = self.rejection().map(ToString::to_string);
-        Answer { status, seq: self.seq, reason, detail, event }
+        Answer { status, seq: self.seq, reason, detail, event: None }
     }
 }
 
@@ -124,9 +132,13 @@ pub struct BatchReport {
     pub committed: bool,
 }
 
+/// Called on the writer thread with a submission's receipts once its batch is durable, or with
+/// the error that kept it from being recorded.
+pub type Done = Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>;
+
 pub(crate) enum Request {
     Stats { reply: Sender<WriterStats> },
-    Submit { commands: Vec<Command>, reply: Sender<Result<Vec<Receipt>>> },
+    Submit { commands: Vec<Command>, done: Done },
     Check { command: Box<Command>, reply: Sender<Result<Receipt>> },
     Snapshot { reply: Sender<Result<()>> },
     State { reply: Sender<State> },

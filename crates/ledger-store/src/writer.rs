@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use ledger_core::{
     AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, State, Timestamp, decide_after_due,
 };
@@ -17,11 +17,11 @@ use ledger_core::{
 use crate::codec::{self, Record};
 use crate::error::{Error, Result};
 use crate::options::LedgerOptions;
-use crate::receipt::{BatchReport, Receipt, Request, WriterStats};
+use crate::receipt::{BatchReport, Done, Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
 
-/// One caller's commands and where to send their receipts.
-pub(crate) type Submit = (Vec<Command>, Sender<Result<Vec<Receipt>>>);
+/// One caller's commands and what to do with their receipts.
+pub(crate) type Submit = (Vec<Command>, Done);
 
 pub(crate) struct Writer {
     store: Arc<Store>,
@@ -162,9 +162,9 @@ impl Writer {
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    Request::Submit { commands: batch, reply } => {
+                    Request::Submit { commands: batch, done } => {
                         commands += batch.len();
-                        submits.push((batch, reply));
+                        submits.push((batch, done));
                     }
                     control => controls.push(control),
                 }
@@ -226,8 +226,8 @@ impl Writer {
 
     fn commit(&mut self, submits: Vec<Submit>) {
         if let Some(reason) = &self.failed {
-            for (_, reply) in submits {
-                let _ = reply.send(Err(Error::Stopped(reason.clone())));
+            for (_, done) in submits {
+                done(Err(Error::Stopped(reason.clone())));
             }
             return;
         }
@@ -239,8 +239,8 @@ impl Writer {
             batch: match store.staged() {
                 Ok(staged) => staged,
                 Err(err) => {
-                    for (_, reply) in submits {
-                        let _ = reply.send(Err(err.clone()));
+                    for (_, done) in submits {
+                        done(Err(err.clone()));
                     }
                     return;
                 }
@@ -305,8 +305,8 @@ impl Writer {
         match outcome {
             Ok(()) => {
                 let mut receipts = pending.receipts.into_iter();
-                for ((_, reply), count) in submits.into_iter().zip(counts) {
-                    let _ = reply.send(Ok(receipts.by_ref().take(count).collect()));
+                for ((_, done), count) in submits.into_iter().zip(counts) {
+                    done(Ok(receipts.by_ref().take(count).collect()));
                 }
                 self.events_since_snapshot += appended;
                 if self.events_since_snapshot >= self.options.snapshot_every_events {
@@ -315,8 +315,8 @@ impl Writer {
                 }
             }
             Err(err) => {
-                for (_, reply) in submits {
-                    let _ = reply.send(Err(err.clone()));
+                for (_, done) in submits {
+                    done(Err(err.clone()));
                 }
                 self.recover(start_head);
             }
