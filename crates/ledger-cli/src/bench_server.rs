@@ -123,7 +123,8 @@ struct Connection {
 
 impl Connection {
     async fn run(self) -> anyhow::Result<(Vec<f64>, u64)> {
-        let stream = tokio::net::TcpStream::connect(self.addr).await.with_context(|| format!("connecting to {}", self.addr))?;
+        let stream =
+            tokio::net::TcpStream::connect(self.addr).await.with_context(|| format!("connecting to {}", self.addr))?;
         stream.set_nodelay(true)?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
@@ -149,7 +150,11 @@ impl Connection {
                     accepted += results.results.iter().filter(|r| r.status == "accepted").count() as u64;
                 }
                 200 => accepted += u64::from(serde_json::from_slice::<Brief>(&text)?.status == "accepted"),
-                _ => bail!("{} answered {status}: {}", self.path, String::from_utf8_lossy(&text).chars().take(300).collect::<String>()),
+                _ => bail!(
+                    "{} answered {status}: {}",
+                    self.path,
+                    String::from_utf8_lossy(&text).chars().take(300).collect::<String>()
+                ),
             }
         }
     }
@@ -185,7 +190,7 @@ fn bench_spec(spec: &BenchServerSpec, batch: usize, seed: u64, transfers: u64) -
 }
 
 pub fn execute(spec: &BenchServerSpec) -> anyhow::Result<Vec<Row>> {
-    if spec.batch.iter().any(|b| *b == 0) || spec.accounts < 2 {
+    if spec.batch.contains(&0) || spec.accounts < 2 {
         bail!("--batch sizes must be at least 1 and --accounts at least 2");
     }
     let at = Timestamp::from_millis(WORKLOAD_AT_MS)?;
@@ -227,7 +232,9 @@ pub fn execute(spec: &BenchServerSpec) -> anyhow::Result<Vec<Row>> {
         let (_, transfers) = benchmark::workload(&bench_spec(spec, 1, run_seed, spec.singles), at)?;
         let singles: Vec<Bytes> = transfers
             .iter()
-            .map(|command| Ok(Bytes::from(serde_json::to_vec(&CommandJson::from(command)).context("encoding a command")?)))
+            .map(|command| {
+                Ok(Bytes::from(serde_json::to_vec(&CommandJson::from(command)).context("encoding a command")?))
+            })
             .collect::<anyhow::Result<_>>()?;
         let run = drive(spec, &commands, singles, spec.singles_clients)?;
         rows.push(row("server, single commands", 1, spec.singles_clients, spec.singles, run));
@@ -255,12 +262,21 @@ pub fn run(cli: &Cli, spec: &BenchServerSpec) -> anyhow::Result<ExitCode> {
     for r in &rows {
         let embedded = rows.iter().find(|e| e.mode == "embedded" && e.batch == r.batch);
         let ratio = match embedded {
-            Some(e) if r.mode != "embedded" => format!("{:.2}", r.commands_per_second / e.commands_per_second.max(1e-9)),
+            Some(e) if r.mode != "embedded" => {
+                format!("{:.2}", r.commands_per_second / e.commands_per_second.max(1e-9))
+            }
             _ => "-".into(),
         };
         println!(
             "{:<24} {:>6} {:>6} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>9}",
-            r.mode, r.batch, r.connections, r.commands_per_second, r.latency_ms_p50, r.latency_ms_p99, r.latency_ms_p100, ratio
+            r.mode,
+            r.batch,
+            r.connections,
+            r.commands_per_second,
+            r.latency_ms_p50,
+            r.latency_ms_p99,
+            r.latency_ms_p100,
+            ratio
         );
     }
     Ok(ExitCode::SUCCESS)

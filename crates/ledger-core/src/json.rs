@@ -335,7 +335,9 @@ impl From<&Command> for CommandJson {
                 }
             }
             CommandBody::CloseAccount { account } => CommandJson::CloseAccount { id, at, account: account.0 },
-            CommandBody::CashDeposit { account, amount } => CommandJson::CashDeposit { id, at, account: account.0, amount },
+            CommandBody::CashDeposit { account, amount } => {
+                CommandJson::CashDeposit { id, at, account: account.0, amount }
+            }
             CommandBody::CashWithdrawal { account, amount } => {
                 CommandJson::CashWithdrawal { id, at, account: account.0, amount }
             }
@@ -345,9 +347,14 @@ impl From<&Command> for CommandJson {
             CommandBody::InboundTransfer { to, counterparty, amount } => {
                 CommandJson::InboundTransfer { id, at, to: to.0, counterparty, amount }
             }
-            CommandBody::OutboundTransfer { from, counterparty, amount } => {
-                CommandJson::OutboundTransfer { id, at, from: from.0, counterparty, amount, arrival: ArrivalJson::RealTime }
-            }
+            CommandBody::OutboundTransfer { from, counterparty, amount } => CommandJson::OutboundTransfer {
+                id,
+                at,
+                from: from.0,
+                counterparty,
+                amount,
+                arrival: ArrivalJson::RealTime,
+            },
             CommandBody::DelayedTransfer { from, counterparty, amount, arrival } => {
                 let arrival = match arrival {
                     Arrival::Normal => ArrivalJson::Normal,

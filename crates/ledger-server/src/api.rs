@@ -93,7 +93,9 @@ impl From<StoreError> for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> ApiError {
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", rejection.body_text()),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", rejection.body_text())
+            }
             _ => ApiError::malformed(rejection.body_text()),
         }
     }
@@ -121,7 +123,9 @@ impl AppState {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer TOKEN"))?;
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer TOKEN")
+            })?;
         self.0
             .tokens
             .caller(token.trim())
@@ -265,8 +269,7 @@ fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<V
         }
         commands
     } else {
-        let lines: Vec<(usize, &str)> =
-            text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).collect();
+        let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).collect();
         if lines.len() > batch_len_max {
             return Err(too_long(lines.len()));
         }
@@ -311,7 +314,8 @@ pub async fn post_command(
     let caller = state.caller(&headers)?;
     let Query(params) = params?;
     let body = body?;
-    let command = parse_one(&body, state.0.ledger.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
+    let command =
+        parse_one(&body, state.0.ledger.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
     permit(&caller, access_of(&command.body))?;
     let receipt = state.submit(vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
@@ -652,18 +656,8 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
     let shared = &state.0;
     let waiting = shared.limits.queue_commands_max.saturating_sub(shared.queue.available_permits());
     shared.metrics.queue_commands.set(i64::try_from(waiting).unwrap_or(i64::MAX));
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        shared.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], shared.metrics.encode())
         .into_response()
-}
-
-/// This API's OpenAPI 3 description.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3 document", body = Object)))]
-pub async fn get_openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::json()).into_response()
 }
 
 /// Not a route: 404 in the error shape.

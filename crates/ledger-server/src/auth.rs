@@ -6,8 +6,6 @@ use ledger_core::CommandBody;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::TokenEntry;
-
 /// What a token holder is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -47,12 +45,12 @@ impl Role {
 
     /// The role table: the order of the arms is the table's rows.
     pub fn may(self, access: Access) -> bool {
-        match (self, access) {
-            (Role::BackOffice, Access::Submit | Access::Check | Access::Query) => true,
-            (Role::Operator, Access::Submit | Access::Operate | Access::Check | Access::Query) => true,
-            (Role::Auditor, Access::Query | Access::Events) => true,
-            _ => false,
-        }
+        matches!(
+            (self, access),
+            (Role::BackOffice, Access::Submit | Access::Check | Access::Query)
+                | (Role::Operator, Access::Submit | Access::Operate | Access::Check | Access::Query)
+                | (Role::Auditor, Access::Query | Access::Events)
+        )
     }
 }
 
@@ -66,6 +64,17 @@ pub fn access_of(body: &CommandBody) -> Access {
         | CommandBody::Tick => Access::Operate,
         _ => Access::Submit,
     }
+}
+
+/// One accepted token.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// Who holds it (appears in the logs, never the token).
+    pub name: String,
+    pub role: Role,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
 }
 
 /// Who presented a token.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::auth::Role;
+use crate::auth::TokenEntry;
 use crate::error::{Error, Result};
 
 /// Everything the server needs to start.
@@ -76,17 +76,6 @@ impl Default for Limits {
     }
 }
 
-/// One accepted token.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenEntry {
-    /// Who holds it (appears in the logs, never the token).
-    pub name: String,
-    pub role: Role,
-    /// Hex SHA-256 of the token.
-    pub sha256: String,
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8650))
 }
@@ -112,8 +101,8 @@ impl Default for Config {
 impl Config {
     /// Reads a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| Error::Config(format!("reading {}: {err}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|err| Error::Config(format!("reading {}: {err}", path.display())))?;
         toml::from_str(&text).map_err(|err| Error::Config(format!("{}: {err}", path.display())))
     }
 
@@ -148,8 +137,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
+    use crate::auth::Role;
 
     #[test]
     fn a_config_file_reads_and_unknown_keys_are_refused() {

@@ -54,11 +54,7 @@ impl Metrics {
         registry.register("ledger_commands", "Commands answered, by type and outcome", commands.clone());
         registry.register("ledger_http_requests", "HTTP requests, by route and status", requests.clone());
         registry.register("ledger_batch_commands", "Commands per committed write batch", batch_commands.clone());
-        registry.register(
-            "ledger_write_seconds",
-            "Time to write one batch, WAL fsync included",
-            write_seconds.clone(),
-        );
+        registry.register("ledger_write_seconds", "Time to write one batch, WAL fsync included", write_seconds.clone());
         registry.register(
             "ledger_commit_seconds",
             "Time from a request reaching the writer queue to its durable answer",
@@ -66,7 +62,11 @@ impl Metrics {
         );
         registry.register("ledger_queue_commands", "Commands waiting for the writer", queue_commands.clone());
         registry.register("ledger_head_seq", "Sequence number of the last durable record", head_seq.clone());
-        registry.register("ledger_failed_batches", "Batches whose write failed (nothing acknowledged)", failed_batches.clone());
+        registry.register(
+            "ledger_failed_batches",
+            "Batches whose write failed (nothing acknowledged)",
+            failed_batches.clone(),
+        );
         Metrics {
             registry,
             commands,

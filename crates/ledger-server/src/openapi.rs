@@ -4,6 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
 use crate::api;
 
 #[derive(OpenApi)]
@@ -13,7 +16,7 @@ use crate::api;
         api::post_command, api::post_batch, api::post_check,
         api::get_head, api::get_balance, api::get_usage, api::get_history, api::get_protections,
         api::get_accounts, api::get_pending, api::get_risk, api::get_events,
-        api::get_healthz, api::get_readyz, api::get_metrics, api::get_openapi,
+        api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,
     ),
     modifiers(&Bearer),
     tags(
@@ -45,4 +48,11 @@ pub fn json() -> String {
     let mut text = doc.to_pretty_json().unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"));
     text.push('\n');
     text
+}
+
+/// This API's OpenAPI 3 description.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3 document", body = Object)))]
+pub async fn get_openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
 }

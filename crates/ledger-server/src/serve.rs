@@ -36,7 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pending", get(api::get_pending))
         .route("/v1/risk-list/{counterparty}", get(api::get_risk))
         .route("/v1/events", get(api::get_events))
-        .route("/v1/openapi.json", get(api::get_openapi))
+        .route("/v1/openapi.json", get(crate::openapi::get_openapi))
         .route("/metrics", get(api::get_metrics))
         .route("/healthz", get(api::get_healthz))
         .route("/readyz", get(api::get_readyz))
@@ -66,7 +66,10 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
-            format!("no answer within {} s; a command may still be recorded: retry with the same id", timeout.as_secs()),
+            format!(
+                "no answer within {} s; a command may still be recorded: retry with the same id",
+                timeout.as_secs()
+            ),
         )
         .into_response(),
     };
@@ -160,20 +163,21 @@ async fn stop_on_signal(handle: axum_server::Handle, state: AppState, grace: Dur
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use axum::body::Body;
     use axum::http::header;
     use tower::ServiceExt;
 
     use super::*;
     use crate::auth::Role;
-    use crate::config::{Limits, TokenEntry};
+    use crate::auth::TokenEntry;
+    use crate::config::Limits;
 
     /// A router over a fresh ledger whose writer queue has room for `queue` commands.
     fn app(queue: usize) -> (tempfile::TempDir, Ledger, Router) {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::create(dir.path().join("l"), LedgerOptions::default()).unwrap();
-        let token = TokenEntry { name: "t".into(), role: Role::Operator, sha256: hex::encode(crate::auth::digest("t")) };
+        let token =
+            TokenEntry { name: "t".into(), role: Role::Operator, sha256: hex::encode(crate::auth::digest("t")) };
         let (_, head) = watch::channel(0);
         let state = AppState(Arc::new(Shared {
             ledger: ledger.clone(),

@@ -1,7 +1,7 @@
 //! Followers: a Rust follower of `GET /v1/events` across a server restart (no gap, no
 //! duplicate, every link and hash recomputed), and the Python client's end-to-end day (its
 //! follower checks the chain with tools/verify_export.py's logic), over plain HTTP and TLS.
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 
@@ -102,7 +102,11 @@ fn a_follower_misses_nothing_and_gets_nothing_twice_across_a_restart() {
     let head_seq = head["seq"].as_u64().unwrap();
     target.store(head_seq, Ordering::SeqCst);
     let (follower, reconnects) = follower.join().unwrap();
-    assert!(follower.seqs.iter().copied().eq(1..=head_seq), "every record once, in order: {} records", follower.seqs.len());
+    assert!(
+        follower.seqs.iter().copied().eq(1..=head_seq),
+        "every record once, in order: {} records",
+        follower.seqs.len()
+    );
     assert_eq!(hex::encode(follower.prev), head["hash"].as_str().unwrap());
     assert!(reconnects >= 1, "the follower saw the restart");
 }
@@ -162,7 +166,8 @@ fn over_tls_the_python_client_checks_the_certificate() {
     );
     assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
     let tokens = tokens_file(dir);
-    let summary = run_python(&[&server.url, tokens.to_str().unwrap(), "--customers", "3", "--cafile", cert.to_str().unwrap()]);
+    let summary =
+        run_python(&[&server.url, tokens.to_str().unwrap(), "--customers", "3", "--cafile", cert.to_str().unwrap()]);
     assert_eq!(summary["ok"], true, "{summary}");
     // Without the certificate as a trust anchor the client refuses the server.
     let refused = Command::new("python3")

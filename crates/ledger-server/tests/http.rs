@@ -1,6 +1,6 @@
 //! ledger-server over real HTTP on loopback: every endpoint, the role matrix, and refused input
 //! (each with the documented status and error code, and nothing appended).
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 
@@ -15,7 +15,8 @@ fn open(n: u64, account: u64, customer: u64, class: &str, binding: Option<u64>) 
 }
 
 fn payment(n: u64, from: u64, amount: &str) -> String {
-    json!({ "type": "payment", "id": id(n), "at": at(n), "from": from, "merchant": "Metro", "amount": amount }).to_string()
+    json!({ "type": "payment", "id": id(n), "at": at(n), "from": from, "merchant": "Metro", "amount": amount })
+        .to_string()
 }
 
 #[test]
@@ -65,7 +66,10 @@ fn every_endpoint_answers_and_a_dry_run_never_appends() {
 
     // A retry gets the first answer; a reused id for another request is 409 ID_CONFLICT.
     let retry = office.post("/v1/commands", &over).unwrap();
-    assert_eq!((retry.status, retry.body["status"].as_str(), retry.body["seq"].as_u64()), (200, Some("duplicate"), real.body["seq"].as_u64()));
+    assert_eq!(
+        (retry.status, retry.body["status"].as_str(), retry.body["seq"].as_u64()),
+        (200, Some("duplicate"), real.body["seq"].as_u64())
+    );
     let conflict = office.post("/v1/commands", &payment(7, 11, "1.00")).unwrap();
     assert_eq!((conflict.status, conflict.body["reason"].as_str()), (409, Some("ID_CONFLICT")));
     assert_eq!(auditor.head_seq(), head + 1, "a retry and a conflict append nothing");
@@ -81,7 +85,11 @@ fn every_endpoint_answers_and_a_dry_run_never_appends() {
     assert_eq!((balance.body["balance"].as_str(), balance.body["class"].as_str()), (Some("12000.00"), Some("II")));
     let usage = auditor.get(&format!("/v1/accounts/11/usage?at={}", at(11).replace('+', "%2B"))).unwrap();
     let out = usage.body["buckets"].as_array().unwrap().iter().find(|b| b["bucket"] == "out").unwrap().clone();
-    assert_eq!((out["day_used"].as_str(), out["day_remaining"].as_str()), (Some("8000.00"), Some("2000.00")), "{usage:?}");
+    assert_eq!(
+        (out["day_used"].as_str(), out["day_remaining"].as_str()),
+        (Some("8000.00"), Some("2000.00")),
+        "{usage:?}"
+    );
     let page = office.get("/v1/accounts/11/history?limit=2").unwrap();
     assert_eq!(page.body["entries"].as_array().unwrap().len(), 2);
     let after = page.body["next_after"].as_u64().unwrap();
@@ -152,7 +160,9 @@ fn the_role_matrix() {
     let mut fresh = |kind: &str| {
         n += 1;
         match kind {
-            "submit" => json!({ "type": "cash_deposit", "id": id(n), "at": at(n), "account": 10, "amount": "1" }).to_string(),
+            "submit" => {
+                json!({ "type": "cash_deposit", "id": id(n), "at": at(n), "account": 10, "amount": "1" }).to_string()
+            }
             _ => json!({ "type": "tick", "id": id(n), "at": at(n) }).to_string(),
         }
     };
@@ -207,18 +217,61 @@ fn refused_input_gets_the_documented_status_and_appends_nothing() {
     );
     let four = format!("[{}]", (1..=4).map(|n| deposit(n).to_string()).collect::<Vec<_>>().join(","));
     // (what, path, body, status, error code, words the detail must hold)
-    let table: Vec<(&str, &str, Vec<u8>, u16, &str, &str)> = vec![
+    type Row<'a> = (&'a str, &'a str, Vec<u8>, u16, &'a str, &'a str);
+    let table: Vec<Row> = vec![
         ("not JSON", "/v1/commands", b"{\"type\": ".to_vec(), 400, "malformed", "EOF"),
-        ("unknown field", "/v1/commands", br#"{"type":"tick","id":"00000000-0000-4000-8000-000000000001","colour":1}"#.to_vec(), 400, "malformed", "unknown field `colour`"),
-        ("wrong type", "/v1/commands", format!(r#"{{"type":"cash_deposit","id":"{}","account":"ten","amount":"1"}}"#, id(2)).into_bytes(), 400, "malformed", "invalid type"),
-        ("float amount", "/v1/commands", format!(r#"{{"type":"cash_deposit","id":"{}","account":10,"amount":1.5}}"#, id(3)).into_bytes(), 400, "malformed", "amount"),
-        ("unknown type", "/v1/commands", br#"{"type":"mint","id":"00000000-0000-4000-8000-000000000001"}"#.to_vec(), 400, "malformed", "unknown variant `mint`"),
+        (
+            "unknown field",
+            "/v1/commands",
+            br#"{"type":"tick","id":"00000000-0000-4000-8000-000000000001","colour":1}"#.to_vec(),
+            400,
+            "malformed",
+            "unknown field `colour`",
+        ),
+        (
+            "wrong type",
+            "/v1/commands",
+            format!(r#"{{"type":"cash_deposit","id":"{}","account":"ten","amount":"1"}}"#, id(2)).into_bytes(),
+            400,
+            "malformed",
+            "invalid type",
+        ),
+        (
+            "float amount",
+            "/v1/commands",
+            format!(r#"{{"type":"cash_deposit","id":"{}","account":10,"amount":1.5}}"#, id(3)).into_bytes(),
+            400,
+            "malformed",
+            "amount",
+        ),
+        (
+            "unknown type",
+            "/v1/commands",
+            br#"{"type":"mint","id":"00000000-0000-4000-8000-000000000001"}"#.to_vec(),
+            400,
+            "malformed",
+            "unknown variant `mint`",
+        ),
         ("not UTF-8", "/v1/commands", vec![0xff, 0xfe, b'{'], 400, "malformed", "UTF-8"),
         ("oversized body", "/v1/commands", big.into_bytes(), 413, "too_large", ""),
         ("batch too long", "/v1/batches", four.into_bytes(), 400, "batch_too_long", "at most 3"),
         ("empty batch", "/v1/batches", b"[]".to_vec(), 400, "malformed", "no command"),
-        ("one bad line", "/v1/batches", format!("{}\n{{\"type\":\"tick\"}}\n", deposit(5)).into_bytes(), 400, "malformed", "line 2"),
-        ("one bad element", "/v1/batches", format!("[{}, 7]", deposit(6)).into_bytes(), 400, "malformed", "command [1]"),
+        (
+            "one bad line",
+            "/v1/batches",
+            format!("{}\n{{\"type\":\"tick\"}}\n", deposit(5)).into_bytes(),
+            400,
+            "malformed",
+            "line 2",
+        ),
+        (
+            "one bad element",
+            "/v1/batches",
+            format!("[{}, 7]", deposit(6)).into_bytes(),
+            400,
+            "malformed",
+            "command [1]",
+        ),
     ];
     for (what, path, body, status, code, words) in table {
         let reply = office.post_bytes(path, &body).unwrap();

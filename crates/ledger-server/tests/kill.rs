@@ -1,7 +1,7 @@
 //! SIGKILL the server under HTTP load, again and again: every command that got a 200 answer is
 //! in the log after the restart, at the seq it was told; retries of unanswered commands (same
 //! ids) are answered once, never applied twice; verify and replay are clean at the end.
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 
@@ -76,7 +76,9 @@ fn sigkill_under_load_loses_no_answered_command_and_retries_are_idempotent() {
         for account in 1..=ACCOUNTS {
             let n = account * 2;
             setup.push(json!({ "type": "open_account", "id": common::id(n), "account": account, "customer": account, "class": "I", "verified_in_person": true }));
-            setup.push(json!({ "type": "cash_deposit", "id": common::id(n + 1), "account": account, "amount": "1000000" }));
+            setup.push(
+                json!({ "type": "cash_deposit", "id": common::id(n + 1), "account": account, "amount": "1000000" }),
+            );
         }
         let results = post(&client, &setup).unwrap();
         assert!(results.iter().all(|r| r["status"] == "accepted"));

@@ -1,5 +1,4 @@
 //! The OpenAPI description checked in as docs/openapi.json is the one the code generates.
-#![expect(clippy::unwrap_used, reason = "tests")]
 
 #[test]
 fn docs_openapi_json_matches_the_code() {

@@ -276,22 +276,34 @@ fn a_dry_run_decides_after_what_comes_due_and_changes_nothing() {
         effective_from: Timestamp::UNIX_EPOCH,
         policy: Box::new(Policy::preset("default").unwrap()),
     };
-    let threshold = ProtectionSettings { large_transaction_threshold: Some(cny("5000")), ..ProtectionSettings::default() };
+    let threshold =
+        ProtectionSettings { large_transaction_threshold: Some(cny("5000")), ..ProtectionSettings::default() };
     let setup = vec![
         Command { id: CommandId(Uuid::from_u128(1)), at: Timestamp::UNIX_EPOCH, body: policy },
         cmd(2, t, CommandBody::ChangeProtections { effective_from: at(t), settings: threshold }),
         cmd(3, t, open(10, AccountClass::I, None)),
         cmd(4, t, CommandBody::CashDeposit { account: AccountId(10), amount: cny("10000") }),
         // Held for verification: 6,000 reserved until it is confirmed, declined or expires.
-        cmd(5, t, CommandBody::OutboundTransfer { from: AccountId(10), counterparty: "CCB-1".into(), amount: cny("6000") }),
+        cmd(
+            5,
+            t,
+            CommandBody::OutboundTransfer { from: AccountId(10), counterparty: "CCB-1".into(), amount: cny("6000") },
+        ),
     ];
     assert!(ledger.submit_batch(setup).unwrap().iter().all(|r| r.is_accepted()));
-    assert!(ledger.submit(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") })).unwrap().rejection().is_some());
+    assert!(
+        ledger
+            .submit(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") }))
+            .unwrap()
+            .rejection()
+            .is_some()
+    );
     let head = ledger.head().unwrap();
     let state = ledger.live_state().unwrap();
 
     // A day later the hold has expired: the dry run sees the release first, then the withdrawal.
-    let later = cmd(7, "2026-03-03 10:00:00", CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") });
+    let later =
+        cmd(7, "2026-03-03 10:00:00", CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") });
     let dry = ledger.check(later.clone()).unwrap();
     assert!(dry.is_accepted(), "{:?}", dry.rejection());
     assert_eq!(dry.seq, head.seq + 2, "the expiry comes first");
@@ -299,9 +311,11 @@ fn a_dry_run_decides_after_what_comes_due_and_changes_nothing() {
     assert_eq!(ledger.live_state().unwrap(), state, "a dry run changes no state");
     assert_eq!(ledger.pending(Some(AccountId(10))).unwrap().len(), 1, "the hold is still pending");
     // A retried id is answered as a retry, and a conflicting one as a conflict; neither appends.
-    let retried = ledger.check(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") })).unwrap();
+    let retried =
+        ledger.check(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("4500") })).unwrap();
     assert!(retried.duplicate && !retried.conflict && retried.seq == head.seq);
-    let reused = ledger.check(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("1") })).unwrap();
+    let reused =
+        ledger.check(cmd(6, t, CommandBody::CashWithdrawal { account: AccountId(10), amount: cny("1") })).unwrap();
     assert!(reused.duplicate && reused.conflict);
 
     let real = ledger.submit(later).unwrap();

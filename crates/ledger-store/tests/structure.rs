@@ -8,7 +8,7 @@ use std::path::Path;
 fn sources() -> Vec<(String, String)> {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut found = Vec::new();
-    for krate in ["ledger-core", "ledger-store", "ledger-cli"] {
+    for krate in ["ledger-core", "ledger-store", "ledger-cli", "ledger-server"] {
         let src = crates.join(krate).join("src");
         let mut dirs = vec![src.clone()];
         while let Some(dir) = dirs.pop() {
@@ -34,10 +34,13 @@ fn files_naming(word: &str) -> Vec<String> {
 #[test]
 fn only_the_named_modules_name_rocksdb_bincode_and_anyhow() {
     // (word, the only places (files, or folders ending in '/') that may contain it)
-    let rules: [(&str, &[&str]); 3] = [
+    let rules: [(&str, &[&str]); 5] = [
         ("rocksdb", &["ledger-store/src/store/"]),
         ("bincode", &["ledger-store/src/codec.rs"]),
         ("anyhow", &["ledger-cli/"]),
+        // HTTP and async: the server, and the benchmark's client.
+        ("tokio", &["ledger-server/", "ledger-cli/src/bench_server.rs"]),
+        ("axum", &["ledger-server/"]),
     ];
     for (word, allowed) in rules {
         let found = files_naming(word);
@@ -90,7 +93,7 @@ fn module_graph(krate: &str) -> std::collections::BTreeMap<String, std::collecti
 
 #[test]
 fn no_module_depends_on_itself_through_others() {
-    for krate in ["ledger-core", "ledger-store", "ledger-cli"] {
+    for krate in ["ledger-core", "ledger-store", "ledger-cli", "ledger-server"] {
         let graph = module_graph(krate);
         // Depth-first search for a path back to the start.
         for start in graph.keys() {

@@ -37,7 +37,9 @@ pub fn create_ledger(db: &Path) {
 /// The config file: the three tokens, and `extra` (TOML, e.g. a `[limits]` table).
 pub fn write_config(path: &Path, extra: &str) {
     let mut text = String::from(extra);
-    for (name, role, token) in [("core", "back-office", BACK_OFFICE), ("ops", "operator", OPERATOR), ("audit", "auditor", AUDITOR)] {
+    for (name, role, token) in
+        [("core", "back-office", BACK_OFFICE), ("ops", "operator", OPERATOR), ("audit", "auditor", AUDITOR)]
+    {
         let digest = hex::encode(ledger_server::auth::digest(token));
         text.push_str(&format!("\n[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{digest}\"\n"));
     }
@@ -91,7 +93,8 @@ impl Server {
                 panic!("the server did not start: {}", err_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default());
             }
         };
-        let url = line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
+        let url =
+            line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
         Server { child: Some(child), url, stderr: err_rx }
     }
 
