@@ -165,3 +165,48 @@ fn sigkill_under_load_loses_no_answered_command_and_retries_are_idempotent() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn sigterm_under_load_answers_what_it_took_and_closes_the_ledger_cleanly() {
+    let work = Workspace::new("");
+    let mut server = work.start();
+    let client = Client::new(&server.url, Some(BACK_OFFICE));
+    let open = json!({ "type": "open_account", "id": common::id(0), "account": 1, "customer": 1, "class": "I", "verified_in_person": true });
+    assert_eq!(client.post("/v1/commands", &open.to_string()).unwrap().status, 200);
+    let book = Arc::new(Mutex::new(Book::default()));
+    let mut threads = Vec::new();
+    for thread in 0..LOAD_THREADS {
+        let (client, book) = (client.clone(), Arc::clone(&book));
+        threads.push(std::thread::spawn(move || {
+            for k in 0.. {
+                let commands: Vec<Value> = (0..50)
+                    .map(|i| {
+                        let id = uuid::Uuid::from_u64_pair(0x7465_726d_0000_0000 | thread, k * 64 + i);
+                        json!({ "type": "cash_deposit", "id": id.to_string(), "account": 1, "amount": "1.00" })
+                    })
+                    .collect();
+                // During the drain the server may also answer 503 (shutting down); after it, nothing.
+                let Ok(reply) = client.post("/v1/batches", &Value::Array(commands.clone()).to_string()) else { return };
+                match reply.status {
+                    200 => book.lock().unwrap().record(&commands, reply.body["results"].as_array().unwrap()),
+                    503 => {}
+                    other => panic!("unexpected {other}: {reply:?}"),
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let (code, stderr) = server.stop();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(code, Some(0), "{stderr}");
+    // Every answered command is in the log once, and the close wrote a snapshot at the head.
+    let reader = ledger_store::Reader::open(&work.db, Arc::new(ledger_store::SystemClock)).unwrap();
+    let head = reader.head().unwrap();
+    let book = book.lock().unwrap();
+    assert!(book.answered.len() > 100, "the load ran: {} answered", book.answered.len());
+    assert_eq!(head.seq, 2 + book.answered.len() as u64, "nothing recorded that was not answered");
+    assert_eq!(reader.snapshot_state().unwrap(), reader.replayed_state().unwrap());
+    assert!(reader.replay().unwrap().mismatches.is_empty());
+}
