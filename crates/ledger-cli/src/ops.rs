@@ -408,18 +408,8 @@ pub fn usage(cli: &Cli, account: AccountId, at: Option<Timestamp>) -> anyhow::Re
     let at = at.unwrap_or_else(|| reader.now());
     let Some(report) = reader.usage_at(account, at)? else { return unknown_account(cli, account) };
     if cli.json {
-        let buckets: Vec<Value> = report
-            .buckets
-            .iter()
-            .map(|b| {
-                json!({
-                    "bucket": b.bucket, "day_used": b.day_used, "day_cap": b.day_cap, "day_remaining": b.day_remaining,
-                    "year_used": b.year_used, "year_cap": b.year_cap, "year_remaining": b.year_remaining,
-                })
-            })
-            .collect();
         print_json(
-            &json!({ "account": account.0, "class": report.class, "at": report.at, "policy": report.policy, "buckets": buckets }),
+            &json!({ "account": account.0, "class": report.class, "at": report.at, "policy": report.policy, "buckets": report.buckets }),
         );
     } else {
         say!(

@@ -77,24 +77,6 @@ impl BalanceView {
     }
 }
 
-/// One limit bucket: used today and this year, the caps of the policy in force, what remains.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct BucketView {
-    pub bucket: String,
-    #[schema(value_type = String)]
-    pub day_used: Amount,
-    #[schema(value_type = Option<String>)]
-    pub day_cap: Option<Amount>,
-    #[schema(value_type = Option<String>)]
-    pub day_remaining: Option<Amount>,
-    #[schema(value_type = String)]
-    pub year_used: Amount,
-    #[schema(value_type = Option<String>)]
-    pub year_cap: Option<Amount>,
-    #[schema(value_type = Option<String>)]
-    pub year_remaining: Option<Amount>,
-}
-
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct UsageView {
     pub account: u64,
@@ -105,26 +87,17 @@ pub struct UsageView {
     pub at: ledger_core::Timestamp,
     /// The policy in force then.
     pub policy: Option<String>,
-    pub buckets: Vec<BucketView>,
+    pub buckets: Vec<BucketReport>,
 }
 
 impl From<UsageReport> for UsageView {
     fn from(report: UsageReport) -> UsageView {
-        let bucket = |b: BucketReport| BucketView {
-            bucket: b.bucket,
-            day_used: b.day_used,
-            day_cap: b.day_cap,
-            day_remaining: b.day_remaining,
-            year_used: b.year_used,
-            year_cap: b.year_cap,
-            year_remaining: b.year_remaining,
-        };
         UsageView {
             account: report.account.0,
             class: report.class,
             at: report.at,
             policy: report.policy,
-            buckets: report.buckets.into_iter().map(bucket).collect(),
+            buckets: report.buckets,
         }
     }
 }

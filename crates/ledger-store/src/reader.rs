@@ -13,15 +13,23 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::store::{Head, HistoryPage, ReplayReport, Store, VerifyReport};
 
-/// Use of one limit bucket, now.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Use of one limit bucket: used today and this year, the caps of the policy in force, what
+/// remains (amounts as decimal strings in JSON).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketReport {
     pub bucket: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub day_used: Amount,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub day_cap: Option<Amount>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub day_remaining: Option<Amount>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub year_used: Amount,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub year_cap: Option<Amount>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub year_remaining: Option<Amount>,
 }
 
