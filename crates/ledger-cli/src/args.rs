@@ -122,6 +122,54 @@ pub enum Cmd {
     },
     /// A consistent copy of the ledger in DIR (which must not exist), opened and verified.
     Backup { dir: PathBuf },
+    /// Make an Ed25519 signing key for checkpoints (file mode 0600); prints the public key.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace an existing file (never a symbolic link).
+        #[arg(long)]
+        force: bool,
+    },
+    /// A signed checkpoint of the ledger now: Merkle tree size and root, head, time (JSON).
+    Checkpoint {
+        /// The signing key (from `keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+    },
+    /// An inclusion proof: record SEQ is in a checkpoint's tree (JSON).
+    Prove {
+        seq: u64,
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+    },
+    /// A consistency proof: checkpoint NEW's log extends checkpoint OLD's (JSON). Exit 1 when it
+    /// does not (the log was rewritten).
+    ProveConsistency {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check files without the ledger: CHECKPOINT (its signature), PROOF CHECKPOINT (inclusion)
+    /// or PROOF OLD NEW (consistency). Exit 1 when a check fails.
+    CheckProof {
+        #[arg(num_args = 1..=3, required = true)]
+        files: Vec<PathBuf>,
+        /// The signer's public key (hex) the checkpoints must be signed with.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
     /// The main job: a generated workload run on a fresh embedded ledger, verified and replayed.
     ///
     /// Thousands of customers with a Class I, II and III account each, Beijing days across New

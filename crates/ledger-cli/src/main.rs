@@ -12,6 +12,7 @@ mod open;
 mod ops;
 mod out;
 mod progress;
+mod proofs;
 mod scratch;
 mod workload;
 
@@ -45,6 +46,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Accounts { customer } => ops::accounts(cli, CustomerId(*customer)),
         Cmd::Export { file, from, to, force } => ops::export(cli, file, *from, *to, *force),
         Cmd::Backup { dir } => ops::backup(cli, dir),
+        Cmd::Keygen { out, force } => proofs::keygen(cli, out, *force),
+        Cmd::Checkpoint { key, out, force } => proofs::checkpoint(cli, key, out.as_deref(), *force),
+        Cmd::Prove { seq, checkpoint, out, force } => proofs::prove(cli, *seq, checkpoint, out.as_deref(), *force),
+        Cmd::ProveConsistency { old, new, out, force } => {
+            proofs::prove_consistency(cli, old, new, out.as_deref(), *force)
+        }
+        Cmd::CheckProof { files, public_key } => proofs::check_proof(cli, files, public_key.as_deref()),
         Cmd::Demo(spec) => demo::run(cli, spec),
         Cmd::Benchmark(spec) => benchmark::run(cli, spec),
         Cmd::BenchServer(spec) => bench_server::run(cli, spec),

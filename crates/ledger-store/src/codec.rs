@@ -229,6 +229,10 @@ pub const PROTECTIONS_PREFIX: &[u8] = b"protections/";
 pub const PENDING_PREFIX: &[u8] = b"pending/";
 /// Key prefix of the risk list: `risk/ || counterparty (UTF-8)`; the value is the listing seq.
 pub const RISK_PREFIX: &[u8] = b"risk/";
+/// Meta keys of the Merkle tree's stored nodes: `merkle/` + level (1 byte) + index (u64 BE).
+pub const MERKLE_PREFIX: &[u8] = b"merkle/";
+/// Meta key: how many leaves (records from seq 1) the stored Merkle nodes cover (u64 BE).
+pub const META_MERKLE_SIZE: &[u8] = b"merkle-size";
 
 fn prefixed(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + rest.len());
@@ -295,6 +299,29 @@ pub fn encode_head(seq: u64, hash: &Hash) -> [u8; 40] {
     out[..8].copy_from_slice(&seq.to_be_bytes());
     out[8..].copy_from_slice(hash);
     out
+}
+
+/// The meta key of the Merkle node covering leaves `index·2^level ..` (level ≥ 1).
+pub fn merkle_key(level: u8, index: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..7].copy_from_slice(MERKLE_PREFIX);
+    key[7] = level;
+    key[8..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// Decodes a stored Merkle node (32 bytes).
+pub fn decode_merkle_node(level: u8, index: u64, bytes: &[u8]) -> Result<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::ReadModel(format!("Merkle node ({level}, {index}) is {} bytes, not 32", bytes.len())))
+}
+
+/// Decodes the Merkle tree's size (u64 BE).
+pub fn decode_merkle_size(bytes: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] =
+        bytes.try_into().map_err(|_| Error::ReadModel(format!("merkle-size is {} bytes, not 8", bytes.len())))?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 /// Decodes the head.

@@ -38,6 +38,9 @@ pub enum Error {
     /// or unreadable head witness). Nothing was opened for writing.
     #[error("the ledger is damaged: {0}")]
     Damaged(String),
+    /// A checkpoint's signature or a proof does not check out.
+    #[error("proof failed: {0}")]
+    ProofFailed(String),
     /// A bad argument to an API call.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -72,8 +72,10 @@ impl Ledger {
     fn start(store: Store, options: LedgerOptions) -> Result<Ledger> {
         let store = Arc::new(store);
         let (state, head) = store.load_state()?;
+        // A ledger written before the Merkle tree (or after rebuild-indexes) gets it here.
+        let tree = store.merkle_catch_up(head.seq)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer::new(Arc::clone(&store), state, head, options.clone());
+        let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone());
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))

@@ -22,11 +22,13 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod clock;
 pub mod codec;
 mod error;
 mod layout;
 mod ledger;
+pub mod merkle;
 mod options;
 mod project;
 mod reader;
@@ -34,6 +36,10 @@ mod receipt;
 mod store;
 mod writer;
 
+pub use checkpoint::{
+    CHECKPOINT_FORMAT, CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey,
+    VerifyingKey, signing_key_from_hex,
+};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, Result};
 pub use ledger::Ledger;

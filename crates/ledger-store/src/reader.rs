@@ -9,8 +9,11 @@ use ledger_core::{
     Reservation, State, Timestamp, in_force_at,
 };
 
+use crate::checkpoint::{Checkpoint, SigningKey};
 use crate::clock::Clock;
+use crate::codec::Hash;
 use crate::error::{Error, Result};
+use crate::merkle;
 use crate::store::{Head, HistoryPage, ReplayReport, Store, VerifyReport};
 
 /// Use of one limit bucket: used today and this year, the caps of the policy in force, what
@@ -217,6 +220,71 @@ impl Reader {
     /// Writes the events `from_seq..=to_seq` as JSON Lines (docs/FORMAT.md).
     pub fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn std::io::Write) -> Result<u64> {
         self.store.export(from_seq, to_seq, out)
+    }
+
+    /// The Merkle root of the first `size` records (docs/FORMAT.md, "Merkle tree").
+    pub fn merkle_root(&self, size: u64) -> Result<Hash> {
+        self.tree_range(size, size)?;
+        merkle::subtree_root(&*self.store, 0, size)
+    }
+
+    /// The audit path of record `seq` in the tree of the first `size` records.
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>> {
+        if seq == 0 {
+            return Err(Error::InvalidArgument("records are numbered from 1".into()));
+        }
+        self.tree_range(seq, size)?;
+        merkle::inclusion_proof(&*self.store, seq - 1, size)
+    }
+
+    /// The proof that the tree of the first `new_size` records extends the one of `old_size`.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
+        if old_size == 0 {
+            return Err(Error::InvalidArgument("a consistency proof starts from a tree of at least one record".into()));
+        }
+        self.tree_range(old_size, new_size)?;
+        merkle::consistency_proof(&*self.store, old_size, new_size)
+    }
+
+    /// `low ≤ size ≤` the head, and the stored tree covers `size`.
+    fn tree_range(&self, low: u64, size: u64) -> Result<()> {
+        let head = self.head()?;
+        if low > size || size > head.seq {
+            return Err(Error::InvalidArgument(format!(
+                "{low} and {size} must satisfy {low} ≤ {size} ≤ the head {}",
+                head.seq
+            )));
+        }
+        self.store.check_tree_covers(size)
+    }
+
+    /// A signed checkpoint of the ledger now: tree size and root at the head, the head, `time`,
+    /// signed with `key` (docs/FORMAT.md, "Checkpoints").
+    pub fn checkpoint(&self, key: &SigningKey, time: Timestamp) -> Result<Checkpoint> {
+        let head = self.head()?;
+        Ok(Checkpoint::sign(key, head.seq, &self.merkle_root(head.seq)?, &head, time))
+    }
+
+    /// Checks that `checkpoint` describes this ledger: the record at its head has its hash and
+    /// the tree of that size has its root (its signature is [`Checkpoint::verify`]'s business).
+    pub fn check_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let (size, root, head) = checkpoint.parts()?;
+        if head.seq != size {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpoint's head {} is not at its tree size {size}",
+                head.seq
+            )));
+        }
+        if size > self.head()?.seq {
+            return Err(Error::HeadMismatch(format!("the checkpoint's tree has {size} records; this ledger fewer")));
+        }
+        if head.seq > 0 && self.store.record(head.seq)?.hash != head.hash {
+            return Err(Error::HeadMismatch(format!("record {} does not hash to the checkpoint's head", head.seq)));
+        }
+        if self.merkle_root(size)? != root {
+            return Err(Error::HeadMismatch(format!("the tree of {size} records does not have the checkpoint's root")));
+        }
+        Ok(())
     }
 
     /// A consistent online copy of the ledger in `dir` (which must not exist yet).

@@ -14,8 +14,10 @@ use ledger_core::{
     AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, State, Timestamp, decide_after_due,
 };
 
+use crate::codec::META_MERKLE_SIZE;
 use crate::codec::{self, Record};
 use crate::error::{Error, Result};
+use crate::merkle::{self, Frontier};
 use crate::options::LedgerOptions;
 use crate::receipt::{BatchReport, Done, Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
@@ -27,6 +29,8 @@ pub(crate) struct Writer {
     store: Arc<Store>,
     state: State,
     head: Head,
+    /// The Merkle tree's right edge at `head` (its completed nodes are staged with the records).
+    tree: Frontier,
     events_since_snapshot: u64,
     /// Set when the state could not be reloaded after a failed write: every request fails.
     failed: Option<String>,
@@ -141,11 +145,12 @@ impl DueSink for Scratch<'_> {
 }
 
 impl Writer {
-    pub(crate) fn new(store: Arc<Store>, state: State, head: Head, options: LedgerOptions) -> Writer {
+    pub(crate) fn new(store: Arc<Store>, state: State, head: Head, tree: Frontier, options: LedgerOptions) -> Writer {
         Writer {
             store,
             state,
             head,
+            tree,
             events_since_snapshot: 0,
             failed: None,
             options,
@@ -392,6 +397,9 @@ impl Writer {
             return Err(Error::Corruption { seq, detail });
         }
         pending.batch.put(Table::Log, &codec::seq_key(seq), &record.encode());
+        for (level, index, hash) in self.tree.push(merkle::leaf_hash(&record.hash)) {
+            pending.batch.put(Table::Meta, &codec::merkle_key(level, index), &hash);
+        }
         pending.seq = seq;
         crate::project::dirty(&self.state, event, pending);
         self.head = Head { seq, hash: record.hash };
@@ -449,6 +457,7 @@ impl Writer {
             }
         }
         batch.put(Table::Meta, META_HEAD, &codec::encode_head(self.head.seq, &self.head.hash));
+        batch.put(Table::Meta, META_MERKLE_SIZE, &self.tree.size().to_be_bytes());
         Ok(())
     }
 
@@ -456,6 +465,12 @@ impl Writer {
     fn recover(&mut self, expected: Head) {
         match self.store.load_state() {
             Ok((state, head)) => {
+                match Frontier::load(&*self.store, head.seq) {
+                    Ok(tree) => self.tree = tree,
+                    Err(err) => {
+                        self.failed = Some(format!("could not reload the Merkle tree after a failed write: {err}"))
+                    }
+                }
                 if head != expected {
                     self.failed = Some(format!(
                         "after a failed write the log's head is {} instead of {}",

@@ -218,6 +218,14 @@ fn protections_are_durable_replayable_and_chained() {
     assert_eq!(ledger.snapshot_state().unwrap(), ledger.replayed_state().unwrap());
 }
 
+/// Record `seq`'s hash, as an export states it.
+fn record_hash(reader: &Reader, seq: u64) -> [u8; 32] {
+    let mut line = Vec::new();
+    reader.export(seq, Some(seq), &mut line).unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    hex::decode(record["hash"].as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -242,11 +250,24 @@ fn a_format_1_ledger_opens_upgrades_its_snapshot_and_takes_protections() {
     assert_eq!(reader.balance(AccountId(70)).unwrap(), Some(cny("42000")));
     assert_eq!(reader.balance(AccountId(71)).unwrap(), Some(cny("4694.50")));
     assert!(reader.replay().unwrap().mismatches.is_empty());
+
+    // Written before the Merkle tree: no proofs until a writer opens it.
+    assert!(matches!(reader.merkle_root(15), Err(ledger_store::Error::ReadModel(_))));
     drop(reader);
 
-    // The old snapshot is superseded: the state is rebuilt from the log, and the same.
+    // The old snapshot is superseded: the state is rebuilt from the log, and the same. The
+    // open builds the Merkle tree from the log (the migration to the tree).
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     assert_eq!(ledger.head().unwrap().to_text(), head_text);
+    let leaves: Vec<[u8; 32]> =
+        (1..=15).map(|seq| ledger_store::merkle::leaf_hash(&record_hash(&ledger, seq))).collect();
+    let mut tree = ledger_store::merkle::Frontier::default();
+    for leaf in &leaves {
+        tree.push(*leaf);
+    }
+    assert_eq!(ledger.merkle_root(15).unwrap(), tree.root());
+    let path = ledger.inclusion_proof(3, 15).unwrap();
+    assert!(ledger_store::merkle::verify_inclusion(&leaves[2], 2, 15, &path, &tree.root()));
     assert_eq!(ledger.live_state().unwrap(), ledger.replayed_state().unwrap());
     let lock =
         CommandBody::LockAccount { account: AccountId(71), by: Actor::Bank, flows: vec![], reason: "review".into() };

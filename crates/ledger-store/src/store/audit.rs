@@ -2,6 +2,7 @@
 //! index checks, rebuild, export and backup.
 
 use super::*;
+use crate::merkle::{self, Frontier};
 
 impl Store {
     /// Walks the chain from `from_seq` (default 1) to the end; with `expect_head`, also proves
@@ -98,12 +99,13 @@ impl Store {
     /// and indexes.
     pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
         let mut history = HistoryCollector::default();
-        let (state, head, events) = self.replay_log(progress, &mut |state, seq, event| {
+        let (state, head, events, tree_root) = self.replay_log(progress, &mut |state, seq, event| {
             history.collect(state, seq, event);
             Ok(())
         })?;
         let mut report = self.compare_read_models(&state, head, events)?;
         self.compare_indexes(&state, &history.digests, &mut report.mismatches);
+        self.compare_tree(head, tree_root, &mut report.mismatches)?;
         Ok((state, report))
     }
     /// Applies the log from genesis to a new state, checking every record; calls `on_event`
@@ -113,15 +115,18 @@ impl Store {
         &self,
         progress: &mut dyn FnMut(u64),
         on_event: &mut dyn FnMut(&State, u64, &Event) -> Result<()>,
-    ) -> Result<(State, Head, u64)> {
+    ) -> Result<(State, Head, u64, Hash)> {
         let mut state = State::new();
         state.reserve_answers(usize::try_from(self.head()?.seq).unwrap_or(0));
         let mut events = 0;
         let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
         let (walked, applied) = std::thread::scope(|scope| {
-            let reader = scope.spawn(move || -> Result<Head> {
+            let reader = scope.spawn(move || -> Result<(Head, Frontier)> {
                 let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+                // The Merkle tree from the log, beside the decoding (replay compares it with the stored one).
+                let mut tree = Frontier::default();
                 let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
+                    tree.push(merkle::leaf_hash(&record.hash));
                     chunk.push((seq, codec::decode_event(seq, record.event_bytes)?));
                     if chunk.len() == REPLAY_CHUNK {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
@@ -132,7 +137,7 @@ impl Store {
                 if !chunk.is_empty() {
                     chunks_tx.send(chunk).map_err(|_| Error::Stopped("replay stopped".into()))?;
                 }
-                Ok(head)
+                Ok((head, tree))
             });
             let mut applied = Ok(());
             'chunks: while let Ok(chunk) = chunks_rx.recv() {
@@ -154,9 +159,33 @@ impl Store {
             (walked, applied)
         });
         applied?;
-        let head = walked?;
+        let (head, tree) = walked?;
         self.check_reaches_head(head)?;
-        Ok((state, head, events))
+        Ok((state, head, events, tree.root()))
+    }
+    /// The stored Merkle tree's root at the head against the one computed from the log.
+    fn compare_tree(&self, head: Head, computed: Hash, mismatches: &mut Vec<Mismatch>) -> Result<()> {
+        // A ledger from before the tree has none yet (its next writer open builds it).
+        if !self.has_tree()? {
+            return Ok(());
+        }
+        let covered = self.merkle_size()?;
+        let stored = if covered < head.seq {
+            format!("nodes for {covered} of {} records", head.seq)
+        } else {
+            match merkle::subtree_root(self, 0, head.seq) {
+                Ok(root) if root == computed => return Ok(()),
+                Ok(root) => hex::encode(root),
+                Err(err) => err.to_string(),
+            }
+        };
+        mismatches.push(Mismatch {
+            account: None,
+            field: "merkle root".into(),
+            expected: hex::encode(computed),
+            found: stored,
+        });
+        Ok(())
     }
     /// The stored read models against `state`.
     fn compare_read_models(&self, state: &State, head: Head, events: u64) -> Result<ReplayReport> {
@@ -280,13 +309,14 @@ impl Store {
         for key in [META_POLICIES, META_PROTECTION_SETTINGS, META_SNAPSHOT] {
             batch.delete_cf(meta, key);
         }
-        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX] {
+        batch.delete_cf(meta, codec::META_MERKLE_SIZE);
+        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX, codec::MERKLE_PREFIX] {
             batch.delete_range_cf(meta, prefix, prefix_end(prefix).as_slice());
         }
         self.write(batch, true)?;
         let mut history = HistoryCollector::default();
         let mut staged = WriteBatch::default();
-        let (state, head, _) = self.replay_log(progress, &mut |state, seq, event| {
+        let (state, head, _, _) = self.replay_log(progress, &mut |state, seq, event| {
             for account in history.accounts_touched(state, event) {
                 staged.put_cf(self.cf(CF_HISTORY)?, codec::history_key(*account, seq), []);
             }
@@ -316,6 +346,7 @@ impl Store {
         if head.seq > 0 {
             self.write_snapshot(&state, head)?;
         }
+        self.merkle_catch_up(head.seq)?;
         self.flush()?;
         self.replay(&mut |_| {}).map(|(_, report)| report)
     }

@@ -23,6 +23,7 @@ use crate::project::{Dirty, HistoryDigest};
 
 mod audit;
 mod models;
+mod tree;
 
 pub(crate) const CF_LOG: &str = "log";
 pub(crate) const CF_ACCOUNTS: &str = "accounts";

@@ -1,0 +1,190 @@
+//! Auditors' proofs end to end: keygen, checkpoints, inclusion proofs for every record and
+//! consistency proofs for every pair of checkpoints, each checked by `ledger-cli check-proof`
+//! and by tools/verify_proof.py; changed records, wrong indexes, truncated paths, other
+//! checkpoints, flipped bits, other keys and a rewritten log all fail.
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{cli, json};
+use serde_json::Value;
+
+fn python(args: &[&str]) -> (i32, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_proof.py");
+    let output = Command::new("python3").arg(script).args(args).output().unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A ledger with `deposits` deposits into one account after `init`.
+fn ledger(dir: &Path, name: &str, deposits: u64, first_amount: &str) -> PathBuf {
+    let db = dir.join(name);
+    assert_eq!(cli(&db, &["init", "--policy", "pboc-2018"]).0, 0);
+    let open = r#"{"type":"open_account","id":"0d0d0d0d-0000-4000-8000-000000000000","account":70,"customer":7,"class":"I","verified_in_person":true}"#;
+    assert_eq!(cli(&db, &["submit", open]).0, 0);
+    for n in 1..=deposits {
+        let amount = if n == 1 { first_amount } else { "1.00" };
+        let line = format!(
+            r#"{{"type":"cash_deposit","id":"0d0d0d0d-0000-4000-8000-{n:012}","account":70,"amount":"{amount}"}}"#
+        );
+        assert_eq!(cli(&db, &["submit", &line]).0, 0);
+    }
+    db
+}
+
+fn checkpoint(db: &Path, key: &Path, out: &Path) {
+    let (code, _, err) = cli(db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+fn edit(path: &Path, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut value = json(&std::fs::read_to_string(path).unwrap());
+    change(&mut value);
+    let changed = path.with_extension(format!("changed{}.json", rand_suffix()));
+    std::fs::write(&changed, value.to_string()).unwrap();
+    changed
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Both verifiers agree that `files` check out (or not).
+fn both(files: &[&Path], ok: bool, what: &str) {
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let (code, out, _) = cli(Path::new("unused"), &[&["check-proof"], names.as_slice()].concat());
+    assert_eq!(code, if ok { 0 } else { 1 }, "ledger-cli, {what}: {out}");
+    let kind = match files.len() {
+        1 => "checkpoint",
+        2 => "inclusion",
+        _ => "consistency",
+    };
+    let (code, out) = python(&[&[kind], names.as_slice()].concat());
+    assert_eq!(code, if ok { 0 } else { 1 }, "verify_proof.py, {what}: {out}");
+}
+
+#[test]
+fn inclusion_proofs_for_every_record_and_what_must_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 12, "1.00");
+    let key = dir.path().join("signing.key");
+    let (code, out, _) = cli(&db, &["--json", "keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let public = json(&out)["public_key"].as_str().unwrap().to_owned();
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let cp = dir.path().join("cp.json");
+    checkpoint(&db, &key, &cp);
+    let size = json(&std::fs::read_to_string(&cp).unwrap())["tree_size"].as_u64().unwrap();
+    assert_eq!(size, 14, "genesis, the opening and 12 deposits");
+
+    let mut proofs = Vec::new();
+    for seq in 1..=size {
+        let proof = dir.path().join(format!("p{seq}.json"));
+        let (code, _, err) = cli(
+            &db,
+            &["prove", &seq.to_string(), "--checkpoint", cp.to_str().unwrap(), "--out", proof.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "{err}");
+        both(&[&proof, &cp], true, &format!("record {seq}"));
+        proofs.push(proof);
+    }
+    let proof = &proofs[6];
+    let changed_record = edit(proof, |p| {
+        let hex = p["record"]["event_hex"].as_str().unwrap().to_owned();
+        let last = if hex.ends_with('0') { '1' } else { '0' };
+        p["record"]["event_hex"] = Value::String(format!("{}{last}", &hex[..hex.len() - 1]));
+    });
+    both(&[&changed_record, &cp], false, "a changed record");
+    let wrong_index = edit(proof, |p| {
+        p["seq"] = Value::from(8);
+        p["record"]["seq"] = Value::from(8);
+    });
+    both(&[&wrong_index, &cp], false, "a wrong index");
+    let truncated = edit(proof, |p| {
+        p["path"].as_array_mut().unwrap().pop();
+    });
+    both(&[&truncated, &cp], false, "a truncated path");
+    // Against another checkpoint (one more record).
+    let more = r#"{"type":"cash_deposit","id":"0d0d0d0d-0000-4000-8000-100000000000","account":70,"amount":"5"}"#;
+    assert_eq!(cli(&db, &["submit", more]).0, 0);
+    let later = dir.path().join("later.json");
+    checkpoint(&db, &key, &later);
+    both(&[proof, &later], false, "a proof against another checkpoint");
+
+    // Signatures: one bit of the checkpoint changed; another trusted key.
+    both(&[&cp], true, "the checkpoint");
+    let flipped = edit(&cp, |c| {
+        let time = c["time"].as_str().unwrap().replace("2026", "2027");
+        c["time"] = Value::String(time);
+    });
+    both(&[&flipped], false, "a changed checkpoint");
+    let (code, _, _) = cli(&db, &["check-proof", cp.to_str().unwrap(), "--public-key", &public]);
+    assert_eq!(code, 0);
+    let other = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let (code, out, _) = cli(&db, &["check-proof", cp.to_str().unwrap(), "--public-key", other]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(python(&["checkpoint", cp.to_str().unwrap(), "--public-key", other]).0, 1);
+    assert_eq!(python(&["checkpoint", cp.to_str().unwrap(), "--public-key", &public]).0, 0);
+}
+
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn consistency_proofs_for_every_pair_and_a_rewritten_log_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 0, "1.00");
+    let key = dir.path().join("signing.key");
+    assert_eq!(cli(&db, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let mut checkpoints = Vec::new();
+    for n in 1..=9u64 {
+        let line = format!(
+            r#"{{"type":"cash_deposit","id":"0d0d0d0d-0000-4000-8000-{n:012}","account":70,"amount":"{}"}}"#,
+            if n == 1 { "1.00" } else { "2.00" }
+        );
+        assert_eq!(cli(&db, &["submit", &line]).0, 0);
+        let cp = dir.path().join(format!("cp{n}.json"));
+        checkpoint(&db, &key, &cp);
+        checkpoints.push(cp);
+    }
+    for (i, old) in checkpoints.iter().enumerate() {
+        for new in &checkpoints[i..] {
+            let proof = dir.path().join("consistency.json");
+            let _ = std::fs::remove_file(&proof);
+            let (code, out, err) = cli(
+                &db,
+                &["prove-consistency", old.to_str().unwrap(), new.to_str().unwrap(), "--out", proof.to_str().unwrap()],
+            );
+            assert_eq!(code, 0, "{out}{err}");
+            both(&[&proof, old, new], true, "consistency");
+        }
+    }
+    // Another ledger whose first deposit differs (a rewritten prefix), checkpointed at 5 records.
+    let forged_db = ledger(dir.path(), "forged", 3, "100.00");
+    let forged = dir.path().join("forged.json");
+    checkpoint(&forged_db, &key, &forged);
+    let last = checkpoints.last().unwrap();
+    let (code, out, _) = cli(&db, &["prove-consistency", forged.to_str().unwrap(), last.to_str().unwrap()]);
+    assert_eq!(code, 1, "the real log does not extend the forged one: {out}");
+    // The real proof from the real checkpoint of the same size does not rescue the forged one.
+    let proof = dir.path().join("real.json");
+    assert_eq!(
+        cli(
+            &db,
+            &[
+                "prove-consistency",
+                checkpoints[2].to_str().unwrap(),
+                last.to_str().unwrap(),
+                "--out",
+                proof.to_str().unwrap()
+            ]
+        )
+        .0,
+        0
+    );
+    assert_eq!(json(&std::fs::read_to_string(&forged).unwrap())["tree_size"], 5);
+    both(&[&proof, &forged, last], false, "a rewritten prefix");
+}

@@ -1,0 +1,236 @@
+//! Signed checkpoints and the proofs checked against them (docs/FORMAT.md, "Checkpoints and
+//! proofs"): a checkpoint states the Merkle tree's size and root and the chain's head at that
+//! size, with the time, signed with the operator's Ed25519 key. An inclusion proof shows one
+//! record is in a checkpoint's tree; a consistency proof that a later checkpoint's log extends
+//! an earlier one's. Everything here can be checked without the ledger.
+
+use ledger_core::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, Hash};
+use crate::error::{Error, Result};
+use crate::merkle;
+use crate::store::Head;
+
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+
+/// The `format` of a checkpoint file, and the first line of what it signs.
+pub const CHECKPOINT_FORMAT: &str = "tiered-ledger checkpoint v1";
+/// The `format` of an inclusion proof file.
+pub const INCLUSION_FORMAT: &str = "tiered-ledger inclusion v1";
+/// The `format` of a consistency proof file.
+pub const CONSISTENCY_FORMAT: &str = "tiered-ledger consistency v1";
+
+/// A signed statement of the ledger's state: the tree over records 1..=`tree_size`, its root,
+/// the head record (`tree_size:hash`), when, and who signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub format: String,
+    pub tree_size: u64,
+    /// Hex Merkle root of the first `tree_size` records.
+    pub root: String,
+    /// `SEQ:HASH` of record `tree_size` (as `ledger-cli head` prints it).
+    pub head: String,
+    /// RFC 3339, as signed.
+    pub time: String,
+    /// Hex Ed25519 public key (32 bytes).
+    pub public_key: String,
+    /// Hex Ed25519 signature (64 bytes) of [`Checkpoint::signed_text`].
+    pub signature: String,
+}
+
+fn failed(why: String) -> Error {
+    Error::ProofFailed(why)
+}
+
+fn hash_hex(text: &str, what: &str) -> Result<Hash> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text, &mut hash).map_err(|err| failed(format!("{what} is not 64 hex digits: {err}")))?;
+    Ok(hash)
+}
+
+impl Checkpoint {
+    /// Exactly the bytes the signature covers (UTF-8):
+    /// `tiered-ledger checkpoint v1\ntree_size N\nroot HEX\nhead SEQ:HEX\ntime T\n`.
+    pub fn signed_text(&self) -> String {
+        format!(
+            "{CHECKPOINT_FORMAT}\ntree_size {}\nroot {}\nhead {}\ntime {}\n",
+            self.tree_size, self.root, self.head, self.time
+        )
+    }
+
+    pub(crate) fn sign(key: &SigningKey, tree_size: u64, root: &Hash, head: &Head, time: Timestamp) -> Checkpoint {
+        use ed25519_dalek::Signer;
+        let mut checkpoint = Checkpoint {
+            format: CHECKPOINT_FORMAT.into(),
+            tree_size,
+            root: hex::encode(root),
+            head: head.to_text(),
+            time: time.to_string(),
+            public_key: hex::encode(key.verifying_key().as_bytes()),
+            signature: String::new(),
+        };
+        checkpoint.signature = hex::encode(key.sign(checkpoint.signed_text().as_bytes()).to_bytes());
+        checkpoint
+    }
+
+    /// The signer's public key.
+    pub fn public_key(&self) -> Result<VerifyingKey> {
+        let bytes = hash_hex(&self.public_key, "public_key")?;
+        VerifyingKey::from_bytes(&bytes).map_err(|err| failed(format!("public_key is not an Ed25519 key: {err}")))
+    }
+
+    /// Checks the format and the signature, made by `trusted` when given (otherwise by the key
+    /// the checkpoint names: that only proves it was not changed since it was signed).
+    pub fn verify(&self, trusted: Option<&VerifyingKey>) -> Result<()> {
+        if self.format != CHECKPOINT_FORMAT {
+            return Err(failed(format!("not a checkpoint: format {:?}", self.format)));
+        }
+        let key = self.public_key()?;
+        if trusted.is_some_and(|trusted| *trusted != key) {
+            return Err(failed("signed by another key than the trusted one".into()));
+        }
+        let mut signature = [0u8; 64];
+        hex::decode_to_slice(&self.signature, &mut signature)
+            .map_err(|err| failed(format!("signature is not 128 hex digits: {err}")))?;
+        key.verify_strict(self.signed_text().as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature))
+            .map_err(|_| failed("the signature does not match the checkpoint".into()))?;
+        self.parts().map(|_| ())
+    }
+
+    /// Tree size, root and head, parsed.
+    pub fn parts(&self) -> Result<(u64, Hash, Head)> {
+        let root = hash_hex(&self.root, "root")?;
+        let head = Head::parse(&self.head).map_err(|err| failed(format!("head: {err}")))?;
+        Ok((self.tree_size, root, head))
+    }
+}
+
+/// That record `seq` is leaf `seq - 1` of a checkpoint's tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProof {
+    pub format: String,
+    pub seq: u64,
+    pub tree_size: u64,
+    /// The record as a line of `ledger-cli export`: seq, prev_hash, hash, event_hex, event.
+    pub record: serde_json::Value,
+    /// Hex hashes, leaf side first (RFC 9162 PATH).
+    pub path: Vec<String>,
+}
+
+fn hashes(path: &[String]) -> Result<Vec<Hash>> {
+    path.iter().enumerate().map(|(i, text)| hash_hex(text, &format!("path[{i}]"))).collect()
+}
+
+impl InclusionProof {
+    /// Checks the record's own hash (from its seq, prev_hash and event bytes) and its path to
+    /// the checkpoint's root. The checkpoint's signature is checked separately.
+    pub fn verify(&self, checkpoint: &Checkpoint) -> Result<()> {
+        if self.format != INCLUSION_FORMAT {
+            return Err(failed(format!("not an inclusion proof: format {:?}", self.format)));
+        }
+        let (size, root, _) = checkpoint.parts()?;
+        if self.tree_size != size {
+            return Err(failed(format!("the proof is for a tree of {}, the checkpoint's has {size}", self.tree_size)));
+        }
+        let text = |key: &str| self.record[key].as_str().ok_or_else(|| failed(format!("record.{key} is missing")));
+        if self.record["seq"].as_u64() != Some(self.seq) {
+            return Err(failed(format!("the record is not seq {}", self.seq)));
+        }
+        let prev = hash_hex(text("prev_hash")?, "record.prev_hash")?;
+        let stored = hash_hex(text("hash")?, "record.hash")?;
+        let event = hex::decode(text("event_hex")?).map_err(|err| failed(format!("record.event_hex: {err}")))?;
+        if codec::event_hash(self.seq, &prev, &event) != stored {
+            return Err(failed(format!("record {} does not hash to its stated hash", self.seq)));
+        }
+        if self.seq == 0
+            || !merkle::verify_inclusion(&merkle::leaf_hash(&stored), self.seq - 1, size, &hashes(&self.path)?, &root)
+        {
+            return Err(failed(format!("record {} is not in the checkpoint's tree", self.seq)));
+        }
+        Ok(())
+    }
+}
+
+/// That the tree of `new_size` records extends the tree of `old_size`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProof {
+    pub format: String,
+    pub old_size: u64,
+    pub new_size: u64,
+    /// Hex hashes (RFC 9162 PROOF).
+    pub path: Vec<String>,
+}
+
+impl ConsistencyProof {
+    /// Checks the proof against the two checkpoints' sizes and roots (signatures separately).
+    pub fn verify(&self, old: &Checkpoint, new: &Checkpoint) -> Result<()> {
+        if self.format != CONSISTENCY_FORMAT {
+            return Err(failed(format!("not a consistency proof: format {:?}", self.format)));
+        }
+        let ((old_size, old_root, _), (new_size, new_root, _)) = (old.parts()?, new.parts()?);
+        if (self.old_size, self.new_size) != (old_size, new_size) {
+            return Err(failed("the proof is for other tree sizes than the checkpoints'".into()));
+        }
+        if !merkle::verify_consistency(old_size, new_size, &old_root, &new_root, &hashes(&self.path)?) {
+            return Err(failed(format!("the log of {new_size} records does not extend the log of {old_size}")));
+        }
+        Ok(())
+    }
+}
+
+/// A signing key from its 32-byte seed, hex (the key file's content).
+pub fn signing_key_from_hex(text: &str) -> Result<SigningKey> {
+    let seed = hash_hex(text.trim(), "the key")
+        .map_err(|_| Error::InvalidArgument("a key file holds 64 hex digits".into()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 8032 §7.1, test 1 (the empty message), through the same library the checkpoints use.
+    #[test]
+    fn rfc_8032_test_vector_1() {
+        use ed25519_dalek::Signer;
+        let key = signing_key_from_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
+        assert_eq!(
+            hex::encode(key.verifying_key().as_bytes()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        assert_eq!(
+            hex::encode(key.sign(b"").to_bytes()),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        );
+    }
+
+    #[test]
+    fn a_changed_checkpoint_or_another_key_fails() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let head = Head { seq: 3, hash: [9; 32] };
+        let time: Timestamp = "2026-03-02T10:00:00+08:00".parse().unwrap();
+        let checkpoint = Checkpoint::sign(&key, 3, &[5; 32], &head, time);
+        checkpoint.verify(Some(&key.verifying_key())).unwrap();
+        let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
+        assert!(checkpoint.verify(Some(&other)).is_err(), "another trusted key");
+        let mut changed = checkpoint.clone();
+        changed.tree_size = 4;
+        assert!(changed.verify(None).is_err());
+        for field in 0..3 {
+            let mut changed = checkpoint.clone();
+            let text = match field {
+                0 => &mut changed.root,
+                1 => &mut changed.time,
+                _ => &mut changed.signature,
+            };
+            // One bit of one character.
+            let first = text.remove(0);
+            text.insert(0, char::from(first as u8 ^ 1));
+            assert!(changed.verify(None).is_err(), "field {field}");
+        }
+    }
+}

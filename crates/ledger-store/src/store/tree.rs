@@ -1,0 +1,87 @@
+//! The Merkle tree's stored nodes (docs/FORMAT.md, "Merkle tree"): reading them, and bringing
+//! them up to the head for a ledger written before the tree (or after `rebuild-indexes`).
+
+use rocksdb::WriteBatch;
+
+use crate::codec::{self, GENESIS_PREV, Hash, META_MERKLE_SIZE};
+use crate::error::{Error, Result};
+use crate::merkle::{self, Frontier, Nodes};
+use crate::store::{CF_META, Store};
+
+/// Leaves per write while catching up.
+const CATCH_UP_BATCH: u64 = 65_536;
+
+impl Nodes for Store {
+    type Error = Error;
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash> {
+        if level == 0 {
+            return Ok(merkle::leaf_hash(&self.record(index + 1)?.hash));
+        }
+        match self.db.get_cf(self.cf(CF_META)?, codec::merkle_key(level, index))? {
+            Some(bytes) => codec::decode_merkle_node(level, index, &bytes),
+            None => Err(Error::ReadModel(format!(
+                "Merkle node ({level}, {index}) is missing: open the ledger with a writer (or rebuild-indexes) to build the tree"
+            ))),
+        }
+    }
+}
+
+impl Store {
+    /// How many leaves the stored nodes cover.
+    pub(crate) fn merkle_size(&self) -> Result<u64> {
+        match self.db.get_cf(self.cf(CF_META)?, META_MERKLE_SIZE)? {
+            None => Ok(0),
+            Some(bytes) => codec::decode_merkle_size(&bytes),
+        }
+    }
+
+    /// Whether the tree was ever built here (a ledger from before it has no `merkle-size`).
+    pub(crate) fn has_tree(&self) -> Result<bool> {
+        Ok(self.db.get_cf(self.cf(CF_META)?, META_MERKLE_SIZE)?.is_some())
+    }
+
+    /// Fails unless the stored nodes cover `size` leaves.
+    pub(crate) fn check_tree_covers(&self, size: u64) -> Result<()> {
+        let covered = self.merkle_size()?;
+        if covered < size {
+            return Err(Error::ReadModel(format!(
+                "the Merkle tree covers {covered} records, not {size}: open the ledger with a writer once to build it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores the nodes of every record from the tree's size to `head_seq` (walking and
+    /// checking the log), and returns the frontier at `head_seq`. Idempotent and resumable:
+    /// each write carries the size it reached.
+    pub(crate) fn merkle_catch_up(&self, head_seq: u64) -> Result<Frontier> {
+        let size = self.merkle_size()?;
+        if size > head_seq {
+            return Err(Error::ReadModel(format!("the Merkle tree covers {size} records, past the head {head_seq}")));
+        }
+        let mut frontier = Frontier::load(self, size)?;
+        if size == head_seq {
+            return Ok(frontier);
+        }
+        let prev = if size == 0 { GENESIS_PREV } else { self.record(size)?.hash };
+        let meta = self.cf(CF_META)?;
+        let mut batch = WriteBatch::default();
+        self.walk(size + 1, head_seq, prev, |seq, record| {
+            for (level, index, hash) in frontier.push(merkle::leaf_hash(&record.hash)) {
+                batch.put_cf(meta, codec::merkle_key(level, index), hash);
+            }
+            if seq.is_multiple_of(CATCH_UP_BATCH) {
+                batch.put_cf(meta, META_MERKLE_SIZE, seq.to_be_bytes());
+                self.write(std::mem::take(&mut batch), false)?;
+            }
+            Ok(())
+        })?;
+        batch.put_cf(meta, META_MERKLE_SIZE, frontier.size().to_be_bytes());
+        self.write(batch, true)?;
+        if frontier.size() != head_seq {
+            return Err(Error::Corruption { seq: frontier.size() + 1, detail: "record missing".into() });
+        }
+        Ok(frontier)
+    }
+}
