@@ -76,7 +76,25 @@ pub enum Cmd {
     /// The current sequence number and hash, for an auditor to record.
     Head,
     /// An account's balance, with what holds and delayed transfers reserve and what is available.
-    Balance { account: u64 },
+    Balance {
+        account: u64,
+        /// The balance at this time (RFC 3339): after every event dated at or before it.
+        #[arg(long)]
+        at: Option<Timestamp>,
+    },
+    /// An account statement over Beijing days: opening balance, every posting with its seq and
+    /// record hash, closing balance.
+    Statement {
+        account: u64,
+        /// First Beijing day, YYYY-MM-DD.
+        #[arg(long, value_name = "DAY")]
+        from: String,
+        /// Last Beijing day, YYYY-MM-DD (included).
+        #[arg(long, value_name = "DAY")]
+        to: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatementFormat,
+    },
     /// An account's protections: security locks, personal limits, night lock, pending outflows.
     Protections { account: u64 },
     /// Outflows held for verification or scheduled (delayed arrival), of one account or all.
@@ -280,6 +298,14 @@ pub struct BenchServerSpec {
     pub brief: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+/// How `statement` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatementFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 /// How transfer accounts are drawn.

@@ -49,6 +49,12 @@ pub struct BenchReport {
     pub verify_events_per_second: f64,
     pub replay_seconds: f64,
     pub replay_events_per_second: f64,
+    /// Signing a checkpoint of the whole log (the tree's root at the head).
+    pub checkpoint_seconds: f64,
+    /// Inclusion proofs of random records against that checkpoint, made and then checked.
+    pub proofs_per_second: f64,
+    pub proof_checks_per_second: f64,
+    pub proof_hashes: usize,
 }
 
 /// Peak resident memory of this process (VmHWM), MiB; 0 where /proc is unavailable.
@@ -192,6 +198,42 @@ fn submit_timed(
     Ok((seconds, latencies, accepted, rejected_by_reason))
 }
 
+/// Proofs made per benchmark run.
+const PROOFS: u64 = 10_000;
+
+/// Times a checkpoint of the whole log, then [`PROOFS`] inclusion proofs of random records
+/// (made from the stored tree, then checked as an auditor would). Returns (checkpoint seconds,
+/// proofs/s, checks/s, hashes in a proof).
+fn time_proofs(reader: &Reader, seed: u64) -> anyhow::Result<(f64, f64, f64, usize)> {
+    let key = ledger_store::SigningKey::from_bytes(&[7; 32]);
+    let started = Instant::now();
+    let checkpoint = reader.checkpoint(&key, reader.now())?;
+    let checkpoint_seconds = started.elapsed().as_secs_f64();
+    let size = checkpoint.tree_size;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let seqs: Vec<u64> = (0..PROOFS).map(|_| rng.random_range(1..=size)).collect();
+    let started = Instant::now();
+    let mut proofs = Vec::with_capacity(seqs.len());
+    for &seq in &seqs {
+        let mut line = Vec::new();
+        reader.export(seq, Some(seq), &mut line)?;
+        proofs.push(ledger_store::InclusionProof {
+            format: ledger_store::INCLUSION_FORMAT.into(),
+            seq,
+            tree_size: size,
+            record: serde_json::from_slice(&line)?,
+            path: reader.inclusion_proof(seq, size)?.iter().map(hex::encode).collect(),
+        });
+    }
+    let made = PROOFS as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    let started = Instant::now();
+    for proof in &proofs {
+        proof.verify(&checkpoint)?;
+    }
+    let checked = PROOFS as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok((checkpoint_seconds, made, checked, proofs.first().map_or(0, |p| p.path.len())))
+}
+
 pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if spec.batch == 0 || spec.accounts < 2 {
         bail!("--batch must be at least 1 and --accounts at least 2");
@@ -230,6 +272,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if !replay.mismatches.is_empty() {
         bail!("replay found {} read-model mismatches", replay.mismatches.len());
     }
+    let (checkpoint_seconds, proofs_per_second, proof_checks_per_second, proof_hashes) =
+        time_proofs(&reader, spec.seed)?;
     latencies.sort_by(f64::total_cmp);
     let report = BenchReport {
         accounts: spec.accounts,
@@ -256,6 +300,10 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         verify_events_per_second: events as f64 / verify_seconds.max(1e-9),
         replay_seconds,
         replay_events_per_second: events as f64 / replay_seconds.max(1e-9),
+        checkpoint_seconds,
+        proofs_per_second,
+        proof_checks_per_second,
+        proof_hashes,
     };
     drop(reader);
     drop(scratch);
@@ -300,5 +348,9 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
     println!("  close {:.2} s, open {:.2} s", report.close_seconds, report.open_seconds);
     println!("  verify {:.2} s ({:.0} events/s)", report.verify_seconds, report.verify_events_per_second);
     println!("  replay {:.2} s ({:.0} events/s)", report.replay_seconds, report.replay_events_per_second);
+    println!(
+        "  checkpoint {:.4} s; inclusion proofs: {:.0} made/s, {:.0} checked/s, {} hashes each",
+        report.checkpoint_seconds, report.proofs_per_second, report.proof_checks_per_second, report.proof_hashes
+    );
     Ok(ExitCode::SUCCESS)
 }

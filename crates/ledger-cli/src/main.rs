@@ -14,6 +14,7 @@ mod out;
 mod progress;
 mod proofs;
 mod scratch;
+mod statement;
 mod workload;
 
 use std::process::ExitCode;
@@ -34,7 +35,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::RebuildIndexes => ops::rebuild_indexes(cli),
         Cmd::Verify { from, expect_head } => ops::verify(cli, *from, expect_head.as_deref()),
         Cmd::Head => ops::head(cli),
-        Cmd::Balance { account } => ops::balance(cli, AccountId(*account)),
+        Cmd::Balance { account, at: None } => ops::balance(cli, AccountId(*account)),
+        Cmd::Balance { account, at: Some(at) } => statement::balance_at(cli, AccountId(*account), *at),
+        Cmd::Statement { account, from, to, format } => statement::run(cli, AccountId(*account), from, to, *format),
         Cmd::Protections { account } => ops::protections(cli, AccountId(*account)),
         Cmd::Pending { account } => ops::pending(cli, account.map(AccountId)),
         Cmd::RiskCheck { counterparty } => ops::risk_check(cli, counterparty),

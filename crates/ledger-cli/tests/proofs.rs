@@ -188,3 +188,43 @@ fn consistency_proofs_for_every_pair_and_a_rewritten_log_fails() {
     assert_eq!(json(&std::fs::read_to_string(&forged).unwrap())["tree_size"], 5);
     both(&[&proof, &forged, last], false, "a rewritten prefix");
 }
+
+/// docs/FORMAT.md's openssl recipe checks a checkpoint's signature too (and refuses a changed one).
+#[test]
+fn openssl_checks_a_checkpoint_signature_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 2, "1.00");
+    let key = dir.path().join("signing.key");
+    assert_eq!(cli(&db, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let cp = dir.path().join("cp.json");
+    checkpoint(&db, &key, &cp);
+    // msg, sig and key.pem as FORMAT.md says, written by Python's standard library.
+    let make = r#"
+import base64, json, sys
+c = json.load(open(sys.argv[1]))
+d = sys.argv[2]
+text = "tiered-ledger checkpoint v1\ntree_size %d\nroot %s\nhead %s\ntime %s\n" % (c["tree_size"], c["root"], c["head"], c["time"])
+open(d + "/msg", "wb").write(text.encode())
+open(d + "/changed", "wb").write(text.replace("tree_size", "tree_size 1").encode())
+open(d + "/sig", "wb").write(bytes.fromhex(c["signature"]))
+pem = "MCowBQYDK2VwAyEA" + base64.b64encode(bytes.fromhex(c["public_key"])).decode()
+open(d + "/key.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" + pem + "\n-----END PUBLIC KEY-----\n")
+"#;
+    let made = Command::new("python3").args(["-c", make]).arg(&cp).arg(dir.path()).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let openssl = |message: &str| {
+        Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin", "-in", message, "-sigfile", "sig"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let verified = openssl("msg");
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(!openssl("changed").status.success(), "a changed checkpoint fails under openssl too");
+}

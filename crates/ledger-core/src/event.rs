@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Binding, CommandBody};
 use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
+use crate::money::Amount;
 use crate::policy::Policy;
 use crate::posting::{BucketUsage, Posting, PostingKind};
 use crate::protect::{Actor, NightWindow, PersonalLimits, ProtectionSettings, SecurityLock};
@@ -111,6 +112,28 @@ pub enum EventBody {
 }
 
 impl Event {
+    /// The posting this event made, if it moved money (a posting, or a reservation settled).
+    pub fn posting(&self) -> Option<&Posting> {
+        match &self.body {
+            EventBody::Posted(posting) | EventBody::ReservationSettled { posting, .. } => Some(posting),
+            _ => None,
+        }
+    }
+
+    /// The balance `account` has after this event when the event sets it: zero when it opens
+    /// the account, the leg's `balance_after` when it posts to it; `None` otherwise.
+    pub fn balance_after(&self, account: AccountId) -> Option<Amount> {
+        if let EventBody::AccountOpened { account: opened, .. } = &self.body {
+            return (*opened == account).then_some(Amount::ZERO);
+        }
+        let posting = self.posting()?;
+        [&posting.debit, &posting.credit]
+            .into_iter()
+            .flatten()
+            .find(|leg| leg.account == account)
+            .map(|leg| leg.balance_after)
+    }
+
     /// The request this event answered, rebuilt from what the event records (business time
     /// aside). A retry whose body differs from it reuses the id for another request: a conflict.
     pub fn request(&self) -> Option<CommandBody> {

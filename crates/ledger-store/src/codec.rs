@@ -231,6 +231,10 @@ pub const PENDING_PREFIX: &[u8] = b"pending/";
 pub const RISK_PREFIX: &[u8] = b"risk/";
 /// Meta keys of the Merkle tree's stored nodes: `merkle/` + level (1 byte) + index (u64 BE).
 pub const MERKLE_PREFIX: &[u8] = b"merkle/";
+/// The lowest level of Merkle node stored (a node of 16 leaves): lower ones are computed from
+/// the log's record hashes when a proof needs them (at most 15 records read), which keeps the
+/// writer's cost and the storage to one node per 16 records.
+pub const MERKLE_STORED_LEVEL_MIN: u8 = 4;
 /// Meta key: how many leaves (records from seq 1) the stored Merkle nodes cover (u64 BE).
 pub const META_MERKLE_SIZE: &[u8] = b"merkle-size";
 

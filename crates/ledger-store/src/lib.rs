@@ -44,6 +44,6 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, Result};
 pub use ledger::Ledger;
 pub use options::{DEFAULT_MAX_AHEAD_OF_CLOCK, LedgerOptions};
-pub use reader::{BucketReport, Reader, UsageReport};
+pub use reader::{BucketReport, Reader, Statement, StatementLine, UsageReport};
 pub use receipt::{Answer, AnswerStatus, BatchReport, CommitObserver, Receipt, WriterStats};
 pub use store::{Head, HistoryPage, Mismatch, ReplayReport, VerifyReport};

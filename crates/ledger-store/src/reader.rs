@@ -46,6 +46,36 @@ pub struct UsageReport {
     pub buckets: Vec<BucketReport>,
 }
 
+/// An account statement for a time range: the opening balance, every posting with its record's
+/// sequence number and hash, and the closing balance (opening + credits − debits).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Statement {
+    pub account: AccountId,
+    /// The range: from `from` (inclusive) to `until` (exclusive).
+    pub from: Timestamp,
+    pub until: Timestamp,
+    /// The balance just before `from` (zero when the account did not exist yet).
+    pub opening: Amount,
+    pub lines: Vec<StatementLine>,
+    /// The balance at the end of the range: `balance_at(until - 1 ms)`.
+    pub closing: Amount,
+}
+
+/// One posting on a statement.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StatementLine {
+    pub seq: u64,
+    /// The record's hash (hex): the line can be proved against a checkpoint.
+    pub hash: String,
+    pub at: Timestamp,
+    pub kind: ledger_core::PostingKind,
+    /// Money into the account, or out of it (exactly one is non-zero).
+    pub credit: Amount,
+    pub debit: Amount,
+    pub balance_after: Amount,
+    pub counterparty: Option<String>,
+}
+
 /// Read access to a ledger: queries, verification, replay, export and backup. Every [`Ledger`]
 /// derefs to one; [`Reader::open`] opens a ledger read-only (for auditors, and for queries while
 /// another process runs it).
@@ -220,6 +250,95 @@ impl Reader {
     /// Writes the events `from_seq..=to_seq` as JSON Lines (docs/FORMAT.md).
     pub fn export(&self, from_seq: u64, to_seq: Option<u64>, out: &mut dyn std::io::Write) -> Result<u64> {
         self.store.export(from_seq, to_seq, out)
+    }
+
+    /// The balance of `account` at `at`: after every event dated at or before it. `None` when
+    /// the account had not been opened by then.
+    pub fn balance_at(&self, account: AccountId, at: Timestamp) -> Result<Option<Amount>> {
+        let mut balance = None;
+        self.each_history(account, None, Some(at), |_, event| {
+            if let Some(after) = event.balance_after(account) {
+                balance = Some(after);
+            }
+            Ok(())
+        })?;
+        Ok(balance)
+    }
+
+    /// The statement of `account` from `from` (inclusive) to `until` (exclusive). `None` when
+    /// the account had not been opened before `until`.
+    pub fn statement(&self, account: AccountId, from: Timestamp, until: Timestamp) -> Result<Option<Statement>> {
+        if until <= from {
+            return Err(Error::InvalidArgument(format!(
+                "the statement's range ends ({until}) before it starts ({from})"
+            )));
+        }
+        let before_from = from.plus_millis(-1)?;
+        let last = until.plus_millis(-1)?;
+        let mut opening = None;
+        let mut lines = Vec::new();
+        let mut opened = false;
+        self.each_history(account, None, Some(last), |seq, event| {
+            opened |= matches!(event.body, ledger_core::EventBody::AccountOpened { .. });
+            let Some(after) = event.balance_after(account) else { return Ok(()) };
+            if event.at <= before_from {
+                opening = Some(after);
+                return Ok(());
+            }
+            let Some(posting) = event.posting() else { return Ok(()) };
+            let into = posting.credit.as_ref().is_some_and(|leg| leg.account == account);
+            let (credit, debit) = if into { (posting.amount, Amount::ZERO) } else { (Amount::ZERO, posting.amount) };
+            lines.push(StatementLine {
+                seq,
+                hash: hex::encode(self.store.record(seq)?.hash),
+                at: event.at,
+                kind: posting.kind,
+                credit,
+                debit,
+                balance_after: after,
+                counterparty: posting.counterparty.clone(),
+            });
+            Ok(())
+        })?;
+        if !opened {
+            return Ok(None);
+        }
+        let opening = opening.unwrap_or(Amount::ZERO);
+        let closing = lines.last().map_or(opening, |line| line.balance_after);
+        // Invariant: the lines reconcile (each balance is the one before, plus or minus the line).
+        let mut running = opening;
+        for line in &lines {
+            running = running
+                .checked_add(line.credit)
+                .and_then(|sum| sum.checked_sub(line.debit))
+                .filter(|sum| *sum == line.balance_after)
+                .ok_or_else(|| Error::Corruption {
+                    seq: line.seq,
+                    detail: format!("statement of account {account}: the balance after this posting does not follow"),
+                })?;
+        }
+        Ok(Some(Statement { account, from, until, opening, lines, closing }))
+    }
+
+    /// Calls `visit` on every event that touched `account` in the time range, oldest first.
+    fn each_history(
+        &self,
+        account: AccountId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        mut visit: impl FnMut(u64, &Event) -> Result<()>,
+    ) -> Result<()> {
+        let mut after = None;
+        loop {
+            let page = self.store.history(account, from, to, after, 1_024)?;
+            for (seq, event) in &page.entries {
+                visit(*seq, event)?;
+            }
+            match page.next_after_seq {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// The Merkle root of the first `size` records (docs/FORMAT.md, "Merkle tree").

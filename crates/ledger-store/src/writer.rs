@@ -398,7 +398,9 @@ impl Writer {
         }
         pending.batch.put(Table::Log, &codec::seq_key(seq), &record.encode());
         for (level, index, hash) in self.tree.push(merkle::leaf_hash(&record.hash)) {
-            pending.batch.put(Table::Meta, &codec::merkle_key(level, index), &hash);
+            if level >= codec::MERKLE_STORED_LEVEL_MIN {
+                pending.batch.put(Table::Meta, &codec::merkle_key(level, index), &hash);
+            }
         }
         pending.seq = seq;
         crate::project::dirty(&self.state, event, pending);

@@ -151,3 +151,35 @@ fn format_md_marker_and_witness_vectors_match_the_code() {
     torn[10] ^= 1;
     assert_eq!(codec::decode_witness(&torn), None, "a damaged witness does not decode");
 }
+
+/// The Merkle vectors of docs/FORMAT.md, "Checkpoints and proofs", from the Rust side; the
+/// Python side (`tools/verify_proof.py vectors`) must print the same.
+#[test]
+fn format_md_merkle_vectors_match_the_code_and_the_python_verifier() {
+    use ledger_store::merkle::{Frontier, empty_root, leaf_hash};
+    use sha2::Digest;
+    let leaves: Vec<[u8; 32]> = (0u8..5).map(|i| leaf_hash(&sha2::Sha256::digest([i]).into())).collect();
+    let root = |n: usize| {
+        let mut tree = Frontier::default();
+        for leaf in &leaves[..n] {
+            tree.push(*leaf);
+        }
+        hex::encode(tree.root())
+    };
+    let vectors = [
+        ("empty_root", hex::encode(empty_root())),
+        ("leaf_0", hex::encode(leaves[0])),
+        ("root_1", root(1)),
+        ("root_2", root(2)),
+        ("root_3", root(3)),
+        ("root_5", root(5)),
+    ];
+    let doc = include_str!("../../../docs/FORMAT.md");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_proof.py");
+    let output = std::process::Command::new("python3").arg(script).arg("vectors").output().unwrap();
+    let python: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (name, hex) in vectors {
+        assert!(doc.contains(&format!("| {name} | `{hex}` |")), "docs/FORMAT.md lacks {name} = {hex}");
+        assert_eq!(python[name], hex, "tools/verify_proof.py's {name}");
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ledger_core::{
     AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
 };
-use ledger_store::{Error, FakeClock, Head, Ledger, LedgerOptions};
+use ledger_store::{Error, FakeClock, Head, Ledger, LedgerOptions, Reader};
 use uuid::Uuid;
 
 fn at(text: &str) -> Timestamp {
@@ -263,8 +263,14 @@ fn a_flipped_byte_in_a_record_is_reported_at_its_sequence() {
             record[index] ^= 0x80;
             db.put_cf(log, seq.to_be_bytes(), record).unwrap();
         }
-        // Open trusts the snapshot taken at close (seq 9), so it succeeds; verify walks it all.
-        let ledger = Ledger::open(copy.path(), options(&clock)).unwrap();
+        // A writer's open refuses it: the Merkle tree's right edge is rebuilt from the last
+        // records (here 1 to 8), and the damaged one is named.
+        match Ledger::open(copy.path(), options(&clock)) {
+            Err(Error::Corruption { seq: found, .. }) => assert_eq!(found, seq, "open, byte {position}"),
+            other => panic!("a writer opened over a damaged record {seq}: {other:?}"),
+        }
+        // A reader opens (it trusts the snapshot taken at close, seq 9); verify walks it all.
+        let ledger = Reader::open(copy.path(), clock.clone()).unwrap();
         match ledger.verify(1, None) {
             Err(Error::Corruption { seq: found, .. }) => assert_eq!(found, seq, "byte {position}"),
             other => panic!("flip at seq {seq} byte {position} not caught: {other:?}"),

@@ -302,7 +302,7 @@ impl Store {
         // Dropping a column family discards its files, damaged blocks included.
         for name in [CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS] {
             self.db.drop_cf(name)?;
-            self.db.create_cf(name, &Tuning::default().cf_options())?;
+            self.db.create_cf(name, &Tuning::default().cf_options(name))?;
         }
         let meta = self.cf(CF_META)?;
         let mut batch = WriteBatch::default();

@@ -18,6 +18,9 @@ impl Nodes for Store {
         if level == 0 {
             return Ok(merkle::leaf_hash(&self.record(index + 1)?.hash));
         }
+        if level < codec::MERKLE_STORED_LEVEL_MIN {
+            return self.computed_node(level, index);
+        }
         match self.db.get_cf(self.cf(CF_META)?, codec::merkle_key(level, index))? {
             Some(bytes) => codec::decode_merkle_node(level, index, &bytes),
             None => Err(Error::ReadModel(format!(
@@ -28,6 +31,25 @@ impl Nodes for Store {
 }
 
 impl Store {
+    /// A node below the stored levels, from its leaves' record hashes (read and link-checked).
+    fn computed_node(&self, level: u8, index: u64) -> Result<Hash> {
+        let width = 1u64 << level;
+        let first = index * width + 1;
+        let prev = if first == 1 { GENESIS_PREV } else { self.record(first - 1)?.hash };
+        let mut hashes = Vec::with_capacity(width as usize);
+        self.walk(first, first + width - 1, prev, |_, record| {
+            hashes.push(merkle::leaf_hash(&record.hash));
+            Ok(())
+        })?;
+        if hashes.len() as u64 != width {
+            return Err(Error::Corruption { seq: first + hashes.len() as u64, detail: "record missing".into() });
+        }
+        while hashes.len() > 1 {
+            hashes = hashes.chunks(2).map(|pair| merkle::node_hash(&pair[0], &pair[1])).collect();
+        }
+        hashes.pop().ok_or_else(|| Error::Corruption { seq: first, detail: "record missing".into() })
+    }
+
     /// How many leaves the stored nodes cover.
     pub(crate) fn merkle_size(&self) -> Result<u64> {
         match self.db.get_cf(self.cf(CF_META)?, META_MERKLE_SIZE)? {
@@ -69,7 +91,9 @@ impl Store {
         let mut batch = WriteBatch::default();
         self.walk(size + 1, head_seq, prev, |seq, record| {
             for (level, index, hash) in frontier.push(merkle::leaf_hash(&record.hash)) {
-                batch.put_cf(meta, codec::merkle_key(level, index), hash);
+                if level >= codec::MERKLE_STORED_LEVEL_MIN {
+                    batch.put_cf(meta, codec::merkle_key(level, index), hash);
+                }
             }
             if seq.is_multiple_of(CATCH_UP_BATCH) {
                 batch.put_cf(meta, META_MERKLE_SIZE, seq.to_be_bytes());
