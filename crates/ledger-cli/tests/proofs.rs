@@ -228,3 +228,30 @@ open(d + "/key.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" + pem + "\n-----E
     );
     assert!(!openssl("changed").status.success(), "a changed checkpoint fails under openssl too");
 }
+
+#[test]
+fn statements_and_balances_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 3, "100.50");
+    let (code, out, _) = cli(&db, &["balance", "70", "--at", "2026-03-02T11:59:59+08:00"]);
+    assert_eq!((code, out.trim()), (1, "account 70 was not open at 2026-03-02T11:59:59+08:00"));
+    let (code, out, _) = cli(&db, &["--json", "balance", "70", "--at", "2026-03-02T12:00:00+08:00"]);
+    assert_eq!((code, json(&out)["balance"].as_str()), (0, Some("102.50")));
+    let (code, out, _) = cli(&db, &["--json", "statement", "70", "--from", "2026-03-02", "--to", "2026-03-02"]);
+    assert_eq!(code, 0, "{out}");
+    let statement = json(&out);
+    assert_eq!((statement["opening"].as_str(), statement["closing"].as_str()), (Some("0.00"), Some("102.50")));
+    assert_eq!(statement["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(statement["lines"][0]["hash"].as_str().unwrap().len(), 64);
+    let (code, out, _) =
+        cli(&db, &["statement", "70", "--from", "2026-03-02", "--to", "2026-03-02", "--format", "csv"]);
+    assert_eq!(code, 0);
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 1 + 1 + 3 + 1, "header, opening, three postings, closing: {out}");
+    assert!(rows[1].contains(",opening,,,0.00,") && rows[5].contains(",closing,,,102.50,"), "{out}");
+    let (code, out, _) = cli(&db, &["statement", "70", "--from", "2026-03-03", "--to", "2026-03-03"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("opening balance") && out.contains("102.50") && out.contains("(0 postings)"), "{out}");
+    let (code, _, err) = cli(&db, &["statement", "70", "--from", "2026-3-3", "--to", "2026-03-03"]);
+    assert_eq!(code, 2, "{err}");
+}
