@@ -174,9 +174,13 @@ impl Tuning {
             options.set_write_buffer_size(bytes);
         }
         if name == CF_META {
-            // `meta` mixes the large snapshot value with many small keys (the Merkle nodes): a
-            // point lookup must skip the files that lack its key (a Bloom filter), or it lands
-            // on and reads the snapshot's block (docs/PERFORMANCE.md, "Auditors' proofs").
+            // `meta` mixes the snapshot (hundreds of MB at 10M events) with many small keys (the
+            // Merkle nodes, risk list, pending outflows). Stored inline, the snapshot is one
+            // giant block, and a lookup of a key a file lacks lands on it and reads it whole:
+            // values from 64 KiB go to blob files instead, and a Bloom filter skips the files
+            // that lack a key (docs/PERFORMANCE.md, "Auditors' proofs").
+            options.set_enable_blob_files(true);
+            options.set_min_blob_size(64 << 10);
             let mut table = rocksdb::BlockBasedOptions::default();
             table.set_bloom_filter(10.0, false);
             options.set_block_based_table_factory(&table);
