@@ -13,8 +13,8 @@ bin="${CARGO_TARGET_DIR:-target}/debug"
 work="$(mktemp -d)"
 trap 'kill "${server_pid:-0}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 "$bin/ledger-cli" --db "$work/ledger" init --policy default >/dev/null
-"$bin/ledger-server" token --role back-office --name bench > "$work/server.toml"
-token="$(sed -n 2p "$work/server.toml" | cut -c3-)"
+"$bin/ledger-server" token --role back-office --name bench > "$work/server.toml" 2> "$work/token"
+token="$(grep -o 'tl_[0-9a-f]*' "$work/token")"
 "$bin/ledger-server" serve --config "$work/server.toml" --db "$work/ledger" --listen 127.0.0.1:0 \
     > "$work/stdout" 2> "$work/stderr" &
 server_pid=$!

@@ -38,7 +38,8 @@ enum Cmd {
         #[arg(long)]
         log_json: bool,
     },
-    /// Make a new random bearer token; prints it once and the config entry holding its hash.
+    /// Make a new random bearer token: prints it once on standard error, and on standard output
+    /// the config entry holding only its hash (append that to the config file).
     Token {
         #[arg(long, value_parser = ["back-office", "operator", "auditor"])]
         role: String,
@@ -88,8 +89,10 @@ fn main() -> ExitCode {
                 Ok(role) => role,
                 Err(err) => return fail(&err.to_string()),
             };
-            println!("# the token (give it to {name:?}; it is not stored anywhere):");
-            println!("# {token}");
+            // The token goes to the terminal (standard error) only: standard output, the config
+            // entry, is usually appended to the config file, which must hold only the hash.
+            eprintln!("token for {name:?} (give it to them; it is stored nowhere, only its hash):");
+            eprintln!("{token}");
             println!("[[tokens]]");
             println!("name = {}", toml::Value::String(name));
             println!("role = \"{}\"", role.name());
