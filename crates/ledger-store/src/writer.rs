@@ -14,8 +14,7 @@ use ledger_core::{
     AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, State, Timestamp, decide_after_due,
 };
 
-use crate::codec::META_MERKLE_SIZE;
-use crate::codec::{self, Record};
+use crate::codec::{self, META_MERKLE_SIZE, Record};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier};
 use crate::options::LedgerOptions;
@@ -291,18 +290,21 @@ impl Writer {
         let nanos = |from: std::time::Instant, to: std::time::Instant| {
             u64::try_from(to.duration_since(from).as_nanos()).unwrap_or(u64::MAX)
         };
+        // One reading of each figure, for the stats and the observer alike.
+        let finished = std::time::Instant::now();
+        let commands = submits.iter().map(|(commands, _)| commands.len() as u64).sum::<u64>();
         self.stats.batches += 1;
-        self.stats.commands += submits.iter().map(|(commands, _)| commands.len() as u64).sum::<u64>();
+        self.stats.commands += commands;
         self.stats.decide_nanos += nanos(started, decided);
         self.stats.stage_nanos += nanos(decided, written);
-        self.stats.write_nanos += nanos(written, std::time::Instant::now());
+        self.stats.write_nanos += nanos(written, finished);
         if let Some(observer) = &self.options.observer {
             observer.batch_done(&BatchReport {
-                commands: submits.iter().map(|(commands, _)| commands.len() as u64).sum(),
+                commands,
                 events: appended,
                 decide: decided.duration_since(started),
                 stage: written.duration_since(decided),
-                write: written.elapsed(),
+                write: finished.duration_since(written),
                 head_seq: if outcome.is_ok() { self.head.seq } else { start_head.seq },
                 committed: outcome.is_ok(),
             });
