@@ -95,6 +95,24 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value = "text")]
         format: StatementFormat,
     },
+    /// Regulatory reports over Beijing days, from the log: large-value transactions, Class III
+    /// identity reviews, limit hits, a daily per-class summary. Each line cites its record.
+    Report {
+        #[arg(value_enum)]
+        kind: ReportKind,
+        /// First Beijing day, YYYY-MM-DD.
+        #[arg(long, value_name = "DAY")]
+        from: String,
+        /// Last Beijing day, YYYY-MM-DD (included).
+        #[arg(long, value_name = "DAY")]
+        to: String,
+        /// The thresholds: a shipped preset name or a TOML file in the same shape.
+        #[arg(long, value_name = "PRESET|FILE", default_value = "pboc-2016-3")]
+        rules: String,
+        /// `all` prints JSON only.
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatementFormat,
+    },
     /// An account's protections: security locks, personal limits, night lock, pending outflows.
     Protections { account: u64 },
     /// Outflows held for verification or scheduled (delayed arrival), of one account or all.
@@ -306,6 +324,21 @@ pub enum StatementFormat {
     Text,
     Json,
     Csv,
+}
+
+/// Which regulatory report `report` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportKind {
+    /// Large-value cash and transfers per customer and day (大额交易).
+    LargeValue,
+    /// Customers whose Class III inflows reach the review threshold within the window.
+    ClassIiiReview,
+    /// Limit, personal-limit and risk-list rejections.
+    LimitHits,
+    /// Per day and class: accounts open, money in and out, rejections by reason.
+    DailySummary,
+    /// Every report, as one JSON document.
+    All,
 }
 
 /// How transfer accounts are drawn.

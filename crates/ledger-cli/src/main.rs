@@ -13,6 +13,7 @@ mod ops;
 mod out;
 mod progress;
 mod proofs;
+mod report;
 mod scratch;
 mod statement;
 mod workload;
@@ -38,6 +39,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Balance { account, at: None } => ops::balance(cli, AccountId(*account)),
         Cmd::Balance { account, at: Some(at) } => statement::balance_at(cli, AccountId(*account), *at),
         Cmd::Statement { account, from, to, format } => statement::run(cli, AccountId(*account), from, to, *format),
+        Cmd::Report { kind, from, to, rules, format } => report::run(cli, *kind, from, to, rules, *format),
         Cmd::Protections { account } => ops::protections(cli, AccountId(*account)),
         Cmd::Pending { account } => ops::pending(cli, account.map(AccountId)),
         Cmd::RiskCheck { counterparty } => ops::risk_check(cli, counterparty),

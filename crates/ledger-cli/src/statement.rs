@@ -22,7 +22,7 @@ pub fn balance_at(cli: &Cli, account: AccountId, at: Timestamp) -> anyhow::Resul
 }
 
 /// Beijing midnight starting `day` (YYYY-MM-DD).
-fn beijing_midnight(day: &str) -> anyhow::Result<Timestamp> {
+pub fn beijing_midnight(day: &str) -> anyhow::Result<Timestamp> {
     let valid = day.len() == 10
         && day.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
     if !valid {

@@ -18,6 +18,7 @@ mod policy;
 mod posting;
 mod protect;
 mod reject;
+mod report;
 mod reserve;
 mod state;
 mod time;
@@ -39,6 +40,10 @@ pub use protect::{
     ProtectionSettings, Protections, SecurityLock,
 };
 pub use reject::{BindingProblem, Period, RejectReason};
+pub use report::{
+    Cite, ClassIiiReviewLine, DayThreshold, Direction, LargeValueKind, LargeValueLine, LimitHitLine, LimitHitRule,
+    ReportRules, Reporter, Reports, SummaryLine, Total, WindowThreshold,
+};
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};

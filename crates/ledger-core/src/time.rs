@@ -189,6 +189,23 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BeijingDay(pub i32);
 
+impl BeijingDay {
+    /// The Beijing midnight this day starts at.
+    pub fn start(self) -> Result<Timestamp, Error> {
+        Timestamp::from_millis(i64::from(self.0) * MS_PER_DAY - BEIJING_OFFSET_MS)
+    }
+}
+
+/// `YYYY-MM-DD`, the Beijing date.
+impl fmt::Display for BeijingDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.start() {
+            Ok(start) => write!(f, "{}", beijing().to_datetime(start.0).date()),
+            Err(_) => write!(f, "day {}", self.0),
+        }
+    }
+}
+
 /// A Beijing calendar year, e.g. `BeijingYear(2026)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BeijingYear(pub i16);
@@ -255,6 +272,14 @@ mod tests {
         for (text, year) in cases {
             assert_eq!(ts(text).beijing_year(), BeijingYear(year), "{text}");
         }
+    }
+
+    #[test]
+    fn beijing_days_show_as_beijing_dates() {
+        assert_eq!(ts("2026-03-01T23:59:59+08:00").beijing_day().to_string(), "2026-03-01");
+        assert_eq!(ts("2026-03-01T16:00:00Z").beijing_day().to_string(), "2026-03-02");
+        let day = ts("2026-03-02T10:00:00+08:00").beijing_day();
+        assert_eq!(day.start().unwrap(), ts("2026-03-02T00:00:00+08:00"));
     }
 
     #[test]

@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{
-    Account, AccountClass, AccountId, Amount, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections,
-    Reservation, State, Timestamp, in_force_at,
+    Account, AccountClass, AccountId, Amount, BeijingDay, CustomerId, Event, PolicyVersion, ProtectionSettings,
+    Protections, ReportRules, Reporter, Reports, Reservation, State, Timestamp, in_force_at,
 };
 
 use crate::checkpoint::{Checkpoint, SigningKey};
 use crate::clock::Clock;
-use crate::codec::Hash;
+use crate::codec::{self, GENESIS_PREV, Hash};
 use crate::error::{Error, Result};
 use crate::merkle;
 use crate::store::{Head, HistoryPage, ReplayReport, Store, VerifyReport};
@@ -318,6 +318,34 @@ impl Reader {
                 })?;
         }
         Ok(Some(Statement { account, from, until, opening, lines, closing }))
+    }
+
+    /// The regulatory reports (docs/COMMANDS.md, `report`) over the Beijing days `from..=to`,
+    /// walking the log from genesis (checking every hash and link) to the end of `to`.
+    /// `progress` is called with the sequence number reached, every 65,536 records.
+    pub fn reports(
+        &self,
+        rules: ReportRules,
+        from: BeijingDay,
+        to: BeijingDay,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Reports> {
+        if to < from {
+            return Err(Error::InvalidArgument(format!("the report's range ends ({to}) before it starts ({from})")));
+        }
+        let mut reporter = Reporter::new(rules, from, to);
+        self.store.walk_while(1, u64::MAX, GENESIS_PREV, |seq, record| {
+            let event = codec::decode_event(seq, record.event_bytes)?;
+            reporter.push(seq, &record.hash, &event);
+            if seq % 65_536 == 0 {
+                progress(seq);
+            }
+            Ok(!reporter.done())
+        })?;
+        reporter.finish(|seq| {
+            let record = self.store.record(seq)?;
+            Ok((codec::decode_event(seq, &record.event_bytes)?, record.hash))
+        })
     }
 
     /// Calls `visit` on every event that touched `account` in the time range, oldest first.

@@ -362,6 +362,16 @@ impl Store {
         prev: Hash,
         mut visit: impl FnMut(u64, &RecordRef<'_>) -> Result<()>,
     ) -> Result<Head> {
+        self.walk_while(from_seq, to_seq, prev, |seq, record| visit(seq, record).map(|()| true))
+    }
+    /// [`Store::walk`] that stops after the first record `visit` answers `false` for.
+    pub(crate) fn walk_while(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        prev: Hash,
+        mut visit: impl FnMut(u64, &RecordRef<'_>) -> Result<bool>,
+    ) -> Result<Head> {
         let mut head = Head { seq: from_seq.saturating_sub(1), hash: prev };
         let start = codec::seq_key(from_seq);
         // Our own per-record hash is the integrity check here: it names the exact damaged record,
@@ -382,8 +392,11 @@ impl Store {
             }
             let record = RecordRef::decode(seq, value)?;
             record.check_link(seq, &head.hash)?;
-            visit(seq, &record)?;
+            let go_on = visit(seq, &record)?;
             head = Head { seq, hash: record.hash };
+            if !go_on {
+                break;
+            }
             expected_seq += 1;
             records.next();
         }

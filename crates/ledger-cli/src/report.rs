@@ -1,0 +1,302 @@
+//! `report`: the regulatory reports over Beijing days, as text, JSON or CSV.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use ledger_core::{ReportRules, Reports};
+
+use crate::args::{Cli, ReportKind, StatementFormat};
+use crate::open::open_reader;
+use crate::out::{print_json, say};
+use crate::progress;
+use crate::statement::beijing_midnight;
+
+/// A shipped preset by name, else a TOML file.
+fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
+    if ReportRules::preset_names().any(|name| name == rules) {
+        return Ok(ReportRules::preset(rules)?);
+    }
+    let path = Path::new(rules);
+    if !path.exists() {
+        let known: Vec<_> = ReportRules::preset_names().collect();
+        bail!("--rules {rules:?} is neither a preset ({}) nor a file", known.join(", "));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(ReportRules::from_toml_str(&text)?)
+}
+
+pub fn run(
+    cli: &Cli,
+    kind: ReportKind,
+    from: &str,
+    to: &str,
+    rules: &str,
+    format: StatementFormat,
+) -> anyhow::Result<ExitCode> {
+    let rules = load_rules(rules)?;
+    let first = beijing_midnight(from)?.beijing_day();
+    let last = beijing_midnight(to)?.beijing_day();
+    if last < first {
+        bail!("--to {to} is before --from {from}");
+    }
+    let reader = open_reader(cli)?;
+    let bar = progress::bar(reader.head()?.seq, "events");
+    let reports = reader.reports(rules, first, last, &mut |seq| bar.set_position(seq))?;
+    bar.finish_and_clear();
+    let format = if cli.json || kind == ReportKind::All { StatementFormat::Json } else { format };
+    match format {
+        StatementFormat::Json => print_json(&json_of(&reports, kind)?),
+        StatementFormat::Csv => write_csv(&reports, kind)?,
+        StatementFormat::Text => write_text(&reports, kind),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn json_of(reports: &Reports, kind: ReportKind) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(reports)?;
+    let keep = match kind {
+        ReportKind::LargeValue => "large_value",
+        ReportKind::ClassIiiReview => "class_iii_review",
+        ReportKind::LimitHits => "limit_hits",
+        ReportKind::DailySummary => "daily_summary",
+        ReportKind::All => return Ok(value),
+    };
+    if let Some(object) = value.as_object_mut() {
+        object.retain(|key, _| matches!(key.as_str(), "rules" | "from" | "to") || key == keep);
+    }
+    Ok(value)
+}
+
+fn opt<T: ToString>(value: Option<T>) -> String {
+    value.map(|value| value.to_string()).unwrap_or_default()
+}
+
+/// `CODE=n;CODE=n`, in code order.
+fn rejections_text(rejections: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    rejections.iter().map(|(code, count)| format!("{code}={count}")).collect::<Vec<_>>().join(";")
+}
+
+fn write_csv(reports: &Reports, kind: ReportKind) -> anyhow::Result<()> {
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    match kind {
+        ReportKind::LargeValue => {
+            out.write_record([
+                "day",
+                "customer",
+                "kind",
+                "direction",
+                "day_total",
+                "threshold",
+                "seq",
+                "hash",
+                "at",
+                "account",
+                "flow",
+                "amount",
+                "counterparty",
+                "source",
+            ])?;
+            for line in &reports.large_value {
+                out.write_record([
+                    line.day.clone(),
+                    line.customer.to_string(),
+                    line.kind.name().to_owned(),
+                    line.direction.name().to_owned(),
+                    line.day_total.to_string(),
+                    line.threshold.to_string(),
+                    line.cite.seq.to_string(),
+                    line.cite.hash.clone(),
+                    line.cite.at.to_string(),
+                    line.account.to_string(),
+                    line.flow.to_string(),
+                    line.amount.to_string(),
+                    opt(line.counterparty.as_deref()),
+                    line.source.clone(),
+                ])?;
+            }
+        }
+        ReportKind::ClassIiiReview => {
+            out.write_record([
+                "day",
+                "customer",
+                "window_from",
+                "window_total",
+                "threshold",
+                "seq",
+                "hash",
+                "at",
+                "account",
+                "flow",
+                "amount",
+                "source",
+            ])?;
+            for line in &reports.class_iii_review {
+                out.write_record([
+                    line.day.clone(),
+                    line.customer.to_string(),
+                    line.window_from.clone(),
+                    line.window_total.to_string(),
+                    line.threshold.to_string(),
+                    line.cite.seq.to_string(),
+                    line.cite.hash.clone(),
+                    line.cite.at.to_string(),
+                    line.account.to_string(),
+                    line.flow.to_string(),
+                    line.amount.to_string(),
+                    line.source.clone(),
+                ])?;
+            }
+        }
+        ReportKind::LimitHits => {
+            out.write_record([
+                "day",
+                "seq",
+                "hash",
+                "at",
+                "command_id",
+                "code",
+                "account",
+                "customer",
+                "class",
+                "bucket",
+                "cap",
+                "used",
+                "requested",
+                "detail",
+            ])?;
+            for line in &reports.limit_hits {
+                out.write_record([
+                    line.day.clone(),
+                    line.cite.seq.to_string(),
+                    line.cite.hash.clone(),
+                    line.cite.at.to_string(),
+                    line.command_id.to_string(),
+                    line.code.to_owned(),
+                    opt(line.account),
+                    opt(line.customer),
+                    opt(line.class),
+                    line.bucket.clone(),
+                    opt(line.cap),
+                    opt(line.used),
+                    opt(line.requested),
+                    line.detail.clone(),
+                ])?;
+            }
+        }
+        ReportKind::DailySummary => {
+            out.write_record([
+                "day",
+                "class",
+                "accounts_open",
+                "opened",
+                "closed",
+                "inflow_count",
+                "inflow",
+                "outflow_count",
+                "outflow",
+                "rejections",
+                "through_seq",
+                "through_hash",
+            ])?;
+            for line in &reports.daily_summary {
+                out.write_record([
+                    line.day.clone(),
+                    opt(line.class),
+                    line.accounts_open.to_string(),
+                    line.opened.to_string(),
+                    line.closed.to_string(),
+                    line.inflow_count.to_string(),
+                    line.inflow.to_string(),
+                    line.outflow_count.to_string(),
+                    line.outflow.to_string(),
+                    rejections_text(&line.rejections),
+                    line.through_seq.to_string(),
+                    line.through_hash.clone(),
+                ])?;
+            }
+        }
+        ReportKind::All => bail!("`report all` prints JSON only"),
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_text(reports: &Reports, kind: ReportKind) {
+    say!("{} report, Beijing days {} to {}, thresholds {}", kind_name(kind), reports.from, reports.to, reports.rules);
+    match kind {
+        ReportKind::LargeValue => {
+            for line in &reports.large_value {
+                say!(
+                    "{} customer {} {} {} day total {} (≥ {}): seq {} {} {} account {} {} {} {}",
+                    line.day,
+                    line.customer,
+                    line.kind.name(),
+                    line.direction.name(),
+                    line.day_total,
+                    line.threshold,
+                    line.cite.seq,
+                    &line.cite.hash[..16],
+                    line.cite.at,
+                    line.account,
+                    line.flow,
+                    line.amount,
+                    line.counterparty.as_deref().unwrap_or("")
+                );
+            }
+            say!("{} lines", reports.large_value.len());
+        }
+        ReportKind::ClassIiiReview => {
+            for line in &reports.class_iii_review {
+                say!(
+                    "{} customer {}: Class III inflows {} from {} (≥ {}), crossed at seq {} {} account {} {} {}",
+                    line.day,
+                    line.customer,
+                    line.window_total,
+                    line.window_from,
+                    line.threshold,
+                    line.cite.seq,
+                    &line.cite.hash[..16],
+                    line.account,
+                    line.flow,
+                    line.amount
+                );
+            }
+            say!("{} lines", reports.class_iii_review.len());
+        }
+        ReportKind::LimitHits => {
+            for line in &reports.limit_hits {
+                say!("{} seq {} {} {}", line.day, line.cite.seq, &line.cite.hash[..16], line.detail);
+            }
+            say!("{} lines", reports.limit_hits.len());
+        }
+        ReportKind::DailySummary => {
+            for line in &reports.daily_summary {
+                say!(
+                    "{} class {:<4} open {:>8} (+{} -{})  in {:>6} {:>16}  out {:>6} {:>16}  rejected {}",
+                    line.day,
+                    line.class.map_or("-".to_owned(), |class| class.to_string()),
+                    line.accounts_open,
+                    line.opened,
+                    line.closed,
+                    line.inflow_count,
+                    line.inflow.to_string(),
+                    line.outflow_count,
+                    line.outflow.to_string(),
+                    rejections_text(&line.rejections)
+                );
+            }
+        }
+        ReportKind::All => {}
+    }
+}
+
+fn kind_name(kind: ReportKind) -> &'static str {
+    match kind {
+        ReportKind::LargeValue => "large-value",
+        ReportKind::ClassIiiReview => "Class III review",
+        ReportKind::LimitHits => "limit-hit",
+        ReportKind::DailySummary => "daily summary",
+        ReportKind::All => "all",
+    }
+}

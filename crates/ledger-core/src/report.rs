@@ -1,0 +1,698 @@
+//! Regulatory reports from the log: the thresholds (policy data citing their sources) and the
+//! aggregation that turns the events, in log order, into report lines. Each line cites the
+//! record (sequence number and hash) it comes from. Pure: the store walks the log and feeds
+//! [`Reporter::push`]; days are Beijing natural days (docs/RULES.md).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::command::CommandBody;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventBody};
+use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
+use crate::money::Amount;
+use crate::policy::Flow;
+use crate::posting::{Leg, Posting};
+use crate::protect::PersonalLimit;
+use crate::reject::{Period, RejectReason};
+use crate::time::{BeijingDay, Timestamp};
+
+const PRESETS: [(&str, &str); 1] = [("pboc-2016-3", include_str!("../reports/pboc-2016-3.toml"))];
+
+/// The thresholds of the regulatory reports, as data: each cites its source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRules {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Large-value cash (大额现金交易).
+    pub large_cash: DayThreshold,
+    /// Large-value domestic transfers (大额境内款项划转).
+    pub large_transfer: DayThreshold,
+    /// Class III inflows that call for an identity review.
+    pub class_iii_review: WindowThreshold,
+    pub limit_hits: LimitHitRule,
+}
+
+/// A per-customer, per-Beijing-day, per-direction cumulative threshold (inclusive).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayThreshold {
+    pub threshold: Amount,
+    pub flows: Vec<Flow>,
+    pub source: String,
+}
+
+/// A per-customer threshold over a window of Beijing days (inclusive), on Class III accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowThreshold {
+    pub threshold: Amount,
+    /// The day of the transaction and the `window_days - 1` days before it.
+    pub window_days: u16,
+    pub flows: Vec<Flow>,
+    pub source: String,
+}
+
+/// Which rejections the limit-hit report lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitHitRule {
+    pub codes: Vec<String>,
+}
+
+impl ReportRules {
+    /// The names of the shipped presets.
+    pub fn preset_names() -> impl Iterator<Item = &'static str> {
+        PRESETS.iter().map(|(name, _)| *name)
+    }
+
+    /// A shipped preset by name (`pboc-2016-3`).
+    pub fn preset(name: &str) -> Result<ReportRules> {
+        let (_, text) = PRESETS
+            .iter()
+            .find(|(preset, _)| *preset == name)
+            .ok_or_else(|| Error::Policy(format!("unknown report rules {name:?} (known: pboc-2016-3)")))?;
+        ReportRules::from_toml_str(text)
+    }
+
+    /// Parses and validates report rules written in TOML.
+    pub fn from_toml_str(text: &str) -> Result<ReportRules> {
+        let rules: ReportRules = toml::from_str(text).map_err(|err| Error::Policy(err.to_string()))?;
+        rules.validate()?;
+        Ok(rules)
+    }
+
+    /// Checks what serde cannot: thresholds above zero, flows listed, sources cited, a window of
+    /// 1 to 366 days, known reason codes.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::Policy(format!("report rules {:?}: {what}", self.name)));
+        let day_rules = [("large_cash", &self.large_cash), ("large_transfer", &self.large_transfer)];
+        let thresholds =
+            day_rules.iter().map(|(name, rule)| (*name, rule.threshold, &rule.flows, &rule.source)).chain([(
+                "class_iii_review",
+                self.class_iii_review.threshold,
+                &self.class_iii_review.flows,
+                &self.class_iii_review.source,
+            )]);
+        for (name, threshold, flows, source) in thresholds {
+            if threshold.is_zero() {
+                return bad(format!("{name}: the threshold is zero"));
+            }
+            if flows.is_empty() {
+                return bad(format!("{name}: no flows listed"));
+            }
+            if source.trim().is_empty() {
+                return bad(format!("{name}: no source cited"));
+            }
+        }
+        if !(1..=366).contains(&self.class_iii_review.window_days) {
+            return bad("class_iii_review: window_days must be 1 to 366".into());
+        }
+        if let Some(code) = self.limit_hits.codes.iter().find(|code| !RejectReason::CODES.contains(&code.as_str())) {
+            return bad(format!("limit_hits: unknown reason code {code:?}"));
+        }
+        Ok(())
+    }
+}
+
+/// Money in or out of an account, counted apart (单边累计).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    fn of(flow: Flow) -> Direction {
+        if flow.is_outflow() { Direction::Out } else { Direction::In }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// The two large-value reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LargeValueKind {
+    Cash,
+    Transfer,
+}
+
+impl LargeValueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LargeValueKind::Cash => "cash",
+            LargeValueKind::Transfer => "transfer",
+        }
+    }
+}
+
+/// A sum of amounts in fen, wide enough that no day's or window's total can overflow it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Total(pub u128);
+
+impl Total {
+    fn add(&mut self, amount: Amount) {
+        self.0 += u128::from(amount.fen());
+    }
+
+    fn reaches(self, threshold: Amount) -> bool {
+        self.0 >= u128::from(threshold.fen())
+    }
+}
+
+impl fmt::Display for Total {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+impl Serialize for Total {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// The record a report line comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cite {
+    pub seq: u64,
+    /// The record's hash (hex): the line can be proved against a checkpoint.
+    pub hash: String,
+    pub at: Timestamp,
+}
+
+/// One transaction of a customer-day whose total reached a large-value threshold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LargeValueLine {
+    pub day: String,
+    pub customer: CustomerId,
+    pub kind: LargeValueKind,
+    pub direction: Direction,
+    /// The customer's total in this kind and direction on this day.
+    pub day_total: Total,
+    pub threshold: Amount,
+    #[serde(flatten)]
+    pub cite: Cite,
+    pub account: AccountId,
+    pub flow: Flow,
+    pub amount: Amount,
+    pub counterparty: Option<String>,
+    pub source: String,
+}
+
+/// A customer's Class III inflows reaching the review threshold: the transaction that crossed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClassIiiReviewLine {
+    pub day: String,
+    pub customer: CustomerId,
+    /// The first day of the window the total covers.
+    pub window_from: String,
+    pub window_total: Total,
+    pub threshold: Amount,
+    #[serde(flatten)]
+    pub cite: Cite,
+    pub account: AccountId,
+    pub flow: Flow,
+    pub amount: Amount,
+    pub source: String,
+}
+
+/// One rejection the limit-hit report lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LimitHitLine {
+    pub day: String,
+    #[serde(flatten)]
+    pub cite: Cite,
+    pub command_id: CommandId,
+    pub code: &'static str,
+    pub account: Option<AccountId>,
+    pub customer: Option<CustomerId>,
+    pub class: Option<AccountClass>,
+    /// `in/day`, `personal/per_day`, or the listed counterparty.
+    pub bucket: String,
+    pub cap: Option<Amount>,
+    pub used: Option<Amount>,
+    pub requested: Option<Amount>,
+    pub detail: String,
+}
+
+/// One class on one day: accounts, money in and out, rejections by reason. A row with no class
+/// counts rejections of commands that name no account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SummaryLine {
+    pub day: String,
+    pub class: Option<AccountClass>,
+    /// Open at the end of the day.
+    pub accounts_open: u64,
+    pub opened: u64,
+    pub closed: u64,
+    pub inflow_count: u64,
+    pub inflow: Total,
+    pub outflow_count: u64,
+    pub outflow: Total,
+    pub rejections: BTreeMap<&'static str, u64>,
+    /// The last record at or before the day's end: its hash commits to every line of the day.
+    pub through_seq: u64,
+    pub through_hash: String,
+}
+
+/// Every report over a range of Beijing days.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Reports {
+    pub rules: String,
+    pub from: String,
+    pub to: String,
+    pub large_value: Vec<LargeValueLine>,
+    pub class_iii_review: Vec<ClassIiiReviewLine>,
+    pub limit_hits: Vec<LimitHitLine>,
+    pub daily_summary: Vec<SummaryLine>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AccountInfo {
+    customer: CustomerId,
+    class: AccountClass,
+}
+
+/// A customer's running total of one kind and direction on the current day.
+#[derive(Debug, Default)]
+struct DayGroup {
+    total: Total,
+    /// The records that make it up (re-read when the group reaches the threshold).
+    seqs: Vec<u64>,
+}
+
+/// A customer's Class III inflows per day inside the window.
+#[derive(Debug, Default)]
+struct Window {
+    days: VecDeque<(BeijingDay, Total)>,
+    total: Total,
+    /// Reported and still at or above the threshold: not reported again until it drops below.
+    flagged: bool,
+}
+
+#[derive(Debug, Default)]
+struct ClassDay {
+    opened: u64,
+    closed: u64,
+    inflow_count: u64,
+    inflow: Total,
+    outflow_count: u64,
+    outflow: Total,
+    rejections: BTreeMap<&'static str, u64>,
+}
+
+/// A large-value group that reached its threshold, waiting for its records to be re-read.
+#[derive(Debug)]
+struct Reached {
+    day: BeijingDay,
+    customer: CustomerId,
+    kind: LargeValueKind,
+    direction: Direction,
+    total: Total,
+    seqs: Vec<u64>,
+}
+
+/// Builds [`Reports`] from the log's events, pushed in log order from the first record.
+#[derive(Debug)]
+pub struct Reporter {
+    rules: ReportRules,
+    from: BeijingDay,
+    to: BeijingDay,
+    accounts: HashMap<AccountId, AccountInfo>,
+    open: BTreeMap<AccountClass, u64>,
+    /// The Beijing day of the last pushed event.
+    day: Option<BeijingDay>,
+    groups: HashMap<(CustomerId, LargeValueKind, Direction), DayGroup>,
+    reached: Vec<Reached>,
+    windows: HashMap<CustomerId, Window>,
+    classes: BTreeMap<Option<AccountClass>, ClassDay>,
+    last: Option<(u64, [u8; 32])>,
+    out: Reports,
+}
+
+impl Reporter {
+    /// Reports on the Beijing days `from..=to`.
+    pub fn new(rules: ReportRules, from: BeijingDay, to: BeijingDay) -> Reporter {
+        let out =
+            Reports { rules: rules.name.clone(), from: from.to_string(), to: to.to_string(), ..Reports::default() };
+        Reporter {
+            rules,
+            from,
+            to,
+            accounts: HashMap::new(),
+            open: BTreeMap::new(),
+            day: None,
+            groups: HashMap::new(),
+            reached: Vec::new(),
+            windows: HashMap::new(),
+            classes: BTreeMap::new(),
+            last: None,
+            out,
+        }
+    }
+
+    /// True once an event after the range was pushed: later events change no line.
+    pub fn done(&self) -> bool {
+        self.day.is_some_and(|day| day > self.to)
+    }
+
+    fn in_range(&self, day: BeijingDay) -> bool {
+        (self.from..=self.to).contains(&day)
+    }
+
+    /// Takes the record at `seq` (hash `hash`) holding `event`. Records must come in log order.
+    pub fn push(&mut self, seq: u64, hash: &[u8; 32], event: &Event) {
+        let day = event.at.beijing_day();
+        if self.day != Some(day) {
+            self.close_days(day);
+            self.day = Some(day);
+        }
+        let cite = || Cite { seq, hash: hex(hash), at: event.at };
+        match &event.body {
+            EventBody::AccountOpened { account, customer, class, .. } => {
+                self.accounts.insert(*account, AccountInfo { customer: *customer, class: *class });
+                *self.open.entry(*class).or_default() += 1;
+                self.classes.entry(Some(*class)).or_default().opened += 1;
+            }
+            EventBody::AccountClosed { account } => {
+                if let Some(info) = self.accounts.get(account) {
+                    // Invariant: the log closes an account once, after opening it.
+                    *self.open.entry(info.class).or_default() -= 1;
+                    self.classes.entry(Some(info.class)).or_default().closed += 1;
+                }
+            }
+            EventBody::Rejected { command, reason } => {
+                let account = command_account(command);
+                let info = account.and_then(|account| self.accounts.get(&account)).copied();
+                let class = info.map(|info| info.class).or(match command {
+                    CommandBody::OpenAccount { class, .. } => Some(*class),
+                    _ => None,
+                });
+                *self.classes.entry(class).or_default().rejections.entry(reason.code()).or_default() += 1;
+                if self.in_range(day) && self.rules.limit_hits.codes.iter().any(|code| code == reason.code()) {
+                    let (account, bucket, cap, used, requested) = limit_figures(reason, account);
+                    self.out.limit_hits.push(LimitHitLine {
+                        day: day.to_string(),
+                        cite: cite(),
+                        command_id: event.command_id,
+                        code: reason.code(),
+                        account,
+                        customer: info.map(|info| info.customer),
+                        class,
+                        bucket,
+                        cap,
+                        used,
+                        requested,
+                        detail: reason.to_string(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        if let Some(posting) = event.posting() {
+            for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                self.push_leg(seq, day, leg, posting, &cite);
+            }
+        }
+        self.last = Some((seq, *hash));
+    }
+
+    fn push_leg(&mut self, seq: u64, day: BeijingDay, leg: &Leg, posting: &Posting, cite: &dyn Fn() -> Cite) {
+        let Some(info) = self.accounts.get(&leg.account).copied() else { return };
+        let direction = Direction::of(leg.flow);
+        let class_day = self.classes.entry(Some(info.class)).or_default();
+        match direction {
+            Direction::In => {
+                class_day.inflow_count += 1;
+                class_day.inflow.add(posting.amount);
+            }
+            Direction::Out => {
+                class_day.outflow_count += 1;
+                class_day.outflow.add(posting.amount);
+            }
+        }
+        if self.in_range(day) {
+            let kinds = [
+                (LargeValueKind::Cash, &self.rules.large_cash),
+                (LargeValueKind::Transfer, &self.rules.large_transfer),
+            ];
+            for (kind, rule) in kinds {
+                if rule.flows.contains(&leg.flow) {
+                    let group = self.groups.entry((info.customer, kind, direction)).or_default();
+                    group.total.add(posting.amount);
+                    group.seqs.push(seq);
+                }
+            }
+        }
+        let review = &self.rules.class_iii_review;
+        if info.class == AccountClass::III && review.flows.contains(&leg.flow) {
+            let window = self.windows.entry(info.customer).or_default();
+            let first_day = BeijingDay(day.0 - i32::from(review.window_days) + 1);
+            while window.days.front().is_some_and(|(old, _)| *old < first_day) {
+                if let Some((_, old)) = window.days.pop_front() {
+                    window.total.0 -= old.0;
+                }
+            }
+            if !window.total.reaches(review.threshold) {
+                window.flagged = false;
+            }
+            match window.days.back_mut() {
+                Some((last, total)) if *last == day => total.add(posting.amount),
+                _ => window.days.push_back((day, Total(u128::from(posting.amount.fen())))),
+            }
+            window.total.add(posting.amount);
+            if window.total.reaches(review.threshold) && !window.flagged {
+                window.flagged = true;
+                if (self.from..=self.to).contains(&day) {
+                    let window_from = window.days.front().map_or(day, |(first, _)| *first);
+                    self.out.class_iii_review.push(ClassIiiReviewLine {
+                        day: day.to_string(),
+                        customer: info.customer,
+                        window_from: window_from.to_string(),
+                        window_total: window.total,
+                        threshold: review.threshold,
+                        cite: cite(),
+                        account: leg.account,
+                        flow: leg.flow,
+                        amount: posting.amount,
+                        source: review.source.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Ends every day before `next`: the summary rows of the days in range, and the large-value
+    /// groups that reached their threshold.
+    fn close_days(&mut self, next: BeijingDay) {
+        let Some(day) = self.day else {
+            return;
+        };
+        if self.in_range(day) {
+            self.close_day(day);
+        }
+        // The counts of a day before the range are not reported.
+        self.classes.clear();
+        // Days in range without events still get their summary rows.
+        let mut quiet = BeijingDay(day.0 + 1).max(self.from);
+        while quiet < next && quiet <= self.to {
+            self.close_day(quiet);
+            quiet = BeijingDay(quiet.0 + 1);
+        }
+    }
+
+    fn close_day(&mut self, day: BeijingDay) {
+        let (through_seq, through_hash) = self.last.map_or((0, String::new()), |(seq, hash)| (seq, hex(&hash)));
+        let mut classes = std::mem::take(&mut self.classes);
+        for class in AccountClass::ALL {
+            classes.entry(Some(class)).or_default();
+        }
+        for (class, counts) in classes {
+            if class.is_none() && counts.rejections.is_empty() {
+                continue;
+            }
+            self.out.daily_summary.push(SummaryLine {
+                day: day.to_string(),
+                class,
+                accounts_open: class.map_or(0, |class| self.open.get(&class).copied().unwrap_or(0)),
+                opened: counts.opened,
+                closed: counts.closed,
+                inflow_count: counts.inflow_count,
+                inflow: counts.inflow,
+                outflow_count: counts.outflow_count,
+                outflow: counts.outflow,
+                rejections: counts.rejections,
+                through_seq,
+                through_hash: through_hash.clone(),
+            });
+        }
+        let rules = &self.rules;
+        let mut reached: Vec<Reached> = self
+            .groups
+            .drain()
+            .filter(|((_, kind, _), group)| {
+                let rule = if *kind == LargeValueKind::Cash { &rules.large_cash } else { &rules.large_transfer };
+                group.total.reaches(rule.threshold)
+            })
+            .map(|((customer, kind, direction), group)| Reached {
+                day,
+                customer,
+                kind,
+                direction,
+                total: group.total,
+                seqs: group.seqs,
+            })
+            .collect();
+        reached.sort_by_key(|group| (group.customer, group.kind, group.direction));
+        self.reached.extend(reached);
+    }
+
+    /// Ends the range and builds the large-value lines, re-reading each of their records with
+    /// `record` (the event and hash at a sequence number).
+    pub fn finish<E>(
+        mut self,
+        mut record: impl FnMut(u64) -> std::result::Result<(Event, [u8; 32]), E>,
+    ) -> std::result::Result<Reports, E> {
+        let after = BeijingDay(self.to.0 + 1);
+        if self.day.is_none_or(|day| day <= self.to) {
+            if self.day.is_none() {
+                self.day = Some(BeijingDay(self.from.0 - 1));
+            }
+            self.close_days(after);
+        }
+        for group in std::mem::take(&mut self.reached) {
+            let rule =
+                if group.kind == LargeValueKind::Cash { &self.rules.large_cash } else { &self.rules.large_transfer };
+            for seq in group.seqs {
+                let (event, hash) = record(seq)?;
+                let Some(posting) = event.posting() else { continue };
+                let leg = [&posting.debit, &posting.credit].into_iter().flatten().find(|leg| {
+                    rule.flows.contains(&leg.flow)
+                        && Direction::of(leg.flow) == group.direction
+                        && self.accounts.get(&leg.account).is_some_and(|info| info.customer == group.customer)
+                });
+                let Some(leg) = leg else { continue };
+                self.out.large_value.push(LargeValueLine {
+                    day: group.day.to_string(),
+                    customer: group.customer,
+                    kind: group.kind,
+                    direction: group.direction,
+                    day_total: group.total,
+                    threshold: rule.threshold,
+                    cite: Cite { seq, hash: hex(&hash), at: event.at },
+                    account: leg.account,
+                    flow: leg.flow,
+                    amount: posting.amount,
+                    counterparty: posting.counterparty.clone(),
+                    source: rule.source.clone(),
+                });
+            }
+        }
+        Ok(self.out)
+    }
+}
+
+/// The account a command acts on first: the one money leaves, or the one it concerns.
+fn command_account(command: &CommandBody) -> Option<AccountId> {
+    match command {
+        CommandBody::OpenAccount { account, .. }
+        | CommandBody::CloseAccount { account }
+        | CommandBody::CashDeposit { account, .. }
+        | CommandBody::CashWithdrawal { account, .. }
+        | CommandBody::WealthPurchase { account, .. }
+        | CommandBody::WealthRedemption { account, .. }
+        | CommandBody::LockAccount { account, .. }
+        | CommandBody::UnlockAccount { account, .. }
+        | CommandBody::SetPersonalLimits { account, .. }
+        | CommandBody::SetNightLock { account, .. } => Some(*account),
+        CommandBody::InternalTransfer { from, .. }
+        | CommandBody::OutboundTransfer { from, .. }
+        | CommandBody::Payment { from, .. }
+        | CommandBody::DelayedTransfer { from, .. } => Some(*from),
+        CommandBody::InboundTransfer { to, .. } => Some(*to),
+        _ => None,
+    }
+}
+
+type LimitFigures = (Option<AccountId>, String, Option<Amount>, Option<Amount>, Option<Amount>);
+
+/// The account, bucket and figures a limit rejection names.
+fn limit_figures(reason: &RejectReason, account: Option<AccountId>) -> LimitFigures {
+    match reason {
+        RejectReason::LimitExceeded { account, bucket, period, cap, used, requested } => {
+            let period = match period {
+                Period::Day => "day",
+                Period::Year => "year",
+            };
+            (Some(*account), format!("{bucket}/{period}"), Some(*cap), Some(*used), Some(*requested))
+        }
+        RejectReason::PersonalLimitExceeded { account, limit, cap, used, requested } => {
+            let limit = match limit {
+                PersonalLimit::PerTransaction => "per_transaction",
+                PersonalLimit::PerDay => "per_day",
+            };
+            (Some(*account), format!("personal/{limit}"), Some(*cap), Some(*used), Some(*requested))
+        }
+        RejectReason::RiskListedCounterparty { counterparty, .. } => {
+            (account, format!("risk-list/{counterparty}"), None, None, None)
+        }
+        _ => (account, String::new(), None, None, None),
+    }
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preset_parses_and_cites_its_sources() {
+        for name in ReportRules::preset_names() {
+            let rules = ReportRules::preset(name).unwrap();
+            assert_eq!(rules.name, name);
+            assert!(rules.large_cash.source.contains("2016"));
+        }
+        assert!(ReportRules::preset("nope").is_err());
+    }
+
+    #[test]
+    fn invalid_rules_are_refused_with_a_reason() {
+        let base = ReportRules::preset("pboc-2016-3").unwrap();
+        let mut zero = base.clone();
+        zero.large_cash.threshold = Amount::ZERO;
+        let mut no_flows = base.clone();
+        no_flows.large_transfer.flows.clear();
+        let mut no_source = base.clone();
+        no_source.class_iii_review.source = " ".into();
+        let mut no_window = base.clone();
+        no_window.class_iii_review.window_days = 0;
+        let mut bad_code = base.clone();
+        bad_code.limit_hits.codes.push("NOT_A_CODE".into());
+        for bad in [zero, no_flows, no_source, no_window, bad_code] {
+            assert!(matches!(bad.validate(), Err(Error::Policy(_))), "{bad:?}");
+        }
+        assert!(ReportRules::from_toml_str("name = \"x\"\nunknown = 1").is_err());
+    }
+
+    #[test]
+    fn totals_print_as_yuan_and_fen() {
+        assert_eq!(Total(5_000_000).to_string(), "50000.00");
+        assert_eq!(Total(1).to_string(), "0.01");
+        assert_eq!(Total(u128::from(u64::MAX) * 4).to_string(), "737869762948382064.60");
+    }
+}

@@ -1,0 +1,274 @@
+//! The regulatory reports against a hand-built ledger whose answers are known: the exact
+//! threshold, one fen under, two transactions that only together cross it, a pair split by
+//! Beijing midnight, each direction on its own, the edge of the Class III window, limit hits,
+//! and the daily summary. Every cited hash is the record's own.
+
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ledger_core::{
+    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Direction, LargeValueKind,
+    Policy, ReportRules, Reports, Timestamp,
+};
+use ledger_store::{FakeClock, Ledger, LedgerOptions};
+
+fn at(text: &str) -> Timestamp {
+    format!("{text}+08:00").parse().unwrap()
+}
+
+fn day(text: &str) -> ledger_core::BeijingDay {
+    at(&format!("{text}T12:00:00")).beijing_day()
+}
+
+fn cny(text: &str) -> Amount {
+    Amount::from_decimal(text.parse().unwrap()).unwrap()
+}
+
+fn open(account: u64, customer: u64, class: AccountClass, bound: Option<u64>) -> CommandBody {
+    CommandBody::OpenAccount {
+        account: AccountId(account),
+        customer: CustomerId(customer),
+        class,
+        binding: bound.map(|bound| Binding::Account(AccountId(bound))),
+        verified_in_person: true,
+        with_card: false,
+    }
+}
+
+fn deposit(account: u64, amount: &str) -> CommandBody {
+    CommandBody::CashDeposit { account: AccountId(account), amount: cny(amount) }
+}
+
+fn withdraw(account: u64, amount: &str) -> CommandBody {
+    CommandBody::CashWithdrawal { account: AccountId(account), amount: cny(amount) }
+}
+
+fn inbound(account: u64, amount: &str) -> CommandBody {
+    CommandBody::InboundTransfer {
+        to: AccountId(account),
+        counterparty: "BOC-6216-0000-0001".into(),
+        amount: cny(amount),
+    }
+}
+
+fn move_(from: u64, to: u64, amount: &str) -> CommandBody {
+    CommandBody::InternalTransfer { from: AccountId(from), to: AccountId(to), amount: cny(amount) }
+}
+
+/// Customers 1–4 (Class I accounts 11, 21, 31, 41; customer 1 also has Class II 12 and Class
+/// III 13, customer 3 Class III 33), days A = 2026-03-02 to A+7 = 2026-03-09.
+fn given() -> Vec<(&'static str, CommandBody)> {
+    vec![
+        ("2026-03-02T08:00:00", open(11, 1, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(12, 1, AccountClass::II, Some(11))),
+        ("2026-03-02T08:00:00", open(13, 1, AccountClass::III, Some(11))),
+        ("2026-03-02T08:00:00", open(21, 2, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(31, 3, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(33, 3, AccountClass::III, Some(31))),
+        ("2026-03-02T08:00:00", open(41, 4, AccountClass::I, None)),
+        // Cash, day A. Customer 1: exactly 50,000 in; 10,000 out (each direction on its own).
+        ("2026-03-02T09:00:00", deposit(11, "50000.00")),
+        ("2026-03-02T09:30:00", withdraw(11, "10000.00")),
+        // Customer 2: one fen under.
+        ("2026-03-02T10:00:00", deposit(21, "49999.99")),
+        // Customer 3: two deposits that only together reach it.
+        ("2026-03-02T11:00:00", deposit(31, "30000.00")),
+        ("2026-03-02T15:00:00", deposit(31, "20000.00")),
+        // Customer 4: the same two, split by Beijing midnight.
+        ("2026-03-02T23:59:59", deposit(41, "30000.00")),
+        ("2026-03-03T00:00:00", deposit(41, "20000.00")),
+        // Transfers, day B = 2026-03-03: customer 2 exactly 500,000 in; customer 1 one fen under;
+        // customer 4 two that together reach it.
+        ("2026-03-03T09:00:00", inbound(21, "500000.00")),
+        ("2026-03-03T09:10:00", inbound(11, "499999.99")),
+        ("2026-03-03T09:20:00", inbound(41, "300000.00")),
+        ("2026-03-03T09:30:00", inbound(41, "200000.00")),
+        // Class III: customer 3 receives 20,000 on day A and 30,000 on A+6 (inside 7 days);
+        // customer 1 receives 20,000 on day A and 30,000 on A+7 (outside).
+        ("2026-03-02T16:00:00", move_(31, 33, "20000.00")),
+        ("2026-03-08T16:00:00", move_(31, 33, "30000.00")),
+        ("2026-03-02T16:00:00", move_(11, 13, "20000.00")),
+        ("2026-03-09T16:00:00", move_(11, 13, "30000.00")),
+        // Limit hits: a Class II payment one fen over the day's cap; a risk-listed counterparty;
+        // a refusal the report does not list (insufficient funds).
+        ("2026-03-02T17:00:00", move_(11, 12, "10000.01")),
+        (
+            "2026-03-02T17:05:00",
+            CommandBody::Payment { from: AccountId(12), merchant: "Metro".into(), amount: cny("10000.01") },
+        ),
+        (
+            "2026-03-02T17:10:00",
+            CommandBody::ListRisk {
+                counterparty: "CCB-6217-0000-6666".into(),
+                reason: "fraud".into(),
+                source: "融安e信".into(),
+            },
+        ),
+        (
+            "2026-03-02T17:20:00",
+            CommandBody::OutboundTransfer {
+                from: AccountId(11),
+                counterparty: "CCB-6217-0000-6666".into(),
+                amount: cny("1.00"),
+            },
+        ),
+        ("2026-03-02T17:30:00", withdraw(21, "1000000.00")),
+    ]
+}
+
+/// Runs `given` (sorted by time: the log's business time never goes back) and reports on
+/// `from..=to`; returns the reports and each record's hash.
+fn run(from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-20T00:00:00")));
+    let options = LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() };
+    let ledger = Ledger::create(dir.path(), options).unwrap();
+    let policy = Box::new(Policy::preset("default").unwrap());
+    let mut commands = vec![Command {
+        id: CommandId(uuid::Uuid::from_u128(1)),
+        at: Timestamp::UNIX_EPOCH,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+    }];
+    let mut given = given();
+    given.sort_by_key(|(time, _)| at(time));
+    for (index, (time, body)) in given.into_iter().enumerate() {
+        commands.push(Command { id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)), at: at(time), body });
+    }
+    let rejections: Vec<_> = ledger
+        .submit_batch(commands)
+        .unwrap()
+        .iter()
+        .filter_map(|receipt| receipt.rejection().map(|reason| reason.code()))
+        .collect();
+    assert_eq!(rejections, ["LIMIT_EXCEEDED", "RISK_LISTED_COUNTERPARTY", "INSUFFICIENT_FUNDS"]);
+    let reports = ledger.reports(ReportRules::preset("pboc-2016-3").unwrap(), day(from), day(to), &mut |_| {}).unwrap();
+    let mut export = Vec::new();
+    ledger.export(1, None, &mut export).unwrap();
+    let hashes = String::from_utf8(export)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            (record["seq"].as_u64().unwrap(), record["hash"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    (reports, hashes)
+}
+
+#[test]
+fn large_value_lines_are_the_customer_days_that_reach_the_threshold() {
+    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+    // (day, customer, kind, direction, day total, amount) per line, in report order.
+    let got: Vec<_> = reports
+        .large_value
+        .iter()
+        .map(|line| {
+            assert_eq!(hashes[&line.cite.seq], line.cite.hash, "seq {}", line.cite.seq);
+            assert!(line.source.contains("2016"), "{}", line.source);
+            (
+                line.day.as_str(),
+                line.customer.0,
+                line.kind,
+                line.direction,
+                line.day_total.to_string(),
+                line.amount.to_string(),
+            )
+        })
+        .collect();
+    use Direction::In;
+    use LargeValueKind::{Cash, Transfer};
+    let expected = vec![
+        ("2026-03-02", 1, Cash, In, "50000.00".to_owned(), "50000.00".to_owned()),
+        ("2026-03-02", 3, Cash, In, "50000.00".into(), "30000.00".into()),
+        ("2026-03-02", 3, Cash, In, "50000.00".into(), "20000.00".into()),
+        ("2026-03-03", 2, Transfer, In, "500000.00".into(), "500000.00".into()),
+        ("2026-03-03", 4, Transfer, In, "500000.00".into(), "300000.00".into()),
+        ("2026-03-03", 4, Transfer, In, "500000.00".into(), "200000.00".into()),
+    ];
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_range_reports_only_its_own_days() {
+    let (reports, _) = run("2026-03-03", "2026-03-03");
+    assert!(reports.large_value.iter().all(|line| line.day == "2026-03-03"));
+    assert_eq!(reports.large_value.len(), 3);
+    assert!(reports.limit_hits.is_empty());
+    assert_eq!(reports.daily_summary.len(), 3, "one row per class for the one day");
+}
+
+#[test]
+fn class_iii_review_flags_the_inflow_that_reaches_the_threshold_within_the_window() {
+    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+    let got: Vec<_> = reports
+        .class_iii_review
+        .iter()
+        .map(|line| {
+            assert_eq!(hashes[&line.cite.seq], line.cite.hash);
+            (
+                line.day.as_str(),
+                line.customer.0,
+                line.account.0,
+                line.window_from.as_str(),
+                line.window_total.to_string(),
+            )
+        })
+        .collect();
+    // Customer 3 reaches 50,000.00 on day A+6 (window from day A); customer 1's second inflow
+    // falls on A+7, when the first has left the window.
+    assert_eq!(got, vec![("2026-03-08", 3, 33, "2026-03-02", "50000.00".to_owned())]);
+}
+
+#[test]
+fn limit_hits_list_limit_and_risk_list_rejections_with_their_figures() {
+    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+    let got: Vec<_> = reports
+        .limit_hits
+        .iter()
+        .map(|line| {
+            assert_eq!(hashes[&line.cite.seq], line.cite.hash);
+            (line.code, line.account.map(|a| a.0), line.class, line.bucket.as_str(), line.cap, line.requested)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "LIMIT_EXCEEDED",
+                Some(12),
+                Some(AccountClass::II),
+                "out/day",
+                Some(cny("10000.00")),
+                Some(cny("10000.01"))
+            ),
+            ("RISK_LISTED_COUNTERPARTY", Some(11), Some(AccountClass::I), "risk-list/CCB-6217-0000-6666", None, None),
+        ]
+    );
+}
+
+#[test]
+fn the_daily_summary_has_every_day_and_class_and_cites_the_days_last_record() {
+    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+    assert_eq!(reports.daily_summary.len(), 8 * 3, "8 days × 3 classes, quiet days included");
+    let row =
+        |day: &str, class| reports.daily_summary.iter().find(|row| row.day == day && row.class == Some(class)).unwrap();
+    let a_ii = row("2026-03-02", AccountClass::II);
+    assert_eq!((a_ii.accounts_open, a_ii.opened, a_ii.inflow_count, a_ii.outflow_count), (1, 1, 1, 0));
+    assert_eq!(a_ii.inflow.to_string(), "10000.01");
+    assert_eq!(a_ii.rejections.get("LIMIT_EXCEEDED"), Some(&1));
+    let a_i = row("2026-03-02", AccountClass::I);
+    assert_eq!((a_i.accounts_open, a_i.opened), (4, 4));
+    // In: 50,000 + 49,999.99 + 30,000 + 20,000 + 30,000 (customer 4 before midnight).
+    assert_eq!(a_i.inflow.to_string(), "179999.99");
+    assert_eq!(a_i.rejections.get("INSUFFICIENT_FUNDS"), Some(&1));
+    assert_eq!(a_i.rejections.get("RISK_LISTED_COUNTERPARTY"), Some(&1));
+    let quiet = row("2026-03-05", AccountClass::I);
+    assert_eq!((quiet.accounts_open, quiet.inflow_count, quiet.outflow_count), (4, 0, 0));
+    // The day's last record: after the risk-list refusal come the insufficient-funds refusal
+    // (17:30) and customer 4's deposit at 23:59:59.
+    let last_of_a = reports.limit_hits.last().unwrap().cite.seq + 2;
+    assert_eq!((a_i.through_seq, a_i.through_hash.as_str()), (last_of_a, hashes[&last_of_a].as_str()));
+    assert_eq!(quiet.through_seq, row("2026-03-04", AccountClass::I).through_seq);
+}
