@@ -303,6 +303,15 @@ def decode(reader, t):
         if reader.varint() != 16:
             raise DecodeError("a UUID is not 16 bytes")
         return Uuid(reader.take(16))
+    if t == "Policy":
+        # A source travels in the description after a NUL (docs/FORMAT.md, "Policy"); the
+        # readable form has it as a field of its own, left out when empty.
+        policy = decode(reader, SCHEMA[t])
+        description, _, source = policy["description"].partition("\0")
+        policy["description"] = description
+        if source:
+            policy = {"name": policy["name"], "description": description, "source": source, "class": policy["class"]}
+        return policy
     if isinstance(t, str):
         return decode(reader, SCHEMA[t])
     kind = t[0]

@@ -117,7 +117,10 @@ pub fn submit(cli: &Cli, text: Option<&str>, dry_run: bool) -> anyhow::Result<Ex
                 receipt.seq
             ),
             None => say!("{would}accepted: seq {}{pending}{duplicate}{nothing}", receipt.seq),
-            Some(reason) => say!("{would}rejected: seq {} {reason}{duplicate}{nothing}", receipt.seq),
+            Some(reason) => {
+                let detail = receipt.brief_answer().detail.unwrap_or_else(|| reason.to_string());
+                say!("{would}rejected: seq {} {detail}{duplicate}{nothing}", receipt.seq)
+            }
         }
     }
     Ok(if receipt.is_accepted() { ExitCode::SUCCESS } else { check_failed() })

@@ -255,3 +255,61 @@ fn statements_and_balances_at_a_time() {
     let (code, _, err) = cli(&db, &["statement", "70", "--from", "2026-3-3", "--to", "2026-03-03"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn regulatory_reports_and_rejections_that_cite_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50,000.00 in cash on 2026-03-02 (exactly the large-value threshold), through `ledger`.
+    let db = ledger(dir.path(), "ledger", 1, "50000.00");
+    let open_ii = r#"{"type":"open_account","id":"0d0d0d0d-0000-4000-8000-100000000001","account":71,"customer":7,"class":"II","binding":{"account":70},"verified_in_person":true}"#;
+    let fund = r#"{"type":"internal_transfer","id":"0d0d0d0d-0000-4000-8000-100000000002","from":70,"to":71,"amount":"20000"}"#;
+    let pay = r#"{"type":"payment","id":"0d0d0d0d-0000-4000-8000-100000000003","from":71,"merchant":"Metro","amount":"10000.01"}"#;
+    assert_eq!(cli(&db, &["submit", open_ii]).0, 0);
+    assert_eq!(cli(&db, &["submit", fund]).0, 0);
+    let (code, out, _) = cli(&db, &["submit", pay]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("LIMIT_EXCEEDED") && out.trim_end().ends_with("; rule: pboc-2018 (银发〔2018〕16号)"),
+        "{out}"
+    );
+    let (_, out, _) = cli(&db, &["--json", "submit", pay]);
+    assert_eq!(json(&out)["rule"].as_str(), Some("pboc-2018 (银发〔2018〕16号)"), "{out}");
+
+    let report = |kind: &str, format: &str| {
+        let (code, out, err) =
+            cli(&db, &["report", kind, "--from", "2026-03-02", "--to", "2026-03-02", "--format", format]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let csv = report("large-value", "csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "header and the one deposit: {csv}");
+    assert!(rows[0].starts_with("day,customer,kind,direction,day_total,threshold,seq,hash,"), "{csv}");
+    assert!(rows[1].starts_with("2026-03-02,7,cash,in,50000.00,50000.00,3,"), "{csv}");
+    let hits = report("limit-hits", "csv");
+    assert!(hits.contains("LIMIT_EXCEEDED,71,7,II,out/day,10000.00,0.00,10000.01"), "{hits}");
+    assert!(hits.contains("rule: pboc-2018"), "{hits}");
+    let all = json(&report("all", "text"));
+    assert_eq!(all["large_value"].as_array().unwrap().len(), 1);
+    assert_eq!(all["daily_summary"].as_array().unwrap().len(), 3);
+    assert_eq!(all["large_value"][0]["hash"].as_str().unwrap().len(), 64);
+    // The cited record proves against a checkpoint.
+    let key = dir.path().join("key");
+    assert_eq!(cli(&db, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let cp = dir.path().join("cp.json");
+    checkpoint(&db, &key, &cp);
+    let proof = dir.path().join("p.json");
+    let seq = all["large_value"][0]["seq"].to_string();
+    let (code, _, err) =
+        cli(&db, &["prove", &seq, "--checkpoint", cp.to_str().unwrap(), "--out", proof.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let proof_json = json(&std::fs::read_to_string(&proof).unwrap());
+    assert_eq!(proof_json["record"]["hash"], all["large_value"][0]["hash"], "{proof_json}");
+    // Bad input: a range backwards, an unknown preset.
+    let (code, _, err) = cli(&db, &["report", "large-value", "--from", "2026-03-03", "--to", "2026-03-02"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) =
+        cli(&db, &["report", "large-value", "--from", "2026-03-02", "--to", "2026-03-02", "--rules", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("neither a preset"), "{err}");
+}

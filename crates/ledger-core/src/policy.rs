@@ -167,14 +167,70 @@ pub struct ClassTable {
 }
 
 /// One version of the account rules.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Policy {
     /// Short name, e.g. `default` or `pboc-2018`.
     pub name: String,
-    #[serde(default)]
     pub description: String,
+    /// Where the rules come from, e.g. `银发〔2018〕16号`: rejections decided under this
+    /// version cite it (empty: the name alone is cited).
+    pub source: String,
     pub class: ClassTable,
+}
+
+/// A policy as people write it (TOML, JSON): `source` is its own optional field.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyText {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    source: String,
+    class: ClassTable,
+}
+
+/// A policy in the log, snapshots and read models (binary, not human-readable): the three fields of format
+/// version 1, with a source carried in the description after a NUL (docs/FORMAT.md, "Policy").
+/// A version-1 policy decodes with an empty source; its bytes are unchanged.
+#[derive(Serialize, Deserialize)]
+struct PolicyWire {
+    name: String,
+    description: String,
+    class: ClassTable,
+}
+
+const SOURCE_SEPARATOR: char = '\0';
+
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let (name, class) = (self.name.clone(), self.class.clone());
+        if serializer.is_human_readable() {
+            let text = PolicyText { name, description: self.description.clone(), source: self.source.clone(), class };
+            return text.serialize(serializer);
+        }
+        let description = if self.source.is_empty() {
+            self.description.clone()
+        } else {
+            format!("{}{SOURCE_SEPARATOR}{}", self.description, self.source)
+        };
+        PolicyWire { name, description, class }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Policy, D::Error> {
+        if deserializer.is_human_readable() {
+            let PolicyText { name, description, source, class } = PolicyText::deserialize(deserializer)?;
+            return Ok(Policy { name, description, source, class });
+        }
+        let PolicyWire { name, description, class } = PolicyWire::deserialize(deserializer)?;
+        let (description, source) = match description.split_once(SOURCE_SEPARATOR) {
+            Some((description, source)) => (description.to_owned(), source.to_owned()),
+            None => (description, String::new()),
+        };
+        Ok(Policy { name, description, source, class })
+    }
 }
 
 const PRESETS: [(&str, &str); 3] = [
@@ -210,6 +266,11 @@ impl Policy {
         Ok(policy)
     }
 
+    /// How a rejection cites this version: `name (source)`, or the name when no source is given.
+    pub fn citation(&self) -> String {
+        if self.source.is_empty() { self.name.clone() } else { format!("{} ({})", self.name, self.source) }
+    }
+
     /// The rules for `class`.
     pub fn rules(&self, class: AccountClass) -> &ClassRules {
         match class {
@@ -224,6 +285,11 @@ impl Policy {
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() {
             return Err(Error::Policy("policy name is empty".into()));
+        }
+        for (field, text) in [("name", &self.name), ("description", &self.description), ("source", &self.source)] {
+            if text.chars().any(char::is_control) {
+                return Err(Error::Policy(format!("policy {field} holds a control character")));
+            }
         }
         if self.class.class_i.binding.required {
             return Err(Error::Policy("Class I accounts cannot require a binding".into()));

@@ -247,6 +247,53 @@ reason_codes! {
     TimeAheadOfClock => "TIME_AHEAD_OF_CLOCK",
 }
 
+impl RejectReason {
+    /// True for the rejections the policy in force decides (its flows, bindings, cards, account
+    /// counts, buckets, balance cap, first funding): their answers cite the policy version and
+    /// its source. Malformed requests, balances and the bank's own protections cite none.
+    pub fn cites_policy(&self) -> bool {
+        match self {
+            RejectReason::FlowNotAllowed { .. }
+            | RejectReason::InPersonVerificationRequired { .. }
+            | RejectReason::CardNotAllowed { .. }
+            | RejectReason::BindingRequired { .. }
+            | RejectReason::BindingNotAllowed { .. }
+            | RejectReason::InvalidBinding { .. }
+            | RejectReason::AccountCountExceeded { .. }
+            | RejectReason::LimitExceeded { .. }
+            | RejectReason::BalanceCapExceeded { .. }
+            | RejectReason::FirstFundingFromBoundRequired { .. }
+            | RejectReason::PersonalLimitAbovePolicy { .. } => true,
+            // Listed one by one: a new reason must say whether the policy decides it.
+            RejectReason::TimeBeforeHead { .. }
+            | RejectReason::NoPolicyInForce
+            | RejectReason::ZeroAmount
+            | RejectReason::InvalidText { .. }
+            | RejectReason::UnknownAccount { .. }
+            | RejectReason::AccountClosed { .. }
+            | RejectReason::AccountExists { .. }
+            | RejectReason::SameAccount { .. }
+            | RejectReason::InsufficientFunds { .. }
+            | RejectReason::BalanceOverflow { .. }
+            | RejectReason::NonZeroBalance { .. }
+            | RejectReason::BoundAccountsOpen { .. }
+            | RejectReason::InvalidPolicy { .. }
+            | RejectReason::PolicyEffectiveInPast { .. }
+            | RejectReason::AccountLocked { .. }
+            | RejectReason::NotLocked { .. }
+            | RejectReason::PersonalLimitExceeded { .. }
+            | RejectReason::NightLocked { .. }
+            | RejectReason::RiskListedCounterparty { .. }
+            | RejectReason::RiskListUnchanged { .. }
+            | RejectReason::FundsReserved { .. }
+            | RejectReason::UnknownPending { .. }
+            | RejectReason::PendingActionNotAllowed { .. }
+            | RejectReason::InvalidProtection { .. }
+            | RejectReason::TimeAheadOfClock { .. } => false,
+        }
+    }
+}
+
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let code = self.code();

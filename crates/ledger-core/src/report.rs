@@ -339,6 +339,8 @@ pub struct Reporter {
     windows: HashMap<CustomerId, Window>,
     classes: BTreeMap<Option<AccountClass>, ClassDay>,
     last: Option<(u64, [u8; 32])>,
+    /// Policy versions seen so far, by effective time: what a limit hit cites.
+    policies: Vec<(Timestamp, String)>,
     out: Reports,
 }
 
@@ -359,6 +361,7 @@ impl Reporter {
             windows: HashMap::new(),
             classes: BTreeMap::new(),
             last: None,
+            policies: Vec::new(),
             out,
         }
     }
@@ -381,6 +384,11 @@ impl Reporter {
         }
         let cite = || Cite { seq, hash: hex(hash), at: event.at };
         match &event.body {
+            EventBody::PolicyScheduled { effective_from, policy } => {
+                // As the state does: a new version replaces those scheduled at or after it.
+                self.policies.retain(|(from, _)| from < effective_from);
+                self.policies.push((*effective_from, policy.citation()));
+            }
             EventBody::AccountOpened { account, customer, class, .. } => {
                 self.accounts.insert(*account, AccountInfo { customer: *customer, class: *class });
                 *self.open.entry(*class).or_default() += 1;
@@ -415,7 +423,7 @@ impl Reporter {
                         cap,
                         used,
                         requested,
-                        detail: reason.to_string(),
+                        detail: self.detail(reason, event.at),
                     });
                 }
             }
@@ -491,6 +499,14 @@ impl Reporter {
                     });
                 }
             }
+        }
+    }
+
+    /// A rejection in words, citing the policy version in force when the policy decided it.
+    fn detail(&self, reason: &RejectReason, at: Timestamp) -> String {
+        match crate::time::in_force_at(&self.policies, at, |(from, _)| *from) {
+            Some((_, rule)) if reason.cites_policy() => format!("{reason}; rule: {rule}"),
+            _ => reason.to_string(),
         }
     }
 

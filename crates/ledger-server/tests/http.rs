@@ -55,11 +55,13 @@ fn every_endpoint_answers_and_a_dry_run_never_appends() {
     assert_eq!(auditor.head_seq(), head, "a dry run appends nothing");
     let real = office.post("/v1/commands", &over).unwrap();
     assert_eq!(real.status, 200, "a rejection is an answer");
-    for key in ["status", "seq", "reason", "detail", "event"] {
+    for key in ["status", "seq", "reason", "detail", "rule", "event"] {
         assert_eq!(real.body[key], dry.body[key], "{key}: the dry run and the submission agree");
     }
     let detail = real.body["detail"].as_str().unwrap();
     assert!(detail.contains("cap 10000.00") && detail.contains("used 8000.00"), "figures: {detail}");
+    assert!(detail.ends_with("; rule: pboc-2018 (银发〔2018〕16号)"), "the rule cited: {detail}");
+    assert_eq!(real.body["rule"], "pboc-2018 (银发〔2018〕16号)");
     let fits = payment(8, 11, "2000.00");
     assert_eq!(office.post("/v1/check", &fits).unwrap().body["status"], "accepted");
     assert_eq!(auditor.head_seq(), head + 1);

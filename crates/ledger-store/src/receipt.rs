@@ -17,6 +17,9 @@ pub struct Receipt {
     pub event: Event,
     pub duplicate: bool,
     pub conflict: bool,
+    /// For a rejection the policy decided ([`RejectReason::cites_policy`]): the version in force
+    /// at the event's time and its source, e.g. `pboc-2018 (银发〔2018〕16号)`.
+    pub rule: Option<String>,
 }
 
 impl Receipt {
@@ -55,9 +58,13 @@ pub struct Answer {
     /// The reason code of a rejection or `ID_CONFLICT`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The rejection's figures in words.
+    /// The rejection's figures in words, ending `; rule: VERSION (SOURCE)` when the policy
+    /// decided it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The policy version a rejection was decided under, with its source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// The event recorded (or, for a conflict, the one recorded for the first use of the id),
     /// as in `ledger-cli export` (docs/FORMAT.md). Left out of brief answers.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,10 +109,17 @@ impl Receipt {
                 Some("ID_CONFLICT".to_owned()),
                 Some(format!("the id was used at seq {} for a different request; nothing was done", self.seq)),
             ),
-            (_, Some(reason)) => (Some(reason.code().to_owned()), Some(reason.to_string())),
+            (_, Some(reason)) => {
+                let detail = match &self.rule {
+                    Some(rule) => format!("{reason}; rule: {rule}"),
+                    None => reason.to_string(),
+                };
+                (Some(reason.code().to_owned()), Some(detail))
+            }
             (_, None) => (None, None),
         };
-        Answer { status, seq: self.seq, reason, detail, event: None }
+        let rule = if status == AnswerStatus::Conflict { None } else { self.rule.clone() };
+        Answer { status, seq: self.seq, reason, detail, rule, event: None }
     }
 }
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 use ledger_core::{
-    AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, State, Timestamp, decide_after_due,
+    AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, EventBody, Policy, State,
+    Timestamp, decide_after_due,
 };
 
 use crate::codec::{self, META_MERKLE_SIZE, Record};
@@ -341,12 +342,14 @@ impl Writer {
             Decision::Retry { seq } => {
                 let event = self.store.event(seq)?;
                 let conflict = event.request().as_ref() != Some(&command.body);
-                Ok(Receipt { seq, event, duplicate: true, conflict })
+                let rule = rule_of(&self.state, &event);
+                Ok(Receipt { seq, event, duplicate: true, conflict, rule })
             }
             Decision::Append(mut events) if events.len() == 1 => {
                 let seq = self.head.seq + scratch.due + 1;
                 let event = events.pop().ok_or_else(|| Error::Stopped("no event decided".into()))?;
-                Ok(Receipt { seq, event, duplicate: false, conflict: false })
+                let rule = rule_of(scratch.state(), &event);
+                Ok(Receipt { seq, event, duplicate: false, conflict: false, rule })
             }
             Decision::Append(events) => {
                 Err(Error::InvalidArgument(format!("a dry run decided {} events; one was expected", events.len())))
@@ -373,13 +376,15 @@ impl Writer {
                         None => self.store.event(seq)?,
                     };
                     let conflict = event.request().as_ref() != Some(&command.body);
-                    pending.receipts.push(Receipt { seq, event, duplicate: true, conflict });
+                    let rule = rule_of(&self.state, &event);
+                    pending.receipts.push(Receipt { seq, event, duplicate: true, conflict, rule });
                 }
                 Decision::Append(events) => {
                     for event in events {
                         let seq = self.append(&event, pending)?;
                         pending.new_at.push(Some(pending.receipts.len()));
-                        pending.receipts.push(Receipt { seq, event, duplicate: false, conflict: false });
+                        let rule = rule_of(&self.state, &event);
+                        pending.receipts.push(Receipt { seq, event, duplicate: false, conflict: false, rule });
                     }
                 }
                 Decision::Due(_) => debug_assert!(false, "decide_after_due handles every due event"),
@@ -487,5 +492,14 @@ impl Writer {
             }
             Err(err) => self.failed = Some(format!("could not reload after a failed write: {err}")),
         }
+    }
+}
+
+/// The citation of a rejection the policy decided: the version in force at its time, with its
+/// source. Past versions never change, so a retry answered later cites the same.
+fn rule_of(state: &State, event: &Event) -> Option<String> {
+    match &event.body {
+        EventBody::Rejected { reason, .. } if reason.cites_policy() => state.policy_at(event.at).map(Policy::citation),
+        _ => None,
     }
 }

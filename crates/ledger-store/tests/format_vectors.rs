@@ -6,7 +6,7 @@
 
 use ledger_core::{
     AccountClass, AccountId, Amount, Arrival, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Flow, Leg,
-    Posting, PostingKind, RejectReason, Reservation, Stage, Timestamp,
+    Policy, Posting, PostingKind, RejectReason, Reservation, Stage, Timestamp,
 };
 use ledger_store::codec::{self, GENESIS_PREV, Record};
 use uuid::Uuid;
@@ -129,6 +129,27 @@ fn a_rejected_command_round_trips_and_trailing_bytes_are_corruption() {
     let bytes = codec::encode_event(&event).unwrap();
     assert_eq!(codec::decode_event(1, &bytes).unwrap(), event);
     assert!(codec::decode_event(1, &[bytes.as_slice(), &[0]].concat()).is_err(), "trailing bytes are corruption");
+}
+
+#[test]
+fn a_policy_source_rides_in_the_description_and_a_policy_without_one_keeps_format_1_bytes() {
+    let mut policy = Policy::preset("pboc-2018").unwrap();
+    let event = |policy: &Policy| Event {
+        command_id: CommandId(Uuid::from_u128(1)),
+        at: Timestamp::UNIX_EPOCH,
+        body: EventBody::PolicyScheduled { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy.clone()) },
+    };
+    let with_source = codec::encode_event(&event(&policy)).unwrap();
+    assert_eq!(codec::decode_event(1, &with_source).unwrap(), event(&policy));
+    let joined = format!("{}\0{}", policy.description, policy.source);
+    let contains = |bytes: &[u8], part: &[u8]| bytes.windows(part.len()).any(|window| window == part);
+    assert!(contains(&with_source, joined.as_bytes()), "the description is followed by NUL and the source");
+    // Without a source: exactly the format-1 layout, where the description is the whole string.
+    policy.source.clear();
+    let without = codec::encode_event(&event(&policy)).unwrap();
+    assert_eq!(with_source.len() - without.len(), 1 + "银发〔2018〕16号".len());
+    assert!(!contains(&without, b"\0\xe9\x93\xb6"), "no separator");
+    assert_eq!(codec::decode_event(1, &without).unwrap(), event(&policy));
 }
 
 #[test]
