@@ -80,6 +80,11 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidArgument(detail) => ApiError::malformed(detail),
             StoreError::Core(err) => ApiError::malformed(err.to_string()),
             StoreError::Stopped(detail) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail),
+            StoreError::Fenced(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "fenced",
+                format!("{detail}; retry with the same ids against the writer now in charge"),
+            ),
             StoreError::Io(detail) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage",

@@ -41,6 +41,11 @@ pub enum Error {
     /// A checkpoint's signature or a proof does not check out.
     #[error("proof failed: {0}")]
     ProofFailed(String),
+    /// Another writer took over the ledger (PostgreSQL: the head's epoch moved on). The batch
+    /// was rolled back, nothing of it was recorded, and this writer has stepped down: retry with
+    /// the same command ids against the writer now in charge.
+    #[error("fenced: {0}")]
+    Fenced(String),
     /// A bad argument to an API call.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -326,6 +326,11 @@ impl Writer {
                 for (_, done) in submits {
                     done(Err(err.clone()));
                 }
+                if let Error::Fenced(why) = &err {
+                    // Another writer took over: this one steps down and writes nothing more.
+                    self.failed = Some(format!("this writer was fenced off: {why}"));
+                    return;
+                }
                 self.recover(start_head);
             }
         }

@@ -34,8 +34,9 @@ fn files_naming(word: &str) -> Vec<String> {
 #[test]
 fn only_the_named_modules_name_rocksdb_bincode_and_anyhow() {
     // (word, the only places (files, or folders ending in '/') that may contain it)
-    let rules: [(&str, &[&str]); 5] = [
+    let rules: [(&str, &[&str]); 6] = [
         ("rocksdb", &["ledger-store/src/store/"]),
+        ("postgres::", &["ledger-store/src/store/pg.rs"]),
         ("bincode", &["ledger-store/src/codec.rs"]),
         ("anyhow", &["ledger-cli/"]),
         // HTTP and async: the server, and the benchmark's client.

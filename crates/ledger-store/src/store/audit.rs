@@ -191,11 +191,11 @@ impl Store {
     fn compare_read_models(&self, state: &State, head: Head, events: u64) -> Result<ReplayReport> {
         let mut mismatches = Vec::new();
         let mut stored: BTreeMap<u64, Account> = BTreeMap::new();
-        for item in self.db.iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
-            let (_, value) = item?;
-            let account = codec::decode_account(&value)?;
+        self.scan(Table::Accounts, &[], true, &mut |_, value| {
+            let account = codec::decode_account(value)?;
             stored.insert(account.id.0, account);
-        }
+            Ok(true)
+        })?;
         let mut replayed: Vec<&Account> = state.accounts().collect();
         replayed.sort_by_key(|account| account.id);
         for expected in replayed {
@@ -240,7 +240,7 @@ impl Store {
             found: format!("unreadable ({err}); run `ledger-cli rebuild-indexes`"),
         };
         let mut stored: HashMap<u64, HistoryDigest> = HashMap::new();
-        let history = self.scan_index(CF_HISTORY, &mut |account, seq| stored.entry(account).or_default().add(seq));
+        let history = self.scan_index(Table::History, &mut |account, seq| stored.entry(account).or_default().add(seq));
         match history {
             Err(err) => mismatches.push(unreadable("history index", err)),
             Ok(()) => {
@@ -264,7 +264,7 @@ impl Store {
         let mut expected_customers: Vec<(u64, u64)> = state.accounts().map(|a| (a.customer.0, a.id.0)).collect();
         expected_customers.sort_unstable();
         let mut stored_customers = Vec::new();
-        match self.scan_index(CF_CUSTOMERS, &mut |customer, account| stored_customers.push((customer, account))) {
+        match self.scan_index(Table::Customers, &mut |customer, account| stored_customers.push((customer, account))) {
             Err(err) => mismatches.push(unreadable("customer index", err)),
             Ok(()) => {
                 if stored_customers != expected_customers {
@@ -284,65 +284,78 @@ impl Store {
         }
     }
     /// Every key of a two-part index, checksums verified.
-    fn scan_index(&self, cf: &str, each: &mut dyn FnMut(u64, u64)) -> std::result::Result<(), String> {
-        let mut options = ReadOptions::default();
-        options.set_verify_checksums(true);
-        let mut keys = self.db.raw_iterator_cf_opt(self.cf(cf).map_err(|err| err.to_string())?, options);
-        keys.seek_to_first();
-        while let Some(key) = keys.key() {
-            let (high, low) = codec::split_index_key(key).ok_or_else(|| "a key of the wrong length".to_owned())?;
+    fn scan_index(&self, table: Table, each: &mut dyn FnMut(u64, u64)) -> std::result::Result<(), String> {
+        let scanned = self.scan(table, &[], true, &mut |key, _| {
+            let (high, low) =
+                codec::split_index_key(key).ok_or_else(|| Error::ReadModel("a key of the wrong length".into()))?;
             each(high, low);
-            keys.next();
-        }
-        keys.status().map_err(rocksdb::Error::into_string)
+            Ok(true)
+        });
+        scanned.map_err(|err| match err {
+            Error::Io(text) | Error::ReadModel(text) => text,
+            other => other.to_string(),
+        })
     }
     /// Drops and rebuilds every read model and index from the log (see
     /// `Ledger::rebuild_read_models`), then replays again to prove them equal.
     pub(crate) fn rebuild_read_models(mut self, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
-        // Dropping a column family discards its files, damaged blocks included.
-        for name in [CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS] {
-            self.db.drop_cf(name)?;
-            self.db.create_cf(name, &Tuning::default().cf_options(name))?;
+        let dropped = if let Engine::Rocks(db) = &mut self.engine {
+            // Dropping a column family discards its files, damaged blocks included.
+            for name in [CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS] {
+                db.drop_cf(name)?;
+                db.create_cf(name, &Tuning::default().cf_options(name))?;
+            }
+            true
+        } else {
+            false
+        };
+        let mut batch = self.staged()?;
+        if !dropped {
+            for table in [Table::History, Table::Customers, Table::Accounts] {
+                batch.delete_prefix(table, &[]);
+            }
         }
-        let meta = self.cf(CF_META)?;
-        let mut batch = WriteBatch::default();
         for key in [META_POLICIES, META_PROTECTION_SETTINGS, META_SNAPSHOT] {
-            batch.delete_cf(meta, key);
+            batch.delete(Table::Meta, key);
         }
-        batch.delete_cf(meta, codec::META_MERKLE_SIZE);
+        batch.delete(Table::Meta, codec::META_MERKLE_SIZE);
         for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX, codec::MERKLE_PREFIX] {
-            batch.delete_range_cf(meta, prefix, prefix_end(prefix).as_slice());
+            batch.delete_prefix(Table::Meta, prefix);
         }
-        self.write(batch, true)?;
+        self.commit(batch, true)?;
         let mut history = HistoryCollector::default();
-        let mut staged = WriteBatch::default();
+        let mut staged = self.staged()?;
         let (state, head, _, _) = self.replay_log(progress, &mut |state, seq, event| {
             for account in history.accounts_touched(state, event) {
-                staged.put_cf(self.cf(CF_HISTORY)?, codec::history_key(*account, seq), []);
+                staged.put(Table::History, &codec::history_key(*account, seq), &[]);
             }
             if staged.len() >= REBUILD_BATCH_LEN {
-                self.write(std::mem::take(&mut staged), false)?;
+                self.commit(std::mem::replace(&mut staged, self.staged()?), false)?;
             }
             Ok(())
         })?;
-        self.write(staged, false)?;
-        let mut batch = WriteBatch::default();
+        self.commit(staged, false)?;
+        let mut batch = self.staged()?;
         for account in state.accounts() {
-            batch.put_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account.id), codec::encode_account(account)?);
-            batch.put_cf(self.cf(CF_CUSTOMERS)?, codec::customer_key(account.customer, account.id), []);
+            batch.put(Table::Accounts, &codec::account_key(account.id), &codec::encode_account(account)?);
+            batch.put(Table::Customers, &codec::customer_key(account.customer, account.id), &[]);
         }
-        batch.put_cf(meta, META_POLICIES, codec::encode_policies(state.policy_versions())?);
-        batch.put_cf(meta, META_PROTECTION_SETTINGS, codec::encode_protection_settings(state.protection_versions())?);
+        batch.put(Table::Meta, META_POLICIES, &codec::encode_policies(state.policy_versions())?);
+        batch.put(
+            Table::Meta,
+            META_PROTECTION_SETTINGS,
+            &codec::encode_protection_settings(state.protection_versions())?,
+        );
         for (id, protections) in state.all_protections() {
-            batch.put_cf(meta, codec::protections_key(id), codec::encode_protections(protections)?);
+            batch.put(Table::Meta, &codec::protections_key(id), &codec::encode_protections(protections)?);
         }
         for reservation in state.reservations() {
-            batch.put_cf(meta, codec::pending_key(reservation.id), codec::encode_reservation(reservation)?);
+            batch.put(Table::Meta, &codec::pending_key(reservation.id), &codec::encode_reservation(reservation)?);
         }
         for (counterparty, seq) in state.risk_list() {
-            batch.put_cf(meta, codec::risk_key(counterparty), seq.to_be_bytes());
+            batch.put(Table::Meta, &codec::risk_key(counterparty), &seq.to_be_bytes());
         }
-        self.write(batch, true)?;
+        self.commit(batch, true)?;
         if head.seq > 0 {
             self.write_snapshot(&state, head)?;
         }
@@ -432,7 +445,7 @@ impl Store {
         }
         // Read before the checkpoint: the copy holds at least this head.
         let head = self.head()?;
-        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(self.rocks("backup")?)?;
         checkpoint.create_checkpoint(dir)?;
         layout::restrict_dir(dir)?;
         layout::mark_existing(dir, (head.seq, head.hash))
@@ -476,15 +489,6 @@ impl Dirty for HistoryCollector {
     fn risk(&mut self, _: &str) {}
     fn policies(&mut self) {}
     fn protection_settings(&mut self) {}
-}
-
-/// The first key after every key that starts with `prefix` (whose last byte is below 0xff).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
-    end
 }
 
 fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {

@@ -12,8 +12,7 @@ use ledger_core::{
     Timestamp,
 };
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Direction, IteratorMode, Options, ReadOptions,
-    WriteBatch, WriteOptions,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Options, ReadOptions, WriteBatch, WriteOptions,
 };
 
 use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef};
@@ -23,6 +22,7 @@ use crate::project::{Dirty, HistoryDigest};
 
 mod audit;
 mod models;
+mod pg;
 mod tree;
 
 pub(crate) const CF_LOG: &str = "log";
@@ -108,13 +108,23 @@ pub struct HistoryPage {
 
 #[derive(Debug)]
 pub(crate) struct Store {
-    db: DB,
-    /// The head witness, for a store opened for writing.
+    engine: Engine,
+    /// The head witness, for a store opened for writing on RocksDB.
     witness: Option<Witness>,
 }
 
+/// The storage engine under the store: everything above it (the chain, read models, checks) is
+/// one implementation over [`Store::get`], [`Store::scan`] and [`Staged`] + [`Store::commit`].
+#[derive(Debug)]
+enum Engine {
+    /// Embedded, the default: a directory, each [`Table`] a column family.
+    Rocks(DB),
+    /// Replicated: a `postgres://` URL, each [`Table`] a table, the head row fenced (`pg.rs`).
+    Postgres(Box<pg::Pg>),
+}
+
 /// The tables of the log and its derived keys, as the writer names them (RocksDB: column families).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Table {
     Log = 0,
     Accounts = 1,
@@ -123,23 +133,83 @@ pub(crate) enum Table {
     Meta = 4,
 }
 
+impl Table {
+    /// Its column family.
+    fn cf_name(self) -> &'static str {
+        COLUMN_FAMILIES[self as usize]
+    }
+}
+
 /// Writes staged for one atomic commit: the writer's side of the storage seam. The writer stages
 /// puts and deletes by [`Table`] and hands the result to [`Store::commit`]; it never names the
-/// storage engine, so a second backend supplies its own `Staged` and `commit`. RocksDB: one
-/// `WriteBatch`, column family handles resolved once.
+/// storage engine. RocksDB: one `WriteBatch`, column family handles resolved once; PostgreSQL:
+/// the operations, applied in one transaction.
 pub(crate) struct Staged<'a> {
-    batch: WriteBatch,
-    tables: [&'a ColumnFamily; 5],
+    inner: StagedIn<'a>,
+}
+
+enum StagedIn<'a> {
+    Rocks { batch: WriteBatch, tables: [&'a ColumnFamily; 5] },
+    Ops(Vec<Op>),
+}
+
+/// Called on each key and value of a scan; `false` ends it.
+pub(crate) type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
+
+/// One staged write, for an engine without a native batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Put(Table, Vec<u8>, Vec<u8>),
+    Delete(Table, Vec<u8>),
+    /// Every key that starts with the bytes (all keys of the table for none).
+    DeletePrefix(Table, Vec<u8>),
 }
 
 impl Staged<'_> {
     pub(crate) fn put(&mut self, table: Table, key: &[u8], value: &[u8]) {
-        self.batch.put_cf(self.tables[table as usize], key, value);
+        match &mut self.inner {
+            StagedIn::Rocks { batch, tables } => batch.put_cf(tables[table as usize], key, value),
+            StagedIn::Ops(ops) => ops.push(Op::Put(table, key.to_vec(), value.to_vec())),
+        }
     }
 
     pub(crate) fn delete(&mut self, table: Table, key: &[u8]) {
-        self.batch.delete_cf(self.tables[table as usize], key);
+        match &mut self.inner {
+            StagedIn::Rocks { batch, tables } => batch.delete_cf(tables[table as usize], key),
+            StagedIn::Ops(ops) => ops.push(Op::Delete(table, key.to_vec())),
+        }
     }
+
+    /// Deletes every key of `table` that starts with `prefix`.
+    pub(crate) fn delete_prefix(&mut self, table: Table, prefix: &[u8]) {
+        match &mut self.inner {
+            StagedIn::Rocks { batch, tables } => match prefix_end(prefix) {
+                Some(end) => batch.delete_range_cf(tables[table as usize], prefix, end.as_slice()),
+                None => batch.delete_range_cf(tables[table as usize], prefix, [0xff_u8; 64].as_slice()),
+            },
+            StagedIn::Ops(ops) => ops.push(Op::DeletePrefix(table, prefix.to_vec())),
+        }
+    }
+
+    /// Staged operations.
+    pub(crate) fn len(&self) -> usize {
+        match &self.inner {
+            StagedIn::Rocks { batch, .. } => batch.len(),
+            StagedIn::Ops(ops) => ops.len(),
+        }
+    }
+}
+
+/// The first key after every key that starts with `prefix` (`None`: no such key, all 0xff).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
 }
 
 /// Attempts at a read-only open that meets a file the writer removed meanwhile.
@@ -192,15 +262,18 @@ impl Tuning {
 impl Store {
     /// Creates a new ledger at `path` (absent or an empty directory).
     pub(crate) fn create(path: &Path, tuning: Tuning) -> Result<Store> {
+        if let Some(url) = pg::url_of(path) {
+            return Ok(Store { engine: Engine::Postgres(Box::new(pg::Pg::create(url)?)), witness: None });
+        }
         layout::create_new(path)?;
         let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
-        let mut store = Store { db, witness: None };
-        let mut batch = WriteBatch::default();
-        batch.put_cf(store.cf(CF_META)?, META_FORMAT, [codec::FORMAT_VERSION]);
-        store.write(batch, true)?;
+        let mut store = Store { engine: Engine::Rocks(db), witness: None };
+        let mut staged = store.staged()?;
+        staged.put(Table::Meta, META_FORMAT, &[codec::FORMAT_VERSION]);
+        store.commit(staged, true)?;
         store.witness = Some(Witness::open(path)?);
         Ok(store)
     }
@@ -212,6 +285,11 @@ impl Store {
     /// unacknowledged write cut short by a crash, and the ledger opens without it; otherwise
     /// acknowledged records are gone and opening fails, naming them.
     pub(crate) fn open(path: &Path, tuning: Tuning) -> Result<Store> {
+        if let Some(url) = pg::url_of(path) {
+            let store = Store { engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)), witness: None };
+            store.check_format()?;
+            return Ok(store);
+        }
         let found = check_directory(path)?;
         let witness = layout::read_witness(path, found)?;
         let absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
@@ -228,7 +306,7 @@ impl Store {
             }
             Err(err) => return Err(err.into()),
         };
-        let mut store = Store { db, witness: None };
+        let mut store = Store { engine: Engine::Rocks(db), witness: None };
         store.check_witness(witness)?;
         if found == Found::Unmarked {
             let head = store.head()?;
@@ -240,6 +318,11 @@ impl Store {
     /// Opens read-only (no lock taken, nothing written): for auditors and queries, also on a
     /// ledger another process is running. Checks the marker, the format and the head witness.
     pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
+        if let Some(url) = pg::url_of(path) {
+            let store = Store { engine: Engine::Postgres(Box::new(pg::Pg::open_reader(url)?)), witness: None };
+            store.check_format()?;
+            return Ok(store);
+        }
         let found = check_directory(path)?;
         let mut attempt = 0;
         loop {
@@ -264,10 +347,10 @@ impl Store {
     fn open_view(path: &Path) -> Result<Store> {
         let options = db_options(DBRecoveryMode::PointInTime);
         let db = DB::open_cf_descriptors_read_only(&options, path, descriptors(Tuning::default()), false)?;
-        Ok(Store { db, witness: None })
+        Ok(Store { engine: Engine::Rocks(db), witness: None })
     }
     fn check_format(&self) -> Result<()> {
-        match self.db.get_cf(self.cf(CF_META)?, META_FORMAT)? {
+        match self.get(Table::Meta, META_FORMAT)? {
             Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => Ok(()),
             found => Err(Error::UnsupportedFormat {
                 found: found.and_then(|f| f.first().copied()).unwrap_or(0),
@@ -297,13 +380,58 @@ impl Store {
     }
     /// An empty set of staged writes.
     pub(crate) fn staged(&self) -> Result<Staged<'_>> {
-        let tables =
-            [self.cf(CF_LOG)?, self.cf(CF_ACCOUNTS)?, self.cf(CF_CUSTOMERS)?, self.cf(CF_HISTORY)?, self.cf(CF_META)?];
-        Ok(Staged { batch: WriteBatch::default(), tables })
+        let inner = match &self.engine {
+            Engine::Rocks(db) => {
+                let cf = |name: &str| {
+                    db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
+                };
+                let tables = [cf(CF_LOG)?, cf(CF_ACCOUNTS)?, cf(CF_CUSTOMERS)?, cf(CF_HISTORY)?, cf(CF_META)?];
+                StagedIn::Rocks { batch: WriteBatch::default(), tables }
+            }
+            Engine::Postgres(_) => StagedIn::Ops(Vec::new()),
+        };
+        Ok(Staged { inner })
     }
-    /// Commits `staged` atomically; with `sync`, only after it is on disk.
+    /// Commits `staged` atomically; with `sync`, only after it is durable (RocksDB: on disk;
+    /// PostgreSQL: committed, which with a synchronous standby means on two machines).
     pub(crate) fn commit(&self, staged: Staged<'_>, sync: bool) -> Result<()> {
-        self.write(staged.batch, sync)
+        match (&self.engine, staged.inner) {
+            (Engine::Rocks(db), StagedIn::Rocks { batch, .. }) => {
+                let mut options = WriteOptions::default();
+                options.set_sync(sync);
+                db.write_opt(batch, &options)?;
+                Ok(())
+            }
+            (Engine::Postgres(pg), StagedIn::Ops(ops)) => pg.commit(ops),
+            _ => Err(Error::Io("staged writes from another storage engine".into())),
+        }
+    }
+    /// The value of `key` in `table`.
+    pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match &self.engine {
+            Engine::Rocks(db) => Ok(db.get_cf(self.cf(table.cf_name())?, key)?),
+            Engine::Postgres(pg) => pg.get(table, key),
+        }
+    }
+    /// Calls `visit` on the keys of `table` from `from` on, in key order, while it answers
+    /// `true`. With `checksums`, RocksDB verifies each block it reads.
+    pub(crate) fn scan(&self, table: Table, from: &[u8], checksums: bool, visit: &mut Visit<'_>) -> Result<()> {
+        match &self.engine {
+            Engine::Rocks(db) => {
+                let mut options = ReadOptions::default();
+                options.set_verify_checksums(checksums);
+                let mut items = db.raw_iterator_cf_opt(self.cf(table.cf_name())?, options);
+                items.seek(from);
+                while let (Some(key), Some(value)) = (items.key(), items.value()) {
+                    if !visit(key, value)? {
+                        return Ok(());
+                    }
+                    items.next();
+                }
+                Ok(items.status()?)
+            }
+            Engine::Postgres(pg) => pg.scan(table, from, visit),
+        }
     }
     /// Records `head` in the witness (a writable store only).
     pub(crate) fn record_witness(&self, head: Head) -> Result<()> {
@@ -319,29 +447,38 @@ impl Store {
         }
     }
     pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
-        self.db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
+        match &self.engine {
+            Engine::Rocks(db) => {
+                db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
+            }
+            Engine::Postgres(_) => Err(Error::Io(format!("column family {name}: not a RocksDB ledger"))),
+        }
     }
-    /// Commits `batch` atomically; with `sync`, only after it is on disk.
-    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
-        let mut options = WriteOptions::default();
-        options.set_sync(sync);
-        self.db.write_opt(batch, &options)?;
-        Ok(())
+    /// The RocksDB database, for what only it does (backup, dropping column families).
+    fn rocks(&self, what: &str) -> Result<&DB> {
+        match &self.engine {
+            Engine::Rocks(db) => Ok(db),
+            Engine::Postgres(_) => Err(Error::InvalidArgument(format!(
+                "{what} works on an embedded ledger; on PostgreSQL use the cluster's own tools (docs/CLUSTER.md)"
+            ))),
+        }
     }
     /// The committed head.
     pub(crate) fn head(&self) -> Result<Head> {
-        match self.db.get_cf(self.cf(CF_META)?, META_HEAD)? {
+        match self.get(Table::Meta, META_HEAD)? {
             None => Ok(Head::EMPTY),
             Some(bytes) => codec::decode_head(&bytes).map(|(seq, hash)| Head { seq, hash }),
         }
     }
     /// The record at `seq`, its own hash checked.
     pub(crate) fn record(&self, seq: u64) -> Result<Record> {
-        let bytes = self
-            .db
-            .get_cf(self.cf(CF_LOG)?, codec::seq_key(seq))
-            .map_err(|err| storage_error(seq, err))?
-            .ok_or_else(|| Error::Corruption { seq, detail: "record missing".into() })?;
+        let bytes = match &self.engine {
+            Engine::Rocks(db) => {
+                db.get_cf(self.cf(CF_LOG)?, codec::seq_key(seq)).map_err(|err| storage_error(seq, err))?
+            }
+            Engine::Postgres(pg) => pg.get(Table::Log, &codec::seq_key(seq))?,
+        }
+        .ok_or_else(|| Error::Corruption { seq, detail: "record missing".into() })?;
         Record::decode(seq, &bytes)
     }
     /// The event at `seq`, its hash and its link to the record before checked.
@@ -374,12 +511,37 @@ impl Store {
     ) -> Result<Head> {
         let mut head = Head { seq: from_seq.saturating_sub(1), hash: prev };
         let start = codec::seq_key(from_seq);
+        let db = match &self.engine {
+            Engine::Rocks(db) => db,
+            Engine::Postgres(_) => {
+                let mut expected_seq = from_seq;
+                self.scan(Table::Log, &start, false, &mut |key, value| {
+                    let seq = codec::decode_seq_key(key)?;
+                    if seq > to_seq {
+                        return Ok(false);
+                    }
+                    if seq != expected_seq {
+                        return Err(Error::Corruption {
+                            seq: expected_seq,
+                            detail: format!("record missing (next is {seq})"),
+                        });
+                    }
+                    let record = RecordRef::decode(seq, value)?;
+                    record.check_link(seq, &head.hash)?;
+                    let go_on = visit(seq, &record)?;
+                    head = Head { seq, hash: record.hash };
+                    expected_seq += 1;
+                    Ok(go_on)
+                })?;
+                return Ok(head);
+            }
+        };
         // Our own per-record hash is the integrity check here: it names the exact damaged record,
         // where RocksDB's block checksum could only name the block's first one.
         let mut options = ReadOptions::default();
         options.set_verify_checksums(false);
         // A raw iterator lends key and value in place: no allocation per record.
-        let mut records = self.db.raw_iterator_cf_opt(self.cf(CF_LOG)?, options);
+        let mut records = db.raw_iterator_cf_opt(self.cf(CF_LOG)?, options);
         records.seek(start);
         let mut expected_seq = from_seq;
         while let (Some(key), Some(value)) = (records.key(), records.value()) {
@@ -406,7 +568,7 @@ impl Store {
     /// The state as of the head: the latest snapshot (if it checks out against the chain) plus
     /// the log after it. Checks the whole tail and that it ends exactly at the committed head.
     pub(crate) fn load_state(&self) -> Result<(State, Head)> {
-        let (mut state, start) = match self.db.get_cf(self.cf(CF_META)?, META_SNAPSHOT)? {
+        let (mut state, start) = match self.get(Table::Meta, META_SNAPSHOT)? {
             None => (State::new(), Head::EMPTY),
             Some(bytes) => match codec::decode_snapshot(&bytes)? {
                 // An older snapshot layout: rebuild from the log (the next snapshot replaces it).
@@ -429,8 +591,10 @@ impl Store {
     /// Flushes every column family's memtable to SST files (on a clean close: the next open
     /// reads tables instead of replaying the write-ahead log).
     pub(crate) fn flush(&self) -> Result<()> {
-        for name in COLUMN_FAMILIES {
-            self.db.flush_cf(self.cf(name)?)?;
+        if let Engine::Rocks(db) = &self.engine {
+            for name in COLUMN_FAMILIES {
+                db.flush_cf(self.cf(name)?)?;
+            }
         }
         Ok(())
     }
@@ -447,9 +611,9 @@ impl Store {
     }
     pub(crate) fn write_snapshot(&self, state: &State, head: Head) -> Result<()> {
         let bytes = codec::encode_snapshot(head.seq, &head.hash, state)?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_META)?, META_SNAPSHOT, bytes);
-        self.write(batch, true)
+        let mut staged = self.staged()?;
+        staged.put(Table::Meta, META_SNAPSHOT, &bytes);
+        self.commit(staged, true)
     }
 }
 

@@ -5,26 +5,18 @@ use super::*;
 
 impl Store {
     pub(crate) fn account(&self, account: AccountId) -> Result<Option<Account>> {
-        self.db
-            .get_cf(self.cf(CF_ACCOUNTS)?, codec::account_key(account))?
-            .map(|b| codec::decode_account(&b))
-            .transpose()
+        self.get(Table::Accounts, &codec::account_key(account))?.map(|b| codec::decode_account(&b)).transpose()
     }
     pub(crate) fn protections(&self, account: AccountId) -> Result<Option<Protections>> {
-        self.db
-            .get_cf(self.cf(CF_META)?, codec::protections_key(account))?
-            .map(|b| codec::decode_protections(&b))
-            .transpose()
+        self.get(Table::Meta, &codec::protections_key(account))?.map(|b| codec::decode_protections(&b)).transpose()
     }
     /// Every meta entry under `prefix`, in key order.
     fn meta_prefix(&self, prefix: &[u8], mut each: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
-        let mode = IteratorMode::From(prefix, Direction::Forward);
-        for item in self.db.iterator_cf(self.cf(CF_META)?, mode) {
-            let (key, value) = item?;
-            let Some(rest) = key.strip_prefix(prefix) else { break };
-            each(rest, &value)?;
-        }
-        Ok(())
+        self.scan(Table::Meta, prefix, true, &mut |key, value| {
+            let Some(rest) = key.strip_prefix(prefix) else { return Ok(false) };
+            each(rest, value)?;
+            Ok(true)
+        })
     }
     pub(crate) fn pending(&self) -> Result<Vec<Reservation>> {
         let mut all = Vec::new();
@@ -55,35 +47,36 @@ impl Store {
         Ok(all)
     }
     pub(crate) fn risk_listed(&self, counterparty: &str) -> Result<Option<u64>> {
-        self.db
-            .get_cf(self.cf(CF_META)?, codec::risk_key(counterparty))?
-            .map(|b| codec::decode_risk_seq(&b))
-            .transpose()
+        self.get(Table::Meta, &codec::risk_key(counterparty))?.map(|b| codec::decode_risk_seq(&b)).transpose()
     }
     pub(crate) fn protection_settings(&self) -> Result<Vec<(Timestamp, ProtectionSettings)>> {
-        match self.db.get_cf(self.cf(CF_META)?, META_PROTECTION_SETTINGS)? {
+        match self.get(Table::Meta, META_PROTECTION_SETTINGS)? {
             None => Ok(Vec::new()),
             Some(bytes) => codec::decode_protection_settings(&bytes),
         }
     }
     pub(crate) fn policies(&self) -> Result<Vec<PolicyVersion>> {
-        match self.db.get_cf(self.cf(CF_META)?, META_POLICIES)? {
+        match self.get(Table::Meta, META_POLICIES)? {
             None => Ok(Vec::new()),
             Some(bytes) => codec::decode_policies(&bytes),
         }
     }
     pub(crate) fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
         let start = codec::customer_key(customer, AccountId(0));
-        let mut accounts = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_CUSTOMERS)?, IteratorMode::From(&start, Direction::Forward)) {
-            let (key, _) = item?;
-            let Some((owner, account)) = codec::split_index_key(&key) else {
+        let mut ids = Vec::new();
+        self.scan(Table::Customers, &start, true, &mut |key, _| {
+            let Some((owner, account)) = codec::split_index_key(key) else {
                 return Err(Error::ReadModel("customer index key of the wrong length".into()));
             };
             if owner != customer.0 {
-                break;
+                return Ok(false);
             }
-            let found = self.account(AccountId(account))?;
+            ids.push(AccountId(account));
+            Ok(true)
+        })?;
+        let mut accounts = Vec::with_capacity(ids.len());
+        for account in ids {
+            let found = self.account(account)?;
             accounts.push(found.ok_or_else(|| Error::ReadModel(format!("indexed account {account} is missing")))?);
         }
         Ok(accounts)
@@ -99,28 +92,28 @@ impl Store {
         let start = codec::history_key(account, after_seq.map_or(0, |seq| seq.saturating_add(1)));
         let mut entries = Vec::new();
         let mut next_after_seq = None;
-        for item in self.db.iterator_cf(self.cf(CF_HISTORY)?, IteratorMode::From(&start, Direction::Forward)) {
-            let (key, _) = item?;
-            let Some((owner, seq)) = codec::split_index_key(&key) else {
+        self.scan(Table::History, &start, true, &mut |key, _| {
+            let Some((owner, seq)) = codec::split_index_key(key) else {
                 return Err(Error::ReadModel("history index key of the wrong length".into()));
             };
             if owner != account.0 {
-                break;
+                return Ok(false);
             }
             let event = self.event(seq)?;
             if from.is_some_and(|from| event.at < from) {
-                continue;
+                return Ok(true);
             }
             // Times never decrease along the log: past `to`, nothing later can match.
             if to.is_some_and(|to| event.at > to) {
-                break;
+                return Ok(false);
             }
             if entries.len() == limit {
                 next_after_seq = entries.last().map(|(seq, _): &(u64, Event)| *seq);
-                break;
+                return Ok(false);
             }
             entries.push((seq, event));
-        }
+            Ok(true)
+        })?;
         Ok(HistoryPage { entries, next_after_seq })
     }
 }

@@ -1,12 +1,10 @@
 //! The Merkle tree's stored nodes (docs/FORMAT.md, "Merkle tree"): reading them, and bringing
 //! them up to the head for a ledger written before the tree (or after `rebuild-indexes`).
 
-use rocksdb::WriteBatch;
-
 use crate::codec::{self, GENESIS_PREV, Hash, META_MERKLE_SIZE};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier, Nodes};
-use crate::store::{CF_META, Store};
+use crate::store::{Store, Table};
 
 /// Leaves per write while catching up.
 const CATCH_UP_BATCH: u64 = 65_536;
@@ -21,7 +19,7 @@ impl Nodes for Store {
         if level < codec::MERKLE_STORED_LEVEL_MIN {
             return self.computed_node(level, index);
         }
-        match self.db.get_cf(self.cf(CF_META)?, codec::merkle_key(level, index))? {
+        match self.get(Table::Meta, &codec::merkle_key(level, index))? {
             Some(bytes) => codec::decode_merkle_node(level, index, &bytes),
             None => Err(Error::ReadModel(format!(
                 "Merkle node ({level}, {index}) is missing: open the ledger with a writer (or rebuild-indexes) to build the tree"
@@ -52,7 +50,7 @@ impl Store {
 
     /// How many leaves the stored nodes cover.
     pub(crate) fn merkle_size(&self) -> Result<u64> {
-        match self.db.get_cf(self.cf(CF_META)?, META_MERKLE_SIZE)? {
+        match self.get(Table::Meta, META_MERKLE_SIZE)? {
             None => Ok(0),
             Some(bytes) => codec::decode_merkle_size(&bytes),
         }
@@ -60,7 +58,7 @@ impl Store {
 
     /// Whether the tree was ever built here (a ledger from before it has no `merkle-size`).
     pub(crate) fn has_tree(&self) -> Result<bool> {
-        Ok(self.db.get_cf(self.cf(CF_META)?, META_MERKLE_SIZE)?.is_some())
+        Ok(self.get(Table::Meta, META_MERKLE_SIZE)?.is_some())
     }
 
     /// Fails unless the stored nodes cover `size` leaves.
@@ -87,22 +85,21 @@ impl Store {
             return Ok(frontier);
         }
         let prev = if size == 0 { GENESIS_PREV } else { self.record(size)?.hash };
-        let meta = self.cf(CF_META)?;
-        let mut batch = WriteBatch::default();
+        let mut batch = self.staged()?;
         self.walk(size + 1, head_seq, prev, |seq, record| {
             for (level, index, hash) in frontier.push(merkle::leaf_hash(&record.hash)) {
                 if level >= codec::MERKLE_STORED_LEVEL_MIN {
-                    batch.put_cf(meta, codec::merkle_key(level, index), hash);
+                    batch.put(Table::Meta, &codec::merkle_key(level, index), &hash);
                 }
             }
             if seq.is_multiple_of(CATCH_UP_BATCH) {
-                batch.put_cf(meta, META_MERKLE_SIZE, seq.to_be_bytes());
-                self.write(std::mem::take(&mut batch), false)?;
+                batch.put(Table::Meta, META_MERKLE_SIZE, &seq.to_be_bytes());
+                self.commit(std::mem::replace(&mut batch, self.staged()?), false)?;
             }
             Ok(())
         })?;
-        batch.put_cf(meta, META_MERKLE_SIZE, frontier.size().to_be_bytes());
-        self.write(batch, true)?;
+        batch.put(Table::Meta, META_MERKLE_SIZE, &frontier.size().to_be_bytes());
+        self.commit(batch, true)?;
         if frontier.size() != head_seq {
             return Err(Error::Corruption { seq: frontier.size() + 1, detail: "record missing".into() });
         }

@@ -1,0 +1,302 @@
+//! The PostgreSQL engine (docs/CLUSTER.md): the log's records, FORMAT.md bytes verbatim, keyed
+//! by sequence number in `ledger_log`; every other table as (table, key) → value rows in
+//! `ledger_kv` (bytea order is byte order, as in RocksDB); and a one-row `ledger_head` with the
+//! writer's epoch. A writer takes the ledger by bumping the epoch. Every commit is one
+//! transaction whose first statement moves the head only where this writer's epoch is still the
+//! current one and the head is where this writer left it; zero rows updated means another writer
+//! took over: the transaction is rolled back and [`Error::Fenced`] returned. A paused or
+//! partitioned writer can never extend or fork the chain.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use postgres::{Client, GenericClient, NoTls, Transaction};
+
+use super::{META_FORMAT, META_HEAD, Op, Table, Visit, prefix_end};
+use crate::codec::{self, GENESIS_PREV};
+use crate::error::{Error, Result};
+
+/// Rows per page of a scan.
+const SCAN_PAGE_ROWS: i64 = 8_192;
+
+const SCHEMA: &str = "
+CREATE TABLE ledger_log (seq bigint PRIMARY KEY, record bytea NOT NULL);
+CREATE TABLE ledger_kv (tbl smallint NOT NULL, key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (tbl, key));
+CREATE TABLE ledger_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), epoch bigint NOT NULL, seq bigint NOT NULL, hash bytea NOT NULL);
+";
+
+/// The URL when `path` names a PostgreSQL ledger (`postgres://…` or `postgresql://…`).
+pub(crate) fn url_of(path: &Path) -> Option<&str> {
+    let text = path.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+}
+
+impl From<postgres::Error> for Error {
+    fn from(err: postgres::Error) -> Error {
+        Error::Io(format!("PostgreSQL: {err}"))
+    }
+}
+
+fn seq_param(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| Error::Io(format!("sequence number {seq} does not fit PostgreSQL's bigint")))
+}
+
+fn seq_of(value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| Error::Damaged(format!("a negative sequence number {value} in ledger_log")))
+}
+
+/// One connection, shared by the writer and the readers of this process.
+pub(crate) struct Pg {
+    client: Mutex<Client>,
+    /// This writer's epoch; `None` for a read-only open.
+    epoch: Option<i64>,
+    /// The head sequence number this writer last committed (or found when it took over).
+    head_seq: AtomicU64,
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pg").field("epoch", &self.epoch).field("head_seq", &self.head_seq).finish_non_exhaustive()
+    }
+}
+
+fn connect(url: &str) -> Result<Client> {
+    Client::connect(url, NoTls).map_err(|err| Error::NotALedger(format!("cannot reach PostgreSQL at {url}: {err}")))
+}
+
+/// Whether the database holds the head table.
+fn has_ledger(client: &mut impl GenericClient) -> Result<bool> {
+    let row = client.query_one("SELECT to_regclass('ledger_head') IS NOT NULL", &[])?;
+    Ok(row.get(0))
+}
+
+impl Pg {
+    /// Creates the ledger's tables in an empty database (refuses one that has them), then
+    /// opens it for writing.
+    pub(crate) fn create(url: &str) -> Result<Pg> {
+        let mut client = connect(url)?;
+        let mut tx = client.transaction()?;
+        if has_ledger(&mut tx)? {
+            return Err(Error::NotALedger(format!(
+                "the database at {url} already holds a ledger; only an empty database is initialised"
+            )));
+        }
+        tx.batch_execute(SCHEMA)?;
+        tx.execute("INSERT INTO ledger_head (epoch, seq, hash) VALUES (0, 0, $1)", &[&GENESIS_PREV.as_slice()])?;
+        tx.execute(
+            "INSERT INTO ledger_kv (tbl, key, value) VALUES ($1, $2, $3)",
+            &[&(Table::Meta as i16), &META_FORMAT, &[codec::FORMAT_VERSION].as_slice()],
+        )?;
+        tx.commit()?;
+        drop(client);
+        Pg::open_writer(url)
+    }
+
+    /// Opens for writing: takes the ledger by bumping the epoch, which fences off every earlier
+    /// writer (its next commit finds another epoch and is rolled back).
+    pub(crate) fn open_writer(url: &str) -> Result<Pg> {
+        let mut client = connect(url)?;
+        if !has_ledger(&mut client)? {
+            return Err(Error::NotALedger(format!("no ledger in the database at {url}; create one with init")));
+        }
+        let row = client.query_one("UPDATE ledger_head SET epoch = epoch + 1 RETURNING epoch, seq", &[])?;
+        let (epoch, seq): (i64, i64) = (row.get(0), row.get(1));
+        Ok(Pg { client: Mutex::new(client), epoch: Some(epoch), head_seq: AtomicU64::new(seq_of(seq)?) })
+    }
+
+    /// Opens read-only: nothing is written, no epoch taken.
+    pub(crate) fn open_reader(url: &str) -> Result<Pg> {
+        let mut client = connect(url)?;
+        if !has_ledger(&mut client)? {
+            return Err(Error::NotALedger(format!("no ledger in the database at {url}; create one with init")));
+        }
+        Ok(Pg { client: Mutex::new(client), epoch: None, head_seq: AtomicU64::new(0) })
+    }
+
+    fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>> {
+        self.client.lock().map_err(|_| Error::Io("the PostgreSQL connection's lock is poisoned".into()))
+    }
+
+    pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut client = self.client()?;
+        match table {
+            Table::Log => {
+                let seq = seq_param(codec::decode_seq_key(key)?)?;
+                let row = client.query_opt("SELECT record FROM ledger_log WHERE seq = $1", &[&seq])?;
+                Ok(row.map(|row| row.get(0)))
+            }
+            Table::Meta if key == META_HEAD => {
+                let row = client.query_one("SELECT seq, hash FROM ledger_head", &[])?;
+                let (seq, hash): (i64, Vec<u8>) = (row.get(0), row.get(1));
+                let hash: codec::Hash =
+                    hash.try_into().map_err(|_| Error::Damaged("ledger_head.hash is not 32 bytes".into()))?;
+                Ok(Some(codec::encode_head(seq_of(seq)?, &hash).to_vec()))
+            }
+            _ => {
+                let row = client
+                    .query_opt("SELECT value FROM ledger_kv WHERE tbl = $1 AND key = $2", &[&(table as i16), &key])?;
+                Ok(row.map(|row| row.get(0)))
+            }
+        }
+    }
+
+    /// Pages through `table` from `from` in key order; the connection is free while `visit`
+    /// runs (it may read or write through this store).
+    pub(crate) fn scan(&self, table: Table, from: &[u8], visit: &mut Visit<'_>) -> Result<()> {
+        let mut next: Vec<u8> = from.to_vec();
+        loop {
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+                let mut client = self.client()?;
+                if table == Table::Log {
+                    let first = if next.is_empty() { 0 } else { seq_param(codec::decode_seq_key(&next)?)? };
+                    client
+                        .query(
+                            "SELECT seq, record FROM ledger_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                            &[&first, &SCAN_PAGE_ROWS],
+                        )?
+                        .into_iter()
+                        .map(|row| Ok((codec::seq_key(seq_of(row.get(0))?).to_vec(), row.get(1))))
+                        .collect::<Result<_>>()?
+                } else {
+                    client
+                        .query(
+                            "SELECT key, value FROM ledger_kv WHERE tbl = $1 AND key >= $2 ORDER BY key LIMIT $3",
+                            &[&(table as i16), &next, &SCAN_PAGE_ROWS],
+                        )?
+                        .into_iter()
+                        .map(|row| (row.get(0), row.get(1)))
+                        .collect()
+                }
+            };
+            let full = rows.len() as i64 == SCAN_PAGE_ROWS;
+            for (key, value) in &rows {
+                if !visit(key, value)? {
+                    return Ok(());
+                }
+            }
+            match rows.last() {
+                Some((key, _)) if full => {
+                    // The next page starts just after the last key.
+                    next = key.clone();
+                    if table == Table::Log {
+                        next = codec::seq_key(codec::decode_seq_key(key)? + 1).to_vec();
+                    } else {
+                        next.push(0);
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Applies `ops` in one transaction, fenced by the epoch (see the module's comment).
+    pub(crate) fn commit(&self, ops: Vec<Op>) -> Result<()> {
+        let epoch = self.epoch.ok_or_else(|| Error::InvalidArgument("this ledger was opened read-only".into()))?;
+        let mut client = self.client()?;
+        let mut tx = client.transaction()?;
+        let new_head = ops.iter().rev().find_map(|op| match op {
+            Op::Put(Table::Meta, key, value) if key.as_slice() == META_HEAD => Some(value),
+            _ => None,
+        });
+        let expected = self.head_seq.load(Ordering::Acquire);
+        let (moved, new_seq) = match new_head {
+            Some(bytes) => {
+                let (seq, hash) = codec::decode_head(bytes)?;
+                let moved = tx.execute(
+                    "UPDATE ledger_head SET seq = $1, hash = $2 WHERE epoch = $3 AND seq = $4",
+                    &[&seq_param(seq)?, &hash.as_slice(), &epoch, &seq_param(expected)?],
+                )?;
+                (moved, seq)
+            }
+            None => (tx.execute("UPDATE ledger_head SET epoch = epoch WHERE epoch = $1", &[&epoch])?, expected),
+        };
+        if moved != 1 {
+            drop(tx);
+            let current = client.query_one("SELECT epoch, seq FROM ledger_head", &[])?;
+            let (now_epoch, now_seq): (i64, i64) = (current.get(0), current.get(1));
+            return Err(Error::Fenced(format!(
+                "this writer holds epoch {epoch} at head {expected}; the ledger is at epoch {now_epoch}, head {now_seq}: \
+                 another writer took over, and nothing of this batch was recorded"
+            )));
+        }
+        let mut log_seqs = Vec::new();
+        let mut log_records = Vec::new();
+        let mut pending: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
+        for op in ops {
+            match op {
+                Op::Put(Table::Log, key, value) => {
+                    log_seqs.push(seq_param(codec::decode_seq_key(&key)?)?);
+                    log_records.push(value);
+                }
+                Op::Put(Table::Meta, key, _) if key.as_slice() == META_HEAD => {}
+                Op::Put(table, key, value) => {
+                    pending.insert((table, key), Some(value));
+                }
+                Op::Delete(table, key) => {
+                    pending.insert((table, key), None);
+                }
+                Op::DeletePrefix(table, prefix) => {
+                    flush(&mut tx, &mut pending)?;
+                    let table = table as i16;
+                    match (prefix.is_empty(), prefix_end(&prefix)) {
+                        (true, _) => tx.execute("DELETE FROM ledger_kv WHERE tbl = $1", &[&table])?,
+                        (false, Some(end)) => tx.execute(
+                            "DELETE FROM ledger_kv WHERE tbl = $1 AND key >= $2 AND key < $3",
+                            &[&table, &prefix, &end],
+                        )?,
+                        (false, None) => {
+                            tx.execute("DELETE FROM ledger_kv WHERE tbl = $1 AND key >= $2", &[&table, &prefix])?
+                        }
+                    };
+                }
+            }
+        }
+        if !log_seqs.is_empty() {
+            // A sequence number already taken fails the insert: the chain cannot fork here either.
+            tx.execute(
+                "INSERT INTO ledger_log (seq, record) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+                &[&log_seqs, &log_records],
+            )?;
+        }
+        flush(&mut tx, &mut pending)?;
+        tx.commit()?;
+        self.head_seq.store(new_seq, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Writes the pending puts (upserts) and deletes, one statement each.
+fn flush(tx: &mut Transaction<'_>, pending: &mut HashMap<(Table, Vec<u8>), Option<Vec<u8>>>) -> Result<()> {
+    let (mut put_tables, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut delete_tables, mut delete_keys) = (Vec::new(), Vec::new());
+    for ((table, key), value) in pending.drain() {
+        match value {
+            Some(value) => {
+                put_tables.push(table as i16);
+                put_keys.push(key);
+                put_values.push(value);
+            }
+            None => {
+                delete_tables.push(table as i16);
+                delete_keys.push(key);
+            }
+        }
+    }
+    if !delete_keys.is_empty() {
+        tx.execute(
+            "DELETE FROM ledger_kv USING UNNEST($1::smallint[], $2::bytea[]) AS gone(tbl, key) \
+             WHERE ledger_kv.tbl = gone.tbl AND ledger_kv.key = gone.key",
+            &[&delete_tables, &delete_keys],
+        )?;
+    }
+    if !put_keys.is_empty() {
+        tx.execute(
+            "INSERT INTO ledger_kv (tbl, key, value) SELECT * FROM UNNEST($1::smallint[], $2::bytea[], $3::bytea[]) \
+             ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value",
+            &[&put_tables, &put_keys, &put_values],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The ledger on PostgreSQL (docs/CLUSTER.md), against a real server each test starts on
+//! loopback (initdb in a temporary directory, stopped when the test ends): the same commands give
+//! the same chain, byte for byte, as on RocksDB; the ledger reopens, verifies, replays, rebuilds
+//! its read models and answers queries and reports; a second writer fences the first off, whose
+//! next batch is rolled back and which then steps down; `create` refuses a database that holds a
+//! ledger.
+
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, ReportRules, Timestamp};
+use ledger_store::{Error, FakeClock, Ledger, LedgerOptions, Reader};
+use support::PgServer;
+
+fn at(text: &str) -> Timestamp {
+    format!("{text}+08:00").parse().unwrap()
+}
+
+fn options() -> LedgerOptions {
+    let clock = Arc::new(FakeClock::new(at("2026-03-03T00:00:00")));
+    LedgerOptions { clock, max_ahead_of_clock: None, snapshot_every_events: 500, ..LedgerOptions::default() }
+}
+
+/// A policy, 20 accounts with deposits, then `transfers` transfers (some rejected), in batches.
+fn commands(transfers: u64) -> Vec<Vec<Command>> {
+    let mut id = 0u128;
+    let mut command = |time: &str, body| {
+        id += 1;
+        Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at(time), body }
+    };
+    let policy = Box::new(Policy::preset("pboc-2018").unwrap());
+    let mut setup = vec![command(
+        "2026-03-02T08:00:00",
+        CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+    )];
+    for a in 1..=20 {
+        setup.push(command("2026-03-02T08:00:00", CommandBody::open_class_i(AccountId(a), CustomerId(a))));
+        let amount = Amount::from_yuan(1_000 * a).unwrap();
+        setup.push(command("2026-03-02T08:01:00", CommandBody::CashDeposit { account: AccountId(a), amount }));
+    }
+    let mut batches = vec![setup];
+    let mut batch = Vec::new();
+    for n in 0..transfers {
+        let (from, to) = (AccountId(n % 20 + 1), AccountId((n * 7 + 3) % 20 + 1));
+        let amount = Amount::from_yuan(n % 900 + 1).unwrap();
+        let body = if from == to {
+            CommandBody::CashDeposit { account: from, amount }
+        } else {
+            CommandBody::InternalTransfer { from, to, amount }
+        };
+        batch.push(command("2026-03-02T09:00:00", body));
+        if batch.len() == 97 {
+            batches.push(std::mem::take(&mut batch));
+        }
+    }
+    batches.push(batch);
+    batches
+}
+
+fn run(db: &Path, batches: &[Vec<Command>]) -> String {
+    let ledger = Ledger::create(db, options()).unwrap();
+    for batch in batches {
+        ledger.submit_batch(batch.clone()).unwrap();
+    }
+    let head = ledger.head().unwrap().to_text();
+    ledger.close().unwrap();
+    head
+}
+
+#[test]
+fn the_same_commands_give_the_same_chain_and_the_ledger_reopens_verifies_and_replays() {
+    let server = PgServer::start();
+    let url = server.create_database("same_chain");
+    let batches = commands(1_500);
+    let dir = tempfile::tempdir().unwrap();
+    let rocks_head = run(&dir.path().join("rocks"), &batches);
+    let pg_head = run(Path::new(&url), &batches);
+    assert_eq!(pg_head, rocks_head, "byte-identical chains");
+
+    let ledger = Ledger::open(Path::new(&url), options()).unwrap();
+    assert_eq!(ledger.head().unwrap().to_text(), pg_head);
+    let verified = ledger.verify(1, None).unwrap();
+    assert_eq!(verified.head.to_text(), pg_head);
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
+    // A retry is answered from the log; a new command continues the chain.
+    let retry = ledger.submit(batches[1][0].clone()).unwrap();
+    assert!(retry.duplicate);
+    let rocks = Reader::open(dir.path().join("rocks"), options().clock).unwrap();
+    for account in [1, 7, 20] {
+        let account = AccountId(account);
+        assert_eq!(ledger.balance(account).unwrap(), rocks.balance(account).unwrap());
+        let page = ledger.history(account, None, None, None, 50).unwrap();
+        assert_eq!(page, rocks.history(account, None, None, None, 50).unwrap());
+    }
+    assert_eq!(ledger.customer_accounts(CustomerId(3)).unwrap(), rocks.customer_accounts(CustomerId(3)).unwrap());
+    let day = at("2026-03-02T12:00:00").beijing_day();
+    let rules = ReportRules::preset("pboc-2016-3").unwrap();
+    let pg_reports = ledger.reports(rules.clone(), day, day, &mut |_| {}).unwrap();
+    assert_eq!(pg_reports, rocks.reports(rules, day, day, &mut |_| {}).unwrap());
+    let size = ledger.head().unwrap().seq;
+    assert_eq!(ledger.merkle_root(size).unwrap(), rocks.merkle_root(size).unwrap());
+    ledger.close().unwrap();
+
+    // Read models rebuilt from the log are the same.
+    let report = Ledger::rebuild_read_models(Path::new(&url), &mut |_| {}).unwrap();
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+    let reader = Reader::open(Path::new(&url), options().clock).unwrap();
+    assert_eq!(reader.balance(AccountId(7)).unwrap(), rocks.balance(AccountId(7)).unwrap());
+    assert!(matches!(reader.backup(dir.path().join("copy")), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn a_second_writer_fences_the_first_which_records_nothing_more_and_steps_down() {
+    let server = PgServer::start();
+    let url = server.create_database("fencing");
+    let batches = commands(200);
+    let first = Ledger::create(Path::new(&url), options()).unwrap();
+    for batch in &batches[..2] {
+        first.submit_batch(batch.clone()).unwrap();
+    }
+    let taken_over_at = first.head().unwrap();
+
+    // A second writer takes the ledger (as after a lease expired while the first was paused).
+    let second = Ledger::open(Path::new(&url), options()).unwrap();
+    let fenced = first.submit_batch(batches[2].clone());
+    assert!(matches!(fenced, Err(Error::Fenced(_))), "{fenced:?}");
+    let after = first.submit_batch(batches[3].clone());
+    assert!(matches!(after, Err(Error::Stopped(_))), "the fenced writer stepped down: {after:?}");
+    assert_eq!(second.head().unwrap(), taken_over_at, "nothing of the fenced batch was recorded");
+
+    // The second writer goes on from where the chain is; the first's commands are retried there.
+    for batch in &batches[2..] {
+        second.submit_batch(batch.clone()).unwrap();
+    }
+    assert!(second.replay().unwrap().mismatches.is_empty());
+    second.verify(1, None).unwrap();
+    second.close().unwrap();
+    drop(first);
+    let dir = tempfile::tempdir().unwrap();
+    let rocks_head = run(&dir.path().join("rocks"), &batches);
+    let reader = Reader::open(Path::new(&url), options().clock).unwrap();
+    assert_eq!(reader.head().unwrap().to_text(), rocks_head, "the chain is the one a single writer makes");
+}
+
+#[test]
+fn create_refuses_a_database_that_holds_a_ledger_and_open_refuses_one_without() {
+    let server = PgServer::start();
+    let url = server.create_database("refusals");
+    let empty = server.create_database("empty");
+    assert!(matches!(Ledger::open(Path::new(&empty), options()), Err(Error::NotALedger(_))));
+    assert!(matches!(Reader::open(Path::new(&empty), options().clock), Err(Error::NotALedger(_))));
+    let ledger = Ledger::create(Path::new(&url), options()).unwrap();
+    ledger.close().unwrap();
+    let again = Ledger::create(Path::new(&url), options());
+    assert!(matches!(again, Err(Error::NotALedger(ref text)) if text.contains("already holds a ledger")), "{again:?}");
+    let unreachable = format!("postgres://ledger@127.0.0.1:{}/nothing", server.free_port());
+    assert!(matches!(Ledger::open(Path::new(&unreachable), options()), Err(Error::NotALedger(_))));
+}

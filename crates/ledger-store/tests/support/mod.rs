@@ -1,0 +1,112 @@
+//! A PostgreSQL server for one test: initdb in a temporary directory, started on loopback with
+//! its socket in that directory, stopped (immediately) when dropped. As root, the server runs as
+//! the `postgres` user (initdb refuses root). The binaries: `LEDGER_PG_BIN`, else the newest
+//! `/usr/lib/postgresql/*/bin` (scripts/setup installs postgresql when missing).
+
+#![allow(dead_code, reason = "each test file uses its own subset")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test support: a failure stops the test")]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+fn pg_bin() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LEDGER_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed (/usr/lib/postgresql): run scripts/setup")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().expect("no /usr/lib/postgresql/*/bin/initdb: run scripts/setup")
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+impl PgServer {
+    pub fn start() -> PgServer {
+        let dir = tempfile::tempdir().unwrap();
+        let as_postgres = is_root();
+        if as_postgres {
+            let status = Command::new("chown").arg("postgres").arg(dir.path()).status().unwrap();
+            assert!(status.success(), "chown postgres {}", dir.path().display());
+        }
+        let server = PgServer { port: free_port(), bin: pg_bin(), dir, as_postgres };
+        let data = server.data();
+        server.run("initdb", &["-D", &data, "-A", "trust", "-U", "ledger", "--no-sync", "-E", "UTF8"]);
+        let socket = server.dir.path().to_string_lossy().into_owned();
+        let settings = format!("-c listen_addresses=127.0.0.1 -p {} -k {socket} -c fsync=off", server.port);
+        let log = server.dir.path().join("log").to_string_lossy().into_owned();
+        server.run("pg_ctl", &["-D", &data, "-o", &settings, "-l", &log, "-w", "-t", "60", "start"]);
+        server
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").to_string_lossy().into_owned()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let path = self.bin.join(program);
+        let output = if self.as_postgres {
+            Command::new("runuser").args(["-u", "postgres", "--"]).arg(&path).args(args).output()
+        } else {
+            Command::new(&path).args(args).output()
+        }
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Creates database `name`; returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        let port = self.port.to_string();
+        self.run("createdb", &["-h", "127.0.0.1", "-p", &port, "-U", "ledger", name]);
+        format!("postgres://ledger@127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A loopback port nothing listens on.
+    pub fn free_port(&self) -> u16 {
+        free_port()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.data();
+        let path = self.bin.join("pg_ctl");
+        let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
+        let _ = if self.as_postgres {
+            Command::new("runuser").args(["-u", "postgres", "--"]).arg(&path).args(args).output()
+        } else {
+            Command::new(&path).args(args).output()
+        };
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
