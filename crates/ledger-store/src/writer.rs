@@ -34,6 +34,10 @@ pub(crate) struct Writer {
     events_since_snapshot: u64,
     /// Set when the state could not be reloaded after a failed write: every request fails.
     failed: Option<String>,
+    /// Set when the state could not be reloaded because the database was unreachable
+    /// (PostgreSQL), to the head the failed batch started from: reloaded before the next batch
+    /// is decided (the state in memory holds the failed batch's effects until then).
+    needs_reload: Option<Head>,
     options: LedgerOptions,
     stats: WriterStats,
     /// When the head witness was last made durable (it is synced at most every
@@ -153,6 +157,7 @@ impl Writer {
             tree,
             events_since_snapshot: 0,
             failed: None,
+            needs_reload: None,
             options,
             stats: WriterStats::default(),
             witness_synced: std::time::Instant::now(),
@@ -235,6 +240,16 @@ impl Writer {
                 done(Err(Error::Stopped(reason.clone())));
             }
             return;
+        }
+        if let Some(expected) = self.needs_reload {
+            self.recover(expected);
+            if self.needs_reload.is_some() || self.failed.is_some() {
+                let why = self.failed.clone().unwrap_or_else(|| "the database is unreachable".into());
+                for (_, done) in submits {
+                    done(Err(Error::Io(format!("{why}; nothing was recorded: retry with the same ids"))));
+                }
+                return;
+            }
         }
         let start_head = self.head;
         let admission = self.admission();
@@ -485,7 +500,11 @@ impl Writer {
                         self.failed = Some(format!("could not reload the Merkle tree after a failed write: {err}"))
                     }
                 }
-                if head != expected {
+                // On PostgreSQL a batch whose commit failed here may have committed on the
+                // server (the connection died after COMMIT): the log is the truth, and its
+                // callers' retries are answered from it. On RocksDB a failed write wrote nothing.
+                let ahead_is_possible = self.store.commit_outcome_unknown_on_error() && head.seq > expected.seq;
+                if head != expected && !ahead_is_possible {
                     self.failed = Some(format!(
                         "after a failed write the log's head is {} instead of {}",
                         head.to_text(),
@@ -494,6 +513,13 @@ impl Writer {
                 }
                 self.state = state;
                 self.head = head;
+                self.store.rebase(head);
+                self.needs_reload = None;
+            }
+            // The database is unreachable (a failover in progress): try again before the next
+            // batch; until then every batch is refused without being decided.
+            Err(err) if self.store.commit_outcome_unknown_on_error() && matches!(err, Error::Io(_)) => {
+                self.needs_reload = Some(expected);
             }
             Err(err) => self.failed = Some(format!("could not reload after a failed write: {err}")),
         }

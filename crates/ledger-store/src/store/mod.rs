@@ -454,6 +454,17 @@ impl Store {
             Engine::Postgres(_) => Err(Error::Io(format!("column family {name}: not a RocksDB ledger"))),
         }
     }
+    /// Whether another machine may have committed a batch whose commit failed here (a
+    /// replicated engine: the connection can die after the server committed).
+    pub(crate) fn commit_outcome_unknown_on_error(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
+    }
+    /// The head the writer continues from after reloading its state.
+    pub(crate) fn rebase(&self, head: Head) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.rebase(head.seq);
+        }
+    }
     /// The RocksDB database, for what only it does (backup, dropping column families).
     fn rocks(&self, what: &str) -> Result<&DB> {
         match &self.engine {

@@ -47,8 +47,11 @@ fn seq_of(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::Damaged(format!("a negative sequence number {value} in ledger_log")))
 }
 
-/// One connection, shared by the writer and the readers of this process.
+/// One connection, shared by the writer and the readers of this process; opened again when it
+/// was lost (after a failover the URL's hosts, with `target_session_attrs=read-write`, lead to
+/// the new primary).
 pub(crate) struct Pg {
+    url: String,
     client: Mutex<Client>,
     /// This writer's epoch; `None` for a read-only open.
     epoch: Option<i64>,
@@ -103,7 +106,12 @@ impl Pg {
         }
         let row = client.query_one("UPDATE ledger_head SET epoch = epoch + 1 RETURNING epoch, seq", &[])?;
         let (epoch, seq): (i64, i64) = (row.get(0), row.get(1));
-        Ok(Pg { client: Mutex::new(client), epoch: Some(epoch), head_seq: AtomicU64::new(seq_of(seq)?) })
+        Ok(Pg {
+            url: url.to_owned(),
+            client: Mutex::new(client),
+            epoch: Some(epoch),
+            head_seq: AtomicU64::new(seq_of(seq)?),
+        })
     }
 
     /// Opens read-only: nothing is written, no epoch taken.
@@ -112,11 +120,22 @@ impl Pg {
         if !has_ledger(&mut client)? {
             return Err(Error::NotALedger(format!("no ledger in the database at {url}; create one with init")));
         }
-        Ok(Pg { client: Mutex::new(client), epoch: None, head_seq: AtomicU64::new(0) })
+        Ok(Pg { url: url.to_owned(), client: Mutex::new(client), epoch: None, head_seq: AtomicU64::new(0) })
     }
 
     fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>> {
-        self.client.lock().map_err(|_| Error::Io("the PostgreSQL connection's lock is poisoned".into()))
+        let mut client =
+            self.client.lock().map_err(|_| Error::Io("the PostgreSQL connection's lock is poisoned".into()))?;
+        if client.is_closed() {
+            *client = Client::connect(&self.url, NoTls)
+                .map_err(|err| Error::Io(format!("PostgreSQL: reconnecting to {}: {err}", self.url)))?;
+        }
+        Ok(client)
+    }
+
+    /// After the writer reloaded its state: the head it continues from.
+    pub(crate) fn rebase(&self, head_seq: u64) {
+        self.head_seq.store(head_seq, Ordering::Release);
     }
 
     pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {

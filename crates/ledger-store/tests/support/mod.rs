@@ -6,6 +6,8 @@
 #![allow(dead_code, reason = "each test file uses its own subset")]
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test support: a failure stops the test")]
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
