@@ -440,6 +440,7 @@ impl Reporter {
     fn push_leg(&mut self, seq: u64, day: BeijingDay, leg: &Leg, posting: &Posting, cite: &dyn Fn() -> Cite) {
         let Some(info) = self.accounts.get(&leg.account).copied() else { return };
         let direction = Direction::of(leg.flow);
+        let in_range = self.in_range(day);
         let class_day = self.classes.entry(Some(info.class)).or_default();
         match direction {
             Direction::In => {
@@ -451,7 +452,7 @@ impl Reporter {
                 class_day.outflow.add(posting.amount);
             }
         }
-        if self.in_range(day) {
+        if in_range {
             let kinds = [
                 (LargeValueKind::Cash, &self.rules.large_cash),
                 (LargeValueKind::Transfer, &self.rules.large_transfer),
@@ -483,7 +484,7 @@ impl Reporter {
             window.total.add(posting.amount);
             if window.total.reaches(review.threshold) && !window.flagged {
                 window.flagged = true;
-                if (self.from..=self.to).contains(&day) {
+                if in_range {
                     let window_from = window.days.front().map_or(day, |(first, _)| *first);
                     self.out.class_iii_review.push(ClassIiiReviewLine {
                         day: day.to_string(),

@@ -69,6 +69,15 @@ fn connect(url: &str) -> Result<Client> {
     Client::connect(url, NoTls).map_err(|err| Error::NotALedger(format!("cannot reach PostgreSQL at {url}: {err}")))
 }
 
+/// A connection to a database that holds a ledger.
+fn connect_ledger(url: &str) -> Result<Client> {
+    let mut client = connect(url)?;
+    if !has_ledger(&mut client)? {
+        return Err(Error::NotALedger(format!("no ledger in the database at {url}; create one with init")));
+    }
+    Ok(client)
+}
+
 /// Whether the database holds the head table.
 fn has_ledger(client: &mut impl GenericClient) -> Result<bool> {
     let row = client.query_one("SELECT to_regclass('ledger_head') IS NOT NULL", &[])?;
@@ -100,10 +109,7 @@ impl Pg {
     /// Opens for writing: takes the ledger by bumping the epoch, which fences off every earlier
     /// writer (its next commit finds another epoch and is rolled back).
     pub(crate) fn open_writer(url: &str) -> Result<Pg> {
-        let mut client = connect(url)?;
-        if !has_ledger(&mut client)? {
-            return Err(Error::NotALedger(format!("no ledger in the database at {url}; create one with init")));
-        }
+        let mut client = connect_ledger(url)?;
         let row = client.query_one("UPDATE ledger_head SET epoch = epoch + 1 RETURNING epoch, seq", &[])?;
         let (epoch, seq): (i64, i64) = (row.get(0), row.get(1));
         Ok(Pg {
@@ -116,10 +122,7 @@ impl Pg {
 
     /// Opens read-only: nothing is written, no epoch taken.
     pub(crate) fn open_reader(url: &str) -> Result<Pg> {
-        let mut client = connect(url)?;
-        if !has_ledger(&mut client)? {
-            return Err(Error::NotALedger(format!("no ledger in the database at {url}; create one with init")));
-        }
+        let client = connect_ledger(url)?;
         Ok(Pg { url: url.to_owned(), client: Mutex::new(client), epoch: None, head_seq: AtomicU64::new(0) })
     }
 

@@ -7,10 +7,11 @@
 #![allow(dead_code, reason = "each test file uses its own subset")]
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test support: a failure stops the test")]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::{free_port, is_root, pg_bin};
 
 /// How long the cluster may take to elect a primary with a synchronous standby.
 const FORM_MAX: Duration = Duration::from_secs(90);
@@ -29,24 +30,6 @@ pub struct Cluster {
     etcd: Vec<Child>,
     pub nodes: Vec<Node>,
     as_postgres: bool,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn pg_bin() -> String {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is not installed: run scripts/setup --with-postgres")
-        .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
-        .filter(|bin| bin.join("initdb").exists())
-        .collect();
-    found.sort();
-    found.pop().expect("no PostgreSQL binaries").to_string_lossy().into_owned()
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 impl Cluster {
@@ -104,7 +87,7 @@ impl Cluster {
                  \x20 parameters:\n    unix_socket_directories: {socket}\n",
                 hosts = hosts.join(","),
                 data = data.display(),
-                bin = pg_bin(),
+                bin = pg_bin().display(),
             );
             std::fs::write(&config, text).unwrap();
             let mut node = Node { name, pg_port, rest_port, config, data, patroni: None };
@@ -199,7 +182,7 @@ impl Cluster {
     pub fn create_database(&self, db: &str) {
         let leader = self.leader().expect("a leader");
         let port = self.node(&leader).pg_port.to_string();
-        let status = Command::new(format!("{}/createdb", pg_bin()))
+        let status = Command::new(pg_bin().join("createdb"))
             .args(["-h", "127.0.0.1", "-p", &port, "-U", "ledger", db])
             .env("PGPASSWORD", "ledger")
             .status()
@@ -228,10 +211,6 @@ impl Cluster {
         let mut node = self.nodes.remove(index);
         self.spawn_patroni(&mut node);
         self.nodes.insert(index, node);
-    }
-
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
     }
 }
 

@@ -9,7 +9,7 @@
 pub mod cluster;
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub struct PgServer {
@@ -19,7 +19,7 @@ pub struct PgServer {
     as_postgres: bool,
 }
 
-fn pg_bin() -> PathBuf {
+pub(crate) fn pg_bin() -> PathBuf {
     if let Some(dir) = std::env::var_os("LEDGER_PG_BIN") {
         return PathBuf::from(dir);
     }
@@ -32,7 +32,7 @@ fn pg_bin() -> PathBuf {
     found.pop().expect("no /usr/lib/postgresql/*/bin/initdb: run scripts/setup")
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
@@ -82,17 +82,9 @@ impl PgServer {
         format!("postgres://ledger@127.0.0.1:{}/{name}", self.port)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// A loopback port nothing listens on.
     pub fn free_port(&self) -> u16 {
         free_port()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 
@@ -109,6 +101,6 @@ impl Drop for PgServer {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
