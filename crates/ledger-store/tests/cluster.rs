@@ -1,16 +1,21 @@
 //! The ledger on a replicated PostgreSQL cluster (docs/CLUSTER.md): 3 etcd members, 3 PostgreSQL
 //! nodes under Patroni with strict synchronous replication, on loopback, started by the test.
-//! Under a steady load of batches the primary's machine dies (Patroni and PostgreSQL SIGKILLed):
-//! the standby is promoted, the writer reconnects and goes on, every batch's callers retry with
-//! the same ids until answered, and in the end every acknowledged command is in the log exactly
-//! once, the chain verifies from genesis, replay equals the read models, and the chain is the
-//! same on every surviving node.
+//! Under a steady load of batches:
+//! - the primary's machine dies (Patroni and PostgreSQL SIGKILLed), 20 times in one run: the
+//!   synchronous standby is promoted, the writer reconnects and goes on, every batch's callers
+//!   retry with the same ids until answered; the dead node comes back as a standby;
+//! - both standbys are stopped: with strict synchronous replication the primary acknowledges
+//!   nothing until one is back, then the batch is answered.
+//!
+//! In the end every acknowledged command is in the log exactly once, the chain verifies from
+//! genesis, replay equals the read models, and the chain is the same on every node.
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
 
 mod support;
 
 use std::collections::HashSet;
+use std::sync::mpsc;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,9 +26,14 @@ use support::cluster::Cluster;
 
 /// The longest a batch may go unanswered across a failover before the test fails.
 const OUTAGE_MAX: Duration = Duration::from_secs(90);
-const BATCHES: u64 = 40;
+/// How long a killed node may take to rejoin as a streaming standby.
+const REJOIN_MAX: Duration = Duration::from_secs(120);
+/// Primary kills in one run (issue 14: at least 20).
+const KILLS: usize = 20;
+const BATCHES_BETWEEN_KILLS: u64 = 2;
 const BATCH_LEN: u64 = 250;
-const KILL_AFTER_BATCH: u64 = 15;
+/// How long the primary must go on refusing to acknowledge while no standby is reachable.
+const PARTITION_HOLD: Duration = Duration::from_secs(5);
 
 fn at(text: &str) -> Timestamp {
     format!("{text}+08:00").parse().unwrap()
@@ -57,8 +67,31 @@ fn submit_until_answered(ledger: &Ledger, batch: &[Command]) -> Duration {
     }
 }
 
+/// The `b`th batch of the load: transfers among the 100 accounts (a deposit where the pair
+/// would be one account), ids from 1,000,000 up.
+fn load_batch(b: u64) -> Vec<Command> {
+    (0..BATCH_LEN)
+        .map(|i| {
+            let n = b * BATCH_LEN + i;
+            let (from, to) = (AccountId(n % 100 + 1), AccountId((n * 37 + 11) % 100 + 1));
+            let amount = Amount::from_fen(n % 50_000 + 1).unwrap();
+            let body = if from == to {
+                CommandBody::CashDeposit { account: from, amount }
+            } else {
+                CommandBody::InternalTransfer { from, to, amount }
+            };
+            command(1_000_000 + u128::from(n), body)
+        })
+        .collect()
+}
+
+fn seconds(durations: &[Duration]) -> String {
+    let texts: Vec<String> = durations.iter().map(|d| format!("{:.1}", d.as_secs_f64())).collect();
+    texts.join(", ")
+}
+
 #[test]
-fn the_primarys_death_loses_no_acknowledged_command_and_the_writer_resumes_on_the_new_primary() {
+fn twenty_primary_deaths_and_a_standby_partition_lose_no_acknowledged_command() {
     let mut cluster = Cluster::start();
     cluster.create_database("ledger");
     let url = cluster.url("ledger");
@@ -71,37 +104,50 @@ fn the_primarys_death_loses_no_acknowledged_command_and_the_writer_resumes_on_th
         setup.push(command(u128::from(a) * 2 + 1, CommandBody::CashDeposit { account: AccountId(a), amount }));
     }
     submit_until_answered(&ledger, &setup);
-
     let mut acknowledged: Vec<CommandId> = setup.iter().map(|c| c.id).collect();
-    let mut outage = None;
-    let mut killed = None;
-    for b in 0..BATCHES {
-        if b == KILL_AFTER_BATCH {
-            let leader = cluster.leader().unwrap();
-            cluster.kill_node(&leader);
-            killed = Some(leader);
+
+    // The primary dies KILLS times; each time the batch in flight is retried until answered.
+    let mut b = 0;
+    let (mut outages, mut rejoins, mut killed) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..KILLS {
+        for _ in 0..BATCHES_BETWEEN_KILLS {
+            let batch = load_batch(b);
+            submit_until_answered(&ledger, &batch);
+            acknowledged.extend(batch.iter().map(|c| c.id));
+            b += 1;
         }
-        let batch: Vec<Command> = (0..BATCH_LEN)
-            .map(|i| {
-                let n = b * BATCH_LEN + i;
-                let (from, to) = (AccountId(n % 100 + 1), AccountId((n * 37 + 11) % 100 + 1));
-                let amount = Amount::from_fen(n % 50_000 + 1).unwrap();
-                let body = if from == to {
-                    CommandBody::CashDeposit { account: from, amount }
-                } else {
-                    CommandBody::InternalTransfer { from, to, amount }
-                };
-                command(1_000_000 + u128::from(n), body)
-            })
-            .collect();
-        let waited = submit_until_answered(&ledger, &batch);
-        if b == KILL_AFTER_BATCH {
-            outage = Some(waited);
-        }
+        let leader = cluster.leader().unwrap();
+        cluster.kill_node(&leader);
+        let batch = load_batch(b);
+        outages.push(submit_until_answered(&ledger, &batch));
         acknowledged.extend(batch.iter().map(|c| c.id));
+        b += 1;
+        cluster.restart_node(&leader);
+        rejoins.push(cluster.wait_members(3, REJOIN_MAX));
+        killed.push(leader);
     }
-    let outage = outage.unwrap();
-    let killed = killed.unwrap();
+
+    // Both standbys stop: strict synchronous replication acknowledges nothing meanwhile.
+    let mut standbys = cluster.members_in("sync_standby");
+    standbys.extend(cluster.members_in("replica"));
+    assert_eq!(standbys.len(), 2, "{:?}", cluster.roles());
+    for standby in &standbys {
+        cluster.kill_node(standby);
+    }
+    let batch = load_batch(b);
+    let held = std::thread::scope(|scope| {
+        let (answered_tx, answered) = mpsc::channel();
+        let submitting = &ledger;
+        let in_flight = &batch;
+        scope.spawn(move || answered_tx.send(submit_until_answered(submitting, in_flight)));
+        let early = answered.recv_timeout(PARTITION_HOLD);
+        assert!(early.is_err(), "a batch was acknowledged while no standby could hold it: {early:?}");
+        for standby in &standbys {
+            cluster.restart_node(standby);
+        }
+        answered.recv_timeout(OUTAGE_MAX + REJOIN_MAX).unwrap()
+    });
+    acknowledged.extend(batch.iter().map(|c| c.id));
 
     // Every acknowledged command is in the log exactly once: a retry of each is a duplicate,
     // and the log holds one event per command (transfers here make no due events).
@@ -119,24 +165,39 @@ fn the_primarys_death_loses_no_acknowledged_command_and_the_writer_resumes_on_th
     assert!(ledger.replay().unwrap().mismatches.is_empty());
     ledger.close().unwrap();
 
-    // The killed machine comes back as a standby; every node then holds the same chain.
-    cluster.restart_node(&killed);
+    // Every node holds the same chain.
+    cluster.wait_members(3, REJOIN_MAX);
     let started = Instant::now();
     for node in cluster.nodes.iter().map(|node| node.name.clone()).collect::<Vec<_>>() {
         loop {
             let seen = Reader::open(cluster.node_url(&node, "ledger"), options().clock).and_then(|r| r.head());
             match seen {
                 Ok(seen) if seen == head => break,
-                _ if started.elapsed() < OUTAGE_MAX => std::thread::sleep(Duration::from_millis(200)),
+                _ if started.elapsed() < REJOIN_MAX => std::thread::sleep(Duration::from_millis(200)),
                 other => panic!("node {node} holds {other:?}, not {}", head.to_text()),
             }
         }
     }
+    let mut sorted = outages.clone();
+    sorted.sort();
     println!(
-        "cluster failover: primary {killed} SIGKILLed after batch {KILL_AFTER_BATCH}; {} acknowledged commands all \
-         present once; chain {} on all 3 nodes; the batch in flight waited {:.1} s",
+        "cluster: {KILLS} primary SIGKILLs ({}); batch in flight unanswered per kill (s): {}; median {:.1} s, \
+         max {:.1} s; killed node back as a streaming standby after (s): {}",
+        killed.join(" "),
+        seconds(&outages),
+        sorted[sorted.len() / 2].as_secs_f64(),
+        sorted[sorted.len() - 1].as_secs_f64(),
+        seconds(&rejoins)
+    );
+    println!(
+        "cluster: both standbys stopped: nothing acknowledged for {:.0} s (the batch waited {:.1} s in all, \
+         answered once they were back)",
+        PARTITION_HOLD.as_secs_f64(),
+        held.as_secs_f64()
+    );
+    println!(
+        "cluster: {} acknowledged commands all present once; chain {} on all 3 nodes",
         acknowledged.len(),
-        head.to_text(),
-        outage.as_secs_f64()
+        head.to_text()
     );
 }

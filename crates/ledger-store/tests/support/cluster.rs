@@ -74,9 +74,9 @@ impl Cluster {
                 "scope: ledger\nnamespace: /service/\nname: {name}\n\
                  restapi:\n  listen: 127.0.0.1:{rest_port}\n  connect_address: 127.0.0.1:{rest_port}\n\
                  etcd3:\n  hosts: {hosts}\n\
-                 bootstrap:\n  dcs:\n    ttl: 10\n    loop_wait: 1\n    retry_timeout: 3\n    maximum_lag_on_failover: 0\n\
+                 bootstrap:\n  dcs:\n    ttl: 5\n    loop_wait: 1\n    retry_timeout: 2\n    maximum_lag_on_failover: 0\n\
                  \x20   synchronous_mode: true\n    synchronous_mode_strict: true\n\
-                 \x20   postgresql:\n      use_pg_rewind: true\n      parameters:\n        synchronous_commit: 'on'\n\
+                 \x20   postgresql:\n      use_pg_rewind: true\n      parameters:\n        synchronous_commit: 'on'\n        wal_retrieve_retry_interval: 250ms\n\
                  \x20       max_wal_senders: 5\n        max_replication_slots: 5\n        wal_keep_size: 256MB\n\
                  \x20 initdb:\n    - encoding: UTF8\n    - auth: trust\n\
                  \x20 pg_hba:\n    - local all all trust\n    - host all all 127.0.0.1/32 trust\n    - host replication all 127.0.0.1/32 trust\n\
@@ -147,16 +147,30 @@ impl Cluster {
 
     /// Waits for a leader and a synchronous standby.
     pub fn wait_formed(&self, max: Duration) {
+        self.wait_members(2, max);
+    }
+
+    /// Waits for a leader, a synchronous standby and `members` running or streaming members
+    /// in all; returns how long that took.
+    pub fn wait_members(&self, members: usize, max: Duration) -> Duration {
         let started = Instant::now();
         loop {
             let roles = self.roles();
             let has = |role: &str| roles.iter().any(|(_, r)| r == role);
-            if has("leader") && has("sync_standby") {
-                return;
+            if has("leader") && has("sync_standby") && roles.len() >= members {
+                return started.elapsed();
             }
-            assert!(started.elapsed() < max, "no leader with a synchronous standby after {max:?}: {roles:?}");
+            assert!(
+                started.elapsed() < max,
+                "no leader with a synchronous standby and {members} members after {max:?}: {roles:?}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The names of the members in `role` (`leader`, `sync_standby`, `replica`).
+    pub fn members_in(&self, role: &str) -> Vec<String> {
+        self.roles().into_iter().filter(|(_, r)| r == role).map(|(name, _)| name).collect()
     }
 
     pub fn leader(&self) -> Option<String> {
@@ -223,6 +237,11 @@ impl Drop for Cluster {
         for child in &mut self.etcd {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // CLUSTER_KEEP=1 keeps the logs and data of a failed run for a look.
+        if std::env::var_os("CLUSTER_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!("cluster kept in {}", dir.keep().display());
         }
     }
 }
