@@ -15,9 +15,9 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::mpsc;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
