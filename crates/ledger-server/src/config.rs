@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::TokenEntry;
 use crate::error::{Error, Result};
+use crate::lease::LeaseConfig;
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug, Deserialize)]
@@ -32,6 +33,10 @@ pub struct Config {
     /// Commands dated more than this many seconds ahead of the clock are rejected.
     #[serde(default = "default_max_ahead_seconds")]
     pub max_ahead_seconds: u64,
+    /// A writer lease in etcd (cluster mode, docs/CLUSTER.md): the server waits for it before
+    /// opening the ledger and exits when it loses it.
+    #[serde(default)]
+    pub lease: Option<LeaseConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -94,6 +99,7 @@ impl Default for Config {
             tokens: Vec::new(),
             log_json: false,
             max_ahead_seconds: default_max_ahead_seconds(),
+            lease: None,
         }
     }
 }
@@ -130,6 +136,9 @@ impl Config {
         }
         if limits.body_bytes_max < 1024 || limits.request_timeout_seconds == 0 || limits.events_limit_max == 0 {
             return bad("limits: body_bytes_max ≥ 1024, request_timeout_seconds ≥ 1, events_limit_max ≥ 1".into());
+        }
+        if let Some(lease) = &self.lease {
+            lease.check().map_err(Error::Config)?;
         }
         Ok(())
     }

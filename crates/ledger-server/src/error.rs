@@ -10,6 +10,10 @@ pub enum Error {
     /// The ledger could not be opened or closed.
     #[error(transparent)]
     Ledger(#[from] ledger_store::Error),
+    /// The writer lease was lost: the server stepped down (a supervisor restarts it as a
+    /// standby that waits for the lease).
+    #[error("{0}; stepped down")]
+    LeaseLost(String),
     /// Listening, TLS or the runtime failed.
     #[error("{0}")]
     Io(String),

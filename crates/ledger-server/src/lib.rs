@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 mod error;
+pub mod lease;
 pub mod metrics;
 pub mod openapi;
 pub mod serve;

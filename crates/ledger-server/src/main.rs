@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ledger_server::auth::{Role, digest, new_token};
 use ledger_server::config::{Config, Tls};
+use ledger_server::lease::LeaseConfig;
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger-server", version, about = "Serve a tiered-ledger over HTTP/JSON", max_term_width = 100)]
@@ -37,6 +38,19 @@ enum Cmd {
         /// Log JSON lines instead of text.
         #[arg(long)]
         log_json: bool,
+        /// Cluster mode: wait for the writer lease in etcd (comma-separated client URLs) before
+        /// opening the ledger; step down when it is lost (docs/CLUSTER.md).
+        #[arg(long, env = "LEDGER_LEASE_ETCD", value_delimiter = ',')]
+        lease_etcd: Vec<String>,
+        /// The lease's key (default /tiered-ledger/writer; the same for every server of a ledger).
+        #[arg(long)]
+        lease_key: Option<String>,
+        /// The lease's TTL in seconds (default 5): the longest a takeover waits.
+        #[arg(long)]
+        lease_ttl: Option<u64>,
+        /// This server's name in the lease (default: its process id and listen address).
+        #[arg(long)]
+        lease_name: Option<String>,
     },
     /// Make a new random bearer token: prints it once on standard error, and on standard output
     /// the config entry holding only its hash (append that to the config file).
@@ -59,7 +73,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Serve { config, db, listen, tls_cert, tls_key, log_json } => {
+        Cmd::Serve {
+            config,
+            db,
+            listen,
+            tls_cert,
+            tls_key,
+            log_json,
+            lease_etcd,
+            lease_key,
+            lease_ttl,
+            lease_name,
+        } => {
             let mut loaded = match config.as_deref().map(Config::load).transpose() {
                 Ok(loaded) => loaded.unwrap_or_default(),
                 Err(err) => return fail(&err.to_string()),
@@ -70,6 +95,22 @@ fn main() -> ExitCode {
                 loaded.tls = Some(Tls { cert, key });
             }
             loaded.log_json |= log_json;
+            if !lease_etcd.is_empty() {
+                loaded.lease.get_or_insert_with(|| LeaseConfig::at(Vec::new())).etcd = lease_etcd;
+            }
+            match loaded.lease.as_mut() {
+                Some(lease) => {
+                    lease.key = lease_key.unwrap_or(std::mem::take(&mut lease.key));
+                    lease.ttl_seconds = lease_ttl.unwrap_or(lease.ttl_seconds);
+                    lease.name = lease_name.or(lease.name.take());
+                }
+                None if lease_key.is_some() || lease_ttl.is_some() || lease_name.is_some() => {
+                    return fail(
+                        "--lease-key, --lease-ttl and --lease-name need --lease-etcd (or [lease] in the config)",
+                    );
+                }
+                None => {}
+            }
             let _logs = init_logs(loaded.log_json);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,

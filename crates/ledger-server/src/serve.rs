@@ -1,8 +1,9 @@
-//! Starting and stopping: the router, the listener (plain or TLS), request logs, graceful
-//! shutdown on SIGTERM or SIGINT.
+//! Starting and stopping: the writer lease (when configured), the router, the listener (plain
+//! or TLS), request logs, graceful shutdown on SIGTERM or SIGINT, stepping down when the lease
+//! is lost.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,12 +13,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ledger_store::{Ledger, LedgerOptions};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::api::{self, ApiError, AppState, Shared};
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::lease::{Lease, LeaseConfig, LeaseError};
 use crate::metrics::{Metrics, Observer, RequestLabels};
 
 /// Every route, with the body limit, request timeout and request log.
@@ -83,10 +85,19 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
 }
 
 /// Opens the ledger, serves until SIGTERM or SIGINT, then stops accepting, lets requests in
-/// flight finish (their batches are fsynced and answered) and closes the ledger.
+/// flight finish (their batches are fsynced and answered) and closes the ledger. With a lease
+/// configured it first waits for the lease, and steps down (stops at once, then returns
+/// [`Error::LeaseLost`]) when the lease is lost.
 pub async fn run(config: Config) -> Result<()> {
     config.check()?;
     let db = config.db.clone().ok_or_else(|| Error::Config("no ledger path".into()))?;
+    let lease = match &config.lease {
+        None => None,
+        Some(lease) => match wait_for_lease(lease, &config).await {
+            Some(lease) => Some(lease),
+            None => return Ok(()),
+        },
+    };
     let metrics = Arc::new(Metrics::new());
     let (head_tx, head_rx) = watch::channel(0);
     let observer = Arc::new(Observer { metrics: Arc::clone(&metrics), head: head_tx });
@@ -95,10 +106,15 @@ pub async fn run(config: Config) -> Result<()> {
         observer: Some(Arc::clone(&observer) as Arc<dyn ledger_store::CommitObserver>),
         ..LedgerOptions::default()
     };
-    let ledger = tokio::task::spawn_blocking(move || Ledger::open(db, options))
-        .await
-        .map_err(|err| Error::Io(err.to_string()))??;
-    let head = ledger.head()?;
+    // Opened, read and (on failure) dropped off the async threads: a PostgreSQL ledger's
+    // client blocks.
+    let (ledger, head) = tokio::task::spawn_blocking(move || {
+        let ledger = Ledger::open(db, options)?;
+        let head = ledger.head()?;
+        Ok::<_, ledger_store::Error>((ledger, head))
+    })
+    .await
+    .map_err(|err| Error::Io(err.to_string()))??;
     observer.head.send_replace(head.seq);
     metrics.head_seq.set(i64::try_from(head.seq).unwrap_or(i64::MAX));
     let state = AppState(Arc::new(Shared {
@@ -114,6 +130,14 @@ pub async fn run(config: Config) -> Result<()> {
     let handle = axum_server::Handle::new();
     let grace = Duration::from_secs(config.limits.shutdown_grace_seconds);
     tokio::spawn(stop_on_signal(handle.clone(), state.clone(), grace));
+    let lost = Arc::new(Mutex::new(None));
+    let keeping = Arc::new(AtomicBool::new(true));
+    let keeper = lease.map(|lease| {
+        let (lost_tx, lost_rx) = oneshot::channel();
+        tokio::spawn(step_down(handle.clone(), state.clone(), lost_rx, Arc::clone(&lost)));
+        let keeping = Arc::clone(&keeping);
+        std::thread::spawn(move || keep_lease(lease, &keeping, lost_tx))
+    });
     tokio::spawn(announce(handle.clone(), config.tls.is_some(), head.to_text()));
     let served = match &config.tls {
         Some(tls) => {
@@ -128,9 +152,107 @@ pub async fn run(config: Config) -> Result<()> {
     served.map_err(|err| Error::Io(format!("serving on {}: {err}", config.listen)))?;
     // No handler holds the ledger any more: close it (snapshot, flush, witness).
     drop(state);
-    tokio::task::spawn_blocking(move || ledger.close()).await.map_err(|err| Error::Io(err.to_string()))??;
+    let closed = tokio::task::spawn_blocking(move || ledger.close()).await.map_err(|err| Error::Io(err.to_string()))?;
+    // Only a closed ledger lets the lease go: a standby takes over at once, not after the TTL.
+    keeping.store(false, Ordering::Release);
+    if let Some(keeper) = keeper
+        && let Ok(Some(lease)) = keeper.join()
+    {
+        match lease.release() {
+            Ok(()) => tracing::info!("writer lease released"),
+            Err(err) => tracing::warn!(%err, "the writer lease could not be released; it expires after its TTL"),
+        }
+    }
+    if let Some(why) = lost.lock().ok().and_then(|mut lost| lost.take()) {
+        if let Err(err) = closed {
+            tracing::warn!(%err, "closing the ledger after losing the lease");
+        }
+        return Err(Error::LeaseLost(why));
+    }
+    closed?;
     tracing::info!("ledger closed");
     Ok(())
+}
+
+/// Waits until this server holds the writer lease (None: a signal came first). Meanwhile it
+/// neither opens the ledger nor listens.
+async fn wait_for_lease(config: &LeaseConfig, server: &Config) -> Option<Lease> {
+    let holder =
+        config.name.clone().unwrap_or_else(|| format!("ledger-server pid {} on {}", std::process::id(), server.listen));
+    let mut last_seen: Option<String> = None;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let (config, holder) = (config.clone(), holder.clone());
+        let tried = tokio::task::spawn_blocking(move || Lease::try_acquire(&config, &holder)).await;
+        match tried {
+            Ok(Ok(Ok(lease))) => {
+                tracing::info!(holder = %lease.holder, "took the writer lease; opening the ledger");
+                return Some(lease);
+            }
+            Ok(Ok(Err(held))) => {
+                if last_seen.as_ref() != Some(&held) {
+                    tracing::info!(held_by = ?held, "waiting for the writer lease");
+                    last_seen = Some(held);
+                }
+            }
+            Ok(Err(err)) => tracing::warn!(%err, "waiting for the writer lease: etcd did not answer"),
+            Err(err) => tracing::warn!(%err, "waiting for the writer lease"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LEASE_POLL) => {}
+            () = &mut signal => {
+                tracing::info!("stopped while waiting for the writer lease");
+                return None;
+            }
+        }
+    }
+}
+
+/// How often a standby asks for the lease: a takeover waits at most the TTL plus this.
+const LEASE_POLL: Duration = Duration::from_millis(250);
+
+/// Renews the lease until `keeping` is cleared (then hands it back for release) or it is lost
+/// (then says why on `lost` and returns None).
+fn keep_lease(mut lease: Lease, keeping: &AtomicBool, lost: oneshot::Sender<String>) -> Option<Lease> {
+    let tick = Duration::from_millis(50);
+    let mut next = Instant::now() + lease.renew_every();
+    while keeping.load(Ordering::Acquire) {
+        if Instant::now() < next {
+            std::thread::sleep(tick);
+            continue;
+        }
+        match lease.renew() {
+            Ok(()) => next = Instant::now() + lease.renew_every(),
+            Err(LeaseError::Lost(why)) => {
+                let _ = lost.send(format!("the writer lease is lost: {why}"));
+                return None;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "renewing the writer lease; retrying");
+                next = Instant::now() + tick * 4;
+            }
+        }
+    }
+    Some(lease)
+}
+
+/// On losing the lease: not ready, stop at once (requests in flight get no answer; their
+/// commands, retried with the same ids, are answered by the next writer), remember why.
+async fn step_down(
+    handle: axum_server::Handle,
+    state: AppState,
+    lost_rx: oneshot::Receiver<String>,
+    lost: Arc<Mutex<Option<String>>>,
+) {
+    if let Ok(why) = lost_rx.await {
+        tracing::error!(%why, "stepping down: another server may be the writer now");
+        state.0.ready.store(false, Ordering::Relaxed);
+        if let Ok(mut lost) = lost.lock() {
+            *lost = Some(why);
+        }
+        handle.shutdown();
+    }
 }
 
 /// Prints the bound address once listening (with port 0 the kernel picks it): scripts and
@@ -143,7 +265,8 @@ async fn announce(handle: axum_server::Handle, tls: bool, head: String) {
     }
 }
 
-async fn stop_on_signal(handle: axum_server::Handle, state: AppState, grace: Duration) {
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -156,6 +279,10 @@ async fn stop_on_signal(handle: axum_server::Handle, state: AppState, grace: Dur
         _ = terminate => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+async fn stop_on_signal(handle: axum_server::Handle, state: AppState, grace: Duration) {
+    shutdown_signal().await;
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     state.0.ready.store(false, Ordering::Relaxed);
     handle.graceful_shutdown(Some(grace));

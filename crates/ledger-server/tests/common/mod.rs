@@ -50,12 +50,27 @@ pub struct Server {
     child: Option<Child>,
     pub url: String,
     pub stderr: mpsc::Receiver<String>,
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Server {
     /// Starts `ledger-server serve` on the ledger at `db` with the config at `config`, and waits
     /// until it listens.
     pub fn start(db: &Path, config: &Path, flags: &[&str]) -> Server {
+        let mut server = Server::spawn(db, config, flags);
+        if !server.wait_listening(START_STOP_MAX) {
+            server.kill();
+            panic!(
+                "the server did not start: {}",
+                server.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+            );
+        }
+        server
+    }
+
+    /// Starts `ledger-server serve` without waiting for it to listen (a standby waits for the
+    /// writer lease first): see [`Server::wait_listening`].
+    pub fn spawn(db: &Path, config: &Path, flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-server"))
             .arg("serve")
             .arg("--config")
@@ -85,17 +100,37 @@ impl Server {
             let _ = BufReader::new(stderr).read_to_string(&mut text);
             let _ = err_tx.send(text);
         });
-        let line = match rx.recv_timeout(START_STOP_MAX) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server did not start: {}", err_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default());
+        Server { child: Some(child), url: String::new(), stderr: err_rx, stdout: rx }
+    }
+
+    /// Waits up to `max` for the "listening on URL" line (false: not within `max`).
+    pub fn wait_listening(&mut self, max: Duration) -> bool {
+        if !self.url.is_empty() {
+            return true;
+        }
+        match self.stdout.recv_timeout(max) {
+            Ok(line) => {
+                self.url = line
+                    .strip_prefix("listening on ")
+                    .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+                    .to_owned();
+                true
             }
-        };
-        let url =
-            line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
-        Server { child: Some(child), url, stderr: err_rx }
+            Err(_) => false,
+        }
+    }
+
+    /// The exit code once the process has ended (None while it runs).
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        let child = self.child.as_mut()?;
+        let status = child.try_wait().unwrap()?;
+        Some(status.code())
+    }
+
+    /// Sends `signal` (e.g. STOP, CONT) to the process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.pid()).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
     }
 
     pub fn pid(&self) -> i32 {
@@ -155,11 +190,13 @@ pub struct Reply {
 
 impl Client {
     pub fn new(url: &str, token: Option<&str>) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+        Client::with_timeout(url, token, Duration::from_secs(60))
+    }
+
+    /// A client that gives up on an answer after `timeout`.
+    pub fn with_timeout(url: &str, token: Option<&str>, timeout: Duration) -> Client {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into();
         Client { agent, url: url.to_owned(), token: token.map(str::to_owned) }
     }
 

@@ -18,6 +18,9 @@ use super::{META_FORMAT, META_HEAD, Op, Table, Visit, prefix_end};
 use crate::codec::{self, GENESIS_PREV};
 use crate::error::{Error, Result};
 
+/// Writer sessions carry this `application_name`: a writer taking over ends the others'.
+const WRITER_APPLICATION: &str = "tiered-ledger-writer";
+
 /// Rows per page of a scan.
 const SCAN_PAGE_ROWS: i64 = 8_192;
 
@@ -78,6 +81,16 @@ fn connect_ledger(url: &str) -> Result<Client> {
     Ok(client)
 }
 
+/// Marks a writer's session, and bounds how long it may sit idle inside a transaction (a
+/// paused writer's open batch then releases the head row's lock; a live writer sends a batch's
+/// statements back to back).
+fn writer_session(client: &mut Client) -> Result<()> {
+    client.batch_execute(&format!(
+        "SET application_name = '{WRITER_APPLICATION}'; SET idle_in_transaction_session_timeout = '5s'"
+    ))?;
+    Ok(())
+}
+
 /// Whether the database holds the head table.
 fn has_ledger(client: &mut impl GenericClient) -> Result<bool> {
     let row = client.query_one("SELECT to_regclass('ledger_head') IS NOT NULL", &[])?;
@@ -107,9 +120,19 @@ impl Pg {
     }
 
     /// Opens for writing: takes the ledger by bumping the epoch, which fences off every earlier
-    /// writer (its next commit finds another epoch and is rolled back).
+    /// writer (its next commit finds another epoch and is rolled back). First it ends earlier
+    /// writers' sessions: one paused inside a batch's transaction would hold the head row's
+    /// lock (and the bump would wait for it) until it woke.
     pub(crate) fn open_writer(url: &str) -> Result<Pg> {
         let mut client = connect_ledger(url)?;
+        // Needs the same role (or pg_signal_backend); without it the idle-in-transaction
+        // timeout below ends such a session instead.
+        let _ = client.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()",
+            &[&WRITER_APPLICATION],
+        );
+        writer_session(&mut client)?;
         let row = client.query_one("UPDATE ledger_head SET epoch = epoch + 1 RETURNING epoch, seq", &[])?;
         let (epoch, seq): (i64, i64) = (row.get(0), row.get(1));
         Ok(Pg {
@@ -132,6 +155,9 @@ impl Pg {
         if client.is_closed() {
             *client = Client::connect(&self.url, NoTls)
                 .map_err(|err| Error::Io(format!("PostgreSQL: reconnecting to {}: {err}", self.url)))?;
+            if self.epoch.is_some() {
+                writer_session(&mut client)?;
+            }
         }
         Ok(client)
     }

@@ -28,6 +28,8 @@ pub struct Node {
 pub struct Cluster {
     dir: tempfile::TempDir,
     etcd: Vec<Child>,
+    /// The etcd members' client URLs.
+    pub etcd_urls: Vec<String>,
     pub nodes: Vec<Node>,
     as_postgres: bool,
 }
@@ -63,7 +65,8 @@ impl Cluster {
             etcd.push(child);
         }
         let hosts: Vec<String> = peers.iter().map(|(client, _)| format!("127.0.0.1:{client}")).collect();
-        let mut cluster = Cluster { dir, etcd, nodes: Vec::new(), as_postgres };
+        let etcd_urls = hosts.iter().map(|host| format!("http://{host}")).collect();
+        let mut cluster = Cluster { dir, etcd, etcd_urls, nodes: Vec::new(), as_postgres };
         for i in 1..=3 {
             let (pg_port, rest_port) = (free_port(), free_port());
             let name = format!("pg{i}");

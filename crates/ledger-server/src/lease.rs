@@ -1,0 +1,257 @@
+//! The writer lease (docs/CLUSTER.md): which `ledger-server` *tries* to be the writer of a
+//! PostgreSQL ledger. An etcd v3 lease, through etcd's JSON gateway: the key holds the holder's
+//! name while the lease lives; a server takes it only when the key is absent, renews it every
+//! quarter of its TTL, and steps down (exits) once it cannot show a renewal younger than the
+//! TTL. Whether an append *counts* is not decided here: the new writer bumps the epoch in the
+//! database, and a paused old writer's next commit is refused there (store/pg.rs).
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Where the lease lives and how long it lasts (`[lease]` in the config file).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    /// etcd client URLs (`http://host:2379`), tried in order.
+    pub etcd: Vec<String>,
+    /// The key; every server of one ledger uses the same key.
+    #[serde(default = "default_key")]
+    pub key: String,
+    /// Seconds a holder that stopped renewing keeps the lease: the longest a takeover waits.
+    #[serde(default = "default_ttl_seconds")]
+    pub ttl_seconds: u64,
+    /// The holder's name shown to the others (default: this process's id and listen address).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn default_key() -> String {
+    "/tiered-ledger/writer".into()
+}
+
+fn default_ttl_seconds() -> u64 {
+    5
+}
+
+/// The shortest TTL: etcd's own minimum lease is a few heartbeats.
+pub const TTL_SECONDS_MIN: u64 = 2;
+
+impl LeaseConfig {
+    /// A lease at these etcd URLs with the default key and TTL.
+    pub fn at(etcd: Vec<String>) -> LeaseConfig {
+        LeaseConfig { etcd, key: default_key(), ttl_seconds: default_ttl_seconds(), name: None }
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.etcd.is_empty() {
+            return Err("lease: give at least one etcd URL".into());
+        }
+        if let Some(bad) = self.etcd.iter().find(|url| !url.starts_with("http://") && !url.starts_with("https://")) {
+            return Err(format!("lease: etcd URL {bad:?} must start with http:// or https://"));
+        }
+        if self.ttl_seconds < TTL_SECONDS_MIN {
+            return Err(format!("lease: ttl_seconds must be at least {TTL_SECONDS_MIN}"));
+        }
+        if self.key.is_empty() {
+            return Err("lease: the key must not be empty".into());
+        }
+        Ok(())
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds)
+    }
+}
+
+/// Why the lease could not be taken or kept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeaseError {
+    /// No etcd endpoint answered, or one answered with an error.
+    #[error("etcd: {0}")]
+    Etcd(String),
+    /// The lease expired or could not be renewed within its TTL: another server may hold it.
+    #[error("the writer lease is lost: {0}")]
+    Lost(String),
+}
+
+/// A held lease.
+#[derive(Debug)]
+pub struct Lease {
+    etcd: Etcd,
+    id: String,
+    pub holder: String,
+    ttl: Duration,
+    /// Until when this process may believe it holds the lease: the send time of the last
+    /// successful grant or renewal plus the TTL etcd answered (monotonic: a SIGSTOPped process
+    /// sees it passed when it resumes).
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct Etcd {
+    agent: ureq::Agent,
+    endpoints: Vec<String>,
+}
+
+impl Etcd {
+    fn new(endpoints: &[String], timeout: Duration) -> Etcd {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into();
+        Etcd { agent, endpoints: endpoints.to_vec() }
+    }
+
+    /// POSTs `body` to the first endpoint that answers.
+    fn call(&self, path: &str, body: &Value) -> Result<Value, LeaseError> {
+        let mut failures = Vec::new();
+        for endpoint in &self.endpoints {
+            let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+            match self.agent.post(&url).send_json(body) {
+                Ok(mut response) if response.status().is_success() => {
+                    return response
+                        .body_mut()
+                        .read_json::<Value>()
+                        .map_err(|err| LeaseError::Etcd(format!("{url}: {err}")));
+                }
+                Ok(mut response) => {
+                    let text = response.body_mut().read_to_string().unwrap_or_default();
+                    failures.push(format!("{url}: {} {}", response.status(), text.trim()));
+                }
+                Err(err) => failures.push(format!("{url}: {err}")),
+            }
+        }
+        Err(LeaseError::Etcd(failures.join("; ")))
+    }
+}
+
+/// etcd's JSON gateway writes 64-bit integers as strings.
+fn int_of(value: &Value) -> Option<i64> {
+    value.as_str().and_then(|text| text.parse().ok()).or_else(|| value.as_i64())
+}
+
+/// What the txn that tries to take the lease answered.
+enum Taken {
+    Yes,
+    HeldBy(String),
+}
+
+impl Lease {
+    /// Tries once to take the lease: `Ok(Err(holder))` when another holder has it.
+    pub fn try_acquire(config: &LeaseConfig, holder: &str) -> Result<Result<Lease, String>, LeaseError> {
+        let ttl = config.ttl();
+        let etcd = Etcd::new(&config.etcd, (ttl / 4).max(Duration::from_millis(500)));
+        let sent = Instant::now();
+        let granted = etcd.call("/v3/lease/grant", &json!({ "TTL": config.ttl_seconds }))?;
+        let id =
+            granted["ID"].as_str().map(str::to_owned).ok_or_else(|| LeaseError::Etcd(format!("grant: {granted}")))?;
+        let granted_ttl = int_of(&granted["TTL"]).unwrap_or(0);
+        let key = BASE64.encode(&config.key);
+        let txn = json!({
+            "compare": [{ "key": key, "target": "CREATE", "create_revision": "0" }],
+            "success": [{ "requestPut": { "key": key, "value": BASE64.encode(holder), "lease": id } }],
+            "failure": [{ "requestRange": { "key": key } }],
+        });
+        let answered = etcd.call("/v3/kv/txn", &txn);
+        let taken = match answered {
+            Ok(value) if value["succeeded"] == Value::Bool(true) => Taken::Yes,
+            Ok(value) => {
+                let held = value["responses"][0]["response_range"]["kvs"][0]["value"]
+                    .as_str()
+                    .and_then(|text| BASE64.decode(text).ok())
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .unwrap_or_else(|| "someone (the key vanished meanwhile)".into());
+                Taken::HeldBy(held)
+            }
+            Err(err) => {
+                let _ = etcd.call("/v3/lease/revoke", &json!({ "ID": id }));
+                return Err(err);
+            }
+        };
+        match taken {
+            Taken::Yes => {
+                let ttl = Duration::from_secs(u64::try_from(granted_ttl).unwrap_or(0).max(1));
+                Ok(Ok(Lease { etcd, id, holder: holder.to_owned(), ttl, deadline: sent + ttl }))
+            }
+            Taken::HeldBy(held) => {
+                let _ = etcd.call("/v3/lease/revoke", &json!({ "ID": id }));
+                Ok(Err(held))
+            }
+        }
+    }
+
+    /// How often to renew: a quarter of the TTL.
+    pub fn renew_every(&self) -> Duration {
+        self.ttl / 4
+    }
+
+    /// Renews the lease. [`LeaseError::Lost`] when the last renewal is older than the TTL (a
+    /// paused process finds this on waking) or etcd says the lease is gone; [`LeaseError::Etcd`]
+    /// when etcd did not answer (the lease may still be held: try again before the deadline).
+    pub fn renew(&mut self) -> Result<(), LeaseError> {
+        let sent = Instant::now();
+        if sent >= self.deadline {
+            return Err(LeaseError::Lost(format!(
+                "not renewed for {} s (its TTL): another server may hold it now",
+                self.ttl.as_secs()
+            )));
+        }
+        let answered = self.etcd.call("/v3/lease/keepalive", &json!({ "ID": self.id }))?;
+        match int_of(&answered["result"]["TTL"]) {
+            Some(ttl) if ttl > 0 => {
+                self.deadline = sent + Duration::from_secs(u64::try_from(ttl).unwrap_or(1));
+                Ok(())
+            }
+            _ => Err(LeaseError::Lost("etcd says it expired: another server may hold it now".into())),
+        }
+    }
+
+    /// Gives the lease up at once (after the ledger is closed), so a standby need not wait for
+    /// the TTL.
+    pub fn release(self) -> Result<(), LeaseError> {
+        self.etcd.call("/v3/lease/revoke", &json!({ "ID": self.id })).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_config_reads_with_defaults_and_bad_ones_are_refused() {
+        let config: LeaseConfig =
+            toml::from_str("etcd = [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]").unwrap();
+        assert_eq!(
+            (config.key.as_str(), config.ttl_seconds, config.name.as_deref()),
+            ("/tiered-ledger/writer", 5, None)
+        );
+        config.check().unwrap();
+        let refused = [
+            ("no etcd", LeaseConfig::at(Vec::new())),
+            ("not http", LeaseConfig::at(vec!["10.0.0.1:2379".into()])),
+            ("ttl 1 s", LeaseConfig { ttl_seconds: 1, ..config.clone() }),
+            ("empty key", LeaseConfig { key: String::new(), ..config.clone() }),
+        ];
+        for (why, bad) in refused {
+            assert!(bad.check().is_err(), "{why}");
+        }
+        assert!(toml::from_str::<LeaseConfig>("etcd = []\nttl = 3").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn etcd_integers_read_as_strings_or_numbers() {
+        assert_eq!(int_of(&json!("7587899180234251783")), Some(7_587_899_180_234_251_783));
+        assert_eq!(int_of(&json!(3)), Some(3));
+        assert_eq!(int_of(&Value::Null), None);
+    }
+
+    #[test]
+    fn no_etcd_answering_is_an_etcd_error_not_a_lease() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = LeaseConfig::at(vec![format!("http://127.0.0.1:{port}")]);
+        assert!(matches!(Lease::try_acquire(&config, "me"), Err(LeaseError::Etcd(_))));
+    }
+}
