@@ -64,6 +64,17 @@ pub enum Cmd {
     /// Drop and rebuild every read model and index from the log (the ledger must not be open
     /// elsewhere), then replay to prove them equal. For damage that `replay` reports.
     RebuildIndexes,
+    /// Copy a ledger into a new one, e.g. an embedded ledger into a PostgreSQL cluster: every
+    /// record verbatim (each checked), the read models rebuilt from the copy, the copy verified
+    /// from genesis against the source's head (docs/CLUSTER.md).
+    Migrate {
+        /// The source ledger (default: --db); it may stay open, the copy ends at its head.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The new ledger: an empty PostgreSQL database (`postgres://…`) or an absent directory.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Walk the hash chain: decodability, gap-free sequence, every hash and link.
     Verify {
         /// First sequence number to check (its link to the record before is checked too).

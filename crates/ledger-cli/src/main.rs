@@ -34,6 +34,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Import { file, results, batch, force } => import::run(cli, file, results.as_deref(), *batch, *force),
         Cmd::Replay => ops::replay(cli),
         Cmd::RebuildIndexes => ops::rebuild_indexes(cli),
+        Cmd::Migrate { from, to } => ops::migrate(cli, from.as_deref(), to),
         Cmd::Verify { from, expect_head } => ops::verify(cli, *from, expect_head.as_deref()),
         Cmd::Head => ops::head(cli),
         Cmd::Balance { account, at: None } => ops::balance(cli, AccountId(*account)),

@@ -26,7 +26,7 @@ pub fn open_reader(cli: &Cli) -> anyhow::Result<Reader> {
 
 /// What the operator reads when a ledger does not open, with what to do about it.
 pub fn opening_failed(cli: &Cli, err: StoreError) -> anyhow::Error {
-    let db = cli.db.display();
+    let db = ledger_store::location_text(&cli.db);
     match err {
         StoreError::Corruption { .. } | StoreError::Damaged(_) => anyhow::anyhow!(
             "the ledger at {db} is damaged and was not opened: {err}\n\

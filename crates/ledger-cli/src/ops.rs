@@ -37,9 +37,14 @@ pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(spec)?;
     let ledger = Ledger::create(&cli.db, ledger_options(cli)).map_err(|err| match err {
         StoreError::NotALedger(_) if cli.db.join("LEDGER").exists() => {
-            anyhow::anyhow!("{} already holds a ledger; init only creates new ones", cli.db.display())
+            anyhow::anyhow!(
+                "{} already holds a ledger; init only creates new ones",
+                ledger_store::location_text(&cli.db)
+            )
         }
-        other => anyhow::Error::new(other).context(format!("creating a ledger at {}", cli.db.display())),
+        other => {
+            anyhow::Error::new(other).context(format!("creating a ledger at {}", ledger_store::location_text(&cli.db)))
+        }
     })?;
     let name = policy.name.clone();
     // The genesis command has a fixed id and time: the same init on the same inputs gives the
@@ -58,7 +63,7 @@ pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     if cli.json {
         print_json(&json!({ "db": cli.db, "policy": name, "head": head.to_text() }));
     } else {
-        say!("created ledger {} with policy {name}; head {}", cli.db.display(), head.to_text());
+        say!("created ledger {} with policy {name}; head {}", ledger_store::location_text(&cli.db), head.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -252,6 +257,48 @@ pub fn rebuild_indexes(cli: &Cli) -> anyhow::Result<ExitCode> {
             started.elapsed().as_secs_f64(),
             report.head.to_text(),
             if ok { "no mismatch".to_owned() } else { format!("{} mismatch(es)", report.mismatches.len()) }
+        );
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
+}
+
+pub fn migrate(cli: &Cli, from: Option<&Path>, to: &Path) -> anyhow::Result<ExitCode> {
+    let from = from.unwrap_or(&cli.db);
+    let (from_text, to_text) = (ledger_store::location_text(from), ledger_store::location_text(to));
+    let total = Reader::open(from, cli.clock())
+        .and_then(|reader| reader.head())
+        .with_context(|| format!("opening the source ledger at {from_text}"))?
+        .seq;
+    let started = Instant::now();
+    let (copy, rebuild) = (progress::bar(total, "records copied"), progress::bar(total, "events rebuilt"));
+    let report = Ledger::migrate(from, to, &mut |stage, done| match stage {
+        "copy" => copy.set_position(done),
+        _ => {
+            copy.finish_and_clear();
+            rebuild.set_position(done);
+        }
+    })
+    .with_context(|| {
+        format!("migrating {from_text} to {to_text} (a partial copy may be left there: drop it before retrying)")
+    })?;
+    copy.finish_and_clear();
+    rebuild.finish_and_clear();
+    let ok = report.replay.mismatches.is_empty() && report.replay.head == report.head;
+    let seconds = started.elapsed().as_secs_f64();
+    if cli.json {
+        print_json(&json!({ "ok": ok, "from": from_text, "to": to_text, "records": report.records,
+            "head": report.head.to_text(), "events_verified": report.events_verified,
+            "mismatches": report.replay.mismatches.len(), "seconds": seconds }));
+    } else {
+        say!(
+            "migrated {} records from {} to {} in {seconds:.2} s; the copy verifies from genesis to the source's head {} \
+             ({} events); read models rebuilt, replay: {}",
+            report.records,
+            out::safe(&from_text),
+            out::safe(&to_text),
+            report.head.to_text(),
+            report.events_verified,
+            if ok { "no mismatch".to_owned() } else { format!("{} mismatch(es)", report.replay.mismatches.len()) }
         );
     }
     Ok(if ok { ExitCode::SUCCESS } else { check_failed() })

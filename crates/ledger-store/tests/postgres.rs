@@ -3,7 +3,7 @@
 //! the same chain, byte for byte, as on RocksDB; the ledger reopens, verifies, replays, rebuilds
 //! its read models and answers queries and reports; a second writer fences the first off, whose
 //! next batch is rolled back and which then steps down; `create` refuses a database that holds a
-//! ledger.
+//! ledger; an embedded ledger migrates into PostgreSQL (and back) with the same head.
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
@@ -159,4 +159,50 @@ fn create_refuses_a_database_that_holds_a_ledger_and_open_refuses_one_without() 
     assert!(matches!(again, Err(Error::NotALedger(ref text)) if text.contains("already holds a ledger")), "{again:?}");
     let unreachable = format!("postgres://ledger@127.0.0.1:{}/nothing", server.free_port());
     assert!(matches!(Ledger::open(Path::new(&unreachable), options()), Err(Error::NotALedger(_))));
+}
+
+#[test]
+fn an_embedded_ledger_migrates_into_postgresql_with_the_same_head_and_read_models() {
+    let server = PgServer::start();
+    let url = server.create_database("migrated");
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = dir.path().join("rocks");
+    // 20,000 transfers: more than one copy batch (8,192 records).
+    let head = run(&rocks, &commands(20_000));
+    let report = Ledger::migrate(&rocks, Path::new(&url), &mut |_, _| {}).unwrap();
+    assert_eq!(report.head.to_text(), head);
+    assert_eq!(report.records, report.head.seq);
+    assert_eq!(report.events_verified, report.head.seq);
+    assert!(report.replay.mismatches.is_empty());
+
+    // The copy is a ledger in its own right: the same head, balances, history, Merkle root;
+    // it opens for writing and goes on.
+    let (source, copy) = (Reader::open(&rocks, options().clock).unwrap(), Reader::open(&url, options().clock).unwrap());
+    assert_eq!(copy.head().unwrap().to_text(), head);
+    for a in 1..=20 {
+        assert_eq!(copy.balance(AccountId(a)).unwrap(), source.balance(AccountId(a)).unwrap());
+        assert_eq!(
+            copy.history(AccountId(a), None, None, None, 1_000).unwrap(),
+            source.history(AccountId(a), None, None, None, 1_000).unwrap()
+        );
+    }
+    let size = report.head.seq;
+    assert_eq!(copy.merkle_root(size).unwrap(), source.merkle_root(size).unwrap());
+    let ledger = Ledger::open(Path::new(&url), options()).unwrap();
+    let next = Command {
+        id: CommandId(uuid::Uuid::from_u128(u128::MAX)),
+        at: at("2026-03-02T10:00:00"),
+        body: CommandBody::CashDeposit { account: AccountId(1), amount: Amount::from_yuan(1).unwrap() },
+    };
+    assert!(ledger.submit(next).unwrap().is_accepted());
+    ledger.close().unwrap();
+
+    // Neither a database that holds a ledger nor an existing directory is overwritten.
+    assert!(matches!(Ledger::migrate(&rocks, Path::new(&url), &mut |_, _| {}), Err(Error::NotALedger(_))));
+    assert!(matches!(Ledger::migrate(Path::new(&url), &rocks, &mut |_, _| {}), Err(Error::NotALedger(_))));
+    // Back the other way: PostgreSQL to a new directory, the same head.
+    let back = dir.path().join("back");
+    let returned = Ledger::migrate(Path::new(&url), &back, &mut |_, _| {}).unwrap();
+    assert_eq!(returned.head.seq, report.head.seq + 1);
+    assert!(returned.replay.mismatches.is_empty());
 }

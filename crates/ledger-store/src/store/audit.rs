@@ -4,6 +4,9 @@
 use super::*;
 use crate::merkle::{self, Frontier};
 
+/// Records per commit when a ledger is copied into another store.
+const MIGRATE_BATCH_LEN: u64 = 8_192;
+
 impl Store {
     /// Walks the chain from `from_seq` (default 1) to the end; with `expect_head`, also proves
     /// the log still holds that head (catches truncation and rewrites after it was recorded).
@@ -295,6 +298,32 @@ impl Store {
             Error::Io(text) | Error::ReadModel(text) => text,
             other => other.to_string(),
         })
+    }
+    /// Copies the records of `source` up to `to_seq` verbatim into this new, empty store,
+    /// checking each as it is read (gap-free sequence, hash, link), [`MIGRATE_BATCH_LEN`] records
+    /// (and the head) per commit; returns the last record's head.
+    pub(crate) fn copy_log_from(&self, source: &Store, to_seq: u64, progress: &mut dyn FnMut(u64)) -> Result<Head> {
+        let mut staged = self.staged()?;
+        let mut pending = 0;
+        let mut last = Head { seq: 0, hash: GENESIS_PREV };
+        let head = source.walk(1, to_seq, GENESIS_PREV, |seq, record| {
+            let bytes =
+                codec::Record { prev: record.prev, hash: record.hash, event_bytes: record.event_bytes.to_vec() };
+            staged.put(Table::Log, &codec::seq_key(seq), &bytes.encode());
+            last = Head { seq, hash: record.hash };
+            pending += 1;
+            if pending == MIGRATE_BATCH_LEN {
+                staged.put(Table::Meta, META_HEAD, &codec::encode_head(last.seq, &last.hash));
+                self.commit(std::mem::replace(&mut staged, self.staged()?), false)?;
+                pending = 0;
+                progress(seq);
+            }
+            Ok(())
+        })?;
+        staged.put(Table::Meta, META_HEAD, &codec::encode_head(last.seq, &last.hash));
+        self.commit(staged, true)?;
+        progress(head.seq);
+        Ok(head)
     }
     /// Drops and rebuilds every read model and index from the log (see
     /// `Ledger::rebuild_read_models`), then replays again to prove them equal.

@@ -98,6 +98,25 @@ pub struct ReplayReport {
     pub mismatches: Vec<Mismatch>,
 }
 
+/// How to show a ledger's location (a directory, or a PostgreSQL URL without its password).
+pub fn location_text(path: &Path) -> String {
+    match pg::url_of(path) {
+        Some(url) => pg::redacted(url),
+        None => path.display().to_string(),
+    }
+}
+
+/// What `Ledger::migrate` copied and proved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// The source's head, which the copy verified against from genesis.
+    pub head: Head,
+    pub records: u64,
+    pub events_verified: u64,
+    /// The replay after the read models were rebuilt from the copy.
+    pub replay: ReplayReport,
+}
+
 /// A page of an account's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryPage {

@@ -36,6 +36,34 @@ pub(crate) fn url_of(path: &Path) -> Option<&str> {
     (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
 }
 
+/// `url` with its password (if any) replaced by `***`: what messages and logs show.
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, hosts)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{hosts}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some(("password", _)) => "password=***".to_owned(),
+                    _ => param.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 impl From<postgres::Error> for Error {
     fn from(err: postgres::Error) -> Error {
         Error::Io(format!("PostgreSQL: {err}"))
@@ -69,14 +97,15 @@ impl std::fmt::Debug for Pg {
 }
 
 fn connect(url: &str) -> Result<Client> {
-    Client::connect(url, NoTls).map_err(|err| Error::NotALedger(format!("cannot reach PostgreSQL at {url}: {err}")))
+    Client::connect(url, NoTls)
+        .map_err(|err| Error::NotALedger(format!("cannot reach PostgreSQL at {}: {err}", redacted(url))))
 }
 
 /// A connection to a database that holds a ledger.
 fn connect_ledger(url: &str) -> Result<Client> {
     let mut client = connect(url)?;
     if !has_ledger(&mut client)? {
-        return Err(Error::NotALedger(format!("no ledger in the database at {url}; create one with init")));
+        return Err(Error::NotALedger(format!("no ledger in the database at {}; create one with init", redacted(url))));
     }
     Ok(client)
 }
@@ -105,7 +134,8 @@ impl Pg {
         let mut tx = client.transaction()?;
         if has_ledger(&mut tx)? {
             return Err(Error::NotALedger(format!(
-                "the database at {url} already holds a ledger; only an empty database is initialised"
+                "the database at {} already holds a ledger; only an empty database is initialised",
+                redacted(url)
             )));
         }
         tx.batch_execute(SCHEMA)?;
@@ -154,7 +184,7 @@ impl Pg {
             self.client.lock().map_err(|_| Error::Io("the PostgreSQL connection's lock is poisoned".into()))?;
         if client.is_closed() {
             *client = Client::connect(&self.url, NoTls)
-                .map_err(|err| Error::Io(format!("PostgreSQL: reconnecting to {}: {err}", self.url)))?;
+                .map_err(|err| Error::Io(format!("PostgreSQL: reconnecting to {}: {err}", redacted(&self.url))))?;
             if self.epoch.is_some() {
                 writer_session(&mut client)?;
             }
@@ -347,4 +377,28 @@ fn flush(tx: &mut Transaction<'_>, pending: &mut HashMap<(Table, Vec<u8>), Optio
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_show_in_messages() {
+        let cases = [
+            ("postgres://ledger:s3cret@db1:5432/ledger", "postgres://ledger:***@db1:5432/ledger"),
+            (
+                "postgres://ledger:p@ss@db1,db2/ledger?target_session_attrs=read-write",
+                "postgres://ledger:***@db1,db2/ledger?target_session_attrs=read-write",
+            ),
+            ("postgres://ledger@db1/ledger", "postgres://ledger@db1/ledger"),
+            (
+                "postgresql://db1/ledger?sslmode=require&password=x",
+                "postgresql://db1/ledger?sslmode=require&password=***",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted(url), shown);
+        }
+    }
 }
