@@ -3,8 +3,6 @@
 //! then work on the URL; a database that holds a ledger is refused; a password in a URL never
 //! shows in a message.
 
-#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
-
 mod common;
 #[path = "../../ledger-store/tests/support/mod.rs"]
 mod support;
