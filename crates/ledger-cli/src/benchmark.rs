@@ -43,6 +43,8 @@ pub struct BenchReport {
     pub writer_stage_share: f64,
     pub writer_write_share: f64,
     pub events: u64,
+    /// The storage engine: "RocksDB" or "PostgreSQL" (whose size is not measured: 0).
+    pub store: &'static str,
     pub db_mib: f64,
     pub close_seconds: f64,
     pub open_seconds: f64,
@@ -73,6 +75,10 @@ fn peak_rss_mib() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(|text| text.starts_with("postgres://") || text.starts_with("postgresql://"))
 }
 
 fn dir_bytes(path: &Path) -> u64 {
@@ -306,6 +312,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         writer_stage_share: stats.stage_nanos as f64 / busy,
         writer_write_share: stats.write_nanos as f64 / busy,
         events,
+        store: if is_url(&db) { "PostgreSQL" } else { "RocksDB" },
         db_mib: dir_bytes(&db) as f64 / (1024.0 * 1024.0),
         close_seconds,
         open_seconds,
@@ -352,15 +359,20 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         report.batch_latency_ms_p50, report.batch_latency_ms_p99, report.batch_latency_ms_p100
     );
     println!(
-        "  writer time: decide+apply+encode+hash {:.0}%, staging {:.0}%, RocksDB write+fsync {:.0}%",
+        "  writer time: decide+apply+encode+hash {:.0}%, staging {:.0}%, {} {:.0}%",
         report.writer_decide_share * 100.0,
         report.writer_stage_share * 100.0,
+        if report.store == "RocksDB" { "RocksDB write+fsync" } else { "PostgreSQL transaction+commit" },
         report.writer_write_share * 100.0
     );
-    println!(
-        "  peak memory {:.0} MiB; {} events, database {:.0} MiB",
-        report.peak_rss_mib, report.events, report.db_mib
-    );
+    if report.store == "RocksDB" {
+        println!(
+            "  peak memory {:.0} MiB; {} events, database {:.0} MiB",
+            report.peak_rss_mib, report.events, report.db_mib
+        );
+    } else {
+        println!("  peak memory {:.0} MiB (this process); {} events", report.peak_rss_mib, report.events);
+    }
     println!("  close {:.2} s, open {:.2} s", report.close_seconds, report.open_seconds);
     println!("  verify {:.2} s ({:.0} events/s)", report.verify_seconds, report.verify_events_per_second);
     println!("  replay {:.2} s ({:.0} events/s)", report.replay_seconds, report.replay_events_per_second);
