@@ -1,19 +1,21 @@
 //! Many submitting threads plus readers during commits: every caller's receipts are in order,
 //! readers never see the head go back, and the result equals a replay.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use support::on_both_backends;
 
 use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
 use ledger_store::{FakeClock, Ledger, LedgerOptions};
 use uuid::Uuid;
 
-#[test]
-fn submitters_and_readers_see_a_consistent_ordered_ledger() {
+on_both_backends! {
+fn submitters_and_readers_see_a_consistent_ordered_ledger(db) {
     let at: Timestamp = "2026-03-02T09:00:00+08:00".parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let options = LedgerOptions { clock: Arc::new(FakeClock::new(at)), batch_len_max: 64, ..LedgerOptions::default() };
-    let ledger = Ledger::create(dir.path(), options).unwrap();
+    let ledger = Ledger::create(db, options).unwrap();
     let cmd = move |id: u128, body| Command { id: CommandId(Uuid::from_u128(id)), at, body };
     let policy = Box::new(Policy::preset("default").unwrap());
     ledger.submit(cmd(1, CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })).unwrap();
@@ -80,4 +82,5 @@ fn submitters_and_readers_see_a_consistent_ordered_ledger() {
     assert_eq!(sum, total.fen(), "internal transfers conserve money");
     assert_eq!(ledger.replayed_state().unwrap(), state);
     assert!(ledger.replay().unwrap().mismatches.is_empty());
+}
 }

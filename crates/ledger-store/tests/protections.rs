@@ -4,8 +4,11 @@
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
+use support::on_both_backends;
 
 use ledger_core::{
     AccountClass, AccountId, Actor, Amount, Arrival, Binding, Command, CommandBody, CommandId, CustomerId, EventBody,
@@ -63,13 +66,12 @@ fn kinds(reader: &Reader, account: u64) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn protections_are_durable_replayable_and_chained() {
-    let dir = tempfile::tempdir().unwrap();
+on_both_backends! {
+fn protections_are_durable_replayable_and_chained(db) {
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
     let t = "2026-03-02 10:00:00";
     let (hold, next_day, normal) = (501, 502, 503);
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::create(db, options(&clock)).unwrap();
     let setup = vec![
         Command {
             id: CommandId(Uuid::from_u128(1)),
@@ -179,7 +181,7 @@ fn protections_are_durable_replayable_and_chained() {
     ledger.close().unwrap();
 
     // Reopen (from the snapshot written at close): everything is still there.
-    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::open(db, options(&clock)).unwrap();
     let protections = ledger.protections(AccountId(11)).unwrap().unwrap();
     assert_eq!(protections.locks.len(), 1);
     assert_eq!(protections.limits.per_day, Some(cny("8000")));
@@ -213,9 +215,10 @@ fn protections_are_durable_replayable_and_chained() {
     assert_eq!(ledger.replayed_state().unwrap(), ledger.live_state().unwrap());
     let head = ledger.head().unwrap();
     ledger.close().unwrap();
-    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::open(db, options(&clock)).unwrap();
     assert_eq!(ledger.head().unwrap(), head);
     assert_eq!(ledger.snapshot_state().unwrap(), ledger.replayed_state().unwrap());
+}
 }
 
 /// Record `seq`'s hash, as an export states it.
@@ -287,12 +290,11 @@ fn a_format_1_ledger_opens_upgrades_its_snapshot_and_takes_protections() {
     assert_eq!(ledger.protections(AccountId(71)).unwrap().unwrap().locks.len(), 1);
 }
 
-#[test]
-fn a_dry_run_decides_after_what_comes_due_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+on_both_backends! {
+fn a_dry_run_decides_after_what_comes_due_and_changes_nothing(db) {
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
     let t = "2026-03-02 10:00:00";
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::create(db, options(&clock)).unwrap();
     let policy = CommandBody::ChangePolicy {
         effective_from: Timestamp::UNIX_EPOCH,
         policy: Box::new(Policy::preset("default").unwrap()),
@@ -343,4 +345,5 @@ fn a_dry_run_decides_after_what_comes_due_and_changes_nothing() {
     assert_eq!((real.seq, &real.event), (dry.seq, &dry.event), "the submission agrees with the dry run");
     assert_eq!(kinds(&ledger, 10).last().map(String::as_str), Some("posted"));
     ledger.close().unwrap();
+}
 }

@@ -5,7 +5,10 @@
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
+mod support;
+
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{
@@ -13,6 +16,7 @@ use ledger_core::{
     Policy, ReportRules, Reports, Timestamp,
 };
 use ledger_store::{FakeClock, Ledger, LedgerOptions};
+use support::on_both_backends;
 
 fn at(text: &str) -> Timestamp {
     format!("{text}+08:00").parse().unwrap()
@@ -120,11 +124,10 @@ fn given() -> Vec<(&'static str, CommandBody)> {
 
 /// Runs `given` (sorted by time: the log's business time never goes back) and reports on
 /// `from..=to`; returns the reports and each record's hash.
-fn run(from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
-    let dir = tempfile::tempdir().unwrap();
+fn run(db: &Path, from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
     let clock = Arc::new(FakeClock::new(at("2026-03-20T00:00:00")));
     let options = LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() };
-    let ledger = Ledger::create(dir.path(), options).unwrap();
+    let ledger = Ledger::create(db, options).unwrap();
     let policy = Box::new(Policy::preset("default").unwrap());
     let mut commands = vec![Command {
         id: CommandId(uuid::Uuid::from_u128(1)),
@@ -157,9 +160,9 @@ fn run(from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
     (reports, hashes)
 }
 
-#[test]
-fn large_value_lines_are_the_customer_days_that_reach_the_threshold() {
-    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+on_both_backends! {
+fn large_value_lines_are_the_customer_days_that_reach_the_threshold(db) {
+    let (reports, hashes) = run(db, "2026-03-02", "2026-03-09");
     // (day, customer, kind, direction, day total, amount) per line, in report order.
     let got: Vec<_> = reports
         .large_value
@@ -189,19 +192,21 @@ fn large_value_lines_are_the_customer_days_that_reach_the_threshold() {
     ];
     assert_eq!(got, expected);
 }
+}
 
-#[test]
-fn a_range_reports_only_its_own_days() {
-    let (reports, _) = run("2026-03-03", "2026-03-03");
+on_both_backends! {
+fn a_range_reports_only_its_own_days(db) {
+    let (reports, _) = run(db, "2026-03-03", "2026-03-03");
     assert!(reports.large_value.iter().all(|line| line.day == "2026-03-03"));
     assert_eq!(reports.large_value.len(), 3);
     assert!(reports.limit_hits.is_empty());
     assert_eq!(reports.daily_summary.len(), 3, "one row per class for the one day");
 }
+}
 
-#[test]
-fn class_iii_review_flags_the_inflow_that_reaches_the_threshold_within_the_window() {
-    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+on_both_backends! {
+fn class_iii_review_flags_the_inflow_that_reaches_the_threshold_within_the_window(db) {
+    let (reports, hashes) = run(db, "2026-03-02", "2026-03-09");
     let got: Vec<_> = reports
         .class_iii_review
         .iter()
@@ -220,10 +225,11 @@ fn class_iii_review_flags_the_inflow_that_reaches_the_threshold_within_the_windo
     // falls on A+7, when the first has left the window.
     assert_eq!(got, vec![("2026-03-08", 3, 33, "2026-03-02", "50000.00".to_owned())]);
 }
+}
 
-#[test]
-fn limit_hits_list_limit_and_risk_list_rejections_with_their_figures() {
-    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+on_both_backends! {
+fn limit_hits_list_limit_and_risk_list_rejections_with_their_figures(db) {
+    let (reports, hashes) = run(db, "2026-03-02", "2026-03-09");
     let got: Vec<_> = reports
         .limit_hits
         .iter()
@@ -247,10 +253,11 @@ fn limit_hits_list_limit_and_risk_list_rejections_with_their_figures() {
         ]
     );
 }
+}
 
-#[test]
-fn the_daily_summary_has_every_day_and_class_and_cites_the_days_last_record() {
-    let (reports, hashes) = run("2026-03-02", "2026-03-09");
+on_both_backends! {
+fn the_daily_summary_has_every_day_and_class_and_cites_the_days_last_record(db) {
+    let (reports, hashes) = run(db, "2026-03-02", "2026-03-09");
     assert_eq!(reports.daily_summary.len(), 8 * 3, "8 days × 3 classes, quiet days included");
     let row =
         |day: &str, class| reports.daily_summary.iter().find(|row| row.day == day && row.class == Some(class)).unwrap();
@@ -271,4 +278,5 @@ fn the_daily_summary_has_every_day_and_class_and_cites_the_days_last_record() {
     let last_of_a = reports.limit_hits.last().unwrap().cite.seq + 2;
     assert_eq!((a_i.through_seq, a_i.through_hash.as_str()), (last_of_a, hashes[&last_of_a].as_str()));
     assert_eq!(quiet.through_seq, row("2026-03-04", AccountClass::I).through_seq);
+}
 }

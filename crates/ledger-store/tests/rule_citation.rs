@@ -5,7 +5,10 @@
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
+mod support;
+
 use std::sync::Arc;
+use support::on_both_backends;
 
 use ledger_core::{
     AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
@@ -35,12 +38,11 @@ fn detail(receipt: &Receipt) -> String {
     receipt.answer().detail.unwrap()
 }
 
-#[test]
-fn rejections_the_policy_decides_cite_the_version_in_force_and_its_source() {
-    let dir = tempfile::tempdir().unwrap();
+on_both_backends! {
+fn rejections_the_policy_decides_cite_the_version_in_force_and_its_source(db) {
     let clock = Arc::new(FakeClock::new(at("2026-04-01T00:00:00")));
     let options = LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() };
-    let ledger = Ledger::create(dir.path(), options.clone()).unwrap();
+    let ledger = Ledger::create(db, options.clone()).unwrap();
     let genesis = CommandBody::ChangePolicy {
         effective_from: Timestamp::UNIX_EPOCH,
         policy: policy("pboc-2018", "银发〔2018〕16号"),
@@ -113,7 +115,7 @@ fn rejections_the_policy_decides_cite_the_version_in_force_and_its_source() {
     ledger.close().unwrap();
 
     // The sources come back from the log: after a reopen, and in a replay from genesis.
-    let ledger = Ledger::open(dir.path(), options).unwrap();
+    let ledger = Ledger::open(db, options).unwrap();
     let sources: Vec<_> =
         ledger.live_state().unwrap().policy_versions().iter().map(|v| v.policy.source.clone()).collect();
     assert_eq!(sources, ["银发〔2018〕16号", "the bank's 2026 card"]);
@@ -122,6 +124,7 @@ fn rejections_the_policy_decides_cite_the_version_in_force_and_its_source() {
     assert_eq!(replayed, [rule, "default (the bank's 2026 card)"]);
     assert!(ledger.replay().unwrap().mismatches.is_empty());
     assert_eq!(ledger.submit(pay(6, "2026-03-02T10:00:00", 10_001)).unwrap().rule.as_deref(), Some(rule));
+}
 }
 
 #[test]

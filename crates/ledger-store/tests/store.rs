@@ -3,7 +3,10 @@
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
+mod support;
+
 use std::sync::Arc;
+use support::on_both_backends;
 
 use ledger_core::{
     AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp,
@@ -62,11 +65,10 @@ fn customer_setup(c: u64, base_id: u128, time: &str) -> Vec<Command> {
     ]
 }
 
-#[test]
-fn many_threads_round_trip_through_close_and_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+on_both_backends! {
+fn many_threads_round_trip_through_close_and_reopen(db) {
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::create(db, options(&clock)).unwrap();
     assert!(ledger.submit(policy(1, "default")).unwrap().is_accepted());
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
@@ -110,19 +112,19 @@ fn many_threads_round_trip_through_close_and_reopen() {
     assert!(ledger.replay().unwrap().mismatches.is_empty(), "read models equal a replay");
     ledger.close().unwrap();
 
-    let reopened = Ledger::open(dir.path(), options(&clock)).unwrap();
+    let reopened = Ledger::open(db, options(&clock)).unwrap();
     assert_eq!(reopened.head().unwrap(), head);
     assert_eq!(reopened.live_state().unwrap(), live, "snapshot-based state equals the state before close");
     assert_eq!(reopened.balance(AccountId(11)).unwrap(), Some(cny("11000")));
     let report = reopened.verify(1, Some(head)).unwrap();
     assert_eq!((report.events_checked, report.head), (head.seq, head));
 }
+}
 
-#[test]
-fn retried_ids_get_the_same_receipt_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+on_both_backends! {
+fn retried_ids_get_the_same_receipt_across_a_restart(db) {
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::create(db, options(&clock)).unwrap();
     ledger.submit(policy(1, "default")).unwrap();
     ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
     let pay = |amount: &str| CommandBody::Payment { from: AccountId(11), merchant: "Shop".into(), amount: cny(amount) };
@@ -137,7 +139,7 @@ fn retried_ids_get_the_same_receipt_across_a_restart() {
     assert!(!twice[0].duplicate && twice[1].duplicate && twice[0].seq == twice[1].seq);
     drop(ledger);
 
-    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::open(db, options(&clock)).unwrap();
     let head = ledger.head().unwrap();
     // The next Beijing day: the rejected payment would now fit, but the answer stays.
     let again_ok = ledger.submit(cmd(200, "2026-03-03 09:00:00", pay("100"))).unwrap();
@@ -157,12 +159,12 @@ fn retried_ids_get_the_same_receipt_across_a_restart() {
     assert_eq!(ledger.head().unwrap(), head);
     assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("19899")));
 }
+}
 
-#[test]
-fn read_models_answer_balance_usage_accounts_and_history() {
-    let dir = tempfile::tempdir().unwrap();
+on_both_backends! {
+fn read_models_answer_balance_usage_accounts_and_history(db) {
     let clock = Arc::new(FakeClock::new(at("2026-03-02 12:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    let ledger = Ledger::create(db, options(&clock)).unwrap();
     ledger.submit(policy(1, "pboc-2018")).unwrap();
     ledger.submit_batch(customer_setup(7, 100, "2026-03-02 09:00:00")).unwrap();
     let pay = |id: u128, time: &str, amount: &str| {
@@ -199,6 +201,7 @@ fn read_models_answer_balance_usage_accounts_and_history() {
         .unwrap();
     assert_eq!(morning.entries.len(), 1);
     assert!(matches!(ledger.history(AccountId(71), None, None, None, 0), Err(Error::InvalidArgument(_))));
+}
 }
 
 #[test]

@@ -9,7 +9,7 @@
 pub mod cluster;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub struct PgServer {
@@ -104,3 +104,56 @@ impl Drop for PgServer {
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// Where one test's ledger lives: a temporary directory (RocksDB), or a database on a
+/// PostgreSQL server of the test's own.
+pub enum Db {
+    Rocks(tempfile::TempDir),
+    Postgres(PgServer, PathBuf),
+}
+
+impl Db {
+    pub fn rocks() -> Db {
+        Db::Rocks(tempfile::tempdir().unwrap())
+    }
+
+    pub fn postgres() -> Db {
+        let server = PgServer::start();
+        let url = server.create_database("ledger");
+        Db::Postgres(server, PathBuf::from(url))
+    }
+
+    /// The `path` to give `Ledger::create/open` and `Reader::open`.
+    pub fn path(&self) -> &Path {
+        match self {
+            Db::Rocks(dir) => dir.path(),
+            Db::Postgres(_, url) => url,
+        }
+    }
+}
+
+/// One test body, run twice: `NAME::rocksdb` and `NAME::postgres`, with `$db: &Path` naming a
+/// fresh, empty ledger location on each backend.
+macro_rules! on_both_backends {
+    (fn $name:ident($db:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports, reason = "the body uses what the test file imports")]
+            use super::*;
+
+            #[test]
+            fn rocksdb() {
+                let db = crate::support::Db::rocks();
+                let $db: &std::path::Path = db.path();
+                $body
+            }
+
+            #[test]
+            fn postgres() {
+                let db = crate::support::Db::postgres();
+                let $db: &std::path::Path = db.path();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
