@@ -134,6 +134,7 @@ impl Db {
 
 /// One test body, run twice: `NAME::rocksdb` and `NAME::postgres`, with `$db: &Path` naming a
 /// fresh, empty ledger location on each backend.
+#[allow(unused_macros, reason = "each test file uses its own subset")]
 macro_rules! on_both_backends {
     (fn $name:ident($db:ident) $body:block) => {
         mod $name {
@@ -156,4 +157,5 @@ macro_rules! on_both_backends {
         }
     };
 }
+#[allow(unused_imports, reason = "each test file uses its own subset")]
 pub(crate) use on_both_backends;
