@@ -10,7 +10,7 @@
 //!   server exits saying it lost the lease.
 //!
 //! In the end every acknowledged command is in the log exactly once, the chain verifies from
-//! genesis and replay equals the read models.
+//! genesis, replay equals the read models, and every node holds the same chain.
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
 
@@ -229,6 +229,21 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     assert!(in_log.values().all(|seqs| seqs.len() == 1), "a command recorded twice");
     for command in &refused_batch {
         assert!(!in_log.contains_key(command["id"].as_str().unwrap()), "the paused writer's batch entered the log");
+    }
+    // The same chain on every node.
+    let chain = reader.head().unwrap();
+    let started = Instant::now();
+    for node in cluster.nodes.iter().map(|node| node.name.clone()).collect::<Vec<_>>() {
+        loop {
+            let seen =
+                ledger_store::Reader::open(cluster.node_url(&node, "ledger"), Arc::new(ledger_store::SystemClock))
+                    .and_then(|r| r.head());
+            match seen {
+                Ok(seen) if seen == chain => break,
+                _ if started.elapsed() < OUTAGE_MAX => std::thread::sleep(Duration::from_millis(200)),
+                other => panic!("node {node} holds {other:?}, not {}", chain.to_text()),
+            }
+        }
     }
     println!(
         "writer lease (TTL {LEASE_TTL_SECONDS} s): A SIGKILLed with a batch in flight (A answered {a_answered:?}); \
