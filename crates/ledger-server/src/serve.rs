@@ -153,6 +153,9 @@ pub async fn run(config: Config) -> Result<()> {
     // No handler holds the ledger any more: close it (snapshot, flush, witness).
     drop(state);
     let closed = tokio::task::spawn_blocking(move || ledger.close()).await.map_err(|err| Error::Io(err.to_string()))?;
+    if closed.is_ok() {
+        tracing::info!("ledger closed");
+    }
     // Only a closed ledger lets the lease go: a standby takes over at once, not after the TTL.
     keeping.store(false, Ordering::Release);
     if let Some(keeper) = keeper
@@ -170,7 +173,6 @@ pub async fn run(config: Config) -> Result<()> {
         return Err(Error::LeaseLost(why));
     }
     closed?;
-    tracing::info!("ledger closed");
     Ok(())
 }
 
