@@ -21,8 +21,10 @@ use crate::error::{Error, Result};
 /// Writer sessions carry this `application_name`: a writer taking over ends the others'.
 const WRITER_APPLICATION: &str = "tiered-ledger-writer";
 
-/// Rows per page of a scan.
-const SCAN_PAGE_ROWS: i64 = 8_192;
+/// Rows per page of a scan: the first page is small (a short walk, e.g. the few records under
+/// a Merkle node, reads little), each next one 8× larger up to the most.
+const SCAN_PAGE_ROWS_FIRST: i64 = 64;
+const SCAN_PAGE_ROWS_MAX: i64 = 8_192;
 
 const SCHEMA: &str = "
 CREATE TABLE ledger_log (seq bigint PRIMARY KEY, record bytea NOT NULL);
@@ -224,6 +226,7 @@ impl Pg {
     /// runs (it may read or write through this store).
     pub(crate) fn scan(&self, table: Table, from: &[u8], visit: &mut Visit<'_>) -> Result<()> {
         let mut next: Vec<u8> = from.to_vec();
+        let mut page_rows = SCAN_PAGE_ROWS_FIRST;
         loop {
             let rows: Vec<(Vec<u8>, Vec<u8>)> = {
                 let mut client = self.client()?;
@@ -232,7 +235,7 @@ impl Pg {
                     client
                         .query(
                             "SELECT seq, record FROM ledger_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                            &[&first, &SCAN_PAGE_ROWS],
+                            &[&first, &page_rows],
                         )?
                         .into_iter()
                         .map(|row| Ok((codec::seq_key(seq_of(row.get(0))?).to_vec(), row.get(1))))
@@ -241,14 +244,15 @@ impl Pg {
                     client
                         .query(
                             "SELECT key, value FROM ledger_kv WHERE tbl = $1 AND key >= $2 ORDER BY key LIMIT $3",
-                            &[&(table as i16), &next, &SCAN_PAGE_ROWS],
+                            &[&(table as i16), &next, &page_rows],
                         )?
                         .into_iter()
                         .map(|row| (row.get(0), row.get(1)))
                         .collect()
                 }
             };
-            let full = rows.len() as i64 == SCAN_PAGE_ROWS;
+            let full = rows.len() as i64 == page_rows;
+            page_rows = (page_rows * 8).min(SCAN_PAGE_ROWS_MAX);
             for (key, value) in &rows {
                 if !visit(key, value)? {
                     return Ok(());
