@@ -77,10 +77,6 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-fn is_url(path: &Path) -> bool {
-    path.to_str().is_some_and(|text| text.starts_with("postgres://") || text.starts_with("postgresql://"))
-}
-
 fn dir_bytes(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
@@ -312,7 +308,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         writer_stage_share: stats.stage_nanos as f64 / busy,
         writer_write_share: stats.write_nanos as f64 / busy,
         events,
-        store: if is_url(&db) { "PostgreSQL" } else { "RocksDB" },
+        store: if ledger_store::is_database_url(&db) { "PostgreSQL" } else { "RocksDB" },
         db_mib: dir_bytes(&db) as f64 / (1024.0 * 1024.0),
         close_seconds,
         open_seconds,

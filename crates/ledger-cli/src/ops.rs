@@ -10,7 +10,7 @@ use ledger_core::{
     AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Policy, Release, Reservation,
     Settlement, Stage, Timestamp, parse_command,
 };
-use ledger_store::{Error as StoreError, Head, Ledger, Reader};
+use ledger_store::{Error as StoreError, Head, Ledger, MigrateStage, Reader};
 use serde_json::{Value, json};
 
 use crate::args::Cli;
@@ -272,8 +272,8 @@ pub fn migrate(cli: &Cli, from: Option<&Path>, to: &Path) -> anyhow::Result<Exit
     let started = Instant::now();
     let (copy, rebuild) = (progress::bar(total, "records copied"), progress::bar(total, "events rebuilt"));
     let report = Ledger::migrate(from, to, &mut |stage, done| match stage {
-        "copy" => copy.set_position(done),
-        _ => {
+        MigrateStage::Copy => copy.set_position(done),
+        MigrateStage::Rebuild => {
             copy.finish_and_clear();
             rebuild.set_position(done);
         }

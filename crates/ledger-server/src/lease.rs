@@ -126,17 +126,15 @@ impl Etcd {
         }
         Err(LeaseError::Etcd(failures.join("; ")))
     }
+
+    fn revoke(&self, id: &str) -> Result<(), LeaseError> {
+        self.call("/v3/lease/revoke", &json!({ "ID": id })).map(|_| ())
+    }
 }
 
 /// etcd's JSON gateway writes 64-bit integers as strings.
 fn int_of(value: &Value) -> Option<i64> {
     value.as_str().and_then(|text| text.parse().ok()).or_else(|| value.as_i64())
-}
-
-/// What the txn that tries to take the lease answered.
-enum Taken {
-    Yes,
-    HeldBy(String),
 }
 
 impl Lease {
@@ -148,39 +146,31 @@ impl Lease {
         let granted = etcd.call("/v3/lease/grant", &json!({ "TTL": config.ttl_seconds }))?;
         let id =
             granted["ID"].as_str().map(str::to_owned).ok_or_else(|| LeaseError::Etcd(format!("grant: {granted}")))?;
-        let granted_ttl = int_of(&granted["TTL"]).unwrap_or(0);
         let key = BASE64.encode(&config.key);
         let txn = json!({
             "compare": [{ "key": key, "target": "CREATE", "create_revision": "0" }],
             "success": [{ "requestPut": { "key": key, "value": BASE64.encode(holder), "lease": id } }],
             "failure": [{ "requestRange": { "key": key } }],
         });
-        let answered = etcd.call("/v3/kv/txn", &txn);
-        let taken = match answered {
-            Ok(value) if value["succeeded"] == Value::Bool(true) => Taken::Yes,
-            Ok(value) => {
-                let held = value["responses"][0]["response_range"]["kvs"][0]["value"]
-                    .as_str()
-                    .and_then(|text| BASE64.decode(text).ok())
-                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                    .unwrap_or_else(|| "someone (the key vanished meanwhile)".into());
-                Taken::HeldBy(held)
-            }
+        let answered = match etcd.call("/v3/kv/txn", &txn) {
+            Ok(answered) => answered,
             Err(err) => {
-                let _ = etcd.call("/v3/lease/revoke", &json!({ "ID": id }));
+                let _ = etcd.revoke(&id);
                 return Err(err);
             }
         };
-        match taken {
-            Taken::Yes => {
-                let ttl = Duration::from_secs(u64::try_from(granted_ttl).unwrap_or(0).max(1));
-                Ok(Ok(Lease { etcd, id, holder: holder.to_owned(), ttl, deadline: sent + ttl }))
-            }
-            Taken::HeldBy(held) => {
-                let _ = etcd.call("/v3/lease/revoke", &json!({ "ID": id }));
-                Ok(Err(held))
-            }
+        if answered["succeeded"] == Value::Bool(true) {
+            let granted_ttl = int_of(&granted["TTL"]).and_then(|ttl| u64::try_from(ttl).ok()).unwrap_or(0);
+            let ttl = Duration::from_secs(granted_ttl.max(1));
+            return Ok(Ok(Lease { etcd, id, holder: holder.to_owned(), ttl, deadline: sent + ttl }));
         }
+        let _ = etcd.revoke(&id);
+        let held = answered["responses"][0]["response_range"]["kvs"][0]["value"]
+            .as_str()
+            .and_then(|text| BASE64.decode(text).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_else(|| "someone (the key vanished meanwhile)".into());
+        Ok(Err(held))
     }
 
     /// How often to renew: a quarter of the TTL.
@@ -212,7 +202,7 @@ impl Lease {
     /// Gives the lease up at once (after the ledger is closed), so a standby need not wait for
     /// the TTL.
     pub fn release(self) -> Result<(), LeaseError> {
-        self.etcd.call("/v3/lease/revoke", &json!({ "ID": self.id })).map(|_| ())
+        self.etcd.revoke(&self.id)
     }
 }
 

@@ -2,8 +2,8 @@
 //! or TLS), request logs, graceful shutdown on SIGTERM or SIGINT, stepping down when the lease
 //! is lost.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -130,11 +130,10 @@ pub async fn run(config: Config) -> Result<()> {
     let handle = axum_server::Handle::new();
     let grace = Duration::from_secs(config.limits.shutdown_grace_seconds);
     tokio::spawn(stop_on_signal(handle.clone(), state.clone(), grace));
-    let lost = Arc::new(Mutex::new(None));
     let keeping = Arc::new(AtomicBool::new(true));
     let keeper = lease.map(|lease| {
         let (lost_tx, lost_rx) = oneshot::channel();
-        tokio::spawn(step_down(handle.clone(), state.clone(), lost_rx, Arc::clone(&lost)));
+        tokio::spawn(step_down(handle.clone(), state.clone(), lost_rx));
         let keeping = Arc::clone(&keeping);
         std::thread::spawn(move || keep_lease(lease, &keeping, lost_tx))
     });
@@ -158,19 +157,19 @@ pub async fn run(config: Config) -> Result<()> {
     }
     // Only a closed ledger lets the lease go: a standby takes over at once, not after the TTL.
     keeping.store(false, Ordering::Release);
-    if let Some(keeper) = keeper
-        && let Ok(Some(lease)) = keeper.join()
-    {
-        match lease.release() {
+    match keeper.map(std::thread::JoinHandle::join) {
+        Some(Ok(Ok(lease))) => match lease.release() {
             Ok(()) => tracing::info!("writer lease released"),
             Err(err) => tracing::warn!(%err, "the writer lease could not be released; it expires after its TTL"),
+        },
+        Some(Ok(Err(why))) => {
+            if let Err(err) = closed {
+                tracing::warn!(%err, "closing the ledger after losing the lease");
+            }
+            return Err(Error::LeaseLost(why));
         }
-    }
-    if let Some(why) = lost.lock().ok().and_then(|mut lost| lost.take()) {
-        if let Err(err) = closed {
-            tracing::warn!(%err, "closing the ledger after losing the lease");
-        }
-        return Err(Error::LeaseLost(why));
+        Some(Err(_)) => tracing::warn!("the lease keeper thread ended abnormally; the lease expires after its TTL"),
+        None => {}
     }
     closed?;
     Ok(())
@@ -215,8 +214,8 @@ async fn wait_for_lease(config: &LeaseConfig, server: &Config) -> Option<Lease> 
 const LEASE_POLL: Duration = Duration::from_millis(250);
 
 /// Renews the lease until `keeping` is cleared (then hands it back for release) or it is lost
-/// (then says why on `lost` and returns None).
-fn keep_lease(mut lease: Lease, keeping: &AtomicBool, lost: oneshot::Sender<String>) -> Option<Lease> {
+/// (then signals `lost` and returns why).
+fn keep_lease(mut lease: Lease, keeping: &AtomicBool, lost: oneshot::Sender<()>) -> Result<Lease, String> {
     let tick = Duration::from_millis(50);
     let mut next = Instant::now() + lease.renew_every();
     while keeping.load(Ordering::Acquire) {
@@ -227,8 +226,10 @@ fn keep_lease(mut lease: Lease, keeping: &AtomicBool, lost: oneshot::Sender<Stri
         match lease.renew() {
             Ok(()) => next = Instant::now() + lease.renew_every(),
             Err(LeaseError::Lost(why)) => {
-                let _ = lost.send(format!("the writer lease is lost: {why}"));
-                return None;
+                let why = format!("the writer lease is lost: {why}");
+                tracing::error!(%why, "stepping down: another server may be the writer now");
+                let _ = lost.send(());
+                return Err(why);
             }
             Err(err) => {
                 tracing::warn!(%err, "renewing the writer lease; retrying");
@@ -236,23 +237,14 @@ fn keep_lease(mut lease: Lease, keeping: &AtomicBool, lost: oneshot::Sender<Stri
             }
         }
     }
-    Some(lease)
+    Ok(lease)
 }
 
 /// On losing the lease: not ready, stop at once (requests in flight get no answer; their
-/// commands, retried with the same ids, are answered by the next writer), remember why.
-async fn step_down(
-    handle: axum_server::Handle,
-    state: AppState,
-    lost_rx: oneshot::Receiver<String>,
-    lost: Arc<Mutex<Option<String>>>,
-) {
-    if let Ok(why) = lost_rx.await {
-        tracing::error!(%why, "stepping down: another server may be the writer now");
+/// commands, retried with the same ids, are answered by the next writer).
+async fn step_down(handle: axum_server::Handle, state: AppState, lost: oneshot::Receiver<()>) {
+    if lost.await.is_ok() {
         state.0.ready.store(false, Ordering::Relaxed);
-        if let Ok(mut lost) = lost.lock() {
-            *lost = Some(why);
-        }
         handle.shutdown();
     }
 }

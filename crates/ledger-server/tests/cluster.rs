@@ -19,7 +19,7 @@ mod common;
 mod support;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,27 @@ const ANSWER_MAX: Duration = Duration::from_secs(5);
 
 fn id(n: u64) -> String {
     uuid::Uuid::from_u64_pair(0x6c65_6173_6500_0000, n).to_string()
+}
+
+/// The accounts the load moves money between, each with a deposit.
+fn setup() -> Vec<Value> {
+    (1..=ACCOUNTS)
+        .flat_map(|account| {
+            [
+                json!({ "type": "open_account", "id": id(account * 2), "account": account, "customer": account, "class": "I", "verified_in_person": true }),
+                json!({ "type": "cash_deposit", "id": id(account * 2 + 1), "account": account, "amount": "1000000" }),
+            ]
+        })
+        .collect()
+}
+
+/// A ledger at `url` (as `ledger-cli init` makes it) and a server config with the tokens.
+fn prepare(url: &str) -> (tempfile::TempDir, PathBuf) {
+    common::create_ledger(Path::new(url));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    common::write_config(&config, "");
+    (dir, config)
 }
 
 fn load_batch(b: u64) -> Vec<Value> {
@@ -115,10 +136,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let cluster = Cluster::start();
     cluster.create_database("ledger");
     let url = cluster.url("ledger");
-    common::create_ledger(Path::new(&url));
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("server.toml");
-    common::write_config(&config, "");
+    let (_dir, config) = prepare(&url);
     let mut book = Book::default();
 
     // A takes the lease and listens; B waits for it and does not listen.
@@ -129,14 +147,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     }
     let mut b = spawn(&cluster, &url, &config, "writer-b");
     assert!(!b.wait_listening(Duration::from_secs(2)), "B listened while A held the lease");
-    let mut setup = Vec::new();
-    for account in 1..=ACCOUNTS {
-        setup.push(json!({ "type": "open_account", "id": id(account * 2), "account": account, "customer": account, "class": "I", "verified_in_person": true }));
-        setup.push(
-            json!({ "type": "cash_deposit", "id": id(account * 2 + 1), "account": account, "amount": "1000000" }),
-        );
-    }
-    assert_eq!(submit(&mut [("A", &mut a)], &mut book, &setup).1, "A");
+    assert_eq!(submit(&mut [("A", &mut a)], &mut book, &setup()).1, "A");
     let mut next = 0;
     for _ in 0..5 {
         submit(&mut [("A", &mut a), ("B", &mut b)], &mut book, &load_batch(next));
@@ -214,15 +225,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let reader = ledger_store::Reader::open(&url, Arc::new(ledger_store::SystemClock)).unwrap();
     let report = reader.verify(1, None).unwrap();
     assert!(reader.replay().unwrap().mismatches.is_empty());
-    let mut export = Vec::new();
-    reader.export(1, None, &mut export).unwrap();
-    let mut in_log: HashMap<String, Vec<u64>> = HashMap::new();
-    for line in String::from_utf8(export).unwrap().lines() {
-        let record: Value = serde_json::from_str(line).unwrap();
-        if let Some(id) = record["event"]["command_id"].as_str() {
-            in_log.entry(id.to_owned()).or_default().push(record["seq"].as_u64().unwrap());
-        }
-    }
+    let in_log = common::command_seqs(&reader);
     for (id, seq) in &book.answered {
         assert_eq!(in_log.get(id), Some(&vec![*seq]), "{id}");
     }
@@ -231,20 +234,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
         assert!(!in_log.contains_key(command["id"].as_str().unwrap()), "the paused writer's batch entered the log");
     }
     // The same chain on every node.
-    let chain = reader.head().unwrap();
-    let started = Instant::now();
-    for node in cluster.nodes.iter().map(|node| node.name.clone()).collect::<Vec<_>>() {
-        loop {
-            let seen =
-                ledger_store::Reader::open(cluster.node_url(&node, "ledger"), Arc::new(ledger_store::SystemClock))
-                    .and_then(|r| r.head());
-            match seen {
-                Ok(seen) if seen == chain => break,
-                _ if started.elapsed() < OUTAGE_MAX => std::thread::sleep(Duration::from_millis(200)),
-                other => panic!("node {node} holds {other:?}, not {}", chain.to_text()),
-            }
-        }
-    }
+    cluster.wait_same_head("ledger", reader.head().unwrap(), OUTAGE_MAX);
     println!(
         "writer lease (TTL {LEASE_TTL_SECONDS} s): A SIGKILLed with a batch in flight (A answered {a_answered:?}); \
          B answered it after {:.1} s ({retried_duplicates} of its {} commands answered duplicate: recorded \
@@ -273,21 +263,10 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
 fn a_paused_writer_resumed_after_another_opened_the_ledger_is_fenced_by_the_epoch() {
     let server = support::PgServer::start();
     let url = server.create_database("ledger");
-    common::create_ledger(Path::new(&url));
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("server.toml");
-    common::write_config(&config, "");
+    let (_dir, config) = prepare(&url);
     let mut book = Book::default();
     let mut a = Server::start(Path::new(&url), &config, &[]);
-    let setup: Vec<Value> = (1..=ACCOUNTS)
-        .flat_map(|account| {
-            [
-                json!({ "type": "open_account", "id": id(account * 2), "account": account, "customer": account, "class": "I", "verified_in_person": true }),
-                json!({ "type": "cash_deposit", "id": id(account * 2 + 1), "account": account, "amount": "1000000" }),
-            ]
-        })
-        .collect();
-    submit(&mut [("A", &mut a)], &mut book, &setup);
+    submit(&mut [("A", &mut a)], &mut book, &setup());
     submit(&mut [("A", &mut a)], &mut book, &load_batch(0));
 
     a.signal(Signal::STOP);

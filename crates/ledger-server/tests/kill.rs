@@ -138,15 +138,7 @@ fn sigkill_under_load_loses_no_answered_command_and_retries_are_idempotent() {
     let reader = ledger_store::Reader::open(&work.db, Arc::new(ledger_store::SystemClock)).unwrap();
     let report = reader.verify(1, None).unwrap();
     assert!(reader.replay().unwrap().mismatches.is_empty());
-    let mut export = Vec::new();
-    reader.export(1, None, &mut export).unwrap();
-    let mut in_log: HashMap<String, Vec<u64>> = HashMap::new();
-    for line in String::from_utf8(export).unwrap().lines() {
-        let record: Value = serde_json::from_str(line).unwrap();
-        if let Some(id) = record["event"]["command_id"].as_str() {
-            in_log.entry(id.to_owned()).or_default().push(record["seq"].as_u64().unwrap());
-        }
-    }
+    let in_log = common::command_seqs(&reader);
     let book = book.lock().unwrap();
     assert!(book.unanswered.is_empty());
     for (id, seq) in &book.answered {

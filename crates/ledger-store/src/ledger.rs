@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::options::{LedgerOptions, check_options, tuning};
 use crate::reader::Reader;
 use crate::receipt::{Receipt, Request, WriterStats};
-use crate::store::{MigrateReport, ReplayReport, Store, Tuning};
+use crate::store::{MigrateReport, MigrateStage, ReplayReport, Store, Tuning};
 use crate::writer::Writer;
 
 /// A handle to an open ledger. Cheap to clone and to share between threads; the ledger closes
@@ -73,23 +73,23 @@ impl Ledger {
     /// copy ends at the head found first) into a new ledger at `to` (an empty database or
     /// directory): the log's records verbatim, each checked as it is read; then every read
     /// model rebuilt from the copy; then the copy verified from genesis against the source's
-    /// head. `progress` gets the stage ("copy", "rebuild") and the records done.
+    /// head. `progress` gets the stage and the records done.
     pub fn migrate(
         from: impl AsRef<Path>,
         to: impl AsRef<Path>,
-        progress: &mut dyn FnMut(&str, u64),
+        progress: &mut dyn FnMut(MigrateStage, u64),
     ) -> Result<MigrateReport> {
         let source = Store::open_read_only(from.as_ref())?;
         let head = source.head()?;
         let target = Store::create(to.as_ref(), Tuning::default())?;
-        let copied = target.copy_log_from(&source, head.seq, &mut |seq| progress("copy", seq))?;
+        let copied = target.copy_log_from(&source, head.seq, &mut |seq| progress(MigrateStage::Copy, seq))?;
         if copied != head {
             return Err(Error::Corruption {
                 seq: copied.seq + 1,
                 detail: format!("the source's log ends at {} before its head {}", copied.to_text(), head.to_text()),
             });
         }
-        let replay = target.rebuild_read_models(&mut |events| progress("rebuild", events))?;
+        let replay = target.rebuild_read_models(&mut |events| progress(MigrateStage::Rebuild, events))?;
         let verified = Store::open_read_only(to.as_ref())?.verify(1, Some(head), &mut |_| {})?;
         Ok(MigrateReport { head, records: copied.seq, events_verified: verified.events_checked, replay })
     }

@@ -46,4 +46,7 @@ pub use ledger::Ledger;
 pub use options::{DEFAULT_MAX_AHEAD_OF_CLOCK, LedgerOptions};
 pub use reader::{BucketReport, Reader, Statement, StatementLine, UsageReport};
 pub use receipt::{Answer, AnswerStatus, BatchReport, CommitObserver, Receipt, WriterStats};
-pub use store::{Head, HistoryPage, MigrateReport, Mismatch, ReplayReport, VerifyReport, location_text};
+pub use store::{
+    Head, HistoryPage, MigrateReport, MigrateStage, Mismatch, ReplayReport, VerifyReport, is_database_url,
+    location_text,
+};

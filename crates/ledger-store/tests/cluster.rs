@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
-use ledger_store::{Error, FakeClock, Ledger, LedgerOptions, Reader};
+use ledger_store::{Error, FakeClock, Ledger, LedgerOptions};
 use support::cluster::Cluster;
 
 /// The longest a batch may go unanswered across a failover before the test fails.
@@ -167,17 +167,7 @@ fn twenty_primary_deaths_and_a_standby_partition_lose_no_acknowledged_command() 
 
     // Every node holds the same chain.
     cluster.wait_members(3, REJOIN_MAX);
-    let started = Instant::now();
-    for node in cluster.nodes.iter().map(|node| node.name.clone()).collect::<Vec<_>>() {
-        loop {
-            let seen = Reader::open(cluster.node_url(&node, "ledger"), options().clock).and_then(|r| r.head());
-            match seen {
-                Ok(seen) if seen == head => break,
-                _ if started.elapsed() < REJOIN_MAX => std::thread::sleep(Duration::from_millis(200)),
-                other => panic!("node {node} holds {other:?}, not {}", head.to_text()),
-            }
-        }
-    }
+    cluster.wait_same_head("ledger", head, REJOIN_MAX);
     let mut sorted = outages.clone();
     sorted.sort();
     println!(

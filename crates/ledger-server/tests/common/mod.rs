@@ -2,6 +2,7 @@
 //! token per role, start (port picked by the kernel), SIGTERM or SIGKILL, and an HTTP client.
 #![allow(dead_code, reason = "each test file uses part of the harness")]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ledger_core::{CommandBody, CommandId, Policy, Timestamp};
-use ledger_store::{Ledger, LedgerOptions};
+use ledger_store::{Ledger, LedgerOptions, Reader};
 use serde_json::Value;
 
 pub const BACK_OFFICE: &str = "tok-back-office-0123456789";
@@ -277,4 +278,18 @@ pub fn at(n: u64) -> String {
 
 pub fn id(n: u64) -> String {
     uuid::Uuid::from_u64_pair(0x7465_7374_0000_0000, n).to_string()
+}
+
+/// Each command id in the log → the sequence numbers of its records (from an export).
+pub fn command_seqs(reader: &Reader) -> HashMap<String, Vec<u64>> {
+    let mut export = Vec::new();
+    reader.export(1, None, &mut export).unwrap();
+    let mut in_log: HashMap<String, Vec<u64>> = HashMap::new();
+    for line in String::from_utf8(export).unwrap().lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        if let Some(id) = record["event"]["command_id"].as_str() {
+            in_log.entry(id.to_owned()).or_default().push(record["seq"].as_u64().unwrap());
+        }
+    }
+    in_log
 }

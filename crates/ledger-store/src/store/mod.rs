@@ -98,12 +98,26 @@ pub struct ReplayReport {
     pub mismatches: Vec<Mismatch>,
 }
 
+/// Whether `path` names a PostgreSQL ledger (`postgres://…` or `postgresql://…`).
+pub fn is_database_url(path: &Path) -> bool {
+    pg::url_of(path).is_some()
+}
+
 /// How to show a ledger's location (a directory, or a PostgreSQL URL without its password).
 pub fn location_text(path: &Path) -> String {
     match pg::url_of(path) {
         Some(url) => pg::redacted(url),
         None => path.display().to_string(),
     }
+}
+
+/// What `Ledger::migrate` is doing when it reports progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrateStage {
+    /// Copying records (progress: the last sequence number copied).
+    Copy,
+    /// Rebuilding the read models from the copy (progress: events applied).
+    Rebuild,
 }
 
 /// What `Ledger::migrate` copied and proved.

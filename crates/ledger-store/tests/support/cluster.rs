@@ -5,7 +5,7 @@
 //! (through `setpriv`, so the child is Patroni itself and can be killed as a machine would die).
 
 #![allow(dead_code, reason = "each test file uses its own subset")]
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test support: a failure stops the test")]
+#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test support: a failure stops the test")]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -193,6 +193,23 @@ impl Cluster {
     /// The URL of database `db` on one node.
     pub fn node_url(&self, name: &str, db: &str) -> String {
         format!("postgres://ledger:ledger@127.0.0.1:{}/{db}?connect_timeout=2", self.node(name).pg_port)
+    }
+
+    /// Waits until every node's copy of the ledger in database `db` has `head` (a standby may
+    /// still be replaying); fails the test after `max`.
+    pub fn wait_same_head(&self, db: &str, head: ledger_store::Head, max: Duration) {
+        let started = Instant::now();
+        for node in &self.nodes {
+            loop {
+                let clock = std::sync::Arc::new(ledger_store::SystemClock);
+                let seen = ledger_store::Reader::open(self.node_url(&node.name, db), clock).and_then(|r| r.head());
+                match seen {
+                    Ok(seen) if seen == head => break,
+                    _ if started.elapsed() < max => std::thread::sleep(Duration::from_millis(200)),
+                    other => panic!("node {} holds {other:?}, not {}", node.name, head.to_text()),
+                }
+            }
+        }
     }
 
     /// Creates database `db` on the leader.
