@@ -16,6 +16,13 @@ use crate::error::{Error, Result};
 /// stay valid: later event, command and reason kinds were only appended (bincode encodes an
 /// enum variant by its index), so every version-1 record decodes to the same event.
 pub const FORMAT_VERSION: u8 = 1;
+/// The ledger's layout version, stored under `meta/format` (the records keep
+/// [`FORMAT_VERSION`]). Layout 2: the history index and account read models are written behind
+/// the writer, up to `meta/projected` (docs/FORMAT.md, "Layout versions").
+pub const LAYOUT_VERSION: u8 = 2;
+/// Layout 1: the history index and account read models are always at the head, and
+/// `meta/projected` is absent. A writer's open brings it to layout 2.
+pub const LAYOUT_VERSION_UNPROJECTED: u8 = 1;
 /// The snapshot layout version (the first byte of a snapshot). A snapshot of an older version
 /// is superseded, not corrupt: the state is rebuilt from the log and a new snapshot written.
 /// Version 1 predates protections (its `State` has no protection fields).
@@ -412,6 +419,18 @@ pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State) -> Result<Vec<u8>> 
     out.extend_from_slice(&checksum);
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// A snapshot's sequence number from its header, or `None` for a snapshot of an older layout
+/// version (the body is checked by [`decode_snapshot`]).
+pub fn snapshot_seq(bytes: &[u8]) -> Result<Option<u64>> {
+    if bytes.first().is_some_and(|version| *version < SNAPSHOT_VERSION) {
+        return Ok(None);
+    }
+    match bytes.get(1..9).map(<[u8; 8]>::try_from) {
+        Some(Ok(seq)) if bytes[0] == SNAPSHOT_VERSION => Ok(Some(u64::from_be_bytes(seq))),
+        _ => Err(Error::Corruption { seq: 0, detail: "snapshot: bad header".into() }),
+    }
 }
 
 /// Decodes and checks a snapshot; returns `(seq, hash, state)`, or `None` for a snapshot of an

@@ -96,11 +96,17 @@ impl Ledger {
 
     fn start(store: Store, options: LedgerOptions) -> Result<Ledger> {
         let store = Arc::new(store);
-        let (state, head) = store.load_state()?;
+        let (state, head) = store.load_state_projected()?;
         // A ledger written before the Merkle tree (or after rebuild-indexes) gets it here.
         let tree = store.merkle_catch_up(head.seq)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone());
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(crate::projector::QUEUE_LEN_MAX);
+        let projector_store = Arc::clone(&store);
+        let projector = std::thread::Builder::new()
+            .name("ledger-projector".into())
+            .spawn(move || crate::projector::run(projector_store, jobs_rx))
+            .map_err(|err| Error::Io(format!("starting the projector thread: {err}")))?;
+        let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone(), (jobs_tx, projector));
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))

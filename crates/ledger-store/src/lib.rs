@@ -31,6 +31,7 @@ mod ledger;
 pub mod merkle;
 mod options;
 mod project;
+mod projector;
 mod reader;
 mod receipt;
 mod store;

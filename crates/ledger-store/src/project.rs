@@ -2,7 +2,11 @@
 //! The writer stages what it reports; `replay` checks the stored indexes against it and
 //! `rebuild_read_models` rewrites them from it.
 
-use ledger_core::{AccountId, CommandId, CustomerId, Event, EventBody, State};
+use std::sync::{Condvar, Mutex};
+
+use ledger_core::{Account, AccountId, CommandId, CustomerId, Event, EventBody, State};
+
+use crate::error::{Error, Result};
 
 /// Receives what one event changes. `state` in [`dirty`] is the state *after* applying it.
 pub(crate) trait Dirty {
@@ -80,6 +84,30 @@ pub(crate) fn dirty(state: &State, event: &Event, out: &mut impl Dirty) {
     }
 }
 
+/// What one event changes in the projected keys (written by the projector thread): the accounts it touches
+/// (history entries and account read models), each once, and new customer index entries.
+#[derive(Default)]
+pub(crate) struct Keys {
+    pub(crate) accounts: Vec<AccountId>,
+    pub(crate) customers: Vec<(CustomerId, AccountId)>,
+}
+
+impl Dirty for Keys {
+    fn account(&mut self, account: AccountId) {
+        if !self.accounts.contains(&account) {
+            self.accounts.push(account);
+        }
+    }
+    fn customer(&mut self, customer: CustomerId, account: AccountId) {
+        self.customers.push((customer, account));
+    }
+    fn protections(&mut self, _: AccountId) {}
+    fn pending(&mut self, _: CommandId) {}
+    fn risk(&mut self, _: &str) {}
+    fn policies(&mut self) {}
+    fn protection_settings(&mut self) {}
+}
+
 /// Per-account digest of history index entries: how many, and a sum of mixed sequence numbers
 /// (wrapping), so a missing, extra or altered entry changes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,4 +129,95 @@ fn mix(seq: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// What one committed batch changed in the projected keys.
+#[derive(Debug, Default)]
+pub(crate) struct Job {
+    /// The batch's last sequence number: `meta/projected` once the job is written.
+    pub(crate) to_seq: u64,
+    /// History index keys, sorted.
+    pub(crate) history: Vec<[u8; 16]>,
+    /// Customer index keys of the accounts opened.
+    pub(crate) customers: Vec<[u8; 16]>,
+    /// Account read models as of `to_seq`, sorted by id.
+    pub(crate) accounts: Vec<Account>,
+}
+
+/// How far the projector has come, shared by the writer, the projector and in-process readers.
+#[derive(Debug, Default)]
+pub(crate) struct Watermark {
+    mark: Mutex<Mark>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Mark {
+    /// The last sequence number handed to the projector (every batch acknowledged so far).
+    sent: u64,
+    /// The last sequence number projected.
+    done: u64,
+    /// Set when the projector stopped: why.
+    failed: Option<String>,
+}
+
+impl Watermark {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Mark>> {
+        self.mark.lock().map_err(|_| Error::Stopped("the projector's watermark lock is poisoned".into()))
+    }
+
+    /// The projector has projected everything up to `seq` (the writer's start, or a catch-up).
+    pub(crate) fn reset(&self, seq: u64) -> Result<()> {
+        let mut mark = self.lock()?;
+        mark.sent = seq;
+        mark.done = seq;
+        Ok(())
+    }
+
+    /// The writer queued a job up to `seq`; called before the batch's callers are answered.
+    pub(crate) fn sent(&self, seq: u64) -> Result<()> {
+        self.lock()?.sent = seq;
+        Ok(())
+    }
+
+    pub(crate) fn done(&self, seq: u64) -> Result<()> {
+        self.lock()?.done = seq;
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    pub(crate) fn fail(&self, why: String) {
+        if let Ok(mut mark) = self.mark.lock() {
+            mark.failed = Some(why);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Why the projector stopped, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.mark.lock().ok().and_then(|mark| mark.failed.clone())
+    }
+
+    /// Waits until everything sent before this call is projected.
+    pub(crate) fn wait(&self) -> Result<()> {
+        let mut mark = self.lock()?;
+        let wanted = mark.sent;
+        while mark.done < wanted {
+            if let Some(why) = &mark.failed {
+                return Err(Error::Stopped(format!("the read models are not up to date: {why}")));
+            }
+            mark = self
+                .changed
+                .wait(mark)
+                .map_err(|_| Error::Stopped("the projector's watermark lock is poisoned".into()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The touched accounts' read models, sorted by id, for a job.
+pub(crate) fn accounts_of(state: &ledger_core::State, mut touched: Vec<AccountId>) -> Vec<Account> {
+    touched.sort_unstable();
+    touched.dedup();
+    touched.into_iter().filter_map(|id| state.account(id).cloned()).collect()
 }

@@ -1,15 +1,16 @@
 //! The single writer: group commit, the decide loop, staging, recovery.
 //!
 //! It takes every request waiting in the channel (up to `batch_len_max` commands), decides,
-//! encodes and hash-chains them, stages the events, indexes and read models in one batch with one
-//! fsync, records the head witness, and only then answers each caller (group commit). If that
-//! write fails, no caller is told "accepted" and the writer reloads its state from disk, so memory
-//! never runs ahead of what is durable.
+//! encodes and hash-chains them, stages the events, the Merkle nodes and the rarer read models in
+//! one batch with one fsync, records the head witness, and only then answers each caller (group
+//! commit). The history and customer indexes and the account read models go to the projector
+//! behind it (`crate::projector`). If the write fails, no caller is told "accepted" and the
+//! writer reloads its state from disk, so memory never runs ahead of what is durable.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use ledger_core::{
     AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, EventBody, Policy, State,
     Timestamp, decide_after_due,
@@ -19,6 +20,7 @@ use crate::codec::{self, META_MERKLE_SIZE, Record};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier};
 use crate::options::LedgerOptions;
+use crate::project::{self, Job};
 use crate::receipt::{BatchReport, Done, Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
 
@@ -43,6 +45,8 @@ pub(crate) struct Writer {
     /// When the head witness was last made durable (it is synced at most every
     /// `WITNESS_SYNC_INTERVAL`, and on close).
     witness_synced: std::time::Instant,
+    /// The projector's queue and thread (joined when the writer exits).
+    projector: Option<(Sender<Job>, std::thread::JoinHandle<()>)>,
 }
 
 /// How stale the durable head witness may be after a power loss (a process kill loses nothing:
@@ -149,7 +153,14 @@ impl DueSink for Scratch<'_> {
 }
 
 impl Writer {
-    pub(crate) fn new(store: Arc<Store>, state: State, head: Head, tree: Frontier, options: LedgerOptions) -> Writer {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        state: State,
+        head: Head,
+        tree: Frontier,
+        options: LedgerOptions,
+        projector: (Sender<Job>, std::thread::JoinHandle<()>),
+    ) -> Writer {
         Writer {
             store,
             state,
@@ -161,6 +172,7 @@ impl Writer {
             options,
             stats: WriterStats::default(),
             witness_synced: std::time::Instant::now(),
+            projector: Some(projector),
         }
     }
 
@@ -202,6 +214,7 @@ impl Writer {
                     Request::Close { reply } => {
                         let closed =
                             self.snapshot().and_then(|()| self.store.flush()).and_then(|()| self.store.sync_witness());
+                        self.stop_projector();
                         let _ = reply.send(closed);
                         return;
                     }
@@ -210,6 +223,27 @@ impl Writer {
             }
         }
         let _ = self.snapshot();
+        self.stop_projector();
+    }
+
+    /// Ends the projector's queue and waits for it to write what it holds.
+    fn stop_projector(&mut self) {
+        if let Some((jobs, handle)) = self.projector.take() {
+            drop(jobs);
+            let _ = handle.join();
+        }
+    }
+
+    /// Hands a committed batch's projected keys to the projector (waits while its queue is full).
+    fn project(&mut self, job: Job) {
+        let sent = match &self.projector {
+            Some((jobs, _)) => jobs.send(job).map_err(|_| "the projector has exited".to_owned()),
+            None => Err("the projector was stopped".to_owned()),
+        };
+        if let Err(why) = sent {
+            self.store.projection.fail(why.clone());
+            self.failed = Some(format!("the read models can no longer be projected: {why}"));
+        }
     }
 
     /// The latest business time accepted now: the clock plus the allowed skew.
@@ -229,12 +263,19 @@ impl Writer {
         if self.head.seq == 0 {
             return Ok(());
         }
+        // Invariant: snapshot seq ≤ projected (a crash's catch-up starts from the snapshot).
+        self.store.projection.wait()?;
         self.store.write_snapshot(&self.state, self.head)?;
         self.events_since_snapshot = 0;
         Ok(())
     }
 
     fn commit(&mut self, submits: Vec<Submit>) {
+        if self.failed.is_none()
+            && let Some(why) = self.store.projection.failure()
+        {
+            self.failed = Some(format!("the read models can no longer be projected: {why}"));
+        }
         if let Some(reason) = &self.failed {
             for (_, done) in submits {
                 done(Err(Error::Stopped(reason.clone())));
@@ -293,7 +334,10 @@ impl Writer {
         let decided = std::time::Instant::now();
         let staged = outcome.and_then(|()| self.finish(&mut pending));
         let written = std::time::Instant::now();
-        let outcome = staged.and_then(|()| store.commit(pending.batch, self.options.sync));
+        let (outcome, job) = match staged {
+            Ok(job) => (store.commit(pending.batch, self.options.sync), Some(job)),
+            Err(err) => (Err(err), None),
+        };
         // Durable now: record the head as acknowledged before anyone is told.
         let outcome = outcome.and_then(|()| self.store.record_witness(self.head));
         let outcome = outcome.and_then(|()| {
@@ -327,9 +371,16 @@ impl Writer {
         }
         match outcome {
             Ok(()) => {
+                // Before anyone is told: a read after the answer waits for this batch's keys.
+                if let Err(err) = self.store.projection.sent(self.head.seq) {
+                    self.failed = Some(err.to_string());
+                }
                 let mut receipts = pending.receipts.into_iter();
                 for ((_, done), count) in submits.into_iter().zip(counts) {
                     done(Ok(receipts.by_ref().take(count).collect()));
+                }
+                if let Some(job) = job {
+                    self.project(job);
                 }
                 self.events_since_snapshot += appended;
                 if self.events_since_snapshot >= self.options.snapshot_every_events {
@@ -435,24 +486,18 @@ impl Writer {
         Ok(seq)
     }
 
-    /// Adds the history index, the read models (each touched account once) and the head to the
-    /// batch, each in key order.
-    fn finish(&self, pending: &mut StagedBatch<'_>) -> Result<()> {
+    /// Adds the rarer read models and the head to the batch, each in key order; returns the
+    /// projector's job: the history and customer indexes and the touched accounts (each once).
+    fn finish(&self, pending: &mut StagedBatch<'_>) -> Result<Job> {
+        let mut history = std::mem::take(&mut pending.history);
+        history.sort_unstable();
+        let job = Job {
+            to_seq: self.head.seq,
+            history,
+            customers: std::mem::take(&mut pending.customers),
+            accounts: project::accounts_of(&self.state, pending.touched.drain().collect()),
+        };
         let batch = &mut pending.batch;
-        for key in &pending.customers {
-            batch.put(Table::Customers, key, &[]);
-        }
-        pending.history.sort_unstable();
-        for key in &pending.history {
-            batch.put(Table::History, key, &[]);
-        }
-        let mut touched: Vec<AccountId> = pending.touched.drain().collect();
-        touched.sort_unstable();
-        for id in touched {
-            if let Some(account) = self.state.account(id) {
-                batch.put(Table::Accounts, &codec::account_key(id), &codec::encode_account(account)?);
-            }
-        }
         if pending.policies_changed {
             batch.put(Table::Meta, META_POLICIES, &codec::encode_policies(self.state.policy_versions())?);
         }
@@ -487,12 +532,17 @@ impl Writer {
         }
         batch.put(Table::Meta, META_HEAD, &codec::encode_head(self.head.seq, &self.head.hash));
         batch.put(Table::Meta, META_MERKLE_SIZE, &self.tree.size().to_be_bytes());
-        Ok(())
+        Ok(job)
     }
 
     /// After a failed batch: reload the state from disk (the batch never reached it).
     fn recover(&mut self, expected: Head) {
-        match self.store.load_state() {
+        // The projector first writes what it holds: the reload projects the rest.
+        if let Err(err) = self.store.projection.wait() {
+            self.failed = Some(err.to_string());
+            return;
+        }
+        match self.store.load_state_projected() {
             Ok((state, head)) => {
                 match Frontier::load(&*self.store, head.seq) {
                     Ok(tree) => self.tree = tree,

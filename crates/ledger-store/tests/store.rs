@@ -371,8 +371,111 @@ fn an_unknown_format_version_is_refused() {
     }
     assert_eq!(
         Ledger::open(dir.path(), options(&clock)).err(),
-        Some(Error::UnsupportedFormat { found: 99, supported: 1 })
+        Some(Error::UnsupportedFormat { found: 99, supported: 2 })
     );
+}
+
+/// A raw key and its value.
+type RawEntry = (Box<[u8]>, Box<[u8]>);
+
+/// Every key of a column family.
+fn raw_entries(db: &rocksdb::DB, cf: &str) -> Vec<RawEntry> {
+    db.iterator_cf(db.cf_handle(cf).unwrap(), rocksdb::IteratorMode::Start).map(Result::unwrap).collect()
+}
+
+/// The head of a closed ledger, read raw: `meta/projected` and `meta/format`.
+fn raw_layout(path: &std::path::Path) -> (Option<u64>, Vec<u8>) {
+    let db = raw_db(path);
+    let meta = db.cf_handle("meta").unwrap();
+    let projected =
+        db.get_cf(meta, b"projected").unwrap().map(|b| u64::from_be_bytes(b.as_slice().try_into().unwrap()));
+    (projected, db.get_cf(meta, b"format").unwrap().unwrap())
+}
+
+#[test]
+fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
+    // Given a ledger closed at seq 9 (projected and snapshotted there), copied aside...
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    ledger.submit_batch(customer_setup(2, 200, "2026-03-02 09:00:00")).unwrap();
+    ledger.close().unwrap();
+    let at_9 = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), at_9.path());
+    assert_eq!(raw_layout(at_9.path()), (Some(9), vec![2]));
+    // ...then two more customers (seq 10 to 17) and a payment that reads their read models.
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    ledger.submit_batch(customer_setup(3, 300, "2026-03-02 10:00:00")).unwrap();
+    ledger.submit_batch(customer_setup(4, 400, "2026-03-02 10:00:00")).unwrap();
+    let expected_balance = ledger.balance(AccountId(41)).unwrap();
+    let expected_history = ledger.history(AccountId(40), None, None, None, 100).unwrap().entries.len();
+    let expected_customer = ledger.customer_accounts(CustomerId(4)).unwrap().len();
+    ledger.close().unwrap();
+    assert_eq!((expected_balance, expected_history, expected_customer), (Some(cny("20000")), 3, 2));
+    // When the projected keys and the snapshot go back to seq 9 while the log keeps 17 (a
+    // crash with the projector's last jobs in flight)...
+    {
+        let (db, old) = (raw_db(dir.path()), raw_db(at_9.path()));
+        for cf in ["accounts", "customers", "history"] {
+            let handle = db.cf_handle(cf).unwrap();
+            for (key, _) in raw_entries(&db, cf) {
+                db.delete_cf(handle, key).unwrap();
+            }
+            for (key, value) in raw_entries(&old, cf) {
+                db.put_cf(handle, key, value).unwrap();
+            }
+        }
+        let (meta, old_meta) = (db.cf_handle("meta").unwrap(), old.cf_handle("meta").unwrap());
+        for key in [&b"projected"[..], b"snapshot"] {
+            db.put_cf(meta, key, old.get_cf(old_meta, key).unwrap().unwrap()).unwrap();
+        }
+    }
+    // ...then a reader sees the read models as of seq 9, and replay finds them consistent there,
+    let reader = Reader::open(dir.path(), clock.clone()).unwrap();
+    assert_eq!(reader.head().unwrap().seq, 17);
+    assert_eq!(reader.balance(AccountId(41)).unwrap(), None);
+    let replay = reader.replay().unwrap();
+    assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
+    drop(reader);
+    // ...and opening for writing projects seq 10 to 17 from the log before anything else.
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    assert_eq!(ledger.balance(AccountId(41)).unwrap(), expected_balance);
+    assert_eq!(ledger.history(AccountId(40), None, None, None, 100).unwrap().entries.len(), expected_history);
+    assert_eq!(ledger.customer_accounts(CustomerId(4)).unwrap().len(), expected_customer);
+    let replay = ledger.replay().unwrap();
+    assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
+    ledger.close().unwrap();
+    assert_eq!(raw_layout(dir.path()), (Some(17), vec![2]));
+}
+
+#[test]
+fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_2() {
+    // Given a ledger as a layout-1 build left it: no `meta/projected`, `meta/format` = 1.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    ledger.close().unwrap();
+    {
+        let db = raw_db(dir.path());
+        let meta = db.cf_handle("meta").unwrap();
+        db.delete_cf(meta, b"projected").unwrap();
+        db.put_cf(meta, b"format", [1u8]).unwrap();
+    }
+    assert_eq!(raw_layout(dir.path()), (None, vec![1]));
+    // A reader takes its read models as at the head, and replay agrees.
+    let reader = Reader::open(dir.path(), clock.clone()).unwrap();
+    assert_eq!(reader.balance(AccountId(11)).unwrap(), Some(cny("20000")));
+    assert!(reader.replay().unwrap().mismatches.is_empty());
+    drop(reader);
+    // A writer's open marks it layout 2, projected to the head.
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("20000")));
+    ledger.close().unwrap();
+    assert_eq!(raw_layout(dir.path()), (Some(5), vec![2]));
 }
 
 #[test]

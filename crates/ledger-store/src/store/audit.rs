@@ -101,13 +101,34 @@ impl Store {
     /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models
     /// and indexes.
     pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
+        // The history index and the account read models are compared as of `projected` (a
+        // view of a running ledger, or of one that crashed, may have them behind the head).
+        let projected = self.projected()?;
         let mut history = HistoryCollector::default();
+        let mut account_mismatches =
+            if projected == 0 { self.compare_accounts_table(&State::new())? } else { Vec::new() };
+        let mut customers = Vec::new();
         let (state, head, events, tree_root) = self.replay_log(progress, &mut |state, seq, event| {
-            history.collect(state, seq, event);
+            if seq <= projected {
+                history.collect(state, seq, event);
+            }
+            if seq == projected {
+                account_mismatches = self.compare_accounts_table(state)?;
+                customers = state.accounts().map(|a| (a.customer.0, a.id.0)).collect();
+            }
             Ok(())
         })?;
+        if projected > head.seq {
+            account_mismatches.push(Mismatch {
+                account: None,
+                field: "projected".into(),
+                expected: format!("at most the head, {}", head.seq),
+                found: projected.to_string(),
+            });
+        }
         let mut report = self.compare_read_models(&state, head, events)?;
-        self.compare_indexes(&state, &history.digests, &mut report.mismatches);
+        report.mismatches.splice(0..0, account_mismatches);
+        self.compare_indexes(customers, &history.digests, &mut report.mismatches);
         self.compare_tree(head, tree_root, &mut report.mismatches)?;
         Ok((state, report))
     }
@@ -193,6 +214,21 @@ impl Store {
     /// The stored read models against `state`.
     fn compare_read_models(&self, state: &State, head: Head, events: u64) -> Result<ReplayReport> {
         let mut mismatches = Vec::new();
+        let stored_policies = self.policies()?;
+        if stored_policies != state.policy_versions() {
+            mismatches.push(Mismatch {
+                account: None,
+                field: "policies".into(),
+                expected: format!("{} version(s)", state.policy_versions().len()),
+                found: format!("{} version(s)", stored_policies.len()),
+            });
+        }
+        self.compare_protections(state, &mut mismatches)?;
+        Ok(ReplayReport { events, head, mismatches })
+    }
+    /// The account read models against `state` (the state at `meta/projected`).
+    fn compare_accounts_table(&self, state: &State) -> Result<Vec<Mismatch>> {
+        let mut mismatches = Vec::new();
         let mut stored: BTreeMap<u64, Account> = BTreeMap::new();
         self.scan(Table::Accounts, &[], true, &mut |_, value| {
             let account = codec::decode_account(value)?;
@@ -220,22 +256,18 @@ impl Store {
                 found: "present".into(),
             });
         }
-        let stored_policies = self.policies()?;
-        if stored_policies != state.policy_versions() {
-            mismatches.push(Mismatch {
-                account: None,
-                field: "policies".into(),
-                expected: format!("{} version(s)", state.policy_versions().len()),
-                found: format!("{} version(s)", stored_policies.len()),
-            });
-        }
-        self.compare_protections(state, &mut mismatches)?;
-        Ok(ReplayReport { events, head, mismatches })
+        Ok(mismatches)
     }
     /// The history and customer indexes against the replay: per account, the number of history
     /// entries and a digest of their sequence numbers; the customer index as a set. Every index
     /// block is read with RocksDB's checksums on, so damage shows here, not in a later query.
-    fn compare_indexes(&self, state: &State, expected: &HashMap<u64, HistoryDigest>, mismatches: &mut Vec<Mismatch>) {
+    /// `expected_customers`: (customer, account) of every account at `meta/projected`.
+    fn compare_indexes(
+        &self,
+        mut expected_customers: Vec<(u64, u64)>,
+        expected: &HashMap<u64, HistoryDigest>,
+        mismatches: &mut Vec<Mismatch>,
+    ) {
         let unreadable = |field: &str, err: String| Mismatch {
             account: None,
             field: field.into(),
@@ -264,7 +296,6 @@ impl Store {
                 }
             }
         }
-        let mut expected_customers: Vec<(u64, u64)> = state.accounts().map(|a| (a.customer.0, a.id.0)).collect();
         expected_customers.sort_unstable();
         let mut stored_customers = Vec::new();
         match self.scan_index(Table::Customers, &mut |customer, account| stored_customers.push((customer, account))) {
@@ -384,6 +415,8 @@ impl Store {
         for (counterparty, seq) in state.risk_list() {
             batch.put(Table::Meta, &codec::risk_key(counterparty), &seq.to_be_bytes());
         }
+        batch.put(Table::Meta, META_PROJECTED, &head.seq.to_be_bytes());
+        batch.put(Table::Meta, super::META_FORMAT, &[codec::LAYOUT_VERSION]);
         self.commit(batch, true)?;
         if head.seq > 0 {
             self.write_snapshot(&state, head)?;
@@ -484,40 +517,26 @@ impl Store {
 /// The history index entries a replay expects, as per-account digests.
 #[derive(Default)]
 struct HistoryCollector {
-    this_event: Vec<AccountId>,
+    keys: crate::project::Keys,
     digests: HashMap<u64, HistoryDigest>,
 }
 
 impl HistoryCollector {
     /// The accounts whose history index holds `event` (just applied to `state`), each once.
     fn accounts_touched(&mut self, state: &State, event: &Event) -> &[AccountId] {
-        self.this_event.clear();
-        crate::project::dirty(state, event, self);
-        // An event touching an account twice has one index entry for it.
-        self.this_event.sort_unstable();
-        self.this_event.dedup();
-        &self.this_event
+        self.keys.accounts.clear();
+        self.keys.customers.clear();
+        crate::project::dirty(state, event, &mut self.keys);
+        &self.keys.accounts
     }
 
     /// Adds `event`'s index entries to the per-account digests.
     fn collect(&mut self, state: &State, seq: u64, event: &Event) {
         self.accounts_touched(state, event);
-        for account in &self.this_event {
+        for account in &self.keys.accounts {
             self.digests.entry(account.0).or_default().add(seq);
         }
     }
-}
-
-impl Dirty for HistoryCollector {
-    fn account(&mut self, account: AccountId) {
-        self.this_event.push(account);
-    }
-    fn customer(&mut self, _: CustomerId, _: AccountId) {}
-    fn protections(&mut self, _: AccountId) {}
-    fn pending(&mut self, _: ledger_core::CommandId) {}
-    fn risk(&mut self, _: &str) {}
-    fn policies(&mut self) {}
-    fn protection_settings(&mut self) {}
 }
 
 fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {

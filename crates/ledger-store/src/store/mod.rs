@@ -18,7 +18,7 @@ use rocksdb::{
 use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef};
 use crate::error::{Error, Result};
 use crate::layout::{self, Found, Witness};
-use crate::project::{Dirty, HistoryDigest};
+use crate::project::HistoryDigest;
 
 mod audit;
 mod models;
@@ -44,6 +44,9 @@ pub(crate) const META_HEAD: &[u8] = b"head";
 pub(crate) const META_POLICIES: &[u8] = b"policies";
 pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
 pub(crate) const META_PROTECTION_SETTINGS: &[u8] = b"protection-settings";
+/// The last sequence number whose history and customer index entries and account read models
+/// are stored (by the projector thread); absent in a layout-1 ledger, where they are always at the head.
+pub(crate) const META_PROJECTED: &[u8] = b"projected";
 
 /// The chain's head: the last sequence number and its hash (seq 0 and zeros when empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +147,8 @@ pub(crate) struct Store {
     engine: Engine,
     /// The head witness, for a store opened for writing on RocksDB.
     witness: Option<Witness>,
+    /// How far the projector has come (only a writer's store has one running).
+    pub(crate) projection: std::sync::Arc<crate::project::Watermark>,
 }
 
 /// The storage engine under the store: everything above it (the chain, read models, checks) is
@@ -256,12 +261,21 @@ fn db_options(mode: DBRecoveryMode) -> Options {
     options.create_missing_column_families(false);
     options.set_wal_recovery_mode(mode);
     options.set_paranoid_checks(true);
+    // The projector's unsynced writes and the writer's synced ones take turns in RocksDB's write
+    // queue: pipelined, one's memtable inserts overlap the next one's log write and fsync
+    // (docs/PERFORMANCE.md, "Round 2").
+    options.set_enable_pipelined_write(true);
     options
 }
 
 fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDescriptor> {
     COLUMN_FAMILIES.iter().map(move |name| ColumnFamilyDescriptor::new(*name, tuning.cf_options(name)))
 }
+
+/// The memtable size of the column families written in random key order (history, accounts).
+const RANDOM_KEYS_WRITE_BUFFER_BYTES: usize = 2 << 20;
+/// Memtables of those column families held before writes wait for a flush.
+const RANDOM_KEYS_WRITE_BUFFERS_MAX: i32 = 8;
 
 /// RocksDB settings a ledger may choose (everything else is RocksDB's default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -275,6 +289,13 @@ impl Tuning {
         let mut options = Options::default();
         if let Some(bytes) = self.write_buffer_bytes {
             options.set_write_buffer_size(bytes);
+        }
+        if name == CF_HISTORY || name == CF_ACCOUNTS {
+            // Their keys arrive in random order (by account): an insert into a 64 MiB skip list
+            // misses the cache at every level, and was half the writer's time. Small memtables,
+            // more of them before a flush must finish (docs/PERFORMANCE.md, "Round 2").
+            options.set_write_buffer_size(self.write_buffer_bytes.unwrap_or(RANDOM_KEYS_WRITE_BUFFER_BYTES));
+            options.set_max_write_buffer_number(RANDOM_KEYS_WRITE_BUFFERS_MAX);
         }
         if name == CF_META {
             // `meta` mixes the snapshot (hundreds of MB at 10M events) with many small keys (the
@@ -296,17 +317,21 @@ impl Store {
     /// Creates a new ledger at `path` (absent or an empty directory).
     pub(crate) fn create(path: &Path, tuning: Tuning) -> Result<Store> {
         if let Some(url) = pg::url_of(path) {
-            return Ok(Store { engine: Engine::Postgres(Box::new(pg::Pg::create(url)?)), witness: None });
+            let store = Store {
+                engine: Engine::Postgres(Box::new(pg::Pg::create(url)?)),
+                witness: None,
+                projection: Default::default(),
+            };
+            store.commit(store.new_layout()?, true)?;
+            return Ok(store);
         }
         layout::create_new(path)?;
         let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
-        let mut store = Store { engine: Engine::Rocks(db), witness: None };
-        let mut staged = store.staged()?;
-        staged.put(Table::Meta, META_FORMAT, &[codec::FORMAT_VERSION]);
-        store.commit(staged, true)?;
+        let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
+        store.commit(store.new_layout()?, true)?;
         store.witness = Some(Witness::open(path)?);
         Ok(store)
     }
@@ -319,7 +344,11 @@ impl Store {
     /// acknowledged records are gone and opening fails, naming them.
     pub(crate) fn open(path: &Path, tuning: Tuning) -> Result<Store> {
         if let Some(url) = pg::url_of(path) {
-            let store = Store { engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)), witness: None };
+            let store = Store {
+                engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)),
+                witness: None,
+                projection: Default::default(),
+            };
             store.check_format()?;
             return Ok(store);
         }
@@ -339,7 +368,7 @@ impl Store {
             }
             Err(err) => return Err(err.into()),
         };
-        let mut store = Store { engine: Engine::Rocks(db), witness: None };
+        let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
         store.check_witness(witness)?;
         if found == Found::Unmarked {
             let head = store.head()?;
@@ -352,7 +381,11 @@ impl Store {
     /// ledger another process is running. Checks the marker, the format and the head witness.
     pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
         if let Some(url) = pg::url_of(path) {
-            let store = Store { engine: Engine::Postgres(Box::new(pg::Pg::open_reader(url)?)), witness: None };
+            let store = Store {
+                engine: Engine::Postgres(Box::new(pg::Pg::open_reader(url)?)),
+                witness: None,
+                projection: Default::default(),
+            };
             store.check_format()?;
             return Ok(store);
         }
@@ -380,15 +413,42 @@ impl Store {
     fn open_view(path: &Path) -> Result<Store> {
         let options = db_options(DBRecoveryMode::PointInTime);
         let db = DB::open_cf_descriptors_read_only(&options, path, descriptors(Tuning::default()), false)?;
-        Ok(Store { engine: Engine::Rocks(db), witness: None })
+        Ok(Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() })
     }
-    fn check_format(&self) -> Result<()> {
+    /// A new ledger's layout keys: this build's layout, nothing projected yet.
+    fn new_layout(&self) -> Result<Staged<'_>> {
+        let mut staged = self.staged()?;
+        staged.put(Table::Meta, META_FORMAT, &[codec::LAYOUT_VERSION]);
+        staged.put(Table::Meta, META_PROJECTED, &0u64.to_be_bytes());
+        Ok(staged)
+    }
+    /// The ledger's layout version (`meta/format`): this build reads 1 and 2.
+    fn layout_version(&self) -> Result<u8> {
         match self.get(Table::Meta, META_FORMAT)? {
-            Some(found) if found.as_slice() == [codec::FORMAT_VERSION] => Ok(()),
+            Some(found) if found.as_slice() == [codec::LAYOUT_VERSION] => Ok(codec::LAYOUT_VERSION),
+            Some(found) if found.as_slice() == [codec::LAYOUT_VERSION_UNPROJECTED] => {
+                Ok(codec::LAYOUT_VERSION_UNPROJECTED)
+            }
             found => Err(Error::UnsupportedFormat {
                 found: found.and_then(|f| f.first().copied()).unwrap_or(0),
-                supported: codec::FORMAT_VERSION,
+                supported: codec::LAYOUT_VERSION,
             }),
+        }
+    }
+    fn check_format(&self) -> Result<()> {
+        self.layout_version().map(|_| ())
+    }
+    /// The last sequence number whose history entries and account read models are stored.
+    pub(crate) fn projected(&self) -> Result<u64> {
+        match self.get(Table::Meta, META_PROJECTED)? {
+            None => Ok(self.head()?.seq),
+            Some(bytes) => {
+                let bytes: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::ReadModel(format!("meta/projected holds {} bytes, not 8", bytes.len())))?;
+                Ok(u64::from_be_bytes(bytes))
+            }
         }
     }
     /// The log must still hold the acknowledged head the witness names (checked first: a log
@@ -612,7 +672,69 @@ impl Store {
     /// The state as of the head: the latest snapshot (if it checks out against the chain) plus
     /// the log after it. Checks the whole tail and that it ends exactly at the committed head.
     pub(crate) fn load_state(&self) -> Result<(State, Head)> {
-        let (mut state, start) = match self.get(Table::Meta, META_SNAPSHOT)? {
+        self.load_state_then(u64::MAX, &mut |_, _, _| {})
+    }
+    /// A projector job and the new `meta/projected`, staged as one write.
+    pub(crate) fn stage_projection(&self, job: &crate::project::Job) -> Result<Staged<'_>> {
+        let mut staged = self.staged()?;
+        for key in &job.customers {
+            staged.put(Table::Customers, key, &[]);
+        }
+        for key in &job.history {
+            staged.put(Table::History, key, &[]);
+        }
+        for account in &job.accounts {
+            staged.put(Table::Accounts, &codec::account_key(account.id), &codec::encode_account(account)?);
+        }
+        staged.put(Table::Meta, META_PROJECTED, &job.to_seq.to_be_bytes());
+        Ok(staged)
+    }
+    /// For a writer: loads the state, and first projects what the projector had not
+    /// (`(projected, head]`, left by a crash) and brings a layout-1 ledger to layout 2. The
+    /// projector must be idle (at open, or drained).
+    pub(crate) fn load_state_projected(&self) -> Result<(State, Head)> {
+        let projected = self.projected()?;
+        let mut job = crate::project::Job::default();
+        let mut touched = Vec::new();
+        let mut collect = |state: &State, seq: u64, event: &ledger_core::Event| {
+            if seq > projected {
+                let mut keys = crate::project::Keys::default();
+                crate::project::dirty(state, event, &mut keys);
+                for account in keys.accounts {
+                    job.history.push(codec::history_key(account, seq));
+                    touched.push(account);
+                }
+                for (customer, account) in keys.customers {
+                    job.customers.push(codec::customer_key(customer, account));
+                }
+            }
+        };
+        let (state, head) = self.load_state_then(projected, &mut collect)?;
+        if head.seq != projected || self.layout_version()? != codec::LAYOUT_VERSION {
+            job.history.sort_unstable();
+            job.accounts = crate::project::accounts_of(&state, touched);
+            job.to_seq = head.seq;
+            let mut staged = self.stage_projection(&job)?;
+            staged.put(Table::Meta, META_FORMAT, &[codec::LAYOUT_VERSION]);
+            self.commit(staged, true)?;
+        }
+        self.projection.reset(head.seq)?;
+        Ok((state, head))
+    }
+    /// Loads the state from the snapshot and the log after it, calling `each` after each event
+    /// applied. The snapshot is used only if it is at or before `start_by` (else the log is
+    /// replayed from genesis).
+    fn load_state_then(
+        &self,
+        start_by: u64,
+        each: &mut dyn FnMut(&State, u64, &ledger_core::Event),
+    ) -> Result<(State, Head)> {
+        let snapshot = match self.get(Table::Meta, META_SNAPSHOT)? {
+            // A snapshot past the projected keys breaks the projector's invariant: replay it all.
+            Some(bytes) if codec::snapshot_seq(&bytes)?.is_some_and(|seq| seq <= start_by) => Some(bytes),
+            _ => None,
+        };
+        let (mut state, start) = match snapshot {
             None => (State::new(), Head::EMPTY),
             Some(bytes) => match codec::decode_snapshot(&bytes)? {
                 // An older snapshot layout: rebuild from the log (the next snapshot replaces it).
@@ -627,7 +749,9 @@ impl Store {
         };
         let head = self.walk(start.seq + 1, u64::MAX, start.hash, |seq, record| {
             let event = codec::decode_event(seq, record.event_bytes)?;
-            state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })
+            state.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
+            each(&state, seq, &event);
+            Ok(())
         })?;
         self.check_reaches_head(head)?;
         Ok((state, head))

@@ -4,7 +4,11 @@
 use super::*;
 
 impl Store {
+    /// Account read models and the history and customer indexes are written behind the writer:
+    /// in the writer's process, every read of them first waits for what was acknowledged before
+    /// it (`project::Watermark`).
     pub(crate) fn account(&self, account: AccountId) -> Result<Option<Account>> {
+        self.projection.wait()?;
         self.get(Table::Accounts, &codec::account_key(account))?.map(|b| codec::decode_account(&b)).transpose()
     }
     pub(crate) fn protections(&self, account: AccountId) -> Result<Option<Protections>> {
@@ -62,6 +66,7 @@ impl Store {
         }
     }
     pub(crate) fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
+        self.projection.wait()?;
         let start = codec::customer_key(customer, AccountId(0));
         let mut ids = Vec::new();
         self.scan(Table::Customers, &start, true, &mut |key, _| {
@@ -89,6 +94,7 @@ impl Store {
         after_seq: Option<u64>,
         limit: usize,
     ) -> Result<HistoryPage> {
+        self.projection.wait()?;
         let start = codec::history_key(account, after_seq.map_or(0, |seq| seq.saturating_add(1)));
         let mut entries = Vec::new();
         let mut next_after_seq = None;
