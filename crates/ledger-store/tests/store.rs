@@ -238,6 +238,48 @@ fn snapshots_and_replay_agree_and_a_damaged_snapshot_is_refused() {
     }
 }
 
+#[test]
+fn snapshots_write_only_the_ids_answered_since_the_last_and_a_missing_chunk_is_refused() {
+    // Given a snapshot every 7 events over 41 events, one command per batch...
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let frequent = LedgerOptions { snapshot_every_events: 7, ..options(&clock) };
+    let ledger = Ledger::create(dir.path(), frequent.clone()).unwrap();
+    let first = ledger.submit(policy(1, "default")).unwrap();
+    for c in 1..=10u64 {
+        for command in customer_setup(c, u128::from(c) * 100, "2026-03-02 09:00:00") {
+            ledger.submit(command).unwrap();
+        }
+    }
+    ledger.close().unwrap();
+    // ...each snapshot wrote a chunk of the ids answered since the one before: together, each once.
+    let chunks: Vec<(u64, usize)> = raw_entries(&raw_db(dir.path()), "meta")
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let to_seq = key.strip_prefix(&b"answers/"[..])?;
+            Some((u64::from_be_bytes(to_seq.try_into().unwrap()), value.len() / 24))
+        })
+        .collect();
+    assert_eq!(chunks, [(7, 7), (14, 7), (21, 7), (28, 7), (35, 7), (41, 6)]);
+    // A retry of the first command is answered from the oldest chunk after a reopen.
+    let ledger = Ledger::open(dir.path(), frequent.clone()).unwrap();
+    let again = ledger.submit(policy(1, "default")).unwrap();
+    assert!(again.duplicate && again.seq == first.seq);
+    assert_eq!(ledger.head().unwrap().seq, 41);
+    ledger.close().unwrap();
+    // When a chunk is gone, the snapshot is refused, naming it.
+    {
+        let db = raw_db(dir.path());
+        db.delete_cf(db.cf_handle("meta").unwrap(), [&b"answers/"[..], &14u64.to_be_bytes()].concat()).unwrap();
+    }
+    match Ledger::open(dir.path(), frequent) {
+        Err(Error::Corruption { seq, detail }) => {
+            assert!(seq == 14 && detail.contains("answer chunk"), "{seq} {detail}")
+        }
+        other => panic!("a missing answer chunk must be refused: {other:?}"),
+    }
+}
+
 fn raw_db(path: &std::path::Path) -> rocksdb::DB {
     let cfs = ["log", "accounts", "customers", "history", "meta"];
     rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
@@ -452,7 +494,8 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
 
 #[test]
 fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_2() {
-    // Given a ledger as a layout-1 build left it: no `meta/projected`, `meta/format` = 1.
+    // Given a ledger as a layout-1 build left it: no `meta/projected`, `meta/format` = 1, and
+    // a snapshot of layout 2 (superseded: its state is rebuilt from the log).
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
     let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
@@ -464,6 +507,9 @@ fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_2() {
         let meta = db.cf_handle("meta").unwrap();
         db.delete_cf(meta, b"projected").unwrap();
         db.put_cf(meta, b"format", [1u8]).unwrap();
+        let mut snapshot = db.get_cf(meta, b"snapshot").unwrap().unwrap();
+        snapshot[0] = 2;
+        db.put_cf(meta, b"snapshot", snapshot).unwrap();
     }
     assert_eq!(raw_layout(dir.path()), (None, vec![1]));
     // A reader takes its read models as at the head, and replay agrees.
@@ -474,8 +520,12 @@ fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_2() {
     // A writer's open marks it layout 2, projected to the head.
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("20000")));
+    assert!(ledger.submit(policy(1, "default")).unwrap().duplicate, "answered ids rebuilt from the log");
     ledger.close().unwrap();
     assert_eq!(raw_layout(dir.path()), (Some(5), vec![2]));
+    let db = raw_db(dir.path());
+    let snapshot = db.get_cf(db.cf_handle("meta").unwrap(), b"snapshot").unwrap().unwrap();
+    assert_eq!(snapshot[0], 3, "the next snapshot has this build's layout");
 }
 
 #[test]

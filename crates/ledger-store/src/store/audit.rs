@@ -379,7 +379,13 @@ impl Store {
             batch.delete(Table::Meta, key);
         }
         batch.delete(Table::Meta, codec::META_MERKLE_SIZE);
-        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX, codec::MERKLE_PREFIX] {
+        for prefix in [
+            codec::PROTECTIONS_PREFIX,
+            codec::PENDING_PREFIX,
+            codec::RISK_PREFIX,
+            codec::MERKLE_PREFIX,
+            codec::ANSWERS_PREFIX,
+        ] {
             batch.delete_prefix(Table::Meta, prefix);
         }
         self.commit(batch, true)?;

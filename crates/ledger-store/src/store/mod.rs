@@ -149,6 +149,8 @@ pub(crate) struct Store {
     witness: Option<Witness>,
     /// How far the projector has come (only a writer's store has one running).
     pub(crate) projection: std::sync::Arc<crate::project::Watermark>,
+    /// The answer chunks the latest snapshot names (loaded with it, replaced by the writer's next).
+    answer_chunks: std::sync::Mutex<Vec<codec::AnswerChunk>>,
 }
 
 /// The storage engine under the store: everything above it (the chain, read models, checks) is
@@ -321,6 +323,7 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::create(url)?)),
                 witness: None,
                 projection: Default::default(),
+                answer_chunks: Default::default(),
             };
             store.commit(store.new_layout()?, true)?;
             return Ok(store);
@@ -330,7 +333,12 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
-        let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
+        let mut store = Store {
+            engine: Engine::Rocks(db),
+            witness: None,
+            projection: Default::default(),
+            answer_chunks: Default::default(),
+        };
         store.commit(store.new_layout()?, true)?;
         store.witness = Some(Witness::open(path)?);
         Ok(store)
@@ -348,6 +356,7 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)),
                 witness: None,
                 projection: Default::default(),
+                answer_chunks: Default::default(),
             };
             store.check_format()?;
             return Ok(store);
@@ -368,7 +377,12 @@ impl Store {
             }
             Err(err) => return Err(err.into()),
         };
-        let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
+        let mut store = Store {
+            engine: Engine::Rocks(db),
+            witness: None,
+            projection: Default::default(),
+            answer_chunks: Default::default(),
+        };
         store.check_witness(witness)?;
         if found == Found::Unmarked {
             let head = store.head()?;
@@ -385,6 +399,7 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_reader(url)?)),
                 witness: None,
                 projection: Default::default(),
+                answer_chunks: Default::default(),
             };
             store.check_format()?;
             return Ok(store);
@@ -413,7 +428,12 @@ impl Store {
     fn open_view(path: &Path) -> Result<Store> {
         let options = db_options(DBRecoveryMode::PointInTime);
         let db = DB::open_cf_descriptors_read_only(&options, path, descriptors(Tuning::default()), false)?;
-        Ok(Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() })
+        Ok(Store {
+            engine: Engine::Rocks(db),
+            witness: None,
+            projection: Default::default(),
+            answer_chunks: Default::default(),
+        })
     }
     /// A new ledger's layout keys: this build's layout, nothing projected yet.
     fn new_layout(&self) -> Result<Staged<'_>> {
@@ -739,10 +759,25 @@ impl Store {
             Some(bytes) => match codec::decode_snapshot(&bytes)? {
                 // An older snapshot layout: rebuild from the log (the next snapshot replaces it).
                 None => (State::new(), Head::EMPTY),
-                Some((seq, hash, state)) => {
+                Some(snapshot) => {
+                    let (seq, hash) = (snapshot.seq, snapshot.hash);
                     if self.record(seq)?.hash != hash {
                         return Err(Error::Corruption { seq, detail: "snapshot does not match the log's hash".into() });
                     }
+                    let mut state = snapshot.state;
+                    let total = snapshot.chunks.iter().map(|chunk| chunk.answers).sum::<u64>();
+                    let mut answers = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+                    for chunk in &snapshot.chunks {
+                        let bytes = self.get(Table::Meta, &codec::answers_key(chunk.to_seq))?.ok_or_else(|| {
+                            Error::Corruption {
+                                seq: chunk.to_seq,
+                                detail: "the snapshot's answer chunk is missing".into(),
+                            }
+                        })?;
+                        answers.extend(codec::decode_answer_chunk(chunk, &bytes)?);
+                    }
+                    state.restore_answers(answers.into_iter());
+                    *self.lock_chunks()? = snapshot.chunks;
                     (state, Head { seq, hash })
                 }
             },
@@ -777,11 +812,27 @@ impl Store {
         }
         Ok(())
     }
+    fn lock_chunks(&self) -> Result<std::sync::MutexGuard<'_, Vec<codec::AnswerChunk>>> {
+        self.answer_chunks.lock().map_err(|_| Error::Stopped("the answer chunks' lock is poisoned".into()))
+    }
+    /// Writes a snapshot of `state` at `head` with the answer chunk of the ids answered since the
+    /// last one (the first snapshot of an open without one writes them all, replacing any stale
+    /// chunks), in one synced write.
     pub(crate) fn write_snapshot(&self, state: &State, head: Head) -> Result<()> {
-        let bytes = codec::encode_snapshot(head.seq, &head.hash, state)?;
+        let earlier = self.lock_chunks()?.clone();
+        if earlier.last().is_some_and(|chunk| chunk.to_seq == head.seq) {
+            return Ok(()); // The snapshot at this head is already written.
+        }
+        let encoded = codec::encode_snapshot(head.seq, &head.hash, state, &earlier)?;
         let mut staged = self.staged()?;
-        staged.put(Table::Meta, META_SNAPSHOT, &bytes);
-        self.commit(staged, true)
+        if earlier.is_empty() {
+            staged.delete_prefix(Table::Meta, codec::ANSWERS_PREFIX);
+        }
+        staged.put(Table::Meta, &codec::answers_key(head.seq), &encoded.new_chunk);
+        staged.put(Table::Meta, META_SNAPSHOT, &encoded.snapshot);
+        self.commit(staged, true)?;
+        *self.lock_chunks()? = encoded.chunks;
+        Ok(())
     }
 }
 
