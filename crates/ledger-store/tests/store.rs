@@ -65,6 +65,19 @@ fn customer_setup(c: u64, base_id: u128, time: &str) -> Vec<Command> {
     ]
 }
 
+/// A new ledger in a temporary directory with the default policy and `customers` customers set
+/// up (four commands each, in one batch per customer, at 09:00 on 2026-03-02).
+fn ledger_with_customers(customers: u64) -> (tempfile::TempDir, Arc<FakeClock>, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    for c in 1..=customers {
+        ledger.submit_batch(customer_setup(c, u128::from(c) * 100, "2026-03-02 09:00:00")).unwrap();
+    }
+    (dir, clock, ledger)
+}
+
 on_both_backends! {
 fn many_threads_round_trip_through_close_and_reopen(db) {
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
@@ -287,12 +300,7 @@ fn raw_db(path: &std::path::Path) -> rocksdb::DB {
 
 #[test]
 fn a_flipped_byte_in_a_record_is_reported_at_its_sequence() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
-    ledger.submit(policy(1, "default")).unwrap();
-    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
-    ledger.submit_batch(customer_setup(2, 200, "2026-03-02 09:00:00")).unwrap();
+    let (dir, clock, ledger) = ledger_with_customers(2);
     let head = ledger.head().unwrap();
     assert_eq!(head.seq, 9);
     drop(ledger);
@@ -366,11 +374,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[test]
 fn verify_with_an_expected_head_catches_truncation_and_rewrites() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
-    ledger.submit(policy(1, "default")).unwrap();
-    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    let (_dir, _clock, ledger) = ledger_with_customers(1);
     let recorded = ledger.head().unwrap();
     assert!(ledger.verify(1, Some(recorded)).is_ok());
     let parsed = Head::parse(&recorded.to_text()).unwrap();
@@ -384,11 +388,7 @@ fn verify_with_an_expected_head_catches_truncation_and_rewrites() {
 
 #[test]
 fn a_backup_opens_and_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
-    ledger.submit(policy(1, "default")).unwrap();
-    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    let (_dir, clock, ledger) = ledger_with_customers(1);
     let backup_root = tempfile::tempdir().unwrap();
     let backup_dir = backup_root.path().join("copy");
     ledger.backup(&backup_dir).unwrap();
@@ -437,12 +437,7 @@ fn raw_layout(path: &std::path::Path) -> (Option<u64>, Vec<u8>) {
 #[test]
 fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     // Given a ledger closed at seq 9 (projected and snapshotted there), copied aside...
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
-    ledger.submit(policy(1, "default")).unwrap();
-    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
-    ledger.submit_batch(customer_setup(2, 200, "2026-03-02 09:00:00")).unwrap();
+    let (dir, clock, ledger) = ledger_with_customers(2);
     ledger.close().unwrap();
     let at_9 = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), at_9.path());
@@ -496,11 +491,7 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
 fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_2() {
     // Given a ledger as a layout-1 build left it: no `meta/projected`, `meta/format` = 1, and
     // a snapshot of layout 2 (superseded: its state is rebuilt from the log).
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
-    ledger.submit(policy(1, "default")).unwrap();
-    ledger.submit_batch(customer_setup(1, 100, "2026-03-02 09:00:00")).unwrap();
+    let (dir, clock, ledger) = ledger_with_customers(1);
     ledger.close().unwrap();
     {
         let db = raw_db(dir.path());
