@@ -340,8 +340,18 @@ pub fn decode_merkle_node(level: u8, index: u64, bytes: &[u8]) -> Result<Hash> {
 
 /// Decodes the Merkle tree's size (u64 BE).
 pub fn decode_merkle_size(bytes: &[u8]) -> Result<u64> {
+    decode_meta_u64("merkle-size", bytes)
+}
+
+/// Decodes `meta/projected` (u64 BE).
+pub fn decode_projected(bytes: &[u8]) -> Result<u64> {
+    decode_meta_u64("projected", bytes)
+}
+
+/// A `meta` value that is one u64 BE.
+fn decode_meta_u64(name: &str, bytes: &[u8]) -> Result<u64> {
     let bytes: [u8; 8] =
-        bytes.try_into().map_err(|_| Error::ReadModel(format!("merkle-size is {} bytes, not 8", bytes.len())))?;
+        bytes.try_into().map_err(|_| Error::ReadModel(format!("meta/{name} is {} bytes, not 8", bytes.len())))?;
     Ok(u64::from_be_bytes(bytes))
 }
 

@@ -462,13 +462,7 @@ impl Store {
     pub(crate) fn projected(&self) -> Result<u64> {
         match self.get(Table::Meta, META_PROJECTED)? {
             None => Ok(self.head()?.seq),
-            Some(bytes) => {
-                let bytes: [u8; 8] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| Error::ReadModel(format!("meta/projected holds {} bytes, not 8", bytes.len())))?;
-                Ok(u64::from_be_bytes(bytes))
-            }
+            Some(bytes) => codec::decode_projected(&bytes),
         }
     }
     /// The log must still hold the acknowledged head the witness names (checked first: a log
