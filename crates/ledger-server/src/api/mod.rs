@@ -1,0 +1,232 @@
+//! The routes and their handlers. Each handler is a flat list of guards in a fixed order:
+//! token (401), body size (413), parse (400), role (403), queue room (503), then the ledger.
+//! This module holds what every handler shares (state, errors, the guards); the handlers sit in
+//! `commands` (submit, batch, dry run), `queries` (read models), `events` (CDC) and
+//! `operations` (health, readiness, metrics).
+
+mod commands;
+mod events;
+mod operations;
+mod queries;
+
+pub use commands::*;
+pub use events::*;
+pub use operations::*;
+pub use queries::*;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ledger_core::Command;
+use ledger_store::{AnswerStatus, Error as StoreError, Ledger, Receipt};
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::{Access, Caller, Tokens};
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::views::ErrorView;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState(pub Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
+    pub ledger: Ledger,
+    pub tokens: Tokens,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    /// The durable head's seq, moved by the writer after every batch.
+    pub head: watch::Receiver<u64>,
+    /// Room in the writer's queue, in commands.
+    pub queue: Arc<Semaphore>,
+    /// False once shutdown began: `/readyz` answers 503.
+    pub ready: AtomicBool,
+}
+
+/// An error answer: a status and an [`ErrorView`].
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    view: ErrorView,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &str, detail: impl Into<String>) -> ApiError {
+        ApiError { status, view: ErrorView { error: error.into(), detail: detail.into() }, retry_after: None }
+    }
+
+    pub(crate) fn malformed(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed", detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.view)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::InvalidArgument(detail) => ApiError::malformed(detail),
+            StoreError::Core(err) => ApiError::malformed(err.to_string()),
+            StoreError::Stopped(detail) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail),
+            StoreError::Fenced(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "fenced",
+                format!("{detail}; retry with the same ids against the writer now in charge"),
+            ),
+            StoreError::Io(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage",
+                format!("{detail}; nothing of this request was recorded: retry it with the same ids"),
+            ),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", rejection.body_text())
+            }
+            _ => ApiError::malformed(rejection.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::malformed(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::malformed(rejection.body_text())
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+impl AppState {
+    /// Guard 1: a known bearer token (401), then guard 4 for requests whose access is known
+    /// before parsing: the role (403).
+    pub(crate) fn caller(&self, headers: &HeaderMap) -> ApiResult<Caller> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer TOKEN")
+            })?;
+        self.0
+            .tokens
+            .caller(token.trim())
+            .cloned()
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is not accepted"))
+    }
+
+    pub(crate) fn allowed(&self, headers: &HeaderMap, access: Access) -> ApiResult<Caller> {
+        let caller = self.caller(headers)?;
+        permit(&caller, access)?;
+        Ok(caller)
+    }
+
+    /// Runs blocking ledger work off the async threads.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Ledger) -> ledger_store::Result<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let ledger = self.0.ledger.clone();
+        tokio::task::spawn_blocking(move || work(&ledger))
+            .await
+            .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?
+            .map_err(ApiError::from)
+    }
+
+    /// Guards 5 and on: room in the queue (503), then the writer; counts the answers.
+    pub(crate) async fn submit(&self, commands: Vec<Command>, dry_run: bool) -> ApiResult<Vec<Receipt>> {
+        let count = u32::try_from(commands.len()).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&self.0.queue).try_acquire_many_owned(count).map_err(|_| {
+            for command in &commands {
+                self.0.metrics.count(command.body.kind(), "refused");
+            }
+            ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the writer's queue is full; retry after a second with the same ids",
+                )
+            }
+        })?;
+        let kinds: Vec<&'static str> = commands.iter().map(|command| command.body.kind()).collect();
+        let started = Instant::now();
+        let receipts = if dry_run {
+            self.blocking(move |ledger| commands.into_iter().map(|command| ledger.check(command)).collect()).await
+        } else {
+            // Straight to the writer's queue: no thread waits; the writer hands the receipts
+            // back once the batch is durable.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.0.ledger.submit_batch_then(commands, move |receipts| {
+                let _ = tx.send(receipts);
+            });
+            match rx.await {
+                Ok(receipts) => receipts.map_err(ApiError::from),
+                Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the writer stopped")),
+            }
+        };
+        drop(permit);
+        let receipts = receipts?;
+        if !dry_run {
+            self.0.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            for (kind, receipt) in kinds.iter().zip(&receipts) {
+                self.0.metrics.count(kind, outcome(receipt));
+            }
+        }
+        Ok(receipts)
+    }
+}
+
+pub(crate) fn permit(caller: &Caller, access: Access) -> ApiResult<()> {
+    if caller.role.may(access) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("the {} role may not do this ({access:?})", caller.role.name()),
+    ))
+}
+
+fn outcome(receipt: &Receipt) -> &'static str {
+    match receipt.status() {
+        AnswerStatus::Accepted => "accepted",
+        AnswerStatus::Rejected => "rejected",
+        AnswerStatus::Duplicate => "duplicate",
+        AnswerStatus::Conflict => "conflict",
+    }
+}
+
+/// Not a route: 404 in the error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route (see /v1/openapi.json)")
+}

@@ -1,0 +1,193 @@
+//! Queries over the read models: head, balance, usage, history, protections, accounts,
+//! pending outflows, the risk list.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use ledger_core::{AccountId, Amount, CustomerId, Timestamp};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{ApiError, ApiResult, AppState};
+use crate::auth::Access;
+use crate::views::{
+    AccountsView, BalanceView, ErrorView, HeadView, HistoryEntry, HistoryView, PendingView, ProtectionsView, RiskView,
+    UsageView,
+};
+
+/// The head.
+#[utoipa::path(get, path = "/v1/head", tag = "queries",
+    responses((status = 200, body = HeadView), (status = 401, body = ErrorView)), security(("bearer" = [])))]
+pub async fn get_head(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<HeadView>> {
+    state.allowed(&headers, Access::Query)?;
+    Ok(Json(state.blocking(|ledger| ledger.head()).await?.into()))
+}
+
+fn unknown_account(account: AccountId) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("account {account} does not exist"))
+}
+
+/// An account's balance, reserved and available amounts.
+#[utoipa::path(get, path = "/v1/accounts/{account}/balance", tag = "queries",
+    params(("account" = u64, Path)),
+    responses((status = 200, body = BalanceView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+pub async fn get_balance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    account: Result<Path<u64>, PathRejection>,
+) -> ApiResult<Json<BalanceView>> {
+    state.allowed(&headers, Access::Query)?;
+    let account = AccountId(account?.0);
+    let found = state
+        .blocking(move |ledger| {
+            let Some(found) = ledger.account(account)? else { return Ok(None) };
+            let reserved = ledger.protections(account)?.map_or(Amount::ZERO, |p| p.reserved);
+            Ok(Some(BalanceView::new(&found, reserved)))
+        })
+        .await?;
+    found.map(Json).ok_or_else(|| unknown_account(account))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AtParams {
+    /// RFC 3339 time (default: now).
+    #[param(value_type = Option<String>)]
+    pub at: Option<Timestamp>,
+}
+
+/// Limit use today and this year, per bucket, and what remains.
+#[utoipa::path(get, path = "/v1/accounts/{account}/usage", tag = "queries",
+    params(("account" = u64, Path), AtParams),
+    responses((status = 200, body = UsageView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+pub async fn get_usage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    account: Result<Path<u64>, PathRejection>,
+    params: Result<Query<AtParams>, QueryRejection>,
+) -> ApiResult<Json<UsageView>> {
+    state.allowed(&headers, Access::Query)?;
+    let account = AccountId(account?.0);
+    let at = params?.0.at;
+    let report = state.blocking(move |ledger| ledger.usage_at(account, at.unwrap_or_else(|| ledger.now()))).await?;
+    report.map(|report| Json(report.into())).ok_or_else(|| unknown_account(account))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    #[param(value_type = Option<String>)]
+    pub from: Option<Timestamp>,
+    #[param(value_type = Option<String>)]
+    pub to: Option<Timestamp>,
+    /// The previous page's `next_after`.
+    pub after: Option<u64>,
+    /// Entries per page (default 50, at most 1,000).
+    pub limit: Option<usize>,
+}
+
+/// The events that touched an account, oldest first, paged.
+#[utoipa::path(get, path = "/v1/accounts/{account}/history", tag = "queries",
+    params(("account" = u64, Path), HistoryParams),
+    responses((status = 200, body = HistoryView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+pub async fn get_history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    account: Result<Path<u64>, PathRejection>,
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> ApiResult<Json<HistoryView>> {
+    state.allowed(&headers, Access::Query)?;
+    let account = AccountId(account?.0);
+    let Query(params) = params?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=1_000).contains(&limit) {
+        return Err(ApiError::malformed("limit must be between 1 and 1000"));
+    }
+    let page = state
+        .blocking(move |ledger| {
+            if ledger.account(account)?.is_none() {
+                return Ok(None);
+            }
+            ledger.history(account, params.from, params.to, params.after, limit).map(Some)
+        })
+        .await?
+        .ok_or_else(|| unknown_account(account))?;
+    let entries = page.entries.into_iter().map(|(seq, event)| HistoryEntry { seq, event }).collect();
+    Ok(Json(HistoryView { account: account.0, entries, next_after: page.next_after_seq }))
+}
+
+/// Security locks, personal limits, night lock and pending outflows of an account.
+#[utoipa::path(get, path = "/v1/accounts/{account}/protections", tag = "queries",
+    params(("account" = u64, Path)),
+    responses((status = 200, body = ProtectionsView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+pub async fn get_protections(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    account: Result<Path<u64>, PathRejection>,
+) -> ApiResult<Json<ProtectionsView>> {
+    state.allowed(&headers, Access::Query)?;
+    let account = AccountId(account?.0);
+    let view = state
+        .blocking(move |ledger| {
+            let Some(found) = ledger.account(account)? else { return Ok(None) };
+            let protections = ledger.protections(account)?.unwrap_or_default();
+            let pending = ledger.pending(Some(account))?;
+            let available = found.balance.checked_sub(protections.reserved).unwrap_or(Amount::ZERO);
+            Ok(Some(ProtectionsView { account: account.0, balance: found.balance, available, protections, pending }))
+        })
+        .await?;
+    view.map(Json).ok_or_else(|| unknown_account(account))
+}
+
+/// A customer's accounts.
+#[utoipa::path(get, path = "/v1/customers/{customer}/accounts", tag = "queries",
+    params(("customer" = u64, Path)),
+    responses((status = 200, body = AccountsView)), security(("bearer" = [])))]
+pub async fn get_accounts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    customer: Result<Path<u64>, PathRejection>,
+) -> ApiResult<Json<AccountsView>> {
+    state.allowed(&headers, Access::Query)?;
+    let customer = customer?.0;
+    let list = state.blocking(move |ledger| ledger.customer_accounts(CustomerId(customer))).await?;
+    Ok(Json(AccountsView::new(customer, &list)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PendingParams {
+    /// Only this account's.
+    pub account: Option<u64>,
+}
+
+/// Outflows held for verification or scheduled, of one account or all.
+#[utoipa::path(get, path = "/v1/pending", tag = "queries", params(PendingParams),
+    responses((status = 200, body = PendingView)), security(("bearer" = [])))]
+pub async fn get_pending(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<PendingParams>, QueryRejection>,
+) -> ApiResult<Json<PendingView>> {
+    state.allowed(&headers, Access::Query)?;
+    let account = params?.0.account.map(AccountId);
+    let pending = state.blocking(move |ledger| ledger.pending(account)).await?;
+    Ok(Json(PendingView { pending }))
+}
+
+/// Is a counterparty on the risk list?
+#[utoipa::path(get, path = "/v1/risk-list/{counterparty}", tag = "queries",
+    params(("counterparty" = String, Path)),
+    responses((status = 200, body = RiskView)), security(("bearer" = [])))]
+pub async fn get_risk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    counterparty: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<RiskView>> {
+    state.allowed(&headers, Access::Query)?;
+    let counterparty = counterparty?.0;
+    let name = counterparty.clone();
+    let listed = state.blocking(move |ledger| ledger.risk_listed(&name)).await?;
+    Ok(Json(RiskView { counterparty, listed: listed.is_some(), listed_seq: listed }))
+}
