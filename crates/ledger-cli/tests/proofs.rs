@@ -313,3 +313,52 @@ fn regulatory_reports_and_rejections_that_cite_the_rule() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("neither a preset"), "{err}");
 }
+
+/// The readable event of a proof's record must say what its hashed bytes say: an amount, a
+/// time, an account or a rejection reason edited in `record.event` (the hash untouched) is
+/// refused by both verifiers, and `check-proof` names the field.
+#[test]
+fn an_edited_readable_event_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 2, "4975.84");
+    let refused =
+        r#"{"type":"cash_withdrawal","id":"0d0d0d0d-0000-4000-8000-200000000000","account":70,"amount":"99999"}"#;
+    assert_eq!(cli(&db, &["submit", refused]).0, 1, "insufficient funds: a rejection is recorded");
+    let key = dir.path().join("signing.key");
+    assert_eq!(cli(&db, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let cp = dir.path().join("cp.json");
+    checkpoint(&db, &key, &cp);
+    let prove = |seq: u64| {
+        let proof = dir.path().join(format!("p{seq}.json"));
+        let (code, _, err) = cli(
+            &db,
+            &["prove", &seq.to_string(), "--checkpoint", cp.to_str().unwrap(), "--out", proof.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "{err}");
+        both(&[&proof, &cp], true, &format!("record {seq}"));
+        proof
+    };
+    let (deposit, rejection) = (prove(3), prove(5));
+    // (proof, what is edited, the JSON pointer into the proof, the new value, the field named)
+    let edits: [(&PathBuf, &str, &str, Value, &str); 5] = [
+        (&deposit, "the amount", "/record/event/body/posted/amount", Value::from("4976.84"), "amount"),
+        (&deposit, "the time", "/record/event/at", Value::from("2030-01-01T00:00:00+08:00"), "record.event.at"),
+        (&deposit, "the account", "/record/event/body/posted/credit/account", Value::from(71), "account"),
+        (&rejection, "the reason", "/record/event/body/rejected/reason", Value::from("LIMIT_EXCEEDED"), "reason"),
+        (&deposit, "an added field", "/record/event/note", Value::from("x"), "record.event.note"),
+    ];
+    for (proof, what, pointer, value, field) in edits {
+        let original = json(&std::fs::read_to_string(proof).unwrap());
+        let changed = edit(proof, |p| match p.pointer_mut(pointer) {
+            Some(slot) => *slot = value.clone(),
+            None => {
+                let (parent, key) = pointer.rsplit_once('/').unwrap();
+                assert!(p.pointer(parent).is_some(), "{pointer} not in {original}");
+                p.pointer_mut(parent).unwrap().as_object_mut().unwrap().insert(key.to_owned(), value.clone());
+            }
+        });
+        both(&[&changed, &cp], false, what);
+        let (_, out, err) = cli(Path::new("unused"), &["check-proof", changed.to_str().unwrap(), cp.to_str().unwrap()]);
+        assert!(format!("{out}{err}").contains(field), "{what}: the message names {field}: {out}{err}");
+    }
+}

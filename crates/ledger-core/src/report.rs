@@ -411,14 +411,17 @@ impl Reporter {
                 *self.classes.entry(class).or_default().rejections.entry(reason.code()).or_default() += 1;
                 if self.in_range(day) && self.rules.limit_hits.codes.iter().any(|code| code == reason.code()) {
                     let (account, bucket, cap, used, requested) = limit_figures(reason, account);
+                    // The owner and class of the account whose limit was hit (the receiving
+                    // account for an inflow bucket), not of the command's first account.
+                    let hit = account.and_then(|account| self.accounts.get(&account)).copied();
                     self.out.limit_hits.push(LimitHitLine {
                         day: day.to_string(),
                         cite: cite(),
                         command_id: event.command_id,
                         code: reason.code(),
                         account,
-                        customer: info.map(|info| info.customer),
-                        class,
+                        customer: hit.map(|info| info.customer),
+                        class: hit.map(|info| info.class).or(class),
                         bucket,
                         cap,
                         used,

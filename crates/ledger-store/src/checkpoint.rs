@@ -145,12 +145,64 @@ impl InclusionProof {
         if codec::event_hash(self.seq, &prev, &event) != stored {
             return Err(failed(format!("record {} does not hash to its stated hash", self.seq)));
         }
+        self.check_readable(&event)?;
         if self.seq == 0
             || !merkle::verify_inclusion(&merkle::leaf_hash(&stored), self.seq - 1, size, &hashes(&self.path)?, &root)
         {
             return Err(failed(format!("record {} is not in the checkpoint's tree", self.seq)));
         }
         Ok(())
+    }
+
+    /// The readable part of the record must say what its hashed bytes say: the record holds
+    /// exactly the export line's keys, and `event` equals the decoded `event_hex`, field by field.
+    fn check_readable(&self, event_bytes: &[u8]) -> Result<()> {
+        let keys = ["seq", "prev_hash", "hash", "event_hex", "event"];
+        let object = self.record.as_object().ok_or_else(|| failed("record is not an object".into()))?;
+        if let Some(extra) = object.keys().find(|key| !keys.contains(&key.as_str())) {
+            return Err(failed(format!("record.{extra}: not a field of an export line")));
+        }
+        let decoded = codec::decode_event(self.seq, event_bytes)?;
+        let expected = serde_json::to_value(&decoded).map_err(|err| failed(format!("record.event: {err}")))?;
+        match first_difference("record.event", &expected, &self.record["event"]) {
+            None => Ok(()),
+            Some((path, hashed, readable)) => Err(failed(format!(
+                "{path} is {readable} but the hashed bytes (event_hex) say {hashed}: the readable event was changed"
+            ))),
+        }
+    }
+}
+
+/// The first place where `found` differs from `expected`: its JSON path and both values
+/// (`absent` for a missing one).
+fn first_difference(
+    path: &str,
+    expected: &serde_json::Value,
+    found: &serde_json::Value,
+) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    match (expected, found) {
+        (Value::Object(want), Value::Object(have)) => {
+            let mut keys: Vec<&String> = want.keys().chain(have.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|key| {
+                let inner = format!("{path}.{key}");
+                match (want.get(key), have.get(key)) {
+                    (Some(want), Some(have)) => first_difference(&inner, want, have),
+                    (Some(want), None) => Some((inner, want.to_string(), "absent".into())),
+                    (None, Some(have)) => Some((inner, "absent".into(), have.to_string())),
+                    (None, None) => None,
+                }
+            })
+        }
+        (Value::Array(want), Value::Array(have)) if want.len() == have.len() => want
+            .iter()
+            .zip(have)
+            .enumerate()
+            .find_map(|(index, (want, have))| first_difference(&format!("{path}[{index}]"), want, have)),
+        _ if expected == found => None,
+        _ => Some((path.to_owned(), expected.to_string(), found.to_string())),
     }
 }
 

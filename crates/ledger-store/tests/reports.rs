@@ -280,3 +280,69 @@ fn the_daily_summary_has_every_day_and_class_and_cites_the_days_last_record(db) 
     assert_eq!(quiet.through_seq, row("2026-03-04", AccountClass::I).through_seq);
 }
 }
+
+/// Transfers from customer 1's Class I account refused on the *receiving* side: the in/day
+/// limit of customer 2's Class II and Class III accounts. Each limit-hit line names the owner
+/// and class of the account whose limit was hit, not the sender's.
+fn cross_customer_refused_on_the_receiving_side() -> Vec<(&'static str, CommandBody)> {
+    vec![
+        ("2026-03-02T08:00:00", open(51, 1, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(61, 2, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(62, 2, AccountClass::II, Some(61))),
+        ("2026-03-02T08:00:00", open(63, 2, AccountClass::III, Some(61))),
+        ("2026-03-02T09:00:00", deposit(51, "100000.00")),
+        ("2026-03-02T09:00:00", deposit(61, "1000.00")),
+        // A Class III account's first inflow comes from its bound account.
+        ("2026-03-02T09:10:00", move_(61, 63, "100.00")),
+        ("2026-03-02T10:00:00", move_(51, 62, "10000.01")),
+        ("2026-03-02T10:05:00", move_(51, 63, "10000.01")),
+        // Within the cap: accepted, not listed.
+        ("2026-03-02T10:10:00", move_(51, 62, "10000.00")),
+    ]
+}
+
+on_both_backends! {
+fn limit_hits_name_the_owner_and_class_of_the_account_whose_limit_was_hit(db) {
+    let clock = Arc::new(FakeClock::new(at("2026-03-20T00:00:00")));
+    let options = LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() };
+    let ledger = Ledger::create(db, options).unwrap();
+    let policy = Box::new(Policy::preset("default").unwrap());
+    let mut commands = vec![Command {
+        id: CommandId(uuid::Uuid::from_u128(1)),
+        at: Timestamp::UNIX_EPOCH,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+    }];
+    for (index, (time, body)) in cross_customer_refused_on_the_receiving_side().into_iter().enumerate() {
+        commands.push(Command { id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)), at: at(time), body });
+    }
+    let codes: Vec<_> =
+        ledger.submit_batch(commands).unwrap().iter().map(|receipt| receipt.rejection().map(|r| r.code())).collect();
+    assert_eq!(codes.iter().flatten().collect::<Vec<_>>(), [&"LIMIT_EXCEEDED", &"LIMIT_EXCEEDED"], "{codes:?}");
+    let reports = ledger
+        .reports(ReportRules::preset("pboc-2016-3").unwrap(), day("2026-03-02"), day("2026-03-02"), &mut |_| {})
+        .unwrap();
+    let got: Vec<_> = reports
+        .limit_hits
+        .iter()
+        .map(|line| (line.code, line.account.map(|a| a.0), line.customer.map(|c| c.0), line.class, line.bucket.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("LIMIT_EXCEEDED", Some(62), Some(2), Some(AccountClass::II), "in/day"),
+            ("LIMIT_EXCEEDED", Some(63), Some(2), Some(AccountClass::III), "in/day"),
+        ]
+    );
+}
+}
+
+#[test]
+fn large_value_lines_cite_article_5_second_paragraph_not_article_7() {
+    let rules = ReportRules::preset("pboc-2016-3").unwrap();
+    for source in [&rules.large_cash.source, &rules.large_transfer.source] {
+        assert!(source.contains("第五条第二款"), "{source}");
+        assert!(!source.contains("第七条"), "{source}");
+    }
+    let rules_md = include_str!("../../../docs/RULES.md");
+    assert!(!rules_md.contains("art. 7 ("), "docs/RULES.md must not cite article 7 for per-customer sums");
+}
