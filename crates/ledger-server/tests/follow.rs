@@ -139,9 +139,14 @@ fn the_python_client_runs_a_day_and_verifies_the_chain_it_followed() {
     let summary = run_python(&[&server.url, tokens.to_str().unwrap(), "--customers", "40"]);
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["rejected"], 40);
+    // Again on the same ledger, which now holds the first day: new ids, new accounts, later times.
+    let again = run_python(&[&server.url, tokens.to_str().unwrap(), "--customers", "5"]);
+    assert_eq!(again["ok"], true, "{again}");
+    assert_eq!(again["rejected"], 5);
+    assert_eq!(again["first_seq"].as_u64(), summary["records"].as_u64().map(|seq| seq + 1), "{again}");
     assert_eq!(server.stop().0, Some(0));
     let reader = ledger_store::Reader::open(&work.db, Arc::new(ledger_store::SystemClock)).unwrap();
-    assert_eq!(Some(reader.head().unwrap().to_text().as_str()), summary["head"].as_str());
+    assert_eq!(Some(reader.head().unwrap().to_text().as_str()), again["head"].as_str());
 }
 
 #[test]
