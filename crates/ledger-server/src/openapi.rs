@@ -8,8 +8,8 @@
 //! fenced or failed to write).
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -67,7 +67,10 @@ impl Modify for Shared {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let timeout = Shared::error("timeout: no answer within `request_timeout_seconds`; a command may still be recorded: retry with the same id").build();
         let unauthorized = Shared::error("unauthorized: no bearer token, or one not accepted")
-            .header("WWW-Authenticate", HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).build())
+            .header(
+                "WWW-Authenticate",
+                HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).build(),
+            )
             .build();
         let forbidden = Shared::error("forbidden: the token's role may not do this").build();
         let internal = Shared::error("internal: the ledger failed unexpectedly").build();

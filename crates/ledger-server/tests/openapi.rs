@@ -139,7 +139,8 @@ fn every_operation_answers_each_refusal_with_a_status_it_declares() {
     ] {
         table.push((Some(BACK_OFFICE), "GET", path, String::new(), status));
     }
-    for (path, status) in [("/v1/events?after=zero", 400), ("/v1/events?after=0&limit=0", 400), ("/v1/events?after=99", 409)]
+    for (path, status) in
+        [("/v1/events?after=zero", 400), ("/v1/events?after=0&limit=0", 400), ("/v1/events?after=99", 409)]
     {
         table.push((Some(AUDITOR), "GET", path, String::new(), status));
     }
