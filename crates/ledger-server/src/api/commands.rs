@@ -103,7 +103,9 @@ fn non_empty(commands: Vec<Command>) -> ApiResult<Vec<Command>> {
         (status = 409, description = "ID_CONFLICT: the id was used for a different request", body = Answer),
         (status = 400, description = "Malformed: the field and why", body = ErrorView),
         (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
-        (status = 503, description = "Queue full (Retry-After) or the ledger stopped", body = ErrorView),
+        (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
+            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_command(
@@ -136,7 +138,9 @@ pub async fn post_command(
         (status = 200, description = "One answer per command, in order", body = BatchView),
         (status = 400, description = "Malformed (which command and why), or batch_too_long", body = ErrorView),
         (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
-        (status = 503, description = "Queue full (Retry-After) or the ledger stopped", body = ErrorView),
+        (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
+            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_batch(
@@ -167,7 +171,9 @@ pub async fn post_batch(
         (status = 200, description = "What a submission now would be answered", body = CheckView),
         (status = 400, description = "Malformed: the field and why", body = ErrorView),
         (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
-        (status = 503, description = "Queue full (Retry-After) or the ledger stopped", body = ErrorView),
+        (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
+            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_check(
