@@ -2,7 +2,7 @@
 //! `/v1/openapi.json`, checked in as docs/openapi.json).
 //!
 //! Each handler's `#[utoipa::path]` declares the answers of its own guards (400, 404, 409,
-//! 413...); [`Shared`] adds those every operation shares: 408 from the request timeout of
+//! 413...); [`SharedAnswers`] adds those every operation shares: 408 from the request timeout of
 //! `serve::log_request` on every route, and on every operation needing a token the shared
 //! guards and ledger calls: 401 (token), 403 (role), 500 (internal), 503 (the ledger stopped,
 //! fenced or failed to write).
@@ -27,7 +27,7 @@ use crate::api;
         api::get_accounts, api::get_pending, api::get_risk, api::get_events,
         api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,
     ),
-    modifiers(&Bearer, &Shared),
+    modifiers(&Bearer, &SharedAnswers),
     tags(
         (name = "commands", description = "Submit, batch, dry run"),
         (name = "queries", description = "Read models: balances, usage, history, accounts, protections"),
@@ -50,9 +50,9 @@ impl Modify for Bearer {
 }
 
 /// The answers every operation shares (added where a handler did not declare its own).
-struct Shared;
+struct SharedAnswers;
 
-impl Shared {
+impl SharedAnswers {
     fn error(description: &str) -> ResponseBuilder {
         let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorView"))).build();
         ResponseBuilder::new().description(description).content("application/json", content)
@@ -63,18 +63,18 @@ impl Shared {
     }
 }
 
-impl Modify for Shared {
+impl Modify for SharedAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let timeout = Shared::error("timeout: no answer within `request_timeout_seconds`; a command may still be recorded: retry with the same id").build();
-        let unauthorized = Shared::error("unauthorized: no bearer token, or one not accepted")
+        let timeout = SharedAnswers::error("timeout: no answer within `request_timeout_seconds`; a command may still be recorded: retry with the same id").build();
+        let unauthorized = SharedAnswers::error("unauthorized: no bearer token, or one not accepted")
             .header(
                 "WWW-Authenticate",
                 HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).build(),
             )
             .build();
-        let forbidden = Shared::error("forbidden: the token's role may not do this").build();
-        let internal = Shared::error("internal: the ledger failed unexpectedly").build();
-        let unavailable = Shared::error(
+        let forbidden = SharedAnswers::error("forbidden: the token's role may not do this").build();
+        let internal = SharedAnswers::error("internal: the ledger failed unexpectedly").build();
+        let unavailable = SharedAnswers::error(
             "unavailable, fenced or storage: the ledger stopped, another writer is in charge, or a write failed \
              (nothing recorded); retry with the same ids",
         )
@@ -91,12 +91,12 @@ impl Modify for Shared {
                 &mut item.trace,
             ];
             for operation in operations.into_iter().flatten() {
-                Shared::add(operation, "408", timeout.clone());
+                SharedAnswers::add(operation, "408", timeout.clone());
                 if operation.security.as_ref().is_some_and(|security| !security.is_empty()) {
-                    Shared::add(operation, "401", unauthorized.clone());
-                    Shared::add(operation, "403", forbidden.clone());
-                    Shared::add(operation, "500", internal.clone());
-                    Shared::add(operation, "503", unavailable.clone());
+                    SharedAnswers::add(operation, "401", unauthorized.clone());
+                    SharedAnswers::add(operation, "403", forbidden.clone());
+                    SharedAnswers::add(operation, "500", internal.clone());
+                    SharedAnswers::add(operation, "503", unavailable.clone());
                 }
             }
         }

@@ -15,17 +15,20 @@ fn document() -> &'static Value {
 }
 
 /// The path template of the document that `path` (without its query) matches: literal
-/// segments equal, `{name}` segments anything.
+/// segments equal, `{name}` segments anything; of several, the one with most literal segments
+/// (as the router picks).
 fn template(paths: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
     let segments: Vec<&str> = path.split('?').next().unwrap_or_default().split('/').collect();
     paths
         .keys()
-        .find(|template| {
+        .filter_map(|template| {
             let parts: Vec<&str> = template.split('/').collect();
-            parts.len() == segments.len()
-                && parts.iter().zip(&segments).all(|(part, segment)| part.starts_with('{') || part == segment)
+            let matches = parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(part, segment)| part.starts_with('{') || part == segment);
+            matches.then(|| (parts.iter().filter(|part| !part.starts_with('{')).count(), template))
         })
-        .cloned()
+        .max_by_key(|(literal, _)| *literal)
+        .map(|(_, template)| template.clone())
 }
 
 /// The problem with an answer of `status` (body of `content_type`) to `method path`, if any.
