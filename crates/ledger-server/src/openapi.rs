@@ -1,7 +1,16 @@
-//! The OpenAPI 3 description, generated from the handlers and views (served at
+//! The OpenAPI 3.1 description, generated from the handlers and views (served at
 //! `/v1/openapi.json`, checked in as docs/openapi.json).
+//!
+//! Each handler's `#[utoipa::path]` declares the answers of its own guards (400, 404, 409,
+//! 413...); [`SharedAnswers`] adds those every operation shares: 408 from the request timeout of
+//! `serve::log_request` on every route, and on every operation needing a token the shared
+//! guards and ledger calls: 401 (token), 403 (role), 500 (internal), 503 (the ledger stopped,
+//! fenced or failed to write).
 
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use axum::http::header;
@@ -18,7 +27,7 @@ use crate::api;
         api::get_accounts, api::get_pending, api::get_risk, api::get_events,
         api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,
     ),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &SharedAnswers),
     tags(
         (name = "commands", description = "Submit, batch, dry run"),
         (name = "queries", description = "Read models: balances, usage, history, accounts, protections"),
@@ -40,6 +49,60 @@ impl Modify for Bearer {
     }
 }
 
+/// The answers every operation shares (added where a handler did not declare its own).
+struct SharedAnswers;
+
+impl SharedAnswers {
+    fn error(description: &str) -> ResponseBuilder {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorView"))).build();
+        ResponseBuilder::new().description(description).content("application/json", content)
+    }
+
+    fn add(operation: &mut Operation, status: &str, response: utoipa::openapi::Response) {
+        operation.responses.responses.entry(status.to_owned()).or_insert(RefOr::T(response));
+    }
+}
+
+impl Modify for SharedAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let timeout = SharedAnswers::error("timeout: no answer within `request_timeout_seconds`; a command may still be recorded: retry with the same id").build();
+        let unauthorized = SharedAnswers::error("unauthorized: no bearer token, or one not accepted")
+            .header(
+                "WWW-Authenticate",
+                HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).build(),
+            )
+            .build();
+        let forbidden = SharedAnswers::error("forbidden: the token's role may not do this").build();
+        let internal = SharedAnswers::error("internal: the ledger failed unexpectedly").build();
+        let unavailable = SharedAnswers::error(
+            "unavailable, fenced or storage: the ledger stopped, another writer is in charge, or a write failed \
+             (nothing recorded); retry with the same ids",
+        )
+        .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                SharedAnswers::add(operation, "408", timeout.clone());
+                if operation.security.as_ref().is_some_and(|security| !security.is_empty()) {
+                    SharedAnswers::add(operation, "401", unauthorized.clone());
+                    SharedAnswers::add(operation, "403", forbidden.clone());
+                    SharedAnswers::add(operation, "500", internal.clone());
+                    SharedAnswers::add(operation, "503", unavailable.clone());
+                }
+            }
+        }
+    }
+}
+
 /// The document as pretty JSON, with a final newline (the form checked in).
 pub fn json() -> String {
     let mut doc = Doc::openapi();
@@ -50,9 +113,9 @@ pub fn json() -> String {
     text
 }
 
-/// This API's OpenAPI 3 description.
+/// This API's OpenAPI 3.1 description.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3 document", body = Object)))]
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 pub async fn get_openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
 }

@@ -17,6 +17,7 @@ use crate::views::{BatchView, CheckView, ErrorView};
 
 /// `?brief=true`: answers without their events (status, seq, reason and figures only).
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerParams {
     /// Leave each answer's event out (default false).
@@ -101,8 +102,10 @@ fn non_empty(commands: Vec<Command>) -> ApiResult<Vec<Command>> {
         (status = 200, description = "Accepted, rejected (with reason) or duplicate (the first answer)", body = Answer),
         (status = 409, description = "ID_CONFLICT: the id was used for a different request", body = Answer),
         (status = 400, description = "Malformed: the field and why", body = ErrorView),
-        (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 413, body = ErrorView),
-        (status = 503, description = "Queue full (Retry-After) or the ledger stopped", body = ErrorView),
+        (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
+        (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
+            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_command(
@@ -134,8 +137,10 @@ pub async fn post_command(
     responses(
         (status = 200, description = "One answer per command, in order", body = BatchView),
         (status = 400, description = "Malformed (which command and why), or batch_too_long", body = ErrorView),
-        (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 413, body = ErrorView),
-        (status = 503, body = ErrorView),
+        (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
+        (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
+            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_batch(
@@ -164,7 +169,11 @@ pub async fn post_batch(
     request_body(content = Object, description = "One command (docs/COMMANDS.md)", content_type = "application/json"),
     responses(
         (status = 200, description = "What a submission now would be answered", body = CheckView),
-        (status = 400, body = ErrorView), (status = 401, body = ErrorView), (status = 403, body = ErrorView),
+        (status = 400, description = "Malformed: the field and why", body = ErrorView),
+        (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
+        (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
+            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_check(

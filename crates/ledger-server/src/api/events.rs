@@ -14,6 +14,7 @@ use crate::auth::Access;
 use crate::views::{ErrorView, EventsView};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsParams {
     /// The last seq the follower has (0 for the start of the log).
@@ -32,6 +33,7 @@ pub struct EventsParams {
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsParams),
     responses(
         (status = 200, body = EventsView),
+        (status = 400, description = "malformed: a query parameter, or `limit` out of range", body = ErrorView),
         (status = 409, description = "`after` is past the head: this is not the log the follower followed", body = ErrorView),
     ),
     security(("bearer" = [])))]

@@ -18,7 +18,9 @@ pub async fn get_healthz(State(state): State<AppState>) -> Json<StatusView> {
 
 /// Readiness: the ledger is open, its writer answers, and the server is not shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = StatusView), (status = 503, body = ErrorView)))]
+    responses((status = 200, body = StatusView),
+        (status = 500, description = "internal: the ledger failed unexpectedly", body = ErrorView),
+        (status = 503, description = "unavailable: shutting down, or the ledger stopped", body = ErrorView)))]
 pub async fn get_readyz(State(state): State<AppState>) -> ApiResult<Json<StatusView>> {
     if !state.0.ready.load(Ordering::Relaxed) {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down"));
@@ -27,9 +29,9 @@ pub async fn get_readyz(State(state): State<AppState>) -> ApiResult<Json<StatusV
     Ok(Json(StatusView { status: "ready".into(), head_seq: *state.0.head.borrow() }))
 }
 
-/// Prometheus metrics (text format).
+/// Prometheus metrics (OpenMetrics text format).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String)))]
 pub async fn get_metrics(State(state): State<AppState>) -> Response {
     let shared = &state.0;
     let waiting = shared.limits.queue_commands_max.saturating_sub(shared.queue.available_permits());

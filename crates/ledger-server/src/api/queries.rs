@@ -18,7 +18,7 @@ use crate::views::{
 
 /// The head.
 #[utoipa::path(get, path = "/v1/head", tag = "queries",
-    responses((status = 200, body = HeadView), (status = 401, body = ErrorView)), security(("bearer" = [])))]
+    responses((status = 200, body = HeadView)), security(("bearer" = [])))]
 pub async fn get_head(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<HeadView>> {
     state.allowed(&headers, Access::Query)?;
     Ok(Json(state.blocking(|ledger| ledger.head()).await?.into()))
@@ -31,7 +31,9 @@ fn unknown_account(account: AccountId) -> ApiError {
 /// An account's balance, reserved and available amounts.
 #[utoipa::path(get, path = "/v1/accounts/{account}/balance", tag = "queries",
     params(("account" = u64, Path)),
-    responses((status = 200, body = BalanceView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+    responses((status = 200, body = BalanceView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView),
+        (status = 404, description = "not_found: no such account", body = ErrorView)),
+    security(("bearer" = [])))]
 pub async fn get_balance(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -50,6 +52,7 @@ pub async fn get_balance(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AtParams {
     /// RFC 3339 time (default: now).
@@ -60,7 +63,9 @@ pub struct AtParams {
 /// Limit use today and this year, per bucket, and what remains.
 #[utoipa::path(get, path = "/v1/accounts/{account}/usage", tag = "queries",
     params(("account" = u64, Path), AtParams),
-    responses((status = 200, body = UsageView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+    responses((status = 200, body = UsageView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView),
+        (status = 404, description = "not_found: no such account", body = ErrorView)),
+    security(("bearer" = [])))]
 pub async fn get_usage(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -75,6 +80,7 @@ pub async fn get_usage(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     #[param(value_type = Option<String>)]
@@ -90,7 +96,9 @@ pub struct HistoryParams {
 /// The events that touched an account, oldest first, paged.
 #[utoipa::path(get, path = "/v1/accounts/{account}/history", tag = "queries",
     params(("account" = u64, Path), HistoryParams),
-    responses((status = 200, body = HistoryView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+    responses((status = 200, body = HistoryView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView),
+        (status = 404, description = "not_found: no such account", body = ErrorView)),
+    security(("bearer" = [])))]
 pub async fn get_history(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -120,7 +128,9 @@ pub async fn get_history(
 /// Security locks, personal limits, night lock and pending outflows of an account.
 #[utoipa::path(get, path = "/v1/accounts/{account}/protections", tag = "queries",
     params(("account" = u64, Path)),
-    responses((status = 200, body = ProtectionsView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
+    responses((status = 200, body = ProtectionsView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView),
+        (status = 404, description = "not_found: no such account", body = ErrorView)),
+    security(("bearer" = [])))]
 pub async fn get_protections(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -143,7 +153,8 @@ pub async fn get_protections(
 /// A customer's accounts.
 #[utoipa::path(get, path = "/v1/customers/{customer}/accounts", tag = "queries",
     params(("customer" = u64, Path)),
-    responses((status = 200, body = AccountsView)), security(("bearer" = [])))]
+    responses((status = 200, body = AccountsView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView)),
+    security(("bearer" = [])))]
 pub async fn get_accounts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -156,6 +167,7 @@ pub async fn get_accounts(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PendingParams {
     /// Only this account's.
@@ -164,7 +176,8 @@ pub struct PendingParams {
 
 /// Outflows held for verification or scheduled, of one account or all.
 #[utoipa::path(get, path = "/v1/pending", tag = "queries", params(PendingParams),
-    responses((status = 200, body = PendingView)), security(("bearer" = [])))]
+    responses((status = 200, body = PendingView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView)),
+    security(("bearer" = [])))]
 pub async fn get_pending(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -179,7 +192,8 @@ pub async fn get_pending(
 /// Is a counterparty on the risk list?
 #[utoipa::path(get, path = "/v1/risk-list/{counterparty}", tag = "queries",
     params(("counterparty" = String, Path)),
-    responses((status = 200, body = RiskView)), security(("bearer" = [])))]
+    responses((status = 200, body = RiskView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView)),
+    security(("bearer" = [])))]
 pub async fn get_risk(
     State(state): State<AppState>,
     headers: HeaderMap,

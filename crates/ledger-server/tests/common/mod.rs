@@ -2,6 +2,8 @@
 //! token per role, start (port picked by the kernel), SIGTERM or SIGKILL, and an HTTP client.
 #![allow(dead_code, reason = "each test file uses part of the harness")]
 
+pub mod declared;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -173,7 +175,8 @@ impl Drop for Server {
     }
 }
 
-/// An HTTP client holding one token (or none).
+/// An HTTP client holding one token (or none). Every answer it gets is checked against the
+/// OpenAPI document ([`declared`]): a status or body type it does not declare fails the test.
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
@@ -206,7 +209,7 @@ impl Client {
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
-        Self::reply(request.send(body.as_bytes())?)
+        Self::reply("POST", path, request.send(body.as_bytes())?)
     }
 
     pub fn post_bytes(&self, path: &str, body: &[u8]) -> Result<Reply, ureq::Error> {
@@ -214,7 +217,7 @@ impl Client {
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
-        Self::reply(request.send(body)?)
+        Self::reply("POST", path, request.send(body)?)
     }
 
     pub fn get(&self, path: &str) -> Result<Reply, ureq::Error> {
@@ -222,16 +225,23 @@ impl Client {
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
-        Self::reply(request.call()?)
+        Self::reply("GET", path, request.call()?)
     }
 
     pub fn get_text(&self, path: &str) -> (u16, String) {
         let mut response = self.agent.get(format!("{}{path}", self.url)).call().unwrap();
-        (response.status().as_u16(), response.body_mut().read_to_string().unwrap())
+        let status = response.status().as_u16();
+        declared::check("GET", path, status, Self::content_type(&response));
+        (status, response.body_mut().read_to_string().unwrap())
     }
 
-    fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
+    fn content_type(response: &ureq::http::Response<ureq::Body>) -> Option<&str> {
+        response.headers().get("content-type").and_then(|value| value.to_str().ok())
+    }
+
+    fn reply(method: &str, path: &str, mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
         let status = response.status().as_u16();
+        declared::check(method, path, status, Self::content_type(&response));
         let retry_after =
             response.headers().get("retry-after").and_then(|value| value.to_str().ok()).map(str::to_owned);
         let text = response.body_mut().with_config().limit(256 << 20).read_to_string()?;
