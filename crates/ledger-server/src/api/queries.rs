@@ -3,14 +3,14 @@
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
 use ledger_core::{AccountId, Amount, CustomerId, Timestamp};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, ApiResult, AppState};
-use crate::auth::Access;
+use super::{ApiError, ApiResult, AppState, permit};
+use crate::auth::{Access, Caller};
 use crate::views::{
     AccountsView, BalanceView, ErrorView, HeadView, HistoryEntry, HistoryView, PendingView, ProtectionsView, RiskView,
     UsageView,
@@ -19,8 +19,11 @@ use crate::views::{
 /// The head.
 #[utoipa::path(get, path = "/v1/head", tag = "queries",
     responses((status = 200, body = HeadView), (status = 401, body = ErrorView)), security(("bearer" = [])))]
-pub async fn get_head(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<HeadView>> {
-    state.allowed(&headers, Access::Query)?;
+pub async fn get_head(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<HeadView>> {
+    permit(&caller, Access::Query)?;
     Ok(Json(state.blocking(|ledger| ledger.head()).await?.into()))
 }
 
@@ -34,10 +37,10 @@ fn unknown_account(account: AccountId) -> ApiError {
     responses((status = 200, body = BalanceView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
 pub async fn get_balance(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
 ) -> ApiResult<Json<BalanceView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let found = state
         .blocking(move |ledger| {
@@ -63,11 +66,11 @@ pub struct AtParams {
     responses((status = 200, body = UsageView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
 pub async fn get_usage(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
     params: Result<Query<AtParams>, QueryRejection>,
 ) -> ApiResult<Json<UsageView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let at = params?.0.at;
     let report = state.blocking(move |ledger| ledger.usage_at(account, at.unwrap_or_else(|| ledger.now()))).await?;
@@ -93,11 +96,11 @@ pub struct HistoryParams {
     responses((status = 200, body = HistoryView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
 pub async fn get_history(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> ApiResult<Json<HistoryView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let Query(params) = params?;
     let limit = params.limit.unwrap_or(50);
@@ -123,10 +126,10 @@ pub async fn get_history(
     responses((status = 200, body = ProtectionsView), (status = 404, body = ErrorView)), security(("bearer" = [])))]
 pub async fn get_protections(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
 ) -> ApiResult<Json<ProtectionsView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let view = state
         .blocking(move |ledger| {
@@ -146,10 +149,10 @@ pub async fn get_protections(
     responses((status = 200, body = AccountsView)), security(("bearer" = [])))]
 pub async fn get_accounts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     customer: Result<Path<u64>, PathRejection>,
 ) -> ApiResult<Json<AccountsView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let customer = customer?.0;
     let list = state.blocking(move |ledger| ledger.customer_accounts(CustomerId(customer))).await?;
     Ok(Json(AccountsView::new(customer, &list)))
@@ -167,10 +170,10 @@ pub struct PendingParams {
     responses((status = 200, body = PendingView)), security(("bearer" = [])))]
 pub async fn get_pending(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     params: Result<Query<PendingParams>, QueryRejection>,
 ) -> ApiResult<Json<PendingView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = params?.0.account.map(AccountId);
     let pending = state.blocking(move |ledger| ledger.pending(account)).await?;
     Ok(Json(PendingView { pending }))
@@ -182,10 +185,10 @@ pub async fn get_pending(
     responses((status = 200, body = RiskView)), security(("bearer" = [])))]
 pub async fn get_risk(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     counterparty: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<RiskView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let counterparty = counterparty?.0;
     let name = counterparty.clone();
     let listed = state.blocking(move |ledger| ledger.risk_listed(&name)).await?;
