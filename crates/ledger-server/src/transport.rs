@@ -136,15 +136,18 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, tcp: TcpStream) {
+    async fn serve(mut self, tcp: TcpStream) {
         let _ = tcp.set_nodelay(true);
-        match self.tls.clone() {
-            None => self.http1(TokioIo::new(tcp)).await,
-            Some(tls) => match tokio::time::timeout(self.header_timeout, tls.accept(tcp)).await {
-                Ok(Ok(stream)) => self.http1(TokioIo::new(stream)).await,
-                Ok(Err(err)) => tracing::debug!(%err, "TLS handshake"),
-                Err(_) => tracing::debug!("TLS handshake: timed out"),
-            },
+        let Some(tls) = self.tls.clone() else { return self.http1(TokioIo::new(tcp)).await };
+        // The handshake within the header timeout; a stop drops it (no request was made).
+        let handshake = tokio::select! {
+            handshake = tokio::time::timeout(self.header_timeout, tls.accept(tcp)) => handshake,
+            _ = self.stop.wait_for(|stop| *stop != Stop::Serving) => return,
+        };
+        match handshake {
+            Ok(Ok(stream)) => self.http1(TokioIo::new(stream)).await,
+            Ok(Err(err)) => tracing::debug!(%err, "TLS handshake"),
+            Err(_) => tracing::debug!("TLS handshake: timed out"),
         }
     }
 

@@ -200,7 +200,8 @@ fn slow_and_idle_connections_are_closed_within_the_header_timeout() {
         });
         let idle_closed = watch_closing(&mut idle, bound, |_| {});
         let kept_closed = watch_closing(&mut kept, bound, |_| {});
-        for (what, closed) in [("slowloris", &slow_closed), ("silent", &idle_closed), ("kept alive", &kept_closed)] {
+        let slow_what = if tls { "slowloris (plain text: the handshake fails)" } else { "slowloris" };
+        for (what, closed) in [(slow_what, &slow_closed), ("silent", &idle_closed), ("kept alive", &kept_closed)] {
             let open = closed.iter().filter(|when| when.is_none()).count();
             let last = closed.iter().flatten().max();
             println!(
