@@ -196,8 +196,20 @@ mod tests {
         let mut twice = config.clone();
         twice.tokens.push(config.tokens[0].clone());
         assert!(twice.check().is_err());
-        let mut short = config;
+        let mut short = config.clone();
         short.tokens[0].sha256.pop();
         assert!(short.check().is_err());
+        // Every transport limit must leave room for something.
+        let zeroes: [fn(&mut Limits); 4] = [
+            |limits| limits.events_bytes_max = 0,
+            |limits| limits.long_polls_max = 0,
+            |limits| limits.connections_max = 0,
+            |limits| limits.header_timeout_seconds = 0,
+        ];
+        for zero in zeroes {
+            let mut limited = config.clone();
+            zero(&mut limited.limits);
+            assert!(limited.check().is_err(), "{:?}", limited.limits);
+        }
     }
 }
