@@ -65,6 +65,18 @@ pub struct Limits {
     pub wait_seconds_max: u64,
     /// How long a SIGTERM waits for requests in flight before closing the ledger.
     pub shutdown_grace_seconds: u64,
+    /// Most bytes of records in one `GET /v1/events` answer (at least one record is always
+    /// served, so a follower never stalls).
+    pub events_bytes_max: usize,
+    /// Most long polls (`GET /v1/events` with `wait`) waiting at once (503 `busy` above it).
+    pub long_polls_max: usize,
+    /// Most open connections (plain or TLS); a connection above it is closed at once. Lowered
+    /// at start to fit the process's open-file limit.
+    pub connections_max: usize,
+    /// Time a connection has to send a request's headers, counted from its opening (the TLS
+    /// handshake included) or from the end of its previous answer: so also the longest a
+    /// kept-alive connection may sit idle.
+    pub header_timeout_seconds: u64,
 }
 
 impl Default for Limits {
@@ -77,6 +89,10 @@ impl Default for Limits {
             events_limit_max: 10_000,
             wait_seconds_max: 25,
             shutdown_grace_seconds: 20,
+            events_bytes_max: 4 << 20,
+            long_polls_max: 256,
+            connections_max: 1_024,
+            header_timeout_seconds: 10,
         }
     }
 }
@@ -137,6 +153,16 @@ impl Config {
         if limits.body_bytes_max < 1024 || limits.request_timeout_seconds == 0 || limits.events_limit_max == 0 {
             return bad("limits: body_bytes_max ≥ 1024, request_timeout_seconds ≥ 1, events_limit_max ≥ 1".into());
         }
+        if limits.events_bytes_max == 0
+            || limits.long_polls_max == 0
+            || limits.connections_max == 0
+            || limits.header_timeout_seconds == 0
+        {
+            return bad(
+                "limits: events_bytes_max, long_polls_max, connections_max and header_timeout_seconds must be at least 1"
+                    .into(),
+            );
+        }
         if let Some(lease) = &self.lease {
             lease.check().map_err(Error::Config)?;
         }
@@ -170,8 +196,20 @@ mod tests {
         let mut twice = config.clone();
         twice.tokens.push(config.tokens[0].clone());
         assert!(twice.check().is_err());
-        let mut short = config;
+        let mut short = config.clone();
         short.tokens[0].sha256.pop();
         assert!(short.check().is_err());
+        // Every transport limit must leave room for something.
+        let zeroes: [fn(&mut Limits); 4] = [
+            |limits| limits.events_bytes_max = 0,
+            |limits| limits.long_polls_max = 0,
+            |limits| limits.connections_max = 0,
+            |limits| limits.header_timeout_seconds = 0,
+        ];
+        for zero in zeroes {
+            let mut limited = config.clone();
+            zero(&mut limited.limits);
+            assert!(limited.check().is_err(), "{:?}", limited.limits);
+        }
     }
 }

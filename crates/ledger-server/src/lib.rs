@@ -12,6 +12,7 @@ pub mod lease;
 pub mod metrics;
 pub mod openapi;
 pub mod serve;
+pub mod transport;
 pub mod views;
 
 pub use error::{Error, Result};

@@ -21,11 +21,14 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lease::{Lease, LeaseConfig, LeaseError};
 use crate::metrics::{Metrics, Observer, RequestLabels};
+use crate::transport::{Listener, Stop};
 
-/// Every route, with the body limit, request timeout and request log.
+/// Every route, with the body limit, request timeout and request log; every `/v1` route but
+/// the OpenAPI description behind [`api::authenticate`] (token and declared length checked
+/// before any byte of the body is read).
 pub fn router(state: AppState) -> Router {
     let body_bytes_max = state.0.limits.body_bytes_max;
-    Router::new()
+    let authenticated = Router::new()
         .route("/v1/commands", post(api::post_command))
         .route("/v1/batches", post(api::post_batch))
         .route("/v1/check", post(api::post_check))
@@ -38,12 +41,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pending", get(api::get_pending))
         .route("/v1/risk-list/{counterparty}", get(api::get_risk))
         .route("/v1/events", get(api::get_events))
+        .route_layer(middleware::from_fn_with_state(state.clone(), api::authenticate));
+    Router::new()
+        .merge(authenticated)
         .route("/v1/openapi.json", get(crate::openapi::get_openapi))
         .route("/metrics", get(api::get_metrics))
         .route("/healthz", get(api::get_healthz))
         .route("/readyz", get(api::get_readyz))
         .route_layer(middleware::from_fn_with_state(state.clone(), log_request))
         .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .with_state(state)
 }
@@ -125,30 +132,25 @@ pub async fn run(config: Config) -> Result<()> {
         head: head_rx,
         queue: Arc::new(Semaphore::new(config.limits.queue_commands_max)),
         ready: AtomicBool::new(true),
+        long_polls: Arc::new(Semaphore::new(config.limits.long_polls_max)),
+        stopping: watch::channel(false).0,
     }));
     let app = router(state.clone());
-    let handle = axum_server::Handle::new();
+    let tls = config.tls.as_ref().map(|tls| (tls.cert.as_path(), tls.key.as_path()));
+    let listener = Listener::bind(config.listen, tls, &config.limits).await?;
+    let (stop, stop_rx) = watch::channel(Stop::Serving);
+    let stop = Arc::new(stop);
     let grace = Duration::from_secs(config.limits.shutdown_grace_seconds);
-    tokio::spawn(stop_on_signal(handle.clone(), state.clone(), grace));
+    tokio::spawn(stop_on_signal(stop.clone(), state.clone(), grace));
     let keeping = Arc::new(AtomicBool::new(true));
     let keeper = lease.map(|lease| {
         let (lost_tx, lost_rx) = oneshot::channel();
-        tokio::spawn(step_down(handle.clone(), state.clone(), lost_rx));
+        tokio::spawn(step_down(stop.clone(), state.clone(), lost_rx));
         let keeping = Arc::clone(&keeping);
         std::thread::spawn(move || keep_lease(lease, &keeping, lost_tx))
     });
-    tokio::spawn(announce(handle.clone(), config.tls.is_some(), head.to_text()));
-    let served = match &config.tls {
-        Some(tls) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                .await
-                .map_err(|err| Error::Config(format!("TLS certificate or key: {err}")))?;
-            axum_server::bind_rustls(config.listen, rustls).handle(handle).serve(app.into_make_service()).await
-        }
-        None => axum_server::bind(config.listen).handle(handle).serve(app.into_make_service()).await,
-    };
-    served.map_err(|err| Error::Io(format!("serving on {}: {err}", config.listen)))?;
+    announce(&listener, config.tls.is_some(), &head.to_text());
+    listener.serve(app, stop_rx).await;
     // No handler holds the ledger any more: close it (snapshot, flush, witness).
     drop(state);
     let closed = tokio::task::spawn_blocking(move || ledger.close()).await.map_err(|err| Error::Io(err.to_string()))?;
@@ -242,17 +244,18 @@ fn keep_lease(mut lease: Lease, keeping: &AtomicBool, lost: oneshot::Sender<()>)
 
 /// On losing the lease: not ready, stop at once (requests in flight get no answer; their
 /// commands, retried with the same ids, are answered by the next writer).
-async fn step_down(handle: axum_server::Handle, state: AppState, lost: oneshot::Receiver<()>) {
+async fn step_down(stop: Arc<watch::Sender<Stop>>, state: AppState, lost: oneshot::Receiver<()>) {
     if lost.await.is_ok() {
         state.0.ready.store(false, Ordering::Relaxed);
-        handle.shutdown();
+        state.0.stopping.send_replace(true);
+        stop.send_replace(Stop::Now);
     }
 }
 
-/// Prints the bound address once listening (with port 0 the kernel picks it): scripts and
-/// tests read this line.
-async fn announce(handle: axum_server::Handle, tls: bool, head: String) {
-    if let Some(addr) = handle.listening().await {
+/// Prints the bound address (with port 0 the kernel picks it): scripts and tests read this
+/// line.
+fn announce(listener: &Listener, tls: bool, head: &str) {
+    if let Ok(addr) = listener.local_addr() {
         let scheme = if tls { "https" } else { "http" };
         println!("listening on {scheme}://{addr}");
         tracing::info!(%addr, %head, "listening");
@@ -275,11 +278,14 @@ async fn shutdown_signal() {
     }
 }
 
-async fn stop_on_signal(handle: axum_server::Handle, state: AppState, grace: Duration) {
+/// On SIGTERM or SIGINT: not ready, long polls answered at once, no new connections, requests
+/// in flight finished within `grace`.
+async fn stop_on_signal(stop: Arc<watch::Sender<Stop>>, state: AppState, grace: Duration) {
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     state.0.ready.store(false, Ordering::Relaxed);
-    handle.graceful_shutdown(Some(grace));
+    state.0.stopping.send_replace(true);
+    stop.send_replace(Stop::Graceful(grace));
 }
 
 #[cfg(test)]
@@ -308,6 +314,8 @@ mod tests {
             head,
             queue: Arc::new(Semaphore::new(queue)),
             ready: AtomicBool::new(true),
+            long_polls: Arc::new(Semaphore::new(1)),
+            stopping: watch::channel(false).0,
         }));
         (dir, ledger, router(state))
     }

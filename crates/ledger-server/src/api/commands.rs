@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Extension, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ledger_core::{Command, CommandJson, Timestamp, parse_command};
 use ledger_store::{Answer, Receipt};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{ApiError, ApiResult, AppState, permit};
-use crate::auth::{Access, access_of};
+use crate::auth::{Access, Caller, access_of};
 use crate::views::{BatchView, CheckView, ErrorView};
 
 /// `?brief=true`: answers without their events (status, seq, reason and figures only).
@@ -110,11 +110,10 @@ fn non_empty(commands: Vec<Command>) -> ApiResult<Vec<Command>> {
     security(("bearer" = [])))]
 pub async fn post_command(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     params: Result<Query<AnswerParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let caller = state.caller(&headers)?;
     let Query(params) = params?;
     let body = body?;
     let command =
@@ -145,11 +144,10 @@ pub async fn post_command(
     security(("bearer" = [])))]
 pub async fn post_batch(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     params: Result<Query<AnswerParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BatchView>> {
-    let caller = state.caller(&headers)?;
     let Query(params) = params?;
     let body = body?;
     let commands = parse_batch(&body, state.0.ledger.now(), state.0.limits.batch_len_max)
@@ -165,7 +163,7 @@ pub async fn post_batch(
 ///
 /// Decides one command against the current state as a submission now would, and records
 /// nothing ("can this customer pay 8,000 now?").
-#[utoipa::path(post, path = "/v1/check", tag = "commands",
+#[utoipa::path(post, path = "/v1/check", tag = "commands", params(AnswerParams),
     request_body(content = Object, description = "One command (docs/COMMANDS.md)", content_type = "application/json"),
     responses(
         (status = 200, description = "What a submission now would be answered", body = CheckView),
@@ -178,15 +176,17 @@ pub async fn post_batch(
     security(("bearer" = [])))]
 pub async fn post_check(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
+    params: Result<Query<AnswerParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<CheckView>> {
-    let caller = state.allowed(&headers, Access::Check)?;
+    permit(&caller, Access::Check)?;
+    let Query(params) = params?;
     let body = body?;
     let command = parse_one(&body, state.0.ledger.now())?;
     permit(&caller, access_of(&command.body))?;
     let receipt = state.submit(vec![command], true).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
-    Ok(Json(CheckView { answer: receipt.answer(), dry_run: true }))
+    Ok(Json(CheckView { answer: params.answer(&receipt), dry_run: true }))
 }

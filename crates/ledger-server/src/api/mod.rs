@@ -1,5 +1,7 @@
-//! The routes and their handlers. Each handler is a flat list of guards in a fixed order:
-//! token (401), body size (413), parse (400), role (403), queue room (503), then the ledger.
+//! The routes and their handlers. Each request passes a flat list of guards in a fixed order:
+//! token (401) and declared body size (413) in [`authenticate`], a layer that runs before any
+//! byte of the body is read; then in the handler body size (413), parse (400), role (403),
+//! queue room (503), then the ledger.
 //! This module holds what every handler shares (state, errors, the guards); the handlers sit in
 //! `commands` (submit, batch, dry run), `queries` (read models), `events` (CDC) and
 //! `operations` (health, readiness, metrics).
@@ -20,7 +22,9 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ledger_core::Command;
 use ledger_store::{AnswerStatus, Error as StoreError, Ledger, Receipt};
@@ -47,6 +51,10 @@ pub struct Shared {
     pub queue: Arc<Semaphore>,
     /// False once shutdown began: `/readyz` answers 503.
     pub ready: AtomicBool,
+    /// Room for long polls (`limits.long_polls_max`).
+    pub long_polls: Arc<Semaphore>,
+    /// Set once shutdown began: long polls answer at once.
+    pub stopping: watch::Sender<bool>,
 }
 
 /// An error answer: a status and an [`ErrorView`].
@@ -64,6 +72,11 @@ impl ApiError {
 
     pub(crate) fn malformed(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed", detail)
+    }
+
+    /// 503 `busy` with `Retry-After: 1`.
+    pub(crate) fn busy(detail: impl Into<String>) -> ApiError {
+        ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail) }
     }
 }
 
@@ -127,13 +140,14 @@ impl From<PathRejection> for ApiError {
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 impl AppState {
-    /// Guard 1: a known bearer token (401), then guard 4 for requests whose access is known
-    /// before parsing: the role (403).
-    pub(crate) fn caller(&self, headers: &HeaderMap) -> ApiResult<Caller> {
+    /// Guard 1: a known bearer token (401). The scheme is case-insensitive (RFC 9110).
+    fn caller(&self, headers: &HeaderMap) -> ApiResult<Caller> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(|| {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer TOKEN")
             })?;
@@ -142,12 +156,6 @@ impl AppState {
             .caller(token.trim())
             .cloned()
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is not accepted"))
-    }
-
-    pub(crate) fn allowed(&self, headers: &HeaderMap, access: Access) -> ApiResult<Caller> {
-        let caller = self.caller(headers)?;
-        permit(&caller, access)?;
-        Ok(caller)
     }
 
     /// Runs blocking ledger work off the async threads.
@@ -169,14 +177,7 @@ impl AppState {
             for command in &commands {
                 self.0.metrics.count(command.body.kind(), "refused");
             }
-            ApiError {
-                retry_after: Some(1),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "the writer's queue is full; retry after a second with the same ids",
-                )
-            }
+            ApiError::busy("the writer's queue is full; retry after a second with the same ids")
         })?;
         let kinds: Vec<&'static str> = commands.iter().map(|command| command.body.kind()).collect();
         let started = Instant::now();
@@ -206,6 +207,35 @@ impl AppState {
     }
 }
 
+/// The layer in front of every `/v1` route but the OpenAPI description: guards 1 and 2 from the
+/// headers alone, before any byte of the body is read. The caller goes to the handler as an
+/// extension.
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let caller = match state.caller(request.headers()) {
+        Ok(caller) => caller,
+        Err(err) => return err.into_response(),
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let body_bytes_max = state.0.limits.body_bytes_max;
+    if let Some(declared) = declared
+        && declared > u64::try_from(body_bytes_max).unwrap_or(u64::MAX)
+    {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body declares {declared} bytes; at most {body_bytes_max} are read"),
+        )
+        .into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// Guard 4: the role may do it (403).
 pub(crate) fn permit(caller: &Caller, access: Access) -> ApiResult<()> {
     if caller.role.may(access) {
         return Ok(());
@@ -229,4 +259,9 @@ fn outcome(receipt: &Receipt) -> &'static str {
 /// Not a route: 404 in the error shape.
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route (see /v1/openapi.json)")
+}
+
+/// A route without this method: 405 in the error shape (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take this method")
 }

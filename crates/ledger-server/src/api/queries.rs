@@ -3,14 +3,14 @@
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
 use ledger_core::{AccountId, Amount, CustomerId, Timestamp};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, ApiResult, AppState};
-use crate::auth::Access;
+use super::{ApiError, ApiResult, AppState, permit};
+use crate::auth::{Access, Caller};
 use crate::views::{
     AccountsView, BalanceView, ErrorView, HeadView, HistoryEntry, HistoryView, PendingView, ProtectionsView, RiskView,
     UsageView,
@@ -19,8 +19,11 @@ use crate::views::{
 /// The head.
 #[utoipa::path(get, path = "/v1/head", tag = "queries",
     responses((status = 200, body = HeadView)), security(("bearer" = [])))]
-pub async fn get_head(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<HeadView>> {
-    state.allowed(&headers, Access::Query)?;
+pub async fn get_head(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<HeadView>> {
+    permit(&caller, Access::Query)?;
     Ok(Json(state.blocking(|ledger| ledger.head()).await?.into()))
 }
 
@@ -36,10 +39,10 @@ fn unknown_account(account: AccountId) -> ApiError {
     security(("bearer" = [])))]
 pub async fn get_balance(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
 ) -> ApiResult<Json<BalanceView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let found = state
         .blocking(move |ledger| {
@@ -68,11 +71,11 @@ pub struct AtParams {
     security(("bearer" = [])))]
 pub async fn get_usage(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
     params: Result<Query<AtParams>, QueryRejection>,
 ) -> ApiResult<Json<UsageView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let at = params?.0.at;
     let report = state.blocking(move |ledger| ledger.usage_at(account, at.unwrap_or_else(|| ledger.now()))).await?;
@@ -101,11 +104,11 @@ pub struct HistoryParams {
     security(("bearer" = [])))]
 pub async fn get_history(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> ApiResult<Json<HistoryView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let Query(params) = params?;
     let limit = params.limit.unwrap_or(50);
@@ -133,10 +136,10 @@ pub async fn get_history(
     security(("bearer" = [])))]
 pub async fn get_protections(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     account: Result<Path<u64>, PathRejection>,
 ) -> ApiResult<Json<ProtectionsView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = AccountId(account?.0);
     let view = state
         .blocking(move |ledger| {
@@ -157,10 +160,10 @@ pub async fn get_protections(
     security(("bearer" = [])))]
 pub async fn get_accounts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     customer: Result<Path<u64>, PathRejection>,
 ) -> ApiResult<Json<AccountsView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let customer = customer?.0;
     let list = state.blocking(move |ledger| ledger.customer_accounts(CustomerId(customer))).await?;
     Ok(Json(AccountsView::new(customer, &list)))
@@ -180,10 +183,10 @@ pub struct PendingParams {
     security(("bearer" = [])))]
 pub async fn get_pending(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     params: Result<Query<PendingParams>, QueryRejection>,
 ) -> ApiResult<Json<PendingView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let account = params?.0.account.map(AccountId);
     let pending = state.blocking(move |ledger| ledger.pending(account)).await?;
     Ok(Json(PendingView { pending }))
@@ -196,10 +199,10 @@ pub async fn get_pending(
     security(("bearer" = [])))]
 pub async fn get_risk(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     counterparty: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<RiskView>> {
-    state.allowed(&headers, Access::Query)?;
+    permit(&caller, Access::Query)?;
     let counterparty = counterparty?.0;
     let name = counterparty.clone();
     let listed = state.blocking(move |ledger| ledger.risk_listed(&name)).await?;

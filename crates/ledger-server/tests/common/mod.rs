@@ -74,7 +74,20 @@ impl Server {
     /// Starts `ledger-server serve` without waiting for it to listen (a standby waits for the
     /// writer lease first): see [`Server::wait_listening`].
     pub fn spawn(db: &Path, config: &Path, flags: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-server"))
+        Server::spawn_in(Command::new(env!("CARGO_BIN_EXE_ledger-server")), db, config, flags)
+    }
+
+    /// Starts it as [`Server::start`] does, under an open-file limit of `files` (`ulimit -n`).
+    pub fn start_with_files(db: &Path, config: &Path, files: u32) -> Server {
+        let mut shell = Command::new("sh");
+        shell.args(["-c", &format!("ulimit -n {files} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_ledger-server")]);
+        let mut server = Server::spawn_in(shell, db, config, &[]);
+        assert!(server.wait_listening(START_STOP_MAX), "the server did not start under ulimit -n {files}");
+        server
+    }
+
+    fn spawn_in(mut command: Command, db: &Path, config: &Path, flags: &[&str]) -> Server {
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(config)
@@ -302,4 +315,58 @@ pub fn command_seqs(reader: &Reader) -> HashMap<String, Vec<u64>> {
         }
     }
     in_log
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, made by `openssl` in `dir`.
+pub fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap_or_else(|err| panic!("openssl is needed for this test: {err}"));
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (cert, key)
+}
+
+/// `host:port` of a server's URL.
+pub fn host(url: &str) -> String {
+    url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_owned()
+}
+
+/// Sends `request` on `stream` and reads one answer: status and body (None: the connection
+/// ended or no complete answer came within `max` per read).
+pub fn ask(stream: &mut std::net::TcpStream, request: &[u8], max: Duration) -> Option<(u16, String)> {
+    use std::io::Write;
+    stream.set_read_timeout(Some(max)).unwrap();
+    let _ = stream.write_all(request);
+    read_answer(stream)
+}
+
+/// Reads one HTTP/1.1 answer (with a Content-Length) from `stream`.
+pub fn read_answer(stream: &mut std::net::TcpStream) -> Option<(u16, String)> {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = data.windows(4).position(|window| window == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_string();
+            let status = head.split(' ').nth(1)?.parse().ok()?;
+            let length = head
+                .lines()
+                .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|value| value.parse::<usize>().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return Some((status, String::from_utf8_lossy(&data[end + 4..end + 4 + length]).to_string()));
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
