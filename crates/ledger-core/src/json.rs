@@ -405,11 +405,13 @@ impl From<&Command> for CommandJson {
     }
 }
 
-/// Parses one JSON command; `default_at` fills a missing `at`.
+/// Parses one JSON command; `default_at` fills a missing `at`. A key named twice in an object, at
+/// any depth, is refused (`json_batch`; a batch body's elements are read here too).
 pub fn parse_command(text: &str, default_at: Timestamp) -> Result<Command> {
     if text.len() > COMMAND_LINE_BYTES_MAX {
         return Err(Error::Command(format!("line is {} bytes; the limit is {COMMAND_LINE_BYTES_MAX}", text.len())));
     }
+    crate::json_batch::refuse_duplicate_keys(text)?;
     let json: CommandJson = serde_json::from_str(text).map_err(|err| Error::Command(err.to_string()))?;
     json.into_command(default_at)
 }
