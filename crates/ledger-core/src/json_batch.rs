@@ -59,9 +59,7 @@ pub fn parse_batch(text: &str, default_at: Timestamp, len_max: usize) -> Result<
 /// Checks that `text` is one JSON value in which no object names a key twice, at any depth.
 pub(crate) fn refuse_duplicate_keys(text: &str) -> Result<()> {
     let mut reader = serde_json::Deserializer::from_str(text);
-    UniqueKeys::deserialize(&mut reader)
-        .and_then(|_| reader.end())
-        .map_err(|err| Error::Command(err.to_string()))
+    UniqueKeys::deserialize(&mut reader).and_then(|_| reader.end()).map_err(|err| Error::Command(err.to_string()))
 }
 
 /// Any JSON value whose objects each hold every key at most once.
@@ -173,7 +171,8 @@ mod tests {
 
     fn change_policy_with_flows(flows: &str) -> String {
         let mut policy: serde_json::Value =
-            serde_json::from_str(&serde_json::to_string(&crate::Policy::preset("pboc-2018").unwrap()).unwrap()).unwrap();
+            serde_json::from_str(&serde_json::to_string(&crate::Policy::preset("pboc-2018").unwrap()).unwrap())
+                .unwrap();
         policy["class"]["II"]["flows"] = serde_json::json!({ "FLOWS": 0 });
         let text = serde_json::to_string(&policy).unwrap().replace(r#""FLOWS":0"#, flows);
         format!(r#"{{"type":"change_policy","id":"{ID}","effective_from":"2026-06-01T00:00:00Z","policy":{text}}}"#)
@@ -202,7 +201,10 @@ mod tests {
         ];
         for (body, want_index, want_line, words) in table {
             let err = parse_batch(&body, now(), 10).unwrap_err();
-            assert!(matches!(err, Error::Element { index, line, .. } if index == want_index && line == want_line), "{err}");
+            assert!(
+                matches!(err, Error::Element { index, line, .. } if index == want_index && line == want_line),
+                "{err}"
+            );
             assert!(err.to_string().starts_with(&words), "{err} / {words}");
         }
         assert_eq!(
