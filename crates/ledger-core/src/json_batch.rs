@@ -1,13 +1,9 @@
-//! The strict reading of JSON command text every entry point shares (the CLI's `submit` and
-//! `import`, the server's single and batch bodies, the library): [`parse_command`](crate::parse_command)
-//! for one command and [`parse_batch`] for a batch body (a JSON array or JSON Lines). An object
-//! that names a key twice, at any depth (a `policy` inside `change_policy` included), is refused:
-//! serde_json would keep the last one silently.
+//! A batch body of JSON commands (a JSON array or JSON Lines), read element by element with
+//! [`parse_command`](crate::parse_command): the one strict reader every entry point shares (the
+//! CLI's `submit` and `import`, the server's single and batch bodies, the library). An object
+//! that names a key twice, at any depth (a `policy` inside `change_policy` included), is refused
+//! there: serde_json would keep the last one silently.
 
-use std::collections::HashSet;
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::command::Command;
@@ -54,71 +50,6 @@ pub fn parse_batch(text: &str, default_at: Timestamp, len_max: usize) -> Result<
                 .map_err(|error| Error::Element { index, line, error: Box::new(error) })
         })
         .collect()
-}
-
-/// Checks that `text` is one JSON value in which no object names a key twice, at any depth.
-pub(crate) fn refuse_duplicate_keys(text: &str) -> Result<()> {
-    let mut reader = serde_json::Deserializer::from_str(text);
-    UniqueKeys::deserialize(&mut reader).and_then(|_| reader.end()).map_err(|err| Error::Command(err.to_string()))
-}
-
-/// Any JSON value whose objects each hold every key at most once.
-struct UniqueKeys;
-
-impl<'de> Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<UniqueKeys, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor)
-    }
-}
-
-struct UniqueKeysVisitor;
-
-impl<'de> Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<UniqueKeys, A::Error> {
-        let mut keys = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            map.next_value::<UniqueKeys>()?;
-            if let Some(key) = keys.replace(key) {
-                return Err(A::Error::custom(format!("duplicate field {key:?} (a key may appear once in an object)")));
-            }
-        }
-        Ok(UniqueKeys)
-    }
 }
 
 #[cfg(test)]
