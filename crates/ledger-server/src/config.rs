@@ -132,17 +132,21 @@ pub struct Given<T> {
     /// environment.
     pub given: Option<(T, bool)>,
     pub config: Option<T>,
+    /// How a value is shown in a refusal (a PostgreSQL URL without its password).
+    pub show: fn(&T) -> String,
 }
 
 /// Settles a writer setting (docs/SERVER.md, "Writer settings"): the flag wins; otherwise an
 /// environment variable and a config key must agree when both are set (an environment left over
 /// from another ledger must not silently win over the file); otherwise whichever is set.
-pub fn settle<T: PartialEq + std::fmt::Debug>(given: Given<T>) -> Result<Option<(T, Source)>> {
-    let Given { flag, env, key, given, config } = given;
+pub fn settle<T: PartialEq>(given: Given<T>) -> Result<Option<(T, Source)>> {
+    let Given { flag, env, key, given, config, show } = given;
     match (given, config) {
         (Some((value, false)), _) => Ok(Some((value, Source::Flag(flag)))),
         (Some((value, true)), Some(file)) if value != file => Err(Error::Config(format!(
-            "{env} is {value:?} but the config file's `{key}` is {file:?}: unset one, or settle it with {flag}"
+            "{env} is {:?} but the config file's `{key}` is {:?}: unset one, or settle it with {flag}",
+            show(&value),
+            show(&file)
         ))),
         (Some((value, true)), _) => Ok(Some((value, Source::Environment(env)))),
         (None, Some(file)) => Ok(Some((file, Source::ConfigFile(key)))),
@@ -232,6 +236,7 @@ mod tests {
             key: "max_ahead_seconds",
             given,
             config,
+            show: u64::to_string,
         };
         // (flag or environment, config file) → the value and where it came from, or refused
         let table = [
@@ -246,5 +251,16 @@ mod tests {
             let got = settle(given(by_flag_or_env, file));
             assert_eq!(got.ok(), want, "{by_flag_or_env:?} {file:?}");
         }
+        // A refusal shows the values as `show` writes them: no PostgreSQL password.
+        let refused = settle(Given {
+            flag: "--db",
+            env: "LEDGER_DB",
+            key: "db",
+            given: Some((PathBuf::from("postgres://ledger:s3cret@db1/ledger"), true)),
+            config: Some(PathBuf::from("/srv/ledger")),
+            show: |db| ledger_store::location_text(db),
+        });
+        let text = refused.unwrap_err().to_string();
+        assert!(text.contains("db1") && !text.contains("s3cret"), "{text}");
     }
 }

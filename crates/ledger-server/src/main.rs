@@ -109,6 +109,7 @@ fn main() -> ExitCode {
                 key: "db",
                 given: db.map(|db| (db, from_env("db"))),
                 config: loaded.db.take(),
+                show: |db| ledger_store::location_text(db),
             });
             let max_ahead = settle(Given {
                 flag: "--max-ahead-seconds",
@@ -116,6 +117,7 @@ fn main() -> ExitCode {
                 key: "max_ahead_seconds",
                 given: max_ahead_seconds.map(|seconds| (seconds, from_env("max_ahead_seconds"))),
                 config: loaded.max_ahead_seconds.take(),
+                show: u64::to_string,
             });
             let (db, max_ahead) = match (db, max_ahead) {
                 (Ok(db), Ok(max_ahead)) => (db, max_ahead),
