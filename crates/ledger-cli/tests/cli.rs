@@ -366,3 +366,50 @@ fn every_example_in_commands_md_is_accepted() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("read models: no mismatch"), "{out}");
 }
+
+/// A `change_policy` whose policy names a flow twice in one class (a map inside a nested object).
+fn change_policy_with_flows(n: u32, flows: &str) -> String {
+    let mut policy: Value =
+        serde_json::from_str(&serde_json::to_string(&ledger_core::Policy::preset("pboc-2018").unwrap()).unwrap())
+            .unwrap();
+    policy["class"]["II"]["flows"] = serde_json::json!({ "FLOWS": 0 });
+    let policy = serde_json::to_string(&policy).unwrap().replace(r#""FLOWS":0"#, flows);
+    format!(
+        r#"{{"type":"change_policy","id":"{}","effective_from":"2026-06-01T00:00:00+08:00","policy":{policy}}}"#,
+        id(n)
+    )
+}
+
+/// Given a command naming a key twice deep inside (a policy's flow) or at the top (an amount),
+/// when it is given to `submit`, `check` or `import`, then it is malformed and nothing is
+/// recorded; the same policy without the repeated key is accepted.
+#[test]
+fn a_key_named_twice_is_refused_by_submit_check_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    assert_eq!(cli(&db, &["init", "--policy", "pboc-2018"]).0, 0);
+    let nested = change_policy_with_flows(1, r#""payment":"forbidden","payment":"allowed""#);
+    let top = format!(r#"{{"type":"cash_deposit","id":"{}","account":1,"amount":"1.00","amount":"9000.00"}}"#, id(2));
+    for line in [&nested, &top] {
+        for subcommand in ["submit", "check"] {
+            let (code, out, err) = cli(&db, &[subcommand, line]);
+            assert_eq!(code, 1, "{subcommand}: {out}{err}");
+            assert!(out.starts_with("malformed: ") && out.contains("duplicate field"), "{subcommand}: {out}");
+        }
+    }
+    let file = dir.path().join("twice.jsonl");
+    std::fs::write(&file, format!("{nested}\n{top}\n")).unwrap();
+    let results = dir.path().join("twice.results.jsonl");
+    let (code, out, err) = cli(&db, &["import", file.to_str().unwrap(), "--results", results.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    for line in std::fs::read_to_string(&results).unwrap().lines() {
+        let result = json(line);
+        assert_eq!(result["status"], "malformed", "{line}");
+        assert!(result["error"].as_str().unwrap().contains("duplicate field"), "{line}");
+    }
+    let (_, head, _) = cli(&db, &["--json", "head"]);
+    assert_eq!(json(&head)["seq"], 1, "nothing recorded after the genesis: {head}");
+    let once = change_policy_with_flows(3, r#""payment":"allowed""#);
+    let (code, out, err) = cli(&db, &["submit", &once]);
+    assert_eq!(code, 0, "{out}{err}");
+}

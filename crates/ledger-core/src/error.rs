@@ -33,6 +33,14 @@ pub enum Error {
     Replay(String),
     #[error("unknown policy preset {0:?} (known: default, pboc-2018, pboc-2016)")]
     UnknownPreset(String),
+    /// One element of a batch body (a JSON array or JSON Lines) is refused: `index` counts the
+    /// commands from 0 (blank lines not counted), `line` is the element's line in JSON Lines
+    /// (from 1, blank lines counted).
+    #[error("command [{index}]{}: {error}", line.map(|line| format!(" (line {line})")).unwrap_or_default())]
+    Element { index: usize, line: Option<usize>, error: Box<Error> },
+    /// A batch body holds more commands than its reader takes.
+    #[error("{len} commands; a batch holds at most {max}")]
+    BatchTooLong { len: usize, max: usize },
 }
 
 /// `Result` with ledger-core's [`Error`].

@@ -30,9 +30,10 @@ pub struct Config {
     /// Log one JSON object per line instead of text.
     #[serde(default)]
     pub log_json: bool,
-    /// Commands dated more than this many seconds ahead of the clock are rejected.
-    #[serde(default = "default_max_ahead_seconds")]
-    pub max_ahead_seconds: u64,
+    /// Commands dated more than this many seconds ahead of the clock are rejected
+    /// (`TIME_AHEAD_OF_CLOCK`; default 300). A writer setting: see [`settle`].
+    #[serde(default)]
+    pub max_ahead_seconds: Option<u64>,
     /// A writer lease in etcd (cluster mode, docs/CLUSTER.md): the server waits for it before
     /// opening the ledger and exits when it loses it.
     #[serde(default)]
@@ -101,10 +102,6 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8650))
 }
 
-fn default_max_ahead_seconds() -> u64 {
-    300
-}
-
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -114,9 +111,62 @@ impl Default for Config {
             limits: Limits::default(),
             tokens: Vec::new(),
             log_json: false,
-            max_ahead_seconds: default_max_ahead_seconds(),
+            max_ahead_seconds: None,
             lease: None,
         }
+    }
+}
+
+/// Where a writer setting's value came from (said in the start-up log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flag(&'static str),
+    Environment(&'static str),
+    ConfigFile(&'static str),
+    Default,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "the flag {flag}"),
+            Source::Environment(name) => write!(f, "the environment variable {name}"),
+            Source::ConfigFile(key) => write!(f, "the config file's `{key}`"),
+            Source::Default => f.write_str("the default"),
+        }
+    }
+}
+
+/// One writer setting as given: its names, and its value by flag, by environment variable (clap
+/// reads both into one value and says which) and in the config file.
+#[derive(Debug)]
+pub struct Given<T> {
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub key: &'static str,
+    /// The value from the command line or the environment, and whether it came from the
+    /// environment.
+    pub given: Option<(T, bool)>,
+    pub config: Option<T>,
+    /// How a value is shown in a refusal (a PostgreSQL URL without its password).
+    pub show: fn(&T) -> String,
+}
+
+/// Settles a writer setting (docs/SERVER.md, "Writer settings"): the flag wins; otherwise an
+/// environment variable and a config key must agree when both are set (an environment left over
+/// from another ledger must not silently win over the file); otherwise whichever is set.
+pub fn settle<T: PartialEq>(given: Given<T>) -> Result<Option<(T, Source)>> {
+    let Given { flag, env, key, given, config, show } = given;
+    match (given, config) {
+        (Some((value, false)), _) => Ok(Some((value, Source::Flag(flag)))),
+        (Some((value, true)), Some(file)) if value != file => Err(Error::Config(format!(
+            "{env} is {:?} but the config file's `{key}` is {:?}: unset one, or settle it with {flag}",
+            show(&value),
+            show(&file)
+        ))),
+        (Some((value, true)), _) => Ok(Some((value, Source::Environment(env)))),
+        (None, Some(file)) => Ok(Some((file, Source::ConfigFile(key)))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -211,5 +261,44 @@ mod tests {
             zero(&mut limited.limits);
             assert!(limited.check().is_err(), "{:?}", limited.limits);
         }
+    }
+
+    /// Given a writer setting by flag, environment and config file, when settled, then the flag
+    /// wins, an environment variable disagreeing with the file is refused, and otherwise the one
+    /// set is taken, with where it came from.
+    #[test]
+    fn a_writer_setting_is_settled_by_one_rule() {
+        let given = |given: Option<(u64, bool)>, config: Option<u64>| Given {
+            flag: "--max-ahead-seconds",
+            env: "LEDGER_MAX_AHEAD_SECONDS",
+            key: "max_ahead_seconds",
+            given,
+            config,
+            show: u64::to_string,
+        };
+        // (flag or environment, config file) → the value and where it came from, or refused
+        let table = [
+            (Some((5, false)), Some(9), Some(Some((5, Source::Flag("--max-ahead-seconds"))))),
+            (Some((5, true)), Some(9), None),
+            (Some((5, true)), Some(5), Some(Some((5, Source::Environment("LEDGER_MAX_AHEAD_SECONDS"))))),
+            (Some((5, true)), None, Some(Some((5, Source::Environment("LEDGER_MAX_AHEAD_SECONDS"))))),
+            (None, Some(9), Some(Some((9, Source::ConfigFile("max_ahead_seconds"))))),
+            (None, None, Some(None)),
+        ];
+        for (by_flag_or_env, file, want) in table {
+            let got = settle(given(by_flag_or_env, file));
+            assert_eq!(got.ok(), want, "{by_flag_or_env:?} {file:?}");
+        }
+        // A refusal shows the values as `show` writes them: no PostgreSQL password.
+        let refused = settle(Given {
+            flag: "--db",
+            env: "LEDGER_DB",
+            key: "db",
+            given: Some((PathBuf::from("postgres://ledger:s3cret@db1/ledger"), true)),
+            config: Some(PathBuf::from("/srv/ledger")),
+            show: |db| ledger_store::location_text(db),
+        });
+        let text = refused.unwrap_err().to_string();
+        assert!(text.contains("db1") && !text.contains("s3cret"), "{text}");
     }
 }

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use ledger_server::auth::{Role, digest, new_token};
-use ledger_server::config::{Config, Tls};
+use ledger_server::config::{Config, Given, Source, Tls, settle};
 use ledger_server::lease::LeaseConfig;
 
 #[derive(Debug, Parser)]
@@ -23,9 +24,14 @@ enum Cmd {
         /// A TOML config file (docs/SERVER.md); the flags below override it.
         #[arg(long, env = "LEDGER_SERVER_CONFIG")]
         config: Option<PathBuf>,
-        /// The ledger's directory (an existing ledger; `ledger-cli init` creates one).
+        /// The ledger's directory (an existing ledger; `ledger-cli init` creates one). Wins over
+        /// the config's `db`; LEDGER_DB and a config `db` that differ are refused.
         #[arg(long, env = "LEDGER_DB")]
         db: Option<PathBuf>,
+        /// Commands dated more than this many seconds ahead of the clock are rejected
+        /// (TIME_AHEAD_OF_CLOCK; default 300). Settled like --db.
+        #[arg(long, env = "LEDGER_MAX_AHEAD_SECONDS", value_name = "SECONDS")]
+        max_ahead_seconds: Option<u64>,
         /// Address to listen on (default 127.0.0.1:8650; port 0 lets the kernel pick).
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -52,8 +58,8 @@ enum Cmd {
         #[arg(long)]
         lease_name: Option<String>,
     },
-    /// Make a new random bearer token: prints it once on standard error, and on standard output
-    /// the config entry holding only its hash (append that to the config file).
+    /// Make a new random bearer token: prints it alone on standard error (once), and on standard
+    /// output the config entry holding only its hash (append that to the config file).
     Token {
         #[arg(long, value_parser = ["back-office", "operator", "auditor"])]
         role: String,
@@ -71,11 +77,19 @@ enum Cmd {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    let from_env = |id: &str| {
+        matches.subcommand_matches("serve").and_then(|serve| serve.value_source(id)) == Some(ValueSource::EnvVariable)
+    };
     match cli.command {
         Cmd::Serve {
             config,
             db,
+            max_ahead_seconds,
             listen,
             tls_cert,
             tls_key,
@@ -89,7 +103,30 @@ fn main() -> ExitCode {
                 Ok(loaded) => loaded.unwrap_or_default(),
                 Err(err) => return fail(&err.to_string()),
             };
-            loaded.db = db.or(loaded.db);
+            let db = settle(Given {
+                flag: "--db",
+                env: "LEDGER_DB",
+                key: "db",
+                given: db.map(|db| (db, from_env("db"))),
+                config: loaded.db.take(),
+                show: |db| ledger_store::location_text(db),
+            });
+            let max_ahead = settle(Given {
+                flag: "--max-ahead-seconds",
+                env: "LEDGER_MAX_AHEAD_SECONDS",
+                key: "max_ahead_seconds",
+                given: max_ahead_seconds.map(|seconds| (seconds, from_env("max_ahead_seconds"))),
+                config: loaded.max_ahead_seconds.take(),
+                show: u64::to_string,
+            });
+            let (db, max_ahead) = match (db, max_ahead) {
+                (Ok(db), Ok(max_ahead)) => (db, max_ahead),
+                (Err(err), _) | (_, Err(err)) => return fail(&err.to_string()),
+            };
+            let db_source = db.as_ref().map(|(_, source)| *source);
+            loaded.db = db.map(|(db, _)| db);
+            let max_ahead_source = max_ahead.as_ref().map_or(Source::Default, |(_, source)| *source);
+            loaded.max_ahead_seconds = max_ahead.map(|(seconds, _)| seconds);
             loaded.listen = listen.unwrap_or(loaded.listen);
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 loaded.tls = Some(Tls { cert, key });
@@ -112,6 +149,13 @@ fn main() -> ExitCode {
                 None => {}
             }
             let _logs = init_logs(loaded.log_json);
+            if let (Some(db), Some(source)) = (&loaded.db, db_source) {
+                tracing::info!(
+                    "serving the ledger at {} (from {source}); max_ahead_seconds {} (from {max_ahead_source})",
+                    ledger_store::location_text(db),
+                    loaded.max_ahead_seconds.unwrap_or(ledger_store::DEFAULT_MAX_AHEAD_OF_CLOCK.as_secs()),
+                );
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(err) => return fail(&format!("starting the runtime: {err}")),
@@ -130,10 +174,12 @@ fn main() -> ExitCode {
                 Ok(role) => role,
                 Err(err) => return fail(&err.to_string()),
             };
-            // The token goes to the terminal (standard error) only: standard output, the config
-            // entry, is usually appended to the config file, which must hold only the hash.
-            eprintln!("token for {name:?} (give it to them; it is stored nowhere, only its hash):");
+            // The token goes to the terminal (standard error) only, alone on its line so that a
+            // script reads it as it is: standard output, the config entry, is usually appended
+            // to the config file, which must hold only the hash.
             eprintln!("{token}");
+            println!("# the token for {name:?} was printed once on standard error: give it to them;");
+            println!("# it is stored nowhere, only its SHA-256 below");
             println!("[[tokens]]");
             println!("name = {}", toml::Value::String(name));
             println!("role = \"{}\"", role.name());

@@ -109,7 +109,9 @@ pub async fn run(config: Config) -> Result<()> {
     let (head_tx, head_rx) = watch::channel(0);
     let observer = Arc::new(Observer { metrics: Arc::clone(&metrics), head: head_tx });
     let options = LedgerOptions {
-        max_ahead_of_clock: Some(Duration::from_secs(config.max_ahead_seconds)),
+        max_ahead_of_clock: Some(
+            config.max_ahead_seconds.map_or(ledger_store::DEFAULT_MAX_AHEAD_OF_CLOCK, Duration::from_secs),
+        ),
         observer: Some(Arc::clone(&observer) as Arc<dyn ledger_store::CommitObserver>),
         ..LedgerOptions::default()
     };

@@ -13,6 +13,13 @@ pub struct ErrorView {
     /// `not_found`, `ahead_of_head`, `timeout`, `unavailable`, `storage`.
     pub error: String,
     pub detail: String,
+    /// A refused batch element: its place among the batch's commands, from 0 (blank lines of
+    /// JSON Lines not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// A refused batch element in JSON Lines: its line, from 1 (blank lines counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 /// The log's head: the last record's sequence number and hash.
@@ -34,7 +41,21 @@ impl From<Head> for HeadView {
 /// The answers to a batch, one per command, in order.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct BatchView {
-    pub results: Vec<Answer>,
+    pub results: Vec<BatchAnswer>,
+}
+
+/// One command's answer in a batch, with the command's `id` (and its `line` in JSON Lines), as
+/// `ledger-cli import --results` writes them.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BatchAnswer {
+    /// The command's id.
+    #[schema(value_type = String, example = "5d7e0c1a-0000-4000-8000-000000000007")]
+    pub id: uuid::Uuid,
+    /// The command's line in a JSON Lines body (from 1, blank lines counted); absent for an array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(flatten)]
+    pub answer: Answer,
 }
 
 /// A dry run's answer: what a submission now would be told. Nothing was recorded.

@@ -41,9 +41,17 @@ fn every_endpoint_answers_and_a_dry_run_never_appends() {
     assert_eq!(batch.status, 200, "{batch:?}");
     let results = batch.body["results"].as_array().unwrap();
     assert_eq!(results.iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [4, 5]);
+    // Each answer names its command: its id, and in JSON Lines its line (blank lines counted).
+    let named: Vec<(Value, Value)> = results.iter().map(|r| (r["id"].clone(), r["line"].clone())).collect();
+    assert_eq!(named, [(json!(id(3)), json!(1)), (json!(id(4)), json!(3))], "{batch:?}");
+    assert!(results.iter().all(|r| r["event"].is_object()), "the full form keeps the event");
     let array = format!("[{}, {}]", payment(5, 11, "4000"), payment(6, 11, "4000"));
-    let batch = office.post("/v1/batches", &array).unwrap();
+    let batch = office.post("/v1/batches?brief=true", &array).unwrap();
     assert_eq!(batch.body["results"][1]["status"], "accepted", "{batch:?}");
+    let named: Vec<(Value, Value)> =
+        batch.body["results"].as_array().unwrap().iter().map(|r| (r["id"].clone(), r["line"].clone())).collect();
+    assert_eq!(named, [(json!(id(5)), Value::Null), (json!(id(6)), Value::Null)], "brief, an array: {batch:?}");
+    assert!(batch.body["results"][0].get("event").is_none(), "brief");
 
     // A dry run answers what a submission would, and appends nothing; the submission agrees.
     let over = payment(7, 11, "2000.01");
@@ -295,4 +303,83 @@ fn refused_input_gets_the_documented_status_and_appends_nothing() {
     let auditor = Client::new(&server.url, Some(AUDITOR));
     assert_eq!(auditor.get("/v1/events?after=0&limit=0").unwrap().status, 400);
     assert_eq!(auditor.get("/v1/events?after=0&limit=10001").unwrap().status, 400);
+}
+
+/// Given a command naming a key twice (at the top or nested), when it comes through any door
+/// (one command, a dry run, a batch array, JSON Lines), then it is a 400 and nothing is
+/// appended: the second value is never posted. A refused batch element is named by `index`
+/// (from 0) and, in JSON Lines, `line`, with the one-command wording.
+#[test]
+fn a_key_named_twice_is_refused_by_every_door_and_the_refused_element_is_named() {
+    let work = Workspace::new("");
+    let server = work.start();
+    let office = Client::new(&server.url, Some(BACK_OFFICE));
+    let head = office.head_seq();
+    let twice = format!(
+        r#"{{"type":"payment","id":"{}","at":"{}","from":1,"merchant":"M","amount":"1.00","amount":"9000.00"}}"#,
+        id(1),
+        at(1)
+    );
+    let nested = format!(
+        r#"{{"type":"set_night_lock","id":"{}","account":1,"window":{{"start":"23:00","end":"06:00","end":"07:00"}}}}"#,
+        id(2)
+    );
+    let deposit = json!({ "type": "cash_deposit", "id": id(3), "at": at(3), "account": 10, "amount": "1" });
+    let negative = json!({ "type": "cash_deposit", "id": id(4), "at": at(4), "account": 10, "amount": "-1" });
+    let single = office.post("/v1/commands", &negative.to_string()).unwrap();
+    let single = single.body["detail"].as_str().unwrap().to_owned();
+    assert!(single.starts_with("malformed command: "), "{single}");
+    // (what, path, body, index, line, the detail starts with)
+    type Row<'a> = (&'a str, &'a str, String, Option<u64>, Option<u64>, String);
+    let table: Vec<Row> = vec![
+        ("one command", "/v1/commands", twice.clone(), None, None, "malformed command: duplicate field".into()),
+        ("dry run", "/v1/check", twice.clone(), None, None, "malformed command: duplicate field".into()),
+        (
+            "array",
+            "/v1/batches",
+            format!("[{deposit}, {twice}]"),
+            Some(1),
+            None,
+            "command [1]: malformed command: duplicate field".into(),
+        ),
+        (
+            "JSON Lines",
+            "/v1/batches",
+            format!("{deposit}\n\n{twice}\n"),
+            Some(1),
+            Some(3),
+            "command [1] (line 3): malformed command: duplicate field".into(),
+        ),
+        (
+            "nested, array",
+            "/v1/batches",
+            format!("[{nested}]"),
+            Some(0),
+            None,
+            "command [0]: malformed command: duplicate field".into(),
+        ),
+        (
+            "array, one wording",
+            "/v1/batches",
+            format!("[{deposit}, {negative}]"),
+            Some(1),
+            None,
+            format!("command [1]: {single}"),
+        ),
+        (
+            "JSON Lines, one wording",
+            "/v1/batches",
+            format!("\n{deposit}\n{negative}"),
+            Some(1),
+            Some(3),
+            format!("command [1] (line 3): {single}"),
+        ),
+    ];
+    for (what, path, body, index, line, words) in table {
+        let reply = office.post(path, &body).unwrap();
+        assert_eq!((reply.status, reply.body["error"].as_str()), (400, Some("malformed")), "{what}: {reply:?}");
+        assert!(reply.body["detail"].as_str().unwrap().starts_with(&words), "{what}: {reply:?}");
+        assert_eq!((reply.body["index"].as_u64(), reply.body["line"].as_u64()), (index, line), "{what}: {reply:?}");
+        assert_eq!(office.head_seq(), head, "{what}: nothing appended");
+    }
 }

@@ -1,7 +1,8 @@
 //! `ledger-server token` keeps the token out of the config file.
 
-/// `ledger-server token`: the token on standard error only; standard output (appended to the
-/// config file) holds the entry with its hash, which the server accepts.
+/// `ledger-server token`: the token alone on standard error (a script reads it as it is);
+/// standard output (appended to the config file) holds the entry with its hash, which the server
+/// accepts, and the explanation as a comment.
 #[test]
 fn a_new_token_never_reaches_the_config_file() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ledger-server"))
@@ -10,8 +11,9 @@ fn a_new_token_never_reaches_the_config_file() {
         .unwrap();
     assert!(output.status.success());
     let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
-    let token = stderr.lines().find(|line| line.starts_with("tl_")).unwrap();
-    assert_eq!(token.len(), 3 + 64);
+    let token = stderr.strip_suffix('\n').unwrap();
+    assert!(token.starts_with("tl_") && token.len() == 3 + 64, "standard error is the token alone: {stderr:?}");
+    assert!(stdout.starts_with("# "), "the explanation is a comment of the entry: {stdout}");
     assert!(!stdout.contains(token), "the token is not in the config entry");
     #[derive(serde::Deserialize)]
     struct File {

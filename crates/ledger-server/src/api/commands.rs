@@ -6,14 +6,14 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ledger_core::{Command, CommandJson, Timestamp, parse_command};
+use ledger_core::{BatchElement, Command, Timestamp, parse_command};
 use ledger_store::{Answer, Receipt};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{ApiError, ApiResult, AppState, permit};
 use crate::auth::{Access, Caller, access_of};
-use crate::views::{BatchView, CheckView, ErrorView};
+use crate::views::{BatchAnswer, BatchView, CheckView, ErrorView};
 
 /// `?brief=true`: answers without their events (status, seq, reason and figures only).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -30,66 +30,17 @@ impl AnswerParams {
     }
 }
 
-/// One command from a request body (a JSONL line is the same text).
+/// One command from a request body (a JSONL line is the same text): ledger-core's parser.
 fn parse_one(body: &[u8], now: Timestamp) -> ApiResult<Command> {
     let text = std::str::from_utf8(body).map_err(|err| ApiError::malformed(format!("the body is not UTF-8: {err}")))?;
-    parse_command(text.trim(), now).map_err(|err| ApiError::malformed(err.to_string()))
+    parse_command(text.trim(), now).map_err(ApiError::refused_body)
 }
 
-/// A batch body: a JSON array of commands, or JSON Lines (blank lines skipped). Every command
-/// must parse, or none is submitted.
-fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<Vec<Command>> {
+/// A batch body (a JSON array of commands, or JSON Lines): ledger-core's parser. Every command
+/// must parse, or none is submitted; a refused element is named by `index` (and `line`).
+fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<Vec<BatchElement>> {
     let text = std::str::from_utf8(body).map_err(|err| ApiError::malformed(format!("the body is not UTF-8: {err}")))?;
-    let too_long = |len: usize| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "batch_too_long",
-            format!("{len} commands; a batch holds at most {batch_len_max}"),
-        )
-    };
-    let commands = if text.trim_start().starts_with('[') {
-        // The common case in one pass; on any error, again element by element to say which.
-        if let Ok(parsed) = serde_json::from_str::<Vec<CommandJson>>(text)
-            && parsed.len() <= batch_len_max
-            && let Ok(commands) = parsed.into_iter().map(|json| json.into_command(now)).collect::<Result<Vec<_>, _>>()
-        {
-            return non_empty(commands);
-        }
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(text).map_err(|err| ApiError::malformed(format!("the batch array: {err}")))?;
-        if values.len() > batch_len_max {
-            return Err(too_long(values.len()));
-        }
-        let mut commands = Vec::with_capacity(values.len());
-        for (index, value) in values.into_iter().enumerate() {
-            let command = serde_json::from_value::<CommandJson>(value)
-                .map_err(|err| err.to_string())
-                .and_then(|json| json.into_command(now).map_err(|err| err.to_string()))
-                .map_err(|err| ApiError::malformed(format!("command [{index}]: {err}")))?;
-            commands.push(command);
-        }
-        commands
-    } else {
-        let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).collect();
-        if lines.len() > batch_len_max {
-            return Err(too_long(lines.len()));
-        }
-        let mut commands = Vec::with_capacity(lines.len());
-        for (index, line) in lines {
-            let command = parse_command(line.trim(), now)
-                .map_err(|err| ApiError::malformed(format!("line {}: {err}", index + 1)))?;
-            commands.push(command);
-        }
-        commands
-    };
-    non_empty(commands)
-}
-
-fn non_empty(commands: Vec<Command>) -> ApiResult<Vec<Command>> {
-    if commands.is_empty() {
-        return Err(ApiError::malformed("the batch holds no command"));
-    }
-    Ok(commands)
+    ledger_core::parse_batch(text, now, batch_len_max).map_err(ApiError::refused_body)
 }
 
 /// Submit one command.
@@ -130,12 +81,14 @@ pub async fn post_command(
 ///
 /// Up to `batch_len_max` commands (default 8,189) as a JSON array or JSON Lines, decided in
 /// order and committed with one fsync. All commands must parse and be allowed for the role,
-/// or nothing is submitted.
+/// or nothing is submitted: a 400 names the refused element by `index` (from 0) and, in JSON
+/// Lines, `line` (from 1, blank lines counted). Each answer carries its command's `id` (and
+/// `line`).
 #[utoipa::path(post, path = "/v1/batches", tag = "commands", params(AnswerParams),
     request_body(content = Vec<Object>, description = "A JSON array of commands, or JSON Lines (application/x-ndjson)"),
     responses(
-        (status = 200, description = "One answer per command, in order", body = BatchView),
-        (status = 400, description = "Malformed (which command and why), or batch_too_long", body = ErrorView),
+        (status = 200, description = "One answer per command, in order, each with its id (and line)", body = BatchView),
+        (status = 400, description = "Malformed (the refused element's index and line, and why), or batch_too_long", body = ErrorView),
         (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
         (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
             storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
@@ -150,13 +103,20 @@ pub async fn post_batch(
 ) -> ApiResult<Json<BatchView>> {
     let Query(params) = params?;
     let body = body?;
-    let commands = parse_batch(&body, state.0.ledger.now(), state.0.limits.batch_len_max)
+    let elements = parse_batch(&body, state.0.ledger.now(), state.0.limits.batch_len_max)
         .inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
-    for command in &commands {
-        permit(&caller, access_of(&command.body))?;
+    for element in &elements {
+        permit(&caller, access_of(&element.command.body))?;
     }
+    let (places, commands): (Vec<_>, Vec<_>) =
+        elements.into_iter().map(|element| ((element.command.id.0, element.line), element.command)).unzip();
     let receipts = state.submit(commands, false).await?;
-    Ok(Json(BatchView { results: receipts.iter().map(|receipt| params.answer(receipt)).collect() }))
+    let results = places
+        .into_iter()
+        .zip(&receipts)
+        .map(|((id, line), receipt)| BatchAnswer { id, line, answer: params.answer(receipt) })
+        .collect();
+    Ok(Json(BatchView { results }))
 }
 
 /// Dry run.

@@ -67,7 +67,8 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &str, detail: impl Into<String>) -> ApiError {
-        ApiError { status, view: ErrorView { error: error.into(), detail: detail.into() }, retry_after: None }
+        let view = ErrorView { error: error.into(), detail: detail.into(), index: None, line: None };
+        ApiError { status, view, retry_after: None }
     }
 
     pub(crate) fn malformed(detail: impl Into<String>) -> ApiError {
@@ -77,6 +78,22 @@ impl ApiError {
     /// 503 `busy` with `Retry-After: 1`.
     pub(crate) fn busy(detail: impl Into<String>) -> ApiError {
         ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail) }
+    }
+
+    /// A body ledger-core's parser refused: 400 `malformed` (a refused batch element with its
+    /// `index` and `line`), or `batch_too_long`.
+    pub(crate) fn refused_body(err: ledger_core::Error) -> ApiError {
+        match err {
+            ledger_core::Error::BatchTooLong { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "batch_too_long", err.to_string())
+            }
+            ledger_core::Error::Element { index, line, .. } => {
+                let mut refused = ApiError::malformed(err.to_string());
+                (refused.view.index, refused.view.line) = (Some(index), line);
+                refused
+            }
+            other => ApiError::malformed(other.to_string()),
+        }
     }
 }
 

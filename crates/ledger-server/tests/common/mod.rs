@@ -74,32 +74,27 @@ impl Server {
     /// Starts `ledger-server serve` without waiting for it to listen (a standby waits for the
     /// writer lease first): see [`Server::wait_listening`].
     pub fn spawn(db: &Path, config: &Path, flags: &[&str]) -> Server {
-        Server::spawn_in(Command::new(env!("CARGO_BIN_EXE_ledger-server")), db, config, flags)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ledger-server"));
+        command.arg("serve").arg("--config").arg(config).arg("--db").arg(db).args(["--listen", "127.0.0.1:0"]);
+        command.args(flags).env("RUST_LOG", "warn");
+        Server::launch(command)
     }
 
     /// Starts it as [`Server::start`] does, under an open-file limit of `files` (`ulimit -n`).
     pub fn start_with_files(db: &Path, config: &Path, files: u32) -> Server {
-        let mut shell = Command::new("sh");
-        shell.args(["-c", &format!("ulimit -n {files} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_ledger-server")]);
-        let mut server = Server::spawn_in(shell, db, config, &[]);
+        let mut command = Command::new("sh");
+        command.args(["-c", &format!("ulimit -n {files} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_ledger-server")]);
+        command.arg("serve").arg("--config").arg(config).arg("--db").arg(db).args(["--listen", "127.0.0.1:0"]);
+        command.env("RUST_LOG", "warn");
+        let mut server = Server::launch(command);
         assert!(server.wait_listening(START_STOP_MAX), "the server did not start under ulimit -n {files}");
         server
     }
 
-    fn spawn_in(mut command: Command, db: &Path, config: &Path, flags: &[&str]) -> Server {
-        let mut child = command
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .arg("--db")
-            .arg(db)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(flags)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+    /// Starts `command` (a `ledger-server` command line, its environment set by the caller)
+    /// with its output read by the harness, without waiting for it to listen.
+    pub fn launch(mut command: Command) -> Server {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -134,6 +129,21 @@ impl Server {
             }
             Err(_) => false,
         }
+    }
+
+    /// Waits (bounded) for the process to end by itself; returns its exit code and stderr, or
+    /// None if it was still running (it is then killed).
+    pub fn wait_exit(&mut self, max: Duration) -> Option<(Option<i32>, String)> {
+        let deadline = std::time::Instant::now() + max;
+        while std::time::Instant::now() < deadline {
+            if let Some(code) = self.exited() {
+                self.child = None;
+                return Some((code, self.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        None
     }
 
     /// The exit code once the process has ended (None while it runs).
