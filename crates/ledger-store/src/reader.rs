@@ -434,8 +434,10 @@ impl Reader {
         Ok(())
     }
 
-    /// A consistent online copy of the ledger in `dir` (which must not exist yet).
-    pub fn backup(&self, dir: impl AsRef<Path>) -> Result<()> {
+    /// A consistent online copy of the ledger in `dir` (which must not exist yet), as of the head
+    /// it returns; a running writer may keep appending meanwhile. The copy's read models are
+    /// rebuilt from its log; a backup that fails or is killed leaves no ledger at `dir`.
+    pub fn backup(&self, dir: impl AsRef<Path>) -> Result<Head> {
         self.store.backup(dir.as_ref())
     }
 }
