@@ -33,19 +33,29 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     policy.with_context(|| format!("loading the policy file {spec}"))
 }
 
+/// The ledger an interrupted `init` left at `--db` (created, but its policy not yet recorded:
+/// no record at all), to record the policy in; any other ledger there is refused.
+fn resume_init(cli: &Cli) -> anyhow::Result<Ledger> {
+    let already = || anyhow::anyhow!("{} already holds a ledger; init only creates new ones", ledger_store::location_text(&cli.db));
+    let ledger = Ledger::open(&cli.db, ledger_options(cli)).map_err(|_| already())?;
+    if ledger.head()?.seq != 0 {
+        ledger.close()?;
+        return Err(already());
+    }
+    Ok(ledger)
+}
+
 pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(spec)?;
-    let ledger = Ledger::create(&cli.db, ledger_options(cli)).map_err(|err| match err {
-        StoreError::NotALedger(_) if cli.db.join("LEDGER").exists() => {
-            anyhow::anyhow!(
-                "{} already holds a ledger; init only creates new ones",
-                ledger_store::location_text(&cli.db)
-            )
+    let ledger = match Ledger::create(&cli.db, ledger_options(cli)) {
+        Ok(ledger) => ledger,
+        // A ledger without a single record is an init stopped before its policy was recorded.
+        Err(StoreError::NotALedger(_)) if cli.db.join("LEDGER").exists() => resume_init(cli)?,
+        Err(other) => {
+            return Err(anyhow::Error::new(other)
+                .context(format!("creating a ledger at {}", ledger_store::location_text(&cli.db))));
         }
-        other => {
-            anyhow::Error::new(other).context(format!("creating a ledger at {}", ledger_store::location_text(&cli.db)))
-        }
-    })?;
+    };
     let name = policy.name.clone();
     // The genesis command has a fixed id and time: the same init on the same inputs gives the
     // same hashes, and recording it at the epoch lets historical commands be imported after it.

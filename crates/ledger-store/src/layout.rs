@@ -78,9 +78,13 @@ pub(crate) fn begin_new(path: &Path) -> Result<bool> {
         Err(err) => return Err(io("reading", path, &err)),
     };
     // The mode given to mkdir is masked by the umask, and an existing empty directory keeps its own.
-    restrict_dir(path)?;
-    write_new_file(&path.join(INCOMPLETE_FILE), INCOMPLETE_TEXT)?;
-    sync_dir(path)?;
+    let started = restrict_dir(path)
+        .and_then(|()| write_new_file(&path.join(INCOMPLETE_FILE), INCOMPLETE_TEXT))
+        .and_then(|()| sync_dir(path));
+    if let Err(err) = started {
+        abandon_new(path, created);
+        return Err(err);
+    }
     Ok(created)
 }
 
