@@ -377,3 +377,21 @@ fn init_killed_at_any_moment_leaves_nothing_or_a_ledger_and_init_again_completes
     }
     eprintln!("leftovers of 30 killed inits: {seen:?}");
 }
+
+#[test]
+fn writer_commands_next_to_a_running_writer_say_what_to_do() {
+    // Issue 23 item 11: the cron `ledger-cli tick` next to a server exited 2 with only
+    // "While lock file: …/LOCK: Resource temporarily unavailable".
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let server = ledger_store::Ledger::open(&db, ledger_store::LedgerOptions::default()).unwrap();
+    for args in [&["tick"][..], &["submit", DEPOSIT], &["check", DEPOSIT]] {
+        let (code, out, err) = cli(&db, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("another process holds the ledger") && err.contains("POST /v1/tick"), "{args:?}: {err}");
+    }
+    // Read-only subcommands still work next to it.
+    assert_eq!(cli(&db, &["verify"]).0, 0);
+    server.close().unwrap();
+    assert_eq!(cli(&db, &["tick"]).0, 0);
+}

@@ -38,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pending", get(api::get_pending))
         .route("/v1/risk-list/{counterparty}", get(api::get_risk))
         .route("/v1/events", get(api::get_events))
+        .route("/v1/tick", post(api::post_tick))
+        .route("/v1/risk-list", get(api::get_risk_list))
+        .route("/v1/backups", post(api::post_backup))
         .route("/v1/openapi.json", get(crate::openapi::get_openapi))
         .route("/metrics", get(api::get_metrics))
         .route("/healthz", get(api::get_healthz))
@@ -125,7 +128,11 @@ pub async fn run(config: Config) -> Result<()> {
         head: head_rx,
         queue: Arc::new(Semaphore::new(config.limits.queue_commands_max)),
         ready: AtomicBool::new(true),
+        backup_root: config.backup_root.clone(),
     }));
+    if config.tick_seconds > 0 {
+        tokio::spawn(api::run_ticker(state.clone(), Duration::from_secs(config.tick_seconds)));
+    }
     let app = router(state.clone());
     let handle = axum_server::Handle::new();
     let grace = Duration::from_secs(config.limits.shutdown_grace_seconds);
@@ -308,6 +315,7 @@ mod tests {
             head,
             queue: Arc::new(Semaphore::new(queue)),
             ready: AtomicBool::new(true),
+            backup_root: None,
         }));
         (dir, ledger, router(state))
     }

@@ -131,6 +131,11 @@ impl Reader {
         Ok(all.into_iter().filter(|r| account.is_none_or(|account| r.account == account)).collect())
     }
 
+    /// Every counterparty on the risk list, with the seq that listed it, by name.
+    pub fn risk_list(&self) -> Result<Vec<(String, u64)>> {
+        self.store.risk_list()
+    }
+
     /// The sequence number of the event that risk-listed `counterparty`, if it is listed now.
     pub fn risk_listed(&self, counterparty: &str) -> Result<Option<u64>> {
         self.store.risk_listed(counterparty)

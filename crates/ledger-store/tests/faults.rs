@@ -294,7 +294,11 @@ fn create_on_a_filling_disk_leaves_nothing_or_a_ledger_that_opens() {
             }
             // … or refused with nothing left behind
             Err(err) => {
-                assert!(!path.exists(), "{free} bytes free: {err}; left {:?}", std::fs::read_dir(&path).map(|d| d.count()));
+                assert!(
+                    !path.exists(),
+                    "{free} bytes free: {err}; left {:?}",
+                    std::fs::read_dir(&path).map(|d| d.count())
+                );
                 failed += 1;
             }
         }

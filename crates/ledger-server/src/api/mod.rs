@@ -2,16 +2,19 @@
 //! token (401), body size (413), parse (400), role (403), queue room (503), then the ledger.
 //! This module holds what every handler shares (state, errors, the guards); the handlers sit in
 //! `commands` (submit, batch, dry run), `queries` (read models), `events` (CDC) and
-//! `operations` (health, readiness, metrics).
+//! `operations` (health, readiness, metrics) and `operator` (tick, risk list, backups; the
+//! ticker).
 
 mod commands;
 mod events;
 mod operations;
+mod operator;
 mod queries;
 
 pub use commands::*;
 pub use events::*;
 pub use operations::*;
+pub use operator::*;
 pub use queries::*;
 
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct Shared {
     pub queue: Arc<Semaphore>,
     /// False once shutdown began: `/readyz` answers 503.
     pub ready: AtomicBool,
+    /// Where `POST /v1/backups` writes (none: that endpoint answers 409 `no_backup_root`).
+    pub backup_root: Option<std::path::PathBuf>,
 }
 
 /// An error answer: a status and an [`ErrorView`].

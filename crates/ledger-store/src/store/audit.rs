@@ -535,7 +535,9 @@ impl Store {
             }
             let replay = copy.rebuild_derived(false, &mut |_| {})?;
             if let Some(first) = replay.mismatches.first() {
-                return Err(Error::ReadModel(format!("the backup's rebuilt read models differ from its log: {first:?}")));
+                return Err(Error::ReadModel(format!(
+                    "the backup's rebuilt read models differ from its log: {first:?}"
+                )));
             }
             Ok(head)
         })?;
