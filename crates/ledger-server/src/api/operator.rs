@@ -32,7 +32,7 @@ const BACKUP_NAME_LEN_MAX: usize = 128;
     security(("bearer" = [])))]
 pub async fn post_tick(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Answer>> {
     state.allowed(&headers, Access::Operate)?;
-    tick(&state).await.map(|answer| Json(answer))
+    tick(&state).await.map(Json)
 }
 
 /// Every counterparty on the risk list, with the seq of the event that listed it.
