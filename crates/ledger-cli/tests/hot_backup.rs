@@ -1,7 +1,7 @@
 //! Hot backups (issue 23, item 12): `ledger-cli backup` from a second process while an import
 //! writes. Every backup must open, verify and replay, and hold a prefix of the source's log.
 //! (Through the server: `crates/ledger-server/tests/operator.rs`; in one process:
-//! `crates/ledger-store/tests/backup.rs`.)
+//! `crates/ledger-store/tests/operator_safety.rs`.)
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
