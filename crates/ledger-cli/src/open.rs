@@ -34,6 +34,14 @@ pub fn opening_failed(cli: &Cli, err: StoreError) -> anyhow::Error {
              (`ledger-cli backup` copy) and re-import the commands since (docs/RELIABILITY.md)."
         ),
         StoreError::NotALedger(_) => anyhow::Error::new(err),
+        // RocksDB's lock: another writer (a running ledger-server, an import) holds the ledger.
+        StoreError::Io(text) if text.contains("LOCK") && text.contains("temporarily unavailable") => anyhow::anyhow!(
+            "another process holds the ledger at {db} for writing (a running ledger-server, or an import): {text}\n\
+             Nothing was done. With ledger-server running, use its operator endpoints (operator token): \
+             POST /v1/tick for tick (its ticker also runs what comes due every tick_seconds), \
+             POST /v1/commands or /v1/batches for submit and import, POST /v1/check for check; \
+             read-only subcommands (verify, backup, queries) work next to it. Or stop it first (docs/SERVER.md)."
+        ),
         other => anyhow::Error::new(other).context(format!("opening the ledger at {db}")),
     }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use ledger_core::{
-    AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Event, EventBody, Policy, Release, Reservation,
-    Settlement, Stage, Timestamp, parse_command,
+    AccountId, Amount, CommandBody, CustomerId, Event, EventBody, Policy, Release, Reservation, Settlement, Stage,
+    Timestamp, parse_command,
 };
 use ledger_store::{Error as StoreError, Head, Ledger, MigrateStage, Reader};
 use serde_json::{Value, json};
@@ -33,19 +33,31 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     policy.with_context(|| format!("loading the policy file {spec}"))
 }
 
+/// The ledger an interrupted `init` left at `--db` (created, but its policy not yet recorded:
+/// no record at all), to record the policy in; any other ledger there is refused.
+fn resume_init(cli: &Cli) -> anyhow::Result<Ledger> {
+    let already = || {
+        anyhow::anyhow!("{} already holds a ledger; init only creates new ones", ledger_store::location_text(&cli.db))
+    };
+    let ledger = Ledger::open(&cli.db, ledger_options(cli)).map_err(|_| already())?;
+    if ledger.head()?.seq != 0 {
+        ledger.close()?;
+        return Err(already());
+    }
+    Ok(ledger)
+}
+
 pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(spec)?;
-    let ledger = Ledger::create(&cli.db, ledger_options(cli)).map_err(|err| match err {
-        StoreError::NotALedger(_) if cli.db.join("LEDGER").exists() => {
-            anyhow::anyhow!(
-                "{} already holds a ledger; init only creates new ones",
-                ledger_store::location_text(&cli.db)
-            )
+    let ledger = match Ledger::create(&cli.db, ledger_options(cli)) {
+        Ok(ledger) => ledger,
+        // A ledger without a single record is an init stopped before its policy was recorded.
+        Err(StoreError::NotALedger(_)) if cli.db.join("LEDGER").exists() => resume_init(cli)?,
+        Err(other) => {
+            return Err(anyhow::Error::new(other)
+                .context(format!("creating a ledger at {}", ledger_store::location_text(&cli.db))));
         }
-        other => {
-            anyhow::Error::new(other).context(format!("creating a ledger at {}", ledger_store::location_text(&cli.db)))
-        }
-    })?;
+    };
     let name = policy.name.clone();
     // The genesis command has a fixed id and time: the same init on the same inputs gives the
     // same hashes, and recording it at the epoch lets historical commands be imported after it.
@@ -427,11 +439,10 @@ pub fn risk_check(cli: &Cli, counterparty: &str) -> anyhow::Result<ExitCode> {
 
 pub fn tick(cli: &Cli) -> anyhow::Result<ExitCode> {
     let ledger = open_ledger(cli)?;
-    let at = ledger.now();
     let before = ledger.head()?.seq;
-    // One id per (head, time): repeating the same tick is answered as a retry.
-    let id = uuid::Uuid::from_u64_pair(0x7469_636b_0000_0000 | (before >> 32), (before << 32) ^ at.as_millis() as u64);
-    let receipt = ledger.submit(Command { id: CommandId(id), at, body: CommandBody::Tick })?;
+    let command = ledger.tick_command()?;
+    let at = command.at;
+    let receipt = ledger.submit(command)?;
     ledger.close()?;
     let handled = receipt.seq.saturating_sub(before + 1);
     if cli.json {

@@ -38,6 +38,18 @@ pub struct Config {
     /// opening the ledger and exits when it loses it.
     #[serde(default)]
     pub lease: Option<LeaseConfig>,
+    /// Seconds between the ticker's checks for holds and delayed transfers that are due (a tick
+    /// when one is); 0 turns the ticker off.
+    #[serde(default = "default_tick_seconds")]
+    pub tick_seconds: u64,
+    /// The directory `POST /v1/backups` writes backups into (each a new subdirectory); without
+    /// it, that endpoint answers 409 `no_backup_root`.
+    #[serde(default)]
+    pub backup_root: Option<PathBuf>,
+}
+
+fn default_tick_seconds() -> u64 {
+    60
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -113,6 +125,8 @@ impl Default for Config {
             log_json: false,
             max_ahead_seconds: None,
             lease: None,
+            tick_seconds: default_tick_seconds(),
+            backup_root: None,
         }
     }
 }
@@ -215,6 +229,14 @@ impl Config {
         }
         if let Some(lease) = &self.lease {
             lease.check().map_err(Error::Config)?;
+        }
+        if let Some(root) = &self.backup_root
+            && !(root.is_absolute() && root.is_dir())
+        {
+            return bad(format!(
+                "backup_root {} must be an existing directory, given as an absolute path",
+                root.display()
+            ));
         }
         Ok(())
     }

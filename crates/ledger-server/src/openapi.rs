@@ -25,6 +25,7 @@ use crate::api;
         api::post_command, api::post_batch, api::post_check,
         api::get_head, api::get_balance, api::get_usage, api::get_history, api::get_protections,
         api::get_accounts, api::get_pending, api::get_risk, api::get_events,
+        api::post_tick, api::get_risk_list, api::post_backup,
         api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,
     ),
     modifiers(&Bearer, &SharedAnswers),
@@ -33,6 +34,7 @@ use crate::api;
         (name = "queries", description = "Read models: balances, usage, history, accounts, protections"),
         (name = "events", description = "Change data capture: follow the log"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "operator", description = "The operator role's tick, risk list and backups"),
     )
 )]
 struct Doc;

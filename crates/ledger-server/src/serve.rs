@@ -41,6 +41,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pending", get(api::get_pending))
         .route("/v1/risk-list/{counterparty}", get(api::get_risk))
         .route("/v1/events", get(api::get_events))
+        .route("/v1/tick", post(api::post_tick))
+        .route("/v1/risk-list", get(api::get_risk_list))
+        .route("/v1/backups", post(api::post_backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), api::authenticate));
     Router::new()
         .merge(authenticated)
@@ -136,7 +139,11 @@ pub async fn run(config: Config) -> Result<()> {
         ready: AtomicBool::new(true),
         long_polls: Arc::new(Semaphore::new(config.limits.long_polls_max)),
         stopping: watch::channel(false).0,
+        backup_root: config.backup_root.clone(),
     }));
+    if config.tick_seconds > 0 {
+        tokio::spawn(api::run_ticker(state.clone(), Duration::from_secs(config.tick_seconds)));
+    }
     let app = router(state.clone());
     let tls = config.tls.as_ref().map(|tls| (tls.cert.as_path(), tls.key.as_path()));
     let listener = Listener::bind(config.listen, tls, &config.limits).await?;
@@ -318,6 +325,7 @@ mod tests {
             ready: AtomicBool::new(true),
             long_polls: Arc::new(Semaphore::new(1)),
             stopping: watch::channel(false).0,
+            backup_root: None,
         }));
         (dir, ledger, router(state))
     }

@@ -200,6 +200,37 @@ pub struct RiskView {
     pub listed_seq: Option<u64>,
 }
 
+/// `GET /v1/risk-list`: every listed counterparty, by name.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RiskListView {
+    pub listed: Vec<RiskEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RiskEntry {
+    pub counterparty: String,
+    /// The sequence number of the listing event.
+    pub listed_seq: u64,
+}
+
+/// `POST /v1/backups`: the backup's name under the server's `backup_root`.
+#[derive(Clone, Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRequest {
+    /// One plain name (letters, digits, `.`, `_`, `-`; at most 128; not starting with `.`).
+    pub name: String,
+}
+
+/// A backup written, verified from genesis and replayed.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BackupView {
+    /// Where it is, on the server's machine.
+    pub dir: String,
+    /// The head it holds (the server's head when the backup started).
+    pub head: HeadView,
+    pub events_verified: u64,
+}
+
 /// A page of the log for a follower (change data capture).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct EventsView {

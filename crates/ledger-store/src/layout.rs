@@ -2,7 +2,10 @@
 //! ledger, the head witness, and permissions. Only `std::fs`; byte layouts are in `codec`.
 //!
 //! Invariants:
-//! - Only [`create_new`] makes a directory a ledger, and only when it is absent or empty.
+//! - Only [`finish_new`] makes a directory a ledger, after [`begin_new`] started it in an absent
+//!   or empty directory and everything in it is durable: the marker comes last, so an
+//!   interrupted creation leaves [`INCOMPLETE_FILE`] and no marker, which no open accepts and
+//!   the next creation clears.
 //! - Every open checks the marker (or, for a ledger from before the marker, RocksDB's `CURRENT`
 //!   and our column families) before RocksDB touches anything.
 //! - The head witness names a head that was acknowledged: it is written after a batch's fsync
@@ -19,6 +22,12 @@ use crate::error::{Error, Result};
 
 /// The marker file: `codec::MARKER_TEXT`, written once by `create_new`.
 pub(crate) const MARKER_FILE: &str = "LEDGER";
+/// The marker while it is written, before its rename to [`MARKER_FILE`].
+const MARKER_STAGED_FILE: &str = "LEDGER.new";
+/// Present from the start of a creation (`init`, `backup`) until the marker is in place: a
+/// directory holding it and no marker is an interrupted creation, never a ledger.
+pub(crate) const INCOMPLETE_FILE: &str = "CREATING";
+const INCOMPLETE_TEXT: &[u8] = b"tiered-ledger: being created; not a ledger until the LEDGER file exists\n";
 /// The head witness file: `codec::encode_witness`, overwritten in place after every commit.
 pub(crate) const WITNESS_FILE: &str = "HEAD-WITNESS";
 /// The ledger directory's mode: only its owner may enter it, whatever the umask.
@@ -42,31 +51,102 @@ fn io(what: &str, path: &Path, err: &std::io::Error) -> Error {
     Error::Io(format!("{what} {}: {err}", path.display()))
 }
 
-/// Makes `path` a new ledger directory: it must be absent or empty. Creates it with mode 0700
-/// (or tightens an empty one to 0700), then writes the marker and an empty head witness.
-pub(crate) fn create_new(path: &Path) -> Result<()> {
-    match fs::read_dir(path) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(Error::NotALedger(format!(
-                    "{} is not empty: a new ledger needs an empty or absent directory",
-                    path.display()
-                )));
+/// Starts a new ledger directory at `path`, which must be absent or empty (or hold only what an
+/// interrupted creation left, which is cleared): creates it with mode 0700 (or tightens an empty
+/// one to 0700) and writes [`INCOMPLETE_FILE`] first, so that until [`finish_new`] marks it,
+/// the directory is an interrupted creation and never a ledger. Returns whether it created the
+/// directory (for [`abandon_new`]).
+pub(crate) fn begin_new(path: &Path) -> Result<bool> {
+    let created = match fs::read_dir(path) {
+        Ok(entries) => {
+            let names = entries
+                .map(|entry| entry.map(|entry| entry.file_name()))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|err| io("reading", path, &err))?;
+            if !names.is_empty() {
+                clear_interrupted(path, &names)?;
             }
+            false
         }
         Err(err) if err.kind() == ErrorKind::NotFound => {
             DirBuilder::new().recursive(true).mode(DIR_MODE).create(path).map_err(|err| io("creating", path, &err))?;
+            true
         }
         Err(err) if err.kind() == ErrorKind::NotADirectory => {
             return Err(Error::NotALedger(format!("{} is not a directory", path.display())));
         }
         Err(err) => return Err(io("reading", path, &err)),
-    }
+    };
     // The mode given to mkdir is masked by the umask, and an existing empty directory keeps its own.
-    restrict_dir(path)?;
-    write_new_file(&path.join(MARKER_FILE), codec::MARKER_TEXT)?;
-    write_new_file(&path.join(WITNESS_FILE), &codec::encode_witness(0, &codec::GENESIS_PREV))?;
+    let started = restrict_dir(path)
+        .and_then(|()| write_new_file(&path.join(INCOMPLETE_FILE), INCOMPLETE_TEXT))
+        .and_then(|()| sync_dir(path));
+    if let Err(err) = started {
+        abandon_new(path, created);
+        return Err(err);
+    }
+    Ok(created)
+}
+
+/// Marks the directory [`begin_new`] started, once everything in it is durable: the head
+/// witness of `head`, then the marker (written under another name and renamed, so it is whole
+/// or absent), then [`INCOMPLETE_FILE`] removed. From the rename on, it is a ledger.
+pub(crate) fn finish_new(path: &Path, head: (u64, Hash)) -> Result<()> {
+    write_new_file(&path.join(WITNESS_FILE), &codec::encode_witness(head.0, &head.1))?;
+    let staged = path.join(MARKER_STAGED_FILE);
+    write_new_file(&staged, codec::MARKER_TEXT)?;
+    let marker = path.join(MARKER_FILE);
+    fs::rename(&staged, &marker).map_err(|err| io("marking", path, &err))?;
+    sync_dir(path)?;
+    let incomplete = path.join(INCOMPLETE_FILE);
+    fs::remove_file(&incomplete).map_err(|err| io("removing", &incomplete, &err))?;
     sync_dir(path)
+}
+
+/// Undoes [`begin_new`] after a failed creation (a full disk): removes the directory if it made
+/// it, or empties it. Best effort: what cannot be removed is still an interrupted creation,
+/// which the next [`begin_new`] clears and no open takes for a ledger.
+pub(crate) fn abandon_new(path: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir_all(path);
+    } else if let Ok(entries) = fs::read_dir(path) {
+        for entry in entries.flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A non-empty directory handed to [`begin_new`]: cleared when it holds an interrupted
+/// creation (the [`INCOMPLETE_FILE`], no marker, and only names a creation makes), else refused.
+fn clear_interrupted(path: &Path, names: &[std::ffi::OsString]) -> Result<()> {
+    let has = |name: &str| names.iter().any(|found| found == name);
+    if has(MARKER_FILE) {
+        return Err(Error::NotALedger(format!("{} already holds a ledger", path.display())));
+    }
+    let ours = names.iter().all(|name| name.to_str().is_some_and(made_by_creation));
+    if !has(INCOMPLETE_FILE) || !ours {
+        return Err(Error::NotALedger(format!(
+            "{} is not empty: a new ledger needs an empty or absent directory",
+            path.display()
+        )));
+    }
+    for name in names {
+        let file = path.join(name);
+        fs::remove_file(&file).map_err(|err| io("clearing the interrupted creation at", &file, &err))?;
+    }
+    sync_dir(path)
+}
+
+/// The names a creation writes: ours, and RocksDB's (`CURRENT`, `IDENTITY`, `LOCK`, `LOG*`,
+/// `MANIFEST-*`, `OPTIONS-*`, numbered `.log`, `.sst`, `.blob`, `.dbtmp` files).
+fn made_by_creation(name: &str) -> bool {
+    let numbered = |suffix: &str| {
+        name.strip_suffix(suffix).is_some_and(|stem| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
+    };
+    [INCOMPLETE_FILE, WITNESS_FILE, MARKER_STAGED_FILE, "CURRENT", "IDENTITY", "LOCK", "LOG"].contains(&name)
+        || ["LOG.old.", "MANIFEST-", "OPTIONS-"].iter().any(|prefix| name.starts_with(prefix))
+        || name.ends_with(".dbtmp")
+        || [".log", ".sst", ".blob"].iter().any(|suffix| numbered(suffix))
 }
 
 /// Marks a ledger written before the marker existed (its column families were checked), with a
@@ -139,6 +219,14 @@ pub(crate) fn check_existing(path: &Path) -> Result<Found> {
             path.display()
         ))),
         Err(err) if err.kind() == ErrorKind::NotFound => {
+            if path.join(INCOMPLETE_FILE).exists() {
+                return Err(Error::NotALedger(format!(
+                    "no ledger at {}: its creation (`init` or `backup`) was interrupted before it was complete, \
+                     so nothing in it was ever recorded; run `ledger-cli init` on it again (it clears what is \
+                     there) or remove it",
+                    path.display()
+                )));
+            }
             if has_current {
                 return Ok(Found::Unmarked);
             }

@@ -170,6 +170,17 @@ impl Ledger {
         Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body }
     }
 
+    /// A `tick` at the clock's time now (expire holds, execute delayed transfers due by then),
+    /// with an id made of the head and that time: the same tick repeated is answered as a
+    /// retry. `ledger-cli tick`, `POST /v1/tick` and the server's ticker submit this.
+    pub fn tick_command(&self) -> Result<Command> {
+        let at = self.now();
+        let head = self.head()?.seq;
+        let millis = at.as_millis().cast_unsigned();
+        let id = uuid::Uuid::from_u64_pair(0x7469_636b_0000_0000 | (head >> 32), (head << 32) ^ millis);
+        Ok(Command { id: CommandId(id), at, body: CommandBody::Tick })
+    }
+
     /// A copy of the writer's live state (after the last commit).
     pub fn live_state(&self) -> Result<State> {
         self.request(|reply| Request::State { reply })

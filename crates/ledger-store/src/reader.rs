@@ -131,6 +131,11 @@ impl Reader {
         Ok(all.into_iter().filter(|r| account.is_none_or(|account| r.account == account)).collect())
     }
 
+    /// Every counterparty on the risk list, with the seq that listed it, by name.
+    pub fn risk_list(&self) -> Result<Vec<(String, u64)>> {
+        self.store.risk_list()
+    }
+
     /// The sequence number of the event that risk-listed `counterparty`, if it is listed now.
     pub fn risk_listed(&self, counterparty: &str) -> Result<Option<u64>> {
         self.store.risk_listed(counterparty)
@@ -434,8 +439,10 @@ impl Reader {
         Ok(())
     }
 
-    /// A consistent online copy of the ledger in `dir` (which must not exist yet).
-    pub fn backup(&self, dir: impl AsRef<Path>) -> Result<()> {
+    /// A consistent online copy of the ledger in `dir` (which must not exist yet), as of the head
+    /// it returns; a running writer may keep appending meanwhile. The copy's read models are
+    /// rebuilt from its log; a backup that fails or is killed leaves no ledger at `dir`.
+    pub fn backup(&self, dir: impl AsRef<Path>) -> Result<Head> {
         self.store.backup(dir.as_ref())
     }
 }

@@ -4,16 +4,19 @@
 //! queue room (503), then the ledger.
 //! This module holds what every handler shares (state, errors, the guards); the handlers sit in
 //! `commands` (submit, batch, dry run), `queries` (read models), `events` (CDC) and
-//! `operations` (health, readiness, metrics).
+//! `operations` (health, readiness, metrics) and `operator` (tick, risk list, backups; the
+//! ticker).
 
 mod commands;
 mod events;
 mod operations;
+mod operator;
 mod queries;
 
 pub use commands::*;
 pub use events::*;
 pub use operations::*;
+pub use operator::*;
 pub use queries::*;
 
 use std::sync::Arc;
@@ -55,6 +58,8 @@ pub struct Shared {
     pub long_polls: Arc<Semaphore>,
     /// Set once shutdown began: long polls answer at once.
     pub stopping: watch::Sender<bool>,
+    /// Where `POST /v1/backups` writes (none: that endpoint answers 409 `no_backup_root`).
+    pub backup_root: Option<std::path::PathBuf>,
 }
 
 /// An error answer: a status and an [`ErrorView`].

@@ -328,20 +328,41 @@ impl Store {
             store.commit(store.new_layout()?, true)?;
             return Ok(store);
         }
-        layout::create_new(path)?;
-        let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
-        let mut store = Store {
-            engine: Engine::Rocks(db),
-            witness: None,
-            projection: Default::default(),
-            answer_chunks: Default::default(),
-        };
-        store.commit(store.new_layout()?, true)?;
+        let mut store = Store::create_unmarked(path, tuning, |_| Ok(Head::EMPTY))?;
         store.witness = Some(Witness::open(path)?);
         Ok(store)
+    }
+    /// Creates a RocksDB ledger at `path` (absent or an empty directory, or one an interrupted
+    /// creation left), lets `fill` write into it, and marks it a ledger at the head `fill`
+    /// returns only once all of it is durable (`layout::begin_new`, `finish_new`): a creation
+    /// killed at any point leaves no ledger, and one that fails (a full disk) leaves nothing.
+    pub(crate) fn create_unmarked(
+        path: &Path,
+        tuning: Tuning,
+        fill: impl FnOnce(&Store) -> Result<Head>,
+    ) -> Result<Store> {
+        let created = layout::begin_new(path)?;
+        let built = (|| {
+            let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
+            options.create_if_missing(true);
+            options.create_missing_column_families(true);
+            let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
+            let store = Store {
+                engine: Engine::Rocks(db),
+                witness: None,
+                projection: Default::default(),
+                answer_chunks: Default::default(),
+            };
+            store.commit(store.new_layout()?, true)?;
+            let head = fill(&store)?;
+            store.flush()?;
+            layout::finish_new(path, (head.seq, head.hash))?;
+            Ok(store)
+        })();
+        if built.is_err() {
+            layout::abandon_new(path, created);
+        }
+        built
     }
     /// Opens the existing ledger at `path` for writing. Refuses, before RocksDB touches anything,
     /// a path that is not a ledger; refuses a ledger whose log lost acknowledged records.
