@@ -4,7 +4,7 @@
 //! start, or an example answer naming a status, reason or error the server does not give, fails
 //! this test.
 //!
-//! What the runner changes, and only that: `/srv/ledger` and `/etc/ledger` point into a
+//! What the runner changes, and only that: `/srv/ledger`, `/srv/backups` and `/etc/ledger` point into a
 //! temporary directory, port 8650 becomes a free port, `cargo …` lines are skipped (the binaries
 //! are already built), and `curl` and `ledger-server serve` are wrapped so their output is kept
 //! (the server's in files, each answer for the `# →` check after it).
@@ -57,6 +57,7 @@ fn script_of(block: &str, work: &Path, port: u16) -> String {
         let line = line
             .replace("/srv/ledger", &format!("{work}/srv/ledger"))
             .replace("/etc/ledger", &format!("{work}/etc/ledger"))
+            .replace("/srv/backups", &format!("{work}/srv/backups"))
             .replace("127.0.0.1:8650", &format!("127.0.0.1:{port}"));
         let trimmed = line.trim_start();
         if trimmed.starts_with("cargo ") {
@@ -101,14 +102,20 @@ curl() {
 # out in full) must be in the real answer; `…` stands for what the document leaves out.
 expect_answer() {
   python3 - "$1" "$WALK/last" <<'PY'
-import json, re, sys
-doc, last = sys.argv[1], open(sys.argv[2], encoding="utf-8").read()
-pairs = re.findall(r'"(status|reason|error|dry_run|listed)":("[^"…]*"|true|false)', doc)
-if not pairs and doc.lstrip().startswith("{"):
-    sys.exit(f"the documented answer {doc!r} names no status, reason or error to check")
+import re, sys
+doc, last = sys.argv[1], open(sys.argv[2], encoding="utf-8").read().strip()
+answer = last.replace('": ', '":')
+# Values written out in full must be the server's; every key shown must be in its answer.
+pairs = re.findall(r'"(status|reason|error|dry_run|listed|next_after|index|line)":("[^"…]*"|true|false|\d+|\[\])', doc)
+keys = set(re.findall(r'"([a-z_]+)":', doc))
+if not (pairs or keys):
+    sys.exit(f"the documented answer {doc!r} shows nothing to check")
 for key, value in pairs:
-    if f'"{key}":{value}' not in last.replace('": ', '":'):
-        sys.exit(f"documented {key}={value}, but the server answered: {last.strip()[:600]}")
+    if f'"{key}":{value}' not in answer:
+        sys.exit(f"documented {key}={value}, but the server answered: {answer[:600]}")
+for key in sorted(keys):
+    if f'"{key}":' not in answer:
+        sys.exit(f"documented key {key!r} is not in the server's answer: {answer[:600]}")
 PY
 }
 "#;
@@ -147,5 +154,28 @@ fn every_shell_block_of_server_md_runs_and_its_answers_are_the_servers() {
         String::from_utf8_lossy(&output.stderr),
         read("serve.out"),
         read("serve.err"),
+    );
+}
+
+/// The sample configuration copied verbatim opens the ledger to no one and waits for nothing:
+/// no usable token digest (the old sample was SHA-256("test")), and the optional sections that
+/// change how the server starts (`[tls]`, `[lease]`) commented out, marked OPTIONAL.
+#[test]
+fn the_sample_config_holds_no_token_and_no_optional_section_in_force() {
+    let markdown = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/SERVER.md")).unwrap();
+    let start = markdown.find("```toml\n").unwrap() + "```toml\n".len();
+    let block = &markdown[start..start + markdown[start..].find("```").unwrap()];
+    let config: toml::Table = toml::from_str(block).unwrap();
+    for section in ["tls", "lease", "tokens", "backup_root"] {
+        assert!(!config.contains_key(section), "{section} is in force in the sample config");
+    }
+    for optional in ["# [tls]", "# [lease]"] {
+        let line = block.lines().find(|line| line.starts_with(optional)).unwrap();
+        assert!(line.contains("OPTIONAL"), "{line}");
+    }
+    let hex_digest = |word: &str| word.len() == 64 && word.bytes().all(|b| b.is_ascii_hexdigit());
+    assert!(
+        !block.split(|c: char| !c.is_ascii_alphanumeric()).any(hex_digest),
+        "the sample config holds a usable token digest"
     );
 }
