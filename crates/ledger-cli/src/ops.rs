@@ -52,7 +52,7 @@ pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let command = ledger_core::Command {
         id: ledger_core::CommandId(uuid::Uuid::nil()),
         at: Timestamp::UNIX_EPOCH,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) }, stamped: false,
     };
     let receipt = ledger.submit(command)?;
     if let Some(reason) = receipt.rejection() {
@@ -431,7 +431,7 @@ pub fn tick(cli: &Cli) -> anyhow::Result<ExitCode> {
     let before = ledger.head()?.seq;
     // One id per (head, time): repeating the same tick is answered as a retry.
     let id = uuid::Uuid::from_u64_pair(0x7469_636b_0000_0000 | (before >> 32), (before << 32) ^ at.as_millis() as u64);
-    let receipt = ledger.submit(Command { id: CommandId(id), at, body: CommandBody::Tick })?;
+    let receipt = ledger.submit(Command { id: CommandId(id), at, body: CommandBody::Tick, stamped: true })?;
     ledger.close()?;
     let handled = receipt.seq.saturating_sub(before + 1);
     if cli.json {

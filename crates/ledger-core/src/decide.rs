@@ -55,6 +55,11 @@ pub fn decide_in(state: &State, command: &Command, admission: Admission) -> Deci
     if let Some(seq) = state.answer_seq(command.id) {
         return Decision::Retry { seq };
     }
+    // A time the ledger stamped is never before its head: the head may have moved on while the
+    // command waited in the writer's queue.
+    if let Some(head) = state.head_at().filter(|head| command.stamped && command.at < *head) {
+        return decide_in(state, &Command { at: head, ..command.clone() }, admission);
+    }
     if let Some(latest_accepted) = admission.latest_at.filter(|latest| command.at > *latest) {
         // Recorded at the head's time: the refused time must not become the ledger's time.
         let at = state.head_at().unwrap_or(Timestamp::UNIX_EPOCH);

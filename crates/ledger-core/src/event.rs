@@ -134,6 +134,25 @@ impl Event {
             .map(|leg| leg.balance_after)
     }
 
+    /// The limit use `account` has after this event when the event sets it (a posting's leg,
+    /// a reservation made or released); `None` otherwise.
+    pub fn usage_after(&self, account: AccountId) -> Option<&[BucketUsage]> {
+        match &self.body {
+            EventBody::Reserved { reservation, usage_after } if reservation.account == account => Some(usage_after),
+            EventBody::ReservationReleased { account: released, usage_after, .. } if *released == account => {
+                Some(usage_after)
+            }
+            _ => {
+                let posting = self.posting()?;
+                [&posting.debit, &posting.credit]
+                    .into_iter()
+                    .flatten()
+                    .find(|leg| leg.account == account)
+                    .map(|leg| leg.usage_after.as_slice())
+            }
+        }
+    }
+
     /// The request this event answered, rebuilt from what the event records (business time
     /// aside). A retry whose body differs from it reuses the id for another request: a conflict.
     pub fn request(&self) -> Option<CommandBody> {

@@ -311,7 +311,7 @@ impl CommandJson {
             }
             CommandJson::Tick { id, at } => (id, at, CommandBody::Tick),
         };
-        Ok(Command { id: CommandId(id), at: at.unwrap_or(default_at), body })
+        Ok(Command { id: CommandId(id), at: at.unwrap_or(default_at), body, stamped: at.is_none() })
     }
 }
 

@@ -167,7 +167,7 @@ impl Ledger {
 
     /// A command with a fresh random id, at the clock's time.
     pub fn command(&self, body: CommandBody) -> Command {
-        Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body }
+        Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body, stamped: true }
     }
 
     /// A copy of the writer's live state (after the last commit).
