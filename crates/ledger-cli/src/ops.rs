@@ -52,7 +52,8 @@ pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let command = ledger_core::Command {
         id: ledger_core::CommandId(uuid::Uuid::nil()),
         at: Timestamp::UNIX_EPOCH,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) }, stamped: false,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        stamped: false,
     };
     let receipt = ledger.submit(command)?;
     if let Some(reason) = receipt.rejection() {

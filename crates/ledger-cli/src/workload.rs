@@ -54,14 +54,16 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
     commands.push(Command {
         id: next_id(&mut rng),
         at: start,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) }, stamped: false,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        stamped: false,
     });
     let settings =
         ProtectionSettings { large_transaction_threshold: Some(Amount::from_yuan(LARGE_YUAN)?), ..Default::default() };
     commands.push(Command {
         id: next_id(&mut rng),
         at: start,
-        body: CommandBody::ChangeProtections { effective_from: start, settings }, stamped: false,
+        body: CommandBody::ChangeProtections { effective_from: start, settings },
+        stamped: false,
     });
     for listed in (RISK_EVERY..=spec.customers).step_by(RISK_EVERY as usize) {
         let body = CommandBody::ListRisk {

@@ -332,7 +332,8 @@ fn check_sequence(
         body: CommandBody::ChangePolicy {
             effective_from: Timestamp::UNIX_EPOCH,
             policy: Box::new(policies[initial].clone()),
-        }, stamped: false,
+        },
+        stamped: false,
     };
     let mut all = vec![genesis];
     for (n, (dt, op)) in prologue().iter().chain(steps).enumerate() {
@@ -346,8 +347,12 @@ fn check_sequence(
                 let id = CommandId(Uuid::from_u128(n as u128 + 1));
                 match op {
                     Op::Retry(pick) => Command { at, ..all[pick % all.len()].clone() },
-                    Op::Confirm(pick) => Command { id, at, body: CommandBody::ConfirmHold { hold: recent(pick) }, stamped: false },
-                    Op::Decline(pick) => Command { id, at, body: CommandBody::DeclineHold { hold: recent(pick) }, stamped: false },
+                    Op::Confirm(pick) => {
+                        Command { id, at, body: CommandBody::ConfirmHold { hold: recent(pick) }, stamped: false }
+                    }
+                    Op::Decline(pick) => {
+                        Command { id, at, body: CommandBody::DeclineHold { hold: recent(pick) }, stamped: false }
+                    }
                     Op::Cancel(pick) => {
                         Command { id, at, body: CommandBody::CancelTransfer { transfer: recent(pick) }, stamped: false }
                     }
@@ -493,8 +498,12 @@ fn the_model_catches_a_cap_violation() {
     let mut model = Model::default();
     let policy = Policy::preset("default").unwrap();
     let t = |text: &str| text.parse::<Timestamp>().unwrap();
-    let command =
-        |n: u128, body| Command { id: CommandId(Uuid::from_u128(n)), at: t("2026-03-02T10:00:00+08:00"), body, stamped: false };
+    let command = |n: u128, body| Command {
+        id: CommandId(Uuid::from_u128(n)),
+        at: t("2026-03-02T10:00:00+08:00"),
+        body,
+        stamped: false,
+    };
     let steps = [
         CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
         CommandBody::open_class_i(AccountId(1), CustomerId(1)),

@@ -82,7 +82,8 @@ fn policy_command(policy: Policy, n: &mut u128) -> Command {
     Command {
         id: CommandId(Uuid::from_u128(*n)),
         at: Timestamp::UNIX_EPOCH,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) }, stamped: false,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        stamped: false,
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{
-    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CustomerId, Event, PolicyVersion, ProtectionSettings,
-    Protections, ReportRules, Reporter, Reports, Reservation, State, Timestamp, in_force_at,
+    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CustomerId, Event, PolicyVersion,
+    ProtectionSettings, Protections, ReportRules, Reporter, Reports, Reservation, State, Timestamp, in_force_at,
 };
 
 use crate::checkpoint::{Checkpoint, SigningKey};

@@ -37,7 +37,8 @@ fn child(dir: &str) -> ! {
     let genesis = Command {
         id: CommandId(Uuid::from_u128(1)),
         at,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }, stamped: false,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+        stamped: false,
     };
     ledger.submit(genesis).unwrap();
     // Holds above 50.00 expire after a minute; normal-arrival transfers execute a minute after
@@ -51,7 +52,8 @@ fn child(dir: &str) -> ! {
     let protections = Command {
         id: CommandId(Uuid::from_u128(2)),
         at,
-        body: CommandBody::ChangeProtections { effective_from: at, settings }, stamped: false,
+        body: CommandBody::ChangeProtections { effective_from: at, settings },
+        stamped: false,
     };
     ledger.submit(protections).unwrap();
     let clock_ms = Arc::new(AtomicI64::new(at.as_millis()));
@@ -59,7 +61,8 @@ fn child(dir: &str) -> ! {
         .map(|a| Command {
             id: CommandId(Uuid::from_u128(1000 + u128::from(a))),
             at,
-            body: CommandBody::open_class_i(AccountId(a), CustomerId(a)), stamped: false,
+            body: CommandBody::open_class_i(AccountId(a), CustomerId(a)),
+            stamped: false,
         })
         .collect();
     ledger.submit_batch(opens).unwrap();

@@ -74,7 +74,8 @@ fn batch(n: u128) -> Vec<Command> {
                 account: AccountId(1),
                 product: "P".repeat(128),
                 amount: Amount::from_fen(1).unwrap(),
-            }, stamped: false,
+            },
+            stamped: false,
         })
         .collect()
 }

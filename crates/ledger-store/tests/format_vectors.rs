@@ -119,7 +119,8 @@ fn a_rejected_command_round_trips_and_trailing_bytes_are_corruption() {
     let command = Command {
         id: CommandId(Uuid::from_u128(9)),
         at: Timestamp::UNIX_EPOCH,
-        body: CommandBody::CloseAccount { account: AccountId(1) }, stamped: false,
+        body: CommandBody::CloseAccount { account: AccountId(1) },
+        stamped: false,
     };
     let event = Event {
         command_id: command.id,

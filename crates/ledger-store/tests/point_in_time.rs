@@ -122,20 +122,33 @@ fn usage_at_a_time_is_the_use_recorded_up_to_that_time_and_none_before_the_accou
     };
     let policy = Box::new(Policy::preset("default").unwrap());
     let (class_i, class_ii) = (AccountId(10), AccountId(11));
-    let pay = |yuan| CommandBody::Payment { from: class_ii, merchant: "shop".into(), amount: Amount::from_yuan(yuan).unwrap() };
+    let pay = |yuan| CommandBody::Payment {
+        from: class_ii,
+        merchant: "shop".into(),
+        amount: Amount::from_yuan(yuan).unwrap(),
+    };
     let commands = vec![
         command("1970-01-01T00:00:00Z", CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }),
         command("2026-12-01T09:00:00+08:00", CommandBody::open_class_i(class_i, CustomerId(1))),
-        command("2026-12-01T09:00:00+08:00", CommandBody::CashDeposit { account: class_i, amount: Amount::from_yuan(20_000).unwrap() }),
-        command("2026-12-01T09:00:00+08:00", CommandBody::OpenAccount {
-            account: class_ii,
-            customer: CustomerId(1),
-            class: ledger_core::AccountClass::II,
-            binding: Some(ledger_core::Binding::Account(class_i)),
-            verified_in_person: true,
-            with_card: false,
-        }),
-        command("2026-12-01T09:00:00+08:00", CommandBody::InternalTransfer { from: class_i, to: class_ii, amount: Amount::from_yuan(15_000).unwrap() }),
+        command(
+            "2026-12-01T09:00:00+08:00",
+            CommandBody::CashDeposit { account: class_i, amount: Amount::from_yuan(20_000).unwrap() },
+        ),
+        command(
+            "2026-12-01T09:00:00+08:00",
+            CommandBody::OpenAccount {
+                account: class_ii,
+                customer: CustomerId(1),
+                class: ledger_core::AccountClass::II,
+                binding: Some(ledger_core::Binding::Account(class_i)),
+                verified_in_person: true,
+                with_card: false,
+            },
+        ),
+        command(
+            "2026-12-01T09:00:00+08:00",
+            CommandBody::InternalTransfer { from: class_i, to: class_ii, amount: Amount::from_yuan(15_000).unwrap() },
+        ),
         command("2026-12-01T10:00:00+08:00", pay(9_000)),
         command("2026-12-05T10:00:00+08:00", pay(1_000)),
     ];

@@ -197,7 +197,8 @@ fn an_embedded_ledger_migrates_into_postgresql_with_the_same_head_and_read_model
     let next = Command {
         id: CommandId(uuid::Uuid::from_u128(u128::MAX)),
         at: at("2026-03-02T10:00:00"),
-        body: CommandBody::CashDeposit { account: AccountId(1), amount: Amount::from_yuan(1).unwrap() }, stamped: false,
+        body: CommandBody::CashDeposit { account: AccountId(1), amount: Amount::from_yuan(1).unwrap() },
+        stamped: false,
     };
     assert!(ledger.submit(next).unwrap().is_accepted());
     ledger.close().unwrap();

@@ -132,12 +132,18 @@ fn run(db: &Path, from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
     let mut commands = vec![Command {
         id: CommandId(uuid::Uuid::from_u128(1)),
         at: Timestamp::UNIX_EPOCH,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }, stamped: false,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+        stamped: false,
     }];
     let mut given = given();
     given.sort_by_key(|(time, _)| at(time));
     for (index, (time, body)) in given.into_iter().enumerate() {
-        commands.push(Command { id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)), at: at(time), body, stamped: false });
+        commands.push(Command {
+            id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)),
+            at: at(time),
+            body,
+            stamped: false,
+        });
     }
     let rejections: Vec<_> = ledger
         .submit_batch(commands)

@@ -29,7 +29,8 @@ fn ledger() -> (tempfile::TempDir, Arc<FakeClock>, Ledger) {
     let policy = Box::new(Policy::preset("default").unwrap());
     let genesis = CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy };
     assert!(ledger.submit(ledger.command(genesis)).unwrap().is_accepted());
-    let opens = (1..=ACCOUNTS).map(|a| ledger.command(CommandBody::open_class_i(AccountId(a), CustomerId(a)))).collect();
+    let opens =
+        (1..=ACCOUNTS).map(|a| ledger.command(CommandBody::open_class_i(AccountId(a), CustomerId(a)))).collect();
     assert!(ledger.submit_batch(opens).unwrap().iter().all(|receipt| receipt.is_accepted()));
     (dir, clock, ledger)
 }

@@ -35,7 +35,8 @@ fn build_export(dir: &Path) -> (PathBuf, ledger_store::Head) {
     let mut commands = vec![Command {
         id: CommandId(Uuid::from_u128(1)),
         at: Timestamp::UNIX_EPOCH,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }, stamped: false,
+        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+        stamped: false,
     }];
     for c in 1..=3u64 {
         let base = u128::from(c) * 10;

@@ -29,7 +29,8 @@ pub fn create_ledger(db: &Path) {
         body: CommandBody::ChangePolicy {
             effective_from: Timestamp::UNIX_EPOCH,
             policy: Box::new(Policy::preset("pboc-2018").unwrap()),
-        }, stamped: false,
+        },
+        stamped: false,
     };
     assert!(ledger.submit(command).unwrap().is_accepted());
     ledger.close().unwrap();
