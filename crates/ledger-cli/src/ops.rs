@@ -35,7 +35,7 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
 
 pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(spec)?;
-    let ledger = Ledger::create(&cli.db, ledger_options(cli)).map_err(|err| match err {
+    let ledger = Ledger::create(&cli.db, ledger_options(cli)?).map_err(|err| match err {
         StoreError::NotALedger(_) if cli.db.join("LEDGER").exists() => {
             anyhow::anyhow!(
                 "{} already holds a ledger; init only creates new ones",
@@ -597,7 +597,8 @@ pub fn history(
     } else {
         for (seq, event) in &page.entries {
             let (kind, amount, rest) = describe(account, event);
-            let line = format!("{seq:<8}  {}  {kind:<18} {amount:>14}  {rest}", event.at);
+            let by = event.principal.as_ref().map(|who| format!("  by {who}")).unwrap_or_default();
+            let line = format!("{seq:<8}  {}  {kind:<18} {amount:>14}  {rest}{by}", event.at);
             say!("{}", line.trim_end());
         }
         if let Some(next) = page.next_after_seq {

@@ -16,12 +16,14 @@ mod json;
 mod money;
 mod policy;
 mod posting;
+mod principal;
 mod protect;
 mod reject;
 mod report;
 mod reserve;
 mod state;
 mod time;
+mod withhold;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
 pub use decide::{
@@ -35,6 +37,7 @@ pub use json::{ArrivalJson, COMMAND_LINE_BYTES_MAX, CommandJson, parse_command};
 pub use money::Amount;
 pub use policy::{BindingRule, Bucket, ClassRules, ClassTable, Flow, Permission, Policy};
 pub use posting::{BucketUsage, Leg, Posting, PostingKind};
+pub use principal::{PRINCIPAL_NAME_CHARS_MAX, PRINCIPAL_ROLE_CHARS_MAX, Principal};
 pub use protect::{
     Actor, Arrival, ClockTime, NightWindow, OUTFLOWS, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits,
     ProtectionSettings, Protections, SecurityLock,
@@ -47,3 +50,4 @@ pub use report::{
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};
+pub use withhold::{WithheldText, withhold};

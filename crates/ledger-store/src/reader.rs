@@ -74,6 +74,8 @@ pub struct StatementLine {
     pub debit: Amount,
     pub balance_after: Amount,
     pub counterparty: Option<String>,
+    /// Who submitted the command (`None` in records of format 1, written before principals).
+    pub principal: Option<ledger_core::Principal>,
 }
 
 /// Read access to a ledger: queries, verification, replay, export and backup. Every [`Ledger`]
@@ -322,6 +324,7 @@ impl Reader {
                 debit,
                 balance_after: after,
                 counterparty: posting.counterparty.clone(),
+                principal: event.principal.clone(),
             });
             Ok(())
         })?;

@@ -6,9 +6,8 @@
 
 use std::sync::{Arc, Barrier};
 
-use ledger_core::{AccountId, Amount, Command, CommandBody, CommandId, CustomerId, Policy, Timestamp};
+use ledger_core::{AccountId, Amount, Command, CommandBody, CustomerId, Policy, Timestamp};
 use ledger_store::{FakeClock, Ledger, LedgerOptions};
-use uuid::Uuid;
 
 const ACCOUNTS: u64 = 8;
 

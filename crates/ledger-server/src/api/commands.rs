@@ -117,7 +117,7 @@ pub async fn post_command(
     let command =
         parse_one(&body, state.0.ledger.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
     permit(&caller, access_of(&command.body))?;
-    let receipt = state.submit(vec![command], false).await?.pop().ok_or_else(|| {
+    let receipt = state.submit(&caller, vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
     let status = if receipt.conflict { StatusCode::CONFLICT } else { StatusCode::OK };
@@ -152,7 +152,7 @@ pub async fn post_batch(
     for command in &commands {
         permit(&caller, access_of(&command.body))?;
     }
-    let receipts = state.submit(commands, false).await?;
+    let receipts = state.submit(&caller, commands, false).await?;
     Ok(Json(BatchView { results: receipts.iter().map(|receipt| params.answer(receipt)).collect() }))
 }
 
@@ -176,7 +176,7 @@ pub async fn post_check(
     let body = body?;
     let command = parse_one(&body, state.0.ledger.now())?;
     permit(&caller, access_of(&command.body))?;
-    let receipt = state.submit(vec![command], true).await?.pop().ok_or_else(|| {
+    let receipt = state.submit(&caller, vec![command], true).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
     Ok(Json(CheckView { answer: receipt.answer(), dry_run: true }))
