@@ -20,10 +20,7 @@ use crate::reject::{BindingProblem, Period, RejectReason};
 use crate::reserve::{Release, Reservation, Settlement, Stage};
 use crate::state::{Account, State};
 use crate::time::Timestamp;
-use crate::withhold::withhold;
-
-/// Longest counterparty, merchant, product or binding reference, in characters.
-pub const TEXT_CHARS_MAX: u32 = 128;
+use crate::withhold::{TEXT_CHARS_MAX, withhold};
 
 /// The answer to a command.
 #[derive(Clone, Debug, PartialEq, Eq)]

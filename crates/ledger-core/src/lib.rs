@@ -27,8 +27,7 @@ mod withhold;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
 pub use decide::{
-    Admission, Decision, DueSink, TEXT_CHARS_MAX, apply_due_then_decide, decide, decide_after_due, decide_in, execute,
-    execute_with_due,
+    Admission, Decision, DueSink, apply_due_then_decide, decide, decide_after_due, decide_in, execute, execute_with_due,
 };
 pub use error::{AmountError, Error, Result};
 pub use event::{Event, EventBody};
@@ -50,4 +49,4 @@ pub use report::{
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};
-pub use withhold::{WithheldText, withhold};
+pub use withhold::{TEXT_CHARS_MAX, WithheldText, withhold};

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::command::{Binding, CommandBody};
-use crate::decide::TEXT_CHARS_MAX;
+
+/// Longest counterparty, merchant, product, binding reference, lock or risk-list reason or source,
+/// in characters.
+pub const TEXT_CHARS_MAX: u32 = 128;
 
 /// A text left out of a rejected command's record, in its place the empty string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

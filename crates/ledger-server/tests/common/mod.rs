@@ -73,6 +73,17 @@ impl Server {
     /// Starts `ledger-server serve` without waiting for it to listen (a standby waits for the
     /// writer lease first): see [`Server::wait_listening`].
     pub fn spawn(db: &Path, config: &Path, flags: &[&str]) -> Server {
+        Server::spawn_logging(db, config, flags, "warn")
+    }
+
+    /// [`Server::start`] with its log filter at `level` (`info` logs a line per request).
+    pub fn start_logging(db: &Path, config: &Path, level: &str) -> Server {
+        let mut server = Server::spawn_logging(db, config, &[], level);
+        assert!(server.wait_listening(START_STOP_MAX), "the server did not start");
+        server
+    }
+
+    fn spawn_logging(db: &Path, config: &Path, flags: &[&str], level: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-server"))
             .arg("serve")
             .arg("--config")
@@ -81,7 +92,7 @@ impl Server {
             .arg(db)
             .args(["--listen", "127.0.0.1:0"])
             .args(flags)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
