@@ -252,7 +252,10 @@ impl Cli {
     pub fn principal(&self) -> Result<Principal, String> {
         let name = match &self.as_name {
             Some(name) => name.clone(),
-            None => format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default()),
+            None => {
+                let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+                format!("cli:{}", if user.is_empty() { "unknown-user" } else { user.as_str() })
+            }
         };
         Principal::new(&name, CLI_ROLE).map_err(|why| format!("{why} (give a name with --as or LEDGER_AS)"))
     }

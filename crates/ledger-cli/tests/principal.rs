@@ -22,7 +22,7 @@ fn every_event_names_who_submitted_it_and_history_statements_and_exports_show_it
     assert_eq!(cli(&db, &["--as", "branch-42", "submit", OPEN]).0, 0);
     let (code, _, stderr) = cli(&db, &["submit", DEPOSIT]);
     assert_eq!(code, 0, "{stderr}");
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+    let user = "tester"; // common::cli's USER
     let expected = [("setup-job".to_owned(), 1), ("branch-42".to_owned(), 2), (format!("cli:{user}"), 3)];
 
     let (_, out, _) = cli(&db, &["export", "-"]);
