@@ -2,8 +2,6 @@
 //! the role `cli`, by default `cli:` and the operating-system user; history, statements and
 //! exports show it.
 
-#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
-
 mod common;
 
 use common::{cli, json};

@@ -32,7 +32,7 @@ pub enum Decision {
     /// A hold expired or a delayed transfer came due at or before the command's time. Append
     /// and apply this event (it answers no new command: it carries the reservation's id), then
     /// decide the command again.
-    Due(Event),
+    Due(Box<Event>),
 }
 
 /// What the caller of [`decide_in`] knows beyond the state: the ledger's clock. Replays never
@@ -70,7 +70,7 @@ pub fn decide_in(state: &State, command: &Command, admission: Admission) -> Deci
     if state.head_at().is_none_or(|head| command.at >= head)
         && let Some(reservation) = state.first_due(command.at)
     {
-        return Decision::Due(due_event(state, reservation));
+        return Decision::Due(Box::new(due_event(state, reservation)));
     }
     let (at, body, withheld) = match decide_body(state, command) {
         Ok(body) => (command.at, body, Vec::new()),
@@ -818,7 +818,7 @@ pub fn decide_after_due<S: DueSink>(
 ) -> Result<Decision, S::Error> {
     loop {
         match decide_in(sink.state(), command, admission) {
-            Decision::Due(event) => sink.append_due(event)?,
+            Decision::Due(event) => sink.append_due(*event)?,
             decision => return Ok(decision),
         }
     }

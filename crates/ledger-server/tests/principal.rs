@@ -1,6 +1,6 @@
 //! Who submitted a command: every event names the token's name and role (CDC, history, answers),
 //! the request log names them on every line, and a 403 says which token was refused.
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 

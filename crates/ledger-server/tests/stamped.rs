@@ -2,7 +2,7 @@
 //! head: 64 clients sending 10,000 commands without `at` (singly and in batches) through a real
 //! server get no `TIME_BEFORE_HEAD` (the head moves on while a parsed command waits in the
 //! writer's queue; the writer decides it at the head's time).
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
 

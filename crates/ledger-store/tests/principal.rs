@@ -3,7 +3,7 @@
 //! layout holding format-1 records opens, verifies, replays and answers retries unchanged, and its
 //! new records are format 2 (docs/FORMAT.md, "Record versions").
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
 use std::path::Path;
 use std::sync::Arc;
