@@ -247,6 +247,13 @@ SCHEMA["EventBody"] = _enum(
     ("time_advanced", UNIT),
 )
 SCHEMA["Event"] = _struct(("command_id", UUID), ("at", TIME), ("body", "EventBody"))
+# Record version 2 (docs/FORMAT.md, "Record versions"): the event bytes start with 0x02 and name
+# who submitted the command and the texts a rejection withheld.
+SCHEMA["Principal"] = _struct(("name", STR), ("role", STR))
+SCHEMA["WithheldText"] = _struct(("field", STR), ("chars", U64), ("sha256", STR))
+SCHEMA["EventV2"] = _struct(("command_id", UUID), ("at", TIME), ("body", "EventBody"),
+                            ("principal", _opt("Principal")), ("withheld", _vec("WithheldText")))
+EVENT_V2_MARKER = 0x02
 
 
 class Reader:
@@ -338,8 +345,14 @@ def decode(reader, t):
 
 
 def decode_event(data):
-    reader = Reader(data)
-    event = decode(reader, "Event")
+    if data[:1] == bytes([EVENT_V2_MARKER]):
+        reader = Reader(data)
+        reader.take(1)
+        event = decode(reader, "EventV2")
+    else:
+        # Version 1 (first byte 0x10): no principal, nothing withheld (see check_record).
+        reader = Reader(data)
+        event = decode(reader, "Event")
     if reader.pos != len(data):
         raise DecodeError(f"{len(data) - reader.pos} trailing bytes")
     return event
@@ -452,7 +465,15 @@ def check_record(record, expected_seq, prev_hash):
         raise RecordError(f"seq {seq}: the event bytes do not decode: {err}") from err
     if "event" not in record:
         raise RecordError(f"seq {seq}: no readable event")
-    differs = disagreement(decoded, record["event"])
+    shown = record["event"]
+    if "principal" not in decoded and isinstance(shown, dict):
+        # Version 1: shown with no principal and nothing withheld, or (exports of builds before
+        # version 2) without either key.
+        extra = {key: shown[key] for key in ("principal", "withheld") if key in shown}
+        if extra not in ({}, {"principal": None, "withheld": []}):
+            raise RecordError(f"seq {seq}: a version-1 event names no principal and withholds nothing, the readable form says {json.dumps(extra)}")
+        shown = {key: value for key, value in shown.items() if key not in extra}
+    differs = disagreement(decoded, shown)
     if differs:
         raise RecordError(f"seq {seq}: the readable event disagrees with its bytes: {differs}")
     return computed

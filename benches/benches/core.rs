@@ -13,7 +13,7 @@ const ACCOUNTS: u64 = 10_000;
 const TRANSFERS: u64 = 100_000;
 
 fn command(n: u64, at: Timestamp, body: CommandBody) -> Command {
-    Command { id: CommandId(Uuid::from_u64_pair(1, n)), at, body }
+    Command { id: CommandId(Uuid::from_u64_pair(1, n)), at, body, stamped: false }
 }
 
 /// 10,000 customers with a funded Class I and a Class II each, then transfers between uniformly
@@ -130,6 +130,8 @@ fn bench_risk_screening(c: &mut Criterion) {
                 reason: "telecom fraud".into(),
                 source: "shared list".into(),
             },
+            principal: None,
+            withheld: Vec::new(),
         };
         listed.apply(&event).unwrap();
     }

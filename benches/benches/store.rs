@@ -20,7 +20,12 @@ fn at() -> Timestamp {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn command(body: CommandBody) -> Command {
-    Command { id: CommandId(Uuid::from_u64_pair(7, NEXT_ID.fetch_add(1, Ordering::Relaxed))), at: at(), body }
+    Command {
+        id: CommandId(Uuid::from_u64_pair(7, NEXT_ID.fetch_add(1, Ordering::Relaxed))),
+        at: at(),
+        body,
+        stamped: false,
+    }
 }
 
 /// A ledger with `ACCOUNTS` funded Class I accounts.
@@ -84,6 +89,8 @@ fn bench_chain(c: &mut Criterion) {
                     command: cmd.body.clone(),
                     reason: ledger_core::RejectReason::ZeroAmount,
                 },
+                principal: Some(ledger_core::Principal::ledger()),
+                withheld: Vec::new(),
             };
             codec::encode_event(&event).unwrap()
         })

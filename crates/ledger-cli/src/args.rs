@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ledger_core::Timestamp;
+use ledger_core::{Principal, Timestamp};
 use ledger_store::{Clock, FakeClock, SystemClock};
 
 use serde::Serialize;
@@ -24,9 +24,21 @@ pub struct Cli {
     /// Commands dated more than this many seconds ahead of now are rejected (TIME_AHEAD_OF_CLOCK).
     #[arg(long, global = true, env = "LEDGER_MAX_AHEAD_SECONDS", default_value_t = 300, value_name = "SECONDS")]
     pub max_ahead_seconds: u64,
+    /// Who the commands this run submits are recorded as submitted by (every event names it, in
+    /// the role `cli`); default `cli:` and the operating-system user.
+    #[arg(long = "as", global = true, env = "LEDGER_AS", value_name = "NAME", value_parser = principal_name)]
+    pub as_name: Option<String>,
     #[command(subcommand)]
     pub command: Cmd,
 }
+
+/// A name `--as` accepts: one a principal may have.
+fn principal_name(text: &str) -> Result<String, String> {
+    Principal::new(text, CLI_ROLE).map(|principal| principal.name().to_owned())
+}
+
+/// The role every principal the CLI names has.
+pub const CLI_ROLE: &str = "cli";
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
@@ -236,6 +248,18 @@ pub enum Cmd {
 }
 
 impl Cli {
+    /// Who this run's commands are recorded as submitted by: `--as`, else `cli:USER`.
+    pub fn principal(&self) -> Result<Principal, String> {
+        let name = match &self.as_name {
+            Some(name) => name.clone(),
+            None => {
+                let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+                format!("cli:{}", if user.is_empty() { "unknown-user" } else { user.as_str() })
+            }
+        };
+        Principal::new(&name, CLI_ROLE).map_err(|why| format!("{why} (give a name with --as or LEDGER_AS)"))
+    }
+
     pub fn clock(&self) -> Arc<dyn Clock> {
         match self.now {
             Some(now) => Arc::new(FakeClock::new(now)),

@@ -128,7 +128,7 @@ pub fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>
     let mut n: u128 = 0;
     let mut cmd = |body| {
         n += 1;
-        Command { id: CommandId(Uuid::from_u64_pair(spec.seed, n as u64)), at, body }
+        Command { id: CommandId(Uuid::from_u64_pair(spec.seed, n as u64)), at, body, stamped: false }
     };
     let policy = Box::new(Policy::preset("default")?);
     let mut setup = vec![cmd(CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })];

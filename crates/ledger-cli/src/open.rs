@@ -5,18 +5,20 @@ use ledger_store::{Error as StoreError, Ledger, LedgerOptions, Reader};
 
 use crate::args::Cli;
 
-/// The options every writing subcommand runs with.
-pub fn ledger_options(cli: &Cli) -> LedgerOptions {
-    LedgerOptions {
+/// The options every writing subcommand runs with (its commands are recorded as submitted by
+/// `--as`, see [`Cli::principal`]).
+pub fn ledger_options(cli: &Cli) -> anyhow::Result<LedgerOptions> {
+    Ok(LedgerOptions {
         clock: cli.clock(),
         max_ahead_of_clock: Some(std::time::Duration::from_secs(cli.max_ahead_seconds)),
+        principal: cli.principal().map_err(anyhow::Error::msg)?,
         ..LedgerOptions::default()
-    }
+    })
 }
 
 /// Opens the existing ledger for writing (starting the writer thread). Creates nothing.
 pub fn open_ledger(cli: &Cli) -> anyhow::Result<Ledger> {
-    Ledger::open(&cli.db, ledger_options(cli)).map_err(|err| opening_failed(cli, err))
+    Ledger::open(&cli.db, ledger_options(cli)?).map_err(|err| opening_failed(cli, err))
 }
 
 /// Opens the ledger read-only (no lock: works next to a running writer).

@@ -39,7 +39,7 @@ fn resume_init(cli: &Cli) -> anyhow::Result<Ledger> {
     let already = || {
         anyhow::anyhow!("{} already holds a ledger; init only creates new ones", ledger_store::location_text(&cli.db))
     };
-    let ledger = Ledger::open(&cli.db, ledger_options(cli)).map_err(|_| already())?;
+    let ledger = Ledger::open(&cli.db, ledger_options(cli)?).map_err(|_| already())?;
     if ledger.head()?.seq != 0 {
         ledger.close()?;
         return Err(already());
@@ -49,7 +49,7 @@ fn resume_init(cli: &Cli) -> anyhow::Result<Ledger> {
 
 pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(spec)?;
-    let ledger = match Ledger::create(&cli.db, ledger_options(cli)) {
+    let ledger = match Ledger::create(&cli.db, ledger_options(cli)?) {
         Ok(ledger) => ledger,
         // A ledger without a single record is an init stopped before its policy was recorded.
         Err(StoreError::NotALedger(_)) if cli.db.join("LEDGER").exists() => resume_init(cli)?,
@@ -65,6 +65,7 @@ pub fn init(cli: &Cli, spec: &str) -> anyhow::Result<ExitCode> {
         id: ledger_core::CommandId(uuid::Uuid::nil()),
         at: Timestamp::UNIX_EPOCH,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        stamped: false,
     };
     let receipt = ledger.submit(command)?;
     if let Some(reason) = receipt.rejection() {
@@ -607,7 +608,8 @@ pub fn history(
     } else {
         for (seq, event) in &page.entries {
             let (kind, amount, rest) = describe(account, event);
-            let line = format!("{seq:<8}  {}  {kind:<18} {amount:>14}  {rest}", event.at);
+            let by = event.principal.as_ref().map(|who| format!("  by {who}")).unwrap_or_default();
+            let line = format!("{seq:<8}  {}  {kind:<18} {amount:>14}  {rest}{by}", event.at);
             say!("{}", line.trim_end());
         }
         if let Some(next) = page.next_after_seq {

@@ -46,8 +46,18 @@ pub fn run(cli: &Cli, account: AccountId, from: &str, to: &str, format: Statemen
         StatementFormat::Json => print_json(&serde_json::to_value(&statement)?),
         StatementFormat::Csv => {
             let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-            out.write_record(["seq", "hash", "at", "kind", "credit", "debit", "balance_after", "counterparty"])?;
-            out.write_record(["", "", &start.to_string(), "opening", "", "", &statement.opening.to_string(), ""])?;
+            out.write_record([
+                "seq",
+                "hash",
+                "at",
+                "kind",
+                "credit",
+                "debit",
+                "balance_after",
+                "counterparty",
+                "submitted_by",
+            ])?;
+            out.write_record(["", "", &start.to_string(), "opening", "", "", &statement.opening.to_string(), "", ""])?;
             for line in &statement.lines {
                 let kind = serde_json::to_value(line.kind)?.as_str().unwrap_or_default().to_owned();
                 out.write_record([
@@ -59,9 +69,10 @@ pub fn run(cli: &Cli, account: AccountId, from: &str, to: &str, format: Statemen
                     &line.debit.to_string(),
                     &line.balance_after.to_string(),
                     line.counterparty.as_deref().unwrap_or(""),
+                    &line.principal.as_ref().map(ToString::to_string).unwrap_or_default(),
                 ])?;
             }
-            out.write_record(["", "", &until.to_string(), "closing", "", "", &statement.closing.to_string(), ""])?;
+            out.write_record(["", "", &until.to_string(), "closing", "", "", &statement.closing.to_string(), "", ""])?;
             out.flush()?;
         }
         StatementFormat::Text => {
@@ -71,8 +82,9 @@ pub fn run(cli: &Cli, account: AccountId, from: &str, to: &str, format: Statemen
                 let kind = serde_json::to_value(line.kind)?.as_str().unwrap_or_default().to_owned();
                 let signed =
                     if line.credit.is_zero() { format!("-{}", line.debit) } else { format!("+{}", line.credit) };
+                let by = line.principal.as_ref().map(|who| format!("  by {who}")).unwrap_or_default();
                 let text = format!(
-                    "{:<8} {}  {kind:<18} {signed:>14}  balance {:>14}  {}  {}",
+                    "{:<8} {}  {kind:<18} {signed:>14}  balance {:>14}  {}  {}{by}",
                     line.seq,
                     line.at,
                     line.balance_after.to_string(),

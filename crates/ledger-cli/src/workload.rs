@@ -55,6 +55,7 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
         id: next_id(&mut rng),
         at: start,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        stamped: false,
     });
     let settings =
         ProtectionSettings { large_transaction_threshold: Some(Amount::from_yuan(LARGE_YUAN)?), ..Default::default() };
@@ -62,6 +63,7 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
         id: next_id(&mut rng),
         at: start,
         body: CommandBody::ChangeProtections { effective_from: start, settings },
+        stamped: false,
     });
     for listed in (RISK_EVERY..=spec.customers).step_by(RISK_EVERY as usize) {
         let body = CommandBody::ListRisk {
@@ -69,16 +71,16 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
             reason: "telecom fraud".into(),
             source: "demo shared list".into(),
         };
-        commands.push(Command { id: next_id(&mut rng), at: start, body });
+        commands.push(Command { id: next_id(&mut rng), at: start, body, stamped: false });
     }
     for customer in 1..=spec.customers {
         let opening = customer_opening(&mut rng, customer)?;
         for body in opening {
-            commands.push(Command { id: next_id(&mut rng), at: start, body });
+            commands.push(Command { id: next_id(&mut rng), at: start, body, stamped: false });
         }
         let protections = customer_protections(&mut rng, customer)?;
         for body in protections {
-            commands.push(Command { id: next_id(&mut rng), at: start, body });
+            commands.push(Command { id: next_id(&mut rng), at: start, body, stamped: false });
         }
     }
     for day in 0..i64::from(spec.days) {
@@ -87,7 +89,7 @@ pub fn generate(spec: WorkloadSpec, policy: Policy) -> anyhow::Result<Vec<Comman
     // Close the run three hours after the last day: what is still held expires, what is
     // scheduled executes.
     let end = start.plus_millis(i64::from(spec.days) * DAY_MS + 3 * 3_600_000)?;
-    commands.push(Command { id: next_id(&mut rng), at: end, body: CommandBody::Tick });
+    commands.push(Command { id: next_id(&mut rng), at: end, body: CommandBody::Tick, stamped: false });
     Ok(commands)
 }
 
@@ -274,7 +276,7 @@ fn day_commands(rng: &mut StdRng, spec: &WorkloadSpec, day: i64, start: Timestam
     today.sort_by_key(|(ms, _, _)| *ms);
     for (ms, id, body) in today {
         let at = start.plus_millis(ms)?;
-        let command = Command { id, at, body };
+        let command = Command { id, at, body, stamped: false };
         // About 1% of commands are sent twice (a client retrying after a timeout).
         let retry = rng.random_bool(0.01).then(|| command.clone());
         commands.push(command);

@@ -138,9 +138,9 @@ fn operators_and_auditors_workflow() {
     .assert_eq(&out);
     let (_, out, _) = cli(&db, &["history", "71", "--limit", "3"]);
     expect![[r#"
-        4         2026-03-02T09:00:00+08:00  opened                   Class II
-        5         2026-03-02T09:30:00+08:00  internal_transfer       +20000.00  balance 20000.00
-        6         2026-03-02T10:00:00+08:00  payment                  -6000.00  balance 14000.00  Metro
+        4         2026-03-02T09:00:00+08:00  opened                   Class II    by cli:tester (cli)
+        5         2026-03-02T09:30:00+08:00  internal_transfer       +20000.00  balance 20000.00  by cli:tester (cli)
+        6         2026-03-02T10:00:00+08:00  payment                  -6000.00  balance 14000.00  Metro  by cli:tester (cli)
         (more: --after 6)
     "#]]
     .assert_eq(&out);

@@ -16,6 +16,11 @@ pub struct Command {
     /// Business time; must not be earlier than the ledger's head.
     pub at: Timestamp,
     pub body: CommandBody,
+    /// `at` was stamped by the ledger (the client gave none): it is decided at the head's time
+    /// when the head has moved past it while the command waited, never rejected
+    /// `TIME_BEFORE_HEAD`. A client-given time keeps that rule.
+    #[serde(default)]
+    pub stamped: bool,
 }
 
 /// What a Class II or III account is bound to.

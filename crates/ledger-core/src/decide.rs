@@ -14,14 +14,13 @@ use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{ClassRules, Flow, Permission, Policy};
 use crate::posting::{BucketUsage, Leg, Posting, PostingKind};
+use crate::principal::Principal;
 use crate::protect::{Actor, Arrival, NightWindow, PersonalLimit, PersonalLimits, ProtectionSettings, SecurityLock};
 use crate::reject::{BindingProblem, Period, RejectReason};
 use crate::reserve::{Release, Reservation, Settlement, Stage};
 use crate::state::{Account, State};
 use crate::time::Timestamp;
-
-/// Longest counterparty, merchant, product or binding reference, in characters.
-pub const TEXT_CHARS_MAX: u32 = 128;
+use crate::withhold::{TEXT_CHARS_MAX, withhold};
 
 /// The answer to a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub enum Decision {
     /// A hold expired or a delayed transfer came due at or before the command's time. Append
     /// and apply this event (it answers no new command: it carries the reservation's id), then
     /// decide the command again.
-    Due(Event),
+    Due(Box<Event>),
 }
 
 /// What the caller of [`decide_in`] knows beyond the state: the ledger's clock. Replays never
@@ -55,27 +54,36 @@ pub fn decide_in(state: &State, command: &Command, admission: Admission) -> Deci
     if let Some(seq) = state.answer_seq(command.id) {
         return Decision::Retry { seq };
     }
+    // A time the ledger stamped is never before its head: the head may have moved on while the
+    // command waited in the writer's queue.
+    if let Some(head) = state.head_at().filter(|head| command.stamped && command.at < *head) {
+        return decide_in(state, &Command { at: head, ..command.clone() }, admission);
+    }
     if let Some(latest_accepted) = admission.latest_at.filter(|latest| command.at > *latest) {
         // Recorded at the head's time: the refused time must not become the ledger's time.
         let at = state.head_at().unwrap_or(Timestamp::UNIX_EPOCH);
         let reason = RejectReason::TimeAheadOfClock { requested_at: command.at, latest_accepted };
-        let body = EventBody::Rejected { command: command.body.clone(), reason };
-        return Decision::Append(vec![Event { command_id: command.id, at, body }]);
+        let (command_body, withheld) = withhold(&command.body);
+        let body = EventBody::Rejected { command: command_body, reason };
+        return Decision::Append(vec![Event { command_id: command.id, at, body, principal: None, withheld }]);
     }
     if state.head_at().is_none_or(|head| command.at >= head)
         && let Some(reservation) = state.first_due(command.at)
     {
-        return Decision::Due(due_event(state, reservation));
+        return Decision::Due(Box::new(due_event(state, reservation)));
     }
-    let (at, body) = match decide_body(state, command) {
-        Ok(body) => (command.at, body),
+    let (at, body, withheld) = match decide_body(state, command) {
+        Ok(body) => (command.at, body, Vec::new()),
         Err(reason) => {
             // A backdated command is recorded at the head's time: the log's times never go back.
             let at = state.head_at().map_or(command.at, |head| head.max(command.at));
-            (at, EventBody::Rejected { command: command.body.clone(), reason })
+            // A text over its limit is withheld: the log keeps its length and digest only.
+            let (command_body, withheld) = withhold(&command.body);
+            (at, EventBody::Rejected { command: command_body, reason }, withheld)
         }
     };
-    Decision::Append(vec![Event { command_id: command.id, at, body }])
+    // The writer names who submitted it (`principal`).
+    Decision::Append(vec![Event { command_id: command.id, at, body, principal: None, withheld }])
 }
 
 fn decide_body(state: &State, command: &Command) -> Result<EventBody, RejectReason> {
@@ -243,7 +251,7 @@ fn due_event(state: &State, reservation: &Reservation) -> Event {
                 .unwrap_or_else(|reason| release(state, reservation, Release::Stopped { reason })),
         },
     };
-    Event { command_id: reservation.id, at, body }
+    Event { command_id: reservation.id, at, body, principal: Some(Principal::ledger()), withheld: Vec::new() }
 }
 
 fn awaiting_verification(state: &State, id: CommandId) -> Result<&Reservation, RejectReason> {
@@ -810,7 +818,7 @@ pub fn decide_after_due<S: DueSink>(
 ) -> Result<Decision, S::Error> {
     loop {
         match decide_in(sink.state(), command, admission) {
-            Decision::Due(event) => sink.append_due(event)?,
+            Decision::Due(event) => sink.append_due(*event)?,
             decision => return Ok(decision),
         }
     }

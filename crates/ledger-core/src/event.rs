@@ -9,10 +9,12 @@ use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::Policy;
 use crate::posting::{BucketUsage, Posting, PostingKind};
+use crate::principal::Principal;
 use crate::protect::{Actor, NightWindow, PersonalLimits, ProtectionSettings, SecurityLock};
 use crate::reject::RejectReason;
 use crate::reserve::{Release, Reservation, Settlement};
 use crate::time::Timestamp;
+use crate::withhold::{WithheldText, withhold};
 
 /// One entry of the log.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,6 +25,12 @@ pub struct Event {
     /// recorded as rejected at the head's time.
     pub at: Timestamp,
     pub body: EventBody,
+    /// Who submitted the command ([`Principal::ledger`] for what came due). `None` in records of
+    /// format 1, written before principals were recorded.
+    pub principal: Option<Principal>,
+    /// The texts a rejection left out of its command (over their limit): their field, length and
+    /// digest. Empty for every other event.
+    pub withheld: Vec<WithheldText>,
 }
 
 /// The kinds of event.
@@ -132,6 +140,33 @@ impl Event {
             .flatten()
             .find(|leg| leg.account == account)
             .map(|leg| leg.balance_after)
+    }
+
+    /// The limit use `account` has after this event when the event sets it (a posting's leg,
+    /// a reservation made or released); `None` otherwise.
+    pub fn usage_after(&self, account: AccountId) -> Option<&[BucketUsage]> {
+        match &self.body {
+            EventBody::Reserved { reservation, usage_after } if reservation.account == account => Some(usage_after),
+            EventBody::ReservationReleased { account: released, usage_after, .. } if *released == account => {
+                Some(usage_after)
+            }
+            _ => {
+                let posting = self.posting()?;
+                [&posting.debit, &posting.credit]
+                    .into_iter()
+                    .flatten()
+                    .find(|leg| leg.account == account)
+                    .map(|leg| leg.usage_after.as_slice())
+            }
+        }
+    }
+
+    /// Whether `body` is the request this event answered (business time aside): a retry whose
+    /// body is not reuses the id for another request. A withheld text is compared by its length
+    /// and digest.
+    pub fn answers(&self, body: &CommandBody) -> bool {
+        let Some(request) = self.request() else { return false };
+        request == *body || (!self.withheld.is_empty() && (request, self.withheld.clone()) == withhold(body))
     }
 
     /// The request this event answered, rebuilt from what the event records (business time

@@ -316,7 +316,7 @@ impl CommandJson {
             }
             CommandJson::Tick { id, at } => (id, at, CommandBody::Tick),
         };
-        Ok(Command { id: CommandId(id), at: at.unwrap_or(default_at), body })
+        Ok(Command { id: CommandId(id), at: at.unwrap_or(default_at), body, stamped: at.is_none() })
     }
 }
 
@@ -521,12 +521,16 @@ mod tests {
             assert_eq!(command.id.0.to_string(), id);
             // The JSON written for a command reads back as the same command.
             let written = serde_json::to_string(&CommandJson::from(&command)).unwrap();
-            assert_eq!(parse_command(&written, Timestamp::UNIX_EPOCH).unwrap(), command, "{written}");
+            // Its time is written, so it reads back as a time the client gave.
+            let given = Command { stamped: false, ..command };
+            assert_eq!(parse_command(&written, Timestamp::UNIX_EPOCH).unwrap(), given, "{written}");
         }
         let paid = parse_command(&ok[1], now()).unwrap();
         assert_eq!(paid.at, "2026-03-01T08:00:00+08:00".parse().unwrap());
         assert_eq!(paid.body.amount(), Some("88.50".parse().unwrap()));
         assert_eq!(parse_command(&ok[0], now()).unwrap().at, now());
+        assert!(parse_command(&ok[0], now()).unwrap().stamped, "a missing time is stamped by the ledger");
+        assert!(!paid.stamped, "a given time is not");
         assert!(matches!(
             parse_command(&ok[4], now()).unwrap().body,
             CommandBody::DelayedTransfer { arrival: Arrival::NextDay, .. }

@@ -17,17 +17,18 @@ mod json_batch;
 mod money;
 mod policy;
 mod posting;
+mod principal;
 mod protect;
 mod reject;
 mod report;
 mod reserve;
 mod state;
 mod time;
+mod withhold;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
 pub use decide::{
-    Admission, Decision, DueSink, TEXT_CHARS_MAX, apply_due_then_decide, decide, decide_after_due, decide_in, execute,
-    execute_with_due,
+    Admission, Decision, DueSink, apply_due_then_decide, decide, decide_after_due, decide_in, execute, execute_with_due,
 };
 pub use error::{AmountError, Error, Result};
 pub use event::{Event, EventBody};
@@ -37,6 +38,7 @@ pub use json_batch::{BatchElement, parse_batch};
 pub use money::Amount;
 pub use policy::{BindingRule, Bucket, ClassRules, ClassTable, Flow, Permission, Policy};
 pub use posting::{BucketUsage, Leg, Posting, PostingKind};
+pub use principal::{PRINCIPAL_NAME_CHARS_MAX, PRINCIPAL_ROLE_CHARS_MAX, Principal};
 pub use protect::{
     Actor, Arrival, ClockTime, NightWindow, OUTFLOWS, PERSONAL_LIMIT_FLOWS, PersonalLimit, PersonalLimits,
     ProtectionSettings, Protections, SecurityLock,
@@ -49,3 +51,4 @@ pub use report::{
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};
+pub use withhold::{TEXT_CHARS_MAX, WithheldText, withhold};

@@ -769,7 +769,7 @@ fn protections_replay_to_the_same_state() {
     ]);
     for (n, (time, label, body)) in (1u128..).zip(steps) {
         let id = if label == AUTO { n } else { label };
-        let command = Command { id: cid(id), at: at(time), body };
+        let command = Command { id: cid(id), at: at(time), body, stamped: false };
         let mut due = Vec::new();
         let decision = ledger_core::execute_with_due(&mut state, &command, &mut due).unwrap();
         log.extend(due);

@@ -83,12 +83,13 @@ fn policy_command(policy: Policy, n: &mut u128) -> Command {
         id: CommandId(Uuid::from_u128(*n)),
         at: Timestamp::UNIX_EPOCH,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy) },
+        stamped: false,
     }
 }
 
 fn command(time: &str, body: CommandBody, n: &mut u128) -> Command {
     *n += 1;
-    Command { id: CommandId(Uuid::from_u128(*n)), at: at(time), body }
+    Command { id: CommandId(Uuid::from_u128(*n)), at: at(time), body, stamped: false }
 }
 
 fn appended(decision: Decision) -> EventBody {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ledger_core::CommandBody;
+use ledger_core::{CommandBody, Principal};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -77,11 +77,26 @@ pub struct TokenEntry {
     pub sha256: String,
 }
 
+impl TokenEntry {
+    /// Who its holder's commands are recorded as submitted by: its name and role.
+    pub fn principal(&self) -> Result<Principal, String> {
+        Principal::new(&self.name, self.role.name())
+    }
+}
+
 /// Who presented a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub name: String,
     pub role: Role,
+}
+
+impl Caller {
+    /// Who the caller's commands are recorded as submitted by: the token's name and role
+    /// (checked when the configuration is loaded).
+    pub fn principal(&self) -> Result<Principal, String> {
+        Principal::new(&self.name, self.role.name())
+    }
 }
 
 /// The accepted tokens, by digest (the tokens themselves are never stored).

@@ -206,6 +206,10 @@ impl Config {
             if !names.insert(&token.name) {
                 return bad(format!("token name {:?} is given twice", token.name));
             }
+            // The name is recorded in every event its holder submits (the principal).
+            if let Err(why) = token.principal() {
+                return bad(format!("token {:?}: {why}", token.name));
+            }
             if token.sha256.len() != 64 || hex::decode(&token.sha256).is_err() {
                 return bad(format!("token {:?}: sha256 must be 64 hex digits", token.name));
             }

@@ -60,8 +60,9 @@ pub fn router(state: AppState) -> Router {
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
-/// Bounds the request's time (408) and logs one line for it: id, method, route, status,
-/// latency. A client's `x-request-id` is kept (at most 64 characters, logged escaped).
+/// Bounds the request's time (408) and logs one line for it: id, method, route, the token's
+/// name and role (`-` without an accepted token), status, latency. A client's `x-request-id` is
+/// kept (at most 64 characters, logged escaped).
 async fn log_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -72,6 +73,9 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
         .and_then(|value| value.to_str().ok())
         .map(|value| value.chars().take(64).collect::<String>())
         .unwrap_or_else(|| format!("r{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed)));
+    let caller = state.caller(request.headers()).ok();
+    let (token, role) = caller.as_ref().map_or(("-", "-"), |caller| (caller.name.as_str(), caller.role.name()));
+    let (token, role) = (token.to_owned(), role);
     let timeout = Duration::from_secs(state.0.limits.request_timeout_seconds);
     let mut response = match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
@@ -89,7 +93,7 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
         response.headers_mut().insert("x-request-id", value);
     }
     let status = response.status().as_u16();
-    tracing::info!(request_id = ?id, %method, %route, status, latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
+    tracing::info!(request_id = ?id, %method, %route, token = ?token, role, status, latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
     state.0.metrics.requests.get_or_create(&RequestLabels { route, status }).inc();
     response
 }

@@ -12,10 +12,17 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The on-disk format version, stored under `meta/format` and in every record. Version 1 logs
-/// stay valid: later event, command and reason kinds were only appended (bincode encodes an
-/// enum variant by its index), so every version-1 record decodes to the same event.
-pub const FORMAT_VERSION: u8 = 1;
+/// The record format version of the records written now (the first byte of a record). Version
+/// 2 events name their principal and the texts a rejection withheld; their bytes start with
+/// [`EVENT_V2_MARKER`], so the version is covered by the hash. Version 1 records stay valid and
+/// are never rewritten: they decode with no principal and nothing withheld (later event, command
+/// and reason kinds were only appended, so every version-1 record decodes to the same event).
+pub const FORMAT_VERSION: u8 = 2;
+/// The record format version before principals (records written before format 2).
+pub const FORMAT_VERSION_V1: u8 = 1;
+/// The first byte of a version-2 event's bytes. A version-1 event's bytes start with its command
+/// id's length, `0x10`, so the two never meet.
+pub const EVENT_V2_MARKER: u8 = 0x02;
 /// The ledger's layout version, stored under `meta/format` (the records keep
 /// [`FORMAT_VERSION`]). Layout 2: the history index and account read models are written behind
 /// the writer, up to `meta/projected` (docs/FORMAT.md, "Layout versions").
@@ -62,14 +69,52 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
     Ok(value)
 }
 
-/// The exact bytes an event is hashed and stored as.
+/// The exact bytes an event is hashed and stored as (version 2): `0x02 ‖ bincode(Event)`.
 pub fn encode_event(event: &Event) -> Result<Vec<u8>> {
-    encode(event)
+    let mut bytes = vec![EVENT_V2_MARKER];
+    bytes.extend_from_slice(&encode(event)?);
+    Ok(bytes)
 }
 
-/// Decodes an event stored at `seq`.
+/// An event as format 1 encoded it: no principal, nothing withheld.
+#[derive(serde::Deserialize)]
+struct EventV1 {
+    command_id: CommandId,
+    at: Timestamp,
+    body: ledger_core::EventBody,
+}
+
+/// An event's bytes in format 1 (no principal, nothing withheld): what records written before
+/// format 2 hold. The writer never writes it; the test vectors and the migration test's ledger
+/// of today's layout do.
+pub fn encode_event_v1(event: &Event) -> Result<Vec<u8>> {
+    #[derive(Serialize)]
+    struct EventV1Ref<'a> {
+        command_id: CommandId,
+        at: Timestamp,
+        body: &'a ledger_core::EventBody,
+    }
+    encode(&EventV1Ref { command_id: event.command_id, at: event.at, body: &event.body })
+}
+
+/// The record format version of an event's bytes (by their first byte).
+pub fn event_version(bytes: &[u8]) -> u8 {
+    if bytes.first() == Some(&EVENT_V2_MARKER) { FORMAT_VERSION } else { FORMAT_VERSION_V1 }
+}
+
+/// Decodes an event stored at `seq`, of either version.
 pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<Event> {
-    decode(bytes).map_err(|detail| Error::Corruption { seq, detail: format!("event does not decode: {detail}") })
+    let decoded = match bytes.split_first() {
+        Some((&EVENT_V2_MARKER, rest)) => decode(rest),
+        _ => decode::<EventV1>(bytes).map(|old| Event {
+            command_id: old.command_id,
+            at: old.at,
+            body: old.body,
+            principal: None,
+            withheld: Vec::new(),
+        }),
+    };
+    decoded.map_err(|detail| Error::Corruption { seq, detail: format!("event does not decode: {detail}") })
 }
 
 /// `SHA-256(EVENT_HASH_DOMAIN || seq as u64 big-endian || prev || event_bytes)`.
@@ -97,10 +142,10 @@ impl Record {
         Record { prev, hash, event_bytes }
     }
 
-    /// `version || prev || hash || event_bytes`.
+    /// `version || prev || hash || event_bytes`, the version that of the event's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(RECORD_HEADER_LEN + self.event_bytes.len());
-        out.push(FORMAT_VERSION);
+        out.push(event_version(&self.event_bytes));
         out.extend_from_slice(&self.prev);
         out.extend_from_slice(&self.hash);
         out.extend_from_slice(&self.event_bytes);
@@ -134,8 +179,9 @@ impl<'a> RecordRef<'a> {
         if bytes.len() < RECORD_HEADER_LEN {
             return Err(corrupt(format!("record is {} bytes, shorter than its header", bytes.len())));
         }
-        if bytes[0] != FORMAT_VERSION {
-            return Err(corrupt(format!("record format version {} (expected {FORMAT_VERSION})", bytes[0])));
+        let version = event_version(&bytes[RECORD_HEADER_LEN..]);
+        if bytes[0] != version {
+            return Err(corrupt(format!("record format version {} for an event of version {version}", bytes[0])));
         }
         let mut prev = [0u8; 32];
         let mut hash = [0u8; 32];

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
-use ledger_core::{Command, CommandBody, CommandId, State};
+use ledger_core::{Command, CommandBody, CommandId, Principal, State};
 
 use crate::error::{Error, Result};
 use crate::options::{LedgerOptions, check_options, tuning};
@@ -23,6 +23,8 @@ use crate::writer::Writer;
 #[derive(Clone, Debug)]
 pub struct Ledger {
     shared: Arc<Shared>,
+    /// Who this handle's commands are recorded as submitted by.
+    principal: Principal,
 }
 
 #[derive(Debug)]
@@ -112,7 +114,8 @@ impl Ledger {
             .spawn(move || writer.run(rx))
             .map_err(|err| Error::Io(format!("starting the writer thread: {err}")))?;
         let reader = Reader { store, clock: options.clock };
-        Ok(Ledger { shared: Arc::new(Shared { reader, tx, writer: Mutex::new(Some(handle)) }) })
+        let shared = Arc::new(Shared { reader, tx, writer: Mutex::new(Some(handle)) });
+        Ok(Ledger { shared, principal: options.principal })
     }
 
     fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T> {
@@ -135,6 +138,7 @@ impl Ledger {
         }
         self.request(|reply: Sender<Result<Vec<Receipt>>>| Request::Submit {
             commands,
+            principal: self.principal.clone(),
             done: Box::new(move |receipts| {
                 let _ = reply.send(receipts);
             }),
@@ -150,7 +154,7 @@ impl Ledger {
         if commands.is_empty() {
             return done(Ok(Vec::new()));
         }
-        let request = Request::Submit { commands, done: Box::new(done) };
+        let request = Request::Submit { commands, principal: self.principal.clone(), done: Box::new(done) };
         if let Err(crossbeam_channel::SendError(request)) = self.shared.tx.send(request)
             && let Request::Submit { done, .. } = request
         {
@@ -162,12 +166,23 @@ impl Ledger {
     /// and records nothing. The receipt's `seq` is the one a submission now would get; a
     /// command that is only a retry of an answered id gets that first answer (`duplicate`).
     pub fn check(&self, command: Command) -> Result<Receipt> {
-        self.request(|reply| Request::Check { command: Box::new(command), reply })?
+        self.request(|reply| Request::Check { command: Box::new(command), principal: self.principal.clone(), reply })?
+    }
+
+    /// A handle on the same ledger whose commands are recorded as submitted by `principal` (a
+    /// server's token holder): every event they produce names it.
+    pub fn acting_as(&self, principal: Principal) -> Ledger {
+        Ledger { shared: Arc::clone(&self.shared), principal }
+    }
+
+    /// Who this handle's commands are recorded as submitted by.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
     }
 
     /// A command with a fresh random id, at the clock's time.
     pub fn command(&self, body: CommandBody) -> Command {
-        Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body }
+        Command { id: CommandId(uuid::Uuid::new_v4()), at: self.now(), body, stamped: true }
     }
 
     /// A `tick` at the clock's time now (expire holds, execute delayed transfers due by then),
@@ -178,7 +193,7 @@ impl Ledger {
         let head = self.head()?.seq;
         let millis = at.as_millis().cast_unsigned();
         let id = uuid::Uuid::from_u64_pair(0x7469_636b_0000_0000 | (head >> 32), (head << 32) ^ millis);
-        Ok(Command { id: CommandId(id), at, body: CommandBody::Tick })
+        Ok(Command { id: CommandId(id), at, body: CommandBody::Tick, stamped: true })
     }
 
     /// A copy of the writer's live state (after the last commit).

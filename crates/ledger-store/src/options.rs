@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use ledger_core::Principal;
+
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::receipt::CommitObserver;
@@ -30,6 +32,9 @@ pub struct LedgerOptions {
     pub write_buffer_bytes: Option<usize>,
     /// Told of every batch after its commit (metrics).
     pub observer: Option<Arc<dyn CommitObserver>>,
+    /// Who the handle's commands are recorded as submitted by (every event names it), until
+    /// [`crate::Ledger::acting_as`] names another.
+    pub principal: Principal,
 }
 
 impl Default for LedgerOptions {
@@ -42,8 +47,14 @@ impl Default for LedgerOptions {
             max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
             write_buffer_bytes: None,
             observer: None,
+            principal: default_principal(),
         }
     }
+}
+
+/// An embedder that names no principal: `library` in the role `library`.
+fn default_principal() -> Principal {
+    Principal::new("library", "library").unwrap_or_else(|_| Principal::ledger())
 }
 
 pub(crate) fn tuning(options: &LedgerOptions) -> Tuning {

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{
-    Account, AccountClass, AccountId, Amount, BeijingDay, CustomerId, Event, PolicyVersion, ProtectionSettings,
-    Protections, ReportRules, Reporter, Reports, Reservation, State, Timestamp, in_force_at,
+    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CustomerId, Event, PolicyVersion,
+    ProtectionSettings, Protections, ReportRules, Reporter, Reports, Reservation, State, Timestamp, in_force_at,
 };
 
 use crate::checkpoint::{Checkpoint, SigningKey};
@@ -74,6 +74,8 @@ pub struct StatementLine {
     pub debit: Amount,
     pub balance_after: Amount,
     pub counterparty: Option<String>,
+    /// Who submitted the command (`None` in records of format 1, written before principals).
+    pub principal: Option<ledger_core::Principal>,
 }
 
 /// Read access to a ledger: queries, verification, replay, export and backup. Every [`Ledger`]
@@ -158,8 +160,15 @@ impl Reader {
     }
 
     /// Limit use and what remains at `at`, under the policy in force at `at`.
+    /// A time before the account's latest event reads the use recorded by its events up to
+    /// `at` (the read model holds only the latest); `None` when the account was not open by then.
     pub fn usage_at(&self, account: AccountId, at: Timestamp) -> Result<Option<UsageReport>> {
-        let Some(found) = self.account(account)? else { return Ok(None) };
+        let Some(mut found) = self.account(account)? else { return Ok(None) };
+        let later = at.plus_millis(1).ok().map(|next| self.store.history(account, Some(next), None, None, 1));
+        if later.transpose()?.is_none_or(|page| !page.entries.is_empty()) {
+            let Some(then) = self.usage_recorded_by(account, at)? else { return Ok(None) };
+            found.usage = then;
+        }
         let versions = self.store.policies()?;
         let policy = PolicyVersion::in_force(&versions, at);
         let (day, year) = (at.beijing_day(), at.beijing_year());
@@ -193,6 +202,24 @@ impl Reader {
             policy: policy.map(|policy| policy.name.clone()),
             buckets,
         }))
+    }
+
+    /// The limit use of `account` after every event dated at or before `at`; `None` when the
+    /// account had not been opened by then.
+    fn usage_recorded_by(&self, account: AccountId, at: Timestamp) -> Result<Option<Vec<BucketUsage>>> {
+        let mut usage: Option<Vec<BucketUsage>> = None;
+        self.each_history(account, None, Some(at), |_, event| {
+            // The account's first event is its opening: from there on it has a (maybe empty) use.
+            let known = usage.get_or_insert_with(Vec::new);
+            for after in event.usage_after(account).unwrap_or_default() {
+                match known.iter_mut().find(|usage| usage.bucket == after.bucket) {
+                    Some(usage) => *usage = after.clone(),
+                    None => known.push(after.clone()),
+                }
+            }
+            Ok(())
+        })?;
+        Ok(usage)
     }
 
     /// One page of the events that touched `account`, oldest first, optionally within a time
@@ -302,6 +329,7 @@ impl Reader {
                 debit,
                 balance_after: after,
                 counterparty: posting.counterparty.clone(),
+                principal: event.principal.clone(),
             });
             Ok(())
         })?;

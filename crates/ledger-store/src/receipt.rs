@@ -2,7 +2,7 @@
 //! handle sends the writer.
 
 use crossbeam_channel::Sender;
-use ledger_core::{Command, Event, EventBody, RejectReason, Reservation, State};
+use ledger_core::{Command, Event, EventBody, Principal, RejectReason, Reservation, State};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -152,8 +152,8 @@ pub type Done = Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>;
 
 pub(crate) enum Request {
     Stats { reply: Sender<WriterStats> },
-    Submit { commands: Vec<Command>, done: Done },
-    Check { command: Box<Command>, reply: Sender<Result<Receipt>> },
+    Submit { commands: Vec<Command>, principal: Principal, done: Done },
+    Check { command: Box<Command>, principal: Principal, reply: Sender<Result<Receipt>> },
     Snapshot { reply: Sender<Result<()>> },
     State { reply: Sender<State> },
     Close { reply: Sender<Result<()>> },

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use ledger_core::{
-    AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, EventBody, Policy, State,
-    Timestamp, decide_after_due,
+    AccountId, Admission, Command, CommandId, CustomerId, Decision, DueSink, Event, EventBody, Policy, Principal,
+    State, Timestamp, decide_after_due,
 };
 
 use crate::codec::{self, META_MERKLE_SIZE, Record};
@@ -24,8 +24,8 @@ use crate::project::{self, Job};
 use crate::receipt::{BatchReport, Done, Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
 
-/// One caller's commands and what to do with their receipts.
-pub(crate) type Submit = (Vec<Command>, Done);
+/// One caller's commands, who sent them, and what to do with their receipts.
+pub(crate) type Submit = (Vec<Command>, Principal, Done);
 
 pub(crate) struct Writer {
     store: Arc<Store>,
@@ -184,9 +184,9 @@ impl Writer {
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    Request::Submit { commands: batch, done } => {
+                    Request::Submit { commands: batch, principal, done } => {
                         commands += batch.len();
-                        submits.push((batch, done));
+                        submits.push((batch, principal, done));
                     }
                     control => controls.push(control),
                 }
@@ -208,8 +208,8 @@ impl Writer {
                     Request::Stats { reply } => {
                         let _ = reply.send(self.stats);
                     }
-                    Request::Check { command, reply } => {
-                        let _ = reply.send(self.check(&command));
+                    Request::Check { command, principal, reply } => {
+                        let _ = reply.send(self.check(&command, &principal));
                     }
                     Request::Close { reply } => {
                         let closed =
@@ -277,7 +277,7 @@ impl Writer {
             self.failed = Some(format!("the read models can no longer be projected: {why}"));
         }
         if let Some(reason) = &self.failed {
-            for (_, done) in submits {
+            for (_, _, done) in submits {
                 done(Err(Error::Stopped(reason.clone())));
             }
             return;
@@ -286,7 +286,7 @@ impl Writer {
             self.recover(expected);
             if self.needs_reload.is_some() || self.failed.is_some() {
                 let why = self.failed.clone().unwrap_or_else(|| "the database is unreachable".into());
-                for (_, done) in submits {
+                for (_, _, done) in submits {
                     done(Err(Error::Io(format!("{why}; nothing was recorded: retry with the same ids"))));
                 }
                 return;
@@ -300,7 +300,7 @@ impl Writer {
             batch: match store.staged() {
                 Ok(staged) => staged,
                 Err(err) => {
-                    for (_, done) in submits {
+                    for (_, _, done) in submits {
                         done(Err(err.clone()));
                     }
                     return;
@@ -322,9 +322,9 @@ impl Writer {
         let mut counts = Vec::with_capacity(submits.len());
         let mut outcome = Ok(());
         let started = std::time::Instant::now();
-        for (commands, _) in &submits {
+        for (commands, principal, _) in &submits {
             let before = pending.receipts.len();
-            if let Err(err) = self.decide_all(commands, admission, &mut pending) {
+            if let Err(err) = self.decide_all(commands, principal, admission, &mut pending) {
                 outcome = Err(err);
                 break;
             }
@@ -352,7 +352,7 @@ impl Writer {
         };
         // One reading of each figure, for the stats and the observer alike.
         let finished = std::time::Instant::now();
-        let commands = submits.iter().map(|(commands, _)| commands.len() as u64).sum::<u64>();
+        let commands = submits.iter().map(|(commands, _, _)| commands.len() as u64).sum::<u64>();
         self.stats.batches += 1;
         self.stats.commands += commands;
         self.stats.decide_nanos += nanos(started, decided);
@@ -376,7 +376,7 @@ impl Writer {
                     self.failed = Some(err.to_string());
                 }
                 let mut receipts = pending.receipts.into_iter();
-                for ((_, done), count) in submits.into_iter().zip(counts) {
+                for ((_, _, done), count) in submits.into_iter().zip(counts) {
                     done(Ok(receipts.by_ref().take(count).collect()));
                 }
                 if let Some(job) = job {
@@ -389,7 +389,7 @@ impl Writer {
                 }
             }
             Err(err) => {
-                for (_, done) in submits {
+                for (_, _, done) in submits {
                     done(Err(err.clone()));
                 }
                 if let Error::Fenced(why) = &err {
@@ -404,7 +404,7 @@ impl Writer {
 
     /// A dry run of `command` against the live state: what [`Writer::commit`] would answer now.
     /// Nothing is staged; the state is copied only when something comes due first.
-    fn check(&self, command: &Command) -> Result<Receipt> {
+    fn check(&self, command: &Command, principal: &Principal) -> Result<Receipt> {
         if let Some(reason) = &self.failed {
             return Err(Error::Stopped(reason.clone()));
         }
@@ -412,13 +412,14 @@ impl Writer {
         match decide_after_due(&mut scratch, command, self.admission())? {
             Decision::Retry { seq } => {
                 let event = self.store.event(seq)?;
-                let conflict = event.request().as_ref() != Some(&command.body);
+                let conflict = !event.answers(&command.body);
                 let rule = rule_of(&self.state, &event);
                 Ok(Receipt { seq, event, duplicate: true, conflict, rule })
             }
             Decision::Append(mut events) if events.len() == 1 => {
                 let seq = self.head.seq + scratch.due + 1;
-                let event = events.pop().ok_or_else(|| Error::Stopped("no event decided".into()))?;
+                let mut event = events.pop().ok_or_else(|| Error::Stopped("no event decided".into()))?;
+                event.principal = Some(principal.clone());
                 let rule = rule_of(scratch.state(), &event);
                 Ok(Receipt { seq, event, duplicate: false, conflict: false, rule })
             }
@@ -432,7 +433,13 @@ impl Writer {
     /// Decides `commands`, appending their receipts to `pending.receipts`. Events that came due
     /// before a command (expired holds, executed or stopped delayed transfers) are appended
     /// ahead of its answer; they get no receipt of their own.
-    fn decide_all(&mut self, commands: &[Command], admission: Admission, pending: &mut StagedBatch<'_>) -> Result<()> {
+    fn decide_all(
+        &mut self,
+        commands: &[Command],
+        principal: &Principal,
+        admission: Admission,
+        pending: &mut StagedBatch<'_>,
+    ) -> Result<()> {
         for command in commands {
             let decision = decide_after_due(&mut DueInBatch { writer: self, pending }, command, admission)?;
             match decision {
@@ -446,12 +453,13 @@ impl Writer {
                             .ok_or_else(|| Error::Corruption { seq, detail: "retry points past the batch".into() })?,
                         None => self.store.event(seq)?,
                     };
-                    let conflict = event.request().as_ref() != Some(&command.body);
+                    let conflict = !event.answers(&command.body);
                     let rule = rule_of(&self.state, &event);
                     pending.receipts.push(Receipt { seq, event, duplicate: true, conflict, rule });
                 }
                 Decision::Append(events) => {
-                    for event in events {
+                    for mut event in events {
+                        event.principal = Some(principal.clone());
                         let seq = self.append(&event, pending)?;
                         pending.new_at.push(Some(pending.receipts.len()));
                         let rule = rule_of(&self.state, &event);

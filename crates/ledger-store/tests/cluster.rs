@@ -45,7 +45,7 @@ fn options() -> LedgerOptions {
 }
 
 fn command(id: u128, body: CommandBody) -> Command {
-    Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at("2026-03-02T09:00:00"), body }
+    Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at("2026-03-02T09:00:00"), body, stamped: false }
 }
 
 /// Submits `batch` until it is answered (a failover answers with storage errors meanwhile);

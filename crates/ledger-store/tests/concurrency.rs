@@ -16,7 +16,7 @@ fn submitters_and_readers_see_a_consistent_ordered_ledger(db) {
     let at: Timestamp = "2026-03-02T09:00:00+08:00".parse().unwrap();
     let options = LedgerOptions { clock: Arc::new(FakeClock::new(at)), batch_len_max: 64, ..LedgerOptions::default() };
     let ledger = Ledger::create(db, options).unwrap();
-    let cmd = move |id: u128, body| Command { id: CommandId(Uuid::from_u128(id)), at, body };
+    let cmd = move |id: u128, body| Command { id: CommandId(Uuid::from_u128(id)), at, body, stamped: false };
     let policy = Box::new(Policy::preset("default").unwrap());
     ledger.submit(cmd(1, CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })).unwrap();
     let opens = (1..=8u64)

@@ -38,6 +38,7 @@ fn child(dir: &str) -> ! {
         id: CommandId(Uuid::from_u128(1)),
         at,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+        stamped: false,
     };
     ledger.submit(genesis).unwrap();
     // Holds above 50.00 expire after a minute; normal-arrival transfers execute a minute after
@@ -52,6 +53,7 @@ fn child(dir: &str) -> ! {
         id: CommandId(Uuid::from_u128(2)),
         at,
         body: CommandBody::ChangeProtections { effective_from: at, settings },
+        stamped: false,
     };
     ledger.submit(protections).unwrap();
     let clock_ms = Arc::new(AtomicI64::new(at.as_millis()));
@@ -60,6 +62,7 @@ fn child(dir: &str) -> ! {
             id: CommandId(Uuid::from_u128(1000 + u128::from(a))),
             at,
             body: CommandBody::open_class_i(AccountId(a), CustomerId(a)),
+            stamped: false,
         })
         .collect();
     ledger.submit_batch(opens).unwrap();
@@ -84,7 +87,7 @@ fn child(dir: &str) -> ! {
                     // Threads race for times: a batch that loses is rejected TIME_BEFORE_HEAD.
                     let at = Timestamp::from_millis(clock_ms.fetch_add(1_000, Ordering::Relaxed)).unwrap();
                     let commands: Vec<Command> = (0..(n % 4 + 1))
-                        .map(|_| Command { id: CommandId(Uuid::new_v4()), at, body: body.clone() })
+                        .map(|_| Command { id: CommandId(Uuid::new_v4()), at, body: body.clone(), stamped: false })
                         .collect();
                     let receipts = ledger.submit_batch(commands.clone()).unwrap();
                     let mut out = std::io::stdout().lock();

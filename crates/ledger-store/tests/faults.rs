@@ -59,9 +59,9 @@ fn options() -> LedgerOptions {
 fn genesis(ledger: &Ledger) {
     let policy = Box::new(Policy::preset("default").unwrap());
     let body = CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy };
-    ledger.submit(Command { id: CommandId(Uuid::from_u128(1)), at: at(), body }).unwrap();
+    ledger.submit(Command { id: CommandId(Uuid::from_u128(1)), at: at(), body, stamped: false }).unwrap();
     let open = CommandBody::open_class_i(AccountId(1), CustomerId(1));
-    ledger.submit(Command { id: CommandId(Uuid::from_u128(2)), at: at(), body: open }).unwrap();
+    ledger.submit(Command { id: CommandId(Uuid::from_u128(2)), at: at(), body: open, stamped: false }).unwrap();
 }
 
 /// A batch of deposits whose events are large (long product names on redemptions).
@@ -75,6 +75,7 @@ fn batch(n: u128) -> Vec<Command> {
                 product: "P".repeat(128),
                 amount: Amount::from_fen(1).unwrap(),
             },
+            stamped: false,
         })
         .collect()
 }

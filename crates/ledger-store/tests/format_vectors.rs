@@ -29,6 +29,8 @@ pub fn vector_events() -> Vec<Event> {
                 verified_in_person: true,
                 with_card: false,
             },
+            principal: None,
+            withheld: vec![],
         },
         Event {
             command_id: id(2),
@@ -45,6 +47,8 @@ pub fn vector_events() -> Vec<Event> {
                     usage_after: vec![],
                 }),
             }),
+            principal: None,
+            withheld: vec![],
         },
         Event {
             command_id: id(3),
@@ -60,6 +64,8 @@ pub fn vector_events() -> Vec<Event> {
                     requested: Amount::from_fen(20_000).unwrap(),
                 },
             },
+            principal: None,
+            withheld: vec![],
         },
         Event {
             command_id: id(4),
@@ -80,6 +86,8 @@ pub fn vector_events() -> Vec<Event> {
                 },
                 usage_after: vec![],
             },
+            principal: None,
+            withheld: vec![],
         },
     ]
 }
@@ -89,9 +97,11 @@ fn render() -> Vec<String> {
     let mut prev = GENESIS_PREV;
     for (index, event) in vector_events().iter().enumerate() {
         let seq = index as u64 + 1;
-        let bytes = codec::encode_event(event).unwrap();
+        // Format 1, as the records written before principals hold it (read, never written now).
+        let bytes = codec::encode_event_v1(event).unwrap();
         assert_eq!(&codec::decode_event(seq, &bytes).unwrap(), event, "round trip");
         let record = Record::new(seq, prev, bytes.clone());
+        assert_eq!(record.encode()[0], codec::FORMAT_VERSION_V1);
         lines.push(format!(
             "| {seq} | `{}` | `{}` | `{}` |",
             hex::encode(&bytes),
@@ -101,6 +111,57 @@ fn render() -> Vec<String> {
         prev = record.hash;
     }
     lines
+}
+
+/// Record 5 of the vectors, format 2, after the four of format 1: a payment of 1.00 from account
+/// 1001 whose 200-character merchant (`m` × 200) is withheld, rejected `INVALID_TEXT`, submitted
+/// by the token `core` (role `back-office`).
+pub fn vector_event_v2() -> Event {
+    let merchant = "m".repeat(200);
+    let command = CommandBody::Payment { from: AccountId(1001), merchant, amount: Amount::from_fen(100).unwrap() };
+    let (command, withheld) = ledger_core::withhold(&command);
+    Event {
+        command_id: CommandId(Uuid::from_u128(5)),
+        at: "2026-01-01T00:00:00+08:00".parse().unwrap(),
+        body: EventBody::Rejected {
+            command,
+            reason: RejectReason::InvalidText { field: "merchant".into(), max_chars: ledger_core::TEXT_CHARS_MAX },
+        },
+        principal: Some(ledger_core::Principal::new("core", "back-office").unwrap()),
+        withheld,
+    }
+}
+
+fn render_v2() -> Vec<String> {
+    let mut prev = GENESIS_PREV;
+    for (index, event) in vector_events().iter().enumerate() {
+        prev = Record::new(index as u64 + 1, prev, codec::encode_event_v1(event).unwrap()).hash;
+    }
+    let event = vector_event_v2();
+    let bytes = codec::encode_event(&event).unwrap();
+    assert_eq!(codec::decode_event(5, &bytes).unwrap(), event, "round trip");
+    let record = Record::new(5, prev, bytes.clone());
+    assert_eq!(record.encode()[0], codec::FORMAT_VERSION);
+    vec![
+        "| seq | event bytes (hex) | prev hash | hash |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+        format!("| 5 | `{}` | `{}` | `{}` |", hex::encode(&bytes), hex::encode(prev), hex::encode(record.hash)),
+    ]
+}
+
+#[test]
+fn format_md_format_2_vector_matches_the_code() {
+    let doc = include_str!("../../../docs/FORMAT.md");
+    let section = doc.split("## Test vectors, format 2").nth(1).expect("docs/FORMAT.md has a format 2 vector");
+    let found: Vec<&str> =
+        section.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect();
+    let expected = render_v2();
+    assert_eq!(
+        found,
+        expected,
+        "docs/FORMAT.md's format 2 vector differs from the code; expected:\n{}",
+        expected.join("\n")
+    );
 }
 
 #[test]
@@ -120,11 +181,14 @@ fn a_rejected_command_round_trips_and_trailing_bytes_are_corruption() {
         id: CommandId(Uuid::from_u128(9)),
         at: Timestamp::UNIX_EPOCH,
         body: CommandBody::CloseAccount { account: AccountId(1) },
+        stamped: false,
     };
     let event = Event {
         command_id: command.id,
         at: command.at,
         body: EventBody::Rejected { command: command.body, reason: RejectReason::NoPolicyInForce },
+        principal: None,
+        withheld: vec![],
     };
     let bytes = codec::encode_event(&event).unwrap();
     assert_eq!(codec::decode_event(1, &bytes).unwrap(), event);
@@ -138,6 +202,8 @@ fn a_policy_source_rides_in_the_description_and_a_policy_without_one_keeps_forma
         command_id: CommandId(Uuid::from_u128(1)),
         at: Timestamp::UNIX_EPOCH,
         body: EventBody::PolicyScheduled { effective_from: Timestamp::UNIX_EPOCH, policy: Box::new(policy.clone()) },
+        principal: None,
+        withheld: vec![],
     };
     let with_source = codec::encode_event(&event(&policy)).unwrap();
     assert_eq!(codec::decode_event(1, &with_source).unwrap(), event(&policy));
@@ -163,7 +229,7 @@ fn format_md_marker_and_witness_vectors_match_the_code() {
     assert!(doc.contains("`54e3c1759eb328cb`"));
     let mut prev = GENESIS_PREV;
     for (index, event) in vector_events().iter().enumerate() {
-        prev = Record::new(index as u64 + 1, prev, codec::encode_event(event).unwrap()).hash;
+        prev = Record::new(index as u64 + 1, prev, codec::encode_event_v1(event).unwrap()).hash;
     }
     let head = hex::encode(codec::encode_witness(4, &prev));
     assert!(doc.contains(&format!("`{head}`")), "docs/FORMAT.md lacks the witness vector {head}");

@@ -20,7 +20,7 @@ fn options(clock: &Arc<FakeClock>) -> LedgerOptions {
 }
 
 fn cmd(id: u128, time: &str, body: CommandBody) -> Command {
-    Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body }
+    Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body, stamped: false }
 }
 
 fn deposit(account: u64, fen: u64) -> CommandBody {

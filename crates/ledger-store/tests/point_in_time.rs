@@ -52,7 +52,7 @@ proptest! {
         let mut id = 0u128;
         let mut command = |at: Timestamp, body| {
             id += 1;
-            Command { id: CommandId(uuid::Uuid::from_u128(id)), at, body }
+            Command { id: CommandId(uuid::Uuid::from_u128(id)), at, body, stamped: false }
         };
         let policy = Box::new(Policy::preset("default").unwrap());
         let mut setup = vec![command(Timestamp::UNIX_EPOCH, CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })];
@@ -98,4 +98,75 @@ proptest! {
         }
         ledger.close().unwrap();
     }
+}
+
+/// The largest day and year use over the buckets of `account`'s usage at `at` (`None`: not open).
+fn usage_peaks(reader: &Reader, account: AccountId, at: &str) -> Option<(String, String)> {
+    let report = reader.usage_at(account, at.parse().unwrap()).unwrap()?;
+    let peak = |pick: fn(&ledger_store::BucketReport) -> Amount| {
+        report.buckets.iter().map(pick).max().unwrap_or(Amount::ZERO).to_string()
+    };
+    Some((peak(|b| b.day_used), peak(|b| b.year_used)))
+}
+
+#[test]
+fn usage_at_a_time_is_the_use_recorded_up_to_that_time_and_none_before_the_account_opened() {
+    // given a Class II account opened on 1 December, paying 9,000 that day and 1,000 on the 5th
+    let dir = tempfile::tempdir().unwrap();
+    let options = LedgerOptions { max_ahead_of_clock: None, ..LedgerOptions::default() };
+    let ledger = Ledger::create(dir.path(), options).unwrap();
+    let mut id = 0u128;
+    let mut command = |at: &str, body| {
+        id += 1;
+        Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at.parse().unwrap(), body, stamped: false }
+    };
+    let policy = Box::new(Policy::preset("default").unwrap());
+    let (class_i, class_ii) = (AccountId(10), AccountId(11));
+    let pay = |yuan| CommandBody::Payment {
+        from: class_ii,
+        merchant: "shop".into(),
+        amount: Amount::from_yuan(yuan).unwrap(),
+    };
+    let commands = vec![
+        command("1970-01-01T00:00:00Z", CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy }),
+        command("2026-12-01T09:00:00+08:00", CommandBody::open_class_i(class_i, CustomerId(1))),
+        command(
+            "2026-12-01T09:00:00+08:00",
+            CommandBody::CashDeposit { account: class_i, amount: Amount::from_yuan(20_000).unwrap() },
+        ),
+        command(
+            "2026-12-01T09:00:00+08:00",
+            CommandBody::OpenAccount {
+                account: class_ii,
+                customer: CustomerId(1),
+                class: ledger_core::AccountClass::II,
+                binding: Some(ledger_core::Binding::Account(class_i)),
+                verified_in_person: true,
+                with_card: false,
+            },
+        ),
+        command(
+            "2026-12-01T09:00:00+08:00",
+            CommandBody::InternalTransfer { from: class_i, to: class_ii, amount: Amount::from_yuan(15_000).unwrap() },
+        ),
+        command("2026-12-01T10:00:00+08:00", pay(9_000)),
+        command("2026-12-05T10:00:00+08:00", pay(1_000)),
+    ];
+    for receipt in ledger.submit_batch(commands).unwrap() {
+        assert!(receipt.is_accepted(), "{receipt:?}");
+    }
+    // when usage is asked at a time, then: (time, the largest day use and year use, or not open)
+    let table = [
+        ("2026-03-02T12:00:00+08:00", None),
+        ("2026-12-01T09:30:00+08:00", Some(("0.00", "0.00"))),
+        ("2026-12-01T10:30:00+08:00", Some(("9000.00", "9000.00"))),
+        ("2026-12-02T12:00:00+08:00", Some(("0.00", "9000.00"))),
+        ("2026-12-05T12:00:00+08:00", Some(("1000.00", "10000.00"))),
+        ("2027-01-01T12:00:00+08:00", Some(("0.00", "0.00"))),
+    ];
+    for (at, expected) in table {
+        let expected = expected.map(|(day, year)| (day.to_owned(), year.to_owned()));
+        assert_eq!(usage_peaks(&ledger, class_ii, at), expected, "usage at {at}");
+    }
+    ledger.close().unwrap();
 }

@@ -30,7 +30,7 @@ fn commands(transfers: u64) -> Vec<Vec<Command>> {
     let mut id = 0u128;
     let mut command = |time: &str, body| {
         id += 1;
-        Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at(time), body }
+        Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at(time), body, stamped: false }
     };
     let policy = Box::new(Policy::preset("pboc-2018").unwrap());
     let mut setup = vec![command(
@@ -198,6 +198,7 @@ fn an_embedded_ledger_migrates_into_postgresql_with_the_same_head_and_read_model
         id: CommandId(uuid::Uuid::from_u128(u128::MAX)),
         at: at("2026-03-02T10:00:00"),
         body: CommandBody::CashDeposit { account: AccountId(1), amount: Amount::from_yuan(1).unwrap() },
+        stamped: false,
     };
     assert!(ledger.submit(next).unwrap().is_accepted());
     ledger.close().unwrap();

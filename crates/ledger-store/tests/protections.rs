@@ -26,7 +26,7 @@ fn cny(text: &str) -> Amount {
 }
 
 fn cmd(id: u128, time: &str, body: CommandBody) -> Command {
-    Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body }
+    Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body, stamped: false }
 }
 
 /// These tests date their commands by hand across the day, ahead of the fake clock: the
@@ -79,7 +79,7 @@ fn protections_are_durable_replayable_and_chained(db) {
             body: CommandBody::ChangePolicy {
                 effective_from: Timestamp::UNIX_EPOCH,
                 policy: Box::new(Policy::preset("default").unwrap()),
-            },
+            }, stamped: false,
         },
         cmd(
             2,
@@ -302,7 +302,7 @@ fn a_dry_run_decides_after_what_comes_due_and_changes_nothing(db) {
     let threshold =
         ProtectionSettings { large_transaction_threshold: Some(cny("5000")), ..ProtectionSettings::default() };
     let setup = vec![
-        Command { id: CommandId(Uuid::from_u128(1)), at: Timestamp::UNIX_EPOCH, body: policy },
+        Command { id: CommandId(Uuid::from_u128(1)), at: Timestamp::UNIX_EPOCH, body: policy, stamped: false },
         cmd(2, t, CommandBody::ChangeProtections { effective_from: at(t), settings: threshold }),
         cmd(3, t, open(10, AccountClass::I, None)),
         cmd(4, t, CommandBody::CashDeposit { account: AccountId(10), amount: cny("10000") }),

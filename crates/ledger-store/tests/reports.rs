@@ -133,11 +133,17 @@ fn run(db: &Path, from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
         id: CommandId(uuid::Uuid::from_u128(1)),
         at: Timestamp::UNIX_EPOCH,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+        stamped: false,
     }];
     let mut given = given();
     given.sort_by_key(|(time, _)| at(time));
     for (index, (time, body)) in given.into_iter().enumerate() {
-        commands.push(Command { id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)), at: at(time), body });
+        commands.push(Command {
+            id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)),
+            at: at(time),
+            body,
+            stamped: false,
+        });
     }
     let rejections: Vec<_> = ledger
         .submit_batch(commands)
@@ -311,9 +317,15 @@ fn limit_hits_name_the_owner_and_class_of_the_account_whose_limit_was_hit(db) {
         id: CommandId(uuid::Uuid::from_u128(1)),
         at: Timestamp::UNIX_EPOCH,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+        stamped: false,
     }];
     for (index, (time, body)) in cross_customer_refused_on_the_receiving_side().into_iter().enumerate() {
-        commands.push(Command { id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)), at: at(time), body });
+        commands.push(Command {
+            id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)),
+            at: at(time),
+            body,
+            stamped: false,
+        });
     }
     let codes: Vec<_> =
         ledger.submit_batch(commands).unwrap().iter().map(|receipt| receipt.rejection().map(|r| r.code())).collect();

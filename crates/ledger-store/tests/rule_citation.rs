@@ -20,7 +20,7 @@ fn at(text: &str) -> Timestamp {
 }
 
 fn command(id: u128, time: &str, body: CommandBody) -> Command {
-    Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at(time), body }
+    Command { id: CommandId(uuid::Uuid::from_u128(id)), at: at(time), body, stamped: false }
 }
 
 fn policy(preset: &str, source: &str) -> Box<Policy> {

@@ -29,7 +29,7 @@ fn options(clock: &Arc<FakeClock>) -> LedgerOptions {
 }
 
 fn cmd(id: u128, time: &str, body: CommandBody) -> Command {
-    Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body }
+    Command { id: CommandId(Uuid::from_u128(id)), at: at(time), body, stamped: false }
 }
 
 fn policy(id: u128, name: &str) -> Command {
@@ -37,7 +37,7 @@ fn policy(id: u128, name: &str) -> Command {
         effective_from: Timestamp::UNIX_EPOCH,
         policy: Box::new(Policy::preset(name).unwrap()),
     };
-    Command { id: CommandId(Uuid::from_u128(id)), at: Timestamp::UNIX_EPOCH, body }
+    Command { id: CommandId(Uuid::from_u128(id)), at: Timestamp::UNIX_EPOCH, body, stamped: false }
 }
 
 fn open(account: u64, customer: u64, class: AccountClass, bound: Option<u64>) -> CommandBody {

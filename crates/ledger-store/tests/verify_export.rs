@@ -30,12 +30,13 @@ fn build_export(dir: &Path) -> (PathBuf, ledger_store::Head) {
     let clock = Arc::new(FakeClock::new("2026-03-02T09:00:00+08:00".parse().unwrap()));
     let ledger = Ledger::create(dir.join("db"), LedgerOptions { clock, ..LedgerOptions::default() }).unwrap();
     let at: Timestamp = "2026-03-02T09:00:00+08:00".parse().unwrap();
-    let cmd = |n: u128, body| Command { id: CommandId(Uuid::from_u128(n)), at, body };
+    let cmd = |n: u128, body| Command { id: CommandId(Uuid::from_u128(n)), at, body, stamped: false };
     let policy = Box::new(Policy::preset("pboc-2018").unwrap());
     let mut commands = vec![Command {
         id: CommandId(Uuid::from_u128(1)),
         at: Timestamp::UNIX_EPOCH,
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
+        stamped: false,
     }];
     for c in 1..=3u64 {
         let base = u128::from(c) * 10;

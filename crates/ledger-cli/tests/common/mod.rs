@@ -29,6 +29,9 @@ pub fn cli_at(db: &Path, now: &str, args: &[&str]) -> (i32, String, String) {
         .arg(db)
         .args(["--now", now])
         .args(args)
+        // The default principal is `cli:` and the user: the same in every run.
+        .env("USER", "tester")
+        .env_remove("LEDGER_AS")
         .stdin(Stdio::null())
         .output()
         .unwrap();

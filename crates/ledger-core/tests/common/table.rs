@@ -107,7 +107,7 @@ pub fn run(case: Case) {
     let mut command = |time: &str, label: u128, body: CommandBody| {
         n += 1;
         let id = if label == AUTO { n } else { label };
-        Command { id: cid(id), at: at(time), body }
+        Command { id: cid(id), at: at(time), body, stamped: false }
     };
     let genesis = CommandBody::ChangePolicy {
         effective_from: Timestamp::UNIX_EPOCH,

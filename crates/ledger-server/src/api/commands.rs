@@ -70,7 +70,7 @@ pub async fn post_command(
     let command =
         parse_one(&body, state.0.ledger.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
     permit(&caller, access_of(&command.body))?;
-    let receipt = state.submit(vec![command], false).await?.pop().ok_or_else(|| {
+    let receipt = state.submit(&caller, vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
     let status = if receipt.conflict { StatusCode::CONFLICT } else { StatusCode::OK };
@@ -110,7 +110,7 @@ pub async fn post_batch(
     }
     let (places, commands): (Vec<_>, Vec<_>) =
         elements.into_iter().map(|element| ((element.command.id.0, element.line), element.command)).unzip();
-    let receipts = state.submit(commands, false).await?;
+    let receipts = state.submit(&caller, commands, false).await?;
     let results = places
         .into_iter()
         .zip(&receipts)
@@ -145,7 +145,7 @@ pub async fn post_check(
     let body = body?;
     let command = parse_one(&body, state.0.ledger.now())?;
     permit(&caller, access_of(&command.body))?;
-    let receipt = state.submit(vec![command], true).await?.pop().ok_or_else(|| {
+    let receipt = state.submit(&caller, vec![command], true).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
     Ok(Json(CheckView { answer: params.answer(&receipt), dry_run: true }))

@@ -163,7 +163,7 @@ pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 impl AppState {
     /// Guard 1: a known bearer token (401). The scheme is case-insensitive (RFC 9110).
-    fn caller(&self, headers: &HeaderMap) -> ApiResult<Caller> {
+    pub(crate) fn caller(&self, headers: &HeaderMap) -> ApiResult<Caller> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -193,7 +193,27 @@ impl AppState {
     }
 
     /// Guards 5 and on: room in the queue (503), then the writer; counts the answers.
-    pub(crate) async fn submit(&self, commands: Vec<Command>, dry_run: bool) -> ApiResult<Vec<Receipt>> {
+    /// Every event the commands produce names `caller` (its token's name and role) as principal.
+    pub(crate) async fn submit(
+        &self,
+        caller: &Caller,
+        commands: Vec<Command>,
+        dry_run: bool,
+    ) -> ApiResult<Vec<Receipt>> {
+        let principal =
+            caller.principal().map_err(|why| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", why))?;
+        self.submit_as(principal, commands, dry_run).await
+    }
+
+    /// [`AppState::submit`] for commands recorded as submitted by `principal` (the server's
+    /// own ticker submits as the ledger).
+    pub(crate) async fn submit_as(
+        &self,
+        principal: ledger_core::Principal,
+        commands: Vec<Command>,
+        dry_run: bool,
+    ) -> ApiResult<Vec<Receipt>> {
+        let ledger = self.0.ledger.acting_as(principal);
         let count = u32::try_from(commands.len()).unwrap_or(u32::MAX);
         let permit = Arc::clone(&self.0.queue).try_acquire_many_owned(count).map_err(|_| {
             for command in &commands {
@@ -204,12 +224,12 @@ impl AppState {
         let kinds: Vec<&'static str> = commands.iter().map(|command| command.body.kind()).collect();
         let started = Instant::now();
         let receipts = if dry_run {
-            self.blocking(move |ledger| commands.into_iter().map(|command| ledger.check(command)).collect()).await
+            self.blocking(move |_| commands.into_iter().map(|command| ledger.check(command)).collect()).await
         } else {
             // Straight to the writer's queue: no thread waits; the writer hands the receipts
             // back once the batch is durable.
             let (tx, rx) = tokio::sync::oneshot::channel();
-            self.0.ledger.submit_batch_then(commands, move |receipts| {
+            ledger.submit_batch_then(commands, move |receipts| {
                 let _ = tx.send(receipts);
             });
             match rx.await {
@@ -265,7 +285,7 @@ pub(crate) fn permit(caller: &Caller, access: Access) -> ApiResult<()> {
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         "forbidden",
-        format!("the {} role may not do this ({access:?})", caller.role.name()),
+        format!("token {:?} (role {}) may not do this ({access:?})", caller.name, caller.role.name()),
     ))
 }
 

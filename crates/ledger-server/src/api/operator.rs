@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ledger_core::Principal;
 use ledger_store::Answer;
 
 use super::{ApiError, ApiResult, AppState, permit};
@@ -32,7 +33,9 @@ const BACKUP_NAME_LEN_MAX: usize = 128;
     security(("bearer" = [])))]
 pub async fn post_tick(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Answer>> {
     permit(&caller, Access::Operate)?;
-    tick(&state).await.map(Json)
+    let principal =
+        caller.principal().map_err(|why| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", why))?;
+    tick(&state, principal).await.map(Json)
 }
 
 /// Every counterparty on the risk list, with the seq of the event that listed it.
@@ -119,10 +122,10 @@ fn backup_dir(root: &Path, name: &str) -> ApiResult<PathBuf> {
     Ok(root.join(name))
 }
 
-/// Submits a tick through the writer's queue like any command.
-async fn tick(state: &AppState) -> ApiResult<Answer> {
+/// Submits a tick through the writer's queue like any command, as `principal`.
+async fn tick(state: &AppState, principal: Principal) -> ApiResult<Answer> {
     let command = state.0.ledger.tick_command().map_err(ApiError::from)?;
-    let receipt = state.submit(vec![command], false).await?.pop().ok_or_else(|| {
+    let receipt = state.submit_as(principal, vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
     Ok(receipt.answer())
@@ -147,7 +150,8 @@ pub async fn run_ticker(state: AppState, every: Duration) {
         if !matches!(due, Ok(true)) {
             continue;
         }
-        if let Err(err) = tick(&state).await {
+        // The ticker is the ledger's own: its ticks name the ledger, as what comes due does.
+        if let Err(err) = tick(&state, Principal::ledger()).await {
             tracing::warn!(?err, "the ticker's tick failed; the next one comes in {} s", every.as_secs());
         }
     }

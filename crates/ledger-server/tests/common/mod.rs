@@ -32,6 +32,7 @@ pub fn create_ledger(db: &Path) {
             effective_from: Timestamp::UNIX_EPOCH,
             policy: Box::new(Policy::preset("pboc-2018").unwrap()),
         },
+        stamped: false,
     };
     assert!(ledger.submit(command).unwrap().is_accepted());
     ledger.close().unwrap();
@@ -74,9 +75,20 @@ impl Server {
     /// Starts `ledger-server serve` without waiting for it to listen (a standby waits for the
     /// writer lease first): see [`Server::wait_listening`].
     pub fn spawn(db: &Path, config: &Path, flags: &[&str]) -> Server {
+        Server::spawn_logging(db, config, flags, "warn")
+    }
+
+    /// [`Server::start`] with its log filter at `level` (`info` logs a line per request).
+    pub fn start_logging(db: &Path, config: &Path, level: &str) -> Server {
+        let mut server = Server::spawn_logging(db, config, &[], level);
+        assert!(server.wait_listening(START_STOP_MAX), "the server did not start");
+        server
+    }
+
+    fn spawn_logging(db: &Path, config: &Path, flags: &[&str], level: &str) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ledger-server"));
         command.arg("serve").arg("--config").arg(config).arg("--db").arg(db).args(["--listen", "127.0.0.1:0"]);
-        command.args(flags).env("RUST_LOG", "warn");
+        command.args(flags).env("RUST_LOG", level);
         Server::launch(command)
     }
 

@@ -144,7 +144,7 @@ impl Pg {
         tx.execute("INSERT INTO ledger_head (epoch, seq, hash) VALUES (0, 0, $1)", &[&GENESIS_PREV.as_slice()])?;
         tx.execute(
             "INSERT INTO ledger_kv (tbl, key, value) VALUES ($1, $2, $3)",
-            &[&(Table::Meta as i16), &META_FORMAT, &[codec::FORMAT_VERSION].as_slice()],
+            &[&(Table::Meta as i16), &META_FORMAT, &[codec::LAYOUT_VERSION_UNPROJECTED].as_slice()],
         )?;
         tx.commit()?;
         drop(client);
