@@ -438,6 +438,17 @@ def record_seq(record):
     return parse_seq(record["seq"], "seq")
 
 
+def unique_keys(pairs):
+    """A JSON object whose keys are each named once: a key named twice could show a reader one
+    value and the check another, so a line holding one is refused."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} is named twice in one object")
+        seen[key] = value
+    return seen
+
+
 def check_record(record, expected_seq, prev_hash):
     """Checks one export record (a parsed JSON object) as the successor of the record hashing to
     `prev_hash`: its seq is `expected_seq`, it links to `prev_hash`, its hash recomputes from its
@@ -523,7 +534,7 @@ def main(argv):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line, object_pairs_hook=unique_keys)
                 seq = record_seq(record)
             except (ValueError, KeyError, TypeError) as err:
                 return fail(f"line {line_no}: not a record: {err}")

@@ -230,6 +230,9 @@ def check_checkpoint(checkpoint, trusted_key):
 def check_inclusion(proof, checkpoint):
     if not isinstance(proof, dict) or proof.get("format") != INCLUSION_FORMAT:
         raise ProofError("not an inclusion proof")
+    extra = sorted(set(proof) - {"format", "seq", "tree_size", "record", "path"})
+    if extra:
+        raise ProofError(f"{extra[0]}: not a field of an inclusion proof")
     size, root = checkpoint
     if proof.get("tree_size") != size:
         raise ProofError(f"the proof is for a tree of {proof.get('tree_size')}, the checkpoint's has {size}")
@@ -276,9 +279,14 @@ def vectors():
 
 
 def load(path):
+    """A proof or checkpoint file; a key named twice in an object is refused (verify_export's
+    rule, as ledger-cli check-proof's)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from verify_export import unique_keys  # the export verifier, beside this file
+
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            return json.load(handle, object_pairs_hook=unique_keys)
     except (OSError, ValueError) as err:
         raise OSError(f"{path}: {err}") from None
 

@@ -8,7 +8,7 @@ reused id, the queries, the refusals (401, 403, 400), the log followed over /v1/
 checked link by link, and the operations endpoints. Every call goes through the generated
 functions with raise_on_unexpected_status=True, so an answer the document does not declare fails.
 
-Usage: generated_day.py PACKAGE_PARENT URL TOKENS.json
+Usage: generated_day.py DIR URL TOKENS.json  (DIR: the folder that holds the generated package)
 TOKENS.json: {"back-office": "...", "operator": "...", "auditor": "..."}
 Prints one JSON summary line; exit 0 when every check held, 1 otherwise.
 """

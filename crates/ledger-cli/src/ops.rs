@@ -204,6 +204,9 @@ pub fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result
         Err(err @ StoreError::Corruption { .. }) => return verify_failed(cli, &err),
         Err(err) => return Err(opening_failed(cli, err)),
     };
+    if reader.head()?.seq == 0 {
+        return Err(crate::open::without_policy(cli));
+    }
     let total = reader.head().map(|head| head.seq).unwrap_or(0);
     let bar = progress::bar(total, "events");
     let started = Instant::now();

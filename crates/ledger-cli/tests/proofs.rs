@@ -361,4 +361,16 @@ fn an_edited_readable_event_is_refused_naming_the_field() {
         let (_, out, err) = cli(Path::new("unused"), &["check-proof", changed.to_str().unwrap(), cp.to_str().unwrap()]);
         assert!(format!("{out}{err}").contains(field), "{what}: the message names {field}: {out}{err}");
     }
+    // A forged amount named before the true one: a reader keeping the first key sees 90,000.00,
+    // a parser keeping the last checks 4,975.84. A key named twice is refused by both verifiers.
+    let text = std::fs::read_to_string(&deposit).unwrap();
+    let forged = text.replacen(r#""amount":"4975.84""#, r#""amount":"90000.00","amount":"4975.84""#, 1).replacen(
+        r#""amount": "4975.84""#,
+        r#""amount": "90000.00", "amount": "4975.84""#,
+        1,
+    );
+    assert_ne!(forged, text, "the proof names the amount");
+    let twice = dir.path().join("twice.json");
+    std::fs::write(&twice, forged).unwrap();
+    both(&[&twice, &cp], false, "a key named twice");
 }

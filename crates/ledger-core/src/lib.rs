@@ -24,6 +24,7 @@ mod report;
 mod reserve;
 mod state;
 mod time;
+mod unique_keys;
 mod withhold;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
@@ -51,4 +52,5 @@ pub use report::{
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};
+pub use unique_keys::refuse_duplicate_keys;
 pub use withhold::{TEXT_CHARS_MAX, WithheldText, withhold};

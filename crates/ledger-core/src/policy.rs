@@ -259,8 +259,10 @@ impl Policy {
         Ok(policy)
     }
 
-    /// Parses and validates a policy written in JSON.
+    /// Parses and validates a policy written in JSON (a key named twice, at any depth, is
+    /// refused, as in a command).
     pub fn from_json_str(text: &str) -> Result<Policy> {
+        crate::unique_keys::refuse_duplicate_keys(text).map_err(|err| Error::Policy(err.to_string()))?;
         let policy: Policy = serde_json::from_str(text).map_err(|err| Error::Policy(err.to_string()))?;
         policy.validate()?;
         Ok(policy)
@@ -335,6 +337,17 @@ mod tests {
             assert_eq!(policy.name, name);
         }
         assert_eq!(Policy::preset("nope"), Err(Error::UnknownPreset("nope".into())));
+    }
+
+    #[test]
+    fn a_json_policy_naming_a_key_twice_is_refused() {
+        let json = serde_json::to_string(&Policy::preset("default").unwrap()).unwrap();
+        assert!(Policy::from_json_str(&json).is_ok());
+        let twice =
+            json.replacen(r#""cash_deposit":"allowed""#, r#""cash_deposit":"allowed","cash_deposit":"forbidden""#, 1);
+        assert_ne!(twice, json, "the policy names cash_deposit");
+        let err = Policy::from_json_str(&twice).unwrap_err().to_string();
+        assert!(err.contains("cash_deposit"), "{err}");
     }
 
     #[test]

@@ -202,9 +202,18 @@ impl Config {
             return bad("no tokens: every request needs one (make one with `ledger-server token --role ROLE`)".into());
         }
         let mut names = HashSet::new();
+        let mut digests = HashSet::new();
         for token in &self.tokens {
             if !names.insert(&token.name) {
                 return bad(format!("token name {:?} is given twice", token.name));
+            }
+            // One token, one holder and role: the same digest twice would let the last entry's
+            // role silently win.
+            if !digests.insert(token.sha256.to_ascii_lowercase()) {
+                return bad(format!(
+                    "token {:?}: its sha256 is also another token's (one digest per token)",
+                    token.name
+                ));
             }
             // The name is recorded in every event its holder submits (the principal).
             if let Err(why) = token.principal() {
@@ -272,6 +281,10 @@ mod tests {
         let mut twice = config.clone();
         twice.tokens.push(config.tokens[0].clone());
         assert!(twice.check().is_err());
+        let mut same_digest = config.clone();
+        same_digest.tokens.push(TokenEntry { name: "another".into(), ..config.tokens[0].clone() });
+        let err = same_digest.check().unwrap_err().to_string();
+        assert!(err.contains("also another token's"), "{err}");
         let mut short = config.clone();
         short.tokens[0].sha256.pop();
         assert!(short.check().is_err());

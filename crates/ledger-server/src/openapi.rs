@@ -4,7 +4,8 @@
 //! Each handler's `#[utoipa::path]` declares the answers of its own guards (400, 404, 409,
 //! 413...); [`SharedAnswers`] adds those every operation shares: 408 from the request timeout of
 //! `serve::log_request` on every route, and on every operation needing a token the shared
-//! guards and ledger calls: 401 (token), 403 (role), 500 (internal), 503 (the ledger stopped,
+//! guards and ledger calls: 400 (path or query), 401 (token), 403 (role), 413 (declared length),
+//! 500 (internal), 503 (the ledger stopped,
 //! fenced or failed to write).
 
 use utoipa::openapi::path::Operation;
@@ -76,6 +77,12 @@ impl Modify for SharedAnswers {
             .build();
         let forbidden = SharedAnswers::error("forbidden: the token's role may not do this").build();
         let internal = SharedAnswers::error("internal: the ledger failed unexpectedly").build();
+        let malformed =
+            SharedAnswers::error("malformed: a bad path or query parameter (a route without any: any query)").build();
+        let too_large = SharedAnswers::error(
+            "too_large: the declared Content-Length is over `body_bytes_max` (before any byte is read)",
+        )
+        .build();
         let unavailable = SharedAnswers::error(
             "unavailable, fenced or storage: the ledger stopped, another writer is in charge, or a write failed \
              (nothing recorded); retry with the same ids",
@@ -96,7 +103,9 @@ impl Modify for SharedAnswers {
                 SharedAnswers::add(operation, "408", timeout.clone());
                 if operation.security.as_ref().is_some_and(|security| !security.is_empty()) {
                     SharedAnswers::add(operation, "401", unauthorized.clone());
+                    SharedAnswers::add(operation, "400", malformed.clone());
                     SharedAnswers::add(operation, "403", forbidden.clone());
+                    SharedAnswers::add(operation, "413", too_large.clone());
                     SharedAnswers::add(operation, "500", internal.clone());
                     SharedAnswers::add(operation, "503", unavailable.clone());
                 }

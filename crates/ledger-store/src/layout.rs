@@ -222,8 +222,8 @@ pub(crate) fn check_existing(path: &Path) -> Result<Found> {
             if path.join(INCOMPLETE_FILE).exists() {
                 return Err(Error::NotALedger(format!(
                     "no ledger at {}: its creation (`init` or `backup`) was interrupted before it was complete, \
-                     so nothing in it was ever recorded; run `ledger-cli init` on it again (it clears what is \
-                     there) or remove it",
+                     so nothing in it was ever recorded: for an `init`, run `ledger-cli init` on it again (it \
+                     clears what is there); for a `backup`, remove it and take the backup again",
                     path.display()
                 )));
             }

@@ -267,8 +267,14 @@ fn db_options(mode: DBRecoveryMode) -> Options {
     // queue: pipelined, one's memtable inserts overlap the next one's log write and fsync
     // (docs/PERFORMANCE.md, "Round 2").
     options.set_enable_pipelined_write(true);
+    // RocksDB starts an info log per open and keeps 1,000 by default: a cron `tick` a minute
+    // would add ~165 MB a day of LOG.old files. The newest few are enough to diagnose.
+    options.set_keep_log_file_num(INFO_LOGS_KEPT);
     options
 }
+
+/// RocksDB info logs (`LOG`, `LOG.old.*`) kept in a ledger's directory.
+const INFO_LOGS_KEPT: usize = 5;
 
 fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDescriptor> {
     COLUMN_FAMILIES.iter().map(move |name| ColumnFamilyDescriptor::new(*name, tuning.cf_options(name)))
