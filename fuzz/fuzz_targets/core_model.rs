@@ -42,7 +42,8 @@ fn text(u: &mut Unstructured) -> Result<String> {
 
 /// A set of flows, mostly outflows (an inflow makes the settings invalid).
 fn flow_set(u: &mut Unstructured) -> Result<Vec<Flow>> {
-    let all = [Flow::CashWithdrawal, Flow::TransferOutBound, Flow::TransferOutOther, Flow::Payment, Flow::WealthPurchase];
+    let all =
+        [Flow::CashWithdrawal, Flow::TransferOutBound, Flow::TransferOutOther, Flow::Payment, Flow::WealthPurchase];
     let mut flows: Vec<Flow> = all.into_iter().filter(|_| u.arbitrary::<bool>().unwrap_or(true)).collect();
     if u.int_in_range(0u8..=15)? == 0 {
         flows.push(Flow::CashDeposit);
@@ -176,6 +177,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
             effective_from: Timestamp::UNIX_EPOCH,
             policy: Box::new(policies[usize::from(u.int_in_range(0u8..=1)?)].clone()),
         },
+        // Client-given times: the reference model knows no times the ledger stamps itself.
+        stamped: false,
     }];
     for n in 1..=u.int_in_range(1u8..=120)? {
         now_ms += match u.int_in_range(0u8..=5)? {
@@ -190,7 +193,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
             let pick = usize::from(u.arbitrary::<u8>()?) % commands.len();
             Command { at, ..commands[pick].clone() }
         } else {
-            Command { id: CommandId(Uuid::from_u128(u128::from(n))), at, body: body(u, now_ms, n, &policies)? }
+            let body = body(u, now_ms, n, &policies)?;
+            Command { id: CommandId(Uuid::from_u128(u128::from(n))), at, body, stamped: false }
         };
         commands.push(command);
     }
