@@ -287,7 +287,11 @@ def load(path):
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle, object_pairs_hook=unique_keys)
-    except (OSError, ValueError) as err:
+    except ValueError as err:
+        if "named twice" in str(err):  # a failed check (exit 1), like an edited field
+            raise ProofError(f"{path}: {err}") from None
+        raise OSError(f"{path}: {err}") from None
+    except OSError as err:
         raise OSError(f"{path}: {err}") from None
 
 
@@ -317,6 +321,9 @@ def main(argv):
     except OSError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ProofError as err:
+        print(f"FAILED: {err}")
+        return 1
     try:
         if args[0] == "checkpoint":
             size, _ = check_checkpoint(files[0], trusted)

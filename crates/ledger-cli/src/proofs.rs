@@ -21,7 +21,9 @@ use crate::out::{self, check_failed, print_json, say};
 fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the {what} {}", path.display()))?;
     // A key named twice could show a reader one value and the check another: refused.
-    ledger_core::refuse_duplicate_keys(&text).with_context(|| format!("{} is not a {what}", path.display()))?;
+    // A failed check (exit 1), like an edited field, not an unreadable file.
+    ledger_core::refuse_duplicate_keys(&text)
+        .map_err(|err| ledger_store::Error::ProofFailed(format!("the {what} {}: {err}", path.display())))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a {what}", path.display()))
 }
 
