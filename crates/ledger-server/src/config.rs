@@ -90,6 +90,11 @@ pub struct Limits {
     /// handshake included) or from the end of its previous answer: so also the longest a
     /// kept-alive connection may sit idle.
     pub header_timeout_seconds: u64,
+    /// Most bytes of request bodies and `/v1/events` pages in flight at once, over every
+    /// authenticated request (503 `busy` above it): what bounds the server's memory under many
+    /// large requests from holders of valid tokens. A body counts its declared length (or
+    /// `body_bytes_max` without one), a page twice `events_bytes_max`.
+    pub inflight_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -106,6 +111,7 @@ impl Default for Limits {
             long_polls_max: 256,
             connections_max: 1_024,
             header_timeout_seconds: 10,
+            inflight_bytes_max: 256 << 20,
         }
     }
 }
@@ -237,6 +243,12 @@ impl Config {
         {
             return bad(
                 "limits: events_bytes_max, long_polls_max, connections_max and header_timeout_seconds must be at least 1"
+                    .into(),
+            );
+        }
+        if limits.inflight_bytes_max < limits.body_bytes_max.max(limits.events_bytes_max.saturating_mul(2)) {
+            return bad(
+                "limits: inflight_bytes_max must hold one largest body and one events page (twice events_bytes_max)"
                     .into(),
             );
         }

@@ -142,6 +142,7 @@ pub async fn run(config: Config) -> Result<()> {
         queue: Arc::new(Semaphore::new(config.limits.queue_commands_max)),
         ready: AtomicBool::new(true),
         long_polls: Arc::new(Semaphore::new(config.limits.long_polls_max)),
+        inflight: Arc::new(Semaphore::new(config.limits.inflight_bytes_max.div_ceil(1024))),
         stopping: watch::channel(false).0,
         backup_root: config.backup_root.clone(),
     }));
@@ -328,6 +329,7 @@ mod tests {
             queue: Arc::new(Semaphore::new(queue)),
             ready: AtomicBool::new(true),
             long_polls: Arc::new(Semaphore::new(1)),
+            inflight: Arc::new(Semaphore::new(1 << 20)),
             stopping: watch::channel(false).0,
             backup_root: None,
         }));

@@ -400,3 +400,38 @@ fn routes_without_query_parameters_refuse_any() {
     assert_eq!(operator.get("/v1/head").unwrap().status, 200);
     assert_eq!(operator.get("/v1/risk-list").unwrap().status, 200);
 }
+
+/// Holders of valid tokens cannot make the server hold more request bodies than
+/// `inflight_bytes_max` (an outsider's finding: 16 back-office bodies of 16 MiB at once, or 64
+/// auditors fetching 4 MiB pages, grew the server by 186 and 336 MB). Each connection declares
+/// a 15 MiB body and never sends it, so each holds its room while the server waits.
+#[test]
+fn bodies_in_flight_beyond_inflight_bytes_max_get_503_busy() {
+    let (_work, server) = server("inflight_bytes_max = 33554432", false);
+    let addr = host(&server.url);
+    let back_office = format!("Bearer {BACK_OFFICE}");
+    let head = post_head("/v1/batches", Some(&back_office), 15 << 20);
+    // Two fit in 32 MiB: the server waits for their bodies (no answer yet).
+    let mut held: Vec<TcpStream> = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        assert_eq!(
+            ask(&mut stream, head.as_bytes(), Duration::from_secs(1)),
+            None,
+            "a body within the budget is awaited"
+        );
+        held.push(stream);
+    }
+    // A third does not: 503 busy at once, with Retry-After.
+    let mut third = TcpStream::connect(&addr).unwrap();
+    let (status, body) = ask(&mut third, head.as_bytes(), Duration::from_secs(20)).unwrap();
+    assert_eq!((status, error_code(&body).as_str()), (503, "busy"), "{body}");
+    // Once a held one goes, its room is free again.
+    drop(held.pop());
+    let freed = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut probe = TcpStream::connect(&addr).unwrap();
+        ask(&mut probe, head.as_bytes(), Duration::from_millis(500)).is_none()
+    });
+    assert!(freed, "the room of a closed connection is given back");
+}

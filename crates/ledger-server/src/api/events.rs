@@ -39,7 +39,7 @@ pub struct EventsParams {
         (status = 200, body = EventsView),
         (status = 400, description = "malformed: a query parameter, or `limit` out of range", body = ErrorView),
         (status = 409, description = "`after` is past the head: this is not the log the follower followed", body = ErrorView),
-        (status = 503, description = "`busy`: `long_polls_max` long polls are waiting already (Retry-After)", body = ErrorView),
+        (status = 503, description = "`busy`: `long_polls_max` long polls are waiting already, or `inflight_bytes_max` is taken (Retry-After)", body = ErrorView),
     ),
     security(("bearer" = [])))]
 pub async fn get_events(
@@ -75,6 +75,8 @@ pub async fn get_events(
         }
     }
     let bytes_max = limits.events_bytes_max;
+    // The page's room in the in-flight budget: its export lines, then their JSON answer.
+    let _room = state.room(bytes_max.saturating_mul(2))?;
     let (records, head) = state
         .blocking(move |ledger| {
             let head = ledger.head()?;

@@ -54,6 +54,8 @@ pub struct Shared {
     pub queue: Arc<Semaphore>,
     /// False once shutdown began: `/readyz` answers 503.
     pub ready: AtomicBool,
+    /// Room for bodies and events pages in flight, in KiB (`limits.inflight_bytes_max`).
+    pub inflight: Arc<Semaphore>,
     /// Room for long polls (`limits.long_polls_max`).
     pub long_polls: Arc<Semaphore>,
     /// Set once shutdown began: long polls answer at once.
@@ -180,6 +182,18 @@ impl AppState {
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is not accepted"))
     }
 
+    /// Room for `bytes` of a body or page in the in-flight budget, or 503 `busy`.
+    pub(crate) fn room(&self, bytes: usize) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        Arc::clone(&self.0.inflight).try_acquire_many_owned(kib).map_err(|_| {
+            ApiError::busy(format!(
+                "the server holds its limit of request bodies and pages in flight (inflight_bytes_max {}); \
+                 retry after a second with the same ids",
+                self.0.limits.inflight_bytes_max
+            ))
+        })
+    }
+
     /// Runs blocking ledger work off the async threads.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
@@ -287,6 +301,16 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         .into_response();
     }
     request.extensions_mut().insert(caller);
+    // A body's room in the in-flight budget, held until the answer is made (an events page
+    // takes its room in its handler, after any long poll's wait).
+    let _room = if request.method() == axum::http::Method::POST {
+        match state.room(declared.map_or(body_bytes_max, |declared| usize::try_from(declared).unwrap_or(usize::MAX))) {
+            Ok(room) => Some(room),
+            Err(err) => return err.into_response(),
+        }
+    } else {
+        None
+    };
     next.run(request).await
 }
 
