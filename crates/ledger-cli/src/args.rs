@@ -26,15 +26,11 @@ pub struct Cli {
     pub max_ahead_seconds: u64,
     /// Who the commands this run submits are recorded as submitted by (every event names it, in
     /// the role `cli`); default `cli:` and the operating-system user.
-    #[arg(long = "as", global = true, env = "LEDGER_AS", value_name = "NAME", value_parser = principal_name)]
+    /// Checked when a writer opens the ledger (a refused name is shown escaped, never echoed raw).
+    #[arg(long = "as", global = true, env = "LEDGER_AS", value_name = "NAME")]
     pub as_name: Option<String>,
     #[command(subcommand)]
     pub command: Cmd,
-}
-
-/// A name `--as` accepts: one a principal may have.
-fn principal_name(text: &str) -> Result<String, String> {
-    Principal::new(text, CLI_ROLE).map(|principal| principal.name().to_owned())
 }
 
 /// The role every principal the CLI names has.

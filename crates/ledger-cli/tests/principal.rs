@@ -39,8 +39,11 @@ fn every_event_names_who_submitted_it_and_history_statements_and_exports_show_it
 
     // A name that is no principal's (empty, a control character, too long) is a usage error.
     let long = "n".repeat(65);
-    for bad in ["", "two\nlines", long.as_str()] {
+    for bad in ["", "two\nlines", long.as_str(), "a\u{1b}]0;pwned\u{7}b"] {
         let (code, _, stderr) = cli(&db, &["--as", bad, "submit", DEPOSIT]);
         assert_eq!(code, 2, "--as {bad:?}: {stderr}");
+        // The refused name is shown escaped: no raw line break or escape sequence reaches the
+        // terminal (an outsider's finding: the argument parser echoed it raw).
+        assert!(!stderr.contains('\u{1b}') && !stderr.contains("two\nlines"), "--as {bad:?}: {stderr:?}");
     }
 }
