@@ -130,3 +130,29 @@ pub fn json() -> String {
 pub async fn get_openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::api::ROUTES;
+
+    /// Every operation the OpenAPI document says needs a token is in the route table the
+    /// authentication layer checks (a new route cannot skip the 403-before-the-body guard).
+    #[test]
+    fn the_route_table_names_every_authenticated_operation() {
+        let doc: serde_json::Value = serde_json::from_str(&super::json()).unwrap();
+        let mut secured = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                if operation.get("security").is_some_and(|security| security.as_array().is_some_and(|s| !s.is_empty()))
+                {
+                    secured.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        secured.sort();
+        let mut table: Vec<(String, String)> =
+            ROUTES.iter().map(|(method, path, _, _)| ((*method).to_owned(), (*path).to_owned())).collect();
+        table.sort();
+        assert_eq!(table, secured);
+    }
+}
