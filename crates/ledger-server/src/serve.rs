@@ -131,6 +131,16 @@ pub async fn run(config: Config) -> Result<()> {
     })
     .await
     .map_err(|err| Error::Io(err.to_string()))??;
+    if head.seq == 0 {
+        // An `init` stopped before it recorded the policy: serving it would record commands
+        // before any policy (ledger-cli refuses it the same way).
+        let _ = tokio::task::spawn_blocking(move || ledger.close()).await;
+        return Err(Error::Config(
+            "the ledger holds no record: its `init` was interrupted before the policy was recorded; \
+             run `ledger-cli --db DB init --policy NAME` on it again, then start the server"
+                .into(),
+        ));
+    }
     observer.head.send_replace(head.seq);
     metrics.head_seq.set(i64::try_from(head.seq).unwrap_or(i64::MAX));
     let state = AppState(Arc::new(Shared {

@@ -187,3 +187,36 @@ fn the_docs_name_only_reason_codes_that_exist() {
         }
     }
 }
+
+/// A ledger without a single record (an `init` stopped before it recorded the policy) is not
+/// served: commands would be recorded before any policy (ledger-cli refuses it the same way).
+#[test]
+fn a_ledger_without_its_policy_is_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    ledger_store::Ledger::create(&db, ledger_store::LedgerOptions::default()).unwrap().close().unwrap();
+    let config = dir.path().join("server.toml");
+    write_config(&config, "");
+    let mut refused = serve(&config, &["--db", db.to_str().unwrap()], &[]);
+    let Some((code, stderr)) = refused.wait_exit(WAIT) else {
+        panic!("a ledger without its policy was served");
+    };
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("holds no record") && stderr.contains("init --policy"), "{stderr}");
+}
+
+/// `GET /v1/pending?account=` for an account that does not exist is 404, as every other account
+/// query (an outsider's finding: it answered an empty list).
+#[test]
+fn pending_outflows_of_an_unknown_account_are_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    create_ledger(&db);
+    let config = dir.path().join("server.toml");
+    write_config(&config, "");
+    let server = Server::start(&db, &config, &[]);
+    let client = Client::new(&server.url, Some(OPERATOR));
+    let reply = client.get("/v1/pending?account=99999").unwrap();
+    assert_eq!((reply.status, reply.body["error"].as_str()), (404, Some("not_found")), "{reply:?}");
+    assert_eq!(client.get("/v1/pending").unwrap().status, 200);
+}

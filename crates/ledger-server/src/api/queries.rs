@@ -179,7 +179,8 @@ pub struct PendingParams {
 
 /// Outflows held for verification or scheduled, of one account or all.
 #[utoipa::path(get, path = "/v1/pending", tag = "queries", params(PendingParams),
-    responses((status = 200, body = PendingView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView)),
+    responses((status = 200, body = PendingView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView),
+        (status = 404, description = "not_found: `account` names no account", body = ErrorView)),
     security(("bearer" = [])))]
 pub async fn get_pending(
     State(state): State<AppState>,
@@ -188,7 +189,14 @@ pub async fn get_pending(
 ) -> ApiResult<Json<PendingView>> {
     permit(&caller, Access::Query)?;
     let account = params?.0.account.map(AccountId);
-    let pending = state.blocking(move |ledger| ledger.pending(account)).await?;
+    // An unknown account is 404, as on every other account query.
+    let pending = state
+        .blocking(move |ledger| match account {
+            Some(account) if ledger.account(account)?.is_none() => Ok(Err(account)),
+            _ => ledger.pending(account).map(Ok),
+        })
+        .await?
+        .map_err(unknown_account)?;
     Ok(Json(PendingView { pending }))
 }
 
