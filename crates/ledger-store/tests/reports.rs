@@ -122,9 +122,9 @@ fn given() -> Vec<(&'static str, CommandBody)> {
     ]
 }
 
-/// Runs `given` (sorted by time: the log's business time never goes back) and reports on
-/// `from..=to`; returns the reports and each record's hash.
-fn run(db: &Path, from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
+/// A new ledger at `db` (its clock after every day here) and the commands that give it the
+/// `default` policy, then `given` in order.
+fn ledger_and_commands(db: &Path, given: Vec<(&str, CommandBody)>) -> (Ledger, Vec<Command>) {
     let clock = Arc::new(FakeClock::new(at("2026-03-20T00:00:00")));
     let options = LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() };
     let ledger = Ledger::create(db, options).unwrap();
@@ -135,8 +135,6 @@ fn run(db: &Path, from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
         body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
         stamped: false,
     }];
-    let mut given = given();
-    given.sort_by_key(|(time, _)| at(time));
     for (index, (time, body)) in given.into_iter().enumerate() {
         commands.push(Command {
             id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)),
@@ -145,6 +143,15 @@ fn run(db: &Path, from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
             stamped: false,
         });
     }
+    (ledger, commands)
+}
+
+/// Runs `given` (sorted by time: the log's business time never goes back) and reports on
+/// `from..=to`; returns the reports and each record's hash.
+fn run(db: &Path, from: &str, to: &str) -> (Reports, HashMap<u64, String>) {
+    let mut given = given();
+    given.sort_by_key(|(time, _)| at(time));
+    let (ledger, commands) = ledger_and_commands(db, given);
     let rejections: Vec<_> = ledger
         .submit_batch(commands)
         .unwrap()
@@ -309,24 +316,7 @@ fn cross_customer_refused_on_the_receiving_side() -> Vec<(&'static str, CommandB
 
 on_both_backends! {
 fn limit_hits_name_the_owner_and_class_of_the_account_whose_limit_was_hit(db) {
-    let clock = Arc::new(FakeClock::new(at("2026-03-20T00:00:00")));
-    let options = LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() };
-    let ledger = Ledger::create(db, options).unwrap();
-    let policy = Box::new(Policy::preset("default").unwrap());
-    let mut commands = vec![Command {
-        id: CommandId(uuid::Uuid::from_u128(1)),
-        at: Timestamp::UNIX_EPOCH,
-        body: CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy },
-        stamped: false,
-    }];
-    for (index, (time, body)) in cross_customer_refused_on_the_receiving_side().into_iter().enumerate() {
-        commands.push(Command {
-            id: CommandId(uuid::Uuid::from_u128(index as u128 + 2)),
-            at: at(time),
-            body,
-            stamped: false,
-        });
-    }
+    let (ledger, commands) = ledger_and_commands(db, cross_customer_refused_on_the_receiving_side());
     let codes: Vec<_> =
         ledger.submit_batch(commands).unwrap().iter().map(|receipt| receipt.rejection().map(|r| r.code())).collect();
     assert_eq!(codes.iter().flatten().collect::<Vec<_>>(), [&"LIMIT_EXCEEDED", &"LIMIT_EXCEEDED"], "{codes:?}");
