@@ -9,15 +9,15 @@
 //! buckets → credit buckets → balance cap → overflow → hold for verification or schedule.
 
 use crate::command::{Binding, Command, CommandBody, ExternalKind};
+use crate::due::{awaiting_verification, cancel_transfer, confirm_hold, due_event, release};
 use crate::event::{Event, EventBody};
 use crate::ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::{ClassRules, Flow, Permission, Policy};
 use crate::posting::{BucketUsage, Leg, Posting, PostingKind};
-use crate::principal::Principal;
 use crate::protect::{Actor, Arrival, NightWindow, PersonalLimit, PersonalLimits, ProtectionSettings, SecurityLock};
 use crate::reject::{BindingProblem, Period, RejectReason};
-use crate::reserve::{Release, Reservation, Settlement, Stage};
+use crate::reserve::{Release, Reservation, Stage};
 use crate::state::{Account, State};
 use crate::time::Timestamp;
 use crate::withhold::{TEXT_CHARS_MAX, withhold};
@@ -215,120 +215,6 @@ fn decide_risk_list(state: &State, request: RiskListing<'_>) -> Result<EventBody
     } else {
         EventBody::RiskUnlisted { counterparty, reason, source }
     })
-}
-
-fn confirm_hold(state: &State, at: Timestamp, hold: CommandId) -> Result<EventBody, RejectReason> {
-    let reservation = awaiting_verification(state, hold)?;
-    if let Some(arrival) = reservation.arrival {
-        let due_at = arrival.due_at(at, state.protection_settings_at(at));
-        return Ok(EventBody::HoldConfirmed { id: hold, due_at });
-    }
-    if let Some(reason) = stop_reason(state, reservation) {
-        return Err(reason);
-    }
-    settle(state, reservation, Settlement::Confirmed)
-}
-
-fn cancel_transfer(state: &State, transfer: CommandId) -> Result<EventBody, RejectReason> {
-    let reservation = state.reservation(transfer).ok_or(RejectReason::UnknownPending { id: transfer })?;
-    if reservation.arrival.is_none() {
-        let detail = "a real-time outflow held for verification is declined, not cancelled".to_owned();
-        return Err(RejectReason::PendingActionNotAllowed { id: transfer, detail });
-    }
-    Ok(release(state, reservation, Release::Cancelled))
-}
-
-/// The event for a reservation that is due: an expired hold is released; a delayed transfer
-/// is executed unless a protection placed since stops it.
-fn due_event(state: &State, reservation: &Reservation) -> Event {
-    let due_at = reservation.stage.due_at();
-    let at = state.head_at().map_or(due_at, |head| head.max(due_at));
-    let body = match reservation.stage {
-        Stage::AwaitingVerification { .. } => release(state, reservation, Release::Expired),
-        Stage::Scheduled { .. } => match stop_reason(state, reservation) {
-            Some(reason) => release(state, reservation, Release::Stopped { reason }),
-            None => settle(state, reservation, Settlement::Due)
-                .unwrap_or_else(|reason| release(state, reservation, Release::Stopped { reason })),
-        },
-    };
-    Event { command_id: reservation.id, at, body, principal: Some(Principal::ledger()), withheld: Vec::new() }
-}
-
-fn awaiting_verification(state: &State, id: CommandId) -> Result<&Reservation, RejectReason> {
-    let reservation = state.reservation(id).ok_or(RejectReason::UnknownPending { id })?;
-    match reservation.stage {
-        Stage::AwaitingVerification { .. } => Ok(reservation),
-        Stage::Scheduled { .. } => {
-            let detail = "it is a scheduled transfer, not a hold awaiting verification".to_owned();
-            Err(RejectReason::PendingActionNotAllowed { id, detail })
-        }
-    }
-}
-
-/// What stops a reservation at confirmation or execution: a risk listing or a security lock
-/// placed after it was accepted.
-fn stop_reason(state: &State, reservation: &Reservation) -> Option<RejectReason> {
-    if reservation.kind == PostingKind::OutboundTransfer
-        && let Some(counterparty) = &reservation.counterparty
-        && let Some(listed_seq) = state.risk_listed(counterparty)
-    {
-        return Some(RejectReason::RiskListedCounterparty { counterparty: counterparty.clone(), listed_seq });
-    }
-    let lock = state.protections(reservation.account).and_then(|p| p.lock_for(reservation.flow));
-    lock.map(|lock| RejectReason::AccountLocked { account: reservation.account, flow: reservation.flow, by: lock.by })
-}
-
-/// Posts a reservation: the balance moves now; its limit use was counted at acceptance.
-fn settle(state: &State, reservation: &Reservation, settlement: Settlement) -> Result<EventBody, RejectReason> {
-    let id = reservation.account;
-    let account = state.account(id).ok_or(RejectReason::UnknownAccount { account: id })?;
-    let balance_after = account.balance.checked_sub(reservation.amount).ok_or(RejectReason::InsufficientFunds {
-        account: id,
-        balance: account.balance,
-        requested: reservation.amount,
-    })?;
-    let usage_after = reservation.buckets.iter().filter_map(|name| account.bucket_usage(name).cloned()).collect();
-    let debit = Leg { account: id, flow: reservation.flow, balance_after, usage_after };
-    Ok(EventBody::ReservationSettled {
-        id: reservation.id,
-        settlement,
-        posting: Posting {
-            kind: reservation.kind,
-            amount: reservation.amount,
-            counterparty: reservation.counterparty.clone(),
-            debit: Some(debit),
-            credit: None,
-        },
-    })
-}
-
-/// Releases a reservation: its use is taken back from the day and year it was counted in (when
-/// the stored use is still of that day or year).
-fn release(state: &State, reservation: &Reservation, release: Release) -> EventBody {
-    let day = reservation.requested_at.beijing_day();
-    let year = reservation.requested_at.beijing_year();
-    let amount = reservation.amount;
-    let usage_after = state
-        .account(reservation.account)
-        .map(|account| {
-            reservation
-                .buckets
-                .iter()
-                .filter_map(|name| account.bucket_usage(name))
-                .map(|usage| {
-                    let mut after = usage.clone();
-                    if after.year == year {
-                        after.year_used = after.year_used.checked_sub(amount).unwrap_or(Amount::ZERO);
-                        if after.day == day {
-                            after.day_used = after.day_used.checked_sub(amount).unwrap_or(Amount::ZERO);
-                        }
-                    }
-                    after
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    EventBody::ReservationReleased { id: reservation.id, account: reservation.account, release, usage_after }
 }
 
 fn decide_policy(state: &State, effective_from: Timestamp, policy: &Policy) -> Result<EventBody, RejectReason> {
@@ -795,78 +681,4 @@ impl Ctx<'_> {
         }
         arrival.map(|arrival| Stage::Scheduled { due_at: arrival.due_at(self.at, settings) })
     }
-}
-
-/// Where the events that come due before a command go: the caller's log and state. See
-/// [`decide_after_due`].
-pub trait DueSink {
-    type Error;
-    /// The state the next decision is made against (with every due event so far applied).
-    fn state(&self) -> &State;
-    /// Appends `event` (a hold that expired, a delayed transfer executed or stopped) and applies
-    /// it to [`DueSink::state`].
-    fn append_due(&mut self, event: Event) -> Result<(), Self::Error>;
-}
-
-/// The one driver of "due items, then the command", used by the engine, `execute` and the
-/// tests: every reservation due by the command's time goes to `sink` in due order, then the
-/// command's own decision (`Append` or `Retry`, never `Due`) is returned, not yet applied.
-pub fn decide_after_due<S: DueSink>(
-    sink: &mut S,
-    command: &Command,
-    admission: Admission,
-) -> Result<Decision, S::Error> {
-    loop {
-        match decide_in(sink.state(), command, admission) {
-            Decision::Due(event) => sink.append_due(*event)?,
-            decision => return Ok(decision),
-        }
-    }
-}
-
-/// A [`DueSink`] over a bare state, collecting the due events.
-struct Applying<'a> {
-    state: &'a mut State,
-    due: &'a mut Vec<Event>,
-}
-
-impl DueSink for Applying<'_> {
-    type Error = crate::error::Error;
-
-    fn state(&self) -> &State {
-        self.state
-    }
-
-    fn append_due(&mut self, event: Event) -> crate::error::Result<()> {
-        self.state.apply(&event)?;
-        self.due.push(event);
-        Ok(())
-    }
-}
-
-/// Decides `command` and applies the events to `state`: first any that came due, then the
-/// answer. Returns the answer's decision.
-pub fn execute(state: &mut State, command: &Command) -> crate::error::Result<Decision> {
-    execute_with_due(state, command, &mut Vec::new())
-}
-
-/// [`decide_after_due`] on a bare state: applies every due event to `state` (collecting them in
-/// `due`), then returns the command's decision, not yet applied.
-pub fn apply_due_then_decide(
-    state: &mut State,
-    command: &Command,
-    due: &mut Vec<Event>,
-) -> crate::error::Result<Decision> {
-    decide_after_due(&mut Applying { state, due }, command, Admission::default())
-}
-
-/// [`execute`], collecting the due events it applied into `due`.
-pub fn execute_with_due(state: &mut State, command: &Command, due: &mut Vec<Event>) -> crate::error::Result<Decision> {
-    let decision = apply_due_then_decide(state, command, due)?;
-    if let Decision::Append(events) = &decision {
-        for event in events {
-            state.apply(event)?;
-        }
-    }
-    Ok(decision)
 }

@@ -9,8 +9,10 @@
 
 mod command;
 mod decide;
+mod due;
 mod error;
 mod event;
+mod execute;
 mod ids;
 mod json;
 mod json_batch;
@@ -21,6 +23,7 @@ mod principal;
 mod protect;
 mod reject;
 mod report;
+mod report_rules;
 mod reserve;
 mod state;
 mod time;
@@ -28,11 +31,10 @@ mod unique_keys;
 mod withhold;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
-pub use decide::{
-    Admission, Decision, DueSink, apply_due_then_decide, decide, decide_after_due, decide_in, execute, execute_with_due,
-};
+pub use decide::{Admission, Decision, decide, decide_in};
 pub use error::{AmountError, Error, Result};
 pub use event::{Event, EventBody};
+pub use execute::{DueSink, apply_due_then_decide, decide_after_due, execute, execute_with_due};
 pub use ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
 pub use json::{ArrivalJson, COMMAND_LINE_BYTES_MAX, CommandJson, parse_command};
 pub use json_batch::{BatchElement, parse_batch};
@@ -46,9 +48,10 @@ pub use protect::{
 };
 pub use reject::{BindingProblem, Period, RejectReason};
 pub use report::{
-    Cite, ClassIiiReviewLine, DayThreshold, Direction, LargeValueKind, LargeValueLine, LimitHitLine, LimitHitRule,
-    ReportRules, Reporter, Reports, SummaryLine, Total, WindowThreshold,
+    Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, Reporter, Reports, SummaryLine,
+    Total,
 };
+pub use report_rules::{DayThreshold, LimitHitRule, ReportRules, WindowThreshold};
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};

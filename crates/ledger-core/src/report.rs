@@ -6,10 +6,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use crate::command::CommandBody;
-use crate::error::{Error, Result};
 use crate::event::{Event, EventBody};
 use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
 use crate::money::Amount;
@@ -17,107 +16,8 @@ use crate::policy::Flow;
 use crate::posting::{Leg, Posting};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
+use crate::report_rules::ReportRules;
 use crate::time::{BeijingDay, Timestamp};
-
-const PRESETS: [(&str, &str); 1] = [("pboc-2016-3", include_str!("../reports/pboc-2016-3.toml"))];
-
-/// The thresholds of the regulatory reports, as data: each cites its source.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportRules {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    /// Large-value cash (大额现金交易).
-    pub large_cash: DayThreshold,
-    /// Large-value domestic transfers (大额境内款项划转).
-    pub large_transfer: DayThreshold,
-    /// Class III inflows that call for an identity review.
-    pub class_iii_review: WindowThreshold,
-    pub limit_hits: LimitHitRule,
-}
-
-/// A per-customer, per-Beijing-day, per-direction cumulative threshold (inclusive).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DayThreshold {
-    pub threshold: Amount,
-    pub flows: Vec<Flow>,
-    pub source: String,
-}
-
-/// A per-customer threshold over a window of Beijing days (inclusive), on Class III accounts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WindowThreshold {
-    pub threshold: Amount,
-    /// The day of the transaction and the `window_days - 1` days before it.
-    pub window_days: u16,
-    pub flows: Vec<Flow>,
-    pub source: String,
-}
-
-/// Which rejections the limit-hit report lists.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitHitRule {
-    pub codes: Vec<String>,
-}
-
-impl ReportRules {
-    /// The names of the shipped presets.
-    pub fn preset_names() -> impl Iterator<Item = &'static str> {
-        PRESETS.iter().map(|(name, _)| *name)
-    }
-
-    /// A shipped preset by name (`pboc-2016-3`).
-    pub fn preset(name: &str) -> Result<ReportRules> {
-        let (_, text) = PRESETS
-            .iter()
-            .find(|(preset, _)| *preset == name)
-            .ok_or_else(|| Error::Policy(format!("unknown report rules {name:?} (known: pboc-2016-3)")))?;
-        ReportRules::from_toml_str(text)
-    }
-
-    /// Parses and validates report rules written in TOML.
-    pub fn from_toml_str(text: &str) -> Result<ReportRules> {
-        let rules: ReportRules = toml::from_str(text).map_err(|err| Error::Policy(err.to_string()))?;
-        rules.validate()?;
-        Ok(rules)
-    }
-
-    /// Checks what serde cannot: thresholds above zero, flows listed, sources cited, a window of
-    /// 1 to 366 days, known reason codes.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::Policy(format!("report rules {:?}: {what}", self.name)));
-        let day_rules = [("large_cash", &self.large_cash), ("large_transfer", &self.large_transfer)];
-        let thresholds =
-            day_rules.iter().map(|(name, rule)| (*name, rule.threshold, &rule.flows, &rule.source)).chain([(
-                "class_iii_review",
-                self.class_iii_review.threshold,
-                &self.class_iii_review.flows,
-                &self.class_iii_review.source,
-            )]);
-        for (name, threshold, flows, source) in thresholds {
-            if threshold.is_zero() {
-                return bad(format!("{name}: the threshold is zero"));
-            }
-            if flows.is_empty() {
-                return bad(format!("{name}: no flows listed"));
-            }
-            if source.trim().is_empty() {
-                return bad(format!("{name}: no source cited"));
-            }
-        }
-        if !(1..=366).contains(&self.class_iii_review.window_days) {
-            return bad("class_iii_review: window_days must be 1 to 366".into());
-        }
-        if let Some(code) = self.limit_hits.codes.iter().find(|code| !RejectReason::CODES.contains(&code.as_str())) {
-            return bad(format!("limit_hits: unknown reason code {code:?}"));
-        }
-        Ok(())
-    }
-}
 
 /// Money in or out of an account, counted apart (单边累计).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -679,6 +579,7 @@ fn hex(bytes: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn the_preset_parses_and_cites_its_sources() {

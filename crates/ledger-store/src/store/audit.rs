@@ -4,6 +4,13 @@
 use super::*;
 use crate::merkle::{self, Frontier};
 
+/// History index entries per write while rebuilding.
+const REBUILD_BATCH_LEN: usize = 100_000;
+/// Below this many records a walk runs on one core.
+const PARALLEL_WALK_MIN: u64 = 1_000;
+/// Events per message from the replay reader to the applier.
+const REPLAY_CHUNK: usize = 1_024;
+
 /// Records per commit when a ledger is copied into another store.
 const MIGRATE_BATCH_LEN: u64 = 8_192;
 

@@ -11,95 +11,24 @@ use ledger_core::{
     Account, AccountId, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections, Reservation, State,
     Timestamp,
 };
-use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Options, ReadOptions, WriteBatch, WriteOptions,
-};
+use rocksdb::{ColumnFamily, DB, DBRecoveryMode, ReadOptions, WriteBatch, WriteOptions};
 
-use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef};
+use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef, prefix_end};
 use crate::error::{Error, Result};
 use crate::layout::{self, Found, Witness};
 use crate::project::HistoryDigest;
 
 mod audit;
 mod models;
+mod outcomes;
 mod pg;
+mod rocks;
 mod tree;
 
-pub(crate) const CF_LOG: &str = "log";
-pub(crate) const CF_ACCOUNTS: &str = "accounts";
-pub(crate) const CF_CUSTOMERS: &str = "customers";
-pub(crate) const CF_HISTORY: &str = "history";
-pub(crate) const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
+pub(crate) use rocks::Tuning;
+use rocks::{check_directory, db_options, descriptors, lost_records, storage_error, vanished_file};
 
-/// History index entries per write while rebuilding.
-const REBUILD_BATCH_LEN: usize = 100_000;
-/// Below this many records a walk runs on one core.
-const PARALLEL_WALK_MIN: u64 = 1_000;
-/// Events per message from the replay reader to the applier.
-const REPLAY_CHUNK: usize = 1_024;
-
-pub(crate) const META_FORMAT: &[u8] = b"format";
-pub(crate) const META_HEAD: &[u8] = b"head";
-pub(crate) const META_POLICIES: &[u8] = b"policies";
-pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
-pub(crate) const META_PROTECTION_SETTINGS: &[u8] = b"protection-settings";
-/// The last sequence number whose history and customer index entries and account read models
-/// are stored (by the projector thread); absent in a layout-1 ledger, where they are always at the head.
-pub(crate) const META_PROJECTED: &[u8] = b"projected";
-
-/// The chain's head: the last sequence number and its hash (seq 0 and zeros when empty).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Head {
-    pub seq: u64,
-    pub hash: Hash,
-}
-
-impl Head {
-    /// The head of an empty ledger.
-    pub const EMPTY: Head = Head { seq: 0, hash: GENESIS_PREV };
-
-    /// `SEQ:HEX`, the form auditors record and `--expect-head` takes.
-    pub fn to_text(&self) -> String {
-        format!("{}:{}", self.seq, hex::encode(self.hash))
-    }
-
-    /// Parses `SEQ:HEX`.
-    pub fn parse(text: &str) -> Result<Head> {
-        let bad = || Error::InvalidArgument(format!("expected SEQ:HASH (64 hex digits), got {text:?}"));
-        let (seq, hash) = text.split_once(':').ok_or_else(bad)?;
-        let seq = seq.trim().parse().map_err(|_| bad())?;
-        let bytes = hex::decode(hash.trim()).map_err(|_| bad())?;
-        let hash: Hash = bytes.try_into().map_err(|_| bad())?;
-        Ok(Head { seq, hash })
-    }
-}
-
-/// What `verify` walked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifyReport {
-    pub from_seq: u64,
-    pub events_checked: u64,
-    pub head: Head,
-}
-
-/// One difference between the stored read models and a replay of the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mismatch {
-    /// The account the difference is in; `None` for a ledger-wide read model or index.
-    pub account: Option<AccountId>,
-    pub field: String,
-    pub expected: String,
-    pub found: String,
-}
-
-/// What a replay from genesis found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplayReport {
-    pub events: u64,
-    pub head: Head,
-    pub mismatches: Vec<Mismatch>,
-}
+pub use outcomes::*;
 
 /// Whether `path` names a PostgreSQL ledger (`postgres://…` or `postgresql://…`).
 pub fn is_database_url(path: &Path) -> bool {
@@ -114,33 +43,21 @@ pub fn location_text(path: &Path) -> String {
     }
 }
 
-/// What `Ledger::migrate` is doing when it reports progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MigrateStage {
-    /// Copying records (progress: the last sequence number copied).
-    Copy,
-    /// Rebuilding the read models from the copy (progress: events applied).
-    Rebuild,
-}
+pub(crate) const CF_LOG: &str = "log";
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+pub(crate) const CF_CUSTOMERS: &str = "customers";
+pub(crate) const CF_HISTORY: &str = "history";
+pub(crate) const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
 
-/// What `Ledger::migrate` copied and proved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MigrateReport {
-    /// The source's head, which the copy verified against from genesis.
-    pub head: Head,
-    pub records: u64,
-    pub events_verified: u64,
-    /// The replay after the read models were rebuilt from the copy.
-    pub replay: ReplayReport,
-}
-
-/// A page of an account's history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistoryPage {
-    pub entries: Vec<(u64, Event)>,
-    /// Pass as `after_seq` to get the next page; `None` when this is the last.
-    pub next_after_seq: Option<u64>,
-}
+pub(crate) const META_FORMAT: &[u8] = b"format";
+pub(crate) const META_HEAD: &[u8] = b"head";
+pub(crate) const META_POLICIES: &[u8] = b"policies";
+pub(crate) const META_SNAPSHOT: &[u8] = b"snapshot";
+pub(crate) const META_PROTECTION_SETTINGS: &[u8] = b"protection-settings";
+/// The last sequence number whose history and customer index entries and account read models
+/// are stored (by the projector thread); absent in a layout-1 ledger, where they are always at the head.
+pub(crate) const META_PROJECTED: &[u8] = b"projected";
 
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -240,86 +157,8 @@ impl Staged<'_> {
     }
 }
 
-/// The first key after every key that starts with `prefix` (`None`: no such key, all 0xff).
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 /// Attempts at a read-only open that meets a file the writer removed meanwhile.
 const READ_ONLY_OPEN_ATTEMPTS: u32 = 50;
-
-/// Options shared by every open: nothing is created, and the write-ahead log is recovered with
-/// `mode`.
-fn db_options(mode: DBRecoveryMode) -> Options {
-    let mut options = Options::default();
-    options.create_if_missing(false);
-    options.create_missing_column_families(false);
-    options.set_wal_recovery_mode(mode);
-    options.set_paranoid_checks(true);
-    // The projector's unsynced writes and the writer's synced ones take turns in RocksDB's write
-    // queue: pipelined, one's memtable inserts overlap the next one's log write and fsync
-    // (docs/PERFORMANCE.md, "Round 2").
-    options.set_enable_pipelined_write(true);
-    // RocksDB starts an info log per open and keeps 1,000 by default: a cron `tick` a minute
-    // would add ~165 MB a day of LOG.old files. The newest few are enough to diagnose.
-    options.set_keep_log_file_num(INFO_LOGS_KEPT);
-    options
-}
-
-/// RocksDB info logs (`LOG`, `LOG.old.*`) kept in a ledger's directory.
-const INFO_LOGS_KEPT: usize = 5;
-
-fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDescriptor> {
-    COLUMN_FAMILIES.iter().map(move |name| ColumnFamilyDescriptor::new(*name, tuning.cf_options(name)))
-}
-
-/// The memtable size of the column families written in random key order (history, accounts).
-const RANDOM_KEYS_WRITE_BUFFER_BYTES: usize = 2 << 20;
-/// Memtables of those column families held before writes wait for a flush.
-const RANDOM_KEYS_WRITE_BUFFERS_MAX: i32 = 8;
-
-/// RocksDB settings a ledger may choose (everything else is RocksDB's default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Tuning {
-    /// Memtable size per column family; `None`: RocksDB's default (64 MiB).
-    pub(crate) write_buffer_bytes: Option<usize>,
-}
-
-impl Tuning {
-    pub(crate) fn cf_options(self, name: &str) -> Options {
-        let mut options = Options::default();
-        if let Some(bytes) = self.write_buffer_bytes {
-            options.set_write_buffer_size(bytes);
-        }
-        if name == CF_HISTORY || name == CF_ACCOUNTS {
-            // Their keys arrive in random order (by account): an insert into a 64 MiB skip list
-            // misses the cache at every level, and was half the writer's time. Small memtables,
-            // more of them before a flush must finish (docs/PERFORMANCE.md, "Round 2").
-            options.set_write_buffer_size(self.write_buffer_bytes.unwrap_or(RANDOM_KEYS_WRITE_BUFFER_BYTES));
-            options.set_max_write_buffer_number(RANDOM_KEYS_WRITE_BUFFERS_MAX);
-        }
-        if name == CF_META {
-            // `meta` mixes the snapshot (hundreds of MB at 10M events) with many small keys (the
-            // Merkle nodes, risk list, pending outflows). Stored inline, the snapshot is one
-            // giant block, and a lookup of a key a file lacks lands on it and reads it whole:
-            // values from 64 KiB go to blob files instead, and a Bloom filter skips the files
-            // that lack a key (docs/PERFORMANCE.md, "Auditors' proofs").
-            options.set_enable_blob_files(true);
-            options.set_min_blob_size(64 << 10);
-            let mut table = rocksdb::BlockBasedOptions::default();
-            table.set_bloom_filter(10.0, false);
-            options.set_block_based_table_factory(&table);
-        }
-        options
-    }
-}
 
 impl Store {
     /// Creates a new ledger at `path` (absent or an empty directory).
@@ -854,70 +693,5 @@ impl Store {
         self.commit(staged, true)?;
         *self.lock_chunks()? = encoded.chunks;
         Ok(())
-    }
-}
-
-impl From<rocksdb::Error> for Error {
-    fn from(err: rocksdb::Error) -> Error {
-        Error::Io(err.into_string())
-    }
-}
-
-/// Acknowledged records after `head` up to the witness are gone.
-fn lost_records(head: Head, witness: (u64, Hash), cause: &str) -> Error {
-    Error::Corruption {
-        seq: head.seq + 1,
-        detail: format!(
-            "records {}..={} were acknowledged (head witness {}:{}) but the log ends at {}: the write-ahead \
-             log was damaged, truncated or deleted ({cause}). Do not write to this ledger: restore the last \
-             backup and re-import the commands since (docs/RELIABILITY.md)",
-            head.seq + 1,
-            witness.0,
-            witness.0,
-            hex::encode(witness.1),
-            head.seq
-        ),
-    }
-}
-
-/// A RocksDB error about a file that vanished under a read-only open.
-fn vanished_file(text: &str) -> bool {
-    text.contains("No such file or directory")
-}
-
-/// What is at `path`, checked before RocksDB opens anything: a marked ledger, or an unmarked one
-/// (from before the marker) whose column families are ours.
-fn check_directory(path: &Path) -> Result<Found> {
-    let found = layout::check_existing(path)?;
-    if found == Found::Unmarked {
-        check_column_families(path)?;
-    }
-    Ok(found)
-}
-
-/// A directory without our marker is opened only if RocksDB lists exactly our column families
-/// (a ledger written before the marker); another program's database is left untouched.
-fn check_column_families(path: &Path) -> Result<()> {
-    let mut found = DB::list_cf(&Options::default(), path)
-        .map_err(|err| Error::NotALedger(format!("no ledger at {}: {}", path.display(), err.into_string())))?;
-    found.retain(|name| name != "default");
-    found.sort_unstable();
-    let mut ours: Vec<&str> = COLUMN_FAMILIES.to_vec();
-    ours.sort_unstable();
-    if found != ours {
-        return Err(Error::NotALedger(format!(
-            "{} is a RocksDB database but not a tiered-ledger (column families {found:?}); nothing was changed",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// RocksDB's own checksums failing while reading record `seq` is corruption at that sequence.
-fn storage_error(seq: u64, err: rocksdb::Error) -> Error {
-    if err.kind() == rocksdb::ErrorKind::Corruption {
-        Error::Corruption { seq, detail: format!("storage checksum: {}", err.into_string()) }
-    } else {
-        Error::from(err)
     }
 }

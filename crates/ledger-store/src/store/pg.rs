@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::{Client, GenericClient, NoTls, Transaction};
 
-use super::{META_FORMAT, META_HEAD, Op, Table, Visit, prefix_end};
-use crate::codec::{self, GENESIS_PREV};
+use super::{META_FORMAT, META_HEAD, Op, Table, Visit};
+
+use crate::codec::{self, GENESIS_PREV, prefix_end};
 use crate::error::{Error, Result};
 
 /// Writer sessions carry this `application_name`: a writer taking over ends the others'.

@@ -1,0 +1,143 @@
+//! RocksDB's own settings and checks for the store: the options every open shares, the column
+//! families with their tuning, what a directory must hold before it is opened, and how
+//! RocksDB's errors become the store's.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, DBRecoveryMode, Options};
+
+use super::{CF_ACCOUNTS, CF_HISTORY, CF_META, COLUMN_FAMILIES, Head};
+use crate::codec::Hash;
+use crate::error::{Error, Result};
+use crate::layout::{self, Found};
+
+/// Options shared by every open: nothing is created, and the write-ahead log is recovered with
+/// `mode`.
+pub(super) fn db_options(mode: DBRecoveryMode) -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(false);
+    options.create_missing_column_families(false);
+    options.set_wal_recovery_mode(mode);
+    options.set_paranoid_checks(true);
+    // The projector's unsynced writes and the writer's synced ones take turns in RocksDB's write
+    // queue: pipelined, one's memtable inserts overlap the next one's log write and fsync
+    // (docs/PERFORMANCE.md, "Round 2").
+    options.set_enable_pipelined_write(true);
+    // RocksDB starts an info log per open and keeps 1,000 by default: a cron `tick` a minute
+    // would add ~165 MB a day of LOG.old files. The newest few are enough to diagnose.
+    options.set_keep_log_file_num(INFO_LOGS_KEPT);
+    options
+}
+
+/// RocksDB info logs (`LOG`, `LOG.old.*`) kept in a ledger's directory.
+const INFO_LOGS_KEPT: usize = 5;
+
+pub(super) fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDescriptor> {
+    COLUMN_FAMILIES.iter().map(move |name| ColumnFamilyDescriptor::new(*name, tuning.cf_options(name)))
+}
+
+/// The memtable size of the column families written in random key order (history, accounts).
+const RANDOM_KEYS_WRITE_BUFFER_BYTES: usize = 2 << 20;
+/// Memtables of those column families held before writes wait for a flush.
+const RANDOM_KEYS_WRITE_BUFFERS_MAX: i32 = 8;
+
+/// RocksDB settings a ledger may choose (everything else is RocksDB's default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tuning {
+    /// Memtable size per column family; `None`: RocksDB's default (64 MiB).
+    pub(crate) write_buffer_bytes: Option<usize>,
+}
+
+impl Tuning {
+    pub(crate) fn cf_options(self, name: &str) -> Options {
+        let mut options = Options::default();
+        if let Some(bytes) = self.write_buffer_bytes {
+            options.set_write_buffer_size(bytes);
+        }
+        if name == CF_HISTORY || name == CF_ACCOUNTS {
+            // Their keys arrive in random order (by account): an insert into a 64 MiB skip list
+            // misses the cache at every level, and was half the writer's time. Small memtables,
+            // more of them before a flush must finish (docs/PERFORMANCE.md, "Round 2").
+            options.set_write_buffer_size(self.write_buffer_bytes.unwrap_or(RANDOM_KEYS_WRITE_BUFFER_BYTES));
+            options.set_max_write_buffer_number(RANDOM_KEYS_WRITE_BUFFERS_MAX);
+        }
+        if name == CF_META {
+            // `meta` mixes the snapshot (hundreds of MB at 10M events) with many small keys (the
+            // Merkle nodes, risk list, pending outflows). Stored inline, the snapshot is one
+            // giant block, and a lookup of a key a file lacks lands on it and reads it whole:
+            // values from 64 KiB go to blob files instead, and a Bloom filter skips the files
+            // that lack a key (docs/PERFORMANCE.md, "Auditors' proofs").
+            options.set_enable_blob_files(true);
+            options.set_min_blob_size(64 << 10);
+            let mut table = rocksdb::BlockBasedOptions::default();
+            table.set_bloom_filter(10.0, false);
+            options.set_block_based_table_factory(&table);
+        }
+        options
+    }
+}
+
+impl From<rocksdb::Error> for Error {
+    fn from(err: rocksdb::Error) -> Error {
+        Error::Io(err.into_string())
+    }
+}
+
+/// Acknowledged records after `head` up to the witness are gone.
+pub(super) fn lost_records(head: Head, witness: (u64, Hash), cause: &str) -> Error {
+    Error::Corruption {
+        seq: head.seq + 1,
+        detail: format!(
+            "records {}..={} were acknowledged (head witness {}:{}) but the log ends at {}: the write-ahead \
+             log was damaged, truncated or deleted ({cause}). Do not write to this ledger: restore the last \
+             backup and re-import the commands since (docs/RELIABILITY.md)",
+            head.seq + 1,
+            witness.0,
+            witness.0,
+            hex::encode(witness.1),
+            head.seq
+        ),
+    }
+}
+
+/// A RocksDB error about a file that vanished under a read-only open.
+pub(super) fn vanished_file(text: &str) -> bool {
+    text.contains("No such file or directory")
+}
+
+/// What is at `path`, checked before RocksDB opens anything: a marked ledger, or an unmarked one
+/// (from before the marker) whose column families are ours.
+pub(super) fn check_directory(path: &Path) -> Result<Found> {
+    let found = layout::check_existing(path)?;
+    if found == Found::Unmarked {
+        check_column_families(path)?;
+    }
+    Ok(found)
+}
+
+/// A directory without our marker is opened only if RocksDB lists exactly our column families
+/// (a ledger written before the marker); another program's database is left untouched.
+fn check_column_families(path: &Path) -> Result<()> {
+    let mut found = DB::list_cf(&Options::default(), path)
+        .map_err(|err| Error::NotALedger(format!("no ledger at {}: {}", path.display(), err.into_string())))?;
+    found.retain(|name| name != "default");
+    found.sort_unstable();
+    let mut ours: Vec<&str> = COLUMN_FAMILIES.to_vec();
+    ours.sort_unstable();
+    if found != ours {
+        return Err(Error::NotALedger(format!(
+            "{} is a RocksDB database but not a tiered-ledger (column families {found:?}); nothing was changed",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// RocksDB's own checksums failing while reading record `seq` is corruption at that sequence.
+pub(super) fn storage_error(seq: u64, err: rocksdb::Error) -> Error {
+    if err.kind() == rocksdb::ErrorKind::Corruption {
+        Error::Corruption { seq, detail: format!("storage checksum: {}", err.into_string()) }
+    } else {
+        Error::from(err)
+    }
+}
