@@ -169,6 +169,9 @@ public final class E2eDay {
         Views.Balance holder = auditor.balance(base + 10);
         expect(holder.balance().compareTo(new BigDecimal("68000")) == 0 && holder.reserved().signum() == 0, "after the holds: " + holder);
 
+        queries(auditor, base, cust0, fraud);
+        int kinds = everyKindParses(operator, day, base, fraud);
+
         ObjectNode killed = kill ? killPhase(office, auditor, day, base + 1, cust0) : null;
 
         Views.Head head = auditor.head();
@@ -193,7 +196,7 @@ public final class E2eDay {
         resumed.follow(head.seq(), 1000, 1, record -> {});
         expect(resumed.prevHash().equals(head.hash()) && resumed.verified() == head.seq() - middle, "the resumed follower reaches the head");
 
-        summary.put("commands", day.ids.size()).put("rejected", rejected).put("holds", holds)
+        summary.put("commands", day.ids.size()).put("rejected", rejected).put("holds", holds).put("kinds_checked", kinds)
                 .put("retries", office.retries() + operator.retries() + auditor.retries())
                 .put("records_verified", follower.verified() + resumed.verified()).put("records", head.seq())
                 .put("first_seq", start.seq() + 1).put("head", head.head());
@@ -227,6 +230,61 @@ public final class E2eDay {
         expect(office.submit(new Command.DeclineHold(day.id(), day.now(), declined.id())).accepted(), "the customer declines it");
         expect(office.pending(account).pending().isEmpty(), "nothing is pending any more");
         return 2;
+    }
+
+    /** The other queries, typed: a customer's accounts, a history page, protections, the risk list. */
+    static void queries(LedgerClient auditor, long base, long cust0, String fraud) {
+        Views.Accounts accounts = auditor.accounts(cust0 + 1);
+        expect(accounts.accounts().size() == 2 && accounts.accounts().get(1).binding().path("account").asLong() == base + 10,
+                "customer 1's two accounts: " + accounts);
+        Views.History history = auditor.history(base + 11, null, 3, null, null);
+        expect(history.entries().size() == 3 && history.nextAfter() != null, "a first page of 3: " + history);
+        Views.History rest = auditor.history(base + 11, history.nextAfter(), 100, null, null);
+        expect(rest.entries().size() == 2 && rest.nextAfter() == null, "opened, funded, 3 payments posted: " + rest);
+        Views.Protections protections = auditor.protections(base + 10);
+        expect(protections.pending().isEmpty() && protections.balance().compareTo(new BigDecimal("68000")) == 0, "protections: " + protections);
+        Views.Risk risk = auditor.risk(fraud);
+        expect(risk.listed() && risk.listedSeq() != null, "the counterparty is listed: " + risk);
+        expect(!auditor.risk("ICBC 6222/0200 3333").listed(), "a name with a space and a slash is not");
+    }
+
+    /** A dry run of every command kind: each typed command is one the server's parser reads. */
+    static int everyKindParses(LedgerClient operator, Day day, long base, String fraud) {
+        OffsetDateTime at = day.at(day.tick + 1);
+        UUID any = UUID.randomUUID();
+        BigDecimal one = BigDecimal.ONE;
+        List<Command.Flow> flows = List.of(Command.Flow.PAYMENT, Command.Flow.TRANSFER_OUT_OTHER);
+        List<Command> kinds = List.of(
+                new Command.OpenAccount(any, at, base + 2, base / 10, Command.AccountClass.III,
+                        new Command.BoundExternal(Command.ExternalKind.CLASS_I, "6222-0200-1111"), false, true),
+                new Command.CloseAccount(any, at, base + 11),
+                new Command.CashDeposit(any, at, base + 10, one),
+                new Command.CashWithdrawal(any, at, base + 10, one),
+                new Command.InternalTransfer(any, at, base + 10, base + 11, one),
+                new Command.InboundTransfer(any, at, base + 10, "ICBC-6222-0200-1111", one),
+                new Command.OutboundTransfer(any, at, base + 10, "ICBC-6222-0200-1111", one, Command.Arrival.NEXT_DAY),
+                new Command.Payment(any, at, base + 10, "Metro", one),
+                new Command.WealthPurchase(any, at, base + 10, "WM-90D", one),
+                new Command.WealthRedemption(any, at, base + 10, "WM-90D", one),
+                new Command.ChangePolicy(any, at, at.plusDays(30), Command.Preset.PBOC_2018, null),
+                new Command.ChangeProtections(any, at, at, new Command.ProtectionSettings(new BigDecimal("5000"), 30, 120, flows, flows, flows)),
+                new Command.LockAccount(any, at, base + 10, Command.Actor.CUSTOMER, flows, "card lost"),
+                new Command.UnlockAccount(any, at, base + 10, Command.Actor.BANK),
+                new Command.SetPersonalLimits(any, at, base + 11, new BigDecimal("2000"), new BigDecimal("5000")),
+                new Command.SetNightLock(any, at, base + 11, "23:00", "06:00"),
+                new Command.ListRisk(any, at, "CCB-6217-0000-6666", "telecom fraud", "e2e"),
+                new Command.UnlistRisk(any, at, fraud, "cleared", "e2e"),
+                new Command.ConfirmHold(any, at, UUID.randomUUID()),
+                new Command.DeclineHold(any, at, UUID.randomUUID()),
+                new Command.CancelTransfer(any, at, UUID.randomUUID()),
+                new Command.Tick(any, at));
+        expect(kinds.stream().map(Command::type).distinct().count() == Command.class.getPermittedSubclasses().length,
+                "every command kind is tried");
+        for (Command command : kinds) {
+            Answer dry = operator.check(command); // a 400 (malformed) would throw
+            expect(dry.dryRun(), command.type() + ": " + dry);
+        }
+        return kinds.size();
     }
 
     /** Batches of 200 deposits of 1.00 while the test kills and restarts the server. */
