@@ -3,8 +3,8 @@
 //! feed verifier refuses a changed hash, amounts are JSON strings in the bytes sent, a retry
 //! resends the same id), its end-to-end day against a real ledger-server SIGKILLed mid-batch
 //! and restarted on the same address, with the final balances compared with `ledger-cli
-//! balance`, the same over TLS with its own trust store, and README.md's Java example compiled
-//! and run.
+//! balance`, the same over TLS with its own trust store, README.md's Java example compiled
+//! and run, and the throughput benchmark run small (its figure is never asserted).
 #![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod common;
@@ -249,5 +249,22 @@ fn the_readme_java_example_compiles_and_runs_against_a_server() {
         "{stdout}"
     );
     assert_eq!(lines[1], "REJECTED at seq 6; balance 20000.00");
+    assert_eq!(server.stop().0, Some(0));
+}
+
+#[test]
+fn the_java_benchmark_runs_small_and_counts_every_command_once() {
+    let work = Workspace::new("");
+    let mut server = work.start();
+    let (ok, stdout, stderr) =
+        run(java("ledger.e2e.JavaBench", &[&server.url, BACK_OFFICE, "--threads", "64", "--commands", "640"]));
+    println!("{stdout}");
+    assert!(ok, "{stdout}\n{stderr}");
+    let figures: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(figures["commands"], 640, "{figures}");
+    assert_eq!(figures["threads"], 64, "{figures}");
+    // 64 accounts opened in one command each, then 640 deposits: one event per command.
+    let client = common::Client::new(&server.url, Some(AUDITOR));
+    assert_eq!(client.head_seq(), 1 + 64 + 640);
     assert_eq!(server.stop().0, Some(0));
 }

@@ -42,6 +42,7 @@ public final class LedgerClient {
     private final String token;
     private final Duration timeout;
     private final RetryPolicy retry;
+    private final String answers;
     private final HttpClient http;
     private final AtomicLong retries = new AtomicLong();
 
@@ -50,6 +51,7 @@ public final class LedgerClient {
         this.token = builder.token;
         this.timeout = builder.timeout;
         this.retry = builder.retry;
+        this.answers = builder.brief ? "?brief=true" : "";
         HttpClient.Builder http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(builder.timeout);
         if (builder.ssl != null) {
@@ -69,7 +71,7 @@ public final class LedgerClient {
 
     /** One command: its answer (a conflict, 409 {@code ID_CONFLICT}, is an answer too). */
     public Answer submit(Command command) {
-        return submitJson("/v1/commands", Json.bytes(command.toJson()));
+        return Answer.from(send("POST", "/v1/commands" + answers, Json.bytes(command.toJson())).body);
     }
 
     /** Up to 8,189 commands: one answer each, in order, committed with one fsync (brief answers). */
@@ -87,7 +89,7 @@ public final class LedgerClient {
 
     /** Dry run: what submitting {@code command} now would answer ({@code dryRun} true); nothing is recorded. */
     public Answer check(Command command) {
-        return Answer.from(send("POST", "/v1/check", Json.bytes(command.toJson())).body);
+        return Answer.from(send("POST", "/v1/check" + answers, Json.bytes(command.toJson())).body);
     }
 
     /** {@code POST /v1/tick} (operator): what is due by the server's clock comes due now. */
@@ -95,9 +97,12 @@ public final class LedgerClient {
         return Answer.from(send("POST", "/v1/tick", null).body);
     }
 
-    private Answer submitJson(String path, byte[] body) {
-        Reply reply = send("POST", path, body);
-        return Answer.from(reply.body);
+    /** {@code GET /v1/risk-list} (operator): every listed counterparty with its listing's seq. */
+    public List<Views.Risk> riskList() {
+        List<Views.Risk> listed = new ArrayList<>();
+        get("/v1/risk-list", Map.of()).path("listed").forEach(entry ->
+                listed.add(new Views.Risk(Json.text(entry, "counterparty"), true, Json.optLong(entry, "listed_seq"))));
+        return List.copyOf(listed);
     }
 
     // --- queries ---------------------------------------------------------------------------
@@ -255,6 +260,7 @@ public final class LedgerClient {
         private Duration timeout = Duration.ofSeconds(30);
         private RetryPolicy retry = RetryPolicy.standard();
         private SSLContext ssl;
+        private boolean brief;
 
         private Builder(String url, String token) {
             this.url = url;
@@ -264,6 +270,12 @@ public final class LedgerClient {
         /** How long one attempt waits for its answer (a long poll adds its wait). */
         public Builder timeout(Duration timeout) {
             this.timeout = timeout;
+            return this;
+        }
+
+        /** Brief answers from submit and check ({@code ?brief=true}): no {@code event}, less to send and parse. */
+        public Builder brief(boolean brief) {
+            this.brief = brief;
             return this;
         }
 

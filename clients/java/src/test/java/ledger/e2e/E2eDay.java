@@ -170,6 +170,7 @@ public final class E2eDay {
         expect(holder.balance().compareTo(new BigDecimal("68000")) == 0 && holder.reserved().signum() == 0, "after the holds: " + holder);
 
         queries(auditor, base, cust0, fraud);
+        riskList(operator, fraud);
         int kinds = everyKindParses(operator, day, base, fraud);
 
         ObjectNode killed = kill ? killPhase(office, auditor, day, base + 1, cust0) : null;
@@ -246,6 +247,11 @@ public final class E2eDay {
         Views.Risk risk = auditor.risk(fraud);
         expect(risk.listed() && risk.listedSeq() != null, "the counterparty is listed: " + risk);
         expect(!auditor.risk("ICBC 6222/0200 3333").listed(), "a name with a space and a slash is not");
+    }
+
+    static void riskList(LedgerClient operator, String fraud) {
+        expect(operator.riskList().stream().anyMatch(r -> r.counterparty().equals(fraud) && r.listedSeq() != null),
+                "the operator's risk list names " + fraud);
     }
 
     /** A dry run of every command kind: each typed command is one the server's parser reads. */

@@ -16,9 +16,10 @@ import ledger.client.RetryPolicy;
 
 /**
  * Throughput of the Java client: N single commands (POST /v1/commands, one cash deposit each,
- * the server's clock stamping them) from T threads sharing one client, against a running server.
+ * the server's clock stamping them) from T threads sharing one client, against a running server
+ * (with --brief: brief answers, without their events).
  * A benchmark, never an assertion of speed: it checks only that every command was accepted and
- * the balances add up. Usage: JavaBench URL TOKEN [--threads 64] [--commands 20000]
+ * the balances add up. Usage: JavaBench URL TOKEN [--threads 64] [--commands 20000] [--brief]
  * Prints one JSON line: commands, threads, seconds, commands_per_second, retries.
  */
 public final class JavaBench {
@@ -27,7 +28,8 @@ public final class JavaBench {
         int threads = a.contains("--threads") ? Integer.parseInt(a.get(a.indexOf("--threads") + 1)) : 64;
         int commands = a.contains("--commands") ? Integer.parseInt(a.get(a.indexOf("--commands") + 1)) : 20000;
         int each = commands / threads;
-        LedgerClient client = LedgerClient.builder(args[0], args[1]).timeout(Duration.ofSeconds(60))
+        boolean brief = a.contains("--brief");
+        LedgerClient client = LedgerClient.builder(args[0], args[1]).timeout(Duration.ofSeconds(60)).brief(brief)
                 .retry(new RetryPolicy(20, Duration.ofMillis(50), Duration.ofSeconds(1))).build();
         long base = ThreadLocalRandom.current().nextLong(1, 1_000_000_000L) * 1000L;
         List<Command> opening = new ArrayList<>();
@@ -57,7 +59,7 @@ public final class JavaBench {
             BigDecimal balance = client.balance(base + t).balance();
             if (balance.compareTo(BigDecimal.valueOf(each)) != 0) throw new AssertionError("account " + (base + t) + ": " + balance);
         }
-        System.out.printf("{\"commands\":%d,\"threads\":%d,\"seconds\":%.2f,\"commands_per_second\":%.0f,\"retries\":%d}%n",
-                each * threads, threads, seconds, each * threads / seconds, client.retries());
+        System.out.printf("{\"commands\":%d,\"threads\":%d,\"brief\":%b,\"seconds\":%.2f,\"commands_per_second\":%.0f,\"retries\":%d}%n",
+                each * threads, threads, brief, seconds, each * threads / seconds, client.retries());
     }
 }
