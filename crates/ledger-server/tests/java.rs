@@ -140,6 +140,7 @@ fn the_java_clients_guards_hold_on_their_real_code_paths() {
         "ok amounts_are_strings",
         "ok retry_resends_the_same_bytes",
         "ok no_retry_on_an_answer",
+        "ok brief_answers_are_asked_for",
         "ok follower_refuses_a_doctored_feed",
     ] {
         assert!(stdout.lines().any(|line| line == check), "{check} missing from:\n{stdout}");
@@ -256,13 +257,16 @@ fn the_readme_java_example_compiles_and_runs_against_a_server() {
 fn the_java_benchmark_runs_small_and_counts_every_command_once() {
     let work = Workspace::new("");
     let mut server = work.start();
-    let (ok, stdout, stderr) =
-        run(java("ledger.e2e.JavaBench", &[&server.url, BACK_OFFICE, "--threads", "64", "--commands", "640"]));
+    let (ok, stdout, stderr) = run(java(
+        "ledger.e2e.JavaBench",
+        &[&server.url, BACK_OFFICE, "--threads", "64", "--commands", "640", "--brief"],
+    ));
     println!("{stdout}");
     assert!(ok, "{stdout}\n{stderr}");
     let figures: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(figures["commands"], 640, "{figures}");
     assert_eq!(figures["threads"], 64, "{figures}");
+    assert_eq!(figures["brief"], true, "{figures}");
     // 64 accounts opened in one command each, then 640 deposits: one event per command.
     let client = common::Client::new(&server.url, Some(AUDITOR));
     assert_eq!(client.head_seq(), 1 + 64 + 640);

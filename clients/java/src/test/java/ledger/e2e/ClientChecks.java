@@ -45,6 +45,7 @@ public final class ClientChecks {
             amountsAreStrings();
             retryResendsTheSameBytes();
             noRetryOnAnAnswer();
+            briefAnswersAreAskedFor();
             followerRefusesADoctoredFeed(vectors);
         } catch (AssertionError err) {
             System.out.println("FAILED: " + err.getMessage());
@@ -175,6 +176,20 @@ public final class ClientChecks {
             }
         }
         System.out.println("ok no_retry_on_an_answer");
+    }
+
+    /** {@code brief(true)} asks submit and check for brief answers; the default asks for the event. */
+    static void briefAnswersAreAskedFor() throws Exception {
+        try (Stub stub = new Stub((n, request) -> Stub.Reply.json(200, ACCEPTED))) {
+            Command deposit = new Command.CashDeposit(UUID.randomUUID(), null, 70, BigDecimal.TEN);
+            LedgerClient.builder(stub.url(), "t").build().submit(deposit);
+            LedgerClient brief = LedgerClient.builder(stub.url(), "t").brief(true).build();
+            brief.submit(deposit);
+            brief.check(deposit);
+            List<String> uris = stub.seen.stream().map(Stub.Seen::uri).toList();
+            expect(uris.equals(List.of("/v1/commands", "/v1/commands?brief=true", "/v1/check?brief=true")), "asked: " + uris);
+        }
+        System.out.println("ok brief_answers_are_asked_for");
     }
 
     /** The follower verifies an honest feed and stops at the first doctored record. */
