@@ -44,7 +44,17 @@ fn readme_example() -> String {
 fn classes() -> &'static Path {
     static CLASSES: OnceLock<PathBuf> = OnceLock::new();
     CLASSES.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("java-client-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Classes an earlier run left (its process is gone) are removed; a running one's are kept.
+        for entry in std::fs::read_dir(tmp).unwrap().map_while(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("java-client-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = tmp.join(format!("java-client-{}", std::process::id()));
         let readme = dir.join("readme");
         std::fs::create_dir_all(&readme).unwrap();
         let example = readme_example();
