@@ -40,8 +40,14 @@ public sealed interface Command {
         return json;
     }
 
-    /** RFC 3339 with its offset, to the millisecond (finer digits are refused by the ledger). */
+    /**
+     * RFC 3339 with its offset, to the millisecond (the ledger keeps milliseconds). An offset
+     * with seconds has no RFC 3339 form: refused rather than rounded.
+     */
     static String time(OffsetDateTime at) {
+        if (at.getOffset().getTotalSeconds() % 60 != 0) {
+            throw new IllegalArgumentException("an offset with seconds has no RFC 3339 form: " + at);
+        }
         return at.truncatedTo(ChronoUnit.MILLIS).format(TIME);
     }
 

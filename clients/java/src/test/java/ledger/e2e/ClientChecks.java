@@ -108,6 +108,12 @@ public final class ClientChecks {
                 // refused before anything is sent
             }
         }
+        try {
+            new Command.Tick(UUID.randomUUID(), OffsetDateTime.parse("2026-03-02T09:00:00+08:00:30")).toJson();
+            throw new AssertionError("an offset with seconds was sent");
+        } catch (IllegalArgumentException expected) {
+            // refused, never rounded to +08:00
+        }
         System.out.println("ok amounts_are_strings");
     }
 
