@@ -9,6 +9,9 @@
 //!   steps down first on finding its lease expired), nothing of it enters the log, and the
 //!   server exits saying it lost the lease.
 //!
+//! etcd runs with TLS and client-certificate authentication: a lease client without a
+//! certificate is refused; the servers present theirs (`[lease] ca_file`, `cert_file`, `key_file`).
+//!
 //! In the end every acknowledged command is in the log exactly once, the chain verifies from
 //! genesis, replay equals the read models, and every node holds the same chain.
 
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{BACK_OFFICE, Client, Server};
+use ledger_server::lease::{Lease, LeaseConfig, LeaseError};
 use rustix::process::Signal;
 use serde_json::{Value, json};
 use support::cluster::Cluster;
@@ -53,21 +57,25 @@ fn setup() -> Vec<Value> {
 }
 
 /// A ledger at `url` (as `ledger-cli init` makes it) and a server config with the tokens and
-/// the writer lease in the cluster's etcd (TLS: its CA, and a client certificate).
-fn prepare(cluster: &Cluster, url: &str) -> (tempfile::TempDir, PathBuf) {
+/// `extra`.
+fn prepare(url: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     common::create_ledger(Path::new(url));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("server.toml");
+    common::write_config(&config, extra);
+    (dir, config)
+}
+
+/// The config's writer lease in the cluster's etcd (TLS: its CA, and a client certificate).
+fn lease_in(cluster: &Cluster) -> String {
     let certs = &cluster.etcd_certs;
-    let lease = format!(
+    format!(
         "[lease]\netcd = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
         cluster.etcd_urls,
         certs.ca.display().to_string(),
         certs.cert.display().to_string(),
         certs.key.display().to_string()
-    );
-    common::write_config(&config, &lease);
-    (dir, config)
+    )
 }
 
 fn load_batch(b: u64) -> Vec<Value> {
@@ -140,8 +148,23 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let cluster = Cluster::start();
     cluster.create_database("ledger");
     let url = cluster.url("ledger");
-    let (_dir, config) = prepare(&cluster, &url);
+    let (_dir, config) = prepare(&url, &lease_in(&cluster));
     let mut book = Book::default();
+
+    // etcd takes TLS clients with a certificate of its CA only: without one the lease is
+    // refused (an etcd error, not a lease held by someone else).
+    let with_certs = LeaseConfig {
+        ca_file: Some(cluster.etcd_certs.ca.clone()),
+        cert_file: Some(cluster.etcd_certs.cert.clone()),
+        key_file: Some(cluster.etcd_certs.key.clone()),
+        key: "/tiered-ledger/tls-check".into(),
+        ..LeaseConfig::at(cluster.etcd_urls.clone())
+    };
+    let without_cert = LeaseConfig { cert_file: None, key_file: None, ..with_certs.clone() };
+    let refused = Lease::try_acquire(&without_cert, without_cert.tls().unwrap().as_ref(), "no certificate");
+    assert!(matches!(refused, Err(LeaseError::Etcd(_))), "{refused:?}");
+    let taken = Lease::try_acquire(&with_certs, with_certs.tls().unwrap().as_ref(), "certified").unwrap().unwrap();
+    taken.release().unwrap();
 
     // A takes the lease and listens; B waits for it and does not listen.
     let mut a = spawn(&url, &config, "writer-a");
@@ -267,7 +290,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
 fn a_paused_writer_resumed_after_another_opened_the_ledger_is_fenced_by_the_epoch() {
     let server = support::PgServer::start();
     let url = server.create_database("ledger");
-    let (_dir, config) = prepare(&cluster, &url);
+    let (_dir, config) = prepare(&url, "");
     let mut book = Book::default();
     let mut a = Server::start(Path::new(&url), &config, &[]);
     submit(&mut [("A", &mut a)], &mut book, &setup());
