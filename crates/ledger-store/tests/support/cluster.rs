@@ -74,7 +74,10 @@ impl EtcdCerts {
 }
 
 pub struct Cluster {
-    dir: tempfile::TempDir,
+    /// Every file of the cluster: data, logs, certificates, configs.
+    pub dir: PathBuf,
+    /// Set when `dir` is a temporary directory (a test's), removed on drop unless kept.
+    temporary: Option<tempfile::TempDir>,
     etcd: Vec<Child>,
     /// The etcd members' client URLs (`https://`).
     pub etcd_urls: Vec<String>,
@@ -84,13 +87,25 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A cluster in a temporary directory, removed when it is dropped (kept when the test
+    /// failed, or with `CLUSTER_KEEP=1`).
     pub fn start() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
+        let temporary = tempfile::tempdir().unwrap();
+        Cluster::start_at(temporary.path().to_path_buf(), Some(temporary))
+    }
+
+    /// A cluster in `dir` (created; scripts/cluster's state), left in place when dropped.
+    pub fn start_in(dir: PathBuf) -> Cluster {
+        std::fs::create_dir_all(&dir).unwrap();
+        Cluster::start_at(dir, None)
+    }
+
+    fn start_at(dir: PathBuf, temporary: Option<tempfile::TempDir>) -> Cluster {
         let as_postgres = is_root();
         if as_postgres {
-            assert!(Command::new("chown").arg("postgres").arg(dir.path()).status().unwrap().success());
+            assert!(Command::new("chown").arg("postgres").arg(&dir).status().unwrap().success());
         }
-        let certs_dir = dir.path().join("certs");
+        let certs_dir = dir.join("certs");
         std::fs::create_dir(&certs_dir).unwrap();
         let etcd_certs = EtcdCerts::make(&certs_dir);
         if as_postgres {
@@ -103,11 +118,11 @@ impl Cluster {
             peers.iter().enumerate().map(|(i, (_, peer))| format!("e{i}=http://127.0.0.1:{peer}")).collect();
         let mut etcd = Vec::new();
         for (i, (client, peer)) in peers.iter().enumerate() {
-            let log = std::fs::File::create(dir.path().join(format!("etcd{i}.log"))).unwrap();
+            let log = std::fs::File::create(dir.join(format!("etcd{i}.log"))).unwrap();
             let child = Command::new("etcd")
                 .args(["--name", &format!("e{i}")])
                 .arg("--data-dir")
-                .arg(dir.path().join(format!("etcd{i}")))
+                .arg(dir.join(format!("etcd{i}")))
                 .args(["--listen-client-urls", &format!("https://127.0.0.1:{client}")])
                 .args(["--advertise-client-urls", &format!("https://127.0.0.1:{client}")])
                 .arg("--cert-file")
@@ -130,13 +145,13 @@ impl Cluster {
         }
         let hosts: Vec<String> = peers.iter().map(|(client, _)| format!("127.0.0.1:{client}")).collect();
         let etcd_urls = hosts.iter().map(|host| format!("https://{host}")).collect();
-        let mut cluster = Cluster { dir, etcd, etcd_urls, etcd_certs, nodes: Vec::new(), as_postgres };
+        let mut cluster = Cluster { dir, temporary, etcd, etcd_urls, etcd_certs, nodes: Vec::new(), as_postgres };
         for i in 1..=3 {
             let (pg_port, rest_port) = (free_port(), free_port());
             let name = format!("pg{i}");
-            let data = cluster.dir.path().join(&name);
-            let config = cluster.dir.path().join(format!("{name}.yml"));
-            let socket = cluster.dir.path().to_string_lossy().into_owned();
+            let data = cluster.dir.join(&name);
+            let config = cluster.dir.join(format!("{name}.yml"));
+            let socket = cluster.dir.to_string_lossy().into_owned();
             let text = format!(
                 "scope: ledger\nnamespace: /service/\nname: {name}\n\
                  restapi:\n  listen: 127.0.0.1:{rest_port}\n  connect_address: 127.0.0.1:{rest_port}\n\
@@ -173,7 +188,7 @@ impl Cluster {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join(format!("{}.log", node.name)))
+            .open(self.dir.join(format!("{}.log", node.name)))
             .unwrap();
         let mut command = if self.as_postgres {
             let mut command = Command::new("setpriv");
@@ -407,9 +422,10 @@ impl Drop for Cluster {
             let _ = child.wait();
         }
         // A failed test (or CLUSTER_KEEP=1) keeps every service's log and data for a look.
-        if std::thread::panicking() || std::env::var_os("CLUSTER_KEEP").is_some() {
-            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-            let dir = dir.keep();
+        if let Some(temporary) = self.temporary.take()
+            && (std::thread::panicking() || std::env::var_os("CLUSTER_KEEP").is_some())
+        {
+            let dir = temporary.keep();
             eprintln!(
                 "cluster kept in {0}: etcd logs {0}/etcdN.log, Patroni logs {0}/pgN.log, PostgreSQL logs {0}/pgN-log/",
                 dir.display()
