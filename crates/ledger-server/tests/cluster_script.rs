@@ -1,5 +1,5 @@
-//! `scripts/cluster` walked as docs/CLUSTER.md tells a new user to ("A cluster on this
-//! machine"): `up` prints the servers' URLs and a token; a batch sent to whichever server
+//! docs/CLUSTER.md's "A cluster on this machine" walked as a new user would: each ```sh block,
+//! in order, run by bash from the repository's root. `scripts/cluster up` prints the servers' URLs and a token; a batch sent to whichever server
 //! answers is accepted; `kill-primary` SIGKILLs the PostgreSQL primary's machine and reports the
 //! failover; the same batch sent again is answered (every command a duplicate, at the seq it
 //! had); `status` names the roles; `down` leaves no process and no state directory.
@@ -27,10 +27,11 @@ struct Script {
 }
 
 impl Script {
-    fn run(&self, command: &str) -> Output {
+    fn run(&self, block: &str) -> Output {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = Command::new(root.join("scripts/cluster"))
-            .arg(command)
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", block])
+            .current_dir(&root)
             .env("LEDGER_CLUSTER_DIR", &self.state)
             .env("LEDGER_CLUSTER_NO_BUILD", "1")
             .env("CARGO_TARGET_DIR", &self.target)
@@ -38,7 +39,7 @@ impl Script {
             .unwrap();
         assert!(
             out.status.success(),
-            "scripts/cluster {command}: {}{}",
+            "{block}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -88,6 +89,15 @@ fn submit(urls: &[String], token: &str, batch: &Value) -> Vec<Value> {
     }
 }
 
+/// The shell blocks of docs/CLUSTER.md's "A cluster on this machine", in order.
+fn doc_blocks() -> Vec<String> {
+    let markdown = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CLUSTER.md")).unwrap();
+    let start = markdown.find("\n## A cluster on this machine\n").unwrap();
+    let section = &markdown[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+    section.split("```sh\n").skip(1).map(|rest| rest[..rest.find("```").unwrap()].trim().to_owned()).collect()
+}
+
 #[test]
 fn scripts_cluster_starts_a_cluster_that_survives_a_primary_kill_and_tears_down_cleanly() {
     let debug = Path::new(env!("CARGO_BIN_EXE_ledger-server")).parent().unwrap().to_path_buf();
@@ -101,8 +111,20 @@ fn scripts_cluster_starts_a_cluster_that_survives_a_primary_kill_and_tears_down_
     let temporary = tempfile::tempdir().unwrap();
     let script = Script { state: temporary.path().join("cluster"), target: debug.parent().unwrap().to_path_buf() };
 
-    // up: the URLs and the token.
-    let up = String::from_utf8(script.run("up").stdout).unwrap();
+    let blocks = doc_blocks();
+    let commands: Vec<&str> = blocks.iter().map(String::as_str).collect();
+    assert_eq!(
+        commands,
+        ["scripts/cluster up", "scripts/cluster status", "scripts/cluster kill-primary", "scripts/cluster down"],
+        "the walk below checks each block's answer"
+    );
+    let batch = json!([
+        { "type": "open_account", "id": "00000000-0000-4000-8000-000000000001", "account": 1, "customer": 1, "class": "I", "verified_in_person": true },
+        { "type": "cash_deposit", "id": "00000000-0000-4000-8000-000000000002", "account": 1, "amount": "100.00" },
+    ]);
+
+    // up: the URLs and the token; a batch is accepted by the server holding the writer lease.
+    let up = String::from_utf8(script.run(&blocks[0]).stdout).unwrap();
     let urls: Vec<String> = up
         .lines()
         .filter(|line| line.starts_with("ledger-server "))
@@ -113,27 +135,23 @@ fn scripts_cluster_starts_a_cluster_that_survives_a_primary_kill_and_tears_down_
     for shown in ["PostgreSQL: postgres://", "Patroni pg1: http://127.0.0.1:", "etcd: https://127.0.0.1:"] {
         assert!(up.contains(shown), "{shown} in {up}");
     }
-
-    // A batch is accepted by the server holding the writer lease.
-    let batch = json!([
-        { "type": "open_account", "id": "00000000-0000-4000-8000-000000000001", "account": 1, "customer": 1, "class": "I", "verified_in_person": true },
-        { "type": "cash_deposit", "id": "00000000-0000-4000-8000-000000000002", "account": 1, "amount": "100.00" },
-    ]);
     let first = submit(&urls, &token, &batch);
     assert!(first.iter().all(|result| result["status"] == "accepted"), "{first:?}");
 
+    // status: the roles, and one server serving.
+    let status = String::from_utf8(script.run(&blocks[1]).stdout).unwrap();
+    assert!(status.contains(": leader") && status.contains("serving (holds the writer lease)"), "{status}");
+
     // kill-primary: a failover, reported; the same batch is then answered from the log.
-    let killed = String::from_utf8(script.run("kill-primary").stdout).unwrap();
+    let killed = String::from_utf8(script.run(&blocks[2]).stdout).unwrap();
     assert!(killed.starts_with("killed pg") && killed.contains("primary after"), "{killed}");
     let again = submit(&urls, &token, &batch);
     for (before, after) in first.iter().zip(&again) {
         assert_eq!((after["status"].as_str(), &after["seq"]), (Some("duplicate"), &before["seq"]), "{again:?}");
     }
-    let status = String::from_utf8(script.run("status").stdout).unwrap();
-    assert!(status.contains(": leader") && status.contains("serving (holds the writer lease)"), "{status}");
 
     // down: nothing left.
-    script.run("down");
+    script.run(&blocks[3]);
     assert!(!script.state.exists(), "{} is left", script.state.display());
     let left = processes_naming(&script.state);
     assert!(left.is_empty(), "processes left: {left:?}");
