@@ -14,7 +14,7 @@
 //!
 //! Usage: `cluster STATE LEDGER_SERVER LEDGER_CLI` (the two programs' paths).
 
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a local tool: a failure stops it, said on stderr")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a local tool: a failure stops it, said on stderr")]
 
 #[path = "../../ledger-store/tests/support/mod.rs"]
 mod support;
@@ -43,12 +43,7 @@ struct Programs {
 
 fn run(program: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {}",
-        program.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{} {args:?}: {}", program.display(), String::from_utf8_lossy(&out.stderr));
     out
 }
 
@@ -156,14 +151,30 @@ fn main() {
 
     let mut info = String::new();
     for server in &servers {
-        writeln!(info, "ledger-server {}: http://127.0.0.1:{} (log {}/{}.log)", server.name, server.port, state.display(), server.name).unwrap();
+        writeln!(
+            info,
+            "ledger-server {}: http://127.0.0.1:{} (log {}/{}.log)",
+            server.name,
+            server.port,
+            state.display(),
+            server.name
+        )
+        .unwrap();
     }
     writeln!(info, "token (back-office): {secret}").unwrap();
     writeln!(info, "PostgreSQL: {url}").unwrap();
     for node in &cluster.nodes {
         writeln!(info, "Patroni {}: http://127.0.0.1:{}/cluster", node.name, node.rest_port).unwrap();
     }
-    writeln!(info, "etcd: {} (CA {}, client certificate {}, key {})", cluster.etcd_urls.join(","), certs.ca.display(), certs.cert.display(), certs.key.display()).unwrap();
+    writeln!(
+        info,
+        "etcd: {} (CA {}, client certificate {}, key {})",
+        cluster.etcd_urls.join(","),
+        certs.ca.display(),
+        certs.cert.display(),
+        certs.key.display()
+    )
+    .unwrap();
     writeln!(info, "logs: {}/cluster (etcdN.log, Patroni pgN.log, PostgreSQL pgN-log/)", state.display()).unwrap();
     let started = Instant::now();
     while !servers.iter().any(|server| readyz(server.port) == 200) {

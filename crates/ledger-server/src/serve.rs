@@ -107,12 +107,12 @@ pub async fn run(config: Config) -> Result<()> {
     let db = config.db.clone().ok_or_else(|| Error::Config("no ledger path".into()))?;
     let lease = match &config.lease {
         None => None,
-        Some(lease) => match wait_for_lease(lease, lease.tls().map_err(|err| Error::Config(err.to_string()))?, &config)
-            .await
-        {
-            Some(lease) => Some(lease),
-            None => return Ok(()),
-        },
+        Some(lease) => {
+            match wait_for_lease(lease, lease.tls().map_err(|err| Error::Config(err.to_string()))?, &config).await {
+                Some(lease) => Some(lease),
+                None => return Ok(()),
+            }
+        }
     };
     let metrics = Arc::new(Metrics::new());
     let (head_tx, head_rx) = watch::channel(0);

@@ -52,7 +52,8 @@ impl Drop for Script {
     fn drop(&mut self) {
         if self.state.exists() {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let _ = Command::new(root.join("scripts/cluster")).arg("down").env("LEDGER_CLUSTER_DIR", &self.state).status();
+            let _ =
+                Command::new(root.join("scripts/cluster")).arg("down").env("LEDGER_CLUSTER_DIR", &self.state).status();
         }
     }
 }
@@ -91,7 +92,8 @@ fn submit(urls: &[String], token: &str, batch: &Value) -> Vec<Value> {
 
 /// The shell blocks of docs/CLUSTER.md's "A cluster on this machine", in order.
 fn doc_blocks() -> Vec<String> {
-    let markdown = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CLUSTER.md")).unwrap();
+    let markdown =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CLUSTER.md")).unwrap();
     let start = markdown.find("\n## A cluster on this machine\n").unwrap();
     let section = &markdown[start + 1..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];

@@ -10,7 +10,7 @@
 //! flight write), Patroni reports that position, and the primary's machine dies, then the
 //! standby is still promoted within the bound, and the cluster has a writable primary again.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
 mod support;
 

@@ -50,15 +50,42 @@ impl EtcdCerts {
             assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         };
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        openssl(&[&["req", "-x509"], &ec[..], &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ledger test CA"]].concat());
+        openssl(
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ledger test CA"],
+            ]
+            .concat(),
+        );
         for (name, extension) in [
             ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"),
             ("client", "extendedKeyUsage=clientAuth"),
         ] {
-            let (key, csr, pem, ext) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
+            let (key, csr, pem, ext) =
+                (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
             std::fs::write(dir.join(&ext), extension).unwrap();
-            openssl(&[&["req"], &ec[..], &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN=ledger test {name}")]].concat());
-            openssl(&["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", &ext, "-out", &pem]);
+            openssl(
+                &[&["req"], &ec[..], &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN=ledger test {name}")]]
+                    .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &pem,
+            ]);
         }
         EtcdCerts { ca: dir.join("ca.pem"), cert: dir.join("client.pem"), key: dir.join("client.key") }
     }
@@ -347,7 +374,10 @@ impl Cluster {
             .iter()
             .map(|node| {
                 let position = self
-                    .sql(&node.name, "SELECT GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) - '0/0'::pg_lsn")
+                    .sql(
+                        &node.name,
+                        "SELECT GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) - '0/0'::pg_lsn",
+                    )
                     .and_then(|text| text.parse::<i128>().ok());
                 (node.name.clone(), reported.zip(position).map(|(leader, own)| leader - own))
             })
