@@ -5,12 +5,14 @@
 //! TTL. Whether an append *counts* is not decided here: the new writer bumps the epoch in the
 //! database, and a paused old writer's next commit is refused there (store/pg.rs).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -93,38 +95,14 @@ impl LeaseConfig {
     }
 
     /// The TLS settings for etcd: only `ca_file`'s certificates are trusted; `cert_file` and
-    /// `key_file`, when given, are presented. Read once, when the server starts.
+    /// `key_file`, when given, are presented. Read once, when the server starts, with the PEM
+    /// reader the server's own TLS uses (transport.rs).
     pub fn tls(&self) -> Result<Option<EtcdTls>, LeaseError> {
         let Some(ca_file) = &self.ca_file else { return Ok(None) };
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|err| LeaseError::Etcd(format!("reading {}: {err}", path.display())))
-        };
-        let bad = |path: &PathBuf, err: ureq::Error| LeaseError::Etcd(format!("{}: {err}", path.display()));
-        let ca_pem = read(ca_file)?;
-        let roots = ureq::tls::parse_pem(&ca_pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-                Ok(_) => None,
-                Err(err) => Some(Err(err)),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| bad(ca_file, err))?;
-        if roots.is_empty() {
-            return Err(LeaseError::Etcd(format!("{}: no certificate in it", ca_file.display())));
-        }
+        let roots = certificates(ca_file)?;
         let client = match (&self.cert_file, &self.key_file) {
             (Some(cert_file), Some(key_file)) => {
-                let cert_pem = read(cert_file)?;
-                let chain = ureq::tls::parse_pem(&cert_pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-                        Ok(_) => None,
-                        Err(err) => Some(Err(err)),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|err| bad(cert_file, err))?;
-                let key = ureq::tls::PrivateKey::from_pem(&read(key_file)?).map_err(|err| bad(key_file, err))?;
-                Some(ureq::tls::ClientCert::new_with_certs(&chain, key))
+                Some(ureq::tls::ClientCert::new_with_certs(&certificates(cert_file)?, private_key(key_file)?))
             }
             _ => None,
         };
@@ -146,6 +124,27 @@ pub enum LeaseError {
     /// The lease expired or could not be renewed within its TTL: another server may hold it.
     #[error("the writer lease is lost: {0}")]
     Lost(String),
+}
+
+fn unreadable(path: &Path, err: &dyn std::fmt::Display) -> LeaseError {
+    LeaseError::Etcd(format!("TLS file {}: {err}", path.display()))
+}
+
+/// The certificates of a PEM file (at least one).
+fn certificates(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, LeaseError> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|err| unreadable(path, &err))?;
+    if chain.is_empty() {
+        return Err(unreadable(path, &"no certificate in it"));
+    }
+    Ok(chain.iter().map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned()).collect())
+}
+
+/// The private key of a PEM file (ureq names its kind; it exports no other way to build one).
+fn private_key(path: &Path) -> Result<ureq::tls::PrivateKey<'static>, LeaseError> {
+    let pem = std::fs::read(path).map_err(|err| unreadable(path, &err))?;
+    ureq::tls::PrivateKey::from_pem(&pem).map_err(|err| unreadable(path, &err))
 }
 
 /// The certificates for `https://` etcd URLs ([`LeaseConfig::tls`]).
@@ -330,6 +329,23 @@ mod tests {
             assert!(bad.check().is_err(), "{why}");
         }
         assert!(toml::from_str::<LeaseConfig>("etcd = []\nttl = 3").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn etcd_tls_files_that_are_absent_or_hold_no_certificate_are_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "no PEM here").unwrap();
+        let https = LeaseConfig::at(vec!["https://127.0.0.1:2379".into()]);
+        let refused = [
+            ("an absent CA", LeaseConfig { ca_file: Some(dir.path().join("absent.pem")), ..https.clone() }),
+            ("a CA file without a certificate", LeaseConfig { ca_file: Some(not_pem.clone()), ..https.clone() }),
+        ];
+        for (why, config) in refused {
+            config.check().unwrap();
+            assert!(matches!(config.tls(), Err(LeaseError::Etcd(_))), "{why}");
+        }
+        assert!(LeaseConfig::at(vec!["http://127.0.0.1:2379".into()]).tls().unwrap().is_none(), "plain http: no TLS");
     }
 
     #[test]
