@@ -5,10 +5,14 @@
 //! TTL. Whether an append *counts* is not decided here: the new writer bumps the epoch in the
 //! database, and a paused old writer's next commit is refused there (store/pg.rs).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -27,6 +31,16 @@ pub struct LeaseConfig {
     /// The holder's name shown to the others (default: this process's id and listen address).
     #[serde(default)]
     pub name: Option<String>,
+    /// PEM file of the CA that signed the etcd members' certificates: required for `https://`
+    /// URLs (no other root is trusted).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) presented to etcd (`--client-cert-auth`); with `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 fn default_key() -> String {
@@ -43,7 +57,15 @@ pub const TTL_SECONDS_MIN: u64 = 2;
 impl LeaseConfig {
     /// A lease at these etcd URLs with the default key and TTL.
     pub fn at(etcd: Vec<String>) -> LeaseConfig {
-        LeaseConfig { etcd, key: default_key(), ttl_seconds: default_ttl_seconds(), name: None }
+        LeaseConfig {
+            etcd,
+            key: default_key(),
+            ttl_seconds: default_ttl_seconds(),
+            name: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+        }
     }
 
     pub fn check(&self) -> Result<(), String> {
@@ -59,7 +81,32 @@ impl LeaseConfig {
         if self.key.is_empty() {
             return Err("lease: the key must not be empty".into());
         }
+        let https = self.etcd.iter().any(|url| url.starts_with("https://"));
+        if https && self.ca_file.is_none() {
+            return Err("lease: https:// etcd URLs need ca_file (the CA of the etcd members' certificates)".into());
+        }
+        if !https && (self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()) {
+            return Err("lease: ca_file, cert_file and key_file are for https:// etcd URLs".into());
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err("lease: cert_file and key_file go together".into());
+        }
         Ok(())
+    }
+
+    /// The TLS settings for etcd: only `ca_file`'s certificates are trusted; `cert_file` and
+    /// `key_file`, when given, are presented. Read once, when the server starts, with the PEM
+    /// reader the server's own TLS uses (transport.rs).
+    pub fn tls(&self) -> Result<Option<EtcdTls>, LeaseError> {
+        let Some(ca_file) = &self.ca_file else { return Ok(None) };
+        let roots = certificates(ca_file)?;
+        let client = match (&self.cert_file, &self.key_file) {
+            (Some(cert_file), Some(key_file)) => {
+                Some(ureq::tls::ClientCert::new_with_certs(&certificates(cert_file)?, private_key(key_file)?))
+            }
+            _ => None,
+        };
+        Ok(Some(EtcdTls { roots, client }))
     }
 
     fn ttl(&self) -> Duration {
@@ -77,6 +124,34 @@ pub enum LeaseError {
     /// The lease expired or could not be renewed within its TTL: another server may hold it.
     #[error("the writer lease is lost: {0}")]
     Lost(String),
+}
+
+fn unreadable(path: &Path, err: &dyn std::fmt::Display) -> LeaseError {
+    LeaseError::Etcd(format!("TLS file {}: {err}", path.display()))
+}
+
+/// The certificates of a PEM file (at least one).
+fn certificates(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, LeaseError> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|err| unreadable(path, &err))?;
+    if chain.is_empty() {
+        return Err(unreadable(path, &"no certificate in it"));
+    }
+    Ok(chain.iter().map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned()).collect())
+}
+
+/// The private key of a PEM file (ureq names its kind; it exports no other way to build one).
+fn private_key(path: &Path) -> Result<ureq::tls::PrivateKey<'static>, LeaseError> {
+    let pem = std::fs::read(path).map_err(|err| unreadable(path, &err))?;
+    ureq::tls::PrivateKey::from_pem(&pem).map_err(|err| unreadable(path, &err))
+}
+
+/// The certificates for `https://` etcd URLs ([`LeaseConfig::tls`]).
+#[derive(Clone, Debug)]
+pub struct EtcdTls {
+    roots: Vec<ureq::tls::Certificate<'static>>,
+    client: Option<ureq::tls::ClientCert>,
 }
 
 /// A held lease.
@@ -99,10 +174,20 @@ struct Etcd {
 }
 
 impl Etcd {
-    fn new(endpoints: &[String], timeout: Duration) -> Etcd {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into();
-        Etcd { agent, endpoints: endpoints.to_vec() }
+    fn new(endpoints: &[String], tls: Option<&EtcdTls>, timeout: Duration) -> Etcd {
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout));
+        if let Some(tls) = tls {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::Rustls)
+                    .unversioned_rustls_crypto_provider(provider)
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&tls.roots))
+                    .client_cert(tls.client.clone())
+                    .build(),
+            );
+        }
+        Etcd { agent: config.build().into(), endpoints: endpoints.to_vec() }
     }
 
     /// POSTs `body` to the first endpoint that answers.
@@ -139,9 +224,13 @@ fn int_of(value: &Value) -> Option<i64> {
 
 impl Lease {
     /// Tries once to take the lease: `Ok(Err(holder))` when another holder has it.
-    pub fn try_acquire(config: &LeaseConfig, holder: &str) -> Result<Result<Lease, String>, LeaseError> {
+    pub fn try_acquire(
+        config: &LeaseConfig,
+        tls: Option<&EtcdTls>,
+        holder: &str,
+    ) -> Result<Result<Lease, String>, LeaseError> {
         let ttl = config.ttl();
-        let etcd = Etcd::new(&config.etcd, (ttl / 4).max(Duration::from_millis(500)));
+        let etcd = Etcd::new(&config.etcd, tls, (ttl / 4).max(Duration::from_millis(500)));
         let sent = Instant::now();
         let granted = etcd.call("/v3/lease/grant", &json!({ "TTL": config.ttl_seconds }))?;
         let id =
@@ -224,11 +313,39 @@ mod tests {
             ("not http", LeaseConfig::at(vec!["10.0.0.1:2379".into()])),
             ("ttl 1 s", LeaseConfig { ttl_seconds: 1, ..config.clone() }),
             ("empty key", LeaseConfig { key: String::new(), ..config.clone() }),
+            ("https without a CA", LeaseConfig::at(vec!["https://10.0.0.1:2379".into()])),
+            ("a CA for http", LeaseConfig { ca_file: Some("ca.pem".into()), ..config.clone() }),
+            (
+                "a certificate without its key",
+                LeaseConfig {
+                    etcd: vec!["https://10.0.0.1:2379".into()],
+                    ca_file: Some("ca.pem".into()),
+                    cert_file: Some("client.pem".into()),
+                    ..config.clone()
+                },
+            ),
         ];
         for (why, bad) in refused {
             assert!(bad.check().is_err(), "{why}");
         }
         assert!(toml::from_str::<LeaseConfig>("etcd = []\nttl = 3").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn etcd_tls_files_that_are_absent_or_hold_no_certificate_are_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "no PEM here").unwrap();
+        let https = LeaseConfig::at(vec!["https://127.0.0.1:2379".into()]);
+        let refused = [
+            ("an absent CA", LeaseConfig { ca_file: Some(dir.path().join("absent.pem")), ..https.clone() }),
+            ("a CA file without a certificate", LeaseConfig { ca_file: Some(not_pem.clone()), ..https.clone() }),
+        ];
+        for (why, config) in refused {
+            config.check().unwrap();
+            assert!(matches!(config.tls(), Err(LeaseError::Etcd(_))), "{why}");
+        }
+        assert!(LeaseConfig::at(vec!["http://127.0.0.1:2379".into()]).tls().unwrap().is_none(), "plain http: no TLS");
     }
 
     #[test]
@@ -242,6 +359,6 @@ mod tests {
     fn no_etcd_answering_is_an_etcd_error_not_a_lease() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = LeaseConfig::at(vec![format!("http://127.0.0.1:{port}")]);
-        assert!(matches!(Lease::try_acquire(&config, "me"), Err(LeaseError::Etcd(_))));
+        assert!(matches!(Lease::try_acquire(&config, None, "me"), Err(LeaseError::Etcd(_))));
     }
 }

@@ -19,7 +19,7 @@ use crate::api::{self, ApiError, AppState, Shared};
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::lease::{Lease, LeaseConfig, LeaseError};
+use crate::lease::{EtcdTls, Lease, LeaseConfig, LeaseError};
 use crate::metrics::{Metrics, Observer, RequestLabels};
 use crate::transport::{Listener, Stop};
 
@@ -107,10 +107,12 @@ pub async fn run(config: Config) -> Result<()> {
     let db = config.db.clone().ok_or_else(|| Error::Config("no ledger path".into()))?;
     let lease = match &config.lease {
         None => None,
-        Some(lease) => match wait_for_lease(lease, &config).await {
-            Some(lease) => Some(lease),
-            None => return Ok(()),
-        },
+        Some(lease) => {
+            match wait_for_lease(lease, lease.tls().map_err(|err| Error::Config(err.to_string()))?, &config).await {
+                Some(lease) => Some(lease),
+                None => return Ok(()),
+            }
+        }
     };
     let metrics = Arc::new(Metrics::new());
     let (head_tx, head_rx) = watch::channel(0);
@@ -203,15 +205,15 @@ pub async fn run(config: Config) -> Result<()> {
 
 /// Waits until this server holds the writer lease (None: a signal came first). Meanwhile it
 /// neither opens the ledger nor listens.
-async fn wait_for_lease(config: &LeaseConfig, server: &Config) -> Option<Lease> {
+async fn wait_for_lease(config: &LeaseConfig, tls: Option<EtcdTls>, server: &Config) -> Option<Lease> {
     let holder =
         config.name.clone().unwrap_or_else(|| format!("ledger-server pid {} on {}", std::process::id(), server.listen));
     let mut last_seen: Option<String> = None;
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
-        let (config, holder) = (config.clone(), holder.clone());
-        let tried = tokio::task::spawn_blocking(move || Lease::try_acquire(&config, &holder)).await;
+        let (config, tls, holder) = (config.clone(), tls.clone(), holder.clone());
+        let tried = tokio::task::spawn_blocking(move || Lease::try_acquire(&config, tls.as_ref(), &holder)).await;
         match tried {
             Ok(Ok(Ok(lease))) => {
                 tracing::info!(holder = %lease.holder, "took the writer lease; opening the ledger");

@@ -9,6 +9,9 @@
 //!   steps down first on finding its lease expired), nothing of it enters the log, and the
 //!   server exits saying it lost the lease.
 //!
+//! etcd runs with TLS and client-certificate authentication: a lease client without a
+//! certificate is refused; the servers present theirs (`[lease] ca_file`, `cert_file`, `key_file`).
+//!
 //! In the end every acknowledged command is in the log exactly once, the chain verifies from
 //! genesis, replay equals the read models, and every node holds the same chain.
 
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{BACK_OFFICE, Client, Server};
+use ledger_server::lease::{Lease, LeaseConfig, LeaseError};
 use rustix::process::Signal;
 use serde_json::{Value, json};
 use support::cluster::Cluster;
@@ -52,13 +56,26 @@ fn setup() -> Vec<Value> {
         .collect()
 }
 
-/// A ledger at `url` (as `ledger-cli init` makes it) and a server config with the tokens.
-fn prepare(url: &str) -> (tempfile::TempDir, PathBuf) {
+/// A ledger at `url` (as `ledger-cli init` makes it) and a server config with the tokens and
+/// `extra`.
+fn prepare(url: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     common::create_ledger(Path::new(url));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("server.toml");
-    common::write_config(&config, "");
+    common::write_config(&config, extra);
     (dir, config)
+}
+
+/// The config's writer lease in the cluster's etcd (TLS: its CA, and a client certificate).
+fn lease_in(cluster: &Cluster) -> String {
+    let certs = &cluster.etcd_certs;
+    format!(
+        "[lease]\netcd = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+        cluster.etcd_urls,
+        certs.ca.display().to_string(),
+        certs.cert.display().to_string(),
+        certs.key.display().to_string()
+    )
 }
 
 fn load_batch(b: u64) -> Vec<Value> {
@@ -73,15 +90,10 @@ fn load_batch(b: u64) -> Vec<Value> {
         .collect()
 }
 
-/// Starts a server with the writer lease; it listens only once it holds the lease.
-fn spawn(cluster: &Cluster, url: &str, config: &Path, name: &str) -> Server {
-    let etcd = cluster.etcd_urls.join(",");
+/// Starts a server with the writer lease of its config; it listens only once it holds the lease.
+fn spawn(url: &str, config: &Path, name: &str) -> Server {
     let ttl = LEASE_TTL_SECONDS.to_string();
-    Server::spawn(
-        Path::new(url),
-        config,
-        &["--lease-etcd", &etcd, "--lease-ttl", &ttl, "--lease-name", name, "--log-json"],
-    )
+    Server::spawn(Path::new(url), config, &["--lease-ttl", &ttl, "--lease-name", name, "--log-json"])
 }
 
 /// Every answer a command got: id → seq (a second answer must name the same seq).
@@ -136,16 +148,31 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let cluster = Cluster::start();
     cluster.create_database("ledger");
     let url = cluster.url("ledger");
-    let (_dir, config) = prepare(&url);
+    let (_dir, config) = prepare(&url, &lease_in(&cluster));
     let mut book = Book::default();
 
+    // etcd takes TLS clients with a certificate of its CA only: without one the lease is
+    // refused (an etcd error, not a lease held by someone else).
+    let with_certs = LeaseConfig {
+        ca_file: Some(cluster.etcd_certs.ca.clone()),
+        cert_file: Some(cluster.etcd_certs.cert.clone()),
+        key_file: Some(cluster.etcd_certs.key.clone()),
+        key: "/tiered-ledger/tls-check".into(),
+        ..LeaseConfig::at(cluster.etcd_urls.clone())
+    };
+    let without_cert = LeaseConfig { cert_file: None, key_file: None, ..with_certs.clone() };
+    let refused = Lease::try_acquire(&without_cert, without_cert.tls().unwrap().as_ref(), "no certificate");
+    assert!(matches!(refused, Err(LeaseError::Etcd(_))), "{refused:?}");
+    let taken = Lease::try_acquire(&with_certs, with_certs.tls().unwrap().as_ref(), "certified").unwrap().unwrap();
+    taken.release().unwrap();
+
     // A takes the lease and listens; B waits for it and does not listen.
-    let mut a = spawn(&cluster, &url, &config, "writer-a");
+    let mut a = spawn(&url, &config, "writer-a");
     if !a.wait_listening(OUTAGE_MAX) {
         a.kill();
         panic!("A did not start: {}", a.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default());
     }
-    let mut b = spawn(&cluster, &url, &config, "writer-b");
+    let mut b = spawn(&url, &config, "writer-b");
     assert!(!b.wait_listening(Duration::from_secs(2)), "B listened while A held the lease");
     assert_eq!(submit(&mut [("A", &mut a)], &mut book, &setup()).1, "A");
     let mut next = 0;
@@ -176,7 +203,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
 
     // A comes back as a standby. SIGSTOP B until A has taken over, then SIGCONT it with a
     // batch waiting on its socket.
-    let mut a = spawn(&cluster, &url, &config, "writer-a2");
+    let mut a = spawn(&url, &config, "writer-a2");
     assert!(!a.wait_listening(Duration::from_secs(1)), "A listened while B held the lease");
     b.signal(Signal::STOP);
     let stopped = Instant::now();
@@ -263,7 +290,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
 fn a_paused_writer_resumed_after_another_opened_the_ledger_is_fenced_by_the_epoch() {
     let server = support::PgServer::start();
     let url = server.create_database("ledger");
-    let (_dir, config) = prepare(&url);
+    let (_dir, config) = prepare(&url, "");
     let mut book = Book::default();
     let mut a = Server::start(Path::new(&url), &config, &[]);
     submit(&mut [("A", &mut a)], &mut book, &setup());

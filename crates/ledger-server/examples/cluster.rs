@@ -1,0 +1,215 @@
+//! The loopback cluster of `scripts/cluster` (docs/CLUSTER.md, "A cluster on this machine"):
+//! the same code the cluster tests start (ledger-store/tests/support/cluster.rs: 3 etcd with
+//! TLS, 3 PostgreSQL under Patroni in strict synchronous mode), plus a ledger and two
+//! `ledger-server`s sharing the writer lease. It runs in the foreground until asked to stop;
+//! scripts/cluster starts it in the background and talks to it through files in STATE:
+//! - `info`: the URLs and the token, written once everything is up;
+//! - `status`: the nodes' roles and which server answers, rewritten every second;
+//! - `request-kill-primary` (created by the script): SIGKILL the primary's Patroni and
+//!   PostgreSQL, wait for the new primary, start the dead node again (it rejoins as a standby),
+//!   append what happened to `kills`, remove the request;
+//! - `request-down`: stop the servers and every process of the cluster, then exit.
+//!
+//! A server that exits (it lost the lease) is started again, as systemd's `Restart=always` would.
+//!
+//! Usage: `cluster STATE LEDGER_SERVER LEDGER_CLI` (the two programs' paths).
+
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a local tool: a failure stops it, said on stderr")]
+
+#[path = "../../ledger-store/tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::cluster::Cluster;
+
+/// How long a killed primary's replacement, or the dead node's return, may take.
+const FAILOVER_MAX: Duration = Duration::from_secs(120);
+const LEASE_TTL_SECONDS: u64 = 3;
+
+struct LedgerServer {
+    name: String,
+    port: u16,
+    child: Child,
+}
+
+struct Programs {
+    server: PathBuf,
+    cli: PathBuf,
+}
+
+fn run(program: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(out.status.success(), "{} {args:?}: {}", program.display(), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn spawn_server(programs: &Programs, state: &Path, url: &str, name: &str, port: u16) -> LedgerServer {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(state.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(&programs.server)
+        .arg("serve")
+        .arg("--config")
+        .arg(state.join("server.toml"))
+        .args(["--db", url, "--listen", &format!("127.0.0.1:{port}"), "--lease-name", name])
+        .args(["--lease-ttl", &LEASE_TTL_SECONDS.to_string()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    LedgerServer { name: name.to_owned(), port, child }
+}
+
+/// The HTTP status `GET /readyz` answers on `port` (0: no answer).
+fn readyz(port: u16) -> u16 {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1"])
+        .arg(format!("http://127.0.0.1:{port}/readyz"))
+        .output();
+    out.ok().and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok()).unwrap_or(0)
+}
+
+fn write_atomically(path: &Path, text: &str) {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).unwrap();
+    std::fs::rename(&partial, path).unwrap();
+}
+
+fn status(cluster: &Cluster, servers: &[LedgerServer]) -> String {
+    let mut text = String::new();
+    for (name, role) in cluster.roles() {
+        writeln!(text, "postgres {name}: {role}").unwrap();
+    }
+    for server in servers {
+        let answer = match readyz(server.port) {
+            200 => "serving (holds the writer lease)".to_owned(),
+            0 => "not listening (standby: waiting for the writer lease)".to_owned(),
+            other => format!("answers /readyz {other}"),
+        };
+        writeln!(text, "ledger-server {} http://127.0.0.1:{}: {answer}", server.name, server.port).unwrap();
+    }
+    text
+}
+
+/// SIGKILLs the primary's machine, waits for a new primary, starts the dead node again and
+/// waits until it streams; what happened, in one line.
+fn kill_primary(cluster: &mut Cluster) -> String {
+    let Some(leader) = cluster.leader() else { return "no primary to kill".into() };
+    cluster.kill_node(&leader);
+    let killed = Instant::now();
+    let promoted = loop {
+        if let Some(new) = cluster.leader().filter(|new| *new != leader) {
+            break new;
+        }
+        if killed.elapsed() > FAILOVER_MAX {
+            return format!("killed {leader}; no new primary after {} s", FAILOVER_MAX.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let failover = killed.elapsed();
+    cluster.restart_node(&leader);
+    let rejoined = cluster.wait_members(3, FAILOVER_MAX);
+    format!(
+        "killed {leader}; {promoted} primary after {:.1} s; {leader} back as a standby {:.1} s later",
+        failover.as_secs_f64(),
+        rejoined.as_secs_f64()
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, state, server, cli] = args.as_slice() else {
+        panic!("usage: cluster STATE LEDGER_SERVER LEDGER_CLI");
+    };
+    let state = PathBuf::from(state);
+    let programs = Programs { server: PathBuf::from(server), cli: PathBuf::from(cli) };
+    let mut cluster = Cluster::start_in(state.join("cluster"));
+    cluster.create_database("ledger");
+    let url = cluster.url("ledger");
+    run(&programs.cli, &["--db", &url, "init", "--policy", "pboc-2018"]);
+
+    // The servers' config: the writer lease in etcd over TLS, and one back-office token.
+    let token = run(&programs.server, &["token", "--role", "back-office", "--name", "cluster-admin"]);
+    let secret = String::from_utf8_lossy(&token.stderr).trim().to_owned();
+    let certs = &cluster.etcd_certs;
+    let config = format!(
+        "[lease]\netcd = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n{}",
+        cluster.etcd_urls,
+        certs.ca.display().to_string(),
+        certs.cert.display().to_string(),
+        certs.key.display().to_string(),
+        String::from_utf8_lossy(&token.stdout)
+    );
+    std::fs::write(state.join("server.toml"), config).unwrap();
+    let mut servers: Vec<LedgerServer> = ["server-a", "server-b"]
+        .into_iter()
+        .map(|name| spawn_server(&programs, &state, &url, name, support::free_port()))
+        .collect();
+
+    let mut info = String::new();
+    for server in &servers {
+        writeln!(
+            info,
+            "ledger-server {}: http://127.0.0.1:{} (log {}/{}.log)",
+            server.name,
+            server.port,
+            state.display(),
+            server.name
+        )
+        .unwrap();
+    }
+    writeln!(info, "token (back-office): {secret}").unwrap();
+    writeln!(info, "PostgreSQL: {url}").unwrap();
+    for node in &cluster.nodes {
+        writeln!(info, "Patroni {}: http://127.0.0.1:{}/cluster", node.name, node.rest_port).unwrap();
+    }
+    writeln!(
+        info,
+        "etcd: {} (CA {}, client certificate {}, key {})",
+        cluster.etcd_urls.join(","),
+        certs.ca.display(),
+        certs.cert.display(),
+        certs.key.display()
+    )
+    .unwrap();
+    writeln!(info, "logs: {}/cluster (etcdN.log, Patroni pgN.log, PostgreSQL pgN-log/)", state.display()).unwrap();
+    let started = Instant::now();
+    while !servers.iter().any(|server| readyz(server.port) == 200) {
+        assert!(started.elapsed() < FAILOVER_MAX, "no ledger-server took the writer lease");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    write_atomically(&state.join("info"), &info);
+
+    loop {
+        for server in &mut servers {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                *server = spawn_server(&programs, &state, &url, &server.name.clone(), server.port);
+            }
+        }
+        write_atomically(&state.join("status"), &status(&cluster, &servers));
+        if state.join("request-kill-primary").exists() {
+            let line = kill_primary(&mut cluster);
+            let mut kills = std::fs::read_to_string(state.join("kills")).unwrap_or_default();
+            kills.push_str(&line);
+            kills.push('\n');
+            write_atomically(&state.join("kills"), &kills);
+            write_atomically(&state.join("status"), &status(&cluster, &servers));
+            std::fs::remove_file(state.join("request-kill-primary")).unwrap();
+        }
+        if state.join("request-down").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for server in &mut servers {
+        let _ = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status();
+    }
+    for server in &mut servers {
+        let _ = server.child.wait();
+    }
+    drop(cluster);
+    std::fs::remove_file(state.join("request-down")).unwrap();
+}
