@@ -94,6 +94,10 @@ fn every_endpoint_answers_and_a_dry_run_never_appends() {
     let balance = office.get("/v1/accounts/11/balance").unwrap();
     assert_eq!((balance.body["balance"].as_str(), balance.body["class"].as_str()), (Some("12000.00"), Some("II")));
     let usage = auditor.get(&format!("/v1/accounts/11/usage?at={}", at(11).replace('+', "%2B"))).unwrap();
+    // Before the account opened: a 404 that says so (not "does not exist" of an account that does).
+    let before = auditor.get("/v1/accounts/11/usage?at=2000-01-01T00:00:00%2B08:00").unwrap();
+    assert_eq!(before.status, 404);
+    assert!(before.body["detail"].as_str().unwrap().contains("opened later"), "{}", before.body);
     let out = usage.body["buckets"].as_array().unwrap().iter().find(|b| b["bucket"] == "out").unwrap().clone();
     assert_eq!(
         (out["day_used"].as_str(), out["day_remaining"].as_str()),
@@ -133,6 +137,13 @@ fn every_endpoint_answers_and_a_dry_run_never_appends() {
     assert!(waited.elapsed() >= std::time::Duration::from_millis(900), "long poll waited");
     let ahead = auditor.get(&format!("/v1/events?after={}", head["seq"].as_u64().unwrap() + 5)).unwrap();
     assert_eq!((ahead.status, ahead.body["error"].as_str()), (409, Some("ahead_of_head")));
+    // Past the head with a wait: the 409 comes at once, not after the wait (an outsider's case:
+    // it took the full wait). The bound is a fifth of the wait, far above any answer's time.
+    let asked = std::time::Instant::now();
+    let ahead =
+        auditor.get(&format!("/v1/events?after={}&wait=20", head["seq"].as_u64().unwrap() + 1_000_000)).unwrap();
+    assert_eq!((ahead.status, ahead.body["error"].as_str()), (409, Some("ahead_of_head")));
+    assert!(asked.elapsed() < std::time::Duration::from_secs(4), "a 409 waited {:?}", asked.elapsed());
 
     // Operations.
     assert_eq!(office.get("/healthz").unwrap().status, 200);

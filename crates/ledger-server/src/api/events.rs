@@ -58,6 +58,13 @@ pub async fn get_events(
     let wait = Duration::from_secs(params.wait.unwrap_or(0).min(wait_max));
     let after = params.after;
     let mut head = state.0.head.clone();
+    // Past the head: refused at once, never after the wait.
+    if *head.borrow() < after {
+        let now = state.blocking(|ledger| ledger.head()).await?;
+        if after > now.seq {
+            return Err(ahead_of_head(after, &now));
+        }
+    }
     if *head.borrow() <= after && !wait.is_zero() {
         let _slot = Arc::clone(&state.0.long_polls).try_acquire_owned().map_err(|_| {
             ApiError::busy(format!("{} long polls are waiting already; retry after a second", limits.long_polls_max))
@@ -94,13 +101,7 @@ pub async fn get_events(
             Ok(Ok((page.into_lines(), head)))
         })
         .await?
-        .map_err(|head| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "ahead_of_head",
-                format!("after {after} is past the head {}: this is not the log you followed", head.to_text()),
-            )
-        })?;
+        .map_err(|head| ahead_of_head(after, &head))?;
     let mut parsed = Vec::new();
     for line in records.split(|byte| *byte == b'\n').filter(|line| !line.is_empty()) {
         parsed.push(
@@ -110,6 +111,15 @@ pub async fn get_events(
     }
     let next_after = after + parsed.len() as u64;
     Ok(Json(EventsView { records: parsed, next_after, head: head.into() }))
+}
+
+/// `after` is past the head: the follower followed another log (or this one lost its tail).
+fn ahead_of_head(after: u64, head: &ledger_store::Head) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "ahead_of_head",
+        format!("after {after} is past the head {}: this is not the log you followed", head.to_text()),
+    )
 }
 
 /// An events page being exported: JSON Lines, refused once `bytes_max` is reached at a line's

@@ -79,7 +79,14 @@ pub async fn get_usage(
     let account = AccountId(account?.0);
     let at = params?.0.at;
     let report = state.blocking(move |ledger| ledger.usage_at(account, at.unwrap_or_else(|| ledger.now()))).await?;
-    report.map(|report| Json(report.into())).ok_or_else(|| unknown_account(account))
+    report.map(|report| Json(report.into())).ok_or_else(|| match at {
+        Some(at) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("account {account} did not exist at {at} (unknown, or opened later)"),
+        ),
+        None => unknown_account(account),
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
