@@ -201,7 +201,10 @@ function lineChart(lines, label) {
   root.append(svg("text", { x: w - 80, y: h - 8 }, new Date(x1).toLocaleTimeString()));
   lines.forEach((line, i) => {
     const d = line.points.map((p, j) => (j ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1)).join(" ");
-    root.append(svg("path", { d, fill: "none", stroke: COLOURS[i % COLOURS.length], "stroke-width": 2, "data-series": line.name }));
+    const colour = COLOURS[i % COLOURS.length];
+    root.append(svg("path", { d, fill: "none", stroke: colour, "stroke-width": 2, "data-series": line.name }));
+    // A dot per sample: one interval is a point, not yet a line.
+    for (const p of line.points) root.append(svg("circle", { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.5, fill: colour }));
   });
   return root;
 }

@@ -4,6 +4,8 @@
 //! the page, zh-CN labels when the browser asks for them; a screenshot of each page kept under
 //! the target dir, and the page's console free of errors throughout.
 
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
 mod common;
 
 use common::browser::Browser;
@@ -120,7 +122,8 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     }
     browser.wait_for(
         "const chart = document.querySelector('#chart-commits svg'); \
-         return !!chart && Number(chart.dataset.max) > 0 && !!chart.querySelector('path[data-series]')",
+         return !!chart && Number(chart.dataset.max) > 0 && !!chart.querySelector('path[data-series]') \
+         && chart.querySelectorAll('circle').length > 0",
         "the commits/s chart above 0 (samples of /metrics 5 s apart)",
     );
     shots.push(browser.screenshot("overview-operator"));

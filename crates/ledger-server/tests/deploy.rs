@@ -2,6 +2,8 @@
 //! from Debian's `prometheus` package, and a real Prometheus scraping it), and the systemd units
 //! (`systemd-analyze verify`).
 
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -128,7 +130,7 @@ fn a_real_prometheus_scrapes_a_live_server_and_answers_commits_per_second() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("prometheus (Debian package prometheus; scripts/setup installs it)");
+        .unwrap_or_else(|err| panic!("{err}: prometheus (Debian package prometheus; scripts/setup installs it)"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))

@@ -2,6 +2,8 @@
 //! chromedriver on a loopback port, one session per [`Browser`], a temporary profile, every
 //! wait bounded, both killed when dropped. WebDriver is plain HTTP and JSON: ureq is enough.
 
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a test harness: a failure ends the test")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,7 +42,9 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver (Debian package chromium-driver; scripts/setup installs it)");
+            .unwrap_or_else(|err| {
+                panic!("{err}: chromedriver (Debian package chromium-driver; scripts/setup installs it)")
+            });
         let agent: ureq::Agent =
             ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(WAIT_MAX)).build().into();
         let base = format!("http://127.0.0.1:{port}");
