@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 mod error;
 pub mod lease;
 pub mod metrics;

@@ -1,5 +1,5 @@
 //! `GET /metrics`: Prometheus text format. Commands by kind and outcome, batch sizes, write
-//! (fsync) and end-to-end commit latencies, queue depth, head.
+//! (fsync) and end-to-end commit latencies, rejections by reason, queue depth, head.
 
 use std::sync::atomic::AtomicI64;
 
@@ -21,6 +21,13 @@ pub struct CommandLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The rejection's reason code (`LIMIT_EXCEEDED`, ...): a closed set, so the label's
+    /// values are bounded.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub route: String,
     pub status: u16,
@@ -31,6 +38,7 @@ pub struct RequestLabels {
 pub struct Metrics {
     registry: Registry,
     pub commands: Family<CommandLabels, Counter>,
+    pub rejections: Family<ReasonLabels, Counter>,
     pub requests: Family<RequestLabels, Counter>,
     pub batch_commands: Histogram,
     pub write_seconds: Histogram,
@@ -38,6 +46,10 @@ pub struct Metrics {
     pub queue_commands: Gauge<i64, AtomicI64>,
     pub head_seq: Gauge<i64, AtomicI64>,
     pub failed_batches: Counter,
+    /// 1 while this server is the writer in charge; 0 once it lost its lease and steps down.
+    pub writer: Gauge<i64, AtomicI64>,
+    /// Requests refused because another writer fenced this one (PostgreSQL backend).
+    pub fenced: Counter,
 }
 
 impl Metrics {
@@ -45,13 +57,17 @@ impl Metrics {
         let mut registry = Registry::default();
         let commands = Family::<CommandLabels, Counter>::default();
         let requests = Family::<RequestLabels, Counter>::default();
+        let rejections = Family::<ReasonLabels, Counter>::default();
         let batch_commands = Histogram::new(exponential_buckets(1.0, 2.0, 14));
         let write_seconds = Histogram::new(exponential_buckets(0.000_125, 2.0, 16));
         let commit_seconds = Histogram::new(exponential_buckets(0.000_125, 2.0, 16));
         let queue_commands = Gauge::<i64, AtomicI64>::default();
         let head_seq = Gauge::<i64, AtomicI64>::default();
         let failed_batches = Counter::default();
+        let writer = Gauge::<i64, AtomicI64>::default();
+        let fenced = Counter::default();
         registry.register("ledger_commands", "Commands answered, by type and outcome", commands.clone());
+        registry.register("ledger_rejections", "Commands rejected, by reason code", rejections.clone());
         registry.register("ledger_http_requests", "HTTP requests, by route and status", requests.clone());
         registry.register("ledger_batch_commands", "Commands per committed write batch", batch_commands.clone());
         registry.register("ledger_write_seconds", "Time to write one batch, WAL fsync included", write_seconds.clone());
@@ -67,9 +83,20 @@ impl Metrics {
             "Batches whose write failed (nothing acknowledged)",
             failed_batches.clone(),
         );
+        registry.register(
+            "ledger_writer",
+            "1 while this server is the writer in charge; 0 once it lost its writer lease and steps down",
+            writer.clone(),
+        );
+        registry.register(
+            "ledger_fenced",
+            "Commands refused because another writer fenced this one; nothing was recorded",
+            fenced.clone(),
+        );
         Metrics {
             registry,
             commands,
+            rejections,
             requests,
             batch_commands,
             write_seconds,
@@ -77,11 +104,18 @@ impl Metrics {
             queue_commands,
             head_seq,
             failed_batches,
+            writer,
+            fenced,
         }
     }
 
     pub fn count(&self, kind: &str, outcome: &str) {
         self.commands.get_or_create(&CommandLabels { kind: kind.to_owned(), outcome: outcome.to_owned() }).inc();
+    }
+
+    /// One rejection with reason code `reason`.
+    pub fn reject(&self, reason: &str) {
+        self.rejections.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
     }
 
     /// The text exposition.
@@ -98,6 +132,32 @@ impl Default for Metrics {
     fn default() -> Metrics {
         Metrics::new()
     }
+}
+
+/// The OpenMetrics exposition in the Prometheus text format 0.0.4: a counter's `# HELP` and
+/// `# TYPE` lines name its samples (`ledger_commands_total`, where OpenMetrics names the family
+/// `ledger_commands`), and no `# EOF`.
+pub fn to_text_format(openmetrics: &str) -> String {
+    let mut counters: Vec<&str> = Vec::new();
+    for line in openmetrics.lines() {
+        if let Some(name) = line.strip_prefix("# TYPE ").and_then(|rest| rest.strip_suffix(" counter")) {
+            counters.push(name);
+        }
+    }
+    let mut text = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        text.push_str(renamed.as_deref().unwrap_or(line));
+        text.push('\n');
+    }
+    text
 }
 
 /// Told by the writer after every batch: metrics, and the head for followers waiting on
@@ -122,5 +182,23 @@ impl CommitObserver for Observer {
             *seq = batch.head_seq;
             moved
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_has_no_eof() {
+        let metrics = Metrics::new();
+        metrics.count("payment", "accepted");
+        let text = to_text_format(&metrics.encode());
+        assert!(text.contains("# HELP ledger_commands_total Commands answered"), "{text}");
+        assert!(text.contains("# TYPE ledger_commands_total counter"), "{text}");
+        assert!(text.contains("ledger_commands_total{kind=\"payment\",outcome=\"accepted\"} 1"), "{text}");
+        assert!(text.contains("# TYPE ledger_head_seq gauge"), "{text}");
+        assert!(text.contains("# TYPE ledger_commit_seconds histogram"), "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
     }
 }

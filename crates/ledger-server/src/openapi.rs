@@ -24,10 +24,11 @@ use crate::api;
     info(title = "tiered-ledger server", description = "Class I/II/III account ledger over HTTP/JSON. Commands: docs/COMMANDS.md; this server: docs/SERVER.md."),
     paths(
         api::post_command, api::post_batch, api::post_check,
-        api::get_head, api::get_balance, api::get_usage, api::get_history, api::get_protections,
+        api::get_head, api::get_whoami, api::get_balance, api::get_usage, api::get_history, api::get_rejections, api::get_protections,
         api::get_accounts, api::get_pending, api::get_risk, api::get_events,
         api::post_tick, api::get_risk_list, api::post_backup,
         api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,
+        crate::console::get_console, crate::console::get_console_file,
     ),
     modifiers(&Bearer, &SharedAnswers),
     tags(
@@ -36,6 +37,7 @@ use crate::api;
         (name = "events", description = "Change data capture: follow the log"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
         (name = "operator", description = "The operator role's tick, risk list and backups"),
+        (name = "console", description = "The operators' console: static pages, no token (docs/SERVER.md)"),
     )
 )]
 struct Doc;

@@ -33,9 +33,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batches", post(api::post_batch))
         .route("/v1/check", post(api::post_check))
         .route("/v1/head", get(api::get_head))
+        .route("/v1/whoami", get(api::get_whoami))
         .route("/v1/accounts/{account}/balance", get(api::get_balance))
         .route("/v1/accounts/{account}/usage", get(api::get_usage))
         .route("/v1/accounts/{account}/history", get(api::get_history))
+        .route("/v1/accounts/{account}/rejections", get(api::get_rejections))
         .route("/v1/accounts/{account}/protections", get(api::get_protections))
         .route("/v1/customers/{customer}/accounts", get(api::get_accounts))
         .route("/v1/pending", get(api::get_pending))
@@ -51,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::get_metrics))
         .route("/healthz", get(api::get_healthz))
         .route("/readyz", get(api::get_readyz))
+        .route("/console", get(crate::console::get_console))
+        .route("/console/{file}", get(crate::console::get_console_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), log_request))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
@@ -145,6 +149,7 @@ pub async fn run(config: Config) -> Result<()> {
     }
     observer.head.send_replace(head.seq);
     metrics.head_seq.set(i64::try_from(head.seq).unwrap_or(i64::MAX));
+    metrics.writer.set(1);
     let state = AppState(Arc::new(Shared {
         ledger: ledger.clone(),
         tokens: Tokens::new(&config.tokens),
@@ -272,6 +277,7 @@ fn keep_lease(mut lease: Lease, keeping: &AtomicBool, lost: oneshot::Sender<()>)
 /// commands, retried with the same ids, are answered by the next writer).
 async fn step_down(stop: Arc<watch::Sender<Stop>>, state: AppState, lost: oneshot::Receiver<()>) {
     if lost.await.is_ok() {
+        state.0.metrics.writer.set(0);
         state.0.ready.store(false, Ordering::Relaxed);
         state.0.stopping.send_replace(true);
         stop.send_replace(Stop::Now);

@@ -139,6 +139,17 @@ pub struct HistoryView {
     pub next_after: Option<u64>,
 }
 
+/// `GET /v1/accounts/{account}/rejections`: the account's rejected commands among the latest
+/// records, newest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RejectionsView {
+    pub account: u64,
+    /// Each with its event: the command and the reason with its figures.
+    pub rejections: Vec<HistoryEntry>,
+    /// The oldest seq read (at most 10,000 records back from the head).
+    pub scanned_from: u64,
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct AccountView {
     pub account: u64,
@@ -249,4 +260,14 @@ pub struct EventsView {
 pub struct StatusView {
     pub status: String,
     pub head_seq: u64,
+}
+
+/// `GET /v1/whoami`: the token's holder, as the server knows it (the console decides from the
+/// role what it shows and what can be pressed; the server checks every request anyway).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WhoamiView {
+    /// The token's name in the server's configuration.
+    pub name: String,
+    /// `back-office`, `operator` or `auditor`.
+    pub role: String,
 }

@@ -377,8 +377,10 @@ fn routes_without_query_parameters_refuse_any() {
     let work = Workspace::new("");
     let server = work.start();
     let operator = Client::new(&server.url, Some(OPERATOR));
-    let table: [(&str, &str); 8] = [
+    let table: [(&str, &str); 10] = [
         ("GET", "/v1/head?bogus=1"),
+        ("GET", "/v1/whoami?bogus=1"),
+        ("GET", "/v1/accounts/70/rejections?bogus=1"),
         ("GET", "/v1/accounts/70/balance?bogus=1"),
         ("GET", "/v1/accounts/70/protections?x"),
         ("GET", "/v1/customers/7/accounts?bogus=1"),

@@ -67,13 +67,16 @@ fn the_document_is_valid_openapi_3_1() {
 #[test]
 fn the_status_check_refuses_what_the_document_does_not_declare() {
     // (method, path, status, content type) → refused?
-    let table: [(&str, &str, u16, Option<&str>, bool); 9] = [
+    let table: [(&str, &str, u16, Option<&str>, bool); 12] = [
         ("GET", "/v1/accounts/10/balance", 200, Some("application/json"), false),
         ("GET", "/v1/accounts/ten/balance?x=1", 400, Some("application/json"), false),
         ("GET", "/v1/accounts/10/balance", 409, Some("application/json"), true),
         ("GET", "/v1/accounts/10/balance", 200, Some("text/html"), true),
         ("GET", "/metrics", 200, Some("application/openmetrics-text; version=1.0.0; charset=utf-8"), false),
-        ("GET", "/metrics", 200, Some("text/plain"), true),
+        ("GET", "/metrics", 200, Some("text/plain; version=0.0.4; charset=utf-8"), false),
+        ("GET", "/metrics", 200, Some("application/json"), true),
+        ("GET", "/console", 200, Some("text/html; charset=utf-8"), false),
+        ("GET", "/console", 200, Some("application/json"), true),
         ("GET", "/v2/commands", 404, Some("application/json"), false),
         ("DELETE", "/v1/commands", 405, None, false),
         ("DELETE", "/v1/commands", 200, None, true),

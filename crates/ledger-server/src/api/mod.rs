@@ -252,11 +252,17 @@ impl AppState {
             }
         };
         drop(permit);
+        if receipts.as_ref().is_err_and(|err| err.view.error == "fenced") {
+            self.0.metrics.fenced.inc();
+        }
         let receipts = receipts?;
         if !dry_run {
             self.0.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             for (kind, receipt) in kinds.iter().zip(&receipts) {
                 self.0.metrics.count(kind, outcome(receipt));
+                if let (AnswerStatus::Rejected, Some(reason)) = (receipt.status(), receipt.rejection()) {
+                    self.0.metrics.reject(reason.code());
+                }
             }
         }
         Ok(receipts)
@@ -317,14 +323,16 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 /// Every authenticated route: its method and path, the least access any request to it needs
 /// (a command's own access is checked again once the body is parsed), and whether it takes
 /// query parameters.
-pub(crate) const ROUTES: [(&str, &str, Access, bool); 15] = [
+pub(crate) const ROUTES: [(&str, &str, Access, bool); 17] = [
     ("POST", "/v1/commands", Access::Submit, true),
     ("POST", "/v1/batches", Access::Submit, true),
     ("POST", "/v1/check", Access::Check, true),
     ("GET", "/v1/head", Access::Query, false),
+    ("GET", "/v1/whoami", Access::Query, false),
     ("GET", "/v1/accounts/{account}/balance", Access::Query, false),
     ("GET", "/v1/accounts/{account}/usage", Access::Query, true),
     ("GET", "/v1/accounts/{account}/history", Access::Query, true),
+    ("GET", "/v1/accounts/{account}/rejections", Access::Query, false),
     ("GET", "/v1/accounts/{account}/protections", Access::Query, false),
     ("GET", "/v1/customers/{customer}/accounts", Access::Query, false),
     ("GET", "/v1/pending", Access::Query, true),

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, ApiResult, AppState};
@@ -29,13 +29,30 @@ pub async fn get_readyz(State(state): State<AppState>) -> ApiResult<Json<StatusV
     Ok(Json(StatusView { status: "ready".into(), head_seq: *state.0.head.borrow() }))
 }
 
-/// Prometheus metrics (OpenMetrics text format).
+/// Prometheus metrics: OpenMetrics text when the client accepts it (Prometheus does), else the
+/// Prometheus text format 0.0.4 (what `promtool check metrics` and a plain `curl` read).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String)))]
-pub async fn get_metrics(State(state): State<AppState>) -> Response {
+    responses((status = 200, description = "OpenMetrics text exposition (`Accept: application/openmetrics-text`), else Prometheus text format 0.0.4",
+        content((String = "application/openmetrics-text"), (String = "text/plain")))))]
+pub async fn get_metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let shared = &state.0;
     let waiting = shared.limits.queue_commands_max.saturating_sub(shared.queue.available_permits());
     shared.metrics.queue_commands.set(i64::try_from(waiting).unwrap_or(i64::MAX));
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], shared.metrics.encode())
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("application/openmetrics-text"));
+    if openmetrics {
+        return (
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            shared.metrics.encode(),
+        )
+            .into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::to_text_format(&shared.metrics.encode()),
+    )
         .into_response()
 }

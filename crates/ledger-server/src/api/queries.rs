@@ -5,15 +5,15 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use ledger_core::{AccountId, Amount, CustomerId, Timestamp};
+use ledger_core::{AccountId, Amount, CustomerId, EventBody, Timestamp};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{ApiError, ApiResult, AppState, permit};
 use crate::auth::{Access, Caller};
 use crate::views::{
-    AccountsView, BalanceView, ErrorView, HeadView, HistoryEntry, HistoryView, PendingView, ProtectionsView, RiskView,
-    UsageView,
+    AccountsView, BalanceView, ErrorView, HeadView, HistoryEntry, HistoryView, PendingView, ProtectionsView,
+    RejectionsView, RiskView, UsageView, WhoamiView,
 };
 
 /// The head.
@@ -25,6 +25,14 @@ pub async fn get_head(
 ) -> ApiResult<Json<HeadView>> {
     permit(&caller, Access::Query)?;
     Ok(Json(state.blocking(|ledger| ledger.head()).await?.into()))
+}
+
+/// Who the token's holder is: its name and role.
+#[utoipa::path(get, path = "/v1/whoami", tag = "queries",
+    responses((status = 200, body = WhoamiView)), security(("bearer" = [])))]
+pub async fn get_whoami(Extension(caller): Extension<Caller>) -> ApiResult<Json<WhoamiView>> {
+    permit(&caller, Access::Query)?;
+    Ok(Json(WhoamiView { name: caller.name.clone(), role: caller.role.name().to_owned() }))
 }
 
 fn unknown_account(account: AccountId) -> ApiError {
@@ -133,6 +141,58 @@ pub async fn get_history(
         .ok_or_else(|| unknown_account(account))?;
     let entries = page.entries.into_iter().map(|(seq, event)| HistoryEntry { seq, event }).collect();
     Ok(Json(HistoryView { account: account.0, entries, next_after: page.next_after_seq }))
+}
+
+/// How many of the latest records `GET /v1/accounts/{account}/rejections` reads at most.
+pub const REJECTIONS_SCAN_MAX: u64 = 10_000;
+
+/// The account's rejected commands among the latest records, newest first. Rejections touch no
+/// account, so the history's index does not hold them: this reads back from the head, at most
+/// [`REJECTIONS_SCAN_MAX`] records, and keeps the rejections whose command names the account
+/// (as `account`, `from` or `to`).
+#[utoipa::path(get, path = "/v1/accounts/{account}/rejections", tag = "queries",
+    params(("account" = u64, Path)),
+    responses((status = 200, body = RejectionsView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView),
+        (status = 404, description = "not_found: no such account", body = ErrorView)),
+    security(("bearer" = [])))]
+pub async fn get_rejections(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    account: Result<Path<u64>, PathRejection>,
+) -> ApiResult<Json<RejectionsView>> {
+    permit(&caller, Access::Query)?;
+    let account = AccountId(account?.0);
+    let view = state
+        .blocking(move |ledger| {
+            if ledger.account(account)?.is_none() {
+                return Ok(None);
+            }
+            let head = ledger.head()?.seq;
+            let from = head.saturating_sub(REJECTIONS_SCAN_MAX - 1).max(1);
+            let mut rejections = Vec::new();
+            for seq in (from..=head).rev() {
+                let event = ledger.event(seq)?;
+                if let EventBody::Rejected { command, .. } = &event.body
+                    && names_account(command, account)
+                {
+                    rejections.push(HistoryEntry { seq, event });
+                }
+            }
+            Ok(Some(RejectionsView { account: account.0, rejections, scanned_from: from }))
+        })
+        .await?;
+    view.map(Json).ok_or_else(|| unknown_account(account))
+}
+
+/// True when the command's JSON names `account` as `account`, `from` or `to`.
+fn names_account(command: &ledger_core::CommandBody, account: AccountId) -> bool {
+    let Ok(serde_json::Value::Object(body)) = serde_json::to_value(command) else { return false };
+    let fields = body.values().filter_map(serde_json::Value::as_object);
+    fields.chain(std::iter::once(&body)).any(|fields| {
+        ["account", "from", "to"]
+            .iter()
+            .any(|key| fields.get(*key).and_then(serde_json::Value::as_u64) == Some(account.0))
+    })
 }
 
 /// Security locks, personal limits, night lock and pending outflows of an account.

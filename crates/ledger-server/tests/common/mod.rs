@@ -2,6 +2,7 @@
 //! token per role, start (port picked by the kernel), SIGTERM or SIGKILL, and an HTTP client.
 #![allow(dead_code, reason = "each test file uses part of the harness")]
 
+pub mod browser;
 pub mod declared;
 
 use std::collections::HashMap;

@@ -1,0 +1,506 @@
+// The operators' console. Every text from the server or a client goes into the page as a text
+// node (el() below, textContent): never as markup. The token lives in sessionStorage only.
+"use strict";
+
+const LABELS = {
+  en: {
+    title: "tiered-ledger console", overview: "Overview", account: "Account", customer: "Customer",
+    holds: "Holds", risk: "Risk list", audit: "Audit", logout: "Log out", token: "Token", login: "Log in",
+    bad_token: "The token is not accepted.", head: "Head", seq: "Seq", hash: "Hash", queue: "Queue depth",
+    commits: "Commits/s (last hour)", latency: "Commit latency, ms (last hour: mean, p99)",
+    rejections: "Rejections by reason (last hour)", pending_next: "Holds and delayed transfers due next",
+    none: "None.", look_up: "Look up", account_no: "Account", customer_no: "Customer",
+    balance: "Balance", available: "Available", reserved: "Reserved", class: "Class", status: "Status",
+    usage: "Limit use", today: "Today", this_year: "This year", no_cap: "no cap", history: "History",
+    protections: "Protections", event: "Event", time: "Time", reason: "Reason", figures: "Figures",
+    rule: "Rule", accounts: "Accounts", by_class: "Accounts by class", id: "Id", amount: "Amount",
+    due: "Due", kind: "Kind", confirm: "Confirm", decline: "Decline", done: "Done:", counterparty: "Counterparty",
+    check: "Check", listed: "listed", not_listed: "not listed", listed_at: "Listed at seq", whole_list: "The whole list",
+    cdc_tail: "Change data capture: the last records", chain: "Hash chain of these records",
+    chain_ok: "verified in this page: every hash recomputed and every link checked",
+    chain_bad: "does NOT verify at seq", events_role: "Only the auditor role may read the log.",
+    samples: "samples taken by this page every 5 s while it is open", role: "role",
+    checkpoint: "Signed checkpoints and inclusion proofs: not served by this server yet.",
+  },
+  zh: {
+    title: "分级账户账本控制台", overview: "概览", account: "账户", customer: "客户", holds: "待核实",
+    risk: "风险名单", audit: "审计", logout: "退出", token: "令牌", login: "登录", bad_token: "令牌无效。",
+    head: "链头", seq: "序号", hash: "哈希", queue: "队列长度", commits: "每秒提交（近一小时）",
+    latency: "提交延迟，毫秒（近一小时：平均、p99）", rejections: "按原因的拒绝（近一小时）",
+    pending_next: "即将到期的待核实与延迟转账", none: "无。", look_up: "查询", account_no: "账户",
+    customer_no: "客户", balance: "余额", available: "可用", reserved: "冻结", class: "类别", status: "状态",
+    usage: "限额使用", today: "今日", this_year: "本年", no_cap: "无上限", history: "历史", protections: "保护设置",
+    event: "事件", time: "时间", reason: "原因", figures: "数据", rule: "依据", accounts: "账户",
+    by_class: "按类别的账户数", id: "编号", amount: "金额", due: "到期", kind: "种类", confirm: "确认",
+    decline: "拒绝", done: "完成：", counterparty: "交易对手", check: "检查", listed: "在名单上",
+    not_listed: "不在名单上", listed_at: "列入序号", whole_list: "完整名单", cdc_tail: "变更数据捕获：最近的记录",
+    chain: "这些记录的哈希链", chain_ok: "已在本页验证：每个哈希已重算，每个链接已检查",
+    chain_bad: "验证失败，序号", events_role: "只有审计角色可以读取日志。",
+    samples: "本页打开期间每5秒采样", role: "角色", checkpoint: "签名检查点与包含证明：本服务器尚未提供。",
+  },
+};
+
+const state = { lang: "en", token: null, who: null, page: "overview", samples: [], timer: null };
+
+function t(key) {
+  return (LABELS[state.lang] && LABELS[state.lang][key]) || LABELS.en[key] || key;
+}
+
+// An element with attributes and children; strings become text nodes, never markup.
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (name === "on") {
+      for (const [event, handler] of Object.entries(value)) node.addEventListener(event, handler);
+    } else {
+      node.setAttribute(name, value);
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(typeof child === "string" || typeof child === "number" ? document.createTextNode(String(child)) : child);
+  }
+  return node;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
+  for (const child of children) node.append(typeof child === "string" ? document.createTextNode(child) : child);
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.detail ? body.error + ": " + body.detail : "HTTP " + status);
+    this.status = status;
+  }
+}
+
+async function api(path, options) {
+  const init = Object.assign({ headers: {} }, options || {});
+  init.headers.Authorization = "Bearer " + state.token;
+  if (init.body) init.headers["Content-Type"] = "application/json";
+  const response = await fetch(path, init);
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+}
+
+function card(title, ...children) {
+  return el("section", { class: "card" }, el("h2", {}, title), ...children);
+}
+
+function table(headers, rows) {
+  return el("table", {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows.map((row) => el("tr", {}, row.map((cell) => el("td", {}, cell))))));
+}
+
+function failure(err) {
+  return el("p", { class: "error" }, String(err.message || err));
+}
+
+// ---- metrics: the page samples /metrics while it is open (docs/SERVER.md, "Console") ----
+
+function parseMetrics(text) {
+  const samples = [];
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const labels = {};
+    for (const pair of (match[2] || "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2];
+    samples.push({ name: match[1], labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+function sum(samples, name, filter) {
+  return samples.filter((s) => s.name === name && (!filter || filter(s.labels))).reduce((a, s) => a + s.value, 0);
+}
+
+async function sample() {
+  try {
+    const response = await fetch("/metrics");
+    if (!response.ok) return;
+    const metrics = parseMetrics(await response.text());
+    state.samples.push({ at: Date.now(), metrics });
+    const hourAgo = Date.now() - 3600 * 1000;
+    while (state.samples.length > 2 && state.samples[0].at < hourAgo) state.samples.shift();
+    if (state.page === "overview") drawOverviewCharts();
+  } catch (err) {
+    // The next sample tries again.
+  }
+}
+
+// Per interval between samples: commits/s, mean and p99 commit latency, rejections by reason.
+function series() {
+  const out = { commits: [], mean: [], p99: [], reasons: {} };
+  for (let i = 1; i < state.samples.length; i++) {
+    const [a, b] = [state.samples[i - 1], state.samples[i]];
+    const seconds = (b.at - a.at) / 1000;
+    const committed = (m) => sum(m, "ledger_commands_total", (l) => l.outcome === "accepted" || l.outcome === "rejected");
+    out.commits.push([b.at, Math.max(0, committed(b.metrics) - committed(a.metrics)) / seconds]);
+    const count = sum(b.metrics, "ledger_commit_seconds_count") - sum(a.metrics, "ledger_commit_seconds_count");
+    const total = sum(b.metrics, "ledger_commit_seconds_sum") - sum(a.metrics, "ledger_commit_seconds_sum");
+    out.mean.push([b.at, count > 0 ? (total / count) * 1000 : 0]);
+    out.p99.push([b.at, count > 0 ? quantile(a.metrics, b.metrics, 0.99) * 1000 : 0]);
+    const reasons = new Set(b.metrics.filter((s) => s.name === "ledger_rejections_total").map((s) => s.labels.reason));
+    for (const reason of reasons) {
+      const of = (m) => sum(m, "ledger_rejections_total", (l) => l.reason === reason);
+      (out.reasons[reason] = out.reasons[reason] || []).push([b.at, Math.max(0, of(b.metrics) - of(a.metrics))]);
+    }
+  }
+  return out;
+}
+
+// The upper bound of the bucket holding quantile q of the observations between two samples.
+function quantile(before, after, q) {
+  const buckets = after.filter((s) => s.name === "ledger_commit_seconds_bucket").map((s) => {
+    const le = s.labels.le === "+Inf" ? Infinity : Number(s.labels.le);
+    const then = before.find((p) => p.name === s.name && p.labels.le === s.labels.le);
+    return [le, s.value - (then ? then.value : 0)];
+  }).sort((x, y) => x[0] - y[0]);
+  const total = buckets.length ? buckets[buckets.length - 1][1] : 0;
+  const finite = buckets.filter(([le]) => le !== Infinity);
+  for (const [le, count] of finite) if (count >= q * total) return le;
+  return finite.length ? finite[finite.length - 1][0] : 0;
+}
+
+const COLOURS = ["#4c6ef5", "#e8590c", "#2b8a3e", "#c2255c", "#5f3dc4", "#1098ad", "#f08c00"];
+
+// A hand-drawn line chart: one line per series, y from 0 to the largest value.
+function lineChart(lines, label) {
+  const [w, h, pad] = [460, 150, 30];
+  const points = lines.flatMap((line) => line.points);
+  const highest = Math.max(0, ...points.map((p) => p[1]));
+  const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart", role: "img", "aria-label": label, "data-max": highest });
+  root.append(svg("line", { x1: pad, y1: h - pad, x2: w - 5, y2: h - pad, stroke: "#889" }));
+  root.append(svg("line", { x1: pad, y1: 5, x2: pad, y2: h - pad, stroke: "#889" }));
+  if (points.length === 0) {
+    root.append(svg("text", { x: pad + 10, y: h / 2 }, "…"));
+    return root;
+  }
+  const x0 = Math.min(...points.map((p) => p[0]));
+  const x1 = Math.max(...points.map((p) => p[0]), x0 + 1);
+  const top = Math.max(...points.map((p) => p[1]), 1e-9);
+  const x = (v) => pad + ((v - x0) / (x1 - x0)) * (w - pad - 10);
+  const y = (v) => h - pad - (v / top) * (h - pad - 10);
+  root.append(svg("text", { x: 2, y: 12 }, formatNumber(top)));
+  root.append(svg("text", { x: 2, y: h - pad }, "0"));
+  root.append(svg("text", { x: pad, y: h - 8 }, new Date(x0).toLocaleTimeString()));
+  root.append(svg("text", { x: w - 80, y: h - 8 }, new Date(x1).toLocaleTimeString()));
+  lines.forEach((line, i) => {
+    const d = line.points.map((p, j) => (j ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1)).join(" ");
+    const colour = COLOURS[i % COLOURS.length];
+    root.append(svg("path", { d, fill: "none", stroke: colour, "stroke-width": 2, "data-series": line.name }));
+    // A dot per sample: one interval is a point, not yet a line.
+    for (const p of line.points) root.append(svg("circle", { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.5, fill: colour }));
+  });
+  return root;
+}
+
+function legend(lines) {
+  return el("div", { class: "legend" }, lines.map((line, i) => {
+    const swatch = svg("svg", { width: 10, height: 10 }, svg("rect", { width: 10, height: 10, fill: COLOURS[i % COLOURS.length] }));
+    return el("span", {}, swatch, " " + line.name);
+  }));
+}
+
+function formatNumber(v) {
+  return v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(2);
+}
+
+// A bar of use against a cap; the bar is full (and red) at the cap.
+function capBar(label, used, cap) {
+  const [w, h] = [220, 14];
+  const ratio = cap === null ? 0 : Math.min(1, Number(used) / Math.max(Number(cap), 1e-9));
+  const bar = svg("svg", { width: w, height: h, class: "cap-bar", "data-ratio": ratio.toFixed(4) },
+    svg("rect", { width: w, height: h, fill: "#e9ecef" }),
+    svg("rect", { width: (w * ratio).toFixed(1), height: h, fill: ratio >= 1 ? "#c92a2a" : "#4c6ef5" }));
+  return el("div", { class: "bar" }, el("span", {}, label), bar,
+    el("span", {}, used + " / " + (cap === null ? t("no_cap") : cap)));
+}
+
+// ---- pages ----
+
+const PAGES = {
+  async overview(page) {
+    const head = await api("/v1/head");
+    const pending = await api("/v1/pending");
+    const queue = state.samples.length ? sum(state.samples[state.samples.length - 1].metrics, "ledger_queue_commands") : 0;
+    page.append(el("div", { class: "grid" },
+      card(t("head"), el("div", { class: "figure", id: "head-seq" }, String(head.seq)), el("div", { class: "mono" }, head.hash)),
+      card(t("queue"), el("div", { class: "figure", id: "queue-depth" }, String(queue)))));
+    page.append(el("div", { class: "grid", id: "charts" }));
+    page.append(el("p", {}, t("samples")));
+    const due = pending.pending.slice().sort((a, b) => dueAt(a).localeCompare(dueAt(b))).slice(0, 10);
+    page.append(card(t("pending_next"), due.length ? reservationTable(due, false) : el("p", {}, t("none"))));
+    drawOverviewCharts();
+  },
+
+  async account(page, arg) {
+    page.append(lookupForm("account_no", arg, (value) => show("account", value)));
+    if (!arg) return;
+    const base = `/v1/accounts/${encodeURIComponent(arg)}`;
+    const [balance, usage, protections, history, rejected] = await Promise.all([
+      api(base + "/balance"), api(base + "/usage"), api(base + "/protections"),
+      latestHistory(base), api(base + "/rejections"),
+    ]);
+    page.append(card(t("account") + " " + balance.account, table(
+      [t("balance"), t("available"), t("reserved"), t("class"), t("status")],
+      [[balance.balance, balance.available, balance.reserved, balance.class, balance.status]])));
+    page.append(card(t("usage") + (usage.policy ? " — " + usage.policy : ""), usage.buckets.map((b) =>
+      el("div", { class: "bucket", "data-bucket": b.bucket }, el("strong", {}, b.bucket),
+        capBar(t("today"), b.day_used, b.day_cap), capBar(t("this_year"), b.year_used, b.year_cap)))));
+    // The history's index holds what touched the account; its rejections come from their own
+    // endpoint. Newest first, the latest 50.
+    const entries = history.entries.concat(rejected.rejections).sort((a, b) => b.seq - a.seq).slice(0, 50);
+    const rows = [];
+    for (const entry of entries) rows.push(await historyRow(entry));
+    page.append(card(t("history"), table([t("seq"), t("time"), t("event"), t("reason"), t("figures"), t("rule")], rows)));
+    page.append(card(t("protections"), el("pre", { class: "mono" }, JSON.stringify(protections.protections, null, 1))));
+  },
+
+  async customer(page, arg) {
+    page.append(lookupForm("customer_no", arg, (value) => show("customer", value)));
+    if (!arg) return;
+    const list = await api(`/v1/customers/${encodeURIComponent(arg)}/accounts`);
+    const counts = {};
+    for (const a of list.accounts) if (a.status === "open") counts[a.class] = (counts[a.class] || 0) + 1;
+    page.append(card(t("by_class"), table(["I", "II", "III"], [["I", "II", "III"].map((c) => String(counts[c] || 0))])));
+    page.append(card(t("accounts"), table([t("account_no"), t("class"), t("status"), t("balance")],
+      list.accounts.map((a) => [String(a.account), a.class, a.status, a.balance]))));
+  },
+
+  async holds(page) {
+    const pending = await api("/v1/pending");
+    const operator = state.who.role === "operator";
+    page.append(card(t("holds"), pending.pending.length ? reservationTable(pending.pending, operator) : el("p", {}, t("none"))));
+  },
+
+  async risk(page, arg) {
+    page.append(lookupForm("counterparty", arg, (value) => show("risk", value)));
+    if (arg) {
+      const risk = await api(`/v1/risk-list/${encodeURIComponent(arg)}`);
+      page.append(card(t("counterparty") + " " + risk.counterparty,
+        el("p", { id: "risk-answer" }, risk.listed ? t("listed") + " (" + t("listed_at") + " " + risk.listed_seq + ")" : t("not_listed"))));
+    }
+    if (state.who.role === "operator") {
+      const list = await api("/v1/risk-list");
+      page.append(card(t("whole_list"), list.listed.length
+        ? table([t("counterparty"), t("listed_at")], list.listed.map((r) => [r.counterparty, String(r.listed_seq)]))
+        : el("p", {}, t("none"))));
+    }
+  },
+
+  async audit(page) {
+    const head = await api("/v1/head");
+    page.append(card(t("head"), el("div", { class: "mono", id: "audit-head" }, head.head)));
+    page.append(card(t("audit"), el("p", {}, t("checkpoint"))));
+    if (state.who.role !== "auditor") {
+      page.append(card(t("cdc_tail"), el("p", {}, t("events_role"))));
+      return;
+    }
+    const events = await api(`/v1/events?after=${Math.max(0, head.seq - 20)}&limit=20`);
+    const broken = await verifyChain(events.records);
+    page.append(card(t("chain"), el("p", { id: "chain", class: broken === null ? "ok" : "error" },
+      broken === null ? t("chain_ok") + " (" + events.records.length + ")" : t("chain_bad") + " " + broken)));
+    page.append(card(t("cdc_tail"), table([t("seq"), t("time"), t("event"), t("hash")],
+      events.records.slice().reverse().map((r) => [String(r.seq), r.event.at, bodyType(r.event), r.hash.slice(0, 16) + "…"]))));
+  },
+};
+
+// The newest entries of an account's history (pages are oldest first): at most 10 pages read.
+async function latestHistory(base) {
+  let [entries, after] = [[], null];
+  for (let page = 0; page < 10; page++) {
+    const got = await api(base + "/history?limit=1000" + (after === null ? "" : "&after=" + after));
+    entries = entries.concat(got.entries).slice(-50);
+    if (got.next_after === null) break;
+    after = got.next_after;
+  }
+  return { entries };
+}
+
+function lookupForm(label, value, go) {
+  const input = el("input", { id: "lookup", value: value || "", required: "" });
+  return el("form", { class: "inline", on: { submit: (e) => { e.preventDefault(); go(input.value.trim()); } } },
+    el("label", {}, t(label) + " ", input), el("button", { type: "submit", id: "lookup-button" }, t("look_up")));
+}
+
+function dueAt(r) {
+  const stage = r.stage || {};
+  const inner = stage.awaiting_verification || stage.scheduled || {};
+  return inner.expires_at || inner.due_at || "";
+}
+
+function reservationTable(list, buttons) {
+  return table([t("id"), t("account_no"), t("kind"), t("amount"), t("counterparty"), t("due"), ""],
+    list.map((r) => {
+      const held = r.stage && r.stage.awaiting_verification;
+      const actions = buttons && held ? [
+        el("button", { type: "button", class: "act", "data-confirm": r.id, on: { click: () => decide("confirm_hold", r.id) } }, t("confirm")),
+        el("button", { type: "button", class: "act", "data-decline": r.id, on: { click: () => decide("decline_hold", r.id) } }, t("decline")),
+      ] : [];
+      return [el("span", { class: "mono" }, r.id), String(r.account), held ? t("holds") : r.kind, r.amount, r.counterparty || "", dueAt(r), el("span", {}, actions)];
+    }));
+}
+
+async function decide(type, hold) {
+  const answer = await api("/v1/commands?brief=true", { method: "POST", body: JSON.stringify({ type, id: newId(), hold }) })
+    .catch((err) => ({ status: "error", detail: err.message }));
+  await show("holds");
+  document.getElementById("page").prepend(el("p", { id: "decided", class: answer.status === "accepted" ? "ok" : "error" },
+    t("done") + " " + type + " " + hold + ": " + answer.status + (answer.detail ? " — " + answer.detail : "")));
+}
+
+function bodyType(event) {
+  return typeof event.body === "string" ? event.body : Object.keys(event.body || {})[0] || "";
+}
+
+// A history row; a rejection shows its reason code, its figures and the rule in force then.
+async function historyRow(entry) {
+  const type = bodyType(entry.event);
+  const row = [String(entry.seq), entry.event.at, type, "", "", ""];
+  if (type === "rejected") {
+    const reason = entry.event.body.rejected.reason;
+    const code = typeof reason === "string" ? reason : Object.keys(reason)[0];
+    const figures = typeof reason === "string" ? {} : reason[code];
+    row[3] = el("span", { class: "reason" }, code.toUpperCase());
+    row[4] = Object.entries(figures).map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)).join(", ");
+    const usage = await api(`/v1/accounts/${encodeURIComponent(state.arg)}/usage?at=${encodeURIComponent(entry.event.at)}`).catch(() => null);
+    row[5] = el("span", { class: "rule" }, (usage && usage.policy) || "");
+  }
+  return row;
+}
+
+// Recomputes each record's hash (docs/FORMAT.md, "Hash chain") and checks the links: null when
+// all hold, else the first seq that does not.
+async function verifyChain(records) {
+  const tag = new TextEncoder().encode("tiered-ledger/event/v1\0\0");
+  let prev = null;
+  for (const record of records) {
+    if (prev !== null && record.prev_hash !== prev) return record.seq;
+    const bytes = new Uint8Array(tag.length + 8 + 32 + record.event_hex.length / 2);
+    bytes.set(tag, 0);
+    new DataView(bytes.buffer).setBigUint64(tag.length, BigInt(record.seq));
+    bytes.set(fromHex(record.prev_hash), tag.length + 8);
+    bytes.set(fromHex(record.event_hex), tag.length + 40);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    if (toHex(digest) !== record.hash) return record.seq;
+    prev = record.hash;
+  }
+  return null;
+}
+
+function fromHex(hex) {
+  return new Uint8Array(hex.match(/../g).map((b) => parseInt(b, 16)));
+}
+
+function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function drawOverviewCharts() {
+  const charts = document.getElementById("charts");
+  if (!charts) return;
+  const s = series();
+  const reasons = Object.entries(s.reasons).map(([name, points]) => ({ name, points }));
+  const latency = [{ name: "mean", points: s.mean }, { name: "p99", points: s.p99 }];
+  charts.replaceChildren(
+    card(t("commits"), el("div", { id: "chart-commits" }, lineChart([{ name: "commits/s", points: s.commits }], t("commits")))),
+    card(t("latency"), el("div", { id: "chart-latency" }, lineChart(latency, t("latency"))), legend(latency)),
+    card(t("rejections"), el("div", { id: "chart-rejections" }, lineChart(reasons, t("rejections"))), legend(reasons)));
+  const queue = document.getElementById("queue-depth");
+  if (queue && state.samples.length) queue.textContent = String(sum(state.samples[state.samples.length - 1].metrics, "ledger_queue_commands"));
+}
+
+// ---- navigation, login, language ----
+
+async function show(name, arg) {
+  state.page = name;
+  state.arg = arg || "";
+  const target = "#/" + name + (arg ? "/" + encodeURIComponent(arg) : "");
+  if (location.hash !== target) history.replaceState(null, "", target);
+  for (const button of document.querySelectorAll("#nav button")) button.classList.toggle("current", button.dataset.page === name);
+  const page = document.getElementById("page");
+  const fresh = el("div", { id: "page-" + name });
+  page.replaceChildren(fresh);
+  try {
+    await PAGES[name](fresh, arg);
+  } catch (err) {
+    if (err.status === 401) return logout();
+    fresh.append(failure(err));
+  }
+  document.body.dataset.ready = name;
+}
+
+function applyLabels() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+  document.getElementById("lang").textContent = state.lang === "zh" ? "English" : "中文";
+  document.title = t("title");
+}
+
+async function login(token) {
+  state.token = token;
+  try {
+    state.who = await api("/v1/whoami");
+  } catch (err) {
+    state.token = null;
+    sessionStorage.removeItem("token");
+    document.getElementById("login-error").textContent = err.status === 401 ? t("bad_token") : String(err.message);
+    return;
+  }
+  sessionStorage.setItem("token", token);
+  document.getElementById("login").hidden = true;
+  document.getElementById("nav").hidden = false;
+  document.getElementById("logout").hidden = false;
+  document.getElementById("page").hidden = false;
+  document.getElementById("who").textContent = state.who.name + " (" + t("role") + ": " + state.who.role + ")";
+  document.body.dataset.role = state.who.role;
+  sample();
+  state.timer = setInterval(sample, 5000);
+  const [, page, arg] = location.hash.split("/");
+  await show(PAGES[page] ? page : "overview", arg ? decodeURIComponent(arg) : "");
+}
+
+function logout() {
+  sessionStorage.removeItem("token");
+  clearInterval(state.timer);
+  Object.assign(state, { token: null, who: null, samples: [] });
+  document.getElementById("login").hidden = false;
+  for (const id of ["nav", "logout", "page"]) document.getElementById(id).hidden = true;
+  document.getElementById("who").textContent = "";
+  document.getElementById("page").replaceChildren();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const asked = sessionStorage.getItem("lang") || (navigator.languages || [navigator.language]).find(Boolean) || "en";
+  state.lang = asked.toLowerCase().startsWith("zh") ? "zh" : "en";
+  applyLabels();
+  document.getElementById("lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    sessionStorage.setItem("lang", state.lang);
+    applyLabels();
+    if (state.who) show(state.page, state.arg);
+  });
+  document.getElementById("logout").addEventListener("click", logout);
+  for (const button of document.querySelectorAll("#nav button")) button.addEventListener("click", () => show(button.dataset.page));
+  document.getElementById("login").addEventListener("submit", (e) => {
+    e.preventDefault();
+    login(document.getElementById("token").value.trim());
+  });
+  const saved = sessionStorage.getItem("token");
+  if (saved) login(saved);
+});

@@ -1,0 +1,252 @@
+//! The operators' console in a real browser (headless Chromium over WebDriver): log in, look up
+//! an account after a limit rejection and see the bar at the cap and the cited rule, confirm a
+//! hold as operator and see it gone, as auditor see no buttons and the hash chain verified in
+//! the page, zh-CN labels when the browser asks for them; a screenshot of each page kept under
+//! the target dir, and the page's console free of errors throughout.
+
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+mod common;
+
+use common::browser::Browser;
+use common::{AUDITOR, BACK_OFFICE, Client, OPERATOR, Workspace};
+use serde_json::Value;
+
+/// A text a client chose, which the page must show as text: markup in it must never run.
+const HOSTILE: &str = "<img src=x id=injected onerror=alert(1)>";
+
+fn now() -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    ledger_core::Timestamp::from_millis(i64::try_from(ms).unwrap()).unwrap().to_string()
+}
+
+/// Given customer 7 (Class I 70, Class II 71 whose day's 10,000 outflow is used up, then one
+/// more payment rejected), a large-transaction threshold of 5,000 and two held transfers: the
+/// ids of the holds.
+fn given_a_ledger(server: &str) -> (String, String) {
+    let core = Client::new(server, Some(BACK_OFFICE));
+    let ops = Client::new(server, Some(OPERATOR));
+    let batch = r#"[
+ {"type":"open_account","id":"5d7e0c1a-0000-4000-8000-000000000001","account":70,"customer":7,"class":"I","verified_in_person":true},
+ {"type":"open_account","id":"5d7e0c1a-0000-4000-8000-000000000002","account":71,"customer":7,"class":"II","binding":{"account":70}},
+ {"type":"cash_deposit","id":"5d7e0c1a-0000-4000-8000-000000000003","account":70,"amount":"50000.00"},
+ {"type":"internal_transfer","id":"5d7e0c1a-0000-4000-8000-000000000004","from":70,"to":71,"amount":"20000.00"},
+ {"type":"payment","id":"5d7e0c1a-0000-4000-8000-000000000005","from":71,"merchant":"Metro","amount":"6000.00"},
+ {"type":"payment","id":"5d7e0c1a-0000-4000-8000-000000000006","from":71,"merchant":"Metro","amount":"4000.00"},
+ {"type":"payment","id":"5d7e0c1a-0000-4000-8000-000000000007","from":71,"merchant":"Metro","amount":"0.01"}]"#;
+    let reply = core.post("/v1/batches?brief=true", batch).unwrap();
+    let statuses: Vec<&str> =
+        reply.body["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        ["accepted", "accepted", "accepted", "accepted", "accepted", "accepted", "rejected"],
+        "{reply:?}"
+    );
+    assert_eq!(reply.body["results"][6]["reason"], "LIMIT_EXCEEDED");
+    let threshold = format!(
+        r#"{{"type":"change_protections","id":"5d7e0c1a-0000-4000-8000-000000000014","effective_from":"{}","settings":{{"large_transaction_threshold":"5000"}}}}"#,
+        now()
+    );
+    let reply = ops.post("/v1/commands", &threshold).unwrap();
+    assert_eq!(reply.body["status"], "accepted", "{reply:?}");
+    let mut holds = Vec::new();
+    for (n, counterparty) in [(20, HOSTILE), (21, "ICBC-6222-0200-3333")] {
+        let id = format!("5d7e0c1a-0000-4000-8000-0000000000{n}");
+        let body = serde_json::json!({"type": "outbound_transfer", "id": id, "from": 70, "counterparty": counterparty, "amount": "8000"});
+        let reply = core.post("/v1/commands", &body.to_string()).unwrap();
+        assert_eq!(reply.body["status"], "accepted", "{reply:?}");
+        holds.push(id);
+    }
+    let pending = ops.get("/v1/pending").unwrap();
+    assert_eq!(pending.body["pending"].as_array().unwrap().len(), 2, "{pending:?}");
+    (holds[0].clone(), holds[1].clone())
+}
+
+fn log_in(browser: &Browser, server: &str, token: &str, role: &str) {
+    browser.open(&format!("{server}/console"));
+    browser.wait_for("return !!document.getElementById('token')", "the login form");
+    browser.type_into("#token", token);
+    browser.click("#login-button");
+    browser.wait_for(
+        &format!("return document.body.dataset.role === '{role}' && document.body.dataset.ready === 'overview'"),
+        &format!("the overview as {role}"),
+    );
+}
+
+/// Shows `page` by its menu button and waits until it is drawn.
+fn go(browser: &Browser, page: &str) {
+    browser.run("delete document.body.dataset.ready", &[]);
+    browser.click(&format!("#nav button[data-page={page}]"));
+    browser.wait_for(&format!("return document.body.dataset.ready === '{page}'"), page);
+}
+
+fn look_up(browser: &Browser, page: &str, what: &str) {
+    go(browser, page);
+    browser.run("delete document.body.dataset.ready", &[]);
+    browser.type_into("#lookup", what);
+    browser.click("#lookup-button");
+    browser.wait_for(
+        &format!("return document.body.dataset.ready === '{page}' && location.hash.endsWith('/{what}')"),
+        &format!("{page} {what}"),
+    );
+}
+
+fn no_errors(browser: &Browser, when: &str) {
+    let entries = browser.console();
+    let bad: Vec<&String> = entries.iter().filter(|e| e.starts_with("SEVERE") || e.starts_with("WARNING")).collect();
+    assert!(bad.is_empty(), "the page's console {when}: {bad:?}");
+}
+
+#[test]
+fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
+    let workspace = Workspace::new("");
+    let mut server = workspace.start();
+    let url = server.url.clone();
+    let (hostile_hold, plain_hold) = given_a_ledger(&url);
+    let mut shots = Vec::new();
+
+    // The operator: overview (head, queue, charts from /metrics samples, holds due next).
+    let browser = Browser::start("en-US");
+    log_in(&browser, &url, OPERATOR, "operator");
+    let head = Client::new(&url, Some(AUDITOR)).head_seq();
+    assert_eq!(
+        browser.run("return document.getElementById('head-seq').textContent", &[]),
+        Value::from(head.to_string())
+    );
+    browser.wait_for("return document.querySelector('#chart-commits svg') !== null", "the charts");
+    // Commands while the page samples /metrics: the commits/s chart rises above 0.
+    let core = Client::new(&url, Some(BACK_OFFICE));
+    for n in 0..20u64 {
+        let body = format!(r#"{{"type":"cash_deposit","id":"{}","account":70,"amount":"1.00"}}"#, common::id(n));
+        assert_eq!(core.post("/v1/commands?brief=true", &body).unwrap().body["status"], "accepted");
+    }
+    browser.wait_for(
+        "const chart = document.querySelector('#chart-commits svg'); \
+         return !!chart && Number(chart.dataset.max) > 0 && !!chart.querySelector('path[data-series]') \
+         && chart.querySelectorAll('circle').length > 0",
+        "the commits/s chart above 0 (samples of /metrics 5 s apart)",
+    );
+    shots.push(browser.screenshot("overview-operator"));
+    no_errors(&browser, "on the overview");
+
+    // The account after a limit rejection: the day's bar at the cap, the rejection with its
+    // figures and cited rule.
+    look_up(&browser, "account", "71");
+    let bars = browser.run(
+        "return Array.from(document.querySelectorAll('.bucket')).map(b => [b.dataset.bucket, \
+         Array.from(b.querySelectorAll('svg.cap-bar')).map(s => s.dataset.ratio)])",
+        &[],
+    );
+    assert!(bars.as_array().unwrap().iter().any(|b| b[1][0] == "1.0000"), "a bucket's day bar is at its cap: {bars}");
+    let rejection = browser.run(
+        "const reason = document.querySelector('.reason'); \
+         return reason && Array.from(reason.closest('tr').cells).map(c => c.textContent)",
+        &[],
+    );
+    assert!(rejection.is_array(), "a rejection in the history: {}", browser.text());
+    assert_eq!(rejection[2], "rejected", "{rejection}");
+    assert_eq!(rejection[3], "LIMIT_EXCEEDED", "{rejection}");
+    let figures = rejection[4].as_str().unwrap();
+    assert!(figures.contains("10000.00") && figures.contains("0.01"), "the figures: cap and request: {figures}");
+    assert!(rejection[5].as_str().unwrap().starts_with("pboc-2018"), "the cited rule: {rejection}");
+    shots.push(browser.screenshot("account-71-at-cap"));
+
+    look_up(&browser, "customer", "7");
+    assert!(browser.text().contains("70") && browser.text().contains("71"));
+    shots.push(browser.screenshot("customer-7"));
+
+    // Holds: a client's text shown as text; confirm one as operator and see it gone.
+    go(&browser, "holds");
+    assert!(browser.text().contains(HOSTILE), "the counterparty's text is shown as text");
+    assert_eq!(browser.run("return document.getElementById('injected')", &[]), Value::Null, "no markup from data");
+    shots.push(browser.screenshot("holds-operator"));
+    browser.click(&format!("button[data-confirm='{plain_hold}']"));
+    browser.wait_for("return !!document.getElementById('decided')", "the confirmation's answer");
+    let decided = browser.run("return document.getElementById('decided').textContent", &[]);
+    assert!(decided.as_str().unwrap().contains("accepted"), "{decided}");
+    assert_eq!(
+        browser.run(&format!("return document.querySelectorAll(\"[data-confirm='{plain_hold}']\").length"), &[]),
+        0
+    );
+    let pending = Client::new(&url, Some(OPERATOR)).get("/v1/pending").unwrap();
+    let left: Vec<&str> =
+        pending.body["pending"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(left, [hostile_hold.as_str()], "the confirmed hold is gone from the ledger's pending list");
+    shots.push(browser.screenshot("holds-after-confirm"));
+
+    go(&browser, "risk");
+    shots.push(browser.screenshot("risk-operator"));
+    go(&browser, "audit");
+    shots.push(browser.screenshot("audit-operator"));
+    no_errors(&browser, "as operator");
+
+    // The auditor: the same holds, no button anywhere; the log's tail verified in the page.
+    browser.click("#logout");
+    log_in(&browser, &url, AUDITOR, "auditor");
+    go(&browser, "holds");
+    assert!(browser.text().contains(&hostile_hold), "the auditor sees the hold");
+    assert_eq!(
+        browser.run("return document.querySelectorAll('main button.act, [data-confirm], [data-decline]').length", &[]),
+        0
+    );
+    shots.push(browser.screenshot("holds-auditor"));
+    go(&browser, "audit");
+    assert_eq!(browser.run("return document.getElementById('chain').className", &[]), "ok", "{}", browser.text());
+    shots.push(browser.screenshot("audit-auditor"));
+    no_errors(&browser, "as auditor");
+    drop(browser);
+
+    // A browser asking for Chinese gets Chinese labels.
+    let chinese = Browser::start("zh-CN");
+    log_in(&chinese, &url, AUDITOR, "auditor");
+    assert_eq!(chinese.run("return document.documentElement.lang", &[]), "zh-CN");
+    assert_eq!(
+        chinese.run("return document.querySelector('#nav button[data-page=overview]').textContent", &[]),
+        "概览"
+    );
+    look_up(&chinese, "account", "71");
+    shots.push(chinese.screenshot("account-71-zh-CN"));
+    no_errors(&chinese, "in Chinese");
+    drop(chinese);
+
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    for shot in &shots {
+        println!("console screenshot: {}", shot.display());
+    }
+}
+
+/// The page and its files are served without a token, with a Content-Security-Policy that
+/// allows no inline script and nothing from elsewhere; an unknown file is 404.
+#[test]
+fn the_console_is_served_without_a_token_under_a_strict_content_security_policy() {
+    let workspace = Workspace::new("");
+    let mut server = workspace.start();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let table = [
+        ("/console", 200, "text/html"),
+        ("/console/console.js", 200, "text/javascript"),
+        ("/console/console.css", 200, "text/css"),
+        ("/console/secret.txt", 404, "application/json"),
+        ("/console/..%2fmetrics", 404, "application/json"),
+    ];
+    for (path, status, content_type) in table {
+        let response = agent.get(format!("{}{path}", server.url)).call().unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert!(header("content-type").starts_with(content_type), "{path}: {}", header("content-type"));
+        if status == 200 {
+            assert_eq!(header("content-security-policy"), ledger_server::console::CONTENT_SECURITY_POLICY, "{path}");
+            assert!(header("content-security-policy").contains("script-src 'self';"));
+            assert_eq!(header("x-content-type-options"), "nosniff");
+        }
+    }
+    // whoami needs a token like every /v1 route, and names the holder.
+    let who = Client::new(&server.url, Some(OPERATOR)).get("/v1/whoami").unwrap();
+    assert_eq!(
+        (who.status, who.body["name"].as_str(), who.body["role"].as_str()),
+        (200, Some("ops"), Some("operator"))
+    );
+    assert_eq!(Client::new(&server.url, None).get("/v1/whoami").unwrap().status, 401);
+    server.stop();
+}
