@@ -51,7 +51,7 @@ pub use report::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, Reporter, Reports, SummaryLine,
     Total,
 };
-pub use report_rules::{DayThreshold, LimitHitRule, ReportRules, WindowThreshold};
+pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};

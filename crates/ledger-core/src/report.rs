@@ -13,10 +13,10 @@ use crate::event::{Event, EventBody};
 use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::Flow;
-use crate::posting::{Leg, Posting};
+use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
-use crate::report_rules::ReportRules;
+use crate::report_rules::{OwnAccountTransfers, ReportRules};
 use crate::time::{BeijingDay, Timestamp};
 
 /// Money in or out of an account, counted apart (单边累计).
@@ -356,12 +356,16 @@ impl Reporter {
             }
         }
         if in_range {
+            let own_account = self.own_account(posting);
             let kinds = [
                 (LargeValueKind::Cash, &self.rules.large_cash),
                 (LargeValueKind::Transfer, &self.rules.large_transfer),
             ];
             for (kind, rule) in kinds {
-                if rule.flows.contains(&leg.flow) {
+                let excluded = kind == LargeValueKind::Transfer
+                    && own_account
+                    && self.rules.readings.own_account_transfers == OwnAccountTransfers::Excluded;
+                if rule.flows.contains(&leg.flow) && !excluded {
                     let group = self.groups.entry((info.customer, kind, direction)).or_default();
                     group.total.add(posting.amount);
                     group.seqs.push(seq);
@@ -404,6 +408,15 @@ impl Reporter {
                 }
             }
         }
+    }
+
+    /// True for a transfer between two accounts of one customer.
+    fn own_account(&self, posting: &Posting) -> bool {
+        let customer =
+            |leg: &Option<Leg>| leg.as_ref().and_then(|leg| self.accounts.get(&leg.account)).map(|i| i.customer);
+        posting.kind == PostingKind::InternalTransfer
+            && customer(&posting.debit).is_some()
+            && customer(&posting.debit) == customer(&posting.credit)
     }
 
     /// A rejection in words, citing the policy version in force when the policy decided it.

@@ -348,3 +348,119 @@ fn large_value_lines_cite_article_5_second_paragraph_not_article_7() {
     let rules_md = include_str!("../../../docs/RULES.md");
     assert!(!rules_md.contains("art. 7 ("), "docs/RULES.md must not cite article 7 for per-customer sums");
 }
+
+/// The readings the regulation leaves open (docs/RULES.md, "Readings"), on one Beijing day:
+/// customer 7 receives 500,000 and moves 500,000 to its own Class II account; customer 8
+/// receives 500,000 and pays a merchant 500,000; customer 9 receives 500,000 and buys a wealth
+/// product for 500,000.
+fn readings_ledger() -> Vec<(&'static str, CommandBody)> {
+    vec![
+        ("2026-03-02T08:00:00", open(71, 7, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(72, 7, AccountClass::II, Some(71))),
+        ("2026-03-02T08:00:00", open(81, 8, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(91, 9, AccountClass::I, None)),
+        ("2026-03-02T09:00:00", inbound(71, "500000.00")),
+        ("2026-03-02T09:00:00", inbound(81, "500000.00")),
+        ("2026-03-02T09:00:00", inbound(91, "500000.00")),
+        ("2026-03-02T10:00:00", move_(71, 72, "500000.00")),
+        (
+            "2026-03-02T10:00:00",
+            CommandBody::Payment { from: AccountId(81), merchant: "Car dealer".into(), amount: cny("500000.00") },
+        ),
+        (
+            "2026-03-02T10:00:00",
+            CommandBody::WealthPurchase {
+                account: AccountId(91),
+                product: "WMP-2026".into(),
+                amount: cny("500000.00"),
+            },
+        ),
+    ]
+}
+
+on_both_backends! {
+fn each_reading_of_the_thresholds_file_changes_the_large_transfer_lines_as_expected(db) {
+    use ledger_core::{Flow, OwnAccountTransfers};
+    let (ledger, commands) = ledger_and_commands(db, readings_ledger());
+    let receipts = ledger.submit_batch(commands).unwrap();
+    assert!(receipts.iter().all(|receipt| receipt.rejection().is_none()));
+    let today = ReportRules::preset("pboc-2016-3").unwrap();
+    assert_eq!(today.readings.own_account_transfers, OwnAccountTransfers::BothSides);
+    let mut own_excluded = today.clone();
+    own_excluded.readings.own_account_transfers = OwnAccountTransfers::Excluded;
+    let mut payments_excluded = today.clone();
+    payments_excluded.large_transfer.flows.retain(|flow| *flow != Flow::Payment);
+    let mut wealth_counted = today.clone();
+    wealth_counted.large_transfer.flows.extend([Flow::WealthPurchase, Flow::WealthRedemption]);
+    // (reading, rules, the transfer lines as (customer, direction, flow))
+    use Direction::{In, Out};
+    use Flow::{Payment, TransferInBound, TransferInOther, TransferOutOther, WealthPurchase};
+    let inbound = [(7, In, TransferInOther), (8, In, TransferInOther), (9, In, TransferInOther)];
+    let cases = vec![
+        (
+            "today's: own accounts on both sides, payments counted, wealth not",
+            today,
+            vec![
+                (7, In, TransferInOther),
+                (7, In, TransferInBound),
+                (7, Out, TransferOutOther),
+                (8, In, TransferInOther),
+                (8, Out, Payment),
+                (9, In, TransferInOther),
+            ],
+        ),
+        ("own-account transfers excluded", own_excluded, vec![inbound[0], inbound[1], (8, Out, Payment), inbound[2]]),
+        (
+            "merchant payments excluded",
+            payments_excluded,
+            vec![(7, In, TransferInOther), (7, In, TransferInBound), (7, Out, TransferOutOther), inbound[1], inbound[2]],
+        ),
+        (
+            "wealth purchases counted",
+            wealth_counted,
+            vec![
+                (7, In, TransferInOther),
+                (7, In, TransferInBound),
+                (7, Out, TransferOutOther),
+                (8, In, TransferInOther),
+                (8, Out, Payment),
+                (9, In, TransferInOther),
+                (9, Out, WealthPurchase),
+            ],
+        ),
+    ];
+    for (reading, rules, expected) in cases {
+        rules.validate().unwrap();
+        let reports = ledger.reports(rules, day("2026-03-02"), day("2026-03-02"), &mut |_| {}).unwrap();
+        let got: Vec<_> = reports
+            .large_value
+            .iter()
+            .map(|line| {
+                assert_eq!((line.kind, line.amount), (LargeValueKind::Transfer, cny("500000.00")), "{reading}");
+                (line.customer.0, line.direction, line.flow)
+            })
+            .collect();
+        assert_eq!(got, expected, "{reading}");
+    }
+}
+}
+
+#[test]
+fn the_own_account_reading_is_read_from_the_thresholds_file_and_defaults_to_both_sides() {
+    use ledger_core::OwnAccountTransfers;
+    let preset = include_str!("../../ledger-core/reports/pboc-2016-3.toml");
+    let without = preset.split("[readings]").next().unwrap();
+    let excluded = preset.replace("own_account_transfers = \"both_sides\"", "own_account_transfers = \"excluded\"");
+    let unknown = preset.replace("own_account_transfers = \"both_sides\"", "own_account_transfers = \"half\"");
+    // (file, the reading it gives, or None when refused)
+    let cases = [
+        (preset.to_owned(), Some(OwnAccountTransfers::BothSides)),
+        (without.to_owned(), Some(OwnAccountTransfers::BothSides)),
+        (excluded, Some(OwnAccountTransfers::Excluded)),
+        (unknown, None),
+    ];
+    for (text, expected) in cases {
+        let got = ReportRules::from_toml_str(&text).ok().map(|rules| rules.readings.own_account_transfers);
+        assert_eq!(got, expected);
+    }
+}
