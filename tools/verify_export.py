@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Independent verifier of a tiered-ledger export (docs/FORMAT.md), Python standard library only.
 
-Usage: verify_export.py EXPORT.jsonl [--expect-head SEQ:HASH] [--expect-prev HASH]
+Usage: verify_export.py EXPORT.jsonl [--expect-head SEQ:HASH] [--expect-prev HASH] [--kinds]
+       verify_export.py --schema markdown|wire
 
 Recomputes every record's hash as
     SHA-256(b"tiered-ledger/event/v1\\0\\0" || seq (u64 big-endian) || prev_hash || event bytes)
@@ -9,7 +10,9 @@ and checks that sequence numbers are consecutive and each record links to the on
 An export must start at genesis (seq 1, linking to 32 zero bytes); a partial export that starts
 later is verified only against --expect-prev, the hash of the record before it, taken from a
 source the auditor trusts. With --expect-head, the export must contain that record with that
-hash. Every record's readable "event" must agree with what its event bytes decode to.
+hash. Every record's readable "event" must agree with what its event bytes decode to, field by
+field; --kinds then lists how many records of each event kind (rejections by reason) were decoded.
+--schema prints the decoding tables (docs/FORMAT.md, "Type tables").
 Exit status: 0 verified, 1 a check failed, 2 usage or I/O error.
 """
 
@@ -256,6 +259,99 @@ SCHEMA["EventV2"] = _struct(("command_id", UUID), ("at", TIME), ("body", "EventB
 EVENT_V2_MARKER = 0x02
 
 
+# --- The schema as text (docs/FORMAT.md, "Type tables") ---------------------------------------
+# `--schema markdown` prints the tables docs/FORMAT.md holds; `--schema wire` prints every type
+# reduced to its bytes (amount -> u64, time -> i64, uuid -> bytes, clock -> u16), one line per
+# type. crates/ledger-store/tests/format_schema.rs compares the first with FORMAT.md and the
+# second with the Rust types as serde sees them, so none of the three can drift.
+
+_WIRE = {AMOUNT: "u64", TIME: "i64", UUID: "bytes", CLOCK: "u16"}
+_SHOWN = {AMOUNT: "amount", TIME: "time", UUID: "uuid", CLOCK: "clock", STR: "string"}
+# The Rust name of a schema entry where it differs (EventV2 is the struct `Event`; the schema's
+# `Event` is record version 1, the same struct without its last two fields).
+RUST_NAMES = {"EventV2": "Event"}
+SCHEMA_ONLY = ("Event",)
+
+
+def _refs(t):
+    """The named types `t` refers to, in order."""
+    if t is None:
+        return []
+    if isinstance(t, str):
+        return [t] if t in SCHEMA else []
+    kind = t[0]
+    if kind in ("option", "vec", "newtype"):
+        return _refs(t[1])
+    if kind == "map":
+        return _refs(t[1]) + _refs(t[2])
+    if kind == "struct":
+        return [r for _, ft in t[1] for r in _refs(ft)]
+    return [r for _, vt in t[1] for r in _refs(vt)]
+
+
+def schema_order():
+    """Every schema type, from the event down (breadth first), then any not reached."""
+    order, queue = [], ["EventV2", "Event"]
+    while queue:
+        name = queue.pop(0)
+        if name not in order:
+            order.append(name)
+            queue.extend(_refs(SCHEMA[name]))
+    return order + [name for name in SCHEMA if name not in order]
+
+
+def _type_text(t, wire):
+    if isinstance(t, str):
+        if t in SCHEMA:
+            return RUST_NAMES.get(t, t) if wire else t
+        return _WIRE.get(t, t) if wire else _SHOWN.get(t, t)
+    kind = t[0]
+    if kind == "option":
+        return f"option<{_type_text(t[1], wire)}>"
+    if kind == "vec":
+        return f"vec<{_type_text(t[1], wire)}>"
+    if kind == "map":
+        return f"map<{_type_text(t[1], wire)}, {_type_text(t[2], wire)}>"
+    if kind == "newtype":
+        return f"({_type_text(t[1], wire)})"
+    if kind == "struct":
+        return "{" + ", ".join(f"{name}: {_type_text(ft, wire)}" for name, ft in t[1]) + "}"
+    raise ValueError(f"not a field type: {t!r}")
+
+
+def schema_wire():
+    lines = []
+    for name in sorted(n for n in SCHEMA if n not in SCHEMA_ONLY):
+        t = SCHEMA[name]
+        if t[0] == "enum":
+            body = ", ".join(f"{i} {v}: {'unit' if vt is None else _type_text(vt, True)}" for i, (v, vt) in enumerate(t[1]))
+            lines.append(f"{RUST_NAMES.get(name, name)} = enum {{{body}}}")
+        else:
+            lines.append(f"{RUST_NAMES.get(name, name)} = struct {_type_text(t, True)}")
+    return "\n".join(sorted(lines)) + "\n"
+
+
+def schema_markdown():
+    out = []
+    for name in schema_order():
+        t = SCHEMA[name]
+        if t[0] == "enum":
+            out += [f"#### `{name}` (enum)", "| index | variant | fields, in order |", "|---|---|---|"]
+            for index, (variant, vt) in enumerate(t[1]):
+                if vt is None:
+                    fields = "—"
+                elif vt[0] == "struct":
+                    fields = ", ".join(f"`{f}: {_type_text(ft, False)}`" for f, ft in vt[1])
+                else:
+                    fields = f"`{_type_text(vt, False)}`"
+                out.append(f"| {index} | `{variant}` | {fields} |")
+        else:
+            out += [f"#### `{name}` (struct)", "| field | type |", "|---|---|"]
+            out += [f"| `{f}` | `{_type_text(ft, False)}` |" for f, ft in t[1]]
+        out.append("")
+    return "\n".join(out)
+
+
 class Reader:
     def __init__(self, data):
         self.data = data
@@ -449,7 +545,19 @@ def unique_keys(pairs):
     return seen
 
 
-def check_record(record, expected_seq, prev_hash):
+def event_kind(decoded):
+    """The event's kind, `rejected/REASON` for a rejection (for --kinds)."""
+    body = decoded["body"]
+    if isinstance(body, str):
+        return body
+    (name, content), = body.items()
+    if name == "rejected":
+        reason = content["reason"]
+        return f"rejected/{reason if isinstance(reason, str) else next(iter(reason))}"
+    return name
+
+
+def check_record(record, expected_seq, prev_hash, kinds=None):
     """Checks one export record (a parsed JSON object) as the successor of the record hashing to
     `prev_hash`: its seq is `expected_seq`, it links to `prev_hash`, its hash recomputes from its
     bytes, and its bytes decode to its readable event. Returns its hash; raises RecordError.
@@ -487,6 +595,9 @@ def check_record(record, expected_seq, prev_hash):
     differs = disagreement(decoded, shown)
     if differs:
         raise RecordError(f"seq {seq}: the readable event disagrees with its bytes: {differs}")
+    if kinds is not None:
+        kind = event_kind(decoded)
+        kinds[kind] = kinds.get(kind, 0) + 1
     return computed
 
 
@@ -495,6 +606,9 @@ def main(argv):
     expect_head = None
     expect_prev = None
     path = None
+    if args[:1] == ["--schema"] and len(args) == 2 and args[1] in ("markdown", "wire"):
+        print(schema_markdown() if args[1] == "markdown" else schema_wire(), end="")
+        return 0
     while args:
         arg = args.pop(0)
         if arg == "--expect-head" and args:
@@ -512,6 +626,8 @@ def main(argv):
                 expect_prev = parse_hash(text, "--expect-prev")
             except ValueError as err:
                 return usage(f"--expect-prev {text!r}: {err}")
+        elif arg == "--kinds":
+            kinds = {}
         elif path is None and not arg.startswith("--"):
             path = arg
         else:
@@ -550,7 +666,7 @@ def main(argv):
                     )
                 expected_seq = seq
             try:
-                computed = check_record(record, expected_seq, prev_hash)
+                computed = check_record(record, expected_seq, prev_hash, kinds)
             except RecordError as err:
                 return fail(f"line {line_no}: not a record: {err}" if err.malformed else str(err))
             if expect_head is not None and seq == expect_head[0]:
@@ -566,6 +682,10 @@ def main(argv):
     if expect_head is not None and not seen_expected_head:
         return fail(f"the export ends at seq {head[0]} and does not contain the recorded head {expect_head[0]}: truncated")
     print(f"OK: {count} records verified, head {head[0]}:{head[1].hex()}")
+    if kinds is not None:
+        # Every record was decoded from its bytes and agreed with its readable form, field by field.
+        for kind in sorted(kinds):
+            print(f"decoded {kinds[kind]} {kind}")
     return 0
 
 
