@@ -24,6 +24,7 @@ mod protect;
 mod reject;
 mod report;
 mod report_rules;
+mod report_state;
 mod reserve;
 mod state;
 mod time;
@@ -52,6 +53,7 @@ pub use report::{
     Total,
 };
 pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
+pub use report_state::ReporterState;
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};

@@ -17,6 +17,7 @@ use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
 use crate::report_rules::{OwnAccountTransfers, ReportRules};
+use crate::report_state::ReporterState;
 use crate::time::{BeijingDay, Timestamp};
 
 /// Money in or out of an account, counted apart (单边累计).
@@ -264,6 +265,56 @@ impl Reporter {
             policies: Vec::new(),
             out,
         }
+    }
+
+    /// Reports on `from..=to`, resuming from `state` (taken at the start of a day at or before
+    /// `from`); the records after `state.last` are to be pushed. Gives the lines a reporter fed
+    /// from genesis gives.
+    pub fn resume(rules: ReportRules, from: BeijingDay, to: BeijingDay, state: ReporterState) -> Reporter {
+        let mut reporter = Reporter::new(rules, from, to);
+        reporter.day = state.day;
+        reporter.last = state.last;
+        reporter.accounts = state
+            .accounts
+            .into_iter()
+            .map(|(account, customer, class)| (account, AccountInfo { customer, class }))
+            .collect();
+        reporter.open = state.open.into_iter().collect();
+        reporter.windows = state
+            .windows
+            .into_iter()
+            .map(|(customer, days, total, flagged)| {
+                let days = days.into_iter().map(|(day, total)| (day, Total(total))).collect();
+                (customer, Window { days, total: Total(total), flagged })
+            })
+            .collect();
+        reporter.policies = state.policies;
+        reporter
+    }
+
+    /// The state at the start of `next_day`, which must be after every pushed record's day
+    /// (`None` otherwise). It holds nothing of the range (no day groups, no day counts).
+    pub fn state(&self, next_day: BeijingDay) -> Option<ReporterState> {
+        if self.day.is_some_and(|day| day >= next_day) {
+            return None;
+        }
+        let mut accounts: Vec<_> = self.accounts.iter().map(|(a, info)| (*a, info.customer, info.class)).collect();
+        accounts.sort_unstable();
+        let mut windows: Vec<_> = self
+            .windows
+            .iter()
+            .map(|(customer, w)| (*customer, w.days.iter().map(|(d, t)| (*d, t.0)).collect(), w.total.0, w.flagged))
+            .collect();
+        windows.sort_unstable_by_key(|(customer, ..)| *customer);
+        Some(ReporterState {
+            next_day,
+            last: self.last,
+            day: self.day,
+            accounts,
+            open: self.open.iter().map(|(class, count)| (*class, *count)).collect(),
+            windows,
+            policies: self.policies.clone(),
+        })
     }
 
     /// True once an event after the range was pushed: later events change no line.
