@@ -2,8 +2,6 @@
 //! prints; the cache is replaced by the state after the range, refused when it is another
 //! log's, and not used when made with other rules.
 
-#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
-
 mod common;
 
 use common::{cli, json};

@@ -53,7 +53,7 @@ pub use report::{
     Total,
 };
 pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
-pub use report_state::ReporterState;
+pub use report_state::{ReporterState, WindowState};
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};

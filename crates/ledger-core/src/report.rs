@@ -17,7 +17,7 @@ use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
 use crate::report_rules::{OwnAccountTransfers, ReportRules};
-use crate::report_state::ReporterState;
+use crate::report_state::{ReporterState, WindowState};
 use crate::time::{BeijingDay, Timestamp};
 
 /// Money in or out of an account, counted apart (单边累计).
@@ -283,9 +283,9 @@ impl Reporter {
         reporter.windows = state
             .windows
             .into_iter()
-            .map(|(customer, days, total, flagged)| {
-                let days = days.into_iter().map(|(day, total)| (day, Total(total))).collect();
-                (customer, Window { days, total: Total(total), flagged })
+            .map(|w| {
+                let days = w.days.into_iter().map(|(day, total)| (day, Total(total))).collect();
+                (w.customer, Window { days, total: Total(w.total), flagged: w.flagged })
             })
             .collect();
         reporter.policies = state.policies;
@@ -303,9 +303,14 @@ impl Reporter {
         let mut windows: Vec<_> = self
             .windows
             .iter()
-            .map(|(customer, w)| (*customer, w.days.iter().map(|(d, t)| (*d, t.0)).collect(), w.total.0, w.flagged))
+            .map(|(customer, w)| WindowState {
+                customer: *customer,
+                days: w.days.iter().map(|(day, total)| (*day, total.0)).collect(),
+                total: w.total.0,
+                flagged: w.flagged,
+            })
             .collect();
-        windows.sort_unstable_by_key(|(customer, ..)| *customer);
+        windows.sort_unstable_by_key(|w| w.customer);
         Some(ReporterState {
             next_day,
             last: self.last,

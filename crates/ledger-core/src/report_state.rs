@@ -22,9 +22,20 @@ pub struct ReporterState {
     pub accounts: Vec<(AccountId, CustomerId, AccountClass)>,
     /// Open accounts per class.
     pub open: Vec<(AccountClass, u64)>,
-    /// Each customer's Class III inflow window: the days in it with their totals (fen), the
-    /// window's total, and whether it was reported and is still at or above the threshold.
-    pub windows: Vec<(CustomerId, Vec<(BeijingDay, u128)>, u128, bool)>,
+    /// Each customer's Class III inflow window.
+    pub windows: Vec<WindowState>,
     /// Policy versions seen so far, by effective time, with their citation.
     pub policies: Vec<(Timestamp, String)>,
+}
+
+/// A customer's Class III inflow window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowState {
+    pub customer: CustomerId,
+    /// The days in the window with their inflow (fen), oldest first.
+    pub days: Vec<(BeijingDay, u128)>,
+    /// The window's total (fen).
+    pub total: u128,
+    /// Reported, and still at or above the threshold.
+    pub flagged: bool,
 }

@@ -26,7 +26,7 @@ fn checksum(body: &[u8]) -> [u8; 32] {
     Sha256::new().chain_update(REPORT_CACHE_DOMAIN).chain_update(body).finalize().into()
 }
 
-/// `version ‖ rules digest ‖ checksum ‖ bincode(ReporterState)`.
+/// `version ‖ rules digest ‖ checksum ‖ the state` (encoded by `codec`).
 pub fn encode_report_cache(rules: &ReportRules, state: &ReporterState) -> Result<Vec<u8>> {
     let body = codec::encode(state)?;
     let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
