@@ -513,6 +513,7 @@ def main(argv):
     expect_head = None
     expect_prev = None
     path = None
+    kinds = None
     if args[:1] == ["--schema"] and len(args) == 2 and args[1] in ("markdown", "wire"):
         from schema_text import schema_markdown, schema_wire  # beside this file
         print(schema_markdown() if args[1] == "markdown" else schema_wire(), end="")
