@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Independent verifier of a tiered-ledger export (docs/FORMAT.md), Python standard library only.
 
-Usage: verify_export.py EXPORT.jsonl [--expect-head SEQ:HASH] [--expect-prev HASH]
+Usage: verify_export.py EXPORT.jsonl [--expect-head SEQ:HASH] [--expect-prev HASH] [--kinds]
+       verify_export.py --schema markdown|wire
 
 Recomputes every record's hash as
     SHA-256(b"tiered-ledger/event/v1\\0\\0" || seq (u64 big-endian) || prev_hash || event bytes)
@@ -9,7 +10,9 @@ and checks that sequence numbers are consecutive and each record links to the on
 An export must start at genesis (seq 1, linking to 32 zero bytes); a partial export that starts
 later is verified only against --expect-prev, the hash of the record before it, taken from a
 source the auditor trusts. With --expect-head, the export must contain that record with that
-hash. Every record's readable "event" must agree with what its event bytes decode to.
+hash. Every record's readable "event" must agree with what its event bytes decode to, field by
+field; --kinds then lists how many records of each event kind (rejections by reason) were decoded.
+--schema prints the decoding tables (docs/FORMAT.md, "Type tables").
 Exit status: 0 verified, 1 a check failed, 2 usage or I/O error.
 """
 
@@ -449,7 +452,19 @@ def unique_keys(pairs):
     return seen
 
 
-def check_record(record, expected_seq, prev_hash):
+def event_kind(decoded):
+    """The event's kind, `rejected/REASON` for a rejection (for --kinds)."""
+    body = decoded["body"]
+    if isinstance(body, str):
+        return body
+    (name, content), = body.items()
+    if name == "rejected":
+        reason = content["reason"]
+        return f"rejected/{reason if isinstance(reason, str) else next(iter(reason))}"
+    return name
+
+
+def check_record(record, expected_seq, prev_hash, kinds=None):
     """Checks one export record (a parsed JSON object) as the successor of the record hashing to
     `prev_hash`: its seq is `expected_seq`, it links to `prev_hash`, its hash recomputes from its
     bytes, and its bytes decode to its readable event. Returns its hash; raises RecordError.
@@ -487,6 +502,9 @@ def check_record(record, expected_seq, prev_hash):
     differs = disagreement(decoded, shown)
     if differs:
         raise RecordError(f"seq {seq}: the readable event disagrees with its bytes: {differs}")
+    if kinds is not None:
+        kind = event_kind(decoded)
+        kinds[kind] = kinds.get(kind, 0) + 1
     return computed
 
 
@@ -495,6 +513,11 @@ def main(argv):
     expect_head = None
     expect_prev = None
     path = None
+    kinds = None
+    if args[:1] == ["--schema"] and len(args) == 2 and args[1] in ("markdown", "wire"):
+        from schema_text import schema_markdown, schema_wire  # beside this file
+        print(schema_markdown() if args[1] == "markdown" else schema_wire(), end="")
+        return 0
     while args:
         arg = args.pop(0)
         if arg == "--expect-head" and args:
@@ -512,6 +535,8 @@ def main(argv):
                 expect_prev = parse_hash(text, "--expect-prev")
             except ValueError as err:
                 return usage(f"--expect-prev {text!r}: {err}")
+        elif arg == "--kinds":
+            kinds = {}
         elif path is None and not arg.startswith("--"):
             path = arg
         else:
@@ -550,7 +575,7 @@ def main(argv):
                     )
                 expected_seq = seq
             try:
-                computed = check_record(record, expected_seq, prev_hash)
+                computed = check_record(record, expected_seq, prev_hash, kinds)
             except RecordError as err:
                 return fail(f"line {line_no}: not a record: {err}" if err.malformed else str(err))
             if expect_head is not None and seq == expect_head[0]:
@@ -566,6 +591,10 @@ def main(argv):
     if expect_head is not None and not seen_expected_head:
         return fail(f"the export ends at seq {head[0]} and does not contain the recorded head {expect_head[0]}: truncated")
     print(f"OK: {count} records verified, head {head[0]}:{head[1].hex()}")
+    if kinds is not None:
+        # Every record was decoded from its bytes and agreed with its readable form, field by field.
+        for kind in sorted(kinds):
+            print(f"decoded {kinds[kind]} {kind}")
     return 0
 
 

@@ -131,6 +131,11 @@ pub enum Cmd {
         /// `all` prints JSON only.
         #[arg(long, value_enum, default_value = "text")]
         format: StatementFormat,
+        /// The report cache (mode 0600): read when it starts at or before --from (checked
+        /// against the log; made with other rules: not used), then replaced by the state at the
+        /// start of the first day after --to, so the next day's report walks only that day.
+        #[arg(long, value_name = "FILE")]
+        cache: Option<std::path::PathBuf>,
     },
     /// An account's protections: security locks, personal limits, night lock, pending outflows.
     Protections { account: u64 },

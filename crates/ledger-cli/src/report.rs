@@ -26,24 +26,41 @@ fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
     Ok(ReportRules::from_toml_str(&text)?)
 }
 
-pub fn run(
-    cli: &Cli,
-    kind: ReportKind,
-    from: &str,
-    to: &str,
-    rules: &str,
-    format: StatementFormat,
-) -> anyhow::Result<ExitCode> {
+/// What `report` was asked for.
+#[derive(Debug)]
+pub struct ReportRequest<'a> {
+    pub kind: ReportKind,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub rules: &'a str,
+    pub format: StatementFormat,
+    pub cache: Option<&'a Path>,
+}
+
+pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
+    let ReportRequest { kind, from, to, rules, format, cache } = *request;
     let rules = load_rules(rules)?;
     let first = beijing_midnight(from)?.beijing_day();
     let last = beijing_midnight(to)?.beijing_day();
     if last < first {
         bail!("--to {to} is before --from {from}");
     }
+    let start = match cache {
+        Some(path) if path.exists() => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            ledger_store::decode_report_cache(&rules, &bytes).with_context(|| format!("--cache {}", path.display()))?
+        }
+        _ => None,
+    };
     let reader = open_reader(cli)?;
     let bar = progress::bar(reader.head()?.seq, "events");
-    let reports = reader.reports(rules, first, last, &mut |seq| bar.set_position(seq))?;
+    let (reports, next) = reader
+        .reports_resuming(rules.clone(), first, last, start, &mut |seq| bar.set_position(seq))
+        .with_context(|| cache.map(|path| format!("--cache {}", path.display())).unwrap_or_default())?;
     bar.finish_and_clear();
+    if let (Some(path), Some(state)) = (cache, next) {
+        write_cache(path, &ledger_store::encode_report_cache(&rules, &state)?)?;
+    }
     let format = if cli.json || kind == ReportKind::All { StatementFormat::Json } else { format };
     match format {
         StatementFormat::Json => print_json(&json_of(&reports, kind)?),
@@ -51,6 +68,17 @@ pub fn run(
         StatementFormat::Text => write_text(&reports, kind),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces the cache whole: written beside it (mode 0600), then renamed over it.
+fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".new");
+    let new = path.with_file_name(name);
+    let mut file = crate::out::create_private(&new, true)?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", new.display()))?;
+    std::fs::rename(&new, path).with_context(|| format!("replacing {}", path.display()))
 }
 
 fn json_of(reports: &Reports, kind: ReportKind) -> anyhow::Result<serde_json::Value> {

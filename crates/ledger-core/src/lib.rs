@@ -24,6 +24,7 @@ mod protect;
 mod reject;
 mod report;
 mod report_rules;
+mod report_state;
 mod reserve;
 mod state;
 mod time;
@@ -51,7 +52,8 @@ pub use report::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, Reporter, Reports, SummaryLine,
     Total,
 };
-pub use report_rules::{DayThreshold, LimitHitRule, ReportRules, WindowThreshold};
+pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
+pub use report_state::{ReporterState, WindowState};
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};

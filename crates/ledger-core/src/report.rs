@@ -13,10 +13,11 @@ use crate::event::{Event, EventBody};
 use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
 use crate::money::Amount;
 use crate::policy::Flow;
-use crate::posting::{Leg, Posting};
+use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
-use crate::report_rules::ReportRules;
+use crate::report_rules::{OwnAccountTransfers, ReportRules};
+use crate::report_state::{ReporterState, WindowState};
 use crate::time::{BeijingDay, Timestamp};
 
 /// Money in or out of an account, counted apart (单边累计).
@@ -266,6 +267,61 @@ impl Reporter {
         }
     }
 
+    /// Reports on `from..=to`, resuming from `state` (taken at the start of a day at or before
+    /// `from`); the records after `state.last` are to be pushed. Gives the lines a reporter fed
+    /// from genesis gives.
+    pub fn resume(rules: ReportRules, from: BeijingDay, to: BeijingDay, state: ReporterState) -> Reporter {
+        let mut reporter = Reporter::new(rules, from, to);
+        reporter.day = state.day;
+        reporter.last = state.last;
+        reporter.accounts = state
+            .accounts
+            .into_iter()
+            .map(|(account, customer, class)| (account, AccountInfo { customer, class }))
+            .collect();
+        reporter.open = state.open.into_iter().collect();
+        reporter.windows = state
+            .windows
+            .into_iter()
+            .map(|w| {
+                let days = w.days.into_iter().map(|(day, total)| (day, Total(total))).collect();
+                (w.customer, Window { days, total: Total(w.total), flagged: w.flagged })
+            })
+            .collect();
+        reporter.policies = state.policies;
+        reporter
+    }
+
+    /// The state at the start of `next_day`, which must be after every pushed record's day
+    /// (`None` otherwise). It holds nothing of the range (no day groups, no day counts).
+    pub fn state(&self, next_day: BeijingDay) -> Option<ReporterState> {
+        if self.day.is_some_and(|day| day >= next_day) {
+            return None;
+        }
+        let mut accounts: Vec<_> = self.accounts.iter().map(|(a, info)| (*a, info.customer, info.class)).collect();
+        accounts.sort_unstable();
+        let mut windows: Vec<_> = self
+            .windows
+            .iter()
+            .map(|(customer, w)| WindowState {
+                customer: *customer,
+                days: w.days.iter().map(|(day, total)| (*day, total.0)).collect(),
+                total: w.total.0,
+                flagged: w.flagged,
+            })
+            .collect();
+        windows.sort_unstable_by_key(|w| w.customer);
+        Some(ReporterState {
+            next_day,
+            last: self.last,
+            day: self.day,
+            accounts,
+            open: self.open.iter().map(|(class, count)| (*class, *count)).collect(),
+            windows,
+            policies: self.policies.clone(),
+        })
+    }
+
     /// True once an event after the range was pushed: later events change no line.
     pub fn done(&self) -> bool {
         self.day.is_some_and(|day| day > self.to)
@@ -356,12 +412,16 @@ impl Reporter {
             }
         }
         if in_range {
+            let own_account = self.own_account(posting);
             let kinds = [
                 (LargeValueKind::Cash, &self.rules.large_cash),
                 (LargeValueKind::Transfer, &self.rules.large_transfer),
             ];
             for (kind, rule) in kinds {
-                if rule.flows.contains(&leg.flow) {
+                let excluded = kind == LargeValueKind::Transfer
+                    && own_account
+                    && self.rules.readings.own_account_transfers == OwnAccountTransfers::Excluded;
+                if rule.flows.contains(&leg.flow) && !excluded {
                     let group = self.groups.entry((info.customer, kind, direction)).or_default();
                     group.total.add(posting.amount);
                     group.seqs.push(seq);
@@ -404,6 +464,15 @@ impl Reporter {
                 }
             }
         }
+    }
+
+    /// True for a transfer between two accounts of one customer.
+    fn own_account(&self, posting: &Posting) -> bool {
+        let customer =
+            |leg: &Option<Leg>| leg.as_ref().and_then(|leg| self.accounts.get(&leg.account)).map(|i| i.customer);
+        posting.kind == PostingKind::InternalTransfer
+            && customer(&posting.debit).is_some()
+            && customer(&posting.debit) == customer(&posting.credit)
     }
 
     /// A rejection in words, citing the policy version in force when the policy decided it.

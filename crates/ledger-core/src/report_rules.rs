@@ -25,6 +25,29 @@ pub struct ReportRules {
     /// Class III inflows that call for an identity review.
     pub class_iii_review: WindowThreshold,
     pub limit_hits: LimitHitRule,
+    /// How the readings the regulation leaves open are taken (docs/RULES.md); absent: today's.
+    #[serde(default)]
+    pub readings: Readings,
+}
+
+/// The readings the regulation leaves open that are not a list of flows. (Whether merchant
+/// payments or wealth products count as transfers is `large_transfer.flows`: `payment`,
+/// `wealth_purchase`, `wealth_redemption`.)
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readings {
+    pub own_account_transfers: OwnAccountTransfers,
+}
+
+/// A transfer between two accounts of one customer, in the large-value transfer report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnAccountTransfers {
+    /// Counted on both sides, each in its direction (money left one account and entered another).
+    #[default]
+    BothSides,
+    /// Not counted: the customer's funds did not leave the customer.
+    Excluded,
 }
 
 /// A per-customer, per-Beijing-day, per-direction cumulative threshold (inclusive).

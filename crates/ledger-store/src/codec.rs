@@ -56,12 +56,12 @@ pub fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<DECODE_BYTES_MAX>()
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     bincode::serde::encode_to_vec(value, config()).map_err(|err| Error::Codec(err.to_string()))
 }
 
 /// Decodes a whole value: trailing bytes are an error.
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
     let (value, used) = bincode::serde::decode_from_slice(bytes, config()).map_err(|err| err.to_string())?;
     if used != bytes.len() {
         return Err(format!("{} trailing bytes", bytes.len() - used));

@@ -34,6 +34,7 @@ mod project;
 mod projector;
 mod reader;
 mod receipt;
+mod report_cache;
 mod store;
 mod writer;
 
@@ -47,6 +48,7 @@ pub use ledger::Ledger;
 pub use options::{DEFAULT_MAX_AHEAD_OF_CLOCK, LedgerOptions};
 pub use reader::{BucketReport, Reader, Statement, StatementLine, UsageReport};
 pub use receipt::{Answer, AnswerStatus, BatchReport, CommitObserver, Receipt, WriterStats};
+pub use report_cache::{REPORT_CACHE_VERSION, decode_report_cache, encode_report_cache};
 pub use store::{
     Head, HistoryPage, MigrateReport, MigrateStage, Mismatch, ReplayReport, VerifyReport, is_database_url,
     location_text,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use ledger_core::{
     Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CustomerId, Event, PolicyVersion,
-    ProtectionSettings, Protections, ReportRules, Reporter, Reports, Reservation, State, Timestamp, in_force_at,
+    ProtectionSettings, Protections, ReportRules, Reporter, ReporterState, Reports, Reservation, State, Timestamp,
+    in_force_at,
 };
 
 use crate::checkpoint::{Checkpoint, SigningKey};
@@ -363,22 +364,59 @@ impl Reader {
         to: BeijingDay,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Reports> {
+        self.reports_resuming(rules, from, to, None, progress).map(|(reports, _)| reports)
+    }
+
+    /// As [`reports`](Reader::reports), resuming from `start` (a reporter's state at the start
+    /// of a day, e.g. from the report cache) when it starts at or before `from`, else from
+    /// genesis; the lines are the same. Returns with them the state at the start of the first
+    /// day after `to` that has records (`None` when the log ends before such a day), for the
+    /// next report. A `start` whose last record is not this log's is refused.
+    pub fn reports_resuming(
+        &self,
+        rules: ReportRules,
+        from: BeijingDay,
+        to: BeijingDay,
+        start: Option<ReporterState>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Reports, Option<ReporterState>)> {
         if to < from {
             return Err(Error::InvalidArgument(format!("the report's range ends ({to}) before it starts ({from})")));
         }
-        let mut reporter = Reporter::new(rules, from, to);
-        self.store.walk_while(1, u64::MAX, GENESIS_PREV, |seq, record| {
+        let (mut reporter, first, prev) = match start.filter(|state| state.next_day <= from) {
+            Some(state) => {
+                let (seq, hash) = state.last.unwrap_or((0, GENESIS_PREV));
+                let head = self.head()?.seq;
+                if seq > head || (seq > 0 && self.store.record(seq)?.hash != hash) {
+                    return Err(Error::InvalidArgument(format!(
+                        "the report cache ends at record {seq}, which this log (head {head}) does not hold: a cache of another ledger?"
+                    )));
+                }
+                (Reporter::resume(rules, from, to, state), seq + 1, hash)
+            }
+            None => (Reporter::new(rules, from, to), 1, GENESIS_PREV),
+        };
+        let mut next = None;
+        self.store.walk_while(first, u64::MAX, prev, |seq, record| {
             let event = codec::decode_event(seq, record.event_bytes)?;
+            let day = event.at.beijing_day();
+            if day > to {
+                // Later records change no line; the state before this one is where a report
+                // from `day` on can start.
+                next = reporter.state(day);
+                return Ok(false);
+            }
             reporter.push(seq, &record.hash, &event);
             if seq % 65_536 == 0 {
                 progress(seq);
             }
-            Ok(!reporter.done())
+            Ok(true)
         })?;
-        reporter.finish(|seq| {
+        let reports = reporter.finish(|seq| {
             let record = self.store.record(seq)?;
-            Ok((codec::decode_event(seq, &record.event_bytes)?, record.hash))
-        })
+            Ok::<_, Error>((codec::decode_event(seq, &record.event_bytes)?, record.hash))
+        })?;
+        Ok((reports, next))
     }
 
     /// Calls `visit` on every event that touched `account` in the time range, oldest first.

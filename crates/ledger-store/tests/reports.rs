@@ -348,3 +348,227 @@ fn large_value_lines_cite_article_5_second_paragraph_not_article_7() {
     let rules_md = include_str!("../../../docs/RULES.md");
     assert!(!rules_md.contains("art. 7 ("), "docs/RULES.md must not cite article 7 for per-customer sums");
 }
+
+/// The readings the regulation leaves open (docs/RULES.md, "Readings"), on one Beijing day:
+/// customer 7 receives 500,000 and moves 500,000 to its own Class II account; customer 8
+/// receives 500,000 and pays a merchant 500,000; customer 9 receives 500,000 and buys a wealth
+/// product for 500,000.
+fn readings_ledger() -> Vec<(&'static str, CommandBody)> {
+    vec![
+        ("2026-03-02T08:00:00", open(71, 7, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(72, 7, AccountClass::II, Some(71))),
+        ("2026-03-02T08:00:00", open(81, 8, AccountClass::I, None)),
+        ("2026-03-02T08:00:00", open(91, 9, AccountClass::I, None)),
+        ("2026-03-02T09:00:00", inbound(71, "500000.00")),
+        ("2026-03-02T09:00:00", inbound(81, "500000.00")),
+        ("2026-03-02T09:00:00", inbound(91, "500000.00")),
+        ("2026-03-02T10:00:00", move_(71, 72, "500000.00")),
+        (
+            "2026-03-02T10:00:00",
+            CommandBody::Payment { from: AccountId(81), merchant: "Car dealer".into(), amount: cny("500000.00") },
+        ),
+        (
+            "2026-03-02T10:00:00",
+            CommandBody::WealthPurchase {
+                account: AccountId(91),
+                product: "WMP-2026".into(),
+                amount: cny("500000.00"),
+            },
+        ),
+    ]
+}
+
+on_both_backends! {
+fn each_reading_of_the_thresholds_file_changes_the_large_transfer_lines_as_expected(db) {
+    use ledger_core::{Flow, OwnAccountTransfers};
+    let (ledger, commands) = ledger_and_commands(db, readings_ledger());
+    let receipts = ledger.submit_batch(commands).unwrap();
+    assert!(receipts.iter().all(|receipt| receipt.rejection().is_none()));
+    let today = ReportRules::preset("pboc-2016-3").unwrap();
+    assert_eq!(today.readings.own_account_transfers, OwnAccountTransfers::BothSides);
+    let mut own_excluded = today.clone();
+    own_excluded.readings.own_account_transfers = OwnAccountTransfers::Excluded;
+    let mut payments_excluded = today.clone();
+    payments_excluded.large_transfer.flows.retain(|flow| *flow != Flow::Payment);
+    let mut wealth_counted = today.clone();
+    wealth_counted.large_transfer.flows.extend([Flow::WealthPurchase, Flow::WealthRedemption]);
+    // (reading, rules, the transfer lines as (customer, direction, flow))
+    use Direction::{In, Out};
+    use Flow::{Payment, TransferInBound, TransferInOther, TransferOutOther, WealthPurchase};
+    let inbound = [(7, In, TransferInOther), (8, In, TransferInOther), (9, In, TransferInOther)];
+    let cases = vec![
+        (
+            "today's: own accounts on both sides, payments counted, wealth not",
+            today,
+            vec![
+                (7, In, TransferInOther),
+                (7, In, TransferInBound),
+                (7, Out, TransferOutOther),
+                (8, In, TransferInOther),
+                (8, Out, Payment),
+                (9, In, TransferInOther),
+            ],
+        ),
+        ("own-account transfers excluded", own_excluded, vec![inbound[0], inbound[1], (8, Out, Payment), inbound[2]]),
+        (
+            "merchant payments excluded",
+            payments_excluded,
+            vec![(7, In, TransferInOther), (7, In, TransferInBound), (7, Out, TransferOutOther), inbound[1], inbound[2]],
+        ),
+        (
+            "wealth purchases counted",
+            wealth_counted,
+            vec![
+                (7, In, TransferInOther),
+                (7, In, TransferInBound),
+                (7, Out, TransferOutOther),
+                (8, In, TransferInOther),
+                (8, Out, Payment),
+                (9, In, TransferInOther),
+                (9, Out, WealthPurchase),
+            ],
+        ),
+    ];
+    for (reading, rules, expected) in cases {
+        rules.validate().unwrap();
+        let reports = ledger.reports(rules, day("2026-03-02"), day("2026-03-02"), &mut |_| {}).unwrap();
+        let got: Vec<_> = reports
+            .large_value
+            .iter()
+            .map(|line| {
+                assert_eq!((line.kind, line.amount), (LargeValueKind::Transfer, cny("500000.00")), "{reading}");
+                (line.customer.0, line.direction, line.flow)
+            })
+            .collect();
+        assert_eq!(got, expected, "{reading}");
+    }
+}
+}
+
+#[test]
+fn the_own_account_reading_is_read_from_the_thresholds_file_and_defaults_to_both_sides() {
+    use ledger_core::OwnAccountTransfers;
+    let preset = include_str!("../../ledger-core/reports/pboc-2016-3.toml");
+    let without = preset.split("[readings]").next().unwrap();
+    let excluded = preset.replace("own_account_transfers = \"both_sides\"", "own_account_transfers = \"excluded\"");
+    let unknown = preset.replace("own_account_transfers = \"both_sides\"", "own_account_transfers = \"half\"");
+    // (file, the reading it gives, or None when refused)
+    let cases = [
+        (preset.to_owned(), Some(OwnAccountTransfers::BothSides)),
+        (without.to_owned(), Some(OwnAccountTransfers::BothSides)),
+        (excluded, Some(OwnAccountTransfers::Excluded)),
+        (unknown, None),
+    ];
+    for (text, expected) in cases {
+        let got = ReportRules::from_toml_str(&text).ok().map(|rules| rules.readings.own_account_transfers);
+        assert_eq!(got, expected);
+    }
+}
+
+/// 20 Beijing days from 2026-03-01, each with records: cash and transfers around the
+/// large-value thresholds, Class III inflows that cross the review threshold in some windows.
+fn twenty_days() -> Vec<(String, CommandBody)> {
+    let mut given = Vec::new();
+    for c in 1..=6u64 {
+        given.push(("2026-03-01T08:00:00".to_owned(), open(c * 10 + 1, c, AccountClass::I, None)));
+        given.push(("2026-03-01T08:00:00".to_owned(), open(c * 10 + 3, c, AccountClass::III, Some(c * 10 + 1))));
+    }
+    let cash = ["60000.00", "1000.00", "30000.00", "500.00", "25000.00"];
+    for d in 0..20u64 {
+        let date = format!("2026-03-{:02}", d + 1);
+        for c in 1..=6u64 {
+            let i = usize::try_from(d * 7 + c * 3).unwrap();
+            given.push((format!("{date}T09:{:02}:00", c), deposit(c * 10 + 1, cash[i % 5])));
+            if (d + c) % 4 == 0 {
+                given.push((format!("{date}T10:{:02}:00", c), inbound(c * 10 + 1, "300000.00")));
+            }
+            if (d + c) % 3 == 0 {
+                given.push((format!("{date}T11:{:02}:00", c), move_(c * 10 + 1, c * 10 + 3, "20000.00")));
+            }
+            if (d * c) % 5 == 1 {
+                given.push((format!("{date}T12:{:02}:00", c), withdraw(c * 10 + 1, cash[(i + 1) % 5])));
+            }
+        }
+    }
+    given.sort_by_key(|(time, _)| at(time));
+    given
+}
+
+on_both_backends! {
+fn a_report_resumed_from_a_saved_state_gives_the_lines_a_report_from_genesis_gives(db) {
+    let given = twenty_days();
+    let (ledger, commands) = ledger_and_commands(db, given.iter().map(|(t, b)| (t.as_str(), b.clone())).collect());
+    ledger.submit_batch(commands).unwrap();
+    let rules = ReportRules::preset("pboc-2016-3").unwrap();
+    let first = day("2026-03-01");
+    let nth = |n: i32| ledger_core::BeijingDay(first.0 + n);
+    let mut compared = 0;
+    for start in [1, 4, 9, 15, 19] {
+        // A report up to the day before `start` leaves the state at the start of `start`.
+        let (_, state) = ledger.reports_resuming(rules.clone(), first, nth(start - 1), None, &mut |_| {}).unwrap();
+        let state = state.unwrap();
+        assert_eq!(state.next_day, nth(start));
+        // The cache's bytes round-trip.
+        let bytes = ledger_store::encode_report_cache(&rules, &state).unwrap();
+        let state = ledger_store::decode_report_cache(&rules, &bytes).unwrap().unwrap();
+        for from in start..20 {
+            for to in [from, (from + 2).min(19), 19] {
+                let (resumed, resumed_next) =
+                    ledger.reports_resuming(rules.clone(), nth(from), nth(to), Some(state.clone()), &mut |_| {}).unwrap();
+                let (genesis, genesis_next) =
+                    ledger.reports_resuming(rules.clone(), nth(from), nth(to), None, &mut |_| {}).unwrap();
+                assert_eq!(resumed, genesis, "resumed at {start}, days {from}..={to}");
+                assert_eq!(resumed_next, genesis_next, "resumed at {start}, days {from}..={to}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 3 * (19 + 16 + 11 + 5 + 1));
+    // The lines are not empty: large values and Class III reviews fall on several days.
+    let all = ledger.reports(rules.clone(), first, nth(19), &mut |_| {}).unwrap();
+    let (large, review) = (all.large_value.len(), all.class_iii_review.len());
+    assert!(large >= 10 && review >= 3, "{large} large-value and {review} Class III review lines");
+}
+}
+
+on_both_backends! {
+fn the_report_cache_is_used_checked_against_the_log_and_keyed_by_its_rules(db) {
+    let given = twenty_days();
+    let (ledger, commands) = ledger_and_commands(db, given.iter().map(|(t, b)| (t.as_str(), b.clone())).collect());
+    ledger.submit_batch(commands).unwrap();
+    let rules = ReportRules::preset("pboc-2016-3").unwrap();
+    let (d10, d19) = (day("2026-03-10"), day("2026-03-19"));
+    let (_, state) =
+        ledger.reports_resuming(rules.clone(), day("2026-03-01"), day("2026-03-09"), None, &mut |_| {}).unwrap();
+    let state = state.unwrap();
+    let genesis = ledger.reports(rules.clone(), d10, d19, &mut |_| {}).unwrap();
+    // Used: a state that forgot every account gives other lines (no owners, no large values).
+    let mut forgetful = state.clone();
+    forgetful.accounts.clear();
+    let (from_forgetful, _) = ledger.reports_resuming(rules.clone(), d10, d19, Some(forgetful), &mut |_| {}).unwrap();
+    assert_ne!(from_forgetful, genesis);
+    assert!(from_forgetful.large_value.is_empty());
+    // A state starting after `from` is not used: from genesis.
+    let (later, _) =
+        ledger.reports_resuming(rules.clone(), day("2026-03-05"), d19, Some(state.clone()), &mut |_| {}).unwrap();
+    assert_eq!(later, ledger.reports(rules.clone(), day("2026-03-05"), d19, &mut |_| {}).unwrap());
+    // A state whose last record is not this log's is refused.
+    let mut other_log = state.clone();
+    other_log.last = other_log.last.map(|(seq, _)| (seq, [7; 32]));
+    let refused = ledger.reports_resuming(rules.clone(), d10, d19, Some(other_log), &mut |_| {});
+    assert!(matches!(refused, Err(ledger_store::Error::InvalidArgument(ref m)) if m.contains("report cache")), "{refused:?}");
+    let mut beyond = state.clone();
+    beyond.last = Some((1_000_000, [0; 32]));
+    assert!(ledger.reports_resuming(rules.clone(), d10, d19, Some(beyond), &mut |_| {}).is_err());
+    // The bytes: other rules → not used; one byte changed → damaged.
+    let bytes = ledger_store::encode_report_cache(&rules, &state).unwrap();
+    let mut other_rules = rules.clone();
+    other_rules.class_iii_review.window_days = 3;
+    assert_eq!(ledger_store::decode_report_cache(&other_rules, &bytes).unwrap(), None);
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert!(ledger_store::decode_report_cache(&rules, &flipped).is_err());
+    assert!(ledger_store::decode_report_cache(&rules, &bytes[..10]).is_err());
+}
+}

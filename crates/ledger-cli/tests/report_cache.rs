@@ -1,0 +1,81 @@
+//! `report --cache FILE`: a report resumed from the cache prints what a report from genesis
+//! prints; the cache is replaced by the state after the range, refused when it is another
+//! log's, and not used when made with other rules.
+
+mod common;
+
+use common::{cli, json};
+
+#[test]
+fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("demo");
+    let (code, out, err) = cli(
+        &dir.path().join("unused"),
+        &["demo", "--customers", "60", "--days", "3", "--keep", keep.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let export = dir.path().join("demo.jsonl");
+    assert_eq!(cli(&keep, &["export", export.to_str().unwrap()]).0, 0);
+    let days: std::collections::BTreeSet<String> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|line| json(line)["event"]["at"].as_str().unwrap()[..10].to_owned())
+        .collect();
+    let days: Vec<String> = days.into_iter().collect();
+    assert!(days.len() >= 3, "{days:?}");
+    let cache = dir.path().join("report.cache");
+    let cache_arg = cache.to_str().unwrap();
+    let report = |from: &str, to: &str, extra: &[&str]| {
+        let mut args = vec!["--json", "report", "all", "--from", from, "--to", to];
+        args.extend_from_slice(extra);
+        cli(&keep, &args)
+    };
+    // Day by day, each report resumed from the cache the one before left, as a nightly job does.
+    let mut before = None;
+    for (index, day) in days.iter().enumerate() {
+        let (code, cached, err) = report(day, day, &["--cache", cache_arg]);
+        assert_eq!(code, 0, "{day}: {err}");
+        let (_, genesis, _) = report(day, day, &[]);
+        assert_eq!(json(&cached), json(&genesis), "{day}");
+        // Replaced by the state at the start of the next day; after the last day (no records
+        // after it) left as it was.
+        let after = std::fs::read(&cache).ok();
+        assert_eq!(after != before, index + 1 < days.len(), "{day}");
+        before = after;
+    }
+    // The cache is read: one byte changed is refused.
+    let mut damaged = std::fs::read(&cache).unwrap();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    let damaged_path = dir.path().join("damaged.cache");
+    std::fs::write(&damaged_path, damaged).unwrap();
+    let last_day = days.last().unwrap();
+    let (code, _, err) = report(last_day, last_day, &["--cache", damaged_path.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("damaged"), "{err}");
+    // A cache that starts after --from is not used, and the lines are still right.
+    let (code, out, _) = report(&days[0], &days[1], &["--cache", cache_arg]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&out), json(&report(&days[0], &days[1], &[]).1));
+    // Made with other rules: not used (a report from genesis), then replaced.
+    let rules = dir.path().join("rules.toml");
+    let preset = include_str!("../../ledger-core/reports/pboc-2016-3.toml");
+    std::fs::write(&rules, preset.replace("window_days = 7", "window_days = 3")).unwrap();
+    let rules_arg = rules.to_str().unwrap();
+    let (code, out, err) = report(&days[1], &days[1], &["--cache", cache_arg, "--rules", rules_arg]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out), json(&report(&days[1], &days[1], &["--rules", rules_arg]).1));
+    // Another ledger's cache is refused, naming the cache.
+    let other = dir.path().join("other");
+    let (code, out, err) = cli(
+        &dir.path().join("unused"),
+        &["demo", "--customers", "20", "--days", "3", "--keep", other.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = report(&days[0], &days[0], &["--cache", cache_arg]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&other, &["report", "all", "--from", &days[2], "--to", &days[2], "--cache", cache_arg]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("report cache") && err.contains(cache_arg), "{err}");
+}
