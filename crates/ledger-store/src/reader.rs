@@ -9,7 +9,10 @@ use ledger_core::{
     ProtectionSettings, Protections, ReportRules, Reporter, Reports, Reservation, State, Timestamp, in_force_at,
 };
 
-use crate::checkpoint::{Checkpoint, SigningKey};
+use crate::checkpoint::{Checkpoint, CheckpointSource, SigningKey};
+
+/// The start of every ledger's checkpoint origin line ([`Reader::origin`]).
+pub const ORIGIN_PREFIX: &str = "tiered-ledger/";
 use crate::clock::Clock;
 use crate::codec::{self, GENESIS_PREV, Hash};
 use crate::error::{Error, Result};
@@ -439,16 +442,35 @@ impl Reader {
     }
 
     /// A signed checkpoint of the ledger now: tree size and root at the head, the head, `time`,
-    /// signed with `key` (docs/FORMAT.md, "Checkpoints").
-    pub fn checkpoint(&self, key: &SigningKey, time: Timestamp) -> Result<Checkpoint> {
+    /// signed with `key` (docs/FORMAT.md, "Checkpoints and proofs"): a signed note, or a
+    /// version-1 JSON file when `json`.
+    pub fn checkpoint(&self, key: &SigningKey, time: Timestamp, json: bool) -> Result<Checkpoint> {
         let head = self.head()?;
-        Ok(Checkpoint::sign(key, head.seq, &self.merkle_root(head.seq)?, &head, time))
+        let origin = self.origin()?;
+        let source =
+            CheckpointSource { origin: &origin, size: head.seq, root: self.merkle_root(head.seq)?, head, time };
+        if json { Ok(Checkpoint::sign_json(key, &source)) } else { Checkpoint::sign(key, &source) }
+    }
+
+    /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and the first 16
+    /// bytes of record 1's hash, in hex (record 1 is the genesis event, never rewritten, so an
+    /// existing ledger has it without a change; a different ledger has a different one).
+    pub fn origin(&self) -> Result<String> {
+        if self.head()?.seq == 0 {
+            return Err(Error::InvalidArgument("an empty ledger has no origin yet (it is named by record 1)".into()));
+        }
+        Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(&self.store.record(1)?.hash[..16])))
     }
 
     /// Checks that `checkpoint` describes this ledger: the record at its head has its hash and
     /// the tree of that size has its root (its signature is [`Checkpoint::verify`]'s business).
     pub fn check_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         let (size, root, head) = checkpoint.parts()?;
+        if let Some(origin) = checkpoint.origin()
+            && origin != self.origin()?
+        {
+            return Err(Error::HeadMismatch(format!("the checkpoint is of the ledger {origin:?}, not this one")));
+        }
         if head.seq != size {
             return Err(Error::InvalidArgument(format!(
                 "the checkpoint's head {} is not at its tree size {size}",
