@@ -85,6 +85,25 @@ fn tampered(file: &Path, name: &str, change: impl FnOnce(String) -> String) -> P
     out
 }
 
+/// `ledger-cli check-proof` and tools/verify_proof.py give `expected` (0 verified, 1 refused)
+/// for `files` (CHECKPOINT, or PROOF CHECKPOINT, or PROOF OLD NEW) signed by `public` (hex).
+fn ours_agree(files: &[&Path], public: &str, expected: i32, what: &str) {
+    let names: Vec<&str> = files.iter().map(|file| path(file)).collect();
+    let (code, out, err) =
+        cli(Path::new("unused"), &[&["check-proof", "--public-key", public], names.as_slice()].concat());
+    assert_eq!(code, expected, "ledger-cli, {what}: {out}{err}");
+    let kind = ["checkpoint", "inclusion", "consistency"][files.len() - 1];
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_proof.py");
+    let output =
+        Command::new("python3").arg(script).arg(kind).args(&names).args(["--public-key", public]).output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "verify_proof.py, {what}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
 /// One base64 character of the last signature line changed (inside the signature bytes).
 fn flip_signature(text: String) -> String {
     let start = text.trim_end().rfind('\n').unwrap() + 1;
@@ -126,6 +145,7 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
         assert_eq!(code, 0, "{err}");
         let (code, out) = go(&goverify, &["inclusion", "-key", &vkey, path(&proof), path(&cp2)]);
         assert_eq!((code, out.contains(&format!("record {seq} is in the tree of 11"))), (0, true), "{out}");
+        ours_agree(&[&proof, &cp2], &log_public, 0, "a real proof");
         proofs.push(proof);
     }
     let consistency = dir.path().join("c12.json");
@@ -133,28 +153,31 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
     assert_eq!(code, 0, "{err}");
     let (code, out) = go(&goverify, &["consistency", "-key", &vkey, path(&consistency), path(&cp1), path(&cp2)]);
     assert_eq!(code, 0, "{out}");
+    ours_agree(&[&consistency, &cp1, &cp2], &log_public, 0, "a real consistency proof");
 
     // Given a tampered file, when Go checks it, then it is refused (exit 1).
     let other_key = dir.path().join("other.key");
-    keygen(&db, &other_key);
+    let other_public = keygen(&db, &other_key);
     let other_cp = dir.path().join("other-cp");
     let other_vkey = checkpoint(&db, &other_key, &other_cp);
     let root_b64 = line(&std::fs::read_to_string(&cp1).unwrap(), 2);
     let cp2_text = std::fs::read_to_string(&cp2).unwrap();
     let cp2_root = line(&cp2_text, 2);
     let flip = |text: String, from: &str, to: &str| text.replacen(from, to, 1);
-    let checkpoints: Vec<(&str, PathBuf, &str)> = vec![
-        ("size changed", tampered(&cp2, "t-size", |t| flip(t, "\n11\n", "\n12\n")), vkey.as_str()),
-        ("root replaced", tampered(&cp2, "t-root", |t| t.replace(&cp2_root, &root_b64)), vkey.as_str()),
-        ("origin changed", tampered(&cp2, "t-origin", |t| flip(t, "tiered-ledger/", "tiered-ledger/0")), vkey.as_str()),
-        ("head changed", tampered(&cp2, "t-head", |t| flip(t, "head 11:", "head 11:0")), vkey.as_str()),
-        ("signature changed", tampered(&cp2, "t-sig", flip_signature), vkey.as_str()),
-        ("another ledger key", cp2.clone(), other_vkey.as_str()),
-        ("signed by another key", other_cp.clone(), vkey.as_str()),
+    let (vk, public) = (vkey.as_str(), log_public.as_str());
+    let checkpoints: Vec<(&str, PathBuf, &str, &str)> = vec![
+        ("size changed", tampered(&cp2, "t-size", |t| flip(t, "\n11\n", "\n12\n")), vk, public),
+        ("root replaced", tampered(&cp2, "t-root", |t| t.replace(&cp2_root, &root_b64)), vk, public),
+        ("origin changed", tampered(&cp2, "t-origin", |t| flip(t, "tiered-ledger/", "tiered-ledger/0")), vk, public),
+        ("head changed", tampered(&cp2, "t-head", |t| flip(t, "head 11:", "head 11:0")), vk, public),
+        ("signature changed", tampered(&cp2, "t-sig", flip_signature), vk, public),
+        ("another ledger key", cp2.clone(), other_vkey.as_str(), other_public.as_str()),
+        ("signed by another key", other_cp.clone(), vk, public),
     ];
-    for (what, file, key) in &checkpoints {
+    for (what, file, key, public) in &checkpoints {
         let (code, out) = go(&goverify, &["checkpoint", "-key", key, path(file)]);
         assert_eq!(code, 1, "{what}: {out}");
+        ours_agree(&[file], public, 1, what);
     }
     let proof = &proofs[4];
     let proof_text = std::fs::read_to_string(proof).unwrap();
@@ -173,12 +196,14 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
         let against = if *what == "against another checkpoint" { &cp1 } else { &cp2 };
         let (code, out) = go(&goverify, &["inclusion", "-key", &vkey, path(file), path(against)]);
         assert_eq!(code, 1, "{what}: {out}");
+        ours_agree(&[file, against], &log_public, 1, what);
     }
     let consistency_text = std::fs::read_to_string(&consistency).unwrap();
     let first = json(&consistency_text)["path"][0].as_str().unwrap().to_owned();
     let changed = tampered(&consistency, "t-c.json", |t| t.replace(&first, &"11".repeat(32)));
     let (code, out) = go(&goverify, &["consistency", "-key", &vkey, path(&changed), path(&cp1), path(&cp2)]);
     assert_eq!(code, 1, "a changed consistency path: {out}");
+    ours_agree(&[&changed, &cp1, &cp2], &log_public, 1, "a changed consistency path");
     let (code, out) = go(&goverify, &["consistency", "-key", &vkey, path(&consistency), path(&cp2), path(&cp1)]);
     assert_eq!(code, 1, "old and new swapped: {out}");
 
@@ -219,6 +244,23 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
     assert_eq!(check(&cw2, &witness_public), 0);
     assert_eq!(check(&changed_cosignature, &witness_public), 1);
     assert_eq!(check(&cw2, &log_public), 1, "another witness key");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_proof.py");
+    for (file, witness_public, expected) in
+        [(&cw2, &witness_public, 0), (&changed_cosignature, &witness_public, 1), (&cw2, &log_public, 1)]
+    {
+        let witness = format!("auditor.example/w1={witness_public}");
+        let output = Command::new("python3")
+            .arg(&script)
+            .args(["checkpoint", path(file), "--public-key", &log_public, "--witness", &witness])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "verify_proof.py: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
 
     // A forked ledger: same key, its first deposit rewritten. The same size with another root,
     // and a larger one with the honest ledger's proof, are both refused; a shrunk log too.

@@ -393,4 +393,53 @@ mod tests {
             assert!(changed.verify(None).is_err(), "field {field}");
         }
     }
+
+    /// A version-1 (JSON) checkpoint file as the first release wrote it (bytes fixed here; the
+    /// signature made by `openssl pkeyutl -sign` with the seed [7; 32]) is still read and
+    /// verifies; the same file with one field changed does not.
+    #[test]
+    fn a_version_1_file_still_verifies() {
+        let file = r#"{
+  "format": "tiered-ledger checkpoint v1",
+  "tree_size": 3,
+  "root": "0505050505050505050505050505050505050505050505050505050505050505",
+  "head": "3:0909090909090909090909090909090909090909090909090909090909090909",
+  "time": "2026-03-02T10:00:00+08:00",
+  "public_key": "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c",
+  "signature": "e3ceba15bcf26090921a2acbc683c20de24f7c2e2e8311754b3fc4efabe40b30b7905a9bf4110079495da9572eb69ff2b4f777056cc7d2fa0d226f29984b7d07"
+}
+"#;
+        let checkpoint = Checkpoint::parse(file).unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        checkpoint.verify(Some(&key)).unwrap();
+        checkpoint.verify(None).unwrap();
+        assert_eq!(checkpoint.parts().unwrap(), (3, [5; 32], Head { seq: 3, hash: [9; 32] }));
+        assert_eq!(checkpoint.origin(), None);
+        assert_eq!(checkpoint.to_text().unwrap(), file, "written back byte for byte");
+        let changed = Checkpoint::parse(&file.replace("\"tree_size\": 3", "\"tree_size\": 4")).unwrap();
+        assert!(changed.verify(Some(&key)).is_err());
+    }
+
+    #[test]
+    fn a_note_checkpoint_needs_the_trusted_key_and_refuses_changes() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let time: Timestamp = "2026-03-02T10:00:00+08:00".parse().unwrap();
+        let head = Head { seq: 3, hash: [9; 32] };
+        let source = CheckpointSource { origin: "tiered-ledger/ab", size: 3, root: [5; 32], head, time };
+        let checkpoint = Checkpoint::sign(&key, &source).unwrap();
+        let text = checkpoint.to_text().unwrap();
+        let parsed = Checkpoint::parse(&text).unwrap();
+        assert_eq!(parsed, checkpoint);
+        parsed.verify(Some(&key.verifying_key())).unwrap();
+        assert!(parsed.verify(None).is_err(), "a note names no key");
+        assert!(parsed.verify(Some(&SigningKey::from_bytes(&[8; 32]).verifying_key())).is_err());
+        assert_eq!(parsed.origin(), Some("tiered-ledger/ab"));
+        for (from, to) in [("tiered-ledger/ab", "tiered-ledger/ac"), ("time 2026", "time 2027"), ("\n3\n", "\n3\n")] {
+            let changed = text.replacen(from, to, 1);
+            let verdict = Checkpoint::parse(&changed).and_then(|c| c.verify(Some(&key.verifying_key())));
+            assert_eq!(verdict.is_ok(), from == to, "{from} → {to}");
+        }
+        let bad_origin = CheckpointSource { origin: "two words", ..source };
+        assert!(Checkpoint::sign(&key, &bad_origin).is_err());
+    }
 }

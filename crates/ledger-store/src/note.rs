@@ -230,3 +230,79 @@ impl TreeText {
         Ok(TreeText { origin: (*origin).to_owned(), size, root, head, time })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Go's `golang.org/x/mod/sumdb/note` example (its ExampleSign and ExampleOpen): the same key
+    /// gives the same verifier key and the same signed note, byte for byte.
+    #[test]
+    fn go_notes_example_known_answer() {
+        let seed: [u8; 32] =
+            STANDARD.decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").unwrap()[1..].try_into().unwrap();
+        let key = SigningKey::from_bytes(&seed);
+        assert_eq!(
+            verifier_key("PeterNeumann", SIG_ED25519, &key.verifying_key()),
+            "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+        );
+        let text =
+            "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+        let mut note = Note { text: text.into(), signatures: Vec::new() };
+        note.sign("PeterNeumann", &key);
+        let signed = format!(
+            "{text}\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+        );
+        assert_eq!(note.to_text(), signed);
+        let parsed = Note::parse(&signed).unwrap();
+        assert_eq!(parsed, note);
+        parsed.verify("PeterNeumann", &key.verifying_key()).unwrap();
+    }
+
+    #[test]
+    fn a_cosignature_verifies_and_a_changed_note_or_key_does_not() {
+        let (log, witness) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let tree = TreeText {
+            origin: "tiered-ledger/00".into(),
+            size: 3,
+            root: [5; 32],
+            head: Head { seq: 3, hash: [9; 32] },
+            time: "2026-03-02T10:00:00+08:00".into(),
+        };
+        let mut note = Note { text: tree.to_text(), signatures: Vec::new() };
+        note.sign(&tree.origin, &log);
+        note.cosign("w.example/1", &witness, 1_700_000_000);
+        let parsed = Note::parse(&note.to_text()).unwrap();
+        assert_eq!(TreeText::parse(&parsed.text).unwrap(), tree);
+        parsed.verify(&tree.origin, &log.verifying_key()).unwrap();
+        assert_eq!(parsed.verify_cosignature("w.example/1", &witness.verifying_key()).unwrap(), 1_700_000_000);
+        assert!(parsed.verify_cosignature("w.example/1", &log.verifying_key()).is_err(), "another key");
+        assert!(parsed.verify("tiered-ledger/00", &witness.verifying_key()).is_err(), "the witness is not the log");
+        let changed = Note::parse(&note.to_text().replacen("\n3\n", "\n4\n", 1)).unwrap();
+        assert!(changed.verify(&tree.origin, &log.verifying_key()).is_err());
+        assert!(changed.verify_cosignature("w.example/1", &witness.verifying_key()).is_err());
+    }
+
+    /// Malformed checkpoint texts: given the text, then parsing fails.
+    #[test]
+    fn malformed_checkpoints_are_refused() {
+        let root = STANDARD.encode([5u8; 32]);
+        let head = format!("head 3:{}", "09".repeat(32));
+        let cases = [
+            ("no root", "o\n3\n".to_owned()),
+            ("leading zero", format!("o\n03\n{root}\n{head}\ntime t\n")),
+            ("short root", format!("o\n3\nBQUF\n{head}\ntime t\n")),
+            ("head not at size", format!("o\n4\n{root}\n{head}\ntime t\n")),
+            ("no time", format!("o\n3\n{root}\n{head}\n")),
+            ("unknown extension", format!("o\n3\n{root}\n{head}\ntime t\nx y\n")),
+            ("empty origin", format!("\n3\n{root}\n{head}\ntime t\n")),
+        ];
+        for (what, text) in cases {
+            assert!(TreeText::parse(&text).is_err(), "{what}");
+        }
+        assert!(TreeText::parse(&format!("o\n3\n{root}\n{head}\ntime t\n")).is_ok());
+        assert!(Note::parse("text\n\n\u{2014} name AAAA\n").is_err(), "a signature of no bytes");
+        assert!(Note::parse("text\n\u{2014} name AAAAAAAA\n").is_err(), "no blank line");
+        assert!(Note::parse("te\x07xt\n\n\u{2014} name AAAAAAAA\n").is_err(), "a control character");
+    }
+}
