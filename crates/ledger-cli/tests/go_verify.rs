@@ -3,7 +3,7 @@
 //! GOPATH mode), opens checkpoint notes with `golang.org/x/mod/sumdb/note` and checks proofs
 //! with `golang.org/x/mod/sumdb/tlog` (RFC 6962 hashing). A real ledger's files verify; tampered
 //! ones are refused; a witness refuses a forked ledger signed with the same key.
-#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "a failing step should stop the test where it fails")]
 
 mod common;
 
@@ -27,7 +27,7 @@ fn build_goverify(dir: &Path) -> PathBuf {
         .env("GOFLAGS", "")
         .env("GOCACHE", dir.join("go-cache"))
         .output()
-        .expect("`go` is installed by scripts/setup (golang-go, golang-golang-x-mod-dev)");
+        .unwrap_or_else(|err| panic!("`go` ({err}): scripts/setup installs golang-go and golang-golang-x-mod-dev"));
     assert!(output.status.success(), "go build: {}", String::from_utf8_lossy(&output.stderr));
     binary
 }

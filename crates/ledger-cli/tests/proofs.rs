@@ -231,6 +231,46 @@ open(d + "/key.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" + pem + "\n-----E
     assert!(!openssl("changed").status.success(), "a changed checkpoint fails under openssl too");
 }
 
+/// The same for a checkpoint note (format 2): the text above the blank line is the message, the
+/// signature line's bytes after the 4-byte key id the signature.
+#[test]
+fn openssl_checks_a_checkpoint_note_signature_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 2, "1.00");
+    let key = dir.path().join("signing.key");
+    let (code, out, _) = cli(&db, &["--json", "keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let public = json(&out)["public_key"].as_str().unwrap().to_owned();
+    let cp = dir.path().join("cp");
+    let (code, _, err) = cli(&db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", cp.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let make = r#"
+import base64, sys
+note = open(sys.argv[1], encoding="utf-8").read()
+d = sys.argv[2]
+split = note.rindex("\n\n")
+text, line = note[: split + 1], note[split + 2 :].splitlines()[0]
+open(d + "/msg", "wb").write(text.encode())
+open(d + "/changed", "wb").write(text.replace("time 2026", "time 2027").encode())
+open(d + "/sig", "wb").write(base64.b64decode(line.split(" ")[2])[4:])
+pem = "MCowBQYDK2VwAyEA" + base64.b64encode(bytes.fromhex(sys.argv[3])).decode()
+open(d + "/key.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" + pem + "\n-----END PUBLIC KEY-----\n")
+"#;
+    let made = Command::new("python3").args(["-c", make]).arg(&cp).arg(dir.path()).arg(&public).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let openssl = |message: &str| {
+        Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin", "-in", message, "-sigfile", "sig"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(openssl("msg"), "the note's signature verifies under openssl");
+    assert!(!openssl("changed"), "a changed checkpoint note fails under openssl too");
+}
+
 #[test]
 fn statements_and_balances_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
