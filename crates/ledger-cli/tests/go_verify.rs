@@ -128,6 +128,9 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
     let witness_public = keygen(&db, &witness_key);
     let (cp1, cp2) = (dir.path().join("cp1"), dir.path().join("cp2"));
     let vkey = checkpoint(&db, &log_key, &cp1);
+    // The fork to come: a copy of the ledger now (same id, same key) whose history goes another way.
+    let forked = dir.path().join("forked");
+    assert_eq!(cli(&db, &["backup", path(&forked)]).0, 0);
     deposit(&db, 7..=9, "1.00");
     assert_eq!(checkpoint(&db, &log_key, &cp2), vkey, "one ledger, one verifier key");
     let size = line(&std::fs::read_to_string(&cp2).unwrap(), 1).parse::<u64>().unwrap();
@@ -262,12 +265,14 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
         );
     }
 
-    // A forked ledger: same key, its first deposit rewritten. The same size with another root,
-    // and a larger one with the honest ledger's proof, are both refused; a shrunk log too.
-    let forked = ledger(dir.path(), "forked", 9, "100.00");
+    // The forked ledger (the copy taken at cp1, then other deposits than the honest ledger's):
+    // same key, same origin. The same size with another root, and a larger one with the honest
+    // ledger's proof, are both refused; a shrunk log too.
+    deposit(&forked, 107..=109, "1.00");
     let (fork_same, fork_larger) = (dir.path().join("fork11"), dir.path().join("fork14"));
     assert_eq!(checkpoint(&forked, &log_key, &fork_same), vkey, "same key, same origin");
-    deposit(&forked, 10..=12, "1.00");
+    assert_ne!(std::fs::read_to_string(&fork_same).unwrap().lines().nth(2), Some(cp2_root.as_str()), "another root");
+    deposit(&forked, 110..=112, "1.00");
     checkpoint(&forked, &log_key, &fork_larger);
     deposit(&db, 10..=12, "1.00");
     let cp3 = dir.path().join("cp3");

@@ -416,3 +416,39 @@ fn an_edited_readable_event_is_refused_naming_the_field() {
     std::fs::write(&twice, forged).unwrap();
     both(&[&twice, &cp], false, "a key named twice");
 }
+
+/// The origin line names the ledger: one key signing two ledgers gives two origins and two
+/// verifier keys, and a checkpoint of one is refused by the other (`prove`), even where its
+/// tree size and head sequence exist there.
+#[test]
+fn a_checkpoint_names_its_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.key");
+    let first = ledger(dir.path(), "first", 2, "1.00");
+    assert_eq!(cli(&first, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let second = dir.path().join("second");
+    assert_eq!(common::cli_at(&second, "2026-03-02T11:00:00+08:00", &["init", "--policy", "pboc-2018"]).0, 0);
+    let deposit = r#"{"type":"open_account","id":"0e0d0d0d-0000-4000-8000-000000000000","account":70,"customer":7,"class":"I","verified_in_person":true}"#;
+    assert_eq!(cli(&second, &["submit", deposit]).0, 0);
+    for n in 1..=2 {
+        let line =
+            format!(r#"{{"type":"cash_deposit","id":"0e0d0d0d-0000-4000-8000-{n:012}","account":70,"amount":"1.00"}}"#);
+        assert_eq!(cli(&second, &["submit", &line]).0, 0);
+    }
+    let mut origins = Vec::new();
+    for (db, name) in [(&first, "cp-first"), (&second, "cp-second")] {
+        let out = dir.path().join(name);
+        let (code, text, err) =
+            cli(db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let note = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(note.lines().nth(1), Some("4"), "the same size in both");
+        let origin = note.lines().next().unwrap().to_owned();
+        assert!(text.contains(&format!("verifier key {origin}+")), "{text}");
+        origins.push(origin);
+    }
+    assert_ne!(origins[0], origins[1], "two ledgers, one key, two origins");
+    let (code, _, err) = cli(&second, &["prove", "2", "--checkpoint", dir.path().join("cp-first").to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not this one"), "{err}");
+}

@@ -452,14 +452,10 @@ impl Reader {
         if json { Ok(Checkpoint::sign_json(key, &source)) } else { Checkpoint::sign(key, &source) }
     }
 
-    /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and the first 16
-    /// bytes of record 1's hash, in hex (record 1 is the genesis event, never rewritten, so an
-    /// existing ledger has it without a change; a different ledger has a different one).
+    /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and its id
+    /// (`meta/ledger-id`, 16 random bytes given at a writer's first open), in hex.
     pub fn origin(&self) -> Result<String> {
-        if self.head()?.seq == 0 {
-            return Err(Error::InvalidArgument("an empty ledger has no origin yet (it is named by record 1)".into()));
-        }
-        Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(&self.store.record(1)?.hash[..16])))
+        Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(self.store.ledger_id()?)))
     }
 
     /// Checks that `checkpoint` describes this ledger: the record at its head has its hash and
