@@ -1,5 +1,6 @@
 //! The Merkle tree's stored nodes (docs/FORMAT.md, "Merkle tree"): reading them, and bringing
-//! them up to the head for a ledger written before the tree (or after `rebuild-indexes`).
+//! them up to the head for a ledger written before the tree (or after `rebuild-indexes`); and
+//! the ledger id that checkpoints over that tree name (`meta/ledger-id`).
 
 use crate::codec::{self, GENESIS_PREV, Hash, META_LEDGER_ID, META_MERKLE_SIZE};
 use crate::error::{Error, Result};
