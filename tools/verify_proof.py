@@ -234,9 +234,11 @@ def check_note(text, trusted_key, witnesses):
         raise ProofError("the root line is not base64") from None
     if len(root) != 32:
         raise ProofError("the root is not 32 bytes")
-    if not lines[3].startswith(f"head {size}:") or not lines[4].startswith("time "):
-        raise ProofError("the head line is not at the tree size, or no time line")
-    hash32(lines[3].partition(":")[2], "head hash")
+    head = [line for line in lines[3:] if line.startswith("head ")]
+    time = [line for line in lines[3:] if line.startswith("time ")]
+    if len(head) != 1 or len(time) != 1 or not head[0].startswith(f"head {size}:"):
+        raise ProofError("the extension lines are not one head line at the tree size and one time line")
+    hash32(head[0].partition(":")[2], "head hash")
     parsed = []
     for line in signatures:
         if not line.startswith("\u2014 ") or line.count(" ") != 2:
