@@ -3,18 +3,22 @@
 and proofs"), Python standard library only: Ed25519 (RFC 8032) and the Merkle tree (RFC 9162).
 
 Usage:
-  verify_proof.py checkpoint CHECKPOINT.json [--public-key HEX]
-  verify_proof.py inclusion PROOF.json CHECKPOINT.json [--public-key HEX]
-  verify_proof.py consistency PROOF.json OLD.json NEW.json [--public-key HEX]
+  verify_proof.py checkpoint CHECKPOINT [--public-key HEX] [--witness NAME=HEX]...
+  verify_proof.py inclusion PROOF.json CHECKPOINT [--public-key HEX] [--witness NAME=HEX]...
+  verify_proof.py consistency PROOF.json OLD NEW [--public-key HEX] [--witness NAME=HEX]...
   verify_proof.py vectors            (prints the FORMAT.md test vectors this file computes)
 
-A checkpoint's signature is checked against --public-key when given (the key the auditor
+A checkpoint is a C2SP signed note (tlog-checkpoint) or a version-1 JSON file. A note's
+signature is checked against --public-key (required: a note names no key), under the origin's
+name; each --witness's cosignature (tlog-cosignature, cosignature/v1) must be there and valid.
+A JSON checkpoint's signature is checked against --public-key when given (the key the auditor
 trusts); without it, against the key the checkpoint names, which only shows it is unchanged.
 An inclusion proof's record is checked whole: its hash recomputed from seq, prev_hash and its
 bytes, the bytes decoded and compared with the readable event (verify_export.py), then its
 path to the checkpoint's root. Exit status: 0 verified, 1 a check failed, 2 usage or I/O error.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -203,8 +207,72 @@ def signed_text(checkpoint):
     ).encode("utf-8")
 
 
-def check_checkpoint(checkpoint, trusted_key):
+def key_id(name, signature_type, public):
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([signature_type]) + public).digest()[:4]
+
+
+def check_note(text, trusted_key, witnesses):
+    """A C2SP signed note holding a tlog checkpoint; returns (tree size, root)."""
+    if trusted_key is None:
+        raise ProofError("a checkpoint note names no key: give the signer's --public-key")
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise ProofError("a note holds no control characters but newlines")
+    split = text.rfind("\n\n")
+    if split < 0 or not text.endswith("\n"):
+        raise ProofError("not a signed note")
+    body, signatures = text[: split + 1], text[split + 2 : -1].split("\n")
+    lines = body[:-1].split("\n")
+    if len(lines) != 5 or not lines[0]:
+        raise ProofError("a checkpoint is origin, size, root, head and time lines")
+    origin, size_text, root_text = lines[:3]
+    if not size_text.isdigit() or str(int(size_text)) != size_text:
+        raise ProofError("the size line is not a decimal number")
+    size = int(size_text)
+    try:
+        root = base64.b64decode(root_text, validate=True)
+    except ValueError:
+        raise ProofError("the root line is not base64") from None
+    if len(root) != 32:
+        raise ProofError("the root is not 32 bytes")
+    head = [line for line in lines[3:] if line.startswith("head ")]
+    time = [line for line in lines[3:] if line.startswith("time ")]
+    if len(head) != 1 or len(time) != 1 or not head[0].startswith(f"head {size}:"):
+        raise ProofError("the extension lines are not one head line at the tree size and one time line")
+    hash32(head[0].partition(":")[2], "head hash")
+    parsed = []
+    for line in signatures:
+        if not line.startswith("\u2014 ") or line.count(" ") != 2:
+            raise ProofError(f"not a signature line: {line!r}")
+        _, name, blob = line.split(" ")
+        try:
+            blob = base64.b64decode(blob, validate=True)
+        except ValueError:
+            raise ProofError(f"signature of {name}: not base64") from None
+        parsed.append((name, blob[:4], blob[4:]))
+
+    def signature(name, signature_type, public):
+        for signer, key, sig in parsed:
+            if signer == name and key == key_id(name, signature_type, public):
+                return sig
+        raise ProofError(f"no signature by {name} with the trusted key")
+
+    if not ed25519_verify(trusted_key, body.encode("utf-8"), signature(origin, 1, trusted_key)):
+        raise ProofError("the signature does not match the checkpoint")
+    for name, public in witnesses:
+        sig = signature(name, 4, public)
+        time = int.from_bytes(sig[:8], "big")
+        message = f"cosignature/v1\ntime {time}\n{body}".encode("utf-8")
+        if len(sig) != 72 or not ed25519_verify(public, message, sig[8:]):
+            raise ProofError(f"the cosignature of {name} does not match the checkpoint")
+    return size, root
+
+
+def check_checkpoint(checkpoint, trusted_key, witnesses=()):
     """Format and signature; returns (tree size, root)."""
+    if isinstance(checkpoint, str):
+        return check_note(checkpoint, trusted_key, witnesses)
+    if witnesses:
+        raise ProofError("a version-1 checkpoint carries no cosignatures")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ProofError("not a checkpoint")
     size = checkpoint.get("tree_size")
@@ -286,7 +354,10 @@ def load(path):
 
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle, object_pairs_hook=unique_keys)
+            text = handle.read()
+        if not text.lstrip().startswith("{"):
+            return text  # a signed note
+        return json.loads(text, object_pairs_hook=unique_keys)
     except ValueError as err:
         if "named twice" in str(err):  # a failed check (exit 1), like an edited field
             raise ProofError(f"{path}: {err}") from None
@@ -309,6 +380,16 @@ def main(argv):
             print(f"usage error: {err}", file=sys.stderr)
             return 2
         del args[at : at + 2]
+    witnesses = []
+    while "--witness" in args:
+        at = args.index("--witness")
+        name, _, key = (args[at + 1] if at + 1 < len(args) else "").partition("=")
+        try:
+            witnesses.append((name, hash32(key, "--witness")))
+        except ProofError as err:
+            print(f"usage error: {err}", file=sys.stderr)
+            return 2
+        del args[at : at + 2]
     if args == ["vectors"]:
         print(json.dumps(vectors(), indent=2))
         return 0
@@ -326,12 +407,13 @@ def main(argv):
         return 1
     try:
         if args[0] == "checkpoint":
-            size, _ = check_checkpoint(files[0], trusted)
+            size, _ = check_checkpoint(files[0], trusted, witnesses)
             what = f"checkpoint of {size} records: signature valid"
         elif args[0] == "inclusion":
-            what = check_inclusion(files[0], check_checkpoint(files[1], trusted))
+            what = check_inclusion(files[0], check_checkpoint(files[1], trusted, witnesses))
         else:
-            what = check_consistency(files[0], check_checkpoint(files[1], trusted), check_checkpoint(files[2], trusted))
+            old, new = check_checkpoint(files[1], trusted, witnesses), check_checkpoint(files[2], trusted, witnesses)
+            what = check_consistency(files[0], old, new)
     except ProofError as err:
         print(f"FAILED: {err}")
         return 1

@@ -190,11 +190,15 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// A signed checkpoint of the ledger now: Merkle tree size and root, head, time (JSON).
+    /// A signed checkpoint of the ledger now: a C2SP signed note (origin, tree size, root, head,
+    /// time); prints the verifier key.
     Checkpoint {
         /// The signing key (from `keygen`).
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+        /// `note` (C2SP tlog-checkpoint in a signed note) or `json` (format v1).
+        #[arg(long, value_name = "FORMAT", default_value = "note", value_parser = ["note", "json"])]
+        format: String,
         /// Write here instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -226,9 +230,41 @@ pub enum Cmd {
     CheckProof {
         #[arg(num_args = 1..=3, required = true)]
         files: Vec<PathBuf>,
-        /// The signer's public key (hex) the checkpoints must be signed with.
+        /// The signer's public key (hex) the checkpoints must be signed with (required for a
+        /// checkpoint note, which names no key).
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
+        /// A witness whose cosignature the checkpoints must carry, as NAME=HEX (repeatable).
+        #[arg(long, value_name = "NAME=HEX")]
+        witness: Vec<String>,
+    },
+    /// An auditor's witness: checks that checkpoint NEW (signed by --public-key) extends the
+    /// last one it saw (--state) by --proof, then cosigns it (C2SP tlog-cosignature) and keeps
+    /// it as the last seen. Exit 1, nothing signed, when the log did not only grow.
+    Witness {
+        /// The last checkpoint this witness cosigned (created on first use).
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// The witness's own signing key (from `keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The witness's name in its cosignature line (e.g. `auditor.example/w1`).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The ledger's public key (hex).
+        #[arg(long, value_name = "HEX")]
+        public_key: String,
+        /// The new checkpoint (a signed note).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        /// The consistency proof from the state's checkpoint to the new one.
+        #[arg(long, value_name = "FILE")]
+        proof: Option<PathBuf>,
+        /// Write the cosigned checkpoint here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
     },
     /// The main job: a generated workload run on a fresh embedded ledger, verified and replayed.
     ///

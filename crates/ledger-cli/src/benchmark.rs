@@ -214,9 +214,9 @@ const PROOFS: u64 = 10_000;
 fn time_proofs(reader: &Reader, seed: u64) -> anyhow::Result<(f64, f64, f64, usize)> {
     let key = ledger_store::SigningKey::from_bytes(&[7; 32]);
     let started = Instant::now();
-    let checkpoint = reader.checkpoint(&key, reader.now())?;
+    let checkpoint = reader.checkpoint(&key, reader.now(), false)?;
     let checkpoint_seconds = started.elapsed().as_secs_f64();
-    let size = checkpoint.tree_size;
+    let size = checkpoint.tree_size();
     let mut rng = StdRng::seed_from_u64(seed);
     let seqs: Vec<u64> = (0..PROOFS).map(|_| rng.random_range(1..=size)).collect();
     let started = Instant::now();

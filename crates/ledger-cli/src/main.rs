@@ -16,6 +16,7 @@ mod proofs;
 mod report;
 mod scratch;
 mod statement;
+mod witness;
 mod workload;
 
 use std::process::ExitCode;
@@ -56,12 +57,22 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Export { file, from, to, force } => ops::export(cli, file, *from, *to, *force),
         Cmd::Backup { dir } => ops::backup(cli, dir),
         Cmd::Keygen { out, force } => proofs::keygen(cli, out, *force),
-        Cmd::Checkpoint { key, out, force } => proofs::checkpoint(cli, key, out.as_deref(), *force),
+        Cmd::Checkpoint { key, format, out, force } => {
+            proofs::checkpoint(cli, key, format == "json", out.as_deref(), *force)
+        }
         Cmd::Prove { seq, checkpoint, out, force } => proofs::prove(cli, *seq, checkpoint, out.as_deref(), *force),
         Cmd::ProveConsistency { old, new, out, force } => {
             proofs::prove_consistency(cli, old, new, out.as_deref(), *force)
         }
-        Cmd::CheckProof { files, public_key } => proofs::check_proof(cli, files, public_key.as_deref()),
+        Cmd::CheckProof { files, public_key, witness } => {
+            proofs::check_proof(cli, files, public_key.as_deref(), witness)
+        }
+        Cmd::Witness { state, key, name, public_key, checkpoint, proof, out, force } => witness::run(
+            cli,
+            &witness::Inputs { state, key, name, public_key, checkpoint, proof: proof.as_deref() },
+            out.as_deref(),
+            *force,
+        ),
         Cmd::Demo(spec) => demo::run(cli, spec),
         Cmd::Benchmark(spec) => benchmark::run(cli, spec),
         Cmd::BenchServer(spec) => bench_server::run(cli, spec),

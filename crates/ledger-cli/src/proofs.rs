@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use ledger_store::{
-    CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey, VerifyingKey,
+    CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey, VerifyingKey, note,
     signing_key_from_hex,
 };
 use serde::Serialize;
@@ -18,7 +18,15 @@ use crate::args::Cli;
 use crate::open::open_reader;
 use crate::out::{self, check_failed, print_json, say};
 
-fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
+/// Reads a checkpoint file (a signed note, or a version-1 JSON file). A malformed one is a
+/// failed check (exit 1), like an edited field, not an unreadable file.
+pub fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the checkpoint {}", path.display()))?;
+    Checkpoint::parse(&text)
+        .map_err(|err| ledger_store::Error::ProofFailed(format!("the checkpoint {}: {err}", path.display())).into())
+}
+
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the {what} {}", path.display()))?;
     // A key named twice could show a reader one value and the check another: refused.
     // A failed check (exit 1), like an edited field, not an unreadable file.
@@ -32,6 +40,11 @@ fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> 
 fn write_json(value: &impl Serialize, out: Option<&Path>, force: bool) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
+    write_text(&text, out, force)
+}
+
+/// Writes `text` to `out` (created privately, no clobber unless `force`) or standard output.
+pub fn write_text(text: &str, out: Option<&Path>, force: bool) -> anyhow::Result<()> {
     match out {
         Some(path) => out::create_private(path, force)?.write_all(text.as_bytes()).context("writing the file")?,
         None => print!("{text}"),
@@ -39,14 +52,17 @@ fn write_json(value: &impl Serialize, out: Option<&Path>, force: bool) -> anyhow
     Ok(())
 }
 
-fn trusted_key(hex_key: Option<&str>) -> anyhow::Result<Option<VerifyingKey>> {
-    hex_key
-        .map(|text| {
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(text.trim(), &mut bytes).context("--public-key takes 64 hex digits")?;
-            VerifyingKey::from_bytes(&bytes).context("--public-key is not an Ed25519 key")
-        })
-        .transpose()
+/// An Ed25519 public key from 64 hex digits.
+pub fn public_key(text: &str) -> anyhow::Result<VerifyingKey> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes).context("a public key is 64 hex digits")?;
+    VerifyingKey::from_bytes(&bytes).context("not an Ed25519 public key")
+}
+
+/// A signing key from its key file.
+pub fn read_key(path: &Path) -> anyhow::Result<SigningKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the key {}", path.display()))?;
+    Ok(signing_key_from_hex(&text)?)
 }
 
 pub fn keygen(cli: &Cli, out_path: &Path, force: bool) -> anyhow::Result<ExitCode> {
@@ -66,14 +82,25 @@ pub fn keygen(cli: &Cli, out_path: &Path, force: bool) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn checkpoint(cli: &Cli, key_path: &Path, out_path: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(key_path).with_context(|| format!("reading the key {}", key_path.display()))?;
-    let key = signing_key_from_hex(&text)?;
+pub fn checkpoint(
+    cli: &Cli,
+    key_path: &Path,
+    json: bool,
+    out_path: Option<&Path>,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
+    let key = read_key(key_path)?;
     let reader = open_reader(cli)?;
-    let checkpoint = reader.checkpoint(&key, reader.now())?;
-    write_json(&checkpoint, out_path, force)?;
-    if let Some(path) = out_path {
-        say!("checkpoint of {} records (head {}) written to {}", checkpoint.tree_size, checkpoint.head, path.display());
+    let checkpoint = reader.checkpoint(&key, reader.now(), json)?;
+    write_text(&checkpoint.to_text()?, out_path, force)?;
+    let verifier = checkpoint
+        .origin()
+        .map(|origin| format!("; verifier key {}", note::verifier_key(origin, note::SIG_ED25519, &key.verifying_key())))
+        .unwrap_or_default();
+    match out_path {
+        Some(path) => say!("checkpoint of {} records written to {}{verifier}", checkpoint.tree_size(), path.display()),
+        // Standard output holds the checkpoint: the rest goes to standard error.
+        None => eprintln!("checkpoint of {} records{verifier}", checkpoint.tree_size()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -85,21 +112,22 @@ pub fn prove(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
-    let checkpoint: Checkpoint = read_json(checkpoint_path, "checkpoint")?;
-    checkpoint.verify(None)?;
+    let checkpoint = read_checkpoint(checkpoint_path)?;
+    verify_unless_note(&checkpoint)?;
     let reader = open_reader(cli)?;
     reader.check_checkpoint(&checkpoint).context("the checkpoint is not of this ledger")?;
-    if seq == 0 || seq > checkpoint.tree_size {
-        bail!("record {seq} is not in the checkpoint's tree (records 1 to {})", checkpoint.tree_size);
+    let size = checkpoint.tree_size();
+    if seq == 0 || seq > size {
+        bail!("record {seq} is not in the checkpoint's tree (records 1 to {size})");
     }
     let mut line = Vec::new();
     reader.export(seq, Some(seq), &mut line)?;
     let proof = InclusionProof {
         format: INCLUSION_FORMAT.into(),
         seq,
-        tree_size: checkpoint.tree_size,
+        tree_size: size,
         record: serde_json::from_slice(&line)?,
-        path: reader.inclusion_proof(seq, checkpoint.tree_size)?.iter().map(hex::encode).collect(),
+        path: reader.inclusion_proof(seq, size)?.iter().map(hex::encode).collect(),
     };
     proof.verify(&checkpoint).context("the proof made does not check out")?;
     write_json(&proof, out_path, force)?;
@@ -113,20 +141,21 @@ pub fn prove_consistency(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
-    let old: Checkpoint = read_json(old_path, "checkpoint")?;
-    let new: Checkpoint = read_json(new_path, "checkpoint")?;
-    old.verify(None)?;
-    new.verify(None)?;
-    if old.tree_size > new.tree_size {
-        bail!("the old checkpoint ({} records) is larger than the new one ({})", old.tree_size, new.tree_size);
+    let old = read_checkpoint(old_path)?;
+    let new = read_checkpoint(new_path)?;
+    verify_unless_note(&old)?;
+    verify_unless_note(&new)?;
+    let (old_size, new_size) = (old.tree_size(), new.tree_size());
+    if old_size > new_size {
+        bail!("the old checkpoint ({old_size} records) is larger than the new one ({new_size})");
     }
     let reader = open_reader(cli)?;
     reader.check_checkpoint(&new).context("the new checkpoint is not of this ledger")?;
     let proof = ConsistencyProof {
         format: CONSISTENCY_FORMAT.into(),
-        old_size: old.tree_size,
-        new_size: new.tree_size,
-        path: reader.consistency_proof(old.tree_size, new.tree_size)?.iter().map(hex::encode).collect(),
+        old_size,
+        new_size,
+        path: reader.consistency_proof(old_size, new_size)?.iter().map(hex::encode).collect(),
     };
     if let Err(err) = proof.verify(&old, &new) {
         // The old checkpoint's root is not this log's at that size: its log was rewritten since.
@@ -137,29 +166,72 @@ pub fn prove_consistency(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A version-1 file names its key: its signature is checked (it was not changed). A note
+/// names none; the ledger itself vouches for it ([`ledger_store::Reader::check_checkpoint`]).
+fn verify_unless_note(checkpoint: &Checkpoint) -> anyhow::Result<()> {
+    if let Checkpoint::Json(_) = checkpoint {
+        checkpoint.verify(None)?;
+    }
+    Ok(())
+}
+
+/// Checks a checkpoint's signature by `trusted` and the cosignatures of `witnesses`
+/// (`NAME=HEX`).
+fn verify_checkpoint(
+    checkpoint: &Checkpoint,
+    trusted: Option<&VerifyingKey>,
+    witnesses: &[(String, VerifyingKey)],
+) -> anyhow::Result<()> {
+    checkpoint.verify(trusted)?;
+    for (name, key) in witnesses {
+        match checkpoint {
+            Checkpoint::Note { note, .. } => {
+                note.verify_cosignature(name, key)?;
+            }
+            Checkpoint::Json(_) => {
+                Err(ledger_store::Error::ProofFailed("a version-1 checkpoint carries no cosignatures".into()))?
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks files without the ledger: a checkpoint's signature, and a proof against checkpoints.
-pub fn check_proof(cli: &Cli, files: &[std::path::PathBuf], public_key: Option<&str>) -> anyhow::Result<ExitCode> {
-    let trusted = trusted_key(public_key)?;
+pub fn check_proof(
+    cli: &Cli,
+    files: &[std::path::PathBuf],
+    public_key_hex: Option<&str>,
+    witness_keys: &[String],
+) -> anyhow::Result<ExitCode> {
+    let trusted = public_key_hex.map(public_key).transpose().context("--public-key")?;
+    let witnesses = witness_keys
+        .iter()
+        .map(|text| {
+            let (name, key) = text.split_once('=').context("--witness takes NAME=HEX")?;
+            Ok((name.to_owned(), public_key(key).context("--witness")?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let trusted = trusted.as_ref();
     let result = (|| -> anyhow::Result<String> {
         match files {
             [checkpoint] => {
-                let checkpoint: Checkpoint = read_json(checkpoint, "checkpoint")?;
-                checkpoint.verify(trusted.as_ref())?;
-                Ok(format!("checkpoint of {} records, head {}: signature valid", checkpoint.tree_size, checkpoint.head))
+                let checkpoint = read_checkpoint(checkpoint)?;
+                verify_checkpoint(&checkpoint, trusted, &witnesses)?;
+                let (size, _, head) = checkpoint.parts()?;
+                Ok(format!("checkpoint of {size} records, head {}: signature valid", head.to_text()))
             }
             [proof, checkpoint] => {
                 let proof: InclusionProof = read_json(proof, "inclusion proof")?;
-                let checkpoint: Checkpoint = read_json(checkpoint, "checkpoint")?;
-                checkpoint.verify(trusted.as_ref())?;
+                let checkpoint = read_checkpoint(checkpoint)?;
+                verify_checkpoint(&checkpoint, trusted, &witnesses)?;
                 proof.verify(&checkpoint)?;
                 Ok(format!("record {} is in the checkpoint's tree of {} records", proof.seq, proof.tree_size))
             }
             [proof, old, new] => {
                 let proof: ConsistencyProof = read_json(proof, "consistency proof")?;
-                let (old, new): (Checkpoint, Checkpoint) =
-                    (read_json(old, "checkpoint")?, read_json(new, "checkpoint")?);
-                old.verify(trusted.as_ref())?;
-                new.verify(trusted.as_ref())?;
+                let (old, new) = (read_checkpoint(old)?, read_checkpoint(new)?);
+                verify_checkpoint(&old, trusted, &witnesses)?;
+                verify_checkpoint(&new, trusted, &witnesses)?;
                 proof.verify(&old, &new)?;
                 Ok(format!("the log of {} records extends the log of {}", proof.new_size, proof.old_size))
             }

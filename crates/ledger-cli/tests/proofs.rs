@@ -35,7 +35,9 @@ fn ledger(dir: &Path, name: &str, deposits: u64, first_amount: &str) -> PathBuf 
 }
 
 fn checkpoint(db: &Path, key: &Path, out: &Path) {
-    let (code, _, err) = cli(db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    // Format v1 (JSON), still written on request and read: these tests edit its fields.
+    let (code, _, err) =
+        cli(db, &["checkpoint", "--format", "json", "--key", key.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -229,6 +231,46 @@ open(d + "/key.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" + pem + "\n-----E
     assert!(!openssl("changed").status.success(), "a changed checkpoint fails under openssl too");
 }
 
+/// The same for a checkpoint note (format 2): the text above the blank line is the message, the
+/// signature line's bytes after the 4-byte key id the signature.
+#[test]
+fn openssl_checks_a_checkpoint_note_signature_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 2, "1.00");
+    let key = dir.path().join("signing.key");
+    let (code, out, _) = cli(&db, &["--json", "keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let public = json(&out)["public_key"].as_str().unwrap().to_owned();
+    let cp = dir.path().join("cp");
+    let (code, _, err) = cli(&db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", cp.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let make = r#"
+import base64, sys
+note = open(sys.argv[1], encoding="utf-8").read()
+d = sys.argv[2]
+split = note.rindex("\n\n")
+text, line = note[: split + 1], note[split + 2 :].splitlines()[0]
+open(d + "/msg", "wb").write(text.encode())
+open(d + "/changed", "wb").write(text.replace("time 2026", "time 2027").encode())
+open(d + "/sig", "wb").write(base64.b64decode(line.split(" ")[2])[4:])
+pem = "MCowBQYDK2VwAyEA" + base64.b64encode(bytes.fromhex(sys.argv[3])).decode()
+open(d + "/key.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" + pem + "\n-----END PUBLIC KEY-----\n")
+"#;
+    let made = Command::new("python3").args(["-c", make]).arg(&cp).arg(dir.path()).arg(&public).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let openssl = |message: &str| {
+        Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin", "-in", message, "-sigfile", "sig"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(openssl("msg"), "the note's signature verifies under openssl");
+    assert!(!openssl("changed"), "a changed checkpoint note fails under openssl too");
+}
+
 #[test]
 fn statements_and_balances_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -373,4 +415,40 @@ fn an_edited_readable_event_is_refused_naming_the_field() {
     let twice = dir.path().join("twice.json");
     std::fs::write(&twice, forged).unwrap();
     both(&[&twice, &cp], false, "a key named twice");
+}
+
+/// The origin line names the ledger: one key signing two ledgers gives two origins and two
+/// verifier keys, and a checkpoint of one is refused by the other (`prove`), even where its
+/// tree size and head sequence exist there.
+#[test]
+fn a_checkpoint_names_its_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.key");
+    let first = ledger(dir.path(), "first", 2, "1.00");
+    assert_eq!(cli(&first, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let second = dir.path().join("second");
+    assert_eq!(common::cli_at(&second, "2026-03-02T11:00:00+08:00", &["init", "--policy", "pboc-2018"]).0, 0);
+    let deposit = r#"{"type":"open_account","id":"0e0d0d0d-0000-4000-8000-000000000000","account":70,"customer":7,"class":"I","verified_in_person":true}"#;
+    assert_eq!(cli(&second, &["submit", deposit]).0, 0);
+    for n in 1..=2 {
+        let line =
+            format!(r#"{{"type":"cash_deposit","id":"0e0d0d0d-0000-4000-8000-{n:012}","account":70,"amount":"1.00"}}"#);
+        assert_eq!(cli(&second, &["submit", &line]).0, 0);
+    }
+    let mut origins = Vec::new();
+    for (db, name) in [(&first, "cp-first"), (&second, "cp-second")] {
+        let out = dir.path().join(name);
+        let (code, text, err) =
+            cli(db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let note = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(note.lines().nth(1), Some("4"), "the same size in both");
+        let origin = note.lines().next().unwrap().to_owned();
+        assert!(text.contains(&format!("verifier key {origin}+")), "{text}");
+        origins.push(origin);
+    }
+    assert_ne!(origins[0], origins[1], "two ledgers, one key, two origins");
+    let (code, _, err) = cli(&second, &["prove", "2", "--checkpoint", dir.path().join("cp-first").to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not this one"), "{err}");
 }

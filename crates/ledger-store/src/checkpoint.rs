@@ -10,22 +10,23 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, Hash};
 use crate::error::{Error, Result};
 use crate::merkle;
+use crate::note::{Note, TreeText};
 use crate::store::Head;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
-/// The `format` of a checkpoint file, and the first line of what it signs.
+/// The `format` of a version-1 (JSON) checkpoint file, and the first line of what it signs.
 pub const CHECKPOINT_FORMAT: &str = "tiered-ledger checkpoint v1";
 /// The `format` of an inclusion proof file.
 pub const INCLUSION_FORMAT: &str = "tiered-ledger inclusion v1";
 /// The `format` of a consistency proof file.
 pub const CONSISTENCY_FORMAT: &str = "tiered-ledger consistency v1";
 
-/// A signed statement of the ledger's state: the tree over records 1..=`tree_size`, its root,
+/// Format v1 of a checkpoint (JSON), still read: a signed statement of the ledger's state: the tree over records 1..=`tree_size`, its root,
 /// the head record (`tree_size:hash`), when, and who signed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Checkpoint {
+pub struct JsonCheckpoint {
     pub format: String,
     pub tree_size: u64,
     /// Hex Merkle root of the first `tree_size` records.
@@ -36,7 +37,7 @@ pub struct Checkpoint {
     pub time: String,
     /// Hex Ed25519 public key (32 bytes).
     pub public_key: String,
-    /// Hex Ed25519 signature (64 bytes) of [`Checkpoint::signed_text`].
+    /// Hex Ed25519 signature (64 bytes) of [`JsonCheckpoint::signed_text`].
     pub signature: String,
 }
 
@@ -50,7 +51,7 @@ fn hash_hex(text: &str, what: &str) -> Result<Hash> {
     Ok(hash)
 }
 
-impl Checkpoint {
+impl JsonCheckpoint {
     /// Exactly the bytes the signature covers (UTF-8):
     /// `tiered-ledger checkpoint v1\ntree_size N\nroot HEX\nhead SEQ:HEX\ntime T\n`.
     pub fn signed_text(&self) -> String {
@@ -60,9 +61,9 @@ impl Checkpoint {
         )
     }
 
-    pub(crate) fn sign(key: &SigningKey, tree_size: u64, root: &Hash, head: &Head, time: Timestamp) -> Checkpoint {
+    pub(crate) fn sign(key: &SigningKey, tree_size: u64, root: &Hash, head: &Head, time: Timestamp) -> JsonCheckpoint {
         use ed25519_dalek::Signer;
-        let mut checkpoint = Checkpoint {
+        let mut checkpoint = JsonCheckpoint {
             format: CHECKPOINT_FORMAT.into(),
             tree_size,
             root: hex::encode(root),
@@ -104,6 +105,113 @@ impl Checkpoint {
         let root = hash_hex(&self.root, "root")?;
         let head = Head::parse(&self.head).map_err(|err| failed(format!("head: {err}")))?;
         Ok((self.tree_size, root, head))
+    }
+}
+
+/// Where a ledger's checkpoints come from: its origin line, and the time they state.
+#[derive(Debug)]
+pub struct CheckpointSource<'a> {
+    pub origin: &'a str,
+    pub size: u64,
+    pub root: Hash,
+    pub head: Head,
+    pub time: Timestamp,
+}
+
+/// A checkpoint file: a C2SP signed note (written since format 2) or a version-1 JSON file
+/// (still read). [`Checkpoint::parse`] tells them apart by the first character (`{`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// A tlog checkpoint in a signed note, signed by the key named like the origin, and any
+    /// witnesses' cosignatures.
+    Note {
+        tree: TreeText,
+        note: Note,
+    },
+    Json(JsonCheckpoint),
+}
+
+impl Checkpoint {
+    /// A signed note checkpoint: the key's signature is named after the origin.
+    pub fn sign(key: &SigningKey, source: &CheckpointSource<'_>) -> Result<Checkpoint> {
+        crate::note::check_name(source.origin)?;
+        let tree = TreeText {
+            origin: source.origin.to_owned(),
+            size: source.size,
+            root: source.root,
+            head: source.head,
+            time: source.time.to_string(),
+        };
+        let mut note = Note { text: tree.to_text(), signatures: Vec::new() };
+        note.sign(source.origin, key);
+        Ok(Checkpoint::Note { tree, note })
+    }
+
+    /// A version-1 JSON checkpoint (`ledger-cli checkpoint --format json`).
+    pub fn sign_json(key: &SigningKey, source: &CheckpointSource<'_>) -> Checkpoint {
+        Checkpoint::Json(JsonCheckpoint::sign(key, source.size, &source.root, &source.head, source.time))
+    }
+
+    /// Reads a checkpoint file's text: JSON when it starts with `{`, else a signed note.
+    pub fn parse(text: &str) -> Result<Checkpoint> {
+        if text.trim_start().starts_with('{') {
+            // A key named twice could show a reader one value and the check another: refused.
+            ledger_core::refuse_duplicate_keys(text).map_err(|err| failed(format!("the checkpoint: {err}")))?;
+            let json = serde_json::from_str(text).map_err(|err| failed(format!("not a checkpoint: {err}")))?;
+            return Ok(Checkpoint::Json(json));
+        }
+        let note = Note::parse(text)?;
+        let tree = TreeText::parse(&note.text)?;
+        Ok(Checkpoint::Note { tree, note })
+    }
+
+    /// The file's text.
+    pub fn to_text(&self) -> Result<String> {
+        match self {
+            Checkpoint::Note { note, .. } => Ok(note.to_text()),
+            Checkpoint::Json(json) => {
+                let mut text = serde_json::to_string_pretty(json).map_err(|err| failed(err.to_string()))?;
+                text.push('\n');
+                Ok(text)
+            }
+        }
+    }
+
+    /// The origin line (a version-1 checkpoint has none).
+    pub fn origin(&self) -> Option<&str> {
+        match self {
+            Checkpoint::Note { tree, .. } => Some(&tree.origin),
+            Checkpoint::Json(_) => None,
+        }
+    }
+
+    pub fn tree_size(&self) -> u64 {
+        match self {
+            Checkpoint::Note { tree, .. } => tree.size,
+            Checkpoint::Json(json) => json.tree_size,
+        }
+    }
+
+    /// Checks the signature by `trusted` (a note names no key, so it needs one; a version-1 file
+    /// is checked against the key it names when none is given, which only proves it unchanged).
+    pub fn verify(&self, trusted: Option<&VerifyingKey>) -> Result<()> {
+        match self {
+            Checkpoint::Note { tree, note } => {
+                let key = trusted.ok_or_else(|| {
+                    failed("a checkpoint note names no key: give the signer's public key (--public-key)".into())
+                })?;
+                note.verify(&tree.origin, key)
+            }
+            Checkpoint::Json(json) => json.verify(trusted),
+        }
+    }
+
+    /// Tree size, root and head, parsed (not verified).
+    pub fn parts(&self) -> Result<(u64, Hash, Head)> {
+        match self {
+            Checkpoint::Note { tree, .. } => Ok((tree.size, tree.root, tree.head)),
+            Checkpoint::Json(json) => json.parts(),
+        }
     }
 }
 
@@ -265,7 +373,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[7; 32]);
         let head = Head { seq: 3, hash: [9; 32] };
         let time: Timestamp = "2026-03-02T10:00:00+08:00".parse().unwrap();
-        let checkpoint = Checkpoint::sign(&key, 3, &[5; 32], &head, time);
+        let checkpoint = JsonCheckpoint::sign(&key, 3, &[5; 32], &head, time);
         checkpoint.verify(Some(&key.verifying_key())).unwrap();
         let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
         assert!(checkpoint.verify(Some(&other)).is_err(), "another trusted key");
@@ -284,5 +392,54 @@ mod tests {
             text.insert(0, char::from(first as u8 ^ 1));
             assert!(changed.verify(None).is_err(), "field {field}");
         }
+    }
+
+    /// A version-1 (JSON) checkpoint file as the first release wrote it (bytes fixed here; the
+    /// signature made by `openssl pkeyutl -sign` with the seed [7; 32]) is still read and
+    /// verifies; the same file with one field changed does not.
+    #[test]
+    fn a_version_1_file_still_verifies() {
+        let file = r#"{
+  "format": "tiered-ledger checkpoint v1",
+  "tree_size": 3,
+  "root": "0505050505050505050505050505050505050505050505050505050505050505",
+  "head": "3:0909090909090909090909090909090909090909090909090909090909090909",
+  "time": "2026-03-02T10:00:00+08:00",
+  "public_key": "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c",
+  "signature": "e3ceba15bcf26090921a2acbc683c20de24f7c2e2e8311754b3fc4efabe40b30b7905a9bf4110079495da9572eb69ff2b4f777056cc7d2fa0d226f29984b7d07"
+}
+"#;
+        let checkpoint = Checkpoint::parse(file).unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        checkpoint.verify(Some(&key)).unwrap();
+        checkpoint.verify(None).unwrap();
+        assert_eq!(checkpoint.parts().unwrap(), (3, [5; 32], Head { seq: 3, hash: [9; 32] }));
+        assert_eq!(checkpoint.origin(), None);
+        assert_eq!(checkpoint.to_text().unwrap(), file, "written back byte for byte");
+        let changed = Checkpoint::parse(&file.replace("\"tree_size\": 3", "\"tree_size\": 4")).unwrap();
+        assert!(changed.verify(Some(&key)).is_err());
+    }
+
+    #[test]
+    fn a_note_checkpoint_needs_the_trusted_key_and_refuses_changes() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let time: Timestamp = "2026-03-02T10:00:00+08:00".parse().unwrap();
+        let head = Head { seq: 3, hash: [9; 32] };
+        let source = CheckpointSource { origin: "tiered-ledger/ab", size: 3, root: [5; 32], head, time };
+        let checkpoint = Checkpoint::sign(&key, &source).unwrap();
+        let text = checkpoint.to_text().unwrap();
+        let parsed = Checkpoint::parse(&text).unwrap();
+        assert_eq!(parsed, checkpoint);
+        parsed.verify(Some(&key.verifying_key())).unwrap();
+        assert!(parsed.verify(None).is_err(), "a note names no key");
+        assert!(parsed.verify(Some(&SigningKey::from_bytes(&[8; 32]).verifying_key())).is_err());
+        assert_eq!(parsed.origin(), Some("tiered-ledger/ab"));
+        for (from, to) in [("tiered-ledger/ab", "tiered-ledger/ac"), ("time 2026", "time 2027"), ("\n3\n", "\n3\n")] {
+            let changed = text.replacen(from, to, 1);
+            let verdict = Checkpoint::parse(&changed).and_then(|c| c.verify(Some(&key.verifying_key())));
+            assert_eq!(verdict.is_ok(), from == to, "{from} → {to}");
+        }
+        let bad_origin = CheckpointSource { origin: "two words", ..source };
+        assert!(Checkpoint::sign(&key, &bad_origin).is_err());
     }
 }

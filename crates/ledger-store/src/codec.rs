@@ -295,6 +295,8 @@ pub const ANSWERS_PREFIX: &[u8] = b"answers/";
 pub const MERKLE_STORED_LEVEL_MIN: u8 = 4;
 /// Meta key: how many leaves (records from seq 1) the stored Merkle nodes cover (u64 BE).
 pub const META_MERKLE_SIZE: &[u8] = b"merkle-size";
+/// Meta key: the ledger's id (16 random bytes), which its checkpoints' origin line names.
+pub const META_LEDGER_ID: &[u8] = b"ledger-id";
 
 /// `answers/ || to_seq (u64 BE)`: the answer chunk written with the snapshot at `to_seq`.
 pub fn answers_key(to_seq: u64) -> Vec<u8> {

@@ -85,6 +85,8 @@ impl Ledger {
         let head = source.head()?;
         let target = Store::create(to.as_ref(), Tuning::default())?;
         let copied = target.copy_log_from(&source, head.seq, &mut |seq| progress(MigrateStage::Copy, seq))?;
+        // The same ledger, the same origin in its checkpoints.
+        source.copy_ledger_id_to(&target)?;
         if copied != head {
             return Err(Error::Corruption {
                 seq: copied.seq + 1,
@@ -101,6 +103,7 @@ impl Ledger {
         let (state, head) = store.load_state_projected()?;
         // A ledger written before the Merkle tree (or after rebuild-indexes) gets it here.
         let tree = store.merkle_catch_up(head.seq)?;
+        store.ensure_ledger_id(None)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(crate::projector::QUEUE_LEN_MAX);
         let projector_store = Arc::clone(&store);

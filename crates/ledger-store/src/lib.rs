@@ -29,6 +29,7 @@ mod error;
 mod layout;
 mod ledger;
 pub mod merkle;
+pub mod note;
 mod options;
 mod project;
 mod projector;
@@ -39,8 +40,8 @@ mod store;
 mod writer;
 
 pub use checkpoint::{
-    CHECKPOINT_FORMAT, CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey,
-    VerifyingKey, signing_key_from_hex,
+    CHECKPOINT_FORMAT, CONSISTENCY_FORMAT, Checkpoint, CheckpointSource, ConsistencyProof, INCLUSION_FORMAT,
+    InclusionProof, JsonCheckpoint, SigningKey, VerifyingKey, signing_key_from_hex,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, Result};

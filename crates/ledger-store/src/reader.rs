@@ -10,7 +10,10 @@ use ledger_core::{
     in_force_at,
 };
 
-use crate::checkpoint::{Checkpoint, SigningKey};
+use crate::checkpoint::{Checkpoint, CheckpointSource, SigningKey};
+
+/// The start of every ledger's checkpoint origin line ([`Reader::origin`]).
+pub const ORIGIN_PREFIX: &str = "tiered-ledger/";
 use crate::clock::Clock;
 use crate::codec::{self, GENESIS_PREV, Hash};
 use crate::error::{Error, Result};
@@ -477,16 +480,31 @@ impl Reader {
     }
 
     /// A signed checkpoint of the ledger now: tree size and root at the head, the head, `time`,
-    /// signed with `key` (docs/FORMAT.md, "Checkpoints").
-    pub fn checkpoint(&self, key: &SigningKey, time: Timestamp) -> Result<Checkpoint> {
+    /// signed with `key` (docs/FORMAT.md, "Checkpoints and proofs"): a signed note, or a
+    /// version-1 JSON file when `json`.
+    pub fn checkpoint(&self, key: &SigningKey, time: Timestamp, json: bool) -> Result<Checkpoint> {
         let head = self.head()?;
-        Ok(Checkpoint::sign(key, head.seq, &self.merkle_root(head.seq)?, &head, time))
+        let origin = self.origin()?;
+        let source =
+            CheckpointSource { origin: &origin, size: head.seq, root: self.merkle_root(head.seq)?, head, time };
+        if json { Ok(Checkpoint::sign_json(key, &source)) } else { Checkpoint::sign(key, &source) }
+    }
+
+    /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and its id
+    /// (`meta/ledger-id`, 16 random bytes given at a writer's first open), in hex.
+    pub fn origin(&self) -> Result<String> {
+        Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(self.store.ledger_id()?)))
     }
 
     /// Checks that `checkpoint` describes this ledger: the record at its head has its hash and
     /// the tree of that size has its root (its signature is [`Checkpoint::verify`]'s business).
     pub fn check_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         let (size, root, head) = checkpoint.parts()?;
+        if let Some(origin) = checkpoint.origin()
+            && origin != self.origin()?
+        {
+            return Err(Error::HeadMismatch(format!("the checkpoint is of the ledger {origin:?}, not this one")));
+        }
         if head.seq != size {
             return Err(Error::InvalidArgument(format!(
                 "the checkpoint's head {} is not at its tree size {size}",

@@ -193,6 +193,7 @@ fn an_embedded_ledger_migrates_into_postgresql_with_the_same_head_and_read_model
     }
     let size = report.head.seq;
     assert_eq!(copy.merkle_root(size).unwrap(), source.merkle_root(size).unwrap());
+    assert_eq!(copy.origin().unwrap(), source.origin().unwrap(), "the same ledger: its checkpoints' origin");
     let ledger = Ledger::open(Path::new(&url), options()).unwrap();
     let next = Command {
         id: CommandId(uuid::Uuid::from_u128(u128::MAX)),

@@ -62,6 +62,11 @@ fn a_format_1_ledger_opens_verifies_replays_answers_retries_and_appends_format_2
     Ledger::open(&db, options(&clock, back_office.clone())).unwrap().close().unwrap();
     let old = export(&Reader::open(&db, clock.clone()).unwrap());
     assert_eq!(old.len(), 15);
+    // It got an id for its checkpoints' origin at that open, kept by the next ones.
+    let origin = Reader::open(&db, clock.clone()).unwrap().origin().unwrap();
+    assert!(origin.starts_with("tiered-ledger/") && origin.len() == 14 + 32, "{origin}");
+    Ledger::open(&db, options(&clock, back_office.clone())).unwrap().close().unwrap();
+    assert_eq!(Reader::open(&db, clock.clone()).unwrap().origin().unwrap(), origin);
     assert!(old.iter().all(|line| line["event_hex"].as_str().unwrap().starts_with("10")), "format-1 bytes");
     assert!(old.iter().all(|line| line["event"]["principal"].is_null()), "format 1 names no principal");
 

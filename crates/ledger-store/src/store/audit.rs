@@ -540,6 +540,7 @@ impl Store {
                     detail: format!("the log ends at {} before its head {}", copied.to_text(), head.to_text()),
                 });
             }
+            self.copy_ledger_id_to(copy)?;
             let replay = copy.rebuild_derived(false, &mut |_| {})?;
             if let Some(first) = replay.mismatches.first() {
                 return Err(Error::ReadModel(format!(

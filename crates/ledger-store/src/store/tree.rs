@@ -1,7 +1,8 @@
 //! The Merkle tree's stored nodes (docs/FORMAT.md, "Merkle tree"): reading them, and bringing
-//! them up to the head for a ledger written before the tree (or after `rebuild-indexes`).
+//! them up to the head for a ledger written before the tree (or after `rebuild-indexes`); and
+//! the ledger id that checkpoints over that tree name (`meta/ledger-id`).
 
-use crate::codec::{self, GENESIS_PREV, Hash, META_MERKLE_SIZE};
+use crate::codec::{self, GENESIS_PREV, Hash, META_LEDGER_ID, META_MERKLE_SIZE};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier, Nodes};
 use crate::store::{Store, Table};
@@ -104,5 +105,39 @@ impl Store {
             return Err(Error::Corruption { seq: frontier.size() + 1, detail: "record missing".into() });
         }
         Ok(frontier)
+    }
+
+    /// The ledger's id (docs/FORMAT.md, `meta/ledger-id`): what its checkpoints' origin names.
+    pub(crate) fn ledger_id(&self) -> Result<[u8; 16]> {
+        let bytes = self.get(Table::Meta, META_LEDGER_ID)?.ok_or_else(|| {
+            Error::ReadModel("the ledger has no id yet: open it with a writer once to give it one".into())
+        })?;
+        bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Corruption { seq: 0, detail: "meta/ledger-id is not 16 bytes".into() })
+    }
+
+    /// Gives the ledger `id` (a random one when `None`) unless it has one: a ledger from before
+    /// ids gets one at a writer's first open, without touching its records.
+    pub(crate) fn ensure_ledger_id(&self, id: Option<[u8; 16]>) -> Result<()> {
+        if self.get(Table::Meta, META_LEDGER_ID)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = self.staged()?;
+        let id = id.unwrap_or_else(|| *uuid::Uuid::new_v4().as_bytes());
+        batch.put(Table::Meta, META_LEDGER_ID, &id);
+        self.commit(batch, true)
+    }
+
+    /// Gives `copy` (a backup or a migration target) this ledger's id: the same ledger, the
+    /// same origin in its checkpoints. A ledger never opened by a writer of this build has none;
+    /// its copy then gets its own at its first writer's open.
+    pub(crate) fn copy_ledger_id_to(&self, copy: &Store) -> Result<()> {
+        match self.ledger_id() {
+            Ok(id) => copy.ensure_ledger_id(Some(id)),
+            Err(Error::ReadModel(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 }
