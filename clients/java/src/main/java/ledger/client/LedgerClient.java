@@ -252,11 +252,12 @@ public final class LedgerClient {
             HttpResponse<byte[]> response;
             try {
                 response = http.send(built, HttpResponse.BodyHandlers.ofByteArray());
-            } catch (javax.net.ssl.SSLException err) {
-                // An untrusted certificate, or https:// to a plain HTTP port: retrying cannot help.
-                throw new LedgerException.Setup(0, "tls", "TLS failed (an untrusted certificate, or https:// to a port "
-                        + "that speaks plain HTTP?): " + err.getMessage(), null);
             } catch (IOException err) {
+                if (err instanceof javax.net.ssl.SSLException && !lostConnection(err)) {
+                    // An untrusted certificate, or https:// to a plain HTTP port: retrying cannot help.
+                    throw new LedgerException.Setup(0, "tls", "TLS failed (an untrusted certificate, or https:// to a port "
+                            + "that speaks plain HTTP?): " + err.getMessage(), null);
+                }
                 if (notHttp(err)) {
                     // Bytes came back that are no HTTP status line (http:// to a port that speaks TLS): retrying cannot help.
                     throw new LedgerException.Setup(0, "protocol", "the answer is not HTTP (http:// to a port that speaks "
@@ -304,6 +305,14 @@ public final class LedgerClient {
             if (cause instanceof java.net.ProtocolException) return true;
             String message = cause.getMessage();
             if (message != null && message.startsWith("parsing HTTP/1.1 status line, receiving [")) return true;
+        }
+        return false;
+    }
+
+    /** Whether a TLS failure is a lost connection (reset, closed: retried), not a TLS refusal. */
+    static boolean lostConnection(IOException err) {
+        for (Throwable cause = err.getCause(); cause != null; cause = cause.getCause()) {
+            if (cause instanceof java.net.SocketException || cause instanceof java.io.EOFException) return true;
         }
         return false;
     }
