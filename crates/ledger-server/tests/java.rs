@@ -152,6 +152,14 @@ fn the_java_clients_guards_hold_on_their_real_code_paths() {
         "ok no_retry_on_an_answer",
         "ok brief_answers_are_asked_for",
         "ok follower_refuses_a_doctored_feed",
+        "ok follower_position_is_the_last_record_handed_on",
+        "ok follow_stops_at_until_seq",
+        "ok duplicate_answers_and_their_original",
+        "ok batch_answers_match_their_commands",
+        "ok retry_after_is_capped",
+        "ok every_failure_is_typed",
+        "ok nulls_fail_early",
+        "ok wrong_scheme_is_a_setup_error",
     ] {
         assert!(stdout.lines().any(|line| line == check), "{check} missing from:\n{stdout}");
     }
@@ -240,7 +248,19 @@ fn over_tls_the_java_client_trusts_its_trust_store_and_nothing_else() {
     // Without the certificate in its trust store the client refuses the server, at once.
     let (ok, stdout, _) = run(java("ledger.e2e.E2eDay", &[&server.url, tokens.to_str().unwrap(), "--customers", "1"]));
     assert!(!ok);
-    assert!(stdout.contains("HTTP 0 tls: TLS handshake failed"), "{stdout}");
+    assert!(stdout.contains("(Setup): HTTP 0 tls: TLS failed"), "{stdout}");
+    // http:// to the TLS port: refused at once as not HTTP, never retried.
+    let plain = server.url.replace("https://", "http://");
+    let (ok, stdout, _) = run(java("ledger.e2e.E2eDay", &[&plain, tokens.to_str().unwrap(), "--customers", "1"]));
+    assert!(!ok);
+    assert!(stdout.contains("(Setup): HTTP 0 protocol: the answer is not HTTP"), "{stdout}");
+    assert_eq!(server.stop().0, Some(0));
+    // https:// to a plain port: refused at once as a TLS failure.
+    let mut server = Server::start(&work.db, &work.config, &[]);
+    let tls = server.url.replace("http://", "https://");
+    let (ok, stdout, _) = run(java("ledger.e2e.E2eDay", &[&tls, tokens.to_str().unwrap(), "--customers", "1"]));
+    assert!(!ok);
+    assert!(stdout.contains("(Setup): HTTP 0 tls: TLS failed"), "{stdout}");
     assert_eq!(server.stop().0, Some(0));
 }
 

@@ -14,10 +14,14 @@ import java.util.function.Consumer;
  * seq it verified and that record's hash, and checks every record before handing it on: seq is
  * the last + 1, {@code prev_hash} is the last hash, and {@code hash} is recomputed from seq,
  * prev_hash and the event bytes (docs/FORMAT.md, "Hash chain"). Any failure throws
- * {@link ChainBreakException} and the position stays at the last good record.
+ * {@link ChainBreakException} and the position stays at the last record handed on.
  *
- * <p>Resume with {@link #after()} and {@link #prevHash()} stored after processing (at-least-once:
- * make processing idempotent by seq).
+ * <p>The position ({@link #after()}, {@link #prevHash()}) is always the last record handed to
+ * the consumer successfully: {@link #follow} verifies a record, hands it to the consumer, and
+ * only when the consumer returned advances past it. A consumer that throws leaves the position
+ * before that record; a break leaves it after the last good record handed on. Store the
+ * position after processing and resume from it: at-least-once, never a skip (make processing
+ * idempotent by seq).
  */
 public final class ChainFollower {
     static final byte[] DOMAIN = "tiered-ledger/event/v1\0\0".getBytes(StandardCharsets.US_ASCII);
@@ -39,35 +43,60 @@ public final class ChainFollower {
         this.prev = prevHash == null ? new byte[32] : hash(prevHash, after, "the resume hash");
     }
 
-    /** The last verified seq. */
+    /** The last seq handed on (verified, and the consumer returned). */
     public long after() { return after; }
 
-    /** The last verified record's hash (hex). */
+    /** The hash (hex) of the last record handed on. */
     public String prevHash() { return HEX.formatHex(prev); }
 
-    /** How many records this follower verified. */
+    /** How many records this follower verified and handed on. */
     public long verified() { return verified; }
 
-    /** One page: at most {@code limit} records, long-polling up to {@code waitSeconds}; each verified. */
+    /**
+     * One page: at most {@code limit} records, long-polling up to {@code waitSeconds}, all
+     * verified before any is returned; the position moves past them as they are returned. A
+     * break anywhere in the page returns nothing and leaves the position where it was.
+     */
     public List<Views.Record> poll(int limit, int waitSeconds) {
         Views.EventsPage page = client.events(after, limit, waitSeconds);
-        List<Views.Record> records = new ArrayList<>(page.records().size());
+        long seq = after;
+        byte[] hash = prev;
         for (Views.Record record : page.records()) {
-            prev = check(record, after + 1, prev);
-            after = record.seq();
-            verified++;
-            records.add(record);
+            hash = check(record, seq + 1, hash);
+            seq = record.seq();
         }
-        if (page.nextAfter() != after) {
-            throw new ChainBreakException(after + 1, "next_after " + page.nextAfter() + " is not the last seq served " + after);
+        if (page.nextAfter() != seq) {
+            throw new ChainBreakException(seq + 1, "next_after " + page.nextAfter() + " is not the last seq served " + seq);
         }
-        return records;
+        after = seq;
+        prev = hash;
+        verified += page.records().size();
+        return page.records();
     }
 
-    /** Polls until {@code untilSeq} is verified, handing each record to {@code sink}. */
+    /**
+     * Polls until {@code untilSeq} is handed on, handing each record to {@code sink} in order,
+     * never one past {@code untilSeq} (each request asks for at most {@code untilSeq - after()}).
+     * Each record is verified, handed on, and only then is the position moved past it.
+     */
     public void follow(long untilSeq, int limit, int waitSeconds, Consumer<Views.Record> sink) {
+        if (limit < 1) throw new IllegalArgumentException("limit must be at least 1");
         while (after < untilSeq) {
-            poll(limit, waitSeconds).forEach(sink);
+            int ask = (int) Math.min(limit, untilSeq - after);
+            Views.EventsPage page = client.events(after, ask, waitSeconds);
+            int handed = 0;
+            for (Views.Record record : page.records()) {
+                if (after >= untilSeq) break;
+                byte[] hash = check(record, after + 1, prev);
+                sink.accept(record);
+                after = record.seq();
+                prev = hash;
+                verified++;
+                handed++;
+            }
+            if (handed == page.records().size() && page.nextAfter() != after) {
+                throw new ChainBreakException(after + 1, "next_after " + page.nextAfter() + " is not the last seq served " + after);
+            }
         }
     }
 

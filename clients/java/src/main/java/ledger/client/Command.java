@@ -9,6 +9,7 @@ import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.UUID;
 
 /**
@@ -88,6 +89,10 @@ public sealed interface Command {
 
     /** Bound to an account at another bank. */
     record BoundExternal(ExternalKind kind, String reference) implements Binding {
+        public BoundExternal {
+            Objects.requireNonNull(kind, "BoundExternal.kind");
+            Objects.requireNonNull(reference, "BoundExternal.reference");
+        }
         public JsonNode toJson() {
             ObjectNode external = Json.MAPPER.createObjectNode().put("kind", name(kind)).put("reference", reference);
             ObjectNode json = Json.MAPPER.createObjectNode();
@@ -114,6 +119,10 @@ public sealed interface Command {
 
     record OpenAccount(UUID id, OffsetDateTime at, long account, long customer, AccountClass accountClass,
             Binding binding, boolean verifiedInPerson, boolean withCard) implements Command {
+        public OpenAccount {
+            Objects.requireNonNull(id, "OpenAccount.id");
+            Objects.requireNonNull(accountClass, "OpenAccount.accountClass");
+        }
         public String type() { return "open_account"; }
         public void fields(ObjectNode json) {
             json.put("account", account).put("customer", customer).put("class", accountClass.name());
@@ -123,26 +132,46 @@ public sealed interface Command {
     }
 
     record CloseAccount(UUID id, OffsetDateTime at, long account) implements Command {
+        public CloseAccount {
+            Objects.requireNonNull(id, "CloseAccount.id");
+        }
         public String type() { return "close_account"; }
         public void fields(ObjectNode json) { json.put("account", account); }
     }
 
     record CashDeposit(UUID id, OffsetDateTime at, long account, BigDecimal amount) implements Command {
+        public CashDeposit {
+            Objects.requireNonNull(id, "CashDeposit.id");
+            Objects.requireNonNull(amount, "CashDeposit.amount");
+        }
         public String type() { return "cash_deposit"; }
         public void fields(ObjectNode json) { json.put("account", account).put("amount", Money.text(amount)); }
     }
 
     record CashWithdrawal(UUID id, OffsetDateTime at, long account, BigDecimal amount) implements Command {
+        public CashWithdrawal {
+            Objects.requireNonNull(id, "CashWithdrawal.id");
+            Objects.requireNonNull(amount, "CashWithdrawal.amount");
+        }
         public String type() { return "cash_withdrawal"; }
         public void fields(ObjectNode json) { json.put("account", account).put("amount", Money.text(amount)); }
     }
 
     record InternalTransfer(UUID id, OffsetDateTime at, long from, long to, BigDecimal amount) implements Command {
+        public InternalTransfer {
+            Objects.requireNonNull(id, "InternalTransfer.id");
+            Objects.requireNonNull(amount, "InternalTransfer.amount");
+        }
         public String type() { return "internal_transfer"; }
         public void fields(ObjectNode json) { json.put("from", from).put("to", to).put("amount", Money.text(amount)); }
     }
 
     record InboundTransfer(UUID id, OffsetDateTime at, long to, String counterparty, BigDecimal amount) implements Command {
+        public InboundTransfer {
+            Objects.requireNonNull(id, "InboundTransfer.id");
+            Objects.requireNonNull(counterparty, "InboundTransfer.counterparty");
+            Objects.requireNonNull(amount, "InboundTransfer.amount");
+        }
         public String type() { return "inbound_transfer"; }
         public void fields(ObjectNode json) {
             json.put("to", to).put("counterparty", counterparty).put("amount", Money.text(amount));
@@ -152,6 +181,11 @@ public sealed interface Command {
     /** {@code arrival} null: real time. */
     record OutboundTransfer(UUID id, OffsetDateTime at, long from, String counterparty, BigDecimal amount,
             Arrival arrival) implements Command {
+        public OutboundTransfer {
+            Objects.requireNonNull(id, "OutboundTransfer.id");
+            Objects.requireNonNull(counterparty, "OutboundTransfer.counterparty");
+            Objects.requireNonNull(amount, "OutboundTransfer.amount");
+        }
         public String type() { return "outbound_transfer"; }
         public void fields(ObjectNode json) {
             json.put("from", from).put("counterparty", counterparty).put("amount", Money.text(amount));
@@ -160,6 +194,11 @@ public sealed interface Command {
     }
 
     record Payment(UUID id, OffsetDateTime at, long from, String merchant, BigDecimal amount) implements Command {
+        public Payment {
+            Objects.requireNonNull(id, "Payment.id");
+            Objects.requireNonNull(merchant, "Payment.merchant");
+            Objects.requireNonNull(amount, "Payment.amount");
+        }
         public String type() { return "payment"; }
         public void fields(ObjectNode json) {
             json.put("from", from).put("merchant", merchant).put("amount", Money.text(amount));
@@ -167,6 +206,11 @@ public sealed interface Command {
     }
 
     record WealthPurchase(UUID id, OffsetDateTime at, long account, String product, BigDecimal amount) implements Command {
+        public WealthPurchase {
+            Objects.requireNonNull(id, "WealthPurchase.id");
+            Objects.requireNonNull(product, "WealthPurchase.product");
+            Objects.requireNonNull(amount, "WealthPurchase.amount");
+        }
         public String type() { return "wealth_purchase"; }
         public void fields(ObjectNode json) {
             json.put("account", account).put("product", product).put("amount", Money.text(amount));
@@ -174,6 +218,11 @@ public sealed interface Command {
     }
 
     record WealthRedemption(UUID id, OffsetDateTime at, long account, String product, BigDecimal amount) implements Command {
+        public WealthRedemption {
+            Objects.requireNonNull(id, "WealthRedemption.id");
+            Objects.requireNonNull(product, "WealthRedemption.product");
+            Objects.requireNonNull(amount, "WealthRedemption.amount");
+        }
         public String type() { return "wealth_redemption"; }
         public void fields(ObjectNode json) {
             json.put("account", account).put("product", product).put("amount", Money.text(amount));
@@ -184,6 +233,8 @@ public sealed interface Command {
     record ChangePolicy(UUID id, OffsetDateTime at, OffsetDateTime effectiveFrom, Preset preset, JsonNode policy)
             implements Command {
         public ChangePolicy {
+            Objects.requireNonNull(id, "ChangePolicy.id");
+            Objects.requireNonNull(effectiveFrom, "ChangePolicy.effectiveFrom");
             if ((preset == null) == (policy == null)) {
                 throw new IllegalArgumentException("change_policy takes a preset or a policy, exactly one");
             }
@@ -198,6 +249,11 @@ public sealed interface Command {
 
     record ChangeProtections(UUID id, OffsetDateTime at, OffsetDateTime effectiveFrom, ProtectionSettings settings)
             implements Command {
+        public ChangeProtections {
+            Objects.requireNonNull(id, "ChangeProtections.id");
+            Objects.requireNonNull(effectiveFrom, "ChangeProtections.effectiveFrom");
+            Objects.requireNonNull(settings, "ChangeProtections.settings");
+        }
         public String type() { return "change_protections"; }
         public void fields(ObjectNode json) {
             json.put("effective_from", time(effectiveFrom));
@@ -208,6 +264,11 @@ public sealed interface Command {
     /** {@code flows} null or empty: every outflow. */
     record LockAccount(UUID id, OffsetDateTime at, long account, Actor by, List<Flow> flows, String reason)
             implements Command {
+        public LockAccount {
+            Objects.requireNonNull(id, "LockAccount.id");
+            Objects.requireNonNull(by, "LockAccount.by");
+            Objects.requireNonNull(reason, "LockAccount.reason");
+        }
         public String type() { return "lock_account"; }
         public void fields(ObjectNode json) {
             json.put("account", account).put("by", name(by));
@@ -217,6 +278,10 @@ public sealed interface Command {
     }
 
     record UnlockAccount(UUID id, OffsetDateTime at, long account, Actor by) implements Command {
+        public UnlockAccount {
+            Objects.requireNonNull(id, "UnlockAccount.id");
+            Objects.requireNonNull(by, "UnlockAccount.by");
+        }
         public String type() { return "unlock_account"; }
         public void fields(ObjectNode json) { json.put("account", account).put("by", name(by)); }
     }
@@ -224,6 +289,9 @@ public sealed interface Command {
     /** A null limit clears it. */
     record SetPersonalLimits(UUID id, OffsetDateTime at, long account, BigDecimal perTransaction, BigDecimal perDay)
             implements Command {
+        public SetPersonalLimits {
+            Objects.requireNonNull(id, "SetPersonalLimits.id");
+        }
         public String type() { return "set_personal_limits"; }
         public void fields(ObjectNode json) {
             json.put("account", account);
@@ -234,6 +302,9 @@ public sealed interface Command {
 
     /** Beijing wall-clock times "HH:MM"; both null clears the night lock. */
     record SetNightLock(UUID id, OffsetDateTime at, long account, String start, String end) implements Command {
+        public SetNightLock {
+            Objects.requireNonNull(id, "SetNightLock.id");
+        }
         public String type() { return "set_night_lock"; }
         public void fields(ObjectNode json) {
             json.put("account", account);
@@ -244,6 +315,12 @@ public sealed interface Command {
     }
 
     record ListRisk(UUID id, OffsetDateTime at, String counterparty, String reason, String source) implements Command {
+        public ListRisk {
+            Objects.requireNonNull(id, "ListRisk.id");
+            Objects.requireNonNull(counterparty, "ListRisk.counterparty");
+            Objects.requireNonNull(reason, "ListRisk.reason");
+            Objects.requireNonNull(source, "ListRisk.source");
+        }
         public String type() { return "list_risk"; }
         public void fields(ObjectNode json) {
             json.put("counterparty", counterparty).put("reason", reason).put("source", source);
@@ -251,6 +328,12 @@ public sealed interface Command {
     }
 
     record UnlistRisk(UUID id, OffsetDateTime at, String counterparty, String reason, String source) implements Command {
+        public UnlistRisk {
+            Objects.requireNonNull(id, "UnlistRisk.id");
+            Objects.requireNonNull(counterparty, "UnlistRisk.counterparty");
+            Objects.requireNonNull(reason, "UnlistRisk.reason");
+            Objects.requireNonNull(source, "UnlistRisk.source");
+        }
         public String type() { return "unlist_risk"; }
         public void fields(ObjectNode json) {
             json.put("counterparty", counterparty).put("reason", reason).put("source", source);
@@ -258,22 +341,37 @@ public sealed interface Command {
     }
 
     record ConfirmHold(UUID id, OffsetDateTime at, UUID hold) implements Command {
+        public ConfirmHold {
+            Objects.requireNonNull(id, "ConfirmHold.id");
+            Objects.requireNonNull(hold, "ConfirmHold.hold");
+        }
         public String type() { return "confirm_hold"; }
         public void fields(ObjectNode json) { json.put("hold", hold.toString()); }
     }
 
     record DeclineHold(UUID id, OffsetDateTime at, UUID hold) implements Command {
+        public DeclineHold {
+            Objects.requireNonNull(id, "DeclineHold.id");
+            Objects.requireNonNull(hold, "DeclineHold.hold");
+        }
         public String type() { return "decline_hold"; }
         public void fields(ObjectNode json) { json.put("hold", hold.toString()); }
     }
 
     record CancelTransfer(UUID id, OffsetDateTime at, UUID transfer) implements Command {
+        public CancelTransfer {
+            Objects.requireNonNull(id, "CancelTransfer.id");
+            Objects.requireNonNull(transfer, "CancelTransfer.transfer");
+        }
         public String type() { return "cancel_transfer"; }
         public void fields(ObjectNode json) { json.put("transfer", transfer.toString()); }
     }
 
     /** Advances the ledger's time to {@code at}: what came due is executed or released. */
     record Tick(UUID id, OffsetDateTime at) implements Command {
+        public Tick {
+            Objects.requireNonNull(id, "Tick.id");
+        }
         public String type() { return "tick"; }
         public void fields(ObjectNode json) {}
     }

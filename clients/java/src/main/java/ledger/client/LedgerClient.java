@@ -22,6 +22,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
@@ -64,37 +66,82 @@ public final class LedgerClient {
         return new Builder(url, token);
     }
 
-    /** How many times this client sent a request again (timeouts, connection errors, 408, 503). */
+    /** How many times this client sent a request again (timeouts, connection errors, 408, 429, 502, 503, 504). */
     public long retries() { return retries.get(); }
 
     // --- commands --------------------------------------------------------------------------
 
-    /** One command: its answer (a conflict, 409 {@code ID_CONFLICT}, is an answer too). */
+    /**
+     * One command: its answer (a conflict, 409 {@code ID_CONFLICT}, is an answer too), with the
+     * command's id. A {@code duplicate} tells nothing of the first outcome: {@link #original}.
+     */
     public Answer submit(Command command) {
-        return Answer.from(send("POST", "/v1/commands" + answers, Json.bytes(command.toJson())).body);
+        Objects.requireNonNull(command, "command");
+        return Answer.from(send("POST", "/v1/commands" + answers, Json.bytes(command.toJson())).body, command.id());
     }
 
-    /** Up to 8,189 commands: one answer each, in order, committed with one fsync (brief answers). */
+    /**
+     * Up to 8,189 commands: one answer each, in order, committed with one fsync (brief answers).
+     * Each answer must name the id of the command at its position, and there must be one per
+     * command: else {@link LedgerException.Unexpected} ({@code batch_mismatch}).
+     */
     public List<Answer> batch(List<? extends Command> commands) {
+        Objects.requireNonNull(commands, "commands");
         ArrayNode array = Json.MAPPER.createArrayNode();
-        commands.forEach(command -> array.add(command.toJson()));
-        JsonNode body = send("POST", "/v1/batches?brief=true", Json.bytes(array)).body;
+        for (int i = 0; i < commands.size(); i++) {
+            array.add(Objects.requireNonNull(commands.get(i), "commands[" + i + "]").toJson());
+        }
+        JsonNode results = send("POST", "/v1/batches?brief=true", Json.bytes(array)).body.path("results");
+        if (!results.isArray() || results.size() != commands.size()) {
+            throw new LedgerException.Unexpected(200, "batch_mismatch",
+                    results.size() + " answers for " + commands.size() + " commands");
+        }
         List<Answer> answers = new ArrayList<>(commands.size());
-        body.path("results").forEach(answer -> answers.add(Answer.from(answer)));
-        if (answers.size() != commands.size()) {
-            throw new LedgerException(200, "unexpected", answers.size() + " answers for " + commands.size() + " commands", null);
+        for (int i = 0; i < commands.size(); i++) {
+            UUID sent = commands.get(i).id();
+            String named = Json.text(results.get(i), "id");
+            if (!sent.toString().equals(named)) {
+                throw new LedgerException.Unexpected(200, "batch_mismatch",
+                        "answer [" + i + "] names id " + named + ", the command sent there has id " + sent);
+            }
+            answers.add(Answer.from(results.get(i), sent));
         }
         return answers;
     }
 
     /** Dry run: what submitting {@code command} now would answer ({@code dryRun} true); nothing is recorded. */
     public Answer check(Command command) {
-        return Answer.from(send("POST", "/v1/check" + answers, Json.bytes(command.toJson())).body);
+        Objects.requireNonNull(command, "command");
+        return Answer.from(send("POST", "/v1/check" + answers, Json.bytes(command.toJson())).body, command.id());
     }
 
     /** {@code POST /v1/tick} (operator): what is due by the server's clock comes due now. */
     public Answer tick() {
-        return Answer.from(send("POST", "/v1/tick", null).body);
+        return Answer.ofServer(send("POST", "/v1/tick", null).body);
+    }
+
+    /**
+     * The first outcome of a command answered {@code duplicate} (or of any answer): the event at
+     * {@code answer.seq()}, read with {@code GET /v1/events?after=seq-1&limit=1} (a token that may
+     * read the feed: auditor). Throws {@link LedgerException.Unexpected} ({@code not_the_original})
+     * when that event does not answer {@code answer.id()}. The event is the readable JSON, which
+     * no hash covers (docs/CLIENTS.md).
+     */
+    public Views.Original original(Answer answer) {
+        Objects.requireNonNull(answer, "answer");
+        if (answer.seq() < 1 || answer.dryRun() || answer.status() == Answer.Status.CONFLICT) {
+            throw new IllegalArgumentException("no recorded event answers this: " + answer);
+        }
+        List<Views.Record> records = events(answer.seq() - 1, 1, 0).records();
+        if (records.size() != 1 || records.get(0).seq() != answer.seq() || records.get(0).event() == null) {
+            throw new LedgerException.Unexpected(200, "not_the_original", "no event at seq " + answer.seq());
+        }
+        Views.Original original = Views.Original.from(records.get(0));
+        if (answer.id() != null && !answer.id().toString().equals(original.commandId())) {
+            throw new LedgerException.Unexpected(200, "not_the_original",
+                    "the event at seq " + answer.seq() + " answers " + original.commandId() + ", not " + answer.id());
+        }
+        return original;
     }
 
     /** {@code GET /v1/risk-list} (operator): every listed counterparty with its listing's seq. */
@@ -118,12 +165,13 @@ public final class LedgerClient {
         return Views.Usage.from(get("/v1/accounts/" + account + "/usage", params("at", at == null ? null : Command.time(at))));
     }
 
-    /** One page of an account's events; each argument null: not given. */
-    public Views.History history(long account, Long after, Integer limit, OffsetDateTime from, OffsetDateTime to) {
-        Map<String, String> params = params("after", after == null ? null : after.toString());
-        params.putAll(params("limit", limit == null ? null : limit.toString()));
-        params.putAll(params("from", from == null ? null : Command.time(from)));
-        params.putAll(params("to", to == null ? null : Command.time(to)));
+    /** One page of an account's events ({@link Views.HistoryQuery#ALL}: the first page, the server's limit). */
+    public Views.History history(long account, Views.HistoryQuery query) {
+        Objects.requireNonNull(query, "query");
+        Map<String, String> params = params("after", query.after() == null ? null : query.after().toString());
+        params.putAll(params("limit", query.limit() == null ? null : query.limit().toString()));
+        params.putAll(params("from", query.from() == null ? null : Command.time(query.from())));
+        params.putAll(params("to", query.to() == null ? null : Command.time(query.to())));
         return Views.History.from(get("/v1/accounts/" + account + "/history", params));
     }
 
@@ -141,6 +189,7 @@ public final class LedgerClient {
     }
 
     public Views.Risk risk(String counterparty) {
+        Objects.requireNonNull(counterparty, "counterparty");
         String name = URLEncoder.encode(counterparty, StandardCharsets.UTF_8).replace("+", "%20");
         return Views.Risk.from(get("/v1/risk-list/" + name, Map.of()));
     }
@@ -198,19 +247,27 @@ public final class LedgerClient {
             request.method(method, HttpRequest.BodyPublishers.noBody());
         }
         HttpRequest built = request.build();
+        long deadline = System.nanoTime() + retry.deadline().toNanos();
         for (int attempt = 1; ; attempt++) {
             HttpResponse<byte[]> response;
             try {
                 response = http.send(built, HttpResponse.BodyHandlers.ofByteArray());
-            } catch (javax.net.ssl.SSLHandshakeException err) {
-                // The server's certificate is not trusted (or TLS failed): retrying cannot help.
-                throw new LedgerException.Unavailable(0, "tls", "TLS handshake failed: " + err.getMessage(), null);
             } catch (IOException err) {
+                if (err instanceof javax.net.ssl.SSLException && !lostConnection(err)) {
+                    // An untrusted certificate, or https:// to a plain HTTP port: retrying cannot help.
+                    throw new LedgerException.Setup(0, "tls", "TLS failed (an untrusted certificate, or https:// to a port "
+                            + "that speaks plain HTTP?): " + err.getMessage(), null);
+                }
+                if (notHttp(err)) {
+                    // Bytes came back that are no HTTP status line (http:// to a port that speaks TLS): retrying cannot help.
+                    throw new LedgerException.Setup(0, "protocol", "the answer is not HTTP (http:// to a port that speaks "
+                            + "TLS?): " + err.getMessage(), null);
+                }
                 // A timeout or a connection error: no answer. Send the same bytes again.
                 if (attempt >= retry.maxAttempts()) {
                     throw new LedgerException.Unavailable(0, "no_answer", attempt + " attempts, the last: " + err, null);
                 }
-                pause(retry.delay(attempt, null));
+                pause(retry.delay(attempt, null), deadline, "the last: " + err, 0, null);
                 continue;
             } catch (InterruptedException err) {
                 Thread.currentThread().interrupt();
@@ -221,18 +278,52 @@ public final class LedgerClient {
             JsonNode json = parse(response.body());
             if (status == 200 || (status == 409 && json != null && json.has("status"))) {
                 if (json == null) {
-                    throw new LedgerException(status, "unexpected", "an answer that is not JSON", null);
+                    throw new LedgerException.Unexpected(status, "not_an_answer", "an answer that is not JSON");
                 }
                 return new Reply(status, json);
             }
             String error = json == null ? "http" : json.path("error").asText("http");
             String detail = json == null ? new String(response.body(), StandardCharsets.UTF_8) : json.path("detail").asText("");
             if (RetryPolicy.retriable(status) && attempt < retry.maxAttempts()) {
-                pause(retry.delay(attempt, retryAfter));
+                pause(retry.delay(attempt, retryAfter), deadline, "the last: HTTP " + status + " " + error, status, retryAfter);
                 continue;
             }
-            throw LedgerException.of(status, error, detail, retryAfter);
+            Long index = json == null ? null : Json.optLong(json, "index");
+            Long line = json == null ? null : Json.optLong(json, "line");
+            throw LedgerException.of(status, error, detail, retryAfter, index, line);
         }
+    }
+
+    /**
+     * Whether the answer's first bytes were not an HTTP status line: {@code java.net.http} says so
+     * with a {@link java.net.ProtocolException} ("Invalid status line") or an IOException
+     * "parsing HTTP/1.1 status line, receiving [...]" (bytes came, then the connection closed).
+     * A connection closed before any byte ("received no bytes") is not this: it is retried.
+     */
+    static boolean notHttp(IOException err) {
+        for (Throwable cause = err; cause != null; cause = cause.getCause()) {
+            if (cause instanceof java.net.ProtocolException) return true;
+            String message = cause.getMessage();
+            if (message != null && message.startsWith("parsing HTTP/1.1 status line, receiving [")) return true;
+        }
+        return false;
+    }
+
+    /** Whether a TLS failure is a lost connection (reset, closed: retried), not a TLS refusal. */
+    static boolean lostConnection(IOException err) {
+        for (Throwable cause = err.getCause(); cause != null; cause = cause.getCause()) {
+            if (cause instanceof java.net.SocketException || cause instanceof java.io.EOFException) return true;
+        }
+        return false;
+    }
+
+    /** Waits {@code delay} before a retry, unless that would pass the policy's deadline. */
+    private void pause(Duration delay, long deadline, String last, int status, String retryAfter) {
+        if (System.nanoTime() + delay.toNanos() - deadline > 0) {
+            throw new LedgerException.Unavailable(status, "deadline",
+                    "the retry policy's deadline (" + retry.deadline() + ") would pass; " + last, retryAfter);
+        }
+        pause(delay);
     }
 
     private void pause(Duration delay) {

@@ -23,8 +23,19 @@ public final class Money {
         return amount.setScale(2).toPlainString();
     }
 
-    /** An amount as the ledger writes it ("11000.00"); null stays null. */
+    /**
+     * An amount as the ledger writes it ("11000.00"); null stays null. Refuses what {@link #text}
+     * refuses (more than two decimals, negative) and what is not a number: IllegalArgumentException.
+     */
     public static BigDecimal parse(String text) {
-        return text == null ? null : new BigDecimal(text);
+        if (text == null) return null;
+        BigDecimal amount;
+        try {
+            amount = new BigDecimal(text);
+        } catch (NumberFormatException err) {
+            throw new IllegalArgumentException("not an amount: " + text);
+        }
+        text(amount);
+        return amount;
     }
 }

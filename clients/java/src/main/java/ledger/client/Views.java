@@ -2,8 +2,10 @@ package ledger.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.math.BigDecimal;
+import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 
 /** The answers of the queries (docs/SERVER.md, "Queries"), amounts as BigDecimal. */
 public final class Views {
@@ -48,7 +50,26 @@ public final class Views {
         }
     }
 
-    /** One event that touched the account, as in an export line's {@code event}. */
+    /**
+     * Which page of {@link LedgerClient#history}: each field null: not given ({@code after}: the
+     * seq to start after, {@code limit}: the page size, {@code from}/{@code to}: business times).
+     */
+    public record HistoryQuery(Long after, Integer limit, OffsetDateTime from, OffsetDateTime to) {
+        /** No parameter: the first page of the server's default size. */
+        public static final HistoryQuery ALL = new HistoryQuery(null, null, null, null);
+
+        /** The first page of {@code limit} entries. */
+        public static HistoryQuery first(int limit) { return ALL.withLimit(limit); }
+
+        public HistoryQuery withAfter(long after) { return new HistoryQuery(after, limit, from, to); }
+        public HistoryQuery withLimit(int limit) { return new HistoryQuery(after, limit, from, to); }
+        public HistoryQuery between(OffsetDateTime from, OffsetDateTime to) { return new HistoryQuery(after, limit, from, to); }
+    }
+
+    /**
+     * One event that touched the account, as in an export line's {@code event}: JSON, because an
+     * event has one shape per kind of event (docs/FORMAT.md); read what you need by name.
+     */
     public record HistoryEntry(long seq, JsonNode event) {}
 
     /** One page; {@code nextAfter} null on the last. */
@@ -72,19 +93,71 @@ public final class Views {
         }
     }
 
-    /** Locks, personal limits, night lock and pending outflows (their JSON as the server gives it). */
+    /**
+     * Locks, personal limits, night lock and pending outflows. {@code protections} stays JSON as
+     * the server gives it (docs/SERVER.md): its locks and limits are nested, optional and grow
+     * with the rules; {@code pending} is typed.
+     */
     public record Protections(long account, BigDecimal balance, BigDecimal available, JsonNode protections,
-            List<JsonNode> pending) {
+            List<PendingOutflow> pending) {
         static Protections from(JsonNode json) {
             return new Protections(json.get("account").asLong(), Json.amount(json, "balance"),
-                    Json.amount(json, "available"), json.get("protections"), list(json.path("pending")));
+                    Json.amount(json, "available"), json.get("protections"), PendingOutflow.list(json.path("pending")));
         }
     }
 
-    /** Held or scheduled outflows: each as the server gives it (id, account, amount, stage, …). */
-    public record Pending(List<JsonNode> pending) {
+    /**
+     * One outflow held for verification or scheduled. {@code stage}: {@code awaiting_verification}
+     * (until {@code dueAt}, when it expires) or {@code scheduled} (executed at {@code dueAt});
+     * {@code arrival} null: a real-time outflow; {@code counterparty} null: none.
+     */
+    public record PendingOutflow(UUID id, String kind, long account, String flow, String counterparty, BigDecimal amount,
+            String arrival, String requestedAt, String stage, String dueAt, List<String> buckets, boolean personal) {
+        static PendingOutflow from(JsonNode json) {
+            JsonNode stage = json.path("stage");
+            String name = stage.isObject() && stage.size() == 1 ? stage.fieldNames().next() : stage.asText(null);
+            JsonNode inner = name == null ? null : stage.get(name);
+            String dueAt = inner == null || !inner.isObject() || inner.size() != 1 ? null : inner.elements().next().asText();
+            List<String> buckets = new ArrayList<>();
+            json.path("buckets").forEach(bucket -> buckets.add(bucket.asText()));
+            return new PendingOutflow(UUID.fromString(json.get("id").asText()), Json.text(json, "kind"),
+                    json.get("account").asLong(), Json.text(json, "flow"), Json.text(json, "counterparty"),
+                    Json.amount(json, "amount"), Json.text(json, "arrival"), Json.text(json, "requested_at"), name, dueAt,
+                    List.copyOf(buckets), json.path("personal").asBoolean());
+        }
+
+        static List<PendingOutflow> list(JsonNode array) {
+            List<PendingOutflow> items = new ArrayList<>();
+            array.forEach(item -> items.add(from(item)));
+            return List.copyOf(items);
+        }
+    }
+
+    /** Held or scheduled outflows. */
+    public record Pending(List<PendingOutflow> pending) {
         static Pending from(JsonNode json) {
-            return new Pending(list(json.path("pending")));
+            return new Pending(PendingOutflow.list(json.path("pending")));
+        }
+    }
+
+    /**
+     * The first outcome of a command ({@link LedgerClient#original}): the event at {@code seq},
+     * {@code accepted} false when it records a rejection; {@code reason} then its code as in an
+     * answer ({@code LIMIT_EXCEEDED}: the event's snake_case reason upper-cased), else null.
+     * Read from the event's readable JSON, which no hash covers (docs/CLIENTS.md).
+     */
+    public record Original(long seq, String commandId, boolean accepted, String reason, JsonNode event) {
+        static Original from(Record record) {
+            JsonNode event = record.event();
+            JsonNode body = event.path("body");
+            JsonNode rejected = body.isObject() ? body.get("rejected") : null;
+            String reason = null;
+            if (rejected != null) {
+                JsonNode why = rejected.path("reason");
+                String variant = why.isObject() && why.size() > 0 ? why.fieldNames().next() : why.asText(null);
+                reason = variant == null ? null : variant.toUpperCase(java.util.Locale.ROOT);
+            }
+            return new Original(record.seq(), Json.text(event, "command_id"), rejected == null, reason, event);
         }
     }
 
@@ -114,11 +187,5 @@ public final class Views {
             json.path("records").forEach(r -> records.add(Record.from(r)));
             return new EventsPage(List.copyOf(records), json.get("next_after").asLong(), Head.from(json.get("head")));
         }
-    }
-
-    private static List<JsonNode> list(JsonNode array) {
-        List<JsonNode> items = new ArrayList<>();
-        array.forEach(items::add);
-        return List.copyOf(items);
     }
 }

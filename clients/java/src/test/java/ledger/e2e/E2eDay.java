@@ -79,7 +79,7 @@ public final class E2eDay {
         } catch (AssertionError err) {
             summary.put("ok", false).put("error", "check failed: " + err.getMessage());
         } catch (LedgerException err) {
-            summary.put("ok", false).put("error", "the server refused a request: " + err.getMessage());
+            summary.put("ok", false).put("error", "the server refused a request (" + err.getClass().getSimpleName() + "): " + err.getMessage());
         }
         System.out.println(summary);
         System.exit(summary.get("ok").asBoolean() ? 0 : 1);
@@ -152,7 +152,11 @@ public final class E2eDay {
             }
         }
         Answer retry = office.submit(payment);
-        expect(retry.status() == Answer.Status.DUPLICATE && retry.seq() == answer.seq(), "a retry gets the first answer: " + retry);
+        expect(retry.duplicate() && !retry.accepted() && retry.seq() == answer.seq() && payment.id().equals(retry.id()),
+                "a retry gets the first answer: " + retry);
+        Views.Original original = auditor.original(retry);
+        expect(!original.accepted() && "LIMIT_EXCEEDED".equals(original.reason()) && original.seq() == retry.seq() && payment.id().toString().equals(original.commandId()),
+                "the duplicate's original outcome is the rejection at its seq: " + original);
         Answer conflict = office.submit(new Command.Payment(payment.id(), payment.at(), payment.from(), payment.merchant(), new BigDecimal("1.00")));
         expect(conflict.status() == Answer.Status.CONFLICT && "ID_CONFLICT".equals(conflict.reason()), "a reused id: " + conflict);
         Answer toFraud = office.submit(new Command.OutboundTransfer(day.id(), day.now(), base + 10, fraud, BigDecimal.TEN, null));
@@ -221,8 +225,11 @@ public final class E2eDay {
         Command.OutboundTransfer confirmed = new Command.OutboundTransfer(day.id(), day.now(), account, "ICBC-6222-0200-3333",
                 new BigDecimal("12000"), Command.Arrival.REAL_TIME);
         expect(office.submit(confirmed).accepted(), "a large transfer is accepted, held");
-        List<JsonNode> pending = office.pending(account).pending();
-        expect(pending.size() == 1 && pending.get(0).toString().contains(confirmed.id().toString()), "it waits for verification: " + pending);
+        List<Views.PendingOutflow> pending = office.pending(account).pending();
+        expect(pending.size() == 1 && pending.get(0).id().equals(confirmed.id()) && pending.get(0).account() == account
+                && pending.get(0).amount().compareTo(new BigDecimal("12000")) == 0
+                && "awaiting_verification".equals(pending.get(0).stage()) && pending.get(0).dueAt() != null
+                && "ICBC-6222-0200-3333".equals(pending.get(0).counterparty()), "it waits for verification, typed: " + pending);
         expect(office.balance(account).reserved().compareTo(new BigDecimal("12000")) == 0, "its funds are reserved");
         expect(office.submit(new Command.ConfirmHold(day.id(), day.now(), confirmed.id())).accepted(), "the customer confirms it");
         Command.OutboundTransfer declined = new Command.OutboundTransfer(day.id(), day.now(), account, "ICBC-6222-0200-3333",
@@ -238,9 +245,9 @@ public final class E2eDay {
         Views.Accounts accounts = auditor.accounts(cust0 + 1);
         expect(accounts.accounts().size() == 2 && accounts.accounts().get(1).binding().path("account").asLong() == base + 10,
                 "customer 1's two accounts: " + accounts);
-        Views.History history = auditor.history(base + 11, null, 3, null, null);
+        Views.History history = auditor.history(base + 11, Views.HistoryQuery.first(3));
         expect(history.entries().size() == 3 && history.nextAfter() != null, "a first page of 3: " + history);
-        Views.History rest = auditor.history(base + 11, history.nextAfter(), 100, null, null);
+        Views.History rest = auditor.history(base + 11, Views.HistoryQuery.first(100).withAfter(history.nextAfter()));
         expect(rest.entries().size() == 2 && rest.nextAfter() == null, "opened, funded, 3 payments posted: " + rest);
         Views.Protections protections = auditor.protections(base + 10);
         expect(protections.pending().isEmpty() && protections.balance().compareTo(new BigDecimal("68000")) == 0, "protections: " + protections);
