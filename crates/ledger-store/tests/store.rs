@@ -532,7 +532,7 @@ fn verify_on_two_cores_names_the_exact_record_on_either_side_of_the_split() {
     assert_eq!(head.seq, 3_001);
     assert_eq!(ledger.verify(1, Some(head)).unwrap().events_checked, 3_001);
     let replayed = ledger.replay().unwrap();
-    assert_eq!((replayed.events, replayed.mismatches.len()), (3_001, 0));
+    assert_eq!((replayed.events, replayed.mismatches.len()), (3_001, 0), "{:?}", replayed.mismatches);
     drop(ledger);
     // The split point is 1 + 3_000 / 2 = 1_501: flip records around it and at both ends.
     for seq in [1u64, 1_500, 1_501, 1_502, 3_001] {

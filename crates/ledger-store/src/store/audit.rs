@@ -109,7 +109,10 @@ impl Store {
     /// and indexes.
     pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
         // The history index and the account read models are compared as of `projected` (a
-        // view of a running ledger, or of one that crashed, may have them behind the head).
+        // view of a running ledger, or of one that crashed, may have them behind the head). In
+        // the writer's process, everything acknowledged is projected first, so the projector
+        // does not move the tables while they are compared.
+        self.projection.wait()?;
         let projected = self.projected()?;
         let mut history = HistoryCollector::default();
         let mut account_mismatches =
