@@ -60,6 +60,17 @@ pub fn safe(text: &str) -> String {
     out
 }
 
+/// A CSV cell holding text a client chose (a counterparty, a principal's name): one that a
+/// spreadsheet would read as a formula (starting `=`, `+`, `-`, `@`, a tab or a carriage return)
+/// gets a leading `'`, so opening the report runs nothing (OWASP, "CSV injection").
+pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Terminal columns `text` takes: a Chinese character takes two.
 pub fn width(text: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(text)

@@ -8,7 +8,7 @@ use ledger_core::{ReportRules, Reports};
 
 use crate::args::{Cli, ReportKind, StatementFormat};
 use crate::open::open_reader;
-use crate::out::{print_json, say};
+use crate::out::{csv_text, print_json, say};
 use crate::progress;
 use crate::statement::beijing_midnight;
 
@@ -139,7 +139,7 @@ fn write_csv(reports: &Reports, kind: ReportKind) -> anyhow::Result<()> {
                     line.account.to_string(),
                     line.flow.to_string(),
                     line.amount.to_string(),
-                    opt(line.counterparty.as_deref()),
+                    csv_text(&opt(line.counterparty.as_deref())).into_owned(),
                     line.source.clone(),
                 ])?;
             }

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{cli, json};
+use common::{cli, json, submitted_at};
 use serde_json::Value;
 
 fn python(args: &[&str]) -> (i32, String) {
@@ -269,6 +269,28 @@ open(d + "/key.pem", "w").write("-----BEGIN PUBLIC KEY-----\n" + pem + "\n-----E
     };
     assert!(openssl("msg"), "the note's signature verifies under openssl");
     assert!(!openssl("changed"), "a changed checkpoint note fails under openssl too");
+}
+
+/// Text a client chose reaches a CSV cell as data: a counterparty a spreadsheet would run as a
+/// formula gets a leading `'` (statement and large-value report alike).
+#[test]
+fn a_counterparty_that_looks_like_a_formula_is_data_in_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path(), "ledger", 1, "1.00");
+    let formula = r#"=HYPERLINK(\"http://x.invalid\",\"y\")"#;
+    let inbound = format!(
+        r#"{{"type":"inbound_transfer","id":"0d0d0d0d-0000-4000-8000-0000000000aa","to":70,"counterparty":"{formula}","amount":"500000.00"}}"#
+    );
+    let (code, out, err) = cli(&db, &["submit", &inbound]);
+    assert_eq!(code, 0, "{out}{err}");
+    let day = &submitted_at(&inbound)[..10];
+    let (code, out, _) = cli(&db, &["statement", "70", "--from", day, "--to", day, "--format", "csv"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(r#""'=HYPERLINK(""http://x.invalid"",""y"")""#), "{out}");
+    assert!(!out.contains(",=HYPERLINK") && !out.contains(",\"=HYPERLINK"), "{out}");
+    let (code, out, _) = cli(&db, &["report", "large-value", "--from", day, "--to", day, "--format", "csv"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(r#""'=HYPERLINK(""http://x.invalid"",""y"")""#), "{out}");
 }
 
 #[test]
