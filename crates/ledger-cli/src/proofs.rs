@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use ledger_store::{
-    CONSISTENCY_FORMAT, Checkpoint, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey, VerifyingKey, note,
-    signing_key_from_hex,
+    Checkpoint, ConsistencyProof, InclusionProof, SigningKey, VerifyingKey, note, signing_key_from_hex,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -120,15 +119,7 @@ pub fn prove(
     if seq == 0 || seq > size {
         bail!("record {seq} is not in the checkpoint's tree (records 1 to {size})");
     }
-    let mut line = Vec::new();
-    reader.export(seq, Some(seq), &mut line)?;
-    let proof = InclusionProof {
-        format: INCLUSION_FORMAT.into(),
-        seq,
-        tree_size: size,
-        record: serde_json::from_slice(&line)?,
-        path: reader.inclusion_proof(seq, size)?.iter().map(hex::encode).collect(),
-    };
+    let proof = reader.inclusion_proof_document(seq, size)?;
     proof.verify(&checkpoint).context("the proof made does not check out")?;
     write_json(&proof, out_path, force)?;
     Ok(ExitCode::SUCCESS)
@@ -151,12 +142,7 @@ pub fn prove_consistency(
     }
     let reader = open_reader(cli)?;
     reader.check_checkpoint(&new).context("the new checkpoint is not of this ledger")?;
-    let proof = ConsistencyProof {
-        format: CONSISTENCY_FORMAT.into(),
-        old_size,
-        new_size,
-        path: reader.consistency_proof(old_size, new_size)?.iter().map(hex::encode).collect(),
-    };
+    let proof = reader.consistency_proof_document(old_size, new_size)?;
     if let Err(err) = proof.verify(&old, &new) {
         // The old checkpoint's root is not this log's at that size: its log was rewritten since.
         say!("FAILED: {err}: the log at the old checkpoint differs from this ledger's");

@@ -46,6 +46,10 @@ pub struct Config {
     /// it, that endpoint answers 409 `no_backup_root`.
     #[serde(default)]
     pub backup_root: Option<PathBuf>,
+    /// The key file `GET /v1/checkpoints` signs with (the one `ledger-cli checkpoint --key`
+    /// takes: 64 hex digits); without it, that endpoint answers 409 `no_checkpoint_key`.
+    #[serde(default)]
+    pub checkpoint_key: Option<PathBuf>,
 }
 
 fn default_tick_seconds() -> u64 {
@@ -133,6 +137,7 @@ impl Default for Config {
             lease: None,
             tick_seconds: default_tick_seconds(),
             backup_root: None,
+            checkpoint_key: None,
         }
     }
 }

@@ -57,6 +57,10 @@ enum Cmd {
         /// This server's name in the lease (default: its process id and listen address).
         #[arg(long)]
         lease_name: Option<String>,
+        /// The key file GET /v1/checkpoints signs with (as `ledger-cli checkpoint --key`); wins
+        /// over the config's `checkpoint_key`.
+        #[arg(long)]
+        checkpoint_key: Option<PathBuf>,
     },
     /// Make a new random bearer token: prints it alone on standard error (once), and on standard
     /// output the config entry holding only its hash (append that to the config file).
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             lease_key,
             lease_ttl,
             lease_name,
+            checkpoint_key,
         } => {
             let mut loaded = match config.as_deref().map(Config::load).transpose() {
                 Ok(loaded) => loaded.unwrap_or_default(),
@@ -132,6 +137,7 @@ fn main() -> ExitCode {
                 loaded.tls = Some(Tls { cert, key });
             }
             loaded.log_json |= log_json;
+            loaded.checkpoint_key = checkpoint_key.or(loaded.checkpoint_key.take());
             if !lease_etcd.is_empty() {
                 loaded.lease.get_or_insert_with(|| LeaseConfig::at(Vec::new())).etcd = lease_etcd;
             }

@@ -26,6 +26,7 @@ use crate::api;
         api::post_command, api::post_batch, api::post_check,
         api::get_head, api::get_whoami, api::get_balance, api::get_usage, api::get_history, api::get_rejections, api::get_protections,
         api::get_accounts, api::get_pending, api::get_risk, api::get_events,
+        api::get_checkpoint, api::get_inclusion_proof, api::get_consistency_proof,
         api::post_tick, api::get_risk_list, api::post_backup,
         api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,
         crate::console::get_console, crate::console::get_console_file,
@@ -36,6 +37,7 @@ use crate::api;
         (name = "queries", description = "Read models: balances, usage, history, accounts, protections"),
         (name = "events", description = "Change data capture: follow the log"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "proofs", description = "Signed checkpoints and RFC 9162 proofs, as ledger-cli makes them"),
         (name = "operator", description = "The operator role's tick, risk list and backups"),
         (name = "console", description = "The operators' console: static pages, no token (docs/SERVER.md)"),
     )

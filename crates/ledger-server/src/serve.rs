@@ -43,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pending", get(api::get_pending))
         .route("/v1/risk-list/{counterparty}", get(api::get_risk))
         .route("/v1/events", get(api::get_events))
+        .route("/v1/checkpoints", get(api::get_checkpoint))
+        .route("/v1/proofs/inclusion/{seq}", get(api::get_inclusion_proof))
+        .route("/v1/proofs/consistency", get(api::get_consistency_proof))
         .route("/v1/tick", post(api::post_tick))
         .route("/v1/risk-list", get(api::get_risk_list))
         .route("/v1/backups", post(api::post_backup))
@@ -102,6 +105,13 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
+/// The key file `checkpoint_key` names (the one `ledger-cli checkpoint --key` takes).
+fn read_checkpoint_key(path: &std::path::Path) -> Result<ledger_store::SigningKey> {
+    let refused = |why: String| Error::Config(format!("checkpoint_key {}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|err| refused(err.to_string()))?;
+    ledger_store::signing_key_from_hex(&text).map_err(|err| refused(err.to_string()))
+}
+
 /// Opens the ledger, serves until SIGTERM or SIGINT, then stops accepting, lets requests in
 /// flight finish (their batches are fsynced and answered) and closes the ledger. With a lease
 /// configured it first waits for the lease, and steps down (stops at once, then returns
@@ -109,6 +119,8 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
 pub async fn run(config: Config) -> Result<()> {
     config.check()?;
     let db = config.db.clone().ok_or_else(|| Error::Config("no ledger path".into()))?;
+    // Read before anything else: a missing or malformed key fails the start, not a request.
+    let checkpoint_key = config.checkpoint_key.as_deref().map(read_checkpoint_key).transpose()?;
     let lease = match &config.lease {
         None => None,
         Some(lease) => {
@@ -162,6 +174,7 @@ pub async fn run(config: Config) -> Result<()> {
         inflight: Arc::new(Semaphore::new(config.limits.inflight_bytes_max.div_ceil(1024))),
         stopping: watch::channel(false).0,
         backup_root: config.backup_root.clone(),
+        checkpoint_key,
     }));
     if config.tick_seconds > 0 {
         tokio::spawn(api::run_ticker(state.clone(), Duration::from_secs(config.tick_seconds)));
@@ -350,6 +363,7 @@ mod tests {
             inflight: Arc::new(Semaphore::new(1 << 20)),
             stopping: watch::channel(false).0,
             backup_root: None,
+            checkpoint_key: None,
         }));
         (dir, ledger, router(state))
     }

@@ -109,6 +109,8 @@ fn every_operation_answers_each_refusal_with_a_status_it_declares() {
         "/v1/pending",
         "/v1/risk-list/6217-FRAUD",
         "/v1/events?after=0",
+        "/v1/proofs/inclusion/1",
+        "/v1/proofs/consistency?from=1&to=2",
     ];
     let posts = ["/v1/commands", "/v1/batches", "/v1/check"];
     // (who, method, path, body, status): each answer is also checked as declared by the client.
@@ -139,6 +141,10 @@ fn every_operation_answers_each_refusal_with_a_status_it_declares() {
         ("/v1/accounts/99/history", 404),
         ("/v1/accounts/99/protections", 404),
         ("/v2/commands", 404),
+        ("/v1/checkpoints", 409),
+        ("/v1/checkpoints?size=99", 409),
+        ("/v1/proofs/inclusion/9", 400),
+        ("/v1/proofs/consistency?from=2&to=1", 400),
     ] {
         table.push((Some(BACK_OFFICE), "GET", path, String::new(), status));
     }

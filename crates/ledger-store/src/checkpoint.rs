@@ -217,12 +217,14 @@ impl Checkpoint {
 
 /// That record `seq` is leaf `seq - 1` of a checkpoint's tree.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InclusionProof {
     pub format: String,
     pub seq: u64,
     pub tree_size: u64,
     /// The record as a line of `ledger-cli export`: seq, prev_hash, hash, event_hex, event.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: serde_json::Value,
     /// Hex hashes, leaf side first (RFC 9162 PATH).
     pub path: Vec<String>,
@@ -316,6 +318,7 @@ fn first_difference(
 
 /// That the tree of `new_size` records extends the tree of `old_size`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyProof {
     pub format: String,

@@ -10,7 +10,9 @@ use ledger_core::{
     in_force_at,
 };
 
-use crate::checkpoint::{Checkpoint, CheckpointSource, SigningKey};
+use crate::checkpoint::{
+    CONSISTENCY_FORMAT, Checkpoint, CheckpointSource, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey,
+};
 
 /// The start of every ledger's checkpoint origin line ([`Reader::origin`]).
 pub const ORIGIN_PREFIX: &str = "tiered-ledger/";
@@ -483,11 +485,44 @@ impl Reader {
     /// signed with `key` (docs/FORMAT.md, "Checkpoints and proofs"): a signed note, or a
     /// version-1 JSON file when `json`.
     pub fn checkpoint(&self, key: &SigningKey, time: Timestamp, json: bool) -> Result<Checkpoint> {
-        let head = self.head()?;
+        self.checkpoint_at(key, self.head()?.seq, time, json)
+    }
+
+    /// [`Reader::checkpoint`] of the tree of the first `size` records (`size` ≤ the head): its
+    /// head is record `size`.
+    pub fn checkpoint_at(&self, key: &SigningKey, size: u64, time: Timestamp, json: bool) -> Result<Checkpoint> {
+        let root = self.merkle_root(size)?;
+        let head = if size == 0 { Head::EMPTY } else { Head { seq: size, hash: self.store.record(size)?.hash } };
         let origin = self.origin()?;
-        let source =
-            CheckpointSource { origin: &origin, size: head.seq, root: self.merkle_root(head.seq)?, head, time };
+        let source = CheckpointSource { origin: &origin, size, root, head, time };
         if json { Ok(Checkpoint::sign_json(key, &source)) } else { Checkpoint::sign(key, &source) }
+    }
+
+    /// The inclusion proof document of record `seq` in the tree of the first `size` records, as
+    /// `ledger-cli prove` writes it and `ledger-server` serves it (docs/FORMAT.md).
+    pub fn inclusion_proof_document(&self, seq: u64, size: u64) -> Result<InclusionProof> {
+        let path = self.inclusion_proof(seq, size)?;
+        let mut line = Vec::new();
+        self.export(seq, Some(seq), &mut line)?;
+        let record = serde_json::from_slice(&line).map_err(|err| Error::Codec(format!("record {seq}: {err}")))?;
+        Ok(InclusionProof {
+            format: INCLUSION_FORMAT.into(),
+            seq,
+            tree_size: size,
+            record,
+            path: path.iter().map(hex::encode).collect(),
+        })
+    }
+
+    /// The consistency proof document from the tree of `old_size` records to the one of
+    /// `new_size`, as `ledger-cli prove-consistency` writes it and `ledger-server` serves it.
+    pub fn consistency_proof_document(&self, old_size: u64, new_size: u64) -> Result<ConsistencyProof> {
+        Ok(ConsistencyProof {
+            format: CONSISTENCY_FORMAT.into(),
+            old_size,
+            new_size,
+            path: self.consistency_proof(old_size, new_size)?.iter().map(hex::encode).collect(),
+        })
     }
 
     /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and its id

@@ -4,19 +4,21 @@
 //! queue room (503), then the ledger.
 //! This module holds what every handler shares (state, errors, the guards); the handlers sit in
 //! `commands` (submit, batch, dry run), `queries` (read models), `events` (CDC) and
-//! `operations` (health, readiness, metrics) and `operator` (tick, risk list, backups; the
+//! `operations` (health, readiness, metrics), `proofs` (checkpoints and proofs) and `operator` (tick, risk list, backups; the
 //! ticker).
 
 mod commands;
 mod events;
 mod operations;
 mod operator;
+mod proofs;
 mod queries;
 
 pub use commands::*;
 pub use events::*;
 pub use operations::*;
 pub use operator::*;
+pub use proofs::*;
 pub use queries::*;
 
 use std::sync::Arc;
@@ -62,6 +64,8 @@ pub struct Shared {
     pub stopping: watch::Sender<bool>,
     /// Where `POST /v1/backups` writes (none: that endpoint answers 409 `no_backup_root`).
     pub backup_root: Option<std::path::PathBuf>,
+    /// Signs `GET /v1/checkpoints` (none: that endpoint answers 409 `no_checkpoint_key`).
+    pub checkpoint_key: Option<ledger_store::SigningKey>,
 }
 
 /// An error answer: a status and an [`ErrorView`].
@@ -323,7 +327,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 /// Every authenticated route: its method and path, the least access any request to it needs
 /// (a command's own access is checked again once the body is parsed), and whether it takes
 /// query parameters.
-pub(crate) const ROUTES: [(&str, &str, Access, bool); 17] = [
+pub(crate) const ROUTES: [(&str, &str, Access, bool); 20] = [
     ("POST", "/v1/commands", Access::Submit, true),
     ("POST", "/v1/batches", Access::Submit, true),
     ("POST", "/v1/check", Access::Check, true),
@@ -338,6 +342,9 @@ pub(crate) const ROUTES: [(&str, &str, Access, bool); 17] = [
     ("GET", "/v1/pending", Access::Query, true),
     ("GET", "/v1/risk-list/{counterparty}", Access::Query, false),
     ("GET", "/v1/events", Access::Events, true),
+    ("GET", "/v1/checkpoints", Access::Query, true),
+    ("GET", "/v1/proofs/inclusion/{seq}", Access::Query, true),
+    ("GET", "/v1/proofs/consistency", Access::Query, true),
     ("POST", "/v1/tick", Access::Operate, false),
     ("GET", "/v1/risk-list", Access::Operate, false),
     ("POST", "/v1/backups", Access::Operate, false),

@@ -265,7 +265,11 @@ impl Client {
     }
 
     pub fn get_text(&self, path: &str) -> (u16, String) {
-        let mut response = self.agent.get(format!("{}{path}", self.url)).call().unwrap();
+        let mut request = self.agent.get(format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = request.call().unwrap();
         let status = response.status().as_u16();
         declared::check("GET", path, status, Self::content_type(&response));
         (status, response.body_mut().read_to_string().unwrap())
