@@ -394,3 +394,41 @@ fn a_key_named_twice_is_refused_by_every_door_and_the_refused_element_is_named()
         assert_eq!(office.head_seq(), head, "{what}: nothing appended");
     }
 }
+
+/// Every authenticated answer (accepted, refused for its token, not found) carries
+/// `Cache-Control: no-store`, so balances and holds stay out of browser and proxy caches.
+#[test]
+fn authenticated_answers_are_not_stored_by_caches() {
+    let workspace = Workspace::new("");
+    let mut server = workspace.start();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    // (method, path, token, body, status)
+    let table: [(&str, &str, Option<&str>, &str, u16); 6] = [
+        ("GET", "/v1/whoami", Some(OPERATOR), "", 200),
+        ("GET", "/v1/whoami", None, "", 401),
+        ("GET", "/v1/pending", Some(AUDITOR), "", 200),
+        ("GET", "/v1/accounts/999/balance", Some(AUDITOR), "", 404),
+        ("GET", "/v1/events", Some(OPERATOR), "", 403),
+        (
+            "POST",
+            "/v1/check",
+            Some(BACK_OFFICE),
+            r#"{"type":"cash_deposit","id":"5d7e0c1a-0000-4000-8000-000000000001","account":9,"amount":"1.00"}"#,
+            200,
+        ),
+    ];
+    for (method, path, token, body, status) in table {
+        let url = format!("{}{path}", server.url);
+        let auth = token.map(|token| format!("Bearer {token}")).unwrap_or_default();
+        let response = if method == "GET" {
+            agent.get(&url).header("Authorization", &auth).call()
+        } else {
+            agent.post(&url).header("Authorization", &auth).header("Content-Type", "application/json").send(body)
+        }
+        .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let cache = response.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert_eq!(cache, "no-store", "{method} {path} ({status})");
+    }
+    server.stop();
+}
