@@ -174,7 +174,8 @@ function series() {
     const total = sum(b.metrics, "ledger_commit_seconds_sum") - sum(a.metrics, "ledger_commit_seconds_sum");
     out.mean.push([b.at, count > 0 ? (total / count) * 1000 : 0]);
     out.p99.push([b.at, count > 0 ? quantile(a.metrics, b.metrics, 0.99) * 1000 : 0]);
-    const reasons = new Set(b.metrics.filter((s) => s.name === "ledger_rejections_total").map((s) => s.labels.reason));
+    // Every reason is exported from the start at 0: chart only those that have occurred.
+    const reasons = new Set(b.metrics.filter((s) => s.name === "ledger_rejections_total" && s.value > 0).map((s) => s.labels.reason));
     for (const reason of reasons) {
       const of = (m) => sum(m, "ledger_rejections_total", (l) => l.reason === reason);
       (out.reasons[reason] = out.reasons[reason] || []).push([b.at, Math.max(0, of(b.metrics) - of(a.metrics))]);

@@ -432,3 +432,27 @@ fn authenticated_answers_are_not_stored_by_caches() {
     }
     server.stop();
 }
+
+/// A fresh server's `/metrics` already lists every rejection reason and every command kind and
+/// outcome at 0, so a restart does not make a dashboard's or an alert's series vanish.
+#[test]
+fn a_fresh_server_exports_every_reason_and_kind_counter_at_zero() {
+    let workspace = Workspace::new("");
+    let mut server = workspace.start();
+    let (status, metrics) = Client::new(&server.url, None).get_text("/metrics");
+    assert_eq!(status, 200);
+    let mut wanted: Vec<String> = ledger_core::RejectReason::CODES
+        .iter()
+        .map(|reason| format!("ledger_rejections_total{{reason=\"{reason}\"}} 0"))
+        .collect();
+    for kind in ledger_core::CommandBody::KINDS {
+        for outcome in ledger_server::metrics::OUTCOMES {
+            wanted.push(format!("ledger_commands_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} 0"));
+        }
+    }
+    wanted.push("ledger_commands_total{kind=\"unknown\",outcome=\"malformed\"} 0".to_owned());
+    let absent: Vec<&String> = wanted.iter().filter(|line| !metrics.lines().any(|l| l == line.as_str())).collect();
+    assert!(absent.is_empty(), "absent from a fresh server's /metrics: {absent:?}");
+    println!("a fresh server exports {} reason and kind/outcome series at 0", wanted.len());
+    server.stop();
+}
