@@ -216,33 +216,48 @@ impl CommandBody {
             | CommandBody::Tick => None,
         }
     }
+}
 
-    /// The snake_case name of the command kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CommandBody::OpenAccount { .. } => "open_account",
-            CommandBody::CloseAccount { .. } => "close_account",
-            CommandBody::CashDeposit { .. } => "cash_deposit",
-            CommandBody::CashWithdrawal { .. } => "cash_withdrawal",
-            CommandBody::InternalTransfer { .. } => "internal_transfer",
-            CommandBody::InboundTransfer { .. } => "inbound_transfer",
-            CommandBody::OutboundTransfer { .. } => "outbound_transfer",
-            CommandBody::Payment { .. } => "payment",
-            CommandBody::WealthPurchase { .. } => "wealth_purchase",
-            CommandBody::WealthRedemption { .. } => "wealth_redemption",
-            CommandBody::ChangePolicy { .. } => "change_policy",
-            CommandBody::LockAccount { .. } => "lock_account",
-            CommandBody::UnlockAccount { .. } => "unlock_account",
-            CommandBody::SetPersonalLimits { .. } => "set_personal_limits",
-            CommandBody::SetNightLock { .. } => "set_night_lock",
-            CommandBody::ListRisk { .. } => "list_risk",
-            CommandBody::UnlistRisk { .. } => "unlist_risk",
-            CommandBody::ChangeProtections { .. } => "change_protections",
-            CommandBody::DelayedTransfer { .. } => "delayed_transfer",
-            CommandBody::ConfirmHold { .. } => "confirm_hold",
-            CommandBody::DeclineHold { .. } => "decline_hold",
-            CommandBody::CancelTransfer { .. } => "cancel_transfer",
-            CommandBody::Tick => "tick",
+/// The one list of command kinds, in declaration order: generates [`CommandBody::kind`] and
+/// [`CommandBody::KINDS`], so the two cannot drift apart.
+macro_rules! command_kinds {
+    ($($variant:ident => $kind:literal,)*) => {
+        impl CommandBody {
+            /// Every command kind, for metrics initialised at 0, documentation and tests.
+            pub const KINDS: &'static [&'static str] = &[$($kind),*];
+
+            /// The snake_case name of the command kind.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(CommandBody::$variant { .. } => $kind,)*
+                }
+            }
         }
-    }
+    };
+}
+
+command_kinds! {
+    OpenAccount => "open_account",
+    CloseAccount => "close_account",
+    CashDeposit => "cash_deposit",
+    CashWithdrawal => "cash_withdrawal",
+    InternalTransfer => "internal_transfer",
+    InboundTransfer => "inbound_transfer",
+    OutboundTransfer => "outbound_transfer",
+    Payment => "payment",
+    WealthPurchase => "wealth_purchase",
+    WealthRedemption => "wealth_redemption",
+    ChangePolicy => "change_policy",
+    LockAccount => "lock_account",
+    UnlockAccount => "unlock_account",
+    SetPersonalLimits => "set_personal_limits",
+    SetNightLock => "set_night_lock",
+    ListRisk => "list_risk",
+    UnlistRisk => "unlist_risk",
+    ChangeProtections => "change_protections",
+    DelayedTransfer => "delayed_transfer",
+    ConfirmHold => "confirm_hold",
+    DeclineHold => "decline_hold",
+    CancelTransfer => "cancel_transfer",
+    Tick => "tick",
 }

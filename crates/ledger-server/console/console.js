@@ -1,5 +1,6 @@
 // The operators' console. Every text from the server or a client goes into the page as a text
-// node (el() below, textContent): never as markup. The token lives in sessionStorage only.
+// node (el() below, textContent): never as markup, and through shown(), which writes control,
+// bidirectional and invisible characters as escapes. The token lives in sessionStorage only.
 "use strict";
 
 const LABELS = {
@@ -21,6 +22,7 @@ const LABELS = {
     chain_bad: "does NOT verify at seq", events_role: "Only the auditor role may read the log.",
     samples: "samples taken by this page every 5 s while it is open", role: "role",
     checkpoint: "Signed checkpoints and inclusion proofs: not served by this server yet.",
+    token_gone: "The token is no longer accepted; log in again.", api_error: "The server refused:",
   },
   zh: {
     title: "分级账户账本控制台", overview: "概览", account: "账户", customer: "客户", holds: "待核实",
@@ -37,6 +39,7 @@ const LABELS = {
     chain: "这些记录的哈希链", chain_ok: "已在本页验证：每个哈希已重算，每个链接已检查",
     chain_bad: "验证失败，序号", events_role: "只有审计角色可以读取日志。",
     samples: "本页打开期间每5秒采样", role: "角色", checkpoint: "签名检查点与包含证明：本服务器尚未提供。",
+    token_gone: "令牌已不再被接受，请重新登录。", api_error: "服务器拒绝：",
   },
 };
 
@@ -46,7 +49,24 @@ function t(key) {
   return (LABELS[state.lang] && LABELS[state.lang][key]) || LABELS.en[key] || key;
 }
 
-// An element with attributes and children; strings become text nodes, never markup.
+// Text as the page shows it: every character that could reorder text, hide characters or pass
+// one counterparty off as another (C0/C1 controls, bidirectional controls such as U+202E,
+// zero-width characters, the soft hyphen, the byte-order mark) written as an escape such as
+// \u{202e}, and a backslash doubled so an escape cannot be forged: the CLI's rule
+// (docs/COMMANDS.md). Chinese and every other visible character stay.
+const HIDDEN = /[\\\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
+function shown(text) {
+  return String(text).replace(HIDDEN, (c) => {
+    if (c === "\\") return "\\\\";
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    if (c === "\t") return "\\t";
+    return "\\u{" + c.codePointAt(0).toString(16) + "}";
+  });
+}
+
+// An element with attributes and children; strings become text nodes (through shown()), never
+// markup.
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs || {})) {
@@ -58,7 +78,7 @@ function el(tag, attrs, ...children) {
   }
   for (const child of children.flat()) {
     if (child === null || child === undefined) continue;
-    node.append(typeof child === "string" || typeof child === "number" ? document.createTextNode(String(child)) : child);
+    node.append(typeof child === "string" || typeof child === "number" ? document.createTextNode(shown(child)) : child);
   }
   return node;
 }
@@ -67,7 +87,7 @@ const SVG = "http://www.w3.org/2000/svg";
 function svg(tag, attrs, ...children) {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
-  for (const child of children) node.append(typeof child === "string" ? document.createTextNode(child) : child);
+  for (const child of children) node.append(typeof child === "string" ? document.createTextNode(shown(child)) : child);
   return node;
 }
 
@@ -106,7 +126,7 @@ function table(headers, rows) {
 }
 
 function failure(err) {
-  return el("p", { class: "error" }, String(err.message || err));
+  return el("p", { class: "error" }, t("api_error") + " " + String(err.message || err));
 }
 
 // ---- metrics: the page samples /metrics while it is open (docs/SERVER.md, "Console") ----
@@ -154,7 +174,8 @@ function series() {
     const total = sum(b.metrics, "ledger_commit_seconds_sum") - sum(a.metrics, "ledger_commit_seconds_sum");
     out.mean.push([b.at, count > 0 ? (total / count) * 1000 : 0]);
     out.p99.push([b.at, count > 0 ? quantile(a.metrics, b.metrics, 0.99) * 1000 : 0]);
-    const reasons = new Set(b.metrics.filter((s) => s.name === "ledger_rejections_total").map((s) => s.labels.reason));
+    // Every reason is exported from the start at 0: chart only those that have occurred.
+    const reasons = new Set(b.metrics.filter((s) => s.name === "ledger_rejections_total" && s.value > 0).map((s) => s.labels.reason));
     for (const reason of reasons) {
       const of = (m) => sum(m, "ledger_rejections_total", (l) => l.reason === reason);
       (out.reasons[reason] = out.reasons[reason] || []).push([b.at, Math.max(0, of(b.metrics) - of(a.metrics))]);
@@ -349,16 +370,29 @@ function reservationTable(list, buttons) {
     list.map((r) => {
       const held = r.stage && r.stage.awaiting_verification;
       const actions = buttons && held ? [
-        el("button", { type: "button", class: "act", "data-confirm": r.id, on: { click: () => decide("confirm_hold", r.id) } }, t("confirm")),
-        el("button", { type: "button", class: "act", "data-decline": r.id, on: { click: () => decide("decline_hold", r.id) } }, t("decline")),
+        el("button", { type: "button", class: "act", "data-confirm": r.id, on: { click: (e) => decide("confirm_hold", r.id, e.target) } }, t("confirm")),
+        el("button", { type: "button", class: "act", "data-decline": r.id, on: { click: (e) => decide("decline_hold", r.id, e.target) } }, t("decline")),
       ] : [];
       return [el("span", { class: "mono" }, r.id), String(r.account), held ? t("holds") : r.kind, r.amount, r.counterparty || "", dueAt(r), el("span", {}, actions)];
     }));
 }
 
-async function decide(type, hold) {
-  const answer = await api("/v1/commands?brief=true", { method: "POST", body: JSON.stringify({ type, id: newId(), hold }) })
-    .catch((err) => ({ status: "error", detail: err.message }));
+// The command id of each decision not yet answered, by action: a retry after a network error
+// sends the same id, so the ledger answers it as a duplicate instead of recording it twice.
+const decisionIds = new Map();
+
+async function decide(type, hold, button) {
+  // Both buttons of the hold are disabled until the answer: a double click sends one command.
+  const row = button && button.closest("tr");
+  const buttons = row ? Array.from(row.querySelectorAll("button.act")) : [];
+  if (buttons.some((b) => b.disabled)) return;
+  for (const b of buttons) b.disabled = true;
+  const action = type + " " + hold;
+  if (!decisionIds.has(action)) decisionIds.set(action, newId());
+  const answer = await api("/v1/commands?brief=true", { method: "POST", body: JSON.stringify({ type, id: decisionIds.get(action), hold }) })
+    .catch((err) => ({ status: "error", detail: err.message, failed: err }));
+  if (answer.failed && answer.failed.status === 401) return tokenGone();
+  if (!answer.failed) decisionIds.delete(action);
   await show("holds");
   document.getElementById("page").prepend(el("p", { id: "decided", class: answer.status === "accepted" ? "ok" : "error" },
     t("done") + " " + type + " " + hold + ": " + answer.status + (answer.detail ? " — " + answer.detail : "")));
@@ -439,7 +473,7 @@ async function show(name, arg) {
   try {
     await PAGES[name](fresh, arg);
   } catch (err) {
-    if (err.status === 401) return logout();
+    if (err.status === 401) return tokenGone();
     fresh.append(failure(err));
   }
   document.body.dataset.ready = name;
@@ -450,16 +484,18 @@ function applyLabels() {
   for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
   document.getElementById("lang").textContent = state.lang === "zh" ? "English" : "中文";
   document.title = t("title");
+  if (state.who) showWho();
 }
 
 async function login(token) {
+  delete document.getElementById("login-error").dataset.t;
   state.token = token;
   try {
     state.who = await api("/v1/whoami");
   } catch (err) {
     state.token = null;
     sessionStorage.removeItem("token");
-    document.getElementById("login-error").textContent = err.status === 401 ? t("bad_token") : String(err.message);
+    document.getElementById("login-error").textContent = err.status === 401 ? t("bad_token") : shown(err.message);
     return;
   }
   sessionStorage.setItem("token", token);
@@ -467,12 +503,25 @@ async function login(token) {
   document.getElementById("nav").hidden = false;
   document.getElementById("logout").hidden = false;
   document.getElementById("page").hidden = false;
-  document.getElementById("who").textContent = state.who.name + " (" + t("role") + ": " + state.who.role + ")";
+  showWho();
+  document.getElementById("login-error").textContent = "";
   document.body.dataset.role = state.who.role;
   sample();
   state.timer = setInterval(sample, 5000);
   const [, page, arg] = location.hash.split("/");
   await show(PAGES[page] ? page : "overview", arg ? decodeURIComponent(arg) : "");
+}
+
+function showWho() {
+  document.getElementById("who").textContent = state.who ? shown(state.who.name) + " (" + t("role") + ": " + shown(state.who.role) + ")" : "";
+}
+
+// The server stopped accepting the token (revoked, or expired): back to the login form, saying so.
+function tokenGone() {
+  logout();
+  const error = document.getElementById("login-error");
+  error.dataset.t = "token_gone";
+  error.textContent = t("token_gone");
 }
 
 function logout() {

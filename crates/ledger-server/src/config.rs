@@ -259,6 +259,15 @@ impl Config {
         }
         if let Some(lease) = &self.lease {
             lease.check().map_err(Error::Config)?;
+            // A standby takes over the writer's ledger: a local directory is its own ledger, so
+            // the lease would hand the writer's clients a different ledger.
+            if let Some(db) = self.db.as_deref().filter(|db| !ledger_store::is_database_url(db)) {
+                return bad(format!(
+                    "[lease] (or --lease-etcd) needs a PostgreSQL ledger shared by every server: `db` (or --db / \
+                     LEDGER_DB) is {}, a local directory; give a postgres:// URL",
+                    db.display()
+                ));
+            }
         }
         if let Some(root) = &self.backup_root
             && !(root.is_absolute() && root.is_dir())

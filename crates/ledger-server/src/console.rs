@@ -44,6 +44,13 @@ pub async fn get_console() -> Response {
     serve("index.html")
 }
 
+/// `/console/` (a trailing slash typed by hand): a permanent redirect to `/console`.
+#[utoipa::path(get, path = "/console/", tag = "console",
+    responses((status = 308, description = "Redirect to /console", headers(("location" = String)))))]
+pub async fn get_console_slash() -> Response {
+    axum::response::Redirect::permanent("/console").into_response()
+}
+
 /// One of the console's files: `console.js`, `console.css` (no token needed).
 #[utoipa::path(get, path = "/console/{file}", tag = "console",
     params(("file" = String, Path)),

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::AtomicI64;
 
+use ledger_core::{CommandBody, RejectReason};
 use ledger_store::{BatchReport, CommitObserver};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -32,6 +33,10 @@ pub struct RequestLabels {
     pub route: String,
     pub status: u16,
 }
+
+/// The outcomes of a parsed command (`ledger_commands_total{outcome}`); a body that does not
+/// parse is counted as kind `unknown`, outcome `malformed`.
+pub const OUTCOMES: [&str; 5] = ["accepted", "rejected", "duplicate", "conflict", "refused"];
 
 /// Every metric, registered once.
 #[derive(Debug)]
@@ -66,6 +71,17 @@ impl Metrics {
         let failed_batches = Counter::default();
         let writer = Gauge::<i64, AtomicI64>::default();
         let fenced = Counter::default();
+        // Every series a dashboard or an alert may read exists from the start at 0, so a
+        // restart does not make series vanish (and `rate`/`increase` see the first event).
+        for kind in CommandBody::KINDS {
+            for outcome in OUTCOMES {
+                drop(commands.get_or_create(&CommandLabels { kind: (*kind).to_owned(), outcome: outcome.to_owned() }));
+            }
+        }
+        drop(commands.get_or_create(&CommandLabels { kind: "unknown".to_owned(), outcome: "malformed".to_owned() }));
+        for reason in RejectReason::CODES {
+            drop(rejections.get_or_create(&ReasonLabels { reason: (*reason).to_owned() }));
+        }
         registry.register("ledger_commands", "Commands answered, by type and outcome", commands.clone());
         registry.register("ledger_rejections", "Commands rejected, by reason code", rejections.clone());
         registry.register("ledger_http_requests", "HTTP requests, by route and status", requests.clone());

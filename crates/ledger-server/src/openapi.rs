@@ -29,7 +29,7 @@ use crate::api;
         api::get_checkpoint, api::get_inclusion_proof, api::get_consistency_proof,
         api::post_tick, api::get_risk_list, api::post_backup,
         api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,
-        crate::console::get_console, crate::console::get_console_file,
+        crate::console::get_console, crate::console::get_console_slash, crate::console::get_console_file,
     ),
     modifiers(&Bearer, &SharedAnswers),
     tags(

@@ -49,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tick", post(api::post_tick))
         .route("/v1/risk-list", get(api::get_risk_list))
         .route("/v1/backups", post(api::post_backup))
-        .route_layer(middleware::from_fn_with_state(state.clone(), api::authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), api::authenticate))
+        .layer(middleware::from_fn(no_store));
     Router::new()
         .merge(authenticated)
         .route("/v1/openapi.json", get(crate::openapi::get_openapi))
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::get_healthz))
         .route("/readyz", get(api::get_readyz))
         .route("/console", get(crate::console::get_console))
+        .route("/console/", get(crate::console::get_console_slash))
         .route("/console/{file}", get(crate::console::get_console_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), log_request))
         .fallback(api::not_found)
@@ -66,6 +68,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// `Cache-Control: no-store` on every authenticated answer (401s included): balances, holds and
+/// the log must not stay in a browser's or a proxy's cache after the operator logs out.
+async fn no_store(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
 
 /// Bounds the request's time (408) and logs one line for it: id, method, route, the token's
 /// name and role (`-` without an accepted token), status, latency. A client's `x-request-id` is
@@ -227,6 +237,7 @@ async fn wait_for_lease(config: &LeaseConfig, tls: Option<EtcdTls>, server: &Con
     let holder =
         config.name.clone().unwrap_or_else(|| format!("ledger-server pid {} on {}", std::process::id(), server.listen));
     let mut last_seen: Option<String> = None;
+    let mut quiet = RateLimited::default();
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
@@ -243,7 +254,11 @@ async fn wait_for_lease(config: &LeaseConfig, tls: Option<EtcdTls>, server: &Con
                     last_seen = Some(held);
                 }
             }
-            Ok(Err(err)) => tracing::warn!(%err, "waiting for the writer lease: etcd did not answer"),
+            Ok(Err(err)) => {
+                if quiet.should_say(&err.to_string(), Instant::now()) {
+                    tracing::warn!(%err, "waiting for the writer lease: etcd did not answer");
+                }
+            }
             Err(err) => tracing::warn!(%err, "waiting for the writer lease"),
         }
         tokio::select! {
@@ -258,6 +273,29 @@ async fn wait_for_lease(config: &LeaseConfig, tls: Option<EtcdTls>, server: &Con
 
 /// How often a standby asks for the lease: a takeover waits at most the TTL plus this.
 const LEASE_POLL: Duration = Duration::from_millis(250);
+
+/// The longest a standby stays silent while etcd keeps failing the same way.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Says a repeated complaint once when it changes, then at most every [`WARN_EVERY`]: a standby
+/// polls every [`LEASE_POLL`] and would otherwise log four warnings a second while etcd is away.
+#[derive(Default)]
+struct RateLimited {
+    last: Option<(String, Instant)>,
+}
+
+impl RateLimited {
+    fn should_say(&mut self, text: &str, now: Instant) -> bool {
+        let say = match &self.last {
+            None => true,
+            Some((said, at)) => said != text || now.duration_since(*at) >= WARN_EVERY,
+        };
+        if say {
+            self.last = Some((text.to_owned(), now));
+        }
+        say
+    }
+}
 
 /// Renews the lease until `keeping` is cleared (then hands it back for release) or it is lost
 /// (then signals `lost` and returns why).
@@ -386,5 +424,24 @@ mod tests {
         let (_dir, ledger, room) = app(1);
         assert_eq!(room.oneshot(tick()).await.unwrap().status(), StatusCode::OK);
         assert_eq!(ledger.head().unwrap().seq, 1);
+    }
+
+    /// Given etcd failing every poll (250 ms apart) for 25 s, then failing differently: the
+    /// warning is said at the first, every 10 s, and at the change; not at each poll.
+    #[test]
+    fn an_unreachable_etcd_is_warned_about_on_change_and_every_ten_seconds_not_every_poll() {
+        let start = Instant::now();
+        let mut quiet = RateLimited::default();
+        let mut said = Vec::new();
+        for poll in 0..100u32 {
+            let text = if poll < 90 { "connection refused" } else { "timed out" };
+            if quiet.should_say(text, start + LEASE_POLL * poll) {
+                said.push((poll, text));
+            }
+        }
+        assert_eq!(
+            said,
+            [(0, "connection refused"), (40, "connection refused"), (80, "connection refused"), (90, "timed out")]
+        );
     }
 }

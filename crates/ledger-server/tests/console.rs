@@ -15,15 +15,26 @@ use serde_json::Value;
 /// A text a client chose, which the page must show as text: markup in it must never run.
 const HOSTILE: &str = "<img src=x id=injected onerror=alert(1)>";
 
+/// A counterparty that passes for another in a page that obeys its right-to-left override
+/// (U+202E): shown raw it reads "ICBC-6222-0200-3333".
+const SPOOFED: &str = "ICBC-\u{202e}3333-0020-2226";
+
+/// How the page must show [`SPOOFED`]: the override written as an escape, as the CLI does.
+const SPOOFED_SHOWN: &str = r"ICBC-\u{202e}3333-0020-2226";
+
+/// 128 characters (the most a counterparty may have) without a break: a table must wrap them, not widen past the window.
+const LONG: &str =
+    "ACCOUNT0123456789ACCOUNT0123456789ACCOUNT0123456789ACCOUNT0123456789ACCOUNT0123456789ACCOUNT0123456789ACCOUNT01";
+
 fn now() -> String {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
     ledger_core::Timestamp::from_millis(i64::try_from(ms).unwrap()).unwrap().to_string()
 }
 
 /// Given customer 7 (Class I 70, Class II 71 whose day's 10,000 outflow is used up, then one
-/// more payment rejected), a large-transaction threshold of 5,000 and two held transfers: the
-/// ids of the holds.
-fn given_a_ledger(server: &str) -> (String, String) {
+/// more payment rejected), a large-transaction threshold of 5,000 and three held transfers
+/// (to a hostile, a spoofed and a long counterparty): the ids of the holds.
+fn given_a_ledger(server: &str) -> (String, String, String) {
     let core = Client::new(server, Some(BACK_OFFICE));
     let ops = Client::new(server, Some(OPERATOR));
     let batch = r#"[
@@ -50,7 +61,7 @@ fn given_a_ledger(server: &str) -> (String, String) {
     let reply = ops.post("/v1/commands", &threshold).unwrap();
     assert_eq!(reply.body["status"], "accepted", "{reply:?}");
     let mut holds = Vec::new();
-    for (n, counterparty) in [(20, HOSTILE), (21, "ICBC-6222-0200-3333")] {
+    for (n, counterparty) in [(20, HOSTILE), (21, SPOOFED), (22, LONG)] {
         let id = format!("5d7e0c1a-0000-4000-8000-0000000000{n}");
         let body = serde_json::json!({"type": "outbound_transfer", "id": id, "from": 70, "counterparty": counterparty, "amount": "8000"});
         let reply = core.post("/v1/commands", &body.to_string()).unwrap();
@@ -58,8 +69,8 @@ fn given_a_ledger(server: &str) -> (String, String) {
         holds.push(id);
     }
     let pending = ops.get("/v1/pending").unwrap();
-    assert_eq!(pending.body["pending"].as_array().unwrap().len(), 2, "{pending:?}");
-    (holds[0].clone(), holds[1].clone())
+    assert_eq!(pending.body["pending"].as_array().unwrap().len(), 3, "{pending:?}");
+    (holds[0].clone(), holds[1].clone(), holds[2].clone())
 }
 
 fn log_in(browser: &Browser, server: &str, token: &str, role: &str) {
@@ -102,7 +113,7 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     let workspace = Workspace::new("");
     let mut server = workspace.start();
     let url = server.url.clone();
-    let (hostile_hold, plain_hold) = given_a_ledger(&url);
+    let (hostile_hold, plain_hold, long_hold) = given_a_ledger(&url);
     let mut shots = Vec::new();
 
     // The operator: overview (head, queue, charts from /metrics samples, holds due next).
@@ -159,9 +170,43 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     go(&browser, "holds");
     assert!(browser.text().contains(HOSTILE), "the counterparty's text is shown as text");
     assert_eq!(browser.run("return document.getElementById('injected')", &[]), Value::Null, "no markup from data");
+    // The right-to-left override is shown as an escape, never obeyed.
+    assert!(browser.text().contains(SPOOFED_SHOWN), "the override escaped: {}", browser.text());
+    assert!(!browser.text().contains('\u{202e}'), "no raw override in the page");
+    // The long counterparty wraps: the table stays within the window and its Confirm button in view.
+    let fits = browser.run(
+        &format!(
+            "const b = document.querySelector(\"[data-confirm='{long_hold}']\").getBoundingClientRect(); \
+             const t = document.querySelector('main table').getBoundingClientRect(); \
+             return [t.right, b.right, b.width, document.documentElement.clientWidth]"
+        ),
+        &[],
+    );
+    let (table_right, button_right, button_width, width) =
+        (fits[0].as_f64().unwrap(), fits[1].as_f64().unwrap(), fits[2].as_f64().unwrap(), fits[3].as_f64().unwrap());
+    assert!(
+        table_right <= width && button_right <= width && button_width > 0.0,
+        "[table, button] right, window: {fits}"
+    );
     shots.push(browser.screenshot("holds-operator"));
-    browser.click(&format!("button[data-confirm='{plain_hold}']"));
+    // A double click on Confirm sends one command: the buttons are disabled while it is in flight.
+    browser.run(
+        &format!(
+            "window.commandPosts = 0; const send = window.fetch; \
+             window.fetch = (...a) => {{ if (String(a[0]).startsWith('/v1/commands')) window.commandPosts++; return send(...a); }}; \
+             const b = document.querySelector(\"button[data-confirm='{plain_hold}']\"); b.click(); b.click();"
+        ),
+        &[],
+    );
     browser.wait_for("return !!document.getElementById('decided')", "the confirmation's answer");
+    assert_eq!(browser.run("return window.commandPosts", &[]), Value::from(1), "a double click sent two commands");
+    let (_, metrics) = Client::new(&url, None).get_text("/metrics");
+    let confirms: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ledger_commands_total{kind=\"confirm_hold\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(confirms, 1.0, "one confirm_hold command reached the ledger: {metrics}");
     let decided = browser.run("return document.getElementById('decided').textContent", &[]);
     assert!(decided.as_str().unwrap().contains("accepted"), "{decided}");
     assert_eq!(
@@ -171,7 +216,11 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     let pending = Client::new(&url, Some(OPERATOR)).get("/v1/pending").unwrap();
     let left: Vec<&str> =
         pending.body["pending"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(left, [hostile_hold.as_str()], "the confirmed hold is gone from the ledger's pending list");
+    assert_eq!(
+        left,
+        [hostile_hold.as_str(), long_hold.as_str()],
+        "the confirmed hold is gone from the ledger's pending list"
+    );
     shots.push(browser.screenshot("holds-after-confirm"));
 
     go(&browser, "risk");
@@ -207,6 +256,27 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     look_up(&chinese, "account", "71");
     shots.push(chinese.screenshot("account-71-zh-CN"));
     no_errors(&chinese, "in Chinese");
+    // Switching the language re-labels the header too.
+    assert!(chinese.text().contains("角色"), "{}", chinese.text());
+    chinese.click("#lang");
+    chinese.wait_for(
+        "return document.getElementById('who').textContent.includes('(role: auditor)')",
+        "the header in English",
+    );
+    chinese.click("#lang");
+    // A token the server no longer accepts (revoked from its config, or the server's restarted
+    // without it): back to the login form, saying so, in either language.
+    chinese.run("state.token = 'revoked-token'", &[]);
+    chinese.click("#nav button[data-page=holds]");
+    chinese.wait_for(
+        "return !document.getElementById('login').hidden && document.getElementById('login-error').textContent === '令牌已不再被接受，请重新登录。'",
+        "the token-no-longer-accepted message in Chinese",
+    );
+    chinese.click("#lang");
+    assert_eq!(
+        chinese.run("return document.getElementById('login-error').textContent", &[]),
+        "The token is no longer accepted; log in again."
+    );
     drop(chinese);
 
     let (code, _) = server.stop();
@@ -225,6 +295,8 @@ fn the_console_is_served_without_a_token_under_a_strict_content_security_policy(
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let table = [
         ("/console", 200, "text/html"),
+        // A trailing slash is redirected (and followed) to the page.
+        ("/console/", 200, "text/html"),
         ("/console/console.js", 200, "text/javascript"),
         ("/console/console.css", 200, "text/css"),
         ("/console/secret.txt", 404, "application/json"),

@@ -97,6 +97,16 @@ fn promtool_accepts_the_alerts_and_a_live_servers_metrics_which_hold_every_name_
     let exprs: Vec<&str> =
         panels.iter().flat_map(|p| p["targets"].as_array().unwrap()).map(|t| t["expr"].as_str().unwrap()).collect();
     assert!(panels.len() >= 8 && exprs.len() >= panels.len(), "a dashboard of panels with queries");
+    // One dashboard for every job and instance: each metric every query reads is selected by the
+    // `job` and `instance` template variables.
+    let variables: Vec<&str> =
+        dashboard["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(variables, ["job", "instance"]);
+    for expr in &exprs {
+        let selected = expr.matches(r#"{job="$job", instance=~"$instance""#).count();
+        let read = expr.matches("ledger_").count() + expr.matches("up{").count();
+        assert!(read > 0 && selected == read, "not every metric filtered by $job/$instance: {expr}");
+    }
     for (what, text) in [("alerts.yml", alerts), ("ledger.json", exprs.join("\n"))] {
         let names = metric_names(&text);
         assert!(names.len() >= 5, "{what} names metrics: {names:?}");
@@ -204,9 +214,16 @@ fn the_systemd_units_verify_and_carry_the_hardening() {
             "ProtectHome=yes",
             "PrivateTmp=yes",
             "CapabilityBoundingSet=",
+            "ConfigurationDirectoryMode=0700",
+            "SystemCallErrorNumber=EPERM",
         ] {
             assert!(text.lines().any(|l| l == line), "{unit} has {line}");
         }
+        // The ledger comes from the config file's `db`: a `--db` to a local directory would make a
+        // standby serve its own ledger after taking the lease. No link to a file nobody installs.
+        let exec = text.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+        assert!(!exec.contains("--db"), "{unit}: {exec}");
+        assert!(!text.contains("Documentation="), "{unit}");
         assert!(text.contains("ExecStart=/usr/local/bin/ledger-server serve --config /etc/tiered-ledger/"), "{unit}");
         for (case, from, to, complains) in table {
             // The binary the unit starts must exist for verify: the one just built stands in.

@@ -394,3 +394,65 @@ fn a_key_named_twice_is_refused_by_every_door_and_the_refused_element_is_named()
         assert_eq!(office.head_seq(), head, "{what}: nothing appended");
     }
 }
+
+/// Every authenticated answer (accepted, refused for its token, not found) carries
+/// `Cache-Control: no-store`, so balances and holds stay out of browser and proxy caches.
+#[test]
+fn authenticated_answers_are_not_stored_by_caches() {
+    let workspace = Workspace::new("");
+    let mut server = workspace.start();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    // (method, path, token, body, status)
+    let table: [(&str, &str, Option<&str>, &str, u16); 6] = [
+        ("GET", "/v1/whoami", Some(OPERATOR), "", 200),
+        ("GET", "/v1/whoami", None, "", 401),
+        ("GET", "/v1/pending", Some(AUDITOR), "", 200),
+        ("GET", "/v1/accounts/999/balance", Some(AUDITOR), "", 404),
+        ("GET", "/v1/events", Some(OPERATOR), "", 403),
+        (
+            "POST",
+            "/v1/check",
+            Some(BACK_OFFICE),
+            r#"{"type":"cash_deposit","id":"5d7e0c1a-0000-4000-8000-000000000001","account":9,"amount":"1.00"}"#,
+            200,
+        ),
+    ];
+    for (method, path, token, body, status) in table {
+        let url = format!("{}{path}", server.url);
+        let auth = token.map(|token| format!("Bearer {token}")).unwrap_or_default();
+        let response = if method == "GET" {
+            agent.get(&url).header("Authorization", &auth).call()
+        } else {
+            agent.post(&url).header("Authorization", &auth).header("Content-Type", "application/json").send(body)
+        }
+        .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let cache = response.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert_eq!(cache, "no-store", "{method} {path} ({status})");
+    }
+    server.stop();
+}
+
+/// A fresh server's `/metrics` already lists every rejection reason and every command kind and
+/// outcome at 0, so a restart does not make a dashboard's or an alert's series vanish.
+#[test]
+fn a_fresh_server_exports_every_reason_and_kind_counter_at_zero() {
+    let workspace = Workspace::new("");
+    let mut server = workspace.start();
+    let (status, metrics) = Client::new(&server.url, None).get_text("/metrics");
+    assert_eq!(status, 200);
+    let mut wanted: Vec<String> = ledger_core::RejectReason::CODES
+        .iter()
+        .map(|reason| format!("ledger_rejections_total{{reason=\"{reason}\"}} 0"))
+        .collect();
+    for kind in ledger_core::CommandBody::KINDS {
+        for outcome in ledger_server::metrics::OUTCOMES {
+            wanted.push(format!("ledger_commands_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} 0"));
+        }
+    }
+    wanted.push("ledger_commands_total{kind=\"unknown\",outcome=\"malformed\"} 0".to_owned());
+    let absent: Vec<&String> = wanted.iter().filter(|line| !metrics.lines().any(|l| l == line.as_str())).collect();
+    assert!(absent.is_empty(), "absent from a fresh server's /metrics: {absent:?}");
+    println!("a fresh server exports {} reason and kind/outcome series at 0", wanted.len());
+    server.stop();
+}

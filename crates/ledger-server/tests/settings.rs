@@ -220,3 +220,31 @@ fn pending_outflows_of_an_unknown_account_are_404() {
     assert_eq!((reply.status, reply.body["error"].as_str()), (404, Some("not_found")), "{reply:?}");
     assert_eq!(client.get("/v1/pending").unwrap().status, 200);
 }
+
+/// Given a writer lease (by `[lease]` or by `--lease-etcd`) and a ledger in a local directory,
+/// the server refuses to start (exit 2) naming both settings: a standby would otherwise serve
+/// its own local ledger after taking the lease. Nothing is asked of etcd first (none runs).
+#[test]
+fn a_lease_over_a_local_ledger_is_refused_naming_both_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    create_ledger(&db);
+    let db_flag = db.display().to_string();
+    // (what, config text, flags)
+    let table: [(&str, &str, Vec<&str>); 2] = [
+        ("[lease] in the config", "[lease]\netcd = [\"http://127.0.0.1:9\"]\n", vec!["--db", &db_flag]),
+        ("--lease-etcd", "", vec!["--db", &db_flag, "--lease-etcd", "http://127.0.0.1:9"]),
+    ];
+    for (n, (what, config_text, flags)) in table.into_iter().enumerate() {
+        let config = dir.path().join(format!("lease-{n}.toml"));
+        write_config(&config, config_text);
+        let mut refused = serve(&config, &flags, &[]);
+        let Some((code, stderr)) = refused.wait_exit(WAIT) else {
+            panic!("{what}: a lease over a local directory was served");
+        };
+        assert_eq!(code, Some(2), "{what}: {stderr}");
+        for named in ["[lease]", "--lease-etcd", "`db`", "--db", "PostgreSQL", &db_flag] {
+            assert!(stderr.contains(named), "{what}: {named} not in {stderr}");
+        }
+    }
+}
