@@ -21,7 +21,11 @@ const LABELS = {
     chain_ok: "verified in this page: every hash recomputed and every link checked",
     chain_bad: "does NOT verify at seq", events_role: "Only the auditor role may read the log.",
     samples: "samples taken by this page every 5 s while it is open", role: "role",
-    checkpoint: "Signed checkpoints and inclusion proofs: not served by this server yet.",
+    checkpoint: "Checkpoint", origin: "Origin", size: "Tree size", root: "Root", signature: "Signature",
+    no_checkpoint_key: "This server signs no checkpoints (no checkpoint_key configured).",
+    sig_elsewhere: "The signature is not checked in this page (it holds no key you trust): check it with ledger-cli check-proof --public-key or tools/verify_proof.py.",
+    inclusion: "Inclusion proof", prove: "Fetch and verify", proof_ok: "verified in this page: record {seq} is in the checkpoint's tree of {size} records",
+    proof_bad: "NOT verified:", cap: "Cap", open_accounts: "Open",
     token_gone: "The token is no longer accepted; log in again.", api_error: "The server refused:",
   },
   zh: {
@@ -38,7 +42,11 @@ const LABELS = {
     not_listed: "不在名单上", listed_at: "列入序号", whole_list: "完整名单", cdc_tail: "变更数据捕获：最近的记录",
     chain: "这些记录的哈希链", chain_ok: "已在本页验证：每个哈希已重算，每个链接已检查",
     chain_bad: "验证失败，序号", events_role: "只有审计角色可以读取日志。",
-    samples: "本页打开期间每5秒采样", role: "角色", checkpoint: "签名检查点与包含证明：本服务器尚未提供。",
+    samples: "本页打开期间每5秒采样", role: "角色", checkpoint: "检查点", origin: "来源", size: "树大小", root: "根",
+    signature: "签名", no_checkpoint_key: "本服务器不签发检查点（未配置 checkpoint_key）。",
+    sig_elsewhere: "本页不检查签名（本页没有您信任的公钥）：请用 ledger-cli check-proof --public-key 或 tools/verify_proof.py 检查。",
+    inclusion: "包含证明", prove: "获取并验证", proof_ok: "已在本页验证：记录 {seq} 在检查点的 {size} 条记录的树中",
+    proof_bad: "验证失败：", cap: "上限", open_accounts: "开立",
     token_gone: "令牌已不再被接受，请重新登录。", api_error: "服务器拒绝：",
   },
 };
@@ -106,6 +114,13 @@ async function api(path, options) {
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
+}
+
+// A text answer (the checkpoint note); errors as api() throws them.
+async function apiText(path) {
+  const response = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  return response.text();
 }
 
 function newId() {
@@ -296,9 +311,8 @@ const PAGES = {
     page.append(lookupForm("customer_no", arg, (value) => show("customer", value)));
     if (!arg) return;
     const list = await api(`/v1/customers/${encodeURIComponent(arg)}/accounts`);
-    const counts = {};
-    for (const a of list.accounts) if (a.status === "open") counts[a.class] = (counts[a.class] || 0) + 1;
-    page.append(card(t("by_class"), table(["I", "II", "III"], [["I", "II", "III"].map((c) => String(counts[c] || 0))])));
+    page.append(card(t("by_class") + (list.policy ? " — " + list.policy : ""), list.caps.map((c) =>
+      el("div", { class: "bucket", "data-class": c.class }, el("strong", {}, c.class), capBar(t("open_accounts"), c.open, c.max_open)))));
     page.append(card(t("accounts"), table([t("account_no"), t("class"), t("status"), t("balance")],
       list.accounts.map((a) => [String(a.account), a.class, a.status, a.balance]))));
   },
@@ -327,7 +341,7 @@ const PAGES = {
   async audit(page) {
     const head = await api("/v1/head");
     page.append(card(t("head"), el("div", { class: "mono", id: "audit-head" }, head.head)));
-    page.append(card(t("audit"), el("p", {}, t("checkpoint"))));
+    await checkpointCard(page);
     if (state.who.role !== "auditor") {
       page.append(card(t("cdc_tail"), el("p", {}, t("events_role"))));
       return;
@@ -340,6 +354,84 @@ const PAGES = {
       events.records.slice().reverse().map((r) => [String(r.seq), r.event.at, bodyType(r.event), r.hash.slice(0, 16) + "…"]))));
   },
 };
+
+// The latest checkpoint (C2SP signed note: origin, size, base64 root, extension lines such as
+// the head; a blank line; signature lines) and an inclusion proof verified in the page.
+function parseCheckpoint(text) {
+  const [body, sigs] = text.split("\n\n");
+  const lines = body.split("\n");
+  const root = toHex(Uint8Array.from(atob(lines[2] || ""), (c) => c.charCodeAt(0)));
+  return { origin: lines[0], size: Number(lines[1]), root, extra: lines.slice(3), signatures: (sigs || "").trim().split("\n") };
+}
+
+async function checkpointCard(page) {
+  let text;
+  try {
+    text = await apiText("/v1/checkpoints");
+  } catch (err) {
+    if (err.status === 409) return page.append(card(t("checkpoint"), el("p", { id: "checkpoint" }, t("no_checkpoint_key"))));
+    throw err;
+  }
+  const cp = parseCheckpoint(text);
+  const seq = el("input", { id: "proof-seq", value: String(cp.size), inputmode: "numeric" });
+  const answer = el("p", { id: "proof" });
+  const prove = async (e) => {
+    e.preventDefault();
+    delete answer.dataset.done;
+    const why = await proveInclusion(seq.value.trim(), cp).catch((err) => String(err.message || err));
+    answer.className = why === null ? "ok" : "error";
+    answer.textContent = why === null
+      ? t("proof_ok").replace("{seq}", seq.value.trim()).replace("{size}", cp.size) : t("proof_bad") + " " + shown(why);
+    answer.dataset.done = "1";
+  };
+  page.append(card(t("checkpoint"),
+    table([t("origin"), t("size"), t("root"), t("head")], [[cp.origin, String(cp.size), el("span", { class: "mono" }, cp.root), cp.extra.join(" ")]]),
+    el("p", {}, t("signature") + ": "), el("pre", { class: "mono", id: "checkpoint-signature" }, cp.signatures.join("\n")),
+    el("p", {}, t("sig_elsewhere"))));
+  page.append(card(t("inclusion"), el("form", { class: "inline", id: "proof-form", on: { submit: prove } },
+    el("label", {}, t("seq") + " ", seq), el("button", { type: "submit", id: "proof-button" }, t("prove"))), answer));
+  await prove({ preventDefault() {} });
+}
+
+// Fetches record `seq`'s inclusion proof in the checkpoint's tree and checks it: null when it
+// holds, else why not.
+async function proveInclusion(seq, cp) {
+  if (!/^[0-9]+$/.test(seq) || Number(seq) < 1 || Number(seq) > cp.size) return "the record must be 1 to " + cp.size;
+  const proof = await api(`/v1/proofs/inclusion/${seq}?size=${cp.size}`);
+  return checkInclusion(proof, cp);
+}
+
+async function sha256(...parts) {
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { bytes.set(p, at); at += p.length; }
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+// RFC 9162 §2.1.3.2: the record's hash recomputed from its bytes, leaf = SHA-256(0x00 ‖ record
+// hash), node = SHA-256(0x01 ‖ left ‖ right), the path walked to the checkpoint's root.
+async function checkInclusion(proof, cp) {
+  if (proof.tree_size !== cp.size) return "the proof is for a tree of " + proof.tree_size + " records";
+  if (!proof.record || proof.record.seq !== proof.seq) return "the proof's record is not record " + proof.seq;
+  if ((await verifyChain([proof.record])) !== null) return "the record's hash is not the hash of its bytes";
+  const [ZERO, ONE] = [Uint8Array.of(0), Uint8Array.of(1)];
+  let r = await sha256(ZERO, fromHex(proof.record.hash));
+  let [fn, sn] = [BigInt(proof.seq - 1), BigInt(proof.tree_size - 1)];
+  for (const hex of proof.path) {
+    if (!/^[0-9a-f]{64}$/.test(hex) || sn === 0n) return "the path is malformed or too long";
+    const p = fromHex(hex);
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = await sha256(ONE, p, r);
+      while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+    } else {
+      r = await sha256(ONE, r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n) return "the path is too short";
+  return toHex(r) === cp.root ? null : "the path leads to " + toHex(r) + ", not the checkpoint's root";
+}
 
 // The newest entries of an account's history (pages are oldest first): at most 10 pages read.
 async function latestHistory(base) {

@@ -167,10 +167,38 @@ pub struct AccountView {
 pub struct AccountsView {
     pub customer: u64,
     pub accounts: Vec<AccountView>,
+    /// The policy in force now (its name).
+    pub policy: Option<String>,
+    /// Per class, the customer's open accounts against that policy's cap.
+    pub caps: Vec<ClassCapView>,
+}
+
+/// A customer's open accounts of one class and the cap of the policy in force.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ClassCapView {
+    #[schema(value_type = String)]
+    pub class: ledger_core::AccountClass,
+    pub open: u32,
+    /// `max_open_accounts` of the policy in force; none: no cap.
+    pub max_open: Option<u32>,
 }
 
 impl AccountsView {
-    pub fn new(customer: u64, accounts: &[Account]) -> AccountsView {
+    pub fn new(customer: u64, accounts: &[Account], policy: Option<&ledger_core::Policy>) -> AccountsView {
+        let caps = ledger_core::AccountClass::ALL
+            .iter()
+            .map(|&class| ClassCapView {
+                class,
+                open: u32::try_from(
+                    accounts
+                        .iter()
+                        .filter(|a| a.class == class && a.status == ledger_core::AccountStatus::Open)
+                        .count(),
+                )
+                .unwrap_or(u32::MAX),
+                max_open: policy.and_then(|policy| policy.rules(class).max_open_accounts),
+            })
+            .collect();
         let view = |a: &Account| AccountView {
             account: a.id.0,
             class: a.class,
@@ -178,7 +206,12 @@ impl AccountsView {
             balance: a.balance,
             binding: a.binding.clone(),
         };
-        AccountsView { customer, accounts: accounts.iter().map(view).collect() }
+        AccountsView {
+            customer,
+            accounts: accounts.iter().map(view).collect(),
+            policy: policy.map(|policy| policy.name.clone()),
+            caps,
+        }
     }
 }
 

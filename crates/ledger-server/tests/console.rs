@@ -1,7 +1,8 @@
 //! The operators' console in a real browser (headless Chromium over WebDriver): log in, look up
 //! an account after a limit rejection and see the bar at the cap and the cited rule, confirm a
-//! hold as operator and see it gone, as auditor see no buttons and the hash chain verified in
-//! the page, zh-CN labels when the browser asks for them; a screenshot of each page kept under
+//! hold as operator and see it gone, as auditor see no buttons, the hash chain, the latest
+//! checkpoint and an inclusion proof verified in the page (a wrong root refused there),
+//! a customer's open accounts against the policy's caps, zh-CN labels when the browser asks for them; a screenshot of each page kept under
 //! the target dir, and the page's console free of errors throughout.
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
@@ -9,7 +10,7 @@
 mod common;
 
 use common::browser::Browser;
-use common::{AUDITOR, BACK_OFFICE, Client, OPERATOR, Workspace};
+use common::{AUDITOR, BACK_OFFICE, Client, OPERATOR, Server, Workspace};
 use serde_json::Value;
 
 /// A text a client chose, which the page must show as text: markup in it must never run.
@@ -111,7 +112,9 @@ fn no_errors(browser: &Browser, when: &str) {
 #[test]
 fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     let workspace = Workspace::new("");
-    let mut server = workspace.start();
+    let key = workspace.dir.path().join("checkpoint.key");
+    std::fs::write(&key, format!("{}\n", "9d".repeat(32))).unwrap();
+    let mut server = Server::start(&workspace.db, &workspace.config, &["--checkpoint-key", key.to_str().unwrap()]);
     let url = server.url.clone();
     let (hostile_hold, plain_hold, long_hold) = given_a_ledger(&url);
     let mut shots = Vec::new();
@@ -164,6 +167,18 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
 
     look_up(&browser, "customer", "7");
     assert!(browser.text().contains("70") && browser.text().contains("71"));
+    // Open accounts per class against pboc-2018's caps: Class I 1 of 1 (the bar full), II 1 of 5.
+    let caps = "return ['I','II','III'].map(c => document.querySelector(`[data-class='${c}'] .bar`).textContent)";
+    assert_eq!(
+        browser.run(caps, &[]),
+        serde_json::json!(["Open1 / 1", "Open1 / 5", "Open0 / 5"]),
+        "{}",
+        browser.text()
+    );
+    assert_eq!(
+        browser.run("return document.querySelector(\"[data-class='I'] .cap-bar\").dataset.ratio", &[]),
+        "1.0000"
+    );
     shots.push(browser.screenshot("customer-7"));
 
     // Holds: a client's text shown as text; confirm one as operator and see it gone.
@@ -241,6 +256,41 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     shots.push(browser.screenshot("holds-auditor"));
     go(&browser, "audit");
     assert_eq!(browser.run("return document.getElementById('chain').className", &[]), "ok", "{}", browser.text());
+    // The latest checkpoint, and the head's inclusion proof verified in the page.
+    let head = Client::new(&url, Some(AUDITOR)).head_seq();
+    assert!(browser.text().contains(&format!("tiered-ledger/")), "{}", browser.text());
+    let signature = browser.run("return document.getElementById('checkpoint-signature').textContent", &[]);
+    assert!(signature.as_str().unwrap().starts_with("— tiered-ledger/"), "{signature}");
+    browser.wait_for("return document.getElementById('proof').dataset.done === '1'", "the head's inclusion proof");
+    let proof = browser
+        .run("return [document.getElementById('proof').className, document.getElementById('proof').textContent]", &[]);
+    assert_eq!(proof[0], "ok", "{proof}");
+    assert!(
+        proof[1].as_str().unwrap().contains(&format!("record {head} is in the checkpoint's tree of {head} records")),
+        "{proof}"
+    );
+    // Another record the auditor picks: verified too.
+    browser
+        .run("document.getElementById('proof-seq').value = '2'; document.getElementById('proof-button').click()", &[]);
+    browser.wait_for("return document.getElementById('proof').textContent.includes('record 2 ')", "record 2's proof");
+    assert_eq!(browser.run("return document.getElementById('proof').className", &[]), "ok", "{}", browser.text());
+    // The page's check refuses a proof against another root, and a changed path.
+    browser.run(
+        &format!(
+            "window.refused = null; api('/v1/proofs/inclusion/1?size={head}').then(async (p) => {{ \
+               const root = parseCheckpoint(await apiText('/v1/checkpoints?size={head}')).root; \
+               const wrong = await checkInclusion(p, {{ size: {head}, root: '00'.repeat(32) }}); \
+               const right = await checkInclusion(p, {{ size: {head}, root }}); \
+               p.path[0] = (p.path[0][0] === '0' ? '1' : '0') + p.path[0].slice(1); \
+               window.refused = [right, wrong, await checkInclusion(p, {{ size: {head}, root }})]; }})"
+        ),
+        &[],
+    );
+    browser.wait_for("return window.refused !== null", "the page's checks");
+    let refused = browser.run("return window.refused", &[]);
+    assert_eq!(refused[0], Value::Null, "{refused}");
+    assert!(refused[1].as_str().unwrap().contains("not the checkpoint's root"), "{refused}");
+    assert!(refused[2].as_str().unwrap().contains("not the checkpoint's root"), "{refused}");
     shots.push(browser.screenshot("audit-auditor"));
     no_errors(&browser, "as auditor");
     drop(browser);

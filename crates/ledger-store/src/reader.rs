@@ -155,6 +155,11 @@ impl Reader {
         Ok(in_force_at(&versions, at, |(from, _)| *from).map(|(_, settings)| settings.clone()).unwrap_or_default())
     }
 
+    /// The policy in force at `at` (none before the genesis policy).
+    pub fn policy_at(&self, at: Timestamp) -> Result<Option<ledger_core::Policy>> {
+        Ok(PolicyVersion::in_force(&self.store.policies()?, at).cloned())
+    }
+
     /// The accounts of a customer, open and closed, by account number.
     pub fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
         self.store.customer_accounts(customer)

@@ -220,7 +220,8 @@ pub async fn get_protections(
     view.map(Json).ok_or_else(|| unknown_account(account))
 }
 
-/// A customer's accounts.
+/// A customer's accounts, and per class their open ones against the caps of the policy in
+/// force now.
 #[utoipa::path(get, path = "/v1/customers/{customer}/accounts", tag = "queries",
     params(("customer" = u64, Path)),
     responses((status = 200, body = AccountsView), (status = 400, description = "malformed: the path or a query parameter", body = ErrorView)),
@@ -232,8 +233,14 @@ pub async fn get_accounts(
 ) -> ApiResult<Json<AccountsView>> {
     permit(&caller, Access::Query)?;
     let customer = customer?.0;
-    let list = state.blocking(move |ledger| ledger.customer_accounts(CustomerId(customer))).await?;
-    Ok(Json(AccountsView::new(customer, &list)))
+    let view = state
+        .blocking(move |ledger| {
+            let list = ledger.customer_accounts(CustomerId(customer))?;
+            let policy = ledger.policy_at(ledger.now())?;
+            Ok(AccountsView::new(customer, &list, policy.as_ref()))
+        })
+        .await?;
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
