@@ -18,6 +18,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start; boxing the flags gains nothing")]
 enum Cmd {
     /// Serve the ledger until SIGTERM or SIGINT (then finish requests in flight and close it).
     Serve {

@@ -258,7 +258,7 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     assert_eq!(browser.run("return document.getElementById('chain').className", &[]), "ok", "{}", browser.text());
     // The latest checkpoint, and the head's inclusion proof verified in the page.
     let head = Client::new(&url, Some(AUDITOR)).head_seq();
-    assert!(browser.text().contains(&format!("tiered-ledger/")), "{}", browser.text());
+    assert!(browser.text().contains("tiered-ledger/"), "{}", browser.text());
     let signature = browser.run("return document.getElementById('checkpoint-signature').textContent", &[]);
     assert!(signature.as_str().unwrap().starts_with("— tiered-ledger/"), "{signature}");
     browser.wait_for("return document.getElementById('proof').dataset.done === '1'", "the head's inclusion proof");

@@ -112,6 +112,14 @@ fn every_endpoint_answers_and_a_dry_run_never_appends() {
     assert!(rest.body["entries"][0]["seq"].as_u64().unwrap() > after);
     let accounts = office.get("/v1/customers/7/accounts").unwrap();
     assert_eq!(accounts.body["accounts"].as_array().unwrap().len(), 2);
+    // Per class, the open accounts against the count caps of the policy in force (pboc-2018).
+    assert_eq!(accounts.body["policy"], "pboc-2018", "{accounts:?}");
+    assert_eq!(
+        accounts.body["caps"],
+        json!([{ "class": "I", "open": 1, "max_open": 1 }, { "class": "II", "open": 1, "max_open": 5 },
+               { "class": "III", "open": 0, "max_open": 5 }]),
+        "{accounts:?}"
+    );
     let protections = office.get("/v1/accounts/10/protections").unwrap();
     assert_eq!(protections.body["balance"], "30000.00", "{protections:?}");
     assert_eq!(office.get("/v1/pending").unwrap().body["pending"], json!([]));

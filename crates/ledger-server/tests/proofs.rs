@@ -125,7 +125,8 @@ fn proofs_fetched_over_http_pass_check_proof_and_verify_proof_py_and_tampered_on
     // A tampered inclusion proof: one hash of its path changed.
     let mut proof: serde_json::Value = serde_json::from_slice(&std::fs::read(&inclusion).unwrap()).unwrap();
     let first = proof["path"][0].as_str().unwrap().to_owned();
-    let flipped = if first.starts_with('0') { format!("1{}", &first[1..]) } else { format!("0{}", &first[1..]) };
+    let (digit, rest) = first.split_at(1);
+    let flipped = format!("{}{rest}", if digit == "0" { "1" } else { "0" });
     proof["path"][0] = json!(flipped);
     let tampered = files.join("tampered.json");
     std::fs::write(&tampered, proof.to_string()).unwrap();
@@ -133,41 +134,26 @@ fn proofs_fetched_over_http_pass_check_proof_and_verify_proof_py_and_tampered_on
     let other = hex::encode(ledger_store::signing_key_from_hex(&"11".repeat(32)).unwrap().verifying_key().as_bytes());
     let (cli, python) = (ledger_cli(), PathBuf::from("python3"));
     let script = root().join("tools/verify_proof.py");
-    // (what, ledger-cli check-proof FILES, verify_proof.py FILES, public key, exit status of both)
-    let table: Vec<(&str, Vec<&Path>, Vec<&Path>, &str, i32)> = vec![
-        ("the checkpoint", vec![&new], vec![Path::new("checkpoint"), &new], &public, 0),
-        ("the inclusion proof", vec![&inclusion, &new], vec![Path::new("inclusion"), &inclusion, &new], &public, 0),
-        (
-            "the consistency proof",
-            vec![&consistency, &old, &new],
-            vec![Path::new("consistency"), &consistency, &old, &new],
-            &public,
-            0,
-        ),
-        (
-            "a tampered inclusion proof",
-            vec![&tampered, &new],
-            vec![Path::new("inclusion"), &tampered, &new],
-            &public,
-            1,
-        ),
-        ("the wrong key", vec![&inclusion, &new], vec![Path::new("inclusion"), &inclusion, &new], &other, 1),
-        (
-            "proofs swapped",
-            vec![&consistency, &new, &old],
-            vec![Path::new("consistency"), &consistency, &new, &old],
-            &public,
-            1,
-        ),
+    // (what, verify_proof.py's kind, the files (as both take them), public key, exit status of both)
+    let table: Vec<Row> = vec![
+        ("the checkpoint", "checkpoint", vec![&new], &public, 0),
+        ("the inclusion proof", "inclusion", vec![&inclusion, &new], &public, 0),
+        ("the consistency proof", "consistency", vec![&consistency, &old, &new], &public, 0),
+        ("a tampered inclusion proof", "inclusion", vec![&tampered, &new], &public, 1),
+        ("the wrong key", "inclusion", vec![&inclusion, &new], &other, 1),
+        ("checkpoints swapped", "consistency", vec![&consistency, &new, &old], &public, 1),
     ];
-    for (what, cli_files, py_files, key, status) in table {
+    for (what, kind, files, key, status) in table {
         let mut cli_args: Vec<&Path> = vec![Path::new("check-proof")];
-        cli_args.extend(cli_files);
+        cli_args.extend(&files);
         let (got, said) = run(&cli, &cli_args, key);
         assert_eq!(got, status, "ledger-cli check-proof, {what}: {said}");
-        let mut py_args: Vec<&Path> = vec![&script];
-        py_args.extend(py_files);
+        let mut py_args: Vec<&Path> = vec![&script, Path::new(kind)];
+        py_args.extend(&files);
         let (got, said) = run(&python, &py_args, key);
         assert_eq!(got, status, "verify_proof.py, {what}: {said}");
     }
 }
+
+/// A row of the check table: what, verify_proof.py's kind, files, public key, exit status.
+type Row<'a> = (&'a str, &'a str, Vec<&'a Path>, &'a str, i32);
