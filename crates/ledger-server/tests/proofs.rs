@@ -157,3 +157,24 @@ fn proofs_fetched_over_http_pass_check_proof_and_verify_proof_py_and_tampered_on
 
 /// A row of the check table: what, verify_proof.py's kind, files, public key, exit status.
 type Row<'a> = (&'a str, &'a str, Vec<&'a Path>, &'a str, i32);
+
+#[test]
+fn a_missing_or_malformed_checkpoint_key_fails_the_start() {
+    let work = Workspace::new("");
+    let bad = work.dir.path().join("bad.key");
+    std::fs::write(&bad, "not a key\n").unwrap();
+    let missing = work.dir.path().join("missing.key");
+    let config_missing = work.dir.path().join("missing.toml");
+    common::write_config(&config_missing, &format!("checkpoint_key = {:?}\n", missing.display().to_string()));
+    // (config, flags, what stderr names)
+    let table: Vec<(&Path, Vec<&str>, &str)> = vec![
+        (&work.config, vec!["--checkpoint-key", bad.to_str().unwrap()], "a key file holds 64 hex digits"),
+        (&config_missing, vec![], "missing.key"),
+    ];
+    for (config, flags, said) in table {
+        let mut server = Server::spawn(&work.db, config, &flags);
+        let (code, stderr) = server.wait_exit(std::time::Duration::from_secs(60)).expect("the server must not start");
+        assert_ne!(code, Some(0), "{stderr}");
+        assert!(stderr.contains("checkpoint_key") && stderr.contains(said), "{flags:?}: {stderr}");
+    }
+}
