@@ -23,7 +23,9 @@ const LABELS = {
     samples: "samples taken by this page every 5 s while it is open", role: "role",
     checkpoint: "Checkpoint", origin: "Origin", size: "Tree size", root: "Root", signature: "Signature",
     no_checkpoint_key: "This server signs no checkpoints (no checkpoint_key configured).",
-    sig_elsewhere: "The signature is not checked in this page (it holds no key you trust): check it with ledger-cli check-proof --public-key or tools/verify_proof.py.",
+    sig_elsewhere: "Check the signature with the ledger's public key you trust (64 hex digits), here or with ledger-cli check-proof --public-key or tools/verify_proof.py.",
+    public_key: "Public key", check_signature: "Check signature", sig_ok: "signature valid (Ed25519, checked in this page)",
+    sig_bad: "signature NOT valid:", no_ed25519: "this browser cannot check Ed25519: check it with ledger-cli check-proof --public-key or tools/verify_proof.py",
     inclusion: "Inclusion proof", prove: "Fetch and verify", proof_ok: "verified in this page: record {seq} is in the checkpoint's tree of {size} records",
     proof_bad: "NOT verified:", cap: "Cap", open_accounts: "Open",
     token_gone: "The token is no longer accepted; log in again.", api_error: "The server refused:",
@@ -44,7 +46,9 @@ const LABELS = {
     chain_bad: "验证失败，序号", events_role: "只有审计角色可以读取日志。",
     samples: "本页打开期间每5秒采样", role: "角色", checkpoint: "检查点", origin: "来源", size: "树大小", root: "根",
     signature: "签名", no_checkpoint_key: "本服务器不签发检查点（未配置 checkpoint_key）。",
-    sig_elsewhere: "本页不检查签名（本页没有您信任的公钥）：请用 ledger-cli check-proof --public-key 或 tools/verify_proof.py 检查。",
+    sig_elsewhere: "请用您信任的账本公钥（64位十六进制）在此检查签名，或用 ledger-cli check-proof --public-key 或 tools/verify_proof.py 检查。",
+    public_key: "公钥", check_signature: "检查签名", sig_ok: "签名有效（Ed25519，已在本页检查）", sig_bad: "签名无效：",
+    no_ed25519: "本浏览器不能检查 Ed25519：请用 ledger-cli check-proof --public-key 或 tools/verify_proof.py 检查",
     inclusion: "包含证明", prove: "获取并验证", proof_ok: "已在本页验证：记录 {seq} 在检查点的 {size} 条记录的树中",
     proof_bad: "验证失败：", cap: "上限", open_accounts: "开立",
     token_gone: "令牌已不再被接受，请重新登录。", api_error: "服务器拒绝：",
@@ -361,7 +365,7 @@ function parseCheckpoint(text) {
   const [body, sigs] = text.split("\n\n");
   const lines = body.split("\n");
   const root = toHex(Uint8Array.from(atob(lines[2] || ""), (c) => c.charCodeAt(0)));
-  return { origin: lines[0], size: Number(lines[1]), root, extra: lines.slice(3), signatures: (sigs || "").trim().split("\n") };
+  return { body, origin: lines[0], size: Number(lines[1]), root, extra: lines.slice(3), signatures: (sigs || "").trim().split("\n") };
 }
 
 async function checkpointCard(page) {
@@ -387,10 +391,44 @@ async function checkpointCard(page) {
   page.append(card(t("checkpoint"),
     table([t("origin"), t("size"), t("root"), t("head")], [[cp.origin, String(cp.size), el("span", { class: "mono" }, cp.root), cp.extra.join(" ")]]),
     el("p", {}, t("signature") + ": "), el("pre", { class: "mono", id: "checkpoint-signature" }, cp.signatures.join("\n")),
-    el("p", {}, t("sig_elsewhere"))));
+    el("p", {}, t("sig_elsewhere")), signatureForm(cp)));
   page.append(card(t("inclusion"), el("form", { class: "inline", id: "proof-form", on: { submit: prove } },
     el("label", {}, t("seq") + " ", seq), el("button", { type: "submit", id: "proof-button" }, t("prove"))), answer));
   await prove({ preventDefault() {} });
+}
+
+function signatureForm(cp) {
+  const input = el("input", { id: "public-key", value: sessionStorage.getItem("public_key") || "", size: "64" });
+  const answer = el("p", { id: "signature-check" });
+  const check = async (e) => {
+    e.preventDefault();
+    const key = input.value.trim().toLowerCase();
+    sessionStorage.setItem("public_key", key);
+    const why = await checkSignature(cp, key).catch((err) => err.name === "NotSupportedError" ? "no_ed25519" : String(err.message || err));
+    answer.className = why === null ? "ok" : "error";
+    answer.textContent = why === null ? t("sig_ok") : why === "no_ed25519" ? t("no_ed25519") : t("sig_bad") + " " + shown(why);
+  };
+  return el("form", { class: "inline", id: "signature-form", on: { submit: check } },
+    el("label", {}, t("public_key") + " ", input), el("button", { type: "submit", id: "signature-button" }, t("check_signature")), answer);
+}
+
+// The note's Ed25519 signature by `publicHex` under the origin's name (C2SP signed-note: key id
+// = SHA-256(name ‖ "\n" ‖ 0x01 ‖ key)[:4], then the 64-byte signature of the note's text): null
+// when valid, else why not.
+async function checkSignature(cp, publicHex) {
+  if (!/^[0-9a-f]{64}$/.test(publicHex)) return "a public key is 64 hex digits";
+  const pub = fromHex(publicHex);
+  const id = toHex((await sha256(new TextEncoder().encode(cp.origin + "\n"), Uint8Array.of(1), pub)).slice(0, 4));
+  const key = await crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+  for (const line of cp.signatures) {
+    const [dash, name, b64, more] = line.split(" ");
+    if (dash !== "—" || name !== cp.origin || more !== undefined) continue;
+    const raw = Uint8Array.from(atob(b64 || ""), (c) => c.charCodeAt(0));
+    if (raw.length !== 68 || toHex(raw.slice(0, 4)) !== id) continue;
+    const valid = await crypto.subtle.verify({ name: "Ed25519" }, key, raw.slice(4), new TextEncoder().encode(cp.body + "\n"));
+    return valid ? null : "the signature does not match the checkpoint's text";
+  }
+  return "no signature by this key";
 }
 
 // Fetches record `seq`'s inclusion proof in the checkpoint's tree and checks it: null when it

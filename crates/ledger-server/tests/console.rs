@@ -291,6 +291,28 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     assert_eq!(refused[0], Value::Null, "{refused}");
     assert!(refused[1].as_str().unwrap().contains("not the checkpoint's root"), "{refused}");
     assert!(refused[2].as_str().unwrap().contains("not the checkpoint's root"), "{refused}");
+    // The signature checked in the page (Ed25519 in this Chromium's WebCrypto) with the key the
+    // auditor trusts; another key, or a changed checkpoint text, is refused.
+    let public = |seed: &str| hex::encode(ledger_store::signing_key_from_hex(seed).unwrap().verifying_key().as_bytes());
+    for (key, answer) in [
+        (public(&"9d".repeat(32)), "signature valid (Ed25519, checked in this page)"),
+        (public(&"11".repeat(32)), "signature NOT valid: no signature by this key"),
+    ] {
+        browser.run("document.getElementById('signature-check').textContent = ''", &[]);
+        browser.run(
+            "document.getElementById('public-key').value = arguments[0]; document.getElementById('signature-button').click()",
+            &[Value::from(key)],
+        );
+        browser.wait_for("return document.getElementById('signature-check').textContent !== ''", "the signature check");
+        assert_eq!(browser.run("return document.getElementById('signature-check').textContent", &[]), answer);
+    }
+    browser.run(
+        "window.changed = null; apiText('/v1/checkpoints').then(async (text) => { const cp = parseCheckpoint(text); \
+           cp.body = cp.body.replace(/\\n[0-9]+\\n/, '\\n1\\n'); window.changed = await checkSignature(cp, arguments[0]); })",
+        &[Value::from(public(&"9d".repeat(32)))],
+    );
+    browser.wait_for("return window.changed !== null", "the changed checkpoint's check");
+    assert_eq!(browser.run("return window.changed", &[]), "the signature does not match the checkpoint's text");
     shots.push(browser.screenshot("audit-auditor"));
     no_errors(&browser, "as auditor");
     drop(browser);
