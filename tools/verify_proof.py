@@ -212,7 +212,8 @@ def key_id(name, signature_type, public):
 
 
 def check_note(text, trusted_key, witnesses):
-    """A C2SP signed note holding a tlog checkpoint; returns (tree size, root)."""
+    """A C2SP signed note holding a tlog checkpoint; returns (tree size, root, log): the log
+    is the origin line."""
     if trusted_key is None:
         raise ProofError("a checkpoint note names no key: give the signer's --public-key")
     if any(ord(c) < 0x20 and c != "\n" for c in text):
@@ -264,11 +265,12 @@ def check_note(text, trusted_key, witnesses):
         message = f"cosignature/v1\ntime {time}\n{body}".encode("utf-8")
         if len(sig) != 72 or not ed25519_verify(public, message, sig[8:]):
             raise ProofError(f"the cosignature of {name} does not match the checkpoint")
-    return size, root
+    return size, root, ("origin", origin)
 
 
 def check_checkpoint(checkpoint, trusted_key, witnesses=()):
-    """Format and signature; returns (tree size, root)."""
+    """Format and signature; returns (tree size, root, log): the log a checkpoint is of (a
+    note's origin, a version-1 file's key)."""
     if isinstance(checkpoint, str):
         return check_note(checkpoint, trusted_key, witnesses)
     if witnesses:
@@ -292,7 +294,7 @@ def check_checkpoint(checkpoint, trusted_key, witnesses=()):
     if seq != str(size):
         raise ProofError("the head is not at the tree size")
     hash32(head_hash, "head hash")
-    return size, root
+    return size, root, ("key", public.hex())
 
 
 def check_inclusion(proof, checkpoint):
@@ -301,7 +303,7 @@ def check_inclusion(proof, checkpoint):
     extra = sorted(set(proof) - {"format", "seq", "tree_size", "record", "path"})
     if extra:
         raise ProofError(f"{extra[0]}: not a field of an inclusion proof")
-    size, root = checkpoint
+    size, root, _ = checkpoint
     if proof.get("tree_size") != size:
         raise ProofError(f"the proof is for a tree of {proof.get('tree_size')}, the checkpoint's has {size}")
     record, seq = proof.get("record"), proof.get("seq")
@@ -323,7 +325,12 @@ def check_inclusion(proof, checkpoint):
 def check_consistency(proof, old, new):
     if not isinstance(proof, dict) or proof.get("format") != CONSISTENCY_FORMAT:
         raise ProofError("not a consistency proof")
-    (old_size, old_root), (new_size, new_root) = old, new
+    (old_size, old_root, old_log), (new_size, new_root, new_log) = old, new
+    # Two logs that share a prefix (two ledgers from one genesis) are not one log that grew:
+    # two notes name one origin, two version-1 files one key (they name no origin).
+    if old_log[0] == new_log[0] and old_log != new_log:
+        old_text, new_text = (f"{kind} {value!r}" for kind, value in (old_log, new_log))
+        raise ProofError(f"the checkpoints are of two logs: {old_text} and {new_text}")
     if (proof.get("old_size"), proof.get("new_size")) != (old_size, new_size):
         raise ProofError("the proof is for other tree sizes than the checkpoints'")
     path = [hash32(p, f"path[{i}]") for i, p in enumerate(proof.get("path") or [])]
@@ -407,7 +414,7 @@ def main(argv):
         return 1
     try:
         if args[0] == "checkpoint":
-            size, _ = check_checkpoint(files[0], trusted, witnesses)
+            size, _, _ = check_checkpoint(files[0], trusted, witnesses)
             what = f"checkpoint of {size} records: signature valid"
         elif args[0] == "inclusion":
             what = check_inclusion(files[0], check_checkpoint(files[1], trusted, witnesses))

@@ -151,6 +151,9 @@ pub fn prove_consistency(
     }
     let reader = open_reader(cli)?;
     reader.check_checkpoint(&new).context("the new checkpoint is not of this ledger")?;
+    // Both must be this ledger's: another ledger's old checkpoint may share a prefix (one
+    // genesis), and a proof between two logs proves nothing.
+    reader.check_origin(&old).context("the old checkpoint is not of this ledger")?;
     let proof = ConsistencyProof {
         format: CONSISTENCY_FORMAT.into(),
         old_size,

@@ -472,5 +472,75 @@ fn a_checkpoint_names_its_ledger() {
     assert_ne!(origins[0], origins[1], "two ledgers, one key, two origins");
     let (code, _, err) = cli(&second, &["prove", "2", "--checkpoint", dir.path().join("cp-first").to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(err.contains("not this one"), "{err}");
+    assert!(err.contains("of another ledger (origin"), "{err}");
+}
+
+/// Two ledgers from one genesis (one time, one policy) share their first record, so their trees
+/// of 1 record have one root. A consistency proof from one ledger's checkpoint to the other's
+/// proves nothing: `prove-consistency` refuses a checkpoint of another ledger, `check-proof` and
+/// verify_proof.py refuse checkpoints of two origins (notes) or two keys (version 1).
+#[test]
+fn a_consistency_proof_across_two_ledgers_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let keys = [dir.path().join("k1"), dir.path().join("k2")];
+    let mut public = Vec::new();
+    for key in &keys {
+        let (code, out, _) = cli(&first, &["--json", "keygen", "--out", key.to_str().unwrap()]);
+        assert_eq!(code, 0);
+        public.push(json(&out)["public_key"].as_str().unwrap().to_owned());
+    }
+    let checkpoint_of = |db: &Path, name: &str, format: &str, key: &Path| {
+        let out = dir.path().join(name);
+        let args = ["checkpoint", "--format", format, "--key", key.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let (code, _, err) = cli(db, &args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    for db in [&first, &second] {
+        assert_eq!(cli(db, &["init", "--policy", "pboc-2018"]).0, 0);
+    }
+    let (first_note, second_note) = (
+        checkpoint_of(&first, "first-1.note", "note", &keys[0]),
+        checkpoint_of(&second, "second-1.note", "note", &keys[0]),
+    );
+    let first_json = checkpoint_of(&first, "first-1.json", "json", &keys[1]);
+    let second_json = checkpoint_of(&second, "second-1.json", "json", &keys[0]);
+    let root = |path: &Path| std::fs::read_to_string(path).unwrap().lines().nth(2).unwrap().to_owned();
+    assert_eq!(root(&first_note), root(&second_note), "one genesis, one root of 1 record");
+    let open = r#"{"type":"open_account","id":"0f0d0d0d-0000-4000-8000-000000000000","account":70,"customer":7,"class":"I","verified_in_person":true}"#;
+    assert_eq!(cli(&second, &["submit", open]).0, 0);
+    let (later_note, later_json) = (
+        checkpoint_of(&second, "second-2.note", "note", &keys[0]),
+        checkpoint_of(&second, "second-2.json", "json", &keys[0]),
+    );
+    // (old checkpoint, new checkpoint, the public key trusted, accepted, what)
+    let rows: [(&PathBuf, &PathBuf, &str, bool, &str); 4] = [
+        (&second_note, &later_note, &public[0], true, "the second ledger grew (notes)"),
+        (&first_note, &later_note, &public[0], false, "the first ledger's note, the second's note"),
+        (&second_json, &later_json, &public[0], true, "the second ledger grew (version 1)"),
+        (&first_json, &later_json, "", false, "version 1 signed by two keys"),
+    ];
+    for (old, new, public, accepted, what) in rows {
+        let proof = dir.path().join("proof.json");
+        let _ = std::fs::remove_file(&proof);
+        let (old, new, proof_path) = (old.to_str().unwrap(), new.to_str().unwrap(), proof.to_str().unwrap());
+        let (code, out, err) = cli(&second, &["prove-consistency", old, new, "--out", proof_path]);
+        assert_eq!(code == 0, accepted, "prove-consistency, {what}: {out}{err}");
+        if !accepted {
+            assert!(format!("{out}{err}").contains("another ledger") || out.contains("two"), "{what}: {out}{err}");
+            // The proof the second ledger gives from its own checkpoint of 1 record (same root).
+            let own = if old.ends_with(".note") { &second_note } else { &second_json };
+            let args = ["prove-consistency", own.to_str().unwrap(), new, "--out", proof_path];
+            assert_eq!(cli(&second, &args).0, 0, "{what}");
+        }
+        let key_args: &[&str] = if public.is_empty() { &[] } else { &["--public-key", public] };
+        let args = [&["check-proof", proof_path, old, new], key_args].concat();
+        let (code, out, _) = cli(Path::new("unused"), &args);
+        assert_eq!(code, if accepted { 0 } else { 1 }, "check-proof, {what}: {out}");
+        assert!(accepted || out.contains("two logs"), "check-proof, {what}: {out}");
+        let (code, out) = python(&[&["consistency", proof_path, old, new], key_args].concat());
+        assert_eq!(code, if accepted { 0 } else { 1 }, "verify_proof.py, {what}: {out}");
+        assert!(accepted || out.contains("two logs"), "verify_proof.py, {what}: {out}");
+    }
 }

@@ -331,6 +331,18 @@ impl ConsistencyProof {
         if self.format != CONSISTENCY_FORMAT {
             return Err(failed(format!("not a consistency proof: format {:?}", self.format)));
         }
+        // Two logs that share a prefix (two ledgers from one genesis) are not one log that grew:
+        // two notes name one origin, two version-1 files one key (they name no origin).
+        if let (Some(old_origin), Some(new_origin)) = (old.origin(), new.origin())
+            && old_origin != new_origin
+        {
+            return Err(failed(format!("the checkpoints are of two logs: origin {old_origin:?} and {new_origin:?}")));
+        }
+        if let (Checkpoint::Json(old), Checkpoint::Json(new)) = (old, new)
+            && old.public_key != new.public_key
+        {
+            return Err(failed("the checkpoints are signed by two keys: they are of two logs".into()));
+        }
         let ((old_size, old_root, _), (new_size, new_root, _)) = (old.parts()?, new.parts()?);
         if (self.old_size, self.new_size) != (old_size, new_size) {
             return Err(failed("the proof is for other tree sizes than the checkpoints'".into()));
