@@ -390,9 +390,14 @@ impl Reader {
             Some(state) => {
                 let (seq, hash) = state.last.unwrap_or((0, GENESIS_PREV));
                 let head = self.head()?.seq;
-                if seq > head || (seq > 0 && self.store.record(seq)?.hash != hash) {
+                if seq > head {
                     return Err(Error::InvalidArgument(format!(
                         "the report cache ends at record {seq}, which this log (head {head}) does not hold: a cache of another ledger?"
+                    )));
+                }
+                if seq > 0 && self.store.record(seq)?.hash != hash {
+                    return Err(Error::InvalidArgument(format!(
+                        "the report cache ends at record {seq}, whose hash in this log differs: a cache of another ledger?"
                     )));
                 }
                 (Reporter::resume(rules, from, to, state), seq + 1, hash)
