@@ -172,8 +172,8 @@ pub fn prove_consistency(
 /// A version-1 file names its key: its signature is checked (it was not changed). A note
 /// names none; the ledger itself vouches for it ([`ledger_store::Reader::check_checkpoint`]).
 fn verify_unless_note(checkpoint: &Checkpoint) -> anyhow::Result<()> {
-    if let Checkpoint::Json(_) = checkpoint {
-        checkpoint.verify(None)?;
+    if let Checkpoint::Json(json) = checkpoint {
+        json.verify(None)?;
     }
     Ok(())
 }
@@ -215,20 +215,36 @@ pub fn check_proof(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let trusted = trusted.as_ref();
+    // Which log, and whether cosignatures were checked: said with every OK.
+    let of = |checkpoint: &Checkpoint| {
+        let origin = checkpoint.origin().map_or("a version-1 checkpoint (no origin)".to_owned(), |o| format!("{o:?}"));
+        let names: Vec<&str> = witnesses.iter().map(|(name, _)| name.as_str()).collect();
+        let cosigned = if names.is_empty() {
+            "no cosignature checked".to_owned()
+        } else {
+            format!("cosigned by {}", names.join(", "))
+        };
+        format!(" (of {origin}; {cosigned})")
+    };
     let result = (|| -> anyhow::Result<String> {
         match files {
             [checkpoint] => {
                 let checkpoint = read_checkpoint(checkpoint)?;
                 verify_checkpoint(&checkpoint, trusted, &witnesses)?;
                 let (size, _, head) = checkpoint.parts()?;
-                Ok(format!("checkpoint of {size} records, head {}: signature valid", head.to_text()))
+                Ok(format!("checkpoint of {size} records, head {}: signature valid{}", head.to_text(), of(&checkpoint)))
             }
             [proof, checkpoint] => {
                 let proof: InclusionProof = read_json(proof, "inclusion proof")?;
                 let checkpoint = read_checkpoint(checkpoint)?;
                 verify_checkpoint(&checkpoint, trusted, &witnesses)?;
                 proof.verify(&checkpoint)?;
-                Ok(format!("record {} is in the checkpoint's tree of {} records", proof.seq, proof.tree_size))
+                Ok(format!(
+                    "record {} is in the checkpoint's tree of {} records{}",
+                    proof.seq,
+                    proof.tree_size,
+                    of(&checkpoint)
+                ))
             }
             [proof, old, new] => {
                 let proof: ConsistencyProof = read_json(proof, "consistency proof")?;
@@ -236,7 +252,7 @@ pub fn check_proof(
                 verify_checkpoint(&old, trusted, &witnesses)?;
                 verify_checkpoint(&new, trusted, &witnesses)?;
                 proof.verify(&old, &new)?;
-                Ok(format!("the log of {} records extends the log of {}", proof.new_size, proof.old_size))
+                Ok(format!("the log of {} records extends the log of {}{}", proof.new_size, proof.old_size, of(&new)))
             }
             _ => bail!("give CHECKPOINT, or PROOF CHECKPOINT, or PROOF OLD NEW"),
         }

@@ -153,7 +153,9 @@ fn lock_state(state: &Path) -> anyhow::Result<std::fs::File> {
         .write(true)
         .open(&path)
         .with_context(|| format!("opening the witness lock {}", path.display()))?;
-    file.lock().with_context(|| format!("locking {}", path.display()))?;
+    // flock(2) through rustix: std's File::lock needs Rust 1.89, above the workspace's MSRV.
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("locking {}", path.display()))?;
     Ok(file)
 }
 
