@@ -43,6 +43,11 @@ fn write_json(value: &impl Serialize, out: Option<&Path>, force: bool) -> anyhow
     write_text(&text, out, force)
 }
 
+/// `--out FILE`, with `-` for standard output (as `export`): `None`.
+pub fn out_file(out: Option<&Path>) -> Option<&Path> {
+    out.filter(|path| *path != Path::new("-"))
+}
+
 /// Writes `text` to `out` (created privately, no clobber unless `force`) or standard output.
 pub fn write_text(text: &str, out: Option<&Path>, force: bool) -> anyhow::Result<()> {
     match out {
@@ -89,6 +94,7 @@ pub fn checkpoint(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
+    let out_path = out_file(out_path);
     let key = read_key(key_path)?;
     let reader = open_reader(cli)?;
     let checkpoint = reader.checkpoint(&key, reader.now(), json)?;
@@ -112,6 +118,7 @@ pub fn prove(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
+    let out_path = out_file(out_path);
     let checkpoint = read_checkpoint(checkpoint_path)?;
     verify_unless_note(&checkpoint)?;
     let reader = open_reader(cli)?;
@@ -141,6 +148,7 @@ pub fn prove_consistency(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
+    let out_path = out_file(out_path);
     let old = read_checkpoint(old_path)?;
     let new = read_checkpoint(new_path)?;
     verify_unless_note(&old)?;

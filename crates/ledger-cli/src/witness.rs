@@ -92,6 +92,7 @@ fn check(inputs: &Inputs<'_>, own: &VerifyingKey, new: &Checkpoint) -> anyhow::R
 }
 
 pub fn run(cli: &Cli, inputs: &Inputs<'_>, out: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+    let out = crate::proofs::out_file(out);
     note::check_name(inputs.name)?;
     let key = read_key(inputs.key)?;
     let new = read_checkpoint(inputs.checkpoint)?;

@@ -174,6 +174,13 @@ fn inclusion_proofs_for_every_record_and_what_must_fail() {
     }
     assert_eq!(python(&["checkpoint", note.to_str().unwrap(), "--public-key", &public]).0, 0, "the note itself");
     both(&public, &[&resign(&cp, &key, |_| {})], true, "re-signed unchanged (the rows' control)");
+    // `--out -` is standard output (as for export), not a file named `-`.
+    let (code, out, err) = cli(&db, &["prove", "3", "--checkpoint", cp.to_str().unwrap(), "--out", "-"]);
+    assert_eq!((code, json(&out)["seq"].as_u64()), (0, Some(3)), "{err}");
+    let (code, out, err) =
+        cli(&db, &["prove-consistency", cp.to_str().unwrap(), later.to_str().unwrap(), "--out", "-"]);
+    assert_eq!((code, json(&out)["old_size"].as_u64()), (0, Some(14)), "{err}");
+    assert!(!Path::new("-").exists(), "no file named -");
 }
 
 /// A copy of version-1 checkpoint `path` with `change` applied, signed again with the key in
