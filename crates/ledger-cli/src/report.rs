@@ -23,7 +23,10 @@ fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
         bail!("--rules {rules:?} is neither a preset ({}) nor a file", known.join(", "));
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(ReportRules::from_toml_str(&text)?)
+    ReportRules::from_toml_str(&text).map_err(|err| match err {
+        ledger_core::Error::Policy(why) => anyhow::anyhow!("the thresholds file {}: {why}", path.display()),
+        err => err.into(),
+    })
 }
 
 /// What `report` was asked for.

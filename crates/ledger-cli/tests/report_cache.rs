@@ -136,3 +136,21 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     assert!(err.contains("report cache") && err.contains(cache_arg), "{err}");
     assert!(err.contains("whose hash in this log differs"), "{err}");
 }
+
+/// A thresholds file with a TOML error: the message says "thresholds file", and keeps its
+/// lines (the TOML parser's quote of the file) as lines, not a literal `\n`.
+#[test]
+fn a_broken_thresholds_file_is_named_and_its_error_keeps_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    assert_eq!(cli(&db, &["init", "--policy", "pboc-2018"]).0, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "name = \"x\"\nlarge_cash = [\n").unwrap();
+    let (code, _, err) = cli(
+        &db,
+        &["report", "large-value", "--from", "2026-03-02", "--to", "2026-03-02", "--rules", rules.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the thresholds file") && !err.contains("invalid policy"), "{err}");
+    assert!(err.trim_end().lines().count() > 1 && !err.contains("\\n"), "{err}");
+}
