@@ -11,17 +11,20 @@ Usage:
 A checkpoint is a C2SP signed note (tlog-checkpoint) or a version-1 JSON file. A note's
 signature is checked against --public-key (required: a note names no key), under the origin's
 name; each --witness's cosignature (tlog-cosignature, cosignature/v1) must be there and valid.
-A JSON checkpoint's signature is checked against --public-key when given (the key the auditor
-trusts); without it, against the key the checkpoint names, which only shows it is unchanged.
+A JSON checkpoint's signature is checked against --public-key, required too (the key a file
+names would only show it unchanged, not who signed it); its fields are exactly FORMAT.md's.
+Both kinds need `head SIZE:HEX` and an RFC 3339 `time`; a note with CR line endings is refused.
 An inclusion proof's record is checked whole: its hash recomputed from seq, prev_hash and its
 bytes, the bytes decoded and compared with the readable event (verify_export.py), then its
 path to the checkpoint's root. Exit status: 0 verified, 1 a check failed, 2 usage or I/O error.
 """
 
 import base64
+import datetime
 import hashlib
 import json
 import os
+import re
 import sys
 
 CHECKPOINT_FORMAT = "tiered-ledger checkpoint v1"
@@ -200,6 +203,22 @@ def hash32(text, what):
     return raw
 
 
+RFC_3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+CHECKPOINT_FIELDS = {"format", "tree_size", "root", "head", "time", "public_key", "signature"}
+
+
+def check_time(text):
+    """A checkpoint's time: RFC 3339 with an explicit offset (Z or ±HH:MM)."""
+    valid = isinstance(text, str) and RFC_3339.fullmatch(text)
+    if valid:
+        try:
+            datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            valid = False
+    if not valid:
+        raise ProofError(f"the time is not RFC 3339: {text!r}")
+
+
 def signed_text(checkpoint):
     return (
         f"{CHECKPOINT_FORMAT}\ntree_size {checkpoint['tree_size']}\nroot {checkpoint['root']}\n"
@@ -212,7 +231,8 @@ def key_id(name, signature_type, public):
 
 
 def check_note(text, trusted_key, witnesses):
-    """A C2SP signed note holding a tlog checkpoint; returns (tree size, root)."""
+    """A C2SP signed note holding a tlog checkpoint; returns (tree size, root, log): the log
+    is the origin line."""
     if trusted_key is None:
         raise ProofError("a checkpoint note names no key: give the signer's --public-key")
     if any(ord(c) < 0x20 and c != "\n" for c in text):
@@ -239,6 +259,7 @@ def check_note(text, trusted_key, witnesses):
     if len(head) != 1 or len(time) != 1 or not head[0].startswith(f"head {size}:"):
         raise ProofError("the extension lines are not one head line at the tree size and one time line")
     hash32(head[0].partition(":")[2], "head hash")
+    check_time(time[0][len("time ") :])
     parsed = []
     for line in signatures:
         if not line.startswith("\u2014 ") or line.count(" ") != 2:
@@ -264,23 +285,29 @@ def check_note(text, trusted_key, witnesses):
         message = f"cosignature/v1\ntime {time}\n{body}".encode("utf-8")
         if len(sig) != 72 or not ed25519_verify(public, message, sig[8:]):
             raise ProofError(f"the cosignature of {name} does not match the checkpoint")
-    return size, root
+    return size, root, ("origin", origin)
 
 
 def check_checkpoint(checkpoint, trusted_key, witnesses=()):
-    """Format and signature; returns (tree size, root)."""
+    """Format and signature; returns (tree size, root, log): the log a checkpoint is of (a
+    note's origin, a version-1 file's key)."""
     if isinstance(checkpoint, str):
         return check_note(checkpoint, trusted_key, witnesses)
     if witnesses:
         raise ProofError("a version-1 checkpoint carries no cosignatures")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ProofError("not a checkpoint")
+    if trusted_key is None:
+        raise ProofError("give the signer's --public-key: a checkpoint is only as trusted as its key")
+    extra, missing = sorted(set(checkpoint) - CHECKPOINT_FIELDS), sorted(CHECKPOINT_FIELDS - set(checkpoint))
+    if extra or missing:
+        raise ProofError(f"{(extra or missing)[0]}: {'not a' if extra else 'a missing'} field of a checkpoint")
     size = checkpoint.get("tree_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ProofError("tree_size is not a count")
     root = hash32(checkpoint.get("root"), "root")
     public = hash32(checkpoint.get("public_key"), "public_key")
-    if trusted_key is not None and public != trusted_key:
+    if public != trusted_key:
         raise ProofError("signed by another key than the trusted one")
     try:
         signature = bytes.fromhex(checkpoint.get("signature", ""))
@@ -292,7 +319,8 @@ def check_checkpoint(checkpoint, trusted_key, witnesses=()):
     if seq != str(size):
         raise ProofError("the head is not at the tree size")
     hash32(head_hash, "head hash")
-    return size, root
+    check_time(checkpoint.get("time"))
+    return size, root, ("key", public.hex())
 
 
 def check_inclusion(proof, checkpoint):
@@ -301,7 +329,7 @@ def check_inclusion(proof, checkpoint):
     extra = sorted(set(proof) - {"format", "seq", "tree_size", "record", "path"})
     if extra:
         raise ProofError(f"{extra[0]}: not a field of an inclusion proof")
-    size, root = checkpoint
+    size, root, _ = checkpoint
     if proof.get("tree_size") != size:
         raise ProofError(f"the proof is for a tree of {proof.get('tree_size')}, the checkpoint's has {size}")
     record, seq = proof.get("record"), proof.get("seq")
@@ -323,7 +351,12 @@ def check_inclusion(proof, checkpoint):
 def check_consistency(proof, old, new):
     if not isinstance(proof, dict) or proof.get("format") != CONSISTENCY_FORMAT:
         raise ProofError("not a consistency proof")
-    (old_size, old_root), (new_size, new_root) = old, new
+    (old_size, old_root, old_log), (new_size, new_root, new_log) = old, new
+    # Two logs that share a prefix (two ledgers from one genesis) are not one log that grew:
+    # two notes name one origin, two version-1 files one key (they name no origin).
+    if old_log[0] == new_log[0] and old_log != new_log:
+        old_text, new_text = (f"{kind} {value!r}" for kind, value in (old_log, new_log))
+        raise ProofError(f"the checkpoints are of two logs: {old_text} and {new_text}")
     if (proof.get("old_size"), proof.get("new_size")) != (old_size, new_size):
         raise ProofError("the proof is for other tree sizes than the checkpoints'")
     path = [hash32(p, f"path[{i}]") for i, p in enumerate(proof.get("path") or [])]
@@ -353,7 +386,8 @@ def load(path):
     from verify_export import unique_keys  # the export verifier, beside this file
 
     try:
-        with open(path, encoding="utf-8") as handle:
+        # newline="": the bytes as they are (a note with CR LF line endings is refused).
+        with open(path, encoding="utf-8", newline="") as handle:
             text = handle.read()
         if not text.lstrip().startswith("{"):
             return text  # a signed note
@@ -407,7 +441,7 @@ def main(argv):
         return 1
     try:
         if args[0] == "checkpoint":
-            size, _ = check_checkpoint(files[0], trusted, witnesses)
+            size, _, _ = check_checkpoint(files[0], trusted, witnesses)
             what = f"checkpoint of {size} records: signature valid"
         elif args[0] == "inclusion":
             what = check_inclusion(files[0], check_checkpoint(files[1], trusted, witnesses))

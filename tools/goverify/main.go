@@ -34,6 +34,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -133,7 +134,38 @@ func openCheckpoint(path string, log note.Verifier, witnesses []note.Verifier) (
 	if lines[0] != log.Name() {
 		return tree{}, fail("%s: origin %q is not the key's name %q", path, lines[0], log.Name())
 	}
+	if err := checkExtensions(lines[3:len(lines)-1], size); err != nil {
+		return tree{}, fail("%s: %v", path, err)
+	}
 	return tree{origin: lines[0], size: size, root: root}, nil
+}
+
+// checkExtensions: exactly `head SIZE:HEX` (64 lowercase hex digits) and `time T` (RFC 3339),
+// once each, in any order, and no other line (docs/FORMAT.md, "Checkpoint, format 2").
+func checkExtensions(lines []string, size int64) error {
+	var heads, times int
+	for _, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "head "):
+			heads++
+			seq, digest, ok := strings.Cut(strings.TrimPrefix(line, "head "), ":")
+			raw, err := hex.DecodeString(digest)
+			if !ok || seq != strconv.FormatInt(size, 10) || err != nil || len(raw) != 32 || hex.EncodeToString(raw) != digest {
+				return fmt.Errorf("extension %q is not `head %d:HEX`", line, size)
+			}
+		case strings.HasPrefix(line, "time "):
+			times++
+			if _, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(line, "time ")); err != nil {
+				return fmt.Errorf("extension %q: not RFC 3339: %v", line, err)
+			}
+		default:
+			return fmt.Errorf("unknown extension line %q", line)
+		}
+	}
+	if heads != 1 || times != 1 {
+		return fmt.Errorf("%d head and %d time lines, not one of each", heads, times)
+	}
+	return nil
 }
 
 func hashes(path []string) ([]tlog.Hash, error) {

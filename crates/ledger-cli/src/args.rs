@@ -134,8 +134,12 @@ pub enum Cmd {
         /// The report cache (mode 0600): read when it starts at or before --from (checked
         /// against the log; made with other rules: not used), then replaced by the state at the
         /// start of the first day after --to, so the next day's report walks only that day.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", requires = "cache_key")]
         cache: Option<std::path::PathBuf>,
+        /// The key that authenticates the cache (HMAC-SHA256; 64 hex digits), created with mode
+        /// 0600 at first use; keep it where one who can write the cache cannot read it.
+        #[arg(long, value_name = "FILE", requires = "cache")]
+        cache_key: Option<std::path::PathBuf>,
     },
     /// An account's protections: security locks, personal limits, night lock, pending outflows.
     Protections { account: u64 },

@@ -41,9 +41,16 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Balance { account, at: None } => ops::balance(cli, AccountId(*account)),
         Cmd::Balance { account, at: Some(at) } => statement::balance_at(cli, AccountId(*account), *at),
         Cmd::Statement { account, from, to, format } => statement::run(cli, AccountId(*account), from, to, *format),
-        Cmd::Report { kind, from, to, rules, format, cache } => report::run(
+        Cmd::Report { kind, from, to, rules, format, cache, cache_key } => report::run(
             cli,
-            &report::ReportRequest { kind: *kind, from, to, rules, format: *format, cache: cache.as_deref() },
+            &report::ReportRequest {
+                kind: *kind,
+                from,
+                to,
+                rules,
+                format: *format,
+                cache: cache.as_deref().zip(cache_key.as_deref()),
+            },
         ),
         Cmd::Protections { account } => ops::protections(cli, AccountId(*account)),
         Cmd::Pending { account } => ops::pending(cli, account.map(AccountId)),
@@ -90,7 +97,10 @@ fn main() -> ExitCode {
             if cli.json {
                 println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
             }
-            eprintln!("error: {}", out::safe(&format!("{err:#}")));
+            // A message of several lines (a TOML error quoting the file) keeps its lines, each
+            // escaped and the later ones indented, so none can pass for a line of its own.
+            let lines: Vec<String> = format!("{err:#}").split('\n').map(out::safe).collect();
+            eprintln!("error: {}", lines.join("\n  "));
             ExitCode::from(2)
         }
     }

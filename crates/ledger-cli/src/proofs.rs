@@ -42,6 +42,11 @@ fn write_json(value: &impl Serialize, out: Option<&Path>, force: bool) -> anyhow
     write_text(&text, out, force)
 }
 
+/// `--out FILE`, with `-` for standard output (as `export`): `None`.
+pub fn out_file(out: Option<&Path>) -> Option<&Path> {
+    out.filter(|path| *path != Path::new("-"))
+}
+
 /// Writes `text` to `out` (created privately, no clobber unless `force`) or standard output.
 pub fn write_text(text: &str, out: Option<&Path>, force: bool) -> anyhow::Result<()> {
     match out {
@@ -88,6 +93,7 @@ pub fn checkpoint(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
+    let out_path = out_file(out_path);
     let key = read_key(key_path)?;
     let reader = open_reader(cli)?;
     let checkpoint = reader.checkpoint(&key, reader.now(), json)?;
@@ -111,6 +117,7 @@ pub fn prove(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
+    let out_path = out_file(out_path);
     let checkpoint = read_checkpoint(checkpoint_path)?;
     verify_unless_note(&checkpoint)?;
     let reader = open_reader(cli)?;
@@ -132,6 +139,7 @@ pub fn prove_consistency(
     out_path: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
+    let out_path = out_file(out_path);
     let old = read_checkpoint(old_path)?;
     let new = read_checkpoint(new_path)?;
     verify_unless_note(&old)?;
@@ -142,6 +150,9 @@ pub fn prove_consistency(
     }
     let reader = open_reader(cli)?;
     reader.check_checkpoint(&new).context("the new checkpoint is not of this ledger")?;
+    // Both must be this ledger's: another ledger's old checkpoint may share a prefix (one
+    // genesis), and a proof between two logs proves nothing.
+    reader.check_origin(&old).context("the old checkpoint is not of this ledger")?;
     let proof = reader.consistency_proof_document(old_size, new_size)?;
     if let Err(err) = proof.verify(&old, &new) {
         // The old checkpoint's root is not this log's at that size: its log was rewritten since.
@@ -155,8 +166,8 @@ pub fn prove_consistency(
 /// A version-1 file names its key: its signature is checked (it was not changed). A note
 /// names none; the ledger itself vouches for it ([`ledger_store::Reader::check_checkpoint`]).
 fn verify_unless_note(checkpoint: &Checkpoint) -> anyhow::Result<()> {
-    if let Checkpoint::Json(_) = checkpoint {
-        checkpoint.verify(None)?;
+    if let Checkpoint::Json(json) = checkpoint {
+        json.verify(None)?;
     }
     Ok(())
 }
@@ -198,20 +209,36 @@ pub fn check_proof(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let trusted = trusted.as_ref();
+    // Which log, and whether cosignatures were checked: said with every OK.
+    let of = |checkpoint: &Checkpoint| {
+        let origin = checkpoint.origin().map_or("a version-1 checkpoint (no origin)".to_owned(), |o| format!("{o:?}"));
+        let names: Vec<&str> = witnesses.iter().map(|(name, _)| name.as_str()).collect();
+        let cosigned = if names.is_empty() {
+            "no cosignature checked".to_owned()
+        } else {
+            format!("cosigned by {}", names.join(", "))
+        };
+        format!(" (of {origin}; {cosigned})")
+    };
     let result = (|| -> anyhow::Result<String> {
         match files {
             [checkpoint] => {
                 let checkpoint = read_checkpoint(checkpoint)?;
                 verify_checkpoint(&checkpoint, trusted, &witnesses)?;
                 let (size, _, head) = checkpoint.parts()?;
-                Ok(format!("checkpoint of {size} records, head {}: signature valid", head.to_text()))
+                Ok(format!("checkpoint of {size} records, head {}: signature valid{}", head.to_text(), of(&checkpoint)))
             }
             [proof, checkpoint] => {
                 let proof: InclusionProof = read_json(proof, "inclusion proof")?;
                 let checkpoint = read_checkpoint(checkpoint)?;
                 verify_checkpoint(&checkpoint, trusted, &witnesses)?;
                 proof.verify(&checkpoint)?;
-                Ok(format!("record {} is in the checkpoint's tree of {} records", proof.seq, proof.tree_size))
+                Ok(format!(
+                    "record {} is in the checkpoint's tree of {} records{}",
+                    proof.seq,
+                    proof.tree_size,
+                    of(&checkpoint)
+                ))
             }
             [proof, old, new] => {
                 let proof: ConsistencyProof = read_json(proof, "consistency proof")?;
@@ -219,7 +246,7 @@ pub fn check_proof(
                 verify_checkpoint(&old, trusted, &witnesses)?;
                 verify_checkpoint(&new, trusted, &witnesses)?;
                 proof.verify(&old, &new)?;
-                Ok(format!("the log of {} records extends the log of {}", proof.new_size, proof.old_size))
+                Ok(format!("the log of {} records extends the log of {}{}", proof.new_size, proof.old_size, of(&new)))
             }
             _ => bail!("give CHECKPOINT, or PROOF CHECKPOINT, or PROOF OLD NEW"),
         }

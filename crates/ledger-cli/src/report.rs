@@ -23,7 +23,10 @@ fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
         bail!("--rules {rules:?} is neither a preset ({}) nor a file", known.join(", "));
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(ReportRules::from_toml_str(&text)?)
+    ReportRules::from_toml_str(&text).map_err(|err| match err {
+        ledger_core::Error::Policy(why) => anyhow::anyhow!("the thresholds file {}: {why}", path.display()),
+        err => err.into(),
+    })
 }
 
 /// What `report` was asked for.
@@ -34,7 +37,8 @@ pub struct ReportRequest<'a> {
     pub to: &'a str,
     pub rules: &'a str,
     pub format: StatementFormat,
-    pub cache: Option<&'a Path>,
+    /// The cache and its key's file.
+    pub cache: Option<(&'a Path, &'a Path)>,
 }
 
 pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
@@ -45,21 +49,35 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     if last < first {
         bail!("--to {to} is before --from {from}");
     }
-    let start = match cache {
-        Some(path) if path.exists() => {
+    let key = cache.map(|(_, key)| cache_key(key)).transpose()?;
+    let start = match (cache, &key) {
+        (Some((path, _)), Some(key)) if path.exists() => {
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            ledger_store::decode_report_cache(&rules, &bytes).with_context(|| format!("--cache {}", path.display()))?
+            ledger_store::decode_report_cache(key, &rules, &bytes)
+                .with_context(|| format!("--cache {}", path.display()))?
         }
         _ => None,
     };
+    if let Some((path, _)) = cache {
+        // Said on every run: whether the report rests on the cache, and from where.
+        let path = crate::out::safe(&path.display().to_string());
+        match &start {
+            Some(state) if state.next_day <= first => {
+                let seq = state.last.map_or(0, |(seq, _)| seq);
+                eprintln!("report state from cache {path} at record {seq}");
+            }
+            Some(_) => eprintln!("report cache {path} not used: it starts after --from; walking from genesis"),
+            None => eprintln!("report cache {path} not used (absent, other rules or layout); walking from genesis"),
+        }
+    }
     let reader = open_reader(cli)?;
     let bar = progress::bar(reader.head()?.seq, "events");
     let (reports, next) = reader
         .reports_resuming(rules.clone(), first, last, start, &mut |seq| bar.set_position(seq))
-        .with_context(|| cache.map(|path| format!("--cache {}", path.display())).unwrap_or_default())?;
+        .with_context(|| cache.map(|(path, _)| format!("--cache {}", path.display())).unwrap_or_default())?;
     bar.finish_and_clear();
-    if let (Some(path), Some(state)) = (cache, next) {
-        write_cache(path, &ledger_store::encode_report_cache(&rules, &state)?)?;
+    if let (Some((path, _)), Some(key), Some(state)) = (cache, &key, next) {
+        write_cache(path, &ledger_store::encode_report_cache(key, &rules, &state)?)?;
     }
     let format = if cli.json || kind == ReportKind::All { StatementFormat::Json } else { format };
     match format {
@@ -68,6 +86,29 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         StatementFormat::Text => write_text(&reports, kind),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cache key: read from `path` (refused when group or others may read or write it), or
+/// made (32 random bytes, hex, mode 0600) when it is absent.
+fn cache_key(path: &Path) -> anyhow::Result<[u8; ledger_store::REPORT_CACHE_KEY_LEN]> {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let mut key = [0u8; ledger_store::REPORT_CACHE_KEY_LEN];
+    if !path.exists() {
+        getrandom::fill(&mut key).map_err(|err| anyhow::anyhow!("no randomness from the system: {err}"))?;
+        let mut file = crate::out::create_private(path, false)?;
+        writeln!(file, "{}", hex::encode(key)).and_then(|()| file.sync_all()).context("writing the cache key")?;
+        eprintln!("report cache key made: {} (mode 0600)", crate::out::safe(&path.display().to_string()));
+        return Ok(key);
+    }
+    let meta = std::fs::metadata(path).with_context(|| format!("reading the cache key {}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        bail!("the cache key {} may be read or written by group or others: chmod 600 it", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the cache key {}", path.display()))?;
+    hex::decode_to_slice(text.trim(), &mut key)
+        .with_context(|| format!("the cache key {} is not 64 hex digits", path.display()))?;
+    Ok(key)
 }
 
 /// Replaces the cache whole: written beside it (mode 0600), then renamed over it.

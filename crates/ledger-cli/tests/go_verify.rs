@@ -75,6 +75,33 @@ fn keygen(db: &Path, file: &Path) -> String {
     json(&out)["public_key"].as_str().unwrap().to_owned()
 }
 
+/// A copy of checkpoint note `file` whose text (above the blank line) is changed by `change`,
+/// signed again by the key in `key` (hex seed) with openssl, under the same name and key id.
+fn resigned_note(file: &Path, name: &str, key: &Path, change: impl FnOnce(String) -> String) -> PathBuf {
+    let note = std::fs::read_to_string(file).unwrap();
+    let split = note.rfind("\n\n").unwrap();
+    let text = change(note[..=split].to_owned());
+    let signature = note[split + 2..].lines().next().unwrap();
+    let (start, blob) = signature.rsplit_once(' ').unwrap();
+    let out = file.with_file_name(name);
+    let script = r#"
+import base64, subprocess, sys, tempfile
+text, seed, start, blob, out = sys.argv[1], bytes.fromhex(open(sys.argv[2]).read().strip()), sys.argv[3], sys.argv[4], sys.argv[5]
+d = tempfile.mkdtemp()
+open(d + "/msg", "wb").write(text.encode())
+der = bytes.fromhex("302e020100300506032b657004220420") + seed
+open(d + "/key.pem", "w").write("-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(der).decode() + "\n-----END PRIVATE KEY-----\n")
+subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", d + "/key.pem", "-rawin", "-in", d + "/msg", "-out", d + "/sig"], check=True)
+key_id = base64.b64decode(blob)[:4]
+line = start + " " + base64.b64encode(key_id + open(d + "/sig", "rb").read()).decode()
+open(out, "w").write(text + "\n" + line + "\n")
+"#;
+    let made =
+        Command::new("python3").args(["-c", script, &text]).arg(key).args([start, blob]).arg(&out).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    out
+}
+
 /// A copy of `file` with `change` applied to its text.
 fn tampered(file: &Path, name: &str, change: impl FnOnce(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(file).unwrap();
@@ -181,6 +208,30 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
         let (code, out) = go(&goverify, &["checkpoint", "-key", key, path(file)]);
         assert_eq!(code, 1, "{what}: {out}");
         ours_agree(&[file], public, 1, what);
+    }
+    // Extension lines other than FORMAT.md's, validly signed again by the ledger's key: every
+    // verifier refuses them. (what, the text's change; refused)
+    let time_line = cp2_text.lines().find(|l| l.starts_with("time ")).unwrap().to_owned();
+    let head_line = cp2_text.lines().find(|l| l.starts_with("head ")).unwrap().to_owned();
+    let extensions: [(&str, String, bool); 6] = [
+        ("re-signed unchanged (the rows' control)", String::new(), false),
+        ("an unknown extension line", "foo bar\n".to_owned(), true),
+        ("no time line", format!("-{time_line}"), true),
+        ("two time lines", time_line.clone() + "\n", true),
+        ("the head at another seq", format!("-{head_line}\n{}\n", head_line.replace("head 11:", "head 10:")), true),
+        ("a time not RFC 3339", format!("-{time_line}\ntime yesterday\n"), true),
+    ];
+    for (n, (what, change, refused)) in extensions.into_iter().enumerate() {
+        let file = resigned_note(&cp2, &format!("t-ext{n}"), &log_key, |text| match change.strip_prefix('-') {
+            Some(rest) => {
+                let (gone, added) = rest.split_once('\n').unwrap_or((rest, ""));
+                text.replace(&format!("{gone}\n"), "") + added
+            }
+            None => text + &change,
+        });
+        let (code, out) = go(&goverify, &["checkpoint", "-key", &vkey, path(&file)]);
+        assert_eq!(code, i32::from(refused), "goverify, {what}: {out}");
+        ours_agree(&[&file], &log_public, i32::from(refused), what);
     }
     let proof = &proofs[4];
     let proof_text = std::fs::read_to_string(proof).unwrap();

@@ -34,6 +34,13 @@ fn ledger(dir: &Path, name: &str, deposits: u64, first_amount: &str) -> PathBuf 
     db
 }
 
+/// A signing key in `file`; its public key.
+fn keygen(db: &Path, file: &Path) -> String {
+    let (code, out, _) = cli(db, &["--json", "keygen", "--out", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    json(&out)["public_key"].as_str().unwrap().to_owned()
+}
+
 fn checkpoint(db: &Path, key: &Path, out: &Path) {
     // Format v1 (JSON), still written on request and read: these tests edit its fields.
     let (code, _, err) =
@@ -55,9 +62,10 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Both verifiers agree that `files` check out (or not).
-fn both(files: &[&Path], ok: bool, what: &str) {
-    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+/// Both verifiers agree that `files` check out (or not) under the signer's key `public`.
+fn both(public: &str, files: &[&Path], ok: bool, what: &str) {
+    let mut names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    names.extend(["--public-key", public]);
     let (code, out, _) = cli(Path::new("unused"), &[&["check-proof"], names.as_slice()].concat());
     assert_eq!(code, if ok { 0 } else { 1 }, "ledger-cli, {what}: {out}");
     let kind = match files.len() {
@@ -91,7 +99,7 @@ fn inclusion_proofs_for_every_record_and_what_must_fail() {
             &["prove", &seq.to_string(), "--checkpoint", cp.to_str().unwrap(), "--out", proof.to_str().unwrap()],
         );
         assert_eq!(code, 0, "{err}");
-        both(&[&proof, &cp], true, &format!("record {seq}"));
+        both(&public, &[&proof, &cp], true, &format!("record {seq}"));
         proofs.push(proof);
     }
     let proof = &proofs[6];
@@ -100,30 +108,30 @@ fn inclusion_proofs_for_every_record_and_what_must_fail() {
         let last = if hex.ends_with('0') { '1' } else { '0' };
         p["record"]["event_hex"] = Value::String(format!("{}{last}", &hex[..hex.len() - 1]));
     });
-    both(&[&changed_record, &cp], false, "a changed record");
+    both(&public, &[&changed_record, &cp], false, "a changed record");
     let wrong_index = edit(proof, |p| {
         p["seq"] = Value::from(8);
         p["record"]["seq"] = Value::from(8);
     });
-    both(&[&wrong_index, &cp], false, "a wrong index");
+    both(&public, &[&wrong_index, &cp], false, "a wrong index");
     let truncated = edit(proof, |p| {
         p["path"].as_array_mut().unwrap().pop();
     });
-    both(&[&truncated, &cp], false, "a truncated path");
+    both(&public, &[&truncated, &cp], false, "a truncated path");
     // Against another checkpoint (one more record).
     let more = r#"{"type":"cash_deposit","id":"0d0d0d0d-0000-4000-8000-100000000000","account":70,"amount":"5"}"#;
     assert_eq!(cli(&db, &["submit", more]).0, 0);
     let later = dir.path().join("later.json");
     checkpoint(&db, &key, &later);
-    both(&[proof, &later], false, "a proof against another checkpoint");
+    both(&public, &[proof, &later], false, "a proof against another checkpoint");
 
     // Signatures: one bit of the checkpoint changed; another trusted key.
-    both(&[&cp], true, "the checkpoint");
+    both(&public, &[&cp], true, "the checkpoint");
     let flipped = edit(&cp, |c| {
         let time = c["time"].as_str().unwrap().replace("2026", "2027");
         c["time"] = Value::String(time);
     });
-    both(&[&flipped], false, "a changed checkpoint");
+    both(&public, &[&flipped], false, "a changed checkpoint");
     let (code, _, _) = cli(&db, &["check-proof", cp.to_str().unwrap(), "--public-key", &public]);
     assert_eq!(code, 0);
     let other = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
@@ -131,6 +139,70 @@ fn inclusion_proofs_for_every_record_and_what_must_fail() {
     assert_eq!(code, 1, "{out}");
     assert_eq!(python(&["checkpoint", cp.to_str().unwrap(), "--public-key", other]).0, 1);
     assert_eq!(python(&["checkpoint", cp.to_str().unwrap(), "--public-key", &public]).0, 0);
+
+    // Checkpoints both verifiers refuse, though validly signed by the trusted key (re-signed
+    // here with openssl) or unchanged: (what, the file, whether --public-key is given).
+    let note = dir.path().join("cp.note");
+    let (code, _, err) = cli(&db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", note.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let crlf = dir.path().join("crlf.note");
+    std::fs::write(&crlf, std::fs::read_to_string(&note).unwrap().replace('\n', "\r\n")).unwrap();
+    let head = json(&std::fs::read_to_string(&cp).unwrap())["head"].as_str().unwrap().to_owned();
+    let rows: [(&str, PathBuf, bool); 6] = [
+        ("version 1 without --public-key", cp.clone(), false),
+        ("a note without --public-key", note.clone(), false),
+        ("an unknown field", edit(&cp, |c| c["note"] = Value::from("x")), true),
+        ("a note with CR LF line endings", crlf, true),
+        ("a time not RFC 3339", resign(&cp, &key, |c| c["time"] = Value::from("not a time")), true),
+        (
+            "a head not at the tree size",
+            resign(&cp, &key, |c| c["head"] = Value::from(head.replacen("14:", "13:", 1))),
+            true,
+        ),
+    ];
+    for (what, file, keyed) in rows {
+        let mut args = vec!["check-proof", file.to_str().unwrap()];
+        let mut py = vec!["checkpoint", file.to_str().unwrap()];
+        if keyed {
+            args.extend(["--public-key", &public]);
+            py.extend(["--public-key", &public]);
+        }
+        let (code, out, _) = cli(Path::new("unused"), &args);
+        assert_eq!(code, 1, "check-proof, {what}: {out}");
+        let (code, out) = python(&py);
+        assert_eq!(code, 1, "verify_proof.py, {what}: {out}");
+    }
+    assert_eq!(python(&["checkpoint", note.to_str().unwrap(), "--public-key", &public]).0, 0, "the note itself");
+    both(&public, &[&resign(&cp, &key, |_| {})], true, "re-signed unchanged (the rows' control)");
+    // `--out -` is standard output (as for export), not a file named `-`.
+    let (code, out, err) = cli(&db, &["prove", "3", "--checkpoint", cp.to_str().unwrap(), "--out", "-"]);
+    assert_eq!((code, json(&out)["seq"].as_u64()), (0, Some(3)), "{err}");
+    let (code, out, err) =
+        cli(&db, &["prove-consistency", cp.to_str().unwrap(), later.to_str().unwrap(), "--out", "-"]);
+    assert_eq!((code, json(&out)["old_size"].as_u64()), (0, Some(14)), "{err}");
+    assert!(!Path::new("-").exists(), "no file named -");
+}
+
+/// A copy of version-1 checkpoint `path` with `change` applied, signed again with the key in
+/// `key` (its 32-byte seed in hex) by openssl (PKCS #8 of an Ed25519 seed).
+fn resign(path: &Path, key: &Path, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let changed = edit(path, change);
+    let script = r#"
+import base64, json, subprocess, sys, tempfile, os
+c = json.load(open(sys.argv[1]))
+seed = bytes.fromhex(open(sys.argv[2]).read().strip())
+d = tempfile.mkdtemp()
+text = "tiered-ledger checkpoint v1\ntree_size %d\nroot %s\nhead %s\ntime %s\n" % (c["tree_size"], c["root"], c["head"], c["time"])
+open(d + "/msg", "wb").write(text.encode())
+der = bytes.fromhex("302e020100300506032b657004220420") + seed
+open(d + "/key.pem", "w").write("-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(der).decode() + "\n-----END PRIVATE KEY-----\n")
+subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", d + "/key.pem", "-rawin", "-in", d + "/msg", "-out", d + "/sig"], check=True)
+c["signature"] = open(d + "/sig", "rb").read().hex()
+json.dump(c, open(sys.argv[1], "w"))
+"#;
+    let made = Command::new("python3").args(["-c", script]).arg(&changed).arg(key).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    changed
 }
 
 use std::os::unix::fs::PermissionsExt;
@@ -140,7 +212,7 @@ fn consistency_proofs_for_every_pair_and_a_rewritten_log_fails() {
     let dir = tempfile::tempdir().unwrap();
     let db = ledger(dir.path(), "ledger", 0, "1.00");
     let key = dir.path().join("signing.key");
-    assert_eq!(cli(&db, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let public = keygen(&db, &key);
     let mut checkpoints = Vec::new();
     for n in 1..=9u64 {
         let line = format!(
@@ -161,7 +233,7 @@ fn consistency_proofs_for_every_pair_and_a_rewritten_log_fails() {
                 &["prove-consistency", old.to_str().unwrap(), new.to_str().unwrap(), "--out", proof.to_str().unwrap()],
             );
             assert_eq!(code, 0, "{out}{err}");
-            both(&[&proof, old, new], true, "consistency");
+            both(&public, &[&proof, old, new], true, "consistency");
         }
     }
     // Another ledger whose first deposit differs (a rewritten prefix), checkpointed at 5 records.
@@ -188,7 +260,7 @@ fn consistency_proofs_for_every_pair_and_a_rewritten_log_fails() {
         0
     );
     assert_eq!(json(&std::fs::read_to_string(&forged).unwrap())["tree_size"], 5);
-    both(&[&proof, &forged, last], false, "a rewritten prefix");
+    both(&public, &[&proof, &forged, last], false, "a rewritten prefix");
 }
 
 /// docs/FORMAT.md's openssl recipe checks a checkpoint's signature too (and refuses a changed one).
@@ -389,7 +461,7 @@ fn an_edited_readable_event_is_refused_naming_the_field() {
         r#"{"type":"cash_withdrawal","id":"0d0d0d0d-0000-4000-8000-200000000000","account":70,"amount":"99999"}"#;
     assert_eq!(cli(&db, &["submit", refused]).0, 1, "insufficient funds: a rejection is recorded");
     let key = dir.path().join("signing.key");
-    assert_eq!(cli(&db, &["keygen", "--out", key.to_str().unwrap()]).0, 0);
+    let public = keygen(&db, &key);
     let cp = dir.path().join("cp.json");
     checkpoint(&db, &key, &cp);
     let prove = |seq: u64| {
@@ -399,7 +471,7 @@ fn an_edited_readable_event_is_refused_naming_the_field() {
             &["prove", &seq.to_string(), "--checkpoint", cp.to_str().unwrap(), "--out", proof.to_str().unwrap()],
         );
         assert_eq!(code, 0, "{err}");
-        both(&[&proof, &cp], true, &format!("record {seq}"));
+        both(&public, &[&proof, &cp], true, &format!("record {seq}"));
         proof
     };
     let (deposit, rejection) = (prove(3), prove(5));
@@ -421,8 +493,9 @@ fn an_edited_readable_event_is_refused_naming_the_field() {
                 p.pointer_mut(parent).unwrap().as_object_mut().unwrap().insert(key.to_owned(), value.clone());
             }
         });
-        both(&[&changed, &cp], false, what);
-        let (_, out, err) = cli(Path::new("unused"), &["check-proof", changed.to_str().unwrap(), cp.to_str().unwrap()]);
+        both(&public, &[&changed, &cp], false, what);
+        let args = ["check-proof", changed.to_str().unwrap(), cp.to_str().unwrap(), "--public-key", &public];
+        let (_, out, err) = cli(Path::new("unused"), &args);
         assert!(format!("{out}{err}").contains(field), "{what}: the message names {field}: {out}{err}");
     }
     // A forged amount named before the true one: a reader keeping the first key sees 90,000.00,
@@ -436,7 +509,7 @@ fn an_edited_readable_event_is_refused_naming_the_field() {
     assert_ne!(forged, text, "the proof names the amount");
     let twice = dir.path().join("twice.json");
     std::fs::write(&twice, forged).unwrap();
-    both(&[&twice, &cp], false, "a key named twice");
+    both(&public, &[&twice, &cp], false, "a key named twice");
 }
 
 /// The origin line names the ledger: one key signing two ledgers gives two origins and two
@@ -472,5 +545,77 @@ fn a_checkpoint_names_its_ledger() {
     assert_ne!(origins[0], origins[1], "two ledgers, one key, two origins");
     let (code, _, err) = cli(&second, &["prove", "2", "--checkpoint", dir.path().join("cp-first").to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(err.contains("not this one"), "{err}");
+    assert!(err.contains("of another ledger (origin"), "{err}");
+}
+
+/// Two ledgers from one genesis (one time, one policy) share their first record, so their trees
+/// of 1 record have one root. A consistency proof from one ledger's checkpoint to the other's
+/// proves nothing: `prove-consistency` refuses a checkpoint of another ledger, `check-proof` and
+/// verify_proof.py refuse checkpoints of two origins (notes) or two keys (version 1).
+#[test]
+fn a_consistency_proof_across_two_ledgers_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let keys = [dir.path().join("k1"), dir.path().join("k2")];
+    let mut public = Vec::new();
+    for key in &keys {
+        let (code, out, _) = cli(&first, &["--json", "keygen", "--out", key.to_str().unwrap()]);
+        assert_eq!(code, 0);
+        public.push(json(&out)["public_key"].as_str().unwrap().to_owned());
+    }
+    let checkpoint_of = |db: &Path, name: &str, format: &str, key: &Path| {
+        let out = dir.path().join(name);
+        let args = ["checkpoint", "--format", format, "--key", key.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let (code, _, err) = cli(db, &args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    for db in [&first, &second] {
+        assert_eq!(cli(db, &["init", "--policy", "pboc-2018"]).0, 0);
+    }
+    let (first_note, second_note) = (
+        checkpoint_of(&first, "first-1.note", "note", &keys[0]),
+        checkpoint_of(&second, "second-1.note", "note", &keys[0]),
+    );
+    let first_json = checkpoint_of(&first, "first-1.json", "json", &keys[1]);
+    let second_json = checkpoint_of(&second, "second-1.json", "json", &keys[0]);
+    let root = |path: &Path| std::fs::read_to_string(path).unwrap().lines().nth(2).unwrap().to_owned();
+    assert_eq!(root(&first_note), root(&second_note), "one genesis, one root of 1 record");
+    let open = r#"{"type":"open_account","id":"0f0d0d0d-0000-4000-8000-000000000000","account":70,"customer":7,"class":"I","verified_in_person":true}"#;
+    assert_eq!(cli(&second, &["submit", open]).0, 0);
+    let (later_note, later_json) = (
+        checkpoint_of(&second, "second-2.note", "note", &keys[0]),
+        checkpoint_of(&second, "second-2.json", "json", &keys[0]),
+    );
+    // (old checkpoint, new checkpoint, the public key trusted, accepted, what)
+    let rows: [(&PathBuf, &PathBuf, &str, bool, &str); 4] = [
+        (&second_note, &later_note, &public[0], true, "the second ledger grew (notes)"),
+        (&first_note, &later_note, &public[0], false, "the first ledger's note, the second's note"),
+        (&second_json, &later_json, &public[0], true, "the second ledger grew (version 1)"),
+        (&first_json, &later_json, &public[0], false, "version 1 signed by two keys"),
+    ];
+    for (old, new, public, accepted, what) in rows {
+        let proof = dir.path().join("proof.json");
+        let _ = std::fs::remove_file(&proof);
+        let (old, new, proof_path) = (old.to_str().unwrap(), new.to_str().unwrap(), proof.to_str().unwrap());
+        let (code, out, err) = cli(&second, &["prove-consistency", old, new, "--out", proof_path]);
+        assert_eq!(code == 0, accepted, "prove-consistency, {what}: {out}{err}");
+        if !accepted {
+            assert!(format!("{out}{err}").contains("another ledger") || out.contains("two"), "{what}: {out}{err}");
+            // The proof the second ledger gives from its own checkpoint of 1 record (same root).
+            let own = if old.ends_with(".note") { &second_note } else { &second_json };
+            let args = ["prove-consistency", own.to_str().unwrap(), new, "--out", proof_path];
+            assert_eq!(cli(&second, &args).0, 0, "{what}");
+        }
+        let key_args: &[&str] = &["--public-key", public];
+        let args = [&["check-proof", proof_path, old, new], key_args].concat();
+        let (code, out, _) = cli(Path::new("unused"), &args);
+        assert_eq!(code, if accepted { 0 } else { 1 }, "check-proof, {what}: {out}");
+        // Version 1 signed by another key: refused already as not by the trusted key.
+        let said = if old.ends_with(".json") { "another key" } else { "two logs" };
+        assert!(accepted || out.contains(said), "check-proof, {what}: {out}");
+        let (code, out) = python(&[&["consistency", proof_path, old, new], key_args].concat());
+        assert_eq!(code, if accepted { 0 } else { 1 }, "verify_proof.py, {what}: {out}");
+        assert!(accepted || out.contains(said), "verify_proof.py, {what}: {out}");
+    }
 }

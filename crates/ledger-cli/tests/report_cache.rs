@@ -1,8 +1,14 @@
 //! `report --cache FILE`: a report resumed from the cache prints what a report from genesis
 //! prints; the cache is replaced by the state after the range, refused when it is another
-//! log's, and not used when made with other rules.
+//! log's, and not used when made with other rules. The cache is authenticated (HMAC under
+//! --cache-key): one written under another key, an empty one and a forged layout-1 one (an
+//! unkeyed checksum) are not trusted; every run says whether the cache was used.
 
 mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use sha2::Digest;
 
 use common::{cli, json};
 
@@ -26,9 +32,14 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     assert!(days.len() >= 3, "{days:?}");
     let cache = dir.path().join("report.cache");
     let cache_arg = cache.to_str().unwrap();
+    let key = dir.path().join("cache.key");
+    let key_arg = key.to_str().unwrap();
     let report = |from: &str, to: &str, extra: &[&str]| {
         let mut args = vec!["--json", "report", "all", "--from", from, "--to", to];
         args.extend_from_slice(extra);
+        if extra.contains(&"--cache") && !extra.contains(&"--cache-key") {
+            args.extend(["--cache-key", key_arg]);
+        }
         cli(&keep, &args)
     };
     // Day by day, each report resumed from the cache the one before left, as a nightly job does.
@@ -36,6 +47,9 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     for (index, day) in days.iter().enumerate() {
         let (code, cached, err) = report(day, day, &["--cache", cache_arg]);
         assert_eq!(code, 0, "{day}: {err}");
+        // Every run says whether the report rests on the cache.
+        let said = if index == 0 { "not used" } else { "report state from cache" };
+        assert!(err.contains(said) && err.contains(cache_arg), "{day}: {err}");
         let (_, genesis, _) = report(day, day, &[]);
         assert_eq!(json(&cached), json(&genesis), "{day}");
         // Replaced by the state at the start of the next day; after the last day (no records
@@ -53,7 +67,46 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     let last_day = days.last().unwrap();
     let (code, _, err) = report(last_day, last_day, &["--cache", damaged_path.to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(err.contains("damaged"), "{err}");
+    assert!(err.contains("damaged") && err.contains("delete it, it is derived data"), "{err}");
+    // (what the cache file holds, the key file given, what stderr must say; refused)
+    let genuine = std::fs::read(&cache).unwrap();
+    let other_key = dir.path().join("other.key");
+    let fresh = dir.path().join("fresh.cache");
+    let (code, _, err) =
+        report(last_day, last_day, &["--cache", fresh.to_str().unwrap(), "--cache-key", other_key.to_str().unwrap()]);
+    assert_eq!(code, 0, "a new key made: {err}");
+    assert!(err.contains("report cache key made"), "{err}");
+    assert_eq!(std::fs::metadata(&other_key).unwrap().permissions().mode() & 0o777, 0o600);
+    // A layout-1 cache (its checksum unkeyed: anyone could forge one): not used.
+    let mut layout_1 = vec![1u8];
+    layout_1.extend_from_slice(&genuine[1..33]);
+    let digest =
+        sha2::Sha256::new().chain_update(b"tiered-ledger/report-cache/1").chain_update(&genuine[65..]).finalize();
+    layout_1.extend_from_slice(&digest);
+    layout_1.extend_from_slice(&genuine[65..]);
+    let rows: [(&str, Vec<u8>, &str, &str, bool); 4] = [
+        ("the genuine cache", genuine.clone(), key_arg, "report state from cache", false),
+        ("written under another key", genuine.clone(), other_key.to_str().unwrap(), "authentication code", true),
+        ("an empty file", Vec::new(), key_arg, "empty; delete it, it is derived data", true),
+        ("layout 1, unkeyed", layout_1, key_arg, "not used", false),
+    ];
+    for (what, bytes, key_file, said, refused) in rows {
+        let path = dir.path().join("row.cache");
+        std::fs::write(&path, bytes).unwrap();
+        let (code, out, err) =
+            report(last_day, last_day, &["--cache", path.to_str().unwrap(), "--cache-key", key_file]);
+        assert_eq!(code != 0, refused, "{what}: {err}");
+        assert!(err.contains(said), "{what}: {err}");
+        if !refused {
+            assert_eq!(json(&out), json(&report(last_day, last_day, &[]).1), "{what}");
+        }
+    }
+    // A key file others may read is refused.
+    std::fs::set_permissions(&other_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, err) =
+        report(last_day, last_day, &["--cache", cache_arg, "--cache-key", other_key.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("group or others"), "{err}");
     // A cache that starts after --from is not used, and the lines are still right.
     let (code, out, _) = report(&days[0], &days[1], &["--cache", cache_arg]);
     assert_eq!(code, 0);
@@ -70,12 +123,34 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     let other = dir.path().join("other");
     let (code, out, err) = cli(
         &dir.path().join("unused"),
-        &["demo", "--customers", "20", "--days", "3", "--keep", other.to_str().unwrap()],
+        &["demo", "--customers", "40", "--days", "3", "--keep", other.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = report(&days[0], &days[0], &["--cache", cache_arg]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = cli(&other, &["report", "all", "--from", &days[2], "--to", &days[2], "--cache", cache_arg]);
+    let (code, out, err) = cli(
+        &other,
+        &["report", "all", "--from", &days[2], "--to", &days[2], "--cache", cache_arg, "--cache-key", key_arg],
+    );
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("report cache") && err.contains(cache_arg), "{err}");
+    assert!(err.contains("whose hash in this log differs"), "{err}");
+}
+
+/// A thresholds file with a TOML error: the message says "thresholds file", and keeps its
+/// lines (the TOML parser's quote of the file) as lines, not a literal `\n`.
+#[test]
+fn a_broken_thresholds_file_is_named_and_its_error_keeps_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    assert_eq!(cli(&db, &["init", "--policy", "pboc-2018"]).0, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "name = \"x\"\nlarge_cash = [\n").unwrap();
+    let (code, _, err) = cli(
+        &db,
+        &["report", "large-value", "--from", "2026-03-02", "--to", "2026-03-02", "--rules", rules.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the thresholds file") && !err.contains("invalid policy"), "{err}");
+    assert!(err.trim_end().lines().count() > 1 && !err.contains("\\n"), "{err}");
 }

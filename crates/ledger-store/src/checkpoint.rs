@@ -97,7 +97,11 @@ impl JsonCheckpoint {
             .map_err(|err| failed(format!("signature is not 128 hex digits: {err}")))?;
         key.verify_strict(self.signed_text().as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature))
             .map_err(|_| failed("the signature does not match the checkpoint".into()))?;
-        self.parts().map(|_| ())
+        let (size, _, head) = self.parts()?;
+        if head.seq != size {
+            return Err(failed(format!("the head {} is not at the tree size {size}", head.seq)));
+        }
+        check_time(&self.time)
     }
 
     /// Tree size, root and head, parsed.
@@ -192,17 +196,19 @@ impl Checkpoint {
         }
     }
 
-    /// Checks the signature by `trusted` (a note names no key, so it needs one; a version-1 file
-    /// is checked against the key it names when none is given, which only proves it unchanged).
+    /// Checks the signature by `trusted`, which is required: a note names no key, and the key
+    /// a version-1 file names proves only that it is unchanged, not who signed it (for that,
+    /// [`JsonCheckpoint::verify`] with `None`). Then the `time` line (RFC 3339).
     pub fn verify(&self, trusted: Option<&VerifyingKey>) -> Result<()> {
+        let key = trusted.ok_or_else(|| {
+            failed("give the signer's public key (--public-key): a checkpoint is only as trusted as its key".into())
+        })?;
         match self {
             Checkpoint::Note { tree, note } => {
-                let key = trusted.ok_or_else(|| {
-                    failed("a checkpoint note names no key: give the signer's public key (--public-key)".into())
-                })?;
-                note.verify(&tree.origin, key)
+                note.verify(&tree.origin, key)?;
+                check_time(&tree.time)
             }
-            Checkpoint::Json(json) => json.verify(trusted),
+            Checkpoint::Json(json) => json.verify(Some(key)),
         }
     }
 
@@ -334,6 +340,18 @@ impl ConsistencyProof {
         if self.format != CONSISTENCY_FORMAT {
             return Err(failed(format!("not a consistency proof: format {:?}", self.format)));
         }
+        // Two logs that share a prefix (two ledgers from one genesis) are not one log that grew:
+        // two notes name one origin, two version-1 files one key (they name no origin).
+        if let (Some(old_origin), Some(new_origin)) = (old.origin(), new.origin())
+            && old_origin != new_origin
+        {
+            return Err(failed(format!("the checkpoints are of two logs: origin {old_origin:?} and {new_origin:?}")));
+        }
+        if let (Checkpoint::Json(old), Checkpoint::Json(new)) = (old, new)
+            && old.public_key != new.public_key
+        {
+            return Err(failed("the checkpoints are signed by two keys: they are of two logs".into()));
+        }
         let ((old_size, old_root, _), (new_size, new_root, _)) = (old.parts()?, new.parts()?);
         if (self.old_size, self.new_size) != (old_size, new_size) {
             return Err(failed("the proof is for other tree sizes than the checkpoints'".into()));
@@ -343,6 +361,11 @@ impl ConsistencyProof {
         }
         Ok(())
     }
+}
+
+/// A checkpoint's `time`: RFC 3339 with an explicit offset.
+fn check_time(time: &str) -> Result<()> {
+    time.parse::<Timestamp>().map(|_| ()).map_err(|err| failed(format!("the time is not RFC 3339: {err}")))
 }
 
 /// A signing key from its 32-byte seed, hex (the key file's content).
@@ -395,6 +418,14 @@ mod tests {
             text.insert(0, char::from(first as u8 ^ 1));
             assert!(changed.verify(None).is_err(), "field {field}");
         }
+        // Signed, yet refused: a head not at the tree size; a time not RFC 3339.
+        use ed25519_dalek::Signer;
+        let head_4 = Head { seq: 4, hash: [9; 32] };
+        assert!(JsonCheckpoint::sign(&key, 3, &[5; 32], &head_4, time).verify(Some(&key.verifying_key())).is_err());
+        let mut not_a_time = checkpoint.clone();
+        not_a_time.time = "not a time".into();
+        not_a_time.signature = hex::encode(key.sign(not_a_time.signed_text().as_bytes()).to_bytes());
+        assert!(not_a_time.verify(Some(&key.verifying_key())).is_err());
     }
 
     /// A version-1 (JSON) checkpoint file as the first release wrote it (bytes fixed here; the
@@ -415,7 +446,9 @@ mod tests {
         let checkpoint = Checkpoint::parse(file).unwrap();
         let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
         checkpoint.verify(Some(&key)).unwrap();
-        checkpoint.verify(None).unwrap();
+        // Without a trusted key: refused (the key the file names proves it unchanged only).
+        assert!(checkpoint.verify(None).is_err());
+        assert!(matches!(&checkpoint, Checkpoint::Json(json) if json.verify(None).is_ok()));
         assert_eq!(checkpoint.parts().unwrap(), (3, [5; 32], Head { seq: 3, hash: [9; 32] }));
         assert_eq!(checkpoint.origin(), None);
         assert_eq!(checkpoint.to_text().unwrap(), file, "written back byte for byte");

@@ -397,9 +397,14 @@ impl Reader {
             Some(state) => {
                 let (seq, hash) = state.last.unwrap_or((0, GENESIS_PREV));
                 let head = self.head()?.seq;
-                if seq > head || (seq > 0 && self.store.record(seq)?.hash != hash) {
+                if seq > head {
                     return Err(Error::InvalidArgument(format!(
                         "the report cache ends at record {seq}, which this log (head {head}) does not hold: a cache of another ledger?"
+                    )));
+                }
+                if seq > 0 && self.store.record(seq)?.hash != hash {
+                    return Err(Error::InvalidArgument(format!(
+                        "the report cache ends at record {seq}, whose hash in this log differs: a cache of another ledger?"
                     )));
                 }
                 (Reporter::resume(rules, from, to, state), seq + 1, hash)
@@ -536,15 +541,21 @@ impl Reader {
         Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(self.store.ledger_id()?)))
     }
 
+    /// A checkpoint note's origin is this ledger's (a version-1 checkpoint names none).
+    pub fn check_origin(&self, checkpoint: &Checkpoint) -> Result<()> {
+        match checkpoint.origin() {
+            Some(origin) if origin != self.origin()? => {
+                Err(Error::HeadMismatch(format!("the checkpoint is of another ledger (origin {origin:?})")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Checks that `checkpoint` describes this ledger: the record at its head has its hash and
     /// the tree of that size has its root (its signature is [`Checkpoint::verify`]'s business).
     pub fn check_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         let (size, root, head) = checkpoint.parts()?;
-        if let Some(origin) = checkpoint.origin()
-            && origin != self.origin()?
-        {
-            return Err(Error::HeadMismatch(format!("the checkpoint is of the ledger {origin:?}, not this one")));
-        }
+        self.check_origin(checkpoint)?;
         if head.seq != size {
             return Err(Error::InvalidArgument(format!(
                 "the checkpoint's head {} is not at its tree size {size}",

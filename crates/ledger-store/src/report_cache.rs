@@ -3,7 +3,12 @@
 //! a report over the last day walks that day, not the log from genesis. A cache names the
 //! rules it was made with (a cache of other rules is not used) and the record it ends at, by
 //! sequence number and hash (a log without that record is refused, not reported on).
+//!
+//! The cache is authenticated (layout 2): HMAC-SHA256 under a key its writer keeps apart
+//! (`report --cache-key FILE`), so one who can rewrite the cache but not read the key cannot
+//! change a report through it. A layout-1 cache (an unkeyed checksum) is not used.
 
+use hmac::{KeyInit, Mac};
 use ledger_core::{ReportRules, ReporterState};
 use sha2::{Digest, Sha256};
 
@@ -11,9 +16,11 @@ use crate::codec;
 use crate::error::{Error, Result};
 
 /// The cache layout version (its first byte).
-pub const REPORT_CACHE_VERSION: u8 = 1;
-/// Domain tag of a cache checksum.
-const REPORT_CACHE_DOMAIN: &[u8; 28] = b"tiered-ledger/report-cache/1";
+pub const REPORT_CACHE_VERSION: u8 = 2;
+/// Domain tag of a cache's authentication code.
+const REPORT_CACHE_DOMAIN: &[u8; 28] = b"tiered-ledger/report-cache/2";
+/// The cache key's length (bytes).
+pub const REPORT_CACHE_KEY_LEN: usize = 32;
 const HEADER_LEN: usize = 1 + 32 + 32;
 
 /// SHA-256 of the rules as JSON: a cache is used only with the rules it was made with.
@@ -22,26 +29,47 @@ fn rules_digest(rules: &ReportRules) -> Result<[u8; 32]> {
     Ok(Sha256::digest(json).into())
 }
 
-fn checksum(body: &[u8]) -> [u8; 32] {
-    Sha256::new().chain_update(REPORT_CACHE_DOMAIN).chain_update(body).finalize().into()
+/// `HMAC-SHA256(key, domain ‖ version ‖ rules digest ‖ body)`.
+fn mac(key: &[u8; REPORT_CACHE_KEY_LEN], head: &[u8], body: &[u8]) -> Result<hmac::Hmac<sha2_11::Sha256>> {
+    // HMAC takes a key of any length: this never fails.
+    let mut mac = hmac::Hmac::<sha2_11::Sha256>::new_from_slice(key)
+        .map_err(|err| Error::InvalidArgument(format!("the report cache key: {err}")))?;
+    mac.update(REPORT_CACHE_DOMAIN);
+    mac.update(head);
+    mac.update(body);
+    Ok(mac)
 }
 
-/// `version ‖ rules digest ‖ checksum ‖ the state` (encoded by `codec`).
-pub fn encode_report_cache(rules: &ReportRules, state: &ReporterState) -> Result<Vec<u8>> {
+/// `version ‖ rules digest ‖ HMAC ‖ the state` (encoded by `codec`).
+pub fn encode_report_cache(
+    key: &[u8; REPORT_CACHE_KEY_LEN],
+    rules: &ReportRules,
+    state: &ReporterState,
+) -> Result<Vec<u8>> {
     let body = codec::encode(state)?;
     let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
     bytes.push(REPORT_CACHE_VERSION);
     bytes.extend_from_slice(&rules_digest(rules)?);
-    bytes.extend_from_slice(&checksum(&body));
+    let code = mac(key, &bytes, &body)?.finalize().into_bytes();
+    bytes.extend_from_slice(&code);
     bytes.extend_from_slice(&body);
     Ok(bytes)
 }
 
-/// The state in a cache made with `rules`; `None` for a cache of other rules or another layout
-/// version (not used; the report walks from genesis and the cache is replaced). A damaged cache
-/// is an error.
-pub fn decode_report_cache(rules: &ReportRules, bytes: &[u8]) -> Result<Option<ReporterState>> {
-    let damaged = |detail: &str| Error::InvalidArgument(format!("the report cache is damaged: {detail}"));
+/// The state in a cache made with `rules` under `key`; `None` for a cache of other rules or
+/// another layout version (not used; the report walks from genesis and the cache is replaced).
+/// A damaged cache, or one written under another key or changed since, is an error.
+pub fn decode_report_cache(
+    key: &[u8; REPORT_CACHE_KEY_LEN],
+    rules: &ReportRules,
+    bytes: &[u8],
+) -> Result<Option<ReporterState>> {
+    let damaged = |detail: &str| {
+        Error::InvalidArgument(format!("the report cache is damaged: {detail}; delete it, it is derived data"))
+    };
+    if bytes.is_empty() {
+        return Err(damaged("it is empty"));
+    }
     if bytes.len() < HEADER_LEN {
         return Err(damaged("shorter than its header"));
     }
@@ -49,8 +77,8 @@ pub fn decode_report_cache(rules: &ReportRules, bytes: &[u8]) -> Result<Option<R
         return Ok(None);
     }
     let body = &bytes[HEADER_LEN..];
-    if bytes[33..HEADER_LEN] != checksum(body) {
-        return Err(damaged("its checksum does not hold"));
-    }
+    mac(key, &bytes[..33], body)?.verify_slice(&bytes[33..HEADER_LEN]).map_err(|_| {
+        damaged("its authentication code does not hold (changed, or written under another --cache-key)")
+    })?;
     codec::decode(body).map(Some).map_err(|err| damaged(&err))
 }

@@ -509,8 +509,8 @@ fn a_report_resumed_from_a_saved_state_gives_the_lines_a_report_from_genesis_giv
         let state = state.unwrap();
         assert_eq!(state.next_day, nth(start));
         // The cache's bytes round-trip.
-        let bytes = ledger_store::encode_report_cache(&rules, &state).unwrap();
-        let state = ledger_store::decode_report_cache(&rules, &bytes).unwrap().unwrap();
+        let bytes = ledger_store::encode_report_cache(&[9; 32], &rules, &state).unwrap();
+        let state = ledger_store::decode_report_cache(&[9; 32], &rules, &bytes).unwrap().unwrap();
         for from in start..20 {
             for to in [from, (from + 2).min(19), 19] {
                 let (resumed, resumed_next) =
@@ -561,14 +561,14 @@ fn the_report_cache_is_used_checked_against_the_log_and_keyed_by_its_rules(db) {
     beyond.last = Some((1_000_000, [0; 32]));
     assert!(ledger.reports_resuming(rules.clone(), d10, d19, Some(beyond), &mut |_| {}).is_err());
     // The bytes: other rules → not used; one byte changed → damaged.
-    let bytes = ledger_store::encode_report_cache(&rules, &state).unwrap();
+    let bytes = ledger_store::encode_report_cache(&[9; 32], &rules, &state).unwrap();
     let mut other_rules = rules.clone();
     other_rules.class_iii_review.window_days = 3;
-    assert_eq!(ledger_store::decode_report_cache(&other_rules, &bytes).unwrap(), None);
+    assert_eq!(ledger_store::decode_report_cache(&[9; 32], &other_rules, &bytes).unwrap(), None);
     let mut flipped = bytes.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
-    assert!(ledger_store::decode_report_cache(&rules, &flipped).is_err());
-    assert!(ledger_store::decode_report_cache(&rules, &bytes[..10]).is_err());
+    assert!(ledger_store::decode_report_cache(&[9; 32], &rules, &flipped).is_err());
+    assert!(ledger_store::decode_report_cache(&[9; 32], &rules, &bytes[..10]).is_err());
 }
 }
