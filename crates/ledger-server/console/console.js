@@ -8,7 +8,7 @@ const LABELS = {
     title: "tiered-ledger console", overview: "Overview", account: "Account", customer: "Customer",
     holds: "Holds", risk: "Risk list", audit: "Audit", logout: "Log out", token: "Token", login: "Log in",
     bad_token: "The token is not accepted.", head: "Head", seq: "Seq", hash: "Hash", queue: "Queue depth",
-    commits: "Commits/s (last hour)", latency: "Commit latency, ms (last hour: mean, p99)",
+    commits: "Commits/s (last hour)", latency: "Commit latency, ms (last hour: p50, p99)",
     rejections: "Rejections by reason (last hour)", pending_next: "Holds and delayed transfers due next",
     none: "None.", look_up: "Look up", account_no: "Account", customer_no: "Customer",
     balance: "Balance", available: "Available", reserved: "Reserved", class: "Class", status: "Status",
@@ -20,7 +20,7 @@ const LABELS = {
     cdc_tail: "Change data capture: the last records", chain: "Hash chain of these records",
     chain_ok: "verified in this page: every hash recomputed and every link checked",
     chain_bad: "does NOT verify at seq", events_role: "Only the auditor role may read the log.",
-    samples: "samples taken by this page every 5 s while it is open", role: "role",
+    role: "role",
     checkpoint: "Checkpoint", origin: "Origin", size: "Tree size", root: "Root", signature: "Signature",
     no_checkpoint_key: "This server signs no checkpoints (no checkpoint_key configured).",
     sig_elsewhere: "Check the signature with the ledger's public key you trust (64 hex digits), here or with ledger-cli check-proof --public-key or tools/verify_proof.py.",
@@ -34,7 +34,7 @@ const LABELS = {
     title: "分级账户账本控制台", overview: "概览", account: "账户", customer: "客户", holds: "待核实",
     risk: "风险名单", audit: "审计", logout: "退出", token: "令牌", login: "登录", bad_token: "令牌无效。",
     head: "链头", seq: "序号", hash: "哈希", queue: "队列长度", commits: "每秒提交（近一小时）",
-    latency: "提交延迟，毫秒（近一小时：平均、p99）", rejections: "按原因的拒绝（近一小时）",
+    latency: "提交延迟，毫秒（近一小时：p50、p99）", rejections: "按原因的拒绝（近一小时）",
     pending_next: "即将到期的待核实与延迟转账", none: "无。", look_up: "查询", account_no: "账户",
     customer_no: "客户", balance: "余额", available: "可用", reserved: "冻结", class: "类别", status: "状态",
     usage: "限额使用", today: "今日", this_year: "本年", no_cap: "无上限", history: "历史", protections: "保护设置",
@@ -44,7 +44,7 @@ const LABELS = {
     not_listed: "不在名单上", listed_at: "列入序号", whole_list: "完整名单", cdc_tail: "变更数据捕获：最近的记录",
     chain: "这些记录的哈希链", chain_ok: "已在本页验证：每个哈希已重算，每个链接已检查",
     chain_bad: "验证失败，序号", events_role: "只有审计角色可以读取日志。",
-    samples: "本页打开期间每5秒采样", role: "角色", checkpoint: "检查点", origin: "来源", size: "树大小", root: "根",
+    role: "角色", checkpoint: "检查点", origin: "来源", size: "树大小", root: "根",
     signature: "签名", no_checkpoint_key: "本服务器不签发检查点（未配置 checkpoint_key）。",
     sig_elsewhere: "请用您信任的账本公钥（64位十六进制）在此检查签名，或用 ledger-cli check-proof --public-key 或 tools/verify_proof.py 检查。",
     public_key: "公钥", check_signature: "检查签名", sig_ok: "签名有效（Ed25519，已在本页检查）", sig_bad: "签名无效：",
@@ -55,7 +55,7 @@ const LABELS = {
   },
 };
 
-const state = { lang: "en", token: null, who: null, page: "overview", samples: [], timer: null };
+const state = { lang: "en", token: null, who: null, page: "overview", samples: [], recent: [], timer: null, recentTimer: null };
 
 function t(key) {
   return (LABELS[state.lang] && LABELS[state.lang][key]) || LABELS.en[key] || key;
@@ -148,7 +148,7 @@ function failure(err) {
   return el("p", { class: "error" }, t("api_error") + " " + String(err.message || err));
 }
 
-// ---- metrics: the page samples /metrics while it is open (docs/SERVER.md, "Console") ----
+// ---- metrics: the page samples /metrics every 5 s for the queue depth (docs/SERVER.md, "The console") ----
 
 function parseMetrics(text) {
   const samples = [];
@@ -173,91 +173,12 @@ async function sample() {
     if (!response.ok) return;
     const metrics = parseMetrics(await response.text());
     state.samples.push({ at: Date.now(), metrics });
-    const hourAgo = Date.now() - 3600 * 1000;
-    while (state.samples.length > 2 && state.samples[0].at < hourAgo) state.samples.shift();
-    if (state.page === "overview") drawOverviewCharts();
+    while (state.samples.length > 1) state.samples.shift();
+    const queue = document.getElementById("queue-depth");
+    if (queue) queue.textContent = String(sum(metrics, "ledger_queue_commands"));
   } catch (err) {
     // The next sample tries again.
   }
-}
-
-// Per interval between samples: commits/s, mean and p99 commit latency, rejections by reason.
-function series() {
-  const out = { commits: [], mean: [], p99: [], reasons: {} };
-  for (let i = 1; i < state.samples.length; i++) {
-    const [a, b] = [state.samples[i - 1], state.samples[i]];
-    const seconds = (b.at - a.at) / 1000;
-    const committed = (m) => sum(m, "ledger_commands_total", (l) => l.outcome === "accepted" || l.outcome === "rejected");
-    out.commits.push([b.at, Math.max(0, committed(b.metrics) - committed(a.metrics)) / seconds]);
-    const count = sum(b.metrics, "ledger_commit_seconds_count") - sum(a.metrics, "ledger_commit_seconds_count");
-    const total = sum(b.metrics, "ledger_commit_seconds_sum") - sum(a.metrics, "ledger_commit_seconds_sum");
-    out.mean.push([b.at, count > 0 ? (total / count) * 1000 : 0]);
-    out.p99.push([b.at, count > 0 ? quantile(a.metrics, b.metrics, 0.99) * 1000 : 0]);
-    // Every reason is exported from the start at 0: chart only those that have occurred.
-    const reasons = new Set(b.metrics.filter((s) => s.name === "ledger_rejections_total" && s.value > 0).map((s) => s.labels.reason));
-    for (const reason of reasons) {
-      const of = (m) => sum(m, "ledger_rejections_total", (l) => l.reason === reason);
-      (out.reasons[reason] = out.reasons[reason] || []).push([b.at, Math.max(0, of(b.metrics) - of(a.metrics))]);
-    }
-  }
-  return out;
-}
-
-// The upper bound of the bucket holding quantile q of the observations between two samples.
-function quantile(before, after, q) {
-  const buckets = after.filter((s) => s.name === "ledger_commit_seconds_bucket").map((s) => {
-    const le = s.labels.le === "+Inf" ? Infinity : Number(s.labels.le);
-    const then = before.find((p) => p.name === s.name && p.labels.le === s.labels.le);
-    return [le, s.value - (then ? then.value : 0)];
-  }).sort((x, y) => x[0] - y[0]);
-  const total = buckets.length ? buckets[buckets.length - 1][1] : 0;
-  const finite = buckets.filter(([le]) => le !== Infinity);
-  for (const [le, count] of finite) if (count >= q * total) return le;
-  return finite.length ? finite[finite.length - 1][0] : 0;
-}
-
-const COLOURS = ["#4c6ef5", "#e8590c", "#2b8a3e", "#c2255c", "#5f3dc4", "#1098ad", "#f08c00"];
-
-// A hand-drawn line chart: one line per series, y from 0 to the largest value.
-function lineChart(lines, label) {
-  const [w, h, pad] = [460, 150, 30];
-  const points = lines.flatMap((line) => line.points);
-  const highest = Math.max(0, ...points.map((p) => p[1]));
-  const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart", role: "img", "aria-label": label, "data-max": highest });
-  root.append(svg("line", { x1: pad, y1: h - pad, x2: w - 5, y2: h - pad, stroke: "#889" }));
-  root.append(svg("line", { x1: pad, y1: 5, x2: pad, y2: h - pad, stroke: "#889" }));
-  if (points.length === 0) {
-    root.append(svg("text", { x: pad + 10, y: h / 2 }, "…"));
-    return root;
-  }
-  const x0 = Math.min(...points.map((p) => p[0]));
-  const x1 = Math.max(...points.map((p) => p[0]), x0 + 1);
-  const top = Math.max(...points.map((p) => p[1]), 1e-9);
-  const x = (v) => pad + ((v - x0) / (x1 - x0)) * (w - pad - 10);
-  const y = (v) => h - pad - (v / top) * (h - pad - 10);
-  root.append(svg("text", { x: 2, y: 12 }, formatNumber(top)));
-  root.append(svg("text", { x: 2, y: h - pad }, "0"));
-  root.append(svg("text", { x: pad, y: h - 8 }, new Date(x0).toLocaleTimeString()));
-  root.append(svg("text", { x: w - 80, y: h - 8 }, new Date(x1).toLocaleTimeString()));
-  lines.forEach((line, i) => {
-    const d = line.points.map((p, j) => (j ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1)).join(" ");
-    const colour = COLOURS[i % COLOURS.length];
-    root.append(svg("path", { d, fill: "none", stroke: colour, "stroke-width": 2, "data-series": line.name }));
-    // A dot per sample: one interval is a point, not yet a line.
-    for (const p of line.points) root.append(svg("circle", { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.5, fill: colour }));
-  });
-  return root;
-}
-
-function legend(lines) {
-  return el("div", { class: "legend" }, lines.map((line, i) => {
-    const swatch = svg("svg", { width: 10, height: 10 }, svg("rect", { width: 10, height: 10, fill: COLOURS[i % COLOURS.length] }));
-    return el("span", {}, swatch, " " + line.name);
-  }));
-}
-
-function formatNumber(v) {
-  return v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(2);
 }
 
 // A bar of use against a cap; the bar is full (and red) at the cap.
@@ -282,10 +203,9 @@ const PAGES = {
       card(t("head"), el("div", { class: "figure", id: "head-seq" }, String(head.seq)), el("div", { class: "mono" }, head.hash)),
       card(t("queue"), el("div", { class: "figure", id: "queue-depth" }, String(queue)))));
     page.append(el("div", { class: "grid", id: "charts" }));
-    page.append(el("p", {}, t("samples")));
     const due = pending.pending.slice().sort((a, b) => dueAt(a).localeCompare(dueAt(b))).slice(0, 10);
     page.append(card(t("pending_next"), due.length ? reservationTable(due, false) : el("p", {}, t("none"))));
-    drawOverviewCharts();
+    await loadRecent();
   },
 
   async account(page, arg) {
@@ -575,20 +495,6 @@ function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function drawOverviewCharts() {
-  const charts = document.getElementById("charts");
-  if (!charts) return;
-  const s = series();
-  const reasons = Object.entries(s.reasons).map(([name, points]) => ({ name, points }));
-  const latency = [{ name: "mean", points: s.mean }, { name: "p99", points: s.p99 }];
-  charts.replaceChildren(
-    card(t("commits"), el("div", { id: "chart-commits" }, lineChart([{ name: "commits/s", points: s.commits }], t("commits")))),
-    card(t("latency"), el("div", { id: "chart-latency" }, lineChart(latency, t("latency"))), legend(latency)),
-    card(t("rejections"), el("div", { id: "chart-rejections" }, lineChart(reasons, t("rejections"))), legend(reasons)));
-  const queue = document.getElementById("queue-depth");
-  if (queue && state.samples.length) queue.textContent = String(sum(state.samples[state.samples.length - 1].metrics, "ledger_queue_commands"));
-}
-
 // ---- navigation, login, language ----
 
 async function show(name, arg) {
@@ -638,6 +544,7 @@ async function login(token) {
   document.body.dataset.role = state.who.role;
   sample();
   state.timer = setInterval(sample, 5000);
+  state.recentTimer = setInterval(loadRecent, 10000);
   const [, page, arg] = location.hash.split("/");
   await show(PAGES[page] ? page : "overview", arg ? decodeURIComponent(arg) : "");
 }
@@ -657,7 +564,8 @@ function tokenGone() {
 function logout() {
   sessionStorage.removeItem("token");
   clearInterval(state.timer);
-  Object.assign(state, { token: null, who: null, samples: [] });
+  clearInterval(state.recentTimer);
+  Object.assign(state, { token: null, who: null, samples: [], recent: [] });
   document.getElementById("login").hidden = false;
   for (const id of ["nav", "logout", "page"]) document.getElementById(id).hidden = true;
   document.getElementById("who").textContent = "";

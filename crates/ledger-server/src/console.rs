@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::ApiError;
 
-/// The page, its script and its style sheet, by the name they are served under.
-const ASSETS: [(&str, &str, &str); 3] = [
+/// The page, its scripts and its style sheet, by the name they are served under.
+const ASSETS: [(&str, &str, &str); 4] = [
     ("index.html", "text/html; charset=utf-8", include_str!("../console/index.html")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../console/console.js")),
+    ("charts.js", "text/javascript; charset=utf-8", include_str!("../console/charts.js")),
     ("console.css", "text/css; charset=utf-8", include_str!("../console/console.css")),
 ];
 
@@ -51,7 +52,7 @@ pub async fn get_console_slash() -> Response {
     axum::response::Redirect::permanent("/console").into_response()
 }
 
-/// One of the console's files: `console.js`, `console.css` (no token needed).
+/// One of the console's files: `console.js`, `charts.js`, `console.css` (no token needed).
 #[utoipa::path(get, path = "/console/{file}", tag = "console",
     params(("file" = String, Path)),
     responses((status = 200, description = "The file", body = String),
@@ -71,6 +72,7 @@ mod tests {
     fn the_page_loads_no_inline_script_and_nothing_from_elsewhere() {
         let page = ASSETS[0].2;
         assert!(page.contains(r#"<script src="/console/console.js" defer></script>"#));
+        assert!(page.contains(r#"<script src="/console/charts.js" defer></script>"#));
         assert!(!page.contains("<script>"), "no inline script");
         assert!(!page.contains("http://") && !page.contains("https://"), "nothing from another origin");
         assert!(!page.contains(" style="), "no inline style (style-src 'self')");
@@ -81,10 +83,11 @@ mod tests {
     }
 
     #[test]
-    fn the_script_never_writes_markup_from_data() {
-        let script = ASSETS[1].2;
-        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
-            assert!(!script.contains(sink), "console.js uses {sink}");
+    fn the_scripts_never_write_markup_from_data() {
+        for (name, _, script) in ASSETS.iter().filter(|(name, _, _)| name.ends_with(".js")) {
+            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+                assert!(!script.contains(sink), "{name} uses {sink}");
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 mod error;
+pub mod history;
 pub mod lease;
 pub mod metrics;
 pub mod openapi;

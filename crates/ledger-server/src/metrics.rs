@@ -13,6 +13,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
+use crate::history::{History, this_minute};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CommandLabels {
     /// The command type (`internal_transfer`, ...) or `unknown` when it did not parse.
@@ -55,6 +57,8 @@ pub struct Metrics {
     pub writer: Gauge<i64, AtomicI64>,
     /// Requests refused because another writer fenced this one (PostgreSQL backend).
     pub fenced: Counter,
+    /// The last hour by minute, for `GET /v1/stats/recent`.
+    pub history: History,
 }
 
 impl Metrics {
@@ -65,7 +69,7 @@ impl Metrics {
         let rejections = Family::<ReasonLabels, Counter>::default();
         let batch_commands = Histogram::new(exponential_buckets(1.0, 2.0, 14));
         let write_seconds = Histogram::new(exponential_buckets(0.000_125, 2.0, 16));
-        let commit_seconds = Histogram::new(exponential_buckets(0.000_125, 2.0, 16));
+        let commit_seconds = Histogram::new(crate::history::latency_bounds());
         let queue_commands = Gauge::<i64, AtomicI64>::default();
         let head_seq = Gauge::<i64, AtomicI64>::default();
         let failed_batches = Counter::default();
@@ -122,6 +126,7 @@ impl Metrics {
             failed_batches,
             writer,
             fenced,
+            history: History::new(),
         }
     }
 
@@ -132,6 +137,13 @@ impl Metrics {
     /// One rejection with reason code `reason`.
     pub fn reject(&self, reason: &str) {
         self.rejections.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+        self.history.reject(this_minute(), reason);
+    }
+
+    /// One submission's time from the writer's queue to its durable answer.
+    pub fn committed(&self, seconds: f64) {
+        self.commit_seconds.observe(seconds);
+        self.history.latency(this_minute(), seconds);
     }
 
     /// The text exposition.
@@ -191,6 +203,7 @@ impl CommitObserver for Observer {
             return;
         }
         self.metrics.batch_commands.observe(batch.commands as f64);
+        self.metrics.history.batch(this_minute(), batch.commands);
         self.metrics.write_seconds.observe(batch.write.as_secs_f64());
         self.metrics.head_seq.set(i64::try_from(batch.head_seq).unwrap_or(i64::MAX));
         self.head.send_if_modified(|seq| {

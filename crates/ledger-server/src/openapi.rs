@@ -25,7 +25,7 @@ use crate::api;
     paths(
         api::post_command, api::post_batch, api::post_check,
         api::get_head, api::get_whoami, api::get_balance, api::get_usage, api::get_history, api::get_rejections, api::get_protections,
-        api::get_accounts, api::get_pending, api::get_risk, api::get_events,
+        api::get_accounts, api::get_pending, api::get_risk, api::get_recent, api::get_events,
         api::get_checkpoint, api::get_inclusion_proof, api::get_consistency_proof,
         api::post_tick, api::get_risk_list, api::post_backup,
         api::get_healthz, api::get_readyz, api::get_metrics, get_openapi,

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers/{customer}/accounts", get(api::get_accounts))
         .route("/v1/pending", get(api::get_pending))
         .route("/v1/risk-list/{counterparty}", get(api::get_risk))
+        .route("/v1/stats/recent", get(api::get_recent))
         .route("/v1/events", get(api::get_events))
         .route("/v1/checkpoints", get(api::get_checkpoint))
         .route("/v1/proofs/inclusion/{seq}", get(api::get_inclusion_proof))

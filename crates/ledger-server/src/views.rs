@@ -304,3 +304,45 @@ pub struct WhoamiView {
     /// `back-office`, `operator` or `auditor`.
     pub role: String,
 }
+
+/// `GET /v1/stats/recent`: the last minutes, oldest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RecentView {
+    pub minutes: Vec<MinuteView>,
+}
+
+/// One minute of `GET /v1/stats/recent` (all zeros when nothing was committed in it).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MinuteView {
+    /// The minute's first instant, RFC 3339.
+    pub start: String,
+    /// Commands in the batches committed in this minute.
+    pub commands: u64,
+    /// Batches committed in this minute.
+    pub batches: u64,
+    /// The upper bound of the `ledger_commit_seconds` bucket holding the median commit
+    /// latency; null without commits.
+    pub p50_seconds: Option<f64>,
+    /// The same for the 99th percentile.
+    pub p99_seconds: Option<f64>,
+    /// Rejections by reason code; only reasons that occurred.
+    pub rejections: std::collections::BTreeMap<String, u64>,
+}
+
+impl From<crate::history::MinuteStats> for MinuteView {
+    fn from(minute: crate::history::MinuteStats) -> MinuteView {
+        let start = i64::try_from(minute.minute)
+            .ok()
+            .and_then(|m| m.checked_mul(60_000))
+            .and_then(|ms| ledger_core::Timestamp::from_millis(ms).ok())
+            .unwrap_or(ledger_core::Timestamp::UNIX_EPOCH);
+        MinuteView {
+            start: start.to_string(),
+            commands: minute.commands,
+            batches: minute.batches,
+            p50_seconds: minute.p50_seconds,
+            p99_seconds: minute.p99_seconds,
+            rejections: minute.rejections.into_iter().map(|(code, n)| (code.to_owned(), n)).collect(),
+        }
+    }
+}

@@ -119,7 +119,7 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     let (hostile_hold, plain_hold, long_hold) = given_a_ledger(&url);
     let mut shots = Vec::new();
 
-    // The operator: overview (head, queue, charts from /metrics samples, holds due next).
+    // The operator: overview (head, queue, the last hour's charts, holds due next).
     let browser = Browser::start("en-US");
     log_in(&browser, &url, OPERATOR, "operator");
     let head = Client::new(&url, Some(AUDITOR)).head_seq();
@@ -127,19 +127,24 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
         browser.run("return document.getElementById('head-seq').textContent", &[]),
         Value::from(head.to_string())
     );
-    browser.wait_for("return document.querySelector('#chart-commits svg') !== null", "the charts");
-    // Commands while the page samples /metrics: the commits/s chart rises above 0.
+    // The commands of the given ledger are on the commits/s chart as soon as the page is
+    // drawn, from /v1/stats/recent: no waiting for a second sample of /metrics.
+    let opened = browser.run(
+        "const chart = document.querySelector('#chart-commits svg'); \
+         return [!!chart && Number(chart.dataset.max) > 0, !!chart && chart.querySelectorAll('circle').length, \
+         document.querySelectorAll('#chart-rejections path[data-series]').length > 0]",
+        &[],
+    );
+    assert_eq!(opened, serde_json::json!([true, 60, true]), "commits and rejections charted on opening");
+    // Commands while the page is open: the next refresh (every 10 s) counts them.
+    let charted = "return state.recent.reduce((n, m) => n + m.commands, 0)";
+    let before = browser.run(charted, &[]).as_u64().unwrap();
     let core = Client::new(&url, Some(BACK_OFFICE));
     for n in 0..20u64 {
         let body = format!(r#"{{"type":"cash_deposit","id":"{}","account":70,"amount":"1.00"}}"#, common::id(n));
         assert_eq!(core.post("/v1/commands?brief=true", &body).unwrap().body["status"], "accepted");
     }
-    browser.wait_for(
-        "const chart = document.querySelector('#chart-commits svg'); \
-         return !!chart && Number(chart.dataset.max) > 0 && !!chart.querySelector('path[data-series]') \
-         && chart.querySelectorAll('circle').length > 0",
-        "the commits/s chart above 0 (samples of /metrics 5 s apart)",
-    );
+    browser.wait_for(&format!("{charted} >= {}", before + 20), "the 20 deposits on the charts (refreshed every 10 s)");
     shots.push(browser.screenshot("overview-operator"));
     no_errors(&browser, "on the overview");
 
@@ -370,6 +375,7 @@ fn the_console_is_served_without_a_token_under_a_strict_content_security_policy(
         // A trailing slash is redirected (and followed) to the page.
         ("/console/", 200, "text/html"),
         ("/console/console.js", 200, "text/javascript"),
+        ("/console/charts.js", 200, "text/javascript"),
         ("/console/console.css", 200, "text/css"),
         ("/console/secret.txt", 404, "application/json"),
         ("/console/..%2fmetrics", 404, "application/json"),

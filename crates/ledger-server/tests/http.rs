@@ -464,3 +464,53 @@ fn a_fresh_server_exports_every_reason_and_kind_counter_at_zero() {
     println!("a fresh server exports {} reason and kind/outcome series at 0", wanted.len());
     server.stop();
 }
+
+/// `GET /v1/stats/recent`: after commands and a rejection, the last hour counts them by
+/// minute (oldest first, one entry a minute); `minutes` is 1 to 60.
+#[test]
+fn the_last_hour_by_minute_counts_commits_and_rejections() {
+    let workspace = Workspace::new("");
+    let mut server = workspace.start();
+    let office = Client::new(&server.url, Some(BACK_OFFICE));
+    let auditor = Client::new(&server.url, Some(AUDITOR));
+    // given: two accounts, and a payment from the empty one (rejected).
+    for body in [open(1, 10, 7, "I", None), open(2, 11, 7, "II", Some(10))] {
+        assert_eq!(office.post("/v1/commands", &body).unwrap().body["status"], "accepted");
+    }
+    let refused = office.post("/v1/commands", &payment(3, 11, "1.00")).unwrap();
+    assert_eq!(refused.body["status"], "rejected", "{refused:?}");
+    let reason = refused.body["reason"].as_str().unwrap().to_owned();
+    // when
+    let recent = auditor.get("/v1/stats/recent").unwrap();
+    // then: 60 minutes, oldest first; the commands and the rejection counted (in one minute, or
+    // two when a minute turned meanwhile).
+    assert_eq!(recent.status, 200, "{recent:?}");
+    let minutes = recent.body["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60);
+    let starts: Vec<&str> = minutes.iter().map(|m| m["start"].as_str().unwrap()).collect();
+    assert!(starts.windows(2).all(|pair| pair[0] < pair[1]), "oldest first: {starts:?}");
+    let total = |key: &str| minutes.iter().map(|m| m[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(total("commands"), 3, "{recent:?}");
+    assert!(minutes.iter().any(|m| m["commands"].as_u64().unwrap() > 0 && m["p99_seconds"].as_f64().unwrap() > 0.0));
+    let rejected: u64 = minutes.iter().filter_map(|m| m["rejections"][&reason].as_u64()).sum();
+    assert_eq!(rejected, 1, "{reason}: {recent:?}");
+    println!("last minute: {}", minutes[59]);
+    // and: `minutes` asks for fewer; outside 1..=60 or unknown parameters are 400.
+    let table = [
+        ("/v1/stats/recent?minutes=5", 200, Some(5)),
+        ("/v1/stats/recent?minutes=60", 200, Some(60)),
+        ("/v1/stats/recent?minutes=61", 400, None),
+        ("/v1/stats/recent?minutes=0", 400, None),
+        ("/v1/stats/recent?minutes=x", 400, None),
+        ("/v1/stats/recent?hours=1", 400, None),
+    ];
+    for (path, status, count) in table {
+        let reply = auditor.get(path).unwrap();
+        assert_eq!(reply.status, status, "{path}: {reply:?}");
+        assert_eq!(reply.body["minutes"].as_array().map(Vec::len), count, "{path}");
+        if status == 400 {
+            assert_eq!(reply.body["error"], "malformed", "{path}");
+        }
+    }
+    server.stop();
+}

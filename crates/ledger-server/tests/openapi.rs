@@ -111,6 +111,7 @@ fn every_operation_answers_each_refusal_with_a_status_it_declares() {
         "/v1/events?after=0",
         "/v1/proofs/inclusion/1",
         "/v1/proofs/consistency?from=1&to=2",
+        "/v1/stats/recent",
     ];
     let posts = ["/v1/commands", "/v1/batches", "/v1/check"];
     // (who, method, path, body, status): each answer is also checked as declared by the client.
@@ -136,6 +137,7 @@ fn every_operation_answers_each_refusal_with_a_status_it_declares() {
         ("/v1/accounts/ten/protections", 400),
         ("/v1/customers/seven/accounts", 400),
         ("/v1/pending?acount=10", 400),
+        ("/v1/stats/recent?minutes=61", 400),
         ("/v1/accounts/99/balance", 404),
         ("/v1/accounts/99/usage", 404),
         ("/v1/accounts/99/history", 404),

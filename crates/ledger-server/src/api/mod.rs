@@ -261,7 +261,7 @@ impl AppState {
         }
         let receipts = receipts?;
         if !dry_run {
-            self.0.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            self.0.metrics.committed(started.elapsed().as_secs_f64());
             for (kind, receipt) in kinds.iter().zip(&receipts) {
                 self.0.metrics.count(kind, outcome(receipt));
                 if let (AnswerStatus::Rejected, Some(reason)) = (receipt.status(), receipt.rejection()) {
@@ -327,7 +327,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 /// Every authenticated route: its method and path, the least access any request to it needs
 /// (a command's own access is checked again once the body is parsed), and whether it takes
 /// query parameters.
-pub(crate) const ROUTES: [(&str, &str, Access, bool); 20] = [
+pub(crate) const ROUTES: [(&str, &str, Access, bool); 21] = [
     ("POST", "/v1/commands", Access::Submit, true),
     ("POST", "/v1/batches", Access::Submit, true),
     ("POST", "/v1/check", Access::Check, true),
@@ -341,6 +341,7 @@ pub(crate) const ROUTES: [(&str, &str, Access, bool); 20] = [
     ("GET", "/v1/customers/{customer}/accounts", Access::Query, false),
     ("GET", "/v1/pending", Access::Query, true),
     ("GET", "/v1/risk-list/{counterparty}", Access::Query, false),
+    ("GET", "/v1/stats/recent", Access::Query, true),
     ("GET", "/v1/events", Access::Events, true),
     ("GET", "/v1/checkpoints", Access::Query, true),
     ("GET", "/v1/proofs/inclusion/{seq}", Access::Query, true),

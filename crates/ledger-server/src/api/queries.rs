@@ -1,5 +1,5 @@
 //! Queries over the read models: head, balance, usage, history, protections, accounts,
-//! pending outflows, the risk list.
+//! pending outflows, the risk list, the last hour's commits (`/v1/stats/recent`).
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -12,8 +12,8 @@ use utoipa::IntoParams;
 use super::{ApiError, ApiResult, AppState, permit};
 use crate::auth::{Access, Caller};
 use crate::views::{
-    AccountsView, BalanceView, ErrorView, HeadView, HistoryEntry, HistoryView, PendingView, ProtectionsView,
-    RejectionsView, RiskView, UsageView, WhoamiView,
+    AccountsView, BalanceView, ErrorView, HeadView, HistoryEntry, HistoryView, MinuteView, PendingView,
+    ProtectionsView, RecentView, RejectionsView, RiskView, UsageView, WhoamiView,
 };
 
 /// The head.
@@ -289,4 +289,31 @@ pub async fn get_risk(
     let name = counterparty.clone();
     let listed = state.blocking(move |ledger| ledger.risk_listed(&name)).await?;
     Ok(Json(RiskView { counterparty, listed: listed.is_some(), listed_seq: listed }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RecentParams {
+    /// How many minutes up to now, 1 to 60 (default 60).
+    pub minutes: Option<u16>,
+}
+
+/// The last hour by minute (kept in memory since the server started): commands and batches
+/// committed, commit latency p50/p99, rejections by reason. Oldest first.
+#[utoipa::path(get, path = "/v1/stats/recent", tag = "queries", params(RecentParams),
+    responses((status = 200, body = RecentView), (status = 400, description = "malformed: a query parameter, or `minutes` outside 1..=60", body = ErrorView)),
+    security(("bearer" = [])))]
+pub async fn get_recent(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    params: Result<Query<RecentParams>, QueryRejection>,
+) -> ApiResult<Json<RecentView>> {
+    permit(&caller, Access::Query)?;
+    let minutes = usize::from(params?.0.minutes.unwrap_or(60));
+    if !(1..=crate::history::MINUTES).contains(&minutes) {
+        return Err(ApiError::malformed(format!("minutes must be 1 to {}", crate::history::MINUTES)));
+    }
+    let recent = state.0.metrics.history.recent(crate::history::this_minute(), minutes);
+    Ok(Json(RecentView { minutes: recent.into_iter().map(MinuteView::from).collect() }))
 }
