@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
-use common::{AUDITOR, BACK_OFFICE, OPERATOR, Server, Workspace};
+use common::{AUDITOR, BACK_OFFICE, OPERATOR, Server, Workspace, ledger_cli};
 use serde_json::{Value, json};
 
 /// Debian's libjackson2-databind-java (with its core and annotations dependencies).
@@ -127,16 +127,6 @@ fn serve(work: &Workspace, listen: &str) -> Server {
     let mut server = Server::launch(command);
     assert!(server.wait_listening(Duration::from_secs(60)), "the server did not start on {listen}");
     server
-}
-
-/// ledger-cli beside the server (built by `cargo test --workspace`; built here when missing).
-fn ledger_cli() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ledger-server")).parent().unwrap().to_path_buf();
-    if !dir.join("ledger-cli").exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        assert!(Command::new(cargo).args(["build", "-p", "ledger-cli"]).status().unwrap().success());
-    }
-    dir.join("ledger-cli")
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{AUDITOR, BACK_OFFICE, Client, Server, Workspace, at, id};
+use common::{AUDITOR, BACK_OFFICE, Client, Server, Workspace, at, id, ledger_cli};
 use serde_json::json;
 
 /// A fixed signing key's file, as `ledger-cli keygen` writes it.
@@ -16,16 +16,6 @@ const KEY_HEX: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// ledger-cli beside the server (built by `cargo test --workspace`; built here when missing).
-fn ledger_cli() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ledger-server")).parent().unwrap().to_path_buf();
-    if !dir.join("ledger-cli").exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        assert!(Command::new(cargo).args(["build", "-p", "ledger-cli"]).status().unwrap().success());
-    }
-    dir.join("ledger-cli")
 }
 
 /// Given a ledger of the genesis policy, an opened account and four deposits (head 6).

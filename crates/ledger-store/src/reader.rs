@@ -482,11 +482,11 @@ impl Reader {
     /// `low ≤ size ≤` the head, and the stored tree covers `size`.
     fn tree_range(&self, low: u64, size: u64) -> Result<()> {
         let head = self.head()?;
-        if low > size || size > head.seq {
-            return Err(Error::InvalidArgument(format!(
-                "{low} and {size} must satisfy {low} ≤ {size} ≤ the head {}",
-                head.seq
-            )));
+        if size > head.seq {
+            return Err(Error::InvalidArgument(format!("the tree size {size} is past the head {}", head.seq)));
+        }
+        if low > size {
+            return Err(Error::InvalidArgument(format!("{low} is past the tree size {size}")));
         }
         self.store.check_tree_covers(size)
     }

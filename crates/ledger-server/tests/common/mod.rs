@@ -23,6 +23,16 @@ pub const AUDITOR: &str = "tok-auditor-0123456789";
 /// How long a server may take to start or stop before the test fails.
 const START_STOP_MAX: Duration = Duration::from_secs(60);
 
+/// ledger-cli beside the server (built by `cargo test --workspace`; built here when missing).
+pub fn ledger_cli() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_ledger-server")).parent().unwrap().to_path_buf();
+    if !dir.join("ledger-cli").exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        assert!(Command::new(cargo).args(["build", "-p", "ledger-cli"]).status().unwrap().success());
+    }
+    dir.join("ledger-cli")
+}
+
 /// Creates a ledger at `db` with the pboc-2018 policy as its genesis, as `ledger-cli init` does.
 pub fn create_ledger(db: &Path) {
     let ledger = Ledger::create(db, LedgerOptions::default()).unwrap();
