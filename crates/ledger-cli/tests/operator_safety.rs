@@ -299,14 +299,7 @@ fn the_demo_ledger_exports_and_the_auditors_verifier_decodes_every_event() {
     // docs/FORMAT.md prints and agrees with its readable form field by field; the verifier's
     // count of each kind (rejections by reason) is the export's own.
     let dir = tempfile::tempdir().unwrap();
-    let keep = dir.path().join("demo");
-    let (code, out, err) = cli(
-        &dir.path().join("unused"),
-        &["demo", "--customers", "60", "--days", "3", "--keep", keep.to_str().unwrap()],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let export = dir.path().join("demo.jsonl");
-    assert_eq!(cli(&keep, &["export", export.to_str().unwrap()]).0, 0);
+    let (keep, export) = common::demo_and_export(dir.path());
     let head = cli(&keep, &["head"]).1;
     let verifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_export.py");
     let output = Command::new("python3")

@@ -82,9 +82,7 @@ fn inclusion_proofs_for_every_record_and_what_must_fail() {
     let dir = tempfile::tempdir().unwrap();
     let db = ledger(dir.path(), "ledger", 12, "1.00");
     let key = dir.path().join("signing.key");
-    let (code, out, _) = cli(&db, &["--json", "keygen", "--out", key.to_str().unwrap()]);
-    assert_eq!(code, 0);
-    let public = json(&out)["public_key"].as_str().unwrap().to_owned();
+    let public = keygen(&db, &key);
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     let cp = dir.path().join("cp.json");
     checkpoint(&db, &key, &cp);
@@ -310,9 +308,7 @@ fn openssl_checks_a_checkpoint_note_signature_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let db = ledger(dir.path(), "ledger", 2, "1.00");
     let key = dir.path().join("signing.key");
-    let (code, out, _) = cli(&db, &["--json", "keygen", "--out", key.to_str().unwrap()]);
-    assert_eq!(code, 0);
-    let public = json(&out)["public_key"].as_str().unwrap().to_owned();
+    let public = keygen(&db, &key);
     let cp = dir.path().join("cp");
     let (code, _, err) = cli(&db, &["checkpoint", "--key", key.to_str().unwrap(), "--out", cp.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

@@ -15,14 +15,7 @@ use common::{cli, json};
 #[test]
 fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     let dir = tempfile::tempdir().unwrap();
-    let keep = dir.path().join("demo");
-    let (code, out, err) = cli(
-        &dir.path().join("unused"),
-        &["demo", "--customers", "60", "--days", "3", "--keep", keep.to_str().unwrap()],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let export = dir.path().join("demo.jsonl");
-    assert_eq!(cli(&keep, &["export", export.to_str().unwrap()]).0, 0);
+    let (keep, export) = common::demo_and_export(dir.path());
     let days: std::collections::BTreeSet<String> = std::fs::read_to_string(&export)
         .unwrap()
         .lines()

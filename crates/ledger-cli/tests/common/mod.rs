@@ -45,3 +45,14 @@ pub fn cli_at(db: &Path, now: &str, args: &[&str]) -> (i32, String, String) {
 pub fn json(text: &str) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
 }
+
+/// A small demo ledger (60 customers, 3 days) kept under `dir` and its export: (ledger, export).
+pub fn demo_and_export(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let keep = dir.join("demo");
+    let (code, out, err) =
+        cli(&dir.join("unused"), &["demo", "--customers", "60", "--days", "3", "--keep", keep.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let export = dir.join("demo.jsonl");
+    assert_eq!(cli(&keep, &["export", export.to_str().unwrap()]).0, 0);
+    (keep, export)
+}
