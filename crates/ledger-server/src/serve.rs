@@ -129,13 +129,24 @@ fn read_checkpoint_key(path: &std::path::Path) -> Result<ledger_store::SigningKe
 /// [`Error::LeaseLost`]) when the lease is lost.
 pub async fn run(config: Config) -> Result<()> {
     config.check()?;
+    // Listening for SIGTERM/SIGINT from the first moment, with one listener kept for the whole
+    // run: a signal that came before a listener existed (or between two) would be lost, and the
+    // process would ignore it.
+    let mut signals = Signals::listen()?;
     let db = config.db.clone().ok_or_else(|| Error::Config("no ledger path".into()))?;
     // Read before anything else: a missing or malformed key fails the start, not a request.
     let checkpoint_key = config.checkpoint_key.as_deref().map(read_checkpoint_key).transpose()?;
     let lease = match &config.lease {
         None => None,
         Some(lease) => {
-            match wait_for_lease(lease, lease.tls().map_err(|err| Error::Config(err.to_string()))?, &config).await {
+            match wait_for_lease(
+                lease,
+                lease.tls().map_err(|err| Error::Config(err.to_string()))?,
+                &config,
+                &mut signals,
+            )
+            .await
+            {
                 Some(lease) => Some(lease),
                 None => return Ok(()),
             }
@@ -196,7 +207,7 @@ pub async fn run(config: Config) -> Result<()> {
     let (stop, stop_rx) = watch::channel(Stop::Serving);
     let stop = Arc::new(stop);
     let grace = Duration::from_secs(config.limits.shutdown_grace_seconds);
-    tokio::spawn(stop_on_signal(stop.clone(), state.clone(), grace));
+    tokio::spawn(stop_on_signal(signals, stop.clone(), state.clone(), grace));
     let keeping = Arc::new(AtomicBool::new(true));
     let keeper = lease.map(|lease| {
         let (lost_tx, lost_rx) = oneshot::channel();
@@ -234,13 +245,16 @@ pub async fn run(config: Config) -> Result<()> {
 
 /// Waits until this server holds the writer lease (None: a signal came first). Meanwhile it
 /// neither opens the ledger nor listens.
-async fn wait_for_lease(config: &LeaseConfig, tls: Option<EtcdTls>, server: &Config) -> Option<Lease> {
+async fn wait_for_lease(
+    config: &LeaseConfig,
+    tls: Option<EtcdTls>,
+    server: &Config,
+    signals: &mut Signals,
+) -> Option<Lease> {
     let holder =
         config.name.clone().unwrap_or_else(|| format!("ledger-server pid {} on {}", std::process::id(), server.listen));
     let mut last_seen: Option<String> = None;
     let mut quiet = RateLimited::default();
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
     loop {
         let (config, tls, holder) = (config.clone(), tls.clone(), holder.clone());
         let tried = tokio::task::spawn_blocking(move || Lease::try_acquire(&config, tls.as_ref(), &holder)).await;
@@ -264,7 +278,7 @@ async fn wait_for_lease(config: &LeaseConfig, tls: Option<EtcdTls>, server: &Con
         }
         tokio::select! {
             () = tokio::time::sleep(LEASE_POLL) => {}
-            () = &mut signal => {
+            () = signals.recv() => {
                 tracing::info!("stopped while waiting for the writer lease");
                 return None;
             }
@@ -346,26 +360,38 @@ fn announce(listener: &Listener, tls: bool, head: &str) {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// The process's SIGTERM and SIGINT listeners. Made once, before anything can be slow (the lease,
+/// opening the ledger), and kept: a signal delivered any time after [`Signals::listen`] is seen.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|err| Error::Io(format!("cannot listen for {name}: {err}")))
+        };
+        Ok(Signals {
+            terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    /// Completes on the next SIGTERM or SIGINT.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = terminate => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
 /// On SIGTERM or SIGINT: not ready, long polls answered at once, no new connections, requests
 /// in flight finished within `grace`.
-async fn stop_on_signal(stop: Arc<watch::Sender<Stop>>, state: AppState, grace: Duration) {
-    shutdown_signal().await;
+async fn stop_on_signal(mut signals: Signals, stop: Arc<watch::Sender<Stop>>, state: AppState, grace: Duration) {
+    signals.recv().await;
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     state.0.ready.store(false, Ordering::Relaxed);
     state.0.stopping.send_replace(true);
