@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{
-    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CustomerId, Event, PolicyVersion,
+    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CommandId, CustomerId, Event, PolicyVersion,
     ProtectionSettings, Protections, ReportRules, Reporter, ReporterState, Reports, Reservation, State, Timestamp,
     in_force_at,
 };
@@ -107,6 +107,12 @@ impl Reader {
     /// The committed head: last sequence number and hash.
     pub fn head(&self) -> Result<Head> {
         self.store.head()
+    }
+
+    /// The sequence number of the first event that answered command `id`, if it was answered
+    /// (from the store's answered-id table, which holds every id ever answered).
+    pub fn answered(&self, id: CommandId) -> Result<Option<u64>> {
+        self.store.answered(id)
     }
 
     /// An account as of the last commit.

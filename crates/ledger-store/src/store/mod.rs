@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::layout::{self, Found, Witness};
 use crate::project::HistoryDigest;
 
+mod answered;
 mod audit;
 mod models;
 mod outcomes;
@@ -66,8 +67,6 @@ pub(crate) struct Store {
     witness: Option<Witness>,
     /// How far the projector has come (only a writer's store has one running).
     pub(crate) projection: std::sync::Arc<crate::project::Watermark>,
-    /// The answer chunks the latest snapshot names (loaded with it, replaced by the writer's next).
-    answer_chunks: std::sync::Mutex<Vec<codec::AnswerChunk>>,
 }
 
 /// The storage engine under the store: everything above it (the chain, read models, checks) is
@@ -168,7 +167,6 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::create(url)?)),
                 witness: None,
                 projection: Default::default(),
-                answer_chunks: Default::default(),
             };
             store.commit(store.new_layout()?, true)?;
             return Ok(store);
@@ -192,12 +190,7 @@ impl Store {
             options.create_if_missing(true);
             options.create_missing_column_families(true);
             let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
-            let store = Store {
-                engine: Engine::Rocks(db),
-                witness: None,
-                projection: Default::default(),
-                answer_chunks: Default::default(),
-            };
+            let store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
             store.commit(store.new_layout()?, true)?;
             let head = fill(&store)?;
             store.flush()?;
@@ -222,7 +215,6 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)),
                 witness: None,
                 projection: Default::default(),
-                answer_chunks: Default::default(),
             };
             store.check_format()?;
             return Ok(store);
@@ -243,12 +235,7 @@ impl Store {
             }
             Err(err) => return Err(err.into()),
         };
-        let mut store = Store {
-            engine: Engine::Rocks(db),
-            witness: None,
-            projection: Default::default(),
-            answer_chunks: Default::default(),
-        };
+        let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
         store.check_witness(witness)?;
         if found == Found::Unmarked {
             let head = store.head()?;
@@ -265,7 +252,6 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_reader(url)?)),
                 witness: None,
                 projection: Default::default(),
-                answer_chunks: Default::default(),
             };
             store.check_format()?;
             return Ok(store);
@@ -294,12 +280,7 @@ impl Store {
     fn open_view(path: &Path) -> Result<Store> {
         let options = db_options(DBRecoveryMode::PointInTime);
         let db = DB::open_cf_descriptors_read_only(&options, path, descriptors(Tuning::default()), false)?;
-        Ok(Store {
-            engine: Engine::Rocks(db),
-            witness: None,
-            projection: Default::default(),
-            answer_chunks: Default::default(),
-        })
+        Ok(Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() })
     }
     /// A new ledger's layout keys: this build's layout, nothing projected yet.
     fn new_layout(&self) -> Result<Staged<'_>> {
@@ -308,13 +289,11 @@ impl Store {
         staged.put(Table::Meta, META_PROJECTED, &0u64.to_be_bytes());
         Ok(staged)
     }
-    /// The ledger's layout version (`meta/format`): this build reads 1 and 2.
+    /// The ledger's layout version (`meta/format`): this build reads 1, 2 and 3.
     fn layout_version(&self) -> Result<u8> {
+        let known = [codec::LAYOUT_VERSION, codec::LAYOUT_VERSION_CHUNKED_ANSWERS, codec::LAYOUT_VERSION_UNPROJECTED];
         match self.get(Table::Meta, META_FORMAT)? {
-            Some(found) if found.as_slice() == [codec::LAYOUT_VERSION] => Ok(codec::LAYOUT_VERSION),
-            Some(found) if found.as_slice() == [codec::LAYOUT_VERSION_UNPROJECTED] => {
-                Ok(codec::LAYOUT_VERSION_UNPROJECTED)
-            }
+            Some(found) if found.len() == 1 && known.contains(&found[0]) => Ok(found[0]),
             found => Err(Error::UnsupportedFormat {
                 found: found.and_then(|f| f.first().copied()).unwrap_or(0),
                 supported: codec::LAYOUT_VERSION,
@@ -590,6 +569,9 @@ impl Store {
             }
         };
         let (state, head) = self.load_state_then(projected, &mut collect)?;
+        if self.layout_version()? != codec::LAYOUT_VERSION {
+            self.rebuild_answered()?;
+        }
         if head.seq != projected || self.layout_version()? != codec::LAYOUT_VERSION {
             job.history.sort_unstable();
             job.accounts = crate::project::accounts_of(&state, touched);
@@ -624,21 +606,7 @@ impl Store {
                     if self.record(seq)?.hash != hash {
                         return Err(Error::Corruption { seq, detail: "snapshot does not match the log's hash".into() });
                     }
-                    let mut state = snapshot.state;
-                    let total = snapshot.chunks.iter().map(|chunk| chunk.answers).sum::<u64>();
-                    let mut answers = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-                    for chunk in &snapshot.chunks {
-                        let bytes = self.get(Table::Meta, &codec::answers_key(chunk.to_seq))?.ok_or_else(|| {
-                            Error::Corruption {
-                                seq: chunk.to_seq,
-                                detail: "the snapshot's answer chunk is missing".into(),
-                            }
-                        })?;
-                        answers.extend(codec::decode_answer_chunk(chunk, &bytes)?);
-                    }
-                    state.restore_answers(answers.into_iter());
-                    *self.lock_chunks()? = snapshot.chunks;
-                    (state, Head { seq, hash })
+                    (snapshot.state, Head { seq, hash })
                 }
             },
         };
@@ -649,6 +617,9 @@ impl Store {
             Ok(())
         })?;
         self.check_reaches_head(head)?;
+        // The ids the tail answered are in the store; held here, a due event's (which carries an
+        // id answered before the snapshot) would stand for its first answer.
+        state.forget_answers();
         Ok((state, head))
     }
     /// Flushes every column family's memtable to SST files (on a clean close: the next open
@@ -672,26 +643,10 @@ impl Store {
         }
         Ok(())
     }
-    fn lock_chunks(&self) -> Result<std::sync::MutexGuard<'_, Vec<codec::AnswerChunk>>> {
-        self.answer_chunks.lock().map_err(|_| Error::Stopped("the answer chunks' lock is poisoned".into()))
-    }
-    /// Writes a snapshot of `state` at `head` with the answer chunk of the ids answered since the
-    /// last one (the first snapshot of an open without one writes them all, replacing any stale
-    /// chunks), in one synced write.
+    /// Writes a snapshot of `state` at `head`, in one synced write.
     pub(crate) fn write_snapshot(&self, state: &State, head: Head) -> Result<()> {
-        let earlier = self.lock_chunks()?.clone();
-        if earlier.last().is_some_and(|chunk| chunk.to_seq == head.seq) {
-            return Ok(()); // The snapshot at this head is already written.
-        }
-        let encoded = codec::encode_snapshot(head.seq, &head.hash, state, &earlier)?;
         let mut staged = self.staged()?;
-        if earlier.is_empty() {
-            staged.delete_prefix(Table::Meta, codec::ANSWERS_PREFIX);
-        }
-        staged.put(Table::Meta, &codec::answers_key(head.seq), &encoded.new_chunk);
-        staged.put(Table::Meta, META_SNAPSHOT, &encoded.snapshot);
-        self.commit(staged, true)?;
-        *self.lock_chunks()? = encoded.chunks;
-        Ok(())
+        staged.put(Table::Meta, META_SNAPSHOT, &codec::encode_snapshot(head.seq, &head.hash, state)?);
+        self.commit(staged, true)
     }
 }
