@@ -110,7 +110,8 @@ impl Reader {
     }
 
     /// The sequence number of the first event that answered command `id`, if it was answered
-    /// (from the store's answered-id table, which holds every id ever answered).
+    /// (from the store's answered-id table, which holds every id ever answered). A ledger of
+    /// layout 1 or 2 has no table until a writer's open converts it: `None` there.
     pub fn answered(&self, id: CommandId) -> Result<Option<u64>> {
         self.store.answered(id)
     }
