@@ -113,7 +113,7 @@ impl Reader {
     /// (from the store's answered-id table, which holds every id ever answered). A ledger of
     /// layout 1 or 2 has no table until a writer's open converts it: `None` there.
     pub fn answered(&self, id: CommandId) -> Result<Option<u64>> {
-        self.store.answered(id)
+        self.store.answered_if_layout_3(id)
     }
 
     /// An account as of the last commit.

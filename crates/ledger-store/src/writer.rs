@@ -515,7 +515,7 @@ impl Writer {
         pending.batch.put(Table::Log, &codec::seq_key(seq), &record.encode());
         // The event is its command's first answer (every earlier answer of the id was loaded).
         if self.state.answer_seq(event.command_id) == Some(seq) {
-            pending.batch.put(Table::Meta, &codec::answered_key(event.command_id), &seq.to_be_bytes());
+            pending.batch.put(Table::Answered, &codec::answered_key(event.command_id), &seq.to_be_bytes());
         }
         for (level, index, hash) in self.tree.push(merkle::leaf_hash(&record.hash)) {
             if level >= codec::MERKLE_STORED_LEVEL_MIN {
