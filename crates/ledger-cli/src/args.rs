@@ -24,6 +24,10 @@ pub struct Cli {
     /// Commands dated more than this many seconds ahead of now are rejected (TIME_AHEAD_OF_CLOCK).
     #[arg(long, global = true, env = "LEDGER_MAX_AHEAD_SECONDS", default_value_t = 300, value_name = "SECONDS")]
     pub max_ahead_seconds: u64,
+    /// Memory the writer's caches may take, in MiB: today the answered command ids it holds (the
+    /// store keeps them all; docs/FORMAT.md, "Answered ids").
+    #[arg(long, global = true, env = "LEDGER_CACHE_MIB", default_value_t = ledger_store::DEFAULT_CACHE_MIB, value_name = "MIB")]
+    pub cache_mib: usize,
     /// Who the commands this run submits are recorded as submitted by (every event names it, in
     /// the role `cli`); default `cli:` and the operating-system user.
     /// Checked when a writer opens the ledger (a refused name is shown escaped, never echoed raw).
@@ -356,6 +360,9 @@ pub struct BenchSpec {
     /// Keep the ledger in this directory (must not exist).
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// The writer's cache, in MiB (the global `--cache-mib`, set by `benchmark::run`).
+    #[arg(skip = ledger_store::DEFAULT_CACHE_MIB)]
+    pub cache_mib: usize,
 }
 
 /// `bench-server`: what to run.

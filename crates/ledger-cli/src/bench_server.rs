@@ -186,6 +186,7 @@ fn bench_spec(spec: &BenchServerSpec, batch: usize, seed: u64, transfers: u64) -
         seed,
         snapshot_every: 1_000_000,
         keep: None,
+        cache_mib: ledger_store::DEFAULT_CACHE_MIB,
     }
 }
 

@@ -252,6 +252,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let options = LedgerOptions {
         batch_len_max: spec.batch.max(8_192),
         snapshot_every_events: spec.snapshot_every.max(1),
+        cache_mib: spec.cache_mib,
         ..LedgerOptions::default()
     };
     let ledger = Ledger::create(&db, options)?;
@@ -266,7 +267,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     ledger.close()?;
     let close_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let reopened = Ledger::open(&db, LedgerOptions::default())?;
+    let reopened = Ledger::open(&db, LedgerOptions { cache_mib: spec.cache_mib, ..LedgerOptions::default() })?;
     let open_seconds = started.elapsed().as_secs_f64();
     reopened.close()?;
     let reader = Reader::open(&db, Arc::new(SystemClock))?;
@@ -330,7 +331,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
 }
 
 pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
-    let report = execute(spec)?;
+    let report = execute(&BenchSpec { cache_mib: cli.cache_mib, ..spec.clone() })?;
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);

@@ -12,6 +12,7 @@ pub fn ledger_options(cli: &Cli) -> anyhow::Result<LedgerOptions> {
         clock: cli.clock(),
         max_ahead_of_clock: Some(std::time::Duration::from_secs(cli.max_ahead_seconds)),
         principal: cli.principal().map_err(anyhow::Error::msg)?,
+        cache_mib: cli.cache_mib,
         ..LedgerOptions::default()
     })
 }

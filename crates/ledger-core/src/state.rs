@@ -58,15 +58,19 @@ impl PolicyVersion {
 }
 
 /// Everything `decide` needs. Rebuilt exactly by applying the log's events from empty.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two states are equal when they hold the same ledger: the answered ids held in memory are not
+/// compared (a writer's state holds a bounded cache of them, a replay's none or all).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
     accounts: HashMap<AccountId, Account>,
     /// Accounts per customer, in opening order.
     customers: HashMap<CustomerId, Vec<AccountId>>,
     /// Sorted by `effective_from`, strictly increasing.
     policies: Vec<PolicyVersion>,
-    /// The sequence number (1-based ordinal in the log) of each command's first event. Not part
-    /// of the serde form: snapshots store it as a flat table (see `answers` / `restore_answers`).
+    /// The sequence number (1-based ordinal in the log) of each command's first event, of the
+    /// commands this state knows (see `answer_seq`). Not part of the serde form: the store keeps
+    /// every answered id in a table of its own.
     #[serde(skip)]
     answers: HashMap<CommandId, u64>,
     /// Business time of the last event.
@@ -84,6 +88,23 @@ pub struct State {
     /// Protection settings by effective time, strictly increasing; defaults before the first.
     protection_settings: Vec<(Timestamp, ProtectionSettings)>,
 }
+
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.accounts == other.accounts
+            && self.customers == other.customers
+            && self.policies == other.policies
+            && self.head_at == other.head_at
+            && self.event_count == other.event_count
+            && self.protections == other.protections
+            && self.reservations == other.reservations
+            && self.due == other.due
+            && self.risk_list == other.risk_list
+            && self.protection_settings == other.protection_settings
+    }
+}
+
+impl Eq for State {}
 
 impl State {
     /// An empty ledger: no accounts, no policy.
@@ -116,27 +137,29 @@ impl State {
         &self.policies
     }
 
-    /// The sequence number of the first event answering `command`, if it was seen.
+    /// The sequence number of the first event answering `command`, if this state knows it. A
+    /// state applied from genesis knows every answered id; the writer's state knows only those it
+    /// loaded or answered since it last forgot them (the store holds them all: the writer loads
+    /// the ids a batch names before deciding it, `docs/FORMAT.md`, "Answered ids").
     pub fn answer_seq(&self, command: CommandId) -> Option<u64> {
         self.answers.get(&command).copied()
     }
 
-    /// Every answered command id with the sequence number of its first event, in no order.
-    pub fn answers(&self) -> impl ExactSizeIterator<Item = (CommandId, u64)> + '_ {
-        self.answers.iter().map(|(id, seq)| (*id, *seq))
+    /// Records that `command` was first answered by the event at `seq` (an answer loaded from
+    /// the store); an answer already known is kept.
+    pub fn remember_answer(&mut self, command: CommandId, seq: u64) {
+        self.answers.entry(command).or_insert(seq);
     }
 
-    /// Makes room for `events` more answered ids (a replay knows how many are coming).
-    pub fn reserve_answers(&mut self, events: usize) {
-        self.answers.reserve(events);
+    /// Forgets every answered id held in memory (the store keeps them): after this, `decide`
+    /// answers a retry only of an id remembered again first.
+    pub fn forget_answers(&mut self) {
+        self.answers = HashMap::default();
     }
 
-    /// Replaces the answered-id index (when loading a snapshot that stores it apart).
-    pub fn restore_answers(&mut self, answers: impl ExactSizeIterator<Item = (CommandId, u64)>) {
-        let mut map = HashMap::default();
-        map.reserve(answers.len());
-        map.extend(answers);
-        self.answers = map;
+    /// How many answered ids this state holds in memory.
+    pub fn answers_held(&self) -> usize {
+        self.answers.len()
     }
 
     /// The protections of `account`, if it ever used one.

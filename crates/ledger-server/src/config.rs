@@ -34,6 +34,10 @@ pub struct Config {
     /// (`TIME_AHEAD_OF_CLOCK`; default 300). A writer setting: see [`settle`].
     #[serde(default)]
     pub max_ahead_seconds: Option<u64>,
+    /// Memory the writer's caches may take, in MiB (default 1024): today the answered command ids
+    /// it holds in memory (`LedgerOptions::cache_mib`).
+    #[serde(default)]
+    pub cache_mib: Option<usize>,
     /// A writer lease in etcd (cluster mode, docs/CLUSTER.md): the server waits for it before
     /// opening the ledger and exits when it loses it.
     #[serde(default)]
@@ -134,6 +138,7 @@ impl Default for Config {
             tokens: Vec::new(),
             log_json: false,
             max_ahead_seconds: None,
+            cache_mib: None,
             lease: None,
             tick_seconds: default_tick_seconds(),
             backup_root: None,

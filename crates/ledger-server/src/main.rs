@@ -33,6 +33,10 @@ enum Cmd {
         /// (TIME_AHEAD_OF_CLOCK; default 300). Settled like --db.
         #[arg(long, env = "LEDGER_MAX_AHEAD_SECONDS", value_name = "SECONDS")]
         max_ahead_seconds: Option<u64>,
+        /// Memory the writer's caches may take, in MiB (default 1024): today the answered command
+        /// ids it holds in memory (the ledger keeps them all on disk). Settled like --db.
+        #[arg(long, env = "LEDGER_CACHE_MIB", value_name = "MIB")]
+        cache_mib: Option<usize>,
         /// Address to listen on (default 127.0.0.1:8650; port 0 lets the kernel pick).
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
             config,
             db,
             max_ahead_seconds,
+            cache_mib,
             listen,
             tls_cert,
             tls_key,
@@ -125,10 +130,19 @@ fn main() -> ExitCode {
                 config: loaded.max_ahead_seconds.take(),
                 show: u64::to_string,
             });
-            let (db, max_ahead) = match (db, max_ahead) {
-                (Ok(db), Ok(max_ahead)) => (db, max_ahead),
-                (Err(err), _) | (_, Err(err)) => return fail(&err.to_string()),
+            let cache = settle(Given {
+                flag: "--cache-mib",
+                env: "LEDGER_CACHE_MIB",
+                key: "cache_mib",
+                given: cache_mib.map(|mib| (mib, from_env("cache_mib"))),
+                config: loaded.cache_mib.take(),
+                show: usize::to_string,
+            });
+            let (db, max_ahead, cache) = match (db, max_ahead, cache) {
+                (Ok(db), Ok(max_ahead), Ok(cache)) => (db, max_ahead, cache),
+                (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => return fail(&err.to_string()),
             };
+            loaded.cache_mib = cache.map(|(mib, _)| mib);
             let db_source = db.as_ref().map(|(_, source)| *source);
             loaded.db = db.map(|(db, _)| db);
             let max_ahead_source = max_ahead.as_ref().map_or(Source::Default, |(_, source)| *source);

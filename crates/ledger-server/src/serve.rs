@@ -160,6 +160,7 @@ pub async fn run(config: Config) -> Result<()> {
             config.max_ahead_seconds.map_or(ledger_store::DEFAULT_MAX_AHEAD_OF_CLOCK, Duration::from_secs),
         ),
         observer: Some(Arc::clone(&observer) as Arc<dyn ledger_store::CommitObserver>),
+        cache_mib: config.cache_mib.unwrap_or(ledger_store::DEFAULT_CACHE_MIB),
         ..LedgerOptions::default()
     };
     // Opened, read and (on failure) dropped off the async threads: a PostgreSQL ledger's

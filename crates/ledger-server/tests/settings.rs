@@ -151,7 +151,11 @@ fn the_writer_settings_table_matches_both_programs() {
     let names: Vec<[&str; 3]> = rows.iter().map(|row| [row[0], row[1], row[2]]).collect();
     assert_eq!(
         names,
-        [["--db", "LEDGER_DB", "db"], ["--max-ahead-seconds", "LEDGER_MAX_AHEAD_SECONDS", "max_ahead_seconds"]]
+        [
+            ["--db", "LEDGER_DB", "db"],
+            ["--max-ahead-seconds", "LEDGER_MAX_AHEAD_SECONDS", "max_ahead_seconds"],
+            ["--cache-mib", "LEDGER_CACHE_MIB", "cache_mib"]
+        ]
     );
     let help = Command::new(env!("CARGO_BIN_EXE_ledger-server")).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8(help.stdout).unwrap();

@@ -25,8 +25,13 @@ pub const FORMAT_VERSION_V1: u8 = 1;
 pub const EVENT_V2_MARKER: u8 = 0x02;
 /// The ledger's layout version, stored under `meta/format` (the records keep
 /// [`FORMAT_VERSION`]). Layout 2: the history index and account read models are written behind
-/// the writer, up to `meta/projected` (docs/FORMAT.md, "Layout versions").
-pub const LAYOUT_VERSION: u8 = 2;
+/// the writer, up to `meta/projected` (docs/FORMAT.md, "Layout versions"). Layout 3: every
+/// answered command id is a key of its own (column family `answered`), written in the batch that
+/// answers it.
+pub const LAYOUT_VERSION: u8 = 3;
+/// Layout 2: answered command ids are in answer chunks beside the snapshot (`meta/answers/…`). A
+/// writer's open brings it to layout 3.
+pub const LAYOUT_VERSION_CHUNKED_ANSWERS: u8 = 2;
 /// Layout 1: the history index and account read models are always at the head, and
 /// `meta/projected` is absent. A writer's open brings it to layout 2.
 pub const LAYOUT_VERSION_UNPROJECTED: u8 = 1;
@@ -34,8 +39,8 @@ pub const LAYOUT_VERSION_UNPROJECTED: u8 = 1;
 /// is superseded, not corrupt: the state is rebuilt from the log and a new snapshot written.
 /// Version 1 predates protections (its `State` has no protection fields); version 2 holds every
 /// answered command id in the snapshot itself; version 3 keeps them in answer chunks written once
-/// each (`meta/answers/…`), so a snapshot's size no longer grows with the log.
-pub const SNAPSHOT_VERSION: u8 = 3;
+/// each (`meta/answers/…`); version 4 holds none: they are keys of their own (column family `answered`).
+pub const SNAPSHOT_VERSION: u8 = 4;
 /// Domain tag of an event hash.
 pub const EVENT_HASH_DOMAIN: &[u8; 24] = b"tiered-ledger/event/v1\0\0";
 /// Domain tag of a snapshot checksum.
@@ -298,9 +303,23 @@ pub const META_MERKLE_SIZE: &[u8] = b"merkle-size";
 /// Meta key: the ledger's id (16 random bytes), which its checkpoints' origin line names.
 pub const META_LEDGER_ID: &[u8] = b"ledger-id";
 
-/// `answers/ || to_seq (u64 BE)`: the answer chunk written with the snapshot at `to_seq`.
-pub fn answers_key(to_seq: u64) -> Vec<u8> {
-    prefixed(ANSWERS_PREFIX, &to_seq.to_be_bytes())
+/// The key of an answered command id in the `answered` column family (layout 3): the command id
+/// (16 bytes); the value is the sequence number of the command's first event (u64 BE).
+pub fn answered_key(id: CommandId) -> [u8; 16] {
+    *id.0.as_bytes()
+}
+
+/// The command id of an `answered` key.
+pub fn decode_answered_key(key: &[u8]) -> Result<CommandId> {
+    let id =
+        <[u8; 16]>::try_from(key).map_err(|_| Error::ReadModel(format!("answered-id key of {} bytes", key.len())))?;
+    Ok(CommandId(uuid::Uuid::from_bytes(id)))
+}
+
+/// The sequence number an `answered` key holds.
+pub fn decode_answered(bytes: &[u8]) -> Result<u64> {
+    let seq = <[u8; 8]>::try_from(bytes).map_err(|_| Error::ReadModel("answered id: not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(seq))
 }
 
 fn prefixed(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
@@ -462,60 +481,12 @@ fn snapshot_checksum(seq: u64, hash: &Hash, body: &[u8]) -> Hash {
     hasher.finalize().into()
 }
 
-/// One answer chunk as a snapshot names it: the chunk under `answers/` ‖ `to_seq` holds `answers`
-/// entries whose bytes hash to `digest`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnswerChunk {
-    pub to_seq: u64,
-    pub answers: u64,
-    pub digest: Hash,
-}
-
-/// A snapshot and the answer chunk written with it.
-#[derive(Debug)]
-pub struct EncodedSnapshot {
-    pub snapshot: Vec<u8>,
-    /// Every chunk the snapshot names, the new one last.
-    pub chunks: Vec<AnswerChunk>,
-    /// The new chunk's bytes (under `answers_key(seq)`).
-    pub new_chunk: Vec<u8>,
-}
-
 /// A snapshot of the state after event `seq` (whose hash is `hash`):
-/// `version || seq (u64 BE) || hash || checksum || body`, where
-/// `checksum = SHA-256(SNAPSHOT_HASH_DOMAIN || seq BE || hash || body)` and
-/// `body = state_len (u64 BE) || bincode(State) || chunk_count (u64 BE) || chunks`, each chunk
-/// 48 bytes: `to_seq (u64 BE) || answers (u64 BE) || SHA-256(chunk bytes)`. The answered-id
-/// index is not in `bincode(State)`: it is in the chunks, flat tables of 24-byte entries (the
-/// command id, 16 bytes, and the sequence number of its first event, u64 BE). `earlier` are the
-/// chunks already written (by earlier snapshots); the new chunk holds the answers after the last
-/// of them, so a snapshot writes what changed since the one before, not the whole index.
-pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State, earlier: &[AnswerChunk]) -> Result<EncodedSnapshot> {
-    let after = earlier.last().map_or(0, |chunk| chunk.to_seq);
-    if after >= seq && seq > 0 {
-        return Err(Error::Corruption { seq, detail: format!("snapshot: an answer chunk reaches {after}") });
-    }
-    let mut new_chunk = Vec::new();
-    for (id, first_seq) in state.answers().filter(|(_, first_seq)| *first_seq > after) {
-        new_chunk.extend_from_slice(id.0.as_bytes());
-        new_chunk.extend_from_slice(&first_seq.to_be_bytes());
-    }
-    let mut chunks = earlier.to_vec();
-    chunks.push(AnswerChunk {
-        to_seq: seq,
-        answers: (new_chunk.len() / 24) as u64,
-        digest: Sha256::digest(&new_chunk).into(),
-    });
-    let state_bytes = encode(state)?;
-    let mut body = Vec::with_capacity(16 + state_bytes.len() + chunks.len() * 48);
-    body.extend_from_slice(&(state_bytes.len() as u64).to_be_bytes());
-    body.extend_from_slice(&state_bytes);
-    body.extend_from_slice(&(chunks.len() as u64).to_be_bytes());
-    for chunk in &chunks {
-        body.extend_from_slice(&chunk.to_seq.to_be_bytes());
-        body.extend_from_slice(&chunk.answers.to_be_bytes());
-        body.extend_from_slice(&chunk.digest);
-    }
+/// `version || seq (u64 BE) || hash || checksum || bincode(State)`, where
+/// `checksum = SHA-256(SNAPSHOT_HASH_DOMAIN || seq BE || hash || bincode(State))`. The answered
+/// ids are not in it: each is a key of its own (`answered/…`), written with the event.
+pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State) -> Result<Vec<u8>> {
+    let body = encode(state)?;
     let checksum = snapshot_checksum(seq, hash, &body);
     let mut snapshot = Vec::with_capacity(1 + 8 + 32 + 32 + body.len());
     snapshot.push(SNAPSHOT_VERSION);
@@ -523,7 +494,7 @@ pub fn encode_snapshot(seq: u64, hash: &Hash, state: &State, earlier: &[AnswerCh
     snapshot.extend_from_slice(hash);
     snapshot.extend_from_slice(&checksum);
     snapshot.extend_from_slice(&body);
-    Ok(EncodedSnapshot { snapshot, chunks, new_chunk })
+    Ok(snapshot)
 }
 
 /// A snapshot's sequence number from its header, or `None` for a snapshot of an older layout
@@ -538,14 +509,12 @@ pub fn snapshot_seq(bytes: &[u8]) -> Result<Option<u64>> {
     }
 }
 
-/// A decoded snapshot: its head, the state without its answered ids, and the chunks that hold
-/// them (read and checked with [`decode_answer_chunk`]).
+/// A decoded snapshot: its head and the state (without answered ids).
 #[derive(Debug)]
 pub struct DecodedSnapshot {
     pub seq: u64,
     pub hash: Hash,
     pub state: State,
-    pub chunks: Vec<AnswerChunk>,
 }
 
 /// Decodes and checks a snapshot; `None` for a snapshot of an older layout version
@@ -569,55 +538,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Option<DecodedSnapshot>> {
     if snapshot_checksum(seq, &hash, body) != checksum {
         return Err(corrupt(seq, "checksum mismatch".into()));
     }
-    let (state_len, rest) = split_u64(body).ok_or_else(|| corrupt(seq, "no state length".into()))?;
-    let state_len = usize::try_from(state_len).map_err(|_| corrupt(seq, "state length".into()))?;
-    let (state_bytes, rest) = (rest.get(..state_len), rest.get(state_len..));
-    let (Some(state_bytes), Some(rest)) = (state_bytes, rest) else {
-        return Err(corrupt(seq, "state shorter than its length".into()));
-    };
-    let state: State = decode(state_bytes).map_err(|detail| corrupt(seq, detail))?;
-    let (count, table) = split_u64(rest).ok_or_else(|| corrupt(seq, "no chunk count".into()))?;
-    if u64::try_from(table.len()).ok() != count.checked_mul(48) {
-        return Err(corrupt(seq, format!("chunk list of {} bytes for {count} chunks", table.len())));
-    }
-    let mut chunks = Vec::with_capacity(table.len() / 48);
-    for entry in table.chunks_exact(48) {
-        let (to_seq, rest) = split_u64(entry).ok_or_else(|| corrupt(seq, "chunk entry".into()))?;
-        let (answers, digest) = split_u64(rest).ok_or_else(|| corrupt(seq, "chunk entry".into()))?;
-        let digest: Hash = digest.try_into().map_err(|_| corrupt(seq, "chunk digest".into()))?;
-        if to_seq > seq || chunks.last().is_some_and(|last: &AnswerChunk| last.to_seq >= to_seq) {
-            return Err(corrupt(seq, format!("answer chunk to {to_seq} out of order")));
-        }
-        chunks.push(AnswerChunk { to_seq, answers, digest });
-    }
-    Ok(Some(DecodedSnapshot { seq, hash, state, chunks }))
-}
-
-/// Checks an answer chunk's bytes against the snapshot's entry for it and returns its answers.
-pub fn decode_answer_chunk<'a>(
-    chunk: &AnswerChunk,
-    bytes: &'a [u8],
-) -> Result<impl ExactSizeIterator<Item = (CommandId, u64)> + 'a> {
-    let corrupt = |detail: String| Error::Corruption { seq: chunk.to_seq, detail: format!("answer chunk: {detail}") };
-    if u64::try_from(bytes.len()).ok() != chunk.answers.checked_mul(24) {
-        return Err(corrupt(format!("{} bytes for {} answers", bytes.len(), chunk.answers)));
-    }
-    if Hash::from(Sha256::digest(bytes)) != chunk.digest {
-        return Err(corrupt("its bytes do not match the snapshot's digest".into()));
-    }
-    Ok(bytes.chunks_exact(24).map(|entry| {
-        let mut id = [0u8; 16];
-        let mut first_seq = [0u8; 8];
-        id.copy_from_slice(&entry[..16]);
-        first_seq.copy_from_slice(&entry[16..]);
-        (CommandId(uuid::Uuid::from_bytes(id)), u64::from_be_bytes(first_seq))
-    }))
-}
-
-/// Splits a big-endian u64 off the front of `bytes`.
-fn split_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let head: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-    Some((u64::from_be_bytes(head), bytes.get(8..)?))
+    let state: State = decode(body).map_err(|detail| corrupt(seq, detail))?;
+    Ok(Some(DecodedSnapshot { seq, hash, state }))
 }
 
 /// The first key after every key that starts with `prefix` (`None`: no such key, all 0xff).
@@ -654,31 +576,25 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_round_trip_with_their_answer_chunks() {
-        let id = |n: u64| CommandId(uuid::Uuid::from_u64_pair(n, n));
-        let mut state = State::new();
-        state.restore_answers((1..1001u64).map(|n| (id(n), n)).collect::<Vec<_>>().into_iter());
-        let first = encode_snapshot(1000, &[4; 32], &state, &[]).unwrap();
-        assert_eq!(first.new_chunk.len(), 1000 * 24);
-        // A later snapshot's chunk holds only the answers after the earlier chunk.
-        state.restore_answers((1..1501u64).map(|n| (id(n), n)).collect::<Vec<_>>().into_iter());
-        let second = encode_snapshot(1500, &[5; 32], &state, &first.chunks).unwrap();
-        assert_eq!(second.new_chunk.len(), 500 * 24);
-        let back = decode_snapshot(&second.snapshot).unwrap().unwrap();
-        assert_eq!((back.seq, back.hash, &back.chunks), (1500, [5; 32], &second.chunks));
-        let mut answers: Vec<(CommandId, u64)> = decode_answer_chunk(&back.chunks[0], &first.new_chunk)
-            .unwrap()
-            .chain(decode_answer_chunk(&back.chunks[1], &second.new_chunk).unwrap())
-            .collect();
-        answers.sort_by_key(|(_, seq)| *seq);
-        let mut restored = back.state;
-        restored.restore_answers(answers.into_iter());
-        assert_eq!(restored, state);
-        // A chunk swapped for another, or cut, is refused; so is a cut snapshot.
-        assert!(decode_answer_chunk(&back.chunks[1], &first.new_chunk).is_err());
-        assert!(decode_answer_chunk(&back.chunks[0], &first.new_chunk[..24]).is_err());
-        let cut = &second.snapshot[..second.snapshot.len() - 1];
+    fn snapshots_round_trip_and_a_cut_one_is_refused() {
+        let state = State::new();
+        let snapshot = encode_snapshot(1500, &[5; 32], &state).unwrap();
+        let back = decode_snapshot(&snapshot).unwrap().unwrap();
+        assert_eq!((back.seq, back.hash, &back.state), (1500, [5; 32], &state));
+        let cut = &snapshot[..snapshot.len() - 1];
         assert!(matches!(decode_snapshot(cut), Err(Error::Corruption { .. })));
+        // A version-3 snapshot (answer chunks) is superseded, not corrupt.
+        let mut older = snapshot.clone();
+        older[0] = 3;
+        assert!(decode_snapshot(&older).unwrap().is_none());
+    }
+
+    #[test]
+    fn answered_keys_round_trip() {
+        let id = CommandId(uuid::Uuid::from_u64_pair(7, 9));
+        assert_eq!(decode_answered_key(&answered_key(id)).unwrap(), id);
+        assert!(decode_answered_key(b"answered/short").is_err());
+        assert_eq!(decode_answered(&42u64.to_be_bytes()).unwrap(), 42);
     }
 
     #[test]

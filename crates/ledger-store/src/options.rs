@@ -13,6 +13,13 @@ use crate::store::Tuning;
 /// clocks kept by NTP and well below a mistyped day or year.
 pub const DEFAULT_MAX_AHEAD_OF_CLOCK: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// The default of [`LedgerOptions::cache_mib`]: 1 GiB.
+pub const DEFAULT_CACHE_MIB: usize = 1024;
+
+/// Memory one answered id takes in the writer's hash map (16-byte id, 8-byte sequence number,
+/// the table's control byte and its spare capacity), for [`LedgerOptions::answers_cached_max`].
+const ANSWER_CACHED_BYTES: usize = 64;
+
 /// How a ledger runs.
 #[derive(Clone, Debug)]
 pub struct LedgerOptions {
@@ -30,6 +37,10 @@ pub struct LedgerOptions {
     /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
     /// means more frequent flushes and write-ahead log rotation.
     pub write_buffer_bytes: Option<usize>,
+    /// Memory the writer's caches may take, in MiB (default [`DEFAULT_CACHE_MIB`]). Today it
+    /// bounds the answered command ids held in memory (the store keeps them all; see
+    /// [`LedgerOptions::answers_cached_max`]); the account state is still held whole.
+    pub cache_mib: usize,
     /// Told of every batch after its commit (metrics).
     pub observer: Option<Arc<dyn CommitObserver>>,
     /// Who the handle's commands are recorded as submitted by (every event names it), until
@@ -46,9 +57,18 @@ impl Default for LedgerOptions {
             sync: true,
             max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
             write_buffer_bytes: None,
+            cache_mib: DEFAULT_CACHE_MIB,
             observer: None,
             principal: default_principal(),
         }
+    }
+}
+
+impl LedgerOptions {
+    /// Most answered ids the writer holds in memory: past this, after a batch, it forgets them
+    /// all and loads each again from the store when a batch names it.
+    pub fn answers_cached_max(&self) -> usize {
+        self.cache_mib.saturating_mul(1 << 20) / ANSWER_CACHED_BYTES
     }
 }
 

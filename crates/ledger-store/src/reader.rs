@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{
-    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CustomerId, Event, PolicyVersion,
+    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CommandId, CustomerId, Event, PolicyVersion,
     ProtectionSettings, Protections, ReportRules, Reporter, ReporterState, Reports, Reservation, State, Timestamp,
     in_force_at,
 };
@@ -107,6 +107,13 @@ impl Reader {
     /// The committed head: last sequence number and hash.
     pub fn head(&self) -> Result<Head> {
         self.store.head()
+    }
+
+    /// The sequence number of the first event that answered command `id`, if it was answered
+    /// (from the store's answered-id table, which holds every id ever answered). A ledger of
+    /// layout 1 or 2 has no table until a writer's open converts it: `None` there.
+    pub fn answered(&self, id: CommandId) -> Result<Option<u64>> {
+        self.store.answered_if_layout_3(id)
     }
 
     /// An account as of the last commit.

@@ -122,6 +122,9 @@ impl DueSink for DueInBatch<'_, '_> {
     }
 
     fn append_due(&mut self, event: Event) -> Result<()> {
+        // A due event carries an id answered long ago: known first, its answer is not taken for
+        // this event's.
+        self.writer.load_answers(&[event.command_id])?;
         self.writer.append(&event, self.pending)?;
         self.pending.new_at.push(None);
         Ok(())
@@ -209,7 +212,8 @@ impl Writer {
                         let _ = reply.send(self.stats);
                     }
                     Request::Check { command, principal, reply } => {
-                        let _ = reply.send(self.check(&command, &principal));
+                        let checked = self.load_answers(&[command.id]).and_then(|()| self.check(&command, &principal));
+                        let _ = reply.send(checked);
                     }
                     Request::Close { reply } => {
                         let closed =
@@ -320,9 +324,14 @@ impl Writer {
             protection_settings_changed: false,
         };
         let mut counts = Vec::with_capacity(submits.len());
-        let mut outcome = Ok(());
         let started = std::time::Instant::now();
+        // Every id the batch names, loaded before deciding: a retry is answered from the store.
+        let ids: Vec<CommandId> = submits.iter().flat_map(|(commands, _, _)| commands.iter().map(|c| c.id)).collect();
+        let mut outcome = self.load_answers(&ids);
         for (commands, principal, _) in &submits {
+            if outcome.is_err() {
+                break;
+            }
             let before = pending.receipts.len();
             if let Err(err) = self.decide_all(commands, principal, admission, &mut pending) {
                 outcome = Err(err);
@@ -382,6 +391,10 @@ impl Writer {
                 if let Some(job) = job {
                     self.project(job);
                 }
+                // The answered ids in memory are a cache over the store's: bounded.
+                if self.state.answers_held() > self.options.answers_cached_max() {
+                    self.state.forget_answers();
+                }
                 self.events_since_snapshot += appended;
                 if self.events_since_snapshot >= self.options.snapshot_every_events {
                     // A failed snapshot costs only a longer replay at the next open.
@@ -428,6 +441,23 @@ impl Writer {
             }
             Decision::Due(_) => Err(Error::InvalidArgument("a dry run ended on a due event".into())),
         }
+    }
+
+    /// Loads the stored answers of those of `ids` the state does not hold (one batched read).
+    fn load_answers(&mut self, ids: &[CommandId]) -> Result<()> {
+        let mut missing: Vec<CommandId> =
+            ids.iter().copied().filter(|id| self.state.answer_seq(*id).is_none()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        for (id, seq) in missing.iter().zip(self.store.answered_many(&missing)?) {
+            if let Some(seq) = seq {
+                self.state.remember_answer(*id, seq);
+            }
+        }
+        Ok(())
     }
 
     /// Decides `commands`, appending their receipts to `pending.receipts`. Events that came due
@@ -483,6 +513,10 @@ impl Writer {
             return Err(Error::Corruption { seq, detail });
         }
         pending.batch.put(Table::Log, &codec::seq_key(seq), &record.encode());
+        // The event is its command's first answer (every earlier answer of the id was loaded).
+        if self.state.answer_seq(event.command_id) == Some(seq) {
+            pending.batch.put(Table::Answered, &codec::answered_key(event.command_id), &seq.to_be_bytes());
+        }
         for (level, index, hash) in self.tree.push(merkle::leaf_hash(&record.hash)) {
             if level >= codec::MERKLE_STORED_LEVEL_MIN {
                 pending.batch.put(Table::Meta, &codec::merkle_key(level, index), &hash);

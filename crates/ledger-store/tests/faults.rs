@@ -85,12 +85,11 @@ fn check_reopens(path: &Path, acknowledged: &[Command], refused: &[Command]) {
     let head = ledger.head().unwrap();
     assert_eq!(ledger.verify(1, Some(head)).unwrap().events_checked, head.seq);
     assert!(ledger.replay().unwrap().mismatches.is_empty());
-    let state = ledger.live_state().unwrap();
     for command in acknowledged {
-        assert!(state.answer_seq(command.id).is_some(), "acknowledged {} lost", command.id);
+        assert!(ledger.answered(command.id).unwrap().is_some(), "acknowledged {} lost", command.id);
     }
     for command in refused {
-        assert_eq!(state.answer_seq(command.id), None, "a refused batch was half-written: {}", command.id);
+        assert_eq!(ledger.answered(command.id).unwrap(), None, "a refused batch was half-written: {}", command.id);
     }
 }
 
@@ -238,12 +237,11 @@ fn a_directory_turning_read_only_during_batches_refuses_them_and_loses_nothing()
     let head = ledger.head().unwrap();
     assert_eq!(ledger.verify(1, Some(head)).unwrap().events_checked, head.seq);
     assert!(ledger.replay().unwrap().mismatches.is_empty());
-    let state = ledger.live_state().unwrap();
     for id in &acknowledged {
-        assert!(state.answer_seq(CommandId(*id)).is_some(), "acknowledged {id} lost");
+        assert!(ledger.answered(CommandId(*id)).unwrap().is_some(), "acknowledged {id} lost");
     }
     for id in &refused {
-        assert_eq!(state.answer_seq(CommandId(*id)), None, "refused {id} was written");
+        assert_eq!(ledger.answered(CommandId(*id)).unwrap(), None, "refused {id} was written");
     }
     println!(
         "read-only directory: {} commands acknowledged, then {} refused ({})",

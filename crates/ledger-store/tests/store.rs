@@ -252,7 +252,7 @@ fn snapshots_and_replay_agree_and_a_damaged_snapshot_is_refused() {
 }
 
 #[test]
-fn snapshots_write_only_the_ids_answered_since_the_last_and_a_missing_chunk_is_refused() {
+fn every_answered_id_is_a_key_of_its_own_and_replay_catches_a_missing_or_wrong_one() {
     // Given a snapshot every 7 events over 41 events, one command per batch...
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
@@ -265,36 +265,49 @@ fn snapshots_write_only_the_ids_answered_since_the_last_and_a_missing_chunk_is_r
         }
     }
     ledger.close().unwrap();
-    // ...each snapshot wrote a chunk of the ids answered since the one before: together, each once.
-    let chunks: Vec<(u64, usize)> = raw_entries(&raw_db(dir.path()), "meta")
-        .into_iter()
-        .filter_map(|(key, value)| {
-            let to_seq = key.strip_prefix(&b"answers/"[..])?;
-            Some((u64::from_be_bytes(to_seq.try_into().unwrap()), value.len() / 24))
+    // ...each command's id is a key of its own in `answered` holding its first event's seq; no
+    // answer chunks, and no ids in `meta`.
+    let db = raw_db(dir.path());
+    let answered: Vec<u64> = raw_entries(&db, "answered")
+        .iter()
+        .map(|(key, value)| {
+            assert_eq!(key.len(), 16, "a key is the command id");
+            u64::from_be_bytes((**value).try_into().unwrap())
         })
         .collect();
-    assert_eq!(chunks, [(7, 7), (14, 7), (21, 7), (28, 7), (35, 7), (41, 6)]);
-    // A retry of the first command is answered from the oldest chunk after a reopen.
+    let mut seqs = answered.clone();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=41).collect::<Vec<u64>>());
+    let meta = raw_entries(&db, "meta");
+    assert!(!meta.iter().any(|(key, _)| key.starts_with(b"answer")), "no answer chunks or ids in meta");
+    drop(db);
+    // A retry of the first command is answered from the table after a reopen.
     let ledger = Ledger::open(dir.path(), frequent.clone()).unwrap();
     let again = ledger.submit(policy(1, "default")).unwrap();
     assert!(again.duplicate && again.seq == first.seq);
     assert_eq!(ledger.head().unwrap().seq, 41);
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
     ledger.close().unwrap();
-    // When a chunk is gone, the snapshot is refused, naming it.
-    {
-        let db = raw_db(dir.path());
-        db.delete_cf(db.cf_handle("meta").unwrap(), [&b"answers/"[..], &14u64.to_be_bytes()].concat()).unwrap();
-    }
-    match Ledger::open(dir.path(), frequent) {
-        Err(Error::Corruption { seq, detail }) => {
-            assert!(seq == 14 && detail.contains("answer chunk"), "{seq} {detail}")
+    // When a key is gone, or names a later event than the first, replay says so.
+    let first_key = CommandId(Uuid::from_u128(1)).0.as_bytes().to_vec();
+    let damage: [(&str, Option<u64>); 2] = [("missing", None), ("a later event", Some(9))];
+    for (what, value) in damage {
+        {
+            let db = raw_db(dir.path());
+            let answered = db.cf_handle("answered").unwrap();
+            match value {
+                None => db.delete_cf(answered, &first_key).unwrap(),
+                Some(seq) => db.put_cf(answered, &first_key, seq.to_be_bytes()).unwrap(),
+            }
         }
-        other => panic!("a missing answer chunk must be refused: {other:?}"),
+        let reader = Reader::open(dir.path(), clock.clone()).unwrap();
+        let mismatches = reader.replay().unwrap().mismatches;
+        assert!(mismatches.iter().any(|m| m.field.starts_with("answered")), "{what}: {mismatches:?}");
     }
 }
 
 fn raw_db(path: &std::path::Path) -> rocksdb::DB {
-    let cfs = ["log", "accounts", "customers", "history", "meta"];
+    let cfs = ["log", "accounts", "customers", "history", "meta", "answered"];
     rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
 }
 
@@ -413,7 +426,7 @@ fn an_unknown_format_version_is_refused() {
     }
     assert_eq!(
         Ledger::open(dir.path(), options(&clock)).err(),
-        Some(Error::UnsupportedFormat { found: 99, supported: 2 })
+        Some(Error::UnsupportedFormat { found: 99, supported: 3 })
     );
 }
 
@@ -441,7 +454,7 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     ledger.close().unwrap();
     let at_9 = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), at_9.path());
-    assert_eq!(raw_layout(at_9.path()), (Some(9), vec![2]));
+    assert_eq!(raw_layout(at_9.path()), (Some(9), vec![3]));
     // ...then two more customers (seq 10 to 17) and a payment that reads their read models.
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     ledger.submit_batch(customer_setup(3, 300, "2026-03-02 10:00:00")).unwrap();
@@ -484,11 +497,11 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     let replay = ledger.replay().unwrap();
     assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
     ledger.close().unwrap();
-    assert_eq!(raw_layout(dir.path()), (Some(17), vec![2]));
+    assert_eq!(raw_layout(dir.path()), (Some(17), vec![3]));
 }
 
 #[test]
-fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_2() {
+fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_3() {
     // Given a ledger as a layout-1 build left it: no `meta/projected`, `meta/format` = 1, and
     // a snapshot of layout 2 (superseded: its state is rebuilt from the log).
     let (dir, clock, ledger) = ledger_with_customers(1);
@@ -508,15 +521,15 @@ fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_2() {
     assert_eq!(reader.balance(AccountId(11)).unwrap(), Some(cny("20000")));
     assert!(reader.replay().unwrap().mismatches.is_empty());
     drop(reader);
-    // A writer's open marks it layout 2, projected to the head.
+    // A writer's open marks it layout 3, projected to the head, its answered ids built.
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("20000")));
     assert!(ledger.submit(policy(1, "default")).unwrap().duplicate, "answered ids rebuilt from the log");
     ledger.close().unwrap();
-    assert_eq!(raw_layout(dir.path()), (Some(5), vec![2]));
+    assert_eq!(raw_layout(dir.path()), (Some(5), vec![3]));
     let db = raw_db(dir.path());
     let snapshot = db.get_cf(db.cf_handle("meta").unwrap(), b"snapshot").unwrap().unwrap();
-    assert_eq!(snapshot[0], 3, "the next snapshot has this build's layout");
+    assert_eq!(snapshot[0], 4, "the next snapshot has this build's layout");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What auditors and operators run over the whole log: verify, replay with the read-model and
 //! index checks, rebuild, export and backup.
 
+use super::answered::AnsweredCheck;
 use super::*;
 use crate::merkle::{self, Frontier};
 
@@ -118,7 +119,12 @@ impl Store {
         let mut account_mismatches =
             if projected == 0 { self.compare_accounts_table(&State::new())? } else { Vec::new() };
         let mut customers = Vec::new();
+        // A ledger before layout 3 has no answered-id table yet (its next writer open builds it).
+        let mut answered = (self.layout_version()? == codec::LAYOUT_VERSION).then(AnsweredCheck::default);
         let (state, head, events, tree_root) = self.replay_log(progress, &mut |state, seq, event| {
+            if let Some(check) = &mut answered {
+                check.event(self, seq, event.command_id)?;
+            }
             if seq <= projected {
                 history.collect(state, seq, event);
             }
@@ -138,6 +144,9 @@ impl Store {
         }
         let mut report = self.compare_read_models(&state, head, events)?;
         report.mismatches.splice(0..0, account_mismatches);
+        if let Some(check) = answered {
+            report.mismatches.extend(check.finish(self)?);
+        }
         self.compare_indexes(customers, &history.digests, &mut report.mismatches);
         self.compare_tree(head, tree_root, &mut report.mismatches)?;
         Ok((state, report))
@@ -151,7 +160,6 @@ impl Store {
         on_event: &mut dyn FnMut(&State, u64, &Event) -> Result<()>,
     ) -> Result<(State, Head, u64, Hash)> {
         let mut state = State::new();
-        state.reserve_answers(usize::try_from(self.head()?.seq).unwrap_or(0));
         let mut events = 0;
         let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
         let (walked, applied) = std::thread::scope(|scope| {
@@ -186,6 +194,9 @@ impl Store {
                     }
                     events += 1;
                 }
+                // The answered ids are checked against the store's table (`AnsweredCheck`), not
+                // held: a replay's memory does not grow with the log's commands.
+                state.forget_answers();
                 progress(events);
             }
             drop(chunks_rx);
@@ -394,16 +405,11 @@ impl Store {
             batch.delete(Table::Meta, key);
         }
         batch.delete(Table::Meta, codec::META_MERKLE_SIZE);
-        for prefix in [
-            codec::PROTECTIONS_PREFIX,
-            codec::PENDING_PREFIX,
-            codec::RISK_PREFIX,
-            codec::MERKLE_PREFIX,
-            codec::ANSWERS_PREFIX,
-        ] {
+        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX, codec::MERKLE_PREFIX] {
             batch.delete_prefix(Table::Meta, prefix);
         }
         self.commit(batch, true)?;
+        self.rebuild_answered()?;
         let mut history = HistoryCollector::default();
         let mut staged = self.staged()?;
         let (state, head, _, _) = self.replay_log(progress, &mut |state, seq, event| {

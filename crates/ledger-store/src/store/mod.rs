@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::layout::{self, Found, Witness};
 use crate::project::HistoryDigest;
 
+mod answered;
 mod audit;
 mod models;
 mod outcomes;
@@ -26,7 +27,9 @@ mod rocks;
 mod tree;
 
 pub(crate) use rocks::Tuning;
-use rocks::{check_directory, db_options, descriptors, lost_records, storage_error, vanished_file};
+use rocks::{
+    check_directory, db_options, descriptors, descriptors_present, lost_records, storage_error, vanished_file,
+};
 
 pub use outcomes::*;
 
@@ -48,7 +51,10 @@ pub(crate) const CF_ACCOUNTS: &str = "accounts";
 pub(crate) const CF_CUSTOMERS: &str = "customers";
 pub(crate) const CF_HISTORY: &str = "history";
 pub(crate) const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
+/// The answered command ids (layout 3): a column family of their own, tuned for point lookups of
+/// mostly absent keys (`rocks.rs`).
+pub(crate) const CF_ANSWERED: &str = "answered";
+const COLUMN_FAMILIES: [&str; 6] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META, CF_ANSWERED];
 
 pub(crate) const META_FORMAT: &[u8] = b"format";
 pub(crate) const META_HEAD: &[u8] = b"head";
@@ -66,8 +72,6 @@ pub(crate) struct Store {
     witness: Option<Witness>,
     /// How far the projector has come (only a writer's store has one running).
     pub(crate) projection: std::sync::Arc<crate::project::Watermark>,
-    /// The answer chunks the latest snapshot names (loaded with it, replaced by the writer's next).
-    answer_chunks: std::sync::Mutex<Vec<codec::AnswerChunk>>,
 }
 
 /// The storage engine under the store: everything above it (the chain, read models, checks) is
@@ -88,6 +92,7 @@ pub(crate) enum Table {
     Customers = 2,
     History = 3,
     Meta = 4,
+    Answered = 5,
 }
 
 impl Table {
@@ -106,7 +111,7 @@ pub(crate) struct Staged<'a> {
 }
 
 enum StagedIn<'a> {
-    Rocks { batch: WriteBatch, tables: [&'a ColumnFamily; 5] },
+    Rocks { batch: WriteBatch, tables: [&'a ColumnFamily; 6] },
     Ops(Vec<Op>),
 }
 
@@ -168,7 +173,6 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::create(url)?)),
                 witness: None,
                 projection: Default::default(),
-                answer_chunks: Default::default(),
             };
             store.commit(store.new_layout()?, true)?;
             return Ok(store);
@@ -192,12 +196,7 @@ impl Store {
             options.create_if_missing(true);
             options.create_missing_column_families(true);
             let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
-            let store = Store {
-                engine: Engine::Rocks(db),
-                witness: None,
-                projection: Default::default(),
-                answer_chunks: Default::default(),
-            };
+            let store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
             store.commit(store.new_layout()?, true)?;
             let head = fill(&store)?;
             store.flush()?;
@@ -222,14 +221,16 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)),
                 witness: None,
                 projection: Default::default(),
-                answer_chunks: Default::default(),
             };
             store.check_format()?;
             return Ok(store);
         }
         let found = check_directory(path)?;
         let witness = layout::read_witness(path, found)?;
-        let absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+        let mut absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+        // A ledger before layout 3 gets its (empty) `answered` column family; the conversion
+        // (`load_state_projected`) fills it before it moves the layout version.
+        absolute.create_missing_column_families(true);
         let db = match DB::open_cf_descriptors(&absolute, path, descriptors(tuning)) {
             Ok(db) => db,
             Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
@@ -239,16 +240,13 @@ impl Store {
                 if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
                     return Err(lost_records(head, witness, &err.into_string()));
                 }
-                DB::open_cf_descriptors(&db_options(DBRecoveryMode::PointInTime), path, descriptors(tuning))?
+                let mut point_in_time = db_options(DBRecoveryMode::PointInTime);
+                point_in_time.create_missing_column_families(true);
+                DB::open_cf_descriptors(&point_in_time, path, descriptors(tuning))?
             }
             Err(err) => return Err(err.into()),
         };
-        let mut store = Store {
-            engine: Engine::Rocks(db),
-            witness: None,
-            projection: Default::default(),
-            answer_chunks: Default::default(),
-        };
+        let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
         store.check_witness(witness)?;
         if found == Found::Unmarked {
             let head = store.head()?;
@@ -265,7 +263,6 @@ impl Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_reader(url)?)),
                 witness: None,
                 projection: Default::default(),
-                answer_chunks: Default::default(),
             };
             store.check_format()?;
             return Ok(store);
@@ -293,13 +290,9 @@ impl Store {
     /// A read-only, point-in-time view with no checks of ours.
     fn open_view(path: &Path) -> Result<Store> {
         let options = db_options(DBRecoveryMode::PointInTime);
-        let db = DB::open_cf_descriptors_read_only(&options, path, descriptors(Tuning::default()), false)?;
-        Ok(Store {
-            engine: Engine::Rocks(db),
-            witness: None,
-            projection: Default::default(),
-            answer_chunks: Default::default(),
-        })
+        let present = descriptors_present(path, Tuning::default())?;
+        let db = DB::open_cf_descriptors_read_only(&options, path, present, false)?;
+        Ok(Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() })
     }
     /// A new ledger's layout keys: this build's layout, nothing projected yet.
     fn new_layout(&self) -> Result<Staged<'_>> {
@@ -308,13 +301,11 @@ impl Store {
         staged.put(Table::Meta, META_PROJECTED, &0u64.to_be_bytes());
         Ok(staged)
     }
-    /// The ledger's layout version (`meta/format`): this build reads 1 and 2.
-    fn layout_version(&self) -> Result<u8> {
+    /// The ledger's layout version (`meta/format`): this build reads 1, 2 and 3.
+    pub(crate) fn layout_version(&self) -> Result<u8> {
+        let known = [codec::LAYOUT_VERSION, codec::LAYOUT_VERSION_CHUNKED_ANSWERS, codec::LAYOUT_VERSION_UNPROJECTED];
         match self.get(Table::Meta, META_FORMAT)? {
-            Some(found) if found.as_slice() == [codec::LAYOUT_VERSION] => Ok(codec::LAYOUT_VERSION),
-            Some(found) if found.as_slice() == [codec::LAYOUT_VERSION_UNPROJECTED] => {
-                Ok(codec::LAYOUT_VERSION_UNPROJECTED)
-            }
+            Some(found) if found.len() == 1 && known.contains(&found[0]) => Ok(found[0]),
             found => Err(Error::UnsupportedFormat {
                 found: found.and_then(|f| f.first().copied()).unwrap_or(0),
                 supported: codec::LAYOUT_VERSION,
@@ -358,7 +349,8 @@ impl Store {
                 let cf = |name: &str| {
                     db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
                 };
-                let tables = [cf(CF_LOG)?, cf(CF_ACCOUNTS)?, cf(CF_CUSTOMERS)?, cf(CF_HISTORY)?, cf(CF_META)?];
+                let tables =
+                    [cf(CF_LOG)?, cf(CF_ACCOUNTS)?, cf(CF_CUSTOMERS)?, cf(CF_HISTORY)?, cf(CF_META)?, cf(CF_ANSWERED)?];
                 StagedIn::Rocks { batch: WriteBatch::default(), tables }
             }
             Engine::Postgres(_) => StagedIn::Ops(Vec::new()),
@@ -590,6 +582,9 @@ impl Store {
             }
         };
         let (state, head) = self.load_state_then(projected, &mut collect)?;
+        if self.layout_version()? != codec::LAYOUT_VERSION {
+            self.rebuild_answered()?;
+        }
         if head.seq != projected || self.layout_version()? != codec::LAYOUT_VERSION {
             job.history.sort_unstable();
             job.accounts = crate::project::accounts_of(&state, touched);
@@ -624,21 +619,7 @@ impl Store {
                     if self.record(seq)?.hash != hash {
                         return Err(Error::Corruption { seq, detail: "snapshot does not match the log's hash".into() });
                     }
-                    let mut state = snapshot.state;
-                    let total = snapshot.chunks.iter().map(|chunk| chunk.answers).sum::<u64>();
-                    let mut answers = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-                    for chunk in &snapshot.chunks {
-                        let bytes = self.get(Table::Meta, &codec::answers_key(chunk.to_seq))?.ok_or_else(|| {
-                            Error::Corruption {
-                                seq: chunk.to_seq,
-                                detail: "the snapshot's answer chunk is missing".into(),
-                            }
-                        })?;
-                        answers.extend(codec::decode_answer_chunk(chunk, &bytes)?);
-                    }
-                    state.restore_answers(answers.into_iter());
-                    *self.lock_chunks()? = snapshot.chunks;
-                    (state, Head { seq, hash })
+                    (snapshot.state, Head { seq, hash })
                 }
             },
         };
@@ -649,6 +630,9 @@ impl Store {
             Ok(())
         })?;
         self.check_reaches_head(head)?;
+        // The ids the tail answered are in the store; held here, a due event's (which carries an
+        // id answered before the snapshot) would stand for its first answer.
+        state.forget_answers();
         Ok((state, head))
     }
     /// Flushes every column family's memtable to SST files (on a clean close: the next open
@@ -672,26 +656,10 @@ impl Store {
         }
         Ok(())
     }
-    fn lock_chunks(&self) -> Result<std::sync::MutexGuard<'_, Vec<codec::AnswerChunk>>> {
-        self.answer_chunks.lock().map_err(|_| Error::Stopped("the answer chunks' lock is poisoned".into()))
-    }
-    /// Writes a snapshot of `state` at `head` with the answer chunk of the ids answered since the
-    /// last one (the first snapshot of an open without one writes them all, replacing any stale
-    /// chunks), in one synced write.
+    /// Writes a snapshot of `state` at `head`, in one synced write.
     pub(crate) fn write_snapshot(&self, state: &State, head: Head) -> Result<()> {
-        let earlier = self.lock_chunks()?.clone();
-        if earlier.last().is_some_and(|chunk| chunk.to_seq == head.seq) {
-            return Ok(()); // The snapshot at this head is already written.
-        }
-        let encoded = codec::encode_snapshot(head.seq, &head.hash, state, &earlier)?;
         let mut staged = self.staged()?;
-        if earlier.is_empty() {
-            staged.delete_prefix(Table::Meta, codec::ANSWERS_PREFIX);
-        }
-        staged.put(Table::Meta, &codec::answers_key(head.seq), &encoded.new_chunk);
-        staged.put(Table::Meta, META_SNAPSHOT, &encoded.snapshot);
-        self.commit(staged, true)?;
-        *self.lock_chunks()? = encoded.chunks;
-        Ok(())
+        staged.put(Table::Meta, META_SNAPSHOT, &codec::encode_snapshot(head.seq, &head.hash, state)?);
+        self.commit(staged, true)
     }
 }

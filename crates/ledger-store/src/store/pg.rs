@@ -223,6 +223,18 @@ impl Pg {
         }
     }
 
+    /// The values of `keys` in `table` (not the log), in their order, in one query.
+    pub(crate) fn get_many(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        if table == Table::Log || keys.iter().any(|key| table == Table::Meta && key.as_slice() == META_HEAD) {
+            return keys.iter().map(|key| self.get(table, key)).collect();
+        }
+        let rows = self
+            .client()?
+            .query("SELECT key, value FROM ledger_kv WHERE tbl = $1 AND key = ANY($2)", &[&(table as i16), &keys])?;
+        let found: HashMap<Vec<u8>, Vec<u8>> = rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
     /// Pages through `table` from `from` in key order; the connection is free while `visit`
     /// runs (it may read or write through this store).
     pub(crate) fn scan(&self, table: Table, from: &[u8], visit: &mut Visit<'_>) -> Result<()> {
