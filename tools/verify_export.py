@@ -248,6 +248,8 @@ SCHEMA["EventBody"] = _enum(
     ("reservation_settled", _struct(("id", UUID), ("settlement", "Settlement"), ("posting", "Posting"))),
     ("reservation_released", _struct(("id", UUID), ("account", ACCOUNT), ("release", "Release"), _usage)),
     ("time_advanced", UNIT),
+    # A checkpoint recorded by the writer (docs/FORMAT.md, "Recorded checkpoints").
+    ("checkpointed", _struct(("size", U64), ("root", STR), ("note", _opt(STR)))),
 )
 SCHEMA["Event"] = _struct(("command_id", UUID), ("at", TIME), ("body", "EventBody"))
 # Record version 2 (docs/FORMAT.md, "Record versions"): the event bytes start with 0x02 and name

@@ -117,6 +117,16 @@ pub enum EventBody {
     },
     /// The answer to a `Tick`: every hold and delayed transfer due by now was handled before it.
     TimeAdvanced,
+    /// A checkpoint the writer recorded on its schedule (every N records, and before the first
+    /// record of each Beijing day): the Merkle tree of the first `size` records (`size` = this
+    /// record's seq − 1) has root `root` (64 lower-case hex digits), and `note` is its C2SP
+    /// signed note when the ledger has a checkpoint key. Answers no command and changes no state
+    /// (its time is the head's); its command id is the nil UUID.
+    Checkpointed {
+        size: u64,
+        root: String,
+        note: Option<String>,
+    },
 }
 
 impl Event {
@@ -237,6 +247,7 @@ impl Event {
                 Release::Expired | Release::Stopped { .. } => return None,
             },
             EventBody::TimeAdvanced => CommandBody::Tick,
+            EventBody::Checkpointed { .. } => return None,
             EventBody::Posted(posting) => {
                 let debit = posting.debit.as_ref().map(|leg| leg.account);
                 let credit = posting.credit.as_ref().map(|leg| leg.account);

@@ -36,6 +36,7 @@ mod projector;
 mod reader;
 mod receipt;
 mod report_cache;
+mod schedule;
 mod store;
 mod writer;
 

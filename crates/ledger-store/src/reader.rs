@@ -12,10 +12,9 @@ use ledger_core::{
 
 use crate::checkpoint::{
     CONSISTENCY_FORMAT, Checkpoint, CheckpointSource, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey,
+    VerifyingKey,
 };
 
-/// The start of every ledger's checkpoint origin line ([`Reader::origin`]).
-pub const ORIGIN_PREFIX: &str = "tiered-ledger/";
 use crate::clock::Clock;
 use crate::codec::{self, GENESIS_PREV, Hash};
 use crate::error::{Error, Result};
@@ -256,7 +255,7 @@ impl Reader {
 
     /// Walks the hash chain from `from_seq` (1 = genesis) to the head; see [`VerifyReport`].
     pub fn verify(&self, from_seq: u64, expect_head: Option<Head>) -> Result<VerifyReport> {
-        self.store.verify(from_seq, expect_head, &mut |_| {})
+        self.store.verify(from_seq, expect_head, None, &mut |_| {})
     }
 
     /// [`Reader::verify`], calling `progress` with each sequence number checked.
@@ -266,7 +265,19 @@ impl Reader {
         expect_head: Option<Head>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport> {
-        self.store.verify(from_seq, expect_head, progress)
+        self.store.verify(from_seq, expect_head, None, progress)
+    }
+
+    /// [`Reader::verify_with_progress`] that also requires every recorded checkpoint's note to
+    /// carry the signature of `key`, the ledger's checkpoint key (`None`: as `verify`).
+    pub fn verify_signed(
+        &self,
+        from_seq: u64,
+        expect_head: Option<Head>,
+        key: Option<&VerifyingKey>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport> {
+        self.store.verify(from_seq, expect_head, key, progress)
     }
 
     /// Rebuilds the state from genesis and compares it with the stored read models.
@@ -538,7 +549,7 @@ impl Reader {
     /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and its id
     /// (`meta/ledger-id`, 16 random bytes given at a writer's first open), in hex.
     pub fn origin(&self) -> Result<String> {
-        Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(self.store.ledger_id()?)))
+        self.store.origin()
     }
 
     /// A checkpoint note's origin is this ledger's (a version-1 checkpoint names none).

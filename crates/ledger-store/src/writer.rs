@@ -472,8 +472,25 @@ impl Writer {
         Ok(())
     }
 
-    /// Encodes, chains and stages `event`, applies it, and stages its index entries.
+    /// Records the checkpoints due before `event` (`schedule::due`), then `event`.
     fn append(&mut self, event: &Event, pending: &mut StagedBatch<'_>) -> Result<u64> {
+        // At most two: the day's, then the multiple of `checkpoint_every` that it reached.
+        for after_checkpoint in [false, true] {
+            let (every, head_at) = (self.options.checkpoint_every, self.state.head_at());
+            if !crate::schedule::due(every, self.head.seq, after_checkpoint, head_at, event.at) {
+                break;
+            }
+            let (origin, at) = (self.store.origin()?, head_at.unwrap_or(event.at));
+            let key = self.options.checkpoint_key.as_ref();
+            let checkpoint = crate::schedule::event(key, &origin, self.head, self.tree.root(), at)?;
+            self.append_record(&checkpoint, pending)?;
+            pending.new_at.push(None);
+        }
+        self.append_record(event, pending)
+    }
+
+    /// Encodes, chains and stages `event`, applies it, and stages its index entries.
+    fn append_record(&mut self, event: &Event, pending: &mut StagedBatch<'_>) -> Result<u64> {
         let seq = self.head.seq + 1;
         let record = Record::new(seq, self.head.hash, codec::encode_event(event)?);
         self.state.apply(event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
