@@ -10,6 +10,32 @@ use crate::codec::Hash;
 use crate::error::{Error, Result};
 use crate::store::Head;
 
+/// A checkpoint the writer recorded: the `checkpointed` event at `seq` (= `size` + 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedCheckpoint {
+    pub seq: u64,
+    /// The tree of records 1..=`size`.
+    pub size: u64,
+    /// Its Merkle root, 64 lower-case hex digits.
+    pub root: String,
+    /// Its C2SP signed note (a checkpoint file's text), when the ledger had a checkpoint key.
+    pub note: Option<String>,
+    /// The event's time: the head's at `size`.
+    pub at: Timestamp,
+}
+
+impl RecordedCheckpoint {
+    /// The checkpoint `event`, recorded at `seq`, if it is one.
+    pub(crate) fn of(seq: u64, event: Event) -> Option<RecordedCheckpoint> {
+        match event.body {
+            EventBody::Checkpointed { size, root, note } => {
+                Some(RecordedCheckpoint { seq, size, root, note, at: event.at })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Whether the writer records a checkpoint of the tree of the first `head` records before it
 /// appends an event dated `next_at`, the log's last record being dated `head_at` (a checkpoint
 /// itself when `head_is_checkpoint`). `every` = 0: never. Otherwise, in this order:

@@ -137,6 +137,17 @@ fn a_checkpoint_is_recorded_at_every_multiple_of_n_and_before_the_first_record_o
             }
         }
         assert_eq!(checkpoints(&ledger), expected, "{name}");
+        // What the server and `ledger-cli checkpoints` read: all, by size, the latest, the nearest.
+        let listed = ledger.recorded_checkpoints(1, u64::MAX).unwrap();
+        assert_eq!(listed.iter().map(|found| (found.seq, found.size)).collect::<Vec<_>>(), expected, "{name}");
+        assert_eq!(ledger.latest_recorded_checkpoint().unwrap(), listed.last().cloned(), "{name}");
+        for size in 0..=ledger.head().unwrap().seq + 1 {
+            let by_size = ledger.recorded_checkpoint(size).unwrap();
+            assert_eq!(by_size.as_ref(), listed.iter().find(|found| found.size == size), "{name}: size {size}");
+            let below = listed.iter().rev().find(|found| found.size < size).map(|found| found.size);
+            let above = listed.iter().find(|found| found.size > size).map(|found| found.size);
+            assert_eq!(ledger.nearest_recorded_sizes(size).unwrap(), (below, above), "{name}: near {size}");
+        }
         // Each records the tree it names, and changes no business time.
         for (seq, size) in expected {
             let event = ledger.event(seq).unwrap();
