@@ -50,6 +50,12 @@ pub struct Config {
     /// takes: 64 hex digits); without it, that endpoint answers 409 `no_checkpoint_key`.
     #[serde(default)]
     pub checkpoint_key: Option<PathBuf>,
+    /// The writer records a checkpoint (signed with `checkpoint_key` when there is one) of
+    /// every tree size that is a multiple of this and before each Beijing day's first record
+    /// (docs/FORMAT.md, "Recorded checkpoints"); `GET /v1/checkpoints` then serves those. 0 (the
+    /// default): none; 1 is refused.
+    #[serde(default)]
+    pub checkpoint_every: u64,
 }
 
 fn default_tick_seconds() -> u64 {
@@ -138,6 +144,7 @@ impl Default for Config {
             tick_seconds: default_tick_seconds(),
             backup_root: None,
             checkpoint_key: None,
+            checkpoint_every: 0,
         }
     }
 }
@@ -233,6 +240,9 @@ impl Config {
             if token.sha256.len() != 64 || hex::decode(&token.sha256).is_err() {
                 return bad(format!("token {:?}: sha256 must be 64 hex digits", token.name));
             }
+        }
+        if self.checkpoint_every == 1 {
+            return bad("checkpoint_every must be 0 (off) or at least 2".into());
         }
         let limits = &self.limits;
         if limits.batch_len_max == 0 || limits.queue_commands_max < limits.batch_len_max {

@@ -160,6 +160,8 @@ pub async fn run(config: Config) -> Result<()> {
             config.max_ahead_seconds.map_or(ledger_store::DEFAULT_MAX_AHEAD_OF_CLOCK, Duration::from_secs),
         ),
         observer: Some(Arc::clone(&observer) as Arc<dyn ledger_store::CommitObserver>),
+        checkpoint_every: config.checkpoint_every,
+        checkpoint_key: checkpoint_key.clone(),
         ..LedgerOptions::default()
     };
     // Opened, read and (on failure) dropped off the async threads: a PostgreSQL ledger's
@@ -197,6 +199,7 @@ pub async fn run(config: Config) -> Result<()> {
         stopping: watch::channel(false).0,
         backup_root: config.backup_root.clone(),
         checkpoint_key,
+        records_checkpoints: config.checkpoint_every > 0,
     }));
     if config.tick_seconds > 0 {
         tokio::spawn(api::run_ticker(state.clone(), Duration::from_secs(config.tick_seconds)));
@@ -429,6 +432,7 @@ mod tests {
             stopping: watch::channel(false).0,
             backup_root: None,
             checkpoint_key: None,
+            records_checkpoints: false,
         }));
         (dir, ledger, router(state))
     }
