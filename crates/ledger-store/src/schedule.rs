@@ -54,7 +54,7 @@ pub(crate) fn due(
     if every == 0 || head == 0 {
         return false;
     }
-    if head % every == 0 {
+    if head.is_multiple_of(every) {
         return true;
     }
     !head_is_checkpoint && head_at.is_some_and(|at| next_at.beijing_day() > at.beijing_day())
@@ -133,8 +133,6 @@ pub(crate) fn check(event: &Event, expected: &Expected<'_>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
     use super::*;
 
     fn at(text: &str) -> Timestamp {

@@ -110,7 +110,8 @@ fn checkpoint_size(event: &Event) -> Option<u64> {
 fn a_checkpoint_is_recorded_at_every_multiple_of_n_and_before_the_first_record_of_each_day() {
     let morning = "2026-03-02 09:00:00";
     // (name, every, commands after the policy as (time, count), (seq, size) of every checkpoint)
-    let table: Vec<(&str, u64, Vec<(&str, usize)>, Vec<(u64, u64)>)> = vec![
+    type Row<'a> = (&'a str, u64, Vec<(&'a str, usize)>, Vec<(u64, u64)>);
+    let table: Vec<Row<'_>> = vec![
         ("off", 0, vec![(morning, 9)], vec![]),
         // seq 1 is the policy at 1970-01-01: the first command of 2026 starts a new day.
         ("every 4", 4, vec![(morning, 6)], vec![(2, 1), (5, 4), (9, 8)]),
@@ -312,7 +313,8 @@ fn verify_and_replay_name_a_recorded_checkpoint_whose_root_was_edited() {
     assert!(ledger.head().unwrap().seq < 16);
     ledger.close().unwrap();
     // (what is edited, the detail verify gives)
-    let table: [(&str, fn(&mut String)); 2] = [
+    type Edit = fn(&mut String);
+    let table: [(&str, Edit); 2] = [
         ("one byte of the root", |root| root.replace_range(10..12, if &root[10..12] == "00" { "01" } else { "00" })),
         ("the root of the tree before", |root| {
             *root = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into()
