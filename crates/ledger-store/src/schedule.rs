@@ -60,6 +60,17 @@ pub(crate) fn due(
     !head_is_checkpoint && head_at.is_some_and(|at| next_at.beijing_day() > at.beijing_day())
 }
 
+/// How many checkpoints the writer records before an event dated `next_at`, the log's head being
+/// `head` (dated `head_at`, never itself a checkpoint: one is always committed with the record
+/// it precedes): 0, 1, or 2 (the day's, then the multiple of `every` it reached).
+pub(crate) fn due_before(every: u64, head: u64, head_at: Option<Timestamp>, next_at: Timestamp) -> u64 {
+    let mut count = 0;
+    while count < 2 && due(every, head + count, count > 0, head_at, next_at) {
+        count += 1;
+    }
+    count
+}
+
 /// The checkpoint event of the tree of the first `head.seq` records (root `root`), dated `at`
 /// (the head's time: it changes no state), signed by `key` as a C2SP signed note when given.
 pub(crate) fn event(key: Option<&SigningKey>, origin: &str, head: Head, root: Hash, at: Timestamp) -> Result<Event> {

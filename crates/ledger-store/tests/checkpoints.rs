@@ -362,3 +362,21 @@ fn a_format_1_ledger_takes_recorded_checkpoints_after_its_old_records() {
     assert_eq!(ledger.verify_signed(1, None, Some(&public), &mut |_| {}).unwrap().head.seq, 18);
     assert!(ledger.replay().unwrap().mismatches.is_empty());
 }
+
+#[test]
+fn a_dry_run_numbers_its_answer_as_the_commit_will_after_the_checkpoints_due_first() {
+    // Given a checkpoint every 3 records, when each command is first checked then submitted,
+    // then the dry run's seq is the seq the commit gives it (checkpoints and due events first).
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-04 09:00:00")));
+    let ledger = Ledger::create(dir.path(), options(&clock, 3, None)).unwrap();
+    let mut compared = 0;
+    for command in business() {
+        let checked = ledger.check(command.clone()).unwrap();
+        let submitted = ledger.submit(command).unwrap();
+        assert_eq!(checked.seq, submitted.seq, "{:?}", submitted.event.body);
+        compared += 1;
+    }
+    assert_eq!(compared, business().len());
+    assert!(checkpoints(&ledger).len() >= 5, "{:?}", checkpoints(&ledger));
+}
