@@ -391,3 +391,17 @@ fn a_dry_run_numbers_its_answer_as_the_commit_will_after_the_checkpoints_due_fir
     assert_eq!(compared, business().len());
     assert!(checkpoints(&ledger).len() >= 5, "{:?}", checkpoints(&ledger));
 }
+
+#[test]
+fn a_checkpoint_after_every_record_is_refused_at_open() {
+    // (every, opens): 1 would record a checkpoint after every record, checkpoints included.
+    let clock = Arc::new(FakeClock::new(at("2026-03-04 09:00:00")));
+    for (every, opens) in [(0, true), (1, false), (2, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        match Ledger::create(dir.path(), options(&clock, every, None)) {
+            Ok(ledger) => assert!(opens, "{every}: {:?}", ledger.head()),
+            Err(Error::InvalidArgument(why)) => assert!(!opens && why.contains("checkpoint_every"), "{every}: {why}"),
+            Err(err) => panic!("{every}: {err}"),
+        }
+    }
+}
