@@ -324,6 +324,11 @@ mod tests {
         let mut short = config.clone();
         short.tokens[0].sha256.pop();
         assert!(short.check().is_err());
+        // Recorded checkpoints: (checkpoint_every, accepted); 1 would never end.
+        for (every, accepted) in [(0, true), (1, false), (2, true), (10_000, true)] {
+            let scheduled = Config { checkpoint_every: every, ..config.clone() };
+            assert_eq!(scheduled.check().is_ok(), accepted, "checkpoint_every = {every}");
+        }
         // Every transport limit must leave room for something.
         let zeroes: [fn(&mut Limits); 4] = [
             |limits| limits.events_bytes_max = 0,
