@@ -161,6 +161,8 @@ pub async fn run(config: Config) -> Result<()> {
         ),
         observer: Some(Arc::clone(&observer) as Arc<dyn ledger_store::CommitObserver>),
         cache_mib: config.cache_mib.unwrap_or(ledger_store::DEFAULT_CACHE_MIB),
+        checkpoint_every: config.checkpoint_every,
+        checkpoint_key: checkpoint_key.clone(),
         ..LedgerOptions::default()
     };
     // Opened, read and (on failure) dropped off the async threads: a PostgreSQL ledger's
@@ -198,6 +200,7 @@ pub async fn run(config: Config) -> Result<()> {
         stopping: watch::channel(false).0,
         backup_root: config.backup_root.clone(),
         checkpoint_key,
+        records_checkpoints: config.checkpoint_every > 0,
     }));
     if config.tick_seconds > 0 {
         tokio::spawn(api::run_ticker(state.clone(), Duration::from_secs(config.tick_seconds)));
@@ -430,6 +433,7 @@ mod tests {
             stopping: watch::channel(false).0,
             backup_root: None,
             checkpoint_key: None,
+            records_checkpoints: false,
         }));
         (dir, ledger, router(state))
     }

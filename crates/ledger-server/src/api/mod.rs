@@ -66,6 +66,9 @@ pub struct Shared {
     pub backup_root: Option<std::path::PathBuf>,
     /// Signs `GET /v1/checkpoints` (none: that endpoint answers 409 `no_checkpoint_key`).
     pub checkpoint_key: Option<ledger_store::SigningKey>,
+    /// The writer records checkpoints (`checkpoint_every` > 0): `GET /v1/checkpoints` serves
+    /// those, and the ticker ticks once a Beijing day has begun since the head's.
+    pub records_checkpoints: bool,
 }
 
 /// An error answer: a status and an [`ErrorView`].

@@ -132,19 +132,24 @@ async fn tick(state: &AppState, principal: Principal) -> ApiResult<Answer> {
 }
 
 /// The ticker: every `every` while the server runs, a tick when a hold or delayed transfer is
-/// due, so they expire and execute even when no command comes (a failed tick is logged and the
-/// next one tried).
+/// due, so they expire and execute even when no command comes, or (`checkpoint_every`) when a
+/// Beijing day began since the head, so a quiet ledger records that day's checkpoint (a failed
+/// tick is logged and the next one tried).
 pub async fn run_ticker(state: AppState, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
     loop {
         interval.tick().await;
-        // Only when something is due: an idle ledger's log does not grow by a tick a minute.
+        // Only when something is due: an idle ledger's log does not grow by a tick a minute. A
+        // ledger that records checkpoints is also due one once a Beijing day began since its head.
+        let checkpoints = state.0.records_checkpoints;
         let due = state
-            .blocking(|ledger| {
+            .blocking(move |ledger| {
                 let now = ledger.now();
-                Ok(ledger.pending(None)?.iter().any(|reservation| reservation.stage.due_at() <= now))
+                let head = ledger.head()?.seq;
+                let new_day = checkpoints && head > 0 && ledger.event(head)?.at.beijing_day() < now.beijing_day();
+                Ok(new_day || ledger.pending(None)?.iter().any(|reservation| reservation.stage.due_at() <= now))
             })
             .await;
         if !matches!(due, Ok(true)) {

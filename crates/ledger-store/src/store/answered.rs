@@ -76,8 +76,9 @@ impl Store {
         let mut staged = self.staged()?;
         let mut in_batch = HashSet::new();
         self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
-            let id = codec::decode_event(seq, record.event_bytes)?.command_id;
-            if in_batch.contains(&id) || self.answered(id)?.is_some() {
+            let event = codec::decode_event(seq, record.event_bytes)?;
+            let id = event.command_id;
+            if !event.answers_a_command() || in_batch.contains(&id) || self.answered(id)?.is_some() {
                 return Ok(());
             }
             in_batch.insert(id);
