@@ -92,6 +92,13 @@ impl Modify for SharedAnswers {
              (nothing recorded); retry with the same ids",
         )
         .build();
+        let seq = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Integer))
+            .description(Some(
+                "The head's seq this server knew when the request came: the answer reflects the log at least up \
+                 to it (on a standby, as of its database node)",
+            ))
+            .build();
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -112,6 +119,11 @@ impl Modify for SharedAnswers {
                     SharedAnswers::add(operation, "413", too_large.clone());
                     SharedAnswers::add(operation, "500", internal.clone());
                     SharedAnswers::add(operation, "503", unavailable.clone());
+                    for answer in operation.responses.responses.values_mut() {
+                        if let RefOr::T(answer) = answer {
+                            answer.headers.insert(crate::serve::SEQ_HEADER.to_owned(), seq.clone());
+                        }
+                    }
                 }
             }
         }
@@ -155,7 +167,7 @@ mod tests {
         }
         secured.sort();
         let mut table: Vec<(String, String)> =
-            ROUTES.iter().map(|(method, path, _, _)| ((*method).to_owned(), (*path).to_owned())).collect();
+            ROUTES.iter().map(|(method, path, ..)| ((*method).to_owned(), (*path).to_owned())).collect();
         table.sort();
         assert_eq!(table, secured);
     }
