@@ -101,7 +101,9 @@ impl LeaseConfig {
         if self.cert_file.is_some() != self.key_file.is_some() {
             return Err("lease: cert_file and key_file go together".into());
         }
-        if let Some(url) = self.advertise_url.as_deref().filter(|url| !url.starts_with("http://") && !url.starts_with("https://")) {
+        if let Some(url) =
+            self.advertise_url.as_deref().filter(|url| !url.starts_with("http://") && !url.starts_with("https://"))
+        {
             return Err(format!("lease: advertise_url {url:?} must start with http:// or https://"));
         }
         if let Some(read_db) = self.read_db.as_deref().filter(|db| !ledger_store::is_database_url(db)) {
@@ -150,8 +152,7 @@ impl Holder {
 
     /// Reads a lease's value (any text: a bare name when it is not this JSON form).
     pub fn from_value(value: &str) -> Holder {
-        serde_json::from_str::<Holder>(value)
-            .unwrap_or_else(|_| Holder { name: value.to_owned(), url: None })
+        serde_json::from_str::<Holder>(value).unwrap_or_else(|_| Holder { name: value.to_owned(), url: None })
     }
 }
 
@@ -354,7 +355,10 @@ mod tests {
             ("not http", LeaseConfig::at(vec!["10.0.0.1:2379".into()])),
             ("ttl 1 s", LeaseConfig { ttl_seconds: 1, ..config.clone() }),
             ("empty key", LeaseConfig { key: String::new(), ..config.clone() }),
-            ("an advertised URL without scheme", LeaseConfig { advertise_url: Some("10.0.0.2:8650".into()), ..config.clone() }),
+            (
+                "an advertised URL without scheme",
+                LeaseConfig { advertise_url: Some("10.0.0.2:8650".into()), ..config.clone() },
+            ),
             ("a read_db directory", LeaseConfig { read_db: Some("/srv/ledger".into()), ..config.clone() }),
             ("https without a CA", LeaseConfig::at(vec!["https://10.0.0.1:2379".into()])),
             ("a CA for http", LeaseConfig { ca_file: Some("ca.pem".into()), ..config.clone() }),

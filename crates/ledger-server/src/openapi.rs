@@ -6,7 +6,7 @@
 //! `serve::log_request` on every route, and on every operation needing a token the shared
 //! guards and ledger calls: 400 (path or query), 401 (token), 403 (role), 413 (declared length),
 //! 500 (internal), 503 (the ledger stopped,
-//! fenced or failed to write).
+//! fenced or failed to write), and the `ledger-seq` header of their 200s.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -119,10 +119,9 @@ impl Modify for SharedAnswers {
                     SharedAnswers::add(operation, "413", too_large.clone());
                     SharedAnswers::add(operation, "500", internal.clone());
                     SharedAnswers::add(operation, "503", unavailable.clone());
-                    for answer in operation.responses.responses.values_mut() {
-                        if let RefOr::T(answer) = answer {
-                            answer.headers.insert(crate::serve::SEQ_HEADER.to_owned(), seq.clone());
-                        }
+                    // Every answer carries it; declared on the 200 (what a reader acts on).
+                    if let Some(RefOr::T(answer)) = operation.responses.responses.get_mut("200") {
+                        answer.headers.insert(api::SEQ_HEADER.to_owned(), seq.clone());
                     }
                 }
             }

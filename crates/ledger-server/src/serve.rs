@@ -71,18 +71,14 @@ pub fn router(state: AppState) -> Router {
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
-/// The header every authenticated answer carries: the head's seq this server knew when the
-/// request came (the answer reflects the log at least up to it).
-pub const SEQ_HEADER: &str = "ledger-seq";
-
 /// On every authenticated answer (401s included): `Cache-Control: no-store` (balances, holds and
 /// the log must not stay in a browser's or a proxy's cache after the operator logs out), and
-/// [`SEQ_HEADER`], read before the request runs.
+/// [`api::SEQ_HEADER`], read before the request runs.
 async fn answer_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let seq = *state.0.head.borrow();
     let mut response = next.run(request).await;
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(SEQ_HEADER, HeaderValue::from(seq));
+    response.headers_mut().insert(api::SEQ_HEADER, HeaderValue::from(seq));
     response
 }
 
@@ -145,7 +141,8 @@ pub async fn run(config: Config) -> Result<()> {
     let db = config.db.clone().ok_or_else(|| Error::Config("no ledger path".into()))?;
     // Read before anything else: a missing or malformed key fails the start, not a request.
     let checkpoint_key = config.checkpoint_key.as_deref().map(read_checkpoint_key).transpose()?;
-    let etcd_tls = config.lease.as_ref().map(LeaseConfig::tls).transpose().map_err(|err| Error::Config(err.to_string()))?;
+    let etcd_tls =
+        config.lease.as_ref().map(LeaseConfig::tls).transpose().map_err(|err| Error::Config(err.to_string()))?;
     let metrics = Arc::new(Metrics::new());
     let (head_tx, head_rx) = watch::channel(0);
     let observer = Arc::new(Observer { metrics: Arc::clone(&metrics), head: head_tx });
@@ -168,6 +165,7 @@ pub async fn run(config: Config) -> Result<()> {
         }
     };
     metrics.writer.set(i64::from(matches!(serving, Serving::Writer(_))));
+    metrics.standby.set(i64::from(matches!(serving, Serving::Standby { .. })));
     let state = AppState(Arc::new(Shared {
         serving: std::sync::RwLock::new(serving),
         tokens: Tokens::new(&config.tokens),
@@ -400,10 +398,11 @@ mod tests {
         let app = router(standby.clone());
         let (status, headers, head) = answer(&app, get("/v1/head")).await;
         assert_eq!((status, head["seq"].as_u64()), (StatusCode::OK, Some(1)));
-        assert_eq!(headers.get(SEQ_HEADER).unwrap(), "1");
+        assert_eq!(headers.get(api::SEQ_HEADER).unwrap(), "1");
         let (status, _, proof) = answer(&app, get("/v1/proofs/inclusion/1")).await;
         assert_eq!((status, proof["tree_size"].as_u64()), (StatusCode::OK, Some(1)), "{proof}");
-        let refused = [tick(), Request::post("/v1/tick").header(header::AUTHORIZATION, "Bearer t").body(Body::empty()).unwrap()];
+        let refused =
+            [tick(), Request::post("/v1/tick").header(header::AUTHORIZATION, "Bearer t").body(Body::empty()).unwrap()];
         for request in refused {
             let (status, headers, body) = answer(&app, request).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -414,7 +413,10 @@ mod tests {
         }
         let ready = Request::get("/readyz").body(Body::empty()).unwrap();
         let (status, _, body) = answer(&app, ready).await;
-        assert_eq!((status, body["role"].as_str(), body["writer"]["name"].as_str()), (StatusCode::OK, Some("standby"), Some("w")));
+        assert_eq!(
+            (status, body["role"].as_str(), body["writer"]["name"].as_str()),
+            (StatusCode::OK, Some("standby"), Some("w"))
+        );
         let ready_to_write = Request::get("/readyz?role=writer").body(Body::empty()).unwrap();
         let (status, _, body) = answer(&app, ready_to_write).await;
         assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("not_writer")));

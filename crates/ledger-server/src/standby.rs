@@ -131,6 +131,7 @@ async fn take_over(state: &AppState, takeover: &Takeover, lease: Lease) -> Optio
             state.0.metrics.head_seq.set(i64::try_from(head.seq).unwrap_or(i64::MAX));
             let standby = state.become_writer(ledger);
             state.0.metrics.writer.set(1);
+            state.0.metrics.standby.set(0);
             // The standby's read-only connection closes off the async threads.
             tokio::task::spawn_blocking(move || drop(standby));
             tracing::info!(head = %head.to_text(), "serving as the writer");

@@ -23,7 +23,7 @@ pub struct ErrorView {
     pub line: Option<usize>,
     /// `not_writer` (a standby refusing a write): the writer lease's holder, when one holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub writer: Option<WriterView>,
+    pub writer: Option<Box<WriterView>>,
 }
 
 /// The server holding the writer lease, as it names itself in the lease.

@@ -121,7 +121,8 @@ fn role(server: &Server) -> (String, Option<String>) {
 
 /// What a reader keeps asking a standby: a balance, an inclusion proof, the head, a page of the
 /// events feed.
-const READS: [&str; 4] = ["/v1/accounts/1/balance", "/v1/proofs/inclusion/1", "/v1/head", "/v1/events?after=0&limit=10"];
+const READS: [&str; 4] =
+    ["/v1/accounts/1/balance", "/v1/proofs/inclusion/1", "/v1/head", "/v1/events?after=0&limit=10"];
 
 /// Reads from `url` every ~100 ms until `until` is set: (answers, failures with what they were,
 /// the seqs the answers were as of, first and last).
@@ -248,7 +249,9 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let b_client = Client::new(&b.url, Some(AUDITOR));
     let not_ready = Client::new(&b.url, None).get("/readyz?role=writer").unwrap();
     assert_eq!((not_ready.status, not_ready.body["error"].as_str()), (503, Some("not_writer")), "{not_ready:?}");
-    let refused = Client::new(&b.url, Some(BACK_OFFICE)).post("/v1/batches", &Value::Array(load_batch(next)).to_string()).unwrap();
+    let refused = Client::new(&b.url, Some(BACK_OFFICE))
+        .post("/v1/batches", &Value::Array(load_batch(next)).to_string())
+        .unwrap();
     assert_eq!((refused.status, refused.body["error"].as_str()), (503, Some("not_writer")), "{refused:?}");
     assert_eq!(refused.body["writer"], json!({ "name": "writer-a", "url": a.url }), "{refused:?}");
     assert_eq!(refused.retry_after.as_deref(), Some("1"));
@@ -346,7 +349,10 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
         }
         if exit_started.elapsed() > OUTAGE_MAX {
             b.kill();
-            panic!("B did not step down; its log:\n{}", b.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default());
+            panic!(
+                "B did not step down; its log:\n{}",
+                b.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };

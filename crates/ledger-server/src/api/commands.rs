@@ -68,8 +68,7 @@ pub async fn post_command(
 ) -> ApiResult<Response> {
     let Query(params) = params?;
     let body = body?;
-    let command =
-        parse_one(&body, state.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
+    let command = parse_one(&body, state.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
     permit(&caller, access_of(&command.body))?;
     let receipt = state.submit(&caller, vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")

@@ -41,6 +41,10 @@ use crate::lease::Holder;
 use crate::metrics::Metrics;
 use crate::views::{ErrorView, WriterView};
 
+/// The header every authenticated answer carries: the head's seq this server knew when the
+/// request came (the answer reflects the log at least up to it).
+pub const SEQ_HEADER: &str = "ledger-seq";
+
 /// What every handler shares.
 #[derive(Clone, Debug)]
 pub struct AppState(pub Arc<Shared>);
@@ -486,7 +490,7 @@ pub(crate) fn not_writer(holder: Option<&Holder>) -> ApiError {
     };
     let mut refused = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_writer", detail);
     refused.retry_after = Some(1);
-    refused.view.writer = holder.map(WriterView::from);
+    refused.view.writer = holder.map(|holder| Box::new(WriterView::from(holder)));
     refused
 }
 

@@ -296,8 +296,11 @@ impl Client {
         declared::check(method, path, status, Self::content_type(&response));
         let retry_after =
             response.headers().get("retry-after").and_then(|value| value.to_str().ok()).map(str::to_owned);
-        let ledger_seq =
-            response.headers().get("ledger-seq").and_then(|value| value.to_str().ok()).and_then(|text| text.parse().ok());
+        let ledger_seq = response
+            .headers()
+            .get("ledger-seq")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.parse().ok());
         let text = response.body_mut().with_config().limit(256 << 20).read_to_string()?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Reply { status, body, retry_after, ledger_seq })
