@@ -112,11 +112,20 @@ fn listening(server: &mut Server, name: &str) {
     }
 }
 
-/// `/readyz` of a server: its role and the writer it names.
-fn role(server: &Server) -> (String, Option<String>) {
-    let reply = Client::new(&server.url, None).get("/readyz").unwrap();
-    assert_eq!(reply.status, 200, "{reply:?}");
-    (reply.body["role"].as_str().unwrap().to_owned(), reply.body["writer"]["name"].as_str().map(str::to_owned))
+/// `/readyz` of a server: its role and the writer it names (any other answer fails the test,
+/// with the server's log).
+fn role(server: &mut Server) -> (String, Option<String>) {
+    match Client::new(&server.url, None).get("/readyz") {
+        Ok(reply) if reply.status == 200 => {
+            (reply.body["role"].as_str().unwrap().to_owned(), reply.body["writer"]["name"].as_str().map(str::to_owned))
+        }
+        answer => {
+            let exited = server.exited();
+            server.kill();
+            let log = server.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+            panic!("/readyz of {}: {answer:?} (exited: {exited:?}); its log:\n{log}", server.url);
+        }
+    }
 }
 
 /// What a reader keeps asking a standby: a balance, an inclusion proof, the head, a page of the
@@ -226,7 +235,7 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let mut a = spawn(&url, &config, "writer-a");
     listening(&mut a, "A");
     let started = Instant::now();
-    while role(&a).0 != "writer" {
+    while role(&mut a).0 != "writer" {
         assert!(started.elapsed() < OUTAGE_MAX, "A did not become the writer");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -242,8 +251,8 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     // B is a standby: it names A on /readyz (and is not ready to write), answers reads as of
     // the seq it says, and refuses a batch before reading it, naming A and where A answers.
     let started = Instant::now();
-    while role(&b) != ("standby".to_owned(), Some("writer-a".to_owned())) {
-        assert!(started.elapsed() < OUTAGE_MAX, "B did not name A as the writer: {:?}", role(&b));
+    while role(&mut b) != ("standby".to_owned(), Some("writer-a".to_owned())) {
+        assert!(started.elapsed() < OUTAGE_MAX, "B did not name A as the writer: {:?}", role(&mut b));
         std::thread::sleep(Duration::from_millis(100));
     }
     let b_client = Client::new(&b.url, Some(AUDITOR));
@@ -308,15 +317,15 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
         let log = b.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
         panic!("reads on the standby failed through the writer's kill: {read_failures:?}\nB's log:\n{log}");
     }
-    assert_eq!(role(&b).0, "writer");
+    assert_eq!(role(&mut b).0, "writer");
 
     // A comes back as a standby naming B. SIGSTOP B until A has taken over, then SIGCONT it
     // with a batch waiting on its socket.
     let mut a = spawn(&url, &config, "writer-a2");
     listening(&mut a, "A2");
     let started = Instant::now();
-    while role(&a) != ("standby".to_owned(), Some("writer-b".to_owned())) {
-        assert!(started.elapsed() < OUTAGE_MAX, "A2 did not name B as the writer: {:?}", role(&a));
+    while role(&mut a) != ("standby".to_owned(), Some("writer-b".to_owned())) {
+        assert!(started.elapsed() < OUTAGE_MAX, "A2 did not name B as the writer: {:?}", role(&mut a));
         std::thread::sleep(Duration::from_millis(100));
     }
     b.signal(Signal::STOP);
