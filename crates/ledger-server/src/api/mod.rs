@@ -62,19 +62,20 @@ pub enum Serving {
 /// A standby's read-only handle. A PostgreSQL client blocks when it is dropped, which must not
 /// happen on an async thread: the last drop hands the handle to a thread of its own.
 #[derive(Debug)]
-pub struct StandbyReader(Reader);
+pub struct StandbyReader(Option<Reader>);
 
 impl StandbyReader {
     pub fn new(reader: Reader) -> Arc<StandbyReader> {
-        Arc::new(StandbyReader(reader))
+        Arc::new(StandbyReader(Some(reader)))
     }
 }
 
 impl Drop for StandbyReader {
     fn drop(&mut self) {
-        // A clone outlives this handle: the store closes on that thread, when it drops it.
-        let last = self.0.clone();
-        let _ = std::thread::Builder::new().name("standby-reader-close".into()).spawn(move || drop(last));
+        // Handed whole to a thread of its own: no part of it is dropped here.
+        if let Some(reader) = self.0.take() {
+            let _ = std::thread::Builder::new().name("standby-reader-close".into()).spawn(move || drop(reader));
+        }
     }
 }
 
@@ -289,10 +290,11 @@ impl AppState {
 
     /// The read handle: the writer's, or the standby's read-only one. Drop it in a blocking
     /// task (see [`StandbyReader`]).
-    fn reader(&self) -> Reader {
+    fn reader(&self) -> Option<Reader> {
         self.with_serving(|serving| match serving {
+            // None only while it is being dropped.
             Serving::Standby { reader, .. } => reader.0.clone(),
-            Serving::Writer(ledger) => Reader::clone(ledger),
+            Serving::Writer(ledger) => Some(Reader::clone(ledger)),
         })
     }
 
@@ -308,7 +310,9 @@ impl AppState {
     /// The clock's time (the same clock on either role).
     pub(crate) fn now(&self) -> ledger_core::Timestamp {
         self.with_serving(|serving| match serving {
-            Serving::Standby { reader, .. } => reader.0.now(),
+            Serving::Standby { reader, .. } => {
+                reader.0.as_ref().map_or_else(|| ledger_store::Clock::now(&ledger_store::SystemClock), Reader::now)
+            }
             Serving::Writer(ledger) => ledger.now(),
         })
     }
@@ -318,7 +322,9 @@ impl AppState {
         &self,
         work: impl FnOnce(&Reader) -> ledger_store::Result<T> + Send + 'static,
     ) -> ApiResult<T> {
-        let reader = self.reader();
+        let reader = self.reader().ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the standby's reader is closing")
+        })?;
         tokio::task::spawn_blocking(move || work(&reader))
             .await
             .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?
