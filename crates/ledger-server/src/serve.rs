@@ -156,11 +156,21 @@ pub async fn run(config: Config) -> Result<()> {
     let serving = match &config.lease {
         None => open_writer(db.clone(), options.clone(), &observer).await?,
         Some(lease) => {
-            // Opened off the async threads: a PostgreSQL client blocks.
-            let (at, clock) = (lease.read_db.clone().unwrap_or_else(|| db.clone()), Arc::clone(&options.clock));
-            let reader = tokio::task::spawn_blocking(move || ledger_store::Reader::open(at, clock))
-                .await
-                .map_err(|err| Error::Io(err.to_string()))??;
+            // Opened off the async threads: a PostgreSQL client blocks. A `read_db` that cannot
+            // be opened (its node down, or a new replica that has not replayed the ledger's
+            // database yet) falls back to `db`: reads are served, from the primary.
+            let (read_db, db, clock) = (lease.read_db.clone(), db.clone(), Arc::clone(&options.clock));
+            let reader = tokio::task::spawn_blocking(move || {
+                if let Some(read_db) = read_db {
+                    match ledger_store::Reader::open(&read_db, Arc::clone(&clock)) {
+                        Ok(reader) => return Ok(reader),
+                        Err(err) => tracing::warn!(%err, "standby: read_db cannot be opened; reading from db instead"),
+                    }
+                }
+                ledger_store::Reader::open(db, clock)
+            })
+            .await
+            .map_err(|err| Error::Io(err.to_string()))??;
             Serving::Standby { reader: api::StandbyReader::new(reader), writer: None }
         }
     };

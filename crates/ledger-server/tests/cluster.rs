@@ -214,6 +214,9 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     cluster.create_database("ledger");
     let url = cluster.url("ledger");
     let (_dir, config) = prepare(&url, &lease_in(&cluster));
+    // The standbys read from a replica: it has the ledger before they start.
+    let created = ledger_store::Reader::open(&url, Arc::new(ledger_store::SystemClock)).unwrap().head().unwrap();
+    cluster.wait_same_head("ledger", created, OUTAGE_MAX);
     let mut book = Book::default();
 
     // etcd takes TLS clients with a certificate of its CA only: without one the lease is
