@@ -28,7 +28,7 @@ const BACKUP_NAME_LEN_MAX: usize = 128;
     responses(
         (status = 200, description = "The tick's answer (accepted, or rejected with its reason)", body = Answer),
         (status = 401, body = ErrorView), (status = 403, body = ErrorView),
-        (status = 503, description = "Queue full (Retry-After), storage error or the ledger stopped", body = ErrorView),
+        (status = 503, description = "Queue full (Retry-After), storage error, the ledger stopped, or not_writer: this server is a standby (names the writer; Retry-After)", body = ErrorView),
     ),
     security(("bearer" = [])))]
 pub async fn post_tick(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Answer>> {
@@ -124,7 +124,7 @@ fn backup_dir(root: &Path, name: &str) -> ApiResult<PathBuf> {
 
 /// Submits a tick through the writer's queue like any command, as `principal`.
 async fn tick(state: &AppState, principal: Principal) -> ApiResult<Answer> {
-    let command = state.0.ledger.tick_command().map_err(ApiError::from)?;
+    let command = state.writer()?.tick_command().map_err(ApiError::from)?;
     let receipt = state.submit_as(principal, vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
@@ -141,6 +141,10 @@ pub async fn run_ticker(state: AppState, every: Duration) {
     interval.tick().await;
     loop {
         interval.tick().await;
+        // A standby's ticks are the writer's to make.
+        if state.writer().is_err() {
+            continue;
+        }
         // Only when something is due: an idle ledger's log does not grow by a tick a minute. A
         // ledger that records checkpoints is also due one once a Beijing day began since its head.
         let checkpoints = state.0.records_checkpoints;
