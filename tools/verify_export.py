@@ -2,6 +2,7 @@
 """Independent verifier of a tiered-ledger export (docs/FORMAT.md), Python standard library only.
 
 Usage: verify_export.py EXPORT.jsonl [--expect-head SEQ:HASH] [--expect-prev HASH] [--kinds]
+                        [--public-key HEX]
        verify_export.py --schema markdown|wire
 
 Recomputes every record's hash as
@@ -12,10 +13,14 @@ later is verified only against --expect-prev, the hash of the record before it, 
 source the auditor trusts. With --expect-head, the export must contain that record with that
 hash. Every record's readable "event" must agree with what its event bytes decode to, field by
 field; --kinds then lists how many records of each event kind (rejections by reason) were decoded.
+Every recorded checkpoint's size, root (from genesis) and note (size, root, head, time, one
+origin) are checked against the records; with --public-key (the ledger's checkpoint key), each
+must also carry that key's valid signature (a checkpoint without a note fails).
 --schema prints the decoding tables (docs/FORMAT.md, "Type tables").
 Exit status: 0 verified, 1 a check failed, 2 usage or I/O error.
 """
 
+import base64
 import datetime
 import hashlib
 import json
@@ -535,18 +540,50 @@ class Frontier:
         return root
 
 
-def check_recorded_checkpoint(record, seq, tree):
+def check_recorded_checkpoint(record, seq, tree, prev_hash, seen, public_key):
     """A recorded checkpoint (docs/FORMAT.md, "Recorded checkpoints") states the tree of the
     records before it: its size is seq - 1 and, when the export starts at genesis (`tree`), its
-    root is their Merkle root. Its note is checked with tools/verify_proof.py."""
+    root is their Merkle root. Its note, when it has one, states the same size and root, the head
+    (seq - 1 and this record's prev hash), the event's time and the same origin as every other
+    note of the export (`seen`); with `public_key` every recorded checkpoint must carry a note
+    whose signature by that key verifies (tools/verify_proof.py's check)."""
     body = record["event"].get("body") if isinstance(record["event"], dict) else None
     if not isinstance(body, dict) or "checkpointed" not in body:
         return None
     recorded = body["checkpointed"]
+    where = f"seq {seq}: recorded checkpoint"
     if recorded.get("size") != seq - 1:
-        return f"seq {seq}: recorded checkpoint: size {recorded.get('size')}, but {seq - 1} records precede it"
+        return f"{where}: size {recorded.get('size')}, but {seq - 1} records precede it"
     if tree is not None and recorded.get("root") != tree.root().hex():
-        return f"seq {seq}: recorded checkpoint: root {recorded.get('root')} is not the Merkle root {tree.root().hex()} of {seq - 1} records"
+        return f"{where}: root {recorded.get('root')} is not the Merkle root {tree.root().hex()} of {seq - 1} records"
+    note = recorded.get("note")
+    if note is None:
+        return f"{where}: unsigned (no note), but the ledger's public key was given" if public_key else None
+    if not isinstance(note, str) or "\n\n" not in note or not note.endswith("\n"):
+        return f"{where}: the note is not a signed note"
+    lines = note[: note.rfind("\n\n")].split("\n")
+    if len(lines) != 5:
+        return f"{where}: the note is not origin, size, root, head and time lines"
+    origin, size_text, root_text, head_line, time_line = lines
+    try:
+        root = base64.b64decode(root_text, validate=True).hex()
+    except ValueError:
+        return f"{where}: the note's root line is not base64"
+    size = seq - 1
+    stated = (size_text, root, head_line, time_line)
+    expected = (str(size), recorded.get("root"), f"head {size}:{prev_hash.hex()}", f"time {record['event'].get('at')}")
+    for what, got, want in zip(("size", "root", "head", "time"), stated, expected):
+        if got != want:
+            return f"{where}: the note's {what} is {got!r}, the record says {want!r}"
+    if seen.setdefault("origin", origin) != origin:
+        return f"{where}: the note names {origin!r}, an earlier one {seen['origin']!r}"
+    if public_key is not None:
+        from verify_proof import ProofError, check_note  # beside this file
+
+        try:
+            check_note(note, public_key, ())
+        except ProofError as err:
+            return f"{where}: {err}"
     return None
 
 
@@ -556,6 +593,8 @@ def main(argv):
     expect_prev = None
     path = None
     kinds = None
+    public_key = None
+    seen_notes = {}
     if args[:1] == ["--schema"] and len(args) == 2 and args[1] in ("markdown", "wire"):
         from schema_text import schema_markdown, schema_wire  # beside this file
         print(schema_markdown() if args[1] == "markdown" else schema_wire(), end="")
@@ -579,6 +618,12 @@ def main(argv):
                 return usage(f"--expect-prev {text!r}: {err}")
         elif arg == "--kinds":
             kinds = {}
+        elif arg == "--public-key" and args:
+            text = args.pop(0)
+            try:
+                public_key = parse_hash(text, "--public-key")
+            except ValueError as err:
+                return usage(f"--public-key {text!r}: {err}")
         elif path is None and not arg.startswith("--"):
             path = arg
         else:
@@ -622,7 +667,7 @@ def main(argv):
                 computed = check_record(record, expected_seq, prev_hash, kinds)
             except RecordError as err:
                 return fail(f"line {line_no}: not a record: {err}" if err.malformed else str(err))
-            wrong = check_recorded_checkpoint(record, seq, tree)
+            wrong = check_recorded_checkpoint(record, seq, tree, prev_hash, seen_notes, public_key)
             if wrong:
                 return fail(wrong)
             if tree is not None:

@@ -16,6 +16,11 @@ pub fn ledger_options(cli: &Cli) -> anyhow::Result<LedgerOptions> {
         }
         None => None,
     };
+    if checkpoint_key.is_some() && cli.checkpoint_every == 0 {
+        eprintln!(
+            "warning: --checkpoint-key without --checkpoint-every: no checkpoint is recorded (give --checkpoint-every N)"
+        );
+    }
     Ok(LedgerOptions {
         clock: cli.clock(),
         max_ahead_of_clock: Some(std::time::Duration::from_secs(cli.max_ahead_seconds)),

@@ -384,8 +384,15 @@ pub fn tick(cli: &Cli) -> anyhow::Result<ExitCode> {
     let command = ledger.tick_command()?;
     let at = command.at;
     let receipt = ledger.submit(command)?;
+    // The records between the head before and the tick's own: what came due, and any checkpoint
+    // recorded on the schedule (not a hold or transfer, so not counted).
+    let mut handled = 0u64;
+    for seq in before + 1..receipt.seq {
+        if ledger.event(seq)?.answers_a_command() {
+            handled += 1;
+        }
+    }
     ledger.close()?;
-    let handled = receipt.seq.saturating_sub(before + 1);
     if cli.json {
         let mut value = receipt_json(&receipt);
         value["due_handled"] = json!(handled);

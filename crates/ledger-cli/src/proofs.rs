@@ -132,7 +132,11 @@ pub fn checkpoints(cli: &Cli, size: Option<u64>, out_path: Option<&Path>, force:
     };
     let Some(found) = reader.recorded_checkpoint(size)? else {
         let (below, above) = reader.nearest_recorded_sizes(size)?;
-        let name = |size: Option<u64>| size.map_or("none".to_owned(), |size| size.to_string());
+        let name = |size: Option<u64>| {
+            size.map_or(format!("none within {} records", ledger_store::RECORDED_CHECKPOINT_SEARCH_MAX), |size| {
+                size.to_string()
+            })
+        };
         bail!("no checkpoint of size {size} is recorded (nearest: {} below, {} above)", name(below), name(above));
     };
     let Some(text) = found.note else {

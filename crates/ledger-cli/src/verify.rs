@@ -17,6 +17,7 @@ use crate::proofs;
 pub fn run(cli: &Cli, from: u64, expect_head: Option<&str>, public_key: Option<&str>) -> anyhow::Result<ExitCode> {
     let expect = expect_head.map(Head::parse).transpose()?;
     let key = public_key.map(proofs::public_key).transpose().context("--public-key")?;
+    let signed_by_key = key.is_some();
     let reader = match Reader::open(&cli.db, cli.clock()) {
         Ok(reader) => reader,
         // Damage found while opening is a failed check, like damage found while walking.
@@ -42,15 +43,18 @@ pub fn run(cli: &Cli, from: u64, expect_head: Option<&str>, public_key: Option<&
                     "ok": true,
                     "from": report.from_seq,
                     "events_checked": report.events_checked,
+                    "checkpoints_checked": report.checkpoints_checked,
                     "head": report.head.to_text(),
                     "events_per_second": rate(report.events_checked, started),
                 }));
             } else {
                 say!(
-                    "OK: {} events verified from seq {} ({:.0} events/s); head {}",
+                    "OK: {} events verified from seq {} ({:.0} events/s), {} recorded checkpoint(s) among them{}; head {}",
                     report.events_checked,
                     report.from_seq,
                     rate(report.events_checked, started),
+                    report.checkpoints_checked,
+                    if signed_by_key { ", each signed with the key given" } else { "" },
                     report.head.to_text()
                 );
             }

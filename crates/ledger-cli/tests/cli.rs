@@ -360,6 +360,12 @@ fn every_example_in_commands_md_is_accepted() {
     assert_eq!(code, 0);
     assert!(out.contains("1 hold(s) or delayed transfer(s) handled"), "{out}");
     assert_eq!(cli(&db, &["balance", "70"]).1.trim(), "account 70: 32400.00 CNY (Class I, open)");
+    // The next day's first record gets a recorded checkpoint before it: not a hold handled.
+    let (code, out, _) = cli_at(&db, "2026-03-04T09:00:00+08:00", &["--checkpoint-every", "1000", "tick"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 hold(s) or delayed transfer(s) handled"), "{out}");
+    let (_, listed, _) = cli(&db, &["checkpoints"]);
+    assert!(listed.contains("1 recorded checkpoint"), "{listed}");
     let (code, out, _) = cli(&db, &["verify"]);
     assert_eq!(code, 0, "{out}");
     let (code, out, _) = cli(&db, &["replay"]);

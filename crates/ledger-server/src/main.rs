@@ -63,12 +63,12 @@ enum Cmd {
         #[arg(long)]
         lease_name: Option<String>,
         /// The key file GET /v1/checkpoints signs with (as `ledger-cli checkpoint --key`); wins
-        /// over the config's `checkpoint_key`.
-        #[arg(long)]
+        /// over the config's `checkpoint_key`; also signs the recorded checkpoints. Settled like --db.
+        #[arg(long, env = "LEDGER_CHECKPOINT_KEY", value_name = "FILE")]
         checkpoint_key: Option<PathBuf>,
         /// Record a checkpoint every N records and before each Beijing day's first record; wins
-        /// over the config's `checkpoint_every` (docs/SERVER.md).
-        #[arg(long, value_name = "N")]
+        /// over the config's `checkpoint_every` (docs/SERVER.md). Settled like --db.
+        #[arg(long, env = "LEDGER_CHECKPOINT_EVERY", value_name = "N")]
         checkpoint_every: Option<u64>,
     },
     /// Make a new random bearer token: prints it alone on standard error (once), and on standard
@@ -143,10 +143,30 @@ fn main() -> ExitCode {
                 config: loaded.cache_mib.take(),
                 show: usize::to_string,
             });
-            let (db, max_ahead, cache) = match (db, max_ahead, cache) {
-                (Ok(db), Ok(max_ahead), Ok(cache)) => (db, max_ahead, cache),
-                (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => return fail(&err.to_string()),
+            let every = settle(Given {
+                flag: "--checkpoint-every",
+                env: "LEDGER_CHECKPOINT_EVERY",
+                key: "checkpoint_every",
+                given: checkpoint_every.map(|every| (every, from_env("checkpoint_every"))),
+                config: (loaded.checkpoint_every != 0).then_some(loaded.checkpoint_every),
+                show: u64::to_string,
+            });
+            let signing = settle(Given {
+                flag: "--checkpoint-key",
+                env: "LEDGER_CHECKPOINT_KEY",
+                key: "checkpoint_key",
+                given: checkpoint_key.map(|key| (key, from_env("checkpoint_key"))),
+                config: loaded.checkpoint_key.take(),
+                show: |key: &PathBuf| key.display().to_string(),
+            });
+            let (db, max_ahead, cache, every, signing) = match (db, max_ahead, cache, every, signing) {
+                (Ok(db), Ok(max_ahead), Ok(cache), Ok(every), Ok(signing)) => (db, max_ahead, cache, every, signing),
+                (Err(err), ..) | (_, Err(err), ..) | (_, _, Err(err), ..) | (.., Err(err), _) | (.., Err(err)) => {
+                    return fail(&err.to_string());
+                }
             };
+            loaded.checkpoint_every = every.map_or(0, |(every, _)| every);
+            loaded.checkpoint_key = signing.map(|(key, _)| key);
             loaded.cache_mib = cache.map(|(mib, _)| mib);
             let db_source = db.as_ref().map(|(_, source)| *source);
             loaded.db = db.map(|(db, _)| db);
@@ -157,8 +177,6 @@ fn main() -> ExitCode {
                 loaded.tls = Some(Tls { cert, key });
             }
             loaded.log_json |= log_json;
-            loaded.checkpoint_key = checkpoint_key.or(loaded.checkpoint_key.take());
-            loaded.checkpoint_every = checkpoint_every.unwrap_or(loaded.checkpoint_every);
             if !lease_etcd.is_empty() {
                 loaded.lease.get_or_insert_with(|| LeaseConfig::at(Vec::new())).etcd = lease_etcd;
             }

@@ -154,7 +154,9 @@ fn the_writer_settings_table_matches_both_programs() {
         [
             ["--db", "LEDGER_DB", "db"],
             ["--max-ahead-seconds", "LEDGER_MAX_AHEAD_SECONDS", "max_ahead_seconds"],
-            ["--cache-mib", "LEDGER_CACHE_MIB", "cache_mib"]
+            ["--cache-mib", "LEDGER_CACHE_MIB", "cache_mib"],
+            ["--checkpoint-every", "LEDGER_CHECKPOINT_EVERY", "checkpoint_every"],
+            ["--checkpoint-key", "LEDGER_CHECKPOINT_KEY", "checkpoint_key"]
         ]
     );
     let help = Command::new(env!("CARGO_BIN_EXE_ledger-server")).args(["serve", "--help"]).output().unwrap();

@@ -121,7 +121,14 @@ pub(crate) fn check(event: &Event, expected: &Expected<'_>) -> Result<()> {
             hex::encode(expected.root)
         )));
     }
-    let Some(note) = note else { return Ok(()) };
+    // With the ledger's key, every recorded checkpoint must carry its signature: one recorded
+    // without a note would let a rewritten log pass as signed.
+    let Some(note) = note else {
+        return match expected.key {
+            Some(_) => Err(corrupt("unsigned (no note), but the ledger's checkpoint key was given".into())),
+            None => Ok(()),
+        };
+    };
     let checkpoint = Checkpoint::parse(note).map_err(|err| corrupt(err.to_string()))?;
     let Checkpoint::Note { tree, .. } = &checkpoint else {
         return Err(corrupt("the note is not a signed note".into()));

@@ -434,3 +434,81 @@ fn a_command_with_the_nil_id_is_never_taken_for_a_recorded_checkpoint() {
     }
     assert!(ledger.replay().unwrap().mismatches.is_empty());
 }
+
+/// Given a signed recorded checkpoint, when its note is rewritten to state another tree or time
+/// than its record (the chain rewritten after it, as a forger would), then `verify` and the
+/// export verifier (tools/verify_export.py, no key needed) name that record; with the ledger's
+/// key, a checkpoint recorded without a note fails `verify` and the export verifier too.
+#[test]
+fn a_recorded_note_that_contradicts_its_record_or_is_missing_is_named_by_both_verifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-04 09:00:00")));
+    let ledger = Ledger::create(dir.path(), options(&clock, 4, Some(key(3)))).unwrap();
+    ledger.submit_batch(business()[..9].to_vec()).unwrap();
+    let (seq, _) = *checkpoints(&ledger).iter().find(|(_, size)| *size == 4).unwrap();
+    let recorded = checkpoints(&ledger).len() as u64;
+    assert!(ledger.head().unwrap().seq < 16, "no stored Merkle node depends on the rewritten hashes");
+    ledger.close().unwrap();
+    let line = |note: &mut String, index: usize, text: &str| {
+        let mut lines: Vec<String> = note.split('\n').map(str::to_owned).collect();
+        lines[index] = text.to_owned();
+        *note = lines.join("\n");
+    };
+    // (what is edited in the note, the line the export verifier names; None: the note dropped)
+    type Edit = Box<dyn Fn(&mut Option<String>)>;
+    let table: Vec<(&str, Option<&str>, Edit)> = vec![
+        ("the size line", Some("size"), Box::new(move |note| line(note.as_mut().unwrap(), 1, "5"))),
+        (
+            "the head line",
+            Some("head"),
+            Box::new(move |note| line(note.as_mut().unwrap(), 3, &format!("head 4:{}", "0".repeat(64)))),
+        ),
+        (
+            "the time line",
+            Some("time"),
+            Box::new(move |note| line(note.as_mut().unwrap(), 4, "time 2027-03-04T09:00:00+08:00")),
+        ),
+        ("the note dropped", None, Box::new(|note| *note = None)),
+    ];
+    let public = key(3).verifying_key();
+    let public_hex = hex::encode(public.as_bytes());
+    for (name, named_line, change) in table {
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+        forge(copy.path(), seq, |event| {
+            if let EventBody::Checkpointed { note, .. } = &mut event.body {
+                change(note);
+            }
+        });
+        let reader = Reader::open(copy.path(), clock.clone()).unwrap();
+        let mut export = Vec::new();
+        reader.export(1, None, &mut export).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let file = out.path().join("export.jsonl");
+        std::fs::write(&file, export).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_export.py");
+        let run = |extra: &[&str]| {
+            let output = std::process::Command::new("python3").arg(&script).arg(&file).args(extra).output().unwrap();
+            (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+        };
+        let (code, printed) = match named_line {
+            Some(_) => run(&[]),
+            None => run(&["--public-key", &public_hex]),
+        };
+        assert_eq!(code, Some(1), "{name}: {printed}");
+        let expected = match named_line {
+            Some(what) => format!("seq {seq}: recorded checkpoint: the note's {what}"),
+            None => format!("seq {seq}: recorded checkpoint: unsigned"),
+        };
+        assert!(printed.contains(&expected), "{name}: {printed}");
+        let checked = reader.verify_signed(1, None, Some(&public), &mut |_| {});
+        let Err(Error::Corruption { seq: named, detail }) = checked else { panic!("{name}: verify: {checked:?}") };
+        assert_eq!(named, seq, "{name}: {detail}");
+    }
+    // Unedited, both pass with the key.
+    let reader = Reader::open(dir.path(), clock.clone()).unwrap();
+    assert_eq!(reader.verify_signed(1, None, Some(&public), &mut |_| {}).unwrap().checkpoints_checked, recorded);
+}

@@ -94,7 +94,9 @@ async fn recorded_checkpoint(
                 let detail = match size {
                     Some(size) => {
                         let (below, above) = ledger.nearest_recorded_sizes(size)?;
-                        let name = |size: Option<u64>| size.map_or("none".to_owned(), |size| size.to_string());
+                        let name = |size: Option<u64>| {
+                            size.map_or(format!("none within {} records", ledger_store::RECORDED_CHECKPOINT_SEARCH_MAX), |size| size.to_string())
+                        };
                         format!("no checkpoint of size {size} is recorded (nearest: {} below, {} above)", name(below), name(above))
                     }
                     None => format!(

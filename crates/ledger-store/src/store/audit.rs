@@ -37,14 +37,14 @@ impl Store {
         // A ledger never opened by a writer of this build has no id (and no recorded checkpoint).
         let origin = self.origin().ok();
         let checks = (origin.as_deref(), key);
-        let (head, events_checked) = if span < PARALLEL_WALK_MIN {
+        let (head, events_checked, checkpoints_checked) = if span < PARALLEL_WALK_MIN {
             self.verify_range(from_seq, u64::MAX, prev, checks, progress)?
         } else {
             // Two halves on two cores. The second starts from record `mid`'s stored hash, which
             // the first half checks (own hash and link): the chain is still checked end to end.
             let mid = from_seq + span / 2;
             let (first, second) = std::thread::scope(|scope| {
-                let second = scope.spawn(|| -> Result<(Head, u64)> {
+                let second = scope.spawn(|| -> Result<(Head, u64, u64)> {
                     let prev = self.record(mid)?.hash;
                     self.verify_range(mid + 1, u64::MAX, prev, checks, &mut |_| {})
                 });
@@ -53,12 +53,12 @@ impl Store {
                 let second = second.join().unwrap_or_else(|_| Err(Error::Stopped("a verify thread panicked".into())));
                 (first, second)
             });
-            let (first_head, first_count) = first?;
+            let (first_head, first_count, first_checkpoints) = first?;
             if first_head.seq != mid {
                 return Err(Error::Corruption { seq: first_head.seq + 1, detail: "record missing".into() });
             }
-            let (head, second_count) = second?;
-            (head, first_count + second_count)
+            let (head, second_count, second_checkpoints) = second?;
+            (head, first_count + second_count, first_checkpoints + second_checkpoints)
         };
         self.check_reaches_head(head)?;
         if let Some(expected) = expect_head {
@@ -79,7 +79,7 @@ impl Store {
                 )));
             }
         }
-        Ok(VerifyReport { from_seq, events_checked, head })
+        Ok(VerifyReport { from_seq, events_checked, checkpoints_checked, head })
     }
     /// A range that starts past the head (or ends before it starts) is a usage error, not damage.
     fn check_from(&self, from_seq: u64, to_seq: Option<u64>) -> Result<()> {
@@ -97,7 +97,7 @@ impl Store {
     }
     /// Checks records `from_seq..=to_seq` (hash, link, decodability, recorded checkpoints
     /// against the stored tree, the origin and key of `checks`); returns the head reached and
-    /// the number of records checked.
+    /// the numbers of records and of recorded checkpoints checked.
     fn verify_range(
         &self,
         from_seq: u64,
@@ -105,13 +105,14 @@ impl Store {
         prev: Hash,
         (origin, key): (Option<&str>, Option<&VerifyingKey>),
         progress: &mut dyn FnMut(u64),
-    ) -> Result<(Head, u64)> {
-        let mut count = 0;
+    ) -> Result<(Head, u64, u64)> {
+        let (mut count, mut checkpoints) = (0, 0);
         let head = self.walk(from_seq, to_seq, prev, |seq, record| {
             let event = codec::decode_event(seq, record.event_bytes)?;
             if let EventBody::Checkpointed { size, .. } = &event.body {
                 let root = merkle::subtree_root(self, 0, *size)?;
                 schedule::check(&event, &schedule::Expected { seq, prev: record.prev, root, origin, key })?;
+                checkpoints += 1;
             }
             count += 1;
             if count % 4096 == 0 {
@@ -119,7 +120,7 @@ impl Store {
             }
             Ok(())
         })?;
-        Ok((head, count))
+        Ok((head, count, checkpoints))
     }
     /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models
     /// and indexes.

@@ -38,6 +38,9 @@ impl Head {
 pub struct VerifyReport {
     pub from_seq: u64,
     pub events_checked: u64,
+    /// Recorded checkpoints among them, each checked (with the key, when one was given, each
+    /// signed by it).
+    pub checkpoints_checked: u64,
     pub head: Head,
 }
 
