@@ -31,6 +31,11 @@ pub enum Error {
     Command(String),
     #[error("event does not fit the state: {0}")]
     Replay(String),
+    /// A decision looked up an account (or a customer's account list) that the paged state it
+    /// ran over does not hold: the caller broke the invariant of loading what
+    /// [`crate::State::wanted`] names first. Never a domain answer.
+    #[error("invariant broken: {0}; it must be loaded before deciding")]
+    NotInView(#[from] crate::view::NotInView),
     #[error("unknown policy preset {0:?} (known: default, pboc-2018, pboc-2016)")]
     UnknownPreset(String),
     /// One element of a batch body (a JSON array or JSON Lines) is refused: `index` counts the

@@ -29,6 +29,7 @@ mod reserve;
 mod state;
 mod time;
 mod unique_keys;
+mod view;
 mod withhold;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
@@ -58,4 +59,5 @@ pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};
 pub use unique_keys::refuse_duplicate_keys;
+pub use view::{NotInView, Wanted};
 pub use withhold::{TEXT_CHARS_MAX, WithheldText, withhold};

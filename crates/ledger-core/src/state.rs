@@ -17,6 +17,7 @@ use crate::posting::{BucketUsage, Leg};
 use crate::protect::{DEFAULT_SETTINGS, ProtectionSettings, Protections};
 use crate::reserve::{Reservation, Stage};
 use crate::time::{BeijingDay, Timestamp, in_force_at};
+use crate::view::View;
 
 /// One account as the ledger knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,16 +64,17 @@ impl PolicyVersion {
 /// compared (a writer's state holds a bounded cache of them, a replay's none or all).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    accounts: HashMap<AccountId, Account>,
-    /// Accounts per customer, in opening order.
-    customers: HashMap<CustomerId, Vec<AccountId>>,
+    /// Every account, or in a paged view those loaded into it (`crate::view`).
+    pub(crate) accounts: HashMap<AccountId, Account>,
+    /// Accounts per customer, in opening order (in a paged view: the lists loaded into it).
+    pub(crate) customers: HashMap<CustomerId, Vec<AccountId>>,
     /// Sorted by `effective_from`, strictly increasing.
     policies: Vec<PolicyVersion>,
     /// The sequence number (1-based ordinal in the log) of each command's first event, of the
     /// commands this state knows (see `answer_seq`). Not part of the serde form: the store keeps
     /// every answered id in a table of its own.
     #[serde(skip)]
-    answers: HashMap<CommandId, u64>,
+    pub(crate) answers: HashMap<CommandId, u64>,
     /// Business time of the last event.
     head_at: Option<Timestamp>,
     /// Number of events applied; the next event gets `event_count + 1`.
@@ -87,6 +89,10 @@ pub struct State {
     risk_list: HashMap<String, u64>,
     /// Protection settings by effective time, strictly increasing; defaults before the first.
     protection_settings: Vec<(Timestamp, ProtectionSettings)>,
+    /// `None`: this state holds every account. `Some`: a paged view (`crate::view`); not part
+    /// of the serde form.
+    #[serde(skip)]
+    pub(crate) view: Option<View>,
 }
 
 impl PartialEq for State {
@@ -113,8 +119,14 @@ impl State {
     }
 
     /// The account `id`, open or closed.
+    /// In a paged view, looking up an account it does not hold records a miss
+    /// ([`State::not_in_view`]).
     pub fn account(&self, id: AccountId) -> Option<&Account> {
-        self.accounts.get(&id)
+        let found = self.accounts.get(&id);
+        if found.is_none() {
+            self.missed_account(id);
+        }
+        found
     }
 
     /// All accounts, in no particular order.
@@ -123,8 +135,13 @@ impl State {
     }
 
     /// The accounts of `customer`, in opening order.
+    /// In a paged view, a list or an account it does not hold records a miss.
     pub fn customer_accounts(&self, customer: CustomerId) -> impl Iterator<Item = &Account> {
-        self.customers.get(&customer).into_iter().flatten().filter_map(|id| self.accounts.get(id))
+        let list = self.customers.get(&customer);
+        if list.is_none() {
+            self.missed_customer(customer);
+        }
+        list.into_iter().flatten().filter_map(|id| self.account(*id))
     }
 
     /// The policy in force at `at`: the latest version whose effective time is not after `at`.
@@ -196,6 +213,29 @@ impl State {
         self.reservations.get(id)
     }
 
+    /// A copy of everything but the accounts and customer lists, as a paged view holding none.
+    pub(crate) fn without_accounts(&self) -> State {
+        State {
+            accounts: HashMap::default(),
+            customers: HashMap::default(),
+            policies: self.policies.clone(),
+            answers: self.answers.clone(),
+            head_at: self.head_at,
+            event_count: self.event_count,
+            protections: self.protections.clone(),
+            reservations: self.reservations.clone(),
+            due: self.due.clone(),
+            risk_list: self.risk_list.clone(),
+            protection_settings: self.protection_settings.clone(),
+            view: Some(View::default()),
+        }
+    }
+
+    /// Every reservation due at or before `at`, in due order.
+    pub(crate) fn due_by(&self, at: Timestamp) -> impl Iterator<Item = &Reservation> {
+        self.due.iter().take_while(move |(due_at, _)| *due_at <= at).filter_map(|(_, id)| self.reservations.get(id))
+    }
+
     /// The sequence number of the event that risk-listed `counterparty`, if it is listed.
     pub fn risk_listed(&self, counterparty: &str) -> Option<u64> {
         self.risk_list.get(counterparty).copied()
@@ -235,9 +275,15 @@ impl State {
         }
         match &event.body {
             EventBody::AccountOpened { account, customer, class, binding, verified_in_person, with_card } => {
-                if self.accounts.contains_key(account) {
+                if self.exists(*account)? {
                     return Err(Error::Replay(format!("account {account} opened twice")));
                 }
+                let list = match (self.customers.get_mut(customer), &self.view) {
+                    (Some(list), _) => list,
+                    (None, None) => self.customers.entry(*customer).or_default(),
+                    (None, Some(_)) => return Err(Error::Replay(crate::NotInView::Customer(*customer).to_string())),
+                };
+                list.push(*account);
                 let opened = Account {
                     id: *account,
                     customer: *customer,
@@ -251,9 +297,9 @@ impl State {
                     usage: Vec::new(),
                 };
                 self.accounts.insert(*account, opened);
-                self.customers.entry(*customer).or_default().push(*account);
             }
             EventBody::AccountClosed { account } => {
+                self.exists(*account)?;
                 let found = self.accounts.get_mut(account);
                 let found = found.ok_or_else(|| Error::Replay(format!("closing unknown account {account}")))?;
                 found.status = AccountStatus::Closed;
@@ -296,6 +342,9 @@ impl State {
             EventBody::ReservationSettled { id, posting, .. } => {
                 let leg =
                     posting.debit.as_ref().ok_or_else(|| Error::Replay(format!("settling {id} without a debit")))?;
+                if !self.exists(leg.account)? {
+                    return Err(Error::Replay(format!("settling {id} from unknown account {}", leg.account)));
+                }
                 self.end_reservation(*id)?;
                 self.record_leg(leg);
                 self.check_reserved_within_balance(leg.account)?;
@@ -310,7 +359,7 @@ impl State {
 
     fn apply_posting(&mut self, posting: &crate::posting::Posting, at: Timestamp) -> Result<()> {
         for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-            if !self.accounts.contains_key(&leg.account) {
+            if !self.exists(leg.account)? {
                 return Err(Error::Replay(format!("posting to unknown account {}", leg.account)));
             }
         }
@@ -362,6 +411,9 @@ impl State {
     }
 
     fn apply_released(&mut self, id: CommandId, usage_after: &[BucketUsage]) -> Result<()> {
+        if let Some(reservation) = self.reservations.get(&id) {
+            self.exists(reservation.account)?;
+        }
         let reservation = self.end_reservation(id)?;
         if reservation.personal
             && let Some(protections) = self.protections.get_mut(&reservation.account)
@@ -393,7 +445,7 @@ impl State {
     }
 
     fn protections_mut(&mut self, account: AccountId) -> Result<&mut Protections> {
-        if !self.accounts.contains_key(&account) {
+        if !self.exists(account)? {
             return Err(Error::Replay(format!("protection on unknown account {account}")));
         }
         Ok(self.protections.entry(account).or_default())
