@@ -3,9 +3,9 @@
 
 use crate::command::Command;
 use crate::decide::{Admission, Decision, decide_in};
+use crate::error::NotInView;
 use crate::event::Event;
 use crate::state::State;
-use crate::view::NotInView;
 
 /// Where the events that come due before a command go: the caller's log and state. See
 /// [`decide_after_due`].

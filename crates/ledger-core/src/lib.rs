@@ -34,7 +34,7 @@ mod withhold;
 
 pub use command::{Binding, Command, CommandBody, ExternalKind};
 pub use decide::{Admission, Decision, decide, decide_in};
-pub use error::{AmountError, Error, Result};
+pub use error::{AmountError, Error, NotInView, Result};
 pub use event::{Event, EventBody};
 pub use execute::{DueSink, apply_due_then_decide, decide_after_due, execute, execute_with_due};
 pub use ids::{AccountClass, AccountId, AccountStatus, CommandId, CustomerId};
@@ -59,5 +59,5 @@ pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};
 pub use time::{BeijingDay, BeijingYear, Timestamp, in_force_at};
 pub use unique_keys::refuse_duplicate_keys;
-pub use view::{NotInView, Wanted};
+pub use view::{StateParts, Wanted, apply_to_accounts};
 pub use withhold::{TEXT_CHARS_MAX, WithheldText, withhold};

@@ -17,7 +17,6 @@ use crate::posting::{BucketUsage, Leg};
 use crate::protect::{DEFAULT_SETTINGS, ProtectionSettings, Protections};
 use crate::reserve::{Reservation, Stage};
 use crate::time::{BeijingDay, Timestamp, in_force_at};
-use crate::view::View;
 
 /// One account as the ledger knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,9 +36,64 @@ pub struct Account {
 }
 
 impl Account {
+    /// A newly opened account, as `AccountOpened` records it.
+    pub(crate) fn opened(event: &EventBody) -> Option<Account> {
+        let EventBody::AccountOpened { account, customer, class, binding, verified_in_person, with_card } = event
+        else {
+            return None;
+        };
+        Some(Account {
+            id: *account,
+            customer: *customer,
+            class: *class,
+            status: AccountStatus::Open,
+            binding: binding.clone(),
+            verified_in_person: *verified_in_person,
+            with_card: *with_card,
+            balance: Amount::ZERO,
+            funded_from_bound: false,
+            usage: Vec::new(),
+        })
+    }
+
+    /// Records a posting's leg on this account: its balance, bound funding, bucket use.
+    pub(crate) fn record_leg(&mut self, leg: &Leg) {
+        self.balance = leg.balance_after;
+        if leg.flow == Flow::TransferInBound {
+            self.funded_from_bound = true;
+        }
+        self.record_usage(&leg.usage_after);
+    }
+
+    /// Records the use of each bucket named in `usage_after`.
+    pub(crate) fn record_usage(&mut self, usage_after: &[BucketUsage]) {
+        for after in usage_after {
+            match self.usage.iter_mut().find(|usage| usage.bucket == after.bucket) {
+                Some(usage) => *usage = after.clone(),
+                None => self.usage.push(after.clone()),
+            }
+        }
+    }
+
     /// The stored use of bucket `name`, if the account ever used it.
     pub fn bucket_usage(&self, name: &str) -> Option<&BucketUsage> {
         self.usage.iter().find(|usage| usage.bucket == name)
+    }
+}
+
+/// What a paged state knows beyond the accounts it holds.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct View {
+    /// Accounts known not to exist (loaded as absent).
+    pub(crate) absent: std::collections::HashSet<AccountId>,
+    /// The first lookup of something the view does not hold, since the last load.
+    pub(crate) missed: std::sync::OnceLock<crate::error::NotInView>,
+}
+
+impl View {
+    pub(crate) fn miss(&self, what: crate::error::NotInView) {
+        // Only the first miss is kept: it is the one the decision went wrong at.
+        let _ = self.missed.set(what);
     }
 }
 
@@ -64,32 +118,32 @@ impl PolicyVersion {
 /// compared (a writer's state holds a bounded cache of them, a replay's none or all).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Every account, or in a paged view those loaded into it (`crate::view`).
+    /// Every account, or in a paged view those loaded into it (see `view.rs`).
     pub(crate) accounts: HashMap<AccountId, Account>,
-    /// Accounts per customer, in opening order (in a paged view: the lists loaded into it).
+    /// Accounts per customer, in id order (in a paged view: the lists loaded into it).
     pub(crate) customers: HashMap<CustomerId, Vec<AccountId>>,
     /// Sorted by `effective_from`, strictly increasing.
-    policies: Vec<PolicyVersion>,
+    pub(crate) policies: Vec<PolicyVersion>,
     /// The sequence number (1-based ordinal in the log) of each command's first event, of the
     /// commands this state knows (see `answer_seq`). Not part of the serde form: the store keeps
     /// every answered id in a table of its own.
     #[serde(skip)]
     pub(crate) answers: HashMap<CommandId, u64>,
     /// Business time of the last event.
-    head_at: Option<Timestamp>,
+    pub(crate) head_at: Option<Timestamp>,
     /// Number of events applied; the next event gets `event_count + 1`.
-    event_count: u64,
+    pub(crate) event_count: u64,
     /// Protections of the accounts that use any (locks, limits, night lock, reservations).
-    protections: HashMap<AccountId, Protections>,
+    pub(crate) protections: HashMap<AccountId, Protections>,
     /// Held and scheduled outflows, by the command that asked for them.
-    reservations: BTreeMap<CommandId, Reservation>,
+    pub(crate) reservations: BTreeMap<CommandId, Reservation>,
     /// `(due time, id)` of every reservation: the order the ledger acts on them.
-    due: BTreeSet<(Timestamp, CommandId)>,
+    pub(crate) due: BTreeSet<(Timestamp, CommandId)>,
     /// Risk-listed counterparties and the sequence number of the event that listed each.
-    risk_list: HashMap<String, u64>,
+    pub(crate) risk_list: HashMap<String, u64>,
     /// Protection settings by effective time, strictly increasing; defaults before the first.
-    protection_settings: Vec<(Timestamp, ProtectionSettings)>,
-    /// `None`: this state holds every account. `Some`: a paged view (`crate::view`); not part
+    pub(crate) protection_settings: Vec<(Timestamp, ProtectionSettings)>,
+    /// `None`: this state holds every account. `Some`: a paged view (see `view.rs`); not part
     /// of the serde form.
     #[serde(skip)]
     pub(crate) view: Option<View>,
@@ -134,7 +188,7 @@ impl State {
         self.accounts.values()
     }
 
-    /// The accounts of `customer`, in opening order.
+    /// The accounts of `customer`, in id order.
     /// In a paged view, a list or an account it does not hold records a miss.
     pub fn customer_accounts(&self, customer: CustomerId) -> impl Iterator<Item = &Account> {
         let list = self.customers.get(&customer);
@@ -274,29 +328,22 @@ impl State {
             return Err(Error::Replay(format!("event time {} is before the head", event.at)));
         }
         match &event.body {
-            EventBody::AccountOpened { account, customer, class, binding, verified_in_person, with_card } => {
+            EventBody::AccountOpened { account, customer, .. } => {
                 if self.exists(*account)? {
                     return Err(Error::Replay(format!("account {account} opened twice")));
                 }
                 let list = match (self.customers.get_mut(customer), &self.view) {
                     (Some(list), _) => list,
                     (None, None) => self.customers.entry(*customer).or_default(),
-                    (None, Some(_)) => return Err(Error::Replay(crate::NotInView::Customer(*customer).to_string())),
+                    (None, Some(_)) => {
+                        return Err(Error::Replay(crate::error::NotInView::Customer(*customer).to_string()));
+                    }
                 };
-                list.push(*account);
-                let opened = Account {
-                    id: *account,
-                    customer: *customer,
-                    class: *class,
-                    status: AccountStatus::Open,
-                    binding: binding.clone(),
-                    verified_in_person: *verified_in_person,
-                    with_card: *with_card,
-                    balance: Amount::ZERO,
-                    funded_from_bound: false,
-                    usage: Vec::new(),
-                };
-                self.accounts.insert(*account, opened);
+                // In id order: the store's customer index keeps them so.
+                let at = list.partition_point(|held| held < account);
+                list.insert(at, *account);
+                let opened = Account::opened(&event.body);
+                self.accounts.extend(opened.map(|opened| (*account, opened)));
             }
             EventBody::AccountClosed { account } => {
                 self.exists(*account)?;
@@ -468,21 +515,14 @@ impl State {
     }
 
     fn record_leg(&mut self, leg: &Leg) {
-        let Some(account) = self.accounts.get_mut(&leg.account) else { return };
-        account.balance = leg.balance_after;
-        if leg.flow == Flow::TransferInBound {
-            account.funded_from_bound = true;
+        if let Some(account) = self.accounts.get_mut(&leg.account) {
+            account.record_leg(leg);
         }
-        self.record_usage(leg.account, &leg.usage_after);
     }
 
     fn record_usage(&mut self, account: AccountId, usage_after: &[BucketUsage]) {
-        let Some(account) = self.accounts.get_mut(&account) else { return };
-        for after in usage_after {
-            match account.usage.iter_mut().find(|usage| usage.bucket == after.bucket) {
-                Some(usage) => *usage = after.clone(),
-                None => account.usage.push(after.clone()),
-            }
+        if let Some(account) = self.accounts.get_mut(&account) {
+            account.record_usage(usage_after);
         }
     }
 }

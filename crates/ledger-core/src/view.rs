@@ -8,29 +8,11 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use crate::command::{Binding, Command, CommandBody};
-use crate::error::{Error, Result};
+use crate::error::{Error, NotInView, Result};
+use crate::event::{Event, EventBody};
 use crate::ids::{AccountId, CustomerId};
-use crate::state::{Account, State};
+use crate::state::{Account, State, View};
 use crate::time::Timestamp;
-
-/// What a paged state knows beyond the accounts it holds.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct View {
-    /// Accounts known not to exist (loaded as absent).
-    absent: HashSet<AccountId>,
-    /// The first lookup of something the view does not hold, since the last load.
-    missed: OnceLock<NotInView>,
-}
-
-/// Something a decision looked up that a paged state does not hold: the caller did not load it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NotInView {
-    #[error("account {0} is not in the state's view")]
-    Account(AccountId),
-    #[error("the account list of customer {0} is not in the state's view")]
-    Customer(CustomerId),
-}
 
 /// What a batch of commands reads that a paged state does not hold yet; load it, then ask again
 /// (an account's customer list is named once the account is loaded).
@@ -45,13 +27,6 @@ pub struct Wanted {
 impl Wanted {
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty() && self.customers.is_empty()
-    }
-}
-
-impl View {
-    fn miss(&self, what: NotInView) {
-        // Only the first miss is kept: it is the one the decision went wrong at.
-        let _ = self.missed.set(what);
     }
 }
 
@@ -86,7 +61,7 @@ impl State {
         view.missed = OnceLock::new();
     }
 
-    /// Loads the complete list of `customer`'s accounts (in opening order) into the view.
+    /// Loads the complete list of `customer`'s accounts (in id order) into the view.
     pub fn load_customer(&mut self, customer: CustomerId, accounts: Vec<AccountId>) {
         if let Some(view) = &mut self.view {
             self.customers.insert(customer, accounts);
@@ -97,6 +72,11 @@ impl State {
     /// The first lookup since the last load of something this view does not hold.
     pub fn not_in_view(&self) -> Option<NotInView> {
         self.view.as_ref().and_then(|view| view.missed.get().copied())
+    }
+
+    /// Account `id` if this state holds it (a lookup that records no miss).
+    pub fn account_held(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id)
     }
 
     /// How many accounts this state holds in memory.
@@ -150,7 +130,7 @@ impl State {
     /// action's account), the account lists of the customers whose accounts a rule counts
     /// (opening, closing) and their accounts, and the account of every reservation that may
     /// come due by the latest command's time. Empty for a whole state.
-    pub fn wanted(&self, commands: &[Command]) -> Wanted {
+    pub fn wanted<'c>(&self, commands: impl Iterator<Item = &'c Command> + Clone) -> Wanted {
         if self.view.is_none() {
             return Wanted::default();
         }
@@ -161,7 +141,9 @@ impl State {
                 Some(list) => accounts.extend(list.iter().copied()),
                 None => customers.push(customer),
             };
-        let latest = commands.iter().map(|command| command.at).max().unwrap_or(Timestamp::UNIX_EPOCH);
+        // A command stamped before the head is decided at the head's time.
+        let latest = commands.clone().map(|command| command.at).chain(self.head_at).max();
+        let latest = latest.unwrap_or(Timestamp::UNIX_EPOCH);
         accounts.extend(self.due_by(latest).map(|reservation| reservation.account));
         for command in commands {
             match &command.body {
@@ -210,4 +192,101 @@ impl State {
         customers.dedup();
         Wanted { accounts, customers }
     }
+}
+
+/// Everything of a state but its accounts and customer lists, as the store keeps it (its read
+/// models at the head): what a paged state is built from at open.
+#[derive(Clone, Debug, Default)]
+pub struct StateParts {
+    /// Sorted by effective time.
+    pub policies: Vec<crate::state::PolicyVersion>,
+    /// Sorted by effective time.
+    pub protection_settings: Vec<(Timestamp, crate::protect::ProtectionSettings)>,
+    pub protections: Vec<(AccountId, crate::protect::Protections)>,
+    pub reservations: Vec<crate::reserve::Reservation>,
+    pub risk_list: Vec<(String, u64)>,
+    /// The head's business time and sequence number (events applied).
+    pub head_at: Option<Timestamp>,
+    pub event_count: u64,
+}
+
+impl State {
+    /// A paged state holding `parts` and no account.
+    pub fn from_parts(parts: StateParts) -> State {
+        let StateParts { policies, protection_settings, protections, reservations, risk_list, head_at, event_count } =
+            parts;
+        State {
+            accounts: Default::default(),
+            customers: Default::default(),
+            policies,
+            answers: Default::default(),
+            head_at,
+            event_count,
+            protections: protections.into_iter().collect(),
+            due: reservations.iter().map(|reservation| (reservation.stage.due_at(), reservation.id)).collect(),
+            reservations: reservations.into_iter().map(|reservation| (reservation.id, reservation)).collect(),
+            risk_list: risk_list.into_iter().collect(),
+            protection_settings,
+            view: Some(View::default()),
+        }
+    }
+
+    /// Makes this paged state whole again: the caller loaded every account and every customer's
+    /// list into it.
+    pub fn unpage(&mut self) {
+        self.view = None;
+    }
+}
+
+/// Applies what `event` records on accounts alone (openings, closings, postings' legs, bucket
+/// use of reservations) to `accounts`, which must hold every account it names: the account
+/// read models' catch-up over a log tail, without the rest of the state. `State::apply` makes
+/// the same changes to its accounts.
+pub fn apply_to_accounts<S: std::hash::BuildHasher>(
+    accounts: &mut std::collections::HashMap<AccountId, Account, S>,
+    event: &Event,
+) -> Result<()> {
+    fn held<S: std::hash::BuildHasher>(
+        accounts: &mut std::collections::HashMap<AccountId, Account, S>,
+        id: AccountId,
+    ) -> Result<&mut Account> {
+        accounts.get_mut(&id).ok_or_else(|| Error::Replay(format!("the account catch-up lacks account {id}")))
+    }
+    match &event.body {
+        EventBody::AccountOpened { account, .. } => {
+            if accounts.contains_key(account) {
+                return Err(Error::Replay(format!("account {account} opened twice")));
+            }
+            accounts.extend(Account::opened(&event.body).map(|opened| (*account, opened)));
+        }
+        EventBody::AccountClosed { account } => held(accounts, *account)?.status = crate::ids::AccountStatus::Closed,
+        EventBody::Posted(posting) => {
+            for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                held(accounts, leg.account)?.record_leg(leg);
+            }
+        }
+        EventBody::Reserved { reservation, usage_after } => {
+            held(accounts, reservation.account)?.record_usage(usage_after)
+        }
+        EventBody::ReservationSettled { posting, .. } => {
+            for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                held(accounts, leg.account)?.record_leg(leg);
+            }
+        }
+        EventBody::ReservationReleased { account, usage_after, .. } => {
+            held(accounts, *account)?.record_usage(usage_after)
+        }
+        EventBody::PolicyScheduled { .. }
+        | EventBody::Rejected { .. }
+        | EventBody::TimeAdvanced
+        | EventBody::AccountLocked { .. }
+        | EventBody::AccountUnlocked { .. }
+        | EventBody::PersonalLimitsSet { .. }
+        | EventBody::NightLockSet { .. }
+        | EventBody::RiskListed { .. }
+        | EventBody::RiskUnlisted { .. }
+        | EventBody::ProtectionsScheduled { .. }
+        | EventBody::HoldConfirmed { .. } => {}
+    }
+    Ok(())
 }

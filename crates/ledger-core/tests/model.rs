@@ -368,7 +368,7 @@ fn check_sequence(
         // The same command over a paged view holding only what `wanted` names decides the same.
         let mut view = state.empty_view();
         for _round in 0..4 {
-            let wanted = view.wanted(std::slice::from_ref(&command));
+            let wanted = view.wanted(std::iter::once(&command));
             for id in wanted.accounts {
                 view.load_account(id, state.account(id).cloned());
             }
@@ -376,7 +376,7 @@ fn check_sequence(
                 view.load_customer(customer, state.customer_accounts(customer).map(|account| account.id).collect());
             }
         }
-        prop_assert!(view.wanted(std::slice::from_ref(&command)).is_empty(), "wanted still names more after 4 rounds");
+        prop_assert!(view.wanted(std::iter::once(&command)).is_empty(), "wanted still names more after 4 rounds");
         let mut view_due = Vec::new();
         let view_decision = ledger_core::apply_due_then_decide(&mut view, &command, &mut view_due);
         let decision = ledger_core::apply_due_then_decide(&mut state, &command, &mut due_events).unwrap();

@@ -158,16 +158,16 @@ fn wanted_names_what_each_command_reads() {
         (CommandBody::Tick, &[], &[]),
     ];
     for (body, accounts, customers) in rows {
-        let wanted = view.wanted(&[command(100, body.clone())]);
+        let wanted = view.wanted([command(100, body.clone())].iter());
         let accounts: Vec<AccountId> = accounts.iter().map(|id| acc(*id)).collect();
         let customers: Vec<CustomerId> = customers.iter().map(|id| CustomerId(*id)).collect();
         assert_eq!((wanted.accounts, wanted.customers), (accounts, customers), "{body:?}");
     }
     // A whole state wants nothing; an account loaded as absent is not wanted again.
-    assert!(whole.wanted(&[command(100, withdraw(11, "1.00"))]).is_empty());
+    assert!(whole.wanted([command(100, withdraw(11, "1.00"))].iter()).is_empty());
     let mut view = whole.empty_view();
     view.load_account(acc(99), None);
-    assert!(view.wanted(&[command(100, deposit(99, "1.00"))]).is_empty());
+    assert!(view.wanted([command(100, deposit(99, "1.00"))].iter()).is_empty());
     // A rejection for a missing account is never what a view that lacks it answers.
     let rejected = RejectReason::UnknownAccount { account: acc(11) };
     let decided = apply_due_then_decide(&mut whole.empty_view(), &command(100, withdraw(11, "1.00")), &mut Vec::new());

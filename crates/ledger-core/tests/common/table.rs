@@ -80,7 +80,7 @@ pub fn business_view(state: &State) -> String {
 pub fn view_for(state: &State, command: &Command) -> State {
     let mut view = state.empty_view();
     for _round in 0..4 {
-        let wanted = view.wanted(std::slice::from_ref(command));
+        let wanted = view.wanted(std::iter::once(command));
         for id in wanted.accounts {
             view.load_account(id, state.account(id).cloned());
         }
@@ -88,7 +88,7 @@ pub fn view_for(state: &State, command: &Command) -> State {
             view.load_customer(customer, state.customer_accounts(customer).map(|account| account.id).collect());
         }
     }
-    assert!(view.wanted(std::slice::from_ref(command)).is_empty(), "wanted still names more after 4 rounds");
+    assert!(view.wanted(std::iter::once(command)).is_empty(), "wanted still names more after 4 rounds");
     view
 }
 
