@@ -218,7 +218,7 @@ pub async fn run(config: Config) -> Result<()> {
     });
     announce(&listener, config.tls.is_some(), &head.to_text());
     listener.serve(app, stop_rx).await;
-    // No handler holds the ledger any more: close it (snapshot, flush, witness).
+    // No handler holds the ledger any more: close it (projector drained, flush, witness).
     drop(state);
     let closed = tokio::task::spawn_blocking(move || ledger.close()).await.map_err(|err| Error::Io(err.to_string()))?;
     if closed.is_ok() {
