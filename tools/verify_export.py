@@ -248,6 +248,8 @@ SCHEMA["EventBody"] = _enum(
     ("reservation_settled", _struct(("id", UUID), ("settlement", "Settlement"), ("posting", "Posting"))),
     ("reservation_released", _struct(("id", UUID), ("account", ACCOUNT), ("release", "Release"), _usage)),
     ("time_advanced", UNIT),
+    # A checkpoint recorded by the writer (docs/FORMAT.md, "Recorded checkpoints").
+    ("checkpointed", _struct(("size", U64), ("root", STR), ("note", _opt(STR)))),
 )
 SCHEMA["Event"] = _struct(("command_id", UUID), ("at", TIME), ("body", "EventBody"))
 # Record version 2 (docs/FORMAT.md, "Record versions"): the event bytes start with 0x02 and name
@@ -508,6 +510,46 @@ def check_record(record, expected_seq, prev_hash, kinds=None):
     return computed
 
 
+class Frontier:
+    """The right edge of the RFC 9162 Merkle tree over the records so far (docs/FORMAT.md,
+    "Merkle tree"): leaf = SHA-256(0x00 || record hash), node = SHA-256(0x01 || left || right)."""
+
+    def __init__(self):
+        self.size = 0
+        self.edge = []  # (height, root) of complete subtrees, heights decreasing
+
+    def push(self, record_hash):
+        height, node = 0, hashlib.sha256(b"\x00" + record_hash).digest()
+        while self.edge and self.edge[-1][0] == height:
+            node = hashlib.sha256(b"\x01" + self.edge.pop()[1] + node).digest()
+            height += 1
+        self.edge.append((height, node))
+        self.size += 1
+
+    def root(self):
+        if not self.edge:
+            return hashlib.sha256(b"").digest()
+        root = self.edge[-1][1]
+        for _, node in reversed(self.edge[:-1]):
+            root = hashlib.sha256(b"\x01" + node + root).digest()
+        return root
+
+
+def check_recorded_checkpoint(record, seq, tree):
+    """A recorded checkpoint (docs/FORMAT.md, "Recorded checkpoints") states the tree of the
+    records before it: its size is seq - 1 and, when the export starts at genesis (`tree`), its
+    root is their Merkle root. Its note is checked with tools/verify_proof.py."""
+    body = record["event"].get("body") if isinstance(record["event"], dict) else None
+    if not isinstance(body, dict) or "checkpointed" not in body:
+        return None
+    recorded = body["checkpointed"]
+    if recorded.get("size") != seq - 1:
+        return f"seq {seq}: recorded checkpoint: size {recorded.get('size')}, but {seq - 1} records precede it"
+    if tree is not None and recorded.get("root") != tree.root().hex():
+        return f"seq {seq}: recorded checkpoint: root {recorded.get('root')} is not the Merkle root {tree.root().hex()} of {seq - 1} records"
+    return None
+
+
 def main(argv):
     args = argv[1:]
     expect_head = None
@@ -551,6 +593,7 @@ def main(argv):
 
     prev_hash = None
     expected_seq = None
+    tree = None  # the Merkle tree of the records so far, when the export starts at genesis
     count = 0
     head = None
     seen_expected_head = False
@@ -566,6 +609,7 @@ def main(argv):
             if expected_seq is None:
                 if seq == 1:
                     prev_hash = GENESIS_PREV
+                    tree = Frontier()
                 elif expect_prev is not None:
                     prev_hash = expect_prev
                 else:
@@ -578,6 +622,11 @@ def main(argv):
                 computed = check_record(record, expected_seq, prev_hash, kinds)
             except RecordError as err:
                 return fail(f"line {line_no}: not a record: {err}" if err.malformed else str(err))
+            wrong = check_recorded_checkpoint(record, seq, tree)
+            if wrong:
+                return fail(wrong)
+            if tree is not None:
+                tree.push(computed)
             if expect_head is not None and seq == expect_head[0]:
                 if computed != expect_head[1]:
                     return fail(f"seq {seq}: hashes to {computed.hex()}, not the recorded {expect_head[1].hex()}: rewritten")

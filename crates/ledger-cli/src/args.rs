@@ -33,6 +33,14 @@ pub struct Cli {
     /// Checked when a writer opens the ledger (a refused name is shown escaped, never echoed raw).
     #[arg(long = "as", global = true, env = "LEDGER_AS", value_name = "NAME")]
     pub as_name: Option<String>,
+    /// Record a checkpoint of every tree size that is a multiple of N, and one before each
+    /// Beijing day's first record (docs/FORMAT.md, "Recorded checkpoints"); 0: none.
+    #[arg(long, global = true, env = "LEDGER_CHECKPOINT_EVERY", default_value_t = 0, value_name = "N")]
+    pub checkpoint_every: u64,
+    /// Sign the recorded checkpoints with this key (from `keygen`); without it they record the
+    /// tree's size and root only.
+    #[arg(long, global = true, env = "LEDGER_CHECKPOINT_KEY", value_name = "FILE")]
+    pub checkpoint_key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -95,6 +103,10 @@ pub enum Cmd {
         /// Also prove the log still contains this head (SEQ:HASH), recorded earlier.
         #[arg(long, value_name = "SEQ:HASH")]
         expect_head: Option<String>,
+        /// The ledger's checkpoint public key (hex): every recorded checkpoint's note must carry
+        /// its signature (without it, notes are checked but not their signatures).
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
     },
     /// The current sequence number and hash, for an auditor to record.
     Head,
@@ -209,6 +221,18 @@ pub enum Cmd {
         format: String,
         /// Write here instead of standard output.
         #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+    },
+    /// The checkpoints the writer recorded in the log (--checkpoint-every); with --size, the
+    /// signed note of the one of that tree size (a checkpoint file for prove, check-proof,
+    /// witness and goverify).
+    Checkpoints {
+        #[arg(long, value_name = "N")]
+        size: Option<u64>,
+        /// With --size: write the note here instead of standard output.
+        #[arg(long, value_name = "FILE", requires = "size")]
         out: Option<PathBuf>,
         #[arg(long)]
         force: bool,

@@ -16,6 +16,7 @@ mod proofs;
 mod report;
 mod scratch;
 mod statement;
+mod verify;
 mod witness;
 mod workload;
 
@@ -36,7 +37,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Replay => ops::replay(cli),
         Cmd::RebuildIndexes => ops::rebuild_indexes(cli),
         Cmd::Migrate { from, to } => ops::migrate(cli, from.as_deref(), to),
-        Cmd::Verify { from, expect_head } => ops::verify(cli, *from, expect_head.as_deref()),
+        Cmd::Verify { from, expect_head, public_key } => {
+            verify::run(cli, *from, expect_head.as_deref(), public_key.as_deref())
+        }
         Cmd::Head => ops::head(cli),
         Cmd::Balance { account, at: None } => ops::balance(cli, AccountId(*account)),
         Cmd::Balance { account, at: Some(at) } => statement::balance_at(cli, AccountId(*account), *at),
@@ -67,6 +70,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Checkpoint { key, format, out, force } => {
             proofs::checkpoint(cli, key, format == "json", out.as_deref(), *force)
         }
+        Cmd::Checkpoints { size, out, force } => proofs::checkpoints(cli, *size, out.as_deref(), *force),
         Cmd::Prove { seq, checkpoint, out, force } => proofs::prove(cli, *seq, checkpoint, out.as_deref(), *force),
         Cmd::ProveConsistency { old, new, out, force } => {
             proofs::prove_consistency(cli, old, new, out.as_deref(), *force)

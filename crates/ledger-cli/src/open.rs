@@ -8,11 +8,21 @@ use crate::args::Cli;
 /// The options every writing subcommand runs with (its commands are recorded as submitted by
 /// `--as`, see [`Cli::principal`]).
 pub fn ledger_options(cli: &Cli) -> anyhow::Result<LedgerOptions> {
+    let checkpoint_key = match &cli.checkpoint_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| anyhow::anyhow!("reading the checkpoint key {}: {err}", path.display()))?;
+            Some(ledger_store::signing_key_from_hex(&text)?)
+        }
+        None => None,
+    };
     Ok(LedgerOptions {
         clock: cli.clock(),
         max_ahead_of_clock: Some(std::time::Duration::from_secs(cli.max_ahead_seconds)),
         principal: cli.principal().map_err(anyhow::Error::msg)?,
         cache_mib: cli.cache_mib,
+        checkpoint_every: cli.checkpoint_every,
+        checkpoint_key,
         ..LedgerOptions::default()
     })
 }

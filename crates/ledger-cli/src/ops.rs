@@ -10,13 +10,13 @@ use ledger_core::{
     AccountId, Amount, CommandBody, CustomerId, Event, EventBody, Policy, Release, Reservation, Settlement, Stage,
     Timestamp, parse_command,
 };
-use ledger_store::{Error as StoreError, Head, Ledger, MigrateStage, Reader};
+use ledger_store::{Error as StoreError, Ledger, MigrateStage, Reader};
 use serde_json::{Value, json};
 
 use crate::args::Cli;
 use crate::open::{ledger_options, open_ledger, open_reader, opening_failed};
 use crate::out::{self, check_failed, print_json, receipt_json, say};
-use crate::progress;
+use crate::progress::{self, rate};
 
 fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     if Policy::preset_names().any(|name| name == spec) {
@@ -144,10 +144,6 @@ pub fn submit(cli: &Cli, text: Option<&str>, dry_run: bool) -> anyhow::Result<Ex
     Ok(if receipt.is_accepted() { ExitCode::SUCCESS } else { check_failed() })
 }
 
-fn rate(count: u64, started: Instant) -> f64 {
-    count as f64 / started.elapsed().as_secs_f64().max(1e-9)
-}
-
 pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let head = reader.head()?;
@@ -194,65 +190,6 @@ pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { check_failed() })
-}
-
-pub fn verify(cli: &Cli, from: u64, expect_head: Option<&str>) -> anyhow::Result<ExitCode> {
-    let expect = expect_head.map(Head::parse).transpose()?;
-    let reader = match Reader::open(&cli.db, cli.clock()) {
-        Ok(reader) => reader,
-        // Damage found while opening is a failed check, like damage found while walking.
-        Err(err @ StoreError::Corruption { .. }) => return verify_failed(cli, &err),
-        Err(err) => return Err(opening_failed(cli, err)),
-    };
-    if reader.head()?.seq == 0 {
-        return Err(crate::open::without_policy(cli));
-    }
-    let total = reader.head().map(|head| head.seq).unwrap_or(0);
-    let bar = progress::bar(total, "events");
-    let started = Instant::now();
-    let result = reader.verify_with_progress(from, expect, &mut |seq| {
-        if seq % 4096 == 0 {
-            bar.set_position(seq);
-        }
-    });
-    bar.finish_and_clear();
-    match result {
-        Ok(report) => {
-            if cli.json {
-                print_json(&json!({
-                    "ok": true,
-                    "from": report.from_seq,
-                    "events_checked": report.events_checked,
-                    "head": report.head.to_text(),
-                    "events_per_second": rate(report.events_checked, started),
-                }));
-            } else {
-                say!(
-                    "OK: {} events verified from seq {} ({:.0} events/s); head {}",
-                    report.events_checked,
-                    report.from_seq,
-                    rate(report.events_checked, started),
-                    report.head.to_text()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err @ (StoreError::Corruption { .. } | StoreError::HeadMismatch(_))) => verify_failed(cli, &err),
-        Err(err) => Err(err.into()),
-    }
-}
-
-fn verify_failed(cli: &Cli, err: &StoreError) -> anyhow::Result<ExitCode> {
-    let seq = match err {
-        StoreError::Corruption { seq, .. } => Some(*seq),
-        _ => None,
-    };
-    if cli.json {
-        print_json(&json!({ "ok": false, "first_bad_seq": seq, "error": err.to_string() }));
-    } else {
-        say!("FAILED: {err}");
-    }
-    Ok(check_failed())
 }
 
 pub fn rebuild_indexes(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -588,6 +525,7 @@ fn describe(account: AccountId, event: &Event) -> (String, String, String) {
             ("released".into(), String::new(), why)
         }
         EventBody::TimeAdvanced => ("tick".into(), String::new(), String::new()),
+        EventBody::Checkpointed { size, .. } => ("checkpoint".into(), String::new(), format!("size {size}")),
     }
 }
 

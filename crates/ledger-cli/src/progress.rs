@@ -12,3 +12,8 @@ pub fn bar(len: u64, unit: &str) -> ProgressBar {
     }
     bar
 }
+
+/// Units per second since `started`.
+pub fn rate(count: u64, started: std::time::Instant) -> f64 {
+    count as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}

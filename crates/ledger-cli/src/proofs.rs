@@ -1,4 +1,4 @@
-//! Auditors' proofs: `keygen`, `checkpoint`, `prove`, `prove-consistency`, `check-proof`
+//! Auditors' proofs: `keygen`, `checkpoint`, `checkpoints` (the recorded ones), `prove`, `prove-consistency`, `check-proof`
 //! (docs/FORMAT.md, "Checkpoints and proofs"; tools/verify_proof.py checks the same files).
 
 use std::io::Write;
@@ -107,6 +107,38 @@ pub fn checkpoint(
         // Standard output holds the checkpoint: the rest goes to standard error.
         None => eprintln!("checkpoint of {} records{verifier}", checkpoint.tree_size()),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `checkpoints`: every checkpoint the writer recorded; with `size`, the signed note of that one.
+pub fn checkpoints(cli: &Cli, size: Option<u64>, out_path: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+    let reader = open_reader(cli)?;
+    let Some(size) = size else {
+        let found = reader.recorded_checkpoints(1, u64::MAX)?;
+        let signed = |note: &Option<String>| if note.is_some() { "signed" } else { "unsigned" };
+        if cli.json {
+            let list: Vec<_> = found
+                .iter()
+                .map(|c| json!({ "seq": c.seq, "size": c.size, "root": c.root, "time": c.at, "signed": c.note.is_some() }))
+                .collect();
+            print_json(&json!({ "checkpoints": list }));
+        } else {
+            for c in &found {
+                say!("seq {}  size {}  root {}  {}  {}", c.seq, c.size, c.root, c.at, signed(&c.note));
+            }
+            say!("{} recorded checkpoint(s)", found.len());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(found) = reader.recorded_checkpoint(size)? else {
+        let (below, above) = reader.nearest_recorded_sizes(size)?;
+        let name = |size: Option<u64>| size.map_or("none".to_owned(), |size| size.to_string());
+        bail!("no checkpoint of size {size} is recorded (nearest: {} below, {} above)", name(below), name(above));
+    };
+    let Some(text) = found.note else {
+        bail!("the checkpoint of size {size} (seq {}) is unsigned: root {}", found.seq, found.root);
+    };
+    write_text(&text, out_file(out_path), force)?;
     Ok(ExitCode::SUCCESS)
 }
 

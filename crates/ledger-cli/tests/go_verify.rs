@@ -352,3 +352,86 @@ fn go_verifies_checkpoints_proofs_and_cosignatures_and_refuses_tampered_ones() {
     let (code, out) = go(&goverify, &["checkpoint", "-key", &vkey, "-witness", &witness_vkey, path(&cw3)]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn the_checkpoints_the_writer_recorded_verify_with_go_and_ours_and_verify_checks_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let goverify = build_goverify(dir.path());
+    let db = dir.path().join("ledger");
+    let (key, other) = (dir.path().join("log.key"), dir.path().join("other.key"));
+    let public = keygen(&db, &key);
+    let other_public = keygen(&db, &other);
+    // Given a ledger that records a checkpoint every 4 records, signed with `key`, when the CLI
+    // writes to it (init, then one submit per deposit: every run of the writer).
+    let with = |args: &[&str]| cli(&db, &[&["--checkpoint-every", "4", "--checkpoint-key", path(&key)], args].concat());
+    assert_eq!(with(&["init", "--policy", "pboc-2018"]).0, 0);
+    let open = r#"{"type":"open_account","id":"0d0d0d0d-0000-4000-8000-000000000000","account":70,"customer":7,"class":"I","verified_in_person":true}"#;
+    assert_eq!(with(&["submit", open]).0, 0);
+    for n in 1..=9 {
+        let line =
+            format!(r#"{{"type":"cash_deposit","id":"0d0d0d0d-0000-4000-8000-{n:012}","account":70,"amount":"1.00"}}"#);
+        assert_eq!(with(&["submit", &line]).0, 0);
+    }
+    // Then: genesis; the day's checkpoint (size 1); the opening; deposits, with one at every
+    // multiple of 4 (seqs 5, 9, 13).
+    let (code, out, err) = cli(&db, &["--json", "checkpoints"]);
+    assert_eq!(code, 0, "{err}");
+    let listed = json(&out)["checkpoints"].as_array().unwrap().clone();
+    let sizes: Vec<(u64, u64)> =
+        listed.iter().map(|c| (c["seq"].as_u64().unwrap(), c["size"].as_u64().unwrap())).collect();
+    assert_eq!(sizes, vec![(2, 1), (5, 4), (9, 8), (13, 12)]);
+    assert!(listed.iter().all(|c| c["signed"] == true));
+    let vkey = checkpoint(&db, &key, &dir.path().join("now"));
+    let mut files = Vec::new();
+    for (_, size) in &sizes {
+        let file = dir.path().join(format!("recorded-{size}"));
+        let (code, _, err) = cli(&db, &["checkpoints", "--size", &size.to_string(), "--out", path(&file)]);
+        assert_eq!(code, 0, "{err}");
+        let (code, out) = go(&goverify, &["checkpoint", "-key", &vkey, path(&file)]);
+        assert_eq!(code, 0, "goverify, size {size}: {out}");
+        ours_agree(&[&file], &public, 0, "a recorded checkpoint");
+        files.push(file);
+    }
+    // Proofs against recorded checkpoints: record 3 in the tree of 8; the tree of 4 in that of 12.
+    let proof = dir.path().join("p3.json");
+    assert_eq!(cli(&db, &["prove", "3", "--checkpoint", path(&files[2]), "--out", path(&proof)]).0, 0);
+    let (code, out) = go(&goverify, &["inclusion", "-key", &vkey, path(&proof), path(&files[2])]);
+    assert_eq!(code, 0, "{out}");
+    let consistency = dir.path().join("c.json");
+    assert_eq!(cli(&db, &["prove-consistency", path(&files[1]), path(&files[3]), "--out", path(&consistency)]).0, 0);
+    let (code, out) =
+        go(&goverify, &["consistency", "-key", &vkey, path(&consistency), path(&files[1]), path(&files[3])]);
+    assert_eq!(code, 0, "{out}");
+    ours_agree(&[&consistency, &files[1], &files[3]], &public, 0, "between recorded checkpoints");
+    // A witness cosigns recorded checkpoints as it does made ones: the first, then one that grew.
+    let (state, witness_key) = (dir.path().join("witness.state"), dir.path().join("witness.key"));
+    keygen(&db, &witness_key);
+    let first = dir.path().join("w1");
+    let witness = ["witness", "--state", path(&state), "--key", path(&witness_key), "--name", "auditor.example/w1"];
+    let seen =
+        [&witness[..], &["--public-key", &public, "--checkpoint", path(&files[1]), "--out", path(&first)]].concat();
+    let (code, out, err) = cli(&db, &seen);
+    assert_eq!(code, 0, "{out}{err}");
+    let grew =
+        [&witness[..], &["--public-key", &public, "--checkpoint", path(&files[3]), "--proof", path(&consistency)]];
+    let cosigned = dir.path().join("w2");
+    let (code, out, err) = cli(&db, &[&grew.concat()[..], &["--out", path(&cosigned)]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(std::fs::read_to_string(&cosigned).unwrap().contains("\u{2014} auditor.example/w1 "), "cosigned");
+    // A size with no recorded checkpoint names the nearest ones.
+    let (code, _, err) = cli(&db, &["checkpoints", "--size", "6"]);
+    assert_eq!((code, err.contains("nearest: 4 below, 8 above")), (2, true), "{err}");
+    // verify: (public key given, exit code, what it prints)
+    let table = [
+        (None, 0, "OK:"),
+        (Some(public.as_str()), 0, "OK:"),
+        (Some(other_public.as_str()), 1, "sequence 2: recorded checkpoint"),
+    ];
+    for (given, expected, says) in table {
+        let mut args = vec!["verify"];
+        args.extend(given.iter().flat_map(|key| ["--public-key", key]));
+        let (code, out, err) = cli(&db, &args);
+        assert_eq!(code, expected, "{given:?}: {out}{err}");
+        assert!(out.contains(says), "{given:?}: {out}");
+    }
+}

@@ -117,9 +117,25 @@ pub enum EventBody {
     },
     /// The answer to a `Tick`: every hold and delayed transfer due by now was handled before it.
     TimeAdvanced,
+    /// A checkpoint the writer recorded on its schedule (every N records, and before the first
+    /// record of each Beijing day): the Merkle tree of the first `size` records (`size` = this
+    /// record's seq − 1) has root `root` (64 lower-case hex digits), and `note` is its C2SP
+    /// signed note when the ledger has a checkpoint key. Answers no command and changes no state
+    /// (its time is the head's); its command id is the nil UUID.
+    Checkpointed {
+        size: u64,
+        root: String,
+        note: Option<String>,
+    },
 }
 
 impl Event {
+    /// False for the records that answer no command (a recorded checkpoint, whose id is the nil
+    /// UUID): they are never entered in the answered-id table.
+    pub fn answers_a_command(&self) -> bool {
+        !matches!(self.body, EventBody::Checkpointed { .. })
+    }
+
     /// The posting this event made, if it moved money (a posting, or a reservation settled).
     pub fn posting(&self) -> Option<&Posting> {
         match &self.body {
@@ -237,6 +253,7 @@ impl Event {
                 Release::Expired | Release::Stopped { .. } => return None,
             },
             EventBody::TimeAdvanced => CommandBody::Tick,
+            EventBody::Checkpointed { .. } => return None,
             EventBody::Posted(posting) => {
                 let debit = posting.debit.as_ref().map(|leg| leg.account);
                 let credit = posting.credit.as_ref().map(|leg| leg.account);

@@ -202,6 +202,15 @@ struct PolicyWire {
 
 const SOURCE_SEPARATOR: char = '\0';
 
+/// Longest policy or bucket name, in characters: every policy is kept in the log forever.
+pub const POLICY_NAME_CHARS_MAX: usize = 64;
+/// Longest policy description, in characters.
+pub const POLICY_DESCRIPTION_CHARS_MAX: usize = 1_000;
+/// Longest policy source (the citation rejections carry), in characters.
+pub const POLICY_SOURCE_CHARS_MAX: usize = 200;
+/// Most limit buckets one class may have.
+pub const POLICY_BUCKETS_MAX: usize = 16;
+
 impl Serialize for Policy {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let (name, class) = (self.name.clone(), self.class.clone());
@@ -288,9 +297,16 @@ impl Policy {
         if self.name.trim().is_empty() {
             return Err(Error::Policy("policy name is empty".into()));
         }
-        for (field, text) in [("name", &self.name), ("description", &self.description), ("source", &self.source)] {
+        for (field, text, max) in [
+            ("name", &self.name, POLICY_NAME_CHARS_MAX),
+            ("description", &self.description, POLICY_DESCRIPTION_CHARS_MAX),
+            ("source", &self.source, POLICY_SOURCE_CHARS_MAX),
+        ] {
             if text.chars().any(char::is_control) {
                 return Err(Error::Policy(format!("policy {field} holds a control character")));
+            }
+            if text.chars().count() > max {
+                return Err(Error::Policy(format!("policy {field} is longer than {max} characters")));
             }
         }
         if self.class.class_i.binding.required {
@@ -301,8 +317,16 @@ impl Policy {
             if rules.max_open_accounts == Some(0) {
                 return Err(Error::Policy(format!("class {class}: max_open_accounts is 0")));
             }
+            if rules.buckets.len() > POLICY_BUCKETS_MAX {
+                return Err(Error::Policy(format!("class {class}: more than {POLICY_BUCKETS_MAX} buckets")));
+            }
             for (index, bucket) in rules.buckets.iter().enumerate() {
                 let name = bucket.name.trim();
+                if bucket.name.chars().count() > POLICY_NAME_CHARS_MAX || bucket.name.chars().any(char::is_control) {
+                    return Err(Error::Policy(format!(
+                        "class {class}: bucket {index}'s name is longer than {POLICY_NAME_CHARS_MAX} characters or holds a control character"
+                    )));
+                }
                 if name.is_empty() {
                     return Err(Error::Policy(format!("class {class}: bucket {index} has no name")));
                 }
@@ -373,6 +397,27 @@ mod tests {
         bound_i.class.class_i.binding.required = true;
         for bad in [zero_cap, twice, empty, bound_i] {
             assert!(matches!(bad.validate(), Err(Error::Policy(_))), "{bad:?}");
+        }
+        // Texts and bucket counts: at the bound accepted, one over refused with the bound named.
+        type Edit = fn(&mut Policy, usize);
+        let edits: [(&str, usize, Edit); 5] = [
+            ("name", POLICY_NAME_CHARS_MAX, |p, n| p.name = "名".repeat(n)),
+            ("description", POLICY_DESCRIPTION_CHARS_MAX, |p, n| p.description = "d".repeat(n)),
+            ("source", POLICY_SOURCE_CHARS_MAX, |p, n| p.source = "s".repeat(n)),
+            ("bucket's name", POLICY_NAME_CHARS_MAX, |p, n| p.class.class_ii.buckets[0].name = "b".repeat(n)),
+            ("buckets", POLICY_BUCKETS_MAX, |p, n| {
+                let bucket = p.class.class_ii.buckets[0].clone();
+                p.class.class_ii.buckets = (0..n).map(|i| Bucket { name: format!("b{i}"), ..bucket.clone() }).collect();
+            }),
+        ];
+        for (what, max, edit) in edits {
+            let mut at = base.clone();
+            edit(&mut at, max);
+            assert_eq!(at.validate(), Ok(()), "{what} at its bound");
+            let mut over = base.clone();
+            edit(&mut over, max + 1);
+            let Err(Error::Policy(said)) = over.validate() else { panic!("{what} over its bound accepted") };
+            assert!(said.contains(&max.to_string()), "{what}: {said}");
         }
         assert!(Policy::from_toml_str("name = \"x\"\nunknown = 1").is_err());
         assert!(Policy::from_json_str("{").is_err());

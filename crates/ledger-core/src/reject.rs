@@ -248,6 +248,51 @@ reason_codes! {
 }
 
 impl RejectReason {
+    /// The account the refusal is about, when it names one (the receiving account for a limit,
+    /// balance cap or first-funding refusal of an inflow): reports count the rejection under its
+    /// class.
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            RejectReason::UnknownAccount { account }
+            | RejectReason::AccountClosed { account }
+            | RejectReason::AccountExists { account }
+            | RejectReason::SameAccount { account }
+            | RejectReason::FlowNotAllowed { account, .. }
+            | RejectReason::InsufficientFunds { account, .. }
+            | RejectReason::LimitExceeded { account, .. }
+            | RejectReason::BalanceCapExceeded { account, .. }
+            | RejectReason::BalanceOverflow { account }
+            | RejectReason::FirstFundingFromBoundRequired { account }
+            | RejectReason::NonZeroBalance { account, .. }
+            | RejectReason::BoundAccountsOpen { account, .. }
+            | RejectReason::AccountLocked { account, .. }
+            | RejectReason::NotLocked { account, .. }
+            | RejectReason::PersonalLimitExceeded { account, .. }
+            | RejectReason::PersonalLimitAbovePolicy { account, .. }
+            | RejectReason::NightLocked { account, .. }
+            | RejectReason::FundsReserved { account, .. } => Some(*account),
+            // Listed one by one: a new reason must say whether it names an account.
+            RejectReason::TimeBeforeHead { .. }
+            | RejectReason::NoPolicyInForce
+            | RejectReason::ZeroAmount
+            | RejectReason::InvalidText { .. }
+            | RejectReason::InPersonVerificationRequired { .. }
+            | RejectReason::CardNotAllowed { .. }
+            | RejectReason::BindingRequired { .. }
+            | RejectReason::BindingNotAllowed { .. }
+            | RejectReason::InvalidBinding { .. }
+            | RejectReason::AccountCountExceeded { .. }
+            | RejectReason::InvalidPolicy { .. }
+            | RejectReason::PolicyEffectiveInPast { .. }
+            | RejectReason::RiskListedCounterparty { .. }
+            | RejectReason::RiskListUnchanged { .. }
+            | RejectReason::UnknownPending { .. }
+            | RejectReason::PendingActionNotAllowed { .. }
+            | RejectReason::InvalidProtection { .. }
+            | RejectReason::TimeAheadOfClock { .. } => None,
+        }
+    }
+
     /// True for the rejections the policy in force decides (its flows, bindings, cards, account
     /// counts, buckets, balance cap, first funding): their answers cite the policy version and
     /// its source. Malformed requests, balances and the bank's own protections cite none.

@@ -359,7 +359,10 @@ impl Reporter {
             }
             EventBody::Rejected { command, reason } => {
                 let account = command_account(command);
-                let info = account.and_then(|account| self.accounts.get(&account)).copied();
+                // Counted under the class of the account the refusal is about (the receiving
+                // account of a refused inflow), else of the command's first account.
+                let about = reason.account().filter(|about| self.accounts.contains_key(about)).or(account);
+                let info = about.and_then(|about| self.accounts.get(&about)).copied();
                 let class = info.map(|info| info.class).or(match command {
                     CommandBody::OpenAccount { class, .. } => Some(*class),
                     _ => None,

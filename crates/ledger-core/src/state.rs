@@ -358,6 +358,15 @@ impl State {
                 self.policies.push(PolicyVersion { effective_from: *effective_from, policy: (**policy).clone() });
             }
             EventBody::Rejected { .. } | EventBody::TimeAdvanced => {}
+            // A recorded checkpoint answers no command: its (nil) id is not an answer.
+            EventBody::Checkpointed { .. } => {
+                if event.at != self.head_at.unwrap_or(event.at) {
+                    return Err(Error::Replay(format!("a checkpoint at {} is not at the head's time", event.at)));
+                }
+                self.event_count += 1;
+                self.head_at = Some(event.at);
+                return Ok(());
+            }
             EventBody::AccountLocked { account, lock } => {
                 let protections = self.protections_mut(*account)?;
                 protections.locks.retain(|held| held.by != lock.by);

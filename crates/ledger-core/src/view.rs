@@ -286,7 +286,8 @@ pub fn apply_to_accounts<S: std::hash::BuildHasher>(
         | EventBody::RiskListed { .. }
         | EventBody::RiskUnlisted { .. }
         | EventBody::ProtectionsScheduled { .. }
-        | EventBody::HoldConfirmed { .. } => {}
+        | EventBody::HoldConfirmed { .. }
+        | EventBody::Checkpointed { .. } => {}
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ const LABELS = {
     inclusion: "Inclusion proof", prove: "Fetch and verify", proof_ok: "verified in this page: record {seq} is in the checkpoint's tree of {size} records",
     proof_bad: "NOT verified:", cap: "Cap", open_accounts: "Open",
     token_gone: "The token is no longer accepted; log in again.", api_error: "The server refused:",
+    setting: "Setting", value: "Value",
   },
   zh: {
     title: "分级账户账本控制台", overview: "概览", account: "账户", customer: "客户", holds: "待核实",
@@ -52,8 +53,32 @@ const LABELS = {
     inclusion: "包含证明", prove: "获取并验证", proof_ok: "已在本页验证：记录 {seq} 在检查点的 {size} 条记录的树中",
     proof_bad: "验证失败：", cap: "上限", open_accounts: "开立",
     token_gone: "令牌已不再被接受，请重新登录。", api_error: "服务器拒绝：",
+    setting: "设置", value: "值",
   },
 };
+
+// The codes the server sends (event kinds, posting kinds, statuses, classes, pending kinds,
+// answers), as a Chinese reader reads them; English pages show the codes themselves. A code not
+// listed is shown as it came.
+const CODES_ZH = {
+  account_opened: "开户", account_closed: "销户", posted: "记账", policy_scheduled: "规则排期",
+  rejected: "拒绝", account_locked: "锁定", account_unlocked: "解锁", personal_limits_set: "设置个人限额",
+  night_lock_set: "设置夜间锁定", risk_listed: "列入风险名单", risk_unlisted: "移出风险名单",
+  protections_scheduled: "保护设置排期", time_advanced: "时间推进", reserved: "冻结（待核实或延迟转账）",
+  hold_confirmed: "核实通过", reservation_settled: "冻结结算", reservation_released: "冻结解除",
+  cash_deposit: "现金存入", cash_withdrawal: "现金支取", internal_transfer: "行内转账",
+  inbound_transfer: "转入", outbound_transfer: "转出", payment: "消费支付", wealth_purchase: "购买理财",
+  wealth_redemption: "理财赎回",
+  open: "正常", closed: "已销户",
+  I: "I类户", II: "II类户", III: "III类户",
+  accepted: "已接受", duplicate: "重复（已答复）", conflict: "冲突（编号已用于另一命令）", error: "错误",
+};
+
+// A code as the page's language shows it.
+function code(value) {
+  if (value === null || value === undefined) return "";
+  return (state.lang === "zh" && Object.prototype.hasOwnProperty.call(CODES_ZH, value)) ? CODES_ZH[value] : String(value);
+}
 
 const state = { lang: "en", token: null, who: null, page: "overview", samples: [], recent: [], timer: null, recentTimer: null };
 
@@ -218,7 +243,7 @@ const PAGES = {
     ]);
     page.append(card(t("account") + " " + balance.account, table(
       [t("balance"), t("available"), t("reserved"), t("class"), t("status")],
-      [[balance.balance, balance.available, balance.reserved, balance.class, balance.status]])));
+      [[balance.balance, balance.available, balance.reserved, code(balance.class), code(balance.status)]])));
     page.append(card(t("usage") + (usage.policy ? " — " + usage.policy : ""), usage.buckets.map((b) =>
       el("div", { class: "bucket", "data-bucket": b.bucket }, el("strong", {}, b.bucket),
         capBar(t("today"), b.day_used, b.day_cap), capBar(t("this_year"), b.year_used, b.year_cap)))));
@@ -228,7 +253,10 @@ const PAGES = {
     const rows = [];
     for (const entry of entries) rows.push(await historyRow(entry));
     page.append(card(t("history"), table([t("seq"), t("time"), t("event"), t("reason"), t("figures"), t("rule")], rows)));
-    page.append(card(t("protections"), el("pre", { class: "mono" }, JSON.stringify(protections.protections, null, 1))));
+    // One row per setting (a text node escapes newlines, so no pretty-printed block).
+    const settings = Object.entries(protections.protections || {}).map(([name, value]) =>
+      [name, typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)]);
+    page.append(card(t("protections"), el("div", { id: "protections" }, table([t("setting"), t("value")], settings))));
   },
 
   async customer(page, arg) {
@@ -236,9 +264,9 @@ const PAGES = {
     if (!arg) return;
     const list = await api(`/v1/customers/${encodeURIComponent(arg)}/accounts`);
     page.append(card(t("by_class") + (list.policy ? " — " + list.policy : ""), list.caps.map((c) =>
-      el("div", { class: "bucket", "data-class": c.class }, el("strong", {}, c.class), capBar(t("open_accounts"), c.open, c.max_open)))));
+      el("div", { class: "bucket", "data-class": c.class }, el("strong", {}, code(c.class)), capBar(t("open_accounts"), c.open, c.max_open)))));
     page.append(card(t("accounts"), table([t("account_no"), t("class"), t("status"), t("balance")],
-      list.accounts.map((a) => [String(a.account), a.class, a.status, a.balance]))));
+      list.accounts.map((a) => [String(a.account), code(a.class), code(a.status), a.balance]))));
   },
 
   async holds(page) {
@@ -275,7 +303,7 @@ const PAGES = {
     page.append(card(t("chain"), el("p", { id: "chain", class: broken === null ? "ok" : "error" },
       broken === null ? t("chain_ok") + " (" + events.records.length + ")" : t("chain_bad") + " " + broken)));
     page.append(card(t("cdc_tail"), table([t("seq"), t("time"), t("event"), t("hash")],
-      events.records.slice().reverse().map((r) => [String(r.seq), r.event.at, bodyType(r.event), r.hash.slice(0, 16) + "…"]))));
+      events.records.slice().reverse().map((r) => [String(r.seq), r.event.at, code(bodyType(r.event)), r.hash.slice(0, 16) + "…"]))));
   },
 };
 
@@ -423,7 +451,7 @@ function reservationTable(list, buttons) {
         el("button", { type: "button", class: "act", "data-confirm": r.id, on: { click: (e) => decide("confirm_hold", r.id, e.target) } }, t("confirm")),
         el("button", { type: "button", class: "act", "data-decline": r.id, on: { click: (e) => decide("decline_hold", r.id, e.target) } }, t("decline")),
       ] : [];
-      return [el("span", { class: "mono" }, r.id), String(r.account), held ? t("holds") : r.kind, r.amount, r.counterparty || "", dueAt(r), el("span", {}, actions)];
+      return [el("span", { class: "mono" }, r.id), String(r.account), held ? t("holds") : code(r.kind), r.amount, r.counterparty || "", dueAt(r), el("span", {}, actions)];
     }));
 }
 
@@ -445,17 +473,34 @@ async function decide(type, hold, button) {
   if (!answer.failed) decisionIds.delete(action);
   await show("holds");
   document.getElementById("page").prepend(el("p", { id: "decided", class: answer.status === "accepted" ? "ok" : "error" },
-    t("done") + " " + type + " " + hold + ": " + answer.status + (answer.detail ? " — " + answer.detail : "")));
+    t("done") + " " + type + " " + hold + ": " + code(answer.status) + (answer.detail ? " — " + answer.detail : "")));
 }
 
 function bodyType(event) {
   return typeof event.body === "string" ? event.body : Object.keys(event.body || {})[0] || "";
 }
 
+// A posting as the account's history shows it: its kind, the amount signed from this account's
+// side (− out, + in), the other side (a ledger account or the external counterparty) and this
+// account's balance after it.
+function postingFigures(posting) {
+  if (!posting) return "";
+  const mine = String(state.arg);
+  const debit = posting.debit || null;
+  const credit = posting.credit || null;
+  const out = debit && String(debit.account) === mine;
+  const leg = out ? debit : credit;
+  const other = out ? credit : debit;
+  const party = other ? t("account_no") + " " + other.account : posting.counterparty || "";
+  return [code(posting.kind), (out ? "−" : "+") + posting.amount, party, leg ? t("balance") + " " + leg.balance_after : ""]
+    .filter((part) => part !== "").join(", ");
+}
+
 // A history row; a rejection shows its reason code, its figures and the rule in force then.
 async function historyRow(entry) {
   const type = bodyType(entry.event);
-  const row = [String(entry.seq), entry.event.at, type, "", "", ""];
+  const row = [String(entry.seq), entry.event.at, code(type), "", "", ""];
+  if (type === "posted") row[4] = postingFigures(entry.event.body.posted);
   if (type === "rejected") {
     const reason = entry.event.body.rejected.reason;
     const code = typeof reason === "string" ? reason : Object.keys(reason)[0];

@@ -63,13 +63,22 @@ fn spawn_server(programs: &Programs, state: &Path, url: &str, name: &str, port: 
     LedgerServer { name: name.to_owned(), port, child }
 }
 
-/// The HTTP status `GET /readyz` answers on `port` (0: no answer).
-fn readyz(port: u16) -> u16 {
+/// What `GET /readyz` answers on `port`: the HTTP status (0: no answer) and the JSON body
+/// (`role`, `writer`; Null when not JSON).
+fn readyz(port: u16) -> (u16, serde_json::Value) {
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1"])
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "1"])
         .arg(format!("http://127.0.0.1:{port}/readyz"))
         .output();
-    out.ok().and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok()).unwrap_or(0)
+    let text = out.map(|out| String::from_utf8_lossy(&out.stdout).into_owned()).unwrap_or_default();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// Whether the server on `port` is the writer (holds the lease and opened the ledger).
+fn is_writer(port: u16) -> bool {
+    let (code, body) = readyz(port);
+    code == 200 && body["role"] == "writer"
 }
 
 fn write_atomically(path: &Path, text: &str) {
@@ -84,10 +93,16 @@ fn status(cluster: &Cluster, servers: &[LedgerServer]) -> String {
         writeln!(text, "postgres {name}: {role}").unwrap();
     }
     for server in servers {
-        let answer = match readyz(server.port) {
-            200 => "serving (holds the writer lease)".to_owned(),
-            0 => "not listening (standby: waiting for the writer lease)".to_owned(),
-            other => format!("answers /readyz {other}"),
+        let (code, body) = readyz(server.port);
+        let answer = match (code, body["role"].as_str()) {
+            (200, Some("writer")) => "writer (holds the writer lease; serves reads and writes)".to_owned(),
+            (200, Some("standby")) => format!(
+                "standby (serves reads as of seq {}; refuses writes, naming the writer {})",
+                body["head_seq"],
+                body["writer"]["name"].as_str().map_or("(none holds the lease)".to_owned(), |name| format!("{name:?}"))
+            ),
+            (0, _) => "not answering (starting, or restarted after stepping down)".to_owned(),
+            (other, _) => format!("answers /readyz {other}"),
         };
         writeln!(text, "ledger-server {} http://127.0.0.1:{}: {answer}", server.name, server.port).unwrap();
     }
@@ -177,10 +192,14 @@ fn main() {
     .unwrap();
     writeln!(info, "logs: {}/cluster (etcdN.log, Patroni pgN.log, PostgreSQL pgN-log/)", state.display()).unwrap();
     let started = Instant::now();
-    while !servers.iter().any(|server| readyz(server.port) == 200) {
-        assert!(started.elapsed() < FAILOVER_MAX, "no ledger-server took the writer lease");
+    // One writer, and the other ready as a standby (serving reads).
+    while !(servers.iter().any(|server| is_writer(server.port))
+        && servers.iter().all(|server| readyz(server.port).0 == 200))
+    {
+        assert!(started.elapsed() < FAILOVER_MAX, "no ledger-server took the writer lease, or a standby is not ready");
         std::thread::sleep(Duration::from_millis(200));
     }
+    write_atomically(&state.join("status"), &status(&cluster, &servers));
     write_atomically(&state.join("info"), &info);
 
     loop {

@@ -54,6 +54,12 @@ pub struct Config {
     /// takes: 64 hex digits); without it, that endpoint answers 409 `no_checkpoint_key`.
     #[serde(default)]
     pub checkpoint_key: Option<PathBuf>,
+    /// The writer records a checkpoint (signed with `checkpoint_key` when there is one) of
+    /// every tree size that is a multiple of this and before each Beijing day's first record
+    /// (docs/FORMAT.md, "Recorded checkpoints"); `GET /v1/checkpoints` then serves those. 0 (the
+    /// default): none; 1 is refused.
+    #[serde(default)]
+    pub checkpoint_every: u64,
 }
 
 fn default_tick_seconds() -> u64 {
@@ -143,6 +149,7 @@ impl Default for Config {
             tick_seconds: default_tick_seconds(),
             backup_root: None,
             checkpoint_key: None,
+            checkpoint_every: 0,
         }
     }
 }
@@ -239,6 +246,9 @@ impl Config {
                 return bad(format!("token {:?}: sha256 must be 64 hex digits", token.name));
             }
         }
+        if self.checkpoint_every == 1 {
+            return bad("checkpoint_every must be 0 (off) or at least 2".into());
+        }
         let limits = &self.limits;
         if limits.batch_len_max == 0 || limits.queue_commands_max < limits.batch_len_max {
             return bad("limits: batch_len_max must be at least 1 and at most queue_commands_max".into());
@@ -319,6 +329,11 @@ mod tests {
         let mut short = config.clone();
         short.tokens[0].sha256.pop();
         assert!(short.check().is_err());
+        // Recorded checkpoints: (checkpoint_every, accepted); 1 would never end.
+        for (every, accepted) in [(0, true), (1, false), (2, true), (10_000, true)] {
+            let scheduled = Config { checkpoint_every: every, ..config.clone() };
+            assert_eq!(scheduled.check().is_ok(), accepted, "checkpoint_every = {every}");
+        }
         // Every transport limit must leave room for something.
         let zeroes: [fn(&mut Limits); 4] = [
             |limits| limits.events_bytes_max = 0,

@@ -41,6 +41,14 @@ pub struct LeaseConfig {
     /// PEM private key of `cert_file`.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Where this server answers, named in the lease so that a standby's 503 can send writes
+    /// there (default: `http(s)://` its listen address when that is one address, not 0.0.0.0).
+    #[serde(default)]
+    pub advertise_url: Option<String>,
+    /// The PostgreSQL URL a standby reads from (its nearest node; a replica is fine:
+    /// `target_session_attrs=any` or `prefer-standby`). Default: the server's `db`.
+    #[serde(default)]
+    pub read_db: Option<PathBuf>,
 }
 
 fn default_key() -> String {
@@ -65,6 +73,8 @@ impl LeaseConfig {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            advertise_url: None,
+            read_db: None,
         }
     }
 
@@ -91,6 +101,14 @@ impl LeaseConfig {
         if self.cert_file.is_some() != self.key_file.is_some() {
             return Err("lease: cert_file and key_file go together".into());
         }
+        if let Some(url) =
+            self.advertise_url.as_deref().filter(|url| !url.starts_with("http://") && !url.starts_with("https://"))
+        {
+            return Err(format!("lease: advertise_url {url:?} must start with http:// or https://"));
+        }
+        if let Some(read_db) = self.read_db.as_deref().filter(|db| !ledger_store::is_database_url(db)) {
+            return Err(format!("lease: read_db must be a postgres:// URL, not {}", read_db.display()));
+        }
         Ok(())
     }
 
@@ -111,6 +129,30 @@ impl LeaseConfig {
 
     fn ttl(&self) -> Duration {
         Duration::from_secs(self.ttl_seconds)
+    }
+}
+
+/// Who holds the lease, as its value names it: a name, and where it answers when it says.
+/// Stored as the bare name without a URL (what servers before `advertise_url` wrote, and still
+/// read), else as `{"name": ..., "url": ...}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Holder {
+    pub name: String,
+    pub url: Option<String>,
+}
+
+impl Holder {
+    /// The lease's value.
+    pub fn to_value(&self) -> String {
+        match &self.url {
+            None => self.name.clone(),
+            Some(_) => serde_json::to_string(self).unwrap_or_else(|_| self.name.clone()),
+        }
+    }
+
+    /// Reads a lease's value (any text: a bare name when it is not this JSON form).
+    pub fn from_value(value: &str) -> Holder {
+        serde_json::from_str::<Holder>(value).unwrap_or_else(|_| Holder { name: value.to_owned(), url: None })
     }
 }
 
@@ -313,6 +355,11 @@ mod tests {
             ("not http", LeaseConfig::at(vec!["10.0.0.1:2379".into()])),
             ("ttl 1 s", LeaseConfig { ttl_seconds: 1, ..config.clone() }),
             ("empty key", LeaseConfig { key: String::new(), ..config.clone() }),
+            (
+                "an advertised URL without scheme",
+                LeaseConfig { advertise_url: Some("10.0.0.2:8650".into()), ..config.clone() },
+            ),
+            ("a read_db directory", LeaseConfig { read_db: Some("/srv/ledger".into()), ..config.clone() }),
             ("https without a CA", LeaseConfig::at(vec!["https://10.0.0.1:2379".into()])),
             ("a CA for http", LeaseConfig { ca_file: Some("ca.pem".into()), ..config.clone() }),
             (
@@ -346,6 +393,22 @@ mod tests {
             assert!(matches!(config.tls(), Err(LeaseError::Etcd(_))), "{why}");
         }
         assert!(LeaseConfig::at(vec!["http://127.0.0.1:2379".into()]).tls().unwrap().is_none(), "plain http: no TLS");
+    }
+
+    #[test]
+    fn a_holder_reads_back_from_its_value_and_a_bare_name_is_a_holder_without_url() {
+        let cases = [
+            (Holder { name: "a".into(), url: None }, "a"),
+            (
+                Holder { name: "b \"x\"".into(), url: Some("http://10.0.0.2:8650".into()) },
+                r#"{"name":"b \"x\"","url":"http://10.0.0.2:8650"}"#,
+            ),
+        ];
+        for (holder, value) in cases {
+            assert_eq!(holder.to_value(), value);
+            assert_eq!(Holder::from_value(value), holder);
+        }
+        assert_eq!(Holder::from_value("{not json"), Holder { name: "{not json".into(), url: None });
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod metrics;
 pub mod openapi;
 pub mod serve;
+mod standby;
 pub mod transport;
 pub mod views;
 

@@ -66,6 +66,10 @@ enum Cmd {
         /// over the config's `checkpoint_key`.
         #[arg(long)]
         checkpoint_key: Option<PathBuf>,
+        /// Record a checkpoint every N records and before each Beijing day's first record; wins
+        /// over the config's `checkpoint_every` (docs/SERVER.md).
+        #[arg(long, value_name = "N")]
+        checkpoint_every: Option<u64>,
     },
     /// Make a new random bearer token: prints it alone on standard error (once), and on standard
     /// output the config entry holding only its hash (append that to the config file).
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
             lease_ttl,
             lease_name,
             checkpoint_key,
+            checkpoint_every,
         } => {
             let mut loaded = match config.as_deref().map(Config::load).transpose() {
                 Ok(loaded) => loaded.unwrap_or_default(),
@@ -153,6 +158,7 @@ fn main() -> ExitCode {
             }
             loaded.log_json |= log_json;
             loaded.checkpoint_key = checkpoint_key.or(loaded.checkpoint_key.take());
+            loaded.checkpoint_every = checkpoint_every.unwrap_or(loaded.checkpoint_every);
             if !lease_etcd.is_empty() {
                 loaded.lease.get_or_insert_with(|| LeaseConfig::at(Vec::new())).etcd = lease_etcd;
             }

@@ -53,8 +53,11 @@ pub struct Metrics {
     pub queue_commands: Gauge<i64, AtomicI64>,
     pub head_seq: Gauge<i64, AtomicI64>,
     pub failed_batches: Counter,
-    /// 1 while this server is the writer in charge; 0 once it lost its lease and steps down.
+    /// 1 while this server is the writer in charge; 0 as a standby, or once it lost its lease
+    /// and steps down.
     pub writer: Gauge<i64, AtomicI64>,
+    /// 1 while this server serves reads as a standby (cluster mode, without the lease).
+    pub standby: Gauge<i64, AtomicI64>,
     /// Requests refused because another writer fenced this one (PostgreSQL backend).
     pub fenced: Counter,
     /// The last hour by minute, for `GET /v1/stats/recent`.
@@ -74,6 +77,7 @@ impl Metrics {
         let head_seq = Gauge::<i64, AtomicI64>::default();
         let failed_batches = Counter::default();
         let writer = Gauge::<i64, AtomicI64>::default();
+        let standby = Gauge::<i64, AtomicI64>::default();
         let fenced = Counter::default();
         // Every series a dashboard or an alert may read exists from the start at 0, so a
         // restart does not make series vanish (and `rate`/`increase` see the first event).
@@ -105,8 +109,13 @@ impl Metrics {
         );
         registry.register(
             "ledger_writer",
-            "1 while this server is the writer in charge; 0 once it lost its writer lease and steps down",
+            "1 while this server is the writer in charge; 0 as a standby, or once it lost its writer lease and steps down",
             writer.clone(),
+        );
+        registry.register(
+            "ledger_standby",
+            "1 while this server serves reads as a standby (cluster mode, not holding the writer lease)",
+            standby.clone(),
         );
         registry.register(
             "ledger_fenced",
@@ -125,6 +134,7 @@ impl Metrics {
             head_seq,
             failed_batches,
             writer,
+            standby,
             fenced,
             history: History::new(),
         }

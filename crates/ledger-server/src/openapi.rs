@@ -6,7 +6,7 @@
 //! `serve::log_request` on every route, and on every operation needing a token the shared
 //! guards and ledger calls: 400 (path or query), 401 (token), 403 (role), 413 (declared length),
 //! 500 (internal), 503 (the ledger stopped,
-//! fenced or failed to write).
+//! fenced or failed to write), and the `ledger-seq` header of their 200s.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -92,6 +92,13 @@ impl Modify for SharedAnswers {
              (nothing recorded); retry with the same ids",
         )
         .build();
+        let seq = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Integer))
+            .description(Some(
+                "The head's seq this server knew when the request came: the answer reflects the log at least up \
+                 to it (on a standby, as of its database node)",
+            ))
+            .build();
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -112,6 +119,10 @@ impl Modify for SharedAnswers {
                     SharedAnswers::add(operation, "413", too_large.clone());
                     SharedAnswers::add(operation, "500", internal.clone());
                     SharedAnswers::add(operation, "503", unavailable.clone());
+                    // Every answer carries it; declared on the 200 (what a reader acts on).
+                    if let Some(RefOr::T(answer)) = operation.responses.responses.get_mut("200") {
+                        answer.headers.insert(api::SEQ_HEADER.to_owned(), seq.clone());
+                    }
                 }
             }
         }
@@ -155,7 +166,7 @@ mod tests {
         }
         secured.sort();
         let mut table: Vec<(String, String)> =
-            ROUTES.iter().map(|(method, path, _, _)| ((*method).to_owned(), (*path).to_owned())).collect();
+            ROUTES.iter().map(|(method, path, ..)| ((*method).to_owned(), (*path).to_owned())).collect();
         table.sort();
         assert_eq!(table, secured);
     }

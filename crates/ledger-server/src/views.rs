@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ErrorView {
     /// `unauthorized`, `forbidden`, `malformed`, `too_large`, `batch_too_long`, `busy`,
-    /// `not_found`, `ahead_of_head`, `timeout`, `unavailable`, `storage`.
+    /// `not_found`, `ahead_of_head`, `timeout`, `unavailable`, `storage`, `fenced`,
+    /// `not_writer`.
     pub error: String,
     pub detail: String,
     /// A refused batch element: its place among the batch's commands, from 0 (blank lines of
@@ -20,6 +21,18 @@ pub struct ErrorView {
     /// A refused batch element in JSON Lines: its line, from 1 (blank lines counted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// `not_writer` (a standby refusing a write): the writer lease's holder, when one holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<Box<WriterView>>,
+}
+
+/// The server holding the writer lease, as it names itself in the lease.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WriterView {
+    /// Its `[lease] name` (default: its process id and listen address).
+    pub name: String,
+    /// Where it answers (its `[lease] advertise_url`), when it says.
+    pub url: Option<String>,
 }
 
 /// The log's head: the last record's sequence number and hash.
@@ -292,7 +305,14 @@ pub struct EventsView {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct StatusView {
     pub status: String,
+    /// The head this server last saw: the writer's durable head, or the one a standby last
+    /// read from its database node.
     pub head_seq: u64,
+    /// `writer`, or `standby` (cluster mode: serves reads, refuses writes with `not_writer`).
+    pub role: String,
+    /// A standby: the writer lease's holder, when one holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<WriterView>,
 }
 
 /// `GET /v1/whoami`: the token's holder, as the server knows it (the console decides from the

@@ -1,9 +1,13 @@
 //! Writers as processes on the loopback cluster (docs/CLUSTER.md): 3 etcd members, 3 PostgreSQL
 //! nodes under Patroni (strict synchronous replication), two `ledger-server`s with a writer
 //! lease in etcd (TTL 3 s). Under a steady load of batches, sent to whichever server answers:
-//! - the writer is SIGKILLed with a batch in flight: the standby takes the lease once it
-//!   expires, opens the ledger (bumping the epoch) and answers; the batch retried with the same
-//!   ids is answered from the log where it had been recorded;
+//! - the standby serves reads at once (queries, proofs, the events feed, each answer with the
+//!   seq it is as of), says `standby` and names the writer on `/readyz`, and refuses a batch
+//!   503 `not_writer` naming the writer and its URL;
+//! - the writer is SIGKILLed with a batch in flight: the standby, read every ~100 ms all
+//!   along (not one read may fail), takes the lease once it expires, opens the ledger (bumping
+//!   the epoch) and becomes the writer in place; the batch retried with the same ids is
+//!   answered from the log where it had been recorded;
 //! - the new writer is SIGSTOPped until the other has taken over, then SIGCONTed with a batch
 //!   waiting on its socket: that batch is refused (its append fenced by the epoch, or the server
 //!   steps down first on finding its lease expired), nothing of it enters the log, and the
@@ -24,9 +28,10 @@ mod support;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{BACK_OFFICE, Client, Server};
+use common::{AUDITOR, BACK_OFFICE, Client, Server};
 use ledger_server::lease::{Lease, LeaseConfig, LeaseError};
 use rustix::process::Signal;
 use serde_json::{Value, json};
@@ -66,11 +71,13 @@ fn prepare(url: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, config)
 }
 
-/// The config's writer lease in the cluster's etcd (TLS: its CA, and a client certificate).
+/// The config's writer lease in the cluster's etcd (TLS: its CA, and a client certificate); a
+/// standby reads from a PostgreSQL standby (`target_session_attrs=read-only`).
 fn lease_in(cluster: &Cluster) -> String {
     let certs = &cluster.etcd_certs;
     format!(
-        "[lease]\netcd = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+        "[lease]\nread_db = {:?}\netcd = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+        cluster.url("ledger").replace("target_session_attrs=read-write", "target_session_attrs=read-only"),
         cluster.etcd_urls,
         certs.ca.display().to_string(),
         certs.cert.display().to_string(),
@@ -90,10 +97,68 @@ fn load_batch(b: u64) -> Vec<Value> {
         .collect()
 }
 
-/// Starts a server with the writer lease of its config; it listens only once it holds the lease.
+/// Starts a server with the writer lease of its config; it listens at once, as a standby until
+/// it holds the lease.
 fn spawn(url: &str, config: &Path, name: &str) -> Server {
     let ttl = LEASE_TTL_SECONDS.to_string();
     Server::spawn(Path::new(url), config, &["--lease-ttl", &ttl, "--lease-name", name, "--log-json"])
+}
+
+/// Waits (bounded) until `server` listens; panics with its log otherwise.
+fn listening(server: &mut Server, name: &str) {
+    if !server.wait_listening(OUTAGE_MAX) {
+        server.kill();
+        panic!("{name} did not start: {}", server.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default());
+    }
+}
+
+/// `/readyz` of a server: its role and the writer it names (any other answer fails the test,
+/// with the server's log).
+fn role(server: &mut Server) -> (String, Option<String>) {
+    match Client::new(&server.url, None).get("/readyz") {
+        Ok(reply) if reply.status == 200 => {
+            (reply.body["role"].as_str().unwrap().to_owned(), reply.body["writer"]["name"].as_str().map(str::to_owned))
+        }
+        answer => {
+            let exited = server.exited();
+            server.kill();
+            let log = server.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+            panic!("/readyz of {}: {answer:?} (exited: {exited:?}); its log:\n{log}", server.url);
+        }
+    }
+}
+
+/// What a reader keeps asking a standby: a balance, an inclusion proof, the head, a page of the
+/// events feed.
+const READS: [&str; 4] =
+    ["/v1/accounts/1/balance", "/v1/proofs/inclusion/1", "/v1/head", "/v1/events?after=0&limit=10"];
+
+/// Reads from `url` every ~100 ms until `until` is set: (answers, failures with what they were,
+/// the seqs the answers were as of, first and last).
+fn read_all_along(url: String, until: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, Vec<String>, (u64, u64))> {
+    std::thread::spawn(move || {
+        let client = Client::with_timeout(&url, Some(AUDITOR), ANSWER_MAX);
+        let (mut answered, mut failures, mut seqs) = (0, Vec::new(), (u64::MAX, 0));
+        let mut n = 0;
+        while !until.load(Ordering::Acquire) {
+            let path = READS[n % READS.len()];
+            n += 1;
+            match client.get(path) {
+                Ok(reply) if reply.status == 200 => {
+                    answered += 1;
+                    let seq = reply.ledger_seq.unwrap_or_else(|| panic!("{path}: no ledger-seq header"));
+                    if seq < seqs.1 {
+                        failures.push(format!("{path}: as of seq {seq} after an answer as of {}", seqs.1));
+                    }
+                    seqs = (seqs.0.min(seq), seqs.1.max(seq));
+                }
+                Ok(reply) => failures.push(format!("{path}: {} {}", reply.status, reply.body)),
+                Err(err) => failures.push(format!("{path}: {err}")),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (answered, failures, seqs)
+    })
 }
 
 /// Every answer a command got: id → seq (a second answer must name the same seq).
@@ -149,6 +214,9 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     cluster.create_database("ledger");
     let url = cluster.url("ledger");
     let (_dir, config) = prepare(&url, &lease_in(&cluster));
+    // The standbys read from a replica: it has the ledger before they start.
+    let created = ledger_store::Reader::open(&url, Arc::new(ledger_store::SystemClock)).unwrap().head().unwrap();
+    cluster.wait_same_head("ledger", created, OUTAGE_MAX);
     let mut book = Book::default();
 
     // etcd takes TLS clients with a certificate of its CA only: without one the lease is
@@ -166,20 +234,63 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let taken = Lease::try_acquire(&with_certs, with_certs.tls().unwrap().as_ref(), "certified").unwrap().unwrap();
     taken.release().unwrap();
 
-    // A takes the lease and listens; B waits for it and does not listen.
+    // A takes the lease; B listens too, as a standby.
     let mut a = spawn(&url, &config, "writer-a");
-    if !a.wait_listening(OUTAGE_MAX) {
-        a.kill();
-        panic!("A did not start: {}", a.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default());
+    listening(&mut a, "A");
+    let started = Instant::now();
+    while role(&mut a).0 != "writer" {
+        assert!(started.elapsed() < OUTAGE_MAX, "A did not become the writer");
+        std::thread::sleep(Duration::from_millis(100));
     }
     let mut b = spawn(&url, &config, "writer-b");
-    assert!(!b.wait_listening(Duration::from_secs(2)), "B listened while A held the lease");
+    listening(&mut b, "B");
     assert_eq!(submit(&mut [("A", &mut a)], &mut book, &setup()).1, "A");
     let mut next = 0;
     for _ in 0..5 {
         submit(&mut [("A", &mut a), ("B", &mut b)], &mut book, &load_batch(next));
         next += 1;
     }
+
+    // B is a standby: it names A on /readyz (and is not ready to write), answers reads as of
+    // the seq it says, and refuses a batch before reading it, naming A and where A answers.
+    let started = Instant::now();
+    while role(&mut b) != ("standby".to_owned(), Some("writer-a".to_owned())) {
+        assert!(started.elapsed() < OUTAGE_MAX, "B did not name A as the writer: {:?}", role(&mut b));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b_client = Client::new(&b.url, Some(AUDITOR));
+    let not_ready = Client::new(&b.url, None).get("/readyz?role=writer").unwrap();
+    assert_eq!((not_ready.status, not_ready.body["error"].as_str()), (503, Some("not_writer")), "{not_ready:?}");
+    let refused = Client::new(&b.url, Some(BACK_OFFICE))
+        .post("/v1/batches", &Value::Array(load_batch(next)).to_string())
+        .unwrap();
+    assert_eq!((refused.status, refused.body["error"].as_str()), (503, Some("not_writer")), "{refused:?}");
+    assert_eq!(refused.body["writer"], json!({ "name": "writer-a", "url": a.url }), "{refused:?}");
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    let a_head = Client::new(&a.url, Some(BACK_OFFICE)).head_seq();
+    let started = Instant::now();
+    loop {
+        // A replica answers as of its replay position: B reaches A's head within the bound.
+        let head = b_client.get("/v1/head").unwrap();
+        assert_eq!(head.status, 200, "{head:?}");
+        assert!(head.ledger_seq.unwrap() <= head.body["seq"].as_u64().unwrap(), "{head:?}");
+        if head.ledger_seq == Some(a_head) {
+            break;
+        }
+        if started.elapsed() > OUTAGE_MAX {
+            b.kill();
+            let log = b.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+            panic!("B's head stayed behind A's {a_head}: {head:?}\nB's log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for path in READS {
+        let reply = b_client.get(path).unwrap();
+        assert_eq!(reply.status, 200, "{path}: {reply:?}");
+        assert!(reply.ledger_seq.is_some(), "{path}: {reply:?}");
+    }
+    let proof = b_client.get(&format!("/v1/proofs/inclusion/{a_head}")).unwrap();
+    assert_eq!((proof.status, proof.body["tree_size"].as_u64()), (200, Some(a_head)), "{proof:?}");
 
     // SIGKILL A with a batch in flight (4,000 commands: a few hundred ms of work); B takes over
     // after the lease's TTL.
@@ -189,6 +300,8 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
     let sender = std::thread::spawn(move || {
         Client::with_timeout(&a_url, Some(BACK_OFFICE), ANSWER_MAX).post("/v1/batches", &posting).map(|r| r.status)
     });
+    let done_reading = Arc::new(AtomicBool::new(false));
+    let reading = read_all_along(b.url.clone(), Arc::clone(&done_reading));
     std::thread::sleep(Duration::from_millis(100));
     a.kill();
     let a_answered = sender.join().unwrap();
@@ -200,11 +313,24 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
         submit(&mut [("B", &mut b)], &mut book, &load_batch(next));
         next += 1;
     }
+    done_reading.store(true, Ordering::Release);
+    let (reads, read_failures, read_seqs) = reading.join().unwrap();
+    if !read_failures.is_empty() {
+        b.kill();
+        let log = b.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        panic!("reads on the standby failed through the writer's kill: {read_failures:?}\nB's log:\n{log}");
+    }
+    assert_eq!(role(&mut b).0, "writer");
 
-    // A comes back as a standby. SIGSTOP B until A has taken over, then SIGCONT it with a
-    // batch waiting on its socket.
+    // A comes back as a standby naming B. SIGSTOP B until A has taken over, then SIGCONT it
+    // with a batch waiting on its socket.
     let mut a = spawn(&url, &config, "writer-a2");
-    assert!(!a.wait_listening(Duration::from_secs(1)), "A listened while B held the lease");
+    listening(&mut a, "A2");
+    let started = Instant::now();
+    while role(&mut a) != ("standby".to_owned(), Some("writer-b".to_owned())) {
+        assert!(started.elapsed() < OUTAGE_MAX, "A2 did not name B as the writer: {:?}", role(&mut a));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     b.signal(Signal::STOP);
     let stopped = Instant::now();
     let (pause_takeover, by) = submit(&mut [("A", &mut a)], &mut book, &load_batch(next));
@@ -233,7 +359,13 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
         if let Some(code) = b.exited() {
             break code;
         }
-        assert!(exit_started.elapsed() < OUTAGE_MAX, "B did not step down");
+        if exit_started.elapsed() > OUTAGE_MAX {
+            b.kill();
+            panic!(
+                "B did not step down; its log:\n{}",
+                b.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     let b_stderr = b.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
@@ -268,6 +400,13 @@ fn a_killed_or_paused_writer_is_replaced_through_the_lease_and_a_paused_one_reco
          before the kill)",
         takeover.as_secs_f64(),
         in_flight.len()
+    );
+    println!(
+        "standby reads: {reads} answered on B through A's kill and B's takeover (every ~100 ms, as of seqs {}..={}), \
+         {} failed",
+        read_seqs.0,
+        read_seqs.1,
+        read_failures.len()
     );
     println!(
         "writer lease: B SIGSTOPped; A took over and answered after {:.1} s; B SIGCONTed after {:.1} s, its waiting \

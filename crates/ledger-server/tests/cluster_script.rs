@@ -72,7 +72,7 @@ fn processes_naming(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Sends `batch` to whichever server answers 200 (the other is a standby, not listening);
+/// Sends `batch` to whichever server answers 200 (the other is a standby: 503 `not_writer`);
 /// its results.
 fn submit(urls: &[String], token: &str, batch: &Value) -> Vec<Value> {
     let started = Instant::now();
@@ -140,9 +140,10 @@ fn scripts_cluster_starts_a_cluster_that_survives_a_primary_kill_and_tears_down_
     let first = submit(&urls, &token, &batch);
     assert!(first.iter().all(|result| result["status"] == "accepted"), "{first:?}");
 
-    // status: the roles, and one server serving.
+    // status: the roles: one server the writer, the other a standby serving reads.
     let status = String::from_utf8(script.run(&blocks[1]).stdout).unwrap();
-    assert!(status.contains(": leader") && status.contains("serving (holds the writer lease)"), "{status}");
+    assert!(status.contains(": leader") && status.contains(": writer (holds the writer lease"), "{status}");
+    assert!(status.contains(": standby (serves reads"), "{status}");
 
     // kill-primary: a failover, reported; the same batch is then answered from the log.
     let killed = String::from_utf8(script.run(&blocks[2]).stdout).unwrap();

@@ -168,6 +168,23 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
     let figures = rejection[4].as_str().unwrap();
     assert!(figures.contains("10000.00") && figures.contains("0.01"), "the figures: cap and request: {figures}");
     assert!(rejection[5].as_str().unwrap().starts_with("pboc-2018"), "the cited rule: {rejection}");
+    // The protections as one row per setting, no escaped line breaks.
+    let protections = browser.run("return document.getElementById('protections').textContent", &[]);
+    let protections = protections.as_str().unwrap();
+    assert!(protections.contains("personal_day_used") && !protections.contains("\\n"), "{protections}");
+    // A posting shows its kind, the amount signed from this account's side, the other side and
+    // the balance after it.
+    let posted = browser.run(
+        "return Array.from(document.querySelectorAll('tr')).map(r => Array.from(r.cells).map(c => c.textContent)) \
+         .filter(cells => cells[2] === 'posted').map(cells => cells[4])",
+        &[],
+    );
+    let posted: Vec<&str> = posted.as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert!(!posted.is_empty(), "postings in the history: {}", browser.text());
+    assert!(
+        posted.iter().all(|f| (f.contains(", +") || f.contains(", −")) && f.contains("Balance ")),
+        "each posting's figures: kind, signed amount, other side, balance after: {posted:?}"
+    );
     shots.push(browser.screenshot("account-71-at-cap"));
 
     look_up(&browser, "customer", "7");
@@ -331,6 +348,10 @@ fn an_operator_and_an_auditor_use_the_console_in_a_real_browser() {
         "概览"
     );
     look_up(&chinese, "account", "71");
+    // Codes from the server read as Chinese too: the event kinds, the class, the status.
+    let text = chinese.text();
+    assert!(text.contains("拒绝") && text.contains("记账") && text.contains("正常"), "{text}");
+    assert!(!text.contains("posted") && !text.contains("rejected"), "an event kind left in English: {text}");
     shots.push(chinese.screenshot("account-71-zh-CN"));
     no_errors(&chinese, "in Chinese");
     // Switching the language re-labels the header too.

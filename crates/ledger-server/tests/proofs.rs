@@ -168,3 +168,60 @@ fn a_missing_or_malformed_checkpoint_key_fails_the_start() {
         assert!(stderr.contains("checkpoint_key") && stderr.contains(said), "{flags:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_server_that_records_checkpoints_serves_them_and_its_ticker_records_a_quiet_days() {
+    let work = Workspace::new("checkpoint_every = 4\ntick_seconds = 0\n");
+    let key = work.dir.path().join("checkpoint.key");
+    std::fs::write(&key, format!("{KEY_HEX}\n")).unwrap();
+    let mut server = Server::start(&work.db, &work.config, &["--checkpoint-key", key.to_str().unwrap()]);
+    // Given genesis (1970), then the day's checkpoint (size 1), the opening, a deposit, the
+    // checkpoint of size 4, three deposits: head 8.
+    assert_eq!(fill(&Client::new(&server.url, Some(BACK_OFFICE))), 8);
+    let auditor = Client::new(&server.url, Some(AUDITOR));
+    let (status, latest) = auditor.get_text("/v1/checkpoints");
+    assert_eq!(status, 200, "{latest}");
+    // The latest recorded one, byte for byte what `ledger-cli checkpoints --size 4` reads.
+    let db = work.db.to_str().unwrap();
+    let cli = Command::new(ledger_cli()).args(["--db", db, "checkpoints", "--size", "4"]).output().unwrap();
+    assert_eq!(latest, String::from_utf8(cli.stdout).unwrap());
+    // (query, status, error code or the note's size line)
+    let table = [
+        ("", 200, "4"),
+        ("?size=1", 200, "1"),
+        ("?size=4&fresh=false", 200, "4"),
+        ("?size=2", 404, "no_recorded_checkpoint"),
+        ("?size=9", 400, "malformed"),
+        ("?fresh=true", 200, "8"),
+        ("?fresh=true&size=3", 200, "3"),
+        ("?fresh=yes", 400, "malformed"),
+    ];
+    for (query, status, said) in table {
+        let reply = auditor.get_text(&format!("/v1/checkpoints{query}"));
+        assert_eq!(reply.0, status, "{query}: {}", reply.1);
+        if status == 200 {
+            assert_eq!(reply.1.lines().nth(1), Some(said), "{query}: {}", reply.1);
+        } else {
+            let body: serde_json::Value = serde_json::from_str(&reply.1).unwrap();
+            assert_eq!(body["error"], said, "{query}: {}", reply.1);
+        }
+    }
+    let (_, missing) = auditor.get_text("/v1/checkpoints?size=2");
+    assert!(missing.contains("nearest: 1 below, 4 above"), "{missing}");
+    server.stop();
+
+    // When the ticker looks (every second) on a later day than the head's (2026-03-02), then it
+    // ticks, and that records the day's checkpoint of the 8 records before it.
+    let ticking = work.dir.path().join("ticking.toml");
+    common::write_config(&ticking, "checkpoint_every = 4\ntick_seconds = 1\n");
+    let mut server = Server::start(&work.db, &ticking, &["--checkpoint-key", key.to_str().unwrap()]);
+    let auditor = Client::new(&server.url, Some(AUDITOR));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while auditor.head_seq() < 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(auditor.head_seq(), 10, "the checkpoint of 8 records and the tick");
+    let (status, latest) = auditor.get_text("/v1/checkpoints");
+    assert_eq!((status, latest.lines().nth(1)), (200, Some("8")), "{latest}");
+    server.stop();
+}

@@ -26,12 +26,12 @@ pub const EVENT_V2_MARKER: u8 = 0x02;
 /// The ledger's layout version, stored under `meta/format` (the records keep
 /// [`FORMAT_VERSION`]). Layout 2: the history index and account read models are written behind
 /// the writer, up to `meta/projected` (docs/FORMAT.md, "Layout versions"). Layout 3: every
-/// answered command id is a key of its own (`meta/answered/…`), written in the batch that
+/// answered command id is a key of its own (column family `answered`), written in the batch that
 /// answers it. Layout 4: no snapshot; the state is paged over its read models (the account read
 /// models are authoritative up to `meta/projected`, the writer's cache after it).
 pub const LAYOUT_VERSION: u8 = 4;
-/// Layout 3: answered ids on disk, the state in a snapshot (`meta/snapshot`, version 4). A
-/// writer's open brings it to layout 4.
+/// Layout 3: answered ids on disk (column family `answered`), the state in a snapshot
+/// (`meta/snapshot`, version 4). A writer's open brings it to layout 4.
 pub const LAYOUT_VERSION_ANSWERS_ON_DISK: u8 = 3;
 /// Layout 2: answered command ids are in answer chunks beside the snapshot (`meta/answers/…`). A
 /// writer's open brings it to layout 3.
@@ -43,7 +43,7 @@ pub const LAYOUT_VERSION_UNPROJECTED: u8 = 1;
 /// is superseded, not corrupt: the state is rebuilt from the log and a new snapshot written.
 /// Version 1 predates protections (its `State` has no protection fields); version 2 holds every
 /// answered command id in the snapshot itself; version 3 keeps them in answer chunks written once
-/// each (`meta/answers/…`); version 4 holds none: they are keys of their own (`meta/answered/…`).
+/// each (`meta/answers/…`); version 4 holds none: they are keys of their own (column family `answered`).
 /// Layout 4 writes no snapshot: a version-4 snapshot is read only to convert a layout-3 ledger.
 pub const SNAPSHOT_VERSION: u8 = 4;
 /// Domain tag of an event hash.
@@ -308,23 +308,20 @@ pub const META_MERKLE_SIZE: &[u8] = b"merkle-size";
 /// Meta key: the ledger's id (16 random bytes), which its checkpoints' origin line names.
 pub const META_LEDGER_ID: &[u8] = b"ledger-id";
 
-/// Key prefix of the answered command ids (layout 3): `answered/ || command id (16 bytes)`; the
-/// value is the sequence number of the command's first event (u64 BE).
-pub const ANSWERED_PREFIX: &[u8] = b"answered/";
-
-/// `answered/ || command id`.
-pub fn answered_key(id: CommandId) -> Vec<u8> {
-    prefixed(ANSWERED_PREFIX, id.0.as_bytes())
+/// The key of an answered command id in the `answered` column family (layout 3): the command id
+/// (16 bytes); the value is the sequence number of the command's first event (u64 BE).
+pub fn answered_key(id: CommandId) -> [u8; 16] {
+    *id.0.as_bytes()
 }
 
-/// The command id of an `answered/` key.
+/// The command id of an `answered` key.
 pub fn decode_answered_key(key: &[u8]) -> Result<CommandId> {
-    let id = key.strip_prefix(ANSWERED_PREFIX).and_then(|id| <[u8; 16]>::try_from(id).ok());
-    let id = id.ok_or_else(|| Error::ReadModel(format!("answered-id key of {} bytes", key.len())))?;
+    let id =
+        <[u8; 16]>::try_from(key).map_err(|_| Error::ReadModel(format!("answered-id key of {} bytes", key.len())))?;
     Ok(CommandId(uuid::Uuid::from_bytes(id)))
 }
 
-/// The sequence number an `answered/` key holds.
+/// The sequence number an `answered` key holds.
 pub fn decode_answered(bytes: &[u8]) -> Result<u64> {
     let seq = <[u8; 8]>::try_from(bytes).map_err(|_| Error::ReadModel("answered id: not 8 bytes".into()))?;
     Ok(u64::from_be_bytes(seq))

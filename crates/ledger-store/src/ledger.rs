@@ -94,7 +94,7 @@ impl Ledger {
             });
         }
         let replay = target.rebuild_read_models(&mut |events| progress(MigrateStage::Rebuild, events))?;
-        let verified = Store::open_read_only(to.as_ref())?.verify(1, Some(head), &mut |_| {})?;
+        let verified = Store::open_read_only(to.as_ref())?.verify(1, Some(head), None, &mut |_| {})?;
         Ok(MigrateReport { head, records: copied.seq, events_verified: verified.events_checked, replay })
     }
 

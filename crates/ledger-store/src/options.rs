@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use ledger_core::Principal;
 
+use crate::checkpoint::SigningKey;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::receipt::CommitObserver;
@@ -50,6 +51,14 @@ pub struct LedgerOptions {
     /// Who the handle's commands are recorded as submitted by (every event names it), until
     /// [`crate::Ledger::acting_as`] names another.
     pub principal: Principal,
+    /// Checkpoints on a schedule (docs/FORMAT.md, "Recorded checkpoints"): the writer records
+    /// one of every tree size that is a multiple of this, and one before the first record of
+    /// each Beijing day. 0 (the default): none; 1 is refused (a checkpoint after every record,
+    /// checkpoints included, would never end).
+    pub checkpoint_every: u64,
+    /// The key recorded checkpoints are signed with (a C2SP signed note in the event); `None`:
+    /// they record size and root only.
+    pub checkpoint_key: Option<SigningKey>,
 }
 
 impl Default for LedgerOptions {
@@ -63,6 +72,8 @@ impl Default for LedgerOptions {
             cache_mib: DEFAULT_CACHE_MIB,
             observer: None,
             principal: default_principal(),
+            checkpoint_every: 0,
+            checkpoint_key: None,
         }
     }
 }
@@ -93,6 +104,9 @@ pub(crate) fn tuning(options: &LedgerOptions) -> Tuning {
 pub(crate) fn check_options(options: &LedgerOptions) -> Result<()> {
     if options.batch_len_max == 0 {
         return Err(Error::InvalidArgument("batch_len_max must be at least 1".into()));
+    }
+    if options.checkpoint_every == 1 {
+        return Err(Error::InvalidArgument("checkpoint_every must be 0 (off) or at least 2".into()));
     }
     Ok(())
 }

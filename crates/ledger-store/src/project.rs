@@ -46,7 +46,7 @@ pub(crate) fn dirty(state: &State, event: &Event, out: &mut impl Dirty) {
             }
         }
         EventBody::PolicyScheduled { .. } => out.policies(),
-        EventBody::Rejected { .. } | EventBody::TimeAdvanced => {}
+        EventBody::Rejected { .. } | EventBody::TimeAdvanced | EventBody::Checkpointed { .. } => {}
         EventBody::AccountLocked { account, .. }
         | EventBody::AccountUnlocked { account, .. }
         | EventBody::PersonalLimitsSet { account, .. }

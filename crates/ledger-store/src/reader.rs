@@ -12,15 +12,19 @@ use ledger_core::{
 
 use crate::checkpoint::{
     CONSISTENCY_FORMAT, Checkpoint, CheckpointSource, ConsistencyProof, INCLUSION_FORMAT, InclusionProof, SigningKey,
+    VerifyingKey,
 };
 
-/// The start of every ledger's checkpoint origin line ([`Reader::origin`]).
-pub const ORIGIN_PREFIX: &str = "tiered-ledger/";
 use crate::clock::Clock;
 use crate::codec::{self, GENESIS_PREV, Hash};
 use crate::error::{Error, Result};
 use crate::merkle;
+use crate::schedule::RecordedCheckpoint;
 use crate::store::{Head, HistoryPage, ReplayReport, Store, VerifyReport};
+
+/// Records a search for a recorded checkpoint reads at most, each way
+/// ([`Reader::latest_recorded_checkpoint`], [`Reader::nearest_recorded_sizes`]).
+pub const RECORDED_CHECKPOINT_SEARCH_MAX: u64 = 100_000;
 
 /// Use of one limit bucket: used today and this year, the caps of the policy in force, what
 /// remains (amounts as decimal strings in JSON).
@@ -113,7 +117,7 @@ impl Reader {
     /// (from the store's answered-id table, which holds every id ever answered). A ledger of
     /// layout 1 or 2 has no table until a writer's open converts it: `None` there.
     pub fn answered(&self, id: CommandId) -> Result<Option<u64>> {
-        self.store.answered(id)
+        self.store.answered_if_layout_3(id)
     }
 
     /// An account as of the last commit.
@@ -263,7 +267,7 @@ impl Reader {
 
     /// Walks the hash chain from `from_seq` (1 = genesis) to the head; see [`VerifyReport`].
     pub fn verify(&self, from_seq: u64, expect_head: Option<Head>) -> Result<VerifyReport> {
-        self.store.verify(from_seq, expect_head, &mut |_| {})
+        self.store.verify(from_seq, expect_head, None, &mut |_| {})
     }
 
     /// [`Reader::verify`], calling `progress` with each sequence number checked.
@@ -273,7 +277,19 @@ impl Reader {
         expect_head: Option<Head>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport> {
-        self.store.verify(from_seq, expect_head, progress)
+        self.store.verify(from_seq, expect_head, None, progress)
+    }
+
+    /// [`Reader::verify_with_progress`] that also requires every recorded checkpoint's note to
+    /// carry the signature of `key`, the ledger's checkpoint key (`None`: as `verify`).
+    pub fn verify_signed(
+        &self,
+        from_seq: u64,
+        expect_head: Option<Head>,
+        key: Option<&VerifyingKey>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport> {
+        self.store.verify(from_seq, expect_head, key, progress)
     }
 
     /// Rebuilds the state from genesis and compares it with the stored read models.
@@ -517,6 +533,57 @@ impl Reader {
         if json { Ok(Checkpoint::sign_json(key, &source)) } else { Checkpoint::sign(key, &source) }
     }
 
+    /// The checkpoint recorded of the tree of the first `size` records (docs/FORMAT.md,
+    /// "Recorded checkpoints"): record `size + 1`, when it is one.
+    pub fn recorded_checkpoint(&self, size: u64) -> Result<Option<RecordedCheckpoint>> {
+        let seq = size + 1;
+        if seq > self.head()?.seq {
+            return Ok(None);
+        }
+        Ok(RecordedCheckpoint::of(seq, self.store.event(seq)?).filter(|found| found.size == size))
+    }
+
+    /// The latest recorded checkpoint, looked for in the last [`RECORDED_CHECKPOINT_SEARCH_MAX`]
+    /// records.
+    pub fn latest_recorded_checkpoint(&self) -> Result<Option<RecordedCheckpoint>> {
+        let head = self.head()?.seq;
+        let nearest = self.nearest_recorded(head, (1..=head).rev())?;
+        Ok(nearest.and_then(|seq| self.store.event(seq).ok().and_then(|event| RecordedCheckpoint::of(seq, event))))
+    }
+
+    /// The sizes of the recorded checkpoints nearest to `size`, below and above it, each looked
+    /// for within [`RECORDED_CHECKPOINT_SEARCH_MAX`] records.
+    pub fn nearest_recorded_sizes(&self, size: u64) -> Result<(Option<u64>, Option<u64>)> {
+        let head = self.head()?.seq;
+        let below = self.nearest_recorded(head, (1..=size.min(head)).rev())?;
+        let above = self.nearest_recorded(head, size.saturating_add(2)..=head)?;
+        Ok((below.map(|seq| seq - 1), above.map(|seq| seq - 1)))
+    }
+
+    /// The first of `seqs` (at most [`RECORDED_CHECKPOINT_SEARCH_MAX`] of them) that holds a
+    /// recorded checkpoint.
+    fn nearest_recorded(&self, head: u64, seqs: impl Iterator<Item = u64>) -> Result<Option<u64>> {
+        for seq in seqs.take(usize::try_from(RECORDED_CHECKPOINT_SEARCH_MAX).unwrap_or(usize::MAX)) {
+            if seq <= head && matches!(self.store.event(seq)?.body, ledger_core::EventBody::Checkpointed { .. }) {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every checkpoint recorded in records `from_seq..=to_seq` (a walk of the log, each record
+    /// checked), in order.
+    pub fn recorded_checkpoints(&self, from_seq: u64, to_seq: u64) -> Result<Vec<RecordedCheckpoint>> {
+        let from_seq = from_seq.max(1);
+        let prev = if from_seq == 1 { GENESIS_PREV } else { self.store.record(from_seq - 1)?.hash };
+        let mut found = Vec::new();
+        self.store.walk(from_seq, to_seq, prev, |seq, record| {
+            found.extend(RecordedCheckpoint::of(seq, codec::decode_event(seq, record.event_bytes)?));
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
     /// The inclusion proof document of record `seq` in the tree of the first `size` records, as
     /// `ledger-cli prove` writes it and `ledger-server` serves it (docs/FORMAT.md).
     pub fn inclusion_proof_document(&self, seq: u64, size: u64) -> Result<InclusionProof> {
@@ -547,7 +614,7 @@ impl Reader {
     /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and its id
     /// (`meta/ledger-id`, 16 random bytes given at a writer's first open), in hex.
     pub fn origin(&self) -> Result<String> {
-        Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(self.store.ledger_id()?)))
+        self.store.origin()
     }
 
     /// A checkpoint note's origin is this ledger's (a version-1 checkpoint names none).

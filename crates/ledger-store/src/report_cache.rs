@@ -16,7 +16,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 
 /// The cache layout version (its first byte).
-pub const REPORT_CACHE_VERSION: u8 = 2;
+pub const REPORT_CACHE_VERSION: u8 = 3;
 /// Domain tag of a cache's authentication code.
 const REPORT_CACHE_DOMAIN: &[u8; 28] = b"tiered-ledger/report-cache/2";
 /// The cache key's length (bytes).

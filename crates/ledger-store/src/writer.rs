@@ -139,6 +139,8 @@ struct Scratch<'a> {
     live: &'a State,
     copy: Option<State>,
     due: u64,
+    /// The times of the due events, in order (checkpoints may come due before each).
+    due_at: Vec<Timestamp>,
 }
 
 impl DueSink for Scratch<'_> {
@@ -149,6 +151,7 @@ impl DueSink for Scratch<'_> {
     }
 
     fn append_due(&mut self, event: Event) -> Result<()> {
+        self.due_at.push(event.at);
         let seq = self.live.event_count() + self.due + 1;
         let copy = self.copy.get_or_insert_with(|| self.live.clone());
         copy.apply(&event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
@@ -431,7 +434,7 @@ impl Writer {
         if let Some(reason) = &self.failed {
             return Err(Error::Stopped(reason.clone()));
         }
-        let mut scratch = Scratch { live: &self.state, copy: None, due: 0 };
+        let mut scratch = Scratch { live: &self.state, copy: None, due: 0, due_at: Vec::new() };
         match decide_after_due(&mut scratch, command, self.admission())? {
             Decision::Retry { seq } => {
                 let event = self.store.event(seq)?;
@@ -440,8 +443,13 @@ impl Writer {
                 Ok(Receipt { seq, event, duplicate: true, conflict, rule })
             }
             Decision::Append(mut events) if events.len() == 1 => {
-                let seq = self.head.seq + scratch.due + 1;
                 let mut event = events.pop().ok_or_else(|| Error::Stopped("no event decided".into()))?;
+                // As `append` would number it: after the due events and any checkpoints before each.
+                let (mut seq, mut head_at) = (self.head.seq, self.state.head_at());
+                for at in scratch.due_at.iter().chain([&event.at]) {
+                    seq += crate::schedule::due_before(self.options.checkpoint_every, seq, head_at, *at) + 1;
+                    head_at = Some(*at);
+                }
                 event.principal = Some(principal.clone());
                 let rule = rule_of(scratch.state(), &event);
                 Ok(Receipt { seq, event, duplicate: false, conflict: false, rule })
@@ -525,8 +533,21 @@ impl Writer {
         Ok(())
     }
 
-    /// Encodes, chains and stages `event`, applies it, and stages its index entries.
+    /// Records the checkpoints due before `event` (`schedule::due`), then `event`.
     fn append(&mut self, event: &Event, pending: &mut StagedBatch<'_>) -> Result<u64> {
+        let (every, head_at) = (self.options.checkpoint_every, self.state.head_at());
+        for _ in 0..crate::schedule::due_before(every, self.head.seq, head_at, event.at) {
+            let (origin, at) = (self.store.origin()?, head_at.unwrap_or(event.at));
+            let key = self.options.checkpoint_key.as_ref();
+            let checkpoint = crate::schedule::event(key, &origin, self.head, self.tree.root(), at)?;
+            self.append_record(&checkpoint, pending)?;
+            pending.new_at.push(None);
+        }
+        self.append_record(event, pending)
+    }
+
+    /// Encodes, chains and stages `event`, applies it, and stages its index entries.
+    fn append_record(&mut self, event: &Event, pending: &mut StagedBatch<'_>) -> Result<u64> {
         let seq = self.head.seq + 1;
         let record = Record::new(seq, self.head.hash, codec::encode_event(event)?);
         self.state.apply(event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
@@ -538,7 +559,7 @@ impl Writer {
         pending.batch.put(Table::Log, &codec::seq_key(seq), &record.encode());
         // The event is its command's first answer (every earlier answer of the id was loaded).
         if self.state.answer_seq(event.command_id) == Some(seq) {
-            pending.batch.put(Table::Meta, &codec::answered_key(event.command_id), &seq.to_be_bytes());
+            pending.batch.put(Table::Answered, &codec::answered_key(event.command_id), &seq.to_be_bytes());
         }
         for (level, index, hash) in self.tree.push(merkle::leaf_hash(&record.hash)) {
             if level >= codec::MERKLE_STORED_LEVEL_MIN {

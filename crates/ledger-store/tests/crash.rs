@@ -22,15 +22,27 @@ use ledger_core::{
     AccountId, Amount, Arrival, Command, CommandBody, CommandId, CustomerId, EventBody, Policy, ProtectionSettings,
     Timestamp,
 };
-use ledger_store::{Ledger, LedgerOptions, SystemClock};
+use ledger_store::{Ledger, LedgerOptions, SigningKey, SystemClock};
 use uuid::Uuid;
 
 const CHILD_ENV: &str = "LEDGER_CRASH_CHILD";
 const ACCOUNTS: u64 = 40;
+/// The children record a checkpoint every this many records, signed with [`checkpoint_key`].
+const CHECKPOINT_EVERY: u64 = 50;
+
+fn checkpoint_key() -> SigningKey {
+    SigningKey::from_bytes(&[5; 32])
+}
 
 fn child(dir: &str) -> ! {
     // Business time runs a second per batch, faster than the clock: no bound on how far ahead.
-    let options = LedgerOptions { clock: Arc::new(SystemClock), max_ahead_of_clock: None, ..LedgerOptions::default() };
+    let options = LedgerOptions {
+        clock: Arc::new(SystemClock),
+        max_ahead_of_clock: None,
+        checkpoint_every: CHECKPOINT_EVERY,
+        checkpoint_key: Some(checkpoint_key()),
+        ..LedgerOptions::default()
+    };
     let ledger = Ledger::open(dir, options).unwrap();
     let at = std::cmp::max(ledger.now(), ledger.live_state().unwrap().head_at().unwrap_or(Timestamp::UNIX_EPOCH));
     let policy = Box::new(Policy::preset("default").unwrap());
@@ -122,6 +134,7 @@ fn sigkill_during_load_loses_nothing_acknowledged() {
     let mut acknowledged: HashMap<Uuid, u64> = HashMap::new();
     let mut acknowledged_total = 0usize;
     let mut events_checked = 0u64;
+    let mut checkpoints_seen = 0u64;
     let mut protection_events: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let started = Instant::now();
@@ -162,8 +175,16 @@ fn sigkill_during_load_loses_nothing_acknowledged() {
 
         let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
         let head = ledger.head().unwrap();
-        let report = ledger.verify(1, Some(head)).unwrap();
+        // Every recorded checkpoint checked, its signature too.
+        let report = ledger.verify_signed(1, Some(head), Some(&checkpoint_key().verifying_key()), &mut |_| {}).unwrap();
         assert_eq!(report.events_checked, head.seq);
+        // Across every kill and restart: one checkpoint of each multiple of CHECKPOINT_EVERY a
+        // record follows, none repeated (sizes only grow).
+        let sizes: Vec<u64> = ledger.recorded_checkpoints(1, head.seq).unwrap().iter().map(|c| c.size).collect();
+        assert!(sizes.windows(2).all(|pair| pair[0] < pair[1]), "round {round}: {sizes:?}");
+        let multiples = (1..).map(|k| k * CHECKPOINT_EVERY).take_while(|size| *size < head.seq);
+        assert!(multiples.clone().all(|size| sizes.contains(&size)), "round {round}: {sizes:?}");
+        checkpoints_seen += sizes.len() as u64;
         events_checked += report.events_checked;
         let replay = ledger.replay().unwrap();
         assert!(replay.mismatches.is_empty(), "round {round}: {:?}", replay.mismatches);
@@ -189,9 +210,10 @@ fn sigkill_during_load_loses_nothing_acknowledged() {
     }
     acknowledged_total += acknowledged.len();
     assert!(acknowledged_total > kills as usize, "the children acknowledged too little to test anything");
+    assert!(checkpoints_seen > u64::from(kills), "too few recorded checkpoints to test anything: {checkpoints_seen}");
     println!(
         "crash test: {kills} SIGKILLs survived; {acknowledged_total} acknowledged commands all present; \
-         {events_checked} events re-verified after the kills; protections: {protection_events:?}; {:.1} s",
+         {events_checked} events re-verified after the kills ({checkpoints_seen} recorded checkpoints checked); protections: {protection_events:?}; {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -167,7 +167,7 @@ fn format_md_type_tables_are_the_python_verifiers_schema() {
 fn a_drifted_table_is_caught() {
     // The comparison itself can fail: a variant appended to the Rust side, or two swapped.
     let rust = rust_wire();
-    let appended = rust.replace("16 time_advanced: unit}", "16 time_advanced: unit, 17 checkpoint: unit}");
+    let appended = rust.replace("17 checkpointed:", "17 checkpoint_made:");
     assert_ne!(appended, rust);
     assert!(first_difference(&appended, &python_schema("wire")).is_some());
     let swapped = rust.replace("0 I: unit, 1 II: unit", "0 II: unit, 1 I: unit");

@@ -386,7 +386,7 @@ fn replay_checks_every_index_and_rebuild_indexes_repairs_them() {
         let raw = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             &db,
-            ["log", "accounts", "customers", "history", "meta"],
+            ["log", "accounts", "customers", "history", "meta", "answered"],
         )
         .unwrap();
         let history = raw.cf_handle("history").unwrap();

@@ -335,6 +335,14 @@ fn limit_hits_name_the_owner_and_class_of_the_account_whose_limit_was_hit(db) {
             ("LIMIT_EXCEEDED", Some(63), Some(2), Some(AccountClass::III), "in/day"),
         ]
     );
+    // The daily summary counts each refusal under the class whose limit was hit, not the
+    // sender's Class I.
+    let refused = |class: Option<AccountClass>| -> u64 {
+        let lines = reports.daily_summary.iter().filter(|line| line.class == class);
+        lines.map(|line| line.rejections.get("LIMIT_EXCEEDED").copied().unwrap_or(0)).sum()
+    };
+    let by_class = [None, Some(AccountClass::I), Some(AccountClass::II), Some(AccountClass::III)].map(refused);
+    assert_eq!(by_class, [0, 0, 1, 1], "LIMIT_EXCEEDED by class (none, I, II, III): {:?}", reports.daily_summary);
 }
 }
 

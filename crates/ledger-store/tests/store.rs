@@ -253,19 +253,22 @@ fn every_answered_id_is_a_key_of_its_own_and_replay_catches_a_missing_or_wrong_o
         }
     }
     ledger.close().unwrap();
-    // ...each command's id is a key of its own holding its first event's seq; no answer chunks.
-    let entries = raw_entries(&raw_db(dir.path()), "meta");
-    let answered: Vec<u64> = entries
+    // ...each command's id is a key of its own in `answered` holding its first event's seq; no
+    // answer chunks, and no ids in `meta`.
+    let db = raw_db(dir.path());
+    let answered: Vec<u64> = raw_entries(&db, "answered")
         .iter()
-        .filter_map(|(key, value)| {
-            key.strip_prefix(&b"answered/"[..])?;
-            Some(u64::from_be_bytes((**value).try_into().unwrap()))
+        .map(|(key, value)| {
+            assert_eq!(key.len(), 16, "a key is the command id");
+            u64::from_be_bytes((**value).try_into().unwrap())
         })
         .collect();
     let mut seqs = answered.clone();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=41).collect::<Vec<u64>>());
-    assert!(!entries.iter().any(|(key, _)| key.starts_with(b"answers/")), "no answer chunks");
+    let meta = raw_entries(&db, "meta");
+    assert!(!meta.iter().any(|(key, _)| key.starts_with(b"answer")), "no answer chunks or ids in meta");
+    drop(db);
     // A retry of the first command is answered from the table after a reopen.
     let ledger = Ledger::open(dir.path(), frequent.clone()).unwrap();
     let again = ledger.submit(policy(1, "default")).unwrap();
@@ -274,15 +277,15 @@ fn every_answered_id_is_a_key_of_its_own_and_replay_catches_a_missing_or_wrong_o
     assert!(ledger.replay().unwrap().mismatches.is_empty());
     ledger.close().unwrap();
     // When a key is gone, or names a later event than the first, replay says so.
-    let first_key = [&b"answered/"[..], CommandId(Uuid::from_u128(1)).0.as_bytes()].concat();
+    let first_key = CommandId(Uuid::from_u128(1)).0.as_bytes().to_vec();
     let damage: [(&str, Option<u64>); 2] = [("missing", None), ("a later event", Some(9))];
     for (what, value) in damage {
         {
             let db = raw_db(dir.path());
-            let meta = db.cf_handle("meta").unwrap();
+            let answered = db.cf_handle("answered").unwrap();
             match value {
-                None => db.delete_cf(meta, &first_key).unwrap(),
-                Some(seq) => db.put_cf(meta, &first_key, seq.to_be_bytes()).unwrap(),
+                None => db.delete_cf(answered, &first_key).unwrap(),
+                Some(seq) => db.put_cf(answered, &first_key, seq.to_be_bytes()).unwrap(),
             }
         }
         let reader = Reader::open(dir.path(), clock.clone()).unwrap();
@@ -292,7 +295,7 @@ fn every_answered_id_is_a_key_of_its_own_and_replay_catches_a_missing_or_wrong_o
 }
 
 fn raw_db(path: &std::path::Path) -> rocksdb::DB {
-    let cfs = ["log", "accounts", "customers", "history", "meta"];
+    let cfs = ["log", "accounts", "customers", "history", "meta", "answered"];
     rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
 }
 

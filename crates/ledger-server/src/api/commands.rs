@@ -55,8 +55,9 @@ fn parse_batch(body: &[u8], now: Timestamp, batch_len_max: usize) -> ApiResult<V
         (status = 400, description = "Malformed: the field and why", body = ErrorView),
         (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
         (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
-            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
-            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
+            storage: the ledger stopped, another writer is in charge, or a write failed; not_writer: this server is a \
+            standby (cluster mode), `writer` names the lease's holder. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy and not_writer)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_command(
@@ -67,8 +68,7 @@ pub async fn post_command(
 ) -> ApiResult<Response> {
     let Query(params) = params?;
     let body = body?;
-    let command =
-        parse_one(&body, state.0.ledger.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
+    let command = parse_one(&body, state.now()).inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
     permit(&caller, access_of(&command.body))?;
     let receipt = state.submit(&caller, vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
@@ -91,8 +91,9 @@ pub async fn post_command(
         (status = 400, description = "Malformed (the refused element's index and line, and why), or batch_too_long", body = ErrorView),
         (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
         (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
-            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
-            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
+            storage: the ledger stopped, another writer is in charge, or a write failed; not_writer: this server is a \
+            standby (cluster mode), `writer` names the lease's holder. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy and not_writer)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_batch(
@@ -103,7 +104,7 @@ pub async fn post_batch(
 ) -> ApiResult<Json<BatchView>> {
     let Query(params) = params?;
     let body = body?;
-    let elements = parse_batch(&body, state.0.ledger.now(), state.0.limits.batch_len_max)
+    let elements = parse_batch(&body, state.now(), state.0.limits.batch_len_max)
         .inspect_err(|_| state.0.metrics.count("unknown", "malformed"))?;
     for element in &elements {
         permit(&caller, access_of(&element.command.body))?;
@@ -130,8 +131,9 @@ pub async fn post_batch(
         (status = 400, description = "Malformed: the field and why", body = ErrorView),
         (status = 413, description = "too_large: the body is over `body_bytes_max`", body = ErrorView),
         (status = 503, description = "busy: the writer's queue is full (Retry-After); unavailable, fenced or \
-            storage: the ledger stopped, another writer is in charge, or a write failed. Retry with the same ids",
-            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy only)"))),
+            storage: the ledger stopped, another writer is in charge, or a write failed; not_writer: this server is a \
+            standby (cluster mode), `writer` names the lease's holder. Retry with the same ids",
+            body = ErrorView, headers(("Retry-After" = u64, description = "Seconds to wait (busy and not_writer)"))),
     ),
     security(("bearer" = [])))]
 pub async fn post_check(
@@ -143,7 +145,7 @@ pub async fn post_check(
     permit(&caller, Access::Check)?;
     let Query(params) = params?;
     let body = body?;
-    let command = parse_one(&body, state.0.ledger.now())?;
+    let command = parse_one(&body, state.now())?;
     permit(&caller, access_of(&command.body))?;
     let receipt = state.submit(&caller, vec![command], true).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")

@@ -32,21 +32,67 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ledger_core::Command;
-use ledger_store::{AnswerStatus, Error as StoreError, Ledger, Receipt};
+use ledger_store::{AnswerStatus, Error as StoreError, Ledger, Reader, Receipt};
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::{Access, Caller, Tokens};
 use crate::config::Limits;
+use crate::lease::Holder;
 use crate::metrics::Metrics;
-use crate::views::ErrorView;
+use crate::views::{ErrorView, WriterView};
+
+/// The header every authenticated answer carries: the head's seq this server knew when the
+/// request came (the answer reflects the log at least up to it).
+pub const SEQ_HEADER: &str = "ledger-seq";
 
 /// What every handler shares.
 #[derive(Clone, Debug)]
 pub struct AppState(pub Arc<Shared>);
 
+/// What this server does now: serve reads as a standby, or be the writer.
+#[derive(Clone, Debug)]
+pub enum Serving {
+    /// Cluster mode without the lease: reads from `reader` (opened read-only, maybe on a
+    /// replica); writes are refused 503 `not_writer`, naming the lease's holder.
+    Standby { reader: Arc<StandbyReader>, writer: Option<Holder> },
+    /// The writer (always, without a lease).
+    Writer(Ledger),
+}
+
+/// A standby's read-only handle. A PostgreSQL client blocks when it is dropped, which must not
+/// happen on an async thread: the last drop hands the handle to a thread of its own.
+#[derive(Debug)]
+pub struct StandbyReader(Option<Reader>);
+
+impl StandbyReader {
+    pub fn new(reader: Reader) -> Arc<StandbyReader> {
+        Arc::new(StandbyReader(Some(reader)))
+    }
+}
+
+impl Drop for StandbyReader {
+    fn drop(&mut self) {
+        // Handed whole to a thread of its own: no part of it is dropped here.
+        if let Some(reader) = self.0.take() {
+            let _ = std::thread::Builder::new().name("standby-reader-close".into()).spawn(move || drop(reader));
+        }
+    }
+}
+
+impl Serving {
+    /// `standby` or `writer`, as `/readyz` names it.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Serving::Standby { .. } => "standby",
+            Serving::Writer(_) => "writer",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Shared {
-    pub ledger: Ledger,
+    /// The role and its handle: swapped once when a standby takes the lease.
+    pub serving: std::sync::RwLock<Serving>,
     pub tokens: Tokens,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
@@ -66,6 +112,9 @@ pub struct Shared {
     pub backup_root: Option<std::path::PathBuf>,
     /// Signs `GET /v1/checkpoints` (none: that endpoint answers 409 `no_checkpoint_key`).
     pub checkpoint_key: Option<ledger_store::SigningKey>,
+    /// The writer records checkpoints (`checkpoint_every` > 0): `GET /v1/checkpoints` serves
+    /// those, and the ticker ticks once a Beijing day has begun since the head's.
+    pub records_checkpoints: bool,
 }
 
 /// An error answer: a status and an [`ErrorView`].
@@ -78,7 +127,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &str, detail: impl Into<String>) -> ApiError {
-        let view = ErrorView { error: error.into(), detail: detail.into(), index: None, line: None };
+        let view = ErrorView { error: error.into(), detail: detail.into(), index: None, line: None, writer: None };
         ApiError { status, view, retry_after: None }
     }
 
@@ -198,13 +247,88 @@ impl AppState {
         })
     }
 
-    /// Runs blocking ledger work off the async threads.
+    /// Looks at what this server does now.
+    pub fn with_serving<T>(&self, look: impl FnOnce(&Serving) -> T) -> T {
+        match self.0.serving.read() {
+            Ok(serving) => look(&serving),
+            Err(poisoned) => look(&poisoned.into_inner()),
+        }
+    }
+
+    /// `standby` or `writer`.
+    pub fn role(&self) -> &'static str {
+        self.with_serving(Serving::role)
+    }
+
+    /// The writer's handle, if this server is the writer.
+    pub fn ledger(&self) -> Option<Ledger> {
+        self.with_serving(|serving| match serving {
+            Serving::Writer(ledger) => Some(ledger.clone()),
+            Serving::Standby { .. } => None,
+        })
+    }
+
+    /// Becomes the writer (a standby that took the lease and opened the ledger). Returns what
+    /// it served as before, for the caller to drop off the async threads (a PostgreSQL
+    /// client's drop blocks).
+    #[must_use = "drop the standby's reader in a blocking task"]
+    pub fn become_writer(&self, ledger: Ledger) -> Serving {
+        let mut serving = match self.0.serving.write() {
+            Ok(serving) => serving,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::mem::replace(&mut *serving, Serving::Writer(ledger))
+    }
+
+    /// A standby learnt who holds the lease now.
+    pub fn writer_seen(&self, holder: Option<Holder>) {
+        let mut serving = match self.0.serving.write() {
+            Ok(serving) => serving,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Serving::Standby { writer, .. } = &mut *serving {
+            *writer = holder;
+        }
+    }
+
+    /// The read handle: the writer's, or the standby's read-only one. Drop it in a blocking
+    /// task (see [`StandbyReader`]).
+    fn reader(&self) -> Option<Reader> {
+        self.with_serving(|serving| match serving {
+            // None only while it is being dropped.
+            Serving::Standby { reader, .. } => reader.0.clone(),
+            Serving::Writer(ledger) => Some(Reader::clone(ledger)),
+        })
+    }
+
+    /// The writer's handle, or 503 `not_writer` naming the lease's holder (and where it
+    /// answers, when it says), with `Retry-After`.
+    pub(crate) fn writer(&self) -> ApiResult<Ledger> {
+        self.with_serving(|serving| match serving {
+            Serving::Writer(ledger) => Ok(ledger.clone()),
+            Serving::Standby { writer, .. } => Err(not_writer(writer.as_ref())),
+        })
+    }
+
+    /// The clock's time (the same clock on either role).
+    pub(crate) fn now(&self) -> ledger_core::Timestamp {
+        self.with_serving(|serving| match serving {
+            Serving::Standby { reader, .. } => {
+                reader.0.as_ref().map_or_else(|| ledger_store::Clock::now(&ledger_store::SystemClock), Reader::now)
+            }
+            Serving::Writer(ledger) => ledger.now(),
+        })
+    }
+
+    /// Runs blocking read work off the async threads, on the current role's reader.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Ledger) -> ledger_store::Result<T> + Send + 'static,
+        work: impl FnOnce(&Reader) -> ledger_store::Result<T> + Send + 'static,
     ) -> ApiResult<T> {
-        let ledger = self.0.ledger.clone();
-        tokio::task::spawn_blocking(move || work(&ledger))
+        let reader = self.reader().ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the standby's reader is closing")
+        })?;
+        tokio::task::spawn_blocking(move || work(&reader))
             .await
             .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?
             .map_err(ApiError::from)
@@ -231,7 +355,7 @@ impl AppState {
         commands: Vec<Command>,
         dry_run: bool,
     ) -> ApiResult<Vec<Receipt>> {
-        let ledger = self.0.ledger.acting_as(principal);
+        let ledger = self.writer()?.acting_as(principal);
         let count = u32::try_from(commands.len()).unwrap_or(u32::MAX);
         let permit = Arc::clone(&self.0.queue).try_acquire_many_owned(count).map_err(|_| {
             for command in &commands {
@@ -242,7 +366,13 @@ impl AppState {
         let kinds: Vec<&'static str> = commands.iter().map(|command| command.body.kind()).collect();
         let started = Instant::now();
         let receipts = if dry_run {
-            self.blocking(move |_| commands.into_iter().map(|command| ledger.check(command)).collect()).await
+            let checked = tokio::task::spawn_blocking(move || {
+                commands.into_iter().map(|command| ledger.check(command)).collect::<ledger_store::Result<Vec<_>>>()
+            })
+            .await;
+            checked
+                .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?
+                .map_err(ApiError::from)
         } else {
             // Straight to the writer's queue: no thread waits; the writer hands the receipts
             // back once the batch is durable.
@@ -284,14 +414,18 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     // The route's least access (403) and its query (400), from the request line and headers
     // alone: a role that may never do it is refused before a byte of the body is read.
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
-    if let Some((_, _, access, takes_query)) =
-        ROUTES.iter().find(|(method, path, _, _)| request.method() == *method && route.as_deref() == Some(*path))
+    if let Some((_, _, access, takes_query, needs_writer)) =
+        ROUTES.iter().find(|(method, path, ..)| request.method() == *method && route.as_deref() == Some(*path))
     {
         if let Err(err) = permit(&caller, *access) {
             return err.into_response();
         }
         if !takes_query && request.uri().query().is_some_and(|query| !query.is_empty()) {
             return ApiError::malformed("this route takes no query parameters").into_response();
+        }
+        // A standby refuses a write before reading its body.
+        if *needs_writer && let Err(err) = state.writer() {
+            return err.into_response();
         }
     }
     let declared = request
@@ -325,31 +459,55 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 }
 
 /// Every authenticated route: its method and path, the least access any request to it needs
-/// (a command's own access is checked again once the body is parsed), and whether it takes
-/// query parameters.
-pub(crate) const ROUTES: [(&str, &str, Access, bool); 21] = [
-    ("POST", "/v1/commands", Access::Submit, true),
-    ("POST", "/v1/batches", Access::Submit, true),
-    ("POST", "/v1/check", Access::Check, true),
-    ("GET", "/v1/head", Access::Query, false),
-    ("GET", "/v1/whoami", Access::Query, false),
-    ("GET", "/v1/accounts/{account}/balance", Access::Query, false),
-    ("GET", "/v1/accounts/{account}/usage", Access::Query, true),
-    ("GET", "/v1/accounts/{account}/history", Access::Query, true),
-    ("GET", "/v1/accounts/{account}/rejections", Access::Query, false),
-    ("GET", "/v1/accounts/{account}/protections", Access::Query, false),
-    ("GET", "/v1/customers/{customer}/accounts", Access::Query, false),
-    ("GET", "/v1/pending", Access::Query, true),
-    ("GET", "/v1/risk-list/{counterparty}", Access::Query, false),
-    ("GET", "/v1/stats/recent", Access::Query, true),
-    ("GET", "/v1/events", Access::Events, true),
-    ("GET", "/v1/checkpoints", Access::Query, true),
-    ("GET", "/v1/proofs/inclusion/{seq}", Access::Query, true),
-    ("GET", "/v1/proofs/consistency", Access::Query, true),
-    ("POST", "/v1/tick", Access::Operate, false),
-    ("GET", "/v1/risk-list", Access::Operate, false),
-    ("POST", "/v1/backups", Access::Operate, false),
+/// (a command's own access is checked again once the body is parsed), whether it takes
+/// query parameters, and whether it needs the writer (a standby answers 503 `not_writer`).
+pub(crate) const ROUTES: [(&str, &str, Access, bool, bool); 21] = [
+    ("POST", "/v1/commands", Access::Submit, true, true),
+    ("POST", "/v1/batches", Access::Submit, true, true),
+    ("POST", "/v1/check", Access::Check, true, true),
+    ("GET", "/v1/head", Access::Query, false, false),
+    ("GET", "/v1/whoami", Access::Query, false, false),
+    ("GET", "/v1/accounts/{account}/balance", Access::Query, false, false),
+    ("GET", "/v1/accounts/{account}/usage", Access::Query, true, false),
+    ("GET", "/v1/accounts/{account}/history", Access::Query, true, false),
+    ("GET", "/v1/accounts/{account}/rejections", Access::Query, false, false),
+    ("GET", "/v1/accounts/{account}/protections", Access::Query, false, false),
+    ("GET", "/v1/customers/{customer}/accounts", Access::Query, false, false),
+    ("GET", "/v1/pending", Access::Query, true, false),
+    ("GET", "/v1/risk-list/{counterparty}", Access::Query, false, false),
+    ("GET", "/v1/stats/recent", Access::Query, true, false),
+    ("GET", "/v1/events", Access::Events, true, false),
+    ("GET", "/v1/checkpoints", Access::Query, true, false),
+    ("GET", "/v1/proofs/inclusion/{seq}", Access::Query, true, false),
+    ("GET", "/v1/proofs/consistency", Access::Query, true, false),
+    ("POST", "/v1/tick", Access::Operate, false, true),
+    ("GET", "/v1/risk-list", Access::Operate, false, false),
+    ("POST", "/v1/backups", Access::Operate, false, false),
 ];
+
+/// 503 `not_writer`: this server is a standby; the writer is `holder` (at its URL when it
+/// advertises one). `Retry-After: 1`: a takeover is a lease TTL away at most.
+pub(crate) fn not_writer(holder: Option<&Holder>) -> ApiError {
+    let detail = match holder {
+        Some(Holder { name, url: Some(url) }) => {
+            format!("this server is a standby; the writer is {name:?} at {url}: send writes there (same ids)")
+        }
+        Some(Holder { name, url: None }) => {
+            format!("this server is a standby; the writer is {name:?}: send writes to it (same ids)")
+        }
+        None => "this server is a standby and no server holds the writer lease now; retry with the same ids".into(),
+    };
+    let mut refused = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_writer", detail);
+    refused.retry_after = Some(1);
+    refused.view.writer = holder.map(|holder| Box::new(WriterView::from(holder)));
+    refused
+}
+
+impl From<&Holder> for WriterView {
+    fn from(holder: &Holder) -> WriterView {
+        WriterView { name: holder.name.clone(), url: holder.url.clone() }
+    }
+}
 
 /// Guard 4: the role may do it (403).
 pub(crate) fn permit(caller: &Caller, access: Access) -> ApiResult<()> {

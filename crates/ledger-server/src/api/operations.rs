@@ -3,30 +3,75 @@
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiResult, AppState};
-use crate::views::{ErrorView, StatusView};
+use super::{ApiError, ApiResult, AppState, Serving, not_writer};
+use crate::views::{ErrorView, StatusView, WriterView};
+
+/// The status body: `status`, the head last seen, the role, and (a standby) the writer.
+fn status(state: &AppState, status: &str) -> StatusView {
+    let (role, writer) = state.with_serving(|serving| match serving {
+        Serving::Standby { writer, .. } => (serving.role(), writer.as_ref().map(WriterView::from)),
+        Serving::Writer(_) => (serving.role(), None),
+    });
+    StatusView { status: status.into(), head_seq: *state.0.head.borrow(), role: role.into(), writer }
+}
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = StatusView)))]
 pub async fn get_healthz(State(state): State<AppState>) -> Json<StatusView> {
-    Json(StatusView { status: "ok".into(), head_seq: *state.0.head.borrow() })
+    Json(status(&state, "ok"))
 }
 
-/// Readiness: the ledger is open, its writer answers, and the server is not shutting down.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyParams {
+    /// `writer`: ready only as the writer (a standby answers 503 `not_writer`): the check of a
+    /// load balancer for writes. Without it a standby is ready too (for reads).
+    #[param(value_type = Option<String>)]
+    pub role: Option<ReadyRole>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyRole {
+    Writer,
+}
+
+/// Readiness: the ledger answers (the writer's thread, or a standby's database node), and the
+/// server is not shutting down; `?role=writer` also needs the writer.
+#[utoipa::path(get, path = "/readyz", tag = "operations", params(ReadyParams),
     responses((status = 200, body = StatusView),
+        (status = 400, description = "malformed: an unknown query parameter or role", body = ErrorView),
         (status = 500, description = "internal: the ledger failed unexpectedly", body = ErrorView),
-        (status = 503, description = "unavailable: shutting down, or the ledger stopped", body = ErrorView)))]
-pub async fn get_readyz(State(state): State<AppState>) -> ApiResult<Json<StatusView>> {
+        (status = 503, description = "unavailable: shutting down, or the ledger stopped; storage: a standby's \
+            database node does not answer; not_writer: `role=writer` asked of a standby (names the writer; Retry-After)", body = ErrorView)))]
+pub async fn get_readyz(
+    State(state): State<AppState>,
+    params: Result<Query<ReadyParams>, QueryRejection>,
+) -> ApiResult<Json<StatusView>> {
+    let Query(params) = params?;
     if !state.0.ready.load(Ordering::Relaxed) {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down"));
     }
-    state.blocking(|ledger| ledger.stats()).await?;
-    Ok(Json(StatusView { status: "ready".into(), head_seq: *state.0.head.borrow() }))
+    match state.ledger() {
+        Some(ledger) => {
+            tokio::task::spawn_blocking(move || ledger.stats())
+                .await
+                .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))??;
+        }
+        None => {
+            if params.role == Some(ReadyRole::Writer) {
+                return Err(state.writer().err().unwrap_or_else(|| not_writer(None)));
+            }
+            state.blocking(|reader| reader.head()).await?;
+        }
+    }
+    Ok(Json(status(&state, "ready")))
 }
 
 /// Prometheus metrics: OpenMetrics text when the client accepts it (Prometheus does), else the

@@ -28,7 +28,7 @@ const BACKUP_NAME_LEN_MAX: usize = 128;
     responses(
         (status = 200, description = "The tick's answer (accepted, or rejected with its reason)", body = Answer),
         (status = 401, body = ErrorView), (status = 403, body = ErrorView),
-        (status = 503, description = "Queue full (Retry-After), storage error or the ledger stopped", body = ErrorView),
+        (status = 503, description = "Queue full (Retry-After), storage error, the ledger stopped, or not_writer: this server is a standby (names the writer; Retry-After)", body = ErrorView),
     ),
     security(("bearer" = [])))]
 pub async fn post_tick(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Answer>> {
@@ -124,7 +124,7 @@ fn backup_dir(root: &Path, name: &str) -> ApiResult<PathBuf> {
 
 /// Submits a tick through the writer's queue like any command, as `principal`.
 async fn tick(state: &AppState, principal: Principal) -> ApiResult<Answer> {
-    let command = state.0.ledger.tick_command().map_err(ApiError::from)?;
+    let command = state.writer()?.tick_command().map_err(ApiError::from)?;
     let receipt = state.submit_as(principal, vec![command], false).await?.pop().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the writer returned no receipt")
     })?;
@@ -132,19 +132,28 @@ async fn tick(state: &AppState, principal: Principal) -> ApiResult<Answer> {
 }
 
 /// The ticker: every `every` while the server runs, a tick when a hold or delayed transfer is
-/// due, so they expire and execute even when no command comes (a failed tick is logged and the
-/// next one tried).
+/// due, so they expire and execute even when no command comes, or (`checkpoint_every`) when a
+/// Beijing day began since the head, so a quiet ledger records that day's checkpoint (a failed
+/// tick is logged and the next one tried).
 pub async fn run_ticker(state: AppState, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
     loop {
         interval.tick().await;
-        // Only when something is due: an idle ledger's log does not grow by a tick a minute.
+        // A standby's ticks are the writer's to make.
+        if state.writer().is_err() {
+            continue;
+        }
+        // Only when something is due: an idle ledger's log does not grow by a tick a minute. A
+        // ledger that records checkpoints is also due one once a Beijing day began since its head.
+        let checkpoints = state.0.records_checkpoints;
         let due = state
-            .blocking(|ledger| {
+            .blocking(move |ledger| {
                 let now = ledger.now();
-                Ok(ledger.pending(None)?.iter().any(|reservation| reservation.stage.due_at() <= now))
+                let head = ledger.head()?.seq;
+                let new_day = checkpoints && head > 0 && ledger.event(head)?.at.beijing_day() < now.beijing_day();
+                Ok(new_day || ledger.pending(None)?.iter().any(|reservation| reservation.stage.due_at() <= now))
             })
             .await;
         if !matches!(due, Ok(true)) {

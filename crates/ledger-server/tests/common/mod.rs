@@ -83,8 +83,8 @@ impl Server {
         server
     }
 
-    /// Starts `ledger-server serve` without waiting for it to listen (a standby waits for the
-    /// writer lease first): see [`Server::wait_listening`].
+    /// Starts `ledger-server serve` without waiting for it to listen: see
+    /// [`Server::wait_listening`].
     pub fn spawn(db: &Path, config: &Path, flags: &[&str]) -> Server {
         Server::spawn_logging(db, config, flags, "warn")
     }
@@ -236,6 +236,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub retry_after: Option<String>,
+    /// The `ledger-seq` header: the head the server knew when the request came.
+    pub ledger_seq: Option<u64>,
 }
 
 impl Client {
@@ -294,9 +296,14 @@ impl Client {
         declared::check(method, path, status, Self::content_type(&response));
         let retry_after =
             response.headers().get("retry-after").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        let ledger_seq = response
+            .headers()
+            .get("ledger-seq")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.parse().ok());
         let text = response.body_mut().with_config().limit(256 << 20).read_to_string()?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Reply { status, body, retry_after })
+        Ok(Reply { status, body, retry_after, ledger_seq })
     }
 
     /// The head's seq (as the given token sees it: use an auditor or back-office client).

@@ -1,5 +1,6 @@
-//! The answered command ids on disk (layout 3): `meta/answered/` ‖ command id → the sequence
-//! number of its first event, one key per id, staged by the writer in the batch that answers it.
+//! The answered command ids on disk (layout 3): command id → the sequence number of its first
+//! event, one key per id in a column family of their own (`answered`, tuned for lookups of
+//! absent keys in `rocks.rs`), staged by the writer in the batch that answers it.
 //! The writer's memory holds only a bounded cache of them (`State::answer_seq`); it loads the ids
 //! a batch names here before deciding the batch. Also: building the table from the log (a
 //! migration from layout 1 or 2, and a rebuild) and checking it in a replay.
@@ -23,26 +24,43 @@ impl Store {
     /// multi-get; PostgreSQL: one query). Keys given in ascending byte order (the writer's are)
     /// are not sorted again by RocksDB: its sort of the batch's keys was 8% of the writer's time
     /// (docs/PERFORMANCE.md, "Issue 25, part 1").
-    pub(crate) fn get_many(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+    pub(crate) fn get_many<K: AsRef<[u8]>>(&self, table: Table, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         match &self.engine {
             Engine::Rocks(db) => db
-                .batched_multi_get_cf_opt(self.cf(table.cf_name())?, keys, keys.is_sorted(), &ReadOptions::default())
+                .batched_multi_get_cf_opt(
+                    self.cf(table.cf_name())?,
+                    keys,
+                    keys.is_sorted_by(|a, b| a.as_ref() <= b.as_ref()),
+                    &ReadOptions::default(),
+                )
                 .into_iter()
                 .map(|found| Ok(found?.map(|value| value.to_vec())))
                 .collect(),
-            Engine::Postgres(pg) => pg.get_many(table, keys),
+            Engine::Postgres(pg) => {
+                pg.get_many(table, &keys.iter().map(|key| key.as_ref().to_vec()).collect::<Vec<_>>())
+            }
         }
     }
 
-    /// The sequence number of the first event that answered `id`, if any.
+    /// The sequence number of the first event that answered `id`, if any (layout 3; see
+    /// [`Store::answered_if_layout_3`] for a ledger that may be older).
     pub(crate) fn answered(&self, id: CommandId) -> Result<Option<u64>> {
-        self.get(Table::Meta, &codec::answered_key(id))?.map(|bytes| codec::decode_answered(&bytes)).transpose()
+        self.get(Table::Answered, &codec::answered_key(id))?.map(|bytes| codec::decode_answered(&bytes)).transpose()
+    }
+
+    /// [`Store::answered`], or `None` on a ledger before layout 3: it has no table until a
+    /// writer's open converts it (and a read-only open of it has no `answered` column family).
+    pub(crate) fn answered_if_layout_3(&self, id: CommandId) -> Result<Option<u64>> {
+        if self.layout_version()? != codec::LAYOUT_VERSION {
+            return Ok(None);
+        }
+        self.answered(id)
     }
 
     /// [`Store::answered`] of each of `ids`, in their order, in one batched read.
     pub(crate) fn answered_many(&self, ids: &[CommandId]) -> Result<Vec<Option<u64>>> {
-        let keys: Vec<Vec<u8>> = ids.iter().map(|id| codec::answered_key(*id)).collect();
-        let found = self.get_many(Table::Meta, &keys)?;
+        let keys: Vec<[u8; 16]> = ids.iter().map(|id| codec::answered_key(*id)).collect();
+        let found = self.get_many(Table::Answered, &keys)?;
         found.into_iter().map(|bytes| bytes.map(|bytes| codec::decode_answered(&bytes)).transpose()).collect()
     }
 
@@ -53,17 +71,18 @@ impl Store {
     pub(crate) fn rebuild_answered(&self) -> Result<()> {
         let mut staged = self.staged()?;
         staged.delete_prefix(Table::Meta, codec::ANSWERS_PREFIX);
-        staged.delete_prefix(Table::Meta, codec::ANSWERED_PREFIX);
+        staged.delete_prefix(Table::Answered, &[]);
         self.commit(staged, true)?;
         let mut staged = self.staged()?;
         let mut in_batch = HashSet::new();
         self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
-            let id = codec::decode_event(seq, record.event_bytes)?.command_id;
-            if in_batch.contains(&id) || self.answered(id)?.is_some() {
+            let event = codec::decode_event(seq, record.event_bytes)?;
+            let id = event.command_id;
+            if !event.answers_a_command() || in_batch.contains(&id) || self.answered(id)?.is_some() {
                 return Ok(());
             }
             in_batch.insert(id);
-            staged.put(Table::Meta, &codec::answered_key(id), &seq.to_be_bytes());
+            staged.put(Table::Answered, &codec::answered_key(id), &seq.to_be_bytes());
             if in_batch.len() >= BUILD_BATCH_LEN {
                 self.commit(std::mem::replace(&mut staged, self.staged()?), false)?;
                 in_batch.clear();
@@ -123,10 +142,7 @@ impl AnsweredCheck {
     pub(crate) fn finish(mut self, store: &Store) -> Result<Vec<Mismatch>> {
         self.check_waiting(store)?;
         let mut keys = 0u64;
-        store.scan(Table::Meta, codec::ANSWERED_PREFIX, false, &mut |key, _| {
-            if !key.starts_with(codec::ANSWERED_PREFIX) {
-                return Ok(false);
-            }
+        store.scan(Table::Answered, &[], false, &mut |_, _| {
             keys += 1;
             Ok(true)
         })?;
@@ -159,7 +175,7 @@ mod tests {
         let store = Store::create(dir.path(), super::super::Tuning::default()).unwrap();
         let mut staged = store.staged().unwrap();
         for (n, seq) in [(1, 10u64), (3, 30), (5, 50)] {
-            staged.put(Table::Meta, &codec::answered_key(id(n)), &seq.to_be_bytes());
+            staged.put(Table::Answered, &codec::answered_key(id(n)), &seq.to_be_bytes());
         }
         store.commit(staged, true).unwrap();
         let cases: [(&[u64], &[Option<u64>]); 4] = [

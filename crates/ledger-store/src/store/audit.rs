@@ -3,7 +3,10 @@
 
 use super::answered::AnsweredCheck;
 use super::*;
+use crate::checkpoint::VerifyingKey;
 use crate::merkle::{self, Frontier};
+use crate::schedule;
+use ledger_core::EventBody;
 
 /// History index entries per write while rebuilding.
 const REBUILD_BATCH_LEN: usize = 100_000;
@@ -18,18 +21,24 @@ const MIGRATE_BATCH_LEN: u64 = 8_192;
 impl Store {
     /// Walks the chain from `from_seq` (default 1) to the end; with `expect_head`, also proves
     /// the log still holds that head (catches truncation and rewrites after it was recorded).
+    /// Every recorded checkpoint is checked (`schedule::check`), its signature with `key` when
+    /// given.
     pub(crate) fn verify(
         &self,
         from_seq: u64,
         expect_head: Option<Head>,
+        key: Option<&VerifyingKey>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport> {
         let from_seq = from_seq.max(1);
         self.check_from(from_seq, None)?;
         let prev = if from_seq == 1 { GENESIS_PREV } else { self.record(from_seq - 1)?.hash };
         let span = self.head()?.seq.saturating_sub(from_seq);
+        // A ledger never opened by a writer of this build has no id (and no recorded checkpoint).
+        let origin = self.origin().ok();
+        let checks = (origin.as_deref(), key);
         let (head, events_checked) = if span < PARALLEL_WALK_MIN {
-            self.verify_range(from_seq, u64::MAX, prev, progress)?
+            self.verify_range(from_seq, u64::MAX, prev, checks, progress)?
         } else {
             // Two halves on two cores. The second starts from record `mid`'s stored hash, which
             // the first half checks (own hash and link): the chain is still checked end to end.
@@ -37,10 +46,10 @@ impl Store {
             let (first, second) = std::thread::scope(|scope| {
                 let second = scope.spawn(|| -> Result<(Head, u64)> {
                     let prev = self.record(mid)?.hash;
-                    self.verify_range(mid + 1, u64::MAX, prev, &mut |_| {})
+                    self.verify_range(mid + 1, u64::MAX, prev, checks, &mut |_| {})
                 });
-                let first =
-                    self.verify_range(from_seq, mid, prev, &mut |seq| progress(from_seq + (seq - from_seq) * 2));
+                let first = self
+                    .verify_range(from_seq, mid, prev, checks, &mut |seq| progress(from_seq + (seq - from_seq) * 2));
                 let second = second.join().unwrap_or_else(|_| Err(Error::Stopped("a verify thread panicked".into())));
                 (first, second)
             });
@@ -86,18 +95,24 @@ impl Store {
         }
         Ok(())
     }
-    /// Checks records `from_seq..=to_seq` (hash, link, decodability); returns the head reached
-    /// and the number of records checked.
+    /// Checks records `from_seq..=to_seq` (hash, link, decodability, recorded checkpoints
+    /// against the stored tree, the origin and key of `checks`); returns the head reached and
+    /// the number of records checked.
     fn verify_range(
         &self,
         from_seq: u64,
         to_seq: u64,
         prev: Hash,
+        (origin, key): (Option<&str>, Option<&VerifyingKey>),
         progress: &mut dyn FnMut(u64),
     ) -> Result<(Head, u64)> {
         let mut count = 0;
         let head = self.walk(from_seq, to_seq, prev, |seq, record| {
-            codec::decode_event(seq, record.event_bytes)?;
+            let event = codec::decode_event(seq, record.event_bytes)?;
+            if let EventBody::Checkpointed { size, .. } = &event.body {
+                let root = merkle::subtree_root(self, 0, *size)?;
+                schedule::check(&event, &schedule::Expected { seq, prev: record.prev, root, origin, key })?;
+            }
             count += 1;
             if count % 4096 == 0 {
                 progress(seq);
@@ -123,7 +138,9 @@ impl Store {
         let mut answered =
             (self.layout_version()? >= codec::LAYOUT_VERSION_ANSWERS_ON_DISK).then(AnsweredCheck::default);
         let (state, head, events, tree_root) = self.replay_log(progress, &mut |state, seq, event| {
-            if let Some(check) = &mut answered {
+            if let Some(check) = &mut answered
+                && event.answers_a_command()
+            {
                 check.event(self, seq, event.command_id)?;
             }
             if seq <= projected {
@@ -168,9 +185,15 @@ impl Store {
                 let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
                 // The Merkle tree from the log, beside the decoding (replay compares it with the stored one).
                 let mut tree = Frontier::default();
+                let origin = self.origin().ok();
                 let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
+                    let event = codec::decode_event(seq, record.event_bytes)?;
+                    if let EventBody::Checkpointed { .. } = &event.body {
+                        let (prev, root, origin) = (record.prev, tree.root(), origin.as_deref());
+                        schedule::check(&event, &schedule::Expected { seq, prev, root, origin, key: None })?;
+                    }
                     tree.push(merkle::leaf_hash(&record.hash));
-                    chunk.push((seq, codec::decode_event(seq, record.event_bytes)?));
+                    chunk.push((seq, event));
                     if chunk.len() == REPLAY_CHUNK {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
                         chunks_tx.send(full).map_err(|_| Error::Stopped("replay stopped".into()))?;

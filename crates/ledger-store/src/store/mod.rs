@@ -28,7 +28,9 @@ mod rocks;
 mod tree;
 
 pub(crate) use rocks::Tuning;
-use rocks::{check_directory, db_options, descriptors, lost_records, storage_error, vanished_file};
+use rocks::{
+    check_directory, db_options, descriptors, descriptors_present, lost_records, storage_error, vanished_file,
+};
 
 pub use outcomes::*;
 
@@ -50,7 +52,10 @@ pub(crate) const CF_ACCOUNTS: &str = "accounts";
 pub(crate) const CF_CUSTOMERS: &str = "customers";
 pub(crate) const CF_HISTORY: &str = "history";
 pub(crate) const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
+/// The answered command ids (layout 3): a column family of their own, tuned for point lookups of
+/// mostly absent keys (`rocks.rs`).
+pub(crate) const CF_ANSWERED: &str = "answered";
+const COLUMN_FAMILIES: [&str; 6] = [CF_LOG, CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META, CF_ANSWERED];
 
 pub(crate) const META_FORMAT: &[u8] = b"format";
 pub(crate) const META_HEAD: &[u8] = b"head";
@@ -88,6 +93,7 @@ pub(crate) enum Table {
     Customers = 2,
     History = 3,
     Meta = 4,
+    Answered = 5,
 }
 
 impl Table {
@@ -106,7 +112,7 @@ pub(crate) struct Staged<'a> {
 }
 
 enum StagedIn<'a> {
-    Rocks { batch: WriteBatch, tables: [&'a ColumnFamily; 5] },
+    Rocks { batch: WriteBatch, tables: [&'a ColumnFamily; 6] },
     Ops(Vec<Op>),
 }
 
@@ -222,7 +228,10 @@ impl Store {
         }
         let found = check_directory(path)?;
         let witness = layout::read_witness(path, found)?;
-        let absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+        let mut absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+        // A ledger before layout 3 gets its (empty) `answered` column family; the conversion
+        // (`load_state_projected`) fills it before it moves the layout version.
+        absolute.create_missing_column_families(true);
         let db = match DB::open_cf_descriptors(&absolute, path, descriptors(tuning)) {
             Ok(db) => db,
             Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
@@ -232,7 +241,9 @@ impl Store {
                 if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
                     return Err(lost_records(head, witness, &err.into_string()));
                 }
-                DB::open_cf_descriptors(&db_options(DBRecoveryMode::PointInTime), path, descriptors(tuning))?
+                let mut point_in_time = db_options(DBRecoveryMode::PointInTime);
+                point_in_time.create_missing_column_families(true);
+                DB::open_cf_descriptors(&point_in_time, path, descriptors(tuning))?
             }
             Err(err) => return Err(err.into()),
         };
@@ -280,7 +291,8 @@ impl Store {
     /// A read-only, point-in-time view with no checks of ours.
     fn open_view(path: &Path) -> Result<Store> {
         let options = db_options(DBRecoveryMode::PointInTime);
-        let db = DB::open_cf_descriptors_read_only(&options, path, descriptors(Tuning::default()), false)?;
+        let present = descriptors_present(path, Tuning::default())?;
+        let db = DB::open_cf_descriptors_read_only(&options, path, present, false)?;
         Ok(Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() })
     }
     /// A new ledger's layout keys: this build's layout, nothing projected yet.
@@ -291,7 +303,7 @@ impl Store {
         Ok(staged)
     }
     /// The ledger's layout version (`meta/format`): this build reads 1, 2 and 3.
-    fn layout_version(&self) -> Result<u8> {
+    pub(crate) fn layout_version(&self) -> Result<u8> {
         let known = [
             codec::LAYOUT_VERSION,
             codec::LAYOUT_VERSION_ANSWERS_ON_DISK,
@@ -343,7 +355,8 @@ impl Store {
                 let cf = |name: &str| {
                     db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
                 };
-                let tables = [cf(CF_LOG)?, cf(CF_ACCOUNTS)?, cf(CF_CUSTOMERS)?, cf(CF_HISTORY)?, cf(CF_META)?];
+                let tables =
+                    [cf(CF_LOG)?, cf(CF_ACCOUNTS)?, cf(CF_CUSTOMERS)?, cf(CF_HISTORY)?, cf(CF_META)?, cf(CF_ANSWERED)?];
                 StagedIn::Rocks { batch: WriteBatch::default(), tables }
             }
             Engine::Postgres(_) => StagedIn::Ops(Vec::new()),

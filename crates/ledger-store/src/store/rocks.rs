@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rocksdb::{ColumnFamilyDescriptor, DB, DBRecoveryMode, Options};
 
-use super::{CF_ACCOUNTS, CF_HISTORY, CF_META, COLUMN_FAMILIES, Head};
+use super::{CF_ACCOUNTS, CF_ANSWERED, CF_HISTORY, CF_META, COLUMN_FAMILIES, Head};
 use crate::codec::Hash;
 use crate::error::{Error, Result};
 use crate::layout::{self, Found};
@@ -36,13 +36,32 @@ pub(super) fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDe
     COLUMN_FAMILIES.iter().map(move |name| ColumnFamilyDescriptor::new(*name, tuning.cf_options(name)))
 }
 
+/// The descriptors of those of our column families the ledger at `path` has: a ledger before
+/// layout 3 has no `answered` (a writer's open creates it; a read-only open cannot).
+pub(super) fn descriptors_present(path: &Path, tuning: Tuning) -> Result<Vec<ColumnFamilyDescriptor>> {
+    let present = DB::list_cf(&Options::default(), path)?;
+    Ok(descriptors(tuning).filter(|descriptor| present.iter().any(|name| name == descriptor.name())).collect())
+}
+
 /// The memtable size of the column families written in random key order (history, accounts).
 const RANDOM_KEYS_WRITE_BUFFER_BYTES: usize = 2 << 20;
 /// Memtables of those column families held before writes wait for a flush.
 const RANDOM_KEYS_WRITE_BUFFERS_MAX: i32 = 8;
 
-/// Share of `meta`'s memtable given to its Bloom filter (RocksDB's suggestion is up to 0.25).
-const MEMTABLE_BLOOM_RATIO: f64 = 0.05;
+/// The memtable size of `answered`: ~8 batches of 8,189 ids (an entry is ~60 bytes), small
+/// enough that an insert in random id order stays in the CPU's cache.
+const ANSWERED_WRITE_BUFFER_BYTES: usize = 4 << 20;
+/// Memtables of `answered` held before writes wait for a flush.
+const ANSWERED_WRITE_BUFFERS_MAX: i32 = 4;
+/// Share of `answered`'s memtable given to its whole-key Bloom filter.
+const ANSWERED_MEMTABLE_BLOOM_RATIO: f64 = 0.1;
+/// Bits per id of `answered`'s SST Bloom filters (~1% false positives).
+const ANSWERED_BLOOM_BITS: f64 = 10.0;
+/// The block cache of `answered`'s files: their filters and indexes (pinned for level 0) and
+/// data blocks. Bounded: ~1.3 bytes of filter and index per id, so the filters of ~25M ids fit;
+/// past that, an evicted file's filter is read again when a lookup needs it. Not partitioned:
+/// at 1M ids the partition search per key cost more than the lookup (docs/PERFORMANCE.md).
+const ANSWERED_BLOCK_CACHE_BYTES: usize = 32 << 20;
 
 /// RocksDB settings a ledger may choose (everything else is RocksDB's default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,10 +94,24 @@ impl Tuning {
             let mut table = rocksdb::BlockBasedOptions::default();
             table.set_bloom_filter(10.0, false);
             options.set_block_based_table_factory(&table);
-            // The writer looks up every id a batch names (`meta/answered/…`), almost all of them
-            // new: a Bloom filter over the memtable's keys answers "absent" without walking it.
+        }
+        if name == CF_ANSWERED {
+            // The writer looks up every id a batch names, almost all of them never answered:
+            // Bloom filters over the memtables' and files' whole keys answer "absent" without a
+            // read; small memtables keep inserts (in id order, random for clients' ids) cheap
+            // (docs/PERFORMANCE.md, "Issue 25, part 1"). Not `optimize_filters_for_hits`: it
+            // drops the last level's filters, which answer exactly these misses.
+            options.set_write_buffer_size(self.write_buffer_bytes.unwrap_or(ANSWERED_WRITE_BUFFER_BYTES));
+            options.set_max_write_buffer_number(ANSWERED_WRITE_BUFFERS_MAX);
             options.set_memtable_whole_key_filtering(true);
-            options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
+            options.set_memtable_prefix_bloom_ratio(ANSWERED_MEMTABLE_BLOOM_RATIO);
+            let mut table = rocksdb::BlockBasedOptions::default();
+            table.set_bloom_filter(ANSWERED_BLOOM_BITS, false);
+            table.set_whole_key_filtering(true);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            table.set_block_cache(&rocksdb::Cache::new_lru_cache(ANSWERED_BLOCK_CACHE_BYTES));
+            options.set_block_based_table_factory(&table);
         }
         options
     }
@@ -131,7 +164,10 @@ fn check_column_families(path: &Path) -> Result<()> {
     found.sort_unstable();
     let mut ours: Vec<&str> = COLUMN_FAMILIES.to_vec();
     ours.sort_unstable();
-    if found != ours {
+    // A ledger before layout 3 has no `answered` column family yet.
+    let mut before_answered = ours.clone();
+    before_answered.retain(|name| *name != CF_ANSWERED);
+    if found != ours && found != before_answered {
         return Err(Error::NotALedger(format!(
             "{} is a RocksDB database but not a tiered-ledger (column families {found:?}); nothing was changed",
             path.display()

@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier, Nodes};
 use crate::store::{Store, Table};
 
+/// The start of every ledger's checkpoint origin line ([`Store::origin`]).
+pub const ORIGIN_PREFIX: &str = "tiered-ledger/";
+
 /// Leaves per write while catching up.
 const CATCH_UP_BATCH: u64 = 65_536;
 
@@ -116,6 +119,11 @@ impl Store {
             .as_slice()
             .try_into()
             .map_err(|_| Error::Corruption { seq: 0, detail: "meta/ledger-id is not 16 bytes".into() })
+    }
+
+    /// The ledger's name in its checkpoints' origin line: `tiered-ledger/` and its id, in hex.
+    pub(crate) fn origin(&self) -> Result<String> {
+        Ok(format!("{ORIGIN_PREFIX}{}", hex::encode(self.ledger_id()?)))
     }
 
     /// Gives the ledger `id` (a random one when `None`) unless it has one: a ledger from before
