@@ -378,9 +378,6 @@ pub struct BenchSpec {
     pub mix: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Events between the writer's periodic snapshots.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub snapshot_every: u64,
     /// Keep the ledger in this directory (must not exist).
     #[arg(long)]
     pub keep: Option<PathBuf>,

@@ -184,7 +184,6 @@ fn bench_spec(spec: &BenchServerSpec, batch: usize, seed: u64, transfers: u64) -
         distribution: Distribution::Uniform,
         mix: false,
         seed,
-        snapshot_every: 1_000_000,
         keep: None,
         cache_mib: ledger_store::DEFAULT_CACHE_MIB,
     }

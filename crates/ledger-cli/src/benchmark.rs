@@ -249,12 +249,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let db = scratch.path.clone();
     let at = Timestamp::from_millis(WORKLOAD_AT_MS)?;
     let (setup, transfers) = workload(spec, at)?;
-    let options = LedgerOptions {
-        batch_len_max: spec.batch.max(8_192),
-        snapshot_every_events: spec.snapshot_every.max(1),
-        cache_mib: spec.cache_mib,
-        ..LedgerOptions::default()
-    };
+    let options =
+        LedgerOptions { batch_len_max: spec.batch.max(8_192), cache_mib: spec.cache_mib, ..LedgerOptions::default() };
     let ledger = Ledger::create(&db, options)?;
     for chunk in setup.chunks(8_192) {
         ledger.submit_batch(chunk.to_vec())?;

@@ -1,6 +1,8 @@
 //! The error type of ledger-core's boundary: malformed input that never became a command.
 //! Business rejections are not errors: they are [`crate::RejectReason`] values.
 
+use crate::ids::{AccountId, CustomerId};
+
 /// Why a text or number is not a valid amount.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -31,6 +33,11 @@ pub enum Error {
     Command(String),
     #[error("event does not fit the state: {0}")]
     Replay(String),
+    /// A decision looked up an account (or a customer's account list) that the paged state it
+    /// ran over does not hold: the caller broke the invariant of loading what
+    /// [`crate::State::wanted`] names first. Never a domain answer.
+    #[error("invariant broken: {0}; it must be loaded before deciding")]
+    NotInView(#[from] NotInView),
     #[error("unknown policy preset {0:?} (known: default, pboc-2018, pboc-2016)")]
     UnknownPreset(String),
     /// One element of a batch body (a JSON array or JSON Lines) is refused: `index` counts the
@@ -41,6 +48,16 @@ pub enum Error {
     /// A batch body holds more commands than its reader takes.
     #[error("{len} commands; a batch holds at most {max}")]
     BatchTooLong { len: usize, max: usize },
+}
+
+/// Something a decision looked up that a paged state does not hold: the caller did not load it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotInView {
+    #[error("account {0} is not in the state's view")]
+    Account(AccountId),
+    #[error("the account list of customer {0} is not in the state's view")]
+    Customer(CustomerId),
 }
 
 /// `Result` with ledger-core's [`Error`].

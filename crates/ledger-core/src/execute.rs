@@ -3,13 +3,15 @@
 
 use crate::command::Command;
 use crate::decide::{Admission, Decision, decide_in};
+use crate::error::NotInView;
 use crate::event::Event;
 use crate::state::State;
 
 /// Where the events that come due before a command go: the caller's log and state. See
 /// [`decide_after_due`].
 pub trait DueSink {
-    type Error;
+    /// A lookup outside a paged state's view ([`NotInView`]) is one of these errors.
+    type Error: From<NotInView>;
     /// The state the next decision is made against (with every due event so far applied).
     fn state(&self) -> &State;
     /// Appends `event` (a hold that expired, a delayed transfer executed or stopped) and applies
@@ -20,13 +22,19 @@ pub trait DueSink {
 /// The one driver of "due items, then the command", used by the engine, `execute` and the
 /// tests: every reservation due by the command's time goes to `sink` in due order, then the
 /// command's own decision (`Append` or `Retry`, never `Due`) is returned, not yet applied.
+/// A decision that looked up anything a paged state does not hold fails with [`NotInView`]
+/// instead: its answer would be wrong ("unknown account").
 pub fn decide_after_due<S: DueSink>(
     sink: &mut S,
     command: &Command,
     admission: Admission,
 ) -> Result<Decision, S::Error> {
     loop {
-        match decide_in(sink.state(), command, admission) {
+        let decision = decide_in(sink.state(), command, admission);
+        if let Some(missing) = sink.state().not_in_view() {
+            return Err(missing.into());
+        }
+        match decision {
             Decision::Due(event) => sink.append_due(*event)?,
             decision => return Ok(decision),
         }

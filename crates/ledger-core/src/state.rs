@@ -36,9 +36,64 @@ pub struct Account {
 }
 
 impl Account {
+    /// A newly opened account, as `AccountOpened` records it.
+    pub(crate) fn opened(event: &EventBody) -> Option<Account> {
+        let EventBody::AccountOpened { account, customer, class, binding, verified_in_person, with_card } = event
+        else {
+            return None;
+        };
+        Some(Account {
+            id: *account,
+            customer: *customer,
+            class: *class,
+            status: AccountStatus::Open,
+            binding: binding.clone(),
+            verified_in_person: *verified_in_person,
+            with_card: *with_card,
+            balance: Amount::ZERO,
+            funded_from_bound: false,
+            usage: Vec::new(),
+        })
+    }
+
+    /// Records a posting's leg on this account: its balance, bound funding, bucket use.
+    pub(crate) fn record_leg(&mut self, leg: &Leg) {
+        self.balance = leg.balance_after;
+        if leg.flow == Flow::TransferInBound {
+            self.funded_from_bound = true;
+        }
+        self.record_usage(&leg.usage_after);
+    }
+
+    /// Records the use of each bucket named in `usage_after`.
+    pub(crate) fn record_usage(&mut self, usage_after: &[BucketUsage]) {
+        for after in usage_after {
+            match self.usage.iter_mut().find(|usage| usage.bucket == after.bucket) {
+                Some(usage) => *usage = after.clone(),
+                None => self.usage.push(after.clone()),
+            }
+        }
+    }
+
     /// The stored use of bucket `name`, if the account ever used it.
     pub fn bucket_usage(&self, name: &str) -> Option<&BucketUsage> {
         self.usage.iter().find(|usage| usage.bucket == name)
+    }
+}
+
+/// What a paged state knows beyond the accounts it holds.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct View {
+    /// Accounts known not to exist (loaded as absent).
+    pub(crate) absent: std::collections::HashSet<AccountId>,
+    /// The first lookup of something the view does not hold, since the last load.
+    pub(crate) missed: std::sync::OnceLock<crate::error::NotInView>,
+}
+
+impl View {
+    pub(crate) fn miss(&self, what: crate::error::NotInView) {
+        // Only the first miss is kept: it is the one the decision went wrong at.
+        let _ = self.missed.set(what);
     }
 }
 
@@ -63,30 +118,35 @@ impl PolicyVersion {
 /// compared (a writer's state holds a bounded cache of them, a replay's none or all).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    accounts: HashMap<AccountId, Account>,
-    /// Accounts per customer, in opening order.
-    customers: HashMap<CustomerId, Vec<AccountId>>,
+    /// Every account, or in a paged view those loaded into it (see `view.rs`).
+    pub(crate) accounts: HashMap<AccountId, Account>,
+    /// Accounts per customer, in id order (in a paged view: the lists loaded into it).
+    pub(crate) customers: HashMap<CustomerId, Vec<AccountId>>,
     /// Sorted by `effective_from`, strictly increasing.
-    policies: Vec<PolicyVersion>,
+    pub(crate) policies: Vec<PolicyVersion>,
     /// The sequence number (1-based ordinal in the log) of each command's first event, of the
     /// commands this state knows (see `answer_seq`). Not part of the serde form: the store keeps
     /// every answered id in a table of its own.
     #[serde(skip)]
-    answers: HashMap<CommandId, u64>,
+    pub(crate) answers: HashMap<CommandId, u64>,
     /// Business time of the last event.
-    head_at: Option<Timestamp>,
+    pub(crate) head_at: Option<Timestamp>,
     /// Number of events applied; the next event gets `event_count + 1`.
-    event_count: u64,
+    pub(crate) event_count: u64,
     /// Protections of the accounts that use any (locks, limits, night lock, reservations).
-    protections: HashMap<AccountId, Protections>,
+    pub(crate) protections: HashMap<AccountId, Protections>,
     /// Held and scheduled outflows, by the command that asked for them.
-    reservations: BTreeMap<CommandId, Reservation>,
+    pub(crate) reservations: BTreeMap<CommandId, Reservation>,
     /// `(due time, id)` of every reservation: the order the ledger acts on them.
-    due: BTreeSet<(Timestamp, CommandId)>,
+    pub(crate) due: BTreeSet<(Timestamp, CommandId)>,
     /// Risk-listed counterparties and the sequence number of the event that listed each.
-    risk_list: HashMap<String, u64>,
+    pub(crate) risk_list: HashMap<String, u64>,
     /// Protection settings by effective time, strictly increasing; defaults before the first.
-    protection_settings: Vec<(Timestamp, ProtectionSettings)>,
+    pub(crate) protection_settings: Vec<(Timestamp, ProtectionSettings)>,
+    /// `None`: this state holds every account. `Some`: a paged view (see `view.rs`); not part
+    /// of the serde form.
+    #[serde(skip)]
+    pub(crate) view: Option<View>,
 }
 
 impl PartialEq for State {
@@ -113,8 +173,14 @@ impl State {
     }
 
     /// The account `id`, open or closed.
+    /// In a paged view, looking up an account it does not hold records a miss
+    /// ([`State::not_in_view`]).
     pub fn account(&self, id: AccountId) -> Option<&Account> {
-        self.accounts.get(&id)
+        let found = self.accounts.get(&id);
+        if found.is_none() {
+            self.missed_account(id);
+        }
+        found
     }
 
     /// All accounts, in no particular order.
@@ -122,9 +188,14 @@ impl State {
         self.accounts.values()
     }
 
-    /// The accounts of `customer`, in opening order.
+    /// The accounts of `customer`, in id order.
+    /// In a paged view, a list or an account it does not hold records a miss.
     pub fn customer_accounts(&self, customer: CustomerId) -> impl Iterator<Item = &Account> {
-        self.customers.get(&customer).into_iter().flatten().filter_map(|id| self.accounts.get(id))
+        let list = self.customers.get(&customer);
+        if list.is_none() {
+            self.missed_customer(customer);
+        }
+        list.into_iter().flatten().filter_map(|id| self.account(*id))
     }
 
     /// The policy in force at `at`: the latest version whose effective time is not after `at`.
@@ -196,6 +267,29 @@ impl State {
         self.reservations.get(id)
     }
 
+    /// A copy of everything but the accounts and customer lists, as a paged view holding none.
+    pub(crate) fn without_accounts(&self) -> State {
+        State {
+            accounts: HashMap::default(),
+            customers: HashMap::default(),
+            policies: self.policies.clone(),
+            answers: self.answers.clone(),
+            head_at: self.head_at,
+            event_count: self.event_count,
+            protections: self.protections.clone(),
+            reservations: self.reservations.clone(),
+            due: self.due.clone(),
+            risk_list: self.risk_list.clone(),
+            protection_settings: self.protection_settings.clone(),
+            view: Some(View::default()),
+        }
+    }
+
+    /// Every reservation due at or before `at`, in due order.
+    pub(crate) fn due_by(&self, at: Timestamp) -> impl Iterator<Item = &Reservation> {
+        self.due.iter().take_while(move |(due_at, _)| *due_at <= at).filter_map(|(_, id)| self.reservations.get(id))
+    }
+
     /// The sequence number of the event that risk-listed `counterparty`, if it is listed.
     pub fn risk_listed(&self, counterparty: &str) -> Option<u64> {
         self.risk_list.get(counterparty).copied()
@@ -234,26 +328,25 @@ impl State {
             return Err(Error::Replay(format!("event time {} is before the head", event.at)));
         }
         match &event.body {
-            EventBody::AccountOpened { account, customer, class, binding, verified_in_person, with_card } => {
-                if self.accounts.contains_key(account) {
+            EventBody::AccountOpened { account, customer, .. } => {
+                if self.exists(*account)? {
                     return Err(Error::Replay(format!("account {account} opened twice")));
                 }
-                let opened = Account {
-                    id: *account,
-                    customer: *customer,
-                    class: *class,
-                    status: AccountStatus::Open,
-                    binding: binding.clone(),
-                    verified_in_person: *verified_in_person,
-                    with_card: *with_card,
-                    balance: Amount::ZERO,
-                    funded_from_bound: false,
-                    usage: Vec::new(),
+                let list = match (self.customers.get_mut(customer), &self.view) {
+                    (Some(list), _) => list,
+                    (None, None) => self.customers.entry(*customer).or_default(),
+                    (None, Some(_)) => {
+                        return Err(Error::Replay(crate::error::NotInView::Customer(*customer).to_string()));
+                    }
                 };
-                self.accounts.insert(*account, opened);
-                self.customers.entry(*customer).or_default().push(*account);
+                // In id order: the store's customer index keeps them so.
+                let at = list.partition_point(|held| held < account);
+                list.insert(at, *account);
+                let opened = Account::opened(&event.body);
+                self.accounts.extend(opened.map(|opened| (*account, opened)));
             }
             EventBody::AccountClosed { account } => {
+                self.exists(*account)?;
                 let found = self.accounts.get_mut(account);
                 let found = found.ok_or_else(|| Error::Replay(format!("closing unknown account {account}")))?;
                 found.status = AccountStatus::Closed;
@@ -305,6 +398,9 @@ impl State {
             EventBody::ReservationSettled { id, posting, .. } => {
                 let leg =
                     posting.debit.as_ref().ok_or_else(|| Error::Replay(format!("settling {id} without a debit")))?;
+                if !self.exists(leg.account)? {
+                    return Err(Error::Replay(format!("settling {id} from unknown account {}", leg.account)));
+                }
                 self.end_reservation(*id)?;
                 self.record_leg(leg);
                 self.check_reserved_within_balance(leg.account)?;
@@ -319,7 +415,7 @@ impl State {
 
     fn apply_posting(&mut self, posting: &crate::posting::Posting, at: Timestamp) -> Result<()> {
         for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-            if !self.accounts.contains_key(&leg.account) {
+            if !self.exists(leg.account)? {
                 return Err(Error::Replay(format!("posting to unknown account {}", leg.account)));
             }
         }
@@ -371,6 +467,9 @@ impl State {
     }
 
     fn apply_released(&mut self, id: CommandId, usage_after: &[BucketUsage]) -> Result<()> {
+        if let Some(reservation) = self.reservations.get(&id) {
+            self.exists(reservation.account)?;
+        }
         let reservation = self.end_reservation(id)?;
         if reservation.personal
             && let Some(protections) = self.protections.get_mut(&reservation.account)
@@ -402,7 +501,7 @@ impl State {
     }
 
     fn protections_mut(&mut self, account: AccountId) -> Result<&mut Protections> {
-        if !self.accounts.contains_key(&account) {
+        if !self.exists(account)? {
             return Err(Error::Replay(format!("protection on unknown account {account}")));
         }
         Ok(self.protections.entry(account).or_default())
@@ -425,21 +524,14 @@ impl State {
     }
 
     fn record_leg(&mut self, leg: &Leg) {
-        let Some(account) = self.accounts.get_mut(&leg.account) else { return };
-        account.balance = leg.balance_after;
-        if leg.flow == Flow::TransferInBound {
-            account.funded_from_bound = true;
+        if let Some(account) = self.accounts.get_mut(&leg.account) {
+            account.record_leg(leg);
         }
-        self.record_usage(leg.account, &leg.usage_after);
     }
 
     fn record_usage(&mut self, account: AccountId, usage_after: &[BucketUsage]) {
-        let Some(account) = self.accounts.get_mut(&account) else { return };
-        for after in usage_after {
-            match account.usage.iter_mut().find(|usage| usage.bucket == after.bucket) {
-                Some(usage) => *usage = after.clone(),
-                None => account.usage.push(after.clone()),
-            }
+        if let Some(account) = self.accounts.get_mut(&account) {
+            account.record_usage(usage_after);
         }
     }
 }

@@ -224,7 +224,7 @@ pub async fn run(config: Config) -> Result<()> {
         Some(task) => task.await.ok().flatten(),
         None => None,
     };
-    // No handler holds the ledger any more: close it (snapshot, flush, witness).
+    // No handler holds the ledger any more: close it (projector drained, flush, witness).
     let ledger = state.ledger();
     drop(state);
     let closed = match ledger {

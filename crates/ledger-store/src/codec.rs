@@ -27,8 +27,12 @@ pub const EVENT_V2_MARKER: u8 = 0x02;
 /// [`FORMAT_VERSION`]). Layout 2: the history index and account read models are written behind
 /// the writer, up to `meta/projected` (docs/FORMAT.md, "Layout versions"). Layout 3: every
 /// answered command id is a key of its own (column family `answered`), written in the batch that
-/// answers it.
-pub const LAYOUT_VERSION: u8 = 3;
+/// answers it. Layout 4: no snapshot; the state is paged over its read models (the account read
+/// models are authoritative up to `meta/projected`, the writer's cache after it).
+pub const LAYOUT_VERSION: u8 = 4;
+/// Layout 3: answered ids on disk (column family `answered`), the state in a snapshot
+/// (`meta/snapshot`, version 4). A writer's open brings it to layout 4.
+pub const LAYOUT_VERSION_ANSWERS_ON_DISK: u8 = 3;
 /// Layout 2: answered command ids are in answer chunks beside the snapshot (`meta/answers/…`). A
 /// writer's open brings it to layout 3.
 pub const LAYOUT_VERSION_CHUNKED_ANSWERS: u8 = 2;
@@ -40,6 +44,7 @@ pub const LAYOUT_VERSION_UNPROJECTED: u8 = 1;
 /// Version 1 predates protections (its `State` has no protection fields); version 2 holds every
 /// answered command id in the snapshot itself; version 3 keeps them in answer chunks written once
 /// each (`meta/answers/…`); version 4 holds none: they are keys of their own (column family `answered`).
+/// Layout 4 writes no snapshot: a version-4 snapshot is read only to convert a layout-3 ledger.
 pub const SNAPSHOT_VERSION: u8 = 4;
 /// Domain tag of an event hash.
 pub const EVENT_HASH_DOMAIN: &[u8; 24] = b"tiered-ledger/event/v1\0\0";

@@ -51,5 +51,11 @@ pub enum Error {
     InvalidArgument(String),
 }
 
+impl From<ledger_core::NotInView> for Error {
+    fn from(missing: ledger_core::NotInView) -> Error {
+        Error::Core(missing.into())
+    }
+}
+
 /// `Result` with ledger-store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

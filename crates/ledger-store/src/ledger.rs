@@ -199,9 +199,10 @@ impl Ledger {
         Ok(Command { id: CommandId(id), at, body: CommandBody::Tick, stamped: true })
     }
 
-    /// A copy of the writer's live state (after the last commit).
+    /// A copy of the writer's live state (after the last commit), every account read in from
+    /// the store: proportional to the ledger, for checks.
     pub fn live_state(&self) -> Result<State> {
-        self.request(|reply| Request::State { reply })
+        self.request(|reply| Request::State { reply })?
     }
 
     /// Where the writer's time went since opening.

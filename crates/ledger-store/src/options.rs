@@ -21,14 +21,17 @@ pub const DEFAULT_CACHE_MIB: usize = 1024;
 /// the table's control byte and its spare capacity), for [`LedgerOptions::answers_cached_max`].
 const ANSWER_CACHED_BYTES: usize = 64;
 
+/// Memory one cached account takes in the writer's map: the `Account` (about 100 bytes), its
+/// bucket use (two or three buckets of about 60 bytes each with their names), the table's entry
+/// and spare capacity, and its pin; for [`LedgerOptions::accounts_cached_max`].
+const ACCOUNT_CACHED_BYTES: usize = 384;
+
 /// How a ledger runs.
 #[derive(Clone, Debug)]
 pub struct LedgerOptions {
     pub clock: Arc<dyn Clock>,
     /// Most commands committed in one write batch (one fsync).
     pub batch_len_max: usize,
-    /// A snapshot is written after this many events (and on a clean close).
-    pub snapshot_every_events: u64,
     /// fsync every batch before acknowledging it. Only tests of speed without durability turn
     /// this off.
     pub sync: bool,
@@ -38,9 +41,10 @@ pub struct LedgerOptions {
     /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
     /// means more frequent flushes and write-ahead log rotation.
     pub write_buffer_bytes: Option<usize>,
-    /// Memory the writer's caches may take, in MiB (default [`DEFAULT_CACHE_MIB`]). Today it
-    /// bounds the answered command ids held in memory (the store keeps them all; see
-    /// [`LedgerOptions::answers_cached_max`]); the account state is still held whole.
+    /// Memory the writer's caches may take, in MiB (default [`DEFAULT_CACHE_MIB`]): half for the
+    /// answered command ids ([`LedgerOptions::answers_cached_max`]), half for the accounts
+    /// ([`LedgerOptions::accounts_cached_max`]); the store keeps them all. Protections, pending
+    /// reservations, the risk list and the policies stay in memory whole (docs/PERFORMANCE.md).
     pub cache_mib: usize,
     /// Told of every batch after its commit (metrics).
     pub observer: Option<Arc<dyn CommitObserver>>,
@@ -62,7 +66,6 @@ impl Default for LedgerOptions {
         LedgerOptions {
             clock: Arc::new(SystemClock),
             batch_len_max: 8_192,
-            snapshot_every_events: 1_000_000,
             sync: true,
             max_ahead_of_clock: Some(DEFAULT_MAX_AHEAD_OF_CLOCK),
             write_buffer_bytes: None,
@@ -79,7 +82,13 @@ impl LedgerOptions {
     /// Most answered ids the writer holds in memory: past this, after a batch, it forgets them
     /// all and loads each again from the store when a batch names it.
     pub fn answers_cached_max(&self) -> usize {
-        self.cache_mib.saturating_mul(1 << 20) / ANSWER_CACHED_BYTES
+        self.cache_mib.saturating_mul(1 << 20) / 2 / ANSWER_CACHED_BYTES
+    }
+
+    /// How many accounts the writer's cache holds before it drops those the store holds (the
+    /// other half of `cache_mib`; accounts changed since the projector's watermark stay).
+    pub fn accounts_cached_max(&self) -> usize {
+        self.cache_mib.saturating_mul(1 << 20) / 2 / ACCOUNT_CACHED_BYTES
     }
 }
 

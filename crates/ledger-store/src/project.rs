@@ -193,6 +193,11 @@ impl Watermark {
         self.changed.notify_all();
     }
 
+    /// The last sequence number projected.
+    pub(crate) fn projected(&self) -> u64 {
+        self.mark.lock().map_or(0, |mark| mark.done)
+    }
+
     /// Why the projector stopped, if it did.
     pub(crate) fn failure(&self) -> Option<String> {
         self.mark.lock().ok().and_then(|mark| mark.failed.clone())

@@ -308,9 +308,11 @@ impl Reader {
         self.store.replay(&mut |_| {}).map(|(state, _)| state)
     }
 
-    /// The state a fresh open would load: the latest snapshot plus the log after it.
+    /// The state a fresh open would load (layout 4: the read models at the head and the log
+    /// tail the projector had not reached; older layouts: the snapshot and the log after it),
+    /// with every account read in: proportional to the ledger, for checks.
     pub fn snapshot_state(&self) -> Result<State> {
-        self.store.load_state().map(|(state, _)| state)
+        self.store.opened_state()
     }
 
     /// Writes the events `from_seq..=to_seq` as JSON Lines (docs/FORMAT.md).

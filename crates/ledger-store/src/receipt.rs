@@ -155,7 +155,7 @@ pub(crate) enum Request {
     Submit { commands: Vec<Command>, principal: Principal, done: Done },
     Check { command: Box<Command>, principal: Principal, reply: Sender<Result<Receipt>> },
     Snapshot { reply: Sender<Result<()>> },
-    State { reply: Sender<State> },
+    State { reply: Sender<crate::error::Result<State>> },
     Close { reply: Sender<Result<()>> },
 }
 
@@ -170,4 +170,9 @@ pub struct WriterStats {
     pub stage_nanos: u64,
     /// RocksDB's write of the batch, WAL fsync included.
     pub write_nanos: u64,
+    /// Accounts in the writer's cache after the last batch (`LedgerOptions::accounts_cached_max`
+    /// bounds them, apart from those pinned until the projector writes them).
+    pub accounts_cached: u64,
+    /// Accounts (and customer account lists) read from the store before deciding, since opening.
+    pub accounts_loaded: u64,
 }

@@ -33,7 +33,9 @@ pub(crate) struct Writer {
     head: Head,
     /// The Merkle tree's right edge at `head` (its completed nodes are staged with the records).
     tree: Frontier,
-    events_since_snapshot: u64,
+    /// The sequence number of the last change of each account changed since the projector's
+    /// watermark: pinned in the state's cache until the projector has written it.
+    pinned: std::collections::HashMap<AccountId, u64>,
     /// Set when the state could not be reloaded after a failed write: every request fails.
     failed: Option<String>,
     /// Set when the state could not be reloaded because the database was unreachable
@@ -172,7 +174,7 @@ impl Writer {
             state,
             head,
             tree,
-            events_since_snapshot: 0,
+            pinned: Default::default(),
             failed: None,
             needs_reload: None,
             options,
@@ -209,13 +211,21 @@ impl Writer {
                         let _ = reply.send(self.snapshot());
                     }
                     Request::State { reply } => {
-                        let _ = reply.send(self.state.clone());
+                        // The cache made whole from the read models, once the projector has
+                        // written every batch: for checks, proportional to the ledger.
+                        let whole =
+                            self.store.projection.wait().and_then(|()| self.store.whole_state(self.state.clone(), &[]));
+                        let _ = reply.send(whole);
                     }
                     Request::Stats { reply } => {
                         let _ = reply.send(self.stats);
                     }
                     Request::Check { command, principal, reply } => {
-                        let checked = self.load_answers(&[command.id]).and_then(|()| self.check(&command, &principal));
+                        let checked = self
+                            .load_answers(&[command.id])
+                            .and_then(|()| self.store.load_wanted(&mut self.state, std::iter::once(&*command)))
+                            .map(|_| ())
+                            .and_then(|()| self.check(&command, &principal));
                         let _ = reply.send(checked);
                     }
                     Request::Close { reply } => {
@@ -263,18 +273,13 @@ impl Writer {
         Admission { latest_at }
     }
 
+    /// Layout 4 keeps no snapshot: the read models are the state. What a snapshot promised (the
+    /// next open replays nothing) holds once the projector has written everything: wait for it.
     fn snapshot(&mut self) -> Result<()> {
         if let Some(reason) = &self.failed {
             return Err(Error::Stopped(reason.clone()));
         }
-        if self.head.seq == 0 {
-            return Ok(());
-        }
-        // Invariant: snapshot seq ≤ projected (a crash's catch-up starts from the snapshot).
-        self.store.projection.wait()?;
-        self.store.write_snapshot(&self.state, self.head)?;
-        self.events_since_snapshot = 0;
-        Ok(())
+        self.store.projection.wait()
     }
 
     fn commit(&mut self, submits: Vec<Submit>) {
@@ -330,7 +335,12 @@ impl Writer {
         let started = std::time::Instant::now();
         // Every id the batch names, loaded before deciding: a retry is answered from the store.
         let ids: Vec<CommandId> = submits.iter().flat_map(|(commands, _, _)| commands.iter().map(|c| c.id)).collect();
-        let mut outcome = self.load_answers(&ids);
+        let mut outcome = self.load_answers(&ids).and_then(|()| {
+            let commands = submits.iter().flat_map(|(commands, _, _)| commands.iter());
+            let loaded = self.store.load_wanted(&mut self.state, commands)?;
+            self.stats.accounts_loaded += loaded;
+            Ok(())
+        });
         for (commands, principal, _) in &submits {
             if outcome.is_err() {
                 break;
@@ -392,16 +402,16 @@ impl Writer {
                     done(Ok(receipts.by_ref().take(count).collect()));
                 }
                 if let Some(job) = job {
+                    for account in &job.accounts {
+                        self.pinned.insert(account.id, job.to_seq);
+                    }
                     self.project(job);
                 }
+                self.evict();
+                self.stats.accounts_cached = self.state.accounts_held() as u64;
                 // The answered ids in memory are a cache over the store's: bounded.
                 if self.state.answers_held() > self.options.answers_cached_max() {
                     self.state.forget_answers();
-                }
-                self.events_since_snapshot += appended;
-                if self.events_since_snapshot >= self.options.snapshot_every_events {
-                    // A failed snapshot costs only a longer replay at the next open.
-                    let _ = self.snapshot();
                 }
             }
             Err(err) => {
@@ -449,6 +459,19 @@ impl Writer {
             }
             Decision::Due(_) => Err(Error::InvalidArgument("a dry run ended on a due event".into())),
         }
+    }
+
+    /// Keeps the account cache within `LedgerOptions::accounts_cached_max`: over it, every
+    /// account the projector has written since its last change is dropped (the store holds it);
+    /// the accounts changed after the watermark stay pinned.
+    fn evict(&mut self) {
+        if self.state.accounts_held() <= self.options.accounts_cached_max() {
+            return;
+        }
+        let projected = self.store.projection.projected();
+        self.pinned.retain(|_, seq| *seq > projected);
+        let pinned = &self.pinned;
+        self.state.evict(|id| pinned.contains_key(&id));
     }
 
     /// Loads the stored answers of those of `ids` the state does not hold (one batched read).
@@ -625,6 +648,7 @@ impl Writer {
                     ));
                 }
                 self.state = state;
+                self.pinned.clear();
                 self.head = head;
                 self.store.rebase(head);
                 self.needs_reload = None;

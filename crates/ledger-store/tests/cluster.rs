@@ -45,7 +45,7 @@ fn at(text: &str) -> Timestamp {
 
 fn options() -> LedgerOptions {
     let clock = Arc::new(FakeClock::new(at("2026-03-03T00:00:00")));
-    LedgerOptions { clock, max_ahead_of_clock: None, snapshot_every_events: 2_000, ..LedgerOptions::default() }
+    LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() }
 }
 
 fn command(id: u128, body: CommandBody) -> Command {

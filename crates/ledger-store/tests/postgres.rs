@@ -22,7 +22,7 @@ fn at(text: &str) -> Timestamp {
 
 fn options() -> LedgerOptions {
     let clock = Arc::new(FakeClock::new(at("2026-03-03T00:00:00")));
-    LedgerOptions { clock, max_ahead_of_clock: None, snapshot_every_events: 500, ..LedgerOptions::default() }
+    LedgerOptions { clock, max_ahead_of_clock: None, ..LedgerOptions::default() }
 }
 
 /// A policy, 20 accounts with deposits, then `transfers` transfers (some rejected), in batches.

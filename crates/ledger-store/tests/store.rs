@@ -218,11 +218,10 @@ fn read_models_answer_balance_usage_accounts_and_history(db) {
 }
 
 #[test]
-fn snapshots_and_replay_agree_and_a_damaged_snapshot_is_refused() {
+fn the_opened_state_and_replay_agree_and_no_snapshot_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let frequent = LedgerOptions { snapshot_every_events: 7, ..options(&clock) };
-    let ledger = Ledger::create(dir.path(), frequent.clone()).unwrap();
+    let ledger = Ledger::create(dir.path(), options(&clock)).unwrap();
     ledger.submit(policy(1, "default")).unwrap();
     for c in 1..=10u64 {
         for command in customer_setup(c, u128::from(c) * 100, "2026-03-02 09:00:00") {
@@ -231,32 +230,21 @@ fn snapshots_and_replay_agree_and_a_damaged_snapshot_is_refused() {
     }
     let live = ledger.live_state().unwrap();
     drop(ledger);
-    let ledger = Ledger::open(dir.path(), frequent).unwrap();
+    let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     assert_eq!(ledger.live_state().unwrap(), live);
     assert_eq!(ledger.replayed_state().unwrap(), live);
+    assert_eq!(ledger.snapshot_state().unwrap(), live);
     drop(ledger);
-
-    // Flip one byte in the stored snapshot: opening must name the damage, not load it.
-    {
-        let db = raw_db(dir.path());
-        let meta = db.cf_handle("meta").unwrap();
-        let mut snapshot = db.get_cf(meta, b"snapshot").unwrap().unwrap();
-        let last = snapshot.len() - 1;
-        snapshot[last] ^= 0x01;
-        db.put_cf(meta, b"snapshot", snapshot).unwrap();
-    }
-    match Ledger::open(dir.path(), options(&clock)) {
-        Err(Error::Corruption { seq, detail }) => assert!(seq == 41 && detail.contains("snapshot"), "{seq} {detail}"),
-        other => panic!("a damaged snapshot must be refused: {other:?}"),
-    }
+    let db = raw_db(dir.path());
+    assert!(db.get_cf(db.cf_handle("meta").unwrap(), b"snapshot").unwrap().is_none(), "layout 4 keeps no snapshot");
 }
 
 #[test]
 fn every_answered_id_is_a_key_of_its_own_and_replay_catches_a_missing_or_wrong_one() {
-    // Given a snapshot every 7 events over 41 events, one command per batch...
+    // Given 41 events, one command per batch...
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let frequent = LedgerOptions { snapshot_every_events: 7, ..options(&clock) };
+    let frequent = options(&clock);
     let ledger = Ledger::create(dir.path(), frequent.clone()).unwrap();
     let first = ledger.submit(policy(1, "default")).unwrap();
     for c in 1..=10u64 {
@@ -426,7 +414,7 @@ fn an_unknown_format_version_is_refused() {
     }
     assert_eq!(
         Ledger::open(dir.path(), options(&clock)).err(),
-        Some(Error::UnsupportedFormat { found: 99, supported: 3 })
+        Some(Error::UnsupportedFormat { found: 99, supported: 4 })
     );
 }
 
@@ -449,12 +437,12 @@ fn raw_layout(path: &std::path::Path) -> (Option<u64>, Vec<u8>) {
 
 #[test]
 fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
-    // Given a ledger closed at seq 9 (projected and snapshotted there), copied aside...
+    // Given a ledger closed at seq 9 (projected there), copied aside...
     let (dir, clock, ledger) = ledger_with_customers(2);
     ledger.close().unwrap();
     let at_9 = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), at_9.path());
-    assert_eq!(raw_layout(at_9.path()), (Some(9), vec![3]));
+    assert_eq!(raw_layout(at_9.path()), (Some(9), vec![4]));
     // ...then two more customers (seq 10 to 17) and a payment that reads their read models.
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     ledger.submit_batch(customer_setup(3, 300, "2026-03-02 10:00:00")).unwrap();
@@ -464,8 +452,8 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     let expected_customer = ledger.customer_accounts(CustomerId(4)).unwrap().len();
     ledger.close().unwrap();
     assert_eq!((expected_balance, expected_history, expected_customer), (Some(cny("20000")), 3, 2));
-    // When the projected keys and the snapshot go back to seq 9 while the log keeps 17 (a
-    // crash with the projector's last jobs in flight)...
+    // When the projected keys go back to seq 9 while the log and the rest of the state keep 17
+    // (a crash with the projector's last jobs in flight)...
     {
         let (db, old) = (raw_db(dir.path()), raw_db(at_9.path()));
         for cf in ["accounts", "customers", "history"] {
@@ -478,9 +466,7 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
             }
         }
         let (meta, old_meta) = (db.cf_handle("meta").unwrap(), old.cf_handle("meta").unwrap());
-        for key in [&b"projected"[..], b"snapshot"] {
-            db.put_cf(meta, key, old.get_cf(old_meta, key).unwrap().unwrap()).unwrap();
-        }
+        db.put_cf(meta, b"projected", old.get_cf(old_meta, b"projected").unwrap().unwrap()).unwrap();
     }
     // ...then a reader sees the read models as of seq 9, and replay finds them consistent there,
     let reader = Reader::open(dir.path(), clock.clone()).unwrap();
@@ -489,21 +475,24 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     let replay = reader.replay().unwrap();
     assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
     drop(reader);
-    // ...and opening for writing projects seq 10 to 17 from the log before anything else.
+    // ...and opening for writing projects seq 10 to 17 from the log before anything else, onto
+    // the accounts they touch, and decides the next batch from them.
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
+    assert_eq!(ledger.live_state().unwrap(), ledger.replayed_state().unwrap());
     assert_eq!(ledger.balance(AccountId(41)).unwrap(), expected_balance);
     assert_eq!(ledger.history(AccountId(40), None, None, None, 100).unwrap().entries.len(), expected_history);
     assert_eq!(ledger.customer_accounts(CustomerId(4)).unwrap().len(), expected_customer);
     let replay = ledger.replay().unwrap();
     assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
     ledger.close().unwrap();
-    assert_eq!(raw_layout(dir.path()), (Some(17), vec![3]));
+    assert_eq!(raw_layout(dir.path()), (Some(17), vec![4]));
 }
 
 #[test]
-fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_3() {
+fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_4() {
     // Given a ledger as a layout-1 build left it: no `meta/projected`, `meta/format` = 1, and
-    // a snapshot of layout 2 (superseded: its state is rebuilt from the log).
+    // a snapshot of layout 2 (superseded: its state is rebuilt from the log). Layout 4 keeps no
+    // snapshot: the test puts back one whose first byte names layout 2.
     let (dir, clock, ledger) = ledger_with_customers(1);
     ledger.close().unwrap();
     {
@@ -511,9 +500,8 @@ fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_3() {
         let meta = db.cf_handle("meta").unwrap();
         db.delete_cf(meta, b"projected").unwrap();
         db.put_cf(meta, b"format", [1u8]).unwrap();
-        let mut snapshot = db.get_cf(meta, b"snapshot").unwrap().unwrap();
-        snapshot[0] = 2;
-        db.put_cf(meta, b"snapshot", snapshot).unwrap();
+        assert!(db.get_cf(meta, b"snapshot").unwrap().is_none(), "layout 4 keeps no snapshot");
+        db.put_cf(meta, b"snapshot", [2u8; 80]).unwrap();
     }
     assert_eq!(raw_layout(dir.path()), (None, vec![1]));
     // A reader takes its read models as at the head, and replay agrees.
@@ -521,15 +509,14 @@ fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_3() {
     assert_eq!(reader.balance(AccountId(11)).unwrap(), Some(cny("20000")));
     assert!(reader.replay().unwrap().mismatches.is_empty());
     drop(reader);
-    // A writer's open marks it layout 3, projected to the head, its answered ids built.
+    // A writer's open marks it layout 4, projected to the head, its answered ids built.
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("20000")));
     assert!(ledger.submit(policy(1, "default")).unwrap().duplicate, "answered ids rebuilt from the log");
     ledger.close().unwrap();
-    assert_eq!(raw_layout(dir.path()), (Some(5), vec![3]));
+    assert_eq!(raw_layout(dir.path()), (Some(5), vec![4]));
     let db = raw_db(dir.path());
-    let snapshot = db.get_cf(db.cf_handle("meta").unwrap(), b"snapshot").unwrap().unwrap();
-    assert_eq!(snapshot[0], 4, "the next snapshot has this build's layout");
+    assert!(db.get_cf(db.cf_handle("meta").unwrap(), b"snapshot").unwrap().is_none(), "the snapshot is gone");
 }
 
 #[test]
@@ -569,4 +556,54 @@ fn verify_on_two_cores_names_the_exact_record_on_either_side_of_the_split() {
             other => panic!("replay must stop at {seq}: {other:?}"),
         }
     }
+}
+
+on_both_backends! {
+fn a_writer_without_an_account_cache_reads_every_account_from_the_store_and_decides_the_same(db) {
+    // Given a writer whose cache holds no account past a batch (`cache_mib` 0: every account not
+    // pinned until the projector writes it is dropped after each batch)...
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let uncached = LedgerOptions { cache_mib: 0, ..options(&clock) };
+    let ledger = Ledger::create(db, uncached.clone()).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    for c in 1..=6u64 {
+        ledger.submit_batch(customer_setup(c, u128::from(c) * 100, "2026-03-02 09:00:00")).unwrap();
+    }
+    // ...when batches move money between accounts it loaded, dropped and loads again, open and
+    // close accounts (the customer's list read from the index) and name an account that does
+    // not exist...
+    let transfer = |id: u128, from: u64, to: u64, amount: &str| {
+        let body = CommandBody::InternalTransfer { from: AccountId(from), to: AccountId(to), amount: cny(amount) };
+        cmd(id, "2026-03-02 10:00:00", body)
+    };
+    let closing = |id: u128, account: u64| cmd(id, "2026-03-02 10:00:00", CommandBody::CloseAccount { account: AccountId(account) });
+    let batches = vec![
+        vec![transfer(1_001, 10, 20, "10.00"), transfer(1_002, 20, 30, "5.00")],
+        vec![transfer(1_003, 30, 10, "1.00"), transfer(1_004, 99, 10, "1.00")],
+        vec![cmd(1_005, "2026-03-02 10:00:00", open(62, 6, AccountClass::III, Some(60))), closing(1_006, 62)],
+        vec![closing(1_007, 51), transfer(1_008, 40, 10, "2.00")],
+    ];
+    let mut codes = Vec::new();
+    for batch in batches {
+        for receipt in ledger.submit_batch(batch).unwrap() {
+            codes.push(receipt.rejection().map(|reason| reason.code().to_owned()));
+        }
+    }
+    // ...then each is decided as over the whole state (the unknown account and the Class II
+    // account with funds are refused), the cache stays within the accounts just changed, and
+    // the state matches a replay, before and after a reopen.
+    let refusals: Vec<Option<&str>> = codes.iter().map(Option::as_deref).collect();
+    assert_eq!(refusals, [None, None, None, Some("UNKNOWN_ACCOUNT"), None, None, Some("NON_ZERO_BALANCE"), None]);
+    let stats = ledger.stats().unwrap();
+    // Pinned: the accounts of the batches the projector may not have written yet (its queue of
+    // two and the one it writes): 10, 20, 30, 40 and 62 at most.
+    assert!(stats.accounts_cached <= 5, "the cache holds {} accounts", stats.accounts_cached);
+    assert!(stats.accounts_loaded >= 10, "accounts read from the store: {}", stats.accounts_loaded);
+    assert_eq!(ledger.live_state().unwrap(), ledger.replayed_state().unwrap());
+    assert_eq!(ledger.balance(AccountId(10)).unwrap(), Some(cny("79993.00")));
+    drop(ledger);
+    let ledger = Ledger::open(db, uncached).unwrap();
+    assert_eq!(ledger.live_state().unwrap(), ledger.replayed_state().unwrap());
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
+}
 }

@@ -75,11 +75,34 @@ pub fn business_view(state: &State) -> String {
     format!("{accounts:?}\n{:?}\n{protections:?}\n{pending:?}", state.policy_versions())
 }
 
+/// A paged view of `state` holding exactly what [`State::wanted`] names for `command`, loaded
+/// round by round as a writer loads it from its store.
+pub fn view_for(state: &State, command: &Command) -> State {
+    let mut view = state.empty_view();
+    for _round in 0..4 {
+        let wanted = view.wanted(std::iter::once(command));
+        for id in wanted.accounts {
+            view.load_account(id, state.account(id).cloned());
+        }
+        for customer in wanted.customers {
+            view.load_customer(customer, state.customer_accounts(customer).map(|account| account.id).collect());
+        }
+    }
+    assert!(view.wanted(std::iter::once(command)).is_empty(), "wanted still names more after 4 rounds");
+    view
+}
+
 /// Applies what is due by `command`, then decides and applies it. Returns the due outcomes, the
-/// business view before the answer, and the answer.
+/// business view before the answer, and the answer. The same command over a paged view holding
+/// what `wanted` names must decide the same.
 pub fn step(state: &mut State, command: &Command) -> (Vec<&'static str>, String, EventBody) {
+    let mut view = view_for(state, command);
+    let mut view_due = Vec::new();
+    let view_decision = apply_due_then_decide(&mut view, command, &mut view_due);
     let mut due_events = Vec::new();
     let decision = apply_due_then_decide(state, command, &mut due_events).unwrap();
+    assert_eq!(view_decision, Ok(decision.clone()), "a paged view decided {command:?} differently");
+    assert_eq!(view_due, due_events, "a paged view's due events differ before {command:?}");
     let due = due_events
         .iter()
         .map(|event| match &event.body {

@@ -136,7 +136,8 @@ impl Store {
             if projected == 0 { self.compare_accounts_table(&State::new())? } else { Vec::new() };
         let mut customers = Vec::new();
         // A ledger before layout 3 has no answered-id table yet (its next writer open builds it).
-        let mut answered = (self.layout_version()? == codec::LAYOUT_VERSION).then(AnsweredCheck::default);
+        let mut answered =
+            (self.layout_version()? >= codec::LAYOUT_VERSION_ANSWERS_ON_DISK).then(AnsweredCheck::default);
         let (state, head, events, tree_root) = self.replay_log(progress, &mut |state, seq, event| {
             if let Some(check) = &mut answered
                 && event.answers_a_command()
@@ -469,9 +470,6 @@ impl Store {
         batch.put(Table::Meta, META_PROJECTED, &head.seq.to_be_bytes());
         batch.put(Table::Meta, super::META_FORMAT, &[codec::LAYOUT_VERSION]);
         self.commit(batch, true)?;
-        if head.seq > 0 {
-            self.write_snapshot(&state, head)?;
-        }
         self.merkle_catch_up(head.seq)?;
         self.flush()?;
         self.replay(&mut |_| {}).map(|(_, report)| report)

@@ -22,6 +22,7 @@ mod answered;
 mod audit;
 mod models;
 mod outcomes;
+mod paged;
 mod pg;
 mod rocks;
 mod tree;
@@ -303,7 +304,12 @@ impl Store {
     }
     /// The ledger's layout version (`meta/format`): this build reads 1, 2 and 3.
     pub(crate) fn layout_version(&self) -> Result<u8> {
-        let known = [codec::LAYOUT_VERSION, codec::LAYOUT_VERSION_CHUNKED_ANSWERS, codec::LAYOUT_VERSION_UNPROJECTED];
+        let known = [
+            codec::LAYOUT_VERSION,
+            codec::LAYOUT_VERSION_ANSWERS_ON_DISK,
+            codec::LAYOUT_VERSION_CHUNKED_ANSWERS,
+            codec::LAYOUT_VERSION_UNPROJECTED,
+        ];
         match self.get(Table::Meta, META_FORMAT)? {
             Some(found) if found.len() == 1 && known.contains(&found[0]) => Ok(found[0]),
             found => Err(Error::UnsupportedFormat {
@@ -561,10 +567,26 @@ impl Store {
         staged.put(Table::Meta, META_PROJECTED, &job.to_seq.to_be_bytes());
         Ok(staged)
     }
-    /// For a writer: loads the state, and first projects what the projector had not
-    /// (`(projected, head]`, left by a crash) and brings a layout-1 ledger to layout 2. The
-    /// projector must be idle (at open, or drained).
+    /// For a writer: the paged state at the head (`store/paged.rs`), after projecting what the
+    /// projector had not (`(projected, head]`, left by a crash) and converting an older layout.
+    /// The projector must be idle (at open, or drained).
     pub(crate) fn load_state_projected(&self) -> Result<(State, Head)> {
+        if self.layout_version()? != codec::LAYOUT_VERSION {
+            self.convert_to_paged()?;
+        }
+        let (state, head, job) = self.open_paged()?;
+        if job.to_seq != 0 {
+            self.commit(self.stage_projection(&job)?, true)?;
+        }
+        self.projection.reset(head.seq)?;
+        Ok((state, head))
+    }
+    /// Brings a layout 1-3 ledger to layout 4 once: the state loaded whole the old way (snapshot
+    /// and tail, or the log), its account read models and indexes projected to the head, every
+    /// other read model written from it, the answered-id table built (layouts 1 and 2), and the
+    /// snapshot deleted (layout 4 keeps none).
+    fn convert_to_paged(&self) -> Result<()> {
+        let layout = self.layout_version()?;
         let projected = self.projected()?;
         let mut job = crate::project::Job::default();
         let mut touched = Vec::new();
@@ -582,19 +604,34 @@ impl Store {
             }
         };
         let (state, head) = self.load_state_then(projected, &mut collect)?;
-        if self.layout_version()? != codec::LAYOUT_VERSION {
+        if layout < codec::LAYOUT_VERSION_ANSWERS_ON_DISK {
             self.rebuild_answered()?;
         }
-        if head.seq != projected || self.layout_version()? != codec::LAYOUT_VERSION {
-            job.history.sort_unstable();
-            job.accounts = crate::project::accounts_of(&state, touched);
-            job.to_seq = head.seq;
-            let mut staged = self.stage_projection(&job)?;
-            staged.put(Table::Meta, META_FORMAT, &[codec::LAYOUT_VERSION]);
-            self.commit(staged, true)?;
+        job.history.sort_unstable();
+        job.accounts = crate::project::accounts_of(&state, touched);
+        job.to_seq = head.seq;
+        let mut staged = self.stage_projection(&job)?;
+        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX] {
+            staged.delete_prefix(Table::Meta, prefix);
         }
-        self.projection.reset(head.seq)?;
-        Ok((state, head))
+        staged.put(Table::Meta, META_POLICIES, &codec::encode_policies(state.policy_versions())?);
+        staged.put(
+            Table::Meta,
+            META_PROTECTION_SETTINGS,
+            &codec::encode_protection_settings(state.protection_versions())?,
+        );
+        for (account, protections) in state.all_protections() {
+            staged.put(Table::Meta, &codec::protections_key(account), &codec::encode_protections(protections)?);
+        }
+        for reservation in state.reservations() {
+            staged.put(Table::Meta, &codec::pending_key(reservation.id), &codec::encode_reservation(reservation)?);
+        }
+        for (counterparty, seq) in state.risk_list() {
+            staged.put(Table::Meta, &codec::risk_key(counterparty), &seq.to_be_bytes());
+        }
+        staged.delete(Table::Meta, META_SNAPSHOT);
+        staged.put(Table::Meta, META_FORMAT, &[codec::LAYOUT_VERSION]);
+        self.commit(staged, true)
     }
     /// Loads the state from the snapshot and the log after it, calling `each` after each event
     /// applied. The snapshot is used only if it is at or before `start_by` (else the log is
@@ -655,11 +692,5 @@ impl Store {
             });
         }
         Ok(())
-    }
-    /// Writes a snapshot of `state` at `head`, in one synced write.
-    pub(crate) fn write_snapshot(&self, state: &State, head: Head) -> Result<()> {
-        let mut staged = self.staged()?;
-        staged.put(Table::Meta, META_SNAPSHOT, &codec::encode_snapshot(head.seq, &head.hash, state)?);
-        self.commit(staged, true)
     }
 }
