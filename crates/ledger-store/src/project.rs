@@ -144,6 +144,22 @@ pub(crate) struct Job {
     pub(crate) accounts: Vec<Account>,
 }
 
+impl Job {
+    /// Takes in the job queued after this one: both written as one (an account touched by
+    /// both once, as of the later).
+    pub(crate) fn absorb(&mut self, next: Job) {
+        debug_assert!(next.to_seq >= self.to_seq, "jobs are absorbed in order");
+        self.to_seq = next.to_seq;
+        self.history.extend(next.history);
+        self.history.sort_unstable();
+        self.customers.extend(next.customers);
+        let mut accounts: std::collections::BTreeMap<AccountId, Account> =
+            std::mem::take(&mut self.accounts).into_iter().map(|account| (account.id, account)).collect();
+        accounts.extend(next.accounts.into_iter().map(|account| (account.id, account)));
+        self.accounts = accounts.into_values().collect();
+    }
+}
+
 /// How far the projector has come, shared by the writer, the projector and in-process readers.
 #[derive(Debug, Default)]
 pub(crate) struct Watermark {
@@ -178,6 +194,11 @@ impl Watermark {
     pub(crate) fn sent(&self, seq: u64) -> Result<()> {
         self.lock()?.sent = seq;
         Ok(())
+    }
+
+    /// The last sequence number projected.
+    pub(crate) fn projected(&self) -> Result<u64> {
+        Ok(self.lock()?.done)
     }
 
     pub(crate) fn done(&self, seq: u64) -> Result<()> {

@@ -22,6 +22,7 @@ mod audit;
 mod models;
 mod outcomes;
 mod pg;
+mod projection;
 mod rocks;
 mod tree;
 
@@ -553,53 +554,6 @@ impl Store {
     /// the log after it. Checks the whole tail and that it ends exactly at the committed head.
     pub(crate) fn load_state(&self) -> Result<(State, Head)> {
         self.load_state_then(u64::MAX, &mut |_, _, _| {})
-    }
-    /// A projector job and the new `meta/projected`, staged as one write.
-    pub(crate) fn stage_projection(&self, job: &crate::project::Job) -> Result<Staged<'_>> {
-        let mut staged = self.staged()?;
-        for key in &job.customers {
-            staged.put(Table::Customers, key, &[]);
-        }
-        for key in &job.history {
-            staged.put(Table::History, key, &[]);
-        }
-        for account in &job.accounts {
-            staged.put(Table::Accounts, &codec::account_key(account.id), &codec::encode_account(account)?);
-        }
-        staged.put(Table::Meta, META_PROJECTED, &job.to_seq.to_be_bytes());
-        Ok(staged)
-    }
-    /// For a writer: loads the state, and first projects what the projector had not
-    /// (`(projected, head]`, left by a crash) and brings a layout-1 ledger to layout 2. The
-    /// projector must be idle (at open, or drained).
-    pub(crate) fn load_state_projected(&self) -> Result<(State, Head)> {
-        let projected = self.projected()?;
-        let mut job = crate::project::Job::default();
-        let mut touched = Vec::new();
-        let mut collect = |state: &State, seq: u64, event: &ledger_core::Event| {
-            if seq > projected {
-                let mut keys = crate::project::Keys::default();
-                crate::project::dirty(state, event, &mut keys);
-                for account in keys.accounts {
-                    job.history.push(codec::history_key(account, seq));
-                    touched.push(account);
-                }
-                for (customer, account) in keys.customers {
-                    job.customers.push(codec::customer_key(customer, account));
-                }
-            }
-        };
-        let (state, head) = self.load_state_then(projected, &mut collect)?;
-        if head.seq != projected || self.layout_version()? != codec::LAYOUT_VERSION {
-            job.history.sort_unstable();
-            job.accounts = crate::project::accounts_of(&state, touched);
-            job.to_seq = head.seq;
-            let mut staged = self.stage_projection(&job)?;
-            staged.put(Table::Meta, META_FORMAT, &[codec::LAYOUT_VERSION]);
-            self.commit(staged, true)?;
-        }
-        self.projection.reset(head.seq)?;
-        Ok((state, head))
     }
     /// Loads the state from the snapshot and the log after it, calling `each` after each event
     /// applied. The snapshot is used only if it is at or before `start_by` (else the log is
