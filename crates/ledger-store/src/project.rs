@@ -242,3 +242,47 @@ pub(crate) fn accounts_of(state: &ledger_core::State, mut touched: Vec<AccountId
     touched.dedup();
     touched.into_iter().filter_map(|id| state.account(id).cloned()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use ledger_core::{Account, AccountClass, AccountId, AccountStatus, Amount, CustomerId};
+
+    use super::Job;
+
+    fn account(id: u64, yuan: u64) -> Account {
+        Account {
+            id: AccountId(id),
+            customer: CustomerId(id),
+            class: AccountClass::I,
+            status: AccountStatus::Open,
+            binding: None,
+            verified_in_person: true,
+            with_card: false,
+            balance: Amount::from_yuan(yuan).unwrap(),
+            funded_from_bound: false,
+            usage: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_job_absorbed_ends_where_the_later_ends_with_each_account_once_as_of_the_later() {
+        let key = |account: u64, seq: u64| crate::codec::history_key(AccountId(account), seq);
+        let mut first = Job {
+            to_seq: 2,
+            history: vec![key(1, 1), key(3, 2)],
+            customers: vec![[1; 16]],
+            accounts: vec![account(1, 10), account(3, 30)],
+        };
+        let later = Job {
+            to_seq: 4,
+            history: vec![key(2, 3), key(3, 4)],
+            customers: vec![[2; 16]],
+            accounts: vec![account(2, 20), account(3, 31)],
+        };
+        first.absorb(later);
+        assert_eq!(first.to_seq, 4);
+        assert_eq!(first.history, vec![key(1, 1), key(2, 3), key(3, 2), key(3, 4)], "every entry, sorted");
+        assert_eq!(first.customers, vec![[1; 16], [2; 16]]);
+        assert_eq!(first.accounts, vec![account(1, 10), account(2, 20), account(3, 31)], "by id, the later's state");
+    }
+}
