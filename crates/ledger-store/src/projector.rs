@@ -60,7 +60,8 @@ pub(crate) fn run(store: Arc<Store>, jobs: Receiver<Job>) {
         let marked = written.and_then(|()| watermark.done(job.to_seq));
         if let Err(err) = marked {
             watermark.fail(format!("projecting the read models up to seq {} failed: {err}", job.to_seq));
-            return;
+            break;
         }
     }
+    store.end_projection_session();
 }

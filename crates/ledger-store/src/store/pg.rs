@@ -220,6 +220,13 @@ impl Pg {
         Ok(client)
     }
 
+    /// Closes the projector's session, on the calling thread.
+    pub(crate) fn end_projection_session(&self) {
+        if let Ok(mut client) = self.projector.lock() {
+            drop(client.take());
+        }
+    }
+
     /// After the writer reloaded its state: the head it continues from.
     pub(crate) fn rebase(&self, head_seq: u64) {
         self.head_seq.store(head_seq, Ordering::Release);
@@ -380,7 +387,8 @@ impl Pg {
     /// in the projector's own session, so it runs beside the writer's batches. It is not fenced
     /// by the epoch (a lock on the head row would hold the writer's batches up for the whole
     /// transaction) but ordered by the `meta/projected` row, locked first:
-    /// - stored past N (a writer that took over projected further): rolled back, [`Error::Fenced`];
+    /// - stored past N (a writer that took over projected further, which covers this one):
+    ///   rolled back, nothing to write (this writer's next batch is refused by the epoch);
     /// - stored before `from_seq` (a projection that committed was lost, e.g. an asynchronous
     ///   standby promoted): rolled back, [`Error::ReadModel`]; the next writer's open catches up;
     /// - otherwise written: what it writes is a function of the log up to N, the same whoever
@@ -412,12 +420,9 @@ impl Pg {
         )?;
         let projected = stored.map(|row| codec::decode_projected(row.get(0))).transpose()?;
         match projected {
-            Some(projected) if projected > to_seq => {
-                return Err(Error::Fenced(format!(
-                    "the read models are projected up to seq {projected}, past this projection's {to_seq}: \
-                     another writer took over"
-                )));
-            }
+            // Another writer took over and projected further: that projection covers this one
+            // (the log up to it holds this job's records); this writer's next batch is fenced.
+            Some(projected) if projected > to_seq => return Ok(()),
             Some(projected) if projected < from_seq => {
                 return Err(Error::ReadModel(format!(
                     "the read models are projected up to seq {projected} only, and this projection starts \

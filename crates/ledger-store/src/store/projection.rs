@@ -61,4 +61,12 @@ impl Store {
             (_, inner) => self.commit(Staged { inner }, sync),
         }
     }
+    /// Closes the projector's PostgreSQL session (the projector thread, as it ends: a
+    /// `postgres` client must not be dropped on an async runtime's thread, where the handle may
+    /// be dropped last).
+    pub(crate) fn end_projection_session(&self) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.end_projection_session();
+        }
+    }
 }
