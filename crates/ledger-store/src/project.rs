@@ -144,6 +144,22 @@ pub(crate) struct Job {
     pub(crate) accounts: Vec<Account>,
 }
 
+impl Job {
+    /// Takes in the job queued after this one: both written as one (an account touched by
+    /// both once, as of the later).
+    pub(crate) fn absorb(&mut self, next: Job) {
+        debug_assert!(next.to_seq >= self.to_seq, "jobs are absorbed in order");
+        self.to_seq = next.to_seq;
+        self.history.extend(next.history);
+        self.history.sort_unstable();
+        self.customers.extend(next.customers);
+        let mut accounts: std::collections::BTreeMap<AccountId, Account> =
+            std::mem::take(&mut self.accounts).into_iter().map(|account| (account.id, account)).collect();
+        accounts.extend(next.accounts.into_iter().map(|account| (account.id, account)));
+        self.accounts = accounts.into_values().collect();
+    }
+}
+
 /// How far the projector has come, shared by the writer, the projector and in-process readers.
 #[derive(Debug, Default)]
 pub(crate) struct Watermark {
@@ -180,6 +196,11 @@ impl Watermark {
         Ok(())
     }
 
+    /// The last sequence number projected.
+    pub(crate) fn projected(&self) -> Result<u64> {
+        Ok(self.lock()?.done)
+    }
+
     pub(crate) fn done(&self, seq: u64) -> Result<()> {
         self.lock()?.done = seq;
         self.changed.notify_all();
@@ -191,11 +212,6 @@ impl Watermark {
             mark.failed = Some(why);
         }
         self.changed.notify_all();
-    }
-
-    /// The last sequence number projected.
-    pub(crate) fn projected(&self) -> u64 {
-        self.mark.lock().map_or(0, |mark| mark.done)
     }
 
     /// Why the projector stopped, if it did.
@@ -225,4 +241,48 @@ pub(crate) fn accounts_of(state: &ledger_core::State, mut touched: Vec<AccountId
     touched.sort_unstable();
     touched.dedup();
     touched.into_iter().filter_map(|id| state.account(id).cloned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger_core::{Account, AccountClass, AccountId, AccountStatus, Amount, CustomerId};
+
+    use super::Job;
+
+    fn account(id: u64, yuan: u64) -> Account {
+        Account {
+            id: AccountId(id),
+            customer: CustomerId(id),
+            class: AccountClass::I,
+            status: AccountStatus::Open,
+            binding: None,
+            verified_in_person: true,
+            with_card: false,
+            balance: Amount::from_yuan(yuan).unwrap(),
+            funded_from_bound: false,
+            usage: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_job_absorbed_ends_where_the_later_ends_with_each_account_once_as_of_the_later() {
+        let key = |account: u64, seq: u64| crate::codec::history_key(AccountId(account), seq);
+        let mut first = Job {
+            to_seq: 2,
+            history: vec![key(1, 1), key(3, 2)],
+            customers: vec![[1; 16]],
+            accounts: vec![account(1, 10), account(3, 30)],
+        };
+        let later = Job {
+            to_seq: 4,
+            history: vec![key(2, 3), key(3, 4)],
+            customers: vec![[2; 16]],
+            accounts: vec![account(2, 20), account(3, 31)],
+        };
+        first.absorb(later);
+        assert_eq!(first.to_seq, 4);
+        assert_eq!(first.history, vec![key(1, 1), key(2, 3), key(3, 2), key(3, 4)], "every entry, sorted");
+        assert_eq!(first.customers, vec![[1; 16], [2; 16]]);
+        assert_eq!(first.accounts, vec![account(1, 10), account(2, 20), account(3, 31)], "by id, the later's state");
+    }
 }

@@ -31,25 +31,37 @@ const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The projector thread: writes each job without fsync (the writer's next synced write, or the
-/// snapshot's, makes it durable: RocksDB has one write-ahead log), in order.
+/// snapshot's, makes it durable: RocksDB has one write-ahead log), in order. Jobs queued behind
+/// the one it takes are written with it, as one (an account touched by several is written
+/// once): when the projector falls behind, it catches up with fewer rows.
 pub(crate) fn run(store: Arc<Store>, jobs: Receiver<Job>) {
     let watermark = Arc::clone(&store.projection);
-    while let Ok(job) = jobs.recv() {
-        let started = std::time::Instant::now();
-        let written = loop {
-            match store.stage_projection(&job).and_then(|staged| store.commit(staged, false)) {
-                Ok(()) => break Ok(()),
-                Err(Error::Io(_)) if store.commit_outcome_unknown_on_error() && started.elapsed() < RETRY_FOR => {
-                    // The writes are idempotent: a retry of a write that did commit changes nothing.
-                    std::thread::sleep(RETRY_PAUSE);
-                }
-                Err(err) => break Err(err),
+    while let Ok(mut job) = jobs.recv() {
+        for _ in 0..QUEUE_LEN_MAX {
+            match jobs.try_recv() {
+                Ok(next) => job.absorb(next),
+                Err(_) => break,
             }
-        };
+        }
+        let started = std::time::Instant::now();
+        // Where the last job (or the writer's catch-up after a failed batch) ended.
+        let written = watermark.projected().and_then(|from_seq| {
+            loop {
+                match store.stage_projection(&job).and_then(|staged| store.commit_projection(staged, from_seq, false)) {
+                    Ok(()) => break Ok(()),
+                    Err(Error::Io(_)) if store.commit_outcome_unknown_on_error() && started.elapsed() < RETRY_FOR => {
+                        // The writes are idempotent: a retry of a write that did commit changes nothing.
+                        std::thread::sleep(RETRY_PAUSE);
+                    }
+                    Err(err) => break Err(err),
+                }
+            }
+        });
         let marked = written.and_then(|()| watermark.done(job.to_seq));
         if let Err(err) = marked {
             watermark.fail(format!("projecting the read models up to seq {} failed: {err}", job.to_seq));
-            return;
+            break;
         }
     }
+    store.end_projection_session();
 }

@@ -468,7 +468,9 @@ impl Writer {
         if self.state.accounts_held() <= self.options.accounts_cached_max() {
             return;
         }
-        let projected = self.store.projection.projected();
+        // A poisoned watermark (a projector thread that panicked) pins everything: nothing is
+        // dropped that the store may not hold.
+        let projected = self.store.projection.projected().unwrap_or(0);
         self.pinned.retain(|_, seq| *seq > projected);
         let pinned = &self.pinned;
         self.state.evict(|id| pinned.contains_key(&id));

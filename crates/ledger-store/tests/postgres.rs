@@ -213,3 +213,104 @@ fn an_embedded_ledger_migrates_into_postgresql_with_the_same_head_and_read_model
     assert_eq!(returned.head.seq, report.head.seq + 1);
     assert!(returned.replay.mismatches.is_empty());
 }
+
+const PROJECTOR_CHILD_ENV: &str = "LEDGER_PG_PROJECTOR_CHILD";
+const PROJECTOR_TEST: &str = "a_kill_between_the_commit_and_the_projection_loses_nothing_and_readers_see_the_watermark";
+
+/// The child: opens the ledger, says so, waits for the word, then submits batches 1..=3,
+/// printing each acknowledged head, and waits to be killed.
+fn projector_child(url: &str) -> ! {
+    let batches = commands(300);
+    let ledger = Ledger::open(Path::new(url), options()).unwrap();
+    println!("OPEN");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
+    for batch in &batches[1..=3] {
+        ledger.submit_batch(batch.clone()).unwrap();
+        println!("ACK {}", ledger.head().unwrap().seq);
+    }
+    std::thread::sleep(std::time::Duration::from_secs(600));
+    std::process::exit(0)
+}
+
+#[test]
+fn a_kill_between_the_commit_and_the_projection_loses_nothing_and_readers_see_the_watermark() {
+    use std::io::{BufRead, Write};
+    if let Ok(url) = std::env::var(PROJECTOR_CHILD_ENV) {
+        projector_child(&url);
+    }
+    let server = PgServer::start();
+    let url = server.create_database("projector");
+    let batches = commands(300);
+    let ledger = Ledger::create(Path::new(&url), options()).unwrap();
+    ledger.submit_batch(batches[0].clone()).unwrap();
+    let watermark = ledger.head().unwrap().seq;
+    ledger.close().unwrap();
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([PROJECTOR_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(PROJECTOR_CHILD_ENV, &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(line);
+        }
+    });
+    // (The harness may print the test's name on the same line first.)
+    let wait_for = |word: &str| loop {
+        let line = lines.recv_timeout(std::time::Duration::from_secs(120)).unwrap();
+        if let Some(at) = line.find(word) {
+            break line[at + word.len()..].trim().to_owned();
+        }
+    };
+    wait_for("OPEN");
+    // Given the projector held up (its first statement locks meta/projected: another session
+    // holds that lock), the writer still commits and acknowledges every batch.
+    let mut blocker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut hold = blocker.transaction().unwrap();
+    hold.query("SELECT value FROM ledger_kv WHERE tbl = 4 AND key = 'projected'::bytea FOR UPDATE", &[]).unwrap();
+    writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
+    let acked: Vec<u64> = (0..3).map(|_| wait_for("ACK ").parse().unwrap()).collect();
+    let head = *acked.last().unwrap();
+    assert!(head > watermark);
+
+    // A reader in another process sees the log to the head and the read models at the
+    // watermark, and replay compares them there.
+    let reader = Reader::open(Path::new(&url), options().clock).unwrap();
+    assert_eq!(reader.head().unwrap().seq, head);
+    let dir = tempfile::tempdir().unwrap();
+    let at_watermark = dir.path().join("at-watermark");
+    run(&at_watermark, &batches[..1]);
+    let at_watermark = Reader::open(&at_watermark, options().clock).unwrap();
+    for account in [1, 7, 20] {
+        let account = AccountId(account);
+        assert_eq!(reader.balance(account).unwrap(), at_watermark.balance(account).unwrap(), "{account:?}");
+    }
+    let replay = reader.replay().unwrap();
+    assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
+
+    // When the writer is killed before anything was projected, the next writer's open projects
+    // what was acknowledged: nothing is lost.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    hold.rollback().unwrap();
+    let ledger = Ledger::open(Path::new(&url), options()).unwrap();
+    assert_eq!(ledger.head().unwrap().seq, head);
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
+    let all = dir.path().join("all");
+    run(&all, &batches[..=3]);
+    let all = Reader::open(&all, options().clock).unwrap();
+    for account in [1, 7, 20] {
+        let account = AccountId(account);
+        assert_eq!(ledger.balance(account).unwrap(), all.balance(account).unwrap(), "{account:?}");
+        let page = ledger.history(account, None, None, None, 500).unwrap();
+        assert_eq!(page, all.history(account, None, None, None, 500).unwrap());
+    }
+    ledger.close().unwrap();
+}

@@ -24,6 +24,7 @@ mod models;
 mod outcomes;
 mod paged;
 mod pg;
+mod projection;
 mod rocks;
 mod tree;
 
@@ -551,87 +552,6 @@ impl Store {
     /// the log after it. Checks the whole tail and that it ends exactly at the committed head.
     pub(crate) fn load_state(&self) -> Result<(State, Head)> {
         self.load_state_then(u64::MAX, &mut |_, _, _| {})
-    }
-    /// A projector job and the new `meta/projected`, staged as one write.
-    pub(crate) fn stage_projection(&self, job: &crate::project::Job) -> Result<Staged<'_>> {
-        let mut staged = self.staged()?;
-        for key in &job.customers {
-            staged.put(Table::Customers, key, &[]);
-        }
-        for key in &job.history {
-            staged.put(Table::History, key, &[]);
-        }
-        for account in &job.accounts {
-            staged.put(Table::Accounts, &codec::account_key(account.id), &codec::encode_account(account)?);
-        }
-        staged.put(Table::Meta, META_PROJECTED, &job.to_seq.to_be_bytes());
-        Ok(staged)
-    }
-    /// For a writer: the paged state at the head (`store/paged.rs`), after projecting what the
-    /// projector had not (`(projected, head]`, left by a crash) and converting an older layout.
-    /// The projector must be idle (at open, or drained).
-    pub(crate) fn load_state_projected(&self) -> Result<(State, Head)> {
-        if self.layout_version()? != codec::LAYOUT_VERSION {
-            self.convert_to_paged()?;
-        }
-        let (state, head, job) = self.open_paged()?;
-        if job.to_seq != 0 {
-            self.commit(self.stage_projection(&job)?, true)?;
-        }
-        self.projection.reset(head.seq)?;
-        Ok((state, head))
-    }
-    /// Brings a layout 1-3 ledger to layout 4 once: the state loaded whole the old way (snapshot
-    /// and tail, or the log), its account read models and indexes projected to the head, every
-    /// other read model written from it, the answered-id table built (layouts 1 and 2), and the
-    /// snapshot deleted (layout 4 keeps none).
-    fn convert_to_paged(&self) -> Result<()> {
-        let layout = self.layout_version()?;
-        let projected = self.projected()?;
-        let mut job = crate::project::Job::default();
-        let mut touched = Vec::new();
-        let mut collect = |state: &State, seq: u64, event: &ledger_core::Event| {
-            if seq > projected {
-                let mut keys = crate::project::Keys::default();
-                crate::project::dirty(state, event, &mut keys);
-                for account in keys.accounts {
-                    job.history.push(codec::history_key(account, seq));
-                    touched.push(account);
-                }
-                for (customer, account) in keys.customers {
-                    job.customers.push(codec::customer_key(customer, account));
-                }
-            }
-        };
-        let (state, head) = self.load_state_then(projected, &mut collect)?;
-        if layout < codec::LAYOUT_VERSION_ANSWERS_ON_DISK {
-            self.rebuild_answered()?;
-        }
-        job.history.sort_unstable();
-        job.accounts = crate::project::accounts_of(&state, touched);
-        job.to_seq = head.seq;
-        let mut staged = self.stage_projection(&job)?;
-        for prefix in [codec::PROTECTIONS_PREFIX, codec::PENDING_PREFIX, codec::RISK_PREFIX] {
-            staged.delete_prefix(Table::Meta, prefix);
-        }
-        staged.put(Table::Meta, META_POLICIES, &codec::encode_policies(state.policy_versions())?);
-        staged.put(
-            Table::Meta,
-            META_PROTECTION_SETTINGS,
-            &codec::encode_protection_settings(state.protection_versions())?,
-        );
-        for (account, protections) in state.all_protections() {
-            staged.put(Table::Meta, &codec::protections_key(account), &codec::encode_protections(protections)?);
-        }
-        for reservation in state.reservations() {
-            staged.put(Table::Meta, &codec::pending_key(reservation.id), &codec::encode_reservation(reservation)?);
-        }
-        for (counterparty, seq) in state.risk_list() {
-            staged.put(Table::Meta, &codec::risk_key(counterparty), &seq.to_be_bytes());
-        }
-        staged.delete(Table::Meta, META_SNAPSHOT);
-        staged.put(Table::Meta, META_FORMAT, &[codec::LAYOUT_VERSION]);
-        self.commit(staged, true)
     }
     /// Loads the state from the snapshot and the log after it, calling `each` after each event
     /// applied. The snapshot is used only if it is at or before `start_by` (else the log is

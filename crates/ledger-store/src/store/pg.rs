@@ -12,9 +12,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, NoTls, Transaction};
 
-use super::{META_FORMAT, META_HEAD, Op, Table, Visit};
+use super::{META_FORMAT, META_HEAD, META_PROJECTED, Op, Table, Visit};
 
 use crate::codec::{self, GENESIS_PREV, prefix_end};
 use crate::error::{Error, Result};
@@ -81,12 +83,15 @@ fn seq_of(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::Damaged(format!("a negative sequence number {value} in ledger_log")))
 }
 
-/// One connection, shared by the writer and the readers of this process; opened again when it
-/// was lost (after a failover the URL's hosts, with `target_session_attrs=read-write`, lead to
-/// the new primary).
+/// One connection, shared by the writer and the readers of this process, and one for the
+/// projector (its transactions run beside the writer's); each opened again when it was lost
+/// (after a failover the URL's hosts, with `target_session_attrs=read-write`, lead to the new
+/// primary).
 pub(crate) struct Pg {
     url: String,
     client: Mutex<Client>,
+    /// The projector's session, opened at its first job.
+    projector: Mutex<Option<Client>>,
     /// This writer's epoch; `None` for a read-only open.
     epoch: Option<i64>,
     /// The head sequence number this writer last committed (or found when it took over).
@@ -171,6 +176,7 @@ impl Pg {
         Ok(Pg {
             url: url.to_owned(),
             client: Mutex::new(client),
+            projector: Mutex::new(None),
             epoch: Some(epoch),
             head_seq: AtomicU64::new(seq_of(seq)?),
         })
@@ -179,7 +185,13 @@ impl Pg {
     /// Opens read-only: nothing is written, no epoch taken.
     pub(crate) fn open_reader(url: &str) -> Result<Pg> {
         let client = connect_ledger(url)?;
-        Ok(Pg { url: url.to_owned(), client: Mutex::new(client), epoch: None, head_seq: AtomicU64::new(0) })
+        Ok(Pg {
+            url: url.to_owned(),
+            client: Mutex::new(client),
+            projector: Mutex::new(None),
+            epoch: None,
+            head_seq: AtomicU64::new(0),
+        })
     }
 
     fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>> {
@@ -193,6 +205,26 @@ impl Pg {
             }
         }
         Ok(client)
+    }
+
+    /// The projector's session (a writer's session too: a writer taking over ends it).
+    fn projector_client(&self) -> Result<std::sync::MutexGuard<'_, Option<Client>>> {
+        let mut client =
+            self.projector.lock().map_err(|_| Error::Io("the projector connection's lock is poisoned".into()))?;
+        if client.as_ref().is_none_or(Client::is_closed) {
+            let mut opened = Client::connect(&self.url, NoTls)
+                .map_err(|err| Error::Io(format!("PostgreSQL: connecting to {}: {err}", redacted(&self.url))))?;
+            writer_session(&mut opened)?;
+            *client = Some(opened);
+        }
+        Ok(client)
+    }
+
+    /// Closes the projector's session, on the calling thread.
+    pub(crate) fn end_projection_session(&self) {
+        if let Ok(mut client) = self.projector.lock() {
+            drop(client.take());
+        }
     }
 
     /// After the writer reloaded its state: the head it continues from.
@@ -348,25 +380,130 @@ impl Pg {
                 }
             }
         }
-        if !log_seqs.is_empty() {
-            // A sequence number already taken fails the insert: the chain cannot fork here either.
-            tx.execute(
-                "INSERT INTO ledger_log (seq, record) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
-                &[&log_seqs, &log_records],
-            )?;
-        }
+        // A sequence number already taken fails the copy: the chain cannot fork here either.
+        let records = log_seqs.iter().zip(&log_records).map(|(seq, record)| [seq as &(dyn ToSql + Sync), record]);
+        copy_in(
+            &mut tx,
+            "COPY ledger_log (seq, record) FROM STDIN (FORMAT binary)",
+            &[Type::INT8, Type::BYTEA],
+            records,
+        )?;
         flush(&mut tx, &mut pending)?;
         tx.commit()?;
         self.head_seq.store(new_seq, Ordering::Release);
         Ok(())
     }
+
+    /// Writes a projection of the log's `(from_seq, N]` (a projector job, or a writer's
+    /// catch-up: history and customer index entries, account read models, `meta/projected` = N)
+    /// in the projector's own session, so it runs beside the writer's batches. It is not fenced
+    /// by the epoch (a lock on the head row would hold the writer's batches up for the whole
+    /// transaction) but ordered by the `meta/projected` row, locked first:
+    /// - stored past N (a writer that took over projected further, which covers this one):
+    ///   rolled back, nothing to write (this writer's next batch is refused by the epoch);
+    /// - stored before `from_seq` (a projection that committed was lost, e.g. an asynchronous
+    ///   standby promoted): rolled back, [`Error::ReadModel`]; the next writer's open catches up;
+    /// - otherwise written: what it writes is a function of the log up to N, the same whoever
+    ///   writes it, and a retry of one that committed changes nothing.
+    ///
+    /// History entries after the stored watermark are new (none is written before the watermark
+    /// passes it), so they are copied in; the rest are upserts. The commit waits for the
+    /// synchronous standby like the writer's (a projection the writer's process has read must
+    /// survive a failover: the next one starts where it ended).
+    pub(crate) fn commit_projection(&self, ops: Vec<Op>, from_seq: u64) -> Result<()> {
+        if self.epoch.is_none() {
+            return Err(Error::InvalidArgument("this ledger was opened read-only".into()));
+        }
+        let to_seq = ops
+            .iter()
+            .rev()
+            .find_map(|op| match op {
+                Op::Put(Table::Meta, key, value) if key.as_slice() == META_PROJECTED => Some(value),
+                _ => None,
+            })
+            .ok_or_else(|| Error::InvalidArgument("a projection that does not move meta/projected".into()))?;
+        let to_seq = codec::decode_projected(to_seq)?;
+        let mut guard = self.projector_client()?;
+        let client = guard.as_mut().ok_or_else(|| Error::Io("the projector's session is not open".into()))?;
+        let mut tx = client.transaction()?;
+        let stored = tx.query_opt(
+            "SELECT value FROM ledger_kv WHERE tbl = $1 AND key = $2 FOR UPDATE",
+            &[&(Table::Meta as i16), &META_PROJECTED],
+        )?;
+        let projected = stored.map(|row| codec::decode_projected(row.get(0))).transpose()?;
+        match projected {
+            // Another writer took over and projected further: that projection covers this one
+            // (the log up to it holds this job's records); this writer's next batch is fenced.
+            Some(projected) if projected > to_seq => return Ok(()),
+            Some(projected) if projected < from_seq => {
+                return Err(Error::ReadModel(format!(
+                    "the read models are projected up to seq {projected} only, and this projection starts \
+                     after {from_seq}: a projection was lost; opening the ledger for writing catches up"
+                )));
+            }
+            _ => {}
+        }
+        let mut new_history = Vec::new();
+        let mut pending: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
+        for op in ops {
+            match op {
+                Op::Put(Table::History, key, value)
+                    if projected.is_some_and(|projected| {
+                        codec::split_index_key(&key).is_some_and(|(_, seq)| seq > projected)
+                    }) =>
+                {
+                    new_history.push((key, value));
+                }
+                Op::Put(table, key, value) => {
+                    pending.insert((table, key), Some(value));
+                }
+                Op::Delete(table, key) => {
+                    pending.insert((table, key), None);
+                }
+                Op::DeletePrefix(..) => {
+                    return Err(Error::InvalidArgument("a projection deletes nothing".into()));
+                }
+            }
+        }
+        let tbl = Table::History as i16;
+        let rows = new_history.iter().map(|(key, value)| [&tbl as &(dyn ToSql + Sync), key, value]);
+        let statement = "COPY ledger_kv (tbl, key, value) FROM STDIN (FORMAT binary)";
+        copy_in(&mut tx, statement, &[Type::INT2, Type::BYTEA, Type::BYTEA], rows)?;
+        flush(&mut tx, &mut pending)?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
-/// Writes the pending puts (upserts) and deletes, one statement each.
+/// Copies `rows` in with `COPY … FROM STDIN (FORMAT binary)` (nothing for none).
+fn copy_in<'r, const N: usize>(
+    tx: &mut Transaction<'_>,
+    statement: &str,
+    types: &[Type; N],
+    rows: impl Iterator<Item = [&'r (dyn ToSql + Sync); N]>,
+) -> Result<()> {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    let mut writer = BinaryCopyInWriter::new(tx.copy_in(statement)?, types);
+    for row in rows {
+        writer.write(&row)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// Writes the pending puts (upserts) and deletes, one statement each, in key order (the index
+/// pages are then visited in order).
 fn flush(tx: &mut Transaction<'_>, pending: &mut HashMap<(Table, Vec<u8>), Option<Vec<u8>>>) -> Result<()> {
     let (mut put_tables, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
     let (mut delete_tables, mut delete_keys) = (Vec::new(), Vec::new());
-    for ((table, key), value) in pending.drain() {
+    let mut sorted: Vec<_> = pending.drain().collect();
+    sorted.sort_unstable_by(|((table_a, key_a), _), ((table_b, key_b), _)| {
+        (*table_a as i16, key_a).cmp(&(*table_b as i16, key_b))
+    });
+    for ((table, key), value) in sorted {
         match value {
             Some(value) => {
                 put_tables.push(table as i16);
