@@ -111,7 +111,9 @@ fn status(cluster: &Cluster, servers: &[LedgerServer]) -> String {
 
 /// SIGKILLs the primary's machine, waits for a new primary, starts the dead node again and
 /// waits until it streams; what happened, in one line.
-fn kill_primary(cluster: &mut Cluster) -> String {
+/// SIGKILLs the primary's node, waits for the new primary and for the dead node to rejoin;
+/// `tend` runs every 200 ms meanwhile (the servers' supervision does not pause for it).
+fn kill_primary(cluster: &mut Cluster, tend: &mut dyn FnMut(&Cluster)) -> String {
     let Some(leader) = cluster.leader() else { return "no primary to kill".into() };
     cluster.kill_node(&leader);
     let killed = Instant::now();
@@ -122,16 +124,43 @@ fn kill_primary(cluster: &mut Cluster) -> String {
         if killed.elapsed() > FAILOVER_MAX {
             return format!("killed {leader}; no new primary after {} s", FAILOVER_MAX.as_secs());
         }
+        tend(cluster);
         std::thread::sleep(Duration::from_millis(200));
     };
     let failover = killed.elapsed();
     cluster.restart_node(&leader);
-    let rejoined = cluster.wait_members(3, FAILOVER_MAX);
+    let restarted = Instant::now();
+    loop {
+        let roles = cluster.roles();
+        let has = |role: &str| roles.iter().any(|(_, r)| r == role);
+        if has("leader") && has("sync_standby") && roles.len() >= 3 {
+            break;
+        }
+        if restarted.elapsed() > FAILOVER_MAX {
+            return format!(
+                "killed {leader}; {promoted} primary after {:.1} s; {leader} not back after {} s: {roles:?}",
+                failover.as_secs_f64(),
+                FAILOVER_MAX.as_secs()
+            );
+        }
+        tend(cluster);
+        std::thread::sleep(Duration::from_millis(200));
+    }
     format!(
         "killed {leader}; {promoted} primary after {:.1} s; {leader} back as a standby {:.1} s later",
         failover.as_secs_f64(),
-        rejoined.as_secs_f64()
+        restarted.elapsed().as_secs_f64()
     )
+}
+
+/// Starts again every server that exited (a supervisor's `Restart=`), then writes the status.
+fn supervise(cluster: &Cluster, servers: &mut [LedgerServer], programs: &Programs, state: &Path, url: &str) {
+    for server in servers.iter_mut() {
+        if let Ok(Some(_)) = server.child.try_wait() {
+            *server = spawn_server(programs, state, url, &server.name.clone(), server.port);
+        }
+    }
+    write_atomically(&state.join("status"), &status(cluster, servers));
 }
 
 fn main() {
@@ -146,17 +175,24 @@ fn main() {
     let url = cluster.url("ledger");
     run(&programs.cli, &["--db", &url, "init", "--policy", "pboc-2018"]);
 
-    // The servers' config: the writer lease in etcd over TLS, and one back-office token.
-    let token = run(&programs.server, &["token", "--role", "back-office", "--name", "cluster-admin"]);
-    let secret = String::from_utf8_lossy(&token.stderr).trim().to_owned();
+    // The servers' config: the writer lease in etcd over TLS, a standby's reads from a
+    // PostgreSQL standby (`read_db`, read-only sessions), and one token per role.
+    let mut tokens = String::new();
+    let mut secrets = Vec::new();
+    for role in ["back-office", "operator", "auditor"] {
+        let token = run(&programs.server, &["token", "--role", role, "--name", &format!("cluster-{role}")]);
+        secrets.push((role, String::from_utf8_lossy(&token.stderr).trim().to_owned()));
+        tokens.push_str(&String::from_utf8_lossy(&token.stdout));
+    }
     let certs = &cluster.etcd_certs;
     let config = format!(
-        "[lease]\netcd = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n{}",
+        "[lease]\nread_db = {:?}\netcd = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n{}",
+        url.replace("target_session_attrs=read-write", "target_session_attrs=read-only"),
         cluster.etcd_urls,
         certs.ca.display().to_string(),
         certs.cert.display().to_string(),
         certs.key.display().to_string(),
-        String::from_utf8_lossy(&token.stdout)
+        tokens
     );
     std::fs::write(state.join("server.toml"), config).unwrap();
     let mut servers: Vec<LedgerServer> = ["server-a", "server-b"]
@@ -176,7 +212,9 @@ fn main() {
         )
         .unwrap();
     }
-    writeln!(info, "token (back-office): {secret}").unwrap();
+    for (role, secret) in &secrets {
+        writeln!(info, "token ({role}): {secret}").unwrap();
+    }
     writeln!(info, "PostgreSQL: {url}").unwrap();
     for node in &cluster.nodes {
         writeln!(info, "Patroni {}: http://127.0.0.1:{}/cluster", node.name, node.rest_port).unwrap();
@@ -203,14 +241,10 @@ fn main() {
     write_atomically(&state.join("info"), &info);
 
     loop {
-        for server in &mut servers {
-            if let Ok(Some(_)) = server.child.try_wait() {
-                *server = spawn_server(&programs, &state, &url, &server.name.clone(), server.port);
-            }
-        }
-        write_atomically(&state.join("status"), &status(&cluster, &servers));
+        supervise(&cluster, &mut servers, &programs, &state, &url);
         if state.join("request-kill-primary").exists() {
-            let line = kill_primary(&mut cluster);
+            let line =
+                kill_primary(&mut cluster, &mut |cluster| supervise(cluster, &mut servers, &programs, &state, &url));
             let mut kills = std::fs::read_to_string(state.join("kills")).unwrap_or_default();
             kills.push_str(&line);
             kills.push('\n');

@@ -94,8 +94,16 @@ pub(crate) async fn serve_as_standby(state: AppState, takeover: Takeover) -> Opt
             Ok(Ok(Err(held))) => {
                 let holder = Holder::from_value(&held);
                 if last_seen.as_ref() != Some(&holder) {
-                    tracing::info!(held_by = ?holder.name, url = ?holder.url, "standby: serving reads; the writer lease is held");
-                    state.writer_seen(Some(holder.clone()));
+                    if holder == takeover.holder {
+                        // Held under this server's own name and URL: a previous run of it that
+                        // died holding the lease. No writer serves until it expires (TTL);
+                        // naming this server as the writer would send clients back here.
+                        tracing::info!(held_by = ?holder.name, "standby: the writer lease is held by a previous run of this server; it expires within its TTL");
+                        state.writer_seen(None);
+                    } else {
+                        tracing::info!(held_by = ?holder.name, url = ?holder.url, "standby: serving reads; the writer lease is held");
+                        state.writer_seen(Some(holder.clone()));
+                    }
                     last_seen = Some(holder);
                 }
             }

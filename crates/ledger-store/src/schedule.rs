@@ -202,7 +202,9 @@ mod tests {
         let table: Vec<(&str, &Event, Expected<'_>, bool)> = vec![
             ("signed, key known", &signed, expected(6, root, Some(origin), Some(&public)), true),
             ("signed, no key known", &signed, expected(6, root, None, None), true),
-            ("unsigned", &unsigned, expected(6, root, Some(origin), Some(&public)), true),
+            ("unsigned, no key known", &unsigned, expected(6, root, Some(origin), None), true),
+            // With the ledger's key every recorded checkpoint must be signed by it.
+            ("unsigned, key known", &unsigned, expected(6, root, Some(origin), Some(&public)), false),
             ("another size", &signed, expected(7, root, Some(origin), None), false),
             ("another root", &unsigned, expected(6, [3; 32], Some(origin), None), false),
             ("one byte of the root edited", &one_byte, expected(6, root, Some(origin), None), false),
