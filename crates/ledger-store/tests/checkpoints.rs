@@ -268,6 +268,16 @@ fn a_recorded_note_is_the_checkpoint_of_its_size_and_verifies_with_the_ledger_ke
     }
 }
 
+/// A copy of the closed ledger at `path`, to forge.
+fn copy_of(path: &Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(path).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    copy
+}
+
 /// `tools/verify_export.py --kinds` on the reader's export: its exit code and what it printed.
 fn python_verify_export(reader: &Reader) -> (Option<i32>, String) {
     let mut export = Vec::new();
@@ -331,11 +341,7 @@ fn verify_and_replay_name_a_recorded_checkpoint_whose_root_was_edited() {
         }),
     ];
     for (name, change) in table {
-        let copy = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-        }
+        let copy = copy_of(dir.path());
         forge(copy.path(), seq, |event| {
             if let EventBody::Checkpointed { root, .. } = &mut event.body {
                 change(root);
@@ -473,11 +479,7 @@ fn a_recorded_note_that_contradicts_its_record_or_is_missing_is_named_by_both_ve
     let public = key(3).verifying_key();
     let public_hex = hex::encode(public.as_bytes());
     for (name, named_line, change) in table {
-        let copy = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-        }
+        let copy = copy_of(dir.path());
         forge(copy.path(), seq, |event| {
             if let EventBody::Checkpointed { note, .. } = &mut event.body {
                 change(note);

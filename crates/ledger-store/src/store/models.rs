@@ -67,18 +67,7 @@ impl Store {
     }
     pub(crate) fn customer_accounts(&self, customer: CustomerId) -> Result<Vec<Account>> {
         self.projection.wait()?;
-        let start = codec::customer_key(customer, AccountId(0));
-        let mut ids = Vec::new();
-        self.scan(Table::Customers, &start, true, &mut |key, _| {
-            let Some((owner, account)) = codec::split_index_key(key) else {
-                return Err(Error::ReadModel("customer index key of the wrong length".into()));
-            };
-            if owner != customer.0 {
-                return Ok(false);
-            }
-            ids.push(AccountId(account));
-            Ok(true)
-        })?;
+        let ids = self.customer_account_ids(customer)?;
         let mut accounts = Vec::with_capacity(ids.len());
         for account in ids {
             let found = self.account(account)?;
