@@ -278,15 +278,20 @@ fn copy_of(path: &Path) -> tempfile::TempDir {
     copy
 }
 
-/// `tools/verify_export.py --kinds` on the reader's export: its exit code and what it printed.
+/// `tools/verify_export.py --kinds` on the reader's export.
 fn python_verify_export(reader: &Reader) -> (Option<i32>, String) {
+    python_verify_export_with(reader, &["--kinds"])
+}
+
+/// `tools/verify_export.py ARGS` on the reader's export: its exit code and what it printed.
+fn python_verify_export_with(reader: &Reader, args: &[&str]) -> (Option<i32>, String) {
     let mut export = Vec::new();
     reader.export(1, None, &mut export).unwrap();
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("export.jsonl");
     std::fs::write(&file, export).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_export.py");
-    let output = std::process::Command::new("python3").arg(script).arg("--kinds").arg(&file).output().unwrap();
+    let output = std::process::Command::new("python3").arg(script).arg(&file).args(args).output().unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.code(), printed)
 }
@@ -486,19 +491,9 @@ fn a_recorded_note_that_contradicts_its_record_or_is_missing_is_named_by_both_ve
             }
         });
         let reader = Reader::open(copy.path(), clock.clone()).unwrap();
-        let mut export = Vec::new();
-        reader.export(1, None, &mut export).unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let file = out.path().join("export.jsonl");
-        std::fs::write(&file, export).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_export.py");
-        let run = |extra: &[&str]| {
-            let output = std::process::Command::new("python3").arg(&script).arg(&file).args(extra).output().unwrap();
-            (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
-        };
         let (code, printed) = match named_line {
-            Some(_) => run(&[]),
-            None => run(&["--public-key", &public_hex]),
+            Some(_) => python_verify_export_with(&reader, &[]),
+            None => python_verify_export_with(&reader, &["--public-key", &public_hex]),
         };
         assert_eq!(code, Some(1), "{name}: {printed}");
         let expected = match named_line {
