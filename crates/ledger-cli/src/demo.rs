@@ -224,7 +224,7 @@ fn print_human(report: &DemoReport, kept: bool) {
     );
     println!("  verify: {} events, hash chain intact, {:.2} s", report.events_verified, report.verify_seconds);
     println!(
-        "  replay: {:.2} s, read-model mismatches {}, snapshot state matches replay: {}",
+        "  replay: {:.2} s, read-model mismatches {}, the state a writer opens matches replay: {}",
         report.replay_seconds, report.replay_mismatches, report.snapshot_matches_replay
     );
     println!("  total balance {} CNY; money conserved: {}", report.total_balance, report.money_conserved);
