@@ -108,7 +108,10 @@ fn a_full_disk_refuses_the_batch_and_loses_nothing_acknowledged() {
                 assert!(receipts.iter().all(|r| r.is_accepted()));
                 acknowledged.extend(commands);
             }
-            Err(Error::Io(message)) => {
+            // The writer's own write hit the full disk, or the projector's did first (its
+            // read-model write runs beside the writer's) and stopped the writer: either way the
+            // batch is refused, saying why.
+            Err(Error::Io(message) | Error::Stopped(message)) => {
                 assert!(message.to_lowercase().contains("space"), "{message}");
                 refused = commands;
                 break;
