@@ -18,6 +18,9 @@
 #   TAKEOVER_RUNS (3), TAKEOVER_TTL (3), TAKEOVER_FUNDED (10000), TAKEOVER_MIN_FREE_GB (25: while
 #   loading, stop and drop the database when the disk of the cluster's directory has fewer GB
 #   (10^9 bytes) free),
+#   TAKEOVER_SAVE_DISK=1 (before loading: PostgreSQL keeps less WAL, max_wal_size 256MB set
+#   through Patroni, and the asynchronous replica's Patroni is stopped, so that the ledger is
+#   stored twice, on the primary and its synchronous standby, instead of three times),
 #   TAKEOVER_KEEP=1 (keep the databases, the servers' logs and the cluster),
 #   LEDGER_CLUSTER_DIR (default /var/tmp/tiered-ledger-takeover), CARGO_TARGET_DIR and
 #   LEDGER_CLUSTER_NO_BUILD=1 (use the binaries already in $CARGO_TARGET_DIR/debug: ledger-cli,
@@ -27,7 +30,7 @@
 # are printed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 export LEDGER_CLUSTER_DIR=${LEDGER_CLUSTER_DIR:-/var/tmp/tiered-ledger-takeover}
 state=$LEDGER_CLUSTER_DIR
 bin=${CARGO_TARGET_DIR:-$root/target}/debug
@@ -35,6 +38,7 @@ runs=${TAKEOVER_RUNS:-3}
 ttl=${TAKEOVER_TTL:-3}
 funded=${TAKEOVER_FUNDED:-10000}
 keep=${TAKEOVER_KEEP:-}
+save_disk=${TAKEOVER_SAVE_DISK:-}
 min_free_gb=${TAKEOVER_MIN_FREE_GB:-25}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -65,6 +69,22 @@ finish() {
   fi
 }
 trap finish EXIT
+
+# TAKEOVER_SAVE_DISK: less WAL on every node, and the asynchronous replica (if any) stopped.
+save_disk() {
+  local patroni replica
+  patroni=$(sed -n 's#^Patroni [^:]*: \(http://[^ ]*\)/cluster$#\1#p' "$info" | head -1)
+  curl -sf -XPATCH "$patroni/config" \
+    -d '{"postgresql":{"parameters":{"max_wal_size":"256MB","min_wal_size":"64MB","wal_keep_size":"64MB"}}}' >/dev/null
+  replica=$(curl -sf "$patroni/cluster" | jq -r '.members[] | select(.role == "replica") | .name' | head -1)
+  if [ -n "$replica" ]; then
+    # Its Patroni (the one process whose command line names its config) stops its PostgreSQL.
+    for pid in $(pgrep -f -- "patroni $state/cluster/$replica.yml" || true); do
+      kill -TERM "$pid"
+    done
+    echo "takeover: stopped the asynchronous replica $replica (TAKEOVER_SAVE_DISK); WAL kept: max_wal_size 256MB"
+  fi
+}
 
 psql_leader() { "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" "$pg_url" -XAtq -c "$1"; }
 
@@ -214,6 +234,7 @@ PY
 
 echo "takeover: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
   "lease TTL $ttl s, $runs takeovers per size, cluster $state"
+[ -z "$save_disk" ] || save_disk
 rows=()
 for accounts in "$@"; do
   db=takeover_$accounts
