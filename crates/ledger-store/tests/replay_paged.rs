@@ -2,7 +2,7 @@
 //! ledger (they spill to a scratch store) finds exactly what a replay holding every account
 //! finds, on a sound ledger, on one whose read models trail the log, and on damaged read models.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::path::Path;
 use std::sync::Arc;

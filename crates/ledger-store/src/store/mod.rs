@@ -27,6 +27,7 @@ mod pg;
 mod projection;
 mod replay;
 mod rocks;
+mod scratch;
 mod tree;
 
 pub(crate) use replay::replay_accounts_max;
