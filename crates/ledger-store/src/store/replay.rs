@@ -480,10 +480,13 @@ impl PagedReplay<'_> {
             held.select_nth_unstable(dropped_len);
         }
         held.truncate(dropped_len);
-        let dropped: HashSet<AccountId> = held.into_iter().map(|(_, id)| id).collect();
+        // Written in key order: the scratch store's memtable inserts go faster so.
+        let mut in_order: Vec<AccountId> = held.into_iter().map(|(_, id)| id).collect();
+        in_order.sort_unstable();
         let digests = &self.digests;
-        let spilled = dropped.iter().filter_map(|id| state.account_held(*id));
+        let spilled = in_order.iter().filter_map(|id| state.account_held(*id));
         scratch.put(spilled.map(|account| (account, digests.get(&account.id).copied().unwrap_or_default())))?;
+        let dropped: HashSet<AccountId> = in_order.into_iter().collect();
         state.evict(|id| !dropped.contains(&id));
         for id in &dropped {
             self.digests.remove(id);

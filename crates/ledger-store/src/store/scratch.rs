@@ -40,7 +40,7 @@ impl Scratch {
         // Most lookups of an account about to be opened find nothing.
         table.set_bloom_filter(10.0, false);
         options.set_block_based_table_factory(&table);
-        let db = DB::open(&options, dir.path())?;
+        let db = DB::open_cf(&options, dir.path(), [rocksdb::DEFAULT_COLUMN_FAMILY_NAME])?;
         Ok(Scratch { db, _dir: dir })
     }
 
@@ -84,8 +84,10 @@ impl Scratch {
     /// The accounts `ids` (sorted) and their digests, `None` for those it does not hold.
     pub(super) fn get(&self, ids: &[AccountId]) -> Result<Vec<Option<(Account, HistoryDigest)>>> {
         let keys: Vec<[u8; 9]> = ids.iter().map(|id| Self::account_key(*id)).collect();
+        let cf = self.db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME);
+        let cf = cf.ok_or_else(|| Error::Io("the replay scratch store has no default column family".into()))?;
         self.db
-            .multi_get(&keys)
+            .batched_multi_get_cf(cf, &keys, keys.is_sorted())
             .into_iter()
             .map(|found| {
                 let Some(value) = found? else { return Ok(None) };
