@@ -184,7 +184,7 @@ impl Store {
             let mut applied = Ok(());
             while let Ok((by_reader, chunk)) = chunks_rx.recv() {
                 if let Some(check) = answered.as_deref_mut().filter(|_| !by_reader) {
-                    let answering = chunk.iter().filter(|(_, event)| event.answers_a_command());
+                    let mut answering = chunk.iter().filter(|(_, event)| event.answers_a_command());
                     applied = answering.try_for_each(|(seq, event)| check.event(self, *seq, event.command_id));
                     if applied.is_err() {
                         break;
