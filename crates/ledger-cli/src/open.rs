@@ -45,6 +45,7 @@ pub fn open_ledger(cli: &Cli) -> anyhow::Result<Ledger> {
 /// Opens the ledger read-only (no lock: works next to a running writer).
 pub fn open_reader(cli: &Cli) -> anyhow::Result<Reader> {
     let reader = Reader::open(&cli.db, cli.clock()).map_err(|err| opening_failed(cli, err))?;
+    let reader = reader.with_cache_mib(cli.cache_mib);
     if reader.head()?.seq == 0 {
         return Err(without_policy(cli));
     }

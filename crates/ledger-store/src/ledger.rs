@@ -116,7 +116,7 @@ impl Ledger {
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|err| Error::Io(format!("starting the writer thread: {err}")))?;
-        let reader = Reader { store, clock: options.clock };
+        let reader = Reader { store, clock: options.clock, cache_mib: options.cache_mib };
         let shared = Arc::new(Shared { reader, tx, writer: Mutex::new(Some(handle)) });
         Ok(Ledger { shared, principal: options.principal })
     }

@@ -95,12 +95,25 @@ pub struct StatementLine {
 pub struct Reader {
     pub(crate) store: Arc<Store>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Memory a replay may hold accounts in, in MiB ([`Reader::with_cache_mib`]).
+    pub(crate) cache_mib: usize,
 }
 
 impl Reader {
     /// Opens the ledger at `path` read-only: nothing is written and no lock is taken.
     pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Reader> {
-        Ok(Reader { store: Arc::new(Store::open_read_only(path.as_ref())?), clock })
+        Ok(Reader {
+            store: Arc::new(Store::open_read_only(path.as_ref())?),
+            clock,
+            cache_mib: crate::DEFAULT_CACHE_MIB,
+        })
+    }
+
+    /// This reader with replays holding at most `cache_mib` MiB of accounts in memory (default
+    /// [`crate::DEFAULT_CACHE_MIB`]); the rest spill to a temporary store in `TMPDIR`.
+    pub fn with_cache_mib(mut self, cache_mib: usize) -> Reader {
+        self.cache_mib = cache_mib;
+        self
     }
 
     /// The clock's time.
@@ -292,20 +305,32 @@ impl Reader {
         self.store.verify(from_seq, expect_head, key, progress)
     }
 
-    /// Rebuilds the state from genesis and compares it with the stored read models.
+    /// Rebuilds the state from genesis and compares it with the stored read models, holding at
+    /// most the reader's cache of accounts in memory ([`Reader::with_cache_mib`]).
     pub fn replay(&self) -> Result<ReplayReport> {
-        self.store.replay(&mut |_| {}).map(|(_, report)| report)
+        self.replay_with_progress(&mut |_| {}).map(|(_, report)| report)
     }
 
-    /// [`Reader::replay`], also returning the replayed state and calling `progress` with each
-    /// sequence number applied.
+    /// [`Reader::replay`], also returning the replayed state and calling `progress` with the
+    /// last sequence number applied. The state is whole when every account fitted in the cache;
+    /// else (`State::is_paged`) it holds everything but the accounts, and the accounts that
+    /// [`Reader::opened_view`] holds, as replayed: compare it with that.
     pub fn replay_with_progress(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
-        self.store.replay(progress)
+        self.store.replay(crate::store::replay_accounts_max(self.cache_mib), progress)
     }
 
-    /// The state rebuilt from genesis, ignoring snapshots.
+    /// The state rebuilt from genesis, ignoring snapshots, whole whatever the cache:
+    /// proportional to the ledger, for checks.
     pub fn replayed_state(&self) -> Result<State> {
-        self.store.replay(&mut |_| {}).map(|(state, _)| state)
+        self.store.replay(usize::MAX, &mut |_| {}).map(|(state, _)| state)
+    }
+
+    /// The state a fresh open loads, as a paged view: everything but the accounts from the read
+    /// models at the head, and the accounts the log tail the projector had not reached touched
+    /// (layout 4; reads no other account). With a replay's accounts comparison at
+    /// `meta/projected`, comparing it with a paged replayed state compares the whole state.
+    pub fn opened_view(&self) -> Result<State> {
+        self.store.open_paged().map(|(state, _, _)| state)
     }
 
     /// The state a fresh open would load (layout 4: the read models at the head and the log

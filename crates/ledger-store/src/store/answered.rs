@@ -138,6 +138,15 @@ impl AnsweredCheck {
         Ok(())
     }
 
+    /// Adds what `other` (the check of other events of the same replay) found to this check.
+    pub(crate) fn absorb(&mut self, mut other: AnsweredCheck, store: &Store) -> Result<()> {
+        other.check_waiting(store)?;
+        self.firsts += other.firsts;
+        self.mismatches.extend(other.mismatches);
+        self.mismatches.truncate(MISMATCHES_MAX);
+        Ok(())
+    }
+
     /// Checks what is left and the table's size; the mismatches found.
     pub(crate) fn finish(mut self, store: &Store) -> Result<Vec<Mismatch>> {
         self.check_waiting(store)?;

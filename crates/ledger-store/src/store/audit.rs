@@ -1,10 +1,10 @@
 //! What auditors and operators run over the whole log: verify, replay with the read-model and
 //! index checks, rebuild, export and backup.
 
-use super::answered::AnsweredCheck;
+use super::replay::{Applier, replay_accounts_max};
 use super::*;
 use crate::checkpoint::VerifyingKey;
-use crate::merkle::{self, Frontier};
+use crate::merkle;
 use crate::schedule;
 use ledger_core::EventBody;
 
@@ -12,8 +12,6 @@ use ledger_core::EventBody;
 const REBUILD_BATCH_LEN: usize = 100_000;
 /// Below this many records a walk runs on one core.
 const PARALLEL_WALK_MIN: u64 = 1_000;
-/// Events per message from the replay reader to the applier.
-const REPLAY_CHUNK: usize = 1_024;
 
 /// Records per commit when a ledger is copied into another store.
 const MIGRATE_BATCH_LEN: u64 = 8_192;
@@ -122,119 +120,8 @@ impl Store {
         })?;
         Ok((head, count, checkpoints))
     }
-    /// Rebuilds the state from genesis (no snapshot) and compares it with the stored read models
-    /// and indexes.
-    pub(crate) fn replay(&self, progress: &mut dyn FnMut(u64)) -> Result<(State, ReplayReport)> {
-        // The history index and the account read models are compared as of `projected` (a
-        // view of a running ledger, or of one that crashed, may have them behind the head). In
-        // the writer's process, everything acknowledged is projected first, so the projector
-        // does not move the tables while they are compared.
-        self.projection.wait()?;
-        let projected = self.projected()?;
-        let mut history = HistoryCollector::default();
-        let mut account_mismatches =
-            if projected == 0 { self.compare_accounts_table(&State::new())? } else { Vec::new() };
-        let mut customers = Vec::new();
-        // A ledger before layout 3 has no answered-id table yet (its next writer open builds it).
-        let mut answered =
-            (self.layout_version()? >= codec::LAYOUT_VERSION_ANSWERS_ON_DISK).then(AnsweredCheck::default);
-        let (state, head, events, tree_root) = self.replay_log(progress, &mut |state, seq, event| {
-            if let Some(check) = &mut answered
-                && event.answers_a_command()
-            {
-                check.event(self, seq, event.command_id)?;
-            }
-            if seq <= projected {
-                history.collect(state, seq, event);
-            }
-            if seq == projected {
-                account_mismatches = self.compare_accounts_table(state)?;
-                customers = state.accounts().map(|a| (a.customer.0, a.id.0)).collect();
-            }
-            Ok(())
-        })?;
-        if projected > head.seq {
-            account_mismatches.push(Mismatch {
-                account: None,
-                field: "projected".into(),
-                expected: format!("at most the head, {}", head.seq),
-                found: projected.to_string(),
-            });
-        }
-        let mut report = self.compare_read_models(&state, head, events)?;
-        report.mismatches.splice(0..0, account_mismatches);
-        if let Some(check) = answered {
-            report.mismatches.extend(check.finish(self)?);
-        }
-        self.compare_indexes(customers, &history.digests, &mut report.mismatches);
-        self.compare_tree(head, tree_root, &mut report.mismatches)?;
-        Ok((state, report))
-    }
-    /// Applies the log from genesis to a new state, checking every record; calls `on_event`
-    /// after each event is applied. Two stages on two cores: one thread reads, checks and
-    /// decodes records, this one applies.
-    fn replay_log(
-        &self,
-        progress: &mut dyn FnMut(u64),
-        on_event: &mut dyn FnMut(&State, u64, &Event) -> Result<()>,
-    ) -> Result<(State, Head, u64, Hash)> {
-        let mut state = State::new();
-        let mut events = 0;
-        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
-        let (walked, applied) = std::thread::scope(|scope| {
-            let reader = scope.spawn(move || -> Result<(Head, Frontier)> {
-                let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
-                // The Merkle tree from the log, beside the decoding (replay compares it with the stored one).
-                let mut tree = Frontier::default();
-                let origin = self.origin().ok();
-                let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
-                    let event = codec::decode_event(seq, record.event_bytes)?;
-                    if let EventBody::Checkpointed { .. } = &event.body {
-                        let (prev, root, origin) = (record.prev, tree.root(), origin.as_deref());
-                        schedule::check(&event, &schedule::Expected { seq, prev, root, origin, key: None })?;
-                    }
-                    tree.push(merkle::leaf_hash(&record.hash));
-                    chunk.push((seq, event));
-                    if chunk.len() == REPLAY_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
-                        chunks_tx.send(full).map_err(|_| Error::Stopped("replay stopped".into()))?;
-                    }
-                    Ok(())
-                })?;
-                if !chunk.is_empty() {
-                    chunks_tx.send(chunk).map_err(|_| Error::Stopped("replay stopped".into()))?;
-                }
-                Ok((head, tree))
-            });
-            let mut applied = Ok(());
-            'chunks: while let Ok(chunk) = chunks_rx.recv() {
-                for (seq, event) in chunk {
-                    if let Err(err) = state.apply(&event) {
-                        applied = Err(Error::Corruption { seq, detail: err.to_string() });
-                        break 'chunks;
-                    }
-                    if let Err(err) = on_event(&state, seq, &event) {
-                        applied = Err(err);
-                        break 'chunks;
-                    }
-                    events += 1;
-                }
-                // The answered ids are checked against the store's table (`AnsweredCheck`), not
-                // held: a replay's memory does not grow with the log's commands.
-                state.forget_answers();
-                progress(events);
-            }
-            drop(chunks_rx);
-            let walked = reader.join().unwrap_or_else(|_| Err(Error::Stopped("the replay reader panicked".into())));
-            (walked, applied)
-        });
-        applied?;
-        let (head, tree) = walked?;
-        self.check_reaches_head(head)?;
-        Ok((state, head, events, tree.root()))
-    }
     /// The stored Merkle tree's root at the head against the one computed from the log.
-    fn compare_tree(&self, head: Head, computed: Hash, mismatches: &mut Vec<Mismatch>) -> Result<()> {
+    pub(super) fn compare_tree(&self, head: Head, computed: Hash, mismatches: &mut Vec<Mismatch>) -> Result<()> {
         // A ledger from before the tree has none yet (its next writer open builds it).
         if !self.has_tree()? {
             return Ok(());
@@ -258,7 +145,7 @@ impl Store {
         Ok(())
     }
     /// The stored read models against `state`.
-    fn compare_read_models(&self, state: &State, head: Head, events: u64) -> Result<ReplayReport> {
+    pub(super) fn compare_read_models(&self, state: &State, head: Head, events: u64) -> Result<ReplayReport> {
         let mut mismatches = Vec::new();
         let stored_policies = self.policies()?;
         if stored_policies != state.policy_versions() {
@@ -272,99 +159,8 @@ impl Store {
         self.compare_protections(state, &mut mismatches)?;
         Ok(ReplayReport { events, head, mismatches })
     }
-    /// The account read models against `state` (the state at `meta/projected`).
-    fn compare_accounts_table(&self, state: &State) -> Result<Vec<Mismatch>> {
-        let mut mismatches = Vec::new();
-        let mut stored: BTreeMap<u64, Account> = BTreeMap::new();
-        self.scan(Table::Accounts, &[], true, &mut |_, value| {
-            let account = codec::decode_account(value)?;
-            stored.insert(account.id.0, account);
-            Ok(true)
-        })?;
-        let mut replayed: Vec<&Account> = state.accounts().collect();
-        replayed.sort_by_key(|account| account.id);
-        for expected in replayed {
-            match stored.remove(&expected.id.0) {
-                None => mismatches.push(Mismatch {
-                    account: Some(expected.id),
-                    field: "account".into(),
-                    expected: "present".into(),
-                    found: "missing".into(),
-                }),
-                Some(found) => compare_accounts(expected, &found, &mut mismatches),
-            }
-        }
-        for (id, _) in stored {
-            mismatches.push(Mismatch {
-                account: Some(AccountId(id)),
-                field: "account".into(),
-                expected: "absent".into(),
-                found: "present".into(),
-            });
-        }
-        Ok(mismatches)
-    }
-    /// The history and customer indexes against the replay: per account, the number of history
-    /// entries and a digest of their sequence numbers; the customer index as a set. Every index
-    /// block is read with RocksDB's checksums on, so damage shows here, not in a later query.
-    /// `expected_customers`: (customer, account) of every account at `meta/projected`.
-    fn compare_indexes(
-        &self,
-        mut expected_customers: Vec<(u64, u64)>,
-        expected: &HashMap<u64, HistoryDigest>,
-        mismatches: &mut Vec<Mismatch>,
-    ) {
-        let unreadable = |field: &str, err: String| Mismatch {
-            account: None,
-            field: field.into(),
-            expected: "readable".into(),
-            found: format!("unreadable ({err}); run `ledger-cli rebuild-indexes`"),
-        };
-        let mut stored: HashMap<u64, HistoryDigest> = HashMap::new();
-        let history = self.scan_index(Table::History, &mut |account, seq| stored.entry(account).or_default().add(seq));
-        match history {
-            Err(err) => mismatches.push(unreadable("history index", err)),
-            Ok(()) => {
-                let mut accounts: Vec<u64> = expected.keys().chain(stored.keys()).copied().collect();
-                accounts.sort_unstable();
-                accounts.dedup();
-                for account in accounts {
-                    let (want, got) = (expected.get(&account).copied(), stored.get(&account).copied());
-                    if want != got {
-                        let entries = |d: Option<HistoryDigest>| d.map_or(0, |d| d.entries);
-                        mismatches.push(Mismatch {
-                            account: Some(AccountId(account)),
-                            field: "history index".into(),
-                            expected: format!("{} entries", entries(want)),
-                            found: format!("{} entries, differing", entries(got)),
-                        });
-                    }
-                }
-            }
-        }
-        expected_customers.sort_unstable();
-        let mut stored_customers = Vec::new();
-        match self.scan_index(Table::Customers, &mut |customer, account| stored_customers.push((customer, account))) {
-            Err(err) => mismatches.push(unreadable("customer index", err)),
-            Ok(()) => {
-                if stored_customers != expected_customers {
-                    let first = expected_customers
-                        .iter()
-                        .zip(&stored_customers)
-                        .find(|(a, b)| a != b)
-                        .map(|(a, _)| AccountId(a.1));
-                    mismatches.push(Mismatch {
-                        account: first,
-                        field: "customer index".into(),
-                        expected: format!("{} entries", expected_customers.len()),
-                        found: format!("{} entries, differing", stored_customers.len()),
-                    });
-                }
-            }
-        }
-    }
     /// Every key of a two-part index, checksums verified.
-    fn scan_index(&self, table: Table, each: &mut dyn FnMut(u64, u64)) -> std::result::Result<(), String> {
+    pub(super) fn scan_index(&self, table: Table, each: &mut dyn FnMut(u64, u64)) -> std::result::Result<(), String> {
         let scanned = self.scan(table, &[], true, &mut |key, _| {
             let (high, low) =
                 codec::split_index_key(key).ok_or_else(|| Error::ReadModel("a key of the wrong length".into()))?;
@@ -435,18 +231,9 @@ impl Store {
         }
         self.commit(batch, true)?;
         self.rebuild_answered()?;
-        let mut history = HistoryCollector::default();
-        let mut staged = self.staged()?;
-        let (state, head, _, _) = self.replay_log(progress, &mut |state, seq, event| {
-            for account in history.accounts_touched(state, event) {
-                staged.put(Table::History, &codec::history_key(*account, seq), &[]);
-            }
-            if staged.len() >= REBUILD_BATCH_LEN {
-                self.commit(std::mem::replace(&mut staged, self.staged()?), false)?;
-            }
-            Ok(())
-        })?;
-        self.commit(staged, false)?;
+        let mut history = RebuildHistory { store: self, keys: Default::default(), staged: self.staged()? };
+        let (state, head, _, _) = self.replay_log(progress, &mut history, None)?;
+        self.commit(history.staged, false)?;
         let mut batch = self.staged()?;
         for account in state.accounts() {
             batch.put(Table::Accounts, &codec::account_key(account.id), &codec::encode_account(account)?);
@@ -472,7 +259,7 @@ impl Store {
         self.commit(batch, true)?;
         self.merkle_catch_up(head.seq)?;
         self.flush()?;
-        self.replay(&mut |_| {}).map(|(_, report)| report)
+        self.replay(replay_accounts_max(crate::DEFAULT_CACHE_MIB), &mut |_| {}).map(|(_, report)| report)
     }
     /// The protection read models against the replayed state (each compared as a whole).
     fn compare_protections(&self, state: &State, mismatches: &mut Vec<Mismatch>) -> Result<()> {
@@ -584,52 +371,24 @@ impl Store {
     }
 }
 
-/// The history index entries a replay expects, as per-account digests.
-#[derive(Default)]
-struct HistoryCollector {
+/// Writes the history index entries of each event applied while rebuilding.
+struct RebuildHistory<'s> {
+    store: &'s Store,
     keys: crate::project::Keys,
-    digests: HashMap<u64, HistoryDigest>,
+    staged: Staged<'s>,
 }
 
-impl HistoryCollector {
-    /// The accounts whose history index holds `event` (just applied to `state`), each once.
-    fn accounts_touched(&mut self, state: &State, event: &Event) -> &[AccountId] {
+impl Applier for RebuildHistory<'_> {
+    fn event(&mut self, state: &State, seq: u64, event: &Event) -> Result<()> {
         self.keys.accounts.clear();
         self.keys.customers.clear();
         crate::project::dirty(state, event, &mut self.keys);
-        &self.keys.accounts
-    }
-
-    /// Adds `event`'s index entries to the per-account digests.
-    fn collect(&mut self, state: &State, seq: u64, event: &Event) {
-        self.accounts_touched(state, event);
         for account in &self.keys.accounts {
-            self.digests.entry(account.0).or_default().add(seq);
+            self.staged.put(Table::History, &codec::history_key(*account, seq), &[]);
         }
-    }
-}
-
-fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
-    if expected == found {
-        return;
-    }
-    let mut check = |field: &str, expected_text: String, found_text: String| {
-        if expected_text != found_text {
-            mismatches.push(Mismatch {
-                account: Some(expected.id),
-                field: field.into(),
-                expected: expected_text,
-                found: found_text,
-            });
+        if self.staged.len() >= REBUILD_BATCH_LEN {
+            self.store.commit(std::mem::replace(&mut self.staged, self.store.staged()?), false)?;
         }
-    };
-    check("balance", expected.balance.to_string(), found.balance.to_string());
-    check("status", format!("{:?}", expected.status), format!("{:?}", found.status));
-    check("customer", expected.customer.to_string(), found.customer.to_string());
-    check("class", expected.class.to_string(), found.class.to_string());
-    check("binding", format!("{:?}", expected.binding), format!("{:?}", found.binding));
-    check("funded_from_bound", expected.funded_from_bound.to_string(), found.funded_from_bound.to_string());
-    check("usage", format!("{:?}", expected.usage), format!("{:?}", found.usage));
-    check("verified_in_person", expected.verified_in_person.to_string(), found.verified_in_person.to_string());
-    check("with_card", expected.with_card.to_string(), found.with_card.to_string());
+        Ok(())
+    }
 }

@@ -3,7 +3,7 @@
 //! log tail. Reading read models is in `models`, whole-log work (verify, replay, rebuild, export,
 //! backup) in `audit`. Only this folder names rocksdb (tests/structure.rs checks it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -25,9 +25,12 @@ mod outcomes;
 mod paged;
 mod pg;
 mod projection;
+mod replay;
 mod rocks;
+mod scratch;
 mod tree;
 
+pub(crate) use replay::replay_accounts_max;
 pub(crate) use rocks::Tuning;
 use rocks::{
     check_directory, db_options, descriptors, descriptors_present, lost_records, storage_error, vanished_file,

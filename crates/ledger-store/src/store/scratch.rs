@@ -1,0 +1,135 @@
+//! The replay's scratch store (`replay.rs`): the replayed accounts that do not fit in its cache.
+
+use rocksdb::{BlockBasedOptions, Cache as BlockCache, DB, IteratorMode, Options, WriteBatch, WriteOptions};
+
+use super::replay::Replayed;
+use super::*;
+
+/// The scratch store's memtable and block cache (each): what spilling costs beyond the cache.
+const SCRATCH_BUFFER_BYTES: usize = 16 << 20;
+
+/// Accounts written to the scratch store per write.
+const SCRATCH_BATCH_LEN: usize = 65_536;
+
+/// The replay's scratch store: a temporary RocksDB (no write-ahead log) in `TMPDIR`, removed
+/// when dropped. Keys: `a` + account key → digest (entries, mix sum; 16 bytes) + account
+/// encoding; `c` + customer index key → empty.
+pub(super) struct Scratch {
+    db: DB,
+    // Dropped after `db`: the directory goes once the database is closed.
+    _dir: tempfile::TempDir,
+}
+
+/// A key and its value, as RocksDB's iterator gives them.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
+const SCRATCH_ACCOUNT: u8 = b'a';
+const SCRATCH_CUSTOMER: u8 = b'c';
+
+impl Scratch {
+    pub(super) fn create() -> Result<Scratch> {
+        let dir = tempfile::Builder::new()
+            .prefix("ledger-replay-")
+            .tempdir()
+            .map_err(|err| Error::Io(format!("making the replay's scratch directory: {err}")))?;
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_write_buffer_size(SCRATCH_BUFFER_BYTES);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&BlockCache::new_lru_cache(SCRATCH_BUFFER_BYTES));
+        // Most lookups of an account about to be opened find nothing.
+        table.set_bloom_filter(10.0, false);
+        options.set_block_based_table_factory(&table);
+        let db = DB::open_cf(&options, dir.path(), [rocksdb::DEFAULT_COLUMN_FAMILY_NAME])?;
+        Ok(Scratch { db, _dir: dir })
+    }
+
+    fn account_key(id: AccountId) -> [u8; 9] {
+        let mut key = [SCRATCH_ACCOUNT; 9];
+        key[1..].copy_from_slice(&codec::account_key(id));
+        key
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut options = WriteOptions::default();
+        options.disable_wal(true);
+        Ok(self.db.write_opt(batch, &options)?)
+    }
+
+    /// Writes `accounts` (with their digests), replacing what it held of them.
+    pub(super) fn put<'a>(&self, accounts: impl Iterator<Item = (&'a Account, HistoryDigest)>) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for (account, digest) in accounts {
+            let mut value = Vec::with_capacity(128);
+            value.extend_from_slice(&digest.entries.to_be_bytes());
+            value.extend_from_slice(&digest.mix_sum.to_be_bytes());
+            value.extend_from_slice(&codec::encode_account(account)?);
+            batch.put(Self::account_key(account.id), value);
+            if batch.len() >= SCRATCH_BATCH_LEN {
+                self.write(std::mem::take(&mut batch))?;
+            }
+        }
+        self.write(batch)
+    }
+
+    fn decode(value: &[u8]) -> Result<Replayed> {
+        let number = |at: usize| value.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+        let (Some(entries), Some(mix_sum)) = (number(0), number(8)) else {
+            return Err(Error::Io("a replay scratch value too short".into()));
+        };
+        let account = codec::decode_account(&value[16..])?;
+        Ok(Replayed { account, digest: HistoryDigest { entries, mix_sum } })
+    }
+
+    /// The accounts `ids` (sorted) and their digests, `None` for those it does not hold.
+    pub(super) fn get(&self, ids: &[AccountId]) -> Result<Vec<Option<(Account, HistoryDigest)>>> {
+        let keys: Vec<[u8; 9]> = ids.iter().map(|id| Self::account_key(*id)).collect();
+        let cf = self.db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME);
+        let cf = cf.ok_or_else(|| Error::Io("the replay scratch store has no default column family".into()))?;
+        self.db
+            .batched_multi_get_cf(cf, &keys, keys.is_sorted())
+            .into_iter()
+            .map(|found| {
+                let Some(value) = found? else { return Ok(None) };
+                Self::decode(&value).map(|replayed| Some((replayed.account, replayed.digest)))
+            })
+            .collect()
+    }
+
+    /// Every account held, in id order.
+    pub(super) fn accounts(&self) -> impl Iterator<Item = Result<Replayed>> + '_ {
+        self.prefixed(SCRATCH_ACCOUNT).map(|item| item.and_then(|(_, value)| Self::decode(&value)))
+    }
+
+    /// Writes the customer index entry of every account of `accounts`.
+    pub(super) fn put_customers(&self, accounts: &mut dyn Iterator<Item = Result<Replayed>>) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for replayed in accounts {
+            let account = replayed?.account;
+            let mut key = vec![SCRATCH_CUSTOMER];
+            key.extend_from_slice(&codec::customer_key(account.customer, account.id));
+            batch.put(key, []);
+            if batch.len() >= SCRATCH_BATCH_LEN {
+                self.write(std::mem::take(&mut batch))?;
+            }
+        }
+        self.write(batch)
+    }
+
+    /// Every customer index entry written, in key order, as (customer, account).
+    pub(super) fn customers(&self) -> impl Iterator<Item = Result<(u64, u64)>> + '_ {
+        self.prefixed(SCRATCH_CUSTOMER).map(|item| {
+            let (key, _) = item?;
+            codec::split_index_key(&key[1..])
+                .ok_or_else(|| Error::Io("a replay scratch key of the wrong length".into()))
+        })
+    }
+
+    fn prefixed(&self, prefix: u8) -> impl Iterator<Item = Result<KeyValue>> + '_ {
+        let start = [prefix];
+        self.db
+            .iterator(IteratorMode::From(&start, rocksdb::Direction::Forward))
+            .take_while(move |item| item.as_ref().map_or(true, |(key, _)| key.first() == Some(&prefix)))
+            .map(|item| item.map_err(Error::from))
+    }
+}
