@@ -114,8 +114,6 @@ impl Store {
         state: &mut State,
         commands: impl Iterator<Item = &'c Command> + Clone,
     ) -> Result<u64> {
-        // What the batch names and the cache holds is used: the next eviction spares it.
-        state.touch(commands.clone());
         let mut loaded = 0;
         for _round in 0..WANTED_ROUNDS_MAX {
             let wanted = state.wanted(commands.clone());
