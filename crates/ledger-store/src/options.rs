@@ -98,6 +98,12 @@ impl LedgerOptions {
     }
 }
 
+/// Where a cache over its bound (`answers_cached_max`, `accounts_cached_max`) is cut to: 90% of
+/// it, so a cut frees room for several batches and the hand does not run after every one.
+pub(crate) fn cache_low_water(max: usize) -> usize {
+    max - max / 10
+}
+
 /// An embedder that names no principal: `library` in the role `library`.
 fn default_principal() -> Principal {
     Principal::new("library", "library").unwrap_or_else(|_| Principal::ledger())

@@ -19,7 +19,7 @@ use ledger_core::{
 use crate::codec::{self, META_MERKLE_SIZE, Record};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier};
-use crate::options::LedgerOptions;
+use crate::options::{LedgerOptions, cache_low_water};
 use crate::project::{self, Job};
 use crate::receipt::{BatchReport, Done, Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
@@ -108,12 +108,6 @@ impl crate::project::Dirty for StagedBatch<'_> {
     fn protection_settings(&mut self) {
         self.protection_settings_changed = true;
     }
-}
-
-/// Where a cache over its bound is cut to: 90% of it, so a cut frees room for several batches
-/// and the hand does not run after every one.
-fn cache_low_water(max: usize) -> usize {
-    max - max / 10
 }
 
 /// Due events go into the batch being staged, ahead of the command they came due before.
