@@ -7,6 +7,7 @@
 //! Invariants: no I/O, no clock, no threads. Replaying the events from [`State::new`] rebuilds
 //! the same state exactly.
 
+mod cache;
 mod command;
 mod decide;
 mod due;

@@ -88,6 +88,8 @@ pub(crate) struct View {
     pub(crate) absent: std::collections::HashSet<AccountId>,
     /// The first lookup of something the view does not hold, since the last load.
     pub(crate) missed: std::sync::OnceLock<crate::error::NotInView>,
+    /// The accounts held, in CLOCK order (`State::evict`).
+    pub(crate) clock: crate::cache::Clock<AccountId>,
 }
 
 impl View {
@@ -128,7 +130,7 @@ pub struct State {
     /// commands this state knows (see `answer_seq`). Not part of the serde form: the store keeps
     /// every answered id in a table of its own.
     #[serde(skip)]
-    pub(crate) answers: HashMap<CommandId, u64>,
+    pub(crate) answers: crate::cache::Answers,
     /// Business time of the last event.
     pub(crate) head_at: Option<Timestamp>,
     /// Number of events applied; the next event gets `event_count + 1`.
@@ -213,19 +215,31 @@ impl State {
     /// loaded or answered since it last forgot them (the store holds them all: the writer loads
     /// the ids a batch names before deciding it, `docs/FORMAT.md`, "Answered ids").
     pub fn answer_seq(&self, command: CommandId) -> Option<u64> {
-        self.answers.get(&command).copied()
+        self.answers.get(command)
     }
 
     /// Records that `command` was first answered by the event at `seq` (an answer loaded from
     /// the store); an answer already known is kept.
     pub fn remember_answer(&mut self, command: CommandId, seq: u64) {
-        self.answers.entry(command).or_insert(seq);
+        self.answers.remember(command, seq);
+    }
+
+    /// A use of `command`'s answer held in memory (a retry): it outlives unused ones when the
+    /// cache is cut ([`State::evict_answers`]).
+    pub fn touch_answer(&mut self, command: CommandId) {
+        self.answers.touch(command);
+    }
+
+    /// Cuts the answered ids held in memory to at most `target`, in CLOCK order (the oldest
+    /// not retried since the hand last passed go first; `cache.rs`). The store keeps them all.
+    pub fn evict_answers(&mut self, target: usize) {
+        self.answers.evict_to(target);
     }
 
     /// Forgets every answered id held in memory (the store keeps them): after this, `decide`
     /// answers a retry only of an id remembered again first.
     pub fn forget_answers(&mut self) {
-        self.answers = HashMap::default();
+        self.answers.clear();
     }
 
     /// How many answered ids this state holds in memory.
@@ -344,6 +358,9 @@ impl State {
                 list.insert(at, *account);
                 let opened = Account::opened(&event.body);
                 self.accounts.extend(opened.map(|opened| (*account, opened)));
+                if let Some(view) = &mut self.view {
+                    view.clock.admit(*account);
+                }
             }
             EventBody::AccountClosed { account } => {
                 self.exists(*account)?;
@@ -408,7 +425,7 @@ impl State {
             EventBody::ReservationReleased { id, usage_after, .. } => self.apply_released(*id, usage_after)?,
         }
         self.event_count += 1;
-        self.answers.entry(event.command_id).or_insert(self.event_count);
+        self.answers.remember(event.command_id, self.event_count);
         self.head_at = Some(event.at);
         Ok(())
     }

@@ -52,7 +52,9 @@ impl State {
         match account {
             Some(account) => {
                 view.absent.remove(&id);
-                self.accounts.insert(id, account);
+                if self.accounts.insert(id, account).is_none() {
+                    view.clock.admit(id);
+                }
             }
             None => {
                 view.absent.insert(id);
@@ -84,13 +86,40 @@ impl State {
         self.accounts.len()
     }
 
-    /// Drops from the view every account `keep` refuses, the customer lists none of whose
-    /// accounts is kept, and what it knew absent. A whole state is unchanged.
-    pub fn evict(&mut self, keep: impl Fn(AccountId) -> bool) {
+    /// Cuts the accounts this view holds to at most `target`, in CLOCK order (`cache.rs`): the
+    /// accounts not used since the hand last passed go first ([`State::touch`]), never one
+    /// `pinned` names (it stays even if `target` cannot be met). Then drops the customer lists
+    /// none of whose accounts is held, and what it knew absent. A whole state is unchanged.
+    pub fn evict(&mut self, target: usize, pinned: impl Fn(AccountId) -> bool) {
         let Some(view) = &mut self.view else { return };
-        self.accounts.retain(|id, _| keep(*id));
-        self.customers.retain(|_, accounts| accounts.iter().any(|id| keep(*id)));
+        let excess = self.accounts.len().saturating_sub(target);
+        if excess > 0 {
+            for id in view.clock.sweep(excess, pinned) {
+                self.accounts.remove(&id);
+            }
+            let accounts = &self.accounts;
+            self.customers.retain(|_, list| list.iter().any(|id| accounts.contains_key(id)));
+            if self.accounts.capacity() > 2 * self.accounts.len() + 1024 {
+                self.accounts.shrink_to_fit();
+            }
+        }
         view.absent = HashSet::new();
+    }
+
+    /// Marks every account `commands` name that this view holds as used: the next eviction
+    /// spares it. Nothing for a whole state.
+    pub fn touch<'c>(&mut self, commands: impl Iterator<Item = &'c Command> + Clone) {
+        if self.view.is_none() {
+            return;
+        }
+        let (named, _) = self.named(commands);
+        if let Some(view) = &mut self.view {
+            for id in named {
+                if self.accounts.contains_key(&id) {
+                    view.clock.touch(id);
+                }
+            }
+        }
     }
 
     /// Whether a lookup of account `id` is answered: held, known absent, or a whole state.
@@ -134,6 +163,18 @@ impl State {
         if self.view.is_none() {
             return Wanted::default();
         }
+        let (mut accounts, mut customers) = self.named(commands);
+        accounts.retain(|id| !self.knows_account(*id));
+        accounts.sort_unstable();
+        accounts.dedup();
+        customers.sort_unstable();
+        customers.dedup();
+        Wanted { accounts, customers }
+    }
+
+    /// The accounts and the customers' lists `commands` read (see [`State::wanted`]), with
+    /// repeats, whether held or not: the accounts of lists held are named, lists not held are.
+    fn named<'c>(&self, commands: impl Iterator<Item = &'c Command> + Clone) -> (Vec<AccountId>, Vec<CustomerId>) {
         let mut accounts = Vec::new();
         let mut customers = Vec::new();
         let mut customer_of =
@@ -185,12 +226,7 @@ impl State {
                 | CommandBody::UnlistRisk { .. } => {}
             }
         }
-        accounts.retain(|id| !self.knows_account(*id));
-        accounts.sort_unstable();
-        accounts.dedup();
-        customers.sort_unstable();
-        customers.dedup();
-        Wanted { accounts, customers }
+        (accounts, customers)
     }
 }
 

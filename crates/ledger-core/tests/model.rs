@@ -7,7 +7,9 @@
 //! locks, night lock, personal limits, risk list, large-transaction holds (confirmed, declined,
 //! expired) and delayed transfers (executed, cancelled, stopped); what comes due must agree
 //! too, and for every account reserved ≤ balance (held + available = balance) with the
-//! reserved total equal to its pending outflows.
+//! reserved total equal to its pending outflows. Every step is also decided over a fresh paged
+//! view and over a paged view kept across steps and cut after each to a few accounts and
+//! answers (CLOCK eviction, pinned accounts kept, as the writer's cache): both decide the same.
 
 #![expect(clippy::unwrap_used, reason = "the reference model fails loudly; proptest reports the sequence")]
 
@@ -362,7 +364,10 @@ fn check_sequence(
         };
         all.push(command);
     }
-    for command in all {
+    // A view kept across steps as a writer keeps its cache, cut after each step to a few
+    // accounts and answers.
+    let mut cached = state.empty_view();
+    for (n, command) in all.into_iter().enumerate() {
         let mut core_due = Vec::new();
         let mut due_events = Vec::new();
         // The same command over a paged view holding only what `wanted` names decides the same.
@@ -379,9 +384,19 @@ fn check_sequence(
         prop_assert!(view.wanted(std::iter::once(&command)).is_empty(), "wanted still names more after 4 rounds");
         let mut view_due = Vec::new();
         let view_decision = ledger_core::apply_due_then_decide(&mut view, &command, &mut view_due);
+        load_cached(&mut cached, &state, &command);
+        let mut cached_due = Vec::new();
+        let cached_decision = ledger_core::apply_due_then_decide(&mut cached, &command, &mut cached_due);
         let decision = ledger_core::apply_due_then_decide(&mut state, &command, &mut due_events).unwrap();
         prop_assert_eq!(view_decision.as_ref(), Ok(&decision), "a paged view decided {:?} differently", command);
         prop_assert_eq!(&view_due, &due_events, "a paged view's due events differ before {:?}", command);
+        prop_assert_eq!(cached_decision.as_ref(), Ok(&decision), "the cached view decided {:?} differently", command);
+        prop_assert_eq!(&cached_due, &due_events, "the cached view's due events differ before {:?}", command);
+        if let Decision::Append(new) = &decision {
+            for event in new {
+                cached.apply(event).unwrap();
+            }
+        }
         for event in due_events {
             let outcome = match &event.body {
                 EventBody::ReservationSettled { .. } => "settled",
@@ -463,6 +478,7 @@ fn check_sequence(
                 events.push(event);
             }
         }
+        evict_cached(&mut cached, &state, n)?;
         // Every balance agrees; money is conserved.
         let mut total: u128 = 0;
         for (id, acc) in &model.accounts {
@@ -490,6 +506,54 @@ fn check_sequence(
         replayed.apply(event).unwrap();
     }
     prop_assert_eq!(replayed, state);
+    Ok(())
+}
+
+/// Loads into the kept view what `command` reads and it lacks, from the whole `state` (a
+/// writer's store): the accounts and lists `wanted` names, the command's stored answer and
+/// the answers of pending reservations (a due event carries its reservation's id).
+fn load_cached(cached: &mut State, state: &State, command: &Command) {
+    cached.touch(std::iter::once(command));
+    let ids = state.reservations().map(|reservation| reservation.id).chain([command.id]);
+    for id in ids.collect::<Vec<_>>() {
+        match (cached.answer_seq(id), state.answer_seq(id)) {
+            (Some(_), _) => cached.touch_answer(id),
+            (None, Some(seq)) => cached.remember_answer(id, seq),
+            (None, None) => {}
+        }
+    }
+    for _round in 0..4 {
+        let wanted = cached.wanted(std::iter::once(command));
+        for id in wanted.accounts {
+            cached.load_account(id, state.account(id).cloned());
+        }
+        for customer in wanted.customers {
+            cached.load_customer(customer, state.customer_accounts(customer).map(|account| account.id).collect());
+        }
+    }
+}
+
+/// Cuts the kept view to 0–3 accounts (by step) with the Class I accounts (slot 0) pinned, and
+/// to 0–2 answers; then every pinned account held before is still held, and every account it
+/// holds equals the whole state's (nothing stale).
+fn evict_cached(cached: &mut State, state: &State, step: usize) -> Result<(), TestCaseError> {
+    let pinned = |id: AccountId| id.0.is_multiple_of(10);
+    let pinned_before: Vec<AccountId> = state.accounts().map(|account| account.id).filter(|id| pinned(*id)).collect();
+    let pinned_before: Vec<AccountId> =
+        pinned_before.into_iter().filter(|id| cached.account_held(*id).is_some()).collect();
+    cached.evict(step % 4, pinned);
+    cached.evict_answers(step % 3);
+    prop_assert!(cached.answers_held() <= step % 3);
+    for id in pinned_before {
+        prop_assert!(cached.account_held(id).is_some(), "pinned account {} was evicted", id);
+    }
+    let unpinned = state.accounts().filter(|account| !pinned(account.id) && cached.account_held(account.id).is_some());
+    prop_assert!(unpinned.count() <= step % 4, "more unpinned accounts held than the cut allows");
+    for account in state.accounts() {
+        if let Some(held) = cached.account_held(account.id) {
+            prop_assert_eq!(held, account, "the cached view holds a stale account");
+        }
+    }
     Ok(())
 }
 

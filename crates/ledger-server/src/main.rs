@@ -33,8 +33,9 @@ enum Cmd {
         /// (TIME_AHEAD_OF_CLOCK; default 300). Settled like --db.
         #[arg(long, env = "LEDGER_MAX_AHEAD_SECONDS", value_name = "SECONDS")]
         max_ahead_seconds: Option<u64>,
-        /// Memory the writer's caches may take, in MiB (default 1024): today the answered command
-        /// ids it holds in memory (the ledger keeps them all on disk). Settled like --db.
+        /// Memory the writer's caches may take, in MiB (default 1024): half for the accounts, half
+        /// for the answered command ids it holds (the ledger keeps them all on disk). Settled like
+        /// --db.
         #[arg(long, env = "LEDGER_CACHE_MIB", value_name = "MIB")]
         cache_mib: Option<usize>,
         /// Address to listen on (default 127.0.0.1:8650; port 0 lets the kernel pick).

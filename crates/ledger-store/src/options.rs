@@ -17,14 +17,18 @@ pub const DEFAULT_MAX_AHEAD_OF_CLOCK: std::time::Duration = std::time::Duration:
 /// The default of [`LedgerOptions::cache_mib`]: 1 GiB.
 pub const DEFAULT_CACHE_MIB: usize = 1024;
 
-/// Memory one answered id takes in the writer's hash map (16-byte id, 8-byte sequence number,
-/// the table's control byte and its spare capacity), for [`LedgerOptions::answers_cached_max`].
-const ANSWER_CACHED_BYTES: usize = 64;
+/// Memory one answered id takes in the writer's cache: its hash map entry (16-byte id, 8-byte
+/// sequence number, the table's control byte and its spare capacity, ~64 bytes) and its slot in
+/// the CLOCK ring (16 bytes plus spare capacity; `ledger-core/src/cache.rs`), for
+/// [`LedgerOptions::answers_cached_max`].
+const ANSWER_CACHED_BYTES: usize = 96;
 
 /// Memory one cached account takes in the writer's map: the `Account` (about 100 bytes), its
 /// bucket use (two or three buckets of about 60 bytes each with their names), the table's entry
-/// and spare capacity, and its pin; for [`LedgerOptions::accounts_cached_max`].
-const ACCOUNT_CACHED_BYTES: usize = 384;
+/// and spare capacity, and its pin (~384 bytes); its slot in the CLOCK ring (8 bytes plus spare
+/// capacity) and its reference bit (an entry of ~16 bytes in a set while it is set;
+/// `ledger-core/src/cache.rs`); for [`LedgerOptions::accounts_cached_max`].
+const ACCOUNT_CACHED_BYTES: usize = 416;
 
 /// How a ledger runs.
 #[derive(Clone, Debug)]
@@ -79,17 +83,25 @@ impl Default for LedgerOptions {
 }
 
 impl LedgerOptions {
-    /// Most answered ids the writer holds in memory: past this, after a batch, it forgets them
-    /// all and loads each again from the store when a batch names it.
+    /// Most answered ids the writer holds in memory: past this, after a batch, it cuts them to
+    /// 90% in CLOCK order (the oldest not retried since the hand last passed go first) and loads
+    /// an id again from the store when a batch names it.
     pub fn answers_cached_max(&self) -> usize {
         self.cache_mib.saturating_mul(1 << 20) / 2 / ANSWER_CACHED_BYTES
     }
 
-    /// How many accounts the writer's cache holds before it drops those the store holds (the
-    /// other half of `cache_mib`; accounts changed since the projector's watermark stay).
+    /// How many accounts the writer's cache holds before it cuts them to 90% in CLOCK order (the
+    /// other half of `cache_mib`; accounts used lately stay, and accounts changed since the
+    /// projector's watermark are never dropped).
     pub fn accounts_cached_max(&self) -> usize {
         self.cache_mib.saturating_mul(1 << 20) / 2 / ACCOUNT_CACHED_BYTES
     }
+}
+
+/// Where a cache over its bound (`answers_cached_max`, `accounts_cached_max`) is cut to: 90% of
+/// it, so a cut frees room for several batches and the hand does not run after every one.
+pub(crate) fn cache_low_water(max: usize) -> usize {
+    max - max / 10
 }
 
 /// An embedder that names no principal: `library` in the role `library`.

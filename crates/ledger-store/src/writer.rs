@@ -19,7 +19,7 @@ use ledger_core::{
 use crate::codec::{self, META_MERKLE_SIZE, Record};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier};
-use crate::options::LedgerOptions;
+use crate::options::{LedgerOptions, cache_low_water};
 use crate::project::{self, Job};
 use crate::receipt::{BatchReport, Done, Receipt, Request, WriterStats};
 use crate::store::{Head, META_HEAD, META_POLICIES, META_PROTECTION_SETTINGS, Staged, Store, Table};
@@ -337,6 +337,12 @@ impl Writer {
         let ids: Vec<CommandId> = submits.iter().flat_map(|(commands, _, _)| commands.iter().map(|c| c.id)).collect();
         let mut outcome = self.load_answers(&ids).and_then(|()| {
             let commands = submits.iter().flat_map(|(commands, _, _)| commands.iter());
+            // What the batch names and the cache holds is used: the next cut spares it. The
+            // bits matter once a cut may come (from half the bound); below, they cost 3% of
+            // the writer's time at 10k accounts (docs/PERFORMANCE.md, "Issue 25, part 3").
+            if self.state.accounts_held() > self.options.accounts_cached_max() / 2 {
+                self.state.touch(commands.clone());
+            }
             let loaded = self.store.load_wanted(&mut self.state, commands)?;
             self.stats.accounts_loaded += loaded;
             Ok(())
@@ -409,10 +415,6 @@ impl Writer {
                 }
                 self.evict();
                 self.stats.accounts_cached = self.state.accounts_held() as u64;
-                // The answered ids in memory are a cache over the store's: bounded.
-                if self.state.answers_held() > self.options.answers_cached_max() {
-                    self.state.forget_answers();
-                }
             }
             Err(err) => {
                 for (_, _, done) in submits {
@@ -461,25 +463,39 @@ impl Writer {
         }
     }
 
-    /// Keeps the account cache within `LedgerOptions::accounts_cached_max`: over it, every
-    /// account the projector has written since its last change is dropped (the store holds it);
-    /// the accounts changed after the watermark stay pinned.
+    /// Keeps the caches within `LedgerOptions::accounts_cached_max` and `answers_cached_max`:
+    /// over a bound, the cache is cut in CLOCK order to its low-water mark (`cache_low_water`),
+    /// so the accounts and ids used lately stay and the next batches do not refill cold. An
+    /// account changed since the projector's watermark stays pinned (the store may not hold its
+    /// change yet).
     fn evict(&mut self) {
-        if self.state.accounts_held() <= self.options.accounts_cached_max() {
-            return;
+        let max = self.options.accounts_cached_max();
+        if self.state.accounts_held() > max {
+            // A poisoned watermark (a projector thread that panicked) pins everything: nothing
+            // is dropped that the store may not hold.
+            let projected = self.store.projection.projected().unwrap_or(0);
+            self.pinned.retain(|_, seq| *seq > projected);
+            let pinned = &self.pinned;
+            self.state.evict(cache_low_water(max), |id| pinned.contains_key(&id));
+        } else {
+            // Only what it knew absent (openings of this batch): the next batch asks again.
+            self.state.evict(usize::MAX, |_| true);
         }
-        // A poisoned watermark (a projector thread that panicked) pins everything: nothing is
-        // dropped that the store may not hold.
-        let projected = self.store.projection.projected().unwrap_or(0);
-        self.pinned.retain(|_, seq| *seq > projected);
-        let pinned = &self.pinned;
-        self.state.evict(|id| pinned.contains_key(&id));
+        let max = self.options.answers_cached_max();
+        if self.state.answers_held() > max {
+            self.state.evict_answers(cache_low_water(max));
+        }
     }
 
     /// Loads the stored answers of those of `ids` the state does not hold (one batched read).
     fn load_answers(&mut self, ids: &[CommandId]) -> Result<()> {
-        let mut missing: Vec<CommandId> =
-            ids.iter().copied().filter(|id| self.state.answer_seq(*id).is_none()).collect();
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.state.answer_seq(*id) {
+                Some(_) => self.state.touch_answer(*id),
+                None => missing.push(*id),
+            }
+        }
         if missing.is_empty() {
             return Ok(());
         }

@@ -607,3 +607,60 @@ fn a_writer_without_an_account_cache_reads_every_account_from_the_store_and_deci
     assert!(ledger.replay().unwrap().mismatches.is_empty());
 }
 }
+
+#[test]
+fn a_full_account_cache_is_cut_to_its_low_water_mark_and_keeps_the_accounts_used_lately() {
+    // Given a writer with a 1 MiB cache (half of it for accounts: `accounts_cached_max`) and
+    // more Class I accounts than that opened, each with a deposit...
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let small = LedgerOptions { cache_mib: 1, ..options(&clock) };
+    let max = small.accounts_cached_max() as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), small.clone()).unwrap();
+    ledger.submit(policy(1, "default")).unwrap();
+    let mut next_id = 1_000u128;
+    let mut command = |body: CommandBody| {
+        next_id += 1;
+        cmd(next_id, "2026-03-02 10:00:00", body)
+    };
+    let opened = |command: &mut dyn FnMut(CommandBody) -> Command, ids: std::ops::RangeInclusive<u64>| {
+        ids.flat_map(|n| {
+            let deposit = CommandBody::CashDeposit { account: AccountId(n), amount: cny("100.00") };
+            [command(open(n, n, AccountClass::I, None)), command(deposit)]
+        })
+        .collect::<Vec<_>>()
+    };
+    let first = max + max / 10;
+    for start in (1..=first).step_by(500) {
+        ledger.submit_batch(opened(&mut command, start..=(start + 499).min(first))).unwrap();
+    }
+    let transfers = |command: &mut dyn FnMut(CommandBody) -> Command| {
+        (1..=100u64)
+            .map(|n| {
+                command(CommandBody::InternalTransfer { from: AccountId(n), to: AccountId(n + 1), amount: cny("1.00") })
+            })
+            .collect::<Vec<_>>()
+    };
+    // ...when the projector has written them and a batch moves money between 101 of them,
+    ledger.snapshot().unwrap();
+    ledger.submit_batch(transfers(&mut command)).unwrap();
+    // then the cache is cut to 90% of its bound, not emptied;
+    let cached = ledger.stats().unwrap().accounts_cached;
+    assert!((max * 9 / 10..=max).contains(&cached), "{cached} accounts cached of at most {max}");
+    // and when more accounts are opened past the bound again and the same 101 accounts are
+    // used again, none of them is read from the store (CLOCK kept what was used lately)...
+    ledger.submit_batch(opened(&mut command, (first + 1)..=(first + 300))).unwrap();
+    ledger.snapshot().unwrap();
+    let loaded_before = ledger.stats().unwrap().accounts_loaded;
+    ledger.submit_batch(transfers(&mut command)).unwrap();
+    let stats = ledger.stats().unwrap();
+    assert_eq!(stats.accounts_loaded, loaded_before, "accounts read again after the cut");
+    assert!(stats.accounts_cached <= max, "{} accounts cached of at most {max}", stats.accounts_cached);
+    // ...and every decision matched the whole state's, before and after a reopen.
+    assert_eq!(ledger.balance(AccountId(1)).unwrap(), Some(cny("98.00")));
+    assert_eq!(ledger.balance(AccountId(101)).unwrap(), Some(cny("102.00")));
+    assert_eq!(ledger.live_state().unwrap(), ledger.replayed_state().unwrap());
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), small).unwrap();
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
+}

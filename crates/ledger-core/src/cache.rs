@@ -1,0 +1,181 @@
+//! CLOCK ("second chance") replacement order for the writer's bounded caches: the paged
+//! accounts (`view.rs`) and the answered command ids (`Answers`). Pure data structure, no I/O.
+//!
+//! Every key held is in `ring` once, in the order it came in; a use sets its reference bit (a
+//! key in `used`). To free room the hand takes keys from the front of the ring: a key with its
+//! bit set loses the bit and goes to the back (a second chance), a key the caller keeps (a
+//! pinned account) goes to the back too, any other key is evicted. So a key used since the
+//! hand last passed survives the sweep, and the sweep ends after at most two turns of the ring.
+//! Memory per key: its slot in the ring (the key's size, plus the ring's spare capacity) and,
+//! while its bit is set, an entry in `used` (the key plus about 9 bytes of table).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
+
+use crate::ids::CommandId;
+
+/// The CLOCK order of a cache's keys.
+#[derive(Clone, Debug)]
+pub(crate) struct Clock<K: Eq + Hash> {
+    ring: VecDeque<K>,
+    used: HashSet<K>,
+}
+
+impl<K: Eq + Hash> Default for Clock<K> {
+    fn default() -> Clock<K> {
+        Clock { ring: VecDeque::new(), used: HashSet::new() }
+    }
+}
+
+impl<K: Copy + Eq + Hash> Clock<K> {
+    /// A key the cache now holds (once per holding: the caller admits a key it did not hold).
+    pub(crate) fn admit(&mut self, key: K) {
+        self.ring.push_back(key);
+    }
+
+    /// A use of `key`, which the cache holds: it survives the hand's next pass.
+    pub(crate) fn touch(&mut self, key: K) {
+        self.used.insert(key);
+    }
+
+    /// Moves the hand until `count` keys are evicted or the ring has turned twice (every key
+    /// left is then kept or was used twice since: nothing more can go). `keep` names keys that
+    /// must stay (pinned); the evicted keys are returned, in the order the hand met them.
+    pub(crate) fn sweep(&mut self, count: usize, keep: impl Fn(K) -> bool) -> Vec<K> {
+        let mut evicted = Vec::with_capacity(count.min(self.ring.len()));
+        let mut steps = self.ring.len().saturating_mul(2);
+        while evicted.len() < count && steps > 0 {
+            steps -= 1;
+            let Some(key) = self.ring.pop_front() else { break };
+            if self.used.remove(&key) || keep(key) {
+                self.ring.push_back(key);
+            } else {
+                evicted.push(key);
+            }
+        }
+        if self.ring.capacity() > 2 * self.ring.len() + 1024 {
+            self.ring.shrink_to_fit();
+        }
+        evicted
+    }
+
+    /// Forgets every key.
+    pub(crate) fn clear(&mut self) {
+        self.ring = VecDeque::new();
+        self.used = HashSet::new();
+    }
+}
+
+/// The answered command ids a state holds (command id → the sequence number of its first
+/// event), in CLOCK order for a bounded cache ([`State::evict_answers`](crate::State)).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Answers {
+    seqs: HashMap<CommandId, u64>,
+    clock: Clock<CommandId>,
+}
+
+impl Answers {
+    pub(crate) fn get(&self, id: CommandId) -> Option<u64> {
+        self.seqs.get(&id).copied()
+    }
+
+    /// Records `id`'s first answer at `seq`; an answer already held is kept.
+    pub(crate) fn remember(&mut self, id: CommandId, seq: u64) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.seqs.entry(id) {
+            entry.insert(seq);
+            self.clock.admit(id);
+        }
+    }
+
+    /// A use of `id` (a retry answered from memory), if held.
+    pub(crate) fn touch(&mut self, id: CommandId) {
+        if self.seqs.contains_key(&id) {
+            self.clock.touch(id);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// Evicts ids in CLOCK order until at most `target` are held.
+    pub(crate) fn evict_to(&mut self, target: usize) {
+        let excess = self.seqs.len().saturating_sub(target);
+        for id in self.clock.sweep(excess, |_| false) {
+            self.seqs.remove(&id);
+        }
+        if self.seqs.capacity() > 2 * self.seqs.len() + 1024 {
+            self.seqs.shrink_to_fit();
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.seqs = HashMap::new();
+        self.clock.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Given keys admitted in order, some used (their bit set) and some kept (pinned), when the
+    /// hand evicts `count`, then it takes unused, unkept keys in ring order, and gives a used key
+    /// a second chance only once.
+    #[test]
+    fn the_hand_evicts_unused_unkept_keys_in_ring_order() {
+        struct Row {
+            admitted: &'static [u32],
+            used: &'static [u32],
+            kept: &'static [u32],
+            count: usize,
+            evicted: &'static [u32],
+        }
+        let rows = [
+            Row { admitted: &[1, 2, 3, 4], used: &[], kept: &[], count: 2, evicted: &[1, 2] },
+            Row { admitted: &[1, 2, 3, 4], used: &[1], kept: &[], count: 2, evicted: &[2, 3] },
+            Row { admitted: &[1, 2, 3, 4], used: &[], kept: &[2, 3], count: 2, evicted: &[1, 4] },
+            // Every key used: the first turn clears the bits, the second evicts in order.
+            Row { admitted: &[1, 2, 3], used: &[1, 2, 3], kept: &[], count: 2, evicted: &[1, 2] },
+            // Every key kept: nothing can go, and the sweep ends.
+            Row { admitted: &[1, 2], used: &[1], kept: &[1, 2], count: 2, evicted: &[] },
+            Row { admitted: &[1, 2], used: &[], kept: &[], count: 5, evicted: &[1, 2] },
+            Row { admitted: &[], used: &[], kept: &[], count: 1, evicted: &[] },
+        ];
+        for (n, row) in rows.iter().enumerate() {
+            let mut clock = Clock::default();
+            for key in row.admitted {
+                clock.admit(*key);
+            }
+            for key in row.used {
+                clock.touch(*key);
+            }
+            let evicted = clock.sweep(row.count, |key| row.kept.contains(&key));
+            assert_eq!(evicted, row.evicted, "row {n}");
+            assert_eq!(clock.ring.len(), row.admitted.len() - row.evicted.len(), "row {n}");
+        }
+    }
+
+    /// Given ids answered in order and one retried (touched), when the cache is cut to a bound,
+    /// then the oldest untouched go first and a retried id stays; an answer is never replaced.
+    #[test]
+    fn answers_keep_the_recent_and_the_retried() {
+        let id = |n: u128| CommandId(uuid::Uuid::from_u128(n));
+        let mut answers = Answers::default();
+        for n in 1..=10 {
+            answers.remember(id(n), n as u64);
+        }
+        answers.remember(id(3), 99);
+        answers.touch(id(2));
+        answers.evict_to(7);
+        let held: Vec<u128> = (1..=10).filter(|n| answers.get(id(*n)).is_some()).collect();
+        assert_eq!(held, [2, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(answers.get(id(2)), Some(2));
+        answers.evict_to(0);
+        assert_eq!(answers.len(), 0);
+        answers.remember(id(3), 30);
+        assert_eq!(answers.get(id(3)), Some(30));
+        assert!(answers.get(id(1)).is_none());
+        assert!(answers.get(id(11)).is_none(), "{answers:?}");
+    }
+}
