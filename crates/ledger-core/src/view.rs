@@ -36,9 +36,16 @@ impl State {
         self.view.is_some()
     }
 
-    /// Makes this state a paged view holding the accounts and customer lists it holds now.
+    /// Makes this state a paged view holding the accounts and customer lists it holds now (each
+    /// held account enters the CLOCK ring, so [`State::evict`] can cut it).
     pub fn page(&mut self) {
-        self.view.get_or_insert_with(View::default);
+        if self.view.is_none() {
+            let mut view = View::default();
+            for id in self.accounts.keys() {
+                view.clock.admit(*id);
+            }
+            self.view = Some(view);
+        }
     }
 
     /// A paged view with everything of this state but its accounts and customer lists.

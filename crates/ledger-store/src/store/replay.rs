@@ -487,7 +487,8 @@ impl PagedReplay<'_> {
         let spilled = in_order.iter().filter_map(|id| state.account_held(*id));
         scratch.put(spilled.map(|account| (account, digests.get(&account.id).copied().unwrap_or_default())))?;
         let dropped: HashSet<AccountId> = in_order.into_iter().collect();
-        state.evict(|id| !dropped.contains(&id));
+        // Only the dropped accounts may go (replay sets no reference bits): exactly those.
+        state.evict(state.accounts_held() - dropped.len(), |id| !dropped.contains(&id));
         for id in &dropped {
             self.digests.remove(id);
             self.used.remove(id);
