@@ -54,7 +54,7 @@ pub use report::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, Reporter, Reports, SummaryLine,
     Total,
 };
-pub use report_accounts::{AccountInfo, InfoWanted, REPORT_ACCOUNTS_HELD};
+pub use report_accounts::{AccountInfo, InfoLookup, InfoWanted, REPORT_ACCOUNTS_HELD};
 pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
 pub use report_state::{ReporterState, WindowState};
 pub use reserve::{Release, Reservation, Settlement, Stage};

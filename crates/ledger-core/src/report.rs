@@ -16,7 +16,7 @@ use crate::policy::Flow;
 use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
-use crate::report_accounts::{AccountBook, AccountInfo, InfoWanted, command_account};
+use crate::report_accounts::{AccountBook, InfoLookup, command_account};
 use crate::report_rules::{OwnAccountTransfers, ReportRules};
 use crate::report_state::{ReporterState, WindowState};
 use crate::time::{BeijingDay, Timestamp};
@@ -353,7 +353,7 @@ impl Reporter {
     pub fn push_records<E>(
         &mut self,
         records: &[(u64, [u8; 32], Event)],
-        lookup: &mut dyn FnMut(&[InfoWanted]) -> std::result::Result<Vec<Option<AccountInfo>>, E>,
+        lookup: &mut InfoLookup<'_, E>,
     ) -> std::result::Result<(), E> {
         self.learn(records, lookup)?;
         for (seq, hash, event) in records {
@@ -366,7 +366,7 @@ impl Reporter {
     fn learn<E>(
         &mut self,
         records: &[(u64, [u8; 32], Event)],
-        lookup: &mut dyn FnMut(&[InfoWanted]) -> std::result::Result<Vec<Option<AccountInfo>>, E>,
+        lookup: &mut InfoLookup<'_, E>,
     ) -> std::result::Result<(), E> {
         self.accounts.make_room(records);
         let wanted = self.accounts.wanted(records);
@@ -609,7 +609,7 @@ impl Reporter {
     pub fn finish<E>(
         mut self,
         mut record: impl FnMut(u64) -> std::result::Result<(Event, [u8; 32]), E>,
-        lookup: &mut dyn FnMut(&[InfoWanted]) -> std::result::Result<Vec<Option<AccountInfo>>, E>,
+        lookup: &mut InfoLookup<'_, E>,
     ) -> std::result::Result<Reports, E> {
         let after = BeijingDay(self.to.0 + 1);
         if self.day.is_none_or(|day| day <= self.to) {

@@ -30,6 +30,10 @@ pub struct InfoWanted {
     pub opening: bool,
 }
 
+/// Answers, in the order asked, for the accounts a reporter wants (`None`: no such account in
+/// the store's read models).
+pub type InfoLookup<'a, E> = dyn FnMut(&[InfoWanted]) -> Result<Vec<Option<AccountInfo>>, E> + 'a;
+
 /// Accounts a cache generation holds before it becomes the older one (the older is dropped
 /// then): at most twice this many are cached, besides those a log tail opened.
 pub const REPORT_ACCOUNTS_HELD: usize = 1 << 19;
