@@ -18,6 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tigerbeetle=$(realpath "${1:?usage: benches/compare.sh TIGERBEETLE_BIN [REPS]}")
 reps=${2:-2}
+if [ $# -gt 2 ]; then
+  echo "benches/compare.sh takes TIGERBEETLE_BIN [REPS]; rows (transfer counts too) are set by ROWS=\"BATCH:TRANSFERS:ACCOUNTS ...\"" >&2
+  exit 2
+fi
 rows=${ROWS:-"8189:1000000:10000 1000:1000000:10000 100:1000000:10000 8189:10000000:10000 1000:10000000:10000 8189:1000000:2000000"}
 for row in $rows; do
   [[ $row =~ ^[1-9][0-9]*:[1-9][0-9]*:[1-9][0-9]*$ ]] || { echo "ROWS: $row is not BATCH:TRANSFERS:ACCOUNTS" >&2; exit 2; }
