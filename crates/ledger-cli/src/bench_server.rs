@@ -16,8 +16,8 @@ use ledger_core::{Command, CommandJson, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::args::{BenchServerSpec, BenchSpec, Cli, Distribution};
-use crate::bench_workload::Workload;
-use crate::benchmark::{self, WORKLOAD_AT_MS};
+use crate::bench_workload::{WORKLOAD_AT_MS, Workload};
+use crate::benchmark;
 use crate::scratch::percentile;
 
 /// One row of the result table.

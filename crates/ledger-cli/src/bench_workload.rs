@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 use crate::args::{BenchSpec, Distribution};
 
+/// The business time of every benchmark command: 2026-03-02T10:00:00+08:00.
+pub const WORKLOAD_AT_MS: i64 = 1_772_416_800_000;
+
 /// Draws account indexes `0..n`.
 struct Picker {
     cdf: Vec<f64>,
@@ -258,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_workload_made_batch_by_batch_is_the_one_made_whole() {
-        let at = Timestamp::from_millis(crate::benchmark::WORKLOAD_AT_MS).unwrap();
+        let at = Timestamp::from_millis(WORKLOAD_AT_MS).unwrap();
         // (spec, batch size asked for)
         let rows = [
             (spec(10, 500, Distribution::Uniform, false, 42), 7),
@@ -296,7 +299,7 @@ mod tests {
 
     #[test]
     fn transfers_do_not_depend_on_the_setup_being_made_first() {
-        let at = Timestamp::from_millis(crate::benchmark::WORKLOAD_AT_MS).unwrap();
+        let at = Timestamp::from_millis(WORKLOAD_AT_MS).unwrap();
         let spec = spec(20, 100, Distribution::Uniform, true, 5);
         let (_, transfers) = whole(&spec, at);
         let mut workload = Workload::new(&spec, at).unwrap();

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::args::{BenchSpec, Cli, Distribution};
-use crate::bench_workload::Workload;
+use crate::bench_workload::{WORKLOAD_AT_MS, Workload};
 use crate::out::ReasonCounts;
 use crate::progress;
 use crate::scratch::{ScratchDb, percentile};
@@ -36,6 +36,9 @@ pub struct BenchReport {
     pub batch_latency_ms_p99: f64,
     pub batch_latency_ms_p100: f64,
     pub peak_rss_mib: f64,
+    /// The peak of each phase in turn (writer, verify and replay, proofs, reports), where the
+    /// kernel lets a process start a new peak (`/proc/self/clear_refs`); empty elsewhere.
+    pub peak_rss_mib_by_phase: Vec<(&'static str, f64)>,
     /// Share of the writer's busy time: deciding/applying/encoding/hashing, staging, RocksDB write.
     pub writer_decide_share: f64,
     pub writer_stage_share: f64,
@@ -75,14 +78,21 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// Ends a phase: its peak (VmHWM) goes into `phases` and the next phase's peak starts from the
+/// memory resident now (Linux 4.0+: `5` written to `/proc/self/clear_refs`). Nothing is recorded
+/// where that cannot be done.
+fn end_phase(phases: &mut Vec<(&'static str, f64)>, name: &'static str) {
+    let peak = peak_rss_mib();
+    if std::fs::write("/proc/self/clear_refs", "5").is_ok() {
+        phases.push((name, peak));
+    }
+}
+
 fn dir_bytes(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
         .unwrap_or(0)
 }
-
-/// The business time of every benchmark command: 2026-03-02T10:00:00+08:00.
-pub const WORKLOAD_AT_MS: i64 = 1_772_416_800_000;
 
 /// Submits the transfers in batches of `spec.batch`, each made just before it is timed;
 /// returns the seconds taken, each batch's latency in ms, the accepted count and the
@@ -185,6 +195,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let reopened = Ledger::open(&db, LedgerOptions { cache_mib: spec.cache_mib, ..LedgerOptions::default() })?;
     let open_seconds = started.elapsed().as_secs_f64();
     reopened.close()?;
+    let mut phases = Vec::new();
+    end_phase(&mut phases, "writer");
     let reader = Reader::open(&db, Arc::new(SystemClock))?;
     let started = Instant::now();
     reader.verify(1, None)?;
@@ -195,8 +207,11 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if !replay.mismatches.is_empty() {
         bail!("replay found {} read-model mismatches", replay.mismatches.len());
     }
+    drop(replay);
+    end_phase(&mut phases, "verify and replay");
     let (checkpoint_seconds, proofs_per_second, proof_checks_per_second, proof_hashes) =
         time_proofs(&reader, spec.seed)?;
+    end_phase(&mut phases, "proofs");
     let day = at.beijing_day();
     let started = Instant::now();
     let reports = reader.reports(ReportRules::preset("pboc-2016-3")?, day, day, &mut |_| {})?;
@@ -205,6 +220,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         + reports.class_iii_review.len()
         + reports.limit_hits.len()
         + reports.daily_summary.len();
+    drop(reports);
+    end_phase(&mut phases, "reports");
     latencies.sort_by(f64::total_cmp);
     let report = BenchReport {
         accounts: spec.accounts,
@@ -219,7 +236,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         batch_latency_ms_p50: percentile(&latencies, 0.50),
         batch_latency_ms_p99: percentile(&latencies, 0.99),
         batch_latency_ms_p100: percentile(&latencies, 1.0),
-        peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib: phases.iter().map(|(_, mib)| *mib).fold(peak_rss_mib(), f64::max),
+        peak_rss_mib_by_phase: phases,
         writer_decide_share: stats.decide_nanos as f64 / busy,
         writer_stage_share: stats.stage_nanos as f64 / busy,
         writer_write_share: stats.write_nanos as f64 / busy,
@@ -284,6 +302,11 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!("  peak memory {:.0} MiB (this process); {} events", report.peak_rss_mib, report.events);
+    }
+    if !report.peak_rss_mib_by_phase.is_empty() {
+        let phases: Vec<String> =
+            report.peak_rss_mib_by_phase.iter().map(|(phase, mib)| format!("{phase} {mib:.0} MiB")).collect();
+        println!("  peak memory by phase (each from what the one before left resident): {}", phases.join(", "));
     }
     println!("  close {:.2} s, open {:.2} s", report.close_seconds, report.open_seconds);
     println!("  verify {:.2} s ({:.0} events/s)", report.verify_seconds, report.verify_events_per_second);
