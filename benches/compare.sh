@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Side by side, on this machine, in one run: TigerBeetle's own `benchmark` and `ledger-cli
-# benchmark` on the same workload (10,000 accounts, uniformly random transfers, one client, every
-# batch durable before it is acknowledged), interleaved, REPS runs of each per configuration.
-# Prints one Markdown table: each run's transfers/s, batch p50/p99, and the ratio of the means.
+# benchmark` on the same workload (uniformly random transfers between A accounts, one client,
+# every batch durable before it is acknowledged), interleaved, REPS runs of each per row.
+# Prints issue 29's table in Markdown: per row (batch, transfers, accounts) each run's
+# transfers/s, the ratio of the means, batch p99 and p100 (ms, each system's own).
 #
-#   benches/compare.sh TIGERBEETLE_BIN [REPS] [TRANSFERS...]
-#   benches/compare.sh ../shared/tools/tigerbeetle 2 1000000 10000000
+#   benches/compare.sh TIGERBEETLE_BIN [REPS]
+#   benches/compare.sh ../shared/tools/tigerbeetle 2
 #
-# BATCHES (environment, default "8189 1000 100") sets the batch sizes. Each TigerBeetle run
-# uses a fresh temporary directory (it writes a ~1 GiB data file and allocates ~3 GiB).
+# ROWS (environment) sets the rows, each BATCH:TRANSFERS:ACCOUNTS; the default is issue 29's
+# table: 8189:1000000:10000 1000:1000000:10000 100:1000000:10000 8189:10000000:10000
+# 1000:10000000:10000 8189:1000000:2000000 (hours on a quiet 2-core machine). A short check:
+#   ROWS="8189:20000:1000 100:20000:1000" benches/compare.sh ../shared/tools/tigerbeetle 1
+# Each TigerBeetle run uses a fresh temporary directory (it writes a ~1 GiB data file and
+# allocates ~3 GiB), each of ours a fresh ledger in a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tigerbeetle=$(realpath "${1:?usage: benches/compare.sh TIGERBEETLE_BIN [REPS] [TRANSFERS...]}")
+tigerbeetle=$(realpath "${1:?usage: benches/compare.sh TIGERBEETLE_BIN [REPS]}")
 reps=${2:-2}
-shift $(( $# >= 2 ? 2 : 1 ))
-transfers=("${@:-1000000}")
-[ ${#transfers[@]} -gt 0 ] || transfers=(1000000)
-batches=${BATCHES:-"8189 1000 100"}
+if [ $# -gt 2 ]; then
+  echo "benches/compare.sh takes TIGERBEETLE_BIN [REPS]; rows (transfer counts too) are set by ROWS=\"BATCH:TRANSFERS:ACCOUNTS ...\"" >&2
+  exit 2
+fi
+rows=${ROWS:-"8189:1000000:10000 1000:1000000:10000 100:1000000:10000 8189:10000000:10000 1000:10000000:10000 8189:1000000:2000000"}
+for row in $rows; do
+  [[ $row =~ ^[1-9][0-9]*:[1-9][0-9]*:[1-9][0-9]*$ ]] || { echo "ROWS: $row is not BATCH:TRANSFERS:ACCOUNTS" >&2; exit 2; }
+done
 
 bash scripts/setup
 cargo build --locked -q -p ledger-cli
@@ -24,51 +33,58 @@ ours="${CARGO_TARGET_DIR:-target}/debug/ledger-cli"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
-for count in "${transfers[@]}"; do
-  for batch in $batches; do
-    for rep in $(seq 1 "$reps"); do
-      dir=$(mktemp -d)
-      (cd "$dir" && "$tigerbeetle" benchmark --transfer-count="$count" --transfer-batch-count="$batch" \
-        --account-count=10000 2>&1) | python3 -c '
+for row in $rows; do
+  IFS=: read -r batch count accounts <<< "$row"
+  for rep in $(seq 1 "$reps"); do
+    dir=$(mktemp -d)
+    (cd "$dir" && "$tigerbeetle" benchmark --transfer-count="$count" --transfer-batch-count="$batch" \
+      --account-count="$accounts" 2>&1) | python3 -c '
 import re, sys, json
 text = sys.stdin.read()
+# The first figures are the transfers'"'"' (the query figures follow).
 rate = re.search(r"load accepted = (\d+) tx/s", text)
-p50 = re.search(r"batch latency p50\s*=\s*(\d+) ms", text)
 p99 = re.search(r"batch latency p99\s*=\s*(\d+) ms", text)
-if not (rate and p50 and p99):
+p100 = re.search(r"batch latency p100\s*=\s*(\d+) ms", text)
+if not (rate and p99):
     sys.exit("tigerbeetle printed no figures:\n" + text[-2000:])
-print(json.dumps({"system": "tigerbeetle", "transfers": int(sys.argv[1]), "batch": int(sys.argv[2]),
-                  "rate": int(rate.group(1)), "p50": float(p50.group(1)), "p99": float(p99.group(1))}))
-' "$count" "$batch" >> "$results"
-      rm -rf "$dir"
-      "$ours" benchmark --transfers "$count" --batch "$batch" --accounts 10000 --json | python3 -c '
+print(json.dumps({"system": "tigerbeetle", "row": sys.argv[1], "rate": int(rate.group(1)),
+                  "p99": float(p99.group(1)), "p100": float(p100.group(1)) if p100 else None}))
+' "$row" >> "$results"
+    rm -rf "$dir"
+    "$ours" --json benchmark --transfers "$count" --batch "$batch" --accounts "$accounts" | python3 -c '
 import json, sys
 d = json.loads(sys.stdin.read())
-print(json.dumps({"system": "ours", "transfers": int(sys.argv[1]), "batch": int(sys.argv[2]),
-                  "rate": d["transfers_per_second"], "p50": d["batch_latency_ms_p50"], "p99": d["batch_latency_ms_p99"]}))
-' "$count" "$batch" >> "$results"
-      echo "done: $count transfers, batch $batch, run $rep" >&2
-    done
+print(json.dumps({"system": "ours", "row": sys.argv[1], "rate": d["transfers_per_second"],
+                  "p99": d["batch_latency_ms_p99"], "p100": d["batch_latency_ms_p100"]}))
+' "$row" >> "$results"
+    echo "done: batch $batch, $count transfers, $accounts accounts, run $rep" >&2
   done
 done
 
-python3 - "$results" <<'PY'
+python3 - "$results" $rows <<'PY'
 import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
-configs = []
-for row in rows:
-    key = (row["batch"], row["transfers"])
-    if key not in configs:
-        configs.append(key)
-fmt_rate = lambda xs: ", ".join(f"{x / 1000:.0f}k" for x in xs)
-fmt_ms = lambda xs: "–".join(f"{x:.0f}" if x >= 10 else f"{x:.1f}" for x in (min(xs), max(xs)))
-print("| batch, transfers | TigerBeetle tx/s | ledger-cli tx/s | ratio (means) | p50 ms TB / ours | p99 ms TB / ours |")
+results = [json.loads(line) for line in open(sys.argv[1])]
+def size(n):
+    for unit, scale in (("M", 1_000_000), ("k", 1_000)):
+        if n >= scale:
+            return f"{n / scale:g}{unit}"
+    return str(n)
+rate = lambda xs: ", ".join(f"{x / 1000:.0f}k" if x >= 1000 else f"{x:.0f}" for x in xs)
+def ms(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    text = lambda x: f"{x:.0f}" if x >= 10 else f"{x:.1f}"
+    low, high = min(xs), max(xs)
+    return text(low) if text(low) == text(high) else f"{text(low)}–{text(high)}"
+print("| batch, transfers, accounts | TigerBeetle tx/s | ours tx/s | ratio (means) | batch p99 ms TB / ours | batch p100 ms TB / ours |")
 print("|---|---|---|---|---|---|")
-for batch, count in configs:
-    tb = [r for r in rows if r["system"] == "tigerbeetle" and (r["batch"], r["transfers"]) == (batch, count)]
-    us = [r for r in rows if r["system"] == "ours" and (r["batch"], r["transfers"]) == (batch, count)]
+for row in sys.argv[2:]:
+    batch, count, accounts = (int(x) for x in row.split(":"))
+    tb = [r for r in results if r["system"] == "tigerbeetle" and r["row"] == row]
+    us = [r for r in results if r["system"] == "ours" and r["row"] == row]
     mean = lambda rs: sum(r["rate"] for r in rs) / len(rs)
-    print(f"| {batch:,}, {count / 1e6:g}M | {fmt_rate([r['rate'] for r in tb])} | {fmt_rate([r['rate'] for r in us])} "
-          f"| {mean(us) / mean(tb):.2f} | {fmt_ms([r['p50'] for r in tb])} / {fmt_ms([r['p50'] for r in us])} "
-          f"| {fmt_ms([r['p99'] for r in tb])} / {fmt_ms([r['p99'] for r in us])} |")
+    print(f"| {batch:,}, {size(count)}, {size(accounts)} | {rate([r['rate'] for r in tb])} | {rate([r['rate'] for r in us])} "
+          f"| {mean(us) / mean(tb):.2f} | {ms([r['p99'] for r in tb])} / {ms([r['p99'] for r in us])} "
+          f"| {ms([r['p100'] for r in tb])} / {ms([r['p100'] for r in us])} |")
 PY

@@ -16,7 +16,8 @@ use ledger_core::{Command, CommandJson, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::args::{BenchServerSpec, BenchSpec, Cli, Distribution};
-use crate::benchmark::{self, WORKLOAD_AT_MS};
+use crate::bench_workload::{WORKLOAD_AT_MS, Workload};
+use crate::benchmark;
 use crate::scratch::percentile;
 
 /// One row of the result table.
@@ -196,7 +197,7 @@ pub fn execute(spec: &BenchServerSpec) -> anyhow::Result<Vec<Row>> {
     let at = Timestamp::from_millis(WORKLOAD_AT_MS)?;
     let mut rows = Vec::new();
     // The accounts, once (the server's ledger already has its policy from `init`).
-    let (setup, _) = benchmark::workload(&bench_spec(spec, 8_189, spec.seed, 0), at)?;
+    let setup = Workload::new(&bench_spec(spec, 8_189, spec.seed, 0), at)?.next_setup(usize::MAX);
     let query = if spec.brief { "?brief=true" } else { "" };
     let (batches, commands) = (format!("/v1/batches{query}"), format!("/v1/commands{query}"));
     let (_, _, opened) = drive(spec, &batches, bodies(&setup[1..], 8_189)?, 1)?;
@@ -222,14 +223,15 @@ pub fn execute(spec: &BenchServerSpec) -> anyhow::Result<Vec<Row>> {
         }
         for &connections in &spec.connections {
             run_seed += 1;
-            let (_, transfers) = benchmark::workload(&bench_spec(spec, batch, run_seed, spec.transfers), at)?;
+            let transfers =
+                Workload::new(&bench_spec(spec, batch, run_seed, spec.transfers), at)?.next_transfers(usize::MAX)?;
             let run = drive(spec, &batches, bodies(&transfers, batch)?, connections)?;
             rows.push(row("server", batch, connections, spec.transfers, run));
         }
     }
     if spec.singles > 0 {
         run_seed += 1;
-        let (_, transfers) = benchmark::workload(&bench_spec(spec, 1, run_seed, spec.singles), at)?;
+        let transfers = Workload::new(&bench_spec(spec, 1, run_seed, spec.singles), at)?.next_transfers(usize::MAX)?;
         let singles: Vec<Bytes> = transfers
             .iter()
             .map(|command| {

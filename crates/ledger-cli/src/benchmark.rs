@@ -1,6 +1,7 @@
 //! `ledger-cli benchmark`: the TigerBeetle benchmark's workload on this ledger. Accounts, then
 //! transfers between random accounts in batches from one client, durable (fsync per batch), with
-//! every class rule and the hash chain on. Then close, open, verify and replay are timed.
+//! every class rule and the hash chain on. Then close, open, verify and replay are timed. The
+//! workload is made batch by batch (`bench_workload`): the benchmark holds one batch of it.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,17 +9,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
-use ledger_core::{
-    AccountClass, AccountId, Amount, Binding, Command, CommandBody, CommandId, CustomerId, Policy, ReportRules,
-    Timestamp,
-};
+use ledger_core::{ReportRules, Timestamp};
 use ledger_store::{Ledger, LedgerOptions, Reader, SystemClock};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::args::{BenchSpec, Cli, Distribution};
+use crate::bench_workload::{WORKLOAD_AT_MS, Workload};
 use crate::out::ReasonCounts;
 use crate::progress;
 use crate::scratch::{ScratchDb, percentile};
@@ -38,6 +36,9 @@ pub struct BenchReport {
     pub batch_latency_ms_p99: f64,
     pub batch_latency_ms_p100: f64,
     pub peak_rss_mib: f64,
+    /// The process's peak so far at the end of each phase in turn (writer, verify and replay,
+    /// proofs, reports): the phase that raised it is the one whose figure grew.
+    pub peak_rss_mib_after_phase: Vec<(&'static str, f64)>,
     /// Share of the writer's busy time: deciding/applying/encoding/hashing, staging, RocksDB write.
     pub writer_decide_share: f64,
     pub writer_stage_share: f64,
@@ -77,120 +78,39 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// Ends a phase: the peak so far (VmHWM) goes into `phases`. (The peak is not reset between
+/// phases: that would also reset what `/usr/bin/time` reports of the whole run.)
+fn end_phase(phases: &mut Vec<(&'static str, f64)>, name: &'static str) {
+    phases.push((name, peak_rss_mib()));
+}
+
 fn dir_bytes(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
         .unwrap_or(0)
 }
 
-/// Draws account indexes `0..n`.
-struct Picker {
-    cdf: Vec<f64>,
-}
-
-impl Picker {
-    fn new(n: u64, distribution: Distribution) -> Picker {
-        let cdf = match distribution {
-            Distribution::Uniform => Vec::new(),
-            Distribution::Zipf => {
-                let mut sum = 0.0;
-                let mut cdf: Vec<f64> = (1..=n)
-                    .map(|k| {
-                        sum += 1.0 / k as f64;
-                        sum
-                    })
-                    .collect();
-                for value in &mut cdf {
-                    *value /= sum;
-                }
-                cdf
-            }
-        };
-        Picker { cdf }
-    }
-
-    fn pick(&self, rng: &mut StdRng, n: u64) -> u64 {
-        if self.cdf.is_empty() {
-            return rng.random_range(0..n);
-        }
-        let x: f64 = rng.random();
-        self.cdf.partition_point(|c| *c < x).min(self.cdf.len() - 1) as u64
-    }
-}
-
-/// The business time of every benchmark command: 2026-03-02T10:00:00+08:00.
-pub const WORKLOAD_AT_MS: i64 = 1_772_416_800_000;
-
-/// Setup commands and transfers. Plain: `accounts` funded Class I accounts. Mix: customers with
-/// a Class I, II and III account each (II/III bound to the I), so II/III transfers hit limits.
-pub fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>, Vec<Command>)> {
-    let mut rng = StdRng::seed_from_u64(spec.seed);
-    let mut n: u128 = 0;
-    let mut cmd = |body| {
-        n += 1;
-        Command { id: CommandId(Uuid::from_u64_pair(spec.seed, n as u64)), at, body, stamped: false }
-    };
-    let policy = Box::new(Policy::preset("default")?);
-    let mut setup = vec![cmd(CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy })];
-    let big = Amount::from_yuan(10_000_000)?;
-    let ids: Vec<AccountId> = if spec.mix {
-        let customers = spec.accounts.div_ceil(3);
-        for c in 1..=customers {
-            let (i, ii, iii) = (AccountId(c * 10), AccountId(c * 10 + 1), AccountId(c * 10 + 3));
-            let open = |account, class, binding| CommandBody::OpenAccount {
-                account,
-                customer: CustomerId(c),
-                class,
-                binding,
-                verified_in_person: true,
-                with_card: false,
-            };
-            setup.push(cmd(open(i, AccountClass::I, None)));
-            setup.push(cmd(CommandBody::CashDeposit { account: i, amount: big }));
-            setup.push(cmd(open(ii, AccountClass::II, Some(Binding::Account(i)))));
-            setup.push(cmd(open(iii, AccountClass::III, Some(Binding::Account(i)))));
-            setup.push(cmd(CommandBody::InternalTransfer { from: i, to: ii, amount: Amount::from_yuan(50_000)? }));
-            setup.push(cmd(CommandBody::InternalTransfer { from: i, to: iii, amount: Amount::from_yuan(5_000)? }));
-        }
-        (1..=customers).flat_map(|c| [AccountId(c * 10), AccountId(c * 10 + 1), AccountId(c * 10 + 3)]).collect()
-    } else {
-        for a in 1..=spec.accounts {
-            let open = CommandBody::open_class_i(AccountId(a), CustomerId(a));
-            setup.push(cmd(open));
-            setup.push(cmd(CommandBody::CashDeposit { account: AccountId(a), amount: big }));
-        }
-        (1..=spec.accounts).map(AccountId).collect()
-    };
-    let picker = Picker::new(ids.len() as u64, spec.distribution);
-    let max_fen = if spec.mix { 300_000 } else { 10_000 };
-    let mut transfers = Vec::with_capacity(spec.transfers as usize);
-    for _ in 0..spec.transfers {
-        let from = ids[picker.pick(&mut rng, ids.len() as u64) as usize];
-        let mut to = ids[picker.pick(&mut rng, ids.len() as u64) as usize];
-        if to == from {
-            to = ids[(picker.pick(&mut rng, ids.len() as u64) as usize + 1) % ids.len()];
-        }
-        let amount = Amount::from_fen(rng.random_range(1..=max_fen))?;
-        transfers.push(cmd(CommandBody::InternalTransfer { from, to, amount }));
-    }
-    Ok((setup, transfers))
-}
-
-/// Submits the transfers in batches of `spec.batch`; returns the seconds taken, each batch's
-/// latency in ms, the accepted count and the rejections by reason.
+/// Submits the transfers in batches of `spec.batch`, each made just before it is timed;
+/// returns the seconds taken, each batch's latency in ms, the accepted count and the
+/// rejections by reason.
 fn submit_timed(
     ledger: &Ledger,
-    transfers: &[Command],
+    workload: &mut Workload,
     spec: &BenchSpec,
 ) -> anyhow::Result<(f64, Vec<f64>, u64, ReasonCounts)> {
     let bar = progress::bar(spec.transfers, "transfers");
-    let mut latencies = Vec::with_capacity(transfers.len() / spec.batch + 1);
+    let mut latencies = Vec::with_capacity((spec.transfers / spec.batch as u64 + 1) as usize);
     let mut accepted = 0;
     let mut rejected_by_reason = ReasonCounts::new();
-    let started = Instant::now();
-    for chunk in transfers.chunks(spec.batch) {
+    let mut seconds = 0.0;
+    loop {
+        let chunk = workload.next_transfers(spec.batch)?;
+        if chunk.is_empty() {
+            break;
+        }
+        let len = chunk.len() as u64;
         let batch_started = Instant::now();
-        let receipts = ledger.submit_batch(chunk.to_vec())?;
+        let receipts = ledger.submit_batch(chunk)?;
         latencies.push(batch_started.elapsed().as_secs_f64() * 1e3);
         for receipt in &receipts {
             match receipt.rejection() {
@@ -198,9 +118,10 @@ fn submit_timed(
                 Some(reason) => *rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1,
             }
         }
-        bar.inc(chunk.len() as u64);
+        // The time from the batch's submission to its answers read (not its making).
+        seconds += batch_started.elapsed().as_secs_f64();
+        bar.inc(len);
     }
-    let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     Ok((seconds, latencies, accepted, rejected_by_reason))
 }
@@ -248,14 +169,18 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let scratch = ScratchDb::new(spec.keep.as_deref(), "bench-ledger")?;
     let db = scratch.path.clone();
     let at = Timestamp::from_millis(WORKLOAD_AT_MS)?;
-    let (setup, transfers) = workload(spec, at)?;
+    let mut workload = Workload::new(spec, at)?;
     let options =
         LedgerOptions { batch_len_max: spec.batch.max(8_192), cache_mib: spec.cache_mib, ..LedgerOptions::default() };
     let ledger = Ledger::create(&db, options)?;
-    for chunk in setup.chunks(8_192) {
-        ledger.submit_batch(chunk.to_vec())?;
+    loop {
+        let chunk = workload.next_setup(8_192);
+        if chunk.is_empty() {
+            break;
+        }
+        ledger.submit_batch(chunk)?;
     }
-    let (seconds, mut latencies, accepted, rejected_by_reason) = submit_timed(&ledger, &transfers, spec)?;
+    let (seconds, mut latencies, accepted, rejected_by_reason) = submit_timed(&ledger, &mut workload, spec)?;
     let stats = ledger.stats()?;
     let busy = (stats.decide_nanos + stats.stage_nanos + stats.write_nanos).max(1) as f64;
     let events = ledger.head()?.seq;
@@ -266,6 +191,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let reopened = Ledger::open(&db, LedgerOptions { cache_mib: spec.cache_mib, ..LedgerOptions::default() })?;
     let open_seconds = started.elapsed().as_secs_f64();
     reopened.close()?;
+    let mut phases = Vec::new();
+    end_phase(&mut phases, "writer");
     let reader = Reader::open(&db, Arc::new(SystemClock))?;
     let started = Instant::now();
     reader.verify(1, None)?;
@@ -276,8 +203,11 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if !replay.mismatches.is_empty() {
         bail!("replay found {} read-model mismatches", replay.mismatches.len());
     }
+    drop(replay);
+    end_phase(&mut phases, "verify and replay");
     let (checkpoint_seconds, proofs_per_second, proof_checks_per_second, proof_hashes) =
         time_proofs(&reader, spec.seed)?;
+    end_phase(&mut phases, "proofs");
     let day = at.beijing_day();
     let started = Instant::now();
     let reports = reader.reports(ReportRules::preset("pboc-2016-3")?, day, day, &mut |_| {})?;
@@ -286,6 +216,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         + reports.class_iii_review.len()
         + reports.limit_hits.len()
         + reports.daily_summary.len();
+    drop(reports);
+    end_phase(&mut phases, "reports");
     latencies.sort_by(f64::total_cmp);
     let report = BenchReport {
         accounts: spec.accounts,
@@ -301,6 +233,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         batch_latency_ms_p99: percentile(&latencies, 0.99),
         batch_latency_ms_p100: percentile(&latencies, 1.0),
         peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib_after_phase: phases,
         writer_decide_share: stats.decide_nanos as f64 / busy,
         writer_stage_share: stats.stage_nanos as f64 / busy,
         writer_write_share: stats.write_nanos as f64 / busy,
@@ -366,6 +299,9 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
     } else {
         println!("  peak memory {:.0} MiB (this process); {} events", report.peak_rss_mib, report.events);
     }
+    let phases: Vec<String> =
+        report.peak_rss_mib_after_phase.iter().map(|(phase, mib)| format!("{phase} {mib:.0} MiB")).collect();
+    println!("  peak memory so far after each phase: {}", phases.join(", "));
     println!("  close {:.2} s, open {:.2} s", report.close_seconds, report.open_seconds);
     println!("  verify {:.2} s ({:.0} events/s)", report.verify_seconds, report.verify_events_per_second);
     println!("  replay {:.2} s ({:.0} events/s)", report.replay_seconds, report.replay_events_per_second);

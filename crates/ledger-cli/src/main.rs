@@ -5,6 +5,7 @@
 
 mod args;
 mod bench_server;
+mod bench_workload;
 mod benchmark;
 mod demo;
 mod import;

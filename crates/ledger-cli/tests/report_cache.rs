@@ -77,8 +77,17 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
         sha2::Sha256::new().chain_update(b"tiered-ledger/report-cache/1").chain_update(&genuine[65..]).finalize();
     layout_1.extend_from_slice(&digest);
     layout_1.extend_from_slice(&genuine[65..]);
-    let rows: [(&str, Vec<u8>, &str, &str, bool); 4] = [
+    // A layout-3 cache (every account's owner and class in it), authentic under the key: not used.
+    let mut layout_3 = vec![3u8];
+    layout_3.extend_from_slice(&genuine[1..33]);
+    let key_bytes = hex::decode(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    let code =
+        hmac_sha256(&key_bytes, &[b"tiered-ledger/report-cache/2".as_slice(), &layout_3, &genuine[65..]].concat());
+    layout_3.extend_from_slice(&code);
+    layout_3.extend_from_slice(&genuine[65..]);
+    let rows: [(&str, Vec<u8>, &str, &str, bool); 5] = [
         ("the genuine cache", genuine.clone(), key_arg, "report state from cache", false),
+        ("layout 3, authentic", layout_3, key_arg, "not used", false),
         ("written under another key", genuine.clone(), other_key.to_str().unwrap(), "authentication code", true),
         ("an empty file", Vec::new(), key_arg, "empty; delete it, it is derived data", true),
         ("layout 1, unkeyed", layout_1, key_arg, "not used", false),
@@ -128,6 +137,15 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("report cache") && err.contains(cache_arg), "{err}");
     assert!(err.contains("whose hash in this log differs"), "{err}");
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under a key of at most 64 bytes.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = sha2::Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    sha2::Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
 }
 
 /// A thresholds file with a TOML error: the message says "thresholds file", and keeps its

@@ -24,6 +24,7 @@ mod principal;
 mod protect;
 mod reject;
 mod report;
+mod report_accounts;
 mod report_rules;
 mod report_state;
 mod reserve;
@@ -54,6 +55,7 @@ pub use report::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, Reporter, Reports, SummaryLine,
     Total,
 };
+pub use report_accounts::{AccountInfo, InfoLookup, InfoWanted, REPORT_ACCOUNTS_HELD};
 pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
 pub use report_state::{ReporterState, WindowState};
 pub use reserve::{Release, Reservation, Settlement, Stage};

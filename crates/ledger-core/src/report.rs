@@ -16,6 +16,7 @@ use crate::policy::Flow;
 use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
+use crate::report_accounts::{AccountBook, InfoLookup, command_account};
 use crate::report_rules::{OwnAccountTransfers, ReportRules};
 use crate::report_state::{ReporterState, WindowState};
 use crate::time::{BeijingDay, Timestamp};
@@ -180,12 +181,6 @@ pub struct Reports {
     pub daily_summary: Vec<SummaryLine>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct AccountInfo {
-    customer: CustomerId,
-    class: AccountClass,
-}
-
 /// A customer's running total of one kind and direction on the current day.
 #[derive(Debug, Default)]
 struct DayGroup {
@@ -231,7 +226,8 @@ pub struct Reporter {
     rules: ReportRules,
     from: BeijingDay,
     to: BeijingDay,
-    accounts: HashMap<AccountId, AccountInfo>,
+    /// Owners and classes: a bounded cache over the store's read models (`report_accounts`).
+    accounts: AccountBook,
     open: BTreeMap<AccountClass, u64>,
     /// The Beijing day of the last pushed event.
     day: Option<BeijingDay>,
@@ -254,7 +250,7 @@ impl Reporter {
             rules,
             from,
             to,
-            accounts: HashMap::new(),
+            accounts: AccountBook::new(),
             open: BTreeMap::new(),
             day: None,
             groups: HashMap::new(),
@@ -274,11 +270,6 @@ impl Reporter {
         let mut reporter = Reporter::new(rules, from, to);
         reporter.day = state.day;
         reporter.last = state.last;
-        reporter.accounts = state
-            .accounts
-            .into_iter()
-            .map(|(account, customer, class)| (account, AccountInfo { customer, class }))
-            .collect();
         reporter.open = state.open.into_iter().collect();
         reporter.windows = state
             .windows
@@ -298,8 +289,6 @@ impl Reporter {
         if self.day.is_some_and(|day| day >= next_day) {
             return None;
         }
-        let mut accounts: Vec<_> = self.accounts.iter().map(|(a, info)| (*a, info.customer, info.class)).collect();
-        accounts.sort_unstable();
         let mut windows: Vec<_> = self
             .windows
             .iter()
@@ -315,7 +304,6 @@ impl Reporter {
             next_day,
             last: self.last,
             day: self.day,
-            accounts,
             open: self.open.iter().map(|(class, count)| (*class, *count)).collect(),
             windows,
             policies: self.policies.clone(),
@@ -331,8 +319,71 @@ impl Reporter {
         (self.from..=self.to).contains(&day)
     }
 
-    /// Takes the record at `seq` (hash `hash`) holding `event`. Records must come in log order.
-    pub fn push(&mut self, seq: u64, hash: &[u8; 32], event: &Event) {
+    /// The store's account read models hold every account opened at or before record `seq`
+    /// (`meta/projected`): the accounts opened after it are kept as their records are pushed.
+    /// Unset: every account is in them.
+    pub fn accounts_stored_to(&mut self, seq: u64) {
+        self.accounts.stored_to(seq);
+    }
+
+    /// Takes the opening `event` (record `seq`) may be, of a record after the read models'
+    /// `seq` and before a resumed state's last record: not pushed again, but its account is not
+    /// in the store's read models either.
+    pub fn opened_before_resume(&mut self, seq: u64, event: &Event) {
+        if let EventBody::AccountOpened { account, customer, class, .. } = &event.body {
+            self.accounts.opened(seq, *account, *customer, *class);
+        }
+    }
+
+    /// Caches at most `held` accounts per generation (default
+    /// [`REPORT_ACCOUNTS_HELD`](crate::REPORT_ACCOUNTS_HELD)); the lines do not change.
+    pub fn hold_accounts(&mut self, held: usize) {
+        self.accounts.hold(held);
+    }
+
+    /// Accounts the reporter holds now (cached, or opened in the tail).
+    pub fn accounts_held(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Takes a chunk of records `(seq, hash, event)`, in log order after those pushed before.
+    /// `lookup` answers, in the order asked, for the accounts they name that the reporter does
+    /// not hold: owner, class and (where asked) the record that opened it, from the store's
+    /// read models; `None` for an account they do not hold.
+    pub fn push_records<E>(
+        &mut self,
+        records: &[(u64, [u8; 32], Event)],
+        lookup: &mut InfoLookup<'_, E>,
+    ) -> std::result::Result<(), E> {
+        self.learn(records, lookup)?;
+        for (seq, hash, event) in records {
+            self.push(*seq, hash, event);
+        }
+        Ok(())
+    }
+
+    /// Holds every account `records` name, asking `lookup` for those it does not.
+    fn learn<E>(
+        &mut self,
+        records: &[(u64, [u8; 32], Event)],
+        lookup: &mut InfoLookup<'_, E>,
+    ) -> std::result::Result<(), E> {
+        self.accounts.make_room(records);
+        let wanted = self.accounts.wanted(records);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let found = lookup(&wanted)?;
+        // Invariant: one answer per account asked for.
+        debug_assert_eq!(found.len(), wanted.len());
+        for (wanted, info) in wanted.iter().zip(found) {
+            self.accounts.load(wanted.account, info);
+        }
+        Ok(())
+    }
+
+    /// Takes the record at `seq` (hash `hash`) holding `event`, whose accounts are held.
+    fn push(&mut self, seq: u64, hash: &[u8; 32], event: &Event) {
         let day = event.at.beijing_day();
         if self.day != Some(day) {
             self.close_days(day);
@@ -346,12 +397,12 @@ impl Reporter {
                 self.policies.push((*effective_from, policy.citation()));
             }
             EventBody::AccountOpened { account, customer, class, .. } => {
-                self.accounts.insert(*account, AccountInfo { customer: *customer, class: *class });
+                self.accounts.opened(seq, *account, *customer, *class);
                 *self.open.entry(*class).or_default() += 1;
                 self.classes.entry(Some(*class)).or_default().opened += 1;
             }
             EventBody::AccountClosed { account } => {
-                if let Some(info) = self.accounts.get(account) {
+                if let Some(info) = self.accounts.of(*account) {
                     // Invariant: the log closes an account once, after opening it.
                     *self.open.entry(info.class).or_default() -= 1;
                     self.classes.entry(Some(info.class)).or_default().closed += 1;
@@ -361,8 +412,9 @@ impl Reporter {
                 let account = command_account(command);
                 // Counted under the class of the account the refusal is about (the receiving
                 // account of a refused inflow), else of the command's first account.
-                let about = reason.account().filter(|about| self.accounts.contains_key(about)).or(account);
-                let info = about.and_then(|about| self.accounts.get(&about)).copied();
+                // Accounts as they were at this record: one opened later under that id is not.
+                let about = reason.account().filter(|about| self.accounts.at(*about, seq).is_some()).or(account);
+                let info = about.and_then(|about| self.accounts.at(about, seq));
                 let class = info.map(|info| info.class).or(match command {
                     CommandBody::OpenAccount { class, .. } => Some(*class),
                     _ => None,
@@ -372,7 +424,7 @@ impl Reporter {
                     let (account, bucket, cap, used, requested) = limit_figures(reason, account);
                     // The owner and class of the account whose limit was hit (the receiving
                     // account for an inflow bucket), not of the command's first account.
-                    let hit = account.and_then(|account| self.accounts.get(&account)).copied();
+                    let hit = account.and_then(|account| self.accounts.at(account, seq));
                     self.out.limit_hits.push(LimitHitLine {
                         day: day.to_string(),
                         cite: cite(),
@@ -400,7 +452,7 @@ impl Reporter {
     }
 
     fn push_leg(&mut self, seq: u64, day: BeijingDay, leg: &Leg, posting: &Posting, cite: &dyn Fn() -> Cite) {
-        let Some(info) = self.accounts.get(&leg.account).copied() else { return };
+        let Some(info) = self.accounts.of(leg.account) else { return };
         let direction = Direction::of(leg.flow);
         let in_range = self.in_range(day);
         let class_day = self.classes.entry(Some(info.class)).or_default();
@@ -472,7 +524,7 @@ impl Reporter {
     /// True for a transfer between two accounts of one customer.
     fn own_account(&self, posting: &Posting) -> bool {
         let customer =
-            |leg: &Option<Leg>| leg.as_ref().and_then(|leg| self.accounts.get(&leg.account)).map(|i| i.customer);
+            |leg: &Option<Leg>| leg.as_ref().and_then(|leg| self.accounts.of(leg.account)).map(|i| i.customer);
         posting.kind == PostingKind::InternalTransfer
             && customer(&posting.debit).is_some()
             && customer(&posting.debit) == customer(&posting.credit)
@@ -552,10 +604,12 @@ impl Reporter {
     }
 
     /// Ends the range and builds the large-value lines, re-reading each of their records with
-    /// `record` (the event and hash at a sequence number).
+    /// `record` (the event and hash at a sequence number) and their accounts with `lookup` (as
+    /// in [`Reporter::push_records`]).
     pub fn finish<E>(
         mut self,
         mut record: impl FnMut(u64) -> std::result::Result<(Event, [u8; 32]), E>,
+        lookup: &mut InfoLookup<'_, E>,
     ) -> std::result::Result<Reports, E> {
         let after = BeijingDay(self.to.0 + 1);
         if self.day.is_none_or(|day| day <= self.to) {
@@ -566,14 +620,18 @@ impl Reporter {
         }
         for group in std::mem::take(&mut self.reached) {
             let rule =
-                if group.kind == LargeValueKind::Cash { &self.rules.large_cash } else { &self.rules.large_transfer };
+                if group.kind == LargeValueKind::Cash { &self.rules.large_cash } else { &self.rules.large_transfer }
+                    .clone();
             for seq in group.seqs {
                 let (event, hash) = record(seq)?;
+                let records = [(seq, hash, event)];
+                self.learn(&records, lookup)?;
+                let [(_, _, event)] = records;
                 let Some(posting) = event.posting() else { continue };
                 let leg = [&posting.debit, &posting.credit].into_iter().flatten().find(|leg| {
                     rule.flows.contains(&leg.flow)
                         && Direction::of(leg.flow) == group.direction
-                        && self.accounts.get(&leg.account).is_some_and(|info| info.customer == group.customer)
+                        && self.accounts.of(leg.account).is_some_and(|info| info.customer == group.customer)
                 });
                 let Some(leg) = leg else { continue };
                 self.out.large_value.push(LargeValueLine {
@@ -593,28 +651,6 @@ impl Reporter {
             }
         }
         Ok(self.out)
-    }
-}
-
-/// The account a command acts on first: the one money leaves, or the one it concerns.
-fn command_account(command: &CommandBody) -> Option<AccountId> {
-    match command {
-        CommandBody::OpenAccount { account, .. }
-        | CommandBody::CloseAccount { account }
-        | CommandBody::CashDeposit { account, .. }
-        | CommandBody::CashWithdrawal { account, .. }
-        | CommandBody::WealthPurchase { account, .. }
-        | CommandBody::WealthRedemption { account, .. }
-        | CommandBody::LockAccount { account, .. }
-        | CommandBody::UnlockAccount { account, .. }
-        | CommandBody::SetPersonalLimits { account, .. }
-        | CommandBody::SetNightLock { account, .. } => Some(*account),
-        CommandBody::InternalTransfer { from, .. }
-        | CommandBody::OutboundTransfer { from, .. }
-        | CommandBody::Payment { from, .. }
-        | CommandBody::DelayedTransfer { from, .. } => Some(*from),
-        CommandBody::InboundTransfer { to, .. } => Some(*to),
-        _ => None,
     }
 }
 
@@ -651,36 +687,6 @@ fn hex(bytes: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
-
-    #[test]
-    fn the_preset_parses_and_cites_its_sources() {
-        for name in ReportRules::preset_names() {
-            let rules = ReportRules::preset(name).unwrap();
-            assert_eq!(rules.name, name);
-            assert!(rules.large_cash.source.contains("2016"));
-        }
-        assert!(ReportRules::preset("nope").is_err());
-    }
-
-    #[test]
-    fn invalid_rules_are_refused_with_a_reason() {
-        let base = ReportRules::preset("pboc-2016-3").unwrap();
-        let mut zero = base.clone();
-        zero.large_cash.threshold = Amount::ZERO;
-        let mut no_flows = base.clone();
-        no_flows.large_transfer.flows.clear();
-        let mut no_source = base.clone();
-        no_source.class_iii_review.source = " ".into();
-        let mut no_window = base.clone();
-        no_window.class_iii_review.window_days = 0;
-        let mut bad_code = base.clone();
-        bad_code.limit_hits.codes.push("NOT_A_CODE".into());
-        for bad in [zero, no_flows, no_source, no_window, bad_code] {
-            assert!(matches!(bad.validate(), Err(Error::Policy(_))), "{bad:?}");
-        }
-        assert!(ReportRules::from_toml_str("name = \"x\"\nunknown = 1").is_err());
-    }
 
     #[test]
     fn totals_print_as_yuan_and_fen() {

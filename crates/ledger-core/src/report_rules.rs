@@ -131,3 +131,37 @@ impl ReportRules {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preset_parses_and_cites_its_sources() {
+        for name in ReportRules::preset_names() {
+            let rules = ReportRules::preset(name).unwrap();
+            assert_eq!(rules.name, name);
+            assert!(rules.large_cash.source.contains("2016"));
+        }
+        assert!(ReportRules::preset("nope").is_err());
+    }
+
+    #[test]
+    fn invalid_rules_are_refused_with_a_reason() {
+        let base = ReportRules::preset("pboc-2016-3").unwrap();
+        let mut zero = base.clone();
+        zero.large_cash.threshold = Amount::ZERO;
+        let mut no_flows = base.clone();
+        no_flows.large_transfer.flows.clear();
+        let mut no_source = base.clone();
+        no_source.class_iii_review.source = " ".into();
+        let mut no_window = base.clone();
+        no_window.class_iii_review.window_days = 0;
+        let mut bad_code = base.clone();
+        bad_code.limit_hits.codes.push("NOT_A_CODE".into());
+        for bad in [zero, no_flows, no_source, no_window, bad_code] {
+            assert!(matches!(bad.validate(), Err(Error::Policy(_))), "{bad:?}");
+        }
+        assert!(ReportRules::from_toml_str("name = \"x\"\nunknown = 1").is_err());
+    }
+}

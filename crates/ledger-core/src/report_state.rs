@@ -1,11 +1,11 @@
 //! What a [`Reporter`](crate::Reporter) knows at the start of a Beijing day, apart from any
-//! range: the accounts' owners and classes, the open counts, the Class III windows and the policy
-//! versions, after every record before that day. Saved (ledger-store's report cache), a report
+//! range: the open counts, the Class III windows and the policy versions, after every record
+//! before that day (not the accounts' owners and classes: the store holds those). Saved (ledger-store's report cache), a report
 //! over later days resumes from it instead of walking the log from genesis, with the same lines.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountClass, AccountId, CustomerId};
+use crate::ids::{AccountClass, CustomerId};
 use crate::time::{BeijingDay, Timestamp};
 
 /// A reporter's range-independent state at the start of `next_day` (docs/FORMAT.md, "Report
@@ -18,8 +18,6 @@ pub struct ReporterState {
     pub last: Option<(u64, [u8; 32])>,
     /// The Beijing day of that record.
     pub day: Option<BeijingDay>,
-    /// Every account opened: (account, owner, class).
-    pub accounts: Vec<(AccountId, CustomerId, AccountClass)>,
     /// Open accounts per class.
     pub open: Vec<(AccountClass, u64)>,
     /// Each customer's Class III inflow window.

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{
-    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CommandId, CustomerId, Event, PolicyVersion,
-    ProtectionSettings, Protections, ReportRules, Reporter, ReporterState, Reports, Reservation, State, Timestamp,
-    in_force_at,
+    Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CommandId, CustomerId, Event, InfoWanted,
+    PolicyVersion, ProtectionSettings, Protections, ReportRules, Reporter, ReporterState, Reports, Reservation, State,
+    Timestamp, in_force_at,
 };
 
 use crate::checkpoint::{
@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 use crate::merkle;
 use crate::schedule::RecordedCheckpoint;
 use crate::store::{Head, HistoryPage, ReplayReport, Store, VerifyReport};
+
+/// Records a report decodes and pushes at a time: the accounts they name that its cache does not
+/// hold are read in one batch.
+const REPORT_CHUNK_RECORDS: usize = 4_096;
 
 /// Records a search for a recorded checkpoint reads at most, each way
 /// ([`Reader::latest_recorded_checkpoint`], [`Reader::nearest_recorded_sizes`]).
@@ -461,26 +465,50 @@ impl Reader {
             }
             None => (Reporter::new(rules, from, to), 1, GENESIS_PREV),
         };
-        let mut next = None;
+        // Accounts the log opened after the read models were last written are learned from
+        // their records (the reporter holds owners and classes only as a bounded cache).
+        let stored_to = self.store.projected()?;
+        reporter.accounts_stored_to(stored_to);
+        if stored_to + 1 < first {
+            // A resumed state's last record is past them: the accounts opened in between.
+            let from = if stored_to == 0 { GENESIS_PREV } else { self.store.record(stored_to)?.hash };
+            self.store.walk(stored_to + 1, first - 1, from, |seq, record| {
+                reporter.opened_before_resume(seq, &codec::decode_event(seq, record.event_bytes)?);
+                Ok(())
+            })?;
+        }
+        let mut lookup = |wanted: &[InfoWanted]| self.store.account_infos(wanted);
+        let mut chunk: Vec<(u64, Hash, Event)> = Vec::with_capacity(REPORT_CHUNK_RECORDS);
+        let mut after_to = None;
         self.store.walk_while(first, u64::MAX, prev, |seq, record| {
             let event = codec::decode_event(seq, record.event_bytes)?;
             let day = event.at.beijing_day();
             if day > to {
-                // Later records change no line; the state before this one is where a report
-                // from `day` on can start.
-                next = reporter.state(day);
+                // Later records change no line.
+                after_to = Some(day);
                 return Ok(false);
             }
-            reporter.push(seq, &record.hash, &event);
+            chunk.push((seq, record.hash, event));
+            if chunk.len() == REPORT_CHUNK_RECORDS {
+                reporter.push_records(&chunk, &mut lookup)?;
+                chunk.clear();
+            }
             if seq % 65_536 == 0 {
                 progress(seq);
             }
             Ok(true)
         })?;
-        let reports = reporter.finish(|seq| {
-            let record = self.store.record(seq)?;
-            Ok::<_, Error>((codec::decode_event(seq, &record.event_bytes)?, record.hash))
-        })?;
+        reporter.push_records(&chunk, &mut lookup)?;
+        drop(chunk);
+        // The state before the first record after `to` is where a report from its day on can start.
+        let next = after_to.and_then(|day| reporter.state(day));
+        let reports = reporter.finish(
+            |seq| {
+                let record = self.store.record(seq)?;
+                Ok::<_, Error>((codec::decode_event(seq, &record.event_bytes)?, record.hash))
+            },
+            &mut lookup,
+        )?;
         Ok((reports, next))
     }
 

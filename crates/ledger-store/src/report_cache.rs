@@ -6,7 +6,9 @@
 //!
 //! The cache is authenticated (layout 2): HMAC-SHA256 under a key its writer keeps apart
 //! (`report --cache-key FILE`), so one who can rewrite the cache but not read the key cannot
-//! change a report through it. A layout-1 cache (an unkeyed checksum) is not used.
+//! change a report through it. A layout-1 cache (an unkeyed checksum) is not used, nor one of
+//! layouts 2 and 3 (which held every account's owner and class: layout 4 reads them from the
+//! ledger's account read models).
 
 use hmac::{KeyInit, Mac};
 use ledger_core::{ReportRules, ReporterState};
@@ -16,7 +18,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 
 /// The cache layout version (its first byte).
-pub const REPORT_CACHE_VERSION: u8 = 3;
+pub const REPORT_CACHE_VERSION: u8 = 4;
 /// Domain tag of a cache's authentication code.
 const REPORT_CACHE_DOMAIN: &[u8; 28] = b"tiered-ledger/report-cache/2";
 /// The cache key's length (bytes).

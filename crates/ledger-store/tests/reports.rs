@@ -550,12 +550,14 @@ fn the_report_cache_is_used_checked_against_the_log_and_keyed_by_its_rules(db) {
         ledger.reports_resuming(rules.clone(), day("2026-03-01"), day("2026-03-09"), None, &mut |_| {}).unwrap();
     let state = state.unwrap();
     let genesis = ledger.reports(rules.clone(), d10, d19, &mut |_| {}).unwrap();
-    // Used: a state that forgot every account gives other lines (no owners, no large values).
+    // Used: a state that forgot the open counts gives other lines (every account opened before
+    // the range, none counted open in it).
     let mut forgetful = state.clone();
-    forgetful.accounts.clear();
+    forgetful.open.clear();
     let (from_forgetful, _) = ledger.reports_resuming(rules.clone(), d10, d19, Some(forgetful), &mut |_| {}).unwrap();
     assert_ne!(from_forgetful, genesis);
-    assert!(from_forgetful.large_value.is_empty());
+    assert!(from_forgetful.daily_summary.iter().all(|line| line.accounts_open == 0));
+    assert_eq!(from_forgetful.large_value, genesis.large_value, "owners come from the ledger, not the state");
     // A state starting after `from` is not used: from genesis.
     let (later, _) =
         ledger.reports_resuming(rules.clone(), day("2026-03-05"), d19, Some(state.clone()), &mut |_| {}).unwrap();

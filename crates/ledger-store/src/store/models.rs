@@ -1,6 +1,8 @@
 //! Reading the read models: accounts, protections, pending outflows, the risk list, versions,
 //! the customer and history indexes.
 
+use ledger_core::{AccountInfo, InfoWanted};
+
 use super::*;
 
 impl Store {
@@ -10,6 +12,39 @@ impl Store {
     pub(crate) fn account(&self, account: AccountId) -> Result<Option<Account>> {
         self.projection.wait()?;
         self.get(Table::Accounts, &codec::account_key(account))?.map(|b| codec::decode_account(&b)).transpose()
+    }
+    /// What a reporter asks of accounts (`ledger_core::InfoWanted`): owner and class from the
+    /// account read models (one batched read), and where asked the record that opened it (the
+    /// account's first history index entry: its opening, as no earlier event touches it).
+    /// Reads as they stand, without the writer process's wait: the reporter keeps what the
+    /// log tail after `meta/projected` opens, and the read models, the history index and
+    /// `meta/projected` are written together.
+    pub(crate) fn account_infos(&self, wanted: &[InfoWanted]) -> Result<Vec<Option<AccountInfo>>> {
+        let keys: Vec<[u8; 8]> = wanted.iter().map(|wanted| codec::account_key(wanted.account)).collect();
+        let found = self.get_many(Table::Accounts, &keys)?;
+        let mut infos = Vec::with_capacity(wanted.len());
+        for (wanted, bytes) in wanted.iter().zip(found) {
+            let Some(bytes) = bytes else {
+                infos.push(None);
+                continue;
+            };
+            let account = codec::decode_account(&bytes)?;
+            let opened = if wanted.opening { self.first_history_seq(wanted.account)? } else { None };
+            infos.push(Some(AccountInfo { customer: account.customer, class: account.class, opened }));
+        }
+        Ok(infos)
+    }
+    /// The sequence number of the first event in `account`'s history index.
+    fn first_history_seq(&self, account: AccountId) -> Result<Option<u64>> {
+        let mut first = None;
+        self.scan(Table::History, &codec::history_key(account, 0), true, &mut |key, _| {
+            let Some((owner, seq)) = codec::split_index_key(key) else {
+                return Err(Error::ReadModel("history index key of the wrong length".into()));
+            };
+            first = (owner == account.0).then_some(seq);
+            Ok(false)
+        })?;
+        Ok(first)
     }
     pub(crate) fn protections(&self, account: AccountId) -> Result<Option<Protections>> {
         self.get(Table::Meta, &codec::protections_key(account))?.map(|b| codec::decode_protections(&b)).transpose()

@@ -1,0 +1,42 @@
+//! `benchmark` end to end on small workloads, plain and `--mix`: every transfer answered, the
+//! log holds the setup and the transfers, replay agrees, the reports run, and the peak memory of
+//! each phase is reported (issue 25: the workload is made batch by
+//! batch; its commands are compared with the old all-at-once ones in `bench_workload.rs`).
+
+mod common;
+
+use common::{cli, json};
+
+#[test]
+fn the_benchmark_runs_its_workload_batch_by_batch_plain_and_mixed() {
+    let dir = tempfile::tempdir().unwrap();
+    // (extra arguments, accounts, transfers, events the log must hold: the policy, the setup
+    // and every transfer answered, accepted or refused)
+    let rows: [(&[&str], u64, u64, u64); 2] = [
+        (&[], 50, 700, 1 + 2 * 50 + 700),
+        // 17 accounts: 6 customers with Class I, II and III each, six setup commands each.
+        (&["--mix", "--distribution", "zipf"], 17, 700, 1 + 6 * 6 + 700),
+    ];
+    for (extra, accounts, transfers, events) in rows {
+        let (accounts_arg, transfers_arg) = (accounts.to_string(), transfers.to_string());
+        let mut args = vec!["--json", "benchmark", "--accounts", &accounts_arg, "--transfers", &transfers_arg];
+        args.extend(["--batch", "64"]);
+        args.extend_from_slice(extra);
+        let (code, out, err) = cli(&dir.path().join("unused"), &args);
+        assert_eq!(code, 0, "{extra:?}: {err}");
+        let report = json(&out);
+        let rejected: u64 =
+            report["rejected_by_reason"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(report["accepted"].as_u64().unwrap() + rejected, transfers, "{extra:?}");
+        assert_eq!(report["events"].as_u64().unwrap(), events, "{extra:?}");
+        // The setup's 10,000,000-yuan deposits are large-value lines: one per Class I account.
+        assert!(report["report_lines"].as_u64().unwrap() > accounts / 3, "{extra:?}");
+        let phases = report["peak_rss_mib_after_phase"].as_array().unwrap();
+        let names: Vec<&str> = phases.iter().map(|p| p[0].as_str().unwrap()).collect();
+        assert_eq!(names, ["writer", "verify and replay", "proofs", "reports"], "{extra:?}");
+        // The peak so far never falls, and the whole run's is at least the last.
+        let peaks: Vec<f64> = phases.iter().map(|p| p[1].as_f64().unwrap()).collect();
+        assert!(peaks.is_sorted() && peaks[0] > 0.0, "{peaks:?}");
+        assert!(peaks[3] <= report["peak_rss_mib"].as_f64().unwrap(), "{extra:?}");
+    }
+}
