@@ -111,7 +111,7 @@ impl Ledger {
             .name("ledger-projector".into())
             .spawn(move || crate::projector::run(projector_store, jobs_rx))
             .map_err(|err| Error::Io(format!("starting the projector thread: {err}")))?;
-        let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone(), (jobs_tx, projector));
+        let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone(), (jobs_tx, projector))?;
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))
