@@ -28,6 +28,8 @@ pub struct BenchReport {
     pub accounts: u64,
     pub transfers: u64,
     pub batch: usize,
+    /// Batches the client kept submitted and unanswered.
+    pub in_flight: u64,
     pub distribution: Distribution,
     pub mix: bool,
     pub accepted: u64,
@@ -176,21 +178,35 @@ pub fn workload(spec: &BenchSpec, at: Timestamp) -> anyhow::Result<(Vec<Command>
     Ok((setup, transfers))
 }
 
-/// Submits the transfers in batches of `spec.batch`; returns the seconds taken, each batch's
-/// latency in ms, the accepted count and the rejections by reason.
+/// Submits the transfers in batches of `spec.batch`, keeping `spec.in_flight` batches submitted
+/// and unanswered; returns the seconds taken, each batch's latency in ms (submitted to
+/// answered), the accepted count and the rejections by reason.
 fn submit_timed(
     ledger: &Ledger,
     transfers: &[Command],
     spec: &BenchSpec,
 ) -> anyhow::Result<(f64, Vec<f64>, u64, ReasonCounts)> {
+    type Answer = std::sync::mpsc::Receiver<ledger_store::Result<Vec<ledger_store::Receipt>>>;
     let bar = progress::bar(spec.transfers, "transfers");
     let mut latencies = Vec::with_capacity(transfers.len() / spec.batch + 1);
     let mut accepted = 0;
     let mut rejected_by_reason = ReasonCounts::new();
+    let mut in_flight: std::collections::VecDeque<(Instant, Answer)> = std::collections::VecDeque::new();
+    let mut chunks = transfers.chunks(spec.batch);
     let started = Instant::now();
-    for chunk in transfers.chunks(spec.batch) {
-        let batch_started = Instant::now();
-        let receipts = ledger.submit_batch(chunk.to_vec())?;
+    loop {
+        while (in_flight.len() as u64) < spec.in_flight
+            && let Some(chunk) = chunks.next()
+        {
+            let (reply, answer) = std::sync::mpsc::sync_channel(1);
+            ledger.submit_batch_then(chunk.to_vec(), move |receipts| {
+                let _ = reply.send(receipts);
+            });
+            in_flight.push_back((Instant::now(), answer));
+        }
+        // Answers come in submission order (one writer, batches committed in order).
+        let Some((batch_started, answer)) = in_flight.pop_front() else { break };
+        let receipts = answer.recv().map_err(|_| anyhow::anyhow!("the writer dropped a batch unanswered"))??;
         latencies.push(batch_started.elapsed().as_secs_f64() * 1e3);
         for receipt in &receipts {
             match receipt.rejection() {
@@ -198,7 +214,7 @@ fn submit_timed(
                 Some(reason) => *rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1,
             }
         }
-        bar.inc(chunk.len() as u64);
+        bar.inc(receipts.len() as u64);
     }
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
@@ -291,6 +307,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         accounts: spec.accounts,
         transfers: spec.transfers,
         batch: spec.batch,
+        in_flight: spec.in_flight,
         distribution: spec.distribution,
         mix: spec.mix,
         accepted,
@@ -333,12 +350,14 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "benchmark: {} accounts{}, {} transfers ({:?}), batches of {}, one client, fsync per batch",
+        "benchmark: {} accounts{}, {} transfers ({:?}), batches of {}, one client with {} in flight, fsync per \
+         batch",
         report.accounts,
         if report.mix { " (Class I/II/III mix)" } else { "" },
         report.transfers,
         report.distribution,
-        report.batch
+        report.batch,
+        report.in_flight
     );
     println!(
         "  {:.0} transfers/s ({:.2} s); accepted {}",

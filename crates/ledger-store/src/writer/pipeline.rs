@@ -14,6 +14,10 @@ impl Writer {
     /// in meanwhile are taken.
     pub(super) fn next_request(&mut self, rx: &Receiver<Request>) -> Option<Request> {
         loop {
+            // A failed commit, with nothing in flight: reload now, not when the next batch comes.
+            if self.in_flight == 0 && self.broken.is_some() {
+                self.settle();
+            }
             let outcomes = match &self.pipeline {
                 Some(pipeline) if self.in_flight > 0 => pipeline.outcomes.clone(),
                 _ => return rx.recv().ok(),
