@@ -164,7 +164,7 @@ impl Staged<'_> {
     }
 
     /// The staged writes, no longer borrowing the store: owned and `Send`, for the committer
-    /// thread (`crate::committer`), which writes them while the writer decides the next batch.
+    /// thread (`committer.rs`), which writes them while the writer decides the next batch.
     pub(crate) fn seal(self) -> Sealed {
         Sealed(match self.inner {
             StagedIn::Rocks { batch, .. } => SealedIn::Rocks(batch),

@@ -208,6 +208,12 @@ impl Pg {
                 .map_err(|err| Error::Io(format!("PostgreSQL: reconnecting to {}: {err}", redacted(&self.url))))?;
             if self.epoch.is_some() {
                 writer_session(&mut client)?;
+                // The server ended this session (a writer taking over ends all of ours, a
+                // failover all): the committing one is opened afresh too, so the next batch
+                // meets the epoch instead of failing once more on a dead session.
+                if let Ok(mut committer) = self.committer.lock() {
+                    *committer = None;
+                }
             }
         }
         Ok(client)
