@@ -1,8 +1,6 @@
 //! The clients that keep batches in flight (the writer decides one while another is written):
 //! `benchmark --in-flight N` and `import` answer exactly as one batch at a time does.
 
-#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
-
 mod common;
 
 use common::{cli, json};
