@@ -371,6 +371,11 @@ pub struct BenchSpec {
     /// Transfers per batch (one fsync each).
     #[arg(long, default_value_t = 8_189)]
     pub batch: usize,
+    /// Batches the client keeps submitted and unanswered: 1 waits for each answer before the
+    /// next batch (TigerBeetle's benchmark client); 2 or more lets the writer decide the next
+    /// batch while one is written.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub in_flight: u64,
     #[arg(long, value_enum, default_value = "uniform")]
     pub distribution: Distribution,
     /// Customers with Class I, II and III accounts (II/III transfers hit limits) instead of

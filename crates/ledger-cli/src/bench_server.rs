@@ -182,6 +182,7 @@ fn bench_spec(spec: &BenchServerSpec, batch: usize, seed: u64, transfers: u64) -
         accounts: spec.accounts,
         transfers,
         batch,
+        in_flight: 1,
         distribution: Distribution::Uniform,
         mix: false,
         seed,

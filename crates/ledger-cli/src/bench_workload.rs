@@ -256,6 +256,7 @@ mod tests {
             seed,
             keep: None,
             cache_mib: ledger_store::DEFAULT_CACHE_MIB,
+            in_flight: 1,
         }
     }
 

@@ -2,7 +2,9 @@
 //! line that is not blank gets one result line (in input order) in `--results`; a malformed line
 //! (bad JSON, not UTF-8, an unknown field...) is reported with its line number and reason and
 //! does not stop the rest. Blank lines are skipped. Re-running an import is idempotent:
-//! command ids already answered get their first answer again (`duplicate`).
+//! command ids already answered get their first answer again (`duplicate`). The next batch is
+//! submitted before the previous one's answer is taken (the writer decides it while the previous
+//! is written); answers are taken, and results written, in input order.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -62,6 +64,7 @@ pub fn run(
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut pending: Vec<Pending> = Vec::new();
+    let mut in_flight: Option<InFlight> = None;
     let mut commands = 0;
     let mut line = Vec::new();
     let mut line_no = 0u64;
@@ -88,7 +91,10 @@ pub fn run(
             Err(err) => pending.push(Pending::Malformed(line_no, format!("not valid UTF-8: {err}"))),
         }
         if commands >= batch_len_max {
-            flush(&ledger, &mut pending, &mut results, &mut summary)?;
+            let next = submit(&ledger, std::mem::take(&mut pending));
+            if let Some(previous) = in_flight.replace(next) {
+                take(previous, &mut results, &mut summary)?;
+            }
             commands = 0;
             bar.set_position(read_bytes);
             bar.set_message(format!(
@@ -97,7 +103,11 @@ pub fn run(
             ));
         }
     }
-    flush(&ledger, &mut pending, &mut results, &mut summary)?;
+    let last = submit(&ledger, pending);
+    if let Some(previous) = in_flight {
+        take(previous, &mut results, &mut summary)?;
+    }
+    take(last, &mut results, &mut summary)?;
     bar.finish_and_clear();
     if let Some(out) = results.as_mut() {
         out.flush().context("writing the results")?;
@@ -140,12 +150,14 @@ fn print_summary(cli: &Cli, file: &Path, summary: &Summary, seconds: f64, head: 
     }
 }
 
-fn flush(
-    ledger: &ledger_store::Ledger,
-    pending: &mut Vec<Pending>,
-    results: &mut Option<BufWriter<std::fs::File>>,
-    summary: &mut Summary,
-) -> anyhow::Result<()> {
+/// A submitted batch's lines and where its receipts come.
+struct InFlight {
+    pending: Vec<Pending>,
+    answer: std::sync::mpsc::Receiver<ledger_store::Result<Vec<ledger_store::Receipt>>>,
+}
+
+/// Submits the commands of `pending` without waiting for their answer.
+fn submit(ledger: &ledger_store::Ledger, pending: Vec<Pending>) -> InFlight {
     let commands: Vec<Command> = pending
         .iter()
         .filter_map(|p| match p {
@@ -153,8 +165,23 @@ fn flush(
             Pending::Malformed(..) => None,
         })
         .collect();
-    let mut receipts = ledger.submit_batch(commands).context("submitting a batch")?.into_iter();
-    for entry in pending.drain(..) {
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    ledger.submit_batch_then(commands, move |receipts| {
+        let _ = reply.send(receipts);
+    });
+    InFlight { pending, answer }
+}
+
+/// Waits for a submitted batch's answer; counts it and writes its result lines.
+fn take(
+    in_flight: InFlight,
+    results: &mut Option<BufWriter<std::fs::File>>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let InFlight { pending, answer } = in_flight;
+    let receipts = answer.recv().context("the writer dropped a batch unanswered")?;
+    let mut receipts = receipts.context("submitting a batch")?.into_iter();
+    for entry in pending {
         summary.lines += 1;
         let result: Value = match entry {
             Pending::Malformed(line, error) => {

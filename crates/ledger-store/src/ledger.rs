@@ -2,7 +2,8 @@
 //! [`Receipt`] every command gets.
 //!
 //! Any number of threads hold a [`Ledger`] and submit commands. One writer thread
-//! (`writer.rs`) owns the state and answers each caller only after its batch is durable.
+//! (`writer/`) owns the state; the committer thread behind it (`committer.rs`) answers each
+//! caller only after its batch is durable.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -111,7 +112,7 @@ impl Ledger {
             .name("ledger-projector".into())
             .spawn(move || crate::projector::run(projector_store, jobs_rx))
             .map_err(|err| Error::Io(format!("starting the projector thread: {err}")))?;
-        let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone(), (jobs_tx, projector));
+        let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone(), (jobs_tx, projector))?;
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))
@@ -149,7 +150,7 @@ impl Ledger {
     }
 
     /// [`Ledger::submit_batch`] without blocking: returns once the commands are queued, and the
-    /// writer thread calls `done` with the receipts once their batch is durable (or with the
+    /// committer thread calls `done` with the receipts once their batch is durable (or with the
     /// error that kept it from being recorded). `done` must be quick: hand the receipts on (an
     /// async server sends them to the waiting request). Not calling it is impossible short of
     /// the process dying; if the writer has exited, `done` gets [`Error::Stopped`] at once.

@@ -25,6 +25,7 @@
 mod checkpoint;
 mod clock;
 pub mod codec;
+mod committer;
 mod error;
 mod layout;
 mod ledger;

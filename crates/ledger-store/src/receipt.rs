@@ -123,8 +123,9 @@ impl Receipt {
     }
 }
 
-/// Told after every batch the writer tried to commit (for metrics); called on the writer
-/// thread, so it must be quick.
+/// Told after every batch the writer tried to commit (for metrics); called on the committer
+/// thread (the writer thread for a batch that failed before it was handed over), after the
+/// batch's callers were answered, so it must be quick.
 pub trait CommitObserver: std::fmt::Debug + Send + Sync {
     fn batch_done(&self, batch: &BatchReport);
 }
@@ -146,8 +147,9 @@ pub struct BatchReport {
     pub committed: bool,
 }
 
-/// Called on the writer thread with a submission's receipts once its batch is durable, or with
-/// the error that kept it from being recorded.
+/// Called on the committer thread (or the writer thread, for a batch refused before it was
+/// handed over) with a submission's receipts once its batch is durable, or with the error that
+/// kept it from being recorded.
 pub type Done = Box<dyn FnOnce(Result<Vec<Receipt>>) + Send>;
 
 pub(crate) enum Request {

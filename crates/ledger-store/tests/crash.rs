@@ -1,6 +1,7 @@
 //! SIGKILL during load: the real engine runs in a child process (this test binary re-run with
-//! `LEDGER_CRASH_CHILD` set) with several submitting threads; it prints `ACK <id> <seq>` only
-//! after `submit` returned. The parent kills it at a random moment, then reopens the ledger,
+//! `LEDGER_CRASH_CHILD` set) with several submitting threads, each keeping two batches in flight
+//! (the writer decides one while the committer writes another); it prints `ACK <id> <seq>` only
+//! after the batch was answered. The parent kills it at a random moment, then reopens the ledger,
 //! verifies the chain from genesis, checks replay equals the read models, and that every
 //! acknowledged command id is present with the sequence number it was acknowledged with. The
 //! load includes held outflows and delayed transfers, which expire and execute during it.
@@ -29,6 +30,8 @@ const CHILD_ENV: &str = "LEDGER_CRASH_CHILD";
 const ACCOUNTS: u64 = 40;
 /// The children record a checkpoint every this many records, signed with [`checkpoint_key`].
 const CHECKPOINT_EVERY: u64 = 50;
+/// Batches each submitting thread keeps unanswered.
+const IN_FLIGHT: usize = 2;
 
 fn checkpoint_key() -> SigningKey {
     SigningKey::from_bytes(&[5; 32])
@@ -84,6 +87,7 @@ fn child(dir: &str) -> ! {
             let clock_ms = clock_ms.clone();
             std::thread::spawn(move || {
                 let mut n: u64 = t;
+                let mut in_flight = std::collections::VecDeque::new();
                 loop {
                     n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                     let from = AccountId((n >> 33) % ACCOUNTS + 1);
@@ -101,7 +105,16 @@ fn child(dir: &str) -> ! {
                     let commands: Vec<Command> = (0..(n % 4 + 1))
                         .map(|_| Command { id: CommandId(Uuid::new_v4()), at, body: body.clone(), stamped: false })
                         .collect();
-                    let receipts = ledger.submit_batch(commands.clone()).unwrap();
+                    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+                    ledger.submit_batch_then(commands.clone(), move |receipts| {
+                        let _ = reply.send(receipts);
+                    });
+                    in_flight.push_back((commands, answer));
+                    if in_flight.len() < IN_FLIGHT {
+                        continue;
+                    }
+                    let Some((commands, answer)) = in_flight.pop_front() else { continue };
+                    let receipts = answer.recv().unwrap().unwrap();
                     let mut out = std::io::stdout().lock();
                     for (command, receipt) in commands.iter().zip(receipts) {
                         writeln!(out, "ACK {} {}", command.id.0, receipt.seq).unwrap();

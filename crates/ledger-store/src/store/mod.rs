@@ -165,6 +165,23 @@ impl Staged<'_> {
             StagedIn::Ops(ops) => ops.len(),
         }
     }
+
+    /// The staged writes, no longer borrowing the store: owned and `Send`, for the committer
+    /// thread (`committer.rs`), which writes them while the writer decides the next batch.
+    pub(crate) fn seal(self) -> Sealed {
+        Sealed(match self.inner {
+            StagedIn::Rocks { batch, .. } => SealedIn::Rocks(batch),
+            StagedIn::Ops(ops) => SealedIn::Ops(ops),
+        })
+    }
+}
+
+/// A [`Staged`] write closed for further puts: what [`Store::commit_sealed`] writes.
+pub(crate) struct Sealed(SealedIn);
+
+enum SealedIn {
+    Rocks(WriteBatch),
+    Ops(Vec<Op>),
 }
 
 /// Attempts at a read-only open that meets a file the writer removed meanwhile.
@@ -370,15 +387,27 @@ impl Store {
     /// Commits `staged` atomically; with `sync`, only after it is durable (RocksDB: on disk;
     /// PostgreSQL: committed, which with a synchronous standby means on two machines).
     pub(crate) fn commit(&self, staged: Staged<'_>, sync: bool) -> Result<()> {
-        match (&self.engine, staged.inner) {
-            (Engine::Rocks(db), StagedIn::Rocks { batch, .. }) => {
+        self.commit_sealed(staged.seal(), sync)
+    }
+    /// [`Store::commit`] of a sealed write (on PostgreSQL in the committing session, beside
+    /// the session the writer reads through).
+    pub(crate) fn commit_sealed(&self, sealed: Sealed, sync: bool) -> Result<()> {
+        match (&self.engine, sealed.0) {
+            (Engine::Rocks(db), SealedIn::Rocks(batch)) => {
                 let mut options = WriteOptions::default();
                 options.set_sync(sync);
                 db.write_opt(batch, &options)?;
                 Ok(())
             }
-            (Engine::Postgres(pg), StagedIn::Ops(ops)) => pg.commit(ops),
+            (Engine::Postgres(pg), SealedIn::Ops(ops)) => pg.commit(ops),
             _ => Err(Error::Io("staged writes from another storage engine".into())),
+        }
+    }
+    /// Closes the committing PostgreSQL session, on the calling thread (the committer's, as it
+    /// ends: see [`Store::end_projection_session`]).
+    pub(crate) fn end_commit_session(&self) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.end_commit_session();
         }
     }
     /// The value of `key` in `table`.

@@ -83,7 +83,8 @@ fn seq_of(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::Damaged(format!("a negative sequence number {value} in ledger_log")))
 }
 
-/// One connection, shared by the writer and the readers of this process, and one for the
+/// One connection, shared by the writer's reads and the readers of this process, one the
+/// batches are committed in (while the writer reads for the next batch) and one for the
 /// projector (its transactions run beside the writer's); each opened again when it was lost
 /// (after a failover the URL's hosts, with `target_session_attrs=read-write`, lead to the new
 /// primary).
@@ -92,6 +93,9 @@ pub(crate) struct Pg {
     client: Mutex<Client>,
     /// The projector's session, opened at its first job.
     projector: Mutex<Option<Client>>,
+    /// The session batches are committed in (by the writer's committer thread), opened at the
+    /// first commit: the writer decides the next batch through `client` meanwhile.
+    committer: Mutex<Option<Client>>,
     /// This writer's epoch; `None` for a read-only open.
     epoch: Option<i64>,
     /// The head sequence number this writer last committed (or found when it took over).
@@ -177,6 +181,7 @@ impl Pg {
             url: url.to_owned(),
             client: Mutex::new(client),
             projector: Mutex::new(None),
+            committer: Mutex::new(None),
             epoch: Some(epoch),
             head_seq: AtomicU64::new(seq_of(seq)?),
         })
@@ -189,6 +194,7 @@ impl Pg {
             url: url.to_owned(),
             client: Mutex::new(client),
             projector: Mutex::new(None),
+            committer: Mutex::new(None),
             epoch: None,
             head_seq: AtomicU64::new(0),
         })
@@ -202,6 +208,12 @@ impl Pg {
                 .map_err(|err| Error::Io(format!("PostgreSQL: reconnecting to {}: {err}", redacted(&self.url))))?;
             if self.epoch.is_some() {
                 writer_session(&mut client)?;
+                // The server ended this session (a writer taking over ends all of ours, a
+                // failover all): the committing one is opened afresh too, so the next batch
+                // meets the epoch instead of failing once more on a dead session.
+                if let Ok(mut committer) = self.committer.lock() {
+                    *committer = None;
+                }
             }
         }
         Ok(client)
@@ -209,8 +221,21 @@ impl Pg {
 
     /// The projector's session (a writer's session too: a writer taking over ends it).
     fn projector_client(&self) -> Result<std::sync::MutexGuard<'_, Option<Client>>> {
-        let mut client =
-            self.projector.lock().map_err(|_| Error::Io("the projector connection's lock is poisoned".into()))?;
+        self.side_session(&self.projector, "the projector")
+    }
+
+    /// The committing session (a writer's session too: a writer taking over ends it).
+    fn committer_client(&self) -> Result<std::sync::MutexGuard<'_, Option<Client>>> {
+        self.side_session(&self.committer, "the committer")
+    }
+
+    /// A writer's session of its own for `whom`, opened (again) when absent or lost.
+    fn side_session<'s>(
+        &self,
+        session: &'s Mutex<Option<Client>>,
+        whom: &str,
+    ) -> Result<std::sync::MutexGuard<'s, Option<Client>>> {
+        let mut client = session.lock().map_err(|_| Error::Io(format!("{whom}'s connection lock is poisoned")))?;
         if client.as_ref().is_none_or(Client::is_closed) {
             let mut opened = Client::connect(&self.url, NoTls)
                 .map_err(|err| Error::Io(format!("PostgreSQL: connecting to {}: {err}", redacted(&self.url))))?;
@@ -223,6 +248,13 @@ impl Pg {
     /// Closes the projector's session, on the calling thread.
     pub(crate) fn end_projection_session(&self) {
         if let Ok(mut client) = self.projector.lock() {
+            drop(client.take());
+        }
+    }
+
+    /// Closes the committing session, on the calling thread.
+    pub(crate) fn end_commit_session(&self) {
+        if let Ok(mut client) = self.committer.lock() {
             drop(client.take());
         }
     }
@@ -321,7 +353,8 @@ impl Pg {
     /// Applies `ops` in one transaction, fenced by the epoch (see the module's comment).
     pub(crate) fn commit(&self, ops: Vec<Op>) -> Result<()> {
         let epoch = self.epoch.ok_or_else(|| Error::InvalidArgument("this ledger was opened read-only".into()))?;
-        let mut client = self.client()?;
+        let mut guard = self.committer_client()?;
+        let client = guard.as_mut().ok_or_else(|| Error::Io("the committing session is not open".into()))?;
         let mut tx = client.transaction()?;
         let new_head = ops.iter().rev().find_map(|op| match op {
             Op::Put(Table::Meta, key, value) if key.as_slice() == META_HEAD => Some(value),

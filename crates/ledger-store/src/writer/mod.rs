@@ -1,11 +1,17 @@
 //! The single writer: group commit, the decide loop, staging, recovery.
 //!
 //! It takes every request waiting in the channel (up to `batch_len_max` commands), decides,
-//! encodes and hash-chains them, stages the events, the Merkle nodes and the rarer read models in
-//! one batch with one fsync, records the head witness, and only then answers each caller (group
-//! commit). The history and customer indexes and the account read models go to the projector
-//! behind it (`crate::projector`). If the write fails, no caller is told "accepted" and the
-//! writer reloads its state from disk, so memory never runs ahead of what is durable.
+//! encodes and hash-chains them, and stages the events, the Merkle nodes and the rarer read
+//! models as one write. The committer thread (`crate::committer`) writes it with one fsync,
+//! records the head witness and only then answers each caller (group commit), while this thread
+//! decides the next batch over the state the staged one leaves. The history and customer indexes
+//! and the account read models go to the projector behind it (`crate::projector`). If a write
+//! fails, no caller of it or of any batch decided after it is told "accepted", and the writer
+//! reloads its state from disk once the committer is idle, so the durable log never holds
+//! anything decided over a state it does not hold.
+
+mod caches;
+mod pipeline;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use ledger_core::{
 };
 
 use crate::codec::{self, META_MERKLE_SIZE, Record};
+use crate::committer::{Batch, Message, Outcome};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier};
 use crate::options::{LedgerOptions, cache_low_water};
@@ -44,16 +51,22 @@ pub(crate) struct Writer {
     needs_reload: Option<Head>,
     options: LedgerOptions,
     stats: WriterStats,
-    /// When the head witness was last made durable (it is synced at most every
-    /// `WITNESS_SYNC_INTERVAL`, and on close).
-    witness_synced: std::time::Instant,
-    /// The projector's queue and thread (joined when the writer exits).
-    projector: Option<(Sender<Job>, std::thread::JoinHandle<()>)>,
+    /// The committer's and the projector's queues and threads (joined when the writer exits).
+    pipeline: Option<Pipeline>,
+    /// Batches handed to the committer whose outcome has not come back.
+    in_flight: usize,
+    /// The head the last commit left (the log's durable head once nothing is in flight).
+    durable: Head,
+    /// Set when a commit failed (its error): the state is reloaded once nothing is in flight.
+    broken: Option<Error>,
 }
 
-/// How stale the durable head witness may be after a power loss (a process kill loses nothing:
-/// the kernel has the write).
-const WITNESS_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) struct Pipeline {
+    messages: Sender<Message>,
+    outcomes: Receiver<Outcome>,
+    committer: std::thread::JoinHandle<()>,
+    projector: std::thread::JoinHandle<()>,
+}
 
 /// The batch being staged: the write batch and what the callers will be told.
 pub(crate) struct StagedBatch<'a> {
@@ -168,8 +181,10 @@ impl Writer {
         tree: Frontier,
         options: LedgerOptions,
         projector: (Sender<Job>, std::thread::JoinHandle<()>),
-    ) -> Writer {
-        Writer {
+    ) -> Result<Writer> {
+        let (jobs, projector) = projector;
+        let (messages, outcomes, committer) = crate::committer::start(Arc::clone(&store), options.clone(), head, jobs)?;
+        Ok(Writer {
             store,
             state,
             head,
@@ -179,13 +194,15 @@ impl Writer {
             needs_reload: None,
             options,
             stats: WriterStats::default(),
-            witness_synced: std::time::Instant::now(),
-            projector: Some(projector),
-        }
+            pipeline: Some(Pipeline { messages, outcomes, committer, projector }),
+            in_flight: 0,
+            durable: head,
+            broken: None,
+        })
     }
 
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+        while let Some(first) = self.next_request(&rx) {
             let mut submits = Vec::new();
             let mut controls = Vec::new();
             let mut commands = 0;
@@ -204,6 +221,11 @@ impl Writer {
             }
             if !submits.is_empty() {
                 self.commit(submits);
+            }
+            if !controls.is_empty() {
+                // Every control sees a drained pipeline: each batch before it committed (or
+                // refused and recovered from).
+                self.settle();
             }
             for control in controls {
                 match control {
@@ -231,7 +253,7 @@ impl Writer {
                     Request::Close { reply } => {
                         let closed =
                             self.snapshot().and_then(|()| self.store.flush()).and_then(|()| self.store.sync_witness());
-                        self.stop_projector();
+                        self.stop_pipeline();
                         let _ = reply.send(closed);
                         return;
                     }
@@ -239,28 +261,9 @@ impl Writer {
                 }
             }
         }
+        self.settle();
         let _ = self.snapshot();
-        self.stop_projector();
-    }
-
-    /// Ends the projector's queue and waits for it to write what it holds.
-    fn stop_projector(&mut self) {
-        if let Some((jobs, handle)) = self.projector.take() {
-            drop(jobs);
-            let _ = handle.join();
-        }
-    }
-
-    /// Hands a committed batch's projected keys to the projector (waits while its queue is full).
-    fn project(&mut self, job: Job) {
-        let sent = match &self.projector {
-            Some((jobs, _)) => jobs.send(job).map_err(|_| "the projector has exited".to_owned()),
-            None => Err("the projector was stopped".to_owned()),
-        };
-        if let Err(why) = sent {
-            self.store.projection.fail(why.clone());
-            self.failed = Some(format!("the read models can no longer be projected: {why}"));
-        }
+        self.stop_pipeline();
     }
 
     /// The latest business time accepted now: the clock plus the allowed skew.
@@ -283,6 +286,16 @@ impl Writer {
     }
 
     fn commit(&mut self, submits: Vec<Submit>) {
+        // A failed commit reported meanwhile: recovered from before anything more is decided.
+        if let Some(pipeline) = &self.pipeline {
+            let reports: Vec<Outcome> = pipeline.outcomes.try_iter().collect();
+            for outcome in reports {
+                self.take(Some(outcome));
+            }
+        }
+        if self.broken.is_some() {
+            self.settle();
+        }
         if self.failed.is_none()
             && let Some(why) = self.store.projection.failure()
         {
@@ -358,74 +371,71 @@ impl Writer {
             }
             counts.push(pending.receipts.len() - before);
         }
-        let appended = pending.new_at.len() as u64;
         let decided = std::time::Instant::now();
         let staged = outcome.and_then(|()| self.finish(&mut pending));
         let written = std::time::Instant::now();
-        let (outcome, job) = match staged {
-            Ok(job) => (store.commit(pending.batch, self.options.sync), Some(job)),
-            Err(err) => (Err(err), None),
-        };
-        // Durable now: record the head as acknowledged before anyone is told.
-        let outcome = outcome.and_then(|()| self.store.record_witness(self.head));
-        let outcome = outcome.and_then(|()| {
-            if !self.options.sync || self.witness_synced.elapsed() < WITNESS_SYNC_INTERVAL {
-                return Ok(());
-            }
-            self.witness_synced = std::time::Instant::now();
-            self.store.sync_witness()
-        });
         let nanos = |from: std::time::Instant, to: std::time::Instant| {
             u64::try_from(to.duration_since(from).as_nanos()).unwrap_or(u64::MAX)
         };
-        // One reading of each figure, for the stats and the observer alike.
-        let finished = std::time::Instant::now();
         let commands = submits.iter().map(|(commands, _, _)| commands.len() as u64).sum::<u64>();
         self.stats.batches += 1;
         self.stats.commands += commands;
         self.stats.decide_nanos += nanos(started, decided);
         self.stats.stage_nanos += nanos(decided, written);
-        self.stats.write_nanos += nanos(written, finished);
-        if let Some(observer) = &self.options.observer {
-            observer.batch_done(&BatchReport {
-                commands,
-                events: appended,
-                decide: decided.duration_since(started),
-                stage: written.duration_since(decided),
-                write: finished.duration_since(written),
-                head_seq: if outcome.is_ok() { self.head.seq } else { start_head.seq },
-                committed: outcome.is_ok(),
-            });
-        }
-        match outcome {
-            Ok(()) => {
-                // Before anyone is told: a read after the answer waits for this batch's keys.
-                if let Err(err) = self.store.projection.sent(self.head.seq) {
-                    self.failed = Some(err.to_string());
-                }
-                let mut receipts = pending.receipts.into_iter();
-                for ((_, _, done), count) in submits.into_iter().zip(counts) {
-                    done(Ok(receipts.by_ref().take(count).collect()));
-                }
-                if let Some(job) = job {
-                    for account in &job.accounts {
-                        self.pinned.insert(account.id, job.to_seq);
-                    }
-                    self.project(job);
-                }
-                self.evict();
-                self.stats.accounts_cached = self.state.accounts_held() as u64;
-            }
+        let report = BatchReport {
+            commands,
+            events: pending.new_at.len() as u64,
+            decide: decided.duration_since(started),
+            stage: written.duration_since(decided),
+            write: std::time::Duration::ZERO,
+            head_seq: start_head.seq,
+            committed: false,
+        };
+        let job = match staged {
+            Ok(job) => job,
             Err(err) => {
+                // Nothing of it was handed on; the state holds part of it: reloaded once the
+                // batches before it are written.
                 for (_, _, done) in submits {
                     done(Err(err.clone()));
                 }
-                if let Error::Fenced(why) = &err {
-                    // Another writer took over: this one steps down and writes nothing more.
-                    self.failed = Some(format!("this writer was fenced off: {why}"));
-                    return;
+                if let Some(observer) = &self.options.observer {
+                    observer.batch_done(&report);
                 }
-                self.recover(start_head);
+                self.drain();
+                self.broken.get_or_insert(err);
+                self.settle();
+                return;
+            }
+        };
+        // Pinned before the projector can pass them: eviction keeps what the store lacks.
+        for account in &job.accounts {
+            self.pinned.insert(account.id, job.to_seq);
+        }
+        let mut receipts = pending.receipts.into_iter();
+        let answers = submits
+            .into_iter()
+            .zip(counts)
+            .map(|((_, _, done), count)| (done, receipts.by_ref().take(count).collect()));
+        let batch = Batch {
+            write: pending.batch.seal(),
+            from: start_head,
+            to: self.head,
+            answers: answers.collect(),
+            job,
+            report,
+        };
+        self.hand_over(batch);
+        self.evict();
+        self.stats.accounts_cached = self.state.accounts_held() as u64;
+        // The answered ids in memory are a cache over the store's: bounded, cut in CLOCK order.
+        // Cut only with nothing in flight: an id of a batch not yet written is in no store, and
+        // a retry of it that missed the cache would be decided anew.
+        let max = self.options.answers_cached_max();
+        if self.state.answers_held() > max {
+            self.drain();
+            if self.broken.is_none() {
+                self.state.evict_answers(cache_low_water(max));
             }
         }
     }
@@ -463,52 +473,6 @@ impl Writer {
         }
     }
 
-    /// Keeps the caches within `LedgerOptions::accounts_cached_max` and `answers_cached_max`:
-    /// over a bound, the cache is cut in CLOCK order to its low-water mark (`cache_low_water`),
-    /// so the accounts and ids used lately stay and the next batches do not refill cold. An
-    /// account changed since the projector's watermark stays pinned (the store may not hold its
-    /// change yet).
-    fn evict(&mut self) {
-        let max = self.options.accounts_cached_max();
-        if self.state.accounts_held() > max {
-            // A poisoned watermark (a projector thread that panicked) pins everything: nothing
-            // is dropped that the store may not hold.
-            let projected = self.store.projection.projected().unwrap_or(0);
-            self.pinned.retain(|_, seq| *seq > projected);
-            let pinned = &self.pinned;
-            self.state.evict(cache_low_water(max), |id| pinned.contains_key(&id));
-        } else {
-            // Only what it knew absent (openings of this batch): the next batch asks again.
-            self.state.evict(usize::MAX, |_| true);
-        }
-        let max = self.options.answers_cached_max();
-        if self.state.answers_held() > max {
-            self.state.evict_answers(cache_low_water(max));
-        }
-    }
-
-    /// Loads the stored answers of those of `ids` the state does not hold (one batched read).
-    fn load_answers(&mut self, ids: &[CommandId]) -> Result<()> {
-        let mut missing = Vec::new();
-        for id in ids {
-            match self.state.answer_seq(*id) {
-                Some(_) => self.state.touch_answer(*id),
-                None => missing.push(*id),
-            }
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        missing.sort_unstable();
-        missing.dedup();
-        for (id, seq) in missing.iter().zip(self.store.answered_many(&missing)?) {
-            if let Some(seq) = seq {
-                self.state.remember_answer(*id, seq);
-            }
-        }
-        Ok(())
-    }
-
     /// Decides `commands`, appending their receipts to `pending.receipts`. Events that came due
     /// before a command (expired holds, executed or stopped delayed transfers) are appended
     /// ahead of its answer; they get no receipt of their own.
@@ -530,7 +494,7 @@ impl Writer {
                             .and_then(|at| at.and_then(|at| pending.receipts.get(at)))
                             .map(|receipt| receipt.event.clone())
                             .ok_or_else(|| Error::Corruption { seq, detail: "retry points past the batch".into() })?,
-                        None => self.store.event(seq)?,
+                        None => self.committed_event(seq)?,
                     };
                     let conflict = !event.answers(&command.body);
                     let rule = rule_of(&self.state, &event);
@@ -668,8 +632,14 @@ impl Writer {
                 self.state = state;
                 self.pinned.clear();
                 self.head = head;
+                self.durable = head;
                 self.store.rebase(head);
                 self.needs_reload = None;
+                if let Some(pipeline) = &self.pipeline
+                    && pipeline.messages.send(Message::Rebase(head)).is_err()
+                {
+                    self.failed.get_or_insert_with(|| "the committer has exited".into());
+                }
             }
             // The database is unreachable (a failover in progress): try again before the next
             // batch; until then every batch is refused without being decided.
