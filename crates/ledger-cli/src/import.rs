@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use ledger_core::{Command, parse_command};
+use ledger_core::{COMMAND_LINE_BYTES_MAX, Command, parse_command};
 use serde_json::{Value, json};
 
 use crate::args::Cli;
@@ -71,14 +71,18 @@ pub fn run(
     let mut read_bytes = 0u64;
     loop {
         line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
+        let (read, cut) = read_line_bounded(&mut reader, &mut line)
             .with_context(|| format!("reading {} at line {}", file.display(), line_no + 1))?;
         if read == 0 {
             break;
         }
         line_no += 1;
         read_bytes += read as u64;
+        if cut {
+            let why = format!("line is {read} bytes; the limit is {COMMAND_LINE_BYTES_MAX}");
+            pending.push(Pending::Malformed(line_no, why));
+            continue;
+        }
         match std::str::from_utf8(&line).map(str::trim) {
             Ok("") => {}
             Ok(text) => match parse_command(text, ledger.now()) {
@@ -214,4 +218,57 @@ fn take(
         }
     }
     Ok(())
+}
+
+/// The bytes of a line `import` holds: the command limit and room for the whitespace around it.
+/// A longer line is refused without being held whole.
+const LINE_KEPT_MAX: usize = COMMAND_LINE_BYTES_MAX + 4_096;
+
+/// Reads one line (through its `\n`) into `line`, holding at most [`LINE_KEPT_MAX`] bytes of it:
+/// the rest of a longer line is read to its end and dropped. Returns the line's whole length (0
+/// at the end of the input) and whether it was cut.
+fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
+    let mut total = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if buf.is_empty() {
+            return Ok((total, total > line.len()));
+        }
+        let (used, ended) = match buf.iter().position(|byte| *byte == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = LINE_KEPT_MAX - line.len().min(LINE_KEPT_MAX);
+        line.extend_from_slice(&buf[..used.min(room)]);
+        reader.consume(used);
+        total += used;
+        if ended {
+            return Ok((total, total > line.len()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_held_up_to_its_bound_and_read_to_its_end() {
+        let long = LINE_KEPT_MAX + 10;
+        let mut input = vec![b'x'; long];
+        input.extend_from_slice(b"\nshort\n\nlast");
+        let mut reader = std::io::BufReader::with_capacity(1_000, input.as_slice());
+        let mut line = Vec::new();
+        // (whole length, cut, bytes held) of each line in turn.
+        let expected = [(long + 1, true, LINE_KEPT_MAX), (6, false, 6), (1, false, 1), (4, false, 4), (0, false, 0)];
+        for (length, cut, held) in expected {
+            line.clear();
+            assert_eq!(read_line_bounded(&mut reader, &mut line).unwrap(), (length, cut));
+            assert_eq!(line.len(), held);
+        }
+    }
 }

@@ -111,15 +111,27 @@ fn cache_key(path: &Path) -> anyhow::Result<[u8; ledger_store::REPORT_CACHE_KEY_
     Ok(key)
 }
 
-/// Replaces the cache whole: written beside it (mode 0600), then renamed over it.
+/// Replaces the cache whole: written beside it in a file of its own (a random name, mode 0600,
+/// created exclusively: two runs sharing a cache never write the same file), then renamed over
+/// it; the last run to finish leaves its cache.
 fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(".new");
-    let new = path.with_file_name(name);
-    let mut file = crate::out::create_private(&new, true)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", new.display()))?;
-    std::fs::rename(&new, path).with_context(|| format!("replacing {}", path.display()))
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or_default());
+    prefix.push(".");
+    let mut new = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".new")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing the cache beside {}", path.display()))?;
+    new.write_all(bytes)
+        .and_then(|()| new.as_file().sync_all())
+        .with_context(|| format!("writing {}", new.path().display()))?;
+    new.persist(path).map(|_| ()).with_context(|| format!("replacing {}", path.display()))
 }
 
 fn json_of(reports: &Reports, kind: ReportKind) -> anyhow::Result<serde_json::Value> {

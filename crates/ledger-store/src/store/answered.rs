@@ -8,7 +8,6 @@
 use std::collections::HashSet;
 
 use ledger_core::CommandId;
-use rocksdb::ReadOptions;
 
 use super::{Engine, Mismatch, Store, Table};
 use crate::codec::{self, GENESIS_PREV};
@@ -26,16 +25,7 @@ impl Store {
     /// (docs/PERFORMANCE.md, "Issue 25, part 1").
     pub(crate) fn get_many<K: AsRef<[u8]>>(&self, table: Table, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         match &self.engine {
-            Engine::Rocks(db) => db
-                .batched_multi_get_cf_opt(
-                    self.cf(table.cf_name())?,
-                    keys,
-                    keys.is_sorted_by(|a, b| a.as_ref() <= b.as_ref()),
-                    &ReadOptions::default(),
-                )
-                .into_iter()
-                .map(|found| Ok(found?.map(|value| value.to_vec())))
-                .collect(),
+            Engine::Rocks(db) => super::rocks::get_many(db, table, keys),
             Engine::Postgres(pg) => {
                 pg.get_many(table, &keys.iter().map(|key| key.as_ref().to_vec()).collect::<Vec<_>>())
             }

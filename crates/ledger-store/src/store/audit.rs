@@ -201,15 +201,13 @@ impl Store {
     /// Drops and rebuilds every read model and index from the log (see
     /// `Ledger::rebuild_read_models`), then replays again to prove them equal.
     pub(crate) fn rebuild_read_models(mut self, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
-        let dropped = if let Engine::Rocks(db) = &mut self.engine {
+        let dropped = match &mut self.engine {
             // Dropping a column family discards its files, damaged blocks included.
-            for name in [CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS] {
-                db.drop_cf(name)?;
-                db.create_cf(name, &Tuning::default().cf_options(name))?;
+            Engine::Rocks(db) => {
+                super::rocks::recreate(db, &[CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS])?;
+                true
             }
-            true
-        } else {
-            false
+            Engine::Postgres(_) => false,
         };
         self.rebuild_derived(dropped, progress)
     }

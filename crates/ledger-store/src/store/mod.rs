@@ -1,7 +1,8 @@
-//! The RocksDB side: opening (after the directory checks of `layout`), column families, staging
-//! and committing writes, reading and checking the log, loading state from a snapshot plus the
-//! log tail. Reading read models is in `models`, whole-log work (verify, replay, rebuild, export,
-//! backup) in `audit`. Only this folder names rocksdb (tests/structure.rs checks it).
+//! The storage seam: [`Store`] over its engine (RocksDB in `rocks.rs`, PostgreSQL in `pg.rs`),
+//! opening (after the directory checks of `layout`), staging and committing writes, reading and
+//! checking the log, loading a layout 1–3 state from a snapshot plus the log tail. Reading read
+//! models is in `models`, whole-log work (verify, rebuild, export, backup) in `audit`, replay in
+//! `replay`. Only this folder names rocksdb (tests/structure.rs checks it).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -11,7 +12,7 @@ use ledger_core::{
     Account, AccountId, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections, Reservation, State,
     Timestamp,
 };
-use rocksdb::{ColumnFamily, DB, DBRecoveryMode, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamily, DB, WriteBatch};
 
 use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef, prefix_end};
 use crate::error::{Error, Result};
@@ -32,9 +33,7 @@ mod tree;
 
 pub(crate) use replay::replay_accounts_max;
 pub(crate) use rocks::Tuning;
-use rocks::{
-    check_directory, db_options, descriptors, descriptors_present, lost_records, storage_error, vanished_file,
-};
+use rocks::{check_directory, lost_records, vanished_file};
 
 pub use outcomes::*;
 
@@ -214,10 +213,7 @@ impl Store {
     ) -> Result<Store> {
         let created = layout::begin_new(path)?;
         let built = (|| {
-            let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
-            options.create_if_missing(true);
-            options.create_missing_column_families(true);
-            let db = DB::open_cf_descriptors(&options, path, descriptors(tuning))?;
+            let db = rocks::create(path, tuning)?;
             let store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
             store.commit(store.new_layout()?, true)?;
             let head = fill(&store)?;
@@ -249,25 +245,16 @@ impl Store {
         }
         let found = check_directory(path)?;
         let witness = layout::read_witness(path, found)?;
-        let mut absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
-        // A ledger before layout 3 gets its (empty) `answered` column family; the conversion
-        // (`load_state_projected`) fills it before it moves the layout version.
-        absolute.create_missing_column_families(true);
-        let db = match DB::open_cf_descriptors(&absolute, path, descriptors(tuning)) {
-            Ok(db) => db,
-            Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
-                let view = Store::open_view(path)?;
-                let head = view.head()?;
-                drop(view);
-                if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
-                    return Err(lost_records(head, witness, &err.into_string()));
-                }
-                let mut point_in_time = db_options(DBRecoveryMode::PointInTime);
-                point_in_time.create_missing_column_families(true);
-                DB::open_cf_descriptors(&point_in_time, path, descriptors(tuning))?
+        let db = rocks::open_recovering(path, tuning, |damage| {
+            // The write-ahead log failed absolute consistency: a point-in-time view decides.
+            let view = Store::open_view(path)?;
+            let head = view.head()?;
+            drop(view);
+            match witness.filter(|witness| witness.0 > head.seq) {
+                Some(witness) => Err(lost_records(head, witness, damage)),
+                None => Ok(()),
             }
-            Err(err) => return Err(err.into()),
-        };
+        })?;
         let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
         store.check_witness(witness)?;
         if found == Found::Unmarked {
@@ -311,9 +298,7 @@ impl Store {
     }
     /// A read-only, point-in-time view with no checks of ours.
     fn open_view(path: &Path) -> Result<Store> {
-        let options = db_options(DBRecoveryMode::PointInTime);
-        let present = descriptors_present(path, Tuning::default())?;
-        let db = DB::open_cf_descriptors_read_only(&options, path, present, false)?;
+        let db = rocks::open_view(path)?;
         Ok(Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() })
     }
     /// A new ledger's layout keys: this build's layout, nothing projected yet.
@@ -372,14 +357,7 @@ impl Store {
     /// An empty set of staged writes.
     pub(crate) fn staged(&self) -> Result<Staged<'_>> {
         let inner = match &self.engine {
-            Engine::Rocks(db) => {
-                let cf = |name: &str| {
-                    db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
-                };
-                let tables =
-                    [cf(CF_LOG)?, cf(CF_ACCOUNTS)?, cf(CF_CUSTOMERS)?, cf(CF_HISTORY)?, cf(CF_META)?, cf(CF_ANSWERED)?];
-                StagedIn::Rocks { batch: WriteBatch::default(), tables }
-            }
+            Engine::Rocks(db) => StagedIn::Rocks { batch: WriteBatch::default(), tables: rocks::tables(db)? },
             Engine::Postgres(_) => StagedIn::Ops(Vec::new()),
         };
         Ok(Staged { inner })
@@ -393,12 +371,7 @@ impl Store {
     /// the session the writer reads through).
     pub(crate) fn commit_sealed(&self, sealed: Sealed, sync: bool) -> Result<()> {
         match (&self.engine, sealed.0) {
-            (Engine::Rocks(db), SealedIn::Rocks(batch)) => {
-                let mut options = WriteOptions::default();
-                options.set_sync(sync);
-                db.write_opt(batch, &options)?;
-                Ok(())
-            }
+            (Engine::Rocks(db), SealedIn::Rocks(batch)) => rocks::write(db, batch, sync),
             (Engine::Postgres(pg), SealedIn::Ops(ops)) => pg.commit(ops),
             _ => Err(Error::Io("staged writes from another storage engine".into())),
         }
@@ -413,7 +386,7 @@ impl Store {
     /// The value of `key` in `table`.
     pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match &self.engine {
-            Engine::Rocks(db) => Ok(db.get_cf(self.cf(table.cf_name())?, key)?),
+            Engine::Rocks(db) => rocks::get(db, table, key),
             Engine::Postgres(pg) => pg.get(table, key),
         }
     }
@@ -421,19 +394,7 @@ impl Store {
     /// `true`. With `checksums`, RocksDB verifies each block it reads.
     pub(crate) fn scan(&self, table: Table, from: &[u8], checksums: bool, visit: &mut Visit<'_>) -> Result<()> {
         match &self.engine {
-            Engine::Rocks(db) => {
-                let mut options = ReadOptions::default();
-                options.set_verify_checksums(checksums);
-                let mut items = db.raw_iterator_cf_opt(self.cf(table.cf_name())?, options);
-                items.seek(from);
-                while let (Some(key), Some(value)) = (items.key(), items.value()) {
-                    if !visit(key, value)? {
-                        return Ok(());
-                    }
-                    items.next();
-                }
-                Ok(items.status()?)
-            }
+            Engine::Rocks(db) => rocks::scan(db, table, from, checksums, visit),
             Engine::Postgres(pg) => pg.scan(table, from, visit),
         }
     }
@@ -448,14 +409,6 @@ impl Store {
         match &self.witness {
             Some(witness) => witness.sync(),
             None => Ok(()),
-        }
-    }
-    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
-        match &self.engine {
-            Engine::Rocks(db) => {
-                db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
-            }
-            Engine::Postgres(_) => Err(Error::Io(format!("column family {name}: not a RocksDB ledger"))),
         }
     }
     /// Whether another machine may have committed a batch whose commit failed here (a
@@ -488,9 +441,7 @@ impl Store {
     /// The record at `seq`, its own hash checked.
     pub(crate) fn record(&self, seq: u64) -> Result<Record> {
         let bytes = match &self.engine {
-            Engine::Rocks(db) => {
-                db.get_cf(self.cf(CF_LOG)?, codec::seq_key(seq)).map_err(|err| storage_error(seq, err))?
-            }
+            Engine::Rocks(db) => rocks::record_bytes(db, seq)?,
             Engine::Postgres(pg) => pg.get(Table::Log, &codec::seq_key(seq))?,
         }
         .ok_or_else(|| Error::Corruption { seq, detail: "record missing".into() })?;
@@ -551,34 +502,7 @@ impl Store {
                 return Ok(head);
             }
         };
-        // Our own per-record hash is the integrity check here: it names the exact damaged record,
-        // where RocksDB's block checksum could only name the block's first one.
-        let mut options = ReadOptions::default();
-        options.set_verify_checksums(false);
-        // A raw iterator lends key and value in place: no allocation per record.
-        let mut records = db.raw_iterator_cf_opt(self.cf(CF_LOG)?, options);
-        records.seek(start);
-        let mut expected_seq = from_seq;
-        while let (Some(key), Some(value)) = (records.key(), records.value()) {
-            let seq = codec::decode_seq_key(key)?;
-            if seq > to_seq {
-                break;
-            }
-            if seq != expected_seq {
-                return Err(Error::Corruption { seq: expected_seq, detail: format!("record missing (next is {seq})") });
-            }
-            let record = RecordRef::decode(seq, value)?;
-            record.check_link(seq, &head.hash)?;
-            let go_on = visit(seq, &record)?;
-            head = Head { seq, hash: record.hash };
-            if !go_on {
-                break;
-            }
-            expected_seq += 1;
-            records.next();
-        }
-        records.status().map_err(|err| storage_error(expected_seq, err))?;
-        Ok(head)
+        rocks::walk_log(db, from_seq, to_seq, head, &mut visit)
     }
     /// The state as of the head: the latest snapshot (if it checks out against the chain) plus
     /// the log after it. Checks the whole tail and that it ends exactly at the committed head.
@@ -627,12 +551,10 @@ impl Store {
     /// Flushes every column family's memtable to SST files (on a clean close: the next open
     /// reads tables instead of replaying the write-ahead log).
     pub(crate) fn flush(&self) -> Result<()> {
-        if let Engine::Rocks(db) = &self.engine {
-            for name in COLUMN_FAMILIES {
-                db.flush_cf(self.cf(name)?)?;
-            }
+        match &self.engine {
+            Engine::Rocks(db) => rocks::flush(db),
+            Engine::Postgres(_) => Ok(()),
         }
-        Ok(())
     }
     /// The log, walked to its end, must end exactly at the committed head.
     fn check_reaches_head(&self, head: Head) -> Result<()> {

@@ -1,13 +1,17 @@
-//! RocksDB's own settings and checks for the store: the options every open shares, the column
-//! families with their tuning, what a directory must hold before it is opened, and how
-//! RocksDB's errors become the store's.
+//! The embedded engine: RocksDB under the store's seam (`mod.rs`). Creating, opening (the
+//! write-ahead log recovered with absolute consistency, point-in-time only when the head
+//! witness allows), reading, scanning, walking the log and writing; the options every open
+//! shares, the column families with their tuning, what a directory must hold before it is
+//! opened, and how RocksDB's errors become the store's.
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, DB, DBRecoveryMode, Options};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Options, ReadOptions, WriteBatch, WriteOptions,
+};
 
-use super::{CF_ACCOUNTS, CF_ANSWERED, CF_HISTORY, CF_META, COLUMN_FAMILIES, Head};
-use crate::codec::Hash;
+use super::{CF_ACCOUNTS, CF_ANSWERED, CF_CUSTOMERS, CF_HISTORY, CF_LOG, CF_META, COLUMN_FAMILIES, Head, Table, Visit};
+use crate::codec::{self, Hash, RecordRef};
 use crate::error::{Error, Result};
 use crate::layout::{self, Found};
 
@@ -183,4 +187,155 @@ pub(super) fn storage_error(seq: u64, err: rocksdb::Error) -> Error {
     } else {
         Error::from(err)
     }
+}
+
+/// Creates the database of a new ledger at `path` with every column family.
+pub(super) fn create(path: &Path, tuning: Tuning) -> Result<DB> {
+    let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    Ok(DB::open_cf_descriptors(&options, path, descriptors(tuning))?)
+}
+
+/// Opens an existing ledger's database for writing. The write-ahead log is recovered with
+/// absolute consistency; when that reports corruption, `damaged` (given RocksDB's words) decides
+/// whether the ledger may open point-in-time (an unacknowledged write cut short) or not.
+pub(super) fn open_recovering(path: &Path, tuning: Tuning, damaged: impl FnOnce(&str) -> Result<()>) -> Result<DB> {
+    let mut absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+    // A ledger before layout 3 gets its (empty) `answered` column family; the conversion
+    // (`load_state_projected`) fills it before it moves the layout version.
+    absolute.create_missing_column_families(true);
+    match DB::open_cf_descriptors(&absolute, path, descriptors(tuning)) {
+        Ok(db) => Ok(db),
+        Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
+            damaged(&err.into_string())?;
+            let mut point_in_time = db_options(DBRecoveryMode::PointInTime);
+            point_in_time.create_missing_column_families(true);
+            Ok(DB::open_cf_descriptors(&point_in_time, path, descriptors(tuning))?)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A read-only, point-in-time view of the database at `path` (no lock taken).
+pub(super) fn open_view(path: &Path) -> Result<DB> {
+    let options = db_options(DBRecoveryMode::PointInTime);
+    let present = descriptors_present(path, Tuning::default())?;
+    Ok(DB::open_cf_descriptors_read_only(&options, path, present, false)?)
+}
+
+/// The column family `name`.
+pub(super) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily> {
+    db.cf_handle(name).ok_or_else(|| Error::Io(format!("column family {name} is missing")))
+}
+
+/// Every table's column family, in [`Table`] order.
+pub(super) fn tables(db: &DB) -> Result<[&ColumnFamily; 6]> {
+    Ok([
+        cf(db, CF_LOG)?,
+        cf(db, CF_ACCOUNTS)?,
+        cf(db, CF_CUSTOMERS)?,
+        cf(db, CF_HISTORY)?,
+        cf(db, CF_META)?,
+        cf(db, CF_ANSWERED)?,
+    ])
+}
+
+/// Writes `batch` atomically; with `sync`, only once it is on disk.
+pub(super) fn write(db: &DB, batch: WriteBatch, sync: bool) -> Result<()> {
+    let mut options = WriteOptions::default();
+    options.set_sync(sync);
+    db.write_opt(batch, &options)?;
+    Ok(())
+}
+
+/// The value of `key` in `table`.
+pub(super) fn get(db: &DB, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    Ok(db.get_cf(cf(db, table.cf_name())?, key)?)
+}
+
+/// [`Store::scan`](super::Store::scan) on RocksDB.
+pub(super) fn scan(db: &DB, table: Table, from: &[u8], checksums: bool, visit: &mut Visit<'_>) -> Result<()> {
+    let mut options = ReadOptions::default();
+    options.set_verify_checksums(checksums);
+    let mut items = db.raw_iterator_cf_opt(cf(db, table.cf_name())?, options);
+    items.seek(from);
+    while let (Some(key), Some(value)) = (items.key(), items.value()) {
+        if !visit(key, value)? {
+            return Ok(());
+        }
+        items.next();
+    }
+    Ok(items.status()?)
+}
+
+/// The stored bytes of record `seq` (RocksDB's checksum failing is corruption at `seq`).
+pub(super) fn record_bytes(db: &DB, seq: u64) -> Result<Option<Vec<u8>>> {
+    db.get_cf(cf(db, CF_LOG)?, codec::seq_key(seq)).map_err(|err| storage_error(seq, err))
+}
+
+/// [`Store::walk_while`](super::Store::walk_while) on RocksDB, from `from_seq` after `head`.
+pub(super) fn walk_log(
+    db: &DB,
+    from_seq: u64,
+    to_seq: u64,
+    mut head: Head,
+    visit: &mut impl FnMut(u64, &RecordRef<'_>) -> Result<bool>,
+) -> Result<Head> {
+    // Our own per-record hash is the integrity check here: it names the exact damaged record,
+    // where RocksDB's block checksum could only name the block's first one.
+    let mut options = ReadOptions::default();
+    options.set_verify_checksums(false);
+    // A raw iterator lends key and value in place: no allocation per record.
+    let mut records = db.raw_iterator_cf_opt(cf(db, CF_LOG)?, options);
+    records.seek(codec::seq_key(from_seq));
+    let mut expected_seq = from_seq;
+    while let (Some(key), Some(value)) = (records.key(), records.value()) {
+        let seq = codec::decode_seq_key(key)?;
+        if seq > to_seq {
+            break;
+        }
+        if seq != expected_seq {
+            return Err(Error::Corruption { seq: expected_seq, detail: format!("record missing (next is {seq})") });
+        }
+        let record = RecordRef::decode(seq, value)?;
+        record.check_link(seq, &head.hash)?;
+        let go_on = visit(seq, &record)?;
+        head = Head { seq, hash: record.hash };
+        if !go_on {
+            break;
+        }
+        expected_seq += 1;
+        records.next();
+    }
+    records.status().map_err(|err| storage_error(expected_seq, err))?;
+    Ok(head)
+}
+
+/// Flushes every column family's memtable to SST files.
+pub(super) fn flush(db: &DB) -> Result<()> {
+    for name in COLUMN_FAMILIES {
+        db.flush_cf(cf(db, name)?)?;
+    }
+    Ok(())
+}
+
+/// The values of `keys` in `table`, in their order: one batched multi-get (keys already in
+/// ascending byte order are not sorted again).
+pub(super) fn get_many<K: AsRef<[u8]>>(db: &DB, table: Table, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+    let sorted = keys.is_sorted_by(|a, b| a.as_ref() <= b.as_ref());
+    db.batched_multi_get_cf_opt(cf(db, table.cf_name())?, keys, sorted, &ReadOptions::default())
+        .into_iter()
+        .map(|found| Ok(found?.map(|value| value.to_vec())))
+        .collect()
+}
+
+/// Drops the column families `names` and creates them again, empty (their files discarded,
+/// damaged blocks included).
+pub(super) fn recreate(db: &mut DB, names: &[&str]) -> Result<()> {
+    for name in names {
+        db.drop_cf(name)?;
+        db.create_cf(name, &Tuning::default().cf_options(name))?;
+    }
+    Ok(())
 }

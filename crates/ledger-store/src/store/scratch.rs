@@ -23,14 +23,23 @@ pub(super) struct Scratch {
 /// A key and its value, as RocksDB's iterator gives them.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
 
+/// The scratch directories' names start so (`tempfile` adds a random suffix).
+const SCRATCH_PREFIX: &str = "ledger-replay-";
+
 const SCRATCH_ACCOUNT: u8 = b'a';
 const SCRATCH_CUSTOMER: u8 = b'c';
 
 impl Scratch {
+    /// A new scratch store in `TMPDIR`, after removing what replays killed there left.
     pub(super) fn create() -> Result<Scratch> {
+        Scratch::create_in(&std::env::temp_dir())
+    }
+
+    fn create_in(parent: &Path) -> Result<Scratch> {
+        remove_stale(parent);
         let dir = tempfile::Builder::new()
-            .prefix("ledger-replay-")
-            .tempdir()
+            .prefix(SCRATCH_PREFIX)
+            .tempdir_in(parent)
             .map_err(|err| Error::Io(format!("making the replay's scratch directory: {err}")))?;
         let mut options = Options::default();
         options.create_if_missing(true);
@@ -131,5 +140,81 @@ impl Scratch {
             .iterator(IteratorMode::From(&start, rocksdb::Direction::Forward))
             .take_while(move |item| item.as_ref().map_or(true, |(key, _)| key.first() == Some(&prefix)))
             .map(|item| item.map_err(Error::from))
+    }
+}
+
+/// Removes the scratch directories in `parent` that replays killed before their end left (a
+/// SIGKILL, or a SIGINT the process did not outlive): named `ledger-replay-…`, holding nothing
+/// but RocksDB's files, and locked by no process (RocksDB's `DestroyDB` takes the database's
+/// lock before it deletes anything: a running replay's directory, in this process or another,
+/// is left alone). Best effort: what cannot be removed stays.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let named = entry.file_name().to_str().is_some_and(|name| name.starts_with(SCRATCH_PREFIX));
+        if !named || !entry.file_type().is_ok_and(|kind| kind.is_dir()) || !only_rocksdb_files(&path) {
+            continue;
+        }
+        if DB::destroy(&Options::default(), &path).is_ok() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Whether `dir` holds a RocksDB database (its `CURRENT`) and no file RocksDB did not write.
+fn only_rocksdb_files(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    let mut current = false;
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { return false };
+        current |= name == "CURRENT";
+        let rocksdb_file = matches!(name.as_str(), "CURRENT" | "IDENTITY" | "LOCK")
+            || ["LOG", "MANIFEST-", "OPTIONS-"].iter().any(|prefix| name.starts_with(prefix))
+            || [".sst", ".log", ".dbtmp"].iter().any(|suffix| name.ends_with(suffix));
+        if !rocksdb_file || !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            return false;
+        }
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A RocksDB database at `dir` with one key, closed.
+    fn closed_database(dir: &Path) {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        let db = DB::open(&options, dir).unwrap();
+        db.put(b"k", b"v").unwrap();
+    }
+
+    #[test]
+    fn a_new_scratch_store_removes_only_what_killed_replays_left() {
+        let parent = tempfile::tempdir().unwrap();
+        let at = |name: &str| parent.path().join(name);
+        // Given: a scratch directory left by a killed replay, one a running replay holds, a
+        // directory of that name with a file of someone else's, and another database.
+        closed_database(&at("ledger-replay-killed"));
+        let running = Scratch::create_in(parent.path()).unwrap();
+        std::fs::create_dir(at("ledger-replay-notes")).unwrap();
+        std::fs::write(at("ledger-replay-notes/CURRENT"), "mine").unwrap();
+        std::fs::write(at("ledger-replay-notes/notes.txt"), "mine").unwrap();
+        closed_database(&at("another-database"));
+        // When: another replay makes its scratch store there.
+        let next = Scratch::create_in(parent.path()).unwrap();
+        // Then: only the killed replay's directory is gone.
+        let held = |scratch: &Scratch| scratch._dir.path().is_dir();
+        assert!(!at("ledger-replay-killed").exists(), "the killed replay's directory is removed");
+        assert!(held(&running), "a running replay's directory stays");
+        assert!(at("ledger-replay-notes/notes.txt").exists(), "a directory with other files stays");
+        assert!(at("another-database/CURRENT").exists(), "a directory of another name stays");
+        assert!(held(&next));
+        let running_dir = running._dir.path().to_owned();
+        drop(running);
+        drop(next);
+        assert!(!running_dir.exists(), "a replay's own directory goes when it ends");
     }
 }
