@@ -189,6 +189,14 @@ pub(crate) fn command_account(command: &CommandBody) -> Option<AccountId> {
         | CommandBody::Payment { from, .. }
         | CommandBody::DelayedTransfer { from, .. } => Some(*from),
         CommandBody::InboundTransfer { to, .. } => Some(*to),
-        _ => None,
+        // Listed one by one: a new command must say which account it acts on first.
+        CommandBody::ChangePolicy { .. }
+        | CommandBody::ListRisk { .. }
+        | CommandBody::UnlistRisk { .. }
+        | CommandBody::ChangeProtections { .. }
+        | CommandBody::ConfirmHold { .. }
+        | CommandBody::DeclineHold { .. }
+        | CommandBody::CancelTransfer { .. }
+        | CommandBody::Tick => None,
     }
 }
