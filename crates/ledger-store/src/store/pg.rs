@@ -328,7 +328,7 @@ impl Pg {
             return keys.iter().map(|key| self.get(table, key)).collect();
         }
         let mut client = self.client()?;
-        let statement = self.prepared(&mut *client, GET_MANY)?;
+        let statement = self.prepared(&mut client, GET_MANY)?;
         let rows = client.query(&statement, &[&(table as i16), &keys])?;
         let found: HashMap<Vec<u8>, Vec<u8>> = rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
         Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
@@ -346,7 +346,7 @@ impl Pg {
         let lows: Vec<&[u8]> = ranges.iter().map(|(lo, _)| lo.as_ref()).collect();
         let highs: Vec<&[u8]> = ranges.iter().map(|(_, hi)| hi.as_ref()).collect();
         let mut client = self.client()?;
-        let statement = self.prepared(&mut *client, KEY_RANGES)?;
+        let statement = self.prepared(&mut client, KEY_RANGES)?;
         for row in client.query(&statement, &[&(table as i16), &lows, &highs])? {
             let ordinal: i64 = row.get(0);
             let slot = usize::try_from(ordinal)
