@@ -398,6 +398,14 @@ impl Store {
             Engine::Postgres(pg) => pg.scan(table, from, visit),
         }
     }
+    /// The keys of `table` in each inclusive range `(lo, hi)` of `ranges`, each in key order, in
+    /// the order of `ranges`: one query on PostgreSQL, one ordered walk per range on RocksDB.
+    pub(crate) fn key_ranges<K: AsRef<[u8]>>(&self, table: Table, ranges: &[(K, K)]) -> Result<Vec<Vec<Vec<u8>>>> {
+        match &self.engine {
+            Engine::Rocks(db) => rocks::key_ranges(db, table, ranges),
+            Engine::Postgres(pg) => pg.key_ranges(table, ranges),
+        }
+    }
     /// Records `head` in the witness (a writable store only).
     pub(crate) fn record_witness(&self, head: Head) -> Result<()> {
         match &self.witness {

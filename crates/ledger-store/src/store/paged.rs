@@ -125,8 +125,8 @@ impl Store {
             for (id, found) in wanted.accounts.iter().zip(self.get_many(Table::Accounts, &keys)?) {
                 state.load_account(*id, found.map(|bytes| codec::decode_account(&bytes)).transpose()?);
             }
-            for customer in wanted.customers {
-                state.load_customer(customer, self.customer_account_ids(customer)?);
+            for (customer, list) in wanted.customers.iter().zip(self.customer_lists(&wanted.customers)?) {
+                state.load_customer(*customer, list);
             }
         }
         let detail = format!("a batch still names accounts to load after {WANTED_ROUNDS_MAX} rounds");
@@ -135,19 +135,39 @@ impl Store {
 
     /// The accounts of `customer` in its index, in id order.
     pub(crate) fn customer_account_ids(&self, customer: CustomerId) -> Result<Vec<AccountId>> {
-        let start = codec::customer_key(customer, AccountId(0));
-        let mut ids = Vec::new();
-        self.scan(Table::Customers, &start, true, &mut |key, _| {
-            let Some((owner, account)) = codec::split_index_key(key) else {
-                return Err(Error::ReadModel("customer index key of the wrong length".into()));
-            };
-            if owner != customer.0 {
-                return Ok(false);
-            }
-            ids.push(AccountId(account));
-            Ok(true)
-        })?;
-        Ok(ids)
+        Ok(self.customer_lists(&[customer])?.pop().unwrap_or_default())
+    }
+
+    /// The accounts of each of `customers` in the customer index, each list in id order, in
+    /// the order of `customers`: one read for all of them ([`Store::key_ranges`]: one query on
+    /// PostgreSQL, one ordered walk per list on RocksDB), as a batch names them.
+    pub(crate) fn customer_lists(&self, customers: &[CustomerId]) -> Result<Vec<Vec<AccountId>>> {
+        let ranges: Vec<([u8; 16], [u8; 16])> = customers
+            .iter()
+            .map(|customer| {
+                (codec::customer_key(*customer, AccountId(0)), codec::customer_key(*customer, AccountId(u64::MAX)))
+            })
+            .collect();
+        let found = self.key_ranges(Table::Customers, &ranges)?;
+        if found.len() != customers.len() {
+            return Err(Error::ReadModel(format!(
+                "{} customer lists read for {} customers",
+                found.len(),
+                customers.len()
+            )));
+        }
+        customers
+            .iter()
+            .zip(found)
+            .map(|(customer, keys)| {
+                keys.iter()
+                    .map(|key| match codec::split_index_key(key) {
+                        Some((owner, account)) if owner == customer.0 => Ok(AccountId(account)),
+                        _ => Err(Error::ReadModel("customer index key of the wrong length".into())),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// `state` (paged) made whole: every account and customer list it does not hold read in from

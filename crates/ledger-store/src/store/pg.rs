@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, GenericClient, NoTls, Transaction};
+use postgres::{Client, GenericClient, NoTls, Statement, Transaction};
 
 use super::{META_FORMAT, META_HEAD, META_PROJECTED, Op, Table, Visit};
 
@@ -28,6 +28,19 @@ const WRITER_APPLICATION: &str = "tiered-ledger-writer";
 /// a Merkle node, reads little), each next one 8× larger up to the most.
 const SCAN_PAGE_ROWS_FIRST: i64 = 64;
 const SCAN_PAGE_ROWS_MAX: i64 = 8_192;
+
+/// The writer's per-batch reads on the shared connection, prepared once per session
+/// ([`Pg::prepared`]): a query given as text is parsed and described by the server on every call
+/// (one more round trip each).
+const GET_MANY: &str = "SELECT key, value FROM ledger_kv WHERE tbl = $1 AND key = ANY($2)";
+/// Every key in each inclusive range `(lo[i], hi[i])`, tagged with the range's ordinal, ranges
+/// in order and keys in order within each (a range scan of the primary key per range).
+const KEY_RANGES: &str = "SELECT ranges.i, found.key \
+     FROM UNNEST($2::bytea[], $3::bytea[]) WITH ORDINALITY AS ranges(lo, hi, i) \
+     CROSS JOIN LATERAL (SELECT key FROM ledger_kv WHERE tbl = $1 AND key >= ranges.lo AND key <= ranges.hi) AS found \
+     ORDER BY ranges.i, found.key";
+/// The statements [`Pg::prepared`] holds per session (a bound on its cache).
+const PREPARED_MAX: usize = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE ledger_log (seq bigint PRIMARY KEY, record bytea NOT NULL);
@@ -91,6 +104,9 @@ fn seq_of(value: i64) -> Result<u64> {
 pub(crate) struct Pg {
     url: String,
     client: Mutex<Client>,
+    /// The statements prepared on `client`'s session (at most [`PREPARED_MAX`]), dropped when it
+    /// is opened again. Locked only while `client`'s lock is held.
+    prepared: Mutex<HashMap<&'static str, Statement>>,
     /// The projector's session, opened at its first job.
     projector: Mutex<Option<Client>>,
     /// The session batches are committed in (by the writer's committer thread), opened at the
@@ -180,6 +196,7 @@ impl Pg {
         Ok(Pg {
             url: url.to_owned(),
             client: Mutex::new(client),
+            prepared: Mutex::new(HashMap::new()),
             projector: Mutex::new(None),
             committer: Mutex::new(None),
             epoch: Some(epoch),
@@ -193,6 +210,7 @@ impl Pg {
         Ok(Pg {
             url: url.to_owned(),
             client: Mutex::new(client),
+            prepared: Mutex::new(HashMap::new()),
             projector: Mutex::new(None),
             committer: Mutex::new(None),
             epoch: None,
@@ -204,6 +222,8 @@ impl Pg {
         let mut client =
             self.client.lock().map_err(|_| Error::Io("the PostgreSQL connection's lock is poisoned".into()))?;
         if client.is_closed() {
+            // Statements prepared on the lost session do not exist on the new one.
+            self.prepared.lock().map_err(|_| Error::Io("the prepared statements' lock is poisoned".into()))?.clear();
             *client = Client::connect(&self.url, NoTls)
                 .map_err(|err| Error::Io(format!("PostgreSQL: reconnecting to {}: {err}", redacted(&self.url))))?;
             if self.epoch.is_some() {
@@ -217,6 +237,21 @@ impl Pg {
             }
         }
         Ok(client)
+    }
+
+    /// `sql` prepared on `client` (the session of [`Pg::client`], whose lock the caller holds):
+    /// once per session.
+    fn prepared(&self, client: &mut Client, sql: &'static str) -> Result<Statement> {
+        let mut prepared =
+            self.prepared.lock().map_err(|_| Error::Io("the prepared statements' lock is poisoned".into()))?;
+        if let Some(statement) = prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql)?;
+        if prepared.len() < PREPARED_MAX {
+            prepared.insert(sql, statement.clone());
+        }
+        Ok(statement)
     }
 
     /// The projector's session (a writer's session too: a writer taking over ends it).
@@ -292,11 +327,36 @@ impl Pg {
         if table == Table::Log || keys.iter().any(|key| table == Table::Meta && key.as_slice() == META_HEAD) {
             return keys.iter().map(|key| self.get(table, key)).collect();
         }
-        let rows = self
-            .client()?
-            .query("SELECT key, value FROM ledger_kv WHERE tbl = $1 AND key = ANY($2)", &[&(table as i16), &keys])?;
+        let mut client = self.client()?;
+        let statement = self.prepared(&mut client, GET_MANY)?;
+        let rows = client.query(&statement, &[&(table as i16), &keys])?;
         let found: HashMap<Vec<u8>, Vec<u8>> = rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
         Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
+    /// [`Store::key_ranges`](super::Store::key_ranges) on PostgreSQL (not the log): one query.
+    pub(crate) fn key_ranges<K: AsRef<[u8]>>(&self, table: Table, ranges: &[(K, K)]) -> Result<Vec<Vec<Vec<u8>>>> {
+        if table == Table::Log || table == Table::Meta {
+            return Err(Error::InvalidArgument(format!("key ranges of {table:?} are not read")));
+        }
+        let mut found = vec![Vec::new(); ranges.len()];
+        if ranges.is_empty() {
+            return Ok(found);
+        }
+        let lows: Vec<&[u8]> = ranges.iter().map(|(lo, _)| lo.as_ref()).collect();
+        let highs: Vec<&[u8]> = ranges.iter().map(|(_, hi)| hi.as_ref()).collect();
+        let mut client = self.client()?;
+        let statement = self.prepared(&mut client, KEY_RANGES)?;
+        for row in client.query(&statement, &[&(table as i16), &lows, &highs])? {
+            let ordinal: i64 = row.get(0);
+            let slot = usize::try_from(ordinal)
+                .ok()
+                .and_then(|ordinal| ordinal.checked_sub(1))
+                .and_then(|index| found.get_mut(index))
+                .ok_or_else(|| Error::Io(format!("PostgreSQL answered range {ordinal} of {}", ranges.len())))?;
+            slot.push(row.get(1));
+        }
+        Ok(found)
     }
 
     /// Pages through `table` from `from` in key order; the connection is free while `visit`

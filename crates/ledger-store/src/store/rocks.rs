@@ -287,6 +287,24 @@ pub(super) fn scan(db: &DB, table: Table, from: &[u8], checksums: bool, visit: &
     Ok(items.status()?)
 }
 
+/// [`Store::key_ranges`](super::Store::key_ranges) on RocksDB: one ordered walk per range,
+/// checksums verified.
+pub(super) fn key_ranges<K: AsRef<[u8]>>(db: &DB, table: Table, ranges: &[(K, K)]) -> Result<Vec<Vec<Vec<u8>>>> {
+    let mut found = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        let mut keys = Vec::new();
+        scan(db, table, lo.as_ref(), true, &mut |key, _| {
+            if key > hi.as_ref() {
+                return Ok(false);
+            }
+            keys.push(key.to_vec());
+            Ok(true)
+        })?;
+        found.push(keys);
+    }
+    Ok(found)
+}
+
 /// The stored bytes of record `seq` (RocksDB's checksum failing is corruption at `seq`).
 pub(super) fn record_bytes(db: &DB, seq: u64) -> Result<Option<Vec<u8>>> {
     db.get_cf(cf(db, CF_LOG)?, codec::seq_key(seq)).map_err(|err| storage_error(seq, err))
