@@ -39,7 +39,7 @@ enum Member {
 
 enum Out<W: Write> {
     Text(W),
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Json(W, Vec<Member>),
 }
 
@@ -75,7 +75,7 @@ impl<W: Write> ReportPrinter<W> {
         );
         let out = match format {
             StatementFormat::Text => Out::Text(out),
-            StatementFormat::Csv => Out::Csv(csv::Writer::from_writer(out)),
+            StatementFormat::Csv => Out::Csv(Box::new(csv::Writer::from_writer(out))),
             StatementFormat::Json => {
                 let mut members = vec![
                     Member::Text("from", serde_json::to_string(header.from)?),
@@ -93,11 +93,11 @@ impl<W: Write> ReportPrinter<W> {
                 // The first array streams; the others wait in temporary files.
                 let mut first = true;
                 for member in &mut members {
-                    if let Member::Array { dest, .. } = member {
-                        if !std::mem::replace(&mut first, false) {
-                            let file = tempfile::tempfile().context("a temporary file for `report all`")?;
-                            *dest = Dest::Spill(BufWriter::new(file));
-                        }
+                    if let Member::Array { dest, .. } = member
+                        && !std::mem::replace(&mut first, false)
+                    {
+                        let file = tempfile::tempfile().context("a temporary file for `report all`")?;
+                        *dest = Dest::Spill(BufWriter::new(file));
                     }
                 }
                 Out::Json(out, members)
