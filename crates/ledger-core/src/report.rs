@@ -29,8 +29,28 @@ pub type RecordLookup<'a, E> = dyn FnMut(u64) -> std::result::Result<(Event, [u8
 #[derive(Debug, Default)]
 struct DayGroup {
     total: Total,
-    /// The records that make it up (re-read when the group reaches the threshold).
-    seqs: Vec<u64>,
+    /// The first record that makes it up (re-read when the group reaches the threshold): held
+    /// apart, so the many groups of one record allocate nothing more.
+    first: u64,
+    /// The records after the first.
+    more: Vec<u64>,
+}
+
+impl DayGroup {
+    fn add(&mut self, seq: u64, amount: Amount) {
+        // Invariant: records are numbered from 1, so 0 marks a group with none yet.
+        debug_assert!(seq > 0);
+        self.total.add(amount);
+        if self.first == 0 {
+            self.first = seq;
+        } else {
+            self.more.push(seq);
+        }
+    }
+
+    fn seqs(self) -> Vec<u64> {
+        std::iter::once(self.first).chain(self.more).collect()
+    }
 }
 
 /// A customer's Class III inflows per day inside the window.
@@ -332,8 +352,7 @@ impl Reporter {
                     && self.rules.readings.own_account_transfers == OwnAccountTransfers::Excluded;
                 if rule.flows.contains(&leg.flow) && !excluded {
                     let group = self.groups.entry((info.customer, kind, direction)).or_default();
-                    group.total.add(posting.amount);
-                    group.seqs.push(seq);
+                    group.add(seq, posting.amount);
                 }
             }
         }
@@ -450,7 +469,7 @@ impl Reporter {
                 kind,
                 direction,
                 total: group.total,
-                seqs: group.seqs,
+                seqs: group.seqs(),
             })
             .collect();
         reached.sort_by_key(|group| (group.customer, group.kind, group.direction));
