@@ -15,6 +15,7 @@ mod out;
 mod progress;
 mod proofs;
 mod report;
+mod report_out;
 mod scratch;
 mod statement;
 mod verify;

@@ -1,15 +1,17 @@
-//! `report`: the regulatory reports over Beijing days, as text, JSON or CSV.
+//! `report`: the regulatory reports over Beijing days, as text, JSON or CSV (written as they
+//! are made: `report_out.rs`).
 
+use std::io::BufWriter;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ledger_core::{ReportRules, Reports};
+use ledger_core::ReportRules;
 
 use crate::args::{Cli, ReportKind, StatementFormat};
 use crate::open::open_reader;
-use crate::out::{csv_text, print_json, say};
 use crate::progress;
+use crate::report_out::{Header, ReportPrinter};
 use crate::statement::beijing_midnight;
 
 /// A shipped preset by name, else a TOML file.
@@ -72,18 +74,18 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     }
     let reader = open_reader(cli)?;
     let bar = progress::bar(reader.head()?.seq, "events");
-    let (reports, next) = reader
-        .reports_resuming(rules.clone(), first, last, start, &mut |seq| bar.set_position(seq))
+    let format = if cli.json { StatementFormat::Json } else { format };
+    let (from, to) = (first.to_string(), last.to_string());
+    let header = Header { rules: &rules.name, from: &from, to: &to };
+    // Each line is written as the reporter makes it (a report may have millions).
+    let mut printer = ReportPrinter::new(BufWriter::new(std::io::stdout().lock()), kind, format, &header)?;
+    let next = reader
+        .reports_into(rules.clone(), first, last, start, &mut printer, &mut |seq| bar.set_position(seq))
         .with_context(|| cache.map(|(path, _)| format!("--cache {}", path.display())).unwrap_or_default())?;
     bar.finish_and_clear();
+    printer.finish()?;
     if let (Some((path, _)), Some(key), Some(state)) = (cache, &key, next) {
         write_cache(path, &ledger_store::encode_report_cache(key, &rules, &state)?)?;
-    }
-    let format = if cli.json || kind == ReportKind::All { StatementFormat::Json } else { format };
-    match format {
-        StatementFormat::Json => print_json(&json_of(&reports, kind)?),
-        StatementFormat::Csv => write_csv(&reports, kind)?,
-        StatementFormat::Text => write_text(&reports, kind),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -132,252 +134,4 @@ fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .and_then(|()| new.as_file().sync_all())
         .with_context(|| format!("writing {}", new.path().display()))?;
     new.persist(path).map(|_| ()).with_context(|| format!("replacing {}", path.display()))
-}
-
-fn json_of(reports: &Reports, kind: ReportKind) -> anyhow::Result<serde_json::Value> {
-    let mut value = serde_json::to_value(reports)?;
-    let keep = match kind {
-        ReportKind::LargeValue => "large_value",
-        ReportKind::ClassIiiReview => "class_iii_review",
-        ReportKind::LimitHits => "limit_hits",
-        ReportKind::DailySummary => "daily_summary",
-        ReportKind::All => return Ok(value),
-    };
-    if let Some(object) = value.as_object_mut() {
-        object.retain(|key, _| matches!(key.as_str(), "rules" | "from" | "to") || key == keep);
-    }
-    Ok(value)
-}
-
-fn opt<T: ToString>(value: Option<T>) -> String {
-    value.map(|value| value.to_string()).unwrap_or_default()
-}
-
-/// `CODE=n;CODE=n`, in code order.
-fn rejections_text(rejections: &std::collections::BTreeMap<&'static str, u64>) -> String {
-    rejections.iter().map(|(code, count)| format!("{code}={count}")).collect::<Vec<_>>().join(";")
-}
-
-fn write_csv(reports: &Reports, kind: ReportKind) -> anyhow::Result<()> {
-    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-    match kind {
-        ReportKind::LargeValue => {
-            out.write_record([
-                "day",
-                "customer",
-                "kind",
-                "direction",
-                "day_total",
-                "threshold",
-                "seq",
-                "hash",
-                "at",
-                "account",
-                "flow",
-                "amount",
-                "counterparty",
-                "source",
-            ])?;
-            for line in &reports.large_value {
-                out.write_record([
-                    line.day.clone(),
-                    line.customer.to_string(),
-                    line.kind.name().to_owned(),
-                    line.direction.name().to_owned(),
-                    line.day_total.to_string(),
-                    line.threshold.to_string(),
-                    line.cite.seq.to_string(),
-                    line.cite.hash.clone(),
-                    line.cite.at.to_string(),
-                    line.account.to_string(),
-                    line.flow.to_string(),
-                    line.amount.to_string(),
-                    csv_text(&opt(line.counterparty.as_deref())).into_owned(),
-                    line.source.clone(),
-                ])?;
-            }
-        }
-        ReportKind::ClassIiiReview => {
-            out.write_record([
-                "day",
-                "customer",
-                "window_from",
-                "window_total",
-                "threshold",
-                "seq",
-                "hash",
-                "at",
-                "account",
-                "flow",
-                "amount",
-                "source",
-            ])?;
-            for line in &reports.class_iii_review {
-                out.write_record([
-                    line.day.clone(),
-                    line.customer.to_string(),
-                    line.window_from.clone(),
-                    line.window_total.to_string(),
-                    line.threshold.to_string(),
-                    line.cite.seq.to_string(),
-                    line.cite.hash.clone(),
-                    line.cite.at.to_string(),
-                    line.account.to_string(),
-                    line.flow.to_string(),
-                    line.amount.to_string(),
-                    line.source.clone(),
-                ])?;
-            }
-        }
-        ReportKind::LimitHits => {
-            out.write_record([
-                "day",
-                "seq",
-                "hash",
-                "at",
-                "command_id",
-                "code",
-                "account",
-                "customer",
-                "class",
-                "bucket",
-                "cap",
-                "used",
-                "requested",
-                "detail",
-            ])?;
-            for line in &reports.limit_hits {
-                out.write_record([
-                    line.day.clone(),
-                    line.cite.seq.to_string(),
-                    line.cite.hash.clone(),
-                    line.cite.at.to_string(),
-                    line.command_id.to_string(),
-                    line.code.to_owned(),
-                    opt(line.account),
-                    opt(line.customer),
-                    opt(line.class),
-                    line.bucket.clone(),
-                    opt(line.cap),
-                    opt(line.used),
-                    opt(line.requested),
-                    line.detail.clone(),
-                ])?;
-            }
-        }
-        ReportKind::DailySummary => {
-            out.write_record([
-                "day",
-                "class",
-                "accounts_open",
-                "opened",
-                "closed",
-                "inflow_count",
-                "inflow",
-                "outflow_count",
-                "outflow",
-                "rejections",
-                "through_seq",
-                "through_hash",
-            ])?;
-            for line in &reports.daily_summary {
-                out.write_record([
-                    line.day.clone(),
-                    opt(line.class),
-                    line.accounts_open.to_string(),
-                    line.opened.to_string(),
-                    line.closed.to_string(),
-                    line.inflow_count.to_string(),
-                    line.inflow.to_string(),
-                    line.outflow_count.to_string(),
-                    line.outflow.to_string(),
-                    rejections_text(&line.rejections),
-                    line.through_seq.to_string(),
-                    line.through_hash.clone(),
-                ])?;
-            }
-        }
-        ReportKind::All => bail!("`report all` prints JSON only"),
-    }
-    out.flush()?;
-    Ok(())
-}
-
-fn write_text(reports: &Reports, kind: ReportKind) {
-    say!("{} report, Beijing days {} to {}, thresholds {}", kind_name(kind), reports.from, reports.to, reports.rules);
-    match kind {
-        ReportKind::LargeValue => {
-            for line in &reports.large_value {
-                say!(
-                    "{} customer {} {} {} day total {} (≥ {}): seq {} {} {} account {} {} {} {}",
-                    line.day,
-                    line.customer,
-                    line.kind.name(),
-                    line.direction.name(),
-                    line.day_total,
-                    line.threshold,
-                    line.cite.seq,
-                    &line.cite.hash[..16],
-                    line.cite.at,
-                    line.account,
-                    line.flow,
-                    line.amount,
-                    line.counterparty.as_deref().unwrap_or("")
-                );
-            }
-            say!("{} lines", reports.large_value.len());
-        }
-        ReportKind::ClassIiiReview => {
-            for line in &reports.class_iii_review {
-                say!(
-                    "{} customer {}: Class III inflows {} from {} (≥ {}), crossed at seq {} {} account {} {} {}",
-                    line.day,
-                    line.customer,
-                    line.window_total,
-                    line.window_from,
-                    line.threshold,
-                    line.cite.seq,
-                    &line.cite.hash[..16],
-                    line.account,
-                    line.flow,
-                    line.amount
-                );
-            }
-            say!("{} lines", reports.class_iii_review.len());
-        }
-        ReportKind::LimitHits => {
-            for line in &reports.limit_hits {
-                say!("{} seq {} {} {}", line.day, line.cite.seq, &line.cite.hash[..16], line.detail);
-            }
-            say!("{} lines", reports.limit_hits.len());
-        }
-        ReportKind::DailySummary => {
-            for line in &reports.daily_summary {
-                say!(
-                    "{} class {:<4} open {:>8} (+{} -{})  in {:>6} {:>16}  out {:>6} {:>16}  rejected {}",
-                    line.day,
-                    line.class.map_or("-".to_owned(), |class| class.to_string()),
-                    line.accounts_open,
-                    line.opened,
-                    line.closed,
-                    line.inflow_count,
-                    line.inflow.to_string(),
-                    line.outflow_count,
-                    line.outflow.to_string(),
-                    rejections_text(&line.rejections)
-                );
-            }
-        }
-        ReportKind::All => {}
-    }
-}
-
-fn kind_name(kind: ReportKind) -> &'static str {
-    match kind {
-        ReportKind::LargeValue => "large-value",
-        ReportKind::ClassIiiReview => "Class III review",
-        ReportKind::LimitHits => "limit-hit",
-        ReportKind::DailySummary => "daily summary",
-        ReportKind::All => "all",
-    }
 }

@@ -25,6 +25,7 @@ mod protect;
 mod reject;
 mod report;
 mod report_accounts;
+mod report_lines;
 mod report_rules;
 mod report_state;
 mod reserve;
@@ -51,11 +52,12 @@ pub use protect::{
     ProtectionSettings, Protections, SecurityLock,
 };
 pub use reject::{BindingProblem, Period, RejectReason};
-pub use report::{
-    Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, Reporter, Reports, SummaryLine,
-    Total,
-};
+pub use report::{RecordLookup, Reporter};
 pub use report_accounts::{AccountInfo, InfoLookup, InfoWanted, REPORT_ACCOUNTS_HELD};
+pub use report_lines::{
+    Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, LineCounts, ReportSink, Reports,
+    SummaryLine, Total,
+};
 pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
 pub use report_state::{ReporterState, WindowState};
 pub use reserve::{Release, Reservation, Settlement, Stage};

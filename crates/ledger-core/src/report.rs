@@ -1,192 +1,56 @@
 //! Regulatory reports from the log: the thresholds (policy data citing their sources) and the
 //! aggregation that turns the events, in log order, into report lines. Each line cites the
 //! record (sequence number and hash) it comes from. Pure: the store walks the log and feeds
-//! [`Reporter::push`]; days are Beijing natural days (docs/RULES.md).
+//! [`Reporter::push_records`], which hands each line to a [`ReportSink`] as soon as it is known
+//! (never holding the lines); days are Beijing natural days (docs/RULES.md).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt;
-
-use serde::{Serialize, Serializer};
 
 use crate::command::CommandBody;
 use crate::event::{Event, EventBody};
-use crate::ids::{AccountClass, AccountId, CommandId, CustomerId};
+use crate::ids::{AccountClass, AccountId, CustomerId};
 use crate::money::Amount;
-use crate::policy::Flow;
 use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
 use crate::report_accounts::{AccountBook, InfoLookup, command_account};
+use crate::report_lines::{
+    Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, ReportSink, SummaryLine, Total,
+};
 use crate::report_rules::{OwnAccountTransfers, ReportRules};
 use crate::report_state::{ReporterState, WindowState};
 use crate::time::{BeijingDay, Timestamp};
 
-/// Money in or out of an account, counted apart (单边累计).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    fn of(flow: Flow) -> Direction {
-        if flow.is_outflow() { Direction::Out } else { Direction::In }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-}
-
-/// The two large-value reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LargeValueKind {
-    Cash,
-    Transfer,
-}
-
-impl LargeValueKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            LargeValueKind::Cash => "cash",
-            LargeValueKind::Transfer => "transfer",
-        }
-    }
-}
-
-/// A sum of amounts in fen, wide enough that no day's or window's total can overflow it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Total(pub u128);
-
-impl Total {
-    fn add(&mut self, amount: Amount) {
-        self.0 += u128::from(amount.fen());
-    }
-
-    fn reaches(self, threshold: Amount) -> bool {
-        self.0 >= u128::from(threshold.fen())
-    }
-}
-
-impl fmt::Display for Total {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
-    }
-}
-
-impl Serialize for Total {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// The record a report line comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Cite {
-    pub seq: u64,
-    /// The record's hash (hex): the line can be proved against a checkpoint.
-    pub hash: String,
-    pub at: Timestamp,
-}
-
-/// One transaction of a customer-day whose total reached a large-value threshold.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LargeValueLine {
-    pub day: String,
-    pub customer: CustomerId,
-    pub kind: LargeValueKind,
-    pub direction: Direction,
-    /// The customer's total in this kind and direction on this day.
-    pub day_total: Total,
-    pub threshold: Amount,
-    #[serde(flatten)]
-    pub cite: Cite,
-    pub account: AccountId,
-    pub flow: Flow,
-    pub amount: Amount,
-    pub counterparty: Option<String>,
-    pub source: String,
-}
-
-/// A customer's Class III inflows reaching the review threshold: the transaction that crossed it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ClassIiiReviewLine {
-    pub day: String,
-    pub customer: CustomerId,
-    /// The first day of the window the total covers.
-    pub window_from: String,
-    pub window_total: Total,
-    pub threshold: Amount,
-    #[serde(flatten)]
-    pub cite: Cite,
-    pub account: AccountId,
-    pub flow: Flow,
-    pub amount: Amount,
-    pub source: String,
-}
-
-/// One rejection the limit-hit report lists.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LimitHitLine {
-    pub day: String,
-    #[serde(flatten)]
-    pub cite: Cite,
-    pub command_id: CommandId,
-    pub code: &'static str,
-    pub account: Option<AccountId>,
-    pub customer: Option<CustomerId>,
-    pub class: Option<AccountClass>,
-    /// `in/day`, `personal/per_day`, or the listed counterparty.
-    pub bucket: String,
-    pub cap: Option<Amount>,
-    pub used: Option<Amount>,
-    pub requested: Option<Amount>,
-    pub detail: String,
-}
-
-/// One class on one day: accounts, money in and out, rejections by reason. A row with no class
-/// counts rejections of commands that name no account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SummaryLine {
-    pub day: String,
-    pub class: Option<AccountClass>,
-    /// Open at the end of the day.
-    pub accounts_open: u64,
-    pub opened: u64,
-    pub closed: u64,
-    pub inflow_count: u64,
-    pub inflow: Total,
-    pub outflow_count: u64,
-    pub outflow: Total,
-    pub rejections: BTreeMap<&'static str, u64>,
-    /// The last record at or before the day's end: its hash commits to every line of the day.
-    pub through_seq: u64,
-    pub through_hash: String,
-}
-
-/// Every report over a range of Beijing days.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Reports {
-    pub rules: String,
-    pub from: String,
-    pub to: String,
-    pub large_value: Vec<LargeValueLine>,
-    pub class_iii_review: Vec<ClassIiiReviewLine>,
-    pub limit_hits: Vec<LimitHitLine>,
-    pub daily_summary: Vec<SummaryLine>,
-}
+/// The record at a sequence number, as the log holds it: its event and hash (the large-value
+/// lines re-read their records when their day's group reaches the threshold).
+pub type RecordLookup<'a, E> = dyn FnMut(u64) -> std::result::Result<(Event, [u8; 32]), E> + 'a;
 
 /// A customer's running total of one kind and direction on the current day.
 #[derive(Debug, Default)]
 struct DayGroup {
     total: Total,
-    /// The records that make it up (re-read when the group reaches the threshold).
-    seqs: Vec<u64>,
+    /// The first record that makes it up (re-read when the group reaches the threshold): held
+    /// apart, so the many groups of one record allocate nothing more.
+    first: u64,
+    /// The records after the first.
+    more: Vec<u64>,
+}
+
+impl DayGroup {
+    fn add(&mut self, seq: u64, amount: Amount) {
+        // Invariant: records are numbered from 1, so 0 marks a group with none yet.
+        debug_assert!(seq > 0);
+        self.total.add(amount);
+        if self.first == 0 {
+            self.first = seq;
+        } else {
+            self.more.push(seq);
+        }
+    }
+
+    fn seqs(self) -> Vec<u64> {
+        std::iter::once(self.first).chain(self.more).collect()
+    }
 }
 
 /// A customer's Class III inflows per day inside the window.
@@ -220,7 +84,8 @@ struct Reached {
     seqs: Vec<u64>,
 }
 
-/// Builds [`Reports`] from the log's events, pushed in log order from the first record.
+/// Makes the report lines from the log's events, pushed in log order from the first record, and
+/// hands them to a [`ReportSink`](crate::ReportSink) as it goes.
 #[derive(Debug)]
 pub struct Reporter {
     rules: ReportRules,
@@ -232,20 +97,18 @@ pub struct Reporter {
     /// The Beijing day of the last pushed event.
     day: Option<BeijingDay>,
     groups: HashMap<(CustomerId, LargeValueKind, Direction), DayGroup>,
+    /// Groups of days ended in the current chunk, their lines not yet made.
     reached: Vec<Reached>,
     windows: HashMap<CustomerId, Window>,
     classes: BTreeMap<Option<AccountClass>, ClassDay>,
     last: Option<(u64, [u8; 32])>,
     /// Policy versions seen so far, by effective time: what a limit hit cites.
     policies: Vec<(Timestamp, String)>,
-    out: Reports,
 }
 
 impl Reporter {
     /// Reports on the Beijing days `from..=to`.
     pub fn new(rules: ReportRules, from: BeijingDay, to: BeijingDay) -> Reporter {
-        let out =
-            Reports { rules: rules.name.clone(), from: from.to_string(), to: to.to_string(), ..Reports::default() };
         Reporter {
             rules,
             from,
@@ -259,7 +122,6 @@ impl Reporter {
             classes: BTreeMap::new(),
             last: None,
             policies: Vec::new(),
-            out,
         }
     }
 
@@ -346,20 +208,24 @@ impl Reporter {
         self.accounts.len()
     }
 
-    /// Takes a chunk of records `(seq, hash, event)`, in log order after those pushed before.
-    /// `lookup` answers, in the order asked, for the accounts they name that the reporter does
-    /// not hold: owner, class and (where asked) the record that opened it, from the store's
-    /// read models; `None` for an account they do not hold.
+    /// Takes a chunk of records `(seq, hash, event)`, in log order after those pushed before,
+    /// and hands `sink` the lines they complete. `lookup` answers, in the order asked, for the
+    /// accounts they name that the reporter does not hold: owner, class and (where asked) the
+    /// record that opened it, from the store's read models; `None` for an account they do not
+    /// hold. `record` re-reads a record of a day the chunk ended (for its large-value lines).
     pub fn push_records<E>(
         &mut self,
         records: &[(u64, [u8; 32], Event)],
         lookup: &mut InfoLookup<'_, E>,
+        record: &mut RecordLookup<'_, E>,
+        sink: &mut dyn ReportSink,
     ) -> std::result::Result<(), E> {
         self.learn(records, lookup)?;
         for (seq, hash, event) in records {
-            self.push(*seq, hash, event);
+            self.push(*seq, hash, event, sink);
         }
-        Ok(())
+        // After the chunk, not inside it: re-reading may move the accounts the chunk holds.
+        self.large_value_lines(lookup, record, sink)
     }
 
     /// Holds every account `records` name, asking `lookup` for those it does not.
@@ -383,10 +249,10 @@ impl Reporter {
     }
 
     /// Takes the record at `seq` (hash `hash`) holding `event`, whose accounts are held.
-    fn push(&mut self, seq: u64, hash: &[u8; 32], event: &Event) {
+    fn push(&mut self, seq: u64, hash: &[u8; 32], event: &Event, sink: &mut dyn ReportSink) {
         let day = event.at.beijing_day();
         if self.day != Some(day) {
-            self.close_days(day);
+            self.close_days(day, sink);
             self.day = Some(day);
         }
         let cite = || Cite { seq, hash: hex(hash), at: event.at };
@@ -425,7 +291,7 @@ impl Reporter {
                     // The owner and class of the account whose limit was hit (the receiving
                     // account for an inflow bucket), not of the command's first account.
                     let hit = account.and_then(|account| self.accounts.at(account, seq));
-                    self.out.limit_hits.push(LimitHitLine {
+                    sink.limit_hit(LimitHitLine {
                         day: day.to_string(),
                         cite: cite(),
                         command_id: event.command_id,
@@ -445,13 +311,21 @@ impl Reporter {
         }
         if let Some(posting) = event.posting() {
             for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-                self.push_leg(seq, day, leg, posting, &cite);
+                self.push_leg(seq, day, leg, posting, &cite, sink);
             }
         }
         self.last = Some((seq, *hash));
     }
 
-    fn push_leg(&mut self, seq: u64, day: BeijingDay, leg: &Leg, posting: &Posting, cite: &dyn Fn() -> Cite) {
+    fn push_leg(
+        &mut self,
+        seq: u64,
+        day: BeijingDay,
+        leg: &Leg,
+        posting: &Posting,
+        cite: &dyn Fn() -> Cite,
+        sink: &mut dyn ReportSink,
+    ) {
         let Some(info) = self.accounts.of(leg.account) else { return };
         let direction = Direction::of(leg.flow);
         let in_range = self.in_range(day);
@@ -478,8 +352,7 @@ impl Reporter {
                     && self.rules.readings.own_account_transfers == OwnAccountTransfers::Excluded;
                 if rule.flows.contains(&leg.flow) && !excluded {
                     let group = self.groups.entry((info.customer, kind, direction)).or_default();
-                    group.total.add(posting.amount);
-                    group.seqs.push(seq);
+                    group.add(seq, posting.amount);
                 }
             }
         }
@@ -504,7 +377,7 @@ impl Reporter {
                 window.flagged = true;
                 if in_range {
                     let window_from = window.days.front().map_or(day, |(first, _)| *first);
-                    self.out.class_iii_review.push(ClassIiiReviewLine {
+                    sink.class_iii_review(ClassIiiReviewLine {
                         day: day.to_string(),
                         customer: info.customer,
                         window_from: window_from.to_string(),
@@ -540,24 +413,24 @@ impl Reporter {
 
     /// Ends every day before `next`: the summary rows of the days in range, and the large-value
     /// groups that reached their threshold.
-    fn close_days(&mut self, next: BeijingDay) {
+    fn close_days(&mut self, next: BeijingDay, sink: &mut dyn ReportSink) {
         let Some(day) = self.day else {
             return;
         };
         if self.in_range(day) {
-            self.close_day(day);
+            self.close_day(day, sink);
         }
         // The counts of a day before the range are not reported.
         self.classes.clear();
         // Days in range without events still get their summary rows.
         let mut quiet = BeijingDay(day.0 + 1).max(self.from);
         while quiet < next && quiet <= self.to {
-            self.close_day(quiet);
+            self.close_day(quiet, sink);
             quiet = BeijingDay(quiet.0 + 1);
         }
     }
 
-    fn close_day(&mut self, day: BeijingDay) {
+    fn close_day(&mut self, day: BeijingDay, sink: &mut dyn ReportSink) {
         let (through_seq, through_hash) = self.last.map_or((0, String::new()), |(seq, hash)| (seq, hex(&hash)));
         let mut classes = std::mem::take(&mut self.classes);
         for class in AccountClass::ALL {
@@ -567,7 +440,7 @@ impl Reporter {
             if class.is_none() && counts.rejections.is_empty() {
                 continue;
             }
-            self.out.daily_summary.push(SummaryLine {
+            sink.daily_summary(SummaryLine {
                 day: day.to_string(),
                 class,
                 accounts_open: class.map_or(0, |class| self.open.get(&class).copied().unwrap_or(0)),
@@ -596,28 +469,40 @@ impl Reporter {
                 kind,
                 direction,
                 total: group.total,
-                seqs: group.seqs,
+                seqs: group.seqs(),
             })
             .collect();
         reached.sort_by_key(|group| (group.customer, group.kind, group.direction));
         self.reached.extend(reached);
     }
 
-    /// Ends the range and builds the large-value lines, re-reading each of their records with
-    /// `record` (the event and hash at a sequence number) and their accounts with `lookup` (as
-    /// in [`Reporter::push_records`]).
+    /// Ends the range: hands `sink` the lines of its last days (as in
+    /// [`Reporter::push_records`]).
     pub fn finish<E>(
         mut self,
-        mut record: impl FnMut(u64) -> std::result::Result<(Event, [u8; 32]), E>,
         lookup: &mut InfoLookup<'_, E>,
-    ) -> std::result::Result<Reports, E> {
+        record: &mut RecordLookup<'_, E>,
+        sink: &mut dyn ReportSink,
+    ) -> std::result::Result<(), E> {
         let after = BeijingDay(self.to.0 + 1);
         if self.day.is_none_or(|day| day <= self.to) {
             if self.day.is_none() {
                 self.day = Some(BeijingDay(self.from.0 - 1));
             }
-            self.close_days(after);
+            self.close_days(after, sink);
         }
+        self.large_value_lines(lookup, record, sink)
+    }
+
+    /// The large-value lines of the groups that reached their threshold since the last call,
+    /// in the order their days ended: each group's records re-read with `record` and their
+    /// accounts with `lookup`.
+    fn large_value_lines<E>(
+        &mut self,
+        lookup: &mut InfoLookup<'_, E>,
+        record: &mut RecordLookup<'_, E>,
+        sink: &mut dyn ReportSink,
+    ) -> std::result::Result<(), E> {
         for group in std::mem::take(&mut self.reached) {
             let rule =
                 if group.kind == LargeValueKind::Cash { &self.rules.large_cash } else { &self.rules.large_transfer }
@@ -634,7 +519,7 @@ impl Reporter {
                         && self.accounts.of(leg.account).is_some_and(|info| info.customer == group.customer)
                 });
                 let Some(leg) = leg else { continue };
-                self.out.large_value.push(LargeValueLine {
+                sink.large_value(LargeValueLine {
                     day: group.day.to_string(),
                     customer: group.customer,
                     kind: group.kind,
@@ -650,7 +535,7 @@ impl Reporter {
                 });
             }
         }
-        Ok(self.out)
+        Ok(())
     }
 }
 
@@ -682,16 +567,4 @@ fn limit_figures(reason: &RejectReason, account: Option<AccountId>) -> LimitFigu
 
 fn hex(bytes: &[u8; 32]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn totals_print_as_yuan_and_fen() {
-        assert_eq!(Total(5_000_000).to_string(), "50000.00");
-        assert_eq!(Total(1).to_string(), "0.01");
-        assert_eq!(Total(u128::from(u64::MAX) * 4).to_string(), "737869762948382064.60");
-    }
 }

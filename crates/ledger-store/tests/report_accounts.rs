@@ -196,6 +196,13 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
     let expected = ledger.reports(rules(), d1, d2, &mut |_| {}).unwrap();
     assert!(expected.large_value.len() >= 20, "{:?}", expected.large_value.len());
     let records = records(&ledger);
+    // Day 1's lines, which a streaming reporter hands over once day 2 starts.
+    let day_1 = |reports: &Reports| {
+        let summary = reports.daily_summary.iter().filter(|line| line.day == "2026-03-02").count();
+        (summary, reports.large_value.iter().filter(|line| line.day == "2026-03-02").count())
+    };
+    assert!(day_1(&expected).0 > 0 && day_1(&expected).1 > 0, "{:?}", day_1(&expected));
+    let mut checked = 0;
     // (accounts held per cache generation, records per chunk)
     for (held, chunk) in [(1, 1), (1, 5), (2, 64), (1 << 19, 4_096)] {
         let mut reporter = Reporter::new(rules(), d1, d2);
@@ -205,21 +212,27 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
             asked += wanted.len();
             Ok::<_, ()>(infos(&ledger, wanted))
         };
-        for records in records.chunks(chunk) {
-            reporter.push_records(records, &mut lookup).unwrap();
+        let mut reread = |seq: u64| Ok((records[seq as usize - 1].2.clone(), records[seq as usize - 1].1));
+        let mut streamed = Reports::empty(&rules().name, d1, d2);
+        let chunks: Vec<_> = records.chunks(chunk).collect();
+        let last_day = chunks.last().unwrap()[0].2.at.beijing_day();
+        for (index, records) in chunks.iter().enumerate() {
+            if index + 1 == chunks.len() && last_day == d2 {
+                // Streamed, not collected to the end: every line of day 1 reached the sink
+                // before the reporter read the last chunk.
+                assert_eq!(day_1(&streamed), day_1(&expected), "{held}, {chunk}");
+                checked += 1;
+            }
+            reporter.push_records(records, &mut lookup, &mut reread, &mut streamed).unwrap();
             // Bounded: two generations, plus what one chunk names (three accounts a record).
             assert!(reporter.accounts_held() <= 2 * held + 3 * chunk, "{held}, {chunk}: {}", reporter.accounts_held());
         }
-        let reports = reporter
-            .finish(
-                |seq| Ok((records[seq as usize - 1].2.clone(), records[seq as usize - 1].1)),
-                &mut |wanted: &[InfoWanted]| Ok::<_, ()>(infos(&ledger, wanted)),
-            )
-            .unwrap();
-        assert_eq!(reports, expected, "{held} accounts held, chunks of {chunk}");
+        reporter.finish(&mut lookup, &mut reread, &mut streamed).unwrap();
+        assert_eq!(streamed, expected, "{held} accounts held, chunks of {chunk}");
         // A small cache asks the store more often than a large one.
         assert!(asked > 0);
     }
+    assert!(checked >= 2, "the log ends on day 2, after more than 5 records");
 }
 
 /// Copies a closed ledger's files.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ledger_core::{
     Account, AccountClass, AccountId, Amount, BeijingDay, BucketUsage, CommandId, CustomerId, Event, InfoWanted,
-    PolicyVersion, ProtectionSettings, Protections, ReportRules, Reporter, ReporterState, Reports, Reservation, State,
-    Timestamp, in_force_at,
+    PolicyVersion, ProtectionSettings, Protections, ReportRules, ReportSink, Reporter, ReporterState, Reports,
+    Reservation, State, Timestamp, in_force_at,
 };
 
 use crate::checkpoint::{
@@ -446,6 +446,24 @@ impl Reader {
         start: Option<ReporterState>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(Reports, Option<ReporterState>)> {
+        let mut reports = Reports::empty(&rules.name, from, to);
+        let next = self.reports_into(rules, from, to, start, &mut reports, progress)?;
+        Ok((reports, next))
+    }
+
+    /// As [`reports_resuming`](Reader::reports_resuming), handing each line to `sink` as soon
+    /// as it is known instead of returning them: the walk holds no line (a day's large-value
+    /// groups are held until the day ends, then their records are re-read). Per kind, `sink`
+    /// sees the lines in the order `reports_resuming` lists them.
+    pub fn reports_into(
+        &self,
+        rules: ReportRules,
+        from: BeijingDay,
+        to: BeijingDay,
+        start: Option<ReporterState>,
+        sink: &mut dyn ReportSink,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Option<ReporterState>> {
         if to < from {
             return Err(Error::InvalidArgument(format!("the report's range ends ({to}) before it starts ({from})")));
         }
@@ -480,6 +498,10 @@ impl Reader {
             })?;
         }
         let mut lookup = |wanted: &[InfoWanted]| self.store.account_infos(wanted);
+        let mut reread = |seq| {
+            let record = self.store.record(seq)?;
+            Ok::<_, Error>((codec::decode_event(seq, &record.event_bytes)?, record.hash))
+        };
         let mut chunk: Vec<(u64, Hash, Event)> = Vec::with_capacity(REPORT_CHUNK_RECORDS);
         let mut after_to = None;
         self.store.walk_while(first, u64::MAX, prev, |seq, record| {
@@ -492,7 +514,7 @@ impl Reader {
             }
             chunk.push((seq, record.hash, event));
             if chunk.len() == REPORT_CHUNK_RECORDS {
-                reporter.push_records(&chunk, &mut lookup)?;
+                reporter.push_records(&chunk, &mut lookup, &mut reread, sink)?;
                 chunk.clear();
             }
             if seq % 65_536 == 0 {
@@ -500,18 +522,12 @@ impl Reader {
             }
             Ok(true)
         })?;
-        reporter.push_records(&chunk, &mut lookup)?;
+        reporter.push_records(&chunk, &mut lookup, &mut reread, sink)?;
         drop(chunk);
         // The state before the first record after `to` is where a report from its day on can start.
         let next = after_to.and_then(|day| reporter.state(day));
-        let reports = reporter.finish(
-            |seq| {
-                let record = self.store.record(seq)?;
-                Ok::<_, Error>((codec::decode_event(seq, &record.event_bytes)?, record.hash))
-            },
-            &mut lookup,
-        )?;
-        Ok((reports, next))
+        reporter.finish(&mut lookup, &mut reread, sink)?;
+        Ok(next)
     }
 
     /// Calls `visit` on every event that touched `account` in the time range, oldest first.
