@@ -52,6 +52,14 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         bail!("--to {to} is before --from {from}");
     }
     let key = cache.map(|(_, key)| cache_key(key)).transpose()?;
+    if let Some((path, _)) = cache {
+        // Where the cache will be written is checked before the walk: a report printed whole and
+        // then failed would look like a failed report.
+        let dir = cache_dir(path);
+        if !dir.is_dir() {
+            bail!("--cache {}: its directory {} does not exist", path.display(), dir.display());
+        }
+    }
     let start = match (cache, &key) {
         (Some((path, _)), Some(key)) if path.exists() => {
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -113,15 +121,20 @@ fn cache_key(path: &Path) -> anyhow::Result<[u8; ledger_store::REPORT_CACHE_KEY_
     Ok(key)
 }
 
+/// The directory the cache at `path` is written in.
+fn cache_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
 /// Replaces the cache whole: written beside it in a file of its own (a random name, mode 0600,
 /// created exclusively: two runs sharing a cache never write the same file), then renamed over
 /// it; the last run to finish leaves its cache.
 fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let dir = cache_dir(path);
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(path.file_name().unwrap_or_default());
     prefix.push(".");

@@ -85,8 +85,14 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
         hmac_sha256(&key_bytes, &[b"tiered-ledger/report-cache/2".as_slice(), &layout_3, &genuine[65..]].concat());
     layout_3.extend_from_slice(&code);
     layout_3.extend_from_slice(&genuine[65..]);
-    let rows: [(&str, Vec<u8>, &str, &str, bool); 5] = [
+    // Another file (a saved report, a database's own file): refused and left as it is (outside
+    // tester: a RocksDB MANIFEST given as --cache was replaced and the ledger no longer opened).
+    let mut manifest_like = vec![0xd7u8, 0x3a, 0x9c, 0x5e];
+    manifest_like.resize(200, 0x11);
+    let rows: [(&str, Vec<u8>, &str, &str, bool); 7] = [
         ("the genuine cache", genuine.clone(), key_arg, "report state from cache", false),
+        ("a saved JSON report", br#"{"large_value":[]}"#.repeat(8), key_arg, "not a report cache", true),
+        ("another program's file", manifest_like, key_arg, "left as it is", true),
         ("layout 3, authentic", layout_3, key_arg, "not used", false),
         ("written under another key", genuine.clone(), other_key.to_str().unwrap(), "authentication code", true),
         ("an empty file", Vec::new(), key_arg, "empty; delete it, it is derived data", true),
@@ -94,15 +100,26 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     ];
     for (what, bytes, key_file, said, refused) in rows {
         let path = dir.path().join("row.cache");
-        std::fs::write(&path, bytes).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let bytes_before = bytes;
         let (code, out, err) =
             report(last_day, last_day, &["--cache", path.to_str().unwrap(), "--cache-key", key_file]);
         assert_eq!(code != 0, refused, "{what}: {err}");
         assert!(err.contains(said), "{what}: {err}");
+        if refused {
+            assert_eq!(std::fs::read(&path).unwrap(), bytes_before, "{what}: the file was changed");
+            // (with --json the error is the one object on stdout)
+            assert!(!out.contains("daily_summary"), "{what}: refused before any line: {out}");
+        }
         if !refused {
             assert_eq!(json(&out), json(&report(last_day, last_day, &[]).1), "{what}");
         }
     }
+    // A cache whose directory does not exist: refused before the walk, nothing printed.
+    let nowhere = dir.path().join("no-such-dir").join("report.cache");
+    let (code, out, err) = report(last_day, last_day, &["--cache", nowhere.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(!out.contains("daily_summary") && (out + &err).contains("does not exist"), "refused before the walk");
     // A key file others may read is refused.
     std::fs::set_permissions(&other_key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, _, err) =

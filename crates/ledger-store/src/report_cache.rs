@@ -75,6 +75,15 @@ pub fn decode_report_cache(
     if bytes.len() < HEADER_LEN {
         return Err(damaged("shorter than its header"));
     }
+    if !(1..=REPORT_CACHE_VERSION).contains(&bytes[0]) {
+        // Not a report cache of any layout (a saved report, another program's file): never
+        // replaced, and never called derived data.
+        return Err(Error::InvalidArgument(format!(
+            "not a report cache (it starts with byte {:#04x}; report caches start with their layout, 1 to \
+             {REPORT_CACHE_VERSION}): left as it is; name another file",
+            bytes[0]
+        )));
+    }
     if bytes[0] != REPORT_CACHE_VERSION || bytes[1..33] != rules_digest(rules)? {
         return Ok(None);
     }
