@@ -163,7 +163,11 @@ impl Store {
                 keys.iter()
                     .map(|key| match codec::split_index_key(key) {
                         Some((owner, account)) if owner == customer.0 => Ok(AccountId(account)),
-                        _ => Err(Error::ReadModel("customer index key of the wrong length".into())),
+                        _ => Err(Error::ReadModel(format!(
+                            "customer index key {} in customer {}'s range is not one of its entries",
+                            hex::encode(key),
+                            customer.0
+                        ))),
                     })
                     .collect()
             })
