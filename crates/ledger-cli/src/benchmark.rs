@@ -20,6 +20,7 @@ use crate::bench_workload::{WORKLOAD_AT_MS, Workload};
 use crate::out::ReasonCounts;
 use crate::progress;
 use crate::scratch::{ScratchDb, percentile};
+use crate::thread_cpu;
 
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
@@ -41,6 +42,9 @@ pub struct BenchReport {
     /// The process's peak so far at the end of each phase in turn (writer, verify and replay,
     /// proofs, reports): the phase that raised it is the one whose figure grew.
     pub peak_rss_mib_after_phase: Vec<(&'static str, f64)>,
+    /// CPU seconds each thread (by name) spent during the transfers, the busiest first
+    /// (Linux only; empty elsewhere).
+    pub transfer_cpu_seconds_by_thread: Vec<(String, f64)>,
     /// Share of the writer's busy time: deciding/applying/encoding/hashing, staging, RocksDB write.
     pub writer_decide_share: f64,
     pub writer_stage_share: f64,
@@ -194,7 +198,9 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         }
         ledger.submit_batch(chunk)?;
     }
+    let cpu_before = thread_cpu::sample();
     let (seconds, mut latencies, accepted, rejected_by_reason) = submit_timed(&ledger, &mut workload, spec)?;
+    let transfer_cpu_seconds_by_thread = thread_cpu::since(&cpu_before, &thread_cpu::sample());
     let stats = ledger.stats()?;
     let busy = (stats.decide_nanos + stats.stage_nanos + stats.write_nanos).max(1) as f64;
     let events = ledger.head()?.seq;
@@ -247,6 +253,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         batch_latency_ms_p100: percentile(&latencies, 1.0),
         peak_rss_mib: peak_rss_mib(),
         peak_rss_mib_after_phase: phases,
+        transfer_cpu_seconds_by_thread,
         writer_decide_share: stats.decide_nanos as f64 / busy,
         writer_stage_share: stats.stage_nanos as f64 / busy,
         writer_write_share: stats.write_nanos as f64 / busy,
@@ -306,6 +313,16 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         if report.store == "RocksDB" { "RocksDB write+fsync" } else { "PostgreSQL transaction+commit" },
         report.writer_write_share * 100.0
     );
+    if !report.transfer_cpu_seconds_by_thread.is_empty() {
+        let total: f64 = report.transfer_cpu_seconds_by_thread.iter().map(|(_, seconds)| seconds).sum();
+        let threads: Vec<String> = report
+            .transfer_cpu_seconds_by_thread
+            .iter()
+            .filter(|(_, seconds)| *seconds >= 0.005)
+            .map(|(name, seconds)| format!("{name} {seconds:.2}"))
+            .collect();
+        println!("  CPU during the transfers: {total:.2} s ({})", threads.join(", "));
+    }
     if report.store == "RocksDB" {
         println!(
             "  peak memory {:.0} MiB; {} events, database {:.0} MiB",

@@ -18,6 +18,7 @@ mod report;
 mod report_out;
 mod scratch;
 mod statement;
+mod thread_cpu;
 mod verify;
 mod witness;
 mod workload;

@@ -38,5 +38,11 @@ fn the_benchmark_runs_its_workload_batch_by_batch_plain_and_mixed() {
         let peaks: Vec<f64> = phases.iter().map(|p| p[1].as_f64().unwrap()).collect();
         assert!(peaks.is_sorted() && peaks[0] > 0.0, "{peaks:?}");
         assert!(peaks[3] <= report["peak_rss_mib"].as_f64().unwrap(), "{extra:?}");
+        // Where the cores went during the transfers: the writer thread decided every batch.
+        let cpu = report["transfer_cpu_seconds_by_thread"].as_array().unwrap();
+        let writer = cpu.iter().find(|t| t[0] == "ledger-writer").map(|t| t[1].as_f64().unwrap());
+        assert!(writer.is_some_and(|seconds| seconds > 0.0), "{extra:?}: {cpu:?}");
+        let seconds: Vec<f64> = cpu.iter().map(|t| t[1].as_f64().unwrap()).collect();
+        assert!(seconds.is_sorted_by(|a, b| a >= b), "the busiest first: {cpu:?}");
     }
 }

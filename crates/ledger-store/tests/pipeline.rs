@@ -3,6 +3,7 @@
 //!   receipts whether each batch waits for the one before (nothing in flight) or all are
 //!   submitted at once (the pipeline full), retries of the batch before included (answered
 //!   while that batch is still being written). On RocksDB and on PostgreSQL.
+//! - Submits decided together in one batch each get their own receipts, in their order.
 //! - A commit that fails while the next batch is decided: both batches are refused, nothing of
 //!   either is recorded, and a retry of both with the same ids records each command once.
 
@@ -183,14 +184,17 @@ impl Clock for CountingClock {
 struct Gate {
     /// Reports seen.
     reports: AtomicU64,
+    /// The most commands one batch held.
+    commands_max: AtomicU64,
     armed: AtomicBool,
     held: Mutex<bool>,
     changed: Condvar,
 }
 
 impl CommitObserver for Gate {
-    fn batch_done(&self, _: &BatchReport) {
+    fn batch_done(&self, report: &BatchReport) {
         self.reports.fetch_add(1, Ordering::SeqCst);
+        self.commands_max.fetch_max(report.commands, Ordering::SeqCst);
         if !self.armed.load(Ordering::SeqCst) {
             return;
         }
@@ -244,6 +248,48 @@ fn submit_then(ledger: &Ledger, batch: &[Command]) -> std::sync::mpsc::Receiver<
         let _ = reply.send(receipts);
     });
     answer
+}
+
+#[test]
+fn submits_decided_in_one_batch_each_get_their_own_receipts_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Gate::default());
+    let options = LedgerOptions { observer: Some(gate.clone()), batch_len_max: 8_192, ..options() };
+    let ledger = Ledger::create(dir.path().join("l"), options).unwrap();
+    let _release = Release(gate.clone());
+    ledger.submit_batch(submissions(0).remove(0)).unwrap();
+    wait_until("the setup batch reported", || gate.reports.load(Ordering::SeqCst) == 1);
+    // Given: the committer held after a batch, so the submits below queue up behind it.
+    gate.armed.store(true, Ordering::SeqCst);
+    let held = submit_then(&ledger, &[command(9_000_000, transfer(0))]);
+    gate.wait_held();
+    // When: 60 submits of 1 to 3 commands (deposits and transfers, one a retry of an id
+    // earlier in its own submit) come in together.
+    let submits: Vec<Vec<Command>> = (0..60u128)
+        .map(|s| {
+            let mut commands: Vec<Command> =
+                (0..=s % 3).map(|i| command(10_000_000 + 10 * s + i, transfer(s + i))).collect();
+            if s % 7 == 0 {
+                commands.push(commands[0].clone());
+            }
+            commands
+        })
+        .collect();
+    let answers: Vec<_> = submits.iter().map(|commands| submit_then(&ledger, commands)).collect();
+    gate.release();
+    held.recv().unwrap().unwrap();
+    // Then: each submit's receipts are its own commands', in its order, one each.
+    for (commands, answer) in submits.iter().zip(answers) {
+        let receipts = answer.recv().unwrap().unwrap();
+        let ids: Vec<CommandId> = receipts.iter().map(|r| r.event.command_id).collect();
+        assert_eq!(ids, commands.iter().map(|c| c.id).collect::<Vec<_>>(), "a submit's receipts are its own");
+        let retried = commands.len() > 1 && commands[0].id == commands[commands.len() - 1].id;
+        assert_eq!(receipts.last().unwrap().duplicate, retried, "the retry is answered as one");
+    }
+    // (And the test saw what it is about: submits decided together, more than one's worth.)
+    let most = gate.commands_max.load(Ordering::SeqCst);
+    assert!(most > 4, "no batch held more than one submit ({most} commands at most)");
+    ledger.close().unwrap();
 }
 
 #[test]

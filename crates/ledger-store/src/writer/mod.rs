@@ -14,6 +14,10 @@ mod caches;
 mod pipeline;
 
 use std::collections::HashSet;
+
+/// The batch's sets of touched keys: keyed hashing, faster than the standard SipHash (clients
+/// name the accounts and ids).
+type KeyedSet<T> = HashSet<T, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -81,14 +85,14 @@ pub(crate) struct StagedBatch<'a> {
     /// For each new sequence number from `first_seq`, its receipt's position in `receipts`
     /// (an in-batch retry is answered from there); `None` for a due event, which has no receipt.
     new_at: Vec<Option<usize>>,
-    touched: HashSet<AccountId>,
+    touched: KeyedSet<AccountId>,
     /// History index keys, staged in key order at the end: RocksDB's memtable inserts ascending
     /// keys far faster than random ones (the profile in docs/PERFORMANCE.md).
     history: Vec<[u8; 16]>,
     policies_changed: bool,
-    protections_touched: HashSet<AccountId>,
-    pending_changed: HashSet<CommandId>,
-    risk_changed: HashSet<String>,
+    protections_touched: KeyedSet<AccountId>,
+    pending_changed: KeyedSet<CommandId>,
+    risk_changed: KeyedSet<String>,
     protection_settings_changed: bool,
 }
 
@@ -321,6 +325,10 @@ impl Writer {
         let admission = self.admission();
         // A handle of its own: the staged batch borrows the store while `self` changes.
         let store = Arc::clone(&self.store);
+        // Room for what a batch of transfers stages (a receipt per command, two history
+        // entries): growing these vectors moved every receipt again (docs/PERFORMANCE.md,
+        // "Issue 29: the writer's own costs").
+        let commands_len: usize = submits.iter().map(|(commands, _, _)| commands.len()).sum();
         let mut pending = StagedBatch {
             batch: match store.staged() {
                 Ok(staged) => staged,
@@ -334,14 +342,14 @@ impl Writer {
             seq: self.head.seq,
             customers: Vec::new(),
             first_seq: self.head.seq + 1,
-            receipts: Vec::new(),
-            new_at: Vec::new(),
-            touched: HashSet::new(),
-            history: Vec::new(),
+            receipts: Vec::with_capacity(commands_len),
+            new_at: Vec::with_capacity(commands_len),
+            touched: KeyedSet::default(),
+            history: Vec::with_capacity(2 * commands_len),
             policies_changed: false,
-            protections_touched: HashSet::new(),
-            pending_changed: HashSet::new(),
-            risk_changed: HashSet::new(),
+            protections_touched: KeyedSet::default(),
+            pending_changed: KeyedSet::default(),
+            risk_changed: KeyedSet::default(),
             protection_settings_changed: false,
         };
         let mut counts = Vec::with_capacity(submits.len());
@@ -412,19 +420,21 @@ impl Writer {
         for account in &job.accounts {
             self.pinned.insert(account.id, job.to_seq);
         }
-        let mut receipts = pending.receipts.into_iter();
-        let answers = submits
-            .into_iter()
-            .zip(counts)
-            .map(|((_, _, done), count)| (done, receipts.by_ref().take(count).collect()));
-        let batch = Batch {
-            write: pending.batch.seal(),
-            from: start_head,
-            to: self.head,
-            answers: answers.collect(),
-            job,
-            report,
-        };
+        // Each submit's receipts, cut from the back: the first submit (the only one, for a
+        // batch of one client's) keeps the vector itself, with no receipt moved.
+        let mut receipts = pending.receipts;
+        debug_assert_eq!(counts.iter().sum::<usize>(), receipts.len(), "a receipt per decided command");
+        let mut answers = Vec::with_capacity(submits.len());
+        for ((_, _, done), count) in submits.into_iter().zip(counts).rev() {
+            let own = if answers.len() + 1 == answers.capacity() {
+                std::mem::take(&mut receipts)
+            } else {
+                receipts.split_off(receipts.len() - count)
+            };
+            answers.push((done, own));
+        }
+        answers.reverse();
+        let batch = Batch { write: pending.batch.seal(), from: start_head, to: self.head, answers, job, report };
         self.hand_over(batch);
         self.evict();
         self.stats.accounts_cached = self.state.accounts_held() as u64;
