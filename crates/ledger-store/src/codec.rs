@@ -169,6 +169,22 @@ impl Record {
         out
     }
 
+    /// `event`'s record at `seq` after `prev` and its hash: the bytes of
+    /// `Record::new(seq, prev, encode_event(event)?).encode()`, built in one buffer with the
+    /// event encoded in place (the writer's path: no copy of the event's bytes).
+    pub(crate) fn encode_event_at(seq: u64, prev: Hash, event: &Event) -> Result<(Hash, Vec<u8>)> {
+        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + EVENT_BYTES_USUAL);
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&prev);
+        out.extend_from_slice(&[0; 32]);
+        out.push(EVENT_V2_MARKER);
+        bincode::serde::encode_into_std_write(event, &mut out, config())
+            .map_err(|err| Error::Codec(err.to_string()))?;
+        let hash = event_hash(seq, &prev, &out[RECORD_HEADER_LEN..]);
+        out[1 + 32..RECORD_HEADER_LEN].copy_from_slice(&hash);
+        Ok((hash, out))
+    }
+
     /// Parses the record stored at `seq` and checks its own hash (not yet its link).
     pub fn decode(seq: u64, bytes: &[u8]) -> Result<Record> {
         let record = RecordRef::decode(seq, bytes)?;
@@ -585,6 +601,34 @@ mod tests {
             }
         }
         assert!(Record::decode(8, &bytes).is_err(), "the seq is part of the hash");
+    }
+
+    /// An event's record built in place is the record of its encoded bytes, byte for byte.
+    #[test]
+    fn a_record_built_in_place_is_the_record_of_the_events_bytes() {
+        let events = [
+            ledger_core::EventBody::TimeAdvanced,
+            ledger_core::EventBody::AccountClosed { account: ledger_core::AccountId(42) },
+            ledger_core::EventBody::Checkpointed {
+                size: u64::MAX,
+                root: "ab".repeat(32),
+                note: Some("说明 ".repeat(100)),
+            },
+        ];
+        for (n, body) in events.into_iter().enumerate() {
+            let event = Event {
+                command_id: CommandId(uuid::Uuid::from_u128(n as u128 + 1)),
+                at: ledger_core::Timestamp::UNIX_EPOCH,
+                body,
+                principal: Some(ledger_core::Principal::ledger()),
+                withheld: Vec::new(),
+            };
+            let (seq, prev) = (n as u64 + 7, [n as u8; 32]);
+            let record = Record::new(seq, prev, encode_event(&event).unwrap());
+            let (hash, bytes) = Record::encode_event_at(seq, prev, &event).unwrap();
+            assert_eq!((hash, &bytes), (record.hash, &record.encode()), "{event:?}");
+            assert_eq!(Record::decode(seq, &bytes).unwrap(), record);
+        }
     }
 
     #[test]

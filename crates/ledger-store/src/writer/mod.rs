@@ -541,26 +541,26 @@ impl Writer {
     /// Encodes, chains and stages `event`, applies it, and stages its index entries.
     fn append_record(&mut self, event: &Event, pending: &mut StagedBatch<'_>) -> Result<u64> {
         let seq = self.head.seq + 1;
-        let record = Record::new(seq, self.head.hash, codec::encode_event(event)?);
+        let (hash, record) = Record::encode_event_at(seq, self.head.hash, event)?;
         self.state.apply(event).map_err(|err| Error::Corruption { seq, detail: err.to_string() })?;
         // Invariant: the state has applied exactly the events of the log.
         if self.state.event_count() != seq {
             let detail = format!("the state holds {} events after appending seq {seq}", self.state.event_count());
             return Err(Error::Corruption { seq, detail });
         }
-        pending.batch.put(Table::Log, &codec::seq_key(seq), &record.encode());
+        pending.batch.put(Table::Log, &codec::seq_key(seq), &record);
         // The event is its command's first answer (every earlier answer of the id was loaded).
         if self.state.answer_seq(event.command_id) == Some(seq) {
             pending.batch.put(Table::Answered, &codec::answered_key(event.command_id), &seq.to_be_bytes());
         }
-        for (level, index, hash) in self.tree.push(merkle::leaf_hash(&record.hash)) {
+        for (level, index, node) in self.tree.push(merkle::leaf_hash(&hash)) {
             if level >= codec::MERKLE_STORED_LEVEL_MIN {
-                pending.batch.put(Table::Meta, &codec::merkle_key(level, index), &hash);
+                pending.batch.put(Table::Meta, &codec::merkle_key(level, index), &node);
             }
         }
         pending.seq = seq;
         crate::project::dirty(&self.state, event, pending);
-        self.head = Head { seq, hash: record.hash };
+        self.head = Head { seq, hash };
         Ok(seq)
     }
 
