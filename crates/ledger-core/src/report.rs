@@ -413,17 +413,21 @@ impl Reporter {
 
     /// Ends every day before `next`: the summary rows of the days in range, and the large-value
     /// groups that reached their threshold.
+    /// Before the first record (no day yet) every day of the range before `next` is quiet.
     fn close_days(&mut self, next: BeijingDay, sink: &mut dyn ReportSink) {
-        let Some(day) = self.day else {
-            return;
+        let first_quiet = match self.day {
+            Some(day) => {
+                if self.in_range(day) {
+                    self.close_day(day, sink);
+                }
+                // The counts of a day before the range are not reported.
+                self.classes.clear();
+                BeijingDay(day.0 + 1)
+            }
+            None => self.from,
         };
-        if self.in_range(day) {
-            self.close_day(day, sink);
-        }
-        // The counts of a day before the range are not reported.
-        self.classes.clear();
         // Days in range without events still get their summary rows.
-        let mut quiet = BeijingDay(day.0 + 1).max(self.from);
+        let mut quiet = first_quiet.max(self.from);
         while quiet < next && quiet <= self.to {
             self.close_day(quiet, sink);
             quiet = BeijingDay(quiet.0 + 1);
@@ -486,9 +490,6 @@ impl Reporter {
     ) -> std::result::Result<(), E> {
         let after = BeijingDay(self.to.0 + 1);
         if self.day.is_none_or(|day| day <= self.to) {
-            if self.day.is_none() {
-                self.day = Some(BeijingDay(self.from.0 - 1));
-            }
             self.close_days(after, sink);
         }
         self.large_value_lines(lookup, record, sink)
