@@ -12,8 +12,9 @@ use crate::ids::CustomerId;
 use crate::money::Amount;
 use crate::report_lines::{Direction, LargeValueKind, Total};
 
-/// Large-value groups a reporter holds at once (~120 bytes each with the tree's slack, so
-/// ~120 MiB); a day with more is read again for the rest.
+/// Large-value groups a reporter holds at once (~180 bytes each as measured, with the tree's
+/// slack and the reached groups' records at the day's end: ~180 MiB); a day with more is read
+/// again for the rest.
 pub const REPORT_GROUPS_HELD: usize = 1 << 20;
 
 /// A group's key, in the order its lines come.
