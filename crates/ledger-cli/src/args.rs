@@ -145,9 +145,10 @@ pub enum Cmd {
         /// The thresholds: a shipped preset name or a TOML file in the same shape.
         #[arg(long, value_name = "PRESET|FILE", default_value = "pboc-2016-3")]
         rules: String,
-        /// `all` prints JSON only.
-        #[arg(long, value_enum, default_value = "text")]
-        format: StatementFormat,
+        /// Default text; `all` is one JSON document only (`--format text` or `csv` with it is
+        /// refused).
+        #[arg(long, value_enum)]
+        format: Option<StatementFormat>,
         /// The report cache (mode 0600): read when it starts at or before --from (checked
         /// against the log; made with other rules: not used), then replaced by the state at the
         /// start of the first day after --to, so the next day's report walks only that day.

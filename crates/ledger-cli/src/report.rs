@@ -25,7 +25,7 @@ fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
         bail!("--rules {rules:?} is neither a preset ({}) nor a file", known.join(", "));
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    ReportRules::from_toml_str(&text).map_err(|err| match err {
+    ReportRules::from_custom_toml_str(&text).map_err(|err| match err {
         ledger_core::Error::Policy(why) => anyhow::anyhow!("the thresholds file {}: {why}", path.display()),
         err => err.into(),
     })
@@ -38,7 +38,8 @@ pub struct ReportRequest<'a> {
     pub from: &'a str,
     pub to: &'a str,
     pub rules: &'a str,
-    pub format: StatementFormat,
+    /// As given (`None`: text, or JSON for `all`).
+    pub format: Option<StatementFormat>,
     /// The cache and its key's file.
     pub cache: Option<(&'a Path, &'a Path)>,
 }
@@ -51,6 +52,16 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     if last < first {
         bail!("--to {to} is before --from {from}");
     }
+    let format = match (kind, format) {
+        (ReportKind::All, None | Some(StatementFormat::Json)) => StatementFormat::Json,
+        (ReportKind::All, Some(other)) => bail!(
+            "`report all` is one JSON document of the four reports; --format {} is not offered for it (four \
+             tables of different columns are not one CSV): run each report with --format {0}, or `report all` \
+             without --format",
+            format_name(other)
+        ),
+        (_, format) => format.unwrap_or(StatementFormat::Text),
+    };
     let key = cache.map(|(_, key)| cache_key(key)).transpose()?;
     if let Some((path, _)) = cache {
         // Where the cache will be written is checked before the walk: a report printed whole and
@@ -81,12 +92,24 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         }
     }
     let reader = open_reader(cli)?;
-    let bar = progress::bar(reader.head()?.seq, "events");
+    let head = reader.head()?.seq;
+    // The days after the last record's are not in the log yet (their records may still come):
+    // reported, they would read as quiet days. Refused, as every range past the head is.
+    let head_day = reader.event(head)?.at.beijing_day();
+    if last > head_day {
+        bail!(
+            "--to {last} is past the head: the log's last record (seq {head}) is of {head_day}, and the days \
+             after it are not in the log yet (a report would show them quiet); report up to {head_day}, or \
+             record the time first (`ledger-cli tick`) once a quiet day has ended"
+        );
+    }
+    let bar = progress::bar(head, "events");
     let format = if cli.json { StatementFormat::Json } else { format };
     let (from, to) = (first.to_string(), last.to_string());
     let header = Header { rules: &rules.name, from: &from, to: &to };
     // Each line is written as the reporter makes it (a report may have millions).
-    let mut printer = ReportPrinter::new(BufWriter::new(std::io::stdout().lock()), kind, format, &header)?;
+    let mut printer =
+        ReportPrinter::new(BufWriter::new(std::io::stdout().lock()), "standard output", kind, format, &header)?;
     let next = reader
         .reports_into(rules.clone(), first, last, start, &mut printer, &mut |seq| bar.set_position(seq))
         .with_context(|| cache.map(|(path, _)| format!("--cache {}", path.display())).unwrap_or_default())?;
@@ -96,6 +119,14 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         write_cache(path, &ledger_store::encode_report_cache(key, &rules, &state)?)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn format_name(format: StatementFormat) -> &'static str {
+    match format {
+        StatementFormat::Text => "text",
+        StatementFormat::Json => "json",
+        StatementFormat::Csv => "csv",
+    }
 }
 
 /// The cache key: read from `path` (refused when group or others may read or write it), or

@@ -5,9 +5,11 @@
 //! sorted order, compact). `report all` puts four arrays in one document while the reporter
 //! interleaves their lines: the first array in key order streams to the output, the others
 //! go to anonymous temporary files (`$TMPDIR`, removed when closed) and are copied after it.
+//! A failed write names which it was: the output, or an array's temporary file (a full
+//! `$TMPDIR` is not a full output).
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 
 use anyhow::Context;
 use ledger_core::{ClassIiiReviewLine, LargeValueLine, LimitHitLine, ReportSink, SummaryLine};
@@ -46,6 +48,8 @@ enum Out<W: Write> {
 /// Writes the report `kind` in `format` (`all`: JSON) to its output as its lines come.
 pub struct ReportPrinter<W: Write> {
     kind: ReportKind,
+    /// Where the output goes, as a failed write names it ("standard output").
+    output: String,
     text_header: String,
     out: Out<W>,
     started: bool,
@@ -64,7 +68,14 @@ const ARRAYS: [(&str, ReportKind); 4] = [
 ];
 
 impl<W: Write> ReportPrinter<W> {
-    pub fn new(out: W, kind: ReportKind, format: StatementFormat, header: &Header<'_>) -> anyhow::Result<Self> {
+    /// `output` names where `out` goes, for the message of a failed write.
+    pub fn new(
+        out: W,
+        output: &str,
+        kind: ReportKind,
+        format: StatementFormat,
+        header: &Header<'_>,
+    ) -> anyhow::Result<Self> {
         let format = if kind == ReportKind::All { StatementFormat::Json } else { format };
         let text_header = format!(
             "{} report, Beijing days {} to {}, thresholds {}",
@@ -96,14 +107,15 @@ impl<W: Write> ReportPrinter<W> {
                     if let Member::Array { dest, .. } = member
                         && !std::mem::replace(&mut first, false)
                     {
-                        let file = tempfile::tempfile().context("a temporary file for `report all`")?;
+                        let file = tempfile::tempfile()
+                            .with_context(|| format!("making a temporary file for `report all` in {}", tmp_dir()))?;
                         *dest = Dest::Spill(BufWriter::new(file));
                     }
                 }
                 Out::Json(out, members)
             }
         };
-        Ok(ReportPrinter { kind, text_header, out, started: false, lines: 0, failed: None })
+        Ok(ReportPrinter { kind, output: output.to_owned(), text_header, out, started: false, lines: 0, failed: None })
     }
 
     /// Writes what comes before the first line (once).
@@ -111,6 +123,11 @@ impl<W: Write> ReportPrinter<W> {
         if std::mem::replace(&mut self.started, true) {
             return Ok(());
         }
+        let result = self.start_output();
+        result.with_context(|| writing_to(&self.output))
+    }
+
+    fn start_output(&mut self) -> anyhow::Result<()> {
         match &mut self.out {
             Out::Text(out) => writeln!(out, "{}", safe(&self.text_header))?,
             Out::Csv(out) => out.write_record(csv_header(self.kind))?,
@@ -155,23 +172,22 @@ impl<W: Write> ReportPrinter<W> {
     ) -> anyhow::Result<()> {
         self.start()?;
         self.lines += 1;
+        let output = &self.output;
         match &mut self.out {
-            Out::Text(out) => writeln!(out, "{}", safe(&text()))?,
-            Out::Csv(out) => out.write_record(csv())?,
+            Out::Text(out) => writeln!(out, "{}", safe(&text())).with_context(|| writing_to(output))?,
+            Out::Csv(out) => out.write_record(csv()).with_context(|| writing_to(output))?,
             Out::Json(out, members) => {
                 let value = json()?;
                 for member in members.iter_mut() {
-                    if let Member::Array { kind: each, dest, count, .. } = member
+                    if let Member::Array { key, kind: each, dest, count } = member
                         && *each == kind
                     {
-                        let sink: &mut dyn Write = match dest {
-                            Dest::Direct => out,
-                            Dest::Spill(file) => file,
+                        let (sink, name): (&mut dyn Write, _) = match dest {
+                            Dest::Direct => (out, writing_to(output)),
+                            Dest::Spill(file) => (file, staging(key)),
                         };
-                        if *count > 0 {
-                            sink.write_all(b",")?;
-                        }
-                        write!(sink, "{value}")?;
+                        let comma: &[u8] = if *count > 0 { b"," } else { b"" };
+                        sink.write_all(comma).and_then(|()| write!(sink, "{value}")).context(name)?;
                         *count += 1;
                     }
                 }
@@ -188,38 +204,44 @@ impl<W: Write> ReportPrinter<W> {
             return Err(err);
         }
         self.start()?;
+        let output = self.output;
         let mut out = match self.out {
             Out::Text(mut out) => {
                 if self.kind != ReportKind::DailySummary {
-                    writeln!(out, "{}", safe(&format!("{} lines", self.lines)))?;
+                    writeln!(out, "{}", safe(&format!("{} lines", self.lines))).with_context(|| writing_to(&output))?;
                 }
                 out
             }
-            Out::Csv(out) => out.into_inner().map_err(|err| anyhow::anyhow!("writing the report: {}", err.error()))?,
+            Out::Csv(out) => {
+                out.into_inner().map_err(|err| anyhow::anyhow!("{}: {}", writing_to(&output), err.error()))?
+            }
             Out::Json(mut out, members) => {
                 let mut streamed = false;
                 for member in members {
                     match member {
                         Member::Array { dest: Dest::Direct, .. } => {
-                            out.write_all(b"]")?;
+                            out.write_all(b"]").with_context(|| writing_to(&output))?;
                             streamed = true;
                         }
                         _ if !streamed => {}
-                        Member::Text(key, value) => write!(out, ",\"{key}\":{value}")?,
+                        Member::Text(key, value) => {
+                            write!(out, ",\"{key}\":{value}").with_context(|| writing_to(&output))?;
+                        }
                         Member::Array { key, dest: Dest::Spill(file), .. } => {
-                            write!(out, ",\"{key}\":[")?;
-                            let mut file = file.into_inner().map_err(|err| anyhow::anyhow!("{}", err.error()))?;
-                            file.rewind()?;
-                            std::io::copy(&mut file, &mut out)?;
-                            out.write_all(b"]")?;
+                            write!(out, ",\"{key}\":[").with_context(|| writing_to(&output))?;
+                            let file = file
+                                .into_inner()
+                                .map_err(|err| anyhow::anyhow!("{}: {}", staging(key), err.error()))?;
+                            copy_back(key, file, &mut out, &output)?;
+                            out.write_all(b"]").with_context(|| writing_to(&output))?;
                         }
                     }
                 }
-                writeln!(out, "}}")?;
+                writeln!(out, "}}").with_context(|| writing_to(&output))?;
                 out
             }
         };
-        out.flush()?;
+        out.flush().with_context(|| writing_to(&output))?;
         Ok(out)
     }
 }
@@ -240,6 +262,35 @@ impl<W: Write> ReportSink for ReportPrinter<W> {
     fn daily_summary(&mut self, line: SummaryLine) {
         self.line(ReportKind::DailySummary, || summary_text(&line), || summary_csv(&line), || json(&line));
     }
+}
+
+/// Copies the staged array `key` from its temporary file to `out` (named `output`): a failed
+/// read names the temporary file, a failed write the output.
+fn copy_back(key: &str, mut file: File, out: &mut impl Write, output: &str) -> anyhow::Result<()> {
+    let reading = || format!("reading the `{key}` lines back from their temporary file in {}", tmp_dir());
+    file.rewind().with_context(reading)?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer).with_context(reading)?;
+        if read == 0 {
+            return Ok(());
+        }
+        out.write_all(&buffer[..read]).with_context(|| writing_to(output))?;
+    }
+}
+
+/// The temporary directory the staged arrays are in (`$TMPDIR`, else `/tmp`).
+fn tmp_dir() -> String {
+    safe(&std::env::temp_dir().display().to_string())
+}
+
+fn writing_to(output: &str) -> String {
+    format!("writing the report to {output}")
+}
+
+/// A failed write of array `key`'s lines to the temporary file they wait in.
+fn staging(key: &str) -> String {
+    format!("staging the `{key}` lines in a temporary file in {} ($TMPDIR)", tmp_dir())
 }
 
 /// A line as the whole `Reports` value would print it (through `Value`: keys sorted).

@@ -421,7 +421,7 @@ fn regulatory_reports_and_rejections_that_cite_the_rule() {
     let hits = report("limit-hits", "csv");
     assert!(hits.contains("LIMIT_EXCEEDED,71,7,II,out/day,10000.00,0.00,10000.01"), "{hits}");
     assert!(hits.contains("rule: pboc-2018"), "{hits}");
-    let all = json(&report("all", "text"));
+    let all = json(&report("all", "json"));
     assert_eq!(all["large_value"].as_array().unwrap().len(), 1);
     assert_eq!(all["daily_summary"].as_array().unwrap().len(), 3);
     assert_eq!(all["large_value"][0]["hash"].as_str().unwrap().len(), 64);

@@ -133,7 +133,8 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     // Made with other rules: not used (a report from genesis), then replaced.
     let rules = dir.path().join("rules.toml");
     let preset = include_str!("../../ledger-core/reports/pboc-2016-3.toml");
-    std::fs::write(&rules, preset.replace("window_days = 7", "window_days = 3")).unwrap();
+    let window_3 = preset.replace("window_days = 7", "window_days = 3");
+    std::fs::write(&rules, window_3.replace("name = \"pboc-2016-3\"", "name = \"window-3\"")).unwrap();
     let rules_arg = rules.to_str().unwrap();
     let (code, out, err) = report(&days[1], &days[1], &["--cache", cache_arg, "--rules", rules_arg]);
     assert_eq!(code, 0, "{err}");

@@ -54,8 +54,10 @@ fn the_streamed_report_prints_what_the_collected_report_prints() {
     // The shipped thresholds, but Class III reviews from 1.00 yuan: the demo's Class III
     // accounts reach it (they never reach the real 50,000.00 in its three days).
     let preset = include_str!("../../ledger-core/reports/pboc-2016-3.toml");
-    let toml =
-        preset.replace("[class_iii_review]\nthreshold = \"50000.00\"", "[class_iii_review]\nthreshold = \"1.00\"");
+    // (named apart: a file with the preset's name and other thresholds is refused)
+    let toml = preset
+        .replace("[class_iii_review]\nthreshold = \"50000.00\"", "[class_iii_review]\nthreshold = \"1.00\"")
+        .replace("name = \"pboc-2016-3\"", "name = \"pboc-2016-3-review-from-1\"");
     assert_ne!(toml, preset);
     let rules_path = dir.path().join("rules.toml");
     std::fs::write(&rules_path, &toml).unwrap();

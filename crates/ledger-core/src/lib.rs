@@ -25,6 +25,7 @@ mod protect;
 mod reject;
 mod report;
 mod report_accounts;
+mod report_groups;
 mod report_lines;
 mod report_rules;
 mod report_state;
@@ -54,6 +55,7 @@ pub use protect::{
 pub use reject::{BindingProblem, Period, RejectReason};
 pub use report::{RecordLookup, Reporter};
 pub use report_accounts::{AccountInfo, InfoLookup, InfoWanted, REPORT_ACCOUNTS_HELD};
+pub use report_groups::REPORT_GROUPS_HELD;
 pub use report_lines::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, LineCounts, ReportSink, Reports,
     SummaryLine, Total,

@@ -14,6 +14,7 @@ use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
 use crate::report_accounts::{AccountBook, InfoLookup, command_account};
+use crate::report_groups::{DayGroup, DayGroups, GroupKey, REPORT_GROUPS_HELD};
 use crate::report_lines::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, ReportSink, SummaryLine, Total,
 };
@@ -25,33 +26,9 @@ use crate::time::{BeijingDay, Timestamp};
 /// lines re-read their records when their day's group reaches the threshold).
 pub type RecordLookup<'a, E> = dyn FnMut(u64) -> std::result::Result<(Event, [u8; 32]), E> + 'a;
 
-/// A customer's running total of one kind and direction on the current day.
-#[derive(Debug, Default)]
-struct DayGroup {
-    total: Total,
-    /// The first record that makes it up (re-read when the group reaches the threshold): held
-    /// apart, so the many groups of one record allocate nothing more.
-    first: u64,
-    /// The records after the first.
-    more: Vec<u64>,
-}
-
-impl DayGroup {
-    fn add(&mut self, seq: u64, amount: Amount) {
-        // Invariant: records are numbered from 1, so 0 marks a group with none yet.
-        debug_assert!(seq > 0);
-        self.total.add(amount);
-        if self.first == 0 {
-            self.first = seq;
-        } else {
-            self.more.push(seq);
-        }
-    }
-
-    fn seqs(self) -> Vec<u64> {
-        std::iter::once(self.first).chain(self.more).collect()
-    }
-}
+/// Records a pass over an ended day's records for its dropped large-value groups reads at once
+/// (fewer when the reporter holds fewer accounts per cache generation).
+const REWALK_CHUNK_RECORDS: u64 = 4_096;
 
 /// A customer's Class III inflows per day inside the window.
 #[derive(Debug, Default)]
@@ -76,12 +53,21 @@ struct ClassDay {
 /// A large-value group that reached its threshold, waiting for its records to be re-read.
 #[derive(Debug)]
 struct Reached {
-    day: BeijingDay,
     customer: CustomerId,
     kind: LargeValueKind,
     direction: Direction,
     total: Total,
     seqs: Vec<u64>,
+}
+
+/// A day ended in the current chunk, its large-value lines not yet made: the groups of the
+/// first pass that reached their threshold (in key order), and, when the bound dropped some,
+/// the day's records (first and last) to read again from that key on.
+#[derive(Debug)]
+struct DayEnd {
+    day: BeijingDay,
+    reached: Vec<Reached>,
+    rest: Option<(u64, u64, GroupKey)>,
 }
 
 /// Makes the report lines from the log's events, pushed in log order from the first record, and
@@ -96,9 +82,13 @@ pub struct Reporter {
     open: BTreeMap<AccountClass, u64>,
     /// The Beijing day of the last pushed event.
     day: Option<BeijingDay>,
-    groups: HashMap<(CustomerId, LargeValueKind, Direction), DayGroup>,
-    /// Groups of days ended in the current chunk, their lines not yet made.
-    reached: Vec<Reached>,
+    /// The current day's large-value groups, at most `groups_held` (`report_groups`).
+    groups: DayGroups,
+    groups_held: usize,
+    /// The first record of the current day.
+    day_first: u64,
+    /// Days ended in the current chunk, their large-value lines not yet made.
+    ended: Vec<DayEnd>,
     windows: HashMap<CustomerId, Window>,
     classes: BTreeMap<Option<AccountClass>, ClassDay>,
     last: Option<(u64, [u8; 32])>,
@@ -116,8 +106,10 @@ impl Reporter {
             accounts: AccountBook::new(),
             open: BTreeMap::new(),
             day: None,
-            groups: HashMap::new(),
-            reached: Vec::new(),
+            groups: DayGroups::new(REPORT_GROUPS_HELD, None),
+            groups_held: REPORT_GROUPS_HELD,
+            day_first: 0,
+            ended: Vec::new(),
             windows: HashMap::new(),
             classes: BTreeMap::new(),
             last: None,
@@ -203,6 +195,19 @@ impl Reporter {
         self.accounts.hold(held);
     }
 
+    /// Holds at most `held` large-value groups of a day at once (default
+    /// [`REPORT_GROUPS_HELD`](crate::REPORT_GROUPS_HELD)); a day with more is read again once
+    /// it ends, for the rest. The lines do not change. Set before the first push.
+    pub fn hold_groups(&mut self, held: usize) {
+        self.groups_held = held.max(1);
+        self.groups = DayGroups::new(self.groups_held, None);
+    }
+
+    /// Large-value groups the reporter holds now.
+    pub fn groups_held(&self) -> usize {
+        self.groups.len()
+    }
+
     /// Accounts the reporter holds now (cached, or opened in the tail).
     pub fn accounts_held(&self) -> usize {
         self.accounts.len()
@@ -254,6 +259,7 @@ impl Reporter {
         if self.day != Some(day) {
             self.close_days(day, sink);
             self.day = Some(day);
+            self.day_first = seq;
         }
         let cite = || Cite { seq, hash: hex(hash), at: event.at };
         match &event.body {
@@ -341,19 +347,8 @@ impl Reporter {
             }
         }
         if in_range {
-            let own_account = self.own_account(posting);
-            let kinds = [
-                (LargeValueKind::Cash, &self.rules.large_cash),
-                (LargeValueKind::Transfer, &self.rules.large_transfer),
-            ];
-            for (kind, rule) in kinds {
-                let excluded = kind == LargeValueKind::Transfer
-                    && own_account
-                    && self.rules.readings.own_account_transfers == OwnAccountTransfers::Excluded;
-                if rule.flows.contains(&leg.flow) && !excluded {
-                    let group = self.groups.entry((info.customer, kind, direction)).or_default();
-                    group.add(seq, posting.amount);
-                }
+            for key in self.group_keys(leg, posting).into_iter().flatten() {
+                self.groups.add(key, seq, posting.amount);
             }
         }
         let review = &self.rules.class_iii_review;
@@ -394,6 +389,20 @@ impl Reporter {
         }
     }
 
+    /// The large-value groups `leg` of `posting` counts in (its account held): cash, transfer.
+    fn group_keys(&self, leg: &Leg, posting: &Posting) -> [Option<GroupKey>; 2] {
+        let Some(info) = self.accounts.of(leg.account) else { return [None, None] };
+        let excluded =
+            self.rules.readings.own_account_transfers == OwnAccountTransfers::Excluded && self.own_account(posting);
+        let key = |kind: LargeValueKind, rule: &crate::report_rules::DayThreshold, excluded: bool| {
+            (rule.flows.contains(&leg.flow) && !excluded).then_some((info.customer, kind, Direction::of(leg.flow)))
+        };
+        [
+            key(LargeValueKind::Cash, &self.rules.large_cash, false),
+            key(LargeValueKind::Transfer, &self.rules.large_transfer, excluded),
+        ]
+    }
+
     /// True for a transfer between two accounts of one customer.
     fn own_account(&self, posting: &Posting) -> bool {
         let customer =
@@ -413,17 +422,21 @@ impl Reporter {
 
     /// Ends every day before `next`: the summary rows of the days in range, and the large-value
     /// groups that reached their threshold.
+    /// Before the first record (no day yet) every day of the range before `next` is quiet.
     fn close_days(&mut self, next: BeijingDay, sink: &mut dyn ReportSink) {
-        let Some(day) = self.day else {
-            return;
+        let first_quiet = match self.day {
+            Some(day) => {
+                if self.in_range(day) {
+                    self.close_day(day, sink);
+                }
+                // The counts of a day before the range are not reported.
+                self.classes.clear();
+                BeijingDay(day.0 + 1)
+            }
+            None => self.from,
         };
-        if self.in_range(day) {
-            self.close_day(day, sink);
-        }
-        // The counts of a day before the range are not reported.
-        self.classes.clear();
         // Days in range without events still get their summary rows.
-        let mut quiet = BeijingDay(day.0 + 1).max(self.from);
+        let mut quiet = first_quiet.max(self.from);
         while quiet < next && quiet <= self.to {
             self.close_day(quiet, sink);
             quiet = BeijingDay(quiet.0 + 1);
@@ -455,25 +468,36 @@ impl Reporter {
                 through_hash: through_hash.clone(),
             });
         }
-        let rules = &self.rules;
-        let mut reached: Vec<Reached> = self
-            .groups
-            .drain()
-            .filter(|((_, kind, _), group)| {
-                let rule = if *kind == LargeValueKind::Cash { &rules.large_cash } else { &rules.large_transfer };
-                group.total.reaches(rule.threshold)
-            })
+        let groups = std::mem::replace(&mut self.groups, DayGroups::new(self.groups_held, None));
+        let (held, rest) = groups.end();
+        let reached = self.reached(held);
+        // The day's records are `day_first` to the last pushed (only a day with records has
+        // groups, so only its close can leave a rest).
+        let last = self.last.map_or(0, |(seq, _)| seq);
+        // Invariant: a rest names a day of records, first to last.
+        debug_assert!(rest.is_none() || (self.day_first > 0 && self.day_first <= last));
+        let rest = rest.map(|floor| (self.day_first, last, floor));
+        if !reached.is_empty() || rest.is_some() {
+            self.ended.push(DayEnd { day, reached, rest });
+        }
+    }
+
+    /// The groups that reached their threshold, in key order.
+    fn reached(&self, held: BTreeMap<GroupKey, DayGroup>) -> Vec<Reached> {
+        held.into_iter()
+            .filter(|((_, kind, _), group)| group.total.reaches(self.rule(*kind).threshold))
             .map(|((customer, kind, direction), group)| Reached {
-                day,
                 customer,
                 kind,
                 direction,
                 total: group.total,
                 seqs: group.seqs(),
             })
-            .collect();
-        reached.sort_by_key(|group| (group.customer, group.kind, group.direction));
-        self.reached.extend(reached);
+            .collect()
+    }
+
+    fn rule(&self, kind: LargeValueKind) -> &crate::report_rules::DayThreshold {
+        if kind == LargeValueKind::Cash { &self.rules.large_cash } else { &self.rules.large_transfer }
     }
 
     /// Ends the range: hands `sink` the lines of its last days (as in
@@ -486,27 +510,83 @@ impl Reporter {
     ) -> std::result::Result<(), E> {
         let after = BeijingDay(self.to.0 + 1);
         if self.day.is_none_or(|day| day <= self.to) {
-            if self.day.is_none() {
-                self.day = Some(BeijingDay(self.from.0 - 1));
-            }
             self.close_days(after, sink);
         }
         self.large_value_lines(lookup, record, sink)
     }
 
-    /// The large-value lines of the groups that reached their threshold since the last call,
-    /// in the order their days ended: each group's records re-read with `record` and their
-    /// accounts with `lookup`.
+    /// The large-value lines of the days ended since the last call, in the order they ended:
+    /// each day's groups that reached their threshold, then, when the bound dropped some, those
+    /// of each further pass over the day's records (read again with `record`).
     fn large_value_lines<E>(
         &mut self,
         lookup: &mut InfoLookup<'_, E>,
         record: &mut RecordLookup<'_, E>,
         sink: &mut dyn ReportSink,
     ) -> std::result::Result<(), E> {
-        for group in std::mem::take(&mut self.reached) {
-            let rule =
-                if group.kind == LargeValueKind::Cash { &self.rules.large_cash } else { &self.rules.large_transfer }
-                    .clone();
+        for DayEnd { day, reached, mut rest } in std::mem::take(&mut self.ended) {
+            self.reached_lines(day, reached, lookup, record, sink)?;
+            while let Some((first, last, floor)) = rest {
+                let (reached, next) = self.pass(day, first, last, floor, lookup, record)?;
+                self.reached_lines(day, reached, lookup, record, sink)?;
+                rest = next.map(|floor| (first, last, floor));
+            }
+        }
+        Ok(())
+    }
+
+    /// A pass over `day`'s records `first..=last` for its groups from `floor` on: those of them
+    /// that reached their threshold, and where the next pass starts (`None`: none needed).
+    fn pass<E>(
+        &mut self,
+        day: BeijingDay,
+        first: u64,
+        last: u64,
+        floor: GroupKey,
+        lookup: &mut InfoLookup<'_, E>,
+        record: &mut RecordLookup<'_, E>,
+    ) -> std::result::Result<(Vec<Reached>, Option<GroupKey>), E> {
+        let mut groups = DayGroups::new(self.groups_held, Some(floor));
+        let mut start = first;
+        while start <= last {
+            // No more records at once than a cache generation holds accounts (at least one).
+            let chunk = REWALK_CHUNK_RECORDS.min(self.accounts.held() as u64);
+            let end = last.min(start + chunk - 1);
+            let records = (start..=end)
+                .map(|seq| record(seq).map(|(event, hash)| (seq, hash, event)))
+                .collect::<std::result::Result<Vec<_>, E>>()?;
+            self.learn(&records, lookup)?;
+            for (seq, _, event) in &records {
+                // As in `push`: an account opened in the chunk is known from its record (`learn`
+                // does not ask the store for it).
+                if let EventBody::AccountOpened { account, customer, class, .. } = &event.body {
+                    self.accounts.opened(*seq, *account, *customer, *class);
+                }
+                let Some(posting) = event.posting().filter(|_| event.at.beijing_day() == day) else { continue };
+                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
+                    for key in self.group_keys(leg, posting).into_iter().flatten() {
+                        groups.add(key, *seq, posting.amount);
+                    }
+                }
+            }
+            start = end + 1;
+        }
+        let (held, next) = groups.end();
+        Ok((self.reached(held), next))
+    }
+
+    /// The lines of `day`'s groups that reached their threshold: each group's records re-read
+    /// with `record` and their accounts with `lookup`.
+    fn reached_lines<E>(
+        &mut self,
+        day: BeijingDay,
+        reached: Vec<Reached>,
+        lookup: &mut InfoLookup<'_, E>,
+        record: &mut RecordLookup<'_, E>,
+        sink: &mut dyn ReportSink,
+    ) -> std::result::Result<(), E> {
+        for group in reached {
+            let rule = self.rule(group.kind).clone();
             for seq in group.seqs {
                 let (event, hash) = record(seq)?;
                 let records = [(seq, hash, event)];
@@ -520,7 +600,7 @@ impl Reporter {
                 });
                 let Some(leg) = leg else { continue };
                 sink.large_value(LargeValueLine {
-                    day: group.day.to_string(),
+                    day: day.to_string(),
                     customer: group.customer,
                     kind: group.kind,
                     direction: group.direction,

@@ -92,6 +92,26 @@ impl ReportRules {
         ReportRules::from_toml_str(text)
     }
 
+    /// A bank's own thresholds file (TOML): parsed and validated as
+    /// [`ReportRules::from_toml_str`], and refused when it claims a shipped preset's name
+    /// (ignoring case and surrounding spaces) with anything else in it than the preset has: a
+    /// report made with changed thresholds would be labelled as the preset. A copy of the
+    /// preset (comments aside) is the preset.
+    pub fn from_custom_toml_str(text: &str) -> Result<ReportRules> {
+        let rules = ReportRules::from_toml_str(text)?;
+        let claimed = ReportRules::preset_names().find(|name| rules.name.trim().eq_ignore_ascii_case(name));
+        if let Some(preset) = claimed
+            && ReportRules::preset(preset)? != rules
+        {
+            return Err(Error::Policy(format!(
+                "it is named {:?}, the name of the shipped preset {preset:?}, but its content differs from the \
+                 preset's: give it a name of its own (reports are labelled with it)",
+                rules.name
+            )));
+        }
+        Ok(rules)
+    }
+
     /// Parses and validates report rules written in TOML.
     pub fn from_toml_str(text: &str) -> Result<ReportRules> {
         let rules: ReportRules = toml::from_str(text).map_err(|err| Error::Policy(err.to_string()))?;
@@ -163,5 +183,30 @@ mod tests {
             assert!(matches!(bad.validate(), Err(Error::Policy(_))), "{bad:?}");
         }
         assert!(ReportRules::from_toml_str("name = \"x\"\nunknown = 1").is_err());
+    }
+
+    #[test]
+    fn a_custom_file_may_carry_a_presets_name_only_with_the_presets_content() {
+        let preset = include_str!("../reports/pboc-2016-3.toml");
+        let lower =
+            preset.replace("threshold = \"50000.00\"\nflows = [\"cash", "threshold = \"20000.00\"\nflows = [\"cash");
+        assert_ne!(lower, preset);
+        let renamed = |text: &str, name: &str| text.replace("name = \"pboc-2016-3\"", &format!("name = {name:?}"));
+        // (what the file holds, accepted with the name it gives)
+        let rows: [(&str, String, Option<&str>); 6] = [
+            ("the preset copied", preset.to_owned(), Some("pboc-2016-3")),
+            ("the preset copied, comments dropped", preset.replace("# The rejections", "# -"), Some("pboc-2016-3")),
+            ("lower cash threshold, the preset's name", lower.clone(), None),
+            ("lower cash threshold, the name in capitals", renamed(&lower, "PBOC-2016-3"), None),
+            ("lower cash threshold, the name padded", renamed(&lower, " pboc-2016-3 "), None),
+            ("lower cash threshold, a name of its own", renamed(&lower, "bank-2026"), Some("bank-2026")),
+        ];
+        for (what, text, accepted) in rows {
+            let got = ReportRules::from_custom_toml_str(&text);
+            assert_eq!(got.as_ref().ok().map(|rules| rules.name.as_str()), accepted, "{what}: {got:?}");
+            if let Err(err) = got {
+                assert!(err.to_string().contains("name of its own"), "{what}: {err}");
+            }
+        }
     }
 }

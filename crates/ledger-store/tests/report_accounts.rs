@@ -203,10 +203,23 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
     };
     assert!(day_1(&expected).0 > 0 && day_1(&expected).1 > 0, "{:?}", day_1(&expected));
     let mut checked = 0;
-    // (accounts held per cache generation, records per chunk)
-    for (held, chunk) in [(1, 1), (1, 5), (2, 64), (1 << 19, 4_096)] {
+    // Day 1's large-value groups that reach a threshold: a bound below them makes passes over it.
+    let groups = |day: &str| {
+        let keys: std::collections::BTreeSet<_> = expected
+            .large_value
+            .iter()
+            .filter(|line| line.day == day)
+            .map(|line| (line.customer, line.kind, line.direction))
+            .collect();
+        keys.len()
+    };
+    assert!(groups("2026-03-02") > 3, "{}", groups("2026-03-02"));
+    // (accounts held per cache generation, records per chunk, large-value groups held)
+    let cases = [(1, 1, 1), (1, 5, 2), (2, 64, 3), (1, 64, 1 << 20), (1 << 19, 4_096, 1), (1 << 19, 4_096, 1 << 20)];
+    for (held, chunk, groups_held) in cases {
         let mut reporter = Reporter::new(rules(), d1, d2);
         reporter.hold_accounts(held);
+        reporter.hold_groups(groups_held);
         let mut asked = 0;
         let mut lookup = |wanted: &[InfoWanted]| {
             asked += wanted.len();
@@ -224,11 +237,13 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
                 checked += 1;
             }
             reporter.push_records(records, &mut lookup, &mut reread, &mut streamed).unwrap();
-            // Bounded: two generations, plus what one chunk names (three accounts a record).
+            // Bounded: two generations, plus what one chunk names (three accounts a record); a
+            // day's large-value groups at most as many as asked.
             assert!(reporter.accounts_held() <= 2 * held + 3 * chunk, "{held}, {chunk}: {}", reporter.accounts_held());
+            assert!(reporter.groups_held() <= groups_held, "{groups_held}: {}", reporter.groups_held());
         }
         reporter.finish(&mut lookup, &mut reread, &mut streamed).unwrap();
-        assert_eq!(streamed, expected, "{held} accounts held, chunks of {chunk}");
+        assert_eq!(streamed, expected, "{held} accounts held, chunks of {chunk}, {groups_held} groups held");
         // A small cache asks the store more often than a large one.
         assert!(asked > 0);
     }

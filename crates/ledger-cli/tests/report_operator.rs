@@ -1,0 +1,230 @@
+#![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
+
+//! `report` as an operator meets it (issue 25, an outside tester's findings with the docs and
+//! the binary only): `all` in a format it does not offer is refused, not printed as JSON; a
+//! range past the log's head is a usage error (exit 2), as the exit-code table says; every day
+//! of the range has its daily-summary rows, the quiet days before the log's first record too;
+//! a thresholds file that claims the preset's name with other thresholds is refused; a failed
+//! write names what was full, the output or the temporary file an array of `all` waits in.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{NOW, json};
+use ledger_core::BeijingDay;
+
+/// Where the report's output goes, and what limits the process.
+#[derive(Clone, Copy, Debug)]
+enum Run {
+    /// Standard output a pipe (read by the test).
+    Pipe,
+    /// Standard output `/dev/full`: every write of it fails with "no space left".
+    FullOutput,
+    /// Files the process writes may hold 512 bytes (`ulimit -f 1`, SIGXFSZ ignored): the
+    /// temporary files `report all` stages arrays in fail, the piped output does not.
+    FullTmp,
+}
+
+/// Runs `ledger-cli --db DB --now NOW ARGS` as `run` says: (exit code, stdout, stderr).
+fn report(db: &Path, run: Run, args: &[&str]) -> (i32, String, String) {
+    let bin = env!("CARGO_BIN_EXE_ledger-cli");
+    let mut command = match run {
+        Run::Pipe | Run::FullOutput => Command::new(bin),
+        Run::FullTmp => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", "trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"", bin]);
+            sh
+        }
+    };
+    command.arg("--db").arg(db).args(["--now", NOW]).args(args).env_remove("LEDGER_AS").stdin(Stdio::null());
+    if let Run::FullOutput = run {
+        command.stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// given (what, how run, arguments) → then (exit code, stdout has, stderr has, stderr lacks)
+type Row<'a> = (&'a str, Run, Vec<&'a str>, i32, &'a str, &'a str, &'a str);
+
+fn day(text: &str) -> BeijingDay {
+    format!("{text}T12:00:00+08:00").parse::<ledger_core::Timestamp>().unwrap().beijing_day()
+}
+
+fn plus(text: &str, days: i32) -> String {
+    BeijingDay(day(text).0 + days).to_string()
+}
+
+/// The days of the daily-summary CSV's rows, in order, without repeats.
+fn summary_days(csv: &str) -> Vec<String> {
+    let mut days: Vec<String> = Vec::new();
+    for row in csv.lines().skip(1) {
+        let day = row.split(',').next().unwrap().to_owned();
+        if days.last() != Some(&day) {
+            days.push(day);
+        }
+    }
+    days
+}
+
+#[test]
+fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, export) = common::demo_and_export(dir.path());
+    let days: BTreeSet<String> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|line| json(line)["event"]["at"].as_str().unwrap()[..10].to_owned())
+        .collect();
+    let (first, head) = (days.first().unwrap().clone(), days.last().unwrap().clone());
+    let preset = include_str!("../../ledger-core/reports/pboc-2016-3.toml");
+    let lower = preset.replace("threshold = \"50000.00\"\nflows = [\"cash", "threshold = \"1.00\"\nflows = [\"cash");
+    assert_ne!(lower, preset);
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let claims_preset = file("claims-preset.toml", &lower);
+    let own_name = file("own-name.toml", &lower.replace("name = \"pboc-2016-3\"", "name = \"bank-2026\""));
+    let copy = file("copy.toml", preset);
+    let (before, after) = (plus(&first, -2), plus(&head, 1));
+
+    let rows: [Row<'_>; 14] = [
+        ("all as CSV", Run::Pipe, vec!["all", "--format", "csv"], 2, "", "--format csv is not offered", "\0"),
+        ("all as text", Run::Pipe, vec!["all", "--format", "text"], 2, "", "--format text is not offered", "\0"),
+        ("all, format unsaid", Run::Pipe, vec!["all"], 0, "{\"class_iii_review\":[", "", "error"),
+        ("all as JSON", Run::Pipe, vec!["all", "--format", "json"], 0, "\"daily_summary\":[", "", "error"),
+        (
+            "--to the head's day",
+            Run::Pipe,
+            vec!["daily-summary", "--to", &head],
+            0,
+            "daily summary report",
+            "",
+            "error",
+        ),
+        ("--to past the head", Run::Pipe, vec!["daily-summary", "--to", &after], 2, "", "past the head", "\0"),
+        (
+            "--to past the head, CSV",
+            Run::Pipe,
+            vec!["limit-hits", "--to", &after, "--format", "csv"],
+            2,
+            "",
+            "ledger-cli tick",
+            "\0",
+        ),
+        (
+            "a preset's name, lower cash threshold",
+            Run::Pipe,
+            vec!["large-value", "--rules", &claims_preset],
+            2,
+            "",
+            "a name of its own",
+            "\0",
+        ),
+        (
+            "a name of its own, lower cash threshold",
+            Run::Pipe,
+            vec!["large-value", "--rules", &own_name],
+            0,
+            "thresholds bank-2026",
+            "",
+            "error",
+        ),
+        (
+            "the preset copied to a file",
+            Run::Pipe,
+            vec!["large-value", "--rules", &copy],
+            0,
+            "thresholds pboc-2016-3",
+            "",
+            "error",
+        ),
+        (
+            "the output full",
+            Run::FullOutput,
+            vec!["daily-summary"],
+            2,
+            "",
+            "writing the report to standard output: No space left",
+            "temporary",
+        ),
+        (
+            "the output full, all",
+            Run::FullOutput,
+            vec!["all"],
+            2,
+            "",
+            "writing the report to standard output: No space left",
+            "temporary",
+        ),
+        (
+            "the temporary files full, all",
+            Run::FullTmp,
+            vec!["all"],
+            2,
+            "",
+            "lines in a temporary file in",
+            "standard output",
+        ),
+        (
+            "the temporary files limited, one report",
+            Run::FullTmp,
+            vec!["daily-summary"],
+            0,
+            "daily summary report",
+            "",
+            "error",
+        ),
+    ];
+    for (what, run, args, code, out_has, err_has, err_lacks) in rows {
+        let mut all = vec!["report"];
+        all.extend(&args);
+        if !args.contains(&"--to") {
+            all.extend(["--to", &head]);
+        }
+        all.extend(["--from", &first]);
+        let (got, out, err) = report(&db, run, &all);
+        assert_eq!(got, code, "{what}: {err}");
+        assert!(
+            out.contains(out_has) && err.contains(err_has) && !err.contains(err_lacks),
+            "{what}: {out:.300}\n{err}"
+        );
+        if code != 0 {
+            assert!(out.is_empty() || matches!(run, Run::FullTmp), "{what}: refused before any line: {out:.300}");
+        }
+    }
+    // The custom file's lower threshold changed the lines: it is labelled apart for a reason.
+    let lines = |rules: &str| {
+        report(&db, Run::Pipe, &["report", "large-value", "--from", &first, "--to", &head, "--rules", rules]).1
+    };
+    assert_ne!(lines(&own_name).lines().count(), lines("pboc-2016-3").lines().count());
+
+    // Every day of the range has its rows: quiet days before the log's first record as well,
+    // whether or not the range also covers days with records.
+    let summary = |from: &str, to: &str| {
+        let (code, out, err) =
+            report(&db, Run::Pipe, &["report", "daily-summary", "--from", from, "--to", to, "--format", "csv"]);
+        assert_eq!(code, 0, "{err}");
+        summary_days(&out)
+    };
+    let (day_before, next) = (plus(&first, -1), plus(&first, 1));
+    // (from, to) → the days with rows
+    let ranges: [(&str, &str, Vec<&str>); 4] = [
+        (&before, &day_before, vec![&before, &day_before]),
+        (&before, &first, vec![&before, &day_before, &first]),
+        (&before, &next, vec![&before, &day_before, &first, &next]),
+        (&first, &next, vec![&first, &next]),
+    ];
+    for (from, to, want) in ranges {
+        assert_eq!(summary(from, to), want, "{from} to {to}");
+    }
+}
