@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use super::answered::AnsweredCheck;
+use super::answered::{AnsweredCheck, TableDigest};
 use super::scratch::Scratch;
 use super::*;
 use crate::merkle::{self, Frontier};
@@ -19,11 +19,9 @@ use rustc_hash::FxHashMap;
 /// Events per message from the replay reader to the applier.
 const REPLAY_CHUNK: usize = 1_024;
 
-/// Of the chunks the replay reader sends, the share whose answered ids it looks up itself (the
-/// applier looks up the rest): profiled on a 1M-event ledger, the lookups were about 30% of a
-/// replay's work, the reader's own about 40% and the applier's about 30%, so the two
-/// threads end about even with a quarter of the lookups in the reader.
-const READER_CHECKS_ONE_IN: u64 = 4;
+/// What [`Store::replay_log`] returns: the state, the head, the number of events applied, the
+/// Merkle root of the log, and the answered-id check with the table's digest when asked for.
+pub(super) type ReplayedLog = (State, Head, u64, Hash, Option<(AnsweredCheck, TableDigest)>);
 
 /// Memory one replayed account takes in the cache: the account as in the writer's cache
 /// (`options.rs`, 384 bytes) plus its history digest and recency entries.
@@ -64,8 +62,8 @@ impl Store {
         self.projection.wait()?;
         let projected = self.projected()?;
         // A ledger before layout 3 has no answered-id table yet (its next writer open builds it).
-        let mut answered =
-            (self.layout_version()? >= codec::LAYOUT_VERSION_ANSWERS_ON_DISK).then(AnsweredCheck::default);
+        let answers_on_disk = self.layout_version()? >= codec::LAYOUT_VERSION_ANSWERS_ON_DISK;
+        let answered = answers_on_disk.then(AnsweredCheck::new).transpose()?;
         let mut replay = PagedReplay {
             store: self,
             projected,
@@ -80,7 +78,7 @@ impl Store {
         if projected == 0 {
             replay.at_projected = Some(replay.check_projected(&State::new())?);
         }
-        let (state, head, events, tree_root) = self.replay_log(progress, &mut replay, answered.as_mut())?;
+        let (state, head, events, tree_root, answered) = self.replay_log(progress, &mut replay, answered)?;
         let (mut account_mismatches, index_mismatches) = replay.at_projected.take().unwrap_or_default();
         if projected > head.seq {
             account_mismatches.push(Mismatch {
@@ -92,8 +90,8 @@ impl Store {
         }
         let mut report = self.compare_read_models(&state, head, events)?;
         report.mismatches.splice(0..0, account_mismatches);
-        if let Some(check) = answered {
-            report.mismatches.extend(check.finish(self)?);
+        if let Some((check, table)) = answered {
+            report.mismatches.extend(check.finish(self, table)?);
         }
         report.mismatches.extend(index_mismatches);
         self.compare_tree(head, tree_root, &mut report.mismatches)?;
@@ -121,31 +119,25 @@ impl Store {
 
     /// Applies the log from genesis to a new state, checking every record. Two stages on two
     /// cores: one thread reads, checks and decodes records, this one applies, calling `applier`.
-    /// The answered-id lookups of `answered` are shared between them: the reader's stage looks up
-    /// one chunk in [`READER_CHECKS_ONE_IN`], this one the others.
+    /// With `answered`, this one also feeds it every event, and a third thread digests the
+    /// answered-id table meanwhile (one sequential scan): returned with it, for
+    /// [`AnsweredCheck::finish`].
     pub(super) fn replay_log(
         &self,
         progress: &mut dyn FnMut(u64),
         applier: &mut dyn Applier,
-        mut answered: Option<&mut AnsweredCheck>,
-    ) -> Result<(State, Head, u64, Hash)> {
+        mut answered: Option<AnsweredCheck>,
+    ) -> Result<ReplayedLog> {
         let mut state = State::new();
         let mut events = 0;
         let run_len = applier.run_len().max(1);
-        // Each chunk with whether the reader looked up its answered ids.
-        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<(bool, Vec<(u64, Event)>)>(16);
-        let checks = answered.is_some();
-        let (walked, applied) = std::thread::scope(|scope| {
-            let reader = scope.spawn(move || -> Result<(Head, Frontier, AnsweredCheck)> {
-                let mut check = AnsweredCheck::default();
-                let mut sent = 0u64;
-                let mut send = |chunk: Vec<(u64, Event)>| -> Result<()> {
-                    let by_reader = checks && sent.is_multiple_of(READER_CHECKS_ONE_IN);
-                    for (seq, event) in chunk.iter().filter(|(_, event)| by_reader && event.answers_a_command()) {
-                        check.event(self, *seq, event.command_id)?;
-                    }
-                    sent += 1;
-                    chunks_tx.send((by_reader, chunk)).map_err(|_| Error::Stopped("replay stopped".into()))
+        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
+        let (walked, applied, table) = std::thread::scope(|scope| {
+            let table =
+                answered.as_ref().map(|check| check.table_scan()).map(|scan| scope.spawn(move || scan.digest(self)));
+            let reader = scope.spawn(move || -> Result<(Head, Frontier)> {
+                let send = |chunk: Vec<(u64, Event)>| -> Result<()> {
+                    chunks_tx.send(chunk).map_err(|_| Error::Stopped("replay stopped".into()))
                 };
                 let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
                 // The Merkle tree from the log, beside the decoding (replay compares it with the stored one).
@@ -167,7 +159,7 @@ impl Store {
                 if !chunk.is_empty() {
                     send(chunk)?;
                 }
-                Ok((head, tree, check))
+                Ok((head, tree))
             });
             let mut apply_chunk = |state: &mut State, chunk: &[(u64, Event)]| -> Result<()> {
                 for run in chunk.chunks(run_len) {
@@ -182,13 +174,9 @@ impl Store {
                 Ok(())
             };
             let mut applied = Ok(());
-            while let Ok((by_reader, chunk)) = chunks_rx.recv() {
-                if let Some(check) = answered.as_deref_mut().filter(|_| !by_reader) {
-                    let mut answering = chunk.iter().filter(|(_, event)| event.answers_a_command());
-                    applied = answering.try_for_each(|(seq, event)| check.event(self, *seq, event.command_id));
-                    if applied.is_err() {
-                        break;
-                    }
+            while let Ok(chunk) = chunks_rx.recv() {
+                if let Some(check) = &mut answered {
+                    chunk.iter().for_each(|(seq, event)| check.event(*seq, event));
                 }
                 applied = apply_chunk(&mut state, &chunk);
                 if applied.is_err() {
@@ -200,16 +188,19 @@ impl Store {
                 progress(chunk.last().map_or(0, |(seq, _)| *seq));
             }
             drop(chunks_rx);
-            let walked = reader.join().unwrap_or_else(|_| Err(Error::Stopped("the replay reader panicked".into())));
-            (walked, applied)
+            let joined = |err: &str| Error::Stopped(format!("the replay's {err} thread panicked"));
+            let walked = reader.join().unwrap_or_else(|_| Err(joined("reader")));
+            let table = table.map(|table| table.join().unwrap_or_else(|_| Err(joined("answered-id table"))));
+            (walked, applied, table)
         });
         applied?;
-        let (head, tree, reader_check) = walked?;
-        if let Some(check) = answered {
-            check.absorb(reader_check, self)?;
-        }
+        let (head, tree) = walked?;
+        let answered = match (answered, table) {
+            (Some(check), Some(table)) => Some((check, table?)),
+            _ => None,
+        };
         self.check_reaches_head(head)?;
-        Ok((state, head, events, tree.root()))
+        Ok((state, head, events, tree.root(), answered))
     }
 
     /// The account read models against the replayed accounts at `meta/projected` (`expected`,
