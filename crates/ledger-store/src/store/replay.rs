@@ -117,10 +117,12 @@ impl Store {
         Ok(result)
     }
 
-    /// Applies the log from genesis to a new state, checking every record. Two stages on two
-    /// cores: one thread reads, checks and decodes records, this one applies, calling `applier`.
-    /// With `answered`, this one also feeds it every event, and a third thread digests the
-    /// answered-id table meanwhile (one sequential scan): returned with it, for
+    /// Applies the log from genesis to a new state, checking every record. Three stages on
+    /// their own threads (two cores): the reader walks the chain (each record's hash and link);
+    /// the decoder builds the Merkle tree from the records' hashes, decodes their events and
+    /// checks each recorded checkpoint against that tree; this thread applies, calling
+    /// `applier`. With `answered`, this one also feeds it every event, and a fourth thread
+    /// digests the answered-id table meanwhile (one sequential scan): returned with it, for
     /// [`AnsweredCheck::finish`].
     pub(super) fn replay_log(
         &self,
@@ -131,35 +133,46 @@ impl Store {
         let mut state = State::new();
         let mut events = 0;
         let run_len = applier.run_len().max(1);
+        let (raw_tx, raw_rx) = crossbeam_channel::bounded::<RawChunk>(16);
         let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
-        let (walked, applied, table) = std::thread::scope(|scope| {
+        let (walked, decoded, applied, table) = std::thread::scope(|scope| {
             let table =
                 answered.as_ref().map(|check| check.table_scan()).map(|scan| scope.spawn(move || scan.digest(self)));
-            let reader = scope.spawn(move || -> Result<(Head, Frontier)> {
-                let send = |chunk: Vec<(u64, Event)>| -> Result<()> {
-                    chunks_tx.send(chunk).map_err(|_| Error::Stopped("replay stopped".into()))
-                };
-                let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
-                // The Merkle tree from the log, beside the decoding (replay compares it with the stored one).
-                let mut tree = Frontier::default();
-                let origin = self.origin().ok();
+            let reader = scope.spawn(move || -> Result<Head> {
+                let mut chunk = RawChunk::default();
                 let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
-                    let event = codec::decode_event(seq, record.event_bytes)?;
-                    if let EventBody::Checkpointed { .. } = &event.body {
-                        let (prev, root, origin) = (record.prev, tree.root(), origin.as_deref());
-                        schedule::check(&event, &schedule::Expected { seq, prev, root, origin, key: None })?;
-                    }
-                    tree.push(merkle::leaf_hash(&record.hash));
-                    chunk.push((seq, event));
-                    if chunk.len() == REPLAY_CHUNK {
-                        send(std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK)))?;
+                    chunk.push(seq, record);
+                    if chunk.ends.len() == REPLAY_CHUNK {
+                        raw_tx.send(std::mem::take(&mut chunk)).map_err(|_| stopped())?;
                     }
                     Ok(())
                 })?;
-                if !chunk.is_empty() {
-                    send(chunk)?;
+                if !chunk.ends.is_empty() {
+                    raw_tx.send(chunk).map_err(|_| stopped())?;
                 }
-                Ok((head, tree))
+                Ok(head)
+            });
+            let decoder = scope.spawn(move || -> Result<Frontier> {
+                // The Merkle tree from the log (replay compares it with the stored one).
+                let mut tree = Frontier::default();
+                let mut prev = GENESIS_PREV;
+                let origin = self.origin().ok();
+                while let Ok(raw) = raw_rx.recv() {
+                    let mut events = Vec::with_capacity(raw.ends.len());
+                    let mut start = 0;
+                    for ((seq, end), hash) in raw.ends.iter().zip(&raw.hashes) {
+                        let event = codec::decode_event(*seq, &raw.bytes[start..*end])?;
+                        if let EventBody::Checkpointed { .. } = &event.body {
+                            let (root, origin) = (tree.root(), origin.as_deref());
+                            schedule::check(&event, &schedule::Expected { seq: *seq, prev, root, origin, key: None })?;
+                        }
+                        tree.push(merkle::leaf_hash(hash));
+                        events.push((*seq, event));
+                        (start, prev) = (*end, *hash);
+                    }
+                    chunks_tx.send(events).map_err(|_| stopped())?;
+                }
+                Ok(tree)
             });
             let mut apply_chunk = |state: &mut State, chunk: &[(u64, Event)]| -> Result<()> {
                 for run in chunk.chunks(run_len) {
@@ -189,12 +202,16 @@ impl Store {
             }
             drop(chunks_rx);
             let joined = |err: &str| Error::Stopped(format!("the replay's {err} thread panicked"));
+            let decoded = decoder.join().unwrap_or_else(|_| Err(joined("decoder")));
             let walked = reader.join().unwrap_or_else(|_| Err(joined("reader")));
             let table = table.map(|table| table.join().unwrap_or_else(|_| Err(joined("answered-id table"))));
-            (walked, applied, table)
+            (walked, decoded, applied, table)
         });
+        // The earliest stage's own error first: a later stage stops with `Stopped` when the one
+        // it feeds stopped, and each stage handles only records before the ones it passed on.
         applied?;
-        let (head, tree) = walked?;
+        let tree = decoded?;
+        let head = walked?;
         let answered = match (answered, table) {
             (Some(check), Some(table)) => Some((check, table?)),
             _ => None,
@@ -294,10 +311,45 @@ impl Store {
     }
 }
 
+/// Records as the log holds them (checked: own hash and link), on their way from the replay's
+/// reader to its decoder.
+#[derive(Default)]
+struct RawChunk {
+    /// Every event's bytes, one after another.
+    bytes: Vec<u8>,
+    /// Each record's seq and where its event's bytes end.
+    ends: Vec<(u64, usize)>,
+    /// Each record's hash.
+    hashes: Vec<Hash>,
+}
+
+impl RawChunk {
+    fn push(&mut self, seq: u64, record: &RecordRef<'_>) {
+        if self.ends.is_empty() {
+            self.bytes.reserve(REPLAY_CHUNK * 256);
+            self.ends.reserve(REPLAY_CHUNK);
+            self.hashes.reserve(REPLAY_CHUNK);
+        }
+        self.bytes.extend_from_slice(record.event_bytes);
+        self.ends.push((seq, self.bytes.len()));
+        self.hashes.push(record.hash);
+    }
+}
+
 /// A replayed account and its history digest as of `meta/projected`.
 pub(super) struct Replayed {
     pub(super) account: Account,
     pub(super) digest: HistoryDigest,
+}
+
+/// What a thread of a replay returned, or that it panicked.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    thread.join().unwrap_or_else(|_| Err(Error::Stopped("a replay thread panicked".into())))
+}
+
+/// What a replay stage returns when the stage it feeds stopped (that one's error is reported).
+fn stopped() -> Error {
+    Error::Stopped("replay stopped".into())
 }
 
 fn unreadable(field: &str, err: String) -> Mismatch {
@@ -440,20 +492,32 @@ impl PagedReplay<'_> {
                     Ok(Replayed { account: (*account).clone(), digest })
                 })
             };
-            let accounts = store.compare_accounts_table(&mut replayed())?;
-            let mut indexes = store.compare_history(&mut replayed())?;
-            let mut customers: Vec<(u64, u64)> = held.iter().map(|a| (a.customer.0, a.id.0)).collect();
-            customers.sort_unstable();
-            indexes.extend(store.compare_customers(&mut customers.into_iter().map(Ok))?);
-            return Ok((accounts, indexes));
+            // The history index (the largest) on a core of its own beside the other two.
+            let (accounts, history, customers) = std::thread::scope(|scope| {
+                let history = scope.spawn(|| store.compare_history(&mut replayed()));
+                let accounts = store.compare_accounts_table(&mut replayed());
+                let mut customers: Vec<(u64, u64)> = held.iter().map(|a| (a.customer.0, a.id.0)).collect();
+                customers.sort_unstable();
+                let customers = store.compare_customers(&mut customers.into_iter().map(Ok));
+                (accounts, joined(history), customers)
+            });
+            let mut indexes = history?;
+            indexes.extend(customers?);
+            return Ok((accounts?, indexes));
         };
         let digest = |id: &AccountId| self.digests.get(id).copied().unwrap_or_default();
         scratch.put(state.accounts().map(|account| (account, digest(&account.id))))?;
-        let accounts = store.compare_accounts_table(&mut scratch.accounts())?;
-        let mut indexes = store.compare_history(&mut scratch.accounts())?;
-        scratch.put_customers(&mut scratch.accounts())?;
-        indexes.extend(store.compare_customers(&mut scratch.customers())?);
-        Ok((accounts, indexes))
+        let (accounts, history, customers) = std::thread::scope(|scope| {
+            let history = scope.spawn(|| store.compare_history(&mut scratch.accounts()));
+            let accounts = store.compare_accounts_table(&mut scratch.accounts());
+            let customers = scratch
+                .put_customers(&mut scratch.accounts())
+                .and_then(|()| store.compare_customers(&mut scratch.customers()));
+            (accounts, joined(history), customers)
+        });
+        let mut indexes = history?;
+        indexes.extend(customers?);
+        Ok((accounts?, indexes))
     }
 
     /// Drops the least recently used half of the held accounts into the scratch store (made
