@@ -131,6 +131,9 @@ impl Store {
         mut answered: Option<AnsweredCheck>,
     ) -> Result<ReplayedLog> {
         let mut state = State::new();
+        // The answered ids are checked against the store's table (`AnsweredCheck`), not held:
+        // a replay's memory does not grow with the log's commands.
+        state.skip_answers(true);
         let mut events = 0;
         let run_len = applier.run_len().max(1);
         let (raw_tx, raw_rx) = crossbeam_channel::bounded::<RawChunk>(16);
@@ -195,9 +198,6 @@ impl Store {
                 if applied.is_err() {
                     break;
                 }
-                // The answered ids are checked against the store's table (`AnsweredCheck`), not
-                // held: a replay's memory does not grow with the log's commands.
-                state.forget_answers();
                 progress(chunk.last().map_or(0, |(seq, _)| *seq));
             }
             drop(chunks_rx);
@@ -209,6 +209,7 @@ impl Store {
         });
         // The earliest stage's own error first: a later stage stops with `Stopped` when the one
         // it feeds stopped, and each stage handles only records before the ones it passed on.
+        state.skip_answers(false);
         applied?;
         let tree = decoded?;
         let head = walked?;
