@@ -2,7 +2,7 @@
 //! the (id, first seq) entries the log implies against one of the table, with no lookup per
 //! event. Each row damages a copy of one small ledger (a delayed transfer that comes due under
 //! its own id among its events) and says what replay must report; the undamaged ledger replays
-//! clean, its due event included.
+//! clean, its due event included. Also: an event that does not decode, behind the chain's walk.
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
@@ -13,7 +13,7 @@ use ledger_core::{
     AccountClass, AccountId, Amount, Arrival, Command, CommandBody, CommandId, CustomerId, Event, Policy, Timestamp,
 };
 use ledger_store::codec::{self, Record};
-use ledger_store::{FakeClock, Ledger, LedgerOptions, Mismatch, Reader};
+use ledger_store::{Error, FakeClock, Ledger, LedgerOptions, Mismatch, Reader};
 use uuid::Uuid;
 
 fn at(text: &str) -> Timestamp {
@@ -75,6 +75,15 @@ fn ledger(path: &Path, clock: &Arc<FakeClock>) {
 /// Rewrites the event at `seq` with `edit` and every hash after it, the head and its witness
 /// moved along (as a forger, or a writer's bug, would leave it).
 fn forge(db: &rocksdb::DB, path: &Path, seq: u64, edit: impl FnOnce(&mut Event)) {
+    forge_bytes(db, path, seq, |at, bytes| {
+        let mut event = codec::decode_event(at, &bytes).unwrap();
+        edit(&mut event);
+        codec::encode_event(&event).unwrap()
+    });
+}
+
+/// [`forge`] on the event's bytes.
+fn forge_bytes(db: &rocksdb::DB, path: &Path, seq: u64, edit: impl FnOnce(u64, Vec<u8>) -> Vec<u8>) {
     let (log, meta) = (db.cf_handle("log").unwrap(), db.cf_handle("meta").unwrap());
     let (head, _) = codec::decode_head(&db.get_cf(meta, b"head").unwrap().unwrap()).unwrap();
     let record = |at: u64| Record::decode(at, &db.get_cf(log, at.to_be_bytes()).unwrap().unwrap()).unwrap();
@@ -83,9 +92,7 @@ fn forge(db: &rocksdb::DB, path: &Path, seq: u64, edit: impl FnOnce(&mut Event))
     for at in seq..=head {
         let mut bytes = record(at).event_bytes.clone();
         if let Some(edit) = edit.take() {
-            let mut event = codec::decode_event(at, &bytes).unwrap();
-            edit(&mut event);
-            bytes = codec::encode_event(&event).unwrap();
+            bytes = edit(at, bytes);
         }
         let forged = Record::new(at, prev, bytes);
         db.put_cf(log, at.to_be_bytes(), forged.encode()).unwrap();
@@ -207,5 +214,29 @@ fn replay_reports_every_answered_id_the_table_does_not_hold_exactly_once() {
             .collect();
         assert_eq!(found, expected, "{what}");
         assert_eq!(report.events, 7, "{what}: every event replayed");
+    }
+}
+
+/// Replay decodes the events on a thread of its own, behind the one walking the chain: an event
+/// that does not decode (its record's hashes intact) is still reported as corruption at its seq.
+#[test]
+fn an_event_that_does_not_decode_is_reported_at_its_seq() {
+    let built = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    ledger(built.path(), &clock);
+    {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), built.path(), CFS).unwrap();
+        forge_bytes(&db, built.path(), 3, |_, mut bytes| {
+            bytes.truncate(bytes.len() / 2);
+            bytes
+        });
+    }
+    let replayed = Reader::open(built.path(), clock).unwrap().replay();
+    match replayed {
+        Err(Error::Corruption { seq, detail }) => {
+            assert_eq!(seq, 3, "{detail}");
+            assert!(detail.contains("does not decode"), "{detail}");
+        }
+        other => panic!("{other:?}"),
     }
 }
