@@ -78,6 +78,8 @@ impl<K: Copy + Eq + Hash> Clock<K> {
 pub(crate) struct Answers {
     seqs: HashMap<CommandId, u64, Keyed>,
     clock: Clock<CommandId>,
+    /// Set: nothing is remembered ([`State::skip_answers`](crate::State)).
+    skip: bool,
 }
 
 impl Answers {
@@ -87,6 +89,9 @@ impl Answers {
 
     /// Records `id`'s first answer at `seq`; an answer already held is kept.
     pub(crate) fn remember(&mut self, id: CommandId, seq: u64) {
+        if self.skip {
+            return;
+        }
         if let std::collections::hash_map::Entry::Vacant(entry) = self.seqs.entry(id) {
             entry.insert(seq);
             self.clock.admit(id);
@@ -118,6 +123,12 @@ impl Answers {
     pub(crate) fn clear(&mut self) {
         self.seqs = HashMap::default();
         self.clock.clear();
+    }
+
+    /// Forgets every answer held and, while `skip`, remembers none.
+    pub(crate) fn skip(&mut self, skip: bool) {
+        self.clear();
+        self.skip = skip;
     }
 }
 
@@ -183,5 +194,21 @@ mod tests {
         assert_eq!(answers.get(id(3)), Some(30));
         assert!(answers.get(id(1)).is_none());
         assert!(answers.get(id(11)).is_none(), "{answers:?}");
+    }
+
+    /// Given answers held, when they are skipped (a replay), then they are forgotten and none is
+    /// remembered until skipping ends; after it, answers are remembered again.
+    #[test]
+    fn skipped_answers_are_neither_held_nor_remembered() {
+        let id = |n: u128| CommandId(uuid::Uuid::from_u128(n));
+        let mut answers = Answers::default();
+        answers.remember(id(1), 1);
+        answers.skip(true);
+        assert_eq!(answers.len(), 0, "skipping forgets what was held");
+        answers.remember(id(2), 2);
+        assert_eq!((answers.len(), answers.get(id(2))), (0, None), "nothing remembered while skipped");
+        answers.skip(false);
+        answers.remember(id(3), 3);
+        assert_eq!((answers.len(), answers.get(id(3))), (1, Some(3)), "remembered again after");
     }
 }

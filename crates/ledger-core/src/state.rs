@@ -242,6 +242,12 @@ impl State {
         self.answers.clear();
     }
 
+    /// Forgets every answered id held in memory and, while `skip`, `apply` records none: a
+    /// replay checks the log's answers against the store's table instead of holding them.
+    pub fn skip_answers(&mut self, skip: bool) {
+        self.answers.skip(skip);
+    }
+
     /// How many answered ids this state holds in memory.
     pub fn answers_held(&self) -> usize {
         self.answers.len()

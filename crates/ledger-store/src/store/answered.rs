@@ -3,19 +3,21 @@
 //! absent keys in `rocks.rs`), staged by the writer in the batch that answers it.
 //! The writer's memory holds only a bounded cache of them (`State::answer_seq`); it loads the ids
 //! a batch names here before deciding the batch. Also: building the table from the log (a
-//! migration from layout 1 or 2, and a rebuild) and checking it in a replay.
+//! migration from layout 1 or 2, and a rebuild) and checking it in a replay (a multiset digest).
 
 use std::collections::HashSet;
+use std::hash::Hasher;
 
-use ledger_core::CommandId;
+use ledger_core::{CommandId, Event, EventBody};
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use super::{Engine, Mismatch, Store, Table};
 use crate::codec::{self, GENESIS_PREV};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Answered ids staged per write while the table is built from the log.
 const BUILD_BATCH_LEN: usize = 100_000;
-/// Events whose ids a replay looks up at once.
+/// First answers whose ids a replay's check looks up at once, once the table differs.
 const CHECK_BATCH_LEN: usize = 4_096;
 
 impl Store {
@@ -83,79 +85,188 @@ impl Store {
     }
 }
 
-/// A replay's check of the answered-id table, in memory bounded by [`CHECK_BATCH_LEN`]: (a) every
-/// event's id is answered at or before the event; (b) as many events are their id's stored first
-/// answer as the table has keys. Together: each key names an event of its id, at its first.
-#[derive(Default)]
+/// A replay's check of the answered-id table with no lookup per event: an order-independent
+/// multiset digest of the (key, value) entries the log says the table must hold, one per
+/// command's first answer, against the same digest of the table's entries, read in one
+/// sequential scan (on a thread of its own beside the replay), and their counts.
+///
+/// Which event is its command's first answer is read off the event alone: every event that
+/// answers a command (not a recorded checkpoint) except a *due* event, a reservation settled or
+/// released carrying its own reservation's id (`due.rs`: it carries the id of the command that
+/// made the reservation; a command that settles or releases one by hand has an id of its own,
+/// which cannot be the reservation's, since that id was answered). Every command is answered by
+/// one event, so a second non-due event with the same id is the same id decided twice: it adds a
+/// second entry for one key, which no table can hold, and the digests differ. A due event's id
+/// was answered earlier: the state refuses to end a reservation it does not hold, a reservation
+/// is made only by a `Reserved` event, and this check requires that event's reservation id to
+/// be its own command id (so its entry is in the log's digest, at an earlier seq).
+///
+/// What equal digests and counts prove: with probability at least 1 − 2^-88 over the digest's
+/// key (SipHash-1-3 with 128-bit output, keyed at random per replay and never stored, so
+/// nobody can aim a table at it; entries summed mod 2^128; a log of under 2^40 events), the
+/// table holds exactly one key per command id the log answers, holding the seq of its first
+/// event, and nothing else. What they do not: which entry differs. When they differ, a second
+/// pass over the log (corruption only: a lookup per first answer, the old way) names up to
+/// [`MISMATCHES_MAX`] of the first answers the table does not hold as they are; keys the table
+/// holds beyond them are counted in the summary only.
+#[derive(Debug)]
 pub(crate) struct AnsweredCheck {
-    waiting: Vec<(u64, CommandId)>,
-    firsts: u64,
+    key: (u64, u64),
+    log: EntryDigest,
     mismatches: Vec<Mismatch>,
 }
 
 /// Mismatches reported at most (the rest are counted in the last).
 const MISMATCHES_MAX: usize = 20;
 
-impl AnsweredCheck {
-    /// Notes the event at `seq`, answering `id`.
-    pub(crate) fn event(&mut self, store: &Store, seq: u64, id: CommandId) -> Result<()> {
-        self.waiting.push((seq, id));
-        if self.waiting.len() >= CHECK_BATCH_LEN {
-            self.check_waiting(store)?;
-        }
-        Ok(())
-    }
+/// How an event stands to the answered-id table.
+enum Answer {
+    /// A recorded checkpoint: no command.
+    None,
+    /// A due event: its id was answered by an earlier event.
+    Due,
+    /// Its command's first (and only) answer: the table holds its id → its seq.
+    First,
+}
 
-    fn check_waiting(&mut self, store: &Store) -> Result<()> {
-        let ids: Vec<CommandId> = self.waiting.iter().map(|(_, id)| *id).collect();
-        let found = store.answered_many(&ids)?;
-        for ((seq, id), found) in self.waiting.drain(..).zip(found) {
-            match found {
-                Some(first) if first == seq => self.firsts += 1,
-                Some(first) if first < seq => {}
-                found => {
-                    if self.mismatches.len() < MISMATCHES_MAX {
-                        self.mismatches.push(Mismatch {
-                            account: None,
-                            field: format!("answered/{id}"),
-                            expected: format!("at most {seq}"),
-                            found: found.map_or_else(|| "absent".into(), |first| first.to_string()),
-                        });
-                    }
-                }
-            }
+fn answer_of(event: &Event) -> Answer {
+    match &event.body {
+        EventBody::Checkpointed { .. } => Answer::None,
+        EventBody::ReservationSettled { id, .. } | EventBody::ReservationReleased { id, .. }
+            if *id == event.command_id =>
+        {
+            Answer::Due
         }
-        Ok(())
-    }
-
-    /// Adds what `other` (the check of other events of the same replay) found to this check.
-    pub(crate) fn absorb(&mut self, mut other: AnsweredCheck, store: &Store) -> Result<()> {
-        other.check_waiting(store)?;
-        self.firsts += other.firsts;
-        self.mismatches.extend(other.mismatches);
-        self.mismatches.truncate(MISMATCHES_MAX);
-        Ok(())
-    }
-
-    /// Checks what is left and the table's size; the mismatches found.
-    pub(crate) fn finish(mut self, store: &Store) -> Result<Vec<Mismatch>> {
-        self.check_waiting(store)?;
-        let mut keys = 0u64;
-        store.scan(Table::Answered, &[], false, &mut |_, _| {
-            keys += 1;
-            Ok(true)
-        })?;
-        if keys != self.firsts {
-            self.mismatches.push(Mismatch {
-                account: None,
-                field: "answered ids".into(),
-                expected: format!("{} keys, one per answered command", self.firsts),
-                found: format!("{keys} keys"),
-            });
-        }
-        Ok(self.mismatches)
+        _ => Answer::First,
     }
 }
+
+/// An order-independent digest of a multiset of table entries: the count, and the sum mod
+/// 2^128 of each entry's keyed SipHash-1-3 (128-bit) over its key's length, key and value.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct EntryDigest {
+    count: u64,
+    sum: u128,
+}
+
+impl EntryDigest {
+    fn add(&mut self, (k0, k1): (u64, u64), key: &[u8], value: &[u8]) {
+        let mut hasher = SipHasher13::new_with_keys(k0, k1);
+        hasher.write(&(key.len() as u64).to_be_bytes());
+        hasher.write(key);
+        hasher.write(value);
+        self.sum = self.sum.wrapping_add(hasher.finish128().as_u128());
+        self.count += 1;
+    }
+}
+
+impl AnsweredCheck {
+    /// A check with a new random key.
+    pub(crate) fn new() -> Result<AnsweredCheck> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|err| Error::Io(format!("no random key for the answered-id check: {err}")))?;
+        let half = |at: usize| bytes[at..at + 8].try_into().map(u64::from_le_bytes).unwrap_or_default();
+        Ok(AnsweredCheck { key: (half(0), half(8)), log: EntryDigest::default(), mismatches: Vec::new() })
+    }
+
+    /// Notes the event at `seq` (events given in log order).
+    pub(crate) fn event(&mut self, seq: u64, event: &Event) {
+        match answer_of(event) {
+            Answer::None | Answer::Due => {}
+            Answer::First => self.log.add(self.key, &codec::answered_key(event.command_id), &seq.to_be_bytes()),
+        }
+        if let EventBody::Reserved { reservation, .. } = &event.body
+            && reservation.id != event.command_id
+            && self.mismatches.len() < MISMATCHES_MAX
+        {
+            self.mismatches.push(Mismatch {
+                account: None,
+                field: format!("answered/{}", reservation.id),
+                expected: format!("made by the command of its id (seq {seq})"),
+                found: format!("made by command {}", event.command_id),
+            });
+        }
+    }
+
+    /// What digests the table with this check's key (on a thread beside the replay).
+    pub(crate) fn table_scan(&self) -> TableScan {
+        TableScan { key: self.key }
+    }
+
+    /// The mismatches found, the table's digest given ([`TableScan::digest`]).
+    pub(crate) fn finish(mut self, store: &Store, table: TableDigest) -> Result<Vec<Mismatch>> {
+        let TableDigest(table) = table;
+        if table == self.log {
+            return Ok(self.mismatches);
+        }
+        let named = self.name_differing(store)?;
+        self.mismatches.extend(named);
+        self.mismatches.truncate(MISMATCHES_MAX);
+        self.mismatches.push(Mismatch {
+            account: None,
+            field: "answered ids".into(),
+            expected: format!("{} keys, one per answered command, holding its first event's seq", self.log.count),
+            found: format!("{} keys, differing", table.count),
+        });
+        Ok(self.mismatches)
+    }
+
+    /// Of the first answers in the log, those the table does not hold as they are (at most
+    /// [`MISMATCHES_MAX`]): a lookup of each, in batches. Run only once the digests differ.
+    fn name_differing(&self, store: &Store) -> Result<Vec<Mismatch>> {
+        let mut named = Vec::new();
+        let mut waiting: Vec<(u64, CommandId)> = Vec::with_capacity(CHECK_BATCH_LEN);
+        let check = |waiting: &mut Vec<(u64, CommandId)>, named: &mut Vec<Mismatch>| -> Result<()> {
+            let ids: Vec<CommandId> = waiting.iter().map(|(_, id)| *id).collect();
+            for ((seq, id), found) in waiting.drain(..).zip(store.answered_many(&ids)?) {
+                if found != Some(seq) && named.len() < MISMATCHES_MAX {
+                    named.push(Mismatch {
+                        account: None,
+                        field: format!("answered/{id}"),
+                        expected: seq.to_string(),
+                        found: found.map_or_else(|| "absent".into(), |first| first.to_string()),
+                    });
+                }
+            }
+            Ok(())
+        };
+        store.walk_while(1, u64::MAX, GENESIS_PREV, |seq, record| {
+            let event = codec::decode_event(seq, record.event_bytes)?;
+            if let Answer::First = answer_of(&event) {
+                waiting.push((seq, event.command_id));
+            }
+            if waiting.len() >= CHECK_BATCH_LEN {
+                check(&mut waiting, &mut named)?;
+            }
+            Ok(named.len() < MISMATCHES_MAX)
+        })?;
+        check(&mut waiting, &mut named)?;
+        Ok(named)
+    }
+}
+
+/// Digests the answered-id table with an [`AnsweredCheck`]'s key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableScan {
+    key: (u64, u64),
+}
+
+impl TableScan {
+    /// The digest of the table's entries, in one sequential scan.
+    pub(crate) fn digest(self, store: &Store) -> Result<TableDigest> {
+        let mut table = EntryDigest::default();
+        store.scan(Table::Answered, &[], false, &mut |key, value| {
+            table.add(self.key, key, value);
+            Ok(true)
+        })?;
+        Ok(TableDigest(table))
+    }
+}
+
+/// The digest of the answered-id table's entries ([`TableScan::digest`]).
+#[derive(Debug)]
+pub(crate) struct TableDigest(EntryDigest);
 
 #[cfg(test)]
 mod tests {

@@ -230,7 +230,7 @@ impl Store {
         self.commit(batch, true)?;
         self.rebuild_answered()?;
         let mut history = RebuildHistory { store: self, keys: Default::default(), staged: self.staged()? };
-        let (state, head, _, _) = self.replay_log(progress, &mut history, None)?;
+        let (state, head, _, _, _) = self.replay_log(progress, &mut history, None)?;
         self.commit(history.staged, false)?;
         let mut batch = self.staged()?;
         for account in state.accounts() {

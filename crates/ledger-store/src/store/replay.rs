@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use super::answered::AnsweredCheck;
+use super::answered::{AnsweredCheck, TableDigest};
 use super::scratch::Scratch;
 use super::*;
 use crate::merkle::{self, Frontier};
@@ -19,11 +19,9 @@ use rustc_hash::FxHashMap;
 /// Events per message from the replay reader to the applier.
 const REPLAY_CHUNK: usize = 1_024;
 
-/// Of the chunks the replay reader sends, the share whose answered ids it looks up itself (the
-/// applier looks up the rest): profiled on a 1M-event ledger, the lookups were about 30% of a
-/// replay's work, the reader's own about 40% and the applier's about 30%, so the two
-/// threads end about even with a quarter of the lookups in the reader.
-const READER_CHECKS_ONE_IN: u64 = 4;
+/// What [`Store::replay_log`] returns: the state, the head, the number of events applied, the
+/// Merkle root of the log, and the answered-id check with the table's digest when asked for.
+pub(super) type ReplayedLog = (State, Head, u64, Hash, Option<(AnsweredCheck, TableDigest)>);
 
 /// Memory one replayed account takes in the cache: the account as in the writer's cache
 /// (`options.rs`, 384 bytes) plus its history digest and recency entries.
@@ -64,8 +62,8 @@ impl Store {
         self.projection.wait()?;
         let projected = self.projected()?;
         // A ledger before layout 3 has no answered-id table yet (its next writer open builds it).
-        let mut answered =
-            (self.layout_version()? >= codec::LAYOUT_VERSION_ANSWERS_ON_DISK).then(AnsweredCheck::default);
+        let answers_on_disk = self.layout_version()? >= codec::LAYOUT_VERSION_ANSWERS_ON_DISK;
+        let answered = answers_on_disk.then(AnsweredCheck::new).transpose()?;
         let mut replay = PagedReplay {
             store: self,
             projected,
@@ -80,7 +78,7 @@ impl Store {
         if projected == 0 {
             replay.at_projected = Some(replay.check_projected(&State::new())?);
         }
-        let (state, head, events, tree_root) = self.replay_log(progress, &mut replay, answered.as_mut())?;
+        let (state, head, events, tree_root, answered) = self.replay_log(progress, &mut replay, answered)?;
         let (mut account_mismatches, index_mismatches) = replay.at_projected.take().unwrap_or_default();
         if projected > head.seq {
             account_mismatches.push(Mismatch {
@@ -92,8 +90,8 @@ impl Store {
         }
         let mut report = self.compare_read_models(&state, head, events)?;
         report.mismatches.splice(0..0, account_mismatches);
-        if let Some(check) = answered {
-            report.mismatches.extend(check.finish(self)?);
+        if let Some((check, table)) = answered {
+            report.mismatches.extend(check.finish(self, table)?);
         }
         report.mismatches.extend(index_mismatches);
         self.compare_tree(head, tree_root, &mut report.mismatches)?;
@@ -119,55 +117,65 @@ impl Store {
         Ok(result)
     }
 
-    /// Applies the log from genesis to a new state, checking every record. Two stages on two
-    /// cores: one thread reads, checks and decodes records, this one applies, calling `applier`.
-    /// The answered-id lookups of `answered` are shared between them: the reader's stage looks up
-    /// one chunk in [`READER_CHECKS_ONE_IN`], this one the others.
+    /// Applies the log from genesis to a new state, checking every record. Three stages on
+    /// their own threads (two cores): the reader walks the chain (each record's hash and link);
+    /// the decoder builds the Merkle tree from the records' hashes, decodes their events and
+    /// checks each recorded checkpoint against that tree; this thread applies, calling
+    /// `applier`. With `answered`, this one also feeds it every event, and a fourth thread
+    /// digests the answered-id table meanwhile (one sequential scan): returned with it, for
+    /// [`AnsweredCheck::finish`].
     pub(super) fn replay_log(
         &self,
         progress: &mut dyn FnMut(u64),
         applier: &mut dyn Applier,
-        mut answered: Option<&mut AnsweredCheck>,
-    ) -> Result<(State, Head, u64, Hash)> {
+        mut answered: Option<AnsweredCheck>,
+    ) -> Result<ReplayedLog> {
         let mut state = State::new();
+        // The answered ids are checked against the store's table (`AnsweredCheck`), not held:
+        // a replay's memory does not grow with the log's commands.
+        state.skip_answers(true);
         let mut events = 0;
         let run_len = applier.run_len().max(1);
-        // Each chunk with whether the reader looked up its answered ids.
-        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<(bool, Vec<(u64, Event)>)>(16);
-        let checks = answered.is_some();
-        let (walked, applied) = std::thread::scope(|scope| {
-            let reader = scope.spawn(move || -> Result<(Head, Frontier, AnsweredCheck)> {
-                let mut check = AnsweredCheck::default();
-                let mut sent = 0u64;
-                let mut send = |chunk: Vec<(u64, Event)>| -> Result<()> {
-                    let by_reader = checks && sent.is_multiple_of(READER_CHECKS_ONE_IN);
-                    for (seq, event) in chunk.iter().filter(|(_, event)| by_reader && event.answers_a_command()) {
-                        check.event(self, *seq, event.command_id)?;
-                    }
-                    sent += 1;
-                    chunks_tx.send((by_reader, chunk)).map_err(|_| Error::Stopped("replay stopped".into()))
-                };
-                let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
-                // The Merkle tree from the log, beside the decoding (replay compares it with the stored one).
-                let mut tree = Frontier::default();
-                let origin = self.origin().ok();
+        let (raw_tx, raw_rx) = crossbeam_channel::bounded::<RawChunk>(16);
+        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
+        let (walked, decoded, applied, table) = std::thread::scope(|scope| {
+            let table =
+                answered.as_ref().map(|check| check.table_scan()).map(|scan| scope.spawn(move || scan.digest(self)));
+            let reader = scope.spawn(move || -> Result<Head> {
+                let mut chunk = RawChunk::default();
                 let head = self.walk(1, u64::MAX, GENESIS_PREV, |seq, record| {
-                    let event = codec::decode_event(seq, record.event_bytes)?;
-                    if let EventBody::Checkpointed { .. } = &event.body {
-                        let (prev, root, origin) = (record.prev, tree.root(), origin.as_deref());
-                        schedule::check(&event, &schedule::Expected { seq, prev, root, origin, key: None })?;
-                    }
-                    tree.push(merkle::leaf_hash(&record.hash));
-                    chunk.push((seq, event));
-                    if chunk.len() == REPLAY_CHUNK {
-                        send(std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK)))?;
+                    chunk.push(seq, record);
+                    if chunk.ends.len() == REPLAY_CHUNK {
+                        raw_tx.send(std::mem::take(&mut chunk)).map_err(|_| stopped())?;
                     }
                     Ok(())
                 })?;
-                if !chunk.is_empty() {
-                    send(chunk)?;
+                if !chunk.ends.is_empty() {
+                    raw_tx.send(chunk).map_err(|_| stopped())?;
                 }
-                Ok((head, tree, check))
+                Ok(head)
+            });
+            let decoder = scope.spawn(move || -> Result<Frontier> {
+                // The Merkle tree from the log (replay compares it with the stored one).
+                let mut tree = Frontier::default();
+                let mut prev = GENESIS_PREV;
+                let origin = self.origin().ok();
+                while let Ok(raw) = raw_rx.recv() {
+                    let mut events = Vec::with_capacity(raw.ends.len());
+                    let mut start = 0;
+                    for ((seq, end), hash) in raw.ends.iter().zip(&raw.hashes) {
+                        let event = codec::decode_event(*seq, &raw.bytes[start..*end])?;
+                        if let EventBody::Checkpointed { .. } = &event.body {
+                            let (root, origin) = (tree.root(), origin.as_deref());
+                            schedule::check(&event, &schedule::Expected { seq: *seq, prev, root, origin, key: None })?;
+                        }
+                        tree.push(merkle::leaf_hash(hash));
+                        events.push((*seq, event));
+                        (start, prev) = (*end, *hash);
+                    }
+                    chunks_tx.send(events).map_err(|_| stopped())?;
+                }
+                Ok(tree)
             });
             let mut apply_chunk = |state: &mut State, chunk: &[(u64, Event)]| -> Result<()> {
                 for run in chunk.chunks(run_len) {
@@ -182,34 +190,35 @@ impl Store {
                 Ok(())
             };
             let mut applied = Ok(());
-            while let Ok((by_reader, chunk)) = chunks_rx.recv() {
-                if let Some(check) = answered.as_deref_mut().filter(|_| !by_reader) {
-                    let mut answering = chunk.iter().filter(|(_, event)| event.answers_a_command());
-                    applied = answering.try_for_each(|(seq, event)| check.event(self, *seq, event.command_id));
-                    if applied.is_err() {
-                        break;
-                    }
+            while let Ok(chunk) = chunks_rx.recv() {
+                if let Some(check) = &mut answered {
+                    chunk.iter().for_each(|(seq, event)| check.event(*seq, event));
                 }
                 applied = apply_chunk(&mut state, &chunk);
                 if applied.is_err() {
                     break;
                 }
-                // The answered ids are checked against the store's table (`AnsweredCheck`), not
-                // held: a replay's memory does not grow with the log's commands.
-                state.forget_answers();
                 progress(chunk.last().map_or(0, |(seq, _)| *seq));
             }
             drop(chunks_rx);
-            let walked = reader.join().unwrap_or_else(|_| Err(Error::Stopped("the replay reader panicked".into())));
-            (walked, applied)
+            let joined = |err: &str| Error::Stopped(format!("the replay's {err} thread panicked"));
+            let decoded = decoder.join().unwrap_or_else(|_| Err(joined("decoder")));
+            let walked = reader.join().unwrap_or_else(|_| Err(joined("reader")));
+            let table = table.map(|table| table.join().unwrap_or_else(|_| Err(joined("answered-id table"))));
+            (walked, decoded, applied, table)
         });
+        // The earliest stage's own error first: a later stage stops with `Stopped` when the one
+        // it feeds stopped, and each stage handles only records before the ones it passed on.
+        state.skip_answers(false);
         applied?;
-        let (head, tree, reader_check) = walked?;
-        if let Some(check) = answered {
-            check.absorb(reader_check, self)?;
-        }
+        let tree = decoded?;
+        let head = walked?;
+        let answered = match (answered, table) {
+            (Some(check), Some(table)) => Some((check, table?)),
+            _ => None,
+        };
         self.check_reaches_head(head)?;
-        Ok((state, head, events, tree.root()))
+        Ok((state, head, events, tree.root(), answered))
     }
 
     /// The account read models against the replayed accounts at `meta/projected` (`expected`,
@@ -303,10 +312,45 @@ impl Store {
     }
 }
 
+/// Records as the log holds them (checked: own hash and link), on their way from the replay's
+/// reader to its decoder.
+#[derive(Default)]
+struct RawChunk {
+    /// Every event's bytes, one after another.
+    bytes: Vec<u8>,
+    /// Each record's seq and where its event's bytes end.
+    ends: Vec<(u64, usize)>,
+    /// Each record's hash.
+    hashes: Vec<Hash>,
+}
+
+impl RawChunk {
+    fn push(&mut self, seq: u64, record: &RecordRef<'_>) {
+        if self.ends.is_empty() {
+            self.bytes.reserve(REPLAY_CHUNK * 256);
+            self.ends.reserve(REPLAY_CHUNK);
+            self.hashes.reserve(REPLAY_CHUNK);
+        }
+        self.bytes.extend_from_slice(record.event_bytes);
+        self.ends.push((seq, self.bytes.len()));
+        self.hashes.push(record.hash);
+    }
+}
+
 /// A replayed account and its history digest as of `meta/projected`.
 pub(super) struct Replayed {
     pub(super) account: Account,
     pub(super) digest: HistoryDigest,
+}
+
+/// What a thread of a replay returned, or that it panicked.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    thread.join().unwrap_or_else(|_| Err(Error::Stopped("a replay thread panicked".into())))
+}
+
+/// What a replay stage returns when the stage it feeds stopped (that one's error is reported).
+fn stopped() -> Error {
+    Error::Stopped("replay stopped".into())
 }
 
 fn unreadable(field: &str, err: String) -> Mismatch {
@@ -449,20 +493,32 @@ impl PagedReplay<'_> {
                     Ok(Replayed { account: (*account).clone(), digest })
                 })
             };
-            let accounts = store.compare_accounts_table(&mut replayed())?;
-            let mut indexes = store.compare_history(&mut replayed())?;
-            let mut customers: Vec<(u64, u64)> = held.iter().map(|a| (a.customer.0, a.id.0)).collect();
-            customers.sort_unstable();
-            indexes.extend(store.compare_customers(&mut customers.into_iter().map(Ok))?);
-            return Ok((accounts, indexes));
+            // The history index (the largest) on a core of its own beside the other two.
+            let (accounts, history, customers) = std::thread::scope(|scope| {
+                let history = scope.spawn(|| store.compare_history(&mut replayed()));
+                let accounts = store.compare_accounts_table(&mut replayed());
+                let mut customers: Vec<(u64, u64)> = held.iter().map(|a| (a.customer.0, a.id.0)).collect();
+                customers.sort_unstable();
+                let customers = store.compare_customers(&mut customers.into_iter().map(Ok));
+                (accounts, joined(history), customers)
+            });
+            let mut indexes = history?;
+            indexes.extend(customers?);
+            return Ok((accounts?, indexes));
         };
         let digest = |id: &AccountId| self.digests.get(id).copied().unwrap_or_default();
         scratch.put(state.accounts().map(|account| (account, digest(&account.id))))?;
-        let accounts = store.compare_accounts_table(&mut scratch.accounts())?;
-        let mut indexes = store.compare_history(&mut scratch.accounts())?;
-        scratch.put_customers(&mut scratch.accounts())?;
-        indexes.extend(store.compare_customers(&mut scratch.customers())?);
-        Ok((accounts, indexes))
+        let (accounts, history, customers) = std::thread::scope(|scope| {
+            let history = scope.spawn(|| store.compare_history(&mut scratch.accounts()));
+            let accounts = store.compare_accounts_table(&mut scratch.accounts());
+            let customers = scratch
+                .put_customers(&mut scratch.accounts())
+                .and_then(|()| store.compare_customers(&mut scratch.customers()));
+            (accounts, joined(history), customers)
+        });
+        let mut indexes = history?;
+        indexes.extend(customers?);
+        Ok((accounts?, indexes))
     }
 
     /// Drops the least recently used half of the held accounts into the scratch store (made

@@ -319,6 +319,9 @@ pub(super) fn record_bytes(db: &DB, seq: u64) -> Result<Option<Vec<u8>>> {
     db.get_cf(cf(db, CF_LOG)?, codec::seq_key(seq)).map_err(|err| storage_error(seq, err))
 }
 
+/// Walks over at least this many records (asked for) do not fill the block cache.
+const WALK_AROUND_CACHE_MIN: u64 = 4_096;
+
 /// [`Store::walk_while`](super::Store::walk_while) on RocksDB, from `from_seq` after `head`.
 pub(super) fn walk_log(
     db: &DB,
@@ -331,6 +334,10 @@ pub(super) fn walk_log(
     // where RocksDB's block checksum could only name the block's first one.
     let mut options = ReadOptions::default();
     options.set_verify_checksums(false);
+    // A long walk (verify, replay, export, a rebuild: whole logs or halves of them) reads each
+    // block once, in order: it goes around the block cache, which keeps what point reads use
+    // (and would hold the walk's blocks in the process's memory).
+    options.fill_cache(to_seq.saturating_sub(from_seq) < WALK_AROUND_CACHE_MIN);
     // A raw iterator lends key and value in place: no allocation per record.
     let mut records = db.raw_iterator_cf_opt(cf(db, CF_LOG)?, options);
     records.seek(codec::seq_key(from_seq));
