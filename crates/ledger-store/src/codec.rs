@@ -39,6 +39,10 @@ pub const LAYOUT_VERSION_CHUNKED_ANSWERS: u8 = 2;
 /// Layout 1: the history index and account read models are always at the head, and
 /// `meta/projected` is absent. A writer's open brings it to layout 2.
 pub const LAYOUT_VERSION_UNPROJECTED: u8 = 1;
+/// `meta/format` while `rebuild-indexes` has dropped the read models and not yet written them
+/// all again (a rebuild running, or cut short): every open refuses the ledger until a rebuild
+/// ends, and builds before this one refuse it as a format they do not read.
+pub const LAYOUT_REBUILDING: u8 = 0xFE;
 /// The snapshot layout version (the first byte of a snapshot). A snapshot of an older version
 /// is superseded, not corrupt: the state is rebuilt from the log and a new snapshot written.
 /// Version 1 predates protections (its `State` has no protection fields); version 2 holds every

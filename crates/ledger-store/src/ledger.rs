@@ -69,7 +69,7 @@ impl Ledger {
     /// checked from genesis as it is read), for a ledger whose derived keys are damaged. Needs
     /// the ledger closed; `progress` gets the events applied so far.
     pub fn rebuild_read_models(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
-        Store::open(path.as_ref(), Tuning::default())?.rebuild_read_models(progress)
+        Store::open_to_rebuild(path.as_ref(), Tuning::default())?.rebuild_read_models(progress)
     }
 
     /// Copies the ledger at `from` (any backend; a running writer may keep appending, the

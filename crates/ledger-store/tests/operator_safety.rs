@@ -406,6 +406,79 @@ fn replay_checks_every_index_and_rebuild_indexes_repairs_them() {
     assert_eq!(ledger.customer_accounts(CustomerId(99)).unwrap().len(), 0);
 }
 
+/// Opens the ledger's RocksDB directly (as damage would come), runs `change` on it.
+fn raw_change(db: &Path, change: impl FnOnce(&rocksdb::DB)) {
+    let raw = rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        db,
+        ["log", "accounts", "customers", "history", "meta", "answered"],
+    )
+    .unwrap();
+    change(&raw);
+}
+
+/// Rows: given a ledger, when the rebuild of its read models is cut short (the layout left at
+/// "rebuilding") or its log is damaged, then every open refuses it / the rebuild writes
+/// nothing, and a whole rebuild (of an undamaged log) makes it usable again.
+#[test]
+fn a_rebuild_cut_short_is_refused_by_every_open_and_a_damaged_log_is_never_rebuilt_over() {
+    let root = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let db = root.path().join("db");
+    let ledger = Ledger::create(&db, options(&clock)).unwrap();
+    populate(&ledger, 5);
+    ledger.close().unwrap();
+
+    // A rebuild cut short (killed after it marked the layout and dropped the read models).
+    raw_change(&db, |raw| {
+        raw.put_cf(raw.cf_handle("meta").unwrap(), b"format", [0xFE]).unwrap();
+        let accounts = raw.cf_handle("accounts").unwrap();
+        let key = raw.iterator_cf(accounts, rocksdb::IteratorMode::Start).next().unwrap().unwrap().0;
+        raw.delete_cf(accounts, key).unwrap();
+    });
+    let refusals =
+        [("writer", Ledger::open(&db, options(&clock)).err()), ("reader", Reader::open(&db, clock.clone()).err())];
+    for (who, refusal) in refusals {
+        match refusal {
+            Some(Error::Damaged(why)) => assert!(why.contains("rebuild-indexes"), "{who}: {why}"),
+            other => panic!("the {who} must refuse a ledger whose rebuild was cut short: {other:?}"),
+        }
+    }
+    // Run again, the rebuild ends, and the ledger opens with every read model.
+    assert!(Ledger::rebuild_read_models(&db, &mut |_| {}).unwrap().mismatches.is_empty());
+    let ledger = Ledger::open(&db, options(&clock)).unwrap();
+    let balance = ledger.balance(AccountId(1)).unwrap();
+    assert!(balance.is_some_and(|fen| fen > Amount::ZERO), "{balance:?}");
+    ledger.close().unwrap();
+
+    // A damaged log record: the rebuild refuses before it drops anything.
+    let accounts_before = |db: &Path| {
+        let mut count = 0;
+        raw_change(db, |raw| {
+            count = raw.iterator_cf(raw.cf_handle("accounts").unwrap(), rocksdb::IteratorMode::Start).count();
+        });
+        count
+    };
+    let held = accounts_before(&db);
+    raw_change(&db, |raw| {
+        let log = raw.cf_handle("log").unwrap();
+        let key = 5u64.to_be_bytes();
+        let mut record = raw.get_cf(log, key).unwrap().unwrap();
+        let last = record.len() - 1;
+        record[last] ^= 0x01;
+        raw.put_cf(log, key, record).unwrap();
+    });
+    match Ledger::rebuild_read_models(&db, &mut |_| {}) {
+        Err(Error::Corruption { seq: 5, .. }) => {}
+        other => panic!("a rebuild over a damaged log must be refused at its seq: {other:?}"),
+    }
+    assert_eq!(accounts_before(&db), held, "the read models were left as they were");
+    raw_change(&db, |raw| {
+        let format = raw.get_cf(raw.cf_handle("meta").unwrap(), b"format").unwrap();
+        assert_eq!(format.as_deref(), Some(&[4u8][..]), "the layout was left as it was");
+    });
+}
+
 #[test]
 fn readers_open_next_to_a_busy_writer_whose_write_ahead_log_rotates() {
     let root = tempfile::tempdir().unwrap();

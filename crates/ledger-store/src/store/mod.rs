@@ -234,13 +234,21 @@ impl Store {
     /// unacknowledged write cut short by a crash, and the ledger opens without it; otherwise
     /// acknowledged records are gone and opening fails, naming them.
     pub(crate) fn open(path: &Path, tuning: Tuning) -> Result<Store> {
+        Store::open_with(path, tuning, false)
+    }
+    /// [`Store::open`] for `rebuild-indexes`: also a ledger whose last rebuild was cut short
+    /// (`codec::LAYOUT_REBUILDING`), which every other open refuses.
+    pub(crate) fn open_to_rebuild(path: &Path, tuning: Tuning) -> Result<Store> {
+        Store::open_with(path, tuning, true)
+    }
+    fn open_with(path: &Path, tuning: Tuning, rebuilding: bool) -> Result<Store> {
         if let Some(url) = pg::url_of(path) {
             let store = Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)),
                 witness: None,
                 projection: Default::default(),
             };
-            store.check_format()?;
+            store.check_format_or_rebuilding(rebuilding)?;
             return Ok(store);
         }
         let found = check_directory(path)?;
@@ -256,7 +264,7 @@ impl Store {
             }
         })?;
         let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
-        store.check_witness(witness)?;
+        store.check_witness(witness, rebuilding)?;
         if found == Found::Unmarked {
             let head = store.head()?;
             layout::mark_existing(path, (head.seq, head.hash))?;
@@ -283,7 +291,7 @@ impl Store {
             let witness = layout::read_witness(path, found)?;
             match Store::open_view(path) {
                 Ok(store) => {
-                    store.check_witness(witness)?;
+                    store.check_witness(witness, false)?;
                     return Ok(store);
                 }
                 // A running writer removed a write-ahead log file between RocksDB's listing and
@@ -318,6 +326,11 @@ impl Store {
         ];
         match self.get(Table::Meta, META_FORMAT)? {
             Some(found) if found.len() == 1 && known.contains(&found[0]) => Ok(found[0]),
+            Some(found) if found == [codec::LAYOUT_REBUILDING] => Err(Error::Damaged(
+                "its read models are being rebuilt, or a rebuild was cut short: nothing reads or writes it until \
+                 `ledger-cli rebuild-indexes` (run it again if none is running) ends"
+                    .into(),
+            )),
             found => Err(Error::UnsupportedFormat {
                 found: found.and_then(|f| f.first().copied()).unwrap_or(0),
                 supported: codec::LAYOUT_VERSION,
@@ -326,6 +339,14 @@ impl Store {
     }
     fn check_format(&self) -> Result<()> {
         self.layout_version().map(|_| ())
+    }
+    /// [`Store::check_format`], but a rebuild cut short passes when `rebuilding` (the open is
+    /// `rebuild-indexes`'s own).
+    fn check_format_or_rebuilding(&self, rebuilding: bool) -> Result<()> {
+        if rebuilding && self.get(Table::Meta, META_FORMAT)?.as_deref() == Some(&[codec::LAYOUT_REBUILDING][..]) {
+            return Ok(());
+        }
+        self.check_format()
     }
     /// The last sequence number whose history entries and account read models are stored.
     pub(crate) fn projected(&self) -> Result<u64> {
@@ -336,12 +357,12 @@ impl Store {
     }
     /// The log must still hold the acknowledged head the witness names (checked first: a log
     /// that lost everything lost its format key too), in a format this build reads.
-    fn check_witness(&self, witness: Option<(u64, Hash)>) -> Result<()> {
+    fn check_witness(&self, witness: Option<(u64, Hash)>, rebuilding: bool) -> Result<()> {
         let head = self.head()?;
         if let Some(witness) = witness.filter(|witness| witness.0 > head.seq) {
             return Err(lost_records(head, witness, "the log ends early"));
         }
-        self.check_format()?;
+        self.check_format_or_rebuilding(rebuilding)?;
         let Some((seq, hash)) = witness else { return Ok(()) };
         if seq > 0 && self.record(seq)?.hash != hash {
             return Err(Error::Corruption {
