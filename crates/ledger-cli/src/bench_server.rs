@@ -248,19 +248,26 @@ pub fn execute(spec: &BenchServerSpec) -> anyhow::Result<Vec<Row>> {
 pub fn run(cli: &Cli, spec: &BenchServerSpec) -> anyhow::Result<ExitCode> {
     let rows = execute(spec)?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::out::outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    crate::out::outln!(
         "bench-server: {} accounts, {} transfers per run, server {} ({} answers; one fsync per batch; requests encoded before timing)",
         spec.accounts,
         spec.transfers,
         spec.url,
         if spec.brief { "brief" } else { "full" }
     );
-    println!(
+    crate::out::outln!(
         "{:<24} {:>6} {:>6} {:>12} {:>10} {:>10} {:>10} {:>9}",
-        "mode", "batch", "conns", "commands/s", "p50 ms", "p99 ms", "p100 ms", "vs embed"
+        "mode",
+        "batch",
+        "conns",
+        "commands/s",
+        "p50 ms",
+        "p99 ms",
+        "p100 ms",
+        "vs embed"
     );
     for r in &rows {
         let embedded = rows.iter().find(|e| e.mode == "embedded" && e.batch == r.batch);
@@ -270,7 +277,7 @@ pub fn run(cli: &Cli, spec: &BenchServerSpec) -> anyhow::Result<ExitCode> {
             }
             _ => "-".into(),
         };
-        println!(
+        crate::out::outln!(
             "{:<24} {:>6} {:>6} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>9}",
             r.mode,
             r.batch,

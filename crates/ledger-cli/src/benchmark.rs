@@ -282,10 +282,10 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
 pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
     let report = execute(&BenchSpec { cache_mib: cli.cache_mib, ..spec.clone() })?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    crate::out::outln!(
         "benchmark: {} accounts{}, {} transfers ({:?}), batches of {}, one client with {} in flight, fsync per \
          batch",
         report.accounts,
@@ -295,18 +295,22 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         report.batch,
         report.in_flight
     );
-    println!(
+    crate::out::outln!(
         "  {:.0} transfers/s ({:.2} s); accepted {}",
-        report.transfers_per_second, report.seconds, report.accepted
+        report.transfers_per_second,
+        report.seconds,
+        report.accepted
     );
     for (reason, count) in &report.rejected_by_reason {
-        println!("    rejected {reason:<30} {count}");
+        crate::out::outln!("    rejected {reason:<30} {count}");
     }
-    println!(
+    crate::out::outln!(
         "  batch latency p50 {:.1} ms, p99 {:.1} ms, p100 {:.1} ms",
-        report.batch_latency_ms_p50, report.batch_latency_ms_p99, report.batch_latency_ms_p100
+        report.batch_latency_ms_p50,
+        report.batch_latency_ms_p99,
+        report.batch_latency_ms_p100
     );
-    println!(
+    crate::out::outln!(
         "  writer time: decide+apply+encode+hash {:.0}%, staging {:.0}%, {} {:.0}%",
         report.writer_decide_share * 100.0,
         report.writer_stage_share * 100.0,
@@ -321,29 +325,36 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
             .filter(|(_, seconds)| *seconds >= 0.005)
             .map(|(name, seconds)| format!("{name} {seconds:.2}"))
             .collect();
-        println!("  CPU during the transfers: {total:.2} s ({})", threads.join(", "));
+        crate::out::outln!("  CPU during the transfers: {total:.2} s ({})", threads.join(", "));
     }
     if report.store == "RocksDB" {
-        println!(
+        crate::out::outln!(
             "  peak memory {:.0} MiB; {} events, database {:.0} MiB",
-            report.peak_rss_mib, report.events, report.db_mib
+            report.peak_rss_mib,
+            report.events,
+            report.db_mib
         );
     } else {
-        println!("  peak memory {:.0} MiB (this process); {} events", report.peak_rss_mib, report.events);
+        crate::out::outln!("  peak memory {:.0} MiB (this process); {} events", report.peak_rss_mib, report.events);
     }
     let phases: Vec<String> =
         report.peak_rss_mib_after_phase.iter().map(|(phase, mib)| format!("{phase} {mib:.0} MiB")).collect();
-    println!("  peak memory so far after each phase: {}", phases.join(", "));
-    println!("  close {:.2} s, open {:.2} s", report.close_seconds, report.open_seconds);
-    println!("  verify {:.2} s ({:.0} events/s)", report.verify_seconds, report.verify_events_per_second);
-    println!("  replay {:.2} s ({:.0} events/s)", report.replay_seconds, report.replay_events_per_second);
-    println!(
+    crate::out::outln!("  peak memory so far after each phase: {}", phases.join(", "));
+    crate::out::outln!("  close {:.2} s, open {:.2} s", report.close_seconds, report.open_seconds);
+    crate::out::outln!("  verify {:.2} s ({:.0} events/s)", report.verify_seconds, report.verify_events_per_second);
+    crate::out::outln!("  replay {:.2} s ({:.0} events/s)", report.replay_seconds, report.replay_events_per_second);
+    crate::out::outln!(
         "  checkpoint {:.4} s; inclusion proofs: {:.0} made/s, {:.0} checked/s, {} hashes each",
-        report.checkpoint_seconds, report.proofs_per_second, report.proof_checks_per_second, report.proof_hashes
+        report.checkpoint_seconds,
+        report.proofs_per_second,
+        report.proof_checks_per_second,
+        report.proof_hashes
     );
-    println!(
+    crate::out::outln!(
         "  regulatory reports over the whole log: {:.2} s ({:.0} events/s), {} lines",
-        report.report_seconds, report.report_events_per_second, report.report_lines
+        report.report_seconds,
+        report.report_events_per_second,
+        report.report_lines
     );
     Ok(ExitCode::SUCCESS)
 }

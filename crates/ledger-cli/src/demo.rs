@@ -192,7 +192,7 @@ pub fn run(cli: &Cli, spec: &DemoSpec) -> anyhow::Result<ExitCode> {
     let report = execute(spec)?;
     let ok = report.replay_mismatches == 0 && report.snapshot_matches_replay && report.money_conserved;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&report, spec.keep.is_some());
     }
@@ -200,39 +200,52 @@ pub fn run(cli: &Cli, spec: &DemoSpec) -> anyhow::Result<ExitCode> {
 }
 
 fn print_human(report: &DemoReport, kept: bool) {
-    println!(
+    crate::out::outln!(
         "tiered-ledger demo: policy {}, {} customers (Class I + II + III each), {} Beijing days across New Year",
-        report.policy, report.customers, report.days
+        report.policy,
+        report.customers,
+        report.days
     );
-    println!(
+    crate::out::outln!(
         "  commands  {} submitted in batches, {} retried ids answered from the log",
-        report.commands, report.duplicates
+        report.commands,
+        report.duplicates
     );
-    println!("  accepted  {}", report.accepted);
+    crate::out::outln!("  accepted  {}", report.accepted);
     for (kind, count) in &report.accepted_by_kind {
-        println!("    {kind:<22} {count}");
+        crate::out::outln!("    {kind:<22} {count}");
     }
-    println!("  rejected  {}", report.rejected);
+    crate::out::outln!("  rejected  {}", report.rejected);
     for (reason, count) in &report.rejected_by_reason {
-        println!("    {reason:<34} {count}");
+        crate::out::outln!("    {reason:<34} {count}");
     }
-    println!(
+    crate::out::outln!(
         "  came due  {} (holds expired, delayed transfers executed or stopped); pending at the end {}",
-        report.due_events, report.pending_at_end
+        report.due_events,
+        report.pending_at_end
     );
-    println!(
+    crate::out::outln!(
         "  durable throughput {:.0} commands/s ({:.2} s; batch latency p50 {:.1} ms, p99 {:.1} ms; fsync per batch)",
-        report.commands_per_second, report.submit_seconds, report.batch_latency_p50_ms, report.batch_latency_p99_ms
+        report.commands_per_second,
+        report.submit_seconds,
+        report.batch_latency_p50_ms,
+        report.batch_latency_p99_ms
     );
-    println!("  verify: {} events, hash chain intact, {:.2} s", report.events_verified, report.verify_seconds);
-    println!(
+    crate::out::outln!(
+        "  verify: {} events, hash chain intact, {:.2} s",
+        report.events_verified,
+        report.verify_seconds
+    );
+    crate::out::outln!(
         "  replay: {:.2} s, read-model mismatches {}, the state a writer opens matches replay: {}",
-        report.replay_seconds, report.replay_mismatches, report.snapshot_matches_replay
+        report.replay_seconds,
+        report.replay_mismatches,
+        report.snapshot_matches_replay
     );
-    println!("  total balance {} CNY; money conserved: {}", report.total_balance, report.money_conserved);
-    println!("  head {}", report.head);
+    crate::out::outln!("  total balance {} CNY; money conserved: {}", report.total_balance, report.money_conserved);
+    crate::out::outln!("  head {}", report.head);
     if kept {
-        println!("  ledger kept at {}", report.db.display());
+        crate::out::outln!("  ledger kept at {}", report.db.display());
     }
 }
 

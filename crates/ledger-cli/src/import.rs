@@ -127,7 +127,7 @@ fn print_summary(cli: &Cli, file: &Path, summary: &Summary, seconds: f64, head: 
     let answered = summary.accepted + summary.rejected + summary.duplicates + summary.conflicts;
     let per_second = answered as f64 / seconds.max(1e-9);
     if cli.json {
-        println!(
+        crate::out::outln!(
             "{}",
             json!({
                 "file": file, "lines": summary.lines, "accepted": summary.accepted, "rejected": summary.rejected,

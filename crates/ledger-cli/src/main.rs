@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             if cli.json {
-                println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
+                crate::out::outln!("{}", serde_json::json!({ "error": format!("{err:#}") }));
             }
             // A message of several lines (a TOML error quoting the file) keeps its lines, each
             // escaped and the later ones indented, so none can pass for a line of its own.

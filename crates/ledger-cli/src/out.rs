@@ -26,8 +26,29 @@ pub type ReasonCounts = BTreeMap<String, u64>;
 
 /// Prints one JSON value on a line (JSON escapes client text itself).
 pub fn print_json(value: &Value) {
-    println!("{value}");
+    line(&value.to_string());
 }
+
+/// Writes `text` and a newline to standard output. A write that fails (a full disk, a pipe
+/// whose reader has gone) ends the process with exit 2 and says so on standard error, as
+/// `report` and `export` do, instead of panicking as `println!` does; what the command wrote
+/// to the ledger before is as durable as after a kill.
+pub fn line(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        eprintln!("error: writing to standard output: {err}");
+        std::process::exit(2);
+    }
+}
+
+/// [`line`] with `format!`'s arguments: the CLI's `println!`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out::line(&format!($($arg)*))
+    };
+}
+pub(crate) use outln;
 
 /// The JSON shape of a receipt (also the import result of an answered line).
 pub fn receipt_json(receipt: &Receipt) -> Value {
@@ -37,7 +58,7 @@ pub fn receipt_json(receipt: &Receipt) -> Value {
 /// Prints one human-readable line, escaped with [`safe`].
 macro_rules! say {
     ($($arg:tt)*) => {
-        println!("{}", $crate::out::safe(&format!($($arg)*)))
+        $crate::out::line(&$crate::out::safe(&format!($($arg)*)))
     };
 }
 pub(crate) use say;

@@ -51,7 +51,10 @@ pub fn out_file(out: Option<&Path>) -> Option<&Path> {
 pub fn write_text(text: &str, out: Option<&Path>, force: bool) -> anyhow::Result<()> {
     match out {
         Some(path) => out::create_private(path, force)?.write_all(text.as_bytes()).context("writing the file")?,
-        None => print!("{text}"),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("writing to standard output")?
+        }
     }
     Ok(())
 }

@@ -449,3 +449,41 @@ fn writer_runs_keep_a_bounded_number_of_rocksdb_info_logs() {
     let logs = listing(&db).iter().filter(|name| name.starts_with("LOG")).count();
     assert!(logs <= 6, "{logs} RocksDB info logs after 12 writer runs: {:?}", listing(&db));
 }
+
+/// Given an output that cannot be written (a full disk: `/dev/full`; a reader that went away:
+/// a closed pipe), when a command prints its answer, then it ends with exit 2 and says it was
+/// standard output that failed: never a panic (exit 101 and a backtrace).
+#[test]
+fn an_output_that_cannot_be_written_is_exit_2_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let commands: &[&[&str]] = &[
+        &["verify"],
+        &["replay"],
+        &["head"],
+        &["balance", "70"],
+        &["accounts", "7"],
+        &["--json", "verify"],
+        &["--json", "replay"],
+        &["history", "70"],
+    ];
+    for args in commands {
+        for (stdout, what) in [("full", "/dev/full"), ("closed pipe", "pipe")] {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_ledger-cli"));
+            command.args(["--db", db_arg]).args(*args).stdin(Stdio::null()).stderr(Stdio::piped());
+            let output = if what == "pipe" {
+                // The reader is gone before the command writes: its write fails with EPIPE
+                // (Rust ignores SIGPIPE).
+                let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+                drop(child.stdout.take());
+                child.wait_with_output().unwrap()
+            } else {
+                command.stdout(std::fs::File::options().write(true).open(what).unwrap()).output().unwrap()
+            };
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?} to a {stdout}: {err}");
+            assert!(err.contains("standard output") && !err.contains("panicked"), "{args:?} to a {stdout}: {err}");
+        }
+    }
+}
