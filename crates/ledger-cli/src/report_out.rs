@@ -397,8 +397,8 @@ fn large_value_csv(line: &LargeValueLine) -> Vec<String> {
         line.account.to_string(),
         line.flow.to_string(),
         line.amount.to_string(),
-        csv_text(&opt(line.counterparty.as_deref())).into_owned(),
-        line.source.clone(),
+        text_cell(&opt(line.counterparty.as_deref())),
+        text_cell(&line.source),
     ]
 }
 
@@ -415,7 +415,7 @@ fn review_csv(line: &ClassIiiReviewLine) -> Vec<String> {
         line.account.to_string(),
         line.flow.to_string(),
         line.amount.to_string(),
-        line.source.clone(),
+        text_cell(&line.source),
     ]
 }
 
@@ -430,12 +430,20 @@ fn limit_hit_csv(line: &LimitHitLine) -> Vec<String> {
         opt(line.account),
         opt(line.customer),
         opt(line.class),
-        line.bucket.clone(),
+        text_cell(&line.bucket),
         opt(line.cap),
         opt(line.used),
         opt(line.requested),
-        line.detail.clone(),
+        text_cell(&line.detail),
     ]
+}
+
+/// A CSV cell of text a client or a rules file chose (a counterparty, a risk-listed name in a
+/// bucket, a rule's source): control and direction characters escaped as in text output (a
+/// terminal or viewer shows the escape, never runs it; only `--format json` carries such text
+/// exactly), and a leading formula character defused ([`csv_text`]).
+fn text_cell(text: &str) -> String {
+    csv_text(&safe(text)).into_owned()
 }
 
 fn summary_csv(line: &SummaryLine) -> Vec<String> {

@@ -253,6 +253,18 @@ fn client_text_cannot_drive_the_terminal() {
     // A risk-list entry and a refused listing are shown escaped too.
     let (_, out, _) = cli(&db, &["risk-check", "A\u{1b}]0;pwned\u{7}"]);
     assert!(!out.contains('\u{1b}'), "{out:?}");
+    // And a report's CSV: a large inbound transfer from that counterparty (a large-value line).
+    let inbound = serde_json::json!({
+        "type": "inbound_transfer", "id": "00000000-0000-4000-8000-000000000021", "at": "2026-03-02T11:00:00+08:00",
+        "to": 70, "counterparty": nasty, "amount": "5000000",
+    })
+    .to_string();
+    assert_eq!(cli(&db, &["submit", &inbound]).0, 0);
+    let (code, out, err) =
+        cli(&db, &["report", "large-value", "--from", "2026-03-02", "--to", "2026-03-02", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\\u{1b}[2J") || out.contains("\u{1b}[2J"), "the counterparty is in the CSV, escaped: {out}");
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{out:?}");
 }
 
 #[test]
