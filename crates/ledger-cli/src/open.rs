@@ -10,7 +10,7 @@ use crate::args::Cli;
 pub fn ledger_options(cli: &Cli) -> anyhow::Result<LedgerOptions> {
     let checkpoint_key = match &cli.checkpoint_key {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::out::read_small(path)
                 .map_err(|err| anyhow::anyhow!("reading the checkpoint key {}: {err}", path.display()))?;
             Some(ledger_store::signing_key_from_hex(&text)?)
         }

@@ -23,7 +23,7 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
         return Ok(Policy::preset(spec)?);
     }
     let path = Path::new(spec);
-    let text = std::fs::read_to_string(path)
+    let text = crate::out::read_small(path)
         .with_context(|| format!("{spec:?} is neither a preset (default, pboc-2018, pboc-2016) nor a readable file"))?;
     let policy = if path.extension().is_some_and(|ext| ext == "json") {
         Policy::from_json_str(&text)

@@ -92,6 +92,45 @@ pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The most bytes a small input file may hold (a rules or policy file, a key, a checkpoint, a
+/// proof): anything larger is refused before it is read, as is anything but a regular file
+/// (a device such as `/dev/zero`, a FIFO that never ends).
+pub const SMALL_FILE_MAX: u64 = 16 << 20;
+
+/// The text of a small input file, read only if it is a regular file of at most
+/// [`SMALL_FILE_MAX`] bytes.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let bytes = read_regular(path, SMALL_FILE_MAX)?;
+    let mut text = String::new();
+    bytes.as_slice().read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// The bytes of `path`, read only if it is a regular file of at most `max` bytes (checked on
+/// the open file: what is read is what was checked).
+pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    // Looked at before it is opened too: opening a FIFO waits for a writer that may never come.
+    if !fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::other(format!("{} bytes, over the {max} this input may hold", meta.len())));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("over the {max} bytes this input may hold")));
+    }
+    Ok(bytes)
+}
+
 /// Terminal columns `text` takes: a Chinese character takes two.
 pub fn width(text: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(text)

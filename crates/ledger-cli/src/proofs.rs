@@ -20,13 +20,13 @@ use crate::out::{self, check_failed, print_json, say};
 /// Reads a checkpoint file (a signed note, or a version-1 JSON file). A malformed one is a
 /// failed check (exit 1), like an edited field, not an unreadable file.
 pub fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the checkpoint {}", path.display()))?;
+    let text = crate::out::read_small(path).with_context(|| format!("reading the checkpoint {}", path.display()))?;
     Checkpoint::parse(&text)
         .map_err(|err| ledger_store::Error::ProofFailed(format!("the checkpoint {}: {err}", path.display())).into())
 }
 
 pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the {what} {}", path.display()))?;
+    let text = crate::out::read_small(path).with_context(|| format!("reading the {what} {}", path.display()))?;
     // A key named twice could show a reader one value and the check another: refused.
     // A failed check (exit 1), like an edited field, not an unreadable file.
     ledger_core::refuse_duplicate_keys(&text)
@@ -68,7 +68,7 @@ pub fn public_key(text: &str) -> anyhow::Result<VerifyingKey> {
 
 /// A signing key from its key file.
 pub fn read_key(path: &Path) -> anyhow::Result<SigningKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the key {}", path.display()))?;
+    let text = crate::out::read_small(path).with_context(|| format!("reading the key {}", path.display()))?;
     Ok(signing_key_from_hex(&text)?)
 }
 

@@ -24,7 +24,7 @@ fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
         let known: Vec<_> = ReportRules::preset_names().collect();
         bail!("--rules {rules:?} is neither a preset ({}) nor a file", known.join(", "));
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::out::read_small(path).with_context(|| format!("reading {}", path.display()))?;
     ReportRules::from_custom_toml_str(&text).map_err(|err| match err {
         ledger_core::Error::Policy(why) => anyhow::anyhow!("the thresholds file {}: {why}", path.display()),
         err => err.into(),
@@ -73,7 +73,8 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     }
     let start = match (cache, &key) {
         (Some((path, _)), Some(key)) if path.exists() => {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                crate::out::read_regular(path, u64::MAX).with_context(|| format!("reading {}", path.display()))?;
             ledger_store::decode_report_cache(key, &rules, &bytes)
                 .with_context(|| format!("--cache {}", path.display()))?
         }
@@ -146,7 +147,7 @@ fn cache_key(path: &Path) -> anyhow::Result<[u8; ledger_store::REPORT_CACHE_KEY_
     if meta.mode() & 0o077 != 0 {
         bail!("the cache key {} may be read or written by group or others: chmod 600 it", path.display());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the cache key {}", path.display()))?;
+    let text = crate::out::read_small(path).with_context(|| format!("reading the cache key {}", path.display()))?;
     hex::decode_to_slice(text.trim(), &mut key)
         .with_context(|| format!("the cache key {} is not 64 hex digits", path.display()))?;
     Ok(key)

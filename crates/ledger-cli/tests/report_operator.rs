@@ -96,8 +96,11 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
     let own_name = file("own-name.toml", &lower.replace("name = \"pboc-2016-3\"", "name = \"bank-2026\""));
     let copy = file("copy.toml", preset);
     let (before, after) = (plus(&first, -2), plus(&head, 1));
+    let fifo = dir.path().join("rules.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo = fifo.to_str().unwrap().to_owned();
 
-    let rows: [Row<'_>; 14] = [
+    let rows: [Row<'_>; 16] = [
         ("all as CSV", Run::Pipe, vec!["all", "--format", "csv"], 2, "", "--format csv is not offered", "\0"),
         ("all as text", Run::Pipe, vec!["all", "--format", "text"], 2, "", "--format text is not offered", "\0"),
         ("all, format unsaid", Run::Pipe, vec!["all"], 0, "{\"class_iii_review\":[", "", "error"),
@@ -139,6 +142,18 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
             "",
             "error",
         ),
+        // A device or a FIFO as the thresholds file: refused before a byte is read (/dev/zero
+        // was read until memory ran out; a FIFO with no writer waited for ever).
+        (
+            "a device as --rules",
+            Run::Pipe,
+            vec!["large-value", "--rules", "/dev/zero"],
+            2,
+            "",
+            "not a regular file",
+            "\0",
+        ),
+        ("a FIFO as --rules", Run::Pipe, vec!["large-value", "--rules", &fifo], 2, "", "not a regular file", "\0"),
         (
             "the preset copied to a file",
             Run::Pipe,
