@@ -99,7 +99,9 @@ impl ReportRules {
     /// preset (comments aside) is the preset.
     pub fn from_custom_toml_str(text: &str) -> Result<ReportRules> {
         let rules = ReportRules::from_toml_str(text)?;
-        let claimed = ReportRules::preset_names().find(|name| rules.name.trim().eq_ignore_ascii_case(name));
+        // Compared by their letters and digits (full-width forms folded): "PBOC-2016-3",
+        // "pboc 2016 3", "pboc_2016_3", "ｐｂｏｃ-2016-3" and one with U+2010 hyphens all claim it.
+        let claimed = ReportRules::preset_names().find(|name| name_key(&rules.name) == name_key(name));
         if let Some(preset) = claimed
             && ReportRules::preset(preset)? != rules
         {
@@ -112,6 +114,9 @@ impl ReportRules {
         Ok(rules)
     }
 
+    /// The most characters a rules file's name may have (it heads every report made with it).
+    pub const NAME_CHARS_MAX: usize = 64;
+
     /// Parses and validates report rules written in TOML.
     pub fn from_toml_str(text: &str) -> Result<ReportRules> {
         let rules: ReportRules = toml::from_str(text).map_err(|err| Error::Policy(err.to_string()))?;
@@ -123,6 +128,16 @@ impl ReportRules {
     /// 1 to 366 days, known reason codes.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: String| Err(Error::Policy(format!("report rules {:?}: {what}", self.name)));
+        // The name heads every report made with the rules: something to read, on one line.
+        if self.name.trim().is_empty()
+            || self.name.chars().count() > ReportRules::NAME_CHARS_MAX
+            || self.name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'))
+        {
+            return bad(format!(
+                "name: 1 to {} characters, neither blank nor holding control or direction characters",
+                ReportRules::NAME_CHARS_MAX
+            ));
+        }
         let day_rules = [("large_cash", &self.large_cash), ("large_transfer", &self.large_transfer)];
         let thresholds =
             day_rules.iter().map(|(name, rule)| (*name, rule.threshold, &rule.flows, &rule.source)).chain([(
@@ -150,6 +165,19 @@ impl ReportRules {
         }
         Ok(())
     }
+}
+
+/// A name as compared with the presets': its ASCII letters (lower case) and digits, full-width
+/// forms folded to ASCII, everything else left out.
+fn name_key(name: &str) -> String {
+    name.chars()
+        .map(|c| match u32::from(c) {
+            full @ 0xFF01..=0xFF5E => char::from_u32(full - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 #[cfg(test)]
@@ -193,19 +221,26 @@ mod tests {
         assert_ne!(lower, preset);
         let renamed = |text: &str, name: &str| text.replace("name = \"pboc-2016-3\"", &format!("name = {name:?}"));
         // (what the file holds, accepted with the name it gives)
-        let rows: [(&str, String, Option<&str>); 6] = [
+        let rows: [(&str, String, Option<&str>); 12] = [
             ("the preset copied", preset.to_owned(), Some("pboc-2016-3")),
             ("the preset copied, comments dropped", preset.replace("# The rejections", "# -"), Some("pboc-2016-3")),
             ("lower cash threshold, the preset's name", lower.clone(), None),
             ("lower cash threshold, the name in capitals", renamed(&lower, "PBOC-2016-3"), None),
             ("lower cash threshold, the name padded", renamed(&lower, " pboc-2016-3 "), None),
             ("lower cash threshold, a name of its own", renamed(&lower, "bank-2026"), Some("bank-2026")),
+            ("lower cash threshold, U+2010 hyphens", renamed(&lower, "pboc\u{2010}2016\u{2010}3"), None),
+            ("lower cash threshold, full-width letters", renamed(&lower, "ｐｂｏｃ-2016-3"), None),
+            ("lower cash threshold, spaces", renamed(&lower, "pboc 2016 3"), None),
+            ("lower cash threshold, underscores", renamed(&lower, "pboc_2016_3"), None),
+            ("a blank name", renamed(&lower, " "), None),
+            ("a name with an escape", lower.replace("name = \"pboc-2016-3\"", r#"name = "bank\u001b[2J""#), None),
         ];
         for (what, text, accepted) in rows {
             let got = ReportRules::from_custom_toml_str(&text);
             assert_eq!(got.as_ref().ok().map(|rules| rules.name.as_str()), accepted, "{what}: {got:?}");
             if let Err(err) = got {
-                assert!(err.to_string().contains("name of its own"), "{what}: {err}");
+                let why = err.to_string();
+                assert!(why.contains("name of its own") || why.contains("name: 1 to 64"), "{what}: {why}");
             }
         }
     }
