@@ -149,12 +149,18 @@ pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
     let head = reader.head()?;
     let bar = progress::bar(head.seq, "events");
     let started = Instant::now();
-    let (replayed, report) = reader.replay_with_progress(&mut |seq| {
+    let replayed = reader.replay_with_progress(&mut |seq| {
         if seq % 4096 == 0 {
             bar.set_position(seq);
         }
-    })?;
+    });
     bar.finish_and_clear();
+    let (replayed, report) = match replayed {
+        Ok(done) => done,
+        // A damaged log fails the check as `verify` fails it: exit 1, the first bad record named.
+        Err(err @ StoreError::Corruption { .. }) => return crate::verify::verify_failed(cli, &err),
+        Err(err) => return Err(err.into()),
+    };
     let seconds = started.elapsed().as_secs_f64();
     // A replay whose accounts did not all fit in the cache returns them paged: it is compared
     // with the paged state a writer opens (the accounts outside it were compared at

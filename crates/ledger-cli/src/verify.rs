@@ -65,7 +65,9 @@ pub fn run(cli: &Cli, from: u64, expect_head: Option<&str>, public_key: Option<&
     }
 }
 
-fn verify_failed(cli: &Cli, err: &StoreError) -> anyhow::Result<ExitCode> {
+/// A check that failed on the log itself (`verify`, `replay`): "FAILED" with the first bad
+/// record, exit 1 (a failed check, as the exit-code table says), not an error.
+pub(crate) fn verify_failed(cli: &Cli, err: &StoreError) -> anyhow::Result<ExitCode> {
     let seq = match err {
         StoreError::Corruption { seq, .. } => Some(*seq),
         _ => None,

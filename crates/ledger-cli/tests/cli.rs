@@ -239,6 +239,12 @@ fn operators_and_auditors_workflow() {
     assert!(out.contains("corruption at sequence 5"), "{out}");
     let (code, out, _) = cli(&db, &["--json", "verify"]);
     assert_eq!((code, json(&out)["first_bad_seq"].as_u64()), (1, Some(5)), "{out}");
+    // And replay fails the same check the same way (it said "error: …", exit 2).
+    let (code, out, err) = cli(&db, &["replay"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAILED: corruption at sequence 5"), "{out}{err}");
+    let (code, out, _) = cli(&db, &["--json", "replay"]);
+    assert_eq!((code, json(&out)["first_bad_seq"].as_u64()), (1, Some(5)), "{out}");
 }
 
 fn hex_bytes(text: &str) -> Vec<u8> {
