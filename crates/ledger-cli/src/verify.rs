@@ -37,6 +37,20 @@ pub fn run(cli: &Cli, from: u64, expect_head: Option<&str>, public_key: Option<&
     });
     bar.finish_and_clear();
     match result {
+        // A key given to check signatures with, and no recorded checkpoint among the records
+        // checked: nothing was signed, so nothing proves the log is the key holder's.
+        Ok(report) if signed_by_key && report.checkpoints_checked == 0 => {
+            let why = format!(
+                "no recorded checkpoint among the {} records checked from seq {}: --public-key proved nothing                  (record checkpoints with a checkpoint key, or verify without --public-key)",
+                report.events_checked, report.from_seq
+            );
+            if cli.json {
+                print_json(&json!({ "ok": false, "first_bad_seq": null, "error": why }));
+            } else {
+                say!("FAILED: {why}");
+            }
+            Ok(check_failed())
+        }
         Ok(report) => {
             if cli.json {
                 print_json(&json!({

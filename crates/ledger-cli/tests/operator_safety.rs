@@ -462,6 +462,25 @@ fn writer_runs_keep_a_bounded_number_of_rocksdb_info_logs() {
     assert!(logs <= 6, "{logs} RocksDB info logs after 12 writer runs: {:?}", listing(&db));
 }
 
+/// Given a ledger that recorded no checkpoint, when an auditor verifies it with the ledger's
+/// public key, then the check fails: nothing in it was signed (it said "OK … each signed with
+/// the key given").
+#[test]
+fn a_public_key_proves_nothing_over_a_log_without_checkpoints_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let key_file = dir.path().join("checkpoint.key");
+    let (code, made, _) = cli(&db, &["keygen", "--out", key_file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{made}");
+    let key = made.rsplit(": ").next().unwrap().trim().to_owned();
+    let (code, out, err) = cli(&db, &["verify", "--public-key", &key]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAILED: no recorded checkpoint") && !out.contains("OK"), "{out}{err}");
+    let (code, out, _) = cli(&db, &["--json", "verify", "--public-key", &key]);
+    assert_eq!((code, json(&out)["ok"].as_bool()), (1, Some(false)), "{out}");
+    assert_eq!(cli(&db, &["verify"]).0, 0, "without a key the chain alone is checked");
+}
+
 /// Given an output that cannot be written (a full disk: `/dev/full`; a reader that went away:
 /// a closed pipe), when a command prints its answer, then it ends with exit 2 and says it was
 /// standard output that failed: never a panic (exit 101 and a backtrace).
