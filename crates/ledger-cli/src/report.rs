@@ -53,6 +53,9 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         bail!("--to {to} is before --from {from}");
     }
     let format = match (kind, format) {
+        (_, Some(other)) if cli.json && other != StatementFormat::Json => {
+            bail!("--json asks for JSON and --format {} for another: give one of them", format_name(other))
+        }
         (ReportKind::All, None | Some(StatementFormat::Json)) => StatementFormat::Json,
         (ReportKind::All, Some(other)) => bail!(
             "`report all` is one JSON document of the four reports; --format {} is not offered for it (four \
@@ -113,7 +116,10 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         ReportPrinter::new(BufWriter::new(std::io::stdout().lock()), "standard output", kind, format, &header)?;
     let next = reader
         .reports_into(rules.clone(), first, last, start, &mut printer, &mut |seq| bar.set_position(seq))
-        .with_context(|| cache.map(|(path, _)| format!("--cache {}", path.display())).unwrap_or_default())?;
+        .with_context(|| match cache {
+        Some((path, _)) => format!("walking the log from --cache {}", path.display()),
+        None => "walking the log".to_owned(),
+    })?;
     bar.finish_and_clear();
     printer.finish()?;
     if let (Some((path, _)), Some(key), Some(state)) = (cache, &key, next) {

@@ -100,7 +100,7 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let fifo = fifo.to_str().unwrap().to_owned();
 
-    let rows: [Row<'_>; 16] = [
+    let rows: [Row<'_>; 18] = [
         ("all as CSV", Run::Pipe, vec!["all", "--format", "csv"], 2, "", "--format csv is not offered", "\0"),
         ("all as text", Run::Pipe, vec!["all", "--format", "text"], 2, "", "--format text is not offered", "\0"),
         ("all, format unsaid", Run::Pipe, vec!["all"], 0, "{\"class_iii_review\":[", "", "error"),
@@ -144,6 +144,25 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
         ),
         // A device or a FIFO as the thresholds file: refused before a byte is read (/dev/zero
         // was read until memory ran out; a FIFO with no writer waited for ever).
+        // --json and another --format: which one was meant is not guessed (it printed JSON).
+        (
+            "--json and --format csv",
+            Run::Pipe,
+            vec!["large-value", "--json", "--format", "csv"],
+            2,
+            "",
+            "give one of them",
+            "\0",
+        ),
+        (
+            "--json and --format json",
+            Run::Pipe,
+            vec!["large-value", "--json", "--format", "json"],
+            0,
+            "\"large_value\"",
+            "",
+            "error",
+        ),
         (
             "a device as --rules",
             Run::Pipe,
@@ -214,7 +233,9 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
             "{what}: {out:.300}\n{err}"
         );
         if code != 0 {
-            assert!(out.is_empty() || matches!(run, Run::FullTmp), "{what}: refused before any line: {out:.300}");
+            // (With --json the refusal itself is the one line: {"error": …}.)
+            let refusal_only = out.is_empty() || (args.contains(&"--json") && out.starts_with("{\"error\""));
+            assert!(refusal_only || matches!(run, Run::FullTmp), "{what}: refused before any line: {out:.300}");
         }
     }
     // The custom file's lower threshold changed the lines: it is labelled apart for a reason.
