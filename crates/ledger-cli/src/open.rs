@@ -73,6 +73,8 @@ pub fn opening_failed(cli: &Cli, err: StoreError) -> anyhow::Error {
              (`ledger-cli backup` copy) and re-import the commands since (docs/RELIABILITY.md)."
         ),
         StoreError::NotALedger(_) => anyhow::Error::new(err),
+        // Not damage: a rebuild to finish (nothing to restore).
+        StoreError::Rebuilding => anyhow::anyhow!("the ledger at {db} was not opened: {err}"),
         // RocksDB's lock: another writer (a running ledger-server, an import) holds the ledger.
         StoreError::Io(text) if text.contains("LOCK") && text.contains("temporarily unavailable") => anyhow::anyhow!(
             "another process holds the ledger at {db} for writing (a running ledger-server, or an import): {text}. \

@@ -203,7 +203,9 @@ pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 pub fn rebuild_indexes(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let total = open_reader(cli)?.head()?.seq;
+    // For the progress bar only: a ledger whose last rebuild was cut short opens for no reader
+    // (the rebuild below opens it and says what else is wrong, if anything).
+    let total = open_reader(cli).and_then(|reader| Ok(reader.head()?.seq)).unwrap_or(0);
     let bar = progress::bar(total, "events");
     let started = Instant::now();
     let report = Ledger::rebuild_read_models(&cli.db, &mut |events| bar.set_position(events))

@@ -131,6 +131,17 @@ pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The first `len` bytes of `path` (fewer if it is shorter), read only if it is a regular file.
+pub fn read_head(path: &Path, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    if !fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut head = Vec::with_capacity(len);
+    File::open(path)?.take(len as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
 /// Terminal columns `text` takes: a Chinese character takes two.
 pub fn width(text: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(text)

@@ -76,10 +76,19 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     }
     let start = match (cache, &key) {
         (Some((path, _)), Some(key)) if path.exists() => {
-            let bytes =
-                crate::out::read_regular(path, u64::MAX).with_context(|| format!("reading {}", path.display()))?;
-            ledger_store::decode_report_cache(key, &rules, &bytes)
+            // Its header first: a file that is no cache, or a cache of other rules, is not read whole.
+            let head = crate::out::read_head(path, ledger_store::REPORT_CACHE_HEADER_LEN)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if !ledger_store::report_cache_wanted(&rules, &head)
                 .with_context(|| format!("--cache {}", path.display()))?
+            {
+                None
+            } else {
+                let bytes =
+                    crate::out::read_regular(path, u64::MAX).with_context(|| format!("reading {}", path.display()))?;
+                ledger_store::decode_report_cache(key, &rules, &bytes)
+                    .with_context(|| format!("--cache {}", path.display()))?
+            }
         }
         _ => None,
     };

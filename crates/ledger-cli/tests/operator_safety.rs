@@ -462,6 +462,34 @@ fn writer_runs_keep_a_bounded_number_of_rocksdb_info_logs() {
     assert!(logs <= 6, "{logs} RocksDB info logs after 12 writer runs: {:?}", listing(&db));
 }
 
+/// Given a ledger whose `rebuild-indexes` was killed after it marked the layout "rebuilding"
+/// (the mark set here directly), when any command opens it, then it is refused with what to do
+/// (exit 2; no advice to restore a backup: nothing is damaged); and `rebuild-indexes` run again
+/// finishes it (it was refused too: its progress bar opened a reader first).
+#[test]
+fn a_rebuild_cut_short_is_finished_by_running_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let (_, before, _) = cli(&db, &["balance", "70"]);
+    {
+        let raw = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            &db,
+            ["log", "accounts", "customers", "history", "meta", "answered"],
+        )
+        .unwrap();
+        raw.put_cf(raw.cf_handle("meta").unwrap(), b"format", [0xFEu8]).unwrap();
+    }
+    for args in [&["balance", "70"][..], &["replay"], &["verify"], &["submit", DEPOSIT], &["history", "70"]] {
+        let (code, out, err) = cli(&db, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("rebuild was cut short") && !err.contains("restore the last backup"), "{args:?}: {err}");
+    }
+    let (code, out, err) = cli(&db, &["rebuild-indexes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(cli(&db, &["balance", "70"]).1, before, "the ledger answers as before");
+}
+
 /// Given a ledger that recorded no checkpoint, when an auditor verifies it with the ledger's
 /// public key, then the check fails: nothing in it was signed (it said "OK … each signed with
 /// the key given").

@@ -115,6 +115,25 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
             assert_eq!(json(&out), json(&report(last_day, last_day, &[]).1), "{what}");
         }
     }
+    // A huge file (64 GiB, sparse) is judged by its header, never read whole: no cache at all
+    // is refused, a cache of another layout is not used (both were read into memory first).
+    let huge = dir.path().join("huge.cache");
+    let mut other_layout = genuine.clone();
+    other_layout[0] = 1;
+    for (what, head, said, refused) in [
+        ("64 GiB of zeros", vec![0u8; 1], "not a report cache", true),
+        ("64 GiB, layout 1", other_layout, "not used", false),
+    ] {
+        std::fs::write(&huge, &head).unwrap();
+        std::fs::File::options().write(true).open(&huge).unwrap().set_len(64 << 30).unwrap();
+        let (code, _, err) = report(last_day, last_day, &["--cache", huge.to_str().unwrap(), "--cache-key", key_arg]);
+        assert_eq!(code != 0, refused, "{what}: {err}");
+        assert!(err.contains(said), "{what}: {err}");
+        if refused {
+            assert_eq!(std::fs::metadata(&huge).unwrap().len(), 64 << 30, "{what}: the file was changed");
+        }
+        std::fs::remove_file(&huge).unwrap();
+    }
     // A cache whose directory does not exist: refused before the walk, nothing printed.
     let nowhere = dir.path().join("no-such-dir").join("report.cache");
     let (code, out, err) = report(last_day, last_day, &["--cache", nowhere.to_str().unwrap()]);

@@ -46,6 +46,13 @@ pub enum Error {
     /// the same command ids against the writer now in charge.
     #[error("fenced: {0}")]
     Fenced(String),
+    /// The ledger's read models are being rebuilt, or a rebuild was cut short (its layout is
+    /// marked "rebuilding"): nothing but `rebuild-indexes` opens it until a rebuild ends.
+    #[error(
+        "its read models are being rebuilt, or a rebuild was cut short: nothing reads or writes it until \
+         `ledger-cli rebuild-indexes` ends (run it again if none is running)"
+    )]
+    Rebuilding,
     /// A bad argument to an API call.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

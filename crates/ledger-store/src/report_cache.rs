@@ -61,6 +61,25 @@ pub fn encode_report_cache(
 /// The state in a cache made with `rules` under `key`; `None` for a cache of other rules or
 /// another layout version (not used; the report walks from genesis and the cache is replaced).
 /// A damaged cache, or one written under another key or changed since, is an error.
+/// How many leading bytes of a cache file [`report_cache_wanted`] looks at.
+pub const REPORT_CACHE_HEADER_LEN: usize = HEADER_LEN;
+
+/// From a cache file's first [`REPORT_CACHE_HEADER_LEN`] bytes (fewer if it is shorter), before
+/// the rest is read: an error when it is no report cache (or empty), `false` when it is one of
+/// another layout or other rules (not used: nothing more to read), `true` when the whole file
+/// must be read and decoded ([`decode_report_cache`] checks it all again).
+pub fn report_cache_wanted(rules: &ReportRules, head: &[u8]) -> Result<bool> {
+    if head.len() < HEADER_LEN {
+        return decode_report_cache(&[0; REPORT_CACHE_KEY_LEN], rules, head).map(|_| true);
+    }
+    match decode_report_cache(&[0; REPORT_CACHE_KEY_LEN], rules, &head[..HEADER_LEN]) {
+        Ok(None) => Ok(false),
+        Err(Error::InvalidArgument(why)) if why.starts_with("not a report cache") => Err(Error::InvalidArgument(why)),
+        // Its layout and rules are this build's: the body decides.
+        _ => Ok(true),
+    }
+}
+
 pub fn decode_report_cache(
     key: &[u8; REPORT_CACHE_KEY_LEN],
     rules: &ReportRules,

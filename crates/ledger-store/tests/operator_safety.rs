@@ -440,7 +440,7 @@ fn a_rebuild_cut_short_is_refused_by_every_open_and_a_damaged_log_is_never_rebui
         [("writer", Ledger::open(&db, options(&clock)).err()), ("reader", Reader::open(&db, clock.clone()).err())];
     for (who, refusal) in refusals {
         match refusal {
-            Some(Error::Damaged(why)) => assert!(why.contains("rebuild-indexes"), "{who}: {why}"),
+            Some(Error::Rebuilding) => {}
             other => panic!("the {who} must refuse a ledger whose rebuild was cut short: {other:?}"),
         }
     }

@@ -326,11 +326,7 @@ impl Store {
         ];
         match self.get(Table::Meta, META_FORMAT)? {
             Some(found) if found.len() == 1 && known.contains(&found[0]) => Ok(found[0]),
-            Some(found) if found == [codec::LAYOUT_REBUILDING] => Err(Error::Damaged(
-                "its read models are being rebuilt, or a rebuild was cut short: nothing reads or writes it until \
-                 `ledger-cli rebuild-indexes` (run it again if none is running) ends"
-                    .into(),
-            )),
+            Some(found) if found == [codec::LAYOUT_REBUILDING] => Err(Error::Rebuilding),
             found => Err(Error::UnsupportedFormat {
                 found: found.and_then(|f| f.first().copied()).unwrap_or(0),
                 supported: codec::LAYOUT_VERSION,
