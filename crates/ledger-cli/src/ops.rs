@@ -145,7 +145,13 @@ pub fn submit(cli: &Cli, text: Option<&str>, dry_run: bool) -> anyhow::Result<Ex
 }
 
 pub fn replay(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let reader = open_reader(cli)?;
+    // Damage found while opening (the head's own record) fails the check as damage found while
+    // replaying does, and as `verify` fails it.
+    let reader = match ledger_store::Reader::open(&cli.db, cli.clock()) {
+        Err(err @ StoreError::Corruption { .. }) => return crate::verify::verify_failed(cli, &err),
+        Err(err) => return Err(crate::open::opening_failed(cli, err)),
+        Ok(_) => open_reader(cli)?,
+    };
     let head = reader.head()?;
     let bar = progress::bar(head.seq, "events");
     let started = Instant::now();

@@ -245,6 +245,28 @@ fn operators_and_auditors_workflow() {
     assert!(out.contains("FAILED: corruption at sequence 5"), "{out}{err}");
     let (code, out, _) = cli(&db, &["--json", "replay"]);
     assert_eq!((code, json(&out)["first_bad_seq"].as_u64()), (1, Some(5)), "{out}");
+    // The head's own record damaged too: found while opening, still a failed check (exit 1).
+    // (Found as its record stores them: the previous record's hash, then its own.)
+    let lines: Vec<Value> = std::fs::read_to_string(&export).unwrap().lines().map(json).collect();
+    let mut linked = hex_bytes(lines[lines.len() - 2]["hash"].as_str().unwrap());
+    linked.extend(hex_bytes(lines[lines.len() - 1]["hash"].as_str().unwrap()));
+    let mut flipped = false;
+    for entry in std::fs::read_dir(&db).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(at) = bytes.windows(64).position(|w| w == linked.as_slice()) {
+            bytes[at + 64] ^= 0x01;
+            std::fs::write(&path, bytes).unwrap();
+            flipped = true;
+            break;
+        }
+    }
+    assert!(flipped, "the head record was not found in the database files");
+    for command in ["verify", "replay"] {
+        let (code, out, err) = cli(&db, &[command]);
+        assert_eq!(code, 1, "{command}: {out}{err}");
+        assert!(out.contains("FAILED: corruption at sequence"), "{command}: {out}{err}");
+    }
 }
 
 fn hex_bytes(text: &str) -> Vec<u8> {

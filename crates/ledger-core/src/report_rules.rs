@@ -131,7 +131,7 @@ impl ReportRules {
         // The name heads every report made with the rules: something to read, on one line.
         if self.name.trim().is_empty()
             || self.name.chars().count() > ReportRules::NAME_CHARS_MAX
-            || self.name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'))
+            || self.name.chars().any(|c| c.is_control() || matches!(c, '\u{061c}' | '\u{115f}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}'))
         {
             return bad(format!(
                 "name: 1 to {} characters, neither blank nor holding control or direction characters",
@@ -221,7 +221,7 @@ mod tests {
         assert_ne!(lower, preset);
         let renamed = |text: &str, name: &str| text.replace("name = \"pboc-2016-3\"", &format!("name = {name:?}"));
         // (what the file holds, accepted with the name it gives)
-        let rows: [(&str, String, Option<&str>); 12] = [
+        let rows: [(&str, String, Option<&str>); 14] = [
             ("the preset copied", preset.to_owned(), Some("pboc-2016-3")),
             ("the preset copied, comments dropped", preset.replace("# The rejections", "# -"), Some("pboc-2016-3")),
             ("lower cash threshold, the preset's name", lower.clone(), None),
@@ -233,6 +233,12 @@ mod tests {
             ("lower cash threshold, spaces", renamed(&lower, "pboc 2016 3"), None),
             ("lower cash threshold, underscores", renamed(&lower, "pboc_2016_3"), None),
             ("a blank name", renamed(&lower, " "), None),
+            (
+                "a name with an Arabic letter mark",
+                lower.replace("name = \"pboc-2016-3\"", r#"name = "ab\u061cc""#),
+                None,
+            ),
+            ("a name with a line separator", lower.replace("name = \"pboc-2016-3\"", r#"name = "ab\u2028c""#), None),
             ("a name with an escape", lower.replace("name = \"pboc-2016-3\"", r#"name = "bank\u001b[2J""#), None),
         ];
         for (what, text, accepted) in rows {
