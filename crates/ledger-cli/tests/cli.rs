@@ -222,18 +222,8 @@ fn operators_and_auditors_workflow() {
     // One byte flipped inside a database file: verify names the record.
     let record5: Value = std::fs::read_to_string(&export).unwrap().lines().nth(4).map(json).unwrap();
     let hash5 = hex_bytes(record5["hash"].as_str().unwrap());
-    let mut flipped = false;
-    for entry in std::fs::read_dir(&db).unwrap() {
-        let path = entry.unwrap().path();
-        let mut bytes = std::fs::read(&path).unwrap();
-        if let Some(at) = bytes.windows(32).position(|w| w == hash5.as_slice()) {
-            bytes[at + 32] ^= 0x01; // the first byte of record 5's event
-            std::fs::write(&path, bytes).unwrap();
-            flipped = true;
-            break;
-        }
-    }
-    assert!(flipped, "record 5 was not found in the database files");
+    // The first byte of record 5's event.
+    assert!(flip_after(&db, &hash5), "record 5 was not found in the database files");
     let (code, out, _) = cli(&db, &["verify"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("corruption at sequence 5"), "{out}");
@@ -250,23 +240,27 @@ fn operators_and_auditors_workflow() {
     let lines: Vec<Value> = std::fs::read_to_string(&export).unwrap().lines().map(json).collect();
     let mut linked = hex_bytes(lines[lines.len() - 2]["hash"].as_str().unwrap());
     linked.extend(hex_bytes(lines[lines.len() - 1]["hash"].as_str().unwrap()));
-    let mut flipped = false;
-    for entry in std::fs::read_dir(&db).unwrap() {
-        let path = entry.unwrap().path();
-        let mut bytes = std::fs::read(&path).unwrap();
-        if let Some(at) = bytes.windows(64).position(|w| w == linked.as_slice()) {
-            bytes[at + 64] ^= 0x01;
-            std::fs::write(&path, bytes).unwrap();
-            flipped = true;
-            break;
-        }
-    }
-    assert!(flipped, "the head record was not found in the database files");
+    assert!(flip_after(&db, &linked), "the head record was not found in the database files");
     for command in ["verify", "replay"] {
         let (code, out, err) = cli(&db, &[command]);
         assert_eq!(code, 1, "{command}: {out}{err}");
         assert!(out.contains("FAILED: corruption at sequence"), "{command}: {out}{err}");
     }
+}
+
+/// Flips the byte right after the first occurrence of `needle` in the ledger's files; false
+/// when no file holds it.
+fn flip_after(db: &Path, needle: &[u8]) -> bool {
+    for entry in std::fs::read_dir(db).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(at) = bytes.windows(needle.len()).position(|w| w == needle) {
+            bytes[at + needle.len()] ^= 0x01;
+            std::fs::write(&path, bytes).unwrap();
+            return true;
+        }
+    }
+    false
 }
 
 fn hex_bytes(text: &str) -> Vec<u8> {
