@@ -69,7 +69,12 @@ impl Ledger {
     /// checked from genesis as it is read), for a ledger whose derived keys are damaged. Needs
     /// the ledger closed; `progress` gets the events applied so far.
     pub fn rebuild_read_models(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
-        Store::open_to_rebuild(path.as_ref(), Tuning::default())?.rebuild_read_models(progress)
+        let store = Store::open_to_rebuild(path.as_ref(), Tuning::default())?;
+        // The log checks out from genesis to its head before anything is dropped: a damaged
+        // log is refused with nothing changed (the read models may be all that is left of it).
+        let head = store.head()?;
+        store.verify(1, Some(head), None, &mut |_| {})?;
+        store.rebuild_read_models(progress)
     }
 
     /// Copies the ledger at `from` (any backend; a running writer may keep appending, the

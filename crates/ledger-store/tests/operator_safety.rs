@@ -382,13 +382,7 @@ fn replay_checks_every_index_and_rebuild_indexes_repairs_them() {
     drop(reader);
 
     // A deleted and a foreign index entry (the tables themselves intact).
-    {
-        let raw = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            &db,
-            ["log", "accounts", "customers", "history", "meta", "answered"],
-        )
-        .unwrap();
+    raw_change(&db, |raw| {
         let history = raw.cf_handle("history").unwrap();
         let key = raw.iterator_cf(history, rocksdb::IteratorMode::Start).next().unwrap().unwrap().0;
         raw.delete_cf(history, key).unwrap();
@@ -396,7 +390,7 @@ fn replay_checks_every_index_and_rebuild_indexes_repairs_them() {
         let mut foreign = 99u64.to_be_bytes().to_vec();
         foreign.extend_from_slice(&7u64.to_be_bytes());
         raw.put_cf(customers, foreign, []).unwrap();
-    }
+    });
     let report = Reader::open(&db, clock.clone()).unwrap().replay().unwrap();
     let fields: Vec<&str> = report.mismatches.iter().map(|m| m.field.as_str()).collect();
     assert!(fields.contains(&"history index") && fields.contains(&"customer index"), "{fields:?}");
