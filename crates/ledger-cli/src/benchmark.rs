@@ -86,8 +86,18 @@ fn peak_rss_mib() -> f64 {
 
 /// Ends a phase: the peak so far (VmHWM) goes into `phases`. (The peak is not reset between
 /// phases: that would also reset what `/usr/bin/time` reports of the whole run.)
-fn end_phase(phases: &mut Vec<(&'static str, f64)>, name: &'static str) {
-    phases.push((name, peak_rss_mib()));
+fn end_phase(phases: &mut Vec<(&'static str, f64)>, name: &'static str, run: Instant) {
+    let peak = peak_rss_mib();
+    phases.push((name, peak));
+    note(run, &format!("{name} done (peak memory so far {peak:.0} MiB)"));
+}
+
+/// A line on standard error as each step of a long run ends, with the time since it started
+/// (the results come at the end: a run at 10M accounts takes most of an hour). Best effort: a
+/// closed standard error does not stop the run.
+fn note(run: Instant, text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "benchmark: {:.1} s: {text}", run.elapsed().as_secs_f64());
 }
 
 fn dir_bytes(path: &Path) -> u64 {
@@ -184,6 +194,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if spec.batch == 0 || spec.accounts < 2 {
         bail!("--batch must be at least 1 and --accounts at least 2");
     }
+    let run = Instant::now();
     let scratch = ScratchDb::new(spec.keep.as_deref(), "bench-ledger")?;
     let db = scratch.path.clone();
     let at = Timestamp::from_millis(WORKLOAD_AT_MS)?;
@@ -198,9 +209,11 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         }
         ledger.submit_batch(chunk)?;
     }
+    note(run, &format!("{} accounts opened; {} transfers next", spec.accounts, spec.transfers));
     let cpu_before = thread_cpu::sample();
     let (seconds, mut latencies, accepted, rejected_by_reason) = submit_timed(&ledger, &mut workload, spec)?;
     let transfer_cpu_seconds_by_thread = thread_cpu::since(&cpu_before, &thread_cpu::sample());
+    note(run, &format!("transfers done: {:.0}/s", spec.transfers as f64 / seconds.max(1e-9)));
     let stats = ledger.stats()?;
     let busy = (stats.decide_nanos + stats.stage_nanos + stats.write_nanos).max(1) as f64;
     let events = ledger.head()?.seq;
@@ -212,7 +225,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let open_seconds = started.elapsed().as_secs_f64();
     reopened.close()?;
     let mut phases = Vec::new();
-    end_phase(&mut phases, "writer");
+    end_phase(&mut phases, "writer", run);
     let reader = Reader::open(&db, Arc::new(SystemClock))?;
     let started = Instant::now();
     reader.verify(1, None)?;
@@ -224,10 +237,10 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         bail!("replay found {} read-model mismatches", replay.mismatches.len());
     }
     drop(replay);
-    end_phase(&mut phases, "verify and replay");
+    end_phase(&mut phases, "verify and replay", run);
     let (checkpoint_seconds, proofs_per_second, proof_checks_per_second, proof_hashes) =
         time_proofs(&reader, spec.seed)?;
-    end_phase(&mut phases, "proofs");
+    end_phase(&mut phases, "proofs", run);
     let day = at.beijing_day();
     let started = Instant::now();
     // The lines are counted as they are made, not kept (as `report` writes them out).
@@ -235,7 +248,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     reader.reports_into(ReportRules::preset("pboc-2016-3")?, day, day, None, &mut counts, &mut |_| {})?;
     let report_seconds = started.elapsed().as_secs_f64();
     let report_lines = counts.total();
-    end_phase(&mut phases, "reports");
+    end_phase(&mut phases, "reports", run);
     latencies.sort_by(f64::total_cmp);
     let report = BenchReport {
         accounts: spec.accounts,

@@ -44,5 +44,19 @@ fn the_benchmark_runs_its_workload_batch_by_batch_plain_and_mixed() {
         assert!(writer.is_some_and(|seconds| seconds > 0.0), "{extra:?}: {cpu:?}");
         let seconds: Vec<f64> = cpu.iter().map(|t| t[1].as_f64().unwrap()).collect();
         assert!(seconds.is_sorted_by(|a, b| a >= b), "the busiest first: {cpu:?}");
+        // A long run says on standard error as each step ends (the results come at the end).
+        let steps = [
+            "accounts opened",
+            "transfers done",
+            "writer done",
+            "verify and replay done",
+            "proofs done",
+            "reports done",
+        ];
+        let noted: Vec<&str> = err.lines().filter(|line| line.starts_with("benchmark: ")).collect();
+        assert_eq!(noted.len(), steps.len(), "{extra:?}: {err}");
+        for (line, step) in noted.iter().zip(steps) {
+            assert!(line.contains(step), "{extra:?}: {line:?} is not {step:?}");
+        }
     }
 }
