@@ -47,10 +47,15 @@ pub(super) fn descriptors_present(path: &Path, tuning: Tuning) -> Result<Vec<Col
     Ok(descriptors(tuning).filter(|descriptor| present.iter().any(|name| name == descriptor.name())).collect())
 }
 
-/// The memtable size of the column families written in random key order (history, accounts).
-const RANDOM_KEYS_WRITE_BUFFER_BYTES: usize = 2 << 20;
-/// Memtables of those column families held before writes wait for a flush.
-const RANDOM_KEYS_WRITE_BUFFERS_MAX: i32 = 8;
+/// The memtable size of `accounts` (the projector's rows; at most 96 MiB with the next).
+const ACCOUNTS_WRITE_BUFFER_BYTES: usize = 32 << 20;
+/// Memtables of `accounts` held before writes wait for a flush.
+const ACCOUNTS_WRITE_BUFFERS_MAX: i32 = 3;
+
+/// The memtable size of `history` (written in random key order: by account).
+const HISTORY_WRITE_BUFFER_BYTES: usize = 2 << 20;
+/// Memtables of `history` held before writes wait for a flush.
+const HISTORY_WRITE_BUFFERS_MAX: i32 = 8;
 
 /// The memtable size of `answered`: ~8 batches of 8,189 ids (an entry is ~60 bytes), small
 /// enough that an insert in random id order stays in the CPU's cache.
@@ -85,12 +90,22 @@ impl Tuning {
         if let Some(bytes) = self.write_buffer_bytes {
             options.set_write_buffer_size(bytes);
         }
-        if name == CF_HISTORY || name == CF_ACCOUNTS {
-            // Their keys arrive in random order (by account): an insert into a 64 MiB skip list
+        if name == CF_HISTORY {
+            // Its keys arrive in random order (by account): an insert into a 64 MiB skip list
             // misses the cache at every level, and was half the writer's time. Small memtables,
             // more of them before a flush must finish (docs/PERFORMANCE.md, "Round 2").
-            options.set_write_buffer_size(self.write_buffer_bytes.unwrap_or(RANDOM_KEYS_WRITE_BUFFER_BYTES));
-            options.set_max_write_buffer_number(RANDOM_KEYS_WRITE_BUFFERS_MAX);
+            options.set_write_buffer_size(self.write_buffer_bytes.unwrap_or(HISTORY_WRITE_BUFFER_BYTES));
+            options.set_max_write_buffer_number(HISTORY_WRITE_BUFFERS_MAX);
+        }
+        if name == CF_ACCOUNTS {
+            // The projector writes the account rows, off the writer's path. Each level-0 file
+            // spans every key (accounts are touched at random), so each compaction of four
+            // rewrites the level below whole: with 2 MiB memtables that was every 8 MiB of rows,
+            // and compaction took as much CPU as the writer at 2M and 10M accounts. Larger
+            // memtables merge more rows per rewrite (docs/PERFORMANCE.md, "Issue 25: compaction
+            // of the account rows").
+            options.set_write_buffer_size(self.write_buffer_bytes.unwrap_or(ACCOUNTS_WRITE_BUFFER_BYTES));
+            options.set_max_write_buffer_number(ACCOUNTS_WRITE_BUFFERS_MAX);
         }
         if name == CF_HISTORY {
             // Every flush of `history` spans the whole key range (keys lead with the account):
@@ -376,7 +391,14 @@ pub(super) fn flush(db: &DB) -> Result<()> {
 /// ascending byte order are not sorted again).
 pub(super) fn get_many<K: AsRef<[u8]>>(db: &DB, table: Table, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
     let sorted = keys.is_sorted_by(|a, b| a.as_ref() <= b.as_ref());
-    db.batched_multi_get_cf_opt(cf(db, table.cf_name())?, keys, sorted, &ReadOptions::default())
+    // Batched lookups are of keys spread over the whole table (the accounts and ids a batch
+    // names): a block read for one is seldom read again before the block cache drops it, and
+    // putting it there and evicting another cost 14% of the writer's time at 2M accounts
+    // (docs/PERFORMANCE.md, "Issue 25: compaction of the account rows"). Index and filter
+    // blocks are not data blocks: `answered`'s stay cached.
+    let mut options = ReadOptions::default();
+    options.fill_cache(false);
+    db.batched_multi_get_cf_opt(cf(db, table.cf_name())?, keys, sorted, &options)
         .into_iter()
         .map(|found| Ok(found?.map(|value| value.to_vec())))
         .collect()
