@@ -112,7 +112,8 @@ pub fn receipt_json(receipt: &Receipt) -> Value {
     serde_json::to_value(receipt.answer()).unwrap_or_else(|err| json!({ "status": "error", "error": err.to_string() }))
 }
 
-/// Prints one human-readable line, escaped with [`safe`].
+/// Prints one human-readable line, escaped with [`safe`]: its arguments as they are, never
+/// already escaped (each text is escaped exactly once; an error is escaped by `main`).
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::out::line(&$crate::out::safe(&format!($($arg)*)))
