@@ -555,6 +555,18 @@ fn an_output_that_cannot_be_written_is_exit_2_not_a_panic() {
             );
         }
     }
+    // An export file on a full disk (files this process writes may hold 512 bytes: `ulimit -f
+    // 1`, SIGXFSZ ignored) names the file, not "storage I/O error: writing the export".
+    let file = dir.path().join("export.jsonl");
+    let output = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_ledger-cli")])
+        .args(["--db", db_arg, "export", file.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.starts_with(&format!("error: writing to {}: File too large", file.display())), "{err}");
 }
 
 /// Given text an operator or client chose with a backslash in it (a path), when a command shows
