@@ -265,8 +265,8 @@ pub fn migrate(cli: &Cli, from: Option<&Path>, to: &Path) -> anyhow::Result<Exit
             "migrated {} records from {} to {} in {seconds:.2} s; the copy verifies from genesis to the source's head {} \
              ({} events); read models rebuilt, replay: {}",
             report.records,
-            out::safe(&from_text),
-            out::safe(&to_text),
+            from_text,
+            to_text,
             report.head.to_text(),
             report.events_verified,
             if ok { "no mismatch".to_owned() } else { format!("{} mismatch(es)", report.replay.mismatches.len()) }
@@ -614,8 +614,7 @@ pub fn accounts(cli: &Cli, customer: CustomerId) -> anyhow::Result<ExitCode> {
 pub fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>, force: bool) -> anyhow::Result<ExitCode> {
     let reader = open_reader(cli)?;
     let written = if file == Path::new("-") {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        reader.export(from, to, &mut out)?
+        out::to_stdout(|out| Ok(reader.export(from, to, out)?))?
     } else {
         // A bad range fails before the file exists.
         if let Some(to) = to.filter(|to| *to < from) {
@@ -623,8 +622,7 @@ pub fn export(cli: &Cli, file: &Path, from: u64, to: Option<u64>, force: bool) -
         }
         reader.export(from, Some(from), &mut std::io::sink())?;
         let handle = out::create_private(file, force)?;
-        let mut out = std::io::BufWriter::new(handle);
-        reader.export(from, to, &mut out)?
+        out::write_to(handle, &file.display().to_string(), |out| Ok(reader.export(from, to, out)?))?
     };
     if file != Path::new("-") {
         if cli.json {

@@ -42,6 +42,63 @@ pub fn line(text: &str) {
     }
 }
 
+/// Runs `body` writing to `out` (buffered) and flushes it; when a write of `out` failed (a full
+/// disk, a pipe whose reader has gone), the error says so, naming `output` ("standard output",
+/// a file), whatever layer passed the failure on (the store's export, the CSV writer): exit 2,
+/// as [`line`].
+pub fn write_to<W: std::io::Write, T>(
+    out: W,
+    output: &str,
+    body: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use std::io::Write;
+    let mut out = Watched { inner: std::io::BufWriter::new(out), failed: None };
+    let result = body(&mut out).and_then(|value| {
+        out.flush()?;
+        Ok(value)
+    });
+    match (result, out.failed.take()) {
+        (Err(_), Some(why)) => bail!("writing to {output}: {why}"),
+        (result, _) => result,
+    }
+}
+
+/// [`write_to`] standard output.
+pub fn to_stdout<T>(body: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    write_to(std::io::stdout().lock(), "standard output", body)
+}
+
+/// A writer that remembers its first failed write (the error as it was, before a caller wraps
+/// it in words of its own).
+struct Watched<W: std::io::Write> {
+    inner: W,
+    failed: Option<String>,
+}
+
+impl<W: std::io::Write> Watched<W> {
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(err) = &result
+            && err.kind() != ErrorKind::Interrupted
+            && self.failed.is_none()
+        {
+            self.failed = Some(err.to_string());
+        }
+        result
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Watched<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
 /// [`line`] with `format!`'s arguments: the CLI's `println!`.
 macro_rules! outln {
     ($($arg:tt)*) => {
@@ -55,7 +112,8 @@ pub fn receipt_json(receipt: &Receipt) -> Value {
     serde_json::to_value(receipt.answer()).unwrap_or_else(|err| json!({ "status": "error", "error": err.to_string() }))
 }
 
-/// Prints one human-readable line, escaped with [`safe`].
+/// Prints one human-readable line, escaped with [`safe`]: its arguments as they are, never
+/// already escaped (each text is escaped exactly once; an error is escaped by `main`).
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::out::line(&$crate::out::safe(&format!($($arg)*)))

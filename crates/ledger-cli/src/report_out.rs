@@ -279,9 +279,10 @@ fn copy_back(key: &str, mut file: File, out: &mut impl Write, output: &str) -> a
     }
 }
 
-/// The temporary directory the staged arrays are in (`$TMPDIR`, else `/tmp`).
+/// The temporary directory the staged arrays are in (`$TMPDIR`, else `/tmp`), as it is: it is
+/// named in errors only, which `main` escapes once (as it carries them exactly in `--json`).
 fn tmp_dir() -> String {
-    safe(&std::env::temp_dir().display().to_string())
+    std::env::temp_dir().display().to_string()
 }
 
 fn writing_to(output: &str) -> String {
@@ -463,15 +464,18 @@ fn summary_csv(line: &SummaryLine) -> Vec<String> {
     ]
 }
 
+/// A large-value line in text: the threshold with the rule's source, as CSV and JSON carry it;
+/// the counterparty (client text) last.
 fn large_value_text(line: &LargeValueLine) -> String {
     format!(
-        "{} customer {} {} {} day total {} (≥ {}): seq {} {} {} account {} {} {} {}",
+        "{} customer {} {} {} day total {} (≥ {}, {}): seq {} {} {} account {} {} {} {}",
         line.day,
         line.customer,
         line.kind.name(),
         line.direction.name(),
         line.day_total,
         line.threshold,
+        line.source,
         line.cite.seq,
         &line.cite.hash[..16],
         line.cite.at,
@@ -484,12 +488,13 @@ fn large_value_text(line: &LargeValueLine) -> String {
 
 fn review_text(line: &ClassIiiReviewLine) -> String {
     format!(
-        "{} customer {}: Class III inflows {} from {} (≥ {}), crossed at seq {} {} account {} {} {}",
+        "{} customer {}: Class III inflows {} from {} (≥ {}, {}), crossed at seq {} {} account {} {} {}",
         line.day,
         line.customer,
         line.window_total,
         line.window_from,
         line.threshold,
+        line.source,
         line.cite.seq,
         &line.cite.hash[..16],
         line.account,

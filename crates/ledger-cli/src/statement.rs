@@ -44,8 +44,8 @@ pub fn run(cli: &Cli, account: AccountId, from: &str, to: &str, format: Statemen
     let format = if cli.json { StatementFormat::Json } else { format };
     match format {
         StatementFormat::Json => print_json(&serde_json::to_value(&statement)?),
-        StatementFormat::Csv => {
-            let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+        StatementFormat::Csv => crate::out::to_stdout(|out| {
+            let mut out = csv::Writer::from_writer(out);
             out.write_record([
                 "seq",
                 "hash",
@@ -74,7 +74,8 @@ pub fn run(cli: &Cli, account: AccountId, from: &str, to: &str, format: Statemen
             }
             out.write_record(["", "", &until.to_string(), "closing", "", "", &statement.closing.to_string(), "", ""])?;
             out.flush()?;
-        }
+            Ok(())
+        })?,
         StatementFormat::Text => {
             say!("statement of account {account}, Beijing days {from} to {to}");
             say!("opening balance {:>16}", statement.opening.to_string());

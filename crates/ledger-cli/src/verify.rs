@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use ledger_store::{Error as StoreError, Head, Reader};
 use serde_json::json;
 
@@ -16,6 +16,13 @@ use crate::proofs;
 
 pub fn run(cli: &Cli, from: u64, expect_head: Option<&str>, public_key: Option<&str>) -> anyhow::Result<ExitCode> {
     let expect = expect_head.map(Head::parse).transpose()?;
+    // Record 0 does not exist (the first record is 1): an auditor's head names a record.
+    if let Some(head) = expect.filter(|head| head.seq == 0) {
+        bail!(
+            "--expect-head {}: SEQ must be 1 or more (there is no record 0; give the head `ledger-cli head` printed)",
+            head.to_text()
+        );
+    }
     let key = public_key.map(proofs::public_key).transpose().context("--public-key")?;
     let signed_by_key = key.is_some();
     let reader = match Reader::open(&cli.db, cli.clock()) {
@@ -41,7 +48,8 @@ pub fn run(cli: &Cli, from: u64, expect_head: Option<&str>, public_key: Option<&
         // checked: nothing was signed, so nothing proves the log is the key holder's.
         Ok(report) if signed_by_key && report.checkpoints_checked == 0 => {
             let why = format!(
-                "no recorded checkpoint among the {} records checked from seq {}: --public-key proved nothing                  (record checkpoints with a checkpoint key, or verify without --public-key)",
+                "no recorded checkpoint among the {} records checked from seq {}: --public-key proved nothing \
+                 (record checkpoints with a checkpoint key, or verify without --public-key)",
                 report.events_checked, report.from_seq
             );
             if cli.json {

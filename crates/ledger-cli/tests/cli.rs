@@ -278,6 +278,23 @@ fn usage_errors_exit_2() {
     let (code, _, err) = cli(&dir.path().join("x"), &["init", "--policy", "nope"]);
     assert_eq!(code, 2);
     assert!(err.contains("neither a preset"), "{err}");
+    // --expect-head names a record, and there is no record 0 (an outside tester: `0:HASH` was
+    // reported "rewritten", exit 1, and `0:` with 64 zeros passed as the genesis link).
+    let db = dir.path().join("ledger");
+    assert_eq!(cli(&db, &["init"]).0, 0);
+    let (zeros, other) = ("0".repeat(64), format!("ab{}", "0".repeat(62)));
+    // (--expect-head, exit code, stdout or stderr has)
+    let rows = [
+        (format!("0:{other}"), 2, "SEQ must be 1 or more (there is no record 0"),
+        (format!("0:{zeros}"), 2, "SEQ must be 1 or more (there is no record 0"),
+        (format!("1:{other}"), 1, "rewritten"),
+        ("1:zz".to_owned(), 2, "expected SEQ:HASH"),
+    ];
+    for (head, want, says) in rows {
+        let (code, out, err) = cli(&db, &["verify", "--expect-head", &head]);
+        assert_eq!(code, want, "{head}: {out}{err}");
+        assert!(out.contains(says) || err.contains(says), "{head}: {out}{err}");
+    }
 }
 
 #[test]

@@ -511,7 +511,8 @@ fn a_public_key_proves_nothing_over_a_log_without_checkpoints_and_fails() {
 
 /// Given an output that cannot be written (a full disk: `/dev/full`; a reader that went away:
 /// a closed pipe), when a command prints its answer, then it ends with exit 2 and says it was
-/// standard output that failed: never a panic (exit 101 and a backtrace).
+/// standard output that failed ("error: writing to standard output: …", whichever layer wrote):
+/// never a panic (exit 101 and a backtrace).
 #[test]
 fn an_output_that_cannot_be_written_is_exit_2_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -526,6 +527,12 @@ fn an_output_that_cannot_be_written_is_exit_2_not_a_panic() {
         &["--json", "verify"],
         &["--json", "replay"],
         &["history", "70"],
+        // Streamed to standard output: said "storage I/O error: writing the export: …" and, for
+        // a CSV statement, a bare "No space left on device" (outside testers).
+        &["export", "-"],
+        &["statement", "70", "--from", "2026-03-02", "--to", "2026-03-02", "--format", "csv"],
+        &["statement", "70", "--from", "2026-03-02", "--to", "2026-03-02"],
+        &["--json", "statement", "70", "--from", "2026-03-02", "--to", "2026-03-02"],
     ];
     for args in commands {
         for (stdout, what) in [("full", "/dev/full"), ("closed pipe", "pipe")] {
@@ -542,7 +549,62 @@ fn an_output_that_cannot_be_written_is_exit_2_not_a_panic() {
             };
             let err = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(2), "{args:?} to a {stdout}: {err}");
-            assert!(err.contains("standard output") && !err.contains("panicked"), "{args:?} to a {stdout}: {err}");
+            assert!(
+                err.starts_with("error: writing to standard output: ") && !err.contains("storage"),
+                "{args:?} to a {stdout}: {err}"
+            );
         }
     }
+    // An export file on a full disk (files this process writes may hold 512 bytes: `ulimit -f
+    // 1`, SIGXFSZ ignored) names the file, not "storage I/O error: writing the export".
+    let file = dir.path().join("export.jsonl");
+    let output = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_ledger-cli")])
+        .args(["--db", db_arg, "export", file.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.starts_with(&format!("error: writing to {}: File too large", file.display())), "{err}");
+}
+
+/// Given text an operator or client chose with a backslash in it (a path), when a command shows
+/// it, then it is escaped exactly once (`a\\b`), as `out::safe` promises: `migrate` escaped its
+/// paths and then `say!` escaped the line again; `report all`'s `$TMPDIR` was escaped in its
+/// error and again when the error was printed (and `--json` carried the escaped form).
+#[test]
+fn client_text_is_escaped_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ledger(dir.path());
+    let once = "a\\\\b";
+    let twice = "a\\\\\\\\b";
+    let target = dir.path().join("a\\b");
+    let (code, out, err) = cli(&db, &["migrate", "--to", target.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(once) && !out.contains(twice), "{out}");
+    let tmp = dir.path().join("no\\such").join("a\\b");
+    let report = |json: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ledger-cli"));
+        command.arg("--db").arg(&db).args(["--now", common::NOW]);
+        if json {
+            command.arg("--json");
+        }
+        let output = command
+            .args(["report", "all", "--from", "2026-03-02", "--to", "2026-03-02"])
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.code(), text(&output.stdout), text(&output.stderr))
+    };
+    let (code, _, err) = report(false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("temporary file") && err.contains(once) && !err.contains(twice), "{err}");
+    // JSON carries the text exactly (JSON escapes it itself).
+    let (code, out, _) = report(true);
+    assert_eq!(code, Some(2), "{out}");
+    let error = json(&out)["error"].as_str().unwrap().to_owned();
+    assert!(error.contains(tmp.to_str().unwrap()), "{error}");
 }

@@ -1,8 +1,9 @@
 //! `report --cache FILE`: a report resumed from the cache prints what a report from genesis
 //! prints; the cache is replaced by the state after the range, refused when it is another
 //! log's, and not used when made with other rules. The cache is authenticated (HMAC under
-//! --cache-key): one written under another key, an empty one and a forged layout-1 one (an
-//! unkeyed checksum) are not trusted; every run says whether the cache was used.
+//! --cache-key): one written under another key and a forged layout-1 one (an unkeyed checksum)
+//! are not trusted; an empty or short file is no cache (another path to choose, never one to
+//! delete); every run says whether the cache was used.
 
 mod common;
 
@@ -89,13 +90,17 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     // tester: a RocksDB MANIFEST given as --cache was replaced and the ledger no longer opened).
     let mut manifest_like = vec![0xd7u8, 0x3a, 0x9c, 0x5e];
     manifest_like.resize(200, 0x11);
-    let rows: [(&str, Vec<u8>, &str, &str, bool); 7] = [
+    let rows: [(&str, Vec<u8>, &str, &str, bool); 8] = [
         ("the genuine cache", genuine.clone(), key_arg, "report state from cache", false),
         ("a saved JSON report", br#"{"large_value":[]}"#.repeat(8), key_arg, "not a report cache", true),
         ("another program's file", manifest_like, key_arg, "left as it is", true),
         ("layout 3, authentic", layout_3, key_arg, "not used", false),
         ("written under another key", genuine.clone(), other_key.to_str().unwrap(), "authentication code", true),
-        ("an empty file", Vec::new(), key_arg, "empty; delete it, it is derived data", true),
+        // An empty file, such as a RocksDB write-ahead log `000010.log` just opened, and a short
+        // one (an outside tester: "damaged … delete it, it is derived data" for a file we never
+        // wrote): not a report cache, another path to choose.
+        ("an empty file", Vec::new(), key_arg, "not a report cache (it is empty): left as it is; choose another", true),
+        ("a short file", vec![4, 0, 0], key_arg, "(3 bytes, shorter than a report cache's 65-byte header)", true),
         ("layout 1, unkeyed", layout_1, key_arg, "not used", false),
     ];
     for (what, bytes, key_file, said, refused) in rows {
@@ -108,6 +113,10 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
         assert!(err.contains(said), "{what}: {err}");
         if refused {
             assert_eq!(std::fs::read(&path).unwrap(), bytes_before, "{what}: the file was changed");
+            // A file that may not be ours is never called one to delete.
+            if err.contains("not a report cache") {
+                assert!(err.contains("choose another path") && !err.contains("delete"), "{what}: {err}");
+            }
             // (with --json the error is the one object on stdout)
             assert!(!out.contains("daily_summary"), "{what}: refused before any line: {out}");
         }

@@ -54,6 +54,15 @@ fn report(db: &Path, run: Run, args: &[&str]) -> (i32, String, String) {
 /// given (what, how run, arguments) → then (exit code, stdout has, stderr has, stderr lacks)
 type Row<'a> = (&'a str, Run, Vec<&'a str>, i32, &'a str, &'a str, &'a str);
 
+/// The preset's limit-hit codes line.
+const LIMIT_CODES: &str = "codes = [\"LIMIT_EXCEEDED\", \"PERSONAL_LIMIT_EXCEEDED\", \"RISK_LISTED_COUNTERPARTY\"]";
+
+/// The preset's text under a name of its own.
+fn own_name_text(preset: &str) -> String {
+    assert!(preset.contains(LIMIT_CODES));
+    preset.replace("name = \"pboc-2016-3\"", "name = \"bank-2026\"")
+}
+
 fn day(text: &str) -> BeijingDay {
     format!("{text}T12:00:00+08:00").parse::<ledger_core::Timestamp>().unwrap().beijing_day()
 }
@@ -95,12 +104,20 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
     let claims_preset = file("claims-preset.toml", &lower);
     let own_name = file("own-name.toml", &lower.replace("name = \"pboc-2016-3\"", "name = \"bank-2026\""));
     let copy = file("copy.toml", preset);
+    // The preset's content under its name with a Cyrillic р: a report labelled as the preset's
+    // that is not it (an outside tester's file).
+    let look_alike = file("look-alike.toml", &preset.replace("name = \"pboc-2016-3\"", "name = \"\u{440}boc-2016-3\""));
+    let no_codes = file("no-codes.toml", &own_name_text(preset).replace(LIMIT_CODES, "codes = []"));
+    let low_review = file(
+        "low-review.toml",
+        &own_name_text(preset).replace("threshold = \"50000.00\"\nwindow", "threshold = \"1.00\"\nwindow"),
+    );
     let (before, after) = (plus(&first, -2), plus(&head, 1));
     let fifo = dir.path().join("rules.fifo");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let fifo = fifo.to_str().unwrap().to_owned();
 
-    let rows: [Row<'_>; 18] = [
+    let rows: [Row<'_>; 22] = [
         ("all as CSV", Run::Pipe, vec!["all", "--format", "csv"], 2, "", "--format csv is not offered", "\0"),
         ("all as text", Run::Pipe, vec!["all", "--format", "text"], 2, "", "--format text is not offered", "\0"),
         ("all, format unsaid", Run::Pipe, vec!["all"], 0, "{\"class_iii_review\":[", "", "error"),
@@ -139,6 +156,35 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
             vec!["large-value", "--rules", &own_name],
             0,
             "thresholds bank-2026",
+            "",
+            "error",
+        ),
+        (
+            "the preset's content, a Cyrillic р in its name",
+            Run::Pipe,
+            vec!["large-value", "--rules", &look_alike],
+            2,
+            "",
+            "reads as the name of the shipped preset \"pboc-2016-3\"",
+            "\0",
+        ),
+        ("no limit-hit codes", Run::Pipe, vec!["limit-hits", "--rules", &no_codes], 2, "", "limit_hits.codes", "\0"),
+        // Text lines cite the rule's source, as CSV and JSON do (text lacked it).
+        (
+            "large-value text",
+            Run::Pipe,
+            vec!["large-value", "--rules", &own_name],
+            0,
+            "(≥ 1.00, 中国人民银行令〔2016〕第3号 第五条第一款第（一）项、第五条第二款): seq ",
+            "",
+            "error",
+        ),
+        (
+            "class-iii-review text",
+            Run::Pipe,
+            vec!["class-iii-review", "--rules", &low_review],
+            0,
+            "(≥ 1.00, 银发〔2018〕16号",
             "",
             "error",
         ),

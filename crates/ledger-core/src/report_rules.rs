@@ -93,25 +93,39 @@ impl ReportRules {
     }
 
     /// A bank's own thresholds file (TOML): parsed and validated as
-    /// [`ReportRules::from_toml_str`], and refused when it claims a shipped preset's name
-    /// (ignoring case and surrounding spaces) with anything else in it than the preset has: a
-    /// report made with changed thresholds would be labelled as the preset. A copy of the
-    /// preset (comments aside) is the preset.
+    /// [`ReportRules::from_toml_str`], and refused when its name reads as a shipped preset's
+    /// ([`name_key`]: case, spaces, punctuation, width and look-alike characters of other
+    /// scripts aside) unless it is the preset, name and content: a report made with changed
+    /// thresholds would be labelled as the preset. A copy of the preset (comments aside) is
+    /// the preset.
     pub fn from_custom_toml_str(text: &str) -> Result<ReportRules> {
         let rules = ReportRules::from_toml_str(text)?;
-        // Compared by their letters and digits (full-width forms folded): "PBOC-2016-3",
-        // "pboc 2016 3", "pboc_2016_3", "ｐｂｏｃ-2016-3" and one with U+2010 hyphens all claim it.
+        // "PBOC-2016-3", "pboc 2016 3", "ｐｂｏｃ-2016-3", "pboc-2016-𝟑" (a mathematical digit)
+        // and "рboc-2016-3" (a Cyrillic р) all claim it.
         let claimed = ReportRules::preset_names().find(|name| name_key(&rules.name) == name_key(name));
-        if let Some(preset) = claimed
-            && ReportRules::preset(preset)? != rules
-        {
+        let Some(preset) = claimed else {
+            return Ok(rules);
+        };
+        if ReportRules::preset(preset)? == rules {
+            return Ok(rules);
+        }
+        if rules.name == preset {
             return Err(Error::Policy(format!(
                 "it is named {:?}, the name of the shipped preset {preset:?}, but its content differs from the \
                  preset's: give it a name of its own (reports are labelled with it)",
                 rules.name
             )));
         }
-        Ok(rules)
+        let foreign: Vec<String> =
+            rules.name.chars().filter(|c| !c.is_ascii()).map(|c| format!("U+{:04X}", u32::from(c))).collect();
+        let foreign =
+            if foreign.is_empty() { String::new() } else { format!("; not ASCII in it: {}", foreign.join(" ")) };
+        Err(Error::Policy(format!(
+            "it is named {:?}, which reads as the name of the shipped preset {preset:?} (case, spaces, punctuation, \
+             width and look-alike letters or digits of other scripts aside{foreign}) but is not the preset: give it \
+             a name of its own (reports are labelled with it)",
+            rules.name
+        )))
     }
 
     /// The most characters a rules file's name may have (it heads every report made with it).
@@ -160,6 +174,9 @@ impl ReportRules {
         if !(1..=366).contains(&self.class_iii_review.window_days) {
             return bad("class_iii_review: window_days must be 1 to 366".into());
         }
+        if self.limit_hits.codes.is_empty() {
+            return bad("limit_hits.codes: no reason code listed (the limit-hit report would list nothing)".into());
+        }
         if let Some(code) = self.limit_hits.codes.iter().find(|code| !RejectReason::CODES.contains(&code.as_str())) {
             return bad(format!("limit_hits: unknown reason code {code:?}"));
         }
@@ -167,17 +184,17 @@ impl ReportRules {
     }
 }
 
-/// A name as compared with the presets': its ASCII letters (lower case) and digits, full-width
-/// forms folded to ASCII, everything else left out.
+/// A name as compared with the presets': NFKC (full-width forms, mathematical digits folded),
+/// then its Unicode confusable skeleton (UTS #39: a Cyrillic `р` reads as a Latin `p`, a capital
+/// `I` as `1`) in lower case, and its ASCII letters and digits only (spaces, hyphens of any kind, underscores left
+/// out).
 fn name_key(name: &str) -> String {
-    name.chars()
-        .map(|c| match u32::from(c) {
-            full @ 0xFF01..=0xFF5E => char::from_u32(full - 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    use unicode_normalization::UnicodeNormalization;
+    let skeleton_lower =
+        |text: &str| -> String { unicode_security::skeleton(text).flat_map(char::to_lowercase).collect() };
+    // Twice: a capital with no look-alike of its own may have one in lower case (`Б`, `б`, `6`).
+    let folded: String = name.nfkc().collect();
+    skeleton_lower(&skeleton_lower(&folded)).chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
 #[cfg(test)]
@@ -207,10 +224,28 @@ mod tests {
         no_window.class_iii_review.window_days = 0;
         let mut bad_code = base.clone();
         bad_code.limit_hits.codes.push("NOT_A_CODE".into());
-        for bad in [zero, no_flows, no_source, no_window, bad_code] {
-            assert!(matches!(bad.validate(), Err(Error::Policy(_))), "{bad:?}");
+        // A limit-hit report that could never list anything (an outside tester's file).
+        let mut no_codes = base.clone();
+        no_codes.limit_hits.codes.clear();
+        // (what, the rules, the refusal names)
+        let rows = [
+            ("zero threshold", zero, "large_cash: the threshold is zero"),
+            ("no flows", no_flows, "large_transfer: no flows listed"),
+            ("no source", no_source, "class_iii_review: no source cited"),
+            ("no window", no_window, "class_iii_review: window_days"),
+            ("an unknown code", bad_code, "limit_hits: unknown reason code"),
+            ("no codes", no_codes, "limit_hits.codes: no reason code listed"),
+        ];
+        for (what, bad, names) in rows {
+            let got = bad.validate();
+            assert!(matches!(&got, Err(Error::Policy(why)) if why.contains(names)), "{what}: {got:?}");
         }
         assert!(ReportRules::from_toml_str("name = \"x\"\nunknown = 1").is_err());
+        let preset = include_str!("../reports/pboc-2016-3.toml");
+        let empty_codes = preset.lines().map(|line| if line.starts_with("codes") { "codes = []" } else { line });
+        let empty_codes = empty_codes.collect::<Vec<_>>().join("\n").replace("\"pboc-2016-3\"", "\"bank-2026\"");
+        let got = ReportRules::from_custom_toml_str(&empty_codes);
+        assert!(matches!(&got, Err(Error::Policy(why)) if why.contains("limit_hits.codes")), "{got:?}");
     }
 
     #[test]
@@ -221,7 +256,7 @@ mod tests {
         assert_ne!(lower, preset);
         let renamed = |text: &str, name: &str| text.replace("name = \"pboc-2016-3\"", &format!("name = {name:?}"));
         // (what the file holds, accepted with the name it gives)
-        let rows: [(&str, String, Option<&str>); 14] = [
+        let rows: [(&str, String, Option<&str>); 21] = [
             ("the preset copied", preset.to_owned(), Some("pboc-2016-3")),
             ("the preset copied, comments dropped", preset.replace("# The rejections", "# -"), Some("pboc-2016-3")),
             ("lower cash threshold, the preset's name", lower.clone(), None),
@@ -232,6 +267,14 @@ mod tests {
             ("lower cash threshold, full-width letters", renamed(&lower, "ｐｂｏｃ-2016-3"), None),
             ("lower cash threshold, spaces", renamed(&lower, "pboc 2016 3"), None),
             ("lower cash threshold, underscores", renamed(&lower, "pboc_2016_3"), None),
+            // Look-alikes from other scripts (UTS #39 skeletons): an outside tester's names.
+            ("lower cash threshold, a mathematical digit 3", renamed(&lower, "pboc-2016-\u{1d7d1}"), None),
+            ("lower cash threshold, a Cyrillic р", renamed(&lower, "\u{440}boc-2016-3"), None),
+            ("lower cash threshold, Greek ο and a capital I for 1", renamed(&lower, "pb\u{3bf}c-20I6-3"), None),
+            ("the preset's content, a Cyrillic р", renamed(preset, "\u{440}boc-2016-3"), None),
+            ("the preset's content, a mathematical digit 3", renamed(preset, "pboc-2016-\u{1d7d1}"), None),
+            ("a name of its own in Cyrillic", renamed(&lower, "банк-2026"), Some("банк-2026")),
+            ("a name of its own, the preset's and more", renamed(&lower, "pboc-2016-3-bank"), Some("pboc-2016-3-bank")),
             ("a blank name", renamed(&lower, " "), None),
             (
                 "a name with an Arabic letter mark",
@@ -247,6 +290,10 @@ mod tests {
             if let Err(err) = got {
                 let why = err.to_string();
                 assert!(why.contains("name of its own") || why.contains("name: 1 to 64"), "{what}: {why}");
+                // A look-alike name is shown with what is not ASCII in it, as code points.
+                if what.contains("Cyrillic") {
+                    assert!(why.contains("reads as the name") && why.contains("U+0440"), "{what}: {why}");
+                }
             }
         }
     }

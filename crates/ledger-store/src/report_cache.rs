@@ -88,19 +88,28 @@ pub fn decode_report_cache(
     let damaged = |detail: &str| {
         Error::InvalidArgument(format!("the report cache is damaged: {detail}; delete it, it is derived data"))
     };
+    // Not a report cache of any layout (an empty file such as a database's fresh write-ahead
+    // log, a saved report, another program's file): never replaced, and never called derived
+    // data to delete. A cache is written whole and renamed into place: never empty nor short.
+    let not_a_cache = |why: String| {
+        Error::InvalidArgument(format!(
+            "not a report cache ({why}): left as it is; choose another path for --cache (a file of its own, or \
+             one that does not exist yet)"
+        ))
+    };
     if bytes.is_empty() {
-        return Err(damaged("it is empty"));
-    }
-    if bytes.len() < HEADER_LEN {
-        return Err(damaged("shorter than its header"));
+        return Err(not_a_cache("it is empty".into()));
     }
     if !(1..=REPORT_CACHE_VERSION).contains(&bytes[0]) {
-        // Not a report cache of any layout (a saved report, another program's file): never
-        // replaced, and never called derived data.
-        return Err(Error::InvalidArgument(format!(
-            "not a report cache (it starts with byte {:#04x}; report caches start with their layout, 1 to \
-             {REPORT_CACHE_VERSION}): left as it is; name another file",
+        return Err(not_a_cache(format!(
+            "it starts with byte {:#04x}; report caches start with their layout, 1 to {REPORT_CACHE_VERSION}",
             bytes[0]
+        )));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(not_a_cache(format!(
+            "{} bytes, shorter than a report cache's {HEADER_LEN}-byte header",
+            bytes.len()
         )));
     }
     if bytes[0] != REPORT_CACHE_VERSION || bytes[1..33] != rules_digest(rules)? {
