@@ -14,12 +14,12 @@ use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
 use crate::report_accounts::{AccountBook, InfoLookup, command_account};
-use crate::report_groups::{DayGroup, DayGroups, GroupKey, REPORT_GROUPS_HELD};
+use crate::report_groups::{DayGroups, REPORT_GROUPS_HELD};
 use crate::report_lines::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, ReportSink, SummaryLine, Total,
 };
 use crate::report_rules::{OwnAccountTransfers, ReportRules};
-use crate::report_runs::{GroupSpill, Merge, Merged, Run};
+use crate::report_runs::{DayGroup, GroupKey, GroupSpill, Merge, Merged, Run};
 use crate::report_state::{ReporterState, WindowState};
 use crate::time::{BeijingDay, Timestamp};
 

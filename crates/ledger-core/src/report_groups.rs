@@ -8,51 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::CustomerId;
 use crate::money::Amount;
-use crate::report_lines::{Direction, LargeValueKind, Total};
-use crate::report_runs::{GroupSpill, Run, write_run};
+use crate::report_runs::{DayGroup, GroupKey, GroupSpill, Run, write_run};
 
 /// Large-value groups a reporter holds at once (~180 bytes each as measured, with the tree's
 /// slack: ~180 MiB); at the bound they are written out to scratch space as a sorted run.
 pub const REPORT_GROUPS_HELD: usize = 1 << 20;
-
-/// A group's key, in the order its lines come.
-pub(crate) type GroupKey = (CustomerId, LargeValueKind, Direction);
-
-/// A customer's running total of one kind and direction on one day.
-#[derive(Debug, Default)]
-pub(crate) struct DayGroup {
-    pub(crate) total: Total,
-    /// The first record that makes it up (re-read when the group reaches the threshold): held
-    /// apart, so the many groups of one record allocate nothing more.
-    first: u64,
-    /// The records after the first.
-    more: Vec<u64>,
-}
-
-impl DayGroup {
-    pub(crate) fn add(&mut self, seq: u64, amount: Amount) {
-        // Invariant: records are numbered from 1, so 0 marks a group with none yet.
-        debug_assert!(seq > 0);
-        self.total.add(amount);
-        if self.first == 0 {
-            self.first = seq;
-        } else {
-            self.more.push(seq);
-        }
-    }
-
-    /// Its records, in log order.
-    pub(crate) fn records(&self) -> impl Iterator<Item = u64> + '_ {
-        std::iter::once(self.first).chain(self.more.iter().copied())
-    }
-
-    /// How many records make it up.
-    pub(crate) fn count(&self) -> usize {
-        1 + self.more.len()
-    }
-}
 
 /// One day's groups: those held (at most `bound`) and the runs written out before.
 #[derive(Debug)]
@@ -105,6 +66,8 @@ impl DayGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::CustomerId;
+    use crate::report_lines::{Direction, LargeValueKind};
     use crate::report_runs::Merge;
     use crate::report_runs::tests::{MemorySpill, drain};
 

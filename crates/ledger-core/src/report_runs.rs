@@ -17,8 +17,45 @@ use std::collections::{BTreeMap, BinaryHeap, btree_map};
 use std::iter::Peekable;
 
 use crate::ids::CustomerId;
-use crate::report_groups::{DayGroup, GroupKey};
+use crate::money::Amount;
 use crate::report_lines::{Direction, LargeValueKind, Total};
+
+/// A group's key, in the order its lines come.
+pub(crate) type GroupKey = (CustomerId, LargeValueKind, Direction);
+
+/// A customer's running total of one kind and direction on one day.
+#[derive(Debug, Default)]
+pub(crate) struct DayGroup {
+    pub(crate) total: Total,
+    /// The first record that makes it up (re-read when the group reaches the threshold): held
+    /// apart, so the many groups of one record allocate nothing more.
+    first: u64,
+    /// The records after the first.
+    more: Vec<u64>,
+}
+
+impl DayGroup {
+    pub(crate) fn add(&mut self, seq: u64, amount: Amount) {
+        // Invariant: records are numbered from 1, so 0 marks a group with none yet.
+        debug_assert!(seq > 0);
+        self.total.add(amount);
+        if self.first == 0 {
+            self.first = seq;
+        } else {
+            self.more.push(seq);
+        }
+    }
+
+    /// Its records, in log order.
+    pub(crate) fn records(&self) -> impl Iterator<Item = u64> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    /// How many records make it up.
+    pub(crate) fn count(&self) -> usize {
+        1 + self.more.len()
+    }
+}
 
 /// Scratch space for the sorted runs of a day's large-value groups past the bound: bytes
 /// appended and read back by offset. What a reporter writes there is read back by it alone and
@@ -261,7 +298,6 @@ impl Merge {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::money::Amount;
 
     /// Scratch space in memory, for tests: what the store's temporary file does, and how many
     /// times it was emptied.
