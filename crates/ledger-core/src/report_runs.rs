@@ -11,6 +11,9 @@
 //! A run is entries in key order, each: customer (u64 BE), kind and direction (one byte: bit 0
 //! set for transfer, bit 1 for out), partial total (u128 BE, fen), record count `n` (u64 BE),
 //! then `n` record sequence numbers (u64 BE) in log order. Nothing of it outlives the report.
+//!
+//! The group itself (`DayGroup`, keyed by `GroupKey`) is defined here, below `report_groups`,
+//! which holds them up to the bound.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, btree_map};
