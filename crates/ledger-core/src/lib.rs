@@ -28,6 +28,7 @@ mod report_accounts;
 mod report_groups;
 mod report_lines;
 mod report_rules;
+mod report_runs;
 mod report_state;
 mod reserve;
 mod state;
@@ -61,6 +62,7 @@ pub use report_lines::{
     SummaryLine, Total,
 };
 pub use report_rules::{DayThreshold, LimitHitRule, OwnAccountTransfers, Readings, ReportRules, WindowThreshold};
+pub use report_runs::GroupSpill;
 pub use report_state::{ReporterState, WindowState};
 pub use reserve::{Release, Reservation, Settlement, Stage};
 pub use state::{Account, PolicyVersion, State};

@@ -14,21 +14,18 @@ use crate::posting::{Leg, Posting, PostingKind};
 use crate::protect::PersonalLimit;
 use crate::reject::{Period, RejectReason};
 use crate::report_accounts::{AccountBook, InfoLookup, command_account};
-use crate::report_groups::{DayGroup, DayGroups, GroupKey, REPORT_GROUPS_HELD};
+use crate::report_groups::{DayGroups, REPORT_GROUPS_HELD};
 use crate::report_lines::{
     Cite, ClassIiiReviewLine, Direction, LargeValueKind, LargeValueLine, LimitHitLine, ReportSink, SummaryLine, Total,
 };
 use crate::report_rules::{OwnAccountTransfers, ReportRules};
+use crate::report_runs::{DayGroup, GroupKey, GroupSpill, Merge, Merged, Run};
 use crate::report_state::{ReporterState, WindowState};
 use crate::time::{BeijingDay, Timestamp};
 
 /// The record at a sequence number, as the log holds it: its event and hash (the large-value
 /// lines re-read their records when their day's group reaches the threshold).
 pub type RecordLookup<'a, E> = dyn FnMut(u64) -> std::result::Result<(Event, [u8; 32]), E> + 'a;
-
-/// Records a pass over an ended day's records for its dropped large-value groups reads at once
-/// (fewer when the reporter holds fewer accounts per cache generation).
-const REWALK_CHUNK_RECORDS: u64 = 4_096;
 
 /// A customer's Class III inflows per day inside the window.
 #[derive(Debug, Default)]
@@ -50,24 +47,13 @@ struct ClassDay {
     rejections: BTreeMap<&'static str, u64>,
 }
 
-/// A large-value group that reached its threshold, waiting for its records to be re-read.
-#[derive(Debug)]
-struct Reached {
-    customer: CustomerId,
-    kind: LargeValueKind,
-    direction: Direction,
-    total: Total,
-    seqs: Vec<u64>,
-}
-
-/// A day ended in the current chunk, its large-value lines not yet made: the groups of the
-/// first pass that reached their threshold (in key order), and, when the bound dropped some,
-/// the day's records (first and last) to read again from that key on.
+/// A day ended in the current chunk, its large-value lines not yet made: the groups still held
+/// (in key order) and the runs written out before them.
 #[derive(Debug)]
 struct DayEnd {
     day: BeijingDay,
-    reached: Vec<Reached>,
-    rest: Option<(u64, u64, GroupKey)>,
+    held: BTreeMap<GroupKey, DayGroup>,
+    runs: Vec<Run>,
 }
 
 /// Makes the report lines from the log's events, pushed in log order from the first record, and
@@ -82,11 +68,9 @@ pub struct Reporter {
     open: BTreeMap<AccountClass, u64>,
     /// The Beijing day of the last pushed event.
     day: Option<BeijingDay>,
-    /// The current day's large-value groups, at most `groups_held` (`report_groups`).
+    /// The current day's large-value groups, at most `groups_held` held (`report_groups`).
     groups: DayGroups,
     groups_held: usize,
-    /// The first record of the current day.
-    day_first: u64,
     /// Days ended in the current chunk, their large-value lines not yet made.
     ended: Vec<DayEnd>,
     windows: HashMap<CustomerId, Window>,
@@ -106,9 +90,8 @@ impl Reporter {
             accounts: AccountBook::new(),
             open: BTreeMap::new(),
             day: None,
-            groups: DayGroups::new(REPORT_GROUPS_HELD, None),
+            groups: DayGroups::new(REPORT_GROUPS_HELD),
             groups_held: REPORT_GROUPS_HELD,
-            day_first: 0,
             ended: Vec::new(),
             windows: HashMap::new(),
             classes: BTreeMap::new(),
@@ -196,11 +179,11 @@ impl Reporter {
     }
 
     /// Holds at most `held` large-value groups of a day at once (default
-    /// [`REPORT_GROUPS_HELD`](crate::REPORT_GROUPS_HELD)); a day with more is read again once
-    /// it ends, for the rest. The lines do not change. Set before the first push.
+    /// [`REPORT_GROUPS_HELD`](crate::REPORT_GROUPS_HELD)); at the bound they are written out
+    /// to the [`GroupSpill`] as a sorted run. The lines do not change. Set before the first push.
     pub fn hold_groups(&mut self, held: usize) {
         self.groups_held = held.max(1);
-        self.groups = DayGroups::new(self.groups_held, None);
+        self.groups = DayGroups::new(self.groups_held);
     }
 
     /// Large-value groups the reporter holds now.
@@ -218,19 +201,25 @@ impl Reporter {
     /// accounts they name that the reporter does not hold: owner, class and (where asked) the
     /// record that opened it, from the store's read models; `None` for an account they do not
     /// hold. `record` re-reads a record of a day the chunk ended (for its large-value lines).
+    /// `spill` takes a day's large-value groups past the bound (and gives them back once the
+    /// day ends).
     pub fn push_records<E>(
         &mut self,
         records: &[(u64, [u8; 32], Event)],
         lookup: &mut InfoLookup<'_, E>,
         record: &mut RecordLookup<'_, E>,
+        spill: &mut dyn GroupSpill<E>,
         sink: &mut dyn ReportSink,
     ) -> std::result::Result<(), E> {
         self.learn(records, lookup)?;
         for (seq, hash, event) in records {
             self.push(*seq, hash, event, sink);
+            if self.groups.full() {
+                self.groups.spill(spill)?;
+            }
         }
         // After the chunk, not inside it: re-reading may move the accounts the chunk holds.
-        self.large_value_lines(lookup, record, sink)
+        self.large_value_lines(lookup, record, spill, sink)
     }
 
     /// Holds every account `records` name, asking `lookup` for those it does not.
@@ -259,7 +248,6 @@ impl Reporter {
         if self.day != Some(day) {
             self.close_days(day, sink);
             self.day = Some(day);
-            self.day_first = seq;
         }
         let cite = || Cite { seq, hash: hex(hash), at: event.at };
         match &event.body {
@@ -468,32 +456,11 @@ impl Reporter {
                 through_hash: through_hash.clone(),
             });
         }
-        let groups = std::mem::replace(&mut self.groups, DayGroups::new(self.groups_held, None));
-        let (held, rest) = groups.end();
-        let reached = self.reached(held);
-        // The day's records are `day_first` to the last pushed (only a day with records has
-        // groups, so only its close can leave a rest).
-        let last = self.last.map_or(0, |(seq, _)| seq);
-        // Invariant: a rest names a day of records, first to last.
-        debug_assert!(rest.is_none() || (self.day_first > 0 && self.day_first <= last));
-        let rest = rest.map(|floor| (self.day_first, last, floor));
-        if !reached.is_empty() || rest.is_some() {
-            self.ended.push(DayEnd { day, reached, rest });
+        let groups = std::mem::replace(&mut self.groups, DayGroups::new(self.groups_held));
+        let (held, runs) = groups.end();
+        if !held.is_empty() || !runs.is_empty() {
+            self.ended.push(DayEnd { day, held, runs });
         }
-    }
-
-    /// The groups that reached their threshold, in key order.
-    fn reached(&self, held: BTreeMap<GroupKey, DayGroup>) -> Vec<Reached> {
-        held.into_iter()
-            .filter(|((_, kind, _), group)| group.total.reaches(self.rule(*kind).threshold))
-            .map(|((customer, kind, direction), group)| Reached {
-                customer,
-                kind,
-                direction,
-                total: group.total,
-                seqs: group.seqs(),
-            })
-            .collect()
     }
 
     fn rule(&self, kind: LargeValueKind) -> &crate::report_rules::DayThreshold {
@@ -506,114 +473,81 @@ impl Reporter {
         mut self,
         lookup: &mut InfoLookup<'_, E>,
         record: &mut RecordLookup<'_, E>,
+        spill: &mut dyn GroupSpill<E>,
         sink: &mut dyn ReportSink,
     ) -> std::result::Result<(), E> {
         let after = BeijingDay(self.to.0 + 1);
         if self.day.is_none_or(|day| day <= self.to) {
             self.close_days(after, sink);
         }
-        self.large_value_lines(lookup, record, sink)
+        self.large_value_lines(lookup, record, spill, sink)
     }
 
     /// The large-value lines of the days ended since the last call, in the order they ended:
-    /// each day's groups that reached their threshold, then, when the bound dropped some, those
-    /// of each further pass over the day's records (read again with `record`).
+    /// each day's groups that reached their threshold, in key order, its runs merged with the
+    /// groups still held. The scratch space is emptied once no day's runs are in it.
     fn large_value_lines<E>(
         &mut self,
         lookup: &mut InfoLookup<'_, E>,
         record: &mut RecordLookup<'_, E>,
+        spill: &mut dyn GroupSpill<E>,
         sink: &mut dyn ReportSink,
     ) -> std::result::Result<(), E> {
-        for DayEnd { day, reached, mut rest } in std::mem::take(&mut self.ended) {
-            self.reached_lines(day, reached, lookup, record, sink)?;
-            while let Some((first, last, floor)) = rest {
-                let (reached, next) = self.pass(day, first, last, floor, lookup, record)?;
-                self.reached_lines(day, reached, lookup, record, sink)?;
-                rest = next.map(|floor| (first, last, floor));
+        let mut spilled = false;
+        for DayEnd { day, held, runs } in std::mem::take(&mut self.ended) {
+            spilled |= !runs.is_empty();
+            let mut merge = Merge::new(&runs, held, spill)?;
+            while let Some(group) =
+                merge.next_reached(spill, &|(_, kind, _), total| total.reaches(self.rule(*kind).threshold))?
+            {
+                self.reached_lines(day, group, lookup, record, sink)?;
             }
+        }
+        // The current day's runs (a day begun in this chunk) are still to be read.
+        if spilled && !self.groups.spilled() {
+            spill.clear()?;
         }
         Ok(())
     }
 
-    /// A pass over `day`'s records `first..=last` for its groups from `floor` on: those of them
-    /// that reached their threshold, and where the next pass starts (`None`: none needed).
-    fn pass<E>(
-        &mut self,
-        day: BeijingDay,
-        first: u64,
-        last: u64,
-        floor: GroupKey,
-        lookup: &mut InfoLookup<'_, E>,
-        record: &mut RecordLookup<'_, E>,
-    ) -> std::result::Result<(Vec<Reached>, Option<GroupKey>), E> {
-        let mut groups = DayGroups::new(self.groups_held, Some(floor));
-        let mut start = first;
-        while start <= last {
-            // No more records at once than a cache generation holds accounts (at least one).
-            let chunk = REWALK_CHUNK_RECORDS.min(self.accounts.held() as u64);
-            let end = last.min(start + chunk - 1);
-            let records = (start..=end)
-                .map(|seq| record(seq).map(|(event, hash)| (seq, hash, event)))
-                .collect::<std::result::Result<Vec<_>, E>>()?;
-            self.learn(&records, lookup)?;
-            for (seq, _, event) in &records {
-                // As in `push`: an account opened in the chunk is known from its record (`learn`
-                // does not ask the store for it).
-                if let EventBody::AccountOpened { account, customer, class, .. } = &event.body {
-                    self.accounts.opened(*seq, *account, *customer, *class);
-                }
-                let Some(posting) = event.posting().filter(|_| event.at.beijing_day() == day) else { continue };
-                for leg in [&posting.debit, &posting.credit].into_iter().flatten() {
-                    for key in self.group_keys(leg, posting).into_iter().flatten() {
-                        groups.add(key, *seq, posting.amount);
-                    }
-                }
-            }
-            start = end + 1;
-        }
-        let (held, next) = groups.end();
-        Ok((self.reached(held), next))
-    }
-
-    /// The lines of `day`'s groups that reached their threshold: each group's records re-read
-    /// with `record` and their accounts with `lookup`.
+    /// The lines of `day`'s `group`, which reached its threshold: its records re-read with
+    /// `record` and their accounts with `lookup`.
     fn reached_lines<E>(
         &mut self,
         day: BeijingDay,
-        reached: Vec<Reached>,
+        group: Merged,
         lookup: &mut InfoLookup<'_, E>,
         record: &mut RecordLookup<'_, E>,
         sink: &mut dyn ReportSink,
     ) -> std::result::Result<(), E> {
-        for group in reached {
-            let rule = self.rule(group.kind).clone();
-            for seq in group.seqs {
-                let (event, hash) = record(seq)?;
-                let records = [(seq, hash, event)];
-                self.learn(&records, lookup)?;
-                let [(_, _, event)] = records;
-                let Some(posting) = event.posting() else { continue };
-                let leg = [&posting.debit, &posting.credit].into_iter().flatten().find(|leg| {
-                    rule.flows.contains(&leg.flow)
-                        && Direction::of(leg.flow) == group.direction
-                        && self.accounts.of(leg.account).is_some_and(|info| info.customer == group.customer)
-                });
-                let Some(leg) = leg else { continue };
-                sink.large_value(LargeValueLine {
-                    day: day.to_string(),
-                    customer: group.customer,
-                    kind: group.kind,
-                    direction: group.direction,
-                    day_total: group.total,
-                    threshold: rule.threshold,
-                    cite: Cite { seq, hash: hex(&hash), at: event.at },
-                    account: leg.account,
-                    flow: leg.flow,
-                    amount: posting.amount,
-                    counterparty: posting.counterparty.clone(),
-                    source: rule.source.clone(),
-                });
-            }
+        let Merged { key: (customer, kind, direction), total, seqs } = group;
+        let rule = self.rule(kind).clone();
+        for seq in seqs {
+            let (event, hash) = record(seq)?;
+            let records = [(seq, hash, event)];
+            self.learn(&records, lookup)?;
+            let [(_, _, event)] = records;
+            let Some(posting) = event.posting() else { continue };
+            let leg = [&posting.debit, &posting.credit].into_iter().flatten().find(|leg| {
+                rule.flows.contains(&leg.flow)
+                    && Direction::of(leg.flow) == direction
+                    && self.accounts.of(leg.account).is_some_and(|info| info.customer == customer)
+            });
+            let Some(leg) = leg else { continue };
+            sink.large_value(LargeValueLine {
+                day: day.to_string(),
+                customer,
+                kind,
+                direction,
+                day_total: total,
+                threshold: rule.threshold,
+                cite: Cite { seq, hash: hex(&hash), at: event.at },
+                account: leg.account,
+                flow: leg.flow,
+                amount: posting.amount,
+                counterparty: posting.counterparty.clone(),
+                source: rule.source.clone(),
+            });
         }
         Ok(())
     }

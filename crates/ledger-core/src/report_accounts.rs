@@ -71,11 +71,6 @@ impl AccountBook {
         self.held = held.max(1);
     }
 
-    /// Accounts a cache generation holds.
-    pub(crate) fn held(&self) -> usize {
-        self.held
-    }
-
     /// Accounts cached and kept, for tests of the bound.
     pub(crate) fn len(&self) -> usize {
         self.newer.len() + self.older.len() + self.tail.len()

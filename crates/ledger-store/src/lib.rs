@@ -49,7 +49,9 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, Result};
 pub use ledger::Ledger;
 pub use options::{DEFAULT_CACHE_MIB, DEFAULT_MAX_AHEAD_OF_CLOCK, LedgerOptions};
-pub use reader::{BucketReport, RECORDED_CHECKPOINT_SEARCH_MAX, Reader, Statement, StatementLine, UsageReport};
+pub use reader::{
+    BucketReport, RECORDED_CHECKPOINT_SEARCH_MAX, Reader, ReportSpill, Statement, StatementLine, UsageReport,
+};
 pub use receipt::{Answer, AnswerStatus, BatchReport, CommitObserver, Receipt, WriterStats};
 pub use report_cache::{
     REPORT_CACHE_HEADER_LEN, REPORT_CACHE_KEY_LEN, REPORT_CACHE_VERSION, decode_report_cache, encode_report_cache,

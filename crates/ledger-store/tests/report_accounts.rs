@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use ledger_core::{
     AccountClass, AccountId, AccountInfo, Amount, BeijingDay, Binding, Command, CommandBody, CommandId, CustomerId,
-    Event, InfoWanted, Policy, ReportRules, Reporter, Reports, Timestamp,
+    Event, GroupSpill, InfoWanted, Policy, ReportRules, Reporter, Reports, Timestamp,
 };
-use ledger_store::{FakeClock, Ledger, LedgerOptions, Reader};
+use ledger_store::{FakeClock, Ledger, LedgerOptions, Reader, ReportSpill};
 use support::on_both_backends;
 
 fn at(text: &str) -> Timestamp {
@@ -203,7 +203,7 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
     };
     assert!(day_1(&expected).0 > 0 && day_1(&expected).1 > 0, "{:?}", day_1(&expected));
     let mut checked = 0;
-    // Day 1's large-value groups that reach a threshold: a bound below them makes passes over it.
+    // Day 1's large-value groups that reach a threshold: a bound below them writes some out.
     let groups = |day: &str| {
         let keys: std::collections::BTreeSet<_> = expected
             .large_value
@@ -215,7 +215,10 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
     };
     assert!(groups("2026-03-02") > 3, "{}", groups("2026-03-02"));
     // (accounts held per cache generation, records per chunk, large-value groups held)
-    let cases = [(1, 1, 1), (1, 5, 2), (2, 64, 3), (1, 64, 1 << 20), (1 << 19, 4_096, 1), (1 << 19, 4_096, 1 << 20)];
+    // Without a bound: the records re-read are those of the lines' groups.
+    let unbounded = (1 << 19, 4_096, 1 << 20);
+    let cases = [unbounded, (1, 1, 1), (1, 5, 2), (2, 64, 3), (1, 64, 1 << 20), (1 << 19, 4_096, 1)];
+    let mut reread_unbounded = None;
     for (held, chunk, groups_held) in cases {
         let mut reporter = Reporter::new(rules(), d1, d2);
         reporter.hold_accounts(held);
@@ -223,9 +226,14 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
         let mut asked = 0;
         let mut lookup = |wanted: &[InfoWanted]| {
             asked += wanted.len();
-            Ok::<_, ()>(infos(&ledger, wanted))
+            Ok::<_, ledger_store::Error>(infos(&ledger, wanted))
         };
-        let mut reread = |seq: u64| Ok((records[seq as usize - 1].2.clone(), records[seq as usize - 1].1));
+        let mut reread_count = 0;
+        let mut reread = |seq: u64| {
+            reread_count += 1;
+            Ok((records[seq as usize - 1].2.clone(), records[seq as usize - 1].1))
+        };
+        let mut spill = CountingSpill::default();
         let mut streamed = Reports::empty(&rules().name, d1, d2);
         let chunks: Vec<_> = records.chunks(chunk).collect();
         let last_day = chunks.last().unwrap()[0].2.at.beijing_day();
@@ -236,18 +244,50 @@ fn a_reporter_holding_one_account_gives_the_lines_of_the_reader() {
                 assert_eq!(day_1(&streamed), day_1(&expected), "{held}, {chunk}");
                 checked += 1;
             }
-            reporter.push_records(records, &mut lookup, &mut reread, &mut streamed).unwrap();
+            reporter.push_records(records, &mut lookup, &mut reread, &mut spill, &mut streamed).unwrap();
             // Bounded: two generations, plus what one chunk names (three accounts a record); a
             // day's large-value groups at most as many as asked.
             assert!(reporter.accounts_held() <= 2 * held + 3 * chunk, "{held}, {chunk}: {}", reporter.accounts_held());
             assert!(reporter.groups_held() <= groups_held, "{groups_held}: {}", reporter.groups_held());
         }
-        reporter.finish(&mut lookup, &mut reread, &mut streamed).unwrap();
+        reporter.finish(&mut lookup, &mut reread, &mut spill, &mut streamed).unwrap();
+        // The same lines, whether some groups were written out (a bound below them) or none.
         assert_eq!(streamed, expected, "{held} accounts held, chunks of {chunk}, {groups_held} groups held");
+        assert_eq!(spill.appended > 0, groups_held <= 3, "{groups_held} groups held: {} bytes out", spill.appended);
+        // One walk of each day: only the records of the groups that reached a threshold are
+        // read again, bound or not (passes over the day read all its records again, per pass).
+        let reread_unbounded = *reread_unbounded.get_or_insert(reread_count);
+        assert_eq!(reread_count, reread_unbounded, "{held}, {chunk}, {groups_held}: records read again");
         // A small cache asks the store more often than a large one.
         assert!(asked > 0);
     }
     assert!(checked >= 2, "the log ends on day 2, after more than 5 records");
+}
+
+/// The store's scratch space, counting the bytes written out to it.
+#[derive(Default)]
+struct CountingSpill {
+    spill: ReportSpill,
+    appended: usize,
+}
+
+impl GroupSpill<ledger_store::Error> for CountingSpill {
+    fn append(&mut self, bytes: &[u8]) -> ledger_store::Result<u64> {
+        self.appended += bytes.len();
+        self.spill.append(bytes)
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> ledger_store::Result<()> {
+        self.spill.read_at(offset, buf)
+    }
+
+    fn clear(&mut self) -> ledger_store::Result<()> {
+        self.spill.clear()
+    }
+
+    fn damaged(&self, detail: String) -> ledger_store::Error {
+        self.spill.damaged(detail)
+    }
 }
 
 /// Copies a closed ledger's files.

@@ -23,6 +23,9 @@ use crate::schedule::RecordedCheckpoint;
 use crate::store::{Head, HistoryPage, ReplayReport, Store, VerifyReport};
 
 mod proofs;
+mod spill;
+
+pub use spill::ReportSpill;
 
 /// Records a report decodes and pushes at a time: the accounts they name that its cache does not
 /// hold are read in one batch.
@@ -453,7 +456,9 @@ impl Reader {
 
     /// As [`reports_resuming`](Reader::reports_resuming), handing each line to `sink` as soon
     /// as it is known instead of returning them: the walk holds no line (a day's large-value
-    /// groups are held until the day ends, then their records are re-read). Per kind, `sink`
+    /// groups are held until the day ends, up to a bound past which they are written out to a
+    /// temporary file in `TMPDIR` as sorted runs; then the records of those that reached their
+    /// threshold are re-read). Per kind, `sink`
     /// sees the lines in the order `reports_resuming` lists them.
     pub fn reports_into(
         &self,
@@ -502,6 +507,8 @@ impl Reader {
             let record = self.store.record(seq)?;
             Ok::<_, Error>((codec::decode_event(seq, &record.event_bytes)?, record.hash))
         };
+        // A day's large-value groups past the reporter's bound, until the day ends.
+        let mut spill = ReportSpill::new();
         let mut chunk: Vec<(u64, Hash, Event)> = Vec::with_capacity(REPORT_CHUNK_RECORDS);
         let mut after_to = None;
         self.store.walk_while(first, u64::MAX, prev, |seq, record| {
@@ -514,7 +521,7 @@ impl Reader {
             }
             chunk.push((seq, record.hash, event));
             if chunk.len() == REPORT_CHUNK_RECORDS {
-                reporter.push_records(&chunk, &mut lookup, &mut reread, sink)?;
+                reporter.push_records(&chunk, &mut lookup, &mut reread, &mut spill, sink)?;
                 chunk.clear();
             }
             if seq % 65_536 == 0 {
@@ -522,11 +529,11 @@ impl Reader {
             }
             Ok(true)
         })?;
-        reporter.push_records(&chunk, &mut lookup, &mut reread, sink)?;
+        reporter.push_records(&chunk, &mut lookup, &mut reread, &mut spill, sink)?;
         drop(chunk);
         // The state before the first record after `to` is where a report from its day on can start.
         let next = after_to.and_then(|day| reporter.state(day));
-        reporter.finish(&mut lookup, &mut reread, sink)?;
+        reporter.finish(&mut lookup, &mut reread, &mut spill, sink)?;
         Ok(next)
     }
 
