@@ -92,6 +92,17 @@ fn end_phase(phases: &mut Vec<(&'static str, f64)>, name: &'static str, run: Ins
     note(run, &format!("{name} done (peak memory so far {peak:.0} MiB)"));
 }
 
+/// CPU seconds in all and by thread, the busiest first: `12.34 s (ledger-writer 5.67, …)`.
+fn cpu_by_thread(threads: &[(String, f64)]) -> String {
+    let total: f64 = threads.iter().map(|(_, seconds)| seconds).sum();
+    let named: Vec<String> = threads
+        .iter()
+        .filter(|(_, seconds)| *seconds >= 0.005)
+        .map(|(name, seconds)| format!("{name} {seconds:.2}"))
+        .collect();
+    format!("{total:.2} s ({})", named.join(", "))
+}
+
 /// A line on standard error as each step of a long run ends, with the time since it started
 /// (the results come at the end: a run at 10M accounts takes most of an hour). Best effort: a
 /// closed standard error does not stop the run.
@@ -213,7 +224,17 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let cpu_before = thread_cpu::sample();
     let (seconds, mut latencies, accepted, rejected_by_reason) = submit_timed(&ledger, &mut workload, spec)?;
     let transfer_cpu_seconds_by_thread = thread_cpu::since(&cpu_before, &thread_cpu::sample());
-    note(run, &format!("transfers done: {:.0}/s", spec.transfers as f64 / seconds.max(1e-9)));
+    latencies.sort_by(f64::total_cmp);
+    note(
+        run,
+        &format!(
+            "transfers done: {:.0}/s, batch p99 {:.1} ms, p100 {:.1} ms; CPU {}",
+            spec.transfers as f64 / seconds.max(1e-9),
+            percentile(&latencies, 0.99),
+            percentile(&latencies, 1.0),
+            cpu_by_thread(&transfer_cpu_seconds_by_thread)
+        ),
+    );
     let stats = ledger.stats()?;
     let busy = (stats.decide_nanos + stats.stage_nanos + stats.write_nanos).max(1) as f64;
     let events = ledger.head()?.seq;
@@ -230,9 +251,11 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let started = Instant::now();
     reader.verify(1, None)?;
     let verify_seconds = started.elapsed().as_secs_f64();
+    note(run, &format!("verify done: {:.0} events/s", events as f64 / verify_seconds.max(1e-9)));
     let started = Instant::now();
     let replay = reader.replay()?;
     let replay_seconds = started.elapsed().as_secs_f64();
+    note(run, &format!("replay done: {:.0} events/s", events as f64 / replay_seconds.max(1e-9)));
     if !replay.mismatches.is_empty() {
         bail!("replay found {} read-model mismatches", replay.mismatches.len());
     }
@@ -249,7 +272,6 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     let report_seconds = started.elapsed().as_secs_f64();
     let report_lines = counts.total();
     end_phase(&mut phases, "reports", run);
-    latencies.sort_by(f64::total_cmp);
     let report = BenchReport {
         accounts: spec.accounts,
         transfers: spec.transfers,
@@ -331,14 +353,7 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         report.writer_write_share * 100.0
     );
     if !report.transfer_cpu_seconds_by_thread.is_empty() {
-        let total: f64 = report.transfer_cpu_seconds_by_thread.iter().map(|(_, seconds)| seconds).sum();
-        let threads: Vec<String> = report
-            .transfer_cpu_seconds_by_thread
-            .iter()
-            .filter(|(_, seconds)| *seconds >= 0.005)
-            .map(|(name, seconds)| format!("{name} {seconds:.2}"))
-            .collect();
-        crate::out::outln!("  CPU during the transfers: {total:.2} s ({})", threads.join(", "));
+        crate::out::outln!("  CPU during the transfers: {}", cpu_by_thread(&report.transfer_cpu_seconds_by_thread));
     }
     if report.store == "RocksDB" {
         crate::out::outln!(

@@ -47,8 +47,10 @@ fn the_benchmark_runs_its_workload_batch_by_batch_plain_and_mixed() {
         // A long run says on standard error as each step ends (the results come at the end).
         let steps = [
             "accounts opened",
-            "transfers done",
+            "transfers done: ",
             "writer done",
+            "verify done",
+            "replay done: ",
             "verify and replay done",
             "proofs done",
             "reports done",
