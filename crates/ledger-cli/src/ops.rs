@@ -389,8 +389,8 @@ pub fn risk_check(cli: &Cli, counterparty: &str) -> anyhow::Result<ExitCode> {
         print_json(&json!({ "counterparty": counterparty, "listed": listed.is_some(), "listed_seq": listed }));
     } else {
         match listed {
-            Some(seq) => say!("{counterparty:?} is on the risk list (listed at seq {seq}; see `history`/`export`)"),
-            None => say!("{counterparty:?} is not on the risk list"),
+            Some(seq) => say!("\"{counterparty}\" is on the risk list (listed at seq {seq}; see `history`/`export`)"),
+            None => say!("\"{counterparty}\" is not on the risk list"),
         }
     }
     Ok(if listed.is_some() { check_failed() } else { ExitCode::SUCCESS })

@@ -139,10 +139,19 @@ pub fn safe(text: &str) -> String {
     out
 }
 
-/// A CSV cell holding text a client chose (a counterparty, a principal's name): one that a
-/// spreadsheet would read as a formula (starting `=`, `+`, `-`, `@`, a tab or a carriage return)
-/// gets a leading `'`, so opening the report runs nothing (OWASP, "CSV injection").
-pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+/// A CSV cell of text a client or a rules file chose (a counterparty, a principal's name, a
+/// risk-listed name in a bucket, a rule's source), the one way every CSV output writes such
+/// text: control, direction and invisible characters escaped as in text output ([`safe`]: a
+/// terminal or viewer shows the escape, never runs it; only `--format json` carries such text
+/// exactly), and a leading formula character defused ([`csv_text`]).
+pub fn csv_cell(text: &str) -> String {
+    csv_text(&safe(text)).into_owned()
+}
+
+/// Text one that a spreadsheet would read as a formula (starting `=`, `+`, `-`, `@`, a tab or
+/// a carriage return) gets a leading `'`, so opening the file runs nothing (OWASP, "CSV
+/// injection").
+fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{text}"))
     } else {

@@ -94,6 +94,7 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     };
     if let Some((path, _)) = cache {
         // Said on every run: whether the report rests on the cache, and from where.
+        let exists = path.exists();
         let path = crate::out::safe(&path.display().to_string());
         match &start {
             Some(state) if state.next_day <= first => {
@@ -101,7 +102,11 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
                 eprintln!("report state from cache {path} at record {seq}");
             }
             Some(_) => eprintln!("report cache {path} not used: it starts after --from; walking from genesis"),
-            None => eprintln!("report cache {path} not used (absent, other rules or layout); walking from genesis"),
+            None if exists => eprintln!(
+                "report cache {path} not used (made with other rules or by an older layout): walking from genesis; \
+                 it is replaced after the walk"
+            ),
+            None => eprintln!("report cache {path} not used (absent); walking from genesis"),
         }
     }
     let reader = open_reader(cli)?;

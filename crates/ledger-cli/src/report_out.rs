@@ -16,7 +16,7 @@ use ledger_core::{ClassIiiReviewLine, LargeValueLine, LimitHitLine, ReportSink, 
 use serde::Serialize;
 
 use crate::args::{ReportKind, StatementFormat};
-use crate::out::{csv_text, safe};
+use crate::out::{csv_cell, safe};
 
 /// The range and thresholds a report names in its header.
 #[derive(Debug)]
@@ -398,8 +398,8 @@ fn large_value_csv(line: &LargeValueLine) -> Vec<String> {
         line.account.to_string(),
         line.flow.to_string(),
         line.amount.to_string(),
-        text_cell(&opt(line.counterparty.as_deref())),
-        text_cell(&line.source),
+        csv_cell(&opt(line.counterparty.as_deref())),
+        csv_cell(&line.source),
     ]
 }
 
@@ -416,7 +416,7 @@ fn review_csv(line: &ClassIiiReviewLine) -> Vec<String> {
         line.account.to_string(),
         line.flow.to_string(),
         line.amount.to_string(),
-        text_cell(&line.source),
+        csv_cell(&line.source),
     ]
 }
 
@@ -431,20 +431,12 @@ fn limit_hit_csv(line: &LimitHitLine) -> Vec<String> {
         opt(line.account),
         opt(line.customer),
         opt(line.class),
-        text_cell(&line.bucket),
+        csv_cell(&line.bucket),
         opt(line.cap),
         opt(line.used),
         opt(line.requested),
-        text_cell(&line.detail),
+        csv_cell(&line.detail),
     ]
-}
-
-/// A CSV cell of text a client or a rules file chose (a counterparty, a risk-listed name in a
-/// bucket, a rule's source): control and direction characters escaped as in text output (a
-/// terminal or viewer shows the escape, never runs it; only `--format json` carries such text
-/// exactly), and a leading formula character defused ([`csv_text`]).
-fn text_cell(text: &str) -> String {
-    csv_text(&safe(text)).into_owned()
 }
 
 fn summary_csv(line: &SummaryLine) -> Vec<String> {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::args::{Cli, StatementFormat};
 use crate::open::open_reader;
-use crate::out::{check_failed, csv_text, print_json, say};
+use crate::out::{check_failed, csv_cell, print_json, say};
 
 pub fn balance_at(cli: &Cli, account: AccountId, at: Timestamp) -> anyhow::Result<ExitCode> {
     let balance = open_reader(cli)?.balance_at(account, at)?;
@@ -68,8 +68,8 @@ pub fn run(cli: &Cli, account: AccountId, from: &str, to: &str, format: Statemen
                     &line.credit.to_string(),
                     &line.debit.to_string(),
                     &line.balance_after.to_string(),
-                    &csv_text(line.counterparty.as_deref().unwrap_or("")).into_owned(),
-                    &csv_text(&line.principal.as_ref().map(ToString::to_string).unwrap_or_default()).into_owned(),
+                    &csv_cell(line.counterparty.as_deref().unwrap_or("")),
+                    &csv_cell(&line.principal.as_ref().map(ToString::to_string).unwrap_or_default()),
                 ])?;
             }
             out.write_record(["", "", &until.to_string(), "closing", "", "", &statement.closing.to_string(), "", ""])?;

@@ -265,6 +265,13 @@ fn client_text_cannot_drive_the_terminal() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\\u{1b}[2J") || out.contains("\u{1b}[2J"), "the counterparty is in the CSV, escaped: {out}");
     assert!(!out.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{out:?}");
+    // And a statement's CSV (an outside tester: it printed ESC, BEL, U+202E and the newline raw).
+    let (code, out, err) =
+        cli(&db, &["statement", "70", "--from", "2026-03-02", "--to", "2026-03-02", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Metro\\nFORGED") && out.contains("\\u{1b}[2J\\u{7}\\u{202e}txe"), "escaped: {out}");
+    assert!(!out.lines().any(|line| line.starts_with("FORGED")), "{out}");
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{out:?}");
 }
 
 #[test]
@@ -607,4 +614,30 @@ fn client_text_is_escaped_exactly_once() {
     assert_eq!(code, Some(2), "{out}");
     let error = json(&out)["error"].as_str().unwrap().to_owned();
     assert!(error.contains(tmp.to_str().unwrap()), "{error}");
+    // A risk-listed counterparty with an ESC and a backslash (an outside tester: a refusal and
+    // `risk-check` showed `LIT\\u{1b}`, Rust's escape escaped again; JSON carried the escapes).
+    let name = "LIT\u{1b}\\x";
+    let (once, twice) = ("\"LIT\\u{1b}\\\\x\"", "\\\\u{1b}");
+    let list = serde_json::json!({
+        "type": "list_risk", "id": "00000000-0000-4000-8000-000000000501", "at": "2026-03-02T10:00:00+08:00",
+        "counterparty": name, "reason": "fraud", "source": "police",
+    })
+    .to_string();
+    assert_eq!(cli(&db, &["submit", &list]).0, 0);
+    let (code, out, _) = cli(&db, &["risk-check", name]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(once) && !out.contains(twice), "risk-check: {out}");
+    let hit = serde_json::json!({
+        "type": "outbound_transfer", "id": "00000000-0000-4000-8000-000000000502",
+        "at": "2026-03-02T10:01:00+08:00", "from": 70, "counterparty": name, "amount": "1",
+    })
+    .to_string();
+    let (code, out, _) = cli(&db, &["submit", &hit]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("RISK_LISTED_COUNTERPARTY") && out.contains(once) && !out.contains(twice), "refusal: {out}");
+    let (_, out, _) = cli(&db, &["--json", "report", "limit-hits", "--from", "2026-03-02", "--to", "2026-03-02"]);
+    let report = json(&out);
+    let details: Vec<&str> =
+        report["limit_hits"].as_array().unwrap().iter().filter_map(|l| l["detail"].as_str()).collect();
+    assert!(details.iter().any(|d| d.contains(&format!("\"{name}\""))), "JSON carries the text exactly: {out}");
 }

@@ -167,6 +167,8 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     let (code, out, err) = report(&days[1], &days[1], &["--cache", cache_arg, "--rules", rules_arg]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(json(&out), json(&report(&days[1], &days[1], &["--rules", rules_arg]).1));
+    // ... and said so (an outside tester: it said "absent" of a file there, then replaced it).
+    assert!(err.contains("other rules") && err.contains("it is replaced") && !err.contains("absent"), "{err}");
     // Another ledger's cache is refused, naming the cache.
     let other = dir.path().join("other");
     let (code, out, err) = cli(

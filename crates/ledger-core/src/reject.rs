@@ -413,11 +413,13 @@ impl fmt::Display for RejectReason {
                 write!(f, "{code}: account {account} is night-locked {window} (Beijing time) for {flow}")
             }
             RejectReason::RiskListedCounterparty { counterparty, listed_seq } => {
-                write!(f, "{code}: counterparty {counterparty:?} is on the risk list (listed at seq {listed_seq})")
+                // The client's text as it is (not Rust's escapes): whoever shows it escapes it
+                // once (text output), or carries it exactly (JSON).
+                write!(f, "{code}: counterparty \"{counterparty}\" is on the risk list (listed at seq {listed_seq})")
             }
             RejectReason::RiskListUnchanged { counterparty, listed } => {
                 let state = if *listed { "already" } else { "not" };
-                write!(f, "{code}: counterparty {counterparty:?} is {state} on the risk list")
+                write!(f, "{code}: counterparty \"{counterparty}\" is {state} on the risk list")
             }
             RejectReason::FundsReserved { account, balance, reserved, requested } => write!(
                 f,
