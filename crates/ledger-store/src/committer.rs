@@ -141,6 +141,11 @@ impl Committer {
                 if self.refusal.is_none() {
                     self.refusal = Some(err.clone());
                 }
+                // The writer hears of the failure before any client does: a client told its
+                // batch was fenced off and submitting again must find the writer stepped down
+                // (`Stopped`), not deciding another batch for the committer to refuse (a race
+                // the PostgreSQL fencing test lost under load).
+                let _ = self.outcomes.send(Outcome { to, result: Err(err.clone()), write_nanos });
                 for (done, _) in answers {
                     done(Err(err.clone()));
                 }
@@ -152,7 +157,9 @@ impl Committer {
             report.head_seq = if result.is_ok() { to.seq } else { from.seq };
             observer.batch_done(&report);
         }
-        let _ = self.outcomes.send(Outcome { to, result, write_nanos });
+        if result.is_ok() {
+            let _ = self.outcomes.send(Outcome { to, result, write_nanos });
+        }
     }
 
     /// Writes the batch, then records the head as acknowledged (synced at most every
