@@ -247,7 +247,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     reopened.close()?;
     let mut phases = Vec::new();
     end_phase(&mut phases, "writer", run);
-    let reader = Reader::open(&db, Arc::new(SystemClock))?;
+    let reader = Reader::open(&db, Arc::new(SystemClock))?.with_cache_mib(spec.cache_mib);
     let started = Instant::now();
     reader.verify(1, None)?;
     let verify_seconds = started.elapsed().as_secs_f64();
