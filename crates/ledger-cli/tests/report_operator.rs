@@ -188,8 +188,6 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
             "",
             "error",
         ),
-        // A device or a FIFO as the thresholds file: refused before a byte is read (/dev/zero
-        // was read until memory ran out; a FIFO with no writer waited for ever).
         // --json and another --format: which one was meant is not guessed (it printed JSON).
         (
             "--json and --format csv",
@@ -209,6 +207,8 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
             "",
             "error",
         ),
+        // A device or a FIFO as the thresholds file: refused before a byte is read (/dev/zero
+        // was read until memory ran out; a FIFO with no writer waited for ever).
         (
             "a device as --rules",
             Run::Pipe,
