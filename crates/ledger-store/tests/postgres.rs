@@ -39,6 +39,8 @@ fn commands(transfers: u64) -> Vec<Vec<Command>> {
     )];
     for a in 1..=20 {
         setup.push(command("2026-03-02T08:00:00", CommandBody::open_class_i(AccountId(a), CustomerId(a))));
+    }
+    for a in 1..=20 {
         let amount = Amount::from_yuan(1_000 * a).unwrap();
         setup.push(command("2026-03-02T08:01:00", CommandBody::CashDeposit { account: AccountId(a), amount }));
     }
@@ -149,6 +151,86 @@ fn a_second_writer_fences_the_first_which_records_nothing_more_and_steps_down() 
     let rocks_head = run(&dir.path().join("rocks"), &batches);
     let reader = Reader::open(Path::new(&url), options().clock).unwrap();
     assert_eq!(reader.head().unwrap().to_text(), rocks_head, "the chain is the one a single writer makes");
+}
+
+/// `meta/projected` as stored (table 4, key `projected`: docs/FORMAT.md), if any.
+fn stored_projected(client: &mut postgres::Client) -> Option<u64> {
+    let row = client.query_opt("SELECT value FROM ledger_kv WHERE tbl = 4 AND key = 'projected'::bytea", &[]).unwrap();
+    row.map(|row| u64::from_be_bytes(row.get::<_, Vec<u8>>(0).try_into().unwrap()))
+}
+
+/// Polls `done` every 10 ms for up to a minute (a loaded machine is slow, never this slow).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "waited a minute for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_writer_taking_over_while_the_earlier_projector_commits_opens_the_state_at_the_head() {
+    // The earlier writer's projector is not fenced by the epoch: ended by the takeover, it
+    // reconnects and commits the projection it was writing. Here it commits in the middle of
+    // the new writer's open, deterministically: held first by a lock on `meta/projected`, then
+    // let go while the open waits on a lock on the log (taken after it read the mark). The open
+    // must read the mark and the rows at one moment, or it applies the log's tail to rows that
+    // already hold it (the tail's transfers counted twice, or "account … opened twice").
+    let server = PgServer::start();
+    let url = server.create_database("takeover_race");
+    let batches = commands(200);
+    let first = Ledger::create(Path::new(&url), options()).unwrap();
+    first.submit_batch(batches[0].clone()).unwrap();
+    let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let setup_head = first.head().unwrap().seq;
+    wait_until("the setup's projection", || stored_projected(&mut watch) == Some(setup_head));
+
+    // The first writer's projector is held (the mark locked), so the next batches are the tail.
+    let mut mark = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut mark_lock = mark.transaction().unwrap();
+    mark_lock.query("SELECT value FROM ledger_kv WHERE tbl = 4 AND key = 'projected'::bytea FOR UPDATE", &[]).unwrap();
+    let opened = vec![Command {
+        id: CommandId(uuid::Uuid::from_u128(u128::MAX)),
+        at: at("2026-03-02T08:30:00"),
+        body: CommandBody::open_class_i(AccountId(21), CustomerId(21)),
+        stamped: false,
+    }];
+    let tail = [opened, batches[1].clone(), batches[2].clone()];
+    for batch in &tail {
+        first.submit_batch(batch.clone()).unwrap();
+    }
+    let head = first.head().unwrap();
+    let mut log = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut log_lock = log.transaction().unwrap();
+    log_lock.batch_execute("LOCK TABLE ledger_log IN ACCESS EXCLUSIVE MODE").unwrap();
+
+    // The second writer takes over (ending the first's sessions) and waits on the log.
+    let opening = {
+        let url = url.clone();
+        std::thread::spawn(move || Ledger::open(Path::new(&url), options()))
+    };
+    let waiting_on_log = "SELECT count(*) FROM pg_locks WHERE relation = 'ledger_log'::regclass AND NOT granted";
+    wait_until("the open to wait on the log", || watch.query_one(waiting_on_log, &[]).unwrap().get::<_, i64>(0) > 0);
+    // The first's projector, ended, reconnects and commits once the mark is free.
+    mark_lock.commit().unwrap();
+    wait_until("the first projector's commit", || stored_projected(&mut watch) == Some(head.seq));
+    log_lock.commit().unwrap();
+    let second = opening.join().unwrap().unwrap();
+
+    assert_eq!(second.head().unwrap(), head);
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = dir.path().join("rocks");
+    run(&rocks, &[&batches[..1], &tail[..]].concat());
+    let rocks = Reader::open(&rocks, options().clock).unwrap();
+    for account in (1..=21).map(AccountId) {
+        assert_eq!(second.balance(account).unwrap(), rocks.balance(account).unwrap(), "{account:?}");
+    }
+    for batch in &batches[3..] {
+        second.submit_batch(batch.clone()).unwrap();
+    }
+    assert!(second.replay().unwrap().mismatches.is_empty());
+    second.close().unwrap();
+    drop(first);
 }
 
 #[test]

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
@@ -116,6 +116,9 @@ pub(crate) struct Pg {
     epoch: Option<i64>,
     /// The head sequence number this writer last committed (or found when it took over).
     head_seq: AtomicU64,
+    /// Whether `client`'s session is inside [`Pg::in_snapshot`]'s transaction: a session lost
+    /// meanwhile is an error, not opened again (its reads would leave the snapshot).
+    in_snapshot: AtomicBool,
 }
 
 impl std::fmt::Debug for Pg {
@@ -201,6 +204,7 @@ impl Pg {
             committer: Mutex::new(None),
             epoch: Some(epoch),
             head_seq: AtomicU64::new(seq_of(seq)?),
+            in_snapshot: AtomicBool::new(false),
         })
     }
 
@@ -215,6 +219,7 @@ impl Pg {
             committer: Mutex::new(None),
             epoch: None,
             head_seq: AtomicU64::new(0),
+            in_snapshot: AtomicBool::new(false),
         })
     }
 
@@ -222,6 +227,9 @@ impl Pg {
         let mut client =
             self.client.lock().map_err(|_| Error::Io("the PostgreSQL connection's lock is poisoned".into()))?;
         if client.is_closed() {
+            if self.in_snapshot.load(Ordering::Acquire) {
+                return Err(Error::Io("PostgreSQL: the session was lost during a read of one snapshot".into()));
+            }
             // Statements prepared on the lost session do not exist on the new one.
             self.prepared.lock().map_err(|_| Error::Io("the prepared statements' lock is poisoned".into()))?.clear();
             *client = Client::connect(&self.url, NoTls)
@@ -237,6 +245,30 @@ impl Pg {
             }
         }
         Ok(client)
+    }
+
+    /// Runs `read` (reads through this store) on one snapshot of the database: a `REPEATABLE
+    /// READ`, read-only transaction on the shared session, so every read sees the same moment.
+    /// A writer's open reads `meta/projected`, the log's tail after it and the account rows the
+    /// tail touches: an earlier writer's projector may still commit (it reconnects after being
+    /// ended, and projections are ordered by `meta/projected`, not fenced), and rows read after
+    /// its commit with a mark read before it would have the tail applied to them twice. Readers
+    /// of this process that read meanwhile read in the same snapshot (the shared session only
+    /// reads).
+    pub(crate) fn in_snapshot<T>(&self, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        // Bounded: the open decodes between its reads, and the writer session's 5 s idle limit
+        // would end a slow one.
+        self.client()?.batch_execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL idle_in_transaction_session_timeout = '120s'",
+        )?;
+        self.in_snapshot.store(true, Ordering::Release);
+        let result = read();
+        self.in_snapshot.store(false, Ordering::Release);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.client().and_then(|mut client| client.batch_execute(end).map_err(Error::from));
+        let value = result?;
+        ended?;
+        Ok(value)
     }
 
     /// `sql` prepared on `client` (the session of [`Pg::client`], whose lock the caller holds):

@@ -26,13 +26,22 @@ impl Store {
         if self.layout_version()? != codec::LAYOUT_VERSION {
             self.convert_to_paged()?;
         }
-        let projected = self.projected()?;
-        let (state, head, job) = self.open_paged()?;
+        // The mark and the rows the tail after it touches, read at one moment (PostgreSQL: an
+        // earlier writer's projector may be committing beside this open).
+        let (projected, (state, head, job)) = self.in_snapshot(|| Ok((self.projected()?, self.open_paged()?)))?;
         if job.to_seq != 0 {
             self.commit_projection(self.stage_projection(&job)?, projected, true)?;
         }
         self.projection.reset(head.seq)?;
         Ok((state, head))
+    }
+    /// Runs `read` on one snapshot of the store: PostgreSQL's [`pg::Pg::in_snapshot`]; RocksDB's
+    /// reads need nothing (one process writes, and its projector is idle when this is called).
+    fn in_snapshot<T>(&self, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        match &self.engine {
+            Engine::Postgres(pg) => pg.in_snapshot(read),
+            Engine::Rocks(_) => read(),
+        }
     }
     /// Brings a layout 1-3 ledger to layout 4 once: the state loaded whole the old way (snapshot
     /// and tail, or the log), its account read models and indexes projected to the head, every
