@@ -38,6 +38,9 @@ pub struct BenchReport {
     pub batch_latency_ms_p50: f64,
     pub batch_latency_ms_p99: f64,
     pub batch_latency_ms_p100: f64,
+    /// The slowest batches, the slowest first (at most [`SLOWEST_SHOWN`]): a spike's time, to
+    /// set beside RocksDB's `LOG` of the kept ledger (`--keep`) or the kernel's.
+    pub slowest_batches: Vec<SlowBatch>,
     pub peak_rss_mib: f64,
     /// The process's peak so far at the end of each phase in turn (writer, verify and replay,
     /// proofs, reports): the phase that raised it is the one whose figure grew.
@@ -118,20 +121,16 @@ fn dir_bytes(path: &Path) -> u64 {
 }
 
 /// Submits the transfers in batches of `spec.batch`, each made just before it is submitted,
-/// keeping `spec.in_flight` batches submitted and unanswered; returns the seconds taken (the
-/// time making the batches left out), each batch's latency in ms (submitted to answered), the
-/// accepted count and the rejections by reason.
-fn submit_timed(
-    ledger: &Ledger,
-    workload: &mut Workload,
-    spec: &BenchSpec,
-) -> anyhow::Result<(f64, Vec<f64>, u64, ReasonCounts)> {
+/// keeping `spec.in_flight` batches submitted and unanswered.
+fn submit_timed(ledger: &Ledger, workload: &mut Workload, spec: &BenchSpec) -> anyhow::Result<Timed> {
     type Answer = std::sync::mpsc::Receiver<ledger_store::Result<Vec<ledger_store::Receipt>>>;
     let bar = progress::bar(spec.transfers, "transfers");
     let mut latencies = Vec::with_capacity((spec.transfers / spec.batch as u64 + 1) as usize);
     let mut accepted = 0;
     let mut rejected_by_reason = ReasonCounts::new();
-    let mut in_flight: std::collections::VecDeque<(Instant, Answer)> = std::collections::VecDeque::new();
+    let mut slowest: Vec<(f64, jiff::Timestamp)> = Vec::with_capacity(SLOWEST_SHOWN + 1);
+    let mut in_flight: std::collections::VecDeque<(Instant, jiff::Timestamp, Answer)> =
+        std::collections::VecDeque::new();
     let mut making = std::time::Duration::ZERO;
     let started = Instant::now();
     loop {
@@ -146,12 +145,18 @@ fn submit_timed(
             ledger.submit_batch_then(chunk, move |receipts| {
                 let _ = reply.send(receipts);
             });
-            in_flight.push_back((Instant::now(), answer));
+            in_flight.push_back((Instant::now(), jiff::Timestamp::now(), answer));
         }
         // Answers come in submission order (one writer, batches committed in order).
-        let Some((batch_started, answer)) = in_flight.pop_front() else { break };
+        let Some((batch_started, submitted_at, answer)) = in_flight.pop_front() else { break };
         let receipts = answer.recv().map_err(|_| anyhow::anyhow!("the writer dropped a batch unanswered"))??;
-        latencies.push(batch_started.elapsed().as_secs_f64() * 1e3);
+        let latency = batch_started.elapsed().as_secs_f64() * 1e3;
+        latencies.push(latency);
+        if slowest.len() < SLOWEST_SHOWN || slowest.last().is_some_and(|(least, _)| latency > *least) {
+            slowest.push((latency, submitted_at));
+            slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+            slowest.truncate(SLOWEST_SHOWN);
+        }
         for receipt in &receipts {
             match receipt.rejection() {
                 None => accepted += 1,
@@ -162,7 +167,35 @@ fn submit_timed(
     }
     let seconds = started.elapsed().saturating_sub(making).as_secs_f64();
     bar.finish_and_clear();
-    Ok((seconds, latencies, accepted, rejected_by_reason))
+    let slowest = slowest
+        .into_iter()
+        .map(|(latency_ms, at)| SlowBatch {
+            latency_ms,
+            submitted_at: at.round(jiff::Unit::Millisecond).map_or_else(|_| at.to_string(), |at| at.to_string()),
+        })
+        .collect();
+    Ok(Timed { seconds, latencies, slowest, accepted, rejected_by_reason })
+}
+
+/// The slowest batches a run reports.
+pub const SLOWEST_SHOWN: usize = 3;
+
+/// A batch among a run's slowest: its latency, and when it was submitted (UTC, RFC 3339).
+#[derive(Clone, Debug, Serialize)]
+pub struct SlowBatch {
+    pub latency_ms: f64,
+    pub submitted_at: String,
+}
+
+/// What [`submit_timed`] measured.
+struct Timed {
+    /// Seconds taken, the time making the batches left out.
+    seconds: f64,
+    /// Each batch's latency in ms (submitted to answered), in the order answered.
+    latencies: Vec<f64>,
+    slowest: Vec<SlowBatch>,
+    accepted: u64,
+    rejected_by_reason: ReasonCounts,
 }
 
 /// Proofs made per benchmark run.
@@ -222,7 +255,8 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     }
     note(run, &format!("{} accounts opened; {} transfers next", spec.accounts, spec.transfers));
     let cpu_before = thread_cpu::sample();
-    let (seconds, mut latencies, accepted, rejected_by_reason) = submit_timed(&ledger, &mut workload, spec)?;
+    let Timed { seconds, mut latencies, slowest, accepted, rejected_by_reason } =
+        submit_timed(&ledger, &mut workload, spec)?;
     let transfer_cpu_seconds_by_thread = thread_cpu::since(&cpu_before, &thread_cpu::sample());
     latencies.sort_by(f64::total_cmp);
     note(
@@ -286,6 +320,7 @@ pub fn execute(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
         batch_latency_ms_p50: percentile(&latencies, 0.50),
         batch_latency_ms_p99: percentile(&latencies, 0.99),
         batch_latency_ms_p100: percentile(&latencies, 1.0),
+        slowest_batches: slowest,
         peak_rss_mib: peak_rss_mib(),
         peak_rss_mib_after_phase: phases,
         transfer_cpu_seconds_by_thread,
@@ -345,6 +380,12 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         report.batch_latency_ms_p99,
         report.batch_latency_ms_p100
     );
+    let slowest: Vec<String> = report
+        .slowest_batches
+        .iter()
+        .map(|batch| format!("{:.1} ms submitted at {}", batch.latency_ms, batch.submitted_at))
+        .collect();
+    crate::out::outln!("  slowest batches: {}", slowest.join(", "));
     crate::out::outln!(
         "  writer time: decide+apply+encode+hash {:.0}%, staging {:.0}%, {} {:.0}%",
         report.writer_decide_share * 100.0,

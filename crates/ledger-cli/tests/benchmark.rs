@@ -38,6 +38,16 @@ fn the_benchmark_runs_its_workload_batch_by_batch_plain_and_mixed() {
         let peaks: Vec<f64> = phases.iter().map(|p| p[1].as_f64().unwrap()).collect();
         assert!(peaks.is_sorted() && peaks[0] > 0.0, "{peaks:?}");
         assert!(peaks[3] <= report["peak_rss_mib"].as_f64().unwrap(), "{extra:?}");
+        // The slowest batches, the slowest first, the first being p100, each with its time.
+        let slowest = report["slowest_batches"].as_array().unwrap();
+        assert_eq!(slowest.len(), 3, "{extra:?}: {slowest:?}");
+        let latencies: Vec<f64> = slowest.iter().map(|b| b["latency_ms"].as_f64().unwrap()).collect();
+        assert!(latencies.is_sorted_by(|a, b| a >= b), "{latencies:?}");
+        assert_eq!(latencies[0], report["batch_latency_ms_p100"].as_f64().unwrap(), "{extra:?}");
+        for batch in slowest {
+            let at: jiff::Timestamp = batch["submitted_at"].as_str().unwrap().parse().unwrap();
+            assert!(at <= jiff::Timestamp::now() && at > jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1));
+        }
         // Where the cores went during the transfers: the writer thread decided every batch.
         let cpu = report["transfer_cpu_seconds_by_thread"].as_array().unwrap();
         let writer = cpu.iter().find(|t| t[0] == "ledger-writer").map(|t| t[1].as_f64().unwrap());
