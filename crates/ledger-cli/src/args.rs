@@ -98,8 +98,9 @@ pub enum Cmd {
     },
     /// Walk the hash chain: decodability, gap-free sequence, every hash and link.
     Verify {
-        /// First sequence number to check (its link to the record before is checked too).
-        #[arg(long, default_value_t = 1)]
+        /// First sequence number to check, 1 or more (its link to the record before is checked
+        /// too; there is no record 0).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         from: u64,
         /// Also prove the log still contains this head (SEQ:HASH), recorded earlier.
         #[arg(long, value_name = "SEQ:HASH")]
