@@ -329,7 +329,15 @@ impl Cli {
                 format!("cli:{}", if user.is_empty() { "unknown-user" } else { user.as_str() })
             }
         };
-        Principal::new(&name, CLI_ROLE).map_err(|why| format!("{why} (give a name with --as or LEDGER_AS)"))
+        // The name as given, quoted: `main` escapes the error once, as every error (the core's
+        // message quotes it with Rust's escapes, which were then escaped again).
+        Principal::new(&name, CLI_ROLE).map_err(|_| {
+            format!(
+                "the principal's name \"{name}\" must be 1 to {} characters without control characters (give a \
+                 name with --as or LEDGER_AS)",
+                ledger_core::PRINCIPAL_NAME_CHARS_MAX
+            )
+        })
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {

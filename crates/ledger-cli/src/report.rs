@@ -22,7 +22,7 @@ fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
     let path = Path::new(rules);
     if !path.exists() {
         let known: Vec<_> = ReportRules::preset_names().collect();
-        bail!("--rules {rules:?} is neither a preset ({}) nor a file", known.join(", "));
+        bail!("--rules \"{rules}\" is neither a preset ({}) nor a file", known.join(", "));
     }
     let text = crate::out::read_small(path).with_context(|| format!("reading {}", path.display()))?;
     ReportRules::from_custom_toml_str(&text).map_err(|err| match err {

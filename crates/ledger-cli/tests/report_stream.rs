@@ -57,7 +57,7 @@ fn the_streamed_report_prints_what_the_collected_report_prints() {
     // (named apart: a file with the preset's name and other thresholds is refused)
     let toml = preset
         .replace("[class_iii_review]\nthreshold = \"50000.00\"", "[class_iii_review]\nthreshold = \"1.00\"")
-        .replace("name = \"pboc-2016-3\"", "name = \"pboc-2016-3-review-from-1\"");
+        .replace("name = \"pboc-2016-3\"", "name = \"review-from-1\"");
     assert_ne!(toml, preset);
     let rules_path = dir.path().join("rules.toml");
     std::fs::write(&rules_path, &toml).unwrap();
