@@ -289,6 +289,10 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
         report(&db, Run::Pipe, &["report", "large-value", "--from", &first, "--to", &head, "--rules", rules]).1
     };
     assert_ne!(lines(&own_name).lines().count(), lines("pboc-2016-3").lines().count());
+    // A line without a counterparty (cash) ends without a trailing space.
+    let text = lines(&own_name);
+    assert!(text.contains(" cash "), "{text:.300}");
+    assert!(!text.lines().any(|line| line.ends_with(' ')), "a trailing space: {text:.1000}");
 
     // Every day of the range has its rows: quiet days before the log's first record as well,
     // whether or not the range also covers days with records.

@@ -108,10 +108,14 @@ fn the_streamed_report_prints_what_the_collected_report_prints() {
         let column = |name: &str| header.iter().position(|each| each == name);
         let (seq, hash) =
             (column("seq").or(column("through_seq")).unwrap(), column("hash").or(column("through_hash")).unwrap());
+        // Every row names its rules, as the text header and JSON do, in a last column (the
+        // columns before it as they were).
+        assert_eq!(column("rules"), Some(header.len() - 1), "{kind}: {header:?}");
         let got: Vec<(String, String, String)> = rows
             .records()
             .map(|row| {
                 let row = row.unwrap();
+                assert_eq!(&row[header.len() - 1], reports.rules, "{kind}");
                 (row[0].to_owned(), row[seq].to_owned(), row[hash].to_owned())
             })
             .collect();
