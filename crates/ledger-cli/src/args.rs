@@ -152,7 +152,8 @@ pub enum Cmd {
         format: Option<StatementFormat>,
         /// The report cache (mode 0600): read when it starts at or before --from (checked
         /// against the log; made with other rules: not used), then replaced by the state at the
-        /// start of the first day after --to, so the next day's report walks only that day.
+        /// start of the first day after --to, so the next day's report walks only that day. A
+        /// file that is not provably a cache of --cache-key (its HMAC) is refused, left as it is.
         #[arg(long, value_name = "FILE", requires = "cache_key")]
         cache: Option<std::path::PathBuf>,
         /// The key that authenticates the cache (HMAC-SHA256; 64 hex digits), created with mode

@@ -6,9 +6,11 @@
 //!
 //! The cache is authenticated (layout 2): HMAC-SHA256 under a key its writer keeps apart
 //! (`report --cache-key FILE`), so one who can rewrite the cache but not read the key cannot
-//! change a report through it. A layout-1 cache (an unkeyed checksum) is not used, nor one of
-//! layouts 2 and 3 (which held every account's owner and class: layout 4 reads them from the
-//! ledger's account read models).
+//! change a report through it. A cache of layouts 2 and 3 (which held every account's owner and
+//! class: layout 4 reads them from the ledger's account read models) is not used, and replaced
+//! once its code holds under the key; a file whose code does not hold, whatever its first byte
+//! (a layout-1 cache, whose checksum was unkeyed, included), is never replaced
+//! ([`report_cache_authentic`]).
 
 use hmac::{KeyInit, Mac};
 use ledger_core::{ReportRules, ReporterState};
