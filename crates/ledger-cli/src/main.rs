@@ -94,10 +94,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    if let Err(why) = out::stdout_closed() {
-        eprintln!("error: writing to standard output: {why}");
-        return ExitCode::from(2);
-    }
     // A ledger holds customers' financial data: every file and directory this process creates
     // (RocksDB's included) is private to its owner, whatever the inherited umask.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));

@@ -42,28 +42,6 @@ pub fn line(text: &str) {
     }
 }
 
-/// Refuses a standard output that was closed (`>&-`): every line would be lost and the command
-/// end with exit 0. Rust's runtime opens `/dev/null` read-write in the place of a closed standard
-/// descriptor before `main` (so no file of ours can take its number), so that is what is looked
-/// for; a `/dev/null` opened for writing (`>/dev/null`) is an output chosen, and is kept.
-pub fn stdout_closed() -> Result<(), String> {
-    use rustix::fs::{FileType, OFlags};
-    let stdout = std::io::stdout();
-    let stat = match rustix::fs::fstat(&stdout) {
-        Ok(stat) => stat,
-        Err(err) => return Err(format!("it is closed ({err})")),
-    };
-    let null = FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice
-        && (rustix::fs::major(stat.st_rdev), rustix::fs::minor(stat.st_rdev)) == (1, 3);
-    let read_write = rustix::fs::fcntl_getfl(&stdout).is_ok_and(|flags| flags & OFlags::RWMODE == OFlags::RDWR);
-    if null && read_write {
-        return Err("it is closed (`>&-`: found /dev/null opened read-write in its place); give the command an \
-                    output (`>/dev/null` to discard it)"
-            .to_owned());
-    }
-    Ok(())
-}
-
 /// Runs `body` writing to `out` (buffered) and flushes it; when a write of `out` failed (a full
 /// disk, a pipe whose reader has gone), the error says so, naming `output` ("standard output",
 /// a file), whatever layer passed the failure on (the store's export, the CSV writer): exit 2,

@@ -542,19 +542,10 @@ fn an_output_that_cannot_be_written_is_exit_2_not_a_panic() {
         &["--json", "statement", "70", "--from", "2026-03-02", "--to", "2026-03-02"],
     ];
     for args in commands {
-        // A closed standard output (`>&-`) too: exit 0 and nothing, as if it were /dev/null.
-        for (stdout, what) in [("full", "/dev/full"), ("closed pipe", "pipe"), ("closed", ">&-")] {
-            let mut command = if what == ">&-" {
-                let mut sh = Command::new("sh");
-                sh.args(["-c", "exec \"$0\" \"$@\" >&-", env!("CARGO_BIN_EXE_ledger-cli")]);
-                sh
-            } else {
-                Command::new(env!("CARGO_BIN_EXE_ledger-cli"))
-            };
+        for (stdout, what) in [("full", "/dev/full"), ("closed pipe", "pipe")] {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_ledger-cli"));
             command.args(["--db", db_arg]).args(*args).stdin(Stdio::null()).stderr(Stdio::piped());
-            let output = if what == ">&-" {
-                command.output().unwrap()
-            } else if what == "pipe" {
+            let output = if what == "pipe" {
                 // The reader is gone before the command writes: its write fails with EPIPE
                 // (Rust ignores SIGPIPE).
                 let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
