@@ -98,8 +98,9 @@ pub enum Cmd {
     },
     /// Walk the hash chain: decodability, gap-free sequence, every hash and link.
     Verify {
-        /// First sequence number to check (its link to the record before is checked too).
-        #[arg(long, default_value_t = 1)]
+        /// First sequence number to check, 1 or more (its link to the record before is checked
+        /// too; there is no record 0).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         from: u64,
         /// Also prove the log still contains this head (SEQ:HASH), recorded earlier.
         #[arg(long, value_name = "SEQ:HASH")]
@@ -151,7 +152,8 @@ pub enum Cmd {
         format: Option<StatementFormat>,
         /// The report cache (mode 0600): read when it starts at or before --from (checked
         /// against the log; made with other rules: not used), then replaced by the state at the
-        /// start of the first day after --to, so the next day's report walks only that day.
+        /// start of the first day after --to, so the next day's report walks only that day. A
+        /// file that is not provably a cache of --cache-key (its HMAC) is refused, left as it is.
         #[arg(long, value_name = "FILE", requires = "cache_key")]
         cache: Option<std::path::PathBuf>,
         /// The key that authenticates the cache (HMAC-SHA256; 64 hex digits), created with mode
@@ -328,7 +330,15 @@ impl Cli {
                 format!("cli:{}", if user.is_empty() { "unknown-user" } else { user.as_str() })
             }
         };
-        Principal::new(&name, CLI_ROLE).map_err(|why| format!("{why} (give a name with --as or LEDGER_AS)"))
+        // The name as given, quoted: `main` escapes the error once, as every error (the core's
+        // message quotes it with Rust's escapes, which were then escaped again).
+        Principal::new(&name, CLI_ROLE).map_err(|_| {
+            format!(
+                "the principal's name \"{name}\" must be 1 to {} characters without control characters (give a \
+                 name with --as or LEDGER_AS)",
+                ledger_core::PRINCIPAL_NAME_CHARS_MAX
+            )
+        })
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {

@@ -97,12 +97,17 @@ fn end_phase(phases: &mut Vec<(&'static str, f64)>, name: &'static str, run: Ins
 
 /// CPU seconds in all and by thread, the busiest first: `12.34 s (ledger-writer 5.67, …)`.
 fn cpu_by_thread(threads: &[(String, f64)]) -> String {
-    let total: f64 = threads.iter().map(|(_, seconds)| seconds).sum();
+    // (folded from 0.0: an empty `sum` of f64 is -0.0, printed "-0.00")
+    let total = threads.iter().fold(0.0, |total, (_, seconds)| total + seconds);
     let named: Vec<String> = threads
         .iter()
         .filter(|(_, seconds)| *seconds >= 0.005)
         .map(|(name, seconds)| format!("{name} {seconds:.2}"))
         .collect();
+    if named.is_empty() {
+        // A tiny run: no thread reached the threshold (it printed "0.02 s ()").
+        return format!("{total:.2} s");
+    }
     format!("{total:.2} s ({})", named.join(", "))
 }
 
@@ -426,4 +431,24 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         report.report_lines
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_by_thread;
+
+    /// given the threads' CPU seconds → then the CPU text: no empty "()" when no thread
+    /// reaches the threshold (a tiny run printed "CPU 0.02 s ()").
+    #[test]
+    fn cpu_by_thread_names_the_busy_threads_and_no_empty_list() {
+        let rows: [(&[(&str, f64)], &str); 3] = [
+            (&[("ledger-writer", 1.5), ("main", 0.25)], "1.75 s (ledger-writer 1.50, main 0.25)"),
+            (&[("ledger-writer", 0.004), ("main", 0.004)], "0.01 s"),
+            (&[], "0.00 s"),
+        ];
+        for (threads, want) in rows {
+            let threads: Vec<(String, f64)> = threads.iter().map(|(name, s)| ((*name).to_owned(), *s)).collect();
+            assert_eq!(cpu_by_thread(&threads), want, "{threads:?}");
+        }
+    }
 }

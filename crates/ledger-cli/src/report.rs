@@ -22,7 +22,7 @@ fn load_rules(rules: &str) -> anyhow::Result<ReportRules> {
     let path = Path::new(rules);
     if !path.exists() {
         let known: Vec<_> = ReportRules::preset_names().collect();
-        bail!("--rules {rules:?} is neither a preset ({}) nor a file", known.join(", "));
+        bail!("--rules \"{rules}\" is neither a preset ({}) nor a file", known.join(", "));
     }
     let text = crate::out::read_small(path).with_context(|| format!("reading {}", path.display()))?;
     ReportRules::from_custom_toml_str(&text).map_err(|err| match err {
@@ -65,7 +65,21 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         ),
         (_, format) => format.unwrap_or(StatementFormat::Text),
     };
-    let key = cache.map(|(_, key)| cache_key(key)).transpose()?;
+    let key = match cache {
+        Some((path, key_path)) => {
+            // One file for both: the key would be made over the cache, or the cache written
+            // over the key (and the next run find its key gone).
+            if same_file(path, key_path) {
+                bail!(
+                    "--cache and --cache-key name the same file {}: the cache and its key are two files (keep \
+                     the key where those who can write the cache cannot read it)",
+                    path.display()
+                );
+            }
+            Some(cache_key(key_path)?)
+        }
+        None => None,
+    };
     if let Some((path, _)) = cache {
         // Where the cache will be written is checked before the walk: a report printed whole and
         // then failed would look like a failed report.
@@ -75,23 +89,15 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         }
     }
     let start = match (cache, &key) {
-        (Some((path, _)), Some(key)) if path.exists() => {
-            // Its header first: a file that is no cache, or a cache of other rules, is not read whole.
-            let head = crate::out::read_head(path, ledger_store::REPORT_CACHE_HEADER_LEN)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if !ledger_store::report_cache_wanted(&rules, &head)
-                .with_context(|| format!("--cache {}", path.display()))?
-            {
-                None
-            } else {
-                let bytes =
-                    crate::out::read_regular(path, u64::MAX).with_context(|| format!("reading {}", path.display()))?;
-                ledger_store::decode_report_cache(key, &rules, &bytes)
-                    .with_context(|| format!("--cache {}", path.display()))?
-            }
+        (Some((path, key_path)), Some(key)) if path.exists() => {
+            cached_state(path, key_path, key, &rules).with_context(|| format!("--cache {}", path.display()))?
         }
         _ => None,
     };
+    // The key is made once the cache is known to be replaceable (nothing written before).
+    if let (Some((_, key_path)), Some(key)) = (cache, &key) {
+        key.write_when_new(key_path)?;
+    }
     if let Some((path, _)) = cache {
         // Said on every run: whether the report rests on the cache, and from where.
         let exists = path.exists();
@@ -137,7 +143,7 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     printer.finish()?;
     if let (Some((path, _)), Some(key), Some(state)) = (cache, &key, next) {
-        write_cache(path, &ledger_store::encode_report_cache(key, &rules, &state)?)?;
+        write_cache(path, &ledger_store::encode_report_cache(&key.bytes, &rules, &state)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,18 +156,36 @@ fn format_name(format: StatementFormat) -> &'static str {
     }
 }
 
+/// The cache key, read from its file or made for it (written by [`CacheKey::write_when_new`]).
+struct CacheKey {
+    bytes: [u8; ledger_store::REPORT_CACHE_KEY_LEN],
+    new: bool,
+}
+
+impl CacheKey {
+    /// Writes a key just made to its file (mode 0600); a key read from it is left as it is.
+    fn write_when_new(&self, path: &Path) -> anyhow::Result<()> {
+        use std::io::Write;
+        if !self.new {
+            return Ok(());
+        }
+        let mut file = crate::out::create_private(path, false)?;
+        writeln!(file, "{}", hex::encode(self.bytes))
+            .and_then(|()| file.sync_all())
+            .context("writing the cache key")?;
+        eprintln!("report cache key made: {} (mode 0600)", crate::out::safe(&path.display().to_string()));
+        Ok(())
+    }
+}
+
 /// The cache key: read from `path` (refused when group or others may read or write it), or
-/// made (32 random bytes, hex, mode 0600) when it is absent.
-fn cache_key(path: &Path) -> anyhow::Result<[u8; ledger_store::REPORT_CACHE_KEY_LEN]> {
-    use std::io::Write;
+/// made (32 random bytes) when it is absent.
+fn cache_key(path: &Path) -> anyhow::Result<CacheKey> {
     use std::os::unix::fs::MetadataExt;
     let mut key = [0u8; ledger_store::REPORT_CACHE_KEY_LEN];
     if !path.exists() {
         getrandom::fill(&mut key).map_err(|err| anyhow::anyhow!("no randomness from the system: {err}"))?;
-        let mut file = crate::out::create_private(path, false)?;
-        writeln!(file, "{}", hex::encode(key)).and_then(|()| file.sync_all()).context("writing the cache key")?;
-        eprintln!("report cache key made: {} (mode 0600)", crate::out::safe(&path.display().to_string()));
-        return Ok(key);
+        return Ok(CacheKey { bytes: key, new: true });
     }
     let meta = std::fs::metadata(path).with_context(|| format!("reading the cache key {}", path.display()))?;
     if meta.mode() & 0o077 != 0 {
@@ -170,7 +194,58 @@ fn cache_key(path: &Path) -> anyhow::Result<[u8; ledger_store::REPORT_CACHE_KEY_
     let text = crate::out::read_small(path).with_context(|| format!("reading the cache key {}", path.display()))?;
     hex::decode_to_slice(text.trim(), &mut key)
         .with_context(|| format!("the cache key {} is not 64 hex digits", path.display()))?;
-    Ok(key)
+    Ok(CacheKey { bytes: key, new: false })
+}
+
+/// The state in the cache at `path` when it serves these rules; `None` when it is a cache of
+/// this key made with other rules or by an older layout (replaced after the walk). Refused,
+/// and left as it is, when it is not provably a cache of this key: no report cache at all
+/// (by its header), or one whose authentication code does not hold under the key, whatever
+/// its first byte (a file of the user's that starts with a layout's byte, a layout-1 cache,
+/// whose checksum was unkeyed, a cache of another key). Its header is read first, then its
+/// code is checked a chunk at a time: a large file is never held in memory unauthenticated.
+fn cached_state(
+    path: &Path,
+    key_path: &Path,
+    key: &CacheKey,
+    rules: &ReportRules,
+) -> anyhow::Result<Option<ledger_core::ReporterState>> {
+    let reading = || format!("reading {}", path.display());
+    let head = crate::out::read_head(path, ledger_store::REPORT_CACHE_HEADER_LEN).with_context(reading)?;
+    let wanted = ledger_store::report_cache_wanted(rules, &head)?;
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).with_context(reading)?);
+    if !ledger_store::report_cache_authentic(&key.bytes, &mut file)? {
+        if wanted {
+            // Its layout and rules digest are this build's: a cache, damaged or of another key.
+            ledger_store::decode_report_cache(&key.bytes, rules, &head)?;
+        }
+        let key_said = if key.new {
+            format!("there is no key {} yet", key_path.display())
+        } else {
+            format!("its authentication code does not hold under the key {}", key_path.display())
+        };
+        bail!(
+            "not a report cache written under this --cache-key ({key_said}: another program's file, a layout-1 \
+             cache, or one of another key): left as it is; choose another path for --cache (a file of its own, \
+             or one that does not exist yet)"
+        );
+    }
+    if !wanted {
+        return Ok(None);
+    }
+    let bytes = crate::out::read_regular(path, u64::MAX).with_context(reading)?;
+    Ok(ledger_store::decode_report_cache(&key.bytes, rules, &bytes)?)
+}
+
+/// Whether `a` and `b` name one file: the same file when both exist, else the same name in
+/// the same directory (`x` and `./x`).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return a.dev() == b.dev() && a.ino() == b.ino();
+    }
+    let place = |path: &Path| (std::fs::canonicalize(cache_dir(path)).ok(), path.file_name().map(ToOwned::to_owned));
+    a == b || place(a) == place(b)
 }
 
 /// The directory the cache at `path` is written in.

@@ -51,6 +51,9 @@ pub struct ReportPrinter<W: Write> {
     /// Where the output goes, as a failed write names it ("standard output").
     output: String,
     text_header: String,
+    /// The rules' name as a CSV cell: CSV rows carry it in a last column, `rules`, as the text
+    /// header and JSON's `rules` name it.
+    rules_cell: String,
     out: Out<W>,
     started: bool,
     /// Lines of `kind` written (text's last line counts them).
@@ -115,7 +118,16 @@ impl<W: Write> ReportPrinter<W> {
                 Out::Json(out, members)
             }
         };
-        Ok(ReportPrinter { kind, output: output.to_owned(), text_header, out, started: false, lines: 0, failed: None })
+        Ok(ReportPrinter {
+            kind,
+            output: output.to_owned(),
+            text_header,
+            rules_cell: csv_cell(header.rules),
+            out,
+            started: false,
+            lines: 0,
+            failed: None,
+        })
     }
 
     /// Writes what comes before the first line (once).
@@ -130,7 +142,7 @@ impl<W: Write> ReportPrinter<W> {
     fn start_output(&mut self) -> anyhow::Result<()> {
         match &mut self.out {
             Out::Text(out) => writeln!(out, "{}", safe(&self.text_header))?,
-            Out::Csv(out) => out.write_record(csv_header(self.kind))?,
+            Out::Csv(out) => out.write_record(csv_header(self.kind).iter().chain(&["rules"]))?,
             Out::Json(out, members) => {
                 out.write_all(b"{")?;
                 for member in members.iter() {
@@ -172,10 +184,14 @@ impl<W: Write> ReportPrinter<W> {
     ) -> anyhow::Result<()> {
         self.start()?;
         self.lines += 1;
-        let output = &self.output;
+        let (output, rules) = (&self.output, &self.rules_cell);
         match &mut self.out {
             Out::Text(out) => writeln!(out, "{}", safe(&text())).with_context(|| writing_to(output))?,
-            Out::Csv(out) => out.write_record(csv()).with_context(|| writing_to(output))?,
+            Out::Csv(out) => {
+                let mut record = csv();
+                record.push(rules.clone());
+                out.write_record(record).with_context(|| writing_to(output))?;
+            }
             Out::Json(out, members) => {
                 let value = json()?;
                 for member in members.iter_mut() {
@@ -460,7 +476,7 @@ fn summary_csv(line: &SummaryLine) -> Vec<String> {
 /// the counterparty (client text) last.
 fn large_value_text(line: &LargeValueLine) -> String {
     format!(
-        "{} customer {} {} {} day total {} (≥ {}, {}): seq {} {} {} account {} {} {} {}",
+        "{} customer {} {} {} day total {} (≥ {}, {}): seq {} {} {} account {} {} {}{}",
         line.day,
         line.customer,
         line.kind.name(),
@@ -474,7 +490,8 @@ fn large_value_text(line: &LargeValueLine) -> String {
         line.account,
         line.flow,
         line.amount,
-        line.counterparty.as_deref().unwrap_or("")
+        // (no trailing space when there is no counterparty: cash)
+        line.counterparty.as_deref().map(|counterparty| format!(" {counterparty}")).unwrap_or_default()
     )
 }
 

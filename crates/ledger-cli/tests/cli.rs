@@ -295,6 +295,26 @@ fn usage_errors_exit_2() {
         assert_eq!(code, want, "{head}: {out}{err}");
         assert!(out.contains(says) || err.contains(says), "{head}: {out}{err}");
     }
+    // SEQ only in the canonical decimal form `head` prints (an outside tester: `+1`, `01` and
+    // ` 1` with the right hash passed), and no `--from 0` (it was read as 1).
+    let (_, head, _) = cli(&db, &["head"]);
+    let hash = head.trim().split_once(':').unwrap().1.to_owned();
+    // (arguments after `verify`, exit code, stdout or stderr has)
+    let rows: [(Vec<String>, i32, &str); 6] = [
+        (vec!["--expect-head".into(), format!("1:{hash}")], 0, "OK:"),
+        (vec!["--expect-head".into(), format!("+1:{hash}")], 2, "expected SEQ:HASH"),
+        (vec!["--expect-head".into(), format!("01:{hash}")], 2, "expected SEQ:HASH"),
+        (vec!["--expect-head".into(), format!(" 1:{hash}")], 2, "expected SEQ:HASH"),
+        (vec!["--from".into(), "0".into()], 2, "--from"),
+        (vec!["--from".into(), "1".into()], 0, "OK:"),
+    ];
+    for (args, want, says) in rows {
+        let mut all = vec!["verify"];
+        all.extend(args.iter().map(String::as_str));
+        let (code, out, err) = cli(&db, &all);
+        assert_eq!(code, want, "{args:?}: {out}{err}");
+        assert!(out.contains(says) || err.contains(says), "{args:?}: {out}{err}");
+    }
 }
 
 #[test]

@@ -624,6 +624,10 @@ fn client_text_is_escaped_exactly_once() {
     })
     .to_string();
     assert_eq!(cli(&db, &["submit", &list]).0, 0);
+    // `--as` (an outside tester: `\\u{1b}` where one escape is right).
+    let (code, _, err) = cli(&db, &["--as", name, "tick"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--as") && err.contains(once) && !err.contains(twice), "--as: {err}");
     let (code, out, _) = cli(&db, &["risk-check", name]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(once) && !out.contains(twice), "risk-check: {out}");

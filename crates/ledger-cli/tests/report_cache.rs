@@ -3,7 +3,8 @@
 //! log's, and not used when made with other rules. The cache is authenticated (HMAC under
 //! --cache-key): one written under another key and a forged layout-1 one (an unkeyed checksum)
 //! are not trusted; an empty or short file is no cache (another path to choose, never one to
-//! delete); every run says whether the cache was used.
+//! delete), nor is a file whose code does not hold under the key, whatever its first byte (it
+//! is left as it is); every run says whether the cache was used.
 
 mod common;
 
@@ -90,7 +91,14 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     // tester: a RocksDB MANIFEST given as --cache was replaced and the ledger no longer opened).
     let mut manifest_like = vec![0xd7u8, 0x3a, 0x9c, 0x5e];
     manifest_like.resize(200, 0x11);
-    let rows: [(&str, Vec<u8>, &str, &str, bool); 8] = [
+    // A file of the user's whose first byte is a layout's (an outside tester: `--cache` given a
+    // mistyped path was replaced): 65 bytes or more, nothing proves it ours.
+    let users_file = |first: u8| [vec![first], b"the user's own data, not a report cache. ".repeat(4)].concat();
+    // A cache of this layout made with other rules (its digest changed) whose code does not hold.
+    let mut other_rules_unkeyed = genuine.clone();
+    other_rules_unkeyed[1] ^= 1;
+    let not_ours = "not a report cache written under this --cache-key (its authentication code does not hold";
+    let rows: [(&str, Vec<u8>, &str, &str, bool); 12] = [
         ("the genuine cache", genuine.clone(), key_arg, "report state from cache", false),
         ("a saved JSON report", br#"{"large_value":[]}"#.repeat(8), key_arg, "not a report cache", true),
         ("another program's file", manifest_like, key_arg, "left as it is", true),
@@ -101,7 +109,11 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
         // wrote): not a report cache, another path to choose.
         ("an empty file", Vec::new(), key_arg, "not a report cache (it is empty): left as it is; choose another", true),
         ("a short file", vec![4, 0, 0], key_arg, "(3 bytes, shorter than a report cache's 65-byte header)", true),
-        ("layout 1, unkeyed", layout_1, key_arg, "not used", false),
+        ("layout 1, unkeyed: nothing proves it ours", layout_1, key_arg, not_ours, true),
+        ("a file of the user's starting with 0x01", users_file(1), key_arg, not_ours, true),
+        ("a file of the user's starting with 0x02", users_file(2), key_arg, not_ours, true),
+        ("a file of the user's starting with 0x04", users_file(4), key_arg, "left as it is; choose another", true),
+        ("layout 4, other rules, not of this key", other_rules_unkeyed, key_arg, not_ours, true),
     ];
     for (what, bytes, key_file, said, refused) in rows {
         let path = dir.path().join("row.cache");
@@ -124,14 +136,24 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
             assert_eq!(json(&out), json(&report(last_day, last_day, &[]).1), "{what}");
         }
     }
+    // With no key file yet, nothing can prove a file there ours: refused, and no key made.
+    let no_key = dir.path().join("no.key");
+    let path = dir.path().join("row.cache");
+    std::fs::write(&path, users_file(4)).unwrap();
+    let (code, _, err) =
+        report(last_day, last_day, &["--cache", path.to_str().unwrap(), "--cache-key", no_key.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("there is no key") && err.contains("left as it is"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), users_file(4));
+    assert!(!no_key.exists(), "a key was made for a cache that was refused");
     // A huge file (64 GiB, sparse) is judged by its header, never read whole: no cache at all
-    // is refused, a cache of another layout is not used (both were read into memory first).
+    // is refused, nor is a layout-1 file read (its code unkeyed: never ours).
     let huge = dir.path().join("huge.cache");
     let mut other_layout = genuine.clone();
     other_layout[0] = 1;
     for (what, head, said, refused) in [
         ("64 GiB of zeros", vec![0u8; 1], "not a report cache", true),
-        ("64 GiB, layout 1", other_layout, "not used", false),
+        ("64 GiB, layout 1", other_layout, "left as it is", true),
     ] {
         std::fs::write(&huge, &head).unwrap();
         std::fs::File::options().write(true).open(&huge).unwrap().set_len(64 << 30).unwrap();
@@ -185,6 +207,37 @@ fn a_report_from_the_cache_prints_what_a_report_from_genesis_prints() {
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("report cache") && err.contains(cache_arg), "{err}");
     assert!(err.contains("whose hash in this log differs"), "{err}");
+}
+
+/// One file given for the cache and its key (as given, or by another name): a usage error
+/// before anything is written (the key was made over the path, then the cache refused as no
+/// cache, or written over the key).
+#[test]
+fn one_file_for_the_cache_and_its_key_is_a_usage_error_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger");
+    let both = dir.path().join("both");
+    let dotted = dir.path().join(".").join("both");
+    for (cache_path, key_path) in [(&both, &both), (&both, &dotted)] {
+        let (code, out, err) = cli(
+            &db,
+            &[
+                "report",
+                "daily-summary",
+                "--from",
+                "2026-03-02",
+                "--to",
+                "2026-03-02",
+                "--cache",
+                cache_path.to_str().unwrap(),
+                "--cache-key",
+                key_path.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("--cache and --cache-key name the same file"), "{err}");
+        assert!(!both.exists() && out.is_empty(), "nothing written: {out}");
+    }
 }
 
 /// HMAC-SHA256 (RFC 2104) of `message` under a key of at most 64 bytes.

@@ -289,6 +289,10 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
         report(&db, Run::Pipe, &["report", "large-value", "--from", &first, "--to", &head, "--rules", rules]).1
     };
     assert_ne!(lines(&own_name).lines().count(), lines("pboc-2016-3").lines().count());
+    // A line without a counterparty (cash) ends without a trailing space.
+    let text = lines(&own_name);
+    assert!(text.contains(" cash "), "{text:.300}");
+    assert!(!text.lines().any(|line| line.ends_with(' ')), "a trailing space: {text:.1000}");
 
     // Every day of the range has its rows: quiet days before the log's first record as well,
     // whether or not the range also covers days with records.
@@ -308,5 +312,47 @@ fn report_refuses_what_it_cannot_print_right_and_names_what_failed() {
     ];
     for (from, to, want) in ranges {
         assert_eq!(summary(from, to), want, "{from} to {to}");
+    }
+}
+
+/// Thresholds files an outside tester passed: a source of invisible characters only cites
+/// nothing; a name holding the preset's could be read as the preset in a report's header; and
+/// a name or path with an escape is shown escaped once (`\u{1b}`, not `\\u{1b}`). All refused
+/// before the ledger is opened.
+#[test]
+fn thresholds_files_that_cite_nothing_or_could_pass_for_the_preset_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("no-ledger");
+    let preset = include_str!("../../ledger-core/reports/pboc-2016-3.toml");
+    let lower = preset.replace("threshold = \"50000.00\"\nflows = [\"cash", "threshold = \"1.00\"\nflows = [\"cash");
+    let own = |name: &str| lower.replace("name = \"pboc-2016-3\"", &format!("name = \"{name}\""));
+    let source_line = preset.lines().find(|line| line.starts_with("source")).unwrap();
+    let invisible = own("bank-2026").replacen(source_line, "source = \"\\u200B\\u202E\\u2066 \\uFEFF\"", 1);
+    let bad_code = own("bank-2026").replace("\"LIMIT_EXCEEDED\"", "\"X\\u001b[2J\"");
+    let missing = dir.path().join("no\u{1b}[2J.toml");
+    // (what, the file's text (None: --rules names a missing file), stderr has, stderr lacks)
+    let rows: [(&str, Option<String>, &str, &str); 7] = [
+        ("a source of invisible characters", Some(invisible), "no source cited", "\0"),
+        ("the preset's name and a word", Some(own("pboc-2016-3 preset")), "holds the name of the shipped preset", "\0"),
+        ("the preset's name and a suffix", Some(own("pboc-2016-3-copy")), "a name of its own", "\0"),
+        ("a name with an escape", Some(own("bank\\u001b[2J")), "report rules \"bank\\u{1b}[2J\"", "\\\\u{1b}"),
+        ("a reason code with an escape", Some(bad_code), "unknown reason code \"X\\u{1b}[2J\"", "\\\\u{1b}"),
+        ("a missing file with an escape", None, "--rules \"", "\\\\u{1b}"),
+        ("a name of its own", Some(own("bank-2016-3")), "no ledger at", "thresholds"),
+    ];
+    for (what, text, err_has, err_lacks) in rows {
+        let path = match &text {
+            Some(text) => {
+                let path = dir.path().join("rules.toml");
+                std::fs::write(&path, text).unwrap();
+                path
+            }
+            None => missing.clone(),
+        };
+        let args = ["report", "large-value", "--from", "2026-03-02", "--to", "2026-03-02", "--rules"];
+        let (code, out, err) = report(&db, Run::Pipe, &[&args[..], &[path.to_str().unwrap()]].concat());
+        assert_eq!(code, 2, "{what}: {out}{err}");
+        assert!(err.contains(err_has) && !err.contains(err_lacks), "{what}: {err}");
+        assert!(!err.contains('\u{1b}'), "{what}: escaped: {err:?}");
     }
 }

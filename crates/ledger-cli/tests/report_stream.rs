@@ -57,7 +57,7 @@ fn the_streamed_report_prints_what_the_collected_report_prints() {
     // (named apart: a file with the preset's name and other thresholds is refused)
     let toml = preset
         .replace("[class_iii_review]\nthreshold = \"50000.00\"", "[class_iii_review]\nthreshold = \"1.00\"")
-        .replace("name = \"pboc-2016-3\"", "name = \"pboc-2016-3-review-from-1\"");
+        .replace("name = \"pboc-2016-3\"", "name = \"review-from-1\"");
     assert_ne!(toml, preset);
     let rules_path = dir.path().join("rules.toml");
     std::fs::write(&rules_path, &toml).unwrap();
@@ -108,10 +108,14 @@ fn the_streamed_report_prints_what_the_collected_report_prints() {
         let column = |name: &str| header.iter().position(|each| each == name);
         let (seq, hash) =
             (column("seq").or(column("through_seq")).unwrap(), column("hash").or(column("through_hash")).unwrap());
+        // Every row names its rules, as the text header and JSON do, in a last column (the
+        // columns before it as they were).
+        assert_eq!(column("rules"), Some(header.len() - 1), "{kind}: {header:?}");
         let got: Vec<(String, String, String)> = rows
             .records()
             .map(|row| {
                 let row = row.unwrap();
+                assert_eq!(&row[header.len() - 1], reports.rules, "{kind}");
                 (row[0].to_owned(), row[seq].to_owned(), row[hash].to_owned())
             })
             .collect();

@@ -88,7 +88,7 @@ impl ReportRules {
         let (_, text) = PRESETS
             .iter()
             .find(|(preset, _)| *preset == name)
-            .ok_or_else(|| Error::Policy(format!("unknown report rules {name:?} (known: pboc-2016-3)")))?;
+            .ok_or_else(|| Error::Policy(format!("unknown report rules \"{name}\" (known: pboc-2016-3)")))?;
         ReportRules::from_toml_str(text)
     }
 
@@ -102,16 +102,28 @@ impl ReportRules {
         let rules = ReportRules::from_toml_str(text)?;
         // "PBOC-2016-3", "pboc 2016 3", "ｐｂｏｃ-2016-3", "pboc-2016-𝟑" (a mathematical digit)
         // and "рboc-2016-3" (a Cyrillic р) all claim it.
-        let claimed = ReportRules::preset_names().find(|name| name_key(&rules.name) == name_key(name));
+        // A name holding a preset's ("pboc-2016-3 preset", "pboc-2016-3-copy") claims it too:
+        // a report's header names the rules, and one read quickly or cut short would pass for
+        // the preset's.
+        let key = name_key(&rules.name);
+        let claimed = ReportRules::preset_names().find(|name| key.contains(&name_key(name)));
         let Some(preset) = claimed else {
             return Ok(rules);
         };
         if ReportRules::preset(preset)? == rules {
             return Ok(rules);
         }
+        if key != name_key(preset) {
+            return Err(Error::Policy(format!(
+                "it is named \"{}\", which holds the name of the shipped preset \"{preset}\" (case, spaces, \
+                 punctuation, width and look-alike letters or digits of other scripts aside): a report's header \
+                 could be read as the preset's; give it a name of its own (reports are labelled with it)",
+                rules.name
+            )));
+        }
         if rules.name == preset {
             return Err(Error::Policy(format!(
-                "it is named {:?}, the name of the shipped preset {preset:?}, but its content differs from the \
+                "it is named \"{}\", the name of the shipped preset \"{preset}\", but its content differs from the \
                  preset's: give it a name of its own (reports are labelled with it)",
                 rules.name
             )));
@@ -121,7 +133,7 @@ impl ReportRules {
         let foreign =
             if foreign.is_empty() { String::new() } else { format!("; not ASCII in it: {}", foreign.join(" ")) };
         Err(Error::Policy(format!(
-            "it is named {:?}, which reads as the name of the shipped preset {preset:?} (case, spaces, punctuation, \
+            "it is named \"{}\", which reads as the name of the shipped preset \"{preset}\" (case, spaces, punctuation, \
              width and look-alike letters or digits of other scripts aside{foreign}) but is not the preset: give it \
              a name of its own (reports are labelled with it)",
             rules.name
@@ -141,7 +153,7 @@ impl ReportRules {
     /// Checks what serde cannot: thresholds above zero, flows listed, sources cited, a window of
     /// 1 to 366 days, known reason codes.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::Policy(format!("report rules {:?}: {what}", self.name)));
+        let bad = |what: String| Err(Error::Policy(format!("report rules \"{}\": {what}", self.name)));
         // The name heads every report made with the rules: something to read, on one line.
         if self.name.trim().is_empty()
             || self.name.chars().count() > ReportRules::NAME_CHARS_MAX
@@ -167,8 +179,9 @@ impl ReportRules {
             if flows.is_empty() {
                 return bad(format!("{name}: no flows listed"));
             }
-            if source.trim().is_empty() {
-                return bad(format!("{name}: no source cited"));
+            // Only spaces and invisible characters (zero-width, direction controls) cite nothing.
+            if source.chars().all(invisible) {
+                return bad(format!("{name}: no source cited (nothing visible in it)"));
             }
         }
         if !(1..=366).contains(&self.class_iii_review.window_days) {
@@ -178,10 +191,38 @@ impl ReportRules {
             return bad("limit_hits.codes: no reason code listed (the limit-hit report would list nothing)".into());
         }
         if let Some(code) = self.limit_hits.codes.iter().find(|code| !RejectReason::CODES.contains(&code.as_str())) {
-            return bad(format!("limit_hits: unknown reason code {code:?}"));
+            return bad(format!("limit_hits: unknown reason code \"{code}\""));
         }
         Ok(())
     }
+}
+
+/// Whether `c` shows nothing: white space, a control character, or a default-ignorable code
+/// point (Unicode's `Default_Ignorable_Code_Point`: zero-width characters, direction controls,
+/// the byte-order mark, fillers and variation selectors).
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{34f}'
+                | '\u{61c}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fff8}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
+        )
 }
 
 /// A name as compared with the presets': NFKC (full-width forms, mathematical digits folded),
@@ -220,6 +261,9 @@ mod tests {
         no_flows.large_transfer.flows.clear();
         let mut no_source = base.clone();
         no_source.class_iii_review.source = " ".into();
+        // Only invisible characters (an outside tester's file passed): cites nothing either.
+        let mut invisible_source = base.clone();
+        invisible_source.large_cash.source = "\u{200b}\u{202e}\u{2066} \u{feff}\u{3000}".into();
         let mut no_window = base.clone();
         no_window.class_iii_review.window_days = 0;
         let mut bad_code = base.clone();
@@ -232,6 +276,7 @@ mod tests {
             ("zero threshold", zero, "large_cash: the threshold is zero"),
             ("no flows", no_flows, "large_transfer: no flows listed"),
             ("no source", no_source, "class_iii_review: no source cited"),
+            ("an invisible source", invisible_source, "large_cash: no source cited"),
             ("no window", no_window, "class_iii_review: window_days"),
             ("an unknown code", bad_code, "limit_hits: unknown reason code"),
             ("no codes", no_codes, "limit_hits.codes: no reason code listed"),
@@ -256,7 +301,7 @@ mod tests {
         assert_ne!(lower, preset);
         let renamed = |text: &str, name: &str| text.replace("name = \"pboc-2016-3\"", &format!("name = {name:?}"));
         // (what the file holds, accepted with the name it gives)
-        let rows: [(&str, String, Option<&str>); 21] = [
+        let rows: [(&str, String, Option<&str>); 24] = [
             ("the preset copied", preset.to_owned(), Some("pboc-2016-3")),
             ("the preset copied, comments dropped", preset.replace("# The rejections", "# -"), Some("pboc-2016-3")),
             ("lower cash threshold, the preset's name", lower.clone(), None),
@@ -274,7 +319,11 @@ mod tests {
             ("the preset's content, a Cyrillic р", renamed(preset, "\u{440}boc-2016-3"), None),
             ("the preset's content, a mathematical digit 3", renamed(preset, "pboc-2016-\u{1d7d1}"), None),
             ("a name of its own in Cyrillic", renamed(&lower, "банк-2026"), Some("банк-2026")),
-            ("a name of its own, the preset's and more", renamed(&lower, "pboc-2016-3-bank"), Some("pboc-2016-3-bank")),
+            // The preset's name and more: a header "pboc-2016-3 preset" passes for the preset's.
+            ("the preset's name and a word", renamed(&lower, "pboc-2016-3 preset"), None),
+            ("the preset's name and a suffix", renamed(&lower, "pboc-2016-3-copy"), None),
+            ("the preset's content, its name and a suffix", renamed(preset, "pboc-2016-3-copy"), None),
+            ("a name of its own, a year like the preset's", renamed(&lower, "bank-2016-3"), Some("bank-2016-3")),
             ("a blank name", renamed(&lower, " "), None),
             (
                 "a name with an Arabic letter mark",

@@ -55,7 +55,7 @@ pub use reader::{
 pub use receipt::{Answer, AnswerStatus, BatchReport, CommitObserver, Receipt, WriterStats};
 pub use report_cache::{
     REPORT_CACHE_HEADER_LEN, REPORT_CACHE_KEY_LEN, REPORT_CACHE_VERSION, decode_report_cache, encode_report_cache,
-    report_cache_wanted,
+    report_cache_authentic, report_cache_wanted,
 };
 pub use schedule::RecordedCheckpoint;
 pub use store::{

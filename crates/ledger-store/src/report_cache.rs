@@ -6,9 +6,11 @@
 //!
 //! The cache is authenticated (layout 2): HMAC-SHA256 under a key its writer keeps apart
 //! (`report --cache-key FILE`), so one who can rewrite the cache but not read the key cannot
-//! change a report through it. A layout-1 cache (an unkeyed checksum) is not used, nor one of
-//! layouts 2 and 3 (which held every account's owner and class: layout 4 reads them from the
-//! ledger's account read models).
+//! change a report through it. A cache of layouts 2 and 3 (which held every account's owner and
+//! class: layout 4 reads them from the ledger's account read models) is not used, and replaced
+//! once its code holds under the key; a file whose code does not hold, whatever its first byte
+//! (a layout-1 cache, whose checksum was unkeyed, included), is never replaced
+//! ([`report_cache_authentic`]).
 
 use hmac::{KeyInit, Mac};
 use ledger_core::{ReportRules, ReporterState};
@@ -58,16 +60,14 @@ pub fn encode_report_cache(
     Ok(bytes)
 }
 
-/// The state in a cache made with `rules` under `key`; `None` for a cache of other rules or
-/// another layout version (not used; the report walks from genesis and the cache is replaced).
-/// A damaged cache, or one written under another key or changed since, is an error.
 /// How many leading bytes of a cache file [`report_cache_wanted`] looks at.
 pub const REPORT_CACHE_HEADER_LEN: usize = HEADER_LEN;
 
 /// From a cache file's first [`REPORT_CACHE_HEADER_LEN`] bytes (fewer if it is shorter), before
 /// the rest is read: an error when it is no report cache (or empty), `false` when it is one of
-/// another layout or other rules (not used: nothing more to read), `true` when the whole file
-/// must be read and decoded ([`decode_report_cache`] checks it all again).
+/// another layout or other rules (not used: replaced, once [`report_cache_authentic`] holds),
+/// `true` when the whole file must be read and decoded ([`decode_report_cache`] checks it all
+/// again).
 pub fn report_cache_wanted(rules: &ReportRules, head: &[u8]) -> Result<bool> {
     if head.len() < HEADER_LEN {
         return decode_report_cache(&[0; REPORT_CACHE_KEY_LEN], rules, head).map(|_| true);
@@ -80,6 +80,40 @@ pub fn report_cache_wanted(rules: &ReportRules, head: &[u8]) -> Result<bool> {
     }
 }
 
+/// Whether the cache read from `file` (from its first byte) was written under `key`: its
+/// authentication code is computed a chunk at a time (memory bounded, whatever the file's
+/// size) and compared. A file is replaced only when this holds: one that is not provably a
+/// cache of this key (another program's file whose first byte happens to be a layout, a
+/// layout-1 cache, whose checksum was unkeyed, a cache of another key) is left as it is.
+/// Layouts 2 to 4 share the code's definition; a file shorter than the header is not one.
+pub fn report_cache_authentic(key: &[u8; REPORT_CACHE_KEY_LEN], file: &mut impl std::io::Read) -> Result<bool> {
+    let io = |err: std::io::Error| Error::Io(format!("reading the report cache: {err}"));
+    let mut head = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match file.read(&mut head[got..]).map_err(io)? {
+            0 => return Ok(false),
+            read => got += read,
+        }
+    }
+    if !(2..=REPORT_CACHE_VERSION).contains(&head[0]) {
+        return Ok(false);
+    }
+    let mut code = mac(key, &head[..33], &[])?;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut chunk).map_err(io)? {
+            0 => break,
+            read => code.update(&chunk[..read]),
+        }
+    }
+    Ok(code.verify_slice(&head[33..HEADER_LEN]).is_ok())
+}
+
+/// The state in a cache made with `rules` under `key`; `None` for a cache of other rules or
+/// another layout version (not used; the report walks from genesis and the cache is replaced,
+/// once [`report_cache_authentic`] holds).
+/// A damaged cache, or one written under another key or changed since, is an error.
 pub fn decode_report_cache(
     key: &[u8; REPORT_CACHE_KEY_LEN],
     rules: &ReportRules,

@@ -22,11 +22,23 @@ impl Head {
         format!("{}:{}", self.seq, hex::encode(self.hash))
     }
 
-    /// Parses `SEQ:HEX`.
+    /// Parses `SEQ:HEX`, SEQ in the canonical decimal form [`Head::to_text`] writes: digits only,
+    /// no sign, padding or leading zero (`+5`, `005`, ` 5` are refused: a head is compared as
+    /// written, and one recorded by hand must not pass for another).
     pub fn parse(text: &str) -> Result<Head> {
-        let bad = || Error::InvalidArgument(format!("expected SEQ:HASH (64 hex digits), got {text:?}"));
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "expected SEQ:HASH (SEQ in decimal digits without sign, spaces or leading zeros; 64 hex digits), got \
+                 {text:?}"
+            ))
+        };
         let (seq, hash) = text.split_once(':').ok_or_else(bad)?;
-        let seq = seq.trim().parse().map_err(|_| bad())?;
+        let canonical =
+            !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) && (seq == "0" || !seq.starts_with('0'));
+        if !canonical {
+            return Err(bad());
+        }
+        let seq = seq.parse().map_err(|_| bad())?;
         let bytes = hex::decode(hash.trim()).map_err(|_| bad())?;
         let hash: Hash = bytes.try_into().map_err(|_| bad())?;
         Ok(Head { seq, hash })
