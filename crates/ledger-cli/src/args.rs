@@ -196,7 +196,8 @@ pub enum Cmd {
     Export {
         /// Output file, or "-" for standard output.
         file: PathBuf,
-        #[arg(long, default_value_t = 1)]
+        /// First sequence number to export, 1 or more (there is no record 0).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         from: u64,
         #[arg(long)]
         to: Option<u64>,

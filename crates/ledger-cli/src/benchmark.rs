@@ -176,7 +176,8 @@ fn submit_timed(ledger: &Ledger, workload: &mut Workload, spec: &BenchSpec) -> a
         .into_iter()
         .map(|(latency_ms, at)| SlowBatch {
             latency_ms,
-            submitted_at: at.round(jiff::Unit::Millisecond).map_or_else(|_| at.to_string(), |at| at.to_string()),
+            // Fixed width (milliseconds always shown), as RocksDB's `LOG` writes its times.
+            submitted_at: at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         })
         .collect();
     Ok(Timed { seconds, latencies, slowest, accepted, rejected_by_reason })
@@ -390,7 +391,10 @@ pub fn run(cli: &Cli, spec: &BenchSpec) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|batch| format!("{:.1} ms submitted at {}", batch.latency_ms, batch.submitted_at))
         .collect();
-    crate::out::outln!("  slowest batches: {}", slowest.join(", "));
+    crate::out::outln!(
+        "  slowest batches: {}",
+        if slowest.is_empty() { "none (no batch)".to_owned() } else { slowest.join(", ") }
+    );
     crate::out::outln!(
         "  writer time: decide+apply+encode+hash {:.0}%, staging {:.0}%, {} {:.0}%",
         report.writer_decide_share * 100.0,

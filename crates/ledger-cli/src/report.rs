@@ -88,6 +88,9 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
             bail!("--cache {}: its directory {} does not exist", path.display(), dir.display());
         }
     }
+    // What is at the cache's path now: only that (or a cache of this key written meanwhile by
+    // another run) is replaced after the walk.
+    let found = cache.map(|(path, _)| FileId::of(path));
     let start = match (cache, &key) {
         (Some((path, key_path)), Some(key)) if path.exists() => {
             cached_state(path, key_path, key, &rules).with_context(|| format!("--cache {}", path.display()))?
@@ -142,8 +145,8 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     printer.finish()?;
-    if let (Some((path, _)), Some(key), Some(state)) = (cache, &key, next) {
-        write_cache(path, &ledger_store::encode_report_cache(&key.bytes, &rules, &state)?)?;
+    if let (Some((path, _)), Some(key), Some(state), Some(found)) = (cache, &key, next, found) {
+        write_cache(path, key, found, &ledger_store::encode_report_cache(&key.bytes, &rules, &state)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -215,15 +218,20 @@ fn cached_state(
     let wanted = ledger_store::report_cache_wanted(rules, &head)?;
     let mut file = std::io::BufReader::new(std::fs::File::open(path).with_context(reading)?);
     if !ledger_store::report_cache_authentic(&key.bytes, &mut file)? {
-        if wanted {
-            // Its layout and rules digest are this build's: a cache, damaged or of another key.
-            ledger_store::decode_report_cache(&key.bytes, rules, &head)?;
-        }
         let key_said = if key.new {
             format!("there is no key {} yet", key_path.display())
         } else {
             format!("its authentication code does not hold under the key {}", key_path.display())
         };
+        if wanted {
+            // Its layout and rules digest are this build's: a cache of another key, or a damaged
+            // one (the two cannot be told apart).
+            bail!(
+                "a report cache written under another --cache-key, or damaged ({key_said}): left as it is; give \
+                 the key it was written under, or, if it is damaged, delete it (derived data) or choose another \
+                 path for --cache"
+            );
+        }
         bail!(
             "not a report cache written under this --cache-key ({key_said}: another program's file, a layout-1 \
              cache, or one of another key): left as it is; choose another path for --cache (a file of its own, \
@@ -256,10 +264,36 @@ fn cache_dir(path: &Path) -> &Path {
     }
 }
 
+/// Which file is at a path (`None`: nothing, or a dangling link): a file changed in place or
+/// replaced is another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId(Option<(u64, u64, u64, Option<std::time::SystemTime>)>);
+
+impl FileId {
+    fn of(path: &Path) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId(std::fs::metadata(path).ok().map(|meta| (meta.dev(), meta.ino(), meta.len(), meta.modified().ok())))
+    }
+}
+
+/// Whether the file at `path` is a regular file whose code holds under `key` (read a chunk
+/// at a time).
+fn provably_a_cache(path: &Path, key: &CacheKey) -> anyhow::Result<bool> {
+    if !std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file()) {
+        return Ok(false);
+    }
+    let mut file =
+        std::io::BufReader::new(std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?);
+    Ok(ledger_store::report_cache_authentic(&key.bytes, &mut file)?)
+}
+
 /// Replaces the cache whole: written beside it in a file of its own (a random name, mode 0600,
 /// created exclusively: two runs sharing a cache never write the same file), then renamed over
-/// it; the last run to finish leaves its cache.
-fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// it; the last run to finish leaves its cache. What is at the path must still be what was
+/// `found` there before the walk (nothing: the rename refuses to replace anything), or a cache
+/// of this key another run wrote meanwhile: a file of someone else's that appeared or replaced
+/// it during the walk is left as it is, and this run's cache not written.
+fn write_cache(path: &Path, key: &CacheKey, found: FileId, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let dir = cache_dir(path);
     let mut prefix = std::ffi::OsString::from(".");
@@ -273,5 +307,92 @@ fn write_cache(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     new.write_all(bytes)
         .and_then(|()| new.as_file().sync_all())
         .with_context(|| format!("writing {}", new.path().display()))?;
+    let changed = || {
+        anyhow::anyhow!(
+            "--cache {}: another file was put there during the walk (not a report cache of this key): left as \
+             it is, and this run's cache not written (the report above is whole)",
+            path.display()
+        )
+    };
+    if found.0.is_none() {
+        return match new.persist_noclobber(path) {
+            Ok(_) => Ok(()),
+            Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !provably_a_cache(path, key)? {
+                    return Err(changed());
+                }
+                err.file.persist(path).map(|_| ()).with_context(|| format!("replacing {}", path.display()))
+            }
+            Err(err) => Err(err.error).with_context(|| format!("writing {}", path.display())),
+        };
+    }
+    if FileId::of(path) != found && !provably_a_cache(path, key)? {
+        return Err(changed());
+    }
     new.persist(path).map(|_| ()).with_context(|| format!("replacing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
+
+    use super::*;
+
+    fn cache_bytes(key: &CacheKey) -> Vec<u8> {
+        let day = "2026-03-02T00:00:00+08:00".parse::<ledger_core::Timestamp>().unwrap().beijing_day();
+        let state = ledger_core::ReporterState {
+            next_day: day,
+            last: None,
+            day: None,
+            open: Vec::new(),
+            windows: Vec::new(),
+            policies: Vec::new(),
+        };
+        ledger_store::encode_report_cache(&key.bytes, &ReportRules::preset("pboc-2016-3").unwrap(), &state).unwrap()
+    }
+
+    #[test]
+    fn only_what_was_found_before_the_walk_or_a_cache_of_the_key_is_replaced() {
+        // An outside tester: a file copied to the cache's path during the walk was replaced.
+        let dir = tempfile::tempdir().unwrap();
+        let key = CacheKey { bytes: [7; ledger_store::REPORT_CACHE_KEY_LEN], new: false };
+        let other = CacheKey { bytes: [8; ledger_store::REPORT_CACHE_KEY_LEN], new: false };
+        let ours = cache_bytes(&key);
+        let theirs = b"\x04 a file of the operator's, put there during the walk".repeat(3);
+        // (what was at the path before the walk, what is there at its end, replaced?)
+        type Put = Option<Vec<u8>>;
+        let rows: [(Put, Put, bool); 6] = [
+            (None, None, true),
+            (None, Some(theirs.clone()), false),
+            (None, Some(cache_bytes(&other)), false),
+            // Another run sharing the cache wrote it meanwhile: the last run leaves its cache.
+            (None, Some(ours.clone()), true),
+            (Some(ours.clone()), Some(theirs.clone()), false),
+            (Some(ours.clone()), Some(ours.clone()), true),
+        ];
+        for (n, (before, after, replaced)) in rows.into_iter().enumerate() {
+            let path = dir.path().join(format!("cache-{n}"));
+            if let Some(bytes) = &before {
+                std::fs::write(&path, bytes).unwrap();
+            }
+            let found = FileId::of(&path);
+            if let Some(bytes) = &after {
+                // Replaced by another file (a new inode, as `cp` over a rename or a new file).
+                let put = dir.path().join("put");
+                std::fs::write(&put, bytes).unwrap();
+                std::fs::rename(&put, &path).unwrap();
+            }
+            let new = b"the new cache".to_vec();
+            let written = write_cache(&path, &key, found, &new);
+            let now = std::fs::read(&path).ok();
+            if replaced {
+                assert!(written.is_ok(), "row {n}: {written:?}");
+                assert_eq!(now, Some(new), "row {n}");
+            } else {
+                let err = format!("{:#}", written.unwrap_err());
+                assert!(err.contains("left as it is"), "row {n}: {err}");
+                assert_eq!(now, after, "row {n}: left as it is");
+            }
+        }
+    }
 }

@@ -45,7 +45,10 @@ fn the_benchmark_runs_its_workload_batch_by_batch_plain_and_mixed() {
         assert!(latencies.is_sorted_by(|a, b| a >= b), "{latencies:?}");
         assert_eq!(latencies[0], report["batch_latency_ms_p100"].as_f64().unwrap(), "{extra:?}");
         for batch in slowest {
-            let at: jiff::Timestamp = batch["submitted_at"].as_str().unwrap().parse().unwrap();
+            let text = batch["submitted_at"].as_str().unwrap();
+            // Fixed width, milliseconds always shown, UTC: `2026-12-06T23:57:17.470Z`.
+            assert_eq!((text.len(), &text[19..20], &text[23..]), (24, ".", "Z"), "{text}");
+            let at: jiff::Timestamp = text.parse().unwrap();
             assert!(at <= jiff::Timestamp::now() && at > jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1));
         }
         // Where the cores went during the transfers: the writer thread decided every batch.

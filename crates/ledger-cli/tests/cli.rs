@@ -300,8 +300,11 @@ fn usage_errors_exit_2() {
     let (_, head, _) = cli(&db, &["head"]);
     let hash = head.trim().split_once(':').unwrap().1.to_owned();
     // (arguments after `verify`, exit code, stdout or stderr has)
-    let rows: [(Vec<String>, i32, &str); 6] = [
+    let rows: [(Vec<String>, i32, &str); 9] = [
         (vec!["--expect-head".into(), format!("1:{hash}")], 0, "OK:"),
+        (vec!["--expect-head".into(), format!("1: {hash}")], 2, "expected SEQ:HASH"),
+        (vec!["--expect-head".into(), format!("1:{hash} ")], 2, "expected SEQ:HASH"),
+        (vec!["--expect-head".into(), format!("1:{hash}\n")], 2, "expected SEQ:HASH"),
         (vec!["--expect-head".into(), format!("+1:{hash}")], 2, "expected SEQ:HASH"),
         (vec!["--expect-head".into(), format!("01:{hash}")], 2, "expected SEQ:HASH"),
         (vec!["--expect-head".into(), format!(" 1:{hash}")], 2, "expected SEQ:HASH"),
@@ -315,6 +318,10 @@ fn usage_errors_exit_2() {
         assert_eq!(code, want, "{args:?}: {out}{err}");
         assert!(out.contains(says) || err.contains(says), "{args:?}: {out}{err}");
     }
+    // `export` reads --from as `verify` does (an outside tester: `export - --from 0` exported from 1).
+    let (code, _, err) = cli(&db, &["export", "-", "--from", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--from"), "{err}");
 }
 
 #[test]

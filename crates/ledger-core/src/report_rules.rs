@@ -155,7 +155,8 @@ impl ReportRules {
     pub fn validate(&self) -> Result<()> {
         let bad = |what: String| Err(Error::Policy(format!("report rules \"{}\": {what}", self.name)));
         // The name heads every report made with the rules: something to read, on one line.
-        if self.name.trim().is_empty()
+        // Blank: spaces and invisible characters only (the Hangul and braille fillers too).
+        if self.name.chars().all(invisible)
             || self.name.chars().count() > ReportRules::NAME_CHARS_MAX
             || self.name.chars().any(|c| c.is_control() || matches!(c, '\u{061c}' | '\u{115f}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}'))
         {
@@ -214,6 +215,7 @@ fn invisible(c: char) -> bool {
                 | '\u{200b}'..='\u{200f}'
                 | '\u{202a}'..='\u{202e}'
                 | '\u{2060}'..='\u{206f}'
+                | '\u{2800}'
                 | '\u{3164}'
                 | '\u{fe00}'..='\u{fe0f}'
                 | '\u{feff}'
@@ -228,14 +230,24 @@ fn invisible(c: char) -> bool {
 /// A name as compared with the presets': NFKC (full-width forms, mathematical digits folded),
 /// then its Unicode confusable skeleton (UTS #39: a Cyrillic `р` reads as a Latin `p`, a capital
 /// `I` as `1`) in lower case, and its ASCII letters and digits only (spaces, hyphens of any kind, underscores left
-/// out).
+/// out), each run of digits without its leading zeros (`pboc-2016-03` reads as `pboc-2016-3`).
 fn name_key(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let skeleton_lower =
         |text: &str| -> String { unicode_security::skeleton(text).flat_map(char::to_lowercase).collect() };
     // Twice: a capital with no look-alike of its own may have one in lower case (`Б`, `б`, `6`).
     let folded: String = name.nfkc().collect();
-    skeleton_lower(&skeleton_lower(&folded)).chars().filter(char::is_ascii_alphanumeric).collect()
+    // Leading zeros dropped before the skeleton, which reads a `0` as an `o`.
+    let mut unpadded = String::with_capacity(folded.len());
+    let mut chars = folded.chars().peekable();
+    while let Some(c) = chars.next() {
+        let starts_run = c == '0' && !unpadded.ends_with(|c: char| c.is_ascii_digit());
+        if starts_run && chars.peek().is_some_and(char::is_ascii_digit) {
+            continue;
+        }
+        unpadded.push(c);
+    }
+    skeleton_lower(&skeleton_lower(&unpadded)).chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
 #[cfg(test)]
@@ -301,7 +313,7 @@ mod tests {
         assert_ne!(lower, preset);
         let renamed = |text: &str, name: &str| text.replace("name = \"pboc-2016-3\"", &format!("name = {name:?}"));
         // (what the file holds, accepted with the name it gives)
-        let rows: [(&str, String, Option<&str>); 24] = [
+        let rows: [(&str, String, Option<&str>); 29] = [
             ("the preset copied", preset.to_owned(), Some("pboc-2016-3")),
             ("the preset copied, comments dropped", preset.replace("# The rejections", "# -"), Some("pboc-2016-3")),
             ("lower cash threshold, the preset's name", lower.clone(), None),
@@ -325,6 +337,12 @@ mod tests {
             ("the preset's content, its name and a suffix", renamed(preset, "pboc-2016-3-copy"), None),
             ("a name of its own, a year like the preset's", renamed(&lower, "bank-2016-3"), Some("bank-2016-3")),
             ("a blank name", renamed(&lower, " "), None),
+            // An outside tester's: leading zeros, and names that look blank.
+            ("lower cash threshold, a leading zero", renamed(&lower, "pboc-2016-03"), None),
+            ("lower cash threshold, leading zeros in the year", renamed(&lower, "pboc-02016-3"), None),
+            ("a name of braille blanks", renamed(&lower, "\u{2800}\u{2800}"), None),
+            ("a name of Hangul fillers", renamed(&lower, "\u{3164}\u{ffa0}"), None),
+            ("a name of its own with a zero", renamed(&lower, "bank-2026-01"), Some("bank-2026-01")),
             (
                 "a name with an Arabic letter mark",
                 lower.replace("name = \"pboc-2016-3\"", r#"name = "ab\u061cc""#),

@@ -151,7 +151,12 @@ pub fn decode_report_cache(
     }
     let body = &bytes[HEADER_LEN..];
     mac(key, &bytes[..33], body)?.verify_slice(&bytes[33..HEADER_LEN]).map_err(|_| {
-        damaged("its authentication code does not hold (changed, or written under another --cache-key)")
+        Error::InvalidArgument(
+            "the report cache's authentication code does not hold under this --cache-key: written under \
+             another key, or damaged: left as it is; give the key it was written under, or, if it is damaged, \
+             delete it (derived data)"
+                .into(),
+        )
     })?;
     codec::decode(body).map(Some).map_err(|err| damaged(&err))
 }

@@ -39,7 +39,8 @@ impl Head {
             return Err(bad());
         }
         let seq = seq.parse().map_err(|_| bad())?;
-        let bytes = hex::decode(hash.trim()).map_err(|_| bad())?;
+        // Exactly the 64 hex digits (no spaces around them: a head is one token).
+        let bytes = hex::decode(hash).map_err(|_| bad())?;
         let hash: Hash = bytes.try_into().map_err(|_| bad())?;
         Ok(Head { seq, hash })
     }
