@@ -334,7 +334,6 @@ fn write_cache(path: &Path, key: &CacheKey, found: FileId, bytes: &[u8]) -> anyh
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
     use super::*;
 
