@@ -30,8 +30,15 @@ pub(super) fn db_options(mode: DBRecoveryMode) -> Options {
     // RocksDB starts an info log per open and keeps 1,000 by default: a cron `tick` a minute
     // would add ~165 MB a day of LOG.old files. The newest few are enough to diagnose.
     options.set_keep_log_file_num(INFO_LOGS_KEPT);
+    // RocksDB's default is one compaction thread beside one flush thread: at 30M accounts a
+    // merge of the whole history index held it for minutes while `answered`'s level-0 files
+    // waited behind it (docs/PERFORMANCE.md, "Issue 25: 30M accounts").
+    options.set_max_background_jobs(BACKGROUND_JOBS);
     options
 }
+
+/// RocksDB's flush and compaction threads (one for flushes, the rest compactions).
+const BACKGROUND_JOBS: i32 = 4;
 
 /// RocksDB info logs (`LOG`, `LOG.old.*`) kept in a ledger's directory.
 const INFO_LOGS_KEPT: usize = 5;
@@ -56,6 +63,10 @@ const ACCOUNTS_WRITE_BUFFERS_MAX: i32 = 3;
 const HISTORY_WRITE_BUFFER_BYTES: usize = 2 << 20;
 /// Memtables of `history` held before writes wait for a flush.
 const HISTORY_WRITE_BUFFERS_MAX: i32 = 8;
+/// Sorted runs of `history` (each a flush, ~1 MB) before writes are slowed, and stopped: ~30 s
+/// and ~1 min of flushes at 100k transfers/s, a merge of the whole index at 100M events.
+const HISTORY_RUNS_SLOWDOWN: i32 = 200;
+const HISTORY_RUNS_STOP: i32 = 400;
 
 /// The memtable size of `answered`: ~8 batches of 8,189 ids (an entry is ~60 bytes), small
 /// enough that an insert in random id order stays in the CPU's cache.
@@ -115,6 +126,13 @@ impl Tuning {
             // compaction merges runs of like size instead (docs/PERFORMANCE.md, "Issue 29:
             // compaction of the history index").
             options.set_compaction_style(rocksdb::DBCompactionStyle::Universal);
+            // A projected read model, rebuilt from the log if need be, and one write queue with
+            // the log: while a merge of the whole index runs (minutes at 100M events), its flushes
+            // pile up as sorted runs, and RocksDB's default limits (slow down at 20, stop at 36)
+            // stopped every write, the log's too, for 101 s at 30M accounts. Many more runs are
+            // allowed: a history page reads more files until the merge ends.
+            options.set_level_zero_slowdown_writes_trigger(HISTORY_RUNS_SLOWDOWN);
+            options.set_level_zero_stop_writes_trigger(HISTORY_RUNS_STOP);
         }
         if name == CF_ACCOUNTS {
             // The writer reads every account a batch names that its cache lacks (most of them
