@@ -63,8 +63,9 @@ const ACCOUNTS_WRITE_BUFFERS_MAX: i32 = 3;
 const HISTORY_WRITE_BUFFER_BYTES: usize = 2 << 20;
 /// Memtables of `history` held before writes wait for a flush.
 const HISTORY_WRITE_BUFFERS_MAX: i32 = 8;
-/// Sorted runs of `history` (each a flush, ~1 MB) before writes are slowed, and stopped: ~30 s
-/// and ~1 min of flushes at 100k transfers/s, a merge of the whole index at 100M events.
+/// Sorted runs of `history` (each a flush of ~42,000 keys, ~0.7 MB: ~21,000 transfers) before
+/// writes are slowed, and stopped: ~40 s and ~80 s of flushes at 100k transfers/s, against a
+/// merge of the whole index of minutes at 100M events.
 const HISTORY_RUNS_SLOWDOWN: i32 = 200;
 const HISTORY_RUNS_STOP: i32 = 400;
 
