@@ -86,7 +86,9 @@ enum Cmd {
 }
 
 /// Large request and answer bodies are allocated and freed per batch: mimalloc reuses that
-/// memory where glibc maps and unmaps it each time (measured in docs/PERFORMANCE.md).
+/// memory where glibc maps and unmaps it each time (measured in docs/PERFORMANCE.md). With the
+/// workspace's `override` feature it is RocksDB's malloc too, and gives what a freed memtable
+/// held back to the system.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
