@@ -95,7 +95,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 /// mimalloc, as in ledger-server, in place of malloc for RocksDB's C++ too (the `override`
 /// feature): memory a phase frees (a closed writer's memtables and block caches) goes back to
-/// the system. Under glibc ~330 MiB of a closed writer's stayed in the process while the replay
+/// the system. Under glibc ~360 MiB of a closed writer's stayed in the process while the replay
 /// after it ran (docs/PERFORMANCE.md, "Issue 25: a phase's freed memory").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
