@@ -137,9 +137,9 @@ impl Tuning {
             options.set_level_zero_slowdown_writes_trigger(HISTORY_RUNS_SLOWDOWN);
             options.set_level_zero_stop_writes_trigger(HISTORY_RUNS_STOP);
             // RocksDB's default merges as soon as four runs wait, two or more of like size at a
-            // time: each key was rewritten ~13 times on its way to the last run (4.3 GB written
+            // time: each key was rewritten ~13 times on its way to the last run (4.2 GiB written
             // for 23M keys, 123 s of CPU over 10M transfers at 3M accounts). Merging eight at a
-            // time rewrites each key ~4 times (1.3 GB, 41 s; 45k → 54k transfers/s) for at most
+            // time rewrites each key ~4 times (1.3 GiB, 41 s; 45k → 54k transfers/s) for at most
             // ~24 runs a history page reads (docs/PERFORMANCE.md, "Issue 29: the history index
             // merged eight runs at a time").
             options.set_level_zero_file_num_compaction_trigger(HISTORY_MERGE_WIDTH);
