@@ -20,6 +20,15 @@ pub(crate) type Keyed = foldhash::fast::RandomState;
 
 use crate::ids::CommandId;
 
+/// Whether a table or ring of `capacity` holding `len` is worth shrinking after a cut: only
+/// when under a quarter full. A table that just doubled is half full, so shrinking at half
+/// would undo the doubling at the next cut, and a cache whose bound sits near a doubling would
+/// rehash and fault in fresh pages after every batch (docs/PERFORMANCE.md, "Issue 25: the
+/// accounts the cache drops, kept encoded").
+pub(crate) fn oversized(capacity: usize, len: usize) -> bool {
+    capacity > 4 * len + 1024
+}
+
 /// The CLOCK order of a cache's keys.
 #[derive(Clone, Debug)]
 pub(crate) struct Clock<K: Eq + Hash> {
@@ -59,7 +68,7 @@ impl<K: Copy + Eq + Hash> Clock<K> {
                 evicted.push(key);
             }
         }
-        if self.ring.capacity() > 2 * self.ring.len() + 1024 {
+        if oversized(self.ring.capacity(), self.ring.len()) {
             self.ring.shrink_to_fit();
         }
         evicted
@@ -115,7 +124,7 @@ impl Answers {
         for id in self.clock.sweep(excess, |_| false) {
             self.seqs.remove(&id);
         }
-        if self.seqs.capacity() > 2 * self.seqs.len() + 1024 {
+        if oversized(self.seqs.capacity(), self.seqs.len()) {
             self.seqs.shrink_to_fit();
         }
     }
@@ -194,6 +203,26 @@ mod tests {
         assert_eq!(answers.get(id(3)), Some(30));
         assert!(answers.get(id(1)).is_none());
         assert!(answers.get(id(11)).is_none(), "{answers:?}");
+    }
+
+    /// Given answers whose table has just doubled (half full), when the cache is cut to 90%,
+    /// then the table keeps its size (shrunk, the next batches would grow it again: a rehash and
+    /// fresh pages every few batches); cut to an eighth, it is shrunk.
+    #[test]
+    fn a_cut_to_nine_tenths_after_a_doubling_keeps_the_table() {
+        let id = |n: u128| CommandId(uuid::Uuid::from_u128(n));
+        let mut answers = Answers::default();
+        let mut n = 0;
+        // Past 1,024 (below it nothing is ever shrunk) to the table's next doubling.
+        while answers.len() < 4_096 || answers.seqs.capacity() < 2 * answers.len() - 2 {
+            n += 1;
+            answers.remember(id(n), n as u64);
+        }
+        let doubled = answers.seqs.capacity();
+        answers.evict_to(answers.len() * 9 / 10);
+        assert_eq!(answers.seqs.capacity(), doubled, "{} held", answers.len());
+        answers.evict_to(answers.len() / 8);
+        assert!(answers.seqs.capacity() < doubled, "{} held in {}", answers.len(), answers.seqs.capacity());
     }
 
     /// Given answers held, when they are skipped (a replay), then they are forgotten and none is

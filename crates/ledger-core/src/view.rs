@@ -106,7 +106,7 @@ impl State {
             }
             let accounts = &self.accounts;
             self.customers.retain(|_, list| list.iter().any(|id| accounts.contains_key(id)));
-            if self.accounts.capacity() > 2 * self.accounts.len() + 1024 {
+            if crate::cache::oversized(self.accounts.capacity(), self.accounts.len()) {
                 self.accounts.shrink_to_fit();
             }
         }
