@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 
 use super::{free_port, is_root, pg_bin};
 
-/// How long the cluster may take to elect a primary with a synchronous standby.
+/// How long the cluster may take to elect a primary with a synchronous standby, every member
+/// running.
 const FORM_MAX: Duration = Duration::from_secs(90);
+/// How long one statement of a test's `psql` may take.
+const SQL_MAX: Duration = Duration::from_secs(60);
 /// Patroni's `maximum_lag_on_failover` (bytes). In synchronous mode only the synchronous
 /// standby may be promoted, and it holds every acknowledged commit; the lag check then can only
 /// refuse it. With 0, a primary killed with WAL written but not yet streamed (autovacuum,
@@ -258,9 +261,10 @@ impl Cluster {
         Vec::new()
     }
 
-    /// Waits for a leader and a synchronous standby.
+    /// Waits for a leader, a synchronous standby and every member running: a member that did
+    /// not start fails the test here, not at a later commit that waits for it.
     pub fn wait_formed(&self, max: Duration) {
-        self.wait_members(2, max);
+        self.wait_members(self.nodes.len(), max);
     }
 
     /// Waits for a leader, a synchronous standby and `members` running or streaming members
@@ -388,7 +392,10 @@ impl Cluster {
     /// when the node does not answer or the statement fails).
     pub fn sql(&self, name: &str, sql: &str) -> Option<String> {
         let port = self.node(name).pg_port.to_string();
-        let out = Command::new(pg_bin().join("psql"))
+        // Bounded: a commit waiting for a synchronous standby that never comes would hang.
+        let out = Command::new("timeout")
+            .args(["--kill-after=5", &SQL_MAX.as_secs().to_string()])
+            .arg(pg_bin().join("psql"))
             .args(["-h", "127.0.0.1", "-p", &port, "-U", "ledger", "-d", "postgres", "-Atc", sql])
             .env("PGPASSWORD", "ledger")
             .env("PGCONNECT_TIMEOUT", "2")

@@ -101,8 +101,37 @@ impl Drop for PgServer {
     }
 }
 
+/// A loopback port free now, for a service a test starts. Taken below the kernel's ephemeral
+/// range (`ip_local_port_range`) when there is room: a port from that range (what binding port 0
+/// gives) can be taken by any outgoing connection — etcd's, Patroni's, a replica's — before the
+/// service binds it, and a cluster then formed without one member (Patroni: "Address already
+/// in use") and hung on its first synchronous commit. Never the same port twice in a process.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(0);
+    const FIRST: u16 = 10_000;
+    if low > FIRST + 1_000 {
+        let span = u32::from(low - FIRST);
+        let start = (uuid::Uuid::new_v4().as_u128() % u128::from(span)) as u32;
+        for step in 0..span {
+            let port = FIRST + ((start + step) % span) as u16;
+            if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.push(port);
+                return port;
+            }
+        }
+    }
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Where one test's ledger lives: a temporary directory (RocksDB), or a database on a
