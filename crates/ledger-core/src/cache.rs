@@ -23,8 +23,8 @@ use crate::ids::CommandId;
 /// Whether a table or ring of `capacity` holding `len` is worth shrinking after a cut: only
 /// when under a quarter full. A table that just doubled is half full, so shrinking at half
 /// would undo the doubling at the next cut, and a cache whose bound sits near a doubling would
-/// rehash and fault in fresh pages after every batch (docs/PERFORMANCE.md, "Issue 25: the
-/// accounts the cache drops, kept encoded").
+/// rehash and fault in fresh pages every few batches (docs/PERFORMANCE.md, "Issue 25: what a
+/// larger account cache buys at 10M accounts").
 pub(crate) fn oversized(capacity: usize, len: usize) -> bool {
     capacity > 4 * len + 1024
 }
