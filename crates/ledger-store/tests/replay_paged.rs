@@ -190,3 +190,47 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
         assert_eq!(reader.snapshot_state().unwrap() == whole, state_matches, "{what}: opened state");
     }
 }
+
+#[test]
+fn a_replay_reading_ahead_of_a_spilling_cache_finds_a_sound_ledger_sound() {
+    // Given a sound ledger of 6,000 accounts and 30,000 transfers between accounts spread over
+    // all of them (a replay holding 1 MiB of accounts, ~2,300, spills again and again; the
+    // accounts each chunk of events moves are read from the scratch store ahead of it, and a
+    // spill between a read and its use makes the read stale).
+    const MANY: u64 = 6_000;
+    let root = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let db = root.path().join("db");
+    let ledger = Ledger::create(&db, options(&clock)).unwrap();
+    let policy = Box::new(Policy::preset("default").unwrap());
+    let genesis = CommandBody::ChangePolicy { effective_from: Timestamp::UNIX_EPOCH, policy };
+    assert!(ledger.submit(cmd(1, genesis)).unwrap().is_accepted());
+    let opens = (1..=MANY).map(|a| cmd(u128::from(a) << 8, CommandBody::open_class_i(AccountId(a), CustomerId(a))));
+    assert!(ledger.submit_batch(opens.collect()).unwrap().iter().all(|r| r.is_accepted()));
+    let deposits = (1..=MANY)
+        .map(|a| cmd(u128::from(a) << 8 | 1, CommandBody::CashDeposit { account: AccountId(a), amount: cny(100_000) }));
+    assert!(ledger.submit_batch(deposits.collect()).unwrap().iter().all(|r| r.is_accepted()));
+    for round in 0..10u64 {
+        let transfers = (0..3_000u64).map(|i| {
+            let n = round * 3_000 + i;
+            let (from, to) = (n * 7_919 % MANY + 1, (n * 104_729 + 13) % MANY + 1);
+            let to = if to == from { to % MANY + 1 } else { to };
+            let body =
+                CommandBody::InternalTransfer { from: AccountId(from), to: AccountId(to), amount: cny(n % 50 + 1) };
+            cmd(u128::from(n) << 16 | 2, body)
+        });
+        assert!(ledger.submit_batch(transfers.collect()).unwrap().iter().all(|r| r.is_accepted()));
+    }
+    ledger.close().unwrap();
+    // When replayed holding every account, and holding 1 MiB of them.
+    let (whole, whole_found) = replay(&db, &clock, 1024);
+    let (paged, paged_found) = replay(&db, &clock, 1);
+    // Then neither finds a mismatch (a balance read stale would differ from the read model),
+    // and the paged replay is the state a writer opens.
+    assert!(!whole.is_paged() && paged.is_paged(), "the 1 MiB replay spilled");
+    assert_eq!(whole_found, Vec::new());
+    assert_eq!(paged_found, Vec::new());
+    let reader = Reader::open(&db, clock.clone()).unwrap();
+    assert!(reader.opened_view().unwrap() == paged);
+    assert!(reader.snapshot_state().unwrap() == whole);
+}

@@ -397,3 +397,29 @@ impl Applier for RebuildHistory<'_> {
         Ok(())
     }
 }
+
+/// Each field of a replayed account (`expected`) that its stored read model (`found`) differs in.
+pub(super) fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
+    if expected == found {
+        return;
+    }
+    let mut check = |field: &str, expected_text: String, found_text: String| {
+        if expected_text != found_text {
+            mismatches.push(Mismatch {
+                account: Some(expected.id),
+                field: field.into(),
+                expected: expected_text,
+                found: found_text,
+            });
+        }
+    };
+    check("balance", expected.balance.to_string(), found.balance.to_string());
+    check("status", format!("{:?}", expected.status), format!("{:?}", found.status));
+    check("customer", expected.customer.to_string(), found.customer.to_string());
+    check("class", expected.class.to_string(), found.class.to_string());
+    check("binding", format!("{:?}", expected.binding), format!("{:?}", found.binding));
+    check("funded_from_bound", expected.funded_from_bound.to_string(), found.funded_from_bound.to_string());
+    check("usage", format!("{:?}", expected.usage), format!("{:?}", found.usage));
+    check("verified_in_person", expected.verified_in_person.to_string(), found.verified_in_person.to_string());
+    check("with_card", expected.with_card.to_string(), found.with_card.to_string());
+}

@@ -6,9 +6,11 @@
 //! from the log alone.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::answered::{AnsweredCheck, TableDigest};
-use super::scratch::Scratch;
+use super::audit::compare_accounts;
+use super::scratch::{Ahead, Scratch, SharedScratch};
 use super::*;
 use crate::merkle::{self, Frontier};
 use crate::project::{self, Keys};
@@ -18,6 +20,9 @@ use rustc_hash::FxHashMap;
 
 /// Events per message from the replay reader to the applier.
 const REPLAY_CHUNK: usize = 1_024;
+
+/// Threads reading chunks' accounts from the scratch store ahead of the applier.
+const READ_AHEAD_THREADS: usize = 2;
 
 /// What [`Store::replay_log`] returns: the state, the head, the number of events applied, the
 /// Merkle root of the log, and the answered-id check with the table's digest when asked for.
@@ -33,12 +38,17 @@ pub(crate) fn replay_accounts_max(cache_mib: usize) -> usize {
 }
 
 /// What [`Store::replay_log`] calls around the events it applies: `before` and `after` each run
-/// of at most `run_len` events, `event` after each event is applied.
+/// of at most `run_len` events (with what was read ahead of its chunk), `event` after each
+/// event is applied.
 pub(super) trait Applier {
     fn run_len(&self) -> usize {
         REPLAY_CHUNK
     }
-    fn before(&mut self, _state: &mut State, _run: &[(u64, Event)]) -> Result<()> {
+    /// The scratch store a thread of its own reads each chunk's accounts from ahead of `before`.
+    fn read_ahead(&self) -> Option<Arc<SharedScratch>> {
+        None
+    }
+    fn before(&mut self, _state: &mut State, _run: &[(u64, Event)], _ahead: Option<&mut Ahead>) -> Result<()> {
         Ok(())
     }
     fn event(&mut self, state: &State, seq: u64, event: &Event) -> Result<()>;
@@ -68,7 +78,7 @@ impl Store {
             store: self,
             projected,
             accounts_max,
-            scratch: None,
+            scratch: Arc::default(),
             digests: FxHashMap::default(),
             used: FxHashMap::default(),
             run: 0,
@@ -95,7 +105,7 @@ impl Store {
         }
         report.mismatches.extend(index_mismatches);
         self.compare_tree(head, tree_root, &mut report.mismatches)?;
-        let state = match &replay.scratch {
+        let state = match replay.scratch.get() {
             None => state,
             Some(scratch) => self.as_opened(&state, scratch)?,
         };
@@ -137,7 +147,13 @@ impl Store {
         let mut events = 0;
         let run_len = applier.run_len().max(1);
         let (raw_tx, raw_rx) = crossbeam_channel::bounded::<RawChunk>(16);
-        let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<Vec<(u64, Event)>>(16);
+        // Chunk k goes through read-ahead thread k mod READ_AHEAD_THREADS, in order.
+        let (decoded_tx, decoded_rx): (Vec<_>, Vec<_>) =
+            (0..READ_AHEAD_THREADS).map(|_| crossbeam_channel::bounded::<Vec<(u64, Event)>>(2)).unzip();
+        let (chunks_tx, chunks_rx): (Vec<_>, Vec<_>) = (0..READ_AHEAD_THREADS)
+            .map(|_| crossbeam_channel::bounded::<(Vec<(u64, Event)>, Option<Ahead>)>(2))
+            .unzip();
+        let read_ahead = applier.read_ahead();
         let (walked, decoded, applied, table) = std::thread::scope(|scope| {
             let table =
                 answered.as_ref().map(|check| check.table_scan()).map(|scan| scope.spawn(move || scan.digest(self)));
@@ -160,7 +176,8 @@ impl Store {
                 let mut tree = Frontier::default();
                 let mut prev = GENESIS_PREV;
                 let origin = self.origin().ok();
-                while let Ok(raw) = raw_rx.recv() {
+                for k in 0.. {
+                    let Ok(raw) = raw_rx.recv() else { break };
                     let mut events = Vec::with_capacity(raw.ends.len());
                     let mut start = 0;
                     for ((seq, end), hash) in raw.ends.iter().zip(&raw.hashes) {
@@ -173,13 +190,32 @@ impl Store {
                         events.push((*seq, event));
                         (start, prev) = (*end, *hash);
                     }
-                    chunks_tx.send(events).map_err(|_| stopped())?;
+                    decoded_tx[k % READ_AHEAD_THREADS].send(events).map_err(|_| stopped())?;
                 }
                 Ok(tree)
             });
-            let mut apply_chunk = |state: &mut State, chunk: &[(u64, Event)]| -> Result<()> {
+            // With a scratch store, a fourth stage reads each chunk's accounts from it ahead of
+            // the applier, on the core the reader and decoder leave mostly idle.
+            let aheads: Vec<_> = decoded_rx
+                .into_iter()
+                .zip(chunks_tx)
+                .map(|(decoded_rx, chunks_tx)| {
+                    let read_ahead = read_ahead.clone();
+                    scope.spawn(move || -> Result<()> {
+                        while let Ok(events) = decoded_rx.recv() {
+                            let ahead = match &read_ahead {
+                                Some(scratch) => scratch.read_ahead(&events)?,
+                                None => None,
+                            };
+                            chunks_tx.send((events, ahead)).map_err(|_| stopped())?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            let mut apply_chunk = |state: &mut State, chunk: &[(u64, Event)], mut ahead: Option<Ahead>| -> Result<()> {
                 for run in chunk.chunks(run_len) {
-                    applier.before(state, run)?;
+                    applier.before(state, run, ahead.as_mut())?;
                     for (seq, event) in run {
                         state.apply(event).map_err(|err| Error::Corruption { seq: *seq, detail: err.to_string() })?;
                         applier.event(state, *seq, event)?;
@@ -190,11 +226,12 @@ impl Store {
                 Ok(())
             };
             let mut applied = Ok(());
-            while let Ok(chunk) = chunks_rx.recv() {
+            for k in 0.. {
+                let Ok((chunk, ahead)) = chunks_rx[k % READ_AHEAD_THREADS].recv() else { break };
                 if let Some(check) = &mut answered {
                     chunk.iter().for_each(|(seq, event)| check.event(*seq, event));
                 }
-                applied = apply_chunk(&mut state, &chunk);
+                applied = apply_chunk(&mut state, &chunk, ahead);
                 if applied.is_err() {
                     break;
                 }
@@ -202,10 +239,18 @@ impl Store {
             }
             drop(chunks_rx);
             let joined = |err: &str| Error::Stopped(format!("the replay's {err} thread panicked"));
+            // A read-ahead thread's own error over another's `Stopped` (which it caused).
+            let mut read = Ok(());
+            for ahead in aheads {
+                let next = ahead.join().unwrap_or_else(|_| Err(joined("read-ahead")));
+                if let (Ok(()) | Err(Error::Stopped(_)), Err(err)) = (&read, next) {
+                    read = Err(err);
+                }
+            }
             let decoded = decoder.join().unwrap_or_else(|_| Err(joined("decoder")));
             let walked = reader.join().unwrap_or_else(|_| Err(joined("reader")));
             let table = table.map(|table| table.join().unwrap_or_else(|_| Err(joined("answered-id table"))));
-            (walked, decoded, applied, table)
+            (walked, decoded, applied.and(read), table)
         });
         // The earliest stage's own error first: a later stage stops with `Stopped` when the one
         // it feeds stopped, and each stage handles only records before the ones it passed on.
@@ -467,7 +512,7 @@ struct PagedReplay<'s> {
     accounts_max: usize,
     /// Made at the first spill; then the state is a paged view and this holds every account it
     /// dropped (with its digest), as of its last drop.
-    scratch: Option<Scratch>,
+    scratch: Arc<SharedScratch>,
     /// History digests of the accounts the state holds (all of them while nothing spilled).
     digests: FxHashMap<AccountId, HistoryDigest>,
     /// The run each held account was last touched in (only once spilled).
@@ -483,7 +528,7 @@ impl PagedReplay<'_> {
     /// state at `meta/projected`, its dropped accounts in the scratch store).
     fn check_projected(&mut self, state: &State) -> Result<(Vec<Mismatch>, Vec<Mismatch>)> {
         let store = self.store;
-        let Some(scratch) = &self.scratch else {
+        let Some(scratch) = self.scratch.get() else {
             let mut held: Vec<&Account> = state.accounts().collect();
             held.sort_unstable_by_key(|account| account.id);
             let digests = &self.digests;
@@ -508,6 +553,7 @@ impl PagedReplay<'_> {
         };
         let digest = |id: &AccountId| self.digests.get(id).copied().unwrap_or_default();
         scratch.put(state.accounts().map(|account| (account, digest(&account.id))))?;
+        self.scratch.spilled();
         let (accounts, history, customers) = std::thread::scope(|scope| {
             let history = scope.spawn(|| store.compare_history(&mut scratch.accounts()));
             let accounts = store.compare_accounts_table(&mut scratch.accounts());
@@ -524,11 +570,10 @@ impl PagedReplay<'_> {
     /// Drops the least recently used half of the held accounts into the scratch store (made
     /// now, and the state paged, at the first spill).
     fn spill(&mut self, state: &mut State) -> Result<()> {
-        if self.scratch.is_none() {
-            self.scratch = Some(Scratch::create()?);
+        if self.scratch.get().is_none() {
             state.page();
         }
-        let Some(scratch) = &self.scratch else { return Ok(()) };
+        let scratch = self.scratch.get_or_create()?;
         let mut held: Vec<(u64, AccountId)> =
             state.accounts().map(|account| (self.used.get(&account.id).copied().unwrap_or(0), account.id)).collect();
         let dropped_len = held.len() - (self.accounts_max / 2).min(held.len());
@@ -542,6 +587,7 @@ impl PagedReplay<'_> {
         let digests = &self.digests;
         let spilled = in_order.iter().filter_map(|id| state.account_held(*id));
         scratch.put(spilled.map(|account| (account, digests.get(&account.id).copied().unwrap_or_default())))?;
+        self.scratch.spilled();
         let dropped: HashSet<AccountId> = in_order.into_iter().collect();
         // Only the dropped accounts may go (replay sets no reference bits): exactly those.
         state.evict(state.accounts_held() - dropped.len(), |id| !dropped.contains(&id));
@@ -553,6 +599,19 @@ impl PagedReplay<'_> {
     }
 }
 
+/// Loads into `state` account `id` as the scratch store held it (`None`: it did not), and its
+/// history digest into `digests`.
+fn load(
+    state: &mut State,
+    digests: &mut FxHashMap<AccountId, HistoryDigest>,
+    id: AccountId,
+    found: Option<(Account, HistoryDigest)>,
+) {
+    let (account, digest) = found.map_or((None, None), |(account, digest)| (Some(account), Some(digest)));
+    state.load_account(id, account);
+    digests.extend(digest.map(|digest| (id, digest)));
+}
+
 impl Applier for PagedReplay<'_> {
     /// A run touches at most two accounts per event: a quarter of the cache keeps a run's
     /// accounts well inside it.
@@ -560,9 +619,14 @@ impl Applier for PagedReplay<'_> {
         (self.accounts_max / 4).clamp(1, REPLAY_CHUNK)
     }
 
-    fn before(&mut self, state: &mut State, run: &[(u64, Event)]) -> Result<()> {
+    fn read_ahead(&self) -> Option<Arc<SharedScratch>> {
+        Some(Arc::clone(&self.scratch))
+    }
+
+    fn before(&mut self, state: &mut State, run: &[(u64, Event)], mut ahead: Option<&mut Ahead>) -> Result<()> {
         self.run += 1;
-        let Some(scratch) = &self.scratch else { return Ok(()) };
+        let shared = Arc::clone(&self.scratch);
+        let Some(scratch) = shared.get() else { return Ok(()) };
         let mut wanted = Vec::new();
         for (_, event) in run {
             self.keys.accounts.clear();
@@ -570,8 +634,12 @@ impl Applier for PagedReplay<'_> {
             project::dirty(state, event, &mut self.keys);
             for id in &self.keys.accounts {
                 self.used.insert(*id, self.run);
-                if state.account_held(*id).is_none() {
-                    wanted.push(*id);
+                if state.account_held(*id).is_some() {
+                    continue;
+                }
+                match ahead.as_mut().and_then(|ahead| ahead.take(&shared, *id)) {
+                    Some(found) => load(state, &mut self.digests, *id, found),
+                    None => wanted.push(*id),
                 }
             }
             // An opening adds the account to its customer's list in the state, which a replay
@@ -584,9 +652,7 @@ impl Applier for PagedReplay<'_> {
         wanted.sort_unstable();
         wanted.dedup();
         for (id, found) in wanted.iter().zip(scratch.get(&wanted)?) {
-            let (account, digest) = found.map_or((None, None), |(account, digest)| (Some(account), Some(digest)));
-            state.load_account(*id, account);
-            self.digests.extend(digest.map(|digest| (*id, digest)));
+            load(state, &mut self.digests, *id, found);
         }
         Ok(())
     }
@@ -609,29 +675,4 @@ impl Applier for PagedReplay<'_> {
     fn after(&mut self, state: &mut State) -> Result<()> {
         if state.accounts_held() > self.accounts_max { self.spill(state) } else { Ok(()) }
     }
-}
-
-fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
-    if expected == found {
-        return;
-    }
-    let mut check = |field: &str, expected_text: String, found_text: String| {
-        if expected_text != found_text {
-            mismatches.push(Mismatch {
-                account: Some(expected.id),
-                field: field.into(),
-                expected: expected_text,
-                found: found_text,
-            });
-        }
-    };
-    check("balance", expected.balance.to_string(), found.balance.to_string());
-    check("status", format!("{:?}", expected.status), format!("{:?}", found.status));
-    check("customer", expected.customer.to_string(), found.customer.to_string());
-    check("class", expected.class.to_string(), found.class.to_string());
-    check("binding", format!("{:?}", expected.binding), format!("{:?}", found.binding));
-    check("funded_from_bound", expected.funded_from_bound.to_string(), found.funded_from_bound.to_string());
-    check("usage", format!("{:?}", expected.usage), format!("{:?}", found.usage));
-    check("verified_in_person", expected.verified_in_person.to_string(), found.verified_in_person.to_string());
-    check("with_card", expected.with_card.to_string(), found.with_card.to_string());
 }

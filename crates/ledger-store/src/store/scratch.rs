@@ -1,6 +1,13 @@
 //! The replay's scratch store (`replay.rs`): the replayed accounts that do not fit in its cache.
 
-use rocksdb::{BlockBasedOptions, Cache as BlockCache, DB, IteratorMode, Options, WriteBatch, WriteOptions};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ledger_core::EventBody;
+use rocksdb::{
+    BlockBasedOptions, Cache as BlockCache, DB, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+};
+use rustc_hash::FxHashMap;
 
 use super::replay::Replayed;
 use super::*;
@@ -95,8 +102,12 @@ impl Scratch {
         let keys: Vec<[u8; 9]> = ids.iter().map(|id| Self::account_key(*id)).collect();
         let cf = self.db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME);
         let cf = cf.ok_or_else(|| Error::Io("the replay scratch store has no default column family".into()))?;
+        // Lookups are spread over the whole store, far larger than its block cache: a block
+        // read is rarely read again before it would be evicted, so none is cached.
+        let mut options = ReadOptions::default();
+        options.fill_cache(false);
         self.db
-            .batched_multi_get_cf(cf, &keys, keys.is_sorted())
+            .batched_multi_get_cf_opt(cf, &keys, keys.is_sorted(), &options)
             .into_iter()
             .map(|found| {
                 let Some(value) = found? else { return Ok(None) };
@@ -140,6 +151,82 @@ impl Scratch {
             .iterator(IteratorMode::From(&start, rocksdb::Direction::Forward))
             .take_while(move |item| item.as_ref().map_or(true, |(key, _)| key.first() == Some(&prefix)))
             .map(|item| item.map_err(Error::from))
+    }
+}
+
+/// The replay's scratch store once made (at its first spill), shared by the applier and the
+/// thread that reads ahead: with the count of writes that changed what it holds of accounts the
+/// applier may not hold (spills), so a read ahead of one is known stale.
+#[derive(Default)]
+pub(super) struct SharedScratch {
+    scratch: OnceLock<Scratch>,
+    spills: AtomicU64,
+}
+
+impl SharedScratch {
+    pub(super) fn get(&self) -> Option<&Scratch> {
+        self.scratch.get()
+    }
+
+    /// The scratch store, made now if not yet.
+    pub(super) fn get_or_create(&self) -> Result<&Scratch> {
+        if self.scratch.get().is_none() {
+            // Only the applier makes it: no other thread sets it meanwhile.
+            let _ = self.scratch.set(Scratch::create()?);
+        }
+        self.scratch.get().ok_or_else(|| Error::Io("the replay's scratch store was not made".into()))
+    }
+
+    /// Called by the applier after each write of accounts to the store: every read begun
+    /// before it is stale.
+    pub(super) fn spilled(&self) {
+        self.spills.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn spills(&self) -> u64 {
+        self.spills.load(Ordering::Acquire)
+    }
+
+    /// Reads, ahead of the applier, the accounts `chunk`'s postings move from the scratch
+    /// store (on the replay's read-ahead thread). `None` before anything spilled.
+    pub(super) fn read_ahead(&self, chunk: &[(u64, Event)]) -> Result<Option<Ahead>> {
+        let mut ids = Vec::with_capacity(chunk.len() * 2);
+        for (_, event) in chunk {
+            let posting = match &event.body {
+                EventBody::Posted(posting) | EventBody::ReservationSettled { posting, .. } => posting,
+                _ => continue,
+            };
+            ids.extend([&posting.debit, &posting.credit].into_iter().flatten().map(|leg| leg.account));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        self.read(ids)
+    }
+
+    /// Reads the accounts `ids` (sorted) from the scratch store, if made.
+    fn read(&self, ids: Vec<AccountId>) -> Result<Option<Ahead>> {
+        let Some(scratch) = self.get() else { return Ok(None) };
+        // Read before the lookups: a spill after this point makes them stale.
+        let spills = self.spills();
+        let found = scratch.get(&ids)?;
+        Ok(Some(Ahead { spills, found: ids.into_iter().zip(found).collect() }))
+    }
+}
+
+/// What the read-ahead thread found of a chunk's accounts in the scratch store (`None`: not
+/// there), as of `spills`.
+pub(super) struct Ahead {
+    spills: u64,
+    found: FxHashMap<AccountId, Option<(Account, HistoryDigest)>>,
+}
+
+impl Ahead {
+    /// What was read of `id`, unless it is stale (a spill since) or was not read.
+    pub(super) fn take(&mut self, shared: &SharedScratch, id: AccountId) -> Option<Option<(Account, HistoryDigest)>> {
+        if self.spills != shared.spills() {
+            return None;
+        }
+        self.found.remove(&id)
     }
 }
 
@@ -189,6 +276,48 @@ mod tests {
         options.create_if_missing(true);
         let db = DB::open(&options, dir).unwrap();
         db.put(b"k", b"v").unwrap();
+    }
+
+    fn account(id: u64, yuan: u64) -> Account {
+        Account {
+            id: AccountId(id),
+            customer: ledger_core::CustomerId(id),
+            class: ledger_core::AccountClass::I,
+            status: ledger_core::AccountStatus::Open,
+            binding: None,
+            verified_in_person: true,
+            with_card: false,
+            balance: ledger_core::Amount::from_yuan(yuan).unwrap(),
+            funded_from_bound: false,
+            usage: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn what_was_read_ahead_is_used_until_the_next_spill_and_only_once() {
+        let digest = HistoryDigest { entries: 1, mix_sum: 7 };
+        // Given no scratch store yet: nothing is read ahead.
+        let shared = SharedScratch::default();
+        assert!(shared.read(vec![AccountId(1)]).unwrap().is_none());
+        // Given account 1 spilled at 10 yuan.
+        shared.get_or_create().unwrap().put([(&account(1, 10), digest)].into_iter()).unwrap();
+        shared.spilled();
+        // When read ahead: then taken as spilled, once; an account not spilled is known absent;
+        // one not read ahead is not known.
+        let mut ahead = shared.read(vec![AccountId(1), AccountId(2)]).unwrap().unwrap();
+        assert_eq!(ahead.take(&shared, AccountId(1)), Some(Some((account(1, 10), digest))));
+        assert_eq!(ahead.take(&shared, AccountId(1)), None, "taken once");
+        assert_eq!(ahead.take(&shared, AccountId(2)), Some(None), "not in the store");
+        assert_eq!(ahead.take(&shared, AccountId(3)), None, "not read ahead");
+        // When a spill (account 1 at 20 yuan) falls between the read and its use: then nothing
+        // read before it is used.
+        let mut stale = shared.read(vec![AccountId(1), AccountId(2)]).unwrap().unwrap();
+        shared.get_or_create().unwrap().put([(&account(1, 20), digest)].into_iter()).unwrap();
+        shared.spilled();
+        assert_eq!(stale.take(&shared, AccountId(1)), None, "stale: account 1 changed");
+        assert_eq!(stale.take(&shared, AccountId(2)), None, "stale: every account read before the spill");
+        let mut fresh = shared.read(vec![AccountId(1)]).unwrap().unwrap();
+        assert_eq!(fresh.take(&shared, AccountId(1)), Some(Some((account(1, 20), digest))));
     }
 
     #[test]
