@@ -197,12 +197,29 @@ fn operators_and_auditors_workflow() {
 
     // Replay: no mismatch on an untouched ledger, holding every account in memory or, with
     // `--cache-mib 0`, one (the rest spilled; the opened state compared as a paged view).
-    for cache in ["1024", "0"] {
+    let paged = "opened state matches the replay (compared paged: past --cache-mib, the accounts it loads): yes";
+    for (cache, compared) in [("1024", "opened state matches the replay: yes"), ("0", paged)] {
         let (code, out, _) = cli(&db, &["--cache-mib", cache, "replay"]);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("read models: no mismatch"), "{out}");
-        assert!(out.contains("state matches the replay: yes"), "{out}");
+        assert!(out.contains(compared), "{out}");
+        let (code, out, _) = cli(&db, &["--json", "--cache-mib", cache, "replay"]);
+        assert_eq!(code, 0, "{out}");
+        let json: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["state_compared_paged"], cache == "0", "{out}");
     }
+    // A replay that spills where it cannot (an outside tester's case): exit 2, the message
+    // names the directory, $TMPDIR and what to do.
+    let missing = dir.path().join("no-such-tmpdir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ledger-cli"))
+        .args(["--db", db.to_str().unwrap(), "--cache-mib", "0", "replay"])
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    let named = format!("in {} ($TMPDIR)", missing.display());
+    assert!(err.contains(&named) && err.contains("--cache-mib"), "{err}");
 
     // Export, checked by the independent Python verifier.
     let export = dir.path().join("export.jsonl");

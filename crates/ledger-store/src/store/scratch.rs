@@ -47,7 +47,7 @@ impl Scratch {
         let dir = tempfile::Builder::new()
             .prefix(SCRATCH_PREFIX)
             .tempdir_in(parent)
-            .map_err(|err| Error::Io(format!("making the replay's scratch directory: {err}")))?;
+            .map_err(|err| failed("making the replay's scratch directory", parent, err))?;
         let mut options = Options::default();
         options.create_if_missing(true);
         options.set_write_buffer_size(SCRATCH_BUFFER_BYTES);
@@ -56,8 +56,14 @@ impl Scratch {
         // Most lookups of an account about to be opened find nothing.
         table.set_bloom_filter(10.0, false);
         options.set_block_based_table_factory(&table);
-        let db = DB::open_cf(&options, dir.path(), [rocksdb::DEFAULT_COLUMN_FAMILY_NAME])?;
+        let db = DB::open_cf(&options, dir.path(), [rocksdb::DEFAULT_COLUMN_FAMILY_NAME])
+            .map_err(|err| failed("opening the replay's scratch store", dir.path(), err))?;
         Ok(Scratch { db, _dir: dir })
+    }
+
+    /// The error of a failed `doing` on the store, naming its directory and `$TMPDIR`.
+    fn failed(&self, doing: &str, err: impl std::fmt::Display) -> Error {
+        failed(doing, self._dir.path(), err)
     }
 
     fn account_key(id: AccountId) -> [u8; 9] {
@@ -69,7 +75,9 @@ impl Scratch {
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut options = WriteOptions::default();
         options.disable_wal(true);
-        Ok(self.db.write_opt(batch, &options)?)
+        self.db
+            .write_opt(batch, &options)
+            .map_err(|err| self.failed("writing replayed accounts to the scratch store", err))
     }
 
     /// Writes `accounts` (with their digests), replacing what it held of them.
@@ -110,7 +118,9 @@ impl Scratch {
             .batched_multi_get_cf_opt(cf, &keys, keys.is_sorted(), &options)
             .into_iter()
             .map(|found| {
-                let Some(value) = found? else { return Ok(None) };
+                let found =
+                    found.map_err(|err| self.failed("reading replayed accounts from the scratch store", err))?;
+                let Some(value) = found else { return Ok(None) };
                 Self::decode(&value).map(|replayed| Some((replayed.account, replayed.digest)))
             })
             .collect()
@@ -150,7 +160,7 @@ impl Scratch {
         self.db
             .iterator(IteratorMode::From(&start, rocksdb::Direction::Forward))
             .take_while(move |item| item.as_ref().map_or(true, |(key, _)| key.first() == Some(&prefix)))
-            .map(|item| item.map_err(Error::from))
+            .map(|item| item.map_err(|err| self.failed("reading the scratch store", err)))
     }
 }
 
@@ -228,6 +238,16 @@ impl Ahead {
         }
         self.found.remove(&id)
     }
+}
+
+/// The error of a failed `doing` in `dir` (the scratch store's, or `$TMPDIR` before it is
+/// made), with what to do about it.
+fn failed(doing: &str, dir: &Path, err: impl std::fmt::Display) -> Error {
+    Error::Io(format!(
+        "{doing} in {} ($TMPDIR): {err}. A replay keeps the accounts past --cache-mib there: point TMPDIR at a \
+         writable directory with room for about the ledger's accounts table, or give a larger --cache-mib",
+        dir.display()
+    ))
 }
 
 /// Removes the scratch directories in `parent` that replays killed before their end left (a
@@ -318,6 +338,16 @@ mod tests {
         assert_eq!(stale.take(&shared, AccountId(2)), None, "stale: every account read before the spill");
         let mut fresh = shared.read(vec![AccountId(1)]).unwrap().unwrap();
         assert_eq!(fresh.take(&shared, AccountId(1)), Some(Some((account(1, 20), digest))));
+    }
+
+    #[test]
+    fn a_scratch_store_that_cannot_be_made_names_its_directory_and_tmpdir() {
+        let parent = tempfile::tempdir().unwrap();
+        let missing = parent.path().join("missing");
+        let Err(err) = Scratch::create_in(&missing) else { panic!("made in a missing directory") };
+        let err = err.to_string();
+        let named = format!("making the replay's scratch directory in {} ($TMPDIR): ", missing.display());
+        assert!(err.contains(&named) && err.contains("--cache-mib"), "{err}");
     }
 
     #[test]
