@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::answered::{AnsweredCheck, TableDigest};
 use super::audit::compare_accounts;
-use super::scratch::{Ahead, Scratch, SharedScratch};
+use super::scratch::{Ahead, Scratch, SharedScratch, load};
 use super::*;
 use crate::merkle::{self, Frontier};
 use crate::project::{self, Keys};
@@ -147,13 +147,16 @@ impl Store {
         let mut events = 0;
         let run_len = applier.run_len().max(1);
         let (raw_tx, raw_rx) = crossbeam_channel::bounded::<RawChunk>(16);
-        // Chunk k goes through read-ahead thread k mod READ_AHEAD_THREADS, in order.
+        // Until anything spills, chunks go straight to the applier; then (after a `None`) chunk
+        // k of the rest goes through read-ahead thread k mod READ_AHEAD_THREADS, in order.
+        let (direct_tx, direct_rx) = crossbeam_channel::bounded::<Option<Vec<(u64, Event)>>>(16);
         let (decoded_tx, decoded_rx): (Vec<_>, Vec<_>) =
-            (0..READ_AHEAD_THREADS).map(|_| crossbeam_channel::bounded::<Vec<(u64, Event)>>(2)).unzip();
+            (0..READ_AHEAD_THREADS).map(|_| crossbeam_channel::bounded::<Vec<(u64, Event)>>(8)).unzip();
         let (chunks_tx, chunks_rx): (Vec<_>, Vec<_>) = (0..READ_AHEAD_THREADS)
             .map(|_| crossbeam_channel::bounded::<(Vec<(u64, Event)>, Option<Ahead>)>(2))
             .unzip();
         let read_ahead = applier.read_ahead();
+        let read_ahead_threads = read_ahead.clone();
         let (walked, decoded, applied, table) = std::thread::scope(|scope| {
             let table =
                 answered.as_ref().map(|check| check.table_scan()).map(|scan| scope.spawn(move || scan.digest(self)));
@@ -176,8 +179,8 @@ impl Store {
                 let mut tree = Frontier::default();
                 let mut prev = GENESIS_PREV;
                 let origin = self.origin().ok();
-                for k in 0.. {
-                    let Ok(raw) = raw_rx.recv() else { break };
+                let mut ahead_k: Option<usize> = None;
+                while let Ok(raw) = raw_rx.recv() {
                     let mut events = Vec::with_capacity(raw.ends.len());
                     let mut start = 0;
                     for ((seq, end), hash) in raw.ends.iter().zip(&raw.hashes) {
@@ -190,7 +193,17 @@ impl Store {
                         events.push((*seq, event));
                         (start, prev) = (*end, *hash);
                     }
-                    decoded_tx[k % READ_AHEAD_THREADS].send(events).map_err(|_| stopped())?;
+                    if ahead_k.is_none() && read_ahead.as_ref().is_some_and(|scratch| scratch.get().is_some()) {
+                        direct_tx.send(None).map_err(|_| stopped())?;
+                        ahead_k = Some(0);
+                    }
+                    match &mut ahead_k {
+                        None => direct_tx.send(Some(events)).map_err(|_| stopped())?,
+                        Some(k) => {
+                            decoded_tx[*k % READ_AHEAD_THREADS].send(events).map_err(|_| stopped())?;
+                            *k += 1;
+                        }
+                    }
                 }
                 Ok(tree)
             });
@@ -200,7 +213,7 @@ impl Store {
                 .into_iter()
                 .zip(chunks_tx)
                 .map(|(decoded_rx, chunks_tx)| {
-                    let read_ahead = read_ahead.clone();
+                    let read_ahead = read_ahead_threads.clone();
                     scope.spawn(move || -> Result<()> {
                         while let Ok(events) = decoded_rx.recv() {
                             let ahead = match &read_ahead {
@@ -226,8 +239,23 @@ impl Store {
                 Ok(())
             };
             let mut applied = Ok(());
-            for k in 0.. {
-                let Ok((chunk, ahead)) = chunks_rx[k % READ_AHEAD_THREADS].recv() else { break };
+            let mut ahead_k: Option<usize> = None;
+            loop {
+                let (chunk, ahead) = match &mut ahead_k {
+                    None => match direct_rx.recv() {
+                        Ok(Some(chunk)) => (chunk, None),
+                        Ok(None) => {
+                            ahead_k = Some(0);
+                            continue;
+                        }
+                        Err(_) => break,
+                    },
+                    Some(k) => {
+                        let Ok(next) = chunks_rx[*k % READ_AHEAD_THREADS].recv() else { break };
+                        *k += 1;
+                        next
+                    }
+                };
                 if let Some(check) = &mut answered {
                     chunk.iter().for_each(|(seq, event)| check.event(*seq, event));
                 }
@@ -237,7 +265,7 @@ impl Store {
                 }
                 progress(chunk.last().map_or(0, |(seq, _)| *seq));
             }
-            drop(chunks_rx);
+            drop((direct_rx, chunks_rx));
             let joined = |err: &str| Error::Stopped(format!("the replay's {err} thread panicked"));
             // A read-ahead thread's own error over another's `Stopped` (which it caused).
             let mut read = Ok(());
@@ -597,19 +625,6 @@ impl PagedReplay<'_> {
         }
         Ok(())
     }
-}
-
-/// Loads into `state` account `id` as the scratch store held it (`None`: it did not), and its
-/// history digest into `digests`.
-fn load(
-    state: &mut State,
-    digests: &mut FxHashMap<AccountId, HistoryDigest>,
-    id: AccountId,
-    found: Option<(Account, HistoryDigest)>,
-) {
-    let (account, digest) = found.map_or((None, None), |(account, digest)| (Some(account), Some(digest)));
-    state.load_account(id, account);
-    digests.extend(digest.map(|digest| (id, digest)));
 }
 
 impl Applier for PagedReplay<'_> {

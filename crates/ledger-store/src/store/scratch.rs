@@ -240,6 +240,19 @@ impl Ahead {
     }
 }
 
+/// Loads into `state` account `id` as the scratch store held it (`None`: it did not), and its
+/// history digest into `digests`.
+pub(super) fn load(
+    state: &mut State,
+    digests: &mut FxHashMap<AccountId, HistoryDigest>,
+    id: AccountId,
+    found: Option<(Account, HistoryDigest)>,
+) {
+    let (account, digest) = found.map_or((None, None), |(account, digest)| (Some(account), Some(digest)));
+    state.load_account(id, account);
+    digests.extend(digest.map(|digest| (id, digest)));
+}
+
 /// The error of a failed `doing` in `dir` (the scratch store's, or `$TMPDIR` before it is
 /// made), with what to do about it.
 fn failed(doing: &str, dir: &Path, err: impl std::fmt::Display) -> Error {
