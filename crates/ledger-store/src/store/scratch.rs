@@ -165,8 +165,8 @@ impl Scratch {
 }
 
 /// The replay's scratch store once made (at its first spill), shared by the applier and the
-/// thread that reads ahead: with the count of writes that changed what it holds of accounts the
-/// applier may not hold (spills), so a read ahead of one is known stale.
+/// threads that read ahead: with the count of writes that changed what it holds of accounts the
+/// applier may not hold (spills), so a read made before one is known stale.
 #[derive(Default)]
 pub(super) struct SharedScratch {
     scratch: OnceLock<Scratch>,
@@ -198,7 +198,7 @@ impl SharedScratch {
     }
 
     /// Reads, ahead of the applier, the accounts `chunk`'s postings move from the scratch
-    /// store (on the replay's read-ahead thread). `None` before anything spilled.
+    /// store (on one of the replay's read-ahead threads). `None` before anything spilled.
     pub(super) fn read_ahead(&self, chunk: &[(u64, Event)]) -> Result<Option<Ahead>> {
         let mut ids = Vec::with_capacity(chunk.len() * 2);
         for (_, event) in chunk {
