@@ -101,7 +101,7 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
     // then both find the same mismatches, in the same order, and the expected ones; and the
     // paged replayed state equals the paged state a writer opens (which reads no account of a
     // closed ledger) and the whole one the whole opened state, as the last column says.
-    let cases: [(&str, Damage, &[&str], [bool; 2]); 7] = [
+    let cases: [(&str, Damage, &[&str], [bool; 2]); 8] = [
         ("sound", |_, _| {}, &[], [true, true]),
         // A crash with the projector's last jobs in flight: the projected keys at `early`.
         (
@@ -133,6 +133,16 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
             },
             &["balance"],
             [true, false],
+        ),
+        (
+            "an account's row under another key",
+            |db, _| {
+                let accounts = db.cf_handle("accounts").unwrap();
+                let value = db.get_cf(accounts, account_key(8)).unwrap().unwrap();
+                db.put_cf(accounts, account_key(99), value).unwrap();
+            },
+            &["account key", "account"],
+            [true, true],
         ),
         (
             "an account deleted",

@@ -306,8 +306,21 @@ impl Store {
             found: "missing".into(),
         };
         let mut next = expected.next().transpose()?;
-        self.scan(Table::Accounts, &[], true, &mut |_, value| {
-            let found = codec::decode_account(value)?;
+        self.scan(Table::Accounts, &[], true, &mut |key, value| {
+            let mut found = codec::decode_account(value)?;
+            // A row is the account its key names: one under another's key is named by its key.
+            let keyed = <[u8; 8]>::try_from(key).map(|key| AccountId(u64::from_be_bytes(key))).ok();
+            if keyed != Some(found.id) {
+                let account = keyed.unwrap_or(found.id);
+                let key = keyed.map_or_else(|| format!("a key of {} bytes", key.len()), |id| id.0.to_string());
+                mismatches.push(Mismatch {
+                    account: Some(account),
+                    field: "account key".into(),
+                    expected: "the id in its row".into(),
+                    found: format!("{key} holding the row of account {}", found.id.0),
+                });
+                found.id = account;
+            }
             while let Some(want) = next.as_ref().filter(|want| want.account.id < found.id) {
                 mismatches.push(missing(want.account.id));
                 next = expected.next().transpose()?;
