@@ -398,6 +398,24 @@ impl Applier for RebuildHistory<'_> {
     }
 }
 
+/// A row of the `accounts` table is the account its key names: a row under another account's key
+/// (or a key of the wrong length) is a mismatch named by the key, and is compared as that account.
+pub(super) fn check_account_key(key: &[u8], found: &mut Account, mismatches: &mut Vec<Mismatch>) {
+    let keyed = <[u8; 8]>::try_from(key).map(|key| AccountId(u64::from_be_bytes(key))).ok();
+    if keyed == Some(found.id) {
+        return;
+    }
+    let account = keyed.unwrap_or(found.id);
+    let key = keyed.map_or_else(|| format!("a key of {} bytes", key.len()), |id| id.0.to_string());
+    mismatches.push(Mismatch {
+        account: Some(account),
+        field: "account key".into(),
+        expected: "the id in its row".into(),
+        found: format!("{key} holding the row of account {}", found.id.0),
+    });
+    found.id = account;
+}
+
 /// Each field of a replayed account (`expected`) that its stored read model (`found`) differs in.
 pub(super) fn compare_accounts(expected: &Account, found: &Account, mismatches: &mut Vec<Mismatch>) {
     if expected == found {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::answered::{AnsweredCheck, TableDigest};
-use super::audit::compare_accounts;
+use super::audit::{check_account_key, compare_accounts};
 use super::scratch::{Ahead, Scratch, SharedScratch, load};
 use super::*;
 use crate::merkle::{self, Frontier};
@@ -308,19 +308,7 @@ impl Store {
         let mut next = expected.next().transpose()?;
         self.scan(Table::Accounts, &[], true, &mut |key, value| {
             let mut found = codec::decode_account(value)?;
-            // A row is the account its key names: one under another's key is named by its key.
-            let keyed = <[u8; 8]>::try_from(key).map(|key| AccountId(u64::from_be_bytes(key))).ok();
-            if keyed != Some(found.id) {
-                let account = keyed.unwrap_or(found.id);
-                let key = keyed.map_or_else(|| format!("a key of {} bytes", key.len()), |id| id.0.to_string());
-                mismatches.push(Mismatch {
-                    account: Some(account),
-                    field: "account key".into(),
-                    expected: "the id in its row".into(),
-                    found: format!("{key} holding the row of account {}", found.id.0),
-                });
-                found.id = account;
-            }
+            check_account_key(key, &mut found, &mut mismatches);
             while let Some(want) = next.as_ref().filter(|want| want.account.id < found.id) {
                 mismatches.push(missing(want.account.id));
                 next = expected.next().transpose()?;
