@@ -119,10 +119,17 @@ fn note(run: Instant, text: &str) {
     let _ = writeln!(std::io::stderr(), "benchmark: {:.1} s: {text}", run.elapsed().as_secs_f64());
 }
 
+/// The bytes of the files in `path` and the directories inside it (the projected keys' database).
 fn dir_bytes(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
-        .unwrap_or(0)
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .filter_map(|entry| entry.ok())
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Submits the transfers in batches of `spec.batch`, each made just before it is submitted,

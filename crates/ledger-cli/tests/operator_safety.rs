@@ -93,7 +93,7 @@ fn a_damaged_write_ahead_log_is_refused_with_what_to_do() {
     std::fs::create_dir(&lost).unwrap();
     for entry in std::fs::read_dir(&db).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), lost.join(entry.file_name())).unwrap();
+        copy_entry(&entry.path(), &lost.join(entry.file_name()));
     }
     std::fs::remove_file(lost.join("CURRENT")).unwrap();
     let before = listing(&lost);
@@ -203,6 +203,15 @@ fn files_are_private_and_outputs_never_follow_links_or_clobber() {
         assert_eq!(mode(root), 0o700, "{}", root.display());
         for entry in std::fs::read_dir(root).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() {
+                // `projected/` (layout 5): private too, and every file in it.
+                assert_eq!(mode(&path), 0o700, "{}", path.display());
+                for inner in std::fs::read_dir(&path).unwrap() {
+                    let inner = inner.unwrap().path();
+                    assert_eq!(mode(&inner), 0o600, "{}", inner.display());
+                }
+                continue;
+            }
             assert_eq!(mode(&path), 0o600, "{}", path.display());
         }
     }
@@ -644,4 +653,17 @@ fn client_text_is_escaped_exactly_once() {
     let details: Vec<&str> =
         report["limit_hits"].as_array().unwrap().iter().filter_map(|l| l["detail"].as_str()).collect();
     assert!(details.iter().any(|d| d.contains(&format!("\"{name}\""))), "JSON carries the text exactly: {out}");
+}
+
+/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
+fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_entry(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
 }

@@ -28,8 +28,17 @@ pub const EVENT_V2_MARKER: u8 = 0x02;
 /// the writer, up to `meta/projected` (docs/FORMAT.md, "Layout versions"). Layout 3: every
 /// answered command id is a key of its own (column family `answered`), written in the batch that
 /// answers it. Layout 4: no snapshot; the state is paged over its read models (the account read
-/// models are authoritative up to `meta/projected`, the writer's cache after it).
-pub const LAYOUT_VERSION: u8 = 4;
+/// models are authoritative up to `meta/projected`, the writer's cache after it). Layout 5: on
+/// RocksDB the projected keys (`accounts`, `customers`, `history`, `meta/projected`) are in a
+/// database of their own, `projected/` inside the ledger's directory (on PostgreSQL nothing moves).
+pub const LAYOUT_VERSION: u8 = 5;
+/// Layout 4: one RocksDB database holds every key. A writer's open brings it to layout 5.
+pub const LAYOUT_VERSION_ONE_DATABASE: u8 = 4;
+
+/// Whether a ledger of `layout` keeps its state paged over the read models (layouts 4 and 5).
+pub fn is_paged_layout(layout: u8) -> bool {
+    layout == LAYOUT_VERSION || layout == LAYOUT_VERSION_ONE_DATABASE
+}
 /// Layout 3: answered ids on disk (column family `answered`), the state in a snapshot
 /// (`meta/snapshot`, version 4). A writer's open brings it to layout 4.
 pub const LAYOUT_VERSION_ANSWERS_ON_DISK: u8 = 3;

@@ -111,7 +111,8 @@ pub(crate) fn abandon_new(path: &Path, created: bool) {
         let _ = fs::remove_dir_all(path);
     } else if let Ok(entries) = fs::read_dir(path) {
         for entry in entries.flatten() {
-            let _ = fs::remove_file(entry.path());
+            let _ =
+                if entry.path().is_dir() { fs::remove_dir_all(entry.path()) } else { fs::remove_file(entry.path()) };
         }
     }
 }
@@ -132,18 +133,23 @@ fn clear_interrupted(path: &Path, names: &[std::ffi::OsString]) -> Result<()> {
     }
     for name in names {
         let file = path.join(name);
-        fs::remove_file(&file).map_err(|err| io("clearing the interrupted creation at", &file, &err))?;
+        let removed = if name == PROJECTED_DIR { fs::remove_dir_all(&file) } else { fs::remove_file(&file) };
+        removed.map_err(|err| io("clearing the interrupted creation at", &file, &err))?;
     }
     sync_dir(path)
 }
 
-/// The names a creation writes: ours, and RocksDB's (`CURRENT`, `IDENTITY`, `LOCK`, `LOG*`,
+/// The projected keys' database, a directory inside a ledger's (layout 5, `store/rocks/pair.rs`).
+pub(crate) const PROJECTED_DIR: &str = "projected";
+
+/// The names a creation writes: ours, the projected keys' database, and RocksDB's (`CURRENT`, `IDENTITY`, `LOCK`, `LOG*`,
 /// `MANIFEST-*`, `OPTIONS-*`, numbered `.log`, `.sst`, `.blob`, `.dbtmp` files).
 fn made_by_creation(name: &str) -> bool {
     let numbered = |suffix: &str| {
         name.strip_suffix(suffix).is_some_and(|stem| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
     };
-    [INCOMPLETE_FILE, WITNESS_FILE, MARKER_STAGED_FILE, "CURRENT", "IDENTITY", "LOCK", "LOG"].contains(&name)
+    [INCOMPLETE_FILE, WITNESS_FILE, MARKER_STAGED_FILE, PROJECTED_DIR, "CURRENT", "IDENTITY", "LOCK", "LOG"]
+        .contains(&name)
         || ["LOG.old.", "MANIFEST-", "OPTIONS-"].iter().any(|prefix| name.starts_with(prefix))
         || name.ends_with(".dbtmp")
         || [".log", ".sst", ".blob"].iter().any(|suffix| numbered(suffix))

@@ -113,9 +113,10 @@ impl Ledger {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(crate::projector::QUEUE_LEN_MAX);
         let projector_store = Arc::clone(&store);
+        let projector_sync = options.sync;
         let projector = std::thread::Builder::new()
             .name("ledger-projector".into())
-            .spawn(move || crate::projector::run(projector_store, jobs_rx))
+            .spawn(move || crate::projector::run(projector_store, jobs_rx, projector_sync))
             .map_err(|err| Error::Io(format!("starting the projector thread: {err}")))?;
         let writer = Writer::new(Arc::clone(&store), state, head, tree, options.clone(), (jobs_tx, projector))?;
         let handle = std::thread::Builder::new()

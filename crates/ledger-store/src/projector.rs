@@ -30,12 +30,19 @@ pub(crate) const QUEUE_LEN_MAX: usize = 2;
 const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// The projector thread: writes each job without fsync (the writer's next synced write, or the
-/// snapshot's, makes it durable: RocksDB has one write-ahead log), in order. Jobs queued behind
+/// How often at most the projector syncs what it wrote (RocksDB, layout 5: the projected keys
+/// have a write-ahead log of their own; a power loss loses at most this much of them, projected
+/// again from the log at the next writer's open).
+const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The projector thread: writes each job without fsync, in order, and syncs what it wrote at
+/// most every [`SYNC_INTERVAL`] (off the writer's path) when the ledger syncs its commits
+/// (`sync`: never ahead of the log on disk otherwise). Jobs queued behind
 /// the one it takes are written with it, as one (an account touched by several is written
 /// once): when the projector falls behind, it catches up with fewer rows.
-pub(crate) fn run(store: Arc<Store>, jobs: Receiver<Job>) {
+pub(crate) fn run(store: Arc<Store>, jobs: Receiver<Job>, sync: bool) {
     let watermark = Arc::clone(&store.projection);
+    let mut synced = std::time::Instant::now();
     while let Ok(mut job) = jobs.recv() {
         for _ in 0..QUEUE_LEN_MAX {
             match jobs.try_recv() {
@@ -57,7 +64,13 @@ pub(crate) fn run(store: Arc<Store>, jobs: Receiver<Job>) {
                 }
             }
         });
-        let marked = written.and_then(|()| watermark.done(job.to_seq));
+        let marked = written.and_then(|()| watermark.done(job.to_seq)).and_then(|()| {
+            if !sync || synced.elapsed() < SYNC_INTERVAL {
+                return Ok(());
+            }
+            synced = std::time::Instant::now();
+            store.sync_projection()
+        });
         if let Err(err) = marked {
             watermark.fail(format!("projecting the read models up to seq {} failed: {err}", job.to_seq));
             break;

@@ -48,9 +48,7 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
+        copy_entry(&entry.path(), &to.join(entry.file_name()));
     }
 }
 
@@ -267,6 +265,7 @@ fn a_new_ledger_directory_is_private_whatever_the_umask() {
     for name in ["LEDGER", "HEAD-WITNESS"] {
         assert_eq!(std::fs::metadata(db.join(name)).unwrap().permissions().mode() & 0o777, 0o600, "{name}");
     }
+    assert_eq!(std::fs::metadata(db.join("projected")).unwrap().permissions().mode() & 0o777, 0o700, "projected/");
     let backup = root.path().join("backup");
     Reader::open(&db, clock.clone()).unwrap().backup(&backup).unwrap();
     assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o700);
@@ -340,17 +339,19 @@ fn marking_a_ledger_from_before_the_marker_survives_an_interrupted_first_try() {
     assert_eq!(reader.verify(1, Some(head)).unwrap().events_checked, head.seq);
 }
 
+/// A file of the history index (in the projected keys' database, `projected/`).
 fn history_sst(db: &Path) -> PathBuf {
+    let projected = db.join("projected");
     let raw = rocksdb::DB::open_cf_for_read_only(
         &rocksdb::Options::default(),
-        db,
-        ["log", "accounts", "customers", "history", "meta"],
+        &projected,
+        ["accounts", "customers", "history", "meta"],
         false,
     )
     .unwrap();
     let file =
         raw.live_files().unwrap().into_iter().find(|f| f.column_family_name == "history").expect("a history table");
-    db.join(file.name.trim_start_matches('/'))
+    projected.join(file.name.trim_start_matches('/'))
 }
 
 #[test]
@@ -382,7 +383,7 @@ fn replay_checks_every_index_and_rebuild_indexes_repairs_them() {
     drop(reader);
 
     // A deleted and a foreign index entry (the tables themselves intact).
-    raw_change(&db, |raw| {
+    raw_projected_change(&db, |raw| {
         let history = raw.cf_handle("history").unwrap();
         let key = raw.iterator_cf(history, rocksdb::IteratorMode::Start).next().unwrap().unwrap().0;
         raw.delete_cf(history, key).unwrap();
@@ -411,6 +412,17 @@ fn raw_change(db: &Path, change: impl FnOnce(&rocksdb::DB)) {
     change(&raw);
 }
 
+/// [`raw_change`] on the ledger's projected keys' database (`projected/`).
+fn raw_projected_change(db: &Path, change: impl FnOnce(&rocksdb::DB)) {
+    let raw = rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        db.join("projected"),
+        ["accounts", "customers", "history", "meta"],
+    )
+    .unwrap();
+    change(&raw);
+}
+
 /// Rows: given a ledger, when the rebuild of its read models is cut short (the layout left at
 /// "rebuilding") or its log is damaged, then every open refuses it / the rebuild writes
 /// nothing, and a whole rebuild (of an undamaged log) makes it usable again.
@@ -424,8 +436,8 @@ fn a_rebuild_cut_short_is_refused_by_every_open_and_a_damaged_log_is_never_rebui
     ledger.close().unwrap();
 
     // A rebuild cut short (killed after it marked the layout and dropped the read models).
-    raw_change(&db, |raw| {
-        raw.put_cf(raw.cf_handle("meta").unwrap(), b"format", [0xFE]).unwrap();
+    raw_change(&db, |raw| raw.put_cf(raw.cf_handle("meta").unwrap(), b"format", [0xFE]).unwrap());
+    raw_projected_change(&db, |raw| {
         let accounts = raw.cf_handle("accounts").unwrap();
         let key = raw.iterator_cf(accounts, rocksdb::IteratorMode::Start).next().unwrap().unwrap().0;
         raw.delete_cf(accounts, key).unwrap();
@@ -448,7 +460,7 @@ fn a_rebuild_cut_short_is_refused_by_every_open_and_a_damaged_log_is_never_rebui
     // A damaged log record: the rebuild refuses before it drops anything.
     let accounts_before = |db: &Path| {
         let mut count = 0;
-        raw_change(db, |raw| {
+        raw_projected_change(db, |raw| {
             count = raw.iterator_cf(raw.cf_handle("accounts").unwrap(), rocksdb::IteratorMode::Start).count();
         });
         count
@@ -469,7 +481,7 @@ fn a_rebuild_cut_short_is_refused_by_every_open_and_a_damaged_log_is_never_rebui
     assert_eq!(accounts_before(&db), held, "the read models were left as they were");
     raw_change(&db, |raw| {
         let format = raw.get_cf(raw.cf_handle("meta").unwrap(), b"format").unwrap();
-        assert_eq!(format.as_deref(), Some(&[4u8][..]), "the layout was left as it was");
+        assert_eq!(format.as_deref(), Some(&[5u8][..]), "the layout was left as it was");
     });
 }
 
@@ -562,4 +574,17 @@ fn backups_under_write_load_open_verify_and_replay_from_the_writer_and_from_a_re
         ledger.verify(head.seq.max(1), Some(head)).unwrap();
     }
     ledger.close().unwrap();
+}
+
+/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
+fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_entry(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
 }

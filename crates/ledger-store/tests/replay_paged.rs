@@ -34,15 +34,23 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
+        copy_entry(&entry.path(), &to.join(entry.file_name()));
     }
 }
 
-fn raw_db(path: &Path) -> rocksdb::DB {
+/// The log's database of a closed ledger and its projected keys' (`projected/`: `accounts`,
+/// `customers`, `history` and `meta/projected`).
+struct Raw {
+    main: rocksdb::DB,
+    projected: rocksdb::DB,
+}
+
+fn raw_db(path: &Path) -> Raw {
     let cfs = ["log", "accounts", "customers", "history", "meta", "answered"];
-    rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
+    let main = rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap();
+    let cfs = ["accounts", "customers", "history", "meta"];
+    let projected = rocksdb::DB::open_cf(&rocksdb::Options::default(), path.join("projected"), cfs).unwrap();
+    Raw { main, projected }
 }
 
 /// A closed ledger of `ACCOUNTS` accounts (one customer each) with deposits, transfers between
@@ -90,7 +98,7 @@ fn account_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
-type Damage = fn(&rocksdb::DB, &rocksdb::DB);
+type Damage = fn(&Raw, &Raw);
 
 #[test]
 fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() {
@@ -107,6 +115,7 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
         (
             "read models trail the log",
             |db, old| {
+                let (db, old) = (&db.projected, &old.projected);
                 for cf in ["accounts", "customers", "history"] {
                     let handle = db.cf_handle(cf).unwrap();
                     for item in db.iterator_cf(handle, rocksdb::IteratorMode::Start) {
@@ -127,6 +136,7 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
         (
             "an account's balance from before the transfers",
             |db, old| {
+                let (db, old) = (&db.projected, &old.projected);
                 let (accounts, old_accounts) = (db.cf_handle("accounts").unwrap(), old.cf_handle("accounts").unwrap());
                 let value = old.get_cf(old_accounts, account_key(7)).unwrap().unwrap();
                 db.put_cf(accounts, account_key(7), value).unwrap();
@@ -137,6 +147,7 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
         (
             "an account's row under another key",
             |db, _| {
+                let db = &db.projected;
                 let accounts = db.cf_handle("accounts").unwrap();
                 let value = db.get_cf(accounts, account_key(8)).unwrap().unwrap();
                 db.put_cf(accounts, account_key(99), value).unwrap();
@@ -146,13 +157,14 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
         ),
         (
             "an account deleted",
-            |db, _| db.delete_cf(db.cf_handle("accounts").unwrap(), account_key(9)).unwrap(),
+            |db, _| db.projected.delete_cf(db.projected.cf_handle("accounts").unwrap(), account_key(9)).unwrap(),
             &["account"],
             [true, false],
         ),
         (
             "a history index entry deleted",
             |db, _| {
+                let db = &db.projected;
                 let history = db.cf_handle("history").unwrap();
                 let mut from = account_key(3).to_vec();
                 from.extend_from_slice(&[0; 8]);
@@ -168,7 +180,7 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
             |db, _| {
                 let mut foreign = 99u64.to_be_bytes().to_vec();
                 foreign.extend_from_slice(&7u64.to_be_bytes());
-                db.put_cf(db.cf_handle("customers").unwrap(), foreign, []).unwrap();
+                db.projected.put_cf(db.projected.cf_handle("customers").unwrap(), foreign, []).unwrap();
             },
             &["customer index"],
             [true, false],
@@ -178,7 +190,7 @@ fn a_replay_with_a_tiny_cache_finds_what_a_replay_holding_every_account_finds() 
             |db, _| {
                 let mut key = b"protections/".to_vec();
                 key.extend_from_slice(&account_key(5));
-                db.delete_cf(db.cf_handle("meta").unwrap(), key).unwrap();
+                db.main.delete_cf(db.main.cf_handle("meta").unwrap(), key).unwrap();
             },
             &["protections"],
             [false, false],
@@ -243,4 +255,17 @@ fn a_replay_reading_ahead_of_a_spilling_cache_finds_a_sound_ledger_sound() {
     let reader = Reader::open(&db, clock.clone()).unwrap();
     assert!(reader.opened_view().unwrap() == paged);
     assert!(reader.snapshot_state().unwrap() == whole);
+}
+
+/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
+fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_entry(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
 }

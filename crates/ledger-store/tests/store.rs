@@ -294,9 +294,31 @@ fn every_answered_id_is_a_key_of_its_own_and_replay_catches_a_missing_or_wrong_o
     }
 }
 
+/// The log's database of a closed ledger.
 fn raw_db(path: &std::path::Path) -> rocksdb::DB {
     let cfs = ["log", "accounts", "customers", "history", "meta", "answered"];
     rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
+}
+
+/// The projected keys' database of a closed ledger (layout 5): `accounts`, `customers`,
+/// `history` and `meta/projected`.
+fn raw_projected(path: &std::path::Path) -> rocksdb::DB {
+    let cfs = ["accounts", "customers", "history", "meta"];
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), path.join("projected"), cfs).unwrap()
+}
+
+/// Puts a closed ledger's projected keys back into its log's database and removes
+/// `projected/`: one database, as every layout before 5 kept them.
+fn to_one_database(path: &std::path::Path) {
+    {
+        let (db, projected) = (raw_db(path), raw_projected(path));
+        for cf in ["accounts", "customers", "history", "meta"] {
+            for (key, value) in raw_entries(&projected, cf) {
+                db.put_cf(db.cf_handle(cf).unwrap(), key, value).unwrap();
+            }
+        }
+    }
+    std::fs::remove_dir_all(path.join("projected")).unwrap();
 }
 
 #[test]
@@ -369,7 +391,7 @@ fn a_flipped_byte_in_a_record_is_reported_at_its_sequence() {
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        copy_entry(&entry.path(), &to.join(entry.file_name()));
     }
 }
 
@@ -414,7 +436,7 @@ fn an_unknown_format_version_is_refused() {
     }
     assert_eq!(
         Ledger::open(dir.path(), options(&clock)).err(),
-        Some(Error::UnsupportedFormat { found: 99, supported: 4 })
+        Some(Error::UnsupportedFormat { found: 99, supported: 5 })
     );
 }
 
@@ -426,13 +448,16 @@ fn raw_entries(db: &rocksdb::DB, cf: &str) -> Vec<RawEntry> {
     db.iterator_cf(db.cf_handle(cf).unwrap(), rocksdb::IteratorMode::Start).map(Result::unwrap).collect()
 }
 
-/// The head of a closed ledger, read raw: `meta/projected` and `meta/format`.
+/// The head of a closed ledger, read raw: `meta/projected` and `meta/format`
+/// (in the projected keys' database when there is one, layout 5).
 fn raw_layout(path: &std::path::Path) -> (Option<u64>, Vec<u8>) {
     let db = raw_db(path);
-    let meta = db.cf_handle("meta").unwrap();
+    let format = db.get_cf(db.cf_handle("meta").unwrap(), b"format").unwrap().unwrap();
+    let holder = if path.join("projected").is_dir() { raw_projected(path) } else { db };
+    let meta = holder.cf_handle("meta").unwrap();
     let projected =
-        db.get_cf(meta, b"projected").unwrap().map(|b| u64::from_be_bytes(b.as_slice().try_into().unwrap()));
-    (projected, db.get_cf(meta, b"format").unwrap().unwrap())
+        holder.get_cf(meta, b"projected").unwrap().map(|b| u64::from_be_bytes(b.as_slice().try_into().unwrap()));
+    (projected, format)
 }
 
 #[test]
@@ -442,7 +467,7 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     ledger.close().unwrap();
     let at_9 = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), at_9.path());
-    assert_eq!(raw_layout(at_9.path()), (Some(9), vec![4]));
+    assert_eq!(raw_layout(at_9.path()), (Some(9), vec![5]));
     // ...then two more customers (seq 10 to 17) and a payment that reads their read models.
     let ledger = Ledger::open(dir.path(), options(&clock)).unwrap();
     ledger.submit_batch(customer_setup(3, 300, "2026-03-02 10:00:00")).unwrap();
@@ -455,7 +480,7 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     // When the projected keys go back to seq 9 while the log and the rest of the state keep 17
     // (a crash with the projector's last jobs in flight)...
     {
-        let (db, old) = (raw_db(dir.path()), raw_db(at_9.path()));
+        let (db, old) = (raw_projected(dir.path()), raw_projected(at_9.path()));
         for cf in ["accounts", "customers", "history"] {
             let handle = db.cf_handle(cf).unwrap();
             for (key, _) in raw_entries(&db, cf) {
@@ -485,7 +510,7 @@ fn a_crash_before_the_projector_caught_up_is_projected_at_the_next_open() {
     let replay = ledger.replay().unwrap();
     assert!(replay.mismatches.is_empty(), "{:?}", replay.mismatches);
     ledger.close().unwrap();
-    assert_eq!(raw_layout(dir.path()), (Some(17), vec![4]));
+    assert_eq!(raw_layout(dir.path()), (Some(17), vec![5]));
 }
 
 #[test]
@@ -495,6 +520,7 @@ fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_4() {
     // snapshot: the test puts back one whose first byte names layout 2.
     let (dir, clock, ledger) = ledger_with_customers(1);
     ledger.close().unwrap();
+    to_one_database(dir.path());
     {
         let db = raw_db(dir.path());
         let meta = db.cf_handle("meta").unwrap();
@@ -514,7 +540,7 @@ fn a_layout_1_ledger_reads_as_it_is_and_a_writer_brings_it_to_layout_4() {
     assert_eq!(ledger.balance(AccountId(11)).unwrap(), Some(cny("20000")));
     assert!(ledger.submit(policy(1, "default")).unwrap().duplicate, "answered ids rebuilt from the log");
     ledger.close().unwrap();
-    assert_eq!(raw_layout(dir.path()), (Some(5), vec![4]));
+    assert_eq!(raw_layout(dir.path()), (Some(5), vec![5]));
     let db = raw_db(dir.path());
     assert!(db.get_cf(db.cf_handle("meta").unwrap(), b"snapshot").unwrap().is_none(), "the snapshot is gone");
 }
@@ -663,4 +689,17 @@ fn a_full_account_cache_is_cut_to_its_low_water_mark_and_keeps_the_accounts_used
     drop(ledger);
     let ledger = Ledger::open(dir.path(), small).unwrap();
     assert!(ledger.replay().unwrap().mismatches.is_empty());
+}
+
+/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
+fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_entry(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
 }

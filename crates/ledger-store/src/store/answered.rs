@@ -27,7 +27,7 @@ impl Store {
     /// (docs/PERFORMANCE.md, "Issue 25, part 1").
     pub(crate) fn get_many<K: AsRef<[u8]>>(&self, table: Table, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         match &self.engine {
-            Engine::Rocks(db) => super::rocks::get_many(db, table, keys),
+            Engine::Rocks(rocks) => super::rocks::get_many(rocks.db_of_table(table), table, keys),
             Engine::Postgres(pg) => {
                 pg.get_many(table, &keys.iter().map(|key| key.as_ref().to_vec()).collect::<Vec<_>>())
             }
@@ -43,7 +43,7 @@ impl Store {
     /// [`Store::answered`], or `None` on a ledger before layout 3: it has no table until a
     /// writer's open converts it (and a read-only open of it has no `answered` column family).
     pub(crate) fn answered_if_layout_3(&self, id: CommandId) -> Result<Option<u64>> {
-        if self.layout_version()? != codec::LAYOUT_VERSION {
+        if !codec::is_paged_layout(self.layout_version()?) {
             return Ok(None);
         }
         self.answered(id)

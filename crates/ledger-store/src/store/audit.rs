@@ -210,8 +210,8 @@ impl Store {
         self.commit(marked, true)?;
         let dropped = match &mut self.engine {
             // Dropping a column family discards its files, damaged blocks included.
-            Engine::Rocks(db) => {
-                super::rocks::recreate(db, &[CF_HISTORY, CF_CUSTOMERS, CF_ACCOUNTS])?;
+            Engine::Rocks(rocks) => {
+                rocks.recreate_projected()?;
                 true
             }
             Engine::Postgres(_) => false,

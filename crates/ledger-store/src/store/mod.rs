@@ -12,7 +12,6 @@ use ledger_core::{
     Account, AccountId, CustomerId, Event, PolicyVersion, ProtectionSettings, Protections, Reservation, State,
     Timestamp,
 };
-use rocksdb::{ColumnFamily, DB, WriteBatch};
 
 use crate::codec::{self, GENESIS_PREV, Hash, Record, RecordRef, prefix_end};
 use crate::error::{Error, Result};
@@ -33,6 +32,7 @@ mod tree;
 
 pub(crate) use replay::replay_accounts_max;
 pub(crate) use rocks::Tuning;
+use rocks::pair::{self, Rocks};
 use rocks::{check_directory, lost_records, vanished_file};
 
 pub use outcomes::*;
@@ -82,8 +82,9 @@ pub(crate) struct Store {
 /// one implementation over [`Store::get`], [`Store::scan`] and [`Staged`] + [`Store::commit`].
 #[derive(Debug)]
 enum Engine {
-    /// Embedded, the default: a directory, each [`Table`] a column family.
-    Rocks(DB),
+    /// Embedded, the default: a directory, each [`Table`] a column family; from layout 5 the
+    /// projected keys in a second database inside it (`rocks/pair.rs`).
+    Rocks(Rocks),
     /// Replicated: a `postgres://` URL, each [`Table`] a table, the head row fenced (`pg.rs`).
     Postgres(Box<pg::Pg>),
 }
@@ -115,7 +116,7 @@ pub(crate) struct Staged<'a> {
 }
 
 enum StagedIn<'a> {
-    Rocks { batch: WriteBatch, tables: [&'a ColumnFamily; 6] },
+    Rocks(rocks::pair::Batch<'a>),
     Ops(Vec<Op>),
 }
 
@@ -134,14 +135,14 @@ pub(crate) enum Op {
 impl Staged<'_> {
     pub(crate) fn put(&mut self, table: Table, key: &[u8], value: &[u8]) {
         match &mut self.inner {
-            StagedIn::Rocks { batch, tables } => batch.put_cf(tables[table as usize], key, value),
+            StagedIn::Rocks(batch) => batch.put(table, key, value),
             StagedIn::Ops(ops) => ops.push(Op::Put(table, key.to_vec(), value.to_vec())),
         }
     }
 
     pub(crate) fn delete(&mut self, table: Table, key: &[u8]) {
         match &mut self.inner {
-            StagedIn::Rocks { batch, tables } => batch.delete_cf(tables[table as usize], key),
+            StagedIn::Rocks(batch) => batch.delete(table, key),
             StagedIn::Ops(ops) => ops.push(Op::Delete(table, key.to_vec())),
         }
     }
@@ -149,9 +150,9 @@ impl Staged<'_> {
     /// Deletes every key of `table` that starts with `prefix`.
     pub(crate) fn delete_prefix(&mut self, table: Table, prefix: &[u8]) {
         match &mut self.inner {
-            StagedIn::Rocks { batch, tables } => match prefix_end(prefix) {
-                Some(end) => batch.delete_range_cf(tables[table as usize], prefix, end.as_slice()),
-                None => batch.delete_range_cf(tables[table as usize], prefix, [0xff_u8; 64].as_slice()),
+            StagedIn::Rocks(batch) => match prefix_end(prefix) {
+                Some(end) => batch.delete_range(table, prefix, end.as_slice()),
+                None => batch.delete_range(table, prefix, [0xff_u8; 64].as_slice()),
             },
             StagedIn::Ops(ops) => ops.push(Op::DeletePrefix(table, prefix.to_vec())),
         }
@@ -160,7 +161,7 @@ impl Staged<'_> {
     /// Staged operations.
     pub(crate) fn len(&self) -> usize {
         match &self.inner {
-            StagedIn::Rocks { batch, .. } => batch.len(),
+            StagedIn::Rocks(batch) => batch.len(),
             StagedIn::Ops(ops) => ops.len(),
         }
     }
@@ -169,7 +170,7 @@ impl Staged<'_> {
     /// thread (`committer.rs`), which writes them while the writer decides the next batch.
     pub(crate) fn seal(self) -> Sealed {
         Sealed(match self.inner {
-            StagedIn::Rocks { batch, .. } => SealedIn::Rocks(batch),
+            StagedIn::Rocks(batch) => SealedIn::Rocks(batch.seal()),
             StagedIn::Ops(ops) => SealedIn::Ops(ops),
         })
     }
@@ -179,7 +180,7 @@ impl Staged<'_> {
 pub(crate) struct Sealed(SealedIn);
 
 enum SealedIn {
-    Rocks(WriteBatch),
+    Rocks(rocks::pair::SealedBatch),
     Ops(Vec<Op>),
 }
 
@@ -213,8 +214,13 @@ impl Store {
     ) -> Result<Store> {
         let created = layout::begin_new(path)?;
         let built = (|| {
-            let db = rocks::create(path, tuning)?;
-            let store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
+            let main = rocks::create(path, tuning)?;
+            let projected = Some(pair::create(&main, path, tuning)?);
+            let store = Store {
+                engine: Engine::Rocks(Rocks { main, projected }),
+                witness: None,
+                projection: Default::default(),
+            };
             store.commit(store.new_layout()?, true)?;
             let head = fill(&store)?;
             store.flush()?;
@@ -263,8 +269,12 @@ impl Store {
                 None => Ok(()),
             }
         })?;
-        let mut store = Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() };
+        let rocks = Rocks { main: db, projected: None };
+        let mut store = Store { engine: Engine::Rocks(rocks), witness: None, projection: Default::default() };
         store.check_witness(witness, rebuilding)?;
+        if let Engine::Rocks(rocks) = &mut store.engine {
+            rocks.attach_projected(path, tuning, rebuilding)?;
+        }
         if found == Found::Unmarked {
             let head = store.head()?;
             layout::mark_existing(path, (head.seq, head.hash))?;
@@ -291,7 +301,18 @@ impl Store {
             let witness = layout::read_witness(path, found)?;
             match Store::open_view(path) {
                 Ok(store) => {
+                    if let Engine::Rocks(rocks) = &store.engine {
+                        let from = witness.map_or(0, |(seq, _)| seq);
+                        if attempt < READ_ONLY_OPEN_ATTEMPTS && rocks.torn(from)? {
+                            attempt += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5));
+                            continue;
+                        }
+                    }
                     store.check_witness(witness, false)?;
+                    if let Engine::Rocks(rocks) = &store.engine {
+                        rocks.check_projected(path)?;
+                    }
                     return Ok(store);
                 }
                 // A running writer removed a write-ahead log file between RocksDB's listing and
@@ -306,8 +327,11 @@ impl Store {
     }
     /// A read-only, point-in-time view with no checks of ours.
     fn open_view(path: &Path) -> Result<Store> {
-        let db = rocks::open_view(path)?;
-        Ok(Store { engine: Engine::Rocks(db), witness: None, projection: Default::default() })
+        // The projected keys' first: what they hold is in the log the view opened after them.
+        let projected = pair::open_view(path);
+        let main = rocks::open_view(path)?;
+        let rocks = pair::view(main, projected, path)?;
+        Ok(Store { engine: Engine::Rocks(rocks), witness: None, projection: Default::default() })
     }
     /// A new ledger's layout keys: this build's layout, nothing projected yet.
     fn new_layout(&self) -> Result<Staged<'_>> {
@@ -320,6 +344,7 @@ impl Store {
     pub(crate) fn layout_version(&self) -> Result<u8> {
         let known = [
             codec::LAYOUT_VERSION,
+            codec::LAYOUT_VERSION_ONE_DATABASE,
             codec::LAYOUT_VERSION_ANSWERS_ON_DISK,
             codec::LAYOUT_VERSION_CHUNKED_ANSWERS,
             codec::LAYOUT_VERSION_UNPROJECTED,
@@ -374,7 +399,7 @@ impl Store {
     /// An empty set of staged writes.
     pub(crate) fn staged(&self) -> Result<Staged<'_>> {
         let inner = match &self.engine {
-            Engine::Rocks(db) => StagedIn::Rocks { batch: WriteBatch::default(), tables: rocks::tables(db)? },
+            Engine::Rocks(rocks) => StagedIn::Rocks(rocks.batch()?),
             Engine::Postgres(_) => StagedIn::Ops(Vec::new()),
         };
         Ok(Staged { inner })
@@ -388,7 +413,7 @@ impl Store {
     /// the session the writer reads through).
     pub(crate) fn commit_sealed(&self, sealed: Sealed, sync: bool) -> Result<()> {
         match (&self.engine, sealed.0) {
-            (Engine::Rocks(db), SealedIn::Rocks(batch)) => rocks::write(db, batch, sync),
+            (Engine::Rocks(rocks), SealedIn::Rocks(batch)) => rocks.write(batch, sync),
             (Engine::Postgres(pg), SealedIn::Ops(ops)) => pg.commit(ops),
             _ => Err(Error::Io("staged writes from another storage engine".into())),
         }
@@ -403,7 +428,7 @@ impl Store {
     /// The value of `key` in `table`.
     pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match &self.engine {
-            Engine::Rocks(db) => rocks::get(db, table, key),
+            Engine::Rocks(rocks) => rocks::get(rocks.db_of(table, key), table, key),
             Engine::Postgres(pg) => pg.get(table, key),
         }
     }
@@ -411,7 +436,7 @@ impl Store {
     /// `true`. With `checksums`, RocksDB verifies each block it reads.
     pub(crate) fn scan(&self, table: Table, from: &[u8], checksums: bool, visit: &mut Visit<'_>) -> Result<()> {
         match &self.engine {
-            Engine::Rocks(db) => rocks::scan(db, table, from, checksums, visit),
+            Engine::Rocks(rocks) => rocks::scan(rocks.db_of_table(table), table, from, checksums, visit),
             Engine::Postgres(pg) => pg.scan(table, from, visit),
         }
     }
@@ -419,7 +444,7 @@ impl Store {
     /// the order of `ranges`: one query on PostgreSQL, one ordered walk per range on RocksDB.
     pub(crate) fn key_ranges<K: AsRef<[u8]>>(&self, table: Table, ranges: &[(K, K)]) -> Result<Vec<Vec<Vec<u8>>>> {
         match &self.engine {
-            Engine::Rocks(db) => rocks::key_ranges(db, table, ranges),
+            Engine::Rocks(rocks) => rocks::key_ranges(rocks.db_of_table(table), table, ranges),
             Engine::Postgres(pg) => pg.key_ranges(table, ranges),
         }
     }
@@ -448,9 +473,9 @@ impl Store {
         }
     }
     /// The RocksDB database, for what only it does (backup, dropping column families).
-    fn rocks(&self, what: &str) -> Result<&DB> {
+    fn rocks(&self, what: &str) -> Result<&Rocks> {
         match &self.engine {
-            Engine::Rocks(db) => Ok(db),
+            Engine::Rocks(rocks) => Ok(rocks),
             Engine::Postgres(_) => Err(Error::InvalidArgument(format!(
                 "{what} works on an embedded ledger; on PostgreSQL use the cluster's own tools (docs/CLUSTER.md)"
             ))),
@@ -466,7 +491,7 @@ impl Store {
     /// The record at `seq`, its own hash checked.
     pub(crate) fn record(&self, seq: u64) -> Result<Record> {
         let bytes = match &self.engine {
-            Engine::Rocks(db) => rocks::record_bytes(db, seq)?,
+            Engine::Rocks(rocks) => rocks::record_bytes(&rocks.main, seq)?,
             Engine::Postgres(pg) => pg.get(Table::Log, &codec::seq_key(seq))?,
         }
         .ok_or_else(|| Error::Corruption { seq, detail: "record missing".into() })?;
@@ -503,7 +528,7 @@ impl Store {
         let mut head = Head { seq: from_seq.saturating_sub(1), hash: prev };
         let start = codec::seq_key(from_seq);
         let db = match &self.engine {
-            Engine::Rocks(db) => db,
+            Engine::Rocks(rocks) => &rocks.main,
             Engine::Postgres(_) => {
                 let mut expected_seq = from_seq;
                 self.scan(Table::Log, &start, false, &mut |key, value| {
@@ -577,7 +602,7 @@ impl Store {
     /// reads tables instead of replaying the write-ahead log).
     pub(crate) fn flush(&self) -> Result<()> {
         match &self.engine {
-            Engine::Rocks(db) => rocks::flush(db),
+            Engine::Rocks(rocks) => rocks.flush(),
             Engine::Postgres(_) => Ok(()),
         }
     }

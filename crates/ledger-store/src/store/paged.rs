@@ -214,7 +214,7 @@ impl Store {
     /// The state a fresh open loads, made whole ([`Store::whole_state`]); an older layout's from
     /// its snapshot and the log after it.
     pub(crate) fn opened_state(&self) -> Result<State> {
-        if self.layout_version()? != codec::LAYOUT_VERSION {
+        if !codec::is_paged_layout(self.layout_version()?) {
             return self.load_state().map(|(state, _)| state);
         }
         let (state, _, job) = self.open_paged()?;

@@ -23,7 +23,13 @@ impl Store {
     /// projector had not (`(projected, head]`, left by a crash) and converting an older layout.
     /// The projector must be idle (at open, or drained).
     pub(crate) fn load_state_projected(&self) -> Result<(State, Head)> {
-        if self.layout_version()? != codec::LAYOUT_VERSION {
+        let layout = self.layout_version()?;
+        if layout == codec::LAYOUT_VERSION_ONE_DATABASE {
+            // Layout 5 moves keys on RocksDB only, done as the store opened (`rocks/pair.rs`).
+            let mut staged = self.staged()?;
+            staged.put(Table::Meta, META_FORMAT, &[codec::LAYOUT_VERSION]);
+            self.commit(staged, true)?;
+        } else if layout != codec::LAYOUT_VERSION {
             self.convert_to_paged()?;
         }
         // The mark and the rows the tail after it touches, read at one moment (PostgreSQL: an
@@ -103,6 +109,14 @@ impl Store {
         match (&self.engine, staged.inner) {
             (Engine::Postgres(pg), StagedIn::Ops(ops)) => pg.commit_projection(ops, from_seq),
             (_, inner) => self.commit(Staged { inner }, sync),
+        }
+    }
+    /// Makes what the projector wrote durable: on RocksDB the projected keys' write-ahead log
+    /// synced (their own, not the log's: layout 5); on PostgreSQL each commit already is.
+    pub(crate) fn sync_projection(&self) -> Result<()> {
+        match &self.engine {
+            Engine::Rocks(rocks) => rocks.sync_projected(),
+            Engine::Postgres(_) => Ok(()),
         }
     }
     /// Closes the projector's PostgreSQL session (the projector thread, as it ends: a

@@ -15,6 +15,8 @@ use crate::codec::{self, Hash, RecordRef};
 use crate::error::{Error, Result};
 use crate::layout::{self, Found};
 
+pub(super) mod pair;
+
 /// Options shared by every open: nothing is created, and the write-ahead log is recovered with
 /// `mode`.
 pub(super) fn db_options(mode: DBRecoveryMode) -> Options {
