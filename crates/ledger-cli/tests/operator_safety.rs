@@ -93,7 +93,7 @@ fn a_damaged_write_ahead_log_is_refused_with_what_to_do() {
     std::fs::create_dir(&lost).unwrap();
     for entry in std::fs::read_dir(&db).unwrap() {
         let entry = entry.unwrap();
-        copy_entry(&entry.path(), &lost.join(entry.file_name()));
+        common::copy_tree(&entry.path(), &lost.join(entry.file_name()));
     }
     std::fs::remove_file(lost.join("CURRENT")).unwrap();
     let before = listing(&lost);
@@ -653,17 +653,4 @@ fn client_text_is_escaped_exactly_once() {
     let details: Vec<&str> =
         report["limit_hits"].as_array().unwrap().iter().filter_map(|l| l["detail"].as_str()).collect();
     assert!(details.iter().any(|d| d.contains(&format!("\"{name}\""))), "JSON carries the text exactly: {out}");
-}
-
-/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
-fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_entry(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
 }

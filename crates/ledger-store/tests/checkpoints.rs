@@ -4,6 +4,8 @@
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -273,7 +275,7 @@ fn copy_of(path: &Path) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(path).unwrap() {
         let entry = entry.unwrap();
-        copy_entry(&entry.path(), &copy.path().join(entry.file_name()));
+        support::copy_tree(&entry.path(), &copy.path().join(entry.file_name()));
     }
     copy
 }
@@ -375,7 +377,7 @@ fn a_format_1_ledger_takes_recorded_checkpoints_after_its_old_records() {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ledger-v1")).unwrap() {
         let entry = entry.unwrap();
-        copy_entry(&entry.path(), &dir.path().join(entry.file_name()));
+        support::copy_tree(&entry.path(), &dir.path().join(entry.file_name()));
     }
     let clock = Arc::new(FakeClock::new(at("2026-03-09 09:00:00")));
     let ledger = Ledger::open(dir.path(), options(&clock, 4, Some(key(3)))).unwrap();
@@ -508,17 +510,4 @@ fn a_recorded_note_that_contradicts_its_record_or_is_missing_is_named_by_both_ve
     // Unedited, both pass with the key.
     let reader = Reader::open(dir.path(), clock.clone()).unwrap();
     assert_eq!(reader.verify_signed(1, None, Some(&public), &mut |_| {}).unwrap().checkpoints_checked, recorded);
-}
-
-/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
-fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_entry(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
 }

@@ -6,6 +6,8 @@
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -168,7 +170,7 @@ fn a_projected_keys_database_that_does_not_belong_is_refused_by_readers_and_neve
     type Damage = fn(&Path, &Path);
     let swap: Damage = |db, other| {
         std::fs::remove_dir_all(db.join("projected")).unwrap();
-        copy_dir_all(&other.join("projected"), &db.join("projected"));
+        support::copy_tree(&other.join("projected"), &db.join("projected"));
     };
     let cases: [(&str, Damage, bool, &str, Writer); 5] = [
         ("a later copy's (projected past the head)", swap, true, "past the log's head", Writer::Repairs),
@@ -206,7 +208,7 @@ fn a_projected_keys_database_that_does_not_belong_is_refused_by_readers_and_neve
         // `other`: a copy of this ledger that went on (or another ledger made from the fixture).
         let other = dir.path().join("other");
         if same_ledger {
-            copy_dir_all(&db, &other);
+            support::copy_tree(&db, &other);
         } else {
             copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE), &other);
         }
@@ -238,17 +240,5 @@ fn a_projected_keys_database_that_does_not_belong_is_refused_by_readers_and_neve
         retries_answered(&ledger, &clock);
         ledger.close().unwrap();
         assert!(Reader::open(&db, clock.clone()).unwrap().replay().unwrap().mismatches.is_empty(), "{what}");
-    }
-}
-
-fn copy_dir_all(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().is_dir() {
-            copy_dir_all(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
     }
 }

@@ -3,6 +3,8 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +50,7 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        copy_entry(&entry.path(), &to.join(entry.file_name()));
+        support::copy_tree(&entry.path(), &to.join(entry.file_name()));
     }
 }
 
@@ -574,17 +576,4 @@ fn backups_under_write_load_open_verify_and_replay_from_the_writer_and_from_a_re
         ledger.verify(head.seq.max(1), Some(head)).unwrap();
     }
     ledger.close().unwrap();
-}
-
-/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
-fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_entry(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
 }

@@ -6,6 +6,8 @@
 
 #![expect(clippy::unwrap_used, reason = "a failing step should stop the test where it fails")]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -199,7 +201,7 @@ fn replay_reports_every_answered_id_the_table_does_not_hold_exactly_once() {
         let copy = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(built.path()).unwrap() {
             let entry = entry.unwrap();
-            copy_entry(&entry.path(), &copy.path().join(entry.file_name()));
+            support::copy_tree(&entry.path(), &copy.path().join(entry.file_name()));
         }
         {
             let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), copy.path(), CFS).unwrap();
@@ -238,18 +240,5 @@ fn an_event_that_does_not_decode_is_reported_at_its_seq() {
             assert!(detail.contains("does not decode"), "{detail}");
         }
         other => panic!("{other:?}"),
-    }
-}
-
-/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
-fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_entry(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
     }
 }

@@ -4,6 +4,8 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,7 +36,7 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        copy_entry(&entry.path(), &to.join(entry.file_name()));
+        support::copy_tree(&entry.path(), &to.join(entry.file_name()));
     }
 }
 
@@ -255,17 +257,4 @@ fn a_replay_reading_ahead_of_a_spilling_cache_finds_a_sound_ledger_sound() {
     let reader = Reader::open(&db, clock.clone()).unwrap();
     assert!(reader.opened_view().unwrap() == paged);
     assert!(reader.snapshot_state().unwrap() == whole);
-}
-
-/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
-fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_entry(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
 }

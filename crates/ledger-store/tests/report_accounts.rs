@@ -294,7 +294,7 @@ impl GroupSpill<ledger_store::Error> for CountingSpill {
 fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        copy_entry(&entry.path(), &to.join(entry.file_name()));
+        support::copy_tree(&entry.path(), &to.join(entry.file_name()));
     }
 }
 
@@ -347,17 +347,4 @@ fn a_reader_whose_read_models_lag_the_log_reports_what_one_whose_do_not_reports(
     let (lagging, _) = reader.reports_resuming(rules(), d2, d2, Some(state), &mut |_| {}).unwrap();
     assert_eq!(lagging, resumed);
     assert!(resumed.daily_summary.iter().any(|l| l.class == Some(AccountClass::III) && l.inflow_count > 0));
-}
-
-/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
-fn copy_entry(from: &std::path::Path, to: &std::path::Path) {
-    if from.is_dir() {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            copy_entry(&entry.path(), &to.join(entry.file_name()));
-        }
-    } else {
-        std::fs::copy(from, to).unwrap();
-    }
 }

@@ -56,3 +56,16 @@ pub fn demo_and_export(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     assert_eq!(cli(&keep, &["export", export.to_str().unwrap()]).0, 0);
     (keep, export)
 }
+
+/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
+pub fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}

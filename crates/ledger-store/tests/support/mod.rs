@@ -188,3 +188,16 @@ macro_rules! on_both_backends {
 }
 #[allow(unused_imports, reason = "each test file uses its own subset")]
 pub(crate) use on_both_backends;
+
+/// Copies a file, or a directory with everything in it (a ledger's `projected/` too).
+pub fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}
