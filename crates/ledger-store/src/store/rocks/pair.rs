@@ -29,7 +29,7 @@ use crate::store::{CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META, META_FORMAT, 
 const PROJECTED_FAMILIES: [&str; 4] = [CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META];
 
 /// The tables whose every key is a projected key.
-pub(in crate::store) const PROJECTED_TABLES: [Table; 3] = [Table::History, Table::Customers, Table::Accounts];
+const PROJECTED_TABLES: [Table; 3] = [Table::History, Table::Customers, Table::Accounts];
 
 /// Where `table` sits among [`PROJECTED_FAMILIES`] (`meta` holds the mark alone).
 fn projected_index(table: Table) -> Option<usize> {
@@ -48,7 +48,7 @@ fn is_projected(table: Table, key: &[u8]) -> bool {
 }
 
 /// The projected keys' database of the ledger at `path`.
-pub(crate) fn projected_path(path: &Path) -> PathBuf {
+fn projected_path(path: &Path) -> PathBuf {
     path.join(PROJECTED_DIR)
 }
 
@@ -244,7 +244,7 @@ const REMEDY: &str = "it holds only keys derived from the log: `ledger-cli rebui
                       the log (docs/RELIABILITY.md)";
 
 /// A layout-5 ledger without its projected keys' database.
-pub(in crate::store) fn missing(dir: &Path) -> Error {
+fn missing(dir: &Path) -> Error {
     let what = if dir.symlink_metadata().is_ok() { "is not a directory" } else { "is missing" };
     Error::ReadModel(format!("the projected keys' database {} {what}: {REMEDY}", dir.display()))
 }
@@ -298,7 +298,7 @@ fn mark_of(projected: &DB) -> Result<u64> {
 /// Copies every key of the projected tables and the mark from the log's database `main` into a
 /// new projected keys' database at `path` (one a conversion cut short left is removed first),
 /// flushed to its files before it returns. The first step of converting a ledger to layout 5.
-pub(in crate::store) fn copy_out(main: &DB, path: &Path, tuning: Tuning) -> Result<DB> {
+fn copy_out(main: &DB, path: &Path, tuning: Tuning) -> Result<DB> {
     let projected = fresh(main, path, tuning)?;
     for table in PROJECTED_TABLES {
         let to = cf(&projected, table.cf_name())?;
