@@ -24,8 +24,8 @@ pub struct Cli {
     /// Commands dated more than this many seconds ahead of now are rejected (TIME_AHEAD_OF_CLOCK).
     #[arg(long, global = true, env = "LEDGER_MAX_AHEAD_SECONDS", default_value_t = 300, value_name = "SECONDS")]
     pub max_ahead_seconds: u64,
-    /// Memory the writer's caches may take, in MiB: half for the accounts, half for the answered
-    /// command ids it holds (the store keeps them all; docs/FORMAT.md, "Answered ids"). Also the accounts `replay` holds
+    /// Memory the writer's caches may take, in MiB: seven eighths for the accounts, one eighth for
+    /// the answered command ids it holds (the store keeps them all; docs/FORMAT.md, "Answered ids"). Also the accounts `replay` holds
     /// in memory (the rest spill to a temporary store in TMPDIR).
     #[arg(long, global = true, env = "LEDGER_CACHE_MIB", default_value_t = ledger_store::DEFAULT_CACHE_MIB, value_name = "MIB")]
     pub cache_mib: usize,

@@ -34,8 +34,8 @@ pub struct Config {
     /// (`TIME_AHEAD_OF_CLOCK`; default 300). A writer setting: see [`settle`].
     #[serde(default)]
     pub max_ahead_seconds: Option<u64>,
-    /// Memory the writer's caches may take, in MiB (default 1024): half for the accounts, half for
-    /// the answered command ids it holds in memory (`LedgerOptions::cache_mib`).
+    /// Memory the writer's caches may take, in MiB (default 1024): seven eighths for the accounts,
+    /// one eighth for the answered command ids it holds in memory (`LedgerOptions::cache_mib`).
     #[serde(default)]
     pub cache_mib: Option<usize>,
     /// A writer lease in etcd (cluster mode, docs/CLUSTER.md): the server waits for it before

@@ -33,8 +33,8 @@ enum Cmd {
         /// (TIME_AHEAD_OF_CLOCK; default 300). Settled like --db.
         #[arg(long, env = "LEDGER_MAX_AHEAD_SECONDS", value_name = "SECONDS")]
         max_ahead_seconds: Option<u64>,
-        /// Memory the writer's caches may take, in MiB (default 1024): half for the accounts, half
-        /// for the answered command ids it holds (the ledger keeps them all on disk). Settled like
+        /// Memory the writer's caches may take, in MiB (default 1024): seven eighths for the
+        /// accounts, one eighth for the answered command ids it holds (the ledger keeps them all on disk). Settled like
         /// --db.
         #[arg(long, env = "LEDGER_CACHE_MIB", value_name = "MIB")]
         cache_mib: Option<usize>,

@@ -30,6 +30,14 @@ const ANSWER_CACHED_BYTES: usize = 96;
 /// `ledger-core/src/cache.rs`); for [`LedgerOptions::accounts_cached_max`].
 const ACCOUNT_CACHED_BYTES: usize = 416;
 
+/// Eighths of [`LedgerOptions::cache_mib`] the answered ids take; the accounts take the rest.
+/// A batch's new ids are looked up in the store whatever the cache holds (its Bloom filters
+/// answer "absent"): the ids held spare a read only for a retry, while every account held spares
+/// one for each transfer that names it. At half each, a 2M-account ledger read a third of its
+/// accounts from the store at the default cache (docs/PERFORMANCE.md, "Issue 25 / 29: the
+/// cache given to the accounts").
+const ANSWERS_SHARE_EIGHTHS: usize = 1;
+
 /// How a ledger runs.
 #[derive(Clone, Debug)]
 pub struct LedgerOptions {
@@ -45,9 +53,9 @@ pub struct LedgerOptions {
     /// RocksDB memtable size per column family; `None` keeps RocksDB's default (64 MiB). Smaller
     /// means more frequent flushes and write-ahead log rotation.
     pub write_buffer_bytes: Option<usize>,
-    /// Memory the writer's caches may take, in MiB (default [`DEFAULT_CACHE_MIB`]): half for the
-    /// answered command ids ([`LedgerOptions::answers_cached_max`]), half for the accounts
-    /// ([`LedgerOptions::accounts_cached_max`]); the store keeps them all. Protections, pending
+    /// Memory the writer's caches may take, in MiB (default [`DEFAULT_CACHE_MIB`]): one eighth
+    /// for the answered command ids ([`LedgerOptions::answers_cached_max`]), the rest for the
+    /// accounts ([`LedgerOptions::accounts_cached_max`]); the store keeps them all. Protections, pending
     /// reservations, the risk list and the policies stay in memory whole (docs/PERFORMANCE.md).
     pub cache_mib: usize,
     /// Told of every batch after its commit (metrics).
@@ -87,14 +95,18 @@ impl LedgerOptions {
     /// 90% in CLOCK order (the oldest not retried since the hand last passed go first) and loads
     /// an id again from the store when a batch names it.
     pub fn answers_cached_max(&self) -> usize {
-        self.cache_mib.saturating_mul(1 << 20) / 2 / ANSWER_CACHED_BYTES
+        self.cache_bytes() / 8 * ANSWERS_SHARE_EIGHTHS / ANSWER_CACHED_BYTES
     }
 
     /// How many accounts the writer's cache holds before it cuts them to 90% in CLOCK order (the
-    /// other half of `cache_mib`; accounts used lately stay, and accounts changed since the
+    /// other seven eighths of `cache_mib`; accounts used lately stay, and accounts changed since the
     /// projector's watermark are never dropped).
     pub fn accounts_cached_max(&self) -> usize {
-        self.cache_mib.saturating_mul(1 << 20) / 2 / ACCOUNT_CACHED_BYTES
+        self.cache_bytes() / 8 * (8 - ANSWERS_SHARE_EIGHTHS) / ACCOUNT_CACHED_BYTES
+    }
+
+    fn cache_bytes(&self) -> usize {
+        self.cache_mib.saturating_mul(1 << 20)
     }
 }
 

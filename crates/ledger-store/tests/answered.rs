@@ -142,3 +142,80 @@ fn a_layout_2_ledger_is_converted_once_and_answers_its_retries() {
     let ledger = Ledger::open(&db, options(&clock, 0)).unwrap();
     assert!(ledger.replay().unwrap().mismatches.is_empty());
 }
+
+/// Most of the writer's cache holds accounts (`LedgerOptions::cache_mib`): a batch's new ids are
+/// looked up in the store whatever the cache holds, while an account held spares a read for
+/// every transfer that names it. With the cache split in halves, the accounts below (three
+/// quarters of the cache at the 416 bytes an account is counted) were cut and read again.
+#[test]
+fn accounts_filling_three_quarters_of_the_cache_stay_held_and_the_answered_ids_keep_to_their_share() {
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let t = "2026-03-02 10:00:00";
+    let small = options(&clock, 1);
+    let accounts = (1u64 << 20) * 3 / 4 / 416;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), small.clone()).unwrap();
+    let policy = CommandBody::ChangePolicy {
+        effective_from: Timestamp::UNIX_EPOCH,
+        policy: Box::new(Policy::preset("default").unwrap()),
+    };
+    ledger
+        .submit(Command { id: CommandId(Uuid::from_u128(1)), at: Timestamp::UNIX_EPOCH, body: policy, stamped: false })
+        .unwrap();
+    // Given every account opened and funded (two ids each, more than the ids' share holds)...
+    let mut next_id = 1_000u128;
+    let mut command = |body: CommandBody| {
+        next_id += 1;
+        cmd(next_id, t, body)
+    };
+    let first_open = command(CommandBody::OpenAccount {
+        account: AccountId(1),
+        customer: CustomerId(1),
+        class: AccountClass::I,
+        binding: None,
+        verified_in_person: true,
+        with_card: false,
+    });
+    let first_seq = ledger.submit(first_open.clone()).unwrap().seq;
+    for start in (1..=accounts).step_by(500) {
+        let batch: Vec<Command> = (start..=(start + 499).min(accounts))
+            .flat_map(|n| {
+                let open = CommandBody::OpenAccount {
+                    account: AccountId(n),
+                    customer: CustomerId(n),
+                    class: AccountClass::I,
+                    binding: None,
+                    verified_in_person: true,
+                    with_card: false,
+                };
+                let deposit = CommandBody::CashDeposit { account: AccountId(n), amount: cny("100.00") };
+                if n == 1 { vec![command(deposit)] } else { vec![command(open), command(deposit)] }
+            })
+            .collect();
+        ledger.submit_batch(batch).unwrap();
+    }
+    ledger.snapshot().unwrap();
+    let loaded_before = ledger.stats().unwrap().accounts_loaded;
+    // ...when money moves from each account to the next,
+    let transfers: Vec<Command> = (1..accounts)
+        .map(|n| {
+            command(CommandBody::InternalTransfer { from: AccountId(n), to: AccountId(n + 1), amount: cny("1.00") })
+        })
+        .collect();
+    for batch in transfers.chunks(500) {
+        ledger.submit_batch(batch.to_vec()).unwrap();
+    }
+    // then no account was read from the store: every one stayed held;
+    let stats = ledger.stats().unwrap();
+    assert_eq!(stats.accounts_loaded, loaded_before, "accounts cut and read again");
+    assert_eq!(stats.accounts_cached, accounts, "every account held");
+    // the answered ids held keep to their share, and a retry of the oldest is answered exactly.
+    let held = ledger.live_state().unwrap().answers_held();
+    assert!(held <= small.answers_cached_max(), "{held} ids held, more than {}", small.answers_cached_max());
+    assert!(held < usize::try_from(accounts * 2).unwrap(), "{held} ids held: none was cut");
+    let retry = ledger.submit(first_open).unwrap();
+    assert!(retry.duplicate && retry.seq == first_seq, "{retry:?}");
+    assert_eq!(ledger.balance(AccountId(1)).unwrap(), Some(cny("99.00")));
+    assert_eq!(ledger.balance(AccountId(accounts)).unwrap(), Some(cny("101.00")));
+    assert!(ledger.replay().unwrap().mismatches.is_empty());
+}
