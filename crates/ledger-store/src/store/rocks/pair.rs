@@ -300,7 +300,7 @@ fn mark_of(projected: &DB) -> Result<u64> {
 /// durable before it returns. The first step of converting a ledger to layout 5. Each table is
 /// read in key order into table files of at most [`COPY_FILE_BYTES`], which the new database
 /// takes in whole (RocksDB's ingestion: no write-ahead log, memtable or merge; at 10M accounts
-/// and 21M events 44 s through writes, docs/PERFORMANCE.md). A file a conversion cut short left
+/// and 21M events 26 s against 57 s through writes, docs/PERFORMANCE.md). A file a conversion cut short left
 /// goes with the directory when it is redone.
 fn copy_out(main: &DB, path: &Path, tuning: Tuning) -> Result<DB> {
     let projected = fresh(main, path, tuning)?;
