@@ -3,7 +3,9 @@
 # benchmark` on the same workload (uniformly random transfers between A accounts, one client,
 # every batch durable before it is acknowledged), interleaved, REPS runs of each per row.
 # Prints issue 29's table in Markdown: per row (batch, transfers, accounts) each run's
-# transfers/s, the ratio of the means, batch p99 and p100 (ms, each system's own).
+# transfers/s, the ratio of the means, batch p99 and p100 (ms, each system's own); then the
+# disk's own fsync latency over FSYNC_FLOOR_SECONDS (30; 0: not measured), the floor under both
+# systems' p100 (benches/fsync-floor.py).
 #
 #   benches/compare.sh TIGERBEETLE_BIN [REPS]
 #   benches/compare.sh ../shared/tools/tigerbeetle 2
@@ -88,3 +90,12 @@ for row in sys.argv[2:]:
           f"| {mean(us) / mean(tb):.2f} | {ms([r['p99'] for r in tb])} / {ms([r['p99'] for r in us])} "
           f"| {ms([r['p100'] for r in tb])} / {ms([r['p100'] for r in us])} |")
 PY
+
+# The disk's own floor under both systems' p100 (each acknowledges a batch once it is durable):
+# a small write's fdatasync, timed over FSYNC_FLOOR_SECONDS (30; 0 skips it), where the runs wrote.
+floor_seconds=${FSYNC_FLOOR_SECONDS:-30}
+if [ "$floor_seconds" != 0 ]; then
+  echo
+  echo "The disk's own fsync latency (benches/fsync-floor.py):"
+  python3 benches/fsync-floor.py "${TMPDIR:-/tmp}" "$floor_seconds"
+fi
