@@ -28,6 +28,7 @@ pub fn ledger_options(cli: &Cli) -> anyhow::Result<LedgerOptions> {
         cache_mib: cli.cache_mib,
         checkpoint_every: cli.checkpoint_every,
         checkpoint_key,
+        open_observer: Some(std::sync::Arc::new(crate::progress::OpenProgress::default())),
         ..LedgerOptions::default()
     })
 }

@@ -17,3 +17,45 @@ pub fn bar(len: u64, unit: &str) -> ProgressBar {
 pub fn rate(count: u64, started: std::time::Instant) -> f64 {
     count as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
+
+/// Tells the operator on standard error what a writer's open converts, as it goes: one line as a
+/// conversion starts and one per table as it ends (also in pipes), a bar meanwhile (terminals).
+#[derive(Debug, Default)]
+pub struct OpenProgress {
+    state: std::sync::Mutex<OpenState>,
+}
+
+#[derive(Debug, Default)]
+struct OpenState {
+    announced: bool,
+    /// The table being copied: its bar and when it started.
+    table: Option<(ProgressBar, std::time::Instant)>,
+}
+
+impl ledger_store::OpenObserver for OpenProgress {
+    fn open_work(&self, work: &ledger_store::OpenWork) {
+        let Ok(mut state) = self.state.lock() else { return };
+        let ledger_store::OpenWork::CopyingProjected { table: name, done, estimated, finished } = work else {
+            return;
+        };
+        if !std::mem::replace(&mut state.announced, true) {
+            eprintln!(
+                "converting the ledger to layout 5 (once: its read models and indexes move to projected/, docs/FORMAT.md)"
+            );
+        }
+        if *finished {
+            let seconds = state.table.take().map_or(0.0, |(bar, started)| {
+                bar.finish_and_clear();
+                started.elapsed().as_secs_f64()
+            });
+            eprintln!("  {name}: {done} keys copied in {seconds:.1} s");
+            return;
+        }
+        let (bar, _) = state.table.get_or_insert_with(|| {
+            let bar =
+                if *estimated > 0 { self::bar(*estimated, &format!("{name} keys")) } else { ProgressBar::hidden() };
+            (bar, std::time::Instant::now())
+        });
+        bar.set_position(*done);
+    }
+}

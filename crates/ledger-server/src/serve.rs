@@ -154,6 +154,7 @@ pub async fn run(config: Config) -> Result<()> {
         cache_mib: config.cache_mib.unwrap_or(ledger_store::DEFAULT_CACHE_MIB),
         checkpoint_every: config.checkpoint_every,
         checkpoint_key: checkpoint_key.clone(),
+        open_observer: Some(Arc::new(OpenLog::default())),
         ..LedgerOptions::default()
     };
     let serving = match &config.lease {
@@ -463,5 +464,27 @@ mod tests {
         let (_dir, ledger, room) = app(1);
         assert_eq!(room.oneshot(tick()).await.unwrap().status(), StatusCode::OK);
         assert_eq!(ledger.head().unwrap().seq, 1);
+    }
+}
+
+/// Logs what a writer's open converts (a ledger of an older layout, once), as it goes.
+#[derive(Debug, Default)]
+struct OpenLog {
+    announced: std::sync::atomic::AtomicBool,
+}
+
+impl ledger_store::OpenObserver for OpenLog {
+    fn open_work(&self, work: &ledger_store::OpenWork) {
+        let ledger_store::OpenWork::CopyingProjected { table, done, estimated, finished } = work else {
+            return;
+        };
+        if !self.announced.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!("converting the ledger to layout 5 (once: its read models and indexes move to projected/)");
+        }
+        if *finished {
+            tracing::info!(table, keys = done, "converting to layout 5: table copied");
+        } else if *done > 0 {
+            tracing::info!(table, keys = done, estimated, "converting to layout 5: copying");
+        }
     }
 }

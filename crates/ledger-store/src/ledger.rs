@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use ledger_core::{Command, CommandBody, CommandId, Principal, State};
 
 use crate::error::{Error, Result};
-use crate::options::{LedgerOptions, check_options, tuning};
+use crate::options::{LedgerOptions, OpenWork, check_options, tuning};
 use crate::reader::Reader;
 use crate::receipt::{Receipt, Request, WriterStats};
 use crate::store::{MigrateReport, MigrateStage, ReplayReport, Store, Tuning};
@@ -62,14 +62,20 @@ impl Ledger {
     /// [`Error::NotALedger`], and a log that lost acknowledged records is [`Error::Corruption`].
     pub fn open(path: impl AsRef<Path>, options: LedgerOptions) -> Result<Ledger> {
         check_options(&options)?;
-        Ledger::start(Store::open(path.as_ref(), tuning(&options))?, options)
+        let observer = options.open_observer.clone();
+        let work = |work: &OpenWork| {
+            if let Some(observer) = &observer {
+                observer.open_work(work);
+            }
+        };
+        Ledger::start(Store::open(path.as_ref(), tuning(&options), &work)?, options)
     }
 
     /// Rebuilds every read model and index of the ledger at `path` from its log (which is
     /// checked from genesis as it is read), for a ledger whose derived keys are damaged. Needs
     /// the ledger closed; `progress` gets the events applied so far.
     pub fn rebuild_read_models(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64)) -> Result<ReplayReport> {
-        let store = Store::open_to_rebuild(path.as_ref(), Tuning::default())?;
+        let store = Store::open_to_rebuild(path.as_ref(), Tuning::default(), &|_| {})?;
         // The log checks out from genesis to its head before anything is dropped: a damaged
         // log is refused with nothing changed (the read models may be all that is left of it).
         let head = store.head()?;

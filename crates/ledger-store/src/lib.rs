@@ -48,7 +48,9 @@ pub use checkpoint::{
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, Result};
 pub use ledger::Ledger;
-pub use options::{DEFAULT_CACHE_MIB, DEFAULT_MAX_AHEAD_OF_CLOCK, LedgerOptions};
+pub use options::{
+    DEFAULT_CACHE_MIB, DEFAULT_MAX_AHEAD_OF_CLOCK, LedgerOptions, OPEN_WORK_EVERY, OpenObserver, OpenWork,
+};
 pub use reader::{
     BucketReport, RECORDED_CHECKPOINT_SEARCH_MAX, Reader, ReportSpill, Statement, StatementLine, UsageReport,
 };

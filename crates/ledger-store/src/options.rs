@@ -71,7 +71,30 @@ pub struct LedgerOptions {
     /// The key recorded checkpoints are signed with (a C2SP signed note in the event); `None`:
     /// they record size and root only.
     pub checkpoint_key: Option<SigningKey>,
+    /// Told of long work a writer's open does once (a ledger's conversion to this build's
+    /// layout) as it goes; `None`: nobody is told.
+    pub open_observer: Option<Arc<dyn OpenObserver>>,
 }
+
+/// Told, on the opening thread, of long work a writer's open does once, as it goes.
+pub trait OpenObserver: std::fmt::Debug + Send + Sync {
+    fn open_work(&self, work: &OpenWork);
+}
+
+/// Long work a writer's open does once, for an [`OpenObserver`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenWork {
+    /// A layout-4 ledger becoming layout 5 (docs/FORMAT.md, "Layout 5"): the keys of the
+    /// projected table `table` copied out of the log's database so far, of about `estimated`
+    /// (RocksDB's estimate; 0 when it has none). Reported as the table starts (`done` 0), every
+    /// [`OPEN_WORK_EVERY`] keys, and once the table is in the new database (`finished`; `done`
+    /// then is the table's count).
+    CopyingProjected { table: &'static str, done: u64, estimated: u64, finished: bool },
+}
+
+/// Keys copied between two [`OpenWork::CopyingProjected`] reports of one table.
+pub const OPEN_WORK_EVERY: u64 = 1 << 18;
 
 impl Default for LedgerOptions {
     fn default() -> LedgerOptions {
@@ -86,6 +109,7 @@ impl Default for LedgerOptions {
             principal: default_principal(),
             checkpoint_every: 0,
             checkpoint_key: None,
+            open_observer: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_core::{Timestamp, parse_command};
-use ledger_store::{Clock, FakeClock, Ledger, LedgerOptions, Reader};
+use ledger_store::{Clock, FakeClock, Ledger, LedgerOptions, OpenObserver, OpenWork, Reader};
 
 /// `tests/fixtures/ledger-v2-layout4` was written by the build of main at 27b9bce (layout 4:
 /// one database) with `ledger-cli init` and `ledger-cli import` of
@@ -105,6 +105,53 @@ fn a_layout_4_ledger_is_read_as_it_is_and_a_writer_moves_its_projected_keys_once
     retries_answered(&ledger, &clock);
     assert!(ledger.replay().unwrap().mismatches.is_empty());
     ledger.close().unwrap();
+}
+
+/// Every report an open made, in order.
+#[derive(Debug, Default)]
+struct Recorded(std::sync::Mutex<Vec<OpenWork>>);
+
+impl OpenObserver for Recorded {
+    fn open_work(&self, work: &OpenWork) {
+        self.0.lock().unwrap().push(work.clone());
+    }
+}
+
+#[test]
+fn a_writer_converting_a_layout_4_ledger_tells_its_observer_how_the_copy_goes_and_later_opens_tell_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let clock = Arc::new(FakeClock::new(at("2026-03-05 10:00:00")));
+    let (_, [accounts, customers, history]) = raw_counts(&db, false);
+    let recorded = Arc::new(Recorded::default());
+    let observed = LedgerOptions { open_observer: Some(recorded.clone()), ..options(&clock) };
+
+    // When a writer converts it: each table announced, then finished with every key counted.
+    Ledger::open(&db, observed.clone()).unwrap().close().unwrap();
+    let reports: Vec<(&str, u64, bool)> = recorded
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|work| match work {
+            OpenWork::CopyingProjected { table, done, finished, .. } => (*table, *done, *finished),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected = [
+        ("history", 0, false),
+        ("history", history as u64, true),
+        ("customers", 0, false),
+        ("customers", customers as u64, true),
+        ("accounts", 0, false),
+        ("accounts", accounts as u64, true),
+    ];
+    assert_eq!(reports, expected);
+
+    // Then an open of the converted ledger has nothing to tell.
+    recorded.0.lock().unwrap().clear();
+    Ledger::open(&db, observed).unwrap().close().unwrap();
+    assert!(recorded.0.lock().unwrap().is_empty());
 }
 
 #[test]

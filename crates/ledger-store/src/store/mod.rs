@@ -239,15 +239,16 @@ impl Store {
     /// point-in-time view decides: if its log still reaches the head witness, the damage is an
     /// unacknowledged write cut short by a crash, and the ledger opens without it; otherwise
     /// acknowledged records are gone and opening fails, naming them.
-    pub(crate) fn open(path: &Path, tuning: Tuning) -> Result<Store> {
-        Store::open_with(path, tuning, false)
+    /// `work` is told of a conversion's progress ([`crate::OpenWork`]).
+    pub(crate) fn open(path: &Path, tuning: Tuning, work: &dyn Fn(&crate::OpenWork)) -> Result<Store> {
+        Store::open_with(path, tuning, false, work)
     }
     /// [`Store::open`] for `rebuild-indexes`: also a ledger whose last rebuild was cut short
     /// (`codec::LAYOUT_REBUILDING`), which every other open refuses.
-    pub(crate) fn open_to_rebuild(path: &Path, tuning: Tuning) -> Result<Store> {
-        Store::open_with(path, tuning, true)
+    pub(crate) fn open_to_rebuild(path: &Path, tuning: Tuning, work: &dyn Fn(&crate::OpenWork)) -> Result<Store> {
+        Store::open_with(path, tuning, true, work)
     }
-    fn open_with(path: &Path, tuning: Tuning, rebuilding: bool) -> Result<Store> {
+    fn open_with(path: &Path, tuning: Tuning, rebuilding: bool, work: &dyn Fn(&crate::OpenWork)) -> Result<Store> {
         if let Some(url) = pg::url_of(path) {
             let store = Store {
                 engine: Engine::Postgres(Box::new(pg::Pg::open_writer(url)?)),
@@ -273,7 +274,7 @@ impl Store {
         let mut store = Store { engine: Engine::Rocks(rocks), witness: None, projection: Default::default() };
         store.check_witness(witness, rebuilding)?;
         if let Engine::Rocks(rocks) = &mut store.engine {
-            rocks.attach_projected(path, tuning, rebuilding)?;
+            rocks.attach_projected(path, tuning, rebuilding, work)?;
         }
         if found == Found::Unmarked {
             let head = store.head()?;

@@ -23,6 +23,7 @@ use super::{Tuning, cf, db_options, tables, write};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::layout::PROJECTED_DIR;
+use crate::options::{OPEN_WORK_EVERY, OpenWork};
 use crate::store::{CF_ACCOUNTS, CF_CUSTOMERS, CF_HISTORY, CF_META, META_FORMAT, META_HEAD, META_PROJECTED, Table};
 
 /// The column families of the projected keys' database, in [`projected_index`] order.
@@ -301,8 +302,9 @@ fn mark_of(projected: &DB) -> Result<u64> {
 /// read in key order into table files of at most [`COPY_FILE_BYTES`], which the new database
 /// takes in whole (RocksDB's ingestion: no write-ahead log, memtable or merge; at 10M accounts
 /// and 21M events 26 s against 57 s through writes, docs/PERFORMANCE.md). A file a conversion cut short left
-/// goes with the directory when it is redone.
-fn copy_out(main: &DB, path: &Path, tuning: Tuning) -> Result<DB> {
+/// goes with the directory when it is redone. `work` is told of each table's keys as they are
+/// copied ([`OpenWork::CopyingProjected`]).
+fn copy_out(main: &DB, path: &Path, tuning: Tuning, work: &dyn Fn(&OpenWork)) -> Result<DB> {
     let projected = fresh(main, path, tuning)?;
     let dir = projected_path(path);
     let mut ingest = rocksdb::IngestExternalFileOptions::default();
@@ -312,6 +314,12 @@ fn copy_out(main: &DB, path: &Path, tuning: Tuning) -> Result<DB> {
         let options = tuning.cf_options(name);
         let mut files = Vec::new();
         let mut writer: Option<SstFileWriter<'_>> = None;
+        let estimated = main.property_int_value_cf(cf(main, name)?, "rocksdb.estimate-num-keys")?.unwrap_or(0);
+        let mut done = 0u64;
+        let report = |done: u64, finished: bool| {
+            work(&OpenWork::CopyingProjected { table: name, done, estimated, finished });
+        };
+        report(0, false);
         super::scan(main, table, &[], true, &mut |key, value| {
             let full = writer.as_ref().is_none_or(|open| open.file_size() >= COPY_FILE_BYTES);
             if full {
@@ -327,14 +335,19 @@ fn copy_out(main: &DB, path: &Path, tuning: Tuning) -> Result<DB> {
             if let Some(open) = writer.as_mut() {
                 open.put(key, value)?;
             }
+            done += 1;
+            if done.is_multiple_of(OPEN_WORK_EVERY) {
+                report(done, false);
+            }
             Ok(true)
         })?;
-        if let Some(mut done) = writer.take() {
-            done.finish()?;
+        if let Some(mut last) = writer.take() {
+            last.finish()?;
         }
         if !files.is_empty() {
             projected.ingest_external_file_cf_opts(cf(&projected, name)?, &ingest, files)?;
         }
+        report(done, true);
     }
     if let Some(mark) = main.get_cf(cf(main, CF_META)?, META_PROJECTED)? {
         projected.put_cf(cf(&projected, CF_META)?, META_PROJECTED, mark)?;
@@ -446,7 +459,14 @@ impl Rocks {
     /// here, once the copy is on disk; layouts 1–3 when their conversion ends
     /// (`convert_to_paged`). What the log's database still holds of the projected keys after
     /// a conversion is dropped (at the next writer's open, for layouts 1–3).
-    pub(in crate::store) fn attach_projected(&mut self, path: &Path, tuning: Tuning, rebuilding: bool) -> Result<()> {
+    /// `work` is told how a copy goes.
+    pub(in crate::store) fn attach_projected(
+        &mut self,
+        path: &Path,
+        tuning: Tuning,
+        rebuilding: bool,
+        work: &dyn Fn(&OpenWork),
+    ) -> Result<()> {
         let layout = layout_of(&self.main)?;
         let projected = if layout == codec::LAYOUT_VERSION {
             match open(path, tuning) {
@@ -457,7 +477,7 @@ impl Rocks {
         } else if layout == codec::LAYOUT_REBUILDING {
             fresh(&self.main, path, tuning)?
         } else {
-            copy_out(&self.main, path, tuning)?
+            copy_out(&self.main, path, tuning, work)?
         };
         self.projected = Some(projected);
         if layout == codec::LAYOUT_VERSION_ONE_DATABASE {
