@@ -114,7 +114,7 @@ fn main() -> ExitCode {
             // A message of several lines (a TOML error quoting the file) keeps its lines, each
             // escaped and the later ones indented, so none can pass for a line of its own.
             let lines: Vec<String> = format!("{err:#}").split('\n').map(out::safe).collect();
-            eprintln!("error: {}", lines.join("\n  "));
+            crate::out::noteln!("error: {}", lines.join("\n  "));
             ExitCode::from(2)
         }
     }

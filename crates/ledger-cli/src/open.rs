@@ -17,7 +17,7 @@ pub fn ledger_options(cli: &Cli) -> anyhow::Result<LedgerOptions> {
         None => None,
     };
     if checkpoint_key.is_some() && cli.checkpoint_every == 0 {
-        eprintln!(
+        crate::out::noteln!(
             "warning: --checkpoint-key without --checkpoint-every: no checkpoint is recorded (give --checkpoint-every N)"
         );
     }

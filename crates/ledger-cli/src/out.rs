@@ -37,7 +37,7 @@ pub fn line(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     if let Err(err) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
-        eprintln!("error: writing to standard output: {err}");
+        crate::out::noteln!("error: writing to standard output: {err}");
         std::process::exit(2);
     }
 }
@@ -106,6 +106,21 @@ macro_rules! outln {
     };
 }
 pub(crate) use outln;
+
+/// Writes one line to standard error, ignoring a failure to: a closed, full or broken standard
+/// error must not stop a command (`eprintln!` panics then: a conversion at open would never end).
+pub fn note(text: &str) {
+    use std::io::Write;
+    let _ignored = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// [`note`] with `format!`'s arguments: the CLI's `eprintln!`.
+macro_rules! noteln {
+    ($($arg:tt)*) => {
+        $crate::out::note(&format!($($arg)*))
+    };
+}
+pub(crate) use noteln;
 
 /// The JSON shape of a receipt (also the import result of an answered line).
 pub fn receipt_json(receipt: &Receipt) -> Value {

@@ -39,7 +39,7 @@ impl ledger_store::OpenObserver for OpenProgress {
             return;
         };
         if !std::mem::replace(&mut state.announced, true) {
-            eprintln!(
+            crate::out::noteln!(
                 "converting the ledger to layout 5 (once: its read models and indexes move to projected/, docs/FORMAT.md)"
             );
         }
@@ -48,7 +48,7 @@ impl ledger_store::OpenObserver for OpenProgress {
                 bar.finish_and_clear();
                 started.elapsed().as_secs_f64()
             });
-            eprintln!("  {name}: {done} keys copied in {seconds:.1} s");
+            crate::out::noteln!("  {name}: {} keys copied in {seconds:.1} s", indicatif::HumanCount(*done));
             return;
         }
         let (bar, _) = state.table.get_or_insert_with(|| {

@@ -108,7 +108,7 @@ pub fn checkpoint(
     match out_path {
         Some(path) => say!("checkpoint of {} records written to {}{verifier}", checkpoint.tree_size(), path.display()),
         // Standard output holds the checkpoint: the rest goes to standard error.
-        None => eprintln!("checkpoint of {} records{verifier}", checkpoint.tree_size()),
+        None => crate::out::noteln!("checkpoint of {} records{verifier}", checkpoint.tree_size()),
     }
     Ok(ExitCode::SUCCESS)
 }

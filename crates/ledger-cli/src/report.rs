@@ -108,14 +108,16 @@ pub fn run(cli: &Cli, request: &ReportRequest<'_>) -> anyhow::Result<ExitCode> {
         match &start {
             Some(state) if state.next_day <= first => {
                 let seq = state.last.map_or(0, |(seq, _)| seq);
-                eprintln!("report state from cache {path} at record {seq}");
+                crate::out::noteln!("report state from cache {path} at record {seq}");
             }
-            Some(_) => eprintln!("report cache {path} not used: it starts after --from; walking from genesis"),
-            None if exists => eprintln!(
+            Some(_) => {
+                crate::out::noteln!("report cache {path} not used: it starts after --from; walking from genesis")
+            }
+            None if exists => crate::out::noteln!(
                 "report cache {path} not used (made with other rules or by an older layout): walking from genesis; \
                  it is replaced after the walk"
             ),
-            None => eprintln!("report cache {path} not used (absent); walking from genesis"),
+            None => crate::out::noteln!("report cache {path} not used (absent); walking from genesis"),
         }
     }
     let reader = open_reader(cli)?;
@@ -176,7 +178,7 @@ impl CacheKey {
         writeln!(file, "{}", hex::encode(self.bytes))
             .and_then(|()| file.sync_all())
             .context("writing the cache key")?;
-        eprintln!("report cache key made: {} (mode 0600)", crate::out::safe(&path.display().to_string()));
+        crate::out::noteln!("report cache key made: {} (mode 0600)", crate::out::safe(&path.display().to_string()));
         Ok(())
     }
 }

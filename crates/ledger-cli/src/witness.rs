@@ -42,7 +42,7 @@ fn read_state(
     own: &VerifyingKey,
 ) -> anyhow::Result<Option<Checkpoint>> {
     if !inputs.state.exists() {
-        eprintln!(
+        crate::out::noteln!(
             "warning: no witness state at {}: first use, the checkpoint is cosigned without a consistency check",
             crate::out::safe(&inputs.state.display().to_string())
         );
@@ -133,7 +133,7 @@ pub fn run(cli: &Cli, inputs: &Inputs<'_>, out: Option<&Path>, force: bool) -> a
         }
         Some(_) => say!("{what}"),
         // Standard output holds the cosigned checkpoint: the rest goes to standard error.
-        None => eprintln!("{}", crate::out::safe(&what)),
+        None => crate::out::noteln!("{}", crate::out::safe(&what)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,3 +39,30 @@ fn a_writer_converting_a_layout_4_ledger_reports_each_table_and_then_is_quiet() 
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(err, "", "nothing to convert, nothing said");
 }
+
+#[test]
+fn a_conversion_goes_on_when_standard_error_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../ledger-store/tests/fixtures/ledger-v2-layout4"), &db);
+
+    // Given a standard error that refuses every write (a full device), when a writer converts:
+    // the lines are dropped, the command still does its work.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ledger-cli"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--now", LATER, "tick"])
+        .stdin(std::process::Stdio::null())
+        .stderr(full)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("time advanced"), "{out}");
+
+    // Then the ledger is converted: the next writer's open has nothing to say.
+    let (code, out, err) = cli_at(&db, LATER, &["tick"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err, "");
+}

@@ -220,9 +220,11 @@ mod tests {
         }
         let doubled = answers.seqs.capacity();
         answers.evict_to(answers.len() * 9 / 10);
-        assert_eq!(answers.seqs.capacity(), doubled, "{} held", answers.len());
+        // Kept: the capacity less the slots the removed ids left as tombstones (how many depends
+        // on the map's random hash seed), far above the half a shrink to fit would leave.
+        assert!(answers.seqs.capacity() > doubled / 2, "{} held in {}", answers.len(), answers.seqs.capacity());
         answers.evict_to(answers.len() / 8);
-        assert!(answers.seqs.capacity() < doubled, "{} held in {}", answers.len(), answers.seqs.capacity());
+        assert!(answers.seqs.capacity() <= doubled / 8, "{} held in {}", answers.len(), answers.seqs.capacity());
     }
 
     /// Given answers held, when they are skipped (a replay), then they are forgotten and none is
