@@ -6,9 +6,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub fn bar(len: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(8));
     let template =
-        format!("{{elapsed_precise}} [{{wide_bar}}] {{human_pos}}/{{human_len}} {unit} {{per_sec}} ETA {{eta}}");
+        format!("{{elapsed_precise}} [{{wide_bar}}] {{human_pos}}/{{human_len}} {unit} {{rate}} ETA {{eta}}");
     if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
+        // Whole units a second with thousands separators (`{per_sec}` shows four decimals).
+        let rate = |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ignored = write!(out, "{}/s", indicatif::HumanCount(state.per_sec().round() as u64));
+        };
+        bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
     }
     bar
 }
