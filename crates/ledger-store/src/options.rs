@@ -85,7 +85,7 @@ pub trait OpenObserver: std::fmt::Debug + Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OpenWork {
-    /// A layout-4 ledger becoming layout 5 (docs/FORMAT.md, "Layout 5"): the keys of the
+    /// A layout-4 ledger becoming layout 5 (docs/FORMAT.md, "Layout versions"): the keys of the
     /// projected table `table` copied out of the log's database so far, of about `estimated`
     /// (RocksDB's estimate; 0 when it has none). Reported as the table starts (`done` 0), every
     /// [`OPEN_WORK_EVERY`] keys, and once the table is in the new database (`finished`; `done`
