@@ -577,3 +577,34 @@ fn backups_under_write_load_open_verify_and_replay_from_the_writer_and_from_a_re
     }
     ledger.close().unwrap();
 }
+
+#[test]
+fn the_write_ahead_logs_stay_near_their_bound_however_much_is_written() {
+    // Given a ledger with small memtables (256 KiB: each database's write-ahead logs are bounded
+    // to four of them, 1 MiB)
+    let root = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
+    let db = root.path().join("db");
+    let small = LedgerOptions { write_buffer_bytes: Some(256 << 10), ..options(&clock) };
+    let ledger = Ledger::create(&db, small).unwrap();
+    // When 180,000 deposits are written (without the bound, the log's database kept 3.7 MB of
+    // write-ahead logs here, and more the more is written)
+    populate(&ledger, 1800);
+    // Then neither database keeps much more than its bound in write-ahead logs (RocksDB's own
+    // default lets them grow to four times all memtables, here ~21 MiB; a writer's open after a
+    // crash replays them all)
+    let wal_bytes = |dir: &Path| files_with(dir, "log").iter().map(|file| file.metadata().unwrap().len()).sum::<u64>();
+    // (a flush and the deletion of the logs it frees run in the background: given 10 s to end)
+    for dir in [db.clone(), db.join("projected")] {
+        let started = std::time::Instant::now();
+        let mut bytes = wal_bytes(&dir);
+        while bytes > 2 << 20 && started.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            bytes = wal_bytes(&dir);
+        }
+        assert!(bytes <= 2 << 20, "{} keeps {bytes} bytes of write-ahead logs", dir.display());
+    }
+    ledger.close().unwrap();
+    let reader = Reader::open(&db, clock).unwrap();
+    assert!(reader.replay().unwrap().mismatches.is_empty());
+}

@@ -17,9 +17,9 @@ use crate::layout::{self, Found};
 
 pub(super) mod pair;
 
-/// Options shared by every open: nothing is created, and the write-ahead log is recovered with
-/// `mode`.
-pub(super) fn db_options(mode: DBRecoveryMode) -> Options {
+/// Options shared by every open: nothing is created, the write-ahead log is recovered with
+/// `mode`, and kept to about `wal_bytes_max` ([`Tuning::wal_bytes_max`]).
+pub(super) fn db_options(mode: DBRecoveryMode, wal_bytes_max: u64) -> Options {
     let mut options = Options::default();
     options.create_if_missing(false);
     options.create_missing_column_families(false);
@@ -36,8 +36,20 @@ pub(super) fn db_options(mode: DBRecoveryMode) -> Options {
     // merge of the whole history index held it for minutes while `answered`'s level-0 files
     // waited behind it (docs/PERFORMANCE.md, "Issue 25: 30M accounts").
     options.set_max_background_jobs(BACKGROUND_JOBS);
+    // A write-ahead log file is deleted once every column family with writes in it has flushed
+    // them, and a column family written seldom (`meta`'s head, the projected mark) keeps its
+    // memtable for long: RocksDB's default bound (four times all memtables, ~2 GiB here) let
+    // the logs reach 806 MB after 3.3M transfers, and a writer's open after a crash replayed
+    // them all (7.7 s). Past the bound, RocksDB flushes what holds the oldest log
+    // (docs/PERFORMANCE.md, "Issue 25: the write-ahead logs bounded").
+    options.set_max_total_wal_size(wal_bytes_max);
     options
 }
+
+/// The log's database: write-ahead logs kept before the column families holding the oldest are
+/// flushed (the `log` table's own memtable fills at 64 MiB; flushing it sooner costs little, as
+/// its keys arrive in order).
+pub(super) const MAIN_WAL_BYTES_MAX: u64 = 16 << 20;
 
 /// RocksDB's flush and compaction threads (one for flushes, the rest compactions).
 const BACKGROUND_JOBS: i32 = 4;
@@ -100,7 +112,20 @@ pub(crate) struct Tuning {
     pub(crate) write_buffer_bytes: Option<usize>,
 }
 
+/// The write-ahead log bound of a ledger whose memtables are set small (tests): four of them.
+const WAL_MEMTABLES_WITH_SMALL_BUFFERS: u64 = 4;
+
 impl Tuning {
+    /// The bound on a database's write-ahead logs: `default`, or with memtables set smaller,
+    /// four of them if that is less.
+    pub(crate) fn wal_bytes_max(self, default: u64) -> u64 {
+        match self.write_buffer_bytes {
+            Some(bytes) => {
+                default.min(u64::try_from(bytes).unwrap_or(u64::MAX).saturating_mul(WAL_MEMTABLES_WITH_SMALL_BUFFERS))
+            }
+            None => default,
+        }
+    }
     pub(crate) fn cf_options(self, name: &str) -> Options {
         let mut options = Options::default();
         if let Some(bytes) = self.write_buffer_bytes {
@@ -266,7 +291,7 @@ pub(super) fn storage_error(seq: u64, err: rocksdb::Error) -> Error {
 
 /// Creates the database of a new ledger at `path` with every column family.
 pub(super) fn create(path: &Path, tuning: Tuning) -> Result<DB> {
-    let mut options = db_options(DBRecoveryMode::AbsoluteConsistency);
+    let mut options = db_options(DBRecoveryMode::AbsoluteConsistency, tuning.wal_bytes_max(MAIN_WAL_BYTES_MAX));
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     Ok(DB::open_cf_descriptors(&options, path, descriptors(tuning))?)
@@ -276,7 +301,7 @@ pub(super) fn create(path: &Path, tuning: Tuning) -> Result<DB> {
 /// absolute consistency; when that reports corruption, `damaged` (given RocksDB's words) decides
 /// whether the ledger may open point-in-time (an unacknowledged write cut short) or not.
 pub(super) fn open_recovering(path: &Path, tuning: Tuning, damaged: impl FnOnce(&str) -> Result<()>) -> Result<DB> {
-    let mut absolute = db_options(DBRecoveryMode::AbsoluteConsistency);
+    let mut absolute = db_options(DBRecoveryMode::AbsoluteConsistency, tuning.wal_bytes_max(MAIN_WAL_BYTES_MAX));
     // A ledger before layout 3 gets its (empty) `answered` column family; the conversion
     // (`load_state_projected`) fills it before it moves the layout version.
     absolute.create_missing_column_families(true);
@@ -284,7 +309,7 @@ pub(super) fn open_recovering(path: &Path, tuning: Tuning, damaged: impl FnOnce(
         Ok(db) => Ok(db),
         Err(err) if err.kind() == rocksdb::ErrorKind::Corruption => {
             damaged(&err.into_string())?;
-            let mut point_in_time = db_options(DBRecoveryMode::PointInTime);
+            let mut point_in_time = db_options(DBRecoveryMode::PointInTime, tuning.wal_bytes_max(MAIN_WAL_BYTES_MAX));
             point_in_time.create_missing_column_families(true);
             Ok(DB::open_cf_descriptors(&point_in_time, path, descriptors(tuning))?)
         }
@@ -294,7 +319,8 @@ pub(super) fn open_recovering(path: &Path, tuning: Tuning, damaged: impl FnOnce(
 
 /// A read-only, point-in-time view of the database at `path` (no lock taken).
 pub(super) fn open_view(path: &Path) -> Result<DB> {
-    let options = db_options(DBRecoveryMode::PointInTime);
+    // Read-only: it writes no log.
+    let options = db_options(DBRecoveryMode::PointInTime, MAIN_WAL_BYTES_MAX);
     let present = descriptors_present(path, Tuning::default())?;
     Ok(DB::open_cf_descriptors_read_only(&options, path, present, false)?)
 }

@@ -180,14 +180,19 @@ fn descriptors(tuning: Tuning) -> impl Iterator<Item = ColumnFamilyDescriptor> {
 
 /// Options of the projected keys' database: its write-ahead log is recovered to the last whole
 /// write (what a crash cut short is projected again from the log at the next writer's open).
-fn options() -> rocksdb::Options {
-    db_options(DBRecoveryMode::PointInTime)
+fn options(tuning: Tuning) -> rocksdb::Options {
+    db_options(DBRecoveryMode::PointInTime, tuning.wal_bytes_max(PROJECTED_WAL_BYTES_MAX))
 }
+
+/// The projected keys' database: write-ahead logs kept before the column families holding the
+/// oldest are flushed. Larger than the log's: below about twice the account rows' memtable,
+/// their flushes come early, and at 2M accounts each one rewrites more of the level below.
+const PROJECTED_WAL_BYTES_MAX: u64 = 32 << 20;
 
 /// Creates the projected keys' database of the ledger whose log's database is `main` at `path`
 /// (which must not have one), paired with it ([`PAIR_KEY`]).
 pub(in crate::store) fn create(main: &DB, path: &Path, tuning: Tuning) -> Result<DB> {
-    let mut options = options();
+    let mut options = options(tuning);
     options.create_if_missing(true);
     options.set_error_if_exists(true);
     options.create_missing_column_families(true);
@@ -213,7 +218,7 @@ pub(in crate::store) fn open(path: &Path, tuning: Tuning) -> Result<DB> {
     if !dir.is_dir() {
         return Err(missing(&dir));
     }
-    DB::open_cf_descriptors(&options(), &dir, descriptors(tuning)).map_err(|err| unreadable(&dir, &err))
+    DB::open_cf_descriptors(&options(tuning), &dir, descriptors(tuning)).map_err(|err| unreadable(&dir, &err))
 }
 
 /// A read-only view of the projected keys' database, if the ledger at `path` has one.
@@ -222,14 +227,14 @@ pub(in crate::store) fn open_view(path: &Path) -> Result<Option<DB>> {
     if !dir.is_dir() {
         return Ok(None);
     }
-    DB::open_cf_descriptors_read_only(&options(), &dir, descriptors(Tuning::default()), false).map(Some).map_err(
-        |err| {
+    DB::open_cf_descriptors_read_only(&options(Tuning::default()), &dir, descriptors(Tuning::default()), false)
+        .map(Some)
+        .map_err(|err| {
             // A file a running writer removed meanwhile: the reader's open tries again (never
             // `CURRENT`, which a writer replaces in place).
             let vanished = super::vanished_file(&err.clone().into_string()) && dir.join("CURRENT").is_file();
             if vanished { Error::from(err) } else { unreadable(&dir, &err) }
-        },
-    )
+        })
 }
 
 /// `meta` key of the projected keys' database: 16 random bytes made with it, also under
