@@ -487,14 +487,21 @@ fn a_rebuild_cut_short_is_refused_by_every_open_and_a_damaged_log_is_never_rebui
     });
 }
 
-#[test]
-fn readers_open_next_to_a_busy_writer_whose_write_ahead_log_rotates() {
+/// A new ledger at `db` in a temporary directory with small memtables (256 KiB): flushes, new
+/// write-ahead log files and deleted old ones all along.
+fn small_memtables_ledger() -> (tempfile::TempDir, Arc<FakeClock>, PathBuf, Ledger) {
     let root = tempfile::tempdir().unwrap();
     let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
     let db = root.path().join("db");
+    let small = LedgerOptions { write_buffer_bytes: Some(256 << 10), ..options(&clock) };
+    let ledger = Ledger::create(&db, small).unwrap();
+    (root, clock, db, ledger)
+}
+
+#[test]
+fn readers_open_next_to_a_busy_writer_whose_write_ahead_log_rotates() {
     // Small memtables: the write-ahead log rotates (and old ones are deleted) many times a second.
-    let busy = LedgerOptions { write_buffer_bytes: Some(256 << 10), ..options(&clock) };
-    let ledger = Ledger::create(&db, busy).unwrap();
+    let (_root, clock, db, ledger) = small_memtables_ledger();
     populate(&ledger, 1);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -532,11 +539,7 @@ fn readers_open_next_to_a_busy_writer_whose_write_ahead_log_rotates() {
 #[test]
 fn backups_under_write_load_open_verify_and_replay_from_the_writer_and_from_a_reader() {
     // Given a ledger a thread keeps writing to (small memtables: flushes and new log files all along)
-    let root = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let db = root.path().join("db");
-    let busy = LedgerOptions { write_buffer_bytes: Some(256 << 10), ..options(&clock) };
-    let ledger = Ledger::create(&db, busy).unwrap();
+    let (root, clock, db, ledger) = small_memtables_ledger();
     populate(&ledger, 1);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -582,11 +585,7 @@ fn backups_under_write_load_open_verify_and_replay_from_the_writer_and_from_a_re
 fn the_write_ahead_logs_stay_near_their_bound_however_much_is_written() {
     // Given a ledger with small memtables (256 KiB: each database's write-ahead logs are bounded
     // to four of them, 1 MiB)
-    let root = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock::new(at("2026-03-02 09:00:00")));
-    let db = root.path().join("db");
-    let small = LedgerOptions { write_buffer_bytes: Some(256 << 10), ..options(&clock) };
-    let ledger = Ledger::create(&db, small).unwrap();
+    let (_root, clock, db, ledger) = small_memtables_ledger();
     // When 180,000 deposits are written (without the bound, the log's database kept 3.7 MB of
     // write-ahead logs here, and more the more is written)
     populate(&ledger, 1800);
