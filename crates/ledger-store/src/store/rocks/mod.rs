@@ -39,8 +39,8 @@ pub(super) fn db_options(mode: DBRecoveryMode, wal_bytes_max: u64) -> Options {
     // A write-ahead log file is deleted once every column family with writes in it has flushed
     // them, and a column family written seldom (`meta`'s head, the projected mark) keeps its
     // memtable for long: RocksDB's default bound (four times all memtables, ~2 GiB here) let
-    // the logs reach 806 MB after 3.3M transfers, and a writer's open after a crash replayed
-    // them all (7.7 s). Past the bound, RocksDB flushes what holds the oldest log
+    // the logs reach 811 MB after 3.3M transfers, and a writer's open after a crash replayed
+    // them all (7.6 s). Past the bound, RocksDB flushes what holds the oldest log
     // (docs/PERFORMANCE.md, "Issue 25: the write-ahead logs bounded").
     options.set_max_total_wal_size(wal_bytes_max);
     options

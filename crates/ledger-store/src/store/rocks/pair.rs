@@ -185,8 +185,8 @@ fn options(tuning: Tuning) -> rocksdb::Options {
 }
 
 /// The projected keys' database: write-ahead logs kept before the column families holding the
-/// oldest are flushed. Larger than the log's: below about twice the account rows' memtable,
-/// their flushes come early, and at 2M accounts each one rewrites more of the level below.
+/// oldest are flushed. Larger than the log's: a tighter bound flushed the account rows early
+/// (16 MiB: 7% slower at 2M accounts), and each of their flushes rewrites more of the level below.
 const PROJECTED_WAL_BYTES_MAX: u64 = 32 << 20;
 
 /// Creates the projected keys' database of the ledger whose log's database is `main` at `path`
